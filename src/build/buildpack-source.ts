@@ -1,0 +1,132 @@
+import { cp, readFile, rm, mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { invalid } from '../errors.js';
+import { BuildError } from './build-error.js';
+import { runStreaming } from './run-streaming.js';
+
+/** The built-ins tried, in this order, when an app names no buildpack. */
+export const BUILTIN_ORDER = ['nodejs', 'python', 'static', 'procfile'] as const;
+
+/** What each built-in looks for; shown when nothing was detected. */
+export const BUILTIN_LOOKS_FOR: Record<string, string> = {
+  nodejs: 'package.json',
+  python: 'requirements.txt, setup.py, pyproject.toml, app.py or main.py',
+  static: 'index.html or public/index.html (without package.json)',
+  procfile: 'a Procfile',
+};
+
+/** A buildpack ready to run: a private copy under the build's work dir. */
+export interface Buildpack {
+  /** As the user wrote it: builtin name, path or URL. */
+  spec: string;
+  /** Short name for messages: `nodejs`, or the repository/folder name. */
+  name: string;
+  dir: string;
+}
+
+export type BuildpackSource =
+  | { kind: 'builtin'; name: string; dir: string }
+  | { kind: 'path'; name: string; dir: string }
+  | { kind: 'git'; name: string; url: string; ref?: string };
+
+const GIT_URL = /^(https?|git|ssh|file):\/\/|^[\w.-]+@[\w.-]+:/;
+
+/**
+ * Works out where a buildpack spec points. Relative paths are resolved
+ * against the app's source, so a `.buildpacks` file can name a buildpack
+ * that ships inside the repository.
+ */
+export function classifySpec(spec: string, opts: { builtinDir: string; buildDir: string }): BuildpackSource {
+  const builtin = /^(?:heroku\/)?([a-z0-9][a-z0-9-]*)$/.exec(spec)?.[1];
+  if (builtin && (BUILTIN_ORDER as readonly string[]).includes(builtin)) {
+    return { kind: 'builtin', name: builtin, dir: path.join(opts.builtinDir, builtin) };
+  }
+  if (GIT_URL.test(spec)) {
+    const hash = spec.lastIndexOf('#');
+    const url = hash === -1 ? spec : spec.slice(0, hash);
+    const ref = hash === -1 ? undefined : spec.slice(hash + 1) || undefined;
+    const name = url.replace(/\/+$/, '').split(/[/:]/).pop()!.replace(/\.git$/, '') || 'buildpack';
+    return { kind: 'git', name, url, ref };
+  }
+  if (path.isAbsolute(spec) || spec.startsWith('./') || spec.startsWith('../')) {
+    const dir = path.resolve(opts.buildDir, spec);
+    return { kind: 'path', name: path.basename(dir), dir };
+  }
+  throw invalid(
+    `unknown buildpack ${JSON.stringify(spec)}`,
+    `use a built-in (${BUILTIN_ORDER.join(', ')}), an absolute path, or a git URL (https://…, file://…, optionally #ref)`,
+  );
+}
+
+/** The specs listed in the source's `.buildpacks` file, or undefined when there is none. */
+export async function readBuildpacksFile(buildDir: string): Promise<string[] | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(buildDir, '.buildpacks'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const specs = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  if (specs.length === 0) throw invalid('.buildpacks lists no buildpack', 'put one buildpack per line, or delete the file to auto-detect');
+  return specs;
+}
+
+export interface MaterializeOptions {
+  builtinDir: string;
+  buildDir: string;
+  /** Copies and clones go to `workDir/buildpacks/<index>-<name>`. */
+  workDir: string;
+  index: number;
+  /** Environment for `git clone` (already clean, with the CA variables). */
+  env: Record<string, string>;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Gives the build its own copy of the buildpack. Copying even built-ins
+ * matters: buildpacks write an `export` file into their own directory, and two
+ * apps building at once must not read each other's.
+ */
+export async function materialize(spec: string, opts: MaterializeOptions): Promise<Buildpack> {
+  const source = classifySpec(spec, opts);
+  const dest = path.join(opts.workDir, 'buildpacks', `${opts.index}-${source.name}`);
+  await rm(dest, { recursive: true, force: true });
+  await mkdir(path.dirname(dest), { recursive: true });
+  if (source.kind === 'git') {
+    await gitClone(source, dest, opts);
+  } else {
+    const isDir = await stat(source.dir).then((s) => s.isDirectory(), () => false);
+    if (!isDir) throw new BuildError(`${source.name} buildpack: ${source.dir} is not a directory`, { buildpack: source.name, step: 'fetch' });
+    await cp(source.dir, dest, { recursive: true, filter: (src) => path.basename(src) !== '.git' });
+  }
+  await rm(path.join(dest, 'export'), { force: true });
+  return { spec, name: source.name, dir: dest };
+}
+
+async function gitClone(source: { name: string; url: string; ref?: string }, dest: string, opts: MaterializeOptions): Promise<void> {
+  opts.log(`-----> Fetching buildpack ${source.url}${source.ref ? `#${source.ref}` : ''}`);
+  // `--` keeps a URL starting with `-` from being read as an option.
+  const args = ['clone', '--quiet', '--depth', '1', ...(source.ref ? ['--branch', source.ref] : []), '--', source.url, dest];
+  const res = await runStreaming({
+    command: 'git',
+    args,
+    cwd: opts.workDir,
+    env: { ...opts.env, GIT_TERMINAL_PROMPT: '0' },
+    onLine: (l) => opts.log(`       ${l}`),
+    signal: opts.signal,
+  }).catch((cause: unknown) => {
+    throw new BuildError(`${source.name} buildpack: could not run git`, { buildpack: source.name, step: 'fetch', command: 'git clone', cause, hint: 'install git on the server' });
+  });
+  if (res.aborted) throw new BuildError(`${source.name} buildpack: fetch aborted`, { buildpack: source.name, step: 'fetch', command: 'git clone' });
+  if (res.exitCode !== 0) {
+    throw new BuildError(`${source.name} buildpack: git clone failed (exit ${res.exitCode ?? res.exitSignal})`, {
+      buildpack: source.name,
+      step: 'fetch',
+      command: 'git clone',
+      exitCode: res.exitCode ?? undefined,
+      hint: `check that ${source.url} is reachable${source.ref ? ` and has a branch or tag "${source.ref}"` : ''}`,
+    });
+  }
+}

@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+
+export interface StreamingOptions {
+  /** Executable to run; never a shell line. */
+  command: string;
+  args: string[];
+  cwd: string;
+  /** The complete environment of the child; nothing is inherited. */
+  env: Record<string, string>;
+  /** Called once per output line (stdout and stderr) as soon as the line is complete. */
+  onLine: (line: string) => void;
+  /** Keep stdout for the caller instead of passing it to `onLine` (detect, release). */
+  captureStdout?: boolean;
+  /** Aborting kills the child's whole process group. */
+  signal?: AbortSignal;
+  /** How long a child may ignore SIGTERM after an abort before SIGKILL. */
+  killGraceMs?: number;
+}
+
+export interface StreamingResult {
+  exitCode: number | null;
+  /** The signal that ended the child, if any. */
+  exitSignal: NodeJS.Signals | null;
+  stdout: string;
+  aborted: boolean;
+}
+
+/**
+ * Runs a child and reports its output line by line while it runs, so a user
+ * watching `git push` sees a slow `npm install` progress instead of a silence
+ * followed by everything at once.
+ */
+export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
+  return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) {
+      resolve({ exitCode: null, exitSignal: null, stdout: '', aborted: true });
+      return;
+    }
+    // detached: the child leads its own process group, so an abort also stops
+    // what it started (npm runs scripts through sh, which runs node, …).
+    const child = spawn(opts.command, opts.args, {
+      cwd: opts.cwd,
+      env: opts.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let stdout = '';
+    let aborted = false;
+    let killTimer: NodeJS.Timeout | undefined;
+
+    const killGroup = (sig: NodeJS.Signals) => {
+      if (child.pid === undefined) return;
+      try { process.kill(-child.pid, sig); } catch { /* already gone */ }
+    };
+    const onAbort = () => {
+      aborted = true;
+      killGroup('SIGTERM');
+      killTimer = setTimeout(() => killGroup('SIGKILL'), opts.killGraceMs ?? 5000);
+      killTimer.unref();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    if (opts.captureStdout) child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
+    else splitLines(child.stdout, opts.onLine);
+    splitLines(child.stderr, opts.onLine);
+
+    child.on('error', (err) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      clearTimeout(killTimer);
+      reject(err);
+    });
+    child.on('close', (code, sig) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      clearTimeout(killTimer);
+      resolve({ exitCode: code, exitSignal: sig, stdout, aborted });
+    });
+  });
+}
+
+/** Emits each complete line of a stream; a last unterminated line is flushed at the end. */
+function splitLines(stream: Readable, onLine: (line: string) => void): void {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) !== -1) {
+      onLine(pending.slice(0, nl).replace(/\r$/, ''));
+      pending = pending.slice(nl + 1);
+    }
+  });
+  stream.on('end', () => {
+    if (pending !== '') onLine(pending.replace(/\r$/, ''));
+    pending = '';
+  });
+}

@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import readline from 'node:readline';
+import { runCommand } from '../commands/program.js';
+import type { ServerSettings } from '../commands/context.js';
+import { BUILTIN_BUILDPACKS } from '../paths.js';
+import { Store } from '../store/index.js';
+import { Layout } from '../store/layout.js';
+
+/**
+ * Host-side commands. With the daemon up they go through its control socket
+ * (so rollbacks, logs and deploys reach the live runtime); with it down, the
+ * commands that only need the store run right here, on the same SQLite file.
+ */
+export async function runHostCommand(argv: string[]): Promise<number> {
+  const layout = new Layout(Layout.defaultHome());
+  const keyFile = localKeyFile(argv);
+  // The daemon's working directory is not ours: send the key's content, not its path.
+  const input = keyFile ? fs.readFileSync(keyFile, 'utf8') : undefined;
+  const viaSocket = await tryControlSocket(layout.controlSocket, keyFile ? argv.map((a) => (a === keyFile ? '-' : a)) : argv, input);
+  if (viaSocket !== undefined) return viaSocket;
+  if (!fs.existsSync(layout.db)) {
+    process.stderr.write(` !     No Slipway server has been set up in ${layout.home} (run \`slipway server\` once, or set SLIPWAY_HOME)\n`);
+    return 1;
+  }
+  const store = Store.open(layout.db);
+  try {
+    const admin = store.users.list().find((u) => u.role === 'admin');
+    if (!admin) throw new Error('no admin user in the store');
+    return await runCommand({ store, layout, settings: offlineSettings(), user: admin, io: { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, tty: false }, local: true }, argv);
+  } finally {
+    store.close();
+  }
+}
+
+function offlineSettings(): ServerSettings {
+  const e = process.env;
+  return {
+    domain: e.SLIPWAY_DOMAIN ?? 'localhost',
+    routerPort: Number(e.SLIPWAY_ROUTER_PORT ?? 8000),
+    sshPort: Number(e.SLIPWAY_SSH_PORT ?? 2222),
+    httpPort: Number(e.SLIPWAY_HTTP_PORT ?? 7000),
+    publicHost: e.SLIPWAY_PUBLIC_HOST ?? 'localhost',
+    buildpacksDir: BUILTIN_BUILDPACKS,
+    keepReleases: 5,
+    keepBackups: 5,
+    healthTimeoutMs: 60_000,
+    stopGraceMs: 30_000,
+  };
+}
+
+/** Resolves with the exit code, or undefined when no daemon answers on the socket. */
+function localKeyFile(argv: string[]): string | undefined {
+  if (argv[0] !== 'keys:add') return undefined;
+  const rest = argv.slice(1).filter((a, i, all) => !a.startsWith('-') && all[i - 1] !== '--user');
+  return rest[0] && rest[0] !== '-' && fs.existsSync(rest[0]) ? rest[0] : undefined;
+}
+
+function tryControlSocket(file: string, argv: string[], input?: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    if (!fs.existsSync(file)) return resolve(undefined);
+    const socket = net.connect(file);
+    let connected = false;
+    let code = 1;
+    socket.on('error', () => resolve(connected ? 1 : undefined));
+    socket.on('connect', () => {
+      connected = true;
+      socket.write(JSON.stringify({ type: 'command', argv }) + '\n');
+      if (input !== undefined) {
+        socket.write(JSON.stringify({ type: 'stdin', data: input }) + '\n');
+        socket.write(JSON.stringify({ type: 'stdin-end' }) + '\n');
+      } else if (process.stdin.isTTY) socket.write(JSON.stringify({ type: 'stdin-end' }) + '\n');
+      else {
+        process.stdin.on('data', (d) => socket.write(JSON.stringify({ type: 'stdin', data: d.toString() }) + '\n'));
+        process.stdin.on('end', () => socket.write(JSON.stringify({ type: 'stdin-end' }) + '\n'));
+      }
+    });
+    readline.createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {
+      const msg = JSON.parse(line);
+      if (msg.type === 'stdout') process.stdout.write(msg.data);
+      else if (msg.type === 'stderr') process.stderr.write(msg.data);
+      else if (msg.type === 'exit') code = msg.code;
+    });
+    socket.on('close', () => {
+      process.stdin.pause();
+      if (connected) resolve(code);
+    });
+  });
+}

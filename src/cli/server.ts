@@ -1,0 +1,58 @@
+import { Command, Option } from 'commander';
+import fs from 'node:fs';
+import { startServer } from '../daemon/server.js';
+import { Layout } from '../store/layout.js';
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`"${v}" is not a port number`);
+  return n;
+};
+
+/** `slipway server`: embedded defaults, every one overridable by a flag or an environment variable. */
+export function serverCommand(): Command {
+  const env = process.env;
+  const defaultCa = env.SLIPWAY_EXTRA_CA_BUNDLE ?? env.NODE_EXTRA_CA_CERTS;
+  return new Command('server')
+    .description('run the Slipway daemon: SSH, HTTP (git + API) and the router')
+    .addOption(new Option('--home <dir>', 'data directory').env('SLIPWAY_HOME').default(Layout.defaultHome()))
+    .addOption(new Option('--ssh-port <port>', 'SSH port (git push and commands)').env('SLIPWAY_SSH_PORT').default(2222).argParser(int))
+    .addOption(new Option('--http-port <port>', 'HTTP port (git over HTTP and the API)').env('SLIPWAY_HTTP_PORT').default(7000).argParser(int))
+    .addOption(new Option('--router-port <port>', 'port apps are served on').env('SLIPWAY_ROUTER_PORT').default(8000).argParser(int))
+    .addOption(new Option('--domain <domain>', 'apps are served at APP.DOMAIN').env('SLIPWAY_DOMAIN').default('localhost'))
+    .addOption(new Option('--public-host <host>', 'host name printed in git remotes').env('SLIPWAY_PUBLIC_HOST'))
+    .addOption(new Option('--bind <addr>', 'address SSH, HTTP and the router listen on').env('SLIPWAY_BIND').default('0.0.0.0'))
+    .addOption(
+      new Option('--extra-ca-bundle <file>', 'CA bundle handed to builds and apps (TLS-intercepting proxies)').env('SLIPWAY_EXTRA_CA_BUNDLE').default(defaultCa),
+    )
+    .addOption(new Option('--keep-releases <n>', 'succeeded releases kept per app').env('SLIPWAY_KEEP_RELEASES').default(5).argParser(Number))
+    .action(async (o) => {
+      if (o.extraCaBundle && !fs.existsSync(o.extraCaBundle)) throw new Error(`--extra-ca-bundle ${o.extraCaBundle} does not exist`);
+      const server = await startServer({
+        home: o.home,
+        sshPort: o.sshPort,
+        httpPort: o.httpPort,
+        routerPort: o.routerPort,
+        domain: o.domain,
+        publicHost: o.publicHost,
+        bind: o.bind,
+        extraCaBundle: o.extraCaBundle,
+        keepReleases: o.keepReleases,
+      });
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write(`-----> ${signal}: stopping Slipway\n`);
+        server.close().then(
+          () => process.exit(0),
+          (err) => {
+            process.stderr.write(`error while stopping: ${err}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+}

@@ -1,0 +1,39 @@
+import { Command, CommanderError } from 'commander';
+import { SlipwayError, describe } from '../errors.js';
+import type { CommandContext } from './context.js';
+import { registerApps } from './apps.js';
+import { registerReleases } from './releases.js';
+import { registerUsers } from './users.js';
+
+/**
+ * Every Slipway command, bound to one caller. The same program serves the
+ * host CLI (through the daemon's control socket), `ssh slipway@host …` and,
+ * later, the remote CLI — so a command behaves the same from every entrance.
+ */
+export function buildProgram(ctx: CommandContext): Command {
+  const program = new Command('slipway')
+    .description('Slipway: git push to deploy, on your own host')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) })
+    .showHelpAfterError('(run `help` for the list of commands)')
+    .helpCommand('help [command]', 'show help');
+  registerApps(program, ctx);
+  registerUsers(program, ctx);
+  registerReleases(program, ctx);
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
+  return program;
+}
+
+/** Runs argv as `ctx.user`; errors become one `slipway: …` line and a non-zero exit code. */
+export async function runCommand(ctx: CommandContext, argv: string[]): Promise<number> {
+  const program = buildProgram(ctx);
+  if (!argv.length) argv = ['help'];
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    ctx.io.stderr.write(` !     ${describe(err)}\n`);
+    return err instanceof SlipwayError && err.status === 500 ? 1 : 1;
+  }
+}

@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import readline from 'node:readline';
+import { PassThrough, Writable } from 'node:stream';
+import { describe } from '../errors.js';
+
+/** One message of the control protocol: newline-delimited JSON in both directions. */
+export type ControlRequest =
+  | { type: 'command'; argv: string[] }
+  | { type: 'hook'; hook: 'pre-receive' | 'post-receive'; pushId: string; refs: RefUpdate[] }
+  | { type: 'stdin'; data: string }
+  | { type: 'stdin-end' };
+
+export interface RefUpdate {
+  oldrev: string;
+  newrev: string;
+  ref: string;
+}
+
+export interface ControlIO {
+  stdin: PassThrough;
+  stdout: Writable;
+  stderr: Writable;
+}
+
+export interface ControlHandlers {
+  /** A host command; whoever can open the socket is the server's OS user, so it runs as admin. */
+  command(argv: string[], io: ControlIO): Promise<number>;
+  hook(req: Extract<ControlRequest, { type: 'hook' }>, io: ControlIO): Promise<number>;
+}
+
+/**
+ * The daemon's control socket (mode 0600): git hooks and host-side CLI
+ * commands talk to the daemon through it. File permissions are the
+ * authentication: only the server's own OS user (and root) can connect.
+ */
+export async function startControlSocket(file: string, handlers: ControlHandlers): Promise<net.Server> {
+  await removeStaleSocket(file);
+  const server = net.createServer((socket) => serve(socket, handlers));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const old = process.umask(0o177);
+    server.listen(file, () => {
+      process.umask(old);
+      resolve();
+    });
+  });
+  fs.chmodSync(file, 0o600);
+  return server;
+}
+
+async function removeStaleSocket(file: string): Promise<void> {
+  if (!fs.existsSync(file)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = net.connect(file, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`a Slipway server is already running with this home (${file} answers); stop it first`);
+  fs.rmSync(file, { force: true });
+}
+
+function serve(socket: net.Socket, handlers: ControlHandlers): void {
+  const send = (msg: object) => {
+    if (!socket.destroyed) socket.write(JSON.stringify(msg) + '\n');
+  };
+  const stream = (type: 'stdout' | 'stderr') =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        send({ type, data: chunk.toString() });
+        cb();
+      },
+    });
+  const io: ControlIO = { stdin: new PassThrough(), stdout: stream('stdout'), stderr: stream('stderr') };
+  let started = false;
+  socket.on('error', () => undefined);
+  socket.on('close', () => io.stdin.end());
+  readline.createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {
+    let msg: ControlRequest;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return socket.destroy();
+    }
+    if (msg.type === 'stdin') return void io.stdin.write(msg.data);
+    if (msg.type === 'stdin-end') return void io.stdin.end();
+    if (started) return;
+    started = true;
+    const work = msg.type === 'command' && Array.isArray(msg.argv) ? handlers.command(msg.argv.map(String), io) : msg.type === 'hook' ? handlers.hook(msg, io) : Promise.resolve(2);
+    work
+      .catch((err) => {
+        send({ type: 'stderr', data: ` !     ${describe(err)}\n` });
+        return 1;
+      })
+      .then((code) => {
+        send({ type: 'exit', code });
+        socket.end();
+      });
+  });
+}

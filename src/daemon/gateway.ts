@@ -1,0 +1,75 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { appFor } from '../auth/access.js';
+import { hashToken } from '../auth/tokens.js';
+import { runCommand } from '../commands/program.js';
+import type { Platform, ServerSettings } from '../commands/context.js';
+import { SlipwayError } from '../errors.js';
+import type { CommandIO, GitGateway } from '../git/gateway.js';
+import type { Store, User } from '../store/index.js';
+import type { Layout } from '../store/layout.js';
+
+export interface PushSession {
+  id: string;
+  user: User;
+  app: string;
+  openedAt: number;
+}
+
+export interface GatewayOptions {
+  store: Store;
+  layout: Layout;
+  settings: ServerSettings;
+  platform: Platform;
+}
+
+/**
+ * The daemon's side of the receivers: identity, the permission check, push
+ * sessions the hooks present back to us, and command dispatch.
+ */
+export class DaemonGateway implements GitGateway {
+  readonly pushes = new Map<string, PushSession>();
+
+  constructor(private readonly opts: GatewayOptions) {}
+
+  userForKey(fingerprint: string): User | undefined {
+    const key = this.opts.store.users.keyByFingerprint(fingerprint);
+    return key ? this.opts.store.users.byId(key.userId) : undefined;
+  }
+
+  userForToken(token: string): User | undefined {
+    if (!token || token.length > 200) return undefined;
+    return this.opts.store.users.userByTokenHash(hashToken(token));
+  }
+
+  authorizeRepo(user: User, repo: string, _access: 'push' | 'fetch'): { app: string; repoPath: string } {
+    // Git sends `/myapp.git`, `myapp.git`, `myapp` or `~/myapp`; nothing else names an app.
+    const name = repo.replace(/^\/+/, '').replace(/^~\//, '').replace(/\/+$/, '').replace(/\.git$/, '');
+    const app = appFor(this.opts.store, user, name);
+    const repoPath = this.opts.layout.repo(app.name);
+    if (!fs.existsSync(repoPath)) {
+      throw new SlipwayError('repo_missing', `the repository of ${app.name} is missing on the server`, { status: 500, hint: 'ask an admin to recreate the app' });
+    }
+    return { app: app.name, repoPath };
+  }
+
+  openPush(user: User, app: string): { env: Record<string, string>; close(): void } {
+    const id = crypto.randomBytes(16).toString('hex');
+    this.pushes.set(id, { id, user, app, openedAt: Date.now() });
+    return {
+      env: {
+        SLIPWAY_CONTROL_SOCKET: this.opts.layout.controlSocket,
+        SLIPWAY_PUSH_ID: id,
+        SLIPWAY_APP: app,
+        // Hooks are node scripts: make sure the node running us is first on their PATH.
+        PATH: `${process.execPath.replace(/\/node$/, '')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+      },
+      close: () => this.pushes.delete(id),
+    };
+  }
+
+  runCommand(user: User, argv: string[], io: CommandIO): Promise<number> {
+    const { store, layout, settings, platform } = this.opts;
+    return runCommand({ store, layout, settings, user, io, local: false, platform }, argv);
+  }
+}

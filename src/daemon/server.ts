@@ -1,0 +1,160 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import type net from 'node:net';
+import ssh2 from 'ssh2';
+import { buildHttpServer } from '../api/server.js';
+import { newToken } from '../auth/tokens.js';
+import type { Platform, ServerSettings } from '../commands/context.js';
+import { runCommand } from '../commands/program.js';
+import { appUrl } from '../commands/format.js';
+import { createGitHttpHandler } from '../git/http-backend.js';
+import { linkHooks } from '../git/repos.js';
+import { startSshServer, type SshServer } from '../git/ssh-server.js';
+import { HOOKS_DIR, BUILTIN_BUILDPACKS } from '../paths.js';
+import type { Services } from '../pipeline/context.js';
+import { stopInstances } from '../pipeline/formation.js';
+import { DeployQueue } from '../pipeline/queue.js';
+import { BuiltinRouter } from '../router/builtin.js';
+import { ProcessDriver } from '../runtime/process/index.js';
+import { Store } from '../store/index.js';
+import { Layout } from '../store/layout.js';
+import { recoverJobs, restoreApps } from './boot.js';
+import { startControlSocket } from './control.js';
+import { DaemonGateway } from './gateway.js';
+import { handleHook } from './push.js';
+
+export interface ServerOptions {
+  home: string;
+  sshPort: number;
+  httpPort: number;
+  routerPort: number;
+  domain: string;
+  /** Host name printed in git remotes. */
+  publicHost?: string;
+  /** Address the SSH and HTTP listeners bind. */
+  bind?: string;
+  extraCaBundle?: string;
+  keepReleases?: number;
+  healthTimeoutMs?: number;
+  stopGraceMs?: number;
+  /** Where operator messages go; default stdout. */
+  log?: (msg: string) => void;
+}
+
+export interface RunningServer {
+  settings: ServerSettings;
+  store: Store;
+  /** Printed once, on the very first start. */
+  firstStart?: { adminToken: string };
+  close(): Promise<void>;
+}
+
+const VERSION = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
+
+/** The composition root: store, runtime, router, queue, then the three entrances. */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const log = opts.log ?? ((m: string) => process.stdout.write(`${m}\n`));
+  const layout = new Layout(opts.home);
+  fs.mkdirSync(layout.home, { recursive: true, mode: 0o700 });
+  for (const d of [layout.reposDir, layout.appsDir]) fs.mkdirSync(d, { recursive: true });
+  const store = Store.open(layout.db);
+
+  const settings: ServerSettings = {
+    domain: opts.domain,
+    routerPort: opts.routerPort,
+    sshPort: opts.sshPort,
+    httpPort: opts.httpPort,
+    publicHost: opts.publicHost ?? os.hostname(),
+    buildpacksDir: BUILTIN_BUILDPACKS,
+    extraCaBundle: opts.extraCaBundle,
+    keepReleases: opts.keepReleases ?? 5,
+    keepBackups: 5,
+    healthTimeoutMs: opts.healthTimeoutMs ?? 60_000,
+    stopGraceMs: opts.stopGraceMs ?? 30_000,
+  };
+  const firstStart = ensureAdmin(store);
+
+  const driver = new ProcessDriver({ log: (m) => log(`driver: ${m}`) });
+  const router = new BuiltinRouter({ log: (m) => log(m) });
+  const services: Services = { store, layout, driver, router, settings };
+  const queue = new DeployQueue(services);
+  const platform: Platform = {
+    services,
+    queue,
+    stopApp: async (app) => {
+      await stopInstances(services, driver.instances(app));
+      await router.removeRoute(app);
+    },
+  };
+  const gateway = new DaemonGateway({ store, layout, settings, platform });
+  const admin = () => store.users.list().find((u) => u.role === 'admin')!;
+
+  await recoverJobs(services, log);
+  for (const app of store.apps.list()) if (fs.existsSync(layout.repo(app.name))) await linkHooks(layout.repo(app.name), HOOKS_DIR);
+
+  const closers: Array<() => Promise<unknown>> = [];
+  try {
+    await router.listen(opts.routerPort, opts.bind ?? '0.0.0.0');
+    closers.push(() => router.close());
+    const control: net.Server = await startControlSocket(layout.controlSocket, {
+      command: (argv, io) => runCommand({ store, layout, settings, user: admin(), io: { ...io, tty: false }, local: true, platform }, argv),
+      hook: (req, io) => handleHook({ store, queue, sessions: gateway.pushes }, req, io),
+    });
+    closers.push(() => new Promise((r) => control.close(() => r(undefined))));
+    const http = await buildHttpServer({ store, gateway, gitHandler: createGitHttpHandler({ gateway, log }), version: VERSION });
+    await http.listen({ port: opts.httpPort, host: opts.bind ?? '0.0.0.0' });
+    closers.push(() => http.close());
+    const ssh: SshServer = await startSshServer({ port: opts.sshPort, host: opts.bind ?? '0.0.0.0', hostKey: hostKey(layout), gateway, log });
+    closers.push(() => ssh.close());
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await driver.shutdown({ graceMs: 1000 });
+    store.close();
+    throw err;
+  }
+  await restoreApps(services, log);
+
+  log(`-----> Slipway ${VERSION} is running (home ${layout.home})`);
+  log(`       git over SSH   ssh://slipway@${settings.publicHost}:${opts.sshPort}/APP.git`);
+  log(`       git over HTTP  http://${settings.publicHost}:${opts.httpPort}/git/APP.git   (API: /api/v1)`);
+  log(`       apps           ${appUrl('APP', settings)}`);
+  if (firstStart) {
+    log(`-----> First start: created the admin user "admin"`);
+    log(`       admin API token (shown once, keep it): ${firstStart.adminToken}`);
+    log(`       add your SSH key:   slipway keys:add ~/.ssh/id_ed25519.pub`);
+    log(`       create an app:      slipway apps:create myapp`);
+    log(`       then add a remote:  git remote add paas ssh://slipway@${settings.publicHost}:${opts.sshPort}/myapp.git`);
+    log(`                       or: git remote add paas http://admin:TOKEN@${settings.publicHost}:${opts.httpPort}/git/myapp.git`);
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    settings,
+    store,
+    firstStart,
+    close: () =>
+      (closing ??= (async () => {
+        await queue.shutdown();
+        for (const close of closers.reverse()) await close().catch(() => undefined);
+        await driver.shutdown({ graceMs: Math.min(settings.stopGraceMs, 10_000) });
+        store.close();
+      })()),
+  };
+}
+
+function ensureAdmin(store: Store): { adminToken: string } | undefined {
+  if (store.users.count() > 0) return undefined;
+  const admin = store.users.add('admin', 'admin');
+  const { token, hash } = newToken();
+  store.users.addToken(admin.id, 'first-start', hash);
+  return { adminToken: token };
+}
+
+function hostKey(layout: Layout): string {
+  if (!fs.existsSync(layout.hostKey)) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'slipway host key' } as never);
+    fs.writeFileSync(layout.hostKey, pair.private, { mode: 0o600 });
+    fs.writeFileSync(`${layout.hostKey}.pub`, pair.public + '\n');
+  }
+  return fs.readFileSync(layout.hostKey, 'utf8');
+}

@@ -1,0 +1,41 @@
+import type { Readable, Writable } from 'node:stream';
+import type { User } from '../store/index.js';
+
+/**
+ * What the SSH and HTTP receivers need from the rest of Slipway. The daemon
+ * implements it; the receivers know nothing about the store or the pipeline.
+ */
+export interface GitGateway {
+  /** The user whose stored key has this OpenSSH SHA256 fingerprint (`SHA256:…`), if any. */
+  userForKey(fingerprint: string): User | undefined;
+  /** The user owning this live API token, if any. */
+  userForToken(token: string): User | undefined;
+  /**
+   * Checks that `user` may push to (or fetch from) the app behind a repo path as
+   * the client wrote it (`myapp.git`, `/myapp.git`, `myapp`). Throws a
+   * SlipwayError with a one-line message when the app does not exist, the name
+   * is invalid or access is denied.
+   */
+  authorizeRepo(user: User, repo: string, access: 'push' | 'fetch'): { app: string; repoPath: string };
+  /**
+   * Registers a push session and returns the environment to give
+   * git-receive-pack so its hooks can find the daemon and this session.
+   * Call `close` when git-receive-pack has exited.
+   */
+  openPush(user: User, app: string): { env: Record<string, string>; close(): void };
+  /**
+   * Runs a Slipway command (`apps:list`, `releases myapp` …) as `user`; argv is
+   * already split — never joined into a shell line. Resolves with the exit code.
+   */
+  runCommand(user: User, argv: string[], io: CommandIO): Promise<number>;
+}
+
+export interface CommandIO {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  /** True when the client asked for a terminal (ssh -t). */
+  tty: boolean;
+  /** Terminal size changes (ssh -t), when a tty was requested. */
+  onResize?(listener: (cols: number, rows: number) => void): void;
+}

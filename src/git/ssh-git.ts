@@ -1,0 +1,76 @@
+import { spawn } from 'node:child_process';
+import { describe, SlipwayError } from '../errors.js';
+import type { User } from '../store/index.js';
+import type { GitGateway } from './gateway.js';
+import { exitStatus, gitEnv } from './git-env.js';
+import type { ChannelIO } from './ssh-channel.js';
+
+export interface GitServiceOptions {
+  gateway: GitGateway;
+  user: User;
+  io: ChannelIO;
+  service: 'receive-pack' | 'upload-pack';
+  /** The repository argument exactly as the client sent it (`/myapp.git`, `myapp`). */
+  repo: string;
+  /** Value of the client's GIT_PROTOCOL env request, already checked (enables protocol v2). */
+  gitProtocol?: string;
+  log: (msg: string) => void;
+}
+
+/**
+ * Serves one `git-receive-pack`/`git-upload-pack` over an SSH channel: the
+ * gateway authorizes, then the real git program talks to the client through
+ * the channel. Resolves with git's exit status; never rejects.
+ *
+ * Output is piped chunk by chunk, so hook output (sideband) reaches the
+ * client while the hook still runs.
+ */
+export async function runGitService(opts: GitServiceOptions): Promise<number> {
+  const { gateway, user, io, service, log } = opts;
+  let target: { app: string; repoPath: string };
+  let push: { env: Record<string, string>; close(): void } | undefined;
+  try {
+    target = gateway.authorizeRepo(user, opts.repo, service === 'receive-pack' ? 'push' : 'fetch');
+    if (service === 'receive-pack') push = gateway.openPush(user, target.app);
+  } catch (err) {
+    if (!(err instanceof SlipwayError)) log(`ssh: ${service} ${opts.repo} for ${user.name}: ${describe(err)}`);
+    io.errorLine(`slipway: ${err instanceof SlipwayError ? describe(err) : 'internal error (see the server log)'}`);
+    return 1;
+  }
+
+  try {
+    const child = spawn('git', [service, target.repoPath], {
+      env: gitEnv({ ...push?.env, GIT_PROTOCOL: opts.gitProtocol }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    // receive-pack exits early on bad input; its stdin then raises EPIPE.
+    child.stdin.on('error', () => {});
+    child.stdout.pipe(io.stdout, { end: false });
+    child.stderr.pipe(io.stderr, { end: false });
+    io.channel.pipe(child.stdin);
+
+    void io.gone.then(() => {
+      io.channel.unpipe(child.stdin);
+      child.stdin.end();
+      // A fetch nobody reads is wasted work. A push is left to finish: its
+      // hooks may be mid-deploy and the push session must close cleanly.
+      if (service === 'upload-pack' && child.exitCode === null) child.kill('SIGTERM');
+    });
+
+    const status = await new Promise<number>((resolve) => {
+      child.once('error', (err) => {
+        log(`ssh: cannot run git ${service}: ${err.message}`);
+        resolve(1);
+      });
+      child.once('close', (code, signal) => resolve(exitStatus(code, signal)));
+    });
+    if (status !== 0) log(`ssh: git ${service} ${target.app} for ${user.name} exited ${status}`);
+    return status;
+  } finally {
+    try {
+      push?.close();
+    } catch (err) {
+      log(`ssh: closing push session for ${target.app}: ${describe(err)}`);
+    }
+  }
+}

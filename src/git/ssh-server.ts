@@ -1,0 +1,89 @@
+import type { AddressInfo } from 'node:net';
+import ssh2, { type Connection } from 'ssh2';
+
+const { Server } = ssh2;
+import type { User } from '../store/index.js';
+import type { GitGateway } from './gateway.js';
+import { authenticate } from './ssh-auth.js';
+import { handleSession } from './ssh-session.js';
+
+export interface SshServerOptions {
+  /** TCP port; 0 picks a free one (see the returned `port`). */
+  port: number;
+  /** Address to bind; default all interfaces. */
+  host?: string;
+  /** The host private key (OpenSSH or PEM format), e.g. `ssh_host_ed25519_key`. */
+  hostKey: Buffer | string;
+  gateway: GitGateway;
+  /** Where connection and session failures go; default stderr. */
+  log?: (msg: string) => void;
+}
+
+export interface SshServer {
+  /** The port actually bound. */
+  port: number;
+  /** Stops listening and drops open connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * The SSH entrance: public-key login for known keys only, then `git push`/
+ * `git clone` and Slipway commands over exec requests. Nothing here ever runs
+ * a shell; see ssh-command.ts for how command lines are split.
+ */
+export async function startSshServer(opts: SshServerOptions): Promise<SshServer> {
+  const log = opts.log ?? ((msg: string) => process.stderr.write(`${msg}\n`));
+  const clients = new Set<Connection>();
+
+  const server = new Server({ hostKeys: [opts.hostKey], ident: 'Slipway' }, (client, info) => {
+    clients.add(client);
+    let user: User | undefined;
+    let markClosed!: () => void;
+    const connectionClosed = new Promise<void>((resolve) => (markClosed = resolve));
+
+    client.on('authentication', (ctx) => {
+      try {
+        authenticate(ctx, { gateway: opts.gateway, log, onUser: (u) => (user = u) });
+      } catch (err) {
+        log(`ssh: authentication from ${info.ip} failed: ${err instanceof Error ? err.message : String(err)}`);
+        ctx.reject(['publickey']);
+      }
+    });
+    client.on('ready', () => {
+      const authenticated = user;
+      if (!authenticated) return client.end();
+      client.on('session', (accept) => {
+        try {
+          handleSession(accept(), { gateway: opts.gateway, user: authenticated, connectionClosed, log });
+        } catch (err) {
+          log(`ssh: session setup for ${authenticated.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      });
+    });
+    // Clients that reset the connection are normal; log, never throw.
+    client.on('error', (err: Error) => log(`ssh: connection from ${info.ip}: ${err.message}`));
+    client.on('close', () => {
+      clients.delete(client);
+      markClosed();
+    });
+  });
+  server.on('error', (err: Error) => log(`ssh: server error: ${err.message}`));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen({ port: opts.port, host: opts.host }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const client of clients) client.end();
+      }),
+  };
+}

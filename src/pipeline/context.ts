@@ -1,0 +1,76 @@
+import type { App, Job, Mode, Release, ReleaseKind, Store } from '../store/index.js';
+import type { Layout } from '../store/layout.js';
+import type { Driver, Instance } from '../runtime/driver.js';
+import type { RouterEngine } from '../router/engine.js';
+import type { JobLog } from './job-log.js';
+import type { DeployError } from '../errors.js';
+
+/** Server-wide settings the pipeline reads; set by `slipway server` flags and env. */
+export interface PlatformSettings {
+  /** Apps are served at `<app>.<domain>`. */
+  domain: string;
+  routerPort: number;
+  /** The repo's built-in buildpacks folder. */
+  buildpacksDir: string;
+  /** CA bundle handed to builds and processes, for TLS-intercepting proxies. */
+  extraCaBundle?: string;
+  /** Succeeded releases whose archive and directory are kept. */
+  keepReleases: number;
+  /** Archive-procedure snapshots kept per app. */
+  keepBackups: number;
+  /** How long a new `web` instance has to answer HTTP before the deploy fails. */
+  healthTimeoutMs: number;
+  /** SIGTERM → SIGKILL grace when old instances stop. */
+  stopGraceMs: number;
+}
+
+/** Routers that can wait for in-flight requests before old backends stop. */
+export type DrainingRouter = RouterEngine & { drain?(backendIds: string[], timeoutMs: number): Promise<void> };
+
+export interface Services {
+  store: Store;
+  layout: Layout;
+  driver: Driver;
+  router: DrainingRouter;
+  settings: PlatformSettings;
+}
+
+/** Where a deploy's code comes from: a pushed commit, or an existing release archive. */
+export type DeploySource =
+  | { kind: 'git'; commit: string; ref: string }
+  | { kind: 'archive'; archive: string; sha256?: string; fromApp?: string; fromVersion?: number; commit?: string | null };
+
+/** Everything one deploy knows; passed by reference through the stages, as the RFC's `cfg` mapping. */
+export interface DeployContext {
+  services: Services;
+  app: App;
+  job: Job;
+  mode: Mode;
+  source: DeploySource;
+  releaseKind: ReleaseKind;
+  log: JobLog;
+  signal: AbortSignal;
+  /** App config vars at the start of the deploy; stored on the release. */
+  config: Record<string, string>;
+  /** The release being made (created in init/sync). */
+  release?: Release;
+  /** Where the new release is assembled: the build dir. */
+  workDir: string;
+  /** Where the new release runs from once activated. */
+  releaseDir?: string;
+  buildpacks: string[];
+  processTypes: Record<string, string>;
+  /** Buildpack-provided defaults, overridden by app config. */
+  configVars: Record<string, string>;
+  /** The live release before this deploy, and its instances, for rollback. */
+  previous: { version: number | null; instances: Instance[] };
+  /** Instances this deploy started (stopped again on rollback). */
+  started: Instance[];
+  /** True once the router sends traffic to the new release. */
+  switched: boolean;
+  /** The first stage failure, set before rollback and notify run. */
+  failure?: DeployError;
+  startedAt: number;
+}
+
+export type StageFn = (ctx: DeployContext) => Promise<void>;

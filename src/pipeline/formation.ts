@@ -1,0 +1,108 @@
+import { DeployError } from '../errors.js';
+import type { Instance } from '../runtime/driver.js';
+import { waitForHttp } from '../router/health.js';
+import type { App } from '../store/index.js';
+import type { Services } from './context.js';
+import type { JobLog } from './job-log.js';
+
+/** The environment every process and hook of an app sees, before the driver adds PORT and DYNO. */
+export function processEnv(services: Services, app: string, version: number, vars: Record<string, string>, releaseDir: string): Record<string, string> {
+  const ca = services.settings.extraCaBundle;
+  return {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: releaseDir,
+    LANG: 'C.UTF-8',
+    SLIPWAY_APP: app,
+    SLIPWAY_RELEASE: `v${version}`,
+    SLIPWAY_DATA_DIR: services.layout.data(app),
+    ...(ca ? { NODE_EXTRA_CA_CERTS: ca, SSL_CERT_FILE: ca } : {}),
+    ...vars,
+  };
+}
+
+/** Instances wanted per process type: the stored formation, else Heroku's default of `web=1`. */
+export function desiredFormation(services: Services, app: App, processTypes: Record<string, string>): Record<string, number> {
+  const stored = services.store.apps.formation(app.id);
+  const wanted: Record<string, number> = {};
+  for (const type of Object.keys(processTypes)) {
+    if (type === 'release') continue; // the release phase runs once, it is not a formation member
+    wanted[type] = stored[type] ?? (type === 'web' ? 1 : 0);
+  }
+  return wanted;
+}
+
+export interface StartFormationOptions {
+  services: Services;
+  app: App;
+  version: number;
+  releaseDir: string;
+  processTypes: Record<string, string>;
+  env: Record<string, string>;
+  log?: JobLog;
+}
+
+export async function startFormation(opts: StartFormationOptions): Promise<Instance[]> {
+  const { services, app } = opts;
+  const started: Instance[] = [];
+  for (const [type, quantity] of Object.entries(desiredFormation(services, app, opts.processTypes))) {
+    for (let index = 1; index <= quantity; index++) {
+      const instance = await services.driver.start({
+        app: app.name,
+        release: opts.version,
+        type,
+        index,
+        command: opts.processTypes[type]!,
+        releaseDir: opts.releaseDir,
+        dataDir: services.layout.data(app.name),
+        env: opts.env,
+        logFile: `${services.layout.logs(app.name)}/app.log`,
+      });
+      started.push(instance);
+      opts.log?.info(`Started ${type}.${index}${instance.port ? ` on port ${instance.port}` : ''}`);
+    }
+  }
+  return started;
+}
+
+/**
+ * Waits until every new `web` instance answers HTTP. An instance that exits
+ * meanwhile fails the wait at once, instead of after the whole timeout.
+ */
+export async function waitHealthy(services: Services, app: string, instances: Instance[], opts: { timeoutMs: number; signal: AbortSignal }): Promise<void> {
+  const web = instances.filter((i) => i.type === 'web' && i.port);
+  const unsubscribes: Array<() => void> = [];
+  const died = new Promise<never>((_, reject) => {
+    for (const i of instances) {
+      unsubscribes.push(
+        services.driver.onExit(i.id, (code, signal) =>
+          reject(
+            new DeployError(`${i.type}.${i.index} exited with ${signal ? `signal ${signal}` : `status ${code}`} before it was healthy`, {
+              app,
+              release: i.release,
+              exitCode: code ?? undefined,
+              hint: `check its output above or with \`slipway logs ${app}\`; the process must keep running and listen on $PORT`,
+            }),
+          ),
+        ),
+      );
+    }
+  });
+  died.catch(() => {});
+  try {
+    await Promise.race([died, Promise.all(web.map((i) => waitForHttp({ port: i.port!, timeoutMs: opts.timeoutMs, signal: opts.signal })))]);
+  } finally {
+    for (const u of unsubscribes) u();
+  }
+}
+
+export async function routeTo(services: Services, app: App, instances: Instance[]): Promise<void> {
+  const backends = instances.filter((i) => i.type === 'web' && i.port).map((i) => ({ id: i.id, host: '127.0.0.1', port: i.port! }));
+  await services.router.setRoute({ app: app.name, hosts: [`${app.name}.${services.settings.domain}`], backends });
+}
+
+/** Stops instances, first letting requests already in flight to them finish. */
+export async function stopInstances(services: Services, instances: Instance[]): Promise<void> {
+  if (!instances.length) return;
+  await services.router.drain?.(instances.map((i) => i.id), services.settings.stopGraceMs).catch(() => {});
+  await Promise.all(instances.map((i) => services.driver.stop(i.id, { graceMs: services.settings.stopGraceMs })));
+}

@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { EventEmitter } from 'node:events';
+
+/**
+ * A job's output: appended to its log file and fanned out to everyone
+ * following it (the pusher's hook, `jobs:log -f`, the API) as it is written.
+ */
+export class JobLog extends EventEmitter {
+  private readonly fd: number;
+  private closed = false;
+  /** Everything written so far, so a follower that arrives late sees the whole log. */
+  readonly history: string[] = [];
+
+  constructor(readonly file: string) {
+    super();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.fd = fs.openSync(file, 'a');
+  }
+
+  /** One line of output; Heroku-style `-----> ` headers and indented detail. */
+  line(text: string): void {
+    if (this.closed) return;
+    const data = text.endsWith('\n') ? text : `${text}\n`;
+    fs.writeSync(this.fd, data);
+    this.history.push(data);
+    this.emit('data', data);
+  }
+
+  stage(title: string): void {
+    this.line(`-----> ${title}`);
+  }
+
+  /** Indented detail under the current stage, as Heroku prints it. */
+  info(text: string): void {
+    for (const l of text.split('\n')) this.line(`       ${l}`);
+  }
+
+  /** A failure line, Heroku's ` !     ` style. */
+  error(text: string): void {
+    this.line(` !     ${text}`);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    fs.closeSync(this.fd);
+    this.emit('end');
+  }
+}

@@ -1,0 +1,65 @@
+import type { Mode } from '../store/index.js';
+
+/**
+ * The corpus RFC's "Full procedure", in order. Every deploy — a push, an
+ * upload, a promotion, a rollback — walks this list; its mode decides which
+ * stages run. `rollback` runs only when a stage failed, `notify` always.
+ */
+export const STAGES = [
+  'trigger',
+  'archive',
+  'init-sync',
+  'release-sync',
+  'configure',
+  'build',
+  'reconfigure',
+  'activate',
+  'upgrade',
+  'bundle',
+  'post-install',
+  'rollback',
+  'notify',
+] as const;
+
+export type Stage = (typeof STAGES)[number];
+
+export const STAGE_TITLES: Record<Stage, string> = {
+  trigger: 'Trigger',
+  archive: 'Archive',
+  'init-sync': 'Init/sync',
+  'release-sync': 'Release-sync',
+  configure: 'Configure',
+  build: 'Build',
+  reconfigure: 'Reconfigure',
+  activate: 'Activate',
+  upgrade: 'Upgrade',
+  bundle: 'Bundle',
+  'post-install': 'Post-install',
+  rollback: 'Rollback',
+  notify: 'Notify',
+};
+
+type Plan = Record<Stage, 'run' | 'skip'>;
+
+/**
+ * DESIGN.md's mode × stage table, as data. Editable iterates in place (no
+ * archive, no bundle, no rollback); cooking builds and bundles the archives
+ * production deploys; final never builds, it syncs a release archive instead.
+ */
+export const MODES: Record<Mode, Plan> = {
+  //          trigger  archive  init-sync  release-sync  configure  build   reconfigure  activate  upgrade  bundle  post-install  rollback  notify
+  editable: row('run', 'skip', 'run', 'skip', 'run', 'run', 'skip', 'run', 'run', 'skip', 'run', 'skip', 'run'),
+  cooking: row('run', 'run', 'run', 'skip', 'run', 'run', 'run', 'run', 'run', 'run', 'run', 'run', 'run'),
+  final: row('run', 'run', 'run', 'run', 'run', 'skip', 'run', 'run', 'run', 'run', 'run', 'run', 'run'),
+};
+
+function row(...cells: Array<'run' | 'skip'>): Plan {
+  return Object.fromEntries(STAGES.map((s, i) => [s, cells[i]!])) as Plan;
+}
+
+/** The stages a mode runs on the way forward (rollback and notify are the error/always paths). */
+export function forwardStages(mode: Mode): Stage[] {
+  return STAGES.filter((s) => s !== 'rollback' && s !== 'notify' && MODES[mode][s] === 'run');
+}
+
+export const DEFAULT_MODE: Record<'dev' | 'staging' | 'prod', Mode> = { dev: 'editable', staging: 'cooking', prod: 'final' };

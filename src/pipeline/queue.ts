@@ -1,0 +1,129 @@
+import fsp from 'node:fs/promises';
+import { describe } from '../errors.js';
+import type { App, Job, Mode, ReleaseKind } from '../store/index.js';
+import type { DeployContext, DeploySource, Services } from './context.js';
+import { JobLog } from './job-log.js';
+import { runDeploy } from './runner.js';
+
+export interface DeployRequest {
+  app: App;
+  userName: string;
+  /** What started it: `push`, `rollback`, `deploy`, `promote`, `upload`. */
+  kind: string;
+  mode: Mode;
+  releaseKind: ReleaseKind;
+  source: DeploySource;
+  /** Config for the new release; defaults to the app's current config. */
+  config?: Record<string, string>;
+}
+
+interface LiveJob {
+  log: JobLog;
+  done: Promise<Job>;
+  abort: AbortController;
+}
+
+/**
+ * Deploy jobs, one at a time per app, in arrival order. A job is never refused
+ * because another is running: it waits, and its log says its place in line.
+ */
+export class DeployQueue {
+  private readonly tails = new Map<number, Promise<unknown>>();
+  private readonly live = new Map<number, LiveJob>();
+
+  constructor(private readonly services: Services) {}
+
+  enqueue(req: DeployRequest): Job {
+    const { store, layout } = this.services;
+    const job = store.jobs.create({
+      appId: req.app.id,
+      kind: req.kind,
+      mode: req.mode,
+      commit: req.source.kind === 'git' ? req.source.commit : (req.source.commit ?? null),
+      userName: req.userName,
+      params: { releaseKind: req.releaseKind, source: req.source },
+      logPath: (id) => layout.jobLog(req.app.name, id),
+    });
+    const log = new JobLog(job.logPath);
+    const ahead = store.jobs.list(req.app.id, 1000).filter((j) => j.id < job.id && (j.status === 'queued' || j.status === 'running')).length;
+    if (ahead) log.line(`-----> Queued: ${ahead} deploy${ahead === 1 ? '' : 's'} of ${req.app.name} ahead of this one (job ${job.id}); waiting for ${ahead === 1 ? 'it' : 'them'} to finish`);
+    const abort = new AbortController();
+    const tail = this.tails.get(req.app.id) ?? Promise.resolve();
+    const done = tail.then(() => this.run(job.id, req, log, abort.signal));
+    this.tails.set(req.app.id, done.catch(() => undefined));
+    this.live.set(job.id, { log, done, abort });
+    done.finally(() => setTimeout(() => this.live.delete(job.id), 60_000).unref()).catch(() => undefined);
+    return job;
+  }
+
+  private async run(jobId: number, req: DeployRequest, log: JobLog, signal: AbortSignal): Promise<Job> {
+    const { store, layout } = this.services;
+    const app = store.apps.byId(req.app.id);
+    if (!app) {
+      store.jobs.finish(jobId, 'failed', 'the app was destroyed before this deploy started');
+      log.close();
+      return store.jobs.get(jobId)!;
+    }
+    store.jobs.start(jobId);
+    const ctx: DeployContext = {
+      services: this.services,
+      app,
+      job: store.jobs.get(jobId)!,
+      mode: req.mode,
+      source: req.source,
+      releaseKind: req.releaseKind,
+      log,
+      signal,
+      config: req.config ?? store.apps.config(app.id),
+      workDir: req.mode === 'editable' ? `${layout.app(app.name)}/work` : layout.build(app.name),
+      buildpacks: [],
+      processTypes: {},
+      configVars: {},
+      previous: { version: app.currentRelease, instances: [] },
+      started: [],
+      switched: false,
+      startedAt: Date.now(),
+    };
+    let error: string | undefined;
+    try {
+      const outcome = await runDeploy(ctx);
+      if (outcome.error) error = describe(outcome.error);
+    } catch (err) {
+      error = describe(err);
+      log.error(`internal error: ${error}`);
+    }
+    if (ctx.release) store.releases.finish(ctx.release.id, error ? 'failed' : 'succeeded', error);
+    store.jobs.finish(jobId, error ? 'failed' : 'succeeded', error);
+    if (ctx.mode !== 'editable') await fsp.rm(ctx.workDir, { recursive: true, force: true }).catch(() => undefined);
+    log.close();
+    return store.jobs.get(jobId)!;
+  }
+
+  /**
+   * Streams a job's log from its first line until it ends, then resolves with
+   * the finished job. Works for running, queued and long-finished jobs alike.
+   */
+  async follow(jobId: number, onData: (chunk: string) => void): Promise<Job> {
+    const live = this.live.get(jobId);
+    if (live && !live.log.isClosed) {
+      for (const chunk of live.log.history) onData(chunk);
+      live.log.on('data', onData);
+      try {
+        return await live.done;
+      } finally {
+        live.log.off('data', onData);
+      }
+    }
+    if (live) await live.done;
+    const job = this.services.store.jobs.get(jobId);
+    if (!job) throw new Error(`job ${jobId} not found`);
+    onData(await fsp.readFile(job.logPath, 'utf8').catch(() => ''));
+    return job;
+  }
+
+  /** Aborts running deploys (daemon shutdown); they roll back and end as failed. */
+  async shutdown(): Promise<void> {
+    for (const j of this.live.values()) j.abort.abort(new Error('the Slipway server is shutting down'));
+    await Promise.allSettled([...this.live.values()].map((j) => j.done));
+  }
+}

@@ -1,0 +1,32 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import * as tar from 'tar';
+import type { StageFn } from '../context.js';
+
+/**
+ * The RFC's archive procedure: before anything changes, snapshot the live
+ * release pointer and the persistent data dir into backups/, then rotate.
+ */
+export const archive: StageFn = async (ctx) => {
+  const { layout, settings } = ctx.services;
+  const app = ctx.app.name;
+  const dir = layout.backups(app);
+  await fsp.mkdir(dir, { recursive: true });
+  await fsp.mkdir(layout.data(app), { recursive: true });
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const name = `${stamp}-${crypto.randomUUID()}.tar.gz`;
+  const staging = await fsp.mkdtemp(path.join(dir, '.snap-'));
+  try {
+    await fsp.writeFile(path.join(staging, 'release.json'), JSON.stringify({ app, live: ctx.previous.version, at: new Date().toISOString() }) + '\n');
+    await fsp.symlink(layout.data(app), path.join(staging, 'data'));
+    await tar.create({ gzip: true, cwd: staging, file: path.join(dir, name), follow: true, portable: true }, ['release.json', 'data']);
+  } finally {
+    await fsp.rm(staging, { recursive: true, force: true });
+  }
+  const size = fs.statSync(path.join(dir, name)).size;
+  ctx.log.info(`Snapshot of live release ${ctx.previous.version == null ? '(none yet)' : `v${ctx.previous.version}`} and data: backups/${name} (${size} bytes)`);
+  const snapshots = (await fsp.readdir(dir)).filter((f) => f.endsWith('.tar.gz')).sort();
+  for (const old of snapshots.slice(0, Math.max(0, snapshots.length - settings.keepBackups))) await fsp.rm(path.join(dir, old), { force: true });
+};

@@ -1,0 +1,12 @@
+import { rotateReleases } from '../../releases/rotate.js';
+import type { StageFn } from '../context.js';
+
+/** The RFC's post-install procedure: the user's hook runs after this; here, old releases are rotated. */
+export const postInstall: StageFn = async (ctx) => {
+  const { store, layout, settings } = ctx.services;
+  const keep = Number(ctx.app.settings['releases.keep'] ?? settings.keepReleases);
+  // The release counts as succeeded for rotation purposes from here on.
+  store.releases.finish(ctx.release!.id, 'succeeded');
+  const pruned = await rotateReleases({ store, layout, appId: ctx.app.id, appName: ctx.app.name, keep });
+  if (pruned.length) ctx.log.info(`Pruned old releases: ${pruned.map((v) => `v${v}`).join(', ')}`);
+};

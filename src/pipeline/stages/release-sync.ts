@@ -1,0 +1,28 @@
+import fsp from 'node:fs/promises';
+import { DeployError } from '../../errors.js';
+import { readMetadata, unpackArchive } from '../../releases/archive.js';
+import type { StageFn } from '../context.js';
+
+/**
+ * The RFC's release-sync procedure: a release archive made elsewhere (a
+ * staging build, an earlier release, an upload) is verified and unpacked into
+ * the deploy dir, replacing whatever was there.
+ */
+export const releaseSync: StageFn = async (ctx) => {
+  const src = ctx.source;
+  if (src.kind !== 'archive') {
+    throw new DeployError('this app deploys release archives and never builds, but no archive was given', {
+      app: ctx.app.name,
+      hint: 'promote a staging release or upload an artifact',
+    });
+  }
+  await fsp.rm(ctx.workDir, { recursive: true, force: true });
+  await unpackArchive({ archive: src.archive, dest: ctx.workDir, sha256: src.sha256 });
+  const meta = await readMetadata(ctx.workDir);
+  if (meta) {
+    ctx.buildpacks = meta.buildpacks;
+    ctx.processTypes = meta.processTypes;
+    ctx.configVars = meta.configVars;
+  }
+  ctx.log.info(`Unpacked ${src.sha256 ? `archive sha256 ${src.sha256.slice(0, 12)}…` : 'archive'}${meta ? ` (built as ${meta.app} v${meta.version})` : ''}`);
+};

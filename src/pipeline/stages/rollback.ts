@@ -1,0 +1,37 @@
+import fsp from 'node:fs/promises';
+import { readMetadata } from '../../releases/archive.js';
+import type { StageFn } from '../context.js';
+import { processEnv, routeTo, startFormation, stopInstances, waitHealthy } from '../formation.js';
+import { pointCurrent } from './activate.js';
+
+/**
+ * The RFC's rollback procedure. Before the switch there is nothing to undo but
+ * the new release's leftovers. After it, the previous release is started again
+ * from its directory and the router switched back before the new one stops.
+ */
+export const rollback: StageFn = async (ctx) => {
+  const { services, app } = ctx;
+  const prev = ctx.previous.version;
+  if (ctx.switched) {
+    if (prev != null) {
+      const dir = services.layout.release(app.name, prev);
+      const previous = services.store.releases.get(app.id, prev)!;
+      const meta = await readMetadata(dir);
+      const env = processEnv(services, app.name, prev, { ...(meta?.configVars ?? {}), ...previous.config }, dir);
+      const instances = await startFormation({ services, app, version: prev, releaseDir: dir, processTypes: previous.processTypes, env, log: ctx.log });
+      await waitHealthy(services, app.name, instances, { timeoutMs: services.settings.healthTimeoutMs, signal: new AbortController().signal });
+      await routeTo(services, app, instances);
+      await pointCurrent(services.layout.current(app.name), dir);
+    } else {
+      await services.router.removeRoute(app.name);
+      await fsp.rm(services.layout.current(app.name), { force: true });
+    }
+    services.store.apps.setCurrentRelease(app.id, prev);
+  }
+  await stopInstances(services, ctx.started);
+  ctx.started = [];
+  if (ctx.mode !== 'editable' && ctx.release) {
+    await fsp.rm(services.layout.release(app.name, ctx.release.version), { recursive: true, force: true });
+  }
+  ctx.log.info(prev != null ? `v${prev} is serving` : 'No release was live before this deploy');
+};

@@ -1,0 +1,194 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+import type { Backend, Route, RouterEngine } from './engine.js';
+import { InFlight } from './in-flight.js';
+import { RouteTable, normalizeHost } from './table.js';
+
+export interface BuiltinRouterOptions {
+  /** Operator-facing messages (proxy errors, drain timeouts); default: discarded. */
+  log?: (msg: string) => void;
+  /**
+   * Keep `X-Forwarded-Proto`/`-Port` sent by the client. Only for a router
+   * behind a TLS terminator you control: otherwise any client could claim https.
+   */
+  trustForwarded?: boolean;
+  /** Give up on a backend that has not answered after this long (502). Default: no limit, for long polls. */
+  proxyTimeoutMs?: number;
+}
+
+/**
+ * The zero-setup router engine: one Node HTTP server proxying by Host header
+ * to the app's web instances, round robin, websockets included.
+ */
+export class BuiltinRouter implements RouterEngine {
+  readonly name = 'builtin';
+  private readonly table = new RouteTable();
+  private readonly inFlight = new InFlight();
+  private readonly sockets = new Set<Socket | Duplex>();
+  /** Reuses connections to backends; a new TCP handshake per request costs more than the proxying. */
+  private readonly agent = new http.Agent({ keepAlive: true });
+  private readonly proxy: ProxyServer;
+  private readonly server: http.Server;
+  private readonly log: (msg: string) => void;
+
+  constructor(private readonly opts: BuiltinRouterOptions = {}) {
+    this.log = opts.log ?? (() => undefined);
+    this.proxy = createProxyServer({ ws: true, proxyTimeout: opts.proxyTimeoutMs });
+    // Every call passes its own error callback; this is the net for anything
+    // emitted outside one, since an unhandled 'error' would kill the daemon.
+    this.proxy.on('error', (err) => this.log(`router: proxy error: ${err.message}`));
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
+    this.server.on('connection', (socket: Socket) => this.track(socket));
+    this.server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  listen(port: number, host = '0.0.0.0'): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  /** Where the router listens; useful after `listen(0)`. */
+  address(): { host: string; port: number } | undefined {
+    const addr = this.server.address() as AddressInfo | null;
+    return addr ? { host: addr.address, port: addr.port } : undefined;
+  }
+
+  async setRoute(route: Route): Promise<void> {
+    this.table.set(route);
+  }
+
+  async removeRoute(app: string): Promise<void> {
+    this.table.remove(app);
+  }
+
+  routes(): Route[] {
+    return this.table.routes();
+  }
+
+  /**
+   * Resolves once none of `backendIds` has an HTTP request in flight, or after
+   * `timeoutMs` (logged): stopping the old instance then is the lesser evil.
+   * Open websockets are not waited for; they end with their instance and clients
+   * reconnect. Take the backends out of the route first.
+   */
+  async drain(backendIds: string[], timeoutMs: number): Promise<void> {
+    const drained = await this.inFlight.drain(backendIds, timeoutMs);
+    if (!drained) {
+      const left = backendIds.map((id) => `${id}=${this.inFlight.count(id)}`).join(', ');
+      this.log(`router: drain gave up after ${timeoutMs}ms with requests still in flight (${left})`);
+    }
+  }
+
+  /** Requests in flight to one backend (for `ps` and tests). */
+  inFlightCount(backendId: string): number {
+    return this.inFlight.count(backendId);
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    if (this.server.listening) await closed;
+    this.agent.destroy();
+    this.inFlight.clear();
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const hit = this.table.lookup(req.headers.host);
+    if (!hit) return reply(res, 404, `No app is served at ${displayHost(req)}`);
+    if (!hit.backend) return reply(res, 502, `${hit.app} has no running web process`);
+    const backend = hit.backend;
+    this.setForwardedHeaders(req);
+    const end = this.inFlight.begin(backend.id);
+    // 'close' fires once whether the response finished or the client went away.
+    res.once('close', end);
+    this.proxy.web(req, res, { target: target(backend), agent: this.agent }, (err) => {
+      this.log(`router: ${hit.app} → ${backend.id}: ${describeError(err)}`);
+      if (!res.headersSent) reply(res, 502, `${hit.app} did not answer (${backend.id}: ${describeError(err)})`);
+      else res.destroy();
+      end();
+    });
+  }
+
+  private handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const hit = this.table.lookup(req.headers.host);
+    if (!hit) return rawReply(socket, 404, `No app is served at ${displayHost(req)}`);
+    if (!hit.backend) return rawReply(socket, 502, `${hit.app} has no running web process`);
+    const backend = hit.backend;
+    this.setForwardedHeaders(req);
+    // No pooled agent: an upgraded connection belongs to this client for good.
+    this.proxy.ws(req, socket, head, { target: target(backend) }, (err) => {
+      this.log(`router: websocket ${hit.app} → ${backend.id}: ${describeError(err)}`);
+      // Errors also arrive after the 101 went out; only an untouched socket can still get a 502.
+      const untouched = socket.writable && (socket as Socket).bytesWritten === 0;
+      if (untouched) rawReply(socket, 502, `${hit.app} did not answer`);
+      else socket.destroy();
+    });
+  }
+
+  /**
+   * Heroku's headers: the client chain in X-Forwarded-For (appended to, since
+   * the app decides how far to trust it), proto and port as we saw them, and a
+   * request id the app can log (kept if the client sent a sane one).
+   */
+  private setForwardedHeaders(req: http.IncomingMessage): void {
+    const h = req.headers;
+    const remote = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const prior = h['x-forwarded-for'];
+    h['x-forwarded-for'] = prior ? `${prior}, ${remote}` : remote;
+    const encrypted = Boolean((req.socket as { encrypted?: boolean }).encrypted);
+    if (!this.opts.trustForwarded || !h['x-forwarded-proto']) h['x-forwarded-proto'] = encrypted ? 'https' : 'http';
+    if (!this.opts.trustForwarded || !h['x-forwarded-port']) h['x-forwarded-port'] = String(req.socket.localPort ?? '');
+    const id = h['x-request-id'];
+    if (typeof id !== 'string' || !/^[\w\-.:+=/]{1,200}$/.test(id)) h['x-request-id'] = randomUUID();
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+}
+
+function target(backend: Backend) {
+  return { host: backend.host, port: backend.port, protocol: 'http:' };
+}
+
+/** The host as we matched it (lowercase, no port), so the message names what was looked up. */
+function displayHost(req: http.IncomingMessage): string {
+  return normalizeHost(req.headers.host ?? '') || '(no Host header)';
+}
+
+function describeError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e?.code ?? e?.message ?? String(err);
+}
+
+function reply(res: http.ServerResponse, status: number, text: string): void {
+  if (res.headersSent) return void res.destroy();
+  const body = `${text}\n`;
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+/** An HTTP answer on a socket that asked to upgrade: there is no ServerResponse to use. */
+function rawReply(socket: Duplex, status: number, text: string): void {
+  const body = `${text}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,63 @@
+/**
+ * The contract every runtime driver (process, docker, swarm) answers. The
+ * pipeline and commands only ever see this interface; a registry in daemon/
+ * picks the implementation.
+ */
+
+export type InstanceState = 'starting' | 'up' | 'crashed' | 'stopping' | 'stopped';
+
+export interface InstanceSpec {
+  app: string;
+  release: number;
+  /** Process type from the Procfile, e.g. `web`, `worker`. */
+  type: string;
+  /** 1-based instance number: web.1, web.2 … */
+  index: number;
+  /** Procfile command line; run through bash as Heroku does. */
+  command: string;
+  /** The unpacked release directory the process runs in. */
+  releaseDir: string;
+  /** Persistent data dir shared by every release (SLIPWAY_DATA_DIR). */
+  dataDir: string;
+  /** Config vars and buildpack config_vars, already merged. PORT is added by the driver for `web`. */
+  env: Record<string, string>;
+  /** File the instance's output is appended to, each line timestamped and tagged. */
+  logFile: string;
+}
+
+export interface Instance {
+  /** Stable id, e.g. `myapp.v3.web.1`. */
+  id: string;
+  app: string;
+  release: number;
+  type: string;
+  index: number;
+  /** Port on 127.0.0.1 the instance listens on (web only). */
+  port?: number;
+  pid?: number;
+  state: InstanceState;
+  restarts: number;
+  startedAt: number;
+}
+
+export interface ExecOptions {
+  app: string;
+  releaseDir: string;
+  env: Record<string, string>;
+  argv: string[];
+  tty?: boolean;
+}
+
+export interface Driver {
+  readonly name: string;
+  /** Starts one instance; resolves once the process is spawned (not yet healthy). */
+  start(spec: InstanceSpec): Promise<Instance>;
+  /** Stops one instance: SIGTERM, then SIGKILL after `graceMs`. Resolves when it is gone. */
+  stop(id: string, opts?: { graceMs?: number }): Promise<void>;
+  /** Every instance this driver supervises, optionally for one app. */
+  instances(app?: string): Instance[];
+  /** Resolves with the instance's exit if it dies before `ms` elapse; used to fail fast during activation. */
+  onExit(id: string, listener: (code: number | null, signal: string | null) => void): () => void;
+  /** Stops everything (daemon shutdown). */
+  shutdown(opts?: { graceMs?: number }): Promise<void>;
+}

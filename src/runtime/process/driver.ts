@@ -1,0 +1,151 @@
+import fs from 'node:fs/promises';
+import type { Driver, Instance, InstanceSpec } from '../driver.js';
+import { SlipwayError } from '../../errors.js';
+import { instanceId } from './command.js';
+import { PortAllocator } from './ports.js';
+import { Supervisor, type RestartPolicy } from './supervisor.js';
+
+export interface ProcessDriverOptions {
+  /** Inclusive range web instances get their loopback port from. Default 40000–44999. */
+  portRange?: [number, number];
+  /** Backoff between restarts of a crashed instance. Defaults: 1s doubling to 30s, reset after 60s up. */
+  restart?: Partial<RestartPolicy>;
+  /** Operator-facing messages (crashes, restarts, failures); default: discarded. */
+  log?: (msg: string) => void;
+  /** PATH given to apps; default the daemon's own. */
+  path?: string;
+}
+
+export type ExitListener = (code: number | null, signal: string | null) => void;
+
+const DEFAULT_RESTART: RestartPolicy = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000 };
+const DEFAULT_GRACE_MS = 30_000;
+
+/**
+ * The embedded default driver (Piku's model): every instance is a supervised
+ * child process group on this host, web instances listen on a loopback port
+ * the router forwards to. Releases stay apart because each instance runs in its
+ * own unpacked release directory with its own environment.
+ *
+ * Instances do not survive the daemon: they are started detached (for group
+ * signalling), so `shutdown` must run on the way out.
+ */
+export class ProcessDriver implements Driver {
+  readonly name = 'process';
+  private readonly supervisors = new Map<string, Supervisor>();
+  /** Ids being started, so a concurrent second start of the same id is refused. */
+  private readonly starting = new Set<string>();
+  private readonly listeners = new Map<string, Set<ExitListener>>();
+  private readonly ports: PortAllocator;
+  private readonly restart: RestartPolicy;
+  private readonly log: (msg: string) => void;
+  private readonly path?: string;
+
+  constructor(opts: ProcessDriverOptions = {}) {
+    this.ports = new PortAllocator({ range: opts.portRange ?? [40000, 44999] });
+    this.restart = { ...DEFAULT_RESTART, ...opts.restart };
+    this.log = opts.log ?? (() => undefined);
+    this.path = opts.path;
+  }
+
+  async start(spec: InstanceSpec): Promise<Instance> {
+    const id = instanceId(spec);
+    if (this.supervisors.has(id) || this.starting.has(id)) {
+      throw new SlipwayError('instance_exists', `${id} is already running`, { status: 409, hint: `stop ${id} first, or start another index` });
+    }
+    this.starting.add(id);
+    let port: number | undefined;
+    try {
+      await checkReleaseDir(spec);
+      port = spec.type === 'web' ? await this.ports.allocate() : undefined;
+      const supervisor = new Supervisor({
+        id,
+        spec,
+        port,
+        restart: this.restart,
+        path: this.path,
+        log: this.log,
+        onExit: (code, signal) => this.emitExit(id, code, signal),
+      });
+      // Listed while spawning, so instances() shows it and stop() can reach it.
+      this.supervisors.set(id, supervisor);
+      try {
+        await supervisor.start();
+      } catch (err) {
+        this.supervisors.delete(id);
+        await supervisor.stop(0);
+        throw new SlipwayError('process_start_failed', `cannot start ${id}: ${(err as Error).message}`, {
+          status: 500,
+          hint: 'check that bash is on the daemon PATH and the release directory is readable',
+          cause: err,
+        });
+      }
+      this.log(`${id} started (pid ${supervisor.snapshot().pid}${port === undefined ? '' : `, port ${port}`})`);
+      return supervisor.snapshot();
+    } catch (err) {
+      if (port !== undefined) this.ports.release(port);
+      throw err;
+    } finally {
+      this.starting.delete(id);
+    }
+  }
+
+  async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
+    const supervisor = this.supervisors.get(id);
+    if (!supervisor) return;
+    await supervisor.stop(opts.graceMs ?? DEFAULT_GRACE_MS);
+    // Only the first of several concurrent stops cleans up.
+    if (this.supervisors.get(id) !== supervisor) return;
+    this.supervisors.delete(id);
+    if (supervisor.port !== undefined) this.ports.release(supervisor.port);
+    // A stopped instance exits no more; its listeners would only leak.
+    this.listeners.delete(id);
+    this.log(`${id} stopped`);
+  }
+
+  instances(app?: string): Instance[] {
+    const all = [...this.supervisors.values()].map((s) => s.snapshot());
+    return app === undefined ? all : all.filter((i) => i.app === app);
+  }
+
+  /**
+   * `listener` runs on every exit of instance `id` (crashes and the final
+   * stop alike) until unsubscribed or the instance is stopped. It may be
+   * registered before `start`, so activation can watch from the first spawn.
+   */
+  onExit(id: string, listener: ExitListener): () => void {
+    let set = this.listeners.get(id);
+    if (!set) this.listeners.set(id, (set = new Set()));
+    set.add(listener);
+    return () => {
+      const current = this.listeners.get(id);
+      current?.delete(listener);
+      if (current?.size === 0) this.listeners.delete(id);
+    };
+  }
+
+  async shutdown(opts: { graceMs?: number } = {}): Promise<void> {
+    await Promise.all([...this.supervisors.keys()].map((id) => this.stop(id, opts)));
+  }
+
+  private emitExit(id: string, code: number | null, signal: string | null): void {
+    for (const listener of [...(this.listeners.get(id) ?? [])]) {
+      try {
+        listener(code, signal);
+      } catch (err) {
+        this.log(`${id}: exit listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+/** Spawn reports a missing cwd as "spawn bash ENOENT"; say what is really wrong. */
+async function checkReleaseDir(spec: InstanceSpec): Promise<void> {
+  const stat = await fs.stat(spec.releaseDir).catch(() => undefined);
+  if (!stat?.isDirectory()) {
+    throw new SlipwayError('release_dir_missing', `release directory ${spec.releaseDir} does not exist`, {
+      status: 500,
+      hint: `unpack release v${spec.release} of ${spec.app} before starting it`,
+    });
+  }
+}

@@ -1,0 +1,3 @@
+export { ProcessDriver, type ProcessDriverOptions, type ExitListener } from './driver.js';
+export type { RestartPolicy } from './supervisor.js';
+export { PortAllocator, isPortFree } from './ports.js';

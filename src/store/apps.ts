@@ -1,0 +1,99 @@
+import type { Db } from './db.js';
+import { now } from './db.js';
+
+export type Mode = 'editable' | 'cooking' | 'final';
+export type Environment = 'dev' | 'staging' | 'prod';
+
+export interface App {
+  id: number;
+  name: string;
+  ownerId: number;
+  ownerName: string;
+  env: Environment;
+  mode: Mode;
+  deployBranch: string;
+  settings: Record<string, string>;
+  /** Version of the release that is live, or null before the first deploy. */
+  currentRelease: number | null;
+  createdAt: number;
+}
+
+const toApp = (r: any): App => ({
+  id: r.id,
+  name: r.name,
+  ownerId: r.owner_id,
+  ownerName: r.owner_name,
+  env: r.env,
+  mode: r.mode,
+  deployBranch: r.deploy_branch,
+  settings: JSON.parse(r.settings),
+  currentRelease: r.current_release,
+  createdAt: r.created_at,
+});
+
+const SELECT = 'SELECT a.*, u.name AS owner_name FROM apps a JOIN users u ON u.id = a.owner_id';
+
+/** Apps, their config vars and their formation (process type → quantity). */
+export class AppStore {
+  constructor(private readonly db: Db) {}
+
+  create(opts: { name: string; ownerId: number; env: Environment; mode: Mode }): App {
+    this.db
+      .prepare('INSERT INTO apps (name, owner_id, env, mode, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(opts.name, opts.ownerId, opts.env, opts.mode, now());
+    return this.byName(opts.name)!;
+  }
+
+  byName(name: string): App | undefined {
+    const r = this.db.prepare(`${SELECT} WHERE a.name = ?`).get(name);
+    return r ? toApp(r) : undefined;
+  }
+
+  byId(id: number): App | undefined {
+    const r = this.db.prepare(`${SELECT} WHERE a.id = ?`).get(id);
+    return r ? toApp(r) : undefined;
+  }
+
+  list(): App[] {
+    return this.db.prepare(`${SELECT} ORDER BY a.name`).all().map(toApp);
+  }
+
+  destroy(id: number): void {
+    this.db.prepare('DELETE FROM apps WHERE id = ?').run(id);
+  }
+
+  setCurrentRelease(id: number, version: number | null): void {
+    this.db.prepare('UPDATE apps SET current_release = ? WHERE id = ?').run(version, id);
+  }
+
+  setSetting(id: number, key: string, value: string | undefined): void {
+    const app = this.byId(id)!;
+    const settings = { ...app.settings };
+    if (value === undefined) delete settings[key];
+    else settings[key] = value;
+    this.db.prepare('UPDATE apps SET settings = ? WHERE id = ?').run(JSON.stringify(settings), id);
+  }
+
+  config(id: number): Record<string, string> {
+    const rows = this.db.prepare('SELECT key, value FROM config_vars WHERE app_id = ? ORDER BY key').all(id) as any[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  /** Replaces config keys in one transaction; `undefined` values unset the key. */
+  updateConfig(id: number, changes: Record<string, string | undefined>): void {
+    const set = this.db.prepare('INSERT OR REPLACE INTO config_vars (app_id, key, value) VALUES (?, ?, ?)');
+    const unset = this.db.prepare('DELETE FROM config_vars WHERE app_id = ? AND key = ?');
+    this.db.transaction(() => {
+      for (const [k, v] of Object.entries(changes)) v === undefined ? unset.run(id, k) : set.run(id, k, v);
+    })();
+  }
+
+  formation(id: number): Record<string, number> {
+    const rows = this.db.prepare('SELECT type, quantity FROM formations WHERE app_id = ?').all(id) as any[];
+    return Object.fromEntries(rows.map((r) => [r.type, r.quantity]));
+  }
+
+  setFormation(id: number, type: string, quantity: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO formations (app_id, type, quantity) VALUES (?, ?, ?)').run(id, type, quantity);
+  }
+}

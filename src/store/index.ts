@@ -1,0 +1,33 @@
+import { openDb, type Db } from './db.js';
+import { AppStore } from './apps.js';
+import { JobStore } from './jobs.js';
+import { ReleaseStore } from './releases.js';
+import { UserStore } from './users.js';
+
+export type { App, Mode, Environment } from './apps.js';
+export type { Job, JobStatus, StageRecord, StageStatus } from './jobs.js';
+export type { Release, ReleaseKind, ReleaseStatus } from './releases.js';
+export type { User, Role, SshKey, TokenRow } from './users.js';
+
+/** One handle on the SQLite file, with a repository object per table group. */
+export class Store {
+  readonly users: UserStore;
+  readonly apps: AppStore;
+  readonly releases: ReleaseStore;
+  readonly jobs: JobStore;
+
+  constructor(readonly db: Db) {
+    this.users = new UserStore(db);
+    this.apps = new AppStore(db);
+    this.releases = new ReleaseStore(db);
+    this.jobs = new JobStore(db);
+  }
+
+  static open(file: string): Store {
+    return new Store(openDb(file));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Schema migrations, applied in order; the index + 1 is the PRAGMA user_version
+ * a database reaches after applying it. Never edit a shipped migration: append.
+ */
+export const migrations: string[] = [
+  `
+  CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE ssh_keys (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    fingerprint TEXT NOT NULL UNIQUE,
+    public_key TEXT NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE TABLE apps (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    owner_id INTEGER NOT NULL REFERENCES users(id),
+    env TEXT NOT NULL DEFAULT 'staging',
+    mode TEXT NOT NULL DEFAULT 'cooking',
+    deploy_branch TEXT NOT NULL DEFAULT 'main',
+    settings TEXT NOT NULL DEFAULT '{}',
+    current_release INTEGER,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE config_vars (
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (app_id, key)
+  );
+  CREATE TABLE formations (
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    type TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    PRIMARY KEY (app_id, type)
+  );
+  CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    commit_sha TEXT,
+    user_name TEXT NOT NULL,
+    params TEXT NOT NULL DEFAULT '{}',
+    release_version INTEGER,
+    current_stage TEXT,
+    error TEXT,
+    log_path TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER
+  );
+  CREATE INDEX jobs_app_status ON jobs (app_id, status);
+  CREATE TABLE job_stages (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'skipped', 'failed')),
+    started_at INTEGER,
+    finished_at INTEGER,
+    error TEXT,
+    PRIMARY KEY (job_id, seq)
+  );
+  CREATE TABLE releases (
+    id INTEGER PRIMARY KEY,
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'pruned')),
+    commit_sha TEXT,
+    author TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    buildpacks TEXT NOT NULL DEFAULT '[]',
+    process_types TEXT NOT NULL DEFAULT '{}',
+    config TEXT NOT NULL DEFAULT '{}',
+    archive_path TEXT,
+    sha256 TEXT,
+    size INTEGER,
+    source_version INTEGER,
+    job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+    error TEXT,
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    UNIQUE (app_id, version)
+  );
+  `,
+];
