@@ -26,6 +26,8 @@ export function serverCommand(): Command {
       new Option('--extra-ca-bundle <file>', 'CA bundle handed to builds and apps (TLS-intercepting proxies)').env('SLIPWAY_EXTRA_CA_BUNDLE').default(defaultCa),
     )
     .addOption(new Option('--keep-releases <n>', 'succeeded releases kept per app').env('SLIPWAY_KEEP_RELEASES').default(5).argParser(Number))
+    .addOption(new Option('--health-timeout <seconds>', 'how long a new web process has to answer HTTP').env('SLIPWAY_HEALTH_TIMEOUT').default(60).argParser(Number))
+    .addOption(new Option('--stop-grace <seconds>', 'SIGTERM to SIGKILL grace for old processes').env('SLIPWAY_STOP_GRACE').default(30).argParser(Number))
     .action(async (o) => {
       if (o.extraCaBundle && !fs.existsSync(o.extraCaBundle)) throw new Error(`--extra-ca-bundle ${o.extraCaBundle} does not exist`);
       const server = await startServer({
@@ -38,6 +40,8 @@ export function serverCommand(): Command {
         bind: o.bind,
         extraCaBundle: o.extraCaBundle,
         keepReleases: o.keepReleases,
+        healthTimeoutMs: o.healthTimeout * 1000,
+        stopGraceMs: o.stopGrace * 1000,
       });
       let stopping = false;
       const stop = (signal: string) => {

@@ -80,15 +80,16 @@ async function serve(req: IncomingMessage, res: ServerResponse, gateway: GitGate
 
   const push = route.service === 'git-receive-pack';
   let target: { app: string; repoPath: string };
+  let session: { env: Record<string, string>; close(): void } | undefined;
   try {
     target = gateway.authorizeRepo(user, route.repo, push ? 'push' : 'fetch');
+    // Only the POST runs receive-pack for real (and its hooks); the
+    // advertisement is read-only and needs no push session.
+    if (push && !route.advertise) session = gateway.openPush(user, target.app);
   } catch (err) {
     if (err instanceof SlipwayError) return text(res, err.status, describe(err));
     throw err;
   }
-  // Only the POST runs receive-pack for real (and its hooks); the
-  // advertisement is read-only and needs no push session.
-  const session = push && !route.advertise ? gateway.openPush(user, target.app) : undefined;
   try {
     await runBackend({ req, res, user, route, repoPath: target.repoPath, pushEnv: session?.env, log });
   } finally {

@@ -12,12 +12,16 @@ export interface SshServerOptions {
   port: number;
   /** Address to bind; default all interfaces. */
   host?: string;
-  /** The host private key (OpenSSH or PEM format), e.g. `ssh_host_ed25519_key`. */
+  /** The host private key's contents (OpenSSH or PEM format), e.g. of `ssh_host_ed25519_key`. */
   hostKey: Buffer | string;
   gateway: GitGateway;
   /** Where connection and session failures go; default stderr. */
   log?: (msg: string) => void;
 }
+
+const LOGIN_GRACE_MS = 60_000;
+/** Key probes and signed attempts both count; ssh tries each offered key once or twice. */
+const MAX_AUTH_TRIES = 20;
 
 export interface SshServer {
   /** The port actually bound. */
@@ -41,7 +45,13 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     let markClosed!: () => void;
     const connectionClosed = new Promise<void>((resolve) => (markClosed = resolve));
 
+    // Like sshd's LoginGraceTime and MaxAuthTries: a connection that cannot
+    // log in does not get to hold a socket or probe keys forever.
+    let attempts = 0;
+    const grace = setTimeout(() => client.end(), LOGIN_GRACE_MS);
+    grace.unref();
     client.on('authentication', (ctx) => {
+      if (++attempts > MAX_AUTH_TRIES) return client.end();
       try {
         authenticate(ctx, { gateway: opts.gateway, log, onUser: (u) => (user = u) });
       } catch (err) {
@@ -50,6 +60,7 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
       }
     });
     client.on('ready', () => {
+      clearTimeout(grace);
       const authenticated = user;
       if (!authenticated) return client.end();
       client.on('session', (accept) => {
@@ -63,6 +74,7 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     // Clients that reset the connection are normal; log, never throw.
     client.on('error', (err: Error) => log(`ssh: connection from ${info.ip}: ${err.message}`));
     client.on('close', () => {
+      clearTimeout(grace);
       clients.delete(client);
       markClosed();
     });

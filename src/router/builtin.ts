@@ -40,6 +40,8 @@ export class BuiltinRouter implements RouterEngine {
     // Every call passes its own error callback; this is the net for anything
     // emitted outside one, since an unhandled 'error' would kill the daemon.
     this.proxy.on('error', (err) => this.log(`router: proxy error: ${err.message}`));
+    // Upgraded connections to backends: close() must end them too, not only the client side.
+    this.proxy.on('open', (proxySocket) => this.track(proxySocket));
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
     this.server.on('connection', (socket: Socket) => this.track(socket));

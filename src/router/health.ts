@@ -19,6 +19,7 @@ export interface WaitForHttpOptions {
 
 /** A single attempt never waits longer than this, so a hung app cannot eat the whole budget in one go. */
 const ATTEMPT_MS = 2000;
+const MIN_ATTEMPT_MS = 200;
 /** Bodies are read only this far when looking for `expectContent`. */
 const MAX_BODY = 1024 * 1024;
 
@@ -45,7 +46,8 @@ export async function waitForHttp(opts: WaitForHttpOptions): Promise<void> {
       });
     }
     attempts++;
-    const budget = Math.max(1, Math.min(ATTEMPT_MS, deadline - Date.now()));
+    // A floor keeps the last attempt meaningful: a 1ms try would only report its own timeout.
+    const budget = Math.min(ATTEMPT_MS, Math.max(MIN_ATTEMPT_MS, deadline - Date.now()));
     const result = await attempt({ host, port: opts.port, path, timeoutMs: budget, signal: opts.signal, readBody: opts.expectContent !== undefined });
     if (result.ok) {
       if (opts.expectContent === undefined || result.body.includes(opts.expectContent)) return;

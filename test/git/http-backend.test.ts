@@ -100,6 +100,7 @@ describe('git/http-backend', () => {
       expect(none.code).not.to.equal(0);
       const wrong = await run('git', ['push', `http://git:nope@${base}/git/web.git`, 'main'], { cwd: work, env });
       expect(wrong.code).not.to.equal(0);
+      expect(wrong.stderr).to.contain('remote: invalid or revoked API token');
       expect(wrong.stderr).to.contain('Authentication failed');
       expect(gateway.pushes.length).to.equal(pushesBefore);
     });

@@ -1,0 +1,186 @@
+// Push benchmark: how much slower is a Slipway push-to-live than a bare `git push`
+// over OpenSSH? Prints one JSON document on stdout; progress goes to stderr.
+//
+//   npx tsx bench/push.ts [--runs 5]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { appRepo, git, setMessage, sshKey, TestServer, tmpdir } from '../test/e2e/harness.js';
+import { pushUntilServed, timedPush } from './lib/measure.js';
+import { ThrowawaySshd } from './lib/sshd.js';
+import { ratio, summarize, type Summary } from './lib/stats.js';
+
+const EXAMPLE = 'procfile-hello';
+type Transport = 'ssh' | 'http';
+const TRANSPORTS: readonly Transport[] = ['ssh', 'http'];
+
+interface Samples {
+  floor: number[];
+  first: Record<Transport, number[]>;
+  redeploy: Record<Transport, number[]>;
+}
+
+/** Everything a run needs, set up once so that setup never lands inside a timing. */
+interface Rig {
+  server: TestServer;
+  sshd: ThrowawaySshd;
+  key: ReturnType<typeof sshKey>;
+  token: string;
+  source: string;
+}
+
+const progress = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
+
+function parseRuns(): number {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got "${values.runs}"`);
+  return runs;
+}
+
+/** Temp paths to delete at the end, whatever happens. */
+class Scratch {
+  private readonly paths = new Set<string>();
+  add<T extends string>(p: T): T {
+    this.paths.add(p);
+    return p;
+  }
+  removeAll(): void {
+    for (const p of this.paths) fs.rmSync(p, { recursive: true, force: true });
+    this.paths.clear();
+  }
+}
+
+function mustCli(server: TestServer, args: string[]): string {
+  const r = server.cli(args);
+  if (r.code !== 0) throw new Error(`slipway ${args.join(' ')} failed (${r.code}):\n${r.stderr}${r.stdout}`);
+  return r.stdout.trim();
+}
+
+/** Floor: a fresh clone with a new commit, pushed whole to an empty hook-less bare repo. */
+async function floorRun(rig: Rig, run: number): Promise<number> {
+  const dir = tmpdir('bench-floor');
+  try {
+    const clone = path.join(dir, 'work');
+    const bare = path.join(dir, 'bare.git');
+    if (git(dir, ['clone', '-q', rig.source, clone]).code !== 0) throw new Error('git clone of the source repo failed');
+    if (git(dir, ['init', '-q', '--bare', bare]).code !== 0) throw new Error('git init --bare failed');
+    setMessage(clone, `floor run ${run}`);
+    return await timedPush({ repo: clone, remote: rig.sshd.remote(bare), sshCommand: rig.key.sshCommand }, `floor run ${run}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Slipway: first deploy of a brand-new app, then a one-file redeploy; both until the router serves. */
+async function slipwayRun(rig: Rig, scratch: Scratch, transport: Transport, run: number): Promise<{ first: number; redeploy: number }> {
+  const app = `bench-${transport}-${run}`;
+  mustCli(rig.server, ['apps:create', app]);
+  const repo = scratch.add(appRepo(EXAMPLE));
+  const target = {
+    repo,
+    remote: transport === 'ssh' ? rig.server.sshRemote(app) : rig.server.httpRemote(app, rig.token),
+    sshCommand: transport === 'ssh' ? rig.key.sshCommand : undefined,
+  };
+  try {
+    // Unique bodies per step, so a stale release can never satisfy the poll.
+    const firstBody = `${app} first`;
+    setMessage(repo, firstBody);
+    const first = await pushUntilServed(rig.server, app, target, firstBody, `${app} first deploy`);
+    const secondBody = `${app} redeploy`;
+    setMessage(repo, secondBody);
+    const redeploy = await pushUntilServed(rig.server, app, target, secondBody, `${app} redeploy`);
+    return { first, redeploy };
+  } finally {
+    // Destroy outside the timings so every run starts with the same number of running apps.
+    rig.server.cli(['apps:destroy', app, '--confirm', app]);
+    fs.rmSync(repo, { recursive: true, force: true });
+  }
+}
+
+async function measure(rig: Rig, scratch: Scratch, runs: number): Promise<Samples> {
+  const samples: Samples = { floor: [], first: { ssh: [], http: [] }, redeploy: { ssh: [], http: [] } };
+  // Interleave the series within each run so drift (thermal, caches, other load) hits all of them alike.
+  for (let run = 1; run <= runs; run++) {
+    const floor = await floorRun(rig, run);
+    samples.floor.push(floor);
+    progress(`run ${run}/${runs}: floor ${floor.toFixed(0)}ms`);
+    for (const transport of TRANSPORTS) {
+      const { first, redeploy } = await slipwayRun(rig, scratch, transport, run);
+      samples.first[transport].push(first);
+      samples.redeploy[transport].push(redeploy);
+      progress(`run ${run}/${runs}: ${transport} first deploy ${first.toFixed(0)}ms, redeploy ${redeploy.toFixed(0)}ms`);
+    }
+  }
+  return samples;
+}
+
+function report(runs: number, samples: Samples): object {
+  const floor = summarize(samples.floor);
+  const vsFloor = (s: number[]): Summary & { ratio_to_floor: number } => {
+    const summary = summarize(s);
+    return { ...summary, ratio_to_floor: ratio(summary, floor) };
+  };
+  return {
+    bench: 'push',
+    runs,
+    machine: { cpus: os.cpus().length, node: process.version },
+    results: {
+      floor_git_push_ssh_ms: floor,
+      slipway_ssh_first_deploy_ms: vsFloor(samples.first.ssh),
+      slipway_ssh_redeploy_ms: vsFloor(samples.redeploy.ssh),
+      slipway_http_first_deploy_ms: vsFloor(samples.first.http),
+      slipway_http_redeploy_ms: vsFloor(samples.redeploy.http),
+    },
+  };
+}
+
+/** Fills `rig` step by step, so that tearDown can undo whatever part got started. */
+async function startRig(rig: Partial<Rig>, scratch: Scratch): Promise<Rig> {
+  const key = (rig.key = sshKey(scratch.add(tmpdir('bench-key'))));
+  rig.source = scratch.add(appRepo(EXAMPLE));
+  progress('starting throw-away sshd');
+  rig.sshd = await ThrowawaySshd.start(key.pub);
+  progress('starting slipway server');
+  const server = (rig.server = await TestServer.start());
+  scratch.add(server.home);
+  mustCli(server, ['keys:add', key.pub]);
+  rig.token = mustCli(server, ['tokens:create']);
+  return rig as Rig;
+}
+
+async function tearDown(rig: Partial<Rig>, scratch: Scratch): Promise<void> {
+  await rig.server?.stop();
+  await rig.sshd?.stop();
+  scratch.removeAll();
+}
+
+async function main(): Promise<number> {
+  const runs = parseRuns();
+  try {
+    ThrowawaySshd.assertInstalled();
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const scratch = new Scratch();
+  const rig: Partial<Rig> = {};
+  // Ctrl-C must not leave a root sshd or a daemon with running apps behind.
+  const onSignal = (): void => void tearDown(rig, scratch).finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const samples = await measure(await startRig(rig, scratch), scratch, runs);
+    process.stdout.write(JSON.stringify(report(runs, samples), null, 2) + '\n');
+    return 0;
+  } catch (err) {
+    process.stderr.write(`bench: failed: ${(err as Error).stack ?? err}\n`);
+    return 1;
+  } finally {
+    progress('cleaning up');
+    await tearDown(rig, scratch);
+  }
+}
+
+process.exitCode = await main();

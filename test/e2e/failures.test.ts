@@ -1,0 +1,155 @@
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { appRepo, commitAll, push, setMessage, ssh, sshKey, TestServer } from './harness.js';
+import { query } from './db.js';
+
+const releases = (home: string, app: string) =>
+  query<{ version: number; status: string; error: string | null }>(home, 'SELECT version, status, error FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY version', app);
+
+describe('e2e: failures roll back, queues, rollback, restart, bad input', function () {
+  this.timeout(180_000);
+  let server: TestServer;
+  let key: ReturnType<typeof sshKey>;
+
+  before(async () => {
+    server = await TestServer.start();
+    key = sshKey();
+    expect(server.cli(['keys:add', key.pub]).code).to.equal(0);
+  });
+  after(async () => server?.stop());
+
+  async function deployV1(app: string, example = 'node-hello'): Promise<string> {
+    expect(server.cli(['apps:create', app]).code).to.equal(0);
+    const repo = appRepo(example);
+    setMessage(repo, `${app} v1`);
+    const r = await push(repo, server.sshRemote(app), { sshCommand: key.sshCommand });
+    expect(r.code, r.stderr).to.equal(0);
+    expect((await server.get(app)).body.trim()).to.equal(`${app} v1`);
+    return repo;
+  }
+
+  it('a failing build says why, keeps v1 serving and records the release as failed', async () => {
+    const repo = await deployV1('badbuild');
+    const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
+    pkg.scripts.build = 'echo "compiling assets"; echo "syntax error in app.ts" >&2; exit 3';
+    fs.writeFileSync(path.join(repo, 'package.json'), JSON.stringify(pkg));
+    setMessage(repo, 'badbuild v2');
+    const r = await push(repo, server.sshRemote('badbuild'), { sshCommand: key.sshCommand });
+    expect(r.stderr).to.include('syntax error in app.ts');
+    expect(r.stderr).to.match(/Deploy of badbuild v2 failed at build: .*compile failed.*v1 is still serving/);
+    expect((await server.get('badbuild')).body.trim()).to.equal('badbuild v1');
+    expect(releases(server.home, 'badbuild').map((x) => x.status)).to.deep.equal(['succeeded', 'failed']);
+    expect(releases(server.home, 'badbuild')[1]!.error).to.include('compile failed');
+  });
+
+  it('a web process that exits at once fails the deploy, and v1 keeps serving', async () => {
+    const repo = await deployV1('crashy', 'procfile-hello');
+    fs.writeFileSync(path.join(repo, 'Procfile'), 'web: echo "cannot open database" >&2; exit 1\n');
+    commitAll(repo, 'crash at start');
+    const r = await push(repo, server.sshRemote('crashy'), { sshCommand: key.sshCommand });
+    expect(r.stderr).to.match(/failed at activate: web\.1 exited with status 1 before it was healthy/);
+    expect(r.stderr).to.include('v1 is still serving');
+    expect((await server.get('crashy')).body.trim()).to.equal('crashy v1');
+    expect(releases(server.home, 'crashy').map((x) => x.status)).to.deep.equal(['succeeded', 'failed']);
+  });
+
+  it('a web process that never answers HTTP fails the health check, and v1 keeps serving', async () => {
+    const repo = await deployV1('silent', 'procfile-hello');
+    fs.writeFileSync(path.join(repo, 'Procfile'), 'web: sleep 600\n');
+    commitAll(repo, 'never listens');
+    const r = await push(repo, server.sshRemote('silent'), { sshCommand: key.sshCommand });
+    expect(r.stderr, r.stderr).to.match(/failed at activate/);
+    expect(r.stderr).to.include('v1 is still serving');
+    expect((await server.get('silent')).body.trim()).to.equal('silent v1');
+    expect(releases(server.home, 'silent').map((x) => x.status)).to.deep.equal(['succeeded', 'failed']);
+  });
+
+  it('two concurrent pushes both deploy, in order, and the app ends on the second commit', async () => {
+    const repo = await deployV1('racer', 'procfile-hello');
+    const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-clone-'));
+    fs.cpSync(repo, clone, { recursive: true });
+    setMessage(repo, 'racer first');
+    const first = push(repo, server.sshRemote('racer'), { sshCommand: key.sshCommand });
+    // The second push starts once the first one's deploy job exists, so the order is known.
+    const { eventually } = await import('./harness.js');
+    await eventually(() => query(server.home, "SELECT count(*) AS n FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer'")[0].n === 2, 'the first job');
+    setMessage(clone, 'racer second');
+    const second = push(clone, server.sshRemote('racer'), { sshCommand: key.sshCommand, args: ['--force'] });
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.code, a.stderr).to.equal(0);
+    expect(b.code, b.stderr).to.equal(0);
+    expect(b.stderr).to.match(/Queued: 1 deploy of racer ahead of this one|deploying commit/);
+    expect((await server.get('racer')).body.trim()).to.equal('racer second');
+    const jobs = query(server.home, "SELECT j.id, j.status, j.started_at, j.finished_at FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer' ORDER BY j.id");
+    expect(jobs.map((j) => j.status)).to.deep.equal(['succeeded', 'succeeded', 'succeeded']);
+    // One at a time: the later job started only after the earlier one finished.
+    expect(jobs[2].started_at).to.be.at.least(jobs[1].finished_at);
+  });
+
+  it('rollback to v1 serves v1 again without a build stage, and prints how to undo it', async () => {
+    const repo = await deployV1('rolly', 'procfile-hello');
+    setMessage(repo, 'rolly v2');
+    expect((await push(repo, server.sshRemote('rolly'), { sshCommand: key.sshCommand })).code).to.equal(0);
+    expect((await server.get('rolly')).body.trim()).to.equal('rolly v2');
+    const r = server.cli(['rollback', 'rolly', 'v1']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.include('To undo, run: slipway rollback rolly v2');
+    expect((await server.get('rolly')).body.trim()).to.equal('rolly v1');
+    const job = query(server.home, "SELECT j.id, j.kind FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'rolly' ORDER BY j.id DESC LIMIT 1")[0];
+    expect(job.kind).to.equal('rollback');
+    const stages = query(server.home, 'SELECT stage, status FROM job_stages WHERE job_id = ? ORDER BY seq', job.id);
+    expect(stages.find((s) => s.stage === 'build')?.status).to.equal('skipped');
+    expect(stages.filter((s) => s.status === 'ok').map((s) => s.stage)).to.include.members(['release-sync', 'activate']);
+    const sha = query(server.home, "SELECT version, sha256, kind FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'rolly' ORDER BY version");
+    expect(sha[2].kind).to.equal('rollback');
+    expect(sha[2].sha256).to.equal(sha[0].sha256);
+    expect(server.cli(['releases', 'rolly']).stdout).to.match(/v3\*\s+rollback\s+succeeded/);
+  });
+
+  it('rollback to a failed release is refused with a clear message', () => {
+    const r = server.cli(['rollback', 'badbuild', 'v2']);
+    expect(r.code).to.not.equal(0);
+    expect(r.stderr).to.include('v2 has no release archive to roll back to (it is failed)');
+  });
+
+  it('refuses bad app names and shell syntax over SSH; nothing is created', () => {
+    const before = query(server.home, 'SELECT count(*) AS n FROM apps')[0].n;
+    for (const name of ['../x', 'a;b', 'UPPER', 'a'.repeat(64), '-lead', '']) {
+      const r = server.cli(['apps:create', name]);
+      expect(r.code, name).to.not.equal(0);
+      if (name && !name.startsWith('-')) expect(r.stderr, name).to.include('invalid app name');
+    }
+    const viaSsh = ssh(key.key, server.ports.ssh, ['apps:create', "'../x'"]);
+    expect(viaSsh.code).to.not.equal(0);
+    expect(viaSsh.stderr).to.include('invalid app name');
+    const marker = path.join(os.tmpdir(), `pwned-${process.pid}`);
+    const injected = ssh(key.key, server.ports.ssh, [`apps:create x; touch ${marker}`]);
+    expect(injected.code).to.not.equal(0);
+    expect(injected.stderr).to.match(/refusing shell syntax ';'/);
+    expect(fs.existsSync(marker)).to.equal(false);
+    const subshell = ssh(key.key, server.ports.ssh, ['apps:create', '$(touch', `${marker})`]);
+    expect(subshell.code).to.not.equal(0);
+    expect(fs.existsSync(marker)).to.equal(false);
+    expect(query(server.home, 'SELECT count(*) AS n FROM apps')[0].n).to.equal(before);
+    expect(fs.readdirSync(path.join(server.home, 'repos')).filter((f) => !/^[a-z][a-z0-9-]*\.git$/.test(f))).to.deep.equal([]);
+  });
+
+  it('runs commands over SSH as the key owner', () => {
+    const r = ssh(key.key, server.ports.ssh, ['apps:list']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.include('rolly');
+    const unknown = ssh(key.key, server.ports.ssh, ['no-such-command']);
+    expect(unknown.code).to.not.equal(0);
+  });
+
+  it('a restarted server brings every app back', async () => {
+    await server.stop();
+    // Stopped means stopped: the apps' processes went with the daemon.
+    await server.boot();
+    expect((await server.get('rolly')).body.trim()).to.equal('rolly v1');
+    expect((await server.get('racer')).body.trim()).to.equal('racer second');
+    expect((await server.get('badbuild')).body.trim()).to.equal('badbuild v1');
+  });
+});

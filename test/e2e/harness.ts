@@ -1,0 +1,207 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const BIN = path.join(ROOT, 'bin', 'slipway');
+export const EXAMPLES = path.join(ROOT, 'examples');
+const CA = '/etc/ssl/certs/ca-certificates.crt';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function tmpdir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `slipway-${prefix}-`));
+}
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A real `slipway server` child process with its own home and ports. */
+export class TestServer {
+  proc?: ChildProcess;
+  output = '';
+  adminToken = '';
+
+  private constructor(
+    readonly home: string,
+    readonly ports: { ssh: number; http: number; router: number },
+    readonly extraEnv: Record<string, string>,
+  ) {}
+
+  static async start(opts: { home?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+    const ports = { ssh: await freePort(), http: await freePort(), router: await freePort() };
+    const server = new TestServer(opts.home ?? tmpdir('home'), ports, opts.env ?? {});
+    await server.boot();
+    return server;
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      SLIPWAY_HOME: this.home,
+      SLIPWAY_SSH_PORT: String(this.ports.ssh),
+      SLIPWAY_HTTP_PORT: String(this.ports.http),
+      SLIPWAY_ROUTER_PORT: String(this.ports.router),
+      SLIPWAY_PUBLIC_HOST: '127.0.0.1',
+      SLIPWAY_BIND: '127.0.0.1',
+      SLIPWAY_HEALTH_TIMEOUT: '15',
+      SLIPWAY_STOP_GRACE: '5',
+      ...(fs.existsSync(CA) ? { SLIPWAY_EXTRA_CA_BUNDLE: CA } : {}),
+      ...this.extraEnv,
+    };
+  }
+
+  /** Starts (or restarts) the daemon and waits for its "is running" line. */
+  async boot(): Promise<void> {
+    this.output = '';
+    const proc = spawn(BIN, ['server'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        this.output += d.toString();
+        const m = /admin API token \(shown once, keep it\): (\S+)/.exec(this.output);
+        if (m) this.adminToken = m[1]!;
+        if (/Slipway .* is running/.test(this.output)) resolve();
+      };
+      proc.stdout!.on('data', onData);
+      proc.stderr!.on('data', onData);
+      proc.on('exit', (code) => reject(new Error(`slipway server exited (${code}) before it was ready:\n${this.output}`)));
+    });
+  }
+
+  /** SIGTERM and wait, as an operator's `systemctl stop` would. */
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await exited;
+  }
+
+  async kill9(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Runs the real CLI on the server host (it talks to the daemon over control.sock). */
+  cli(args: string[], input?: string): Result {
+    const r = spawnSync(BIN, args, { env: this.env, input, encoding: 'utf8', timeout: 120_000 });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** A GET through the router, as a browser for APP.localhost would send it. */
+  get(app: string, urlPath = '/'): Promise<{ status: number; body: string }> {
+    return httpGet({ port: this.ports.router, host: `${app}.localhost`, path: urlPath });
+  }
+
+  sshRemote(app: string): string {
+    return `ssh://slipway@127.0.0.1:${this.ports.ssh}/${app}.git`;
+  }
+
+  httpRemote(app: string, token?: string): string {
+    return `http://${token ? `git:${token}@` : ''}127.0.0.1:${this.ports.http}/git/${app}.git`;
+  }
+}
+
+export function httpGet(opts: { port: number; host: string; path?: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: opts.port, path: opts.path ?? '/', method: opts.method ?? 'GET', headers: { host: opts.host, ...opts.headers } }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** A fresh OpenSSH key pair, and the GIT_SSH_COMMAND that uses only it. */
+export function sshKey(dir = tmpdir('key')): { key: string; pub: string; sshCommand: string } {
+  const key = path.join(dir, 'id_ed25519');
+  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'test@slipway', '-f', key]);
+  if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
+  return {
+    key,
+    pub: `${key}.pub`,
+    sshCommand: `ssh -i ${key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`,
+  };
+}
+
+export function sshArgs(key: string, port: number): string[] {
+  return ['-i', key, '-p', String(port), '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', 'slipway@127.0.0.1'];
+}
+
+export function ssh(key: string, port: number, command: string[], input?: string): Result {
+  const r = spawnSync('ssh', [...sshArgs(key, port), ...command], { input, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A git work tree holding a copy of an example app, committed on `main`. */
+export function appRepo(example: string): string {
+  const dir = tmpdir('repo');
+  fs.cpSync(path.join(EXAMPLES, example), dir, { recursive: true });
+  git(dir, ['init', '-q', '-b', 'main']);
+  commitAll(dir, 'first');
+  return dir;
+}
+
+export function git(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Result {
+  const r = spawnSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 180_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function commitAll(dir: string, message: string): string {
+  git(dir, ['add', '-A']);
+  const r = git(dir, ['commit', '-q', '--allow-empty', '-m', message]);
+  if (r.code !== 0) throw new Error(`commit failed: ${r.stderr}`);
+  return git(dir, ['rev-parse', 'HEAD']).stdout.trim();
+}
+
+export function setMessage(dir: string, text: string): string {
+  fs.writeFileSync(path.join(dir, 'message.txt'), `${text}\n`);
+  return commitAll(dir, `say ${text}`);
+}
+
+/** `git push` as a user types it; resolves with exit code and everything git printed. */
+export function push(dir: string, remote: string, opts: { sshCommand?: string; ref?: string; args?: string[] } = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn('git', ['push', ...(opts.args ?? []), remote, opts.ref ?? 'main'], {
+      cwd: dir,
+      env: { ...process.env, GIT_SSH_COMMAND: opts.sshCommand ?? 'false', GIT_TERMINAL_PROMPT: '0' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Polls until `fn` returns true; for state that settles asynchronously (never used to assert durations). */
+export async function eventually(fn: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await Promise.resolve().then(fn).catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
