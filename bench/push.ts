@@ -157,10 +157,12 @@ async function tearDown(rig: Partial<Rig>, scratch: Scratch): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const runs = parseRuns();
+  let runs: number;
   try {
+    runs = parseRuns();
     ThrowawaySshd.assertInstalled();
   } catch (err) {
+    // Usage and setup errors are the user's to fix: a message, not a stack trace.
     process.stderr.write(`bench: ${(err as Error).message}\n`);
     return 1;
   }

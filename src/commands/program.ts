@@ -1,8 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { SlipwayError, describe } from '../errors.js';
+import { describe } from '../errors.js';
 import type { CommandContext } from './context.js';
 import { registerApps } from './apps.js';
 import { registerReleases } from './releases.js';
+import { registerSettings } from './settings.js';
 import { registerUsers } from './users.js';
 
 /**
@@ -18,6 +19,7 @@ export function buildProgram(ctx: CommandContext): Command {
     .showHelpAfterError('(run `help` for the list of commands)')
     .helpCommand('help [command]', 'show help');
   registerApps(program, ctx);
+  registerSettings(program, ctx);
   registerUsers(program, ctx);
   registerReleases(program, ctx);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
@@ -34,6 +36,6 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     ctx.io.stderr.write(` !     ${describe(err)}\n`);
-    return err instanceof SlipwayError && err.status === 500 ? 1 : 1;
+    return 1;
   }
 }

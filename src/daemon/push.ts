@@ -34,7 +34,7 @@ export async function handleHook(opts: PushHandlerOptions, req: Extract<ControlR
   let code = 0;
   for (const u of req.refs ?? []) {
     if (u.ref !== deployRef) {
-      say(`-----> Stored ${u.ref.replace(/^refs\/heads\//, '')}; only pushes to ${app.deployBranch} deploy ${app.name}.`);
+      say(`-----> Stored ${u.ref.replace(/^refs\/heads\//, '')}; only pushes to ${app.deployBranch} deploy ${app.name} (change it with \`slipway apps:set ${app.name} deploy_branch=BRANCH\`).`);
       continue;
     }
     if (ZERO.test(u.newrev)) {

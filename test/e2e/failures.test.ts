@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { appRepo, commitAll, push, setMessage, ssh, sshKey, TestServer } from './harness.js';
+import { appRepo, commitAll, push, setMessage, ssh, sshKey, TestServer, useServer } from './harness.js';
 import { query } from './db.js';
 
 const releases = (home: string, app: string) =>
@@ -10,15 +10,10 @@ const releases = (home: string, app: string) =>
 
 describe('e2e: failures roll back, queues, rollback, restart, bad input', function () {
   this.timeout(180_000);
+  const env = useServer();
   let server: TestServer;
   let key: ReturnType<typeof sshKey>;
-
-  before(async () => {
-    server = await TestServer.start();
-    key = sshKey();
-    expect(server.cli(['keys:add', key.pub]).code).to.equal(0);
-  });
-  after(async () => server?.stop());
+  beforeEach(() => ({ server, key } = env));
 
   async function deployV1(app: string, example = 'node-hello'): Promise<string> {
     expect(server.cli(['apps:create', app]).code).to.equal(0);

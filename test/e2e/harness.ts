@@ -205,3 +205,20 @@ export async function eventually(fn: () => Promise<boolean> | boolean, what: str
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/**
+ * Mocha hooks for a suite that shares one server and one admin SSH key:
+ * `const env = useServer();` then `env.server`, `env.key` inside tests.
+ */
+export function useServer(opts: { env?: Record<string, string> } = {}): { server: TestServer; key: ReturnType<typeof sshKey> } {
+  const ctx = {} as { server: TestServer; key: ReturnType<typeof sshKey> };
+  before(async function () {
+    this.timeout(60_000);
+    ctx.server = await TestServer.start(opts);
+    ctx.key = sshKey();
+    const added = ctx.server.cli(['keys:add', ctx.key.pub]);
+    if (added.code !== 0) throw new Error(`keys:add failed: ${added.stderr}`);
+  });
+  after(async () => ctx.server?.stop());
+  return ctx;
+}

@@ -2,20 +2,15 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { appRepo, commitAll, httpGet, push, setMessage, sshKey, TestServer } from './harness.js';
+import { appRepo, commitAll, httpGet, push, setMessage, sshKey, TestServer, useServer } from './harness.js';
 import { query } from './db.js';
 
 describe('e2e: git push deploys (SSH and HTTP)', function () {
   this.timeout(180_000);
+  const env = useServer();
   let server: TestServer;
   let key: ReturnType<typeof sshKey>;
-
-  before(async () => {
-    server = await TestServer.start();
-    key = sshKey();
-    expect(server.cli(['keys:add', key.pub]).code).to.equal(0);
-  });
-  after(async () => server?.stop());
+  beforeEach(() => ({ server, key } = env));
 
   it('serves the node example pushed over SSH, then the changed body as v2', async () => {
     expect(server.cli(['apps:create', 'sshapp']).code).to.equal(0);

@@ -14,7 +14,7 @@ export const build: StageFn = async (ctx) => {
     env: { ...ctx.config, ...(ctx.source.kind === 'git' ? { SOURCE_VERSION: ctx.source.commit } : {}) },
     builtinDir: settings.buildpacksDir,
     workDir: path.join(layout.app(app), 'tmp'),
-    buildpackUrl: ctx.app.settings.buildpack || ctx.config.BUILDPACK_URL || undefined,
+    buildpackUrl: ctx.app.settings.buildpack_url || ctx.config.BUILDPACK_URL || undefined,
     extraCaBundle: settings.extraCaBundle,
     log: (line) => ctx.log.line(line),
     signal: ctx.signal,

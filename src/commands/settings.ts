@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import { appFor } from '../auth/access.js';
+import { BRANCH_NAME } from '../auth/names.js';
+import { invalid } from '../errors.js';
+import type { App, Store } from '../store/index.js';
+import { out, type CommandContext } from './context.js';
+
+interface Setting {
+  describe: string;
+  /** Returns the normalised value, or throws a SlipwayError saying what is allowed. */
+  check(value: string): string;
+  get(app: App): string | undefined;
+  set(store: Store, app: App, value: string | undefined): void;
+}
+
+const inSettings = (key: string): Pick<Setting, 'get' | 'set'> => ({
+  get: (app) => app.settings[key],
+  set: (store, app, value) => store.apps.setSetting(app.id, key, value),
+});
+
+/** App settings a user may change, each with its own rule. Unknown keys are refused, not stored. */
+export const SETTINGS: Record<string, Setting> = {
+  deploy_branch: {
+    describe: 'the branch whose pushes deploy (default main)',
+    check: (v) => {
+      if (!BRANCH_NAME.test(v) || v.includes('..') || v.startsWith('-') || v.endsWith('/')) throw invalid(`"${v}" is not a valid branch name`);
+      return v;
+    },
+    get: (app) => app.deployBranch,
+    set: (store, app, value) => store.db.prepare('UPDATE apps SET deploy_branch = ? WHERE id = ?').run(value ?? 'main', app.id),
+  },
+  buildpack_url: {
+    describe: 'buildpack to use instead of detection: a built-in name, an absolute path or a git URL (#ref allowed)',
+    check: (v) => {
+      if (!v || v.length > 500 || /[\s\0]/.test(v)) throw invalid('a buildpack URL is one word of at most 500 characters');
+      return v;
+    },
+    ...inSettings('buildpack_url'),
+  },
+  'releases.keep': {
+    describe: 'succeeded releases kept with their archive (2–100; default from the server)',
+    check: (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 2 || n > 100) throw invalid(`releases.keep must be a whole number from 2 to 100, not "${v}"`);
+      return String(n);
+    },
+    ...inSettings('releases.keep'),
+  },
+};
+
+export function registerSettings(program: Command, ctx: CommandContext): void {
+  program
+    .command('apps:set')
+    .description(`change app settings: ${Object.keys(SETTINGS).join(', ')}`)
+    .argument('<app>')
+    .argument('<key=value...>', 'one or more settings; `key=` resets a setting to its default')
+    .action((name: string, pairs: string[]) => {
+      const app = appFor(ctx.store, ctx.user, name);
+      const changes = pairs.map((pair) => {
+        const eq = pair.indexOf('=');
+        const key = eq > 0 ? pair.slice(0, eq) : pair;
+        const setting = SETTINGS[key];
+        if (eq <= 0 || !setting) throw invalid(`unknown setting "${key}"`, `settings are: ${Object.keys(SETTINGS).join(', ')}; write them as key=value`);
+        const raw = pair.slice(eq + 1);
+        return { key, setting, value: raw === '' ? undefined : setting.check(raw) };
+      });
+      for (const c of changes) c.setting.set(ctx.store, app, c.value);
+      for (const c of changes) out(ctx, `-----> ${app.name}: ${c.key} ${c.value === undefined ? 'reset to its default' : `= ${c.value}`}`);
+    });
+
+  program
+    .command('apps:get')
+    .description('show app settings')
+    .argument('<app>')
+    .argument('[key]')
+    .action((name: string, key?: string) => {
+      const app = appFor(ctx.store, ctx.user, name);
+      if (key) {
+        const setting = SETTINGS[key];
+        if (!setting) throw invalid(`unknown setting "${key}"`, `settings are: ${Object.keys(SETTINGS).join(', ')}`);
+        out(ctx, setting.get(app) ?? '');
+        return;
+      }
+      for (const [k, s] of Object.entries(SETTINGS)) out(ctx, `${k.padEnd(15)}${s.get(app) ?? ''}`.trimEnd());
+    });
+}
