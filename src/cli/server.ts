@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import { startServer } from '../daemon/server.js';
+import { ROUTER_ENGINES } from '../router/select.js';
 import { Layout } from '../store/layout.js';
 
 const int = (v: string) => {
@@ -19,6 +20,7 @@ export function serverCommand(): Command {
     .addOption(new Option('--ssh-port <port>', 'SSH port (git push and commands)').env('SLIPWAY_SSH_PORT').default(2222).argParser(int))
     .addOption(new Option('--http-port <port>', 'HTTP port (git over HTTP and the API)').env('SLIPWAY_HTTP_PORT').default(7000).argParser(int))
     .addOption(new Option('--router-port <port>', 'port apps are served on').env('SLIPWAY_ROUTER_PORT').default(8000).argParser(int))
+    .addOption(new Option('--router <engine>', 'router engine: builtin (Node) or nginx (needs nginx installed)').env('SLIPWAY_ROUTER').choices(ROUTER_ENGINES).default('builtin'))
     .addOption(new Option('--domain <domain>', 'apps are served at APP.DOMAIN').env('SLIPWAY_DOMAIN').default('localhost'))
     .addOption(new Option('--public-host <host>', 'host name printed in git remotes').env('SLIPWAY_PUBLIC_HOST'))
     .addOption(new Option('--bind <addr>', 'address SSH, HTTP and the router listen on').env('SLIPWAY_BIND').default('0.0.0.0'))
@@ -35,6 +37,7 @@ export function serverCommand(): Command {
         sshPort: o.sshPort,
         httpPort: o.httpPort,
         routerPort: o.routerPort,
+        router: o.router,
         domain: o.domain,
         publicHost: o.publicHost,
         bind: o.bind,

@@ -31,6 +31,8 @@ export interface CommandContext {
   local: boolean;
   /** Absent when a host command runs without the daemon. */
   platform?: Platform;
+  /** Set by a command whose own exit code is the answer (`run`); runCommand returns it. */
+  exitCode?: number;
 }
 
 export function requirePlatform(ctx: CommandContext): Platform {

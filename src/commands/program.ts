@@ -3,6 +3,11 @@ import { describe } from '../errors.js';
 import type { CommandContext } from './context.js';
 import { registerApps } from './apps.js';
 import { registerReleases } from './releases.js';
+import { registerConfig } from './config.js';
+import { registerDomains } from './domains.js';
+import { registerLogs } from './logs.js';
+import { registerPs } from './ps.js';
+import { registerRun } from './run.js';
 import { registerSettings } from './settings.js';
 import { registerUsers } from './users.js';
 
@@ -15,6 +20,8 @@ export function buildProgram(ctx: CommandContext): Command {
   const program = new Command('slipway')
     .description('Slipway: git push to deploy, on your own host')
     .exitOverride()
+    // `run APP CMD -x`: options after the app belong to CMD (passThroughOptions needs this).
+    .enablePositionalOptions()
     .configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) })
     .showHelpAfterError('(run `help` for the list of commands)')
     .helpCommand('help [command]', 'show help');
@@ -22,6 +29,11 @@ export function buildProgram(ctx: CommandContext): Command {
   registerSettings(program, ctx);
   registerUsers(program, ctx);
   registerReleases(program, ctx);
+  registerConfig(program, ctx);
+  registerPs(program, ctx);
+  registerDomains(program, ctx);
+  registerLogs(program, ctx);
+  registerRun(program, ctx);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
   return program;
 }
@@ -32,7 +44,7 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
   if (!argv.length) argv = ['help'];
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return ctx.exitCode ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     ctx.io.stderr.write(` !     ${describe(err)}\n`);

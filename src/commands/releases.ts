@@ -39,6 +39,33 @@ export function registerReleases(program: Command, ctx: CommandContext): void {
     });
 
   program
+    .command('releases:info')
+    .description('show one release: what it runs, where it came from, its archive')
+    .argument('<app>')
+    .argument('<version>')
+    .action((name: string, version: string) => {
+      const app = appFor(ctx.store, ctx.user, name);
+      const r = ctx.store.releases.get(app.id, parseVersion(version));
+      if (!r) throw notFound(`release ${version} of ${app.name}`, `list them with \`slipway releases ${app.name}\``);
+      const lines: Array<[string, string]> = [
+        ['Version', `v${r.version}${r.version === app.currentRelease ? ' (live)' : ''}`],
+        ['Kind', r.kind + (r.sourceVersion ? ` of v${r.sourceVersion}` : '')],
+        ['Status', r.status + (r.error ? `: ${r.error}` : '')],
+        ['Description', r.description],
+        ['Commit', r.commit ?? ''],
+        ['By', r.author],
+        ['Created', new Date(r.createdAt).toISOString()],
+        ['Buildpacks', r.buildpacks.join(', ')],
+        ['Processes', Object.entries(r.processTypes).map(([t, c]) => `${t}: ${c}`).join('; ')],
+        ['Config vars', Object.keys(r.config).join(', ') || '(none)'],
+        ['Archive', r.sha256 ? `sha256 ${r.sha256}, ${r.size} bytes` : 'none'],
+        ['Job', r.jobId ? String(r.jobId) : ''],
+      ];
+      out(ctx, `=== ${app.name} v${r.version}`);
+      for (const [k, v] of lines) out(ctx, `${(k + ':').padEnd(13)}${v}`);
+    });
+
+  program
     .command('rollback')
     .description('make a new release from an earlier release\'s archive, without building')
     .argument('<app>')

@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import { describe } from '../errors.js';
-import { readMetadata, unpackArchive } from '../releases/archive.js';
 import type { Services } from '../pipeline/context.js';
-import { processEnv, routeTo, startFormation, stopInstances, waitHealthy } from '../pipeline/formation.js';
+import { readAppJson } from '../pipeline/app-json.js';
+import { routeTo, startFormation, stopInstances } from '../pipeline/formation.js';
+import { awaitHealthy } from '../pipeline/health-checks.js';
+import { releaseRuntime } from '../pipeline/release-runtime.js';
 
 /**
  * What a restarted daemon owes its apps: deploys it was running when it died
@@ -19,37 +21,33 @@ export async function recoverJobs(services: Services, log: (m: string) => void):
       if (release?.status === 'pending') store.releases.finish(release.id, 'failed', reason);
     }
     fs.appendFileSync(job.logPath, ` !     ${reason}\n`);
+    // A half-built tree or half-placed release is of no use to anyone now.
+    fs.rmSync(services.layout.build(job.appName), { recursive: true, force: true });
+    if (job.releaseVersion != null && store.apps.byId(job.appId)?.currentRelease !== job.releaseVersion) {
+      fs.rmSync(services.layout.release(job.appName, job.releaseVersion), { recursive: true, force: true });
+    }
     log(`job ${job.id} (${job.appName}) marked failed: ${reason}`);
   }
 }
 
 export async function restoreApps(services: Services, log: (m: string) => void): Promise<void> {
-  const { store, layout } = services;
+  const { store } = services;
   await Promise.allSettled(
     store.apps.list().map(async (app) => {
-      if (app.currentRelease == null) return;
-      const release = store.releases.get(app.id, app.currentRelease);
-      if (!release) return;
-      const dir = layout.release(app.name, release.version);
+      if (app.currentRelease == null || app.settings.stopped) return;
       try {
-        if (!fs.existsSync(dir)) {
-          if (!release.archivePath) throw new Error(`v${release.version} has neither a directory nor an archive`);
-          await unpackArchive({ archive: release.archivePath, dest: dir });
-          fs.symlinkSync(layout.data(app.name), `${dir}/data`);
-        }
-        const meta = await readMetadata(dir);
-        const env = processEnv(services, app.name, release.version, { ...(meta?.configVars ?? {}), ...release.config }, dir);
-        const instances = await startFormation({ services, app, version: release.version, releaseDir: dir, processTypes: release.processTypes, env });
+        const rt = await releaseRuntime(services, app, app.currentRelease);
+        const instances = await startFormation({ services, app, version: rt.release.version, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env });
         try {
-          await waitHealthy(services, app.name, instances, { timeoutMs: services.settings.healthTimeoutMs, signal: new AbortController().signal });
+          await awaitHealthy(services, app.name, instances, { timeoutMs: services.settings.healthTimeoutMs, signal: new AbortController().signal, checks: readAppJson(rt.dir).healthchecks.web });
         } catch (err) {
           await stopInstances(services, instances);
           throw err;
         }
         await routeTo(services, app, instances);
-        log(`${app.name}: v${release.version} is up`);
+        log(`${app.name}: v${rt.release.version} is up`);
       } catch (err) {
-        log(`${app.name}: could not bring v${release.version} back up: ${describe(err)}`);
+        log(`${app.name}: could not bring v${app.currentRelease} back up: ${describe(err)}`);
       }
     }),
   );

@@ -21,6 +21,8 @@ export interface ControlIO {
   stdin: PassThrough;
   stdout: Writable;
   stderr: Writable;
+  /** Aborted when the client disconnects, or the server closes: ends commands that run until interrupted (`logs -f`). */
+  signal: AbortSignal;
 }
 
 export interface ControlHandlers {
@@ -36,7 +38,15 @@ export interface ControlHandlers {
  */
 export async function startControlSocket(file: string, handlers: ControlHandlers): Promise<net.Server> {
   await removeStaleSocket(file);
-  const server = net.createServer((socket) => serve(socket, handlers));
+  // net.Server#close waits for every connection to end; a `logs -f` never
+  // would, so closing the server first tells such commands to finish.
+  const closing = new AbortController();
+  const server = net.createServer((socket) => serve(socket, handlers, closing.signal));
+  const close = server.close.bind(server);
+  server.close = (cb) => {
+    closing.abort();
+    return close(cb);
+  };
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const old = process.umask(0o177);
@@ -62,7 +72,7 @@ async function removeStaleSocket(file: string): Promise<void> {
   fs.rmSync(file, { force: true });
 }
 
-function serve(socket: net.Socket, handlers: ControlHandlers): void {
+function serve(socket: net.Socket, handlers: ControlHandlers, serverClosing: AbortSignal): void {
   const send = (msg: object) => {
     if (!socket.destroyed) socket.write(JSON.stringify(msg) + '\n');
   };
@@ -73,10 +83,17 @@ function serve(socket: net.Socket, handlers: ControlHandlers): void {
         cb();
       },
     });
-  const io: ControlIO = { stdin: new PassThrough(), stdout: stream('stdout'), stderr: stream('stderr') };
+  const gone = new AbortController();
+  const abort = () => gone.abort();
+  serverClosing.addEventListener('abort', abort, { once: true });
+  const io: ControlIO = { stdin: new PassThrough(), stdout: stream('stdout'), stderr: stream('stderr'), signal: gone.signal };
   let started = false;
   socket.on('error', () => undefined);
-  socket.on('close', () => io.stdin.end());
+  socket.on('close', () => {
+    io.stdin.end();
+    serverClosing.removeEventListener('abort', abort);
+    abort();
+  });
   readline.createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {
     let msg: ControlRequest;
     try {

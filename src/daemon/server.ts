@@ -14,7 +14,7 @@ import { HOOKS_DIR, BUILTIN_BUILDPACKS } from '../paths.js';
 import type { Services } from '../pipeline/context.js';
 import { stopInstances } from '../pipeline/formation.js';
 import { DeployQueue } from '../pipeline/queue.js';
-import { BuiltinRouter } from '../router/builtin.js';
+import { createRouter, type RouterKind } from '../router/select.js';
 import { ProcessDriver } from '../runtime/process/index.js';
 import { Store } from '../store/index.js';
 import { Layout } from '../store/layout.js';
@@ -37,6 +37,8 @@ export interface ServerOptions {
   keepReleases?: number;
   healthTimeoutMs?: number;
   stopGraceMs?: number;
+  /** Router engine: the built-in Node proxy (default) or Slipway's own nginx. */
+  router?: RouterKind;
   /** Where operator messages go; default stdout. */
   log?: (msg: string) => void;
 }
@@ -55,6 +57,8 @@ const VERSION = JSON.parse(fs.readFileSync(new URL('../../package.json', import.
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? ((m: string) => process.stdout.write(`${m}\n`));
   const layout = new Layout(opts.home);
+  // First, so a missing nginx fails before anything is opened.
+  const router = createRouter({ kind: opts.router ?? 'builtin', home: layout.home, log });
   fs.mkdirSync(layout.home, { recursive: true, mode: 0o700 });
   for (const d of [layout.reposDir, layout.appsDir]) fs.mkdirSync(d, { recursive: true });
   const store = Store.open(layout.db);
@@ -74,8 +78,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
   const firstStart = ensureAdmin(store);
 
-  const driver = new ProcessDriver({ log: (m) => log(`driver: ${m}`) });
-  const router = new BuiltinRouter({ log: (m) => log(m) });
+  const driver = new ProcessDriver({ log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process` });
   const services: Services = { store, layout, driver, router, settings };
   const queue = new DeployQueue(services);
   const platform: Platform = {

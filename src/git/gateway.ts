@@ -38,4 +38,10 @@ export interface CommandIO {
   tty: boolean;
   /** Terminal size changes (ssh -t), when a tty was requested. */
   onResize?(listener: (cols: number, rows: number) => void): void;
+  /**
+   * Aborted when the client goes away (SSH channel or control socket closed).
+   * Commands that run until interrupted (`logs -f`) stop on it; ordinary
+   * writes to a vanished client are discarded by the entrances anyway.
+   */
+  signal?: AbortSignal;
 }

@@ -118,6 +118,8 @@ interface CommandOptions extends SessionOptions {
 /** Hands a Slipway command to the gateway; its errors become one stderr line. */
 async function runCommand(opts: CommandOptions): Promise<number> {
   const { io } = opts;
+  const gone = new AbortController();
+  void io.gone.then(() => gone.abort());
   const commandIO: CommandIO = {
     stdin: io.channel,
     stdout: io.stdout,
@@ -129,6 +131,7 @@ async function runCommand(opts: CommandOptions): Promise<number> {
       opts.terminal.listeners.push(listener);
       if (opts.terminal.size) listener(opts.terminal.size.cols, opts.terminal.size.rows);
     },
+    signal: gone.signal,
   };
   try {
     return await opts.gateway.runCommand(opts.user, opts.argv, commandIO);

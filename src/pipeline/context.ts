@@ -38,7 +38,12 @@ export interface Services {
 /** Where a deploy's code comes from: a pushed commit, or an existing release archive. */
 export type DeploySource =
   | { kind: 'git'; commit: string; ref: string }
+  /** The live release's archive, resolved when the job starts (config changes, restarts). */
+  | { kind: 'live' }
   | { kind: 'archive'; archive: string; sha256?: string; fromApp?: string; fromVersion?: number; commit?: string | null };
+
+/** A source a running deploy works from: `live` is resolved to an archive when the job starts. */
+export type ResolvedSource = Exclude<DeploySource, { kind: 'live' }>;
 
 /** Everything one deploy knows; passed by reference through the stages, as the RFC's `cfg` mapping. */
 export interface DeployContext {
@@ -46,7 +51,7 @@ export interface DeployContext {
   app: App;
   job: Job;
   mode: Mode;
-  source: DeploySource;
+  source: ResolvedSource;
   releaseKind: ReleaseKind;
   log: JobLog;
   signal: AbortSignal;

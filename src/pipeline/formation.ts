@@ -1,6 +1,4 @@
-import { DeployError } from '../errors.js';
 import type { Instance } from '../runtime/driver.js';
-import { waitForHttp } from '../router/health.js';
 import type { App } from '../store/index.js';
 import type { Services } from './context.js';
 import type { JobLog } from './job-log.js';
@@ -41,22 +39,33 @@ export interface StartFormationOptions {
   log?: JobLog;
 }
 
+/** Starts one instance (`type.index`) of a release. */
+export function startInstance(
+  services: Services,
+  app: App,
+  release: Pick<StartFormationOptions, 'version' | 'releaseDir' | 'processTypes' | 'env'>,
+  type: string,
+  index: number,
+): Promise<Instance> {
+  return services.driver.start({
+    app: app.name,
+    release: release.version,
+    type,
+    index,
+    command: release.processTypes[type]!,
+    releaseDir: release.releaseDir,
+    dataDir: services.layout.data(app.name),
+    env: release.env,
+    logFile: `${services.layout.logs(app.name)}/app.log`,
+  });
+}
+
 export async function startFormation(opts: StartFormationOptions): Promise<Instance[]> {
   const { services, app } = opts;
   const started: Instance[] = [];
   for (const [type, quantity] of Object.entries(desiredFormation(services, app, opts.processTypes))) {
     for (let index = 1; index <= quantity; index++) {
-      const instance = await services.driver.start({
-        app: app.name,
-        release: opts.version,
-        type,
-        index,
-        command: opts.processTypes[type]!,
-        releaseDir: opts.releaseDir,
-        dataDir: services.layout.data(app.name),
-        env: opts.env,
-        logFile: `${services.layout.logs(app.name)}/app.log`,
-      });
+      const instance = await startInstance(services, app, opts, type, index);
       started.push(instance);
       opts.log?.info(`Started ${type}.${index}${instance.port ? ` on port ${instance.port}` : ''}`);
     }
@@ -65,39 +74,16 @@ export async function startFormation(opts: StartFormationOptions): Promise<Insta
 }
 
 /**
- * Waits until every new `web` instance answers HTTP. An instance that exits
- * meanwhile fails the wait at once, instead of after the whole timeout.
+ * Points the app's hosts — its default `APP.<domain>` and its custom domains,
+ * read fresh from the store — at `instances`' web backends. Every caller
+ * (activate, rollback, boot, `domains:add`/`remove`) goes through here, so a
+ * route never forgets a domain. Nothing awaits between reading the domains and
+ * handing the route to the router, so concurrent callers cannot interleave.
  */
-export async function waitHealthy(services: Services, app: string, instances: Instance[], opts: { timeoutMs: number; signal: AbortSignal }): Promise<void> {
-  const web = instances.filter((i) => i.type === 'web' && i.port);
-  const unsubscribes: Array<() => void> = [];
-  const died = new Promise<never>((_, reject) => {
-    for (const i of instances) {
-      unsubscribes.push(
-        services.driver.onExit(i.id, (code, signal) =>
-          reject(
-            new DeployError(`${i.type}.${i.index} exited with ${signal ? `signal ${signal}` : `status ${code}`} before it was healthy`, {
-              app,
-              release: i.release,
-              exitCode: code ?? undefined,
-              hint: `check its output above or with \`slipway logs ${app}\`; the process must keep running and listen on $PORT`,
-            }),
-          ),
-        ),
-      );
-    }
-  });
-  died.catch(() => {});
-  try {
-    await Promise.race([died, Promise.all(web.map((i) => waitForHttp({ port: i.port!, timeoutMs: opts.timeoutMs, signal: opts.signal })))]);
-  } finally {
-    for (const u of unsubscribes) u();
-  }
-}
-
 export async function routeTo(services: Services, app: App, instances: Instance[]): Promise<void> {
   const backends = instances.filter((i) => i.type === 'web' && i.port).map((i) => ({ id: i.id, host: '127.0.0.1', port: i.port! }));
-  await services.router.setRoute({ app: app.name, hosts: [`${app.name}.${services.settings.domain}`], backends });
+  const hosts = [`${app.name}.${services.settings.domain}`, ...services.store.domains.forApp(app.id).map((d) => d.hostname)];
+  await services.router.setRoute({ app: app.name, hosts, backends });
 }
 
 /** Stops instances, first letting requests already in flight to them finish. */

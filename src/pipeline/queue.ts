@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
-import { describe } from '../errors.js';
+import { SlipwayError, describe } from '../errors.js';
 import type { App, Job, Mode, ReleaseKind } from '../store/index.js';
-import type { DeployContext, DeploySource, Services } from './context.js';
+import type { DeployContext, DeploySource, ResolvedSource, Services } from './context.js';
 import { JobLog } from './job-log.js';
 import { runDeploy } from './runner.js';
 
@@ -15,6 +15,8 @@ export interface DeployRequest {
   source: DeploySource;
   /** Config for the new release; defaults to the app's current config. */
   config?: Record<string, string>;
+  /** Changes applied to the app's config when the job starts (`undefined` unsets). */
+  configChanges?: Record<string, string | undefined>;
 }
 
 interface LiveJob {
@@ -39,7 +41,7 @@ export class DeployQueue {
       appId: req.app.id,
       kind: req.kind,
       mode: req.mode,
-      commit: req.source.kind === 'git' ? req.source.commit : (req.source.commit ?? null),
+      commit: req.source.kind === 'git' ? req.source.commit : req.source.kind === 'archive' ? (req.source.commit ?? null) : null,
       userName: req.userName,
       params: { releaseKind: req.releaseKind, source: req.source },
       logPath: (id) => layout.jobLog(req.app.name, id),
@@ -65,16 +67,27 @@ export class DeployQueue {
       return store.jobs.get(jobId)!;
     }
     store.jobs.start(jobId);
+    let source: ResolvedSource;
+    try {
+      source = resolveSource(store, app, req.source);
+    } catch (err) {
+      log.error(describe(err));
+      store.jobs.finish(jobId, 'failed', describe(err));
+      log.close();
+      return store.jobs.get(jobId)!;
+    }
+    const config = { ...(req.config ?? store.apps.config(app.id)) };
+    for (const [k, v] of Object.entries(req.configChanges ?? {})) v === undefined ? delete config[k] : (config[k] = v);
     const ctx: DeployContext = {
       services: this.services,
       app,
       job: store.jobs.get(jobId)!,
       mode: req.mode,
-      source: req.source,
+      source,
       releaseKind: req.releaseKind,
       log,
       signal,
-      config: req.config ?? store.apps.config(app.id),
+      config,
       workDir: req.mode === 'editable' ? `${layout.app(app.name)}/work` : layout.build(app.name),
       buildpacks: [],
       processTypes: {},
@@ -97,6 +110,17 @@ export class DeployQueue {
     if (ctx.mode !== 'editable') await fsp.rm(ctx.workDir, { recursive: true, force: true }).catch(() => undefined);
     log.close();
     return store.jobs.get(jobId)!;
+  }
+
+  /**
+   * Runs `fn` under the app's deploy lock, after every job queued before it:
+   * scaling or restarting never races a deploy's switch.
+   */
+  exclusive<T>(appId: number, fn: () => Promise<T>): Promise<T> {
+    const tail = this.tails.get(appId) ?? Promise.resolve();
+    const run = tail.then(fn);
+    this.tails.set(appId, run.catch(() => undefined));
+    return run;
   }
 
   /**
@@ -126,4 +150,14 @@ export class DeployQueue {
     for (const j of this.live.values()) j.abort.abort(new Error('the Slipway server is shutting down'));
     await Promise.allSettled([...this.live.values()].map((j) => j.done));
   }
+}
+
+/** Turns `live` into the archive of the release that is live when the job starts. */
+function resolveSource(store: Services['store'], app: App, source: DeploySource): ResolvedSource {
+  if (source.kind !== 'live') return source;
+  const live = app.currentRelease == null ? undefined : store.releases.get(app.id, app.currentRelease);
+  if (!live?.archivePath) {
+    throw new SlipwayError('no_archive', `${app.name} has no live release archive to make a new release from`, { hint: 'push to deploy it first' });
+  }
+  return { kind: 'archive', archive: live.archivePath, sha256: live.sha256 ?? undefined, fromVersion: live.version, commit: live.commit };
 }

@@ -40,12 +40,26 @@ export interface Instance {
   startedAt: number;
 }
 
-export interface ExecOptions {
+/** A one-off or interactive process in an app's release (`run`, `enter`). */
+export interface ExecRequest {
   app: string;
+  release: number;
   releaseDir: string;
+  dataDir: string;
+  /** The app's environment (config vars over buildpack defaults), as its processes see it. */
   env: Record<string, string>;
+  /** Program and arguments, never joined into a shell line. */
   argv: string[];
-  tty?: boolean;
+  /** Run beside this instance (e.g. `myapp.v3.web.1`); drivers with guests exec inside it. */
+  instanceId?: string;
+  /** Allocate a terminal of this size (ssh -t). */
+  tty?: { cols: number; rows: number };
+  stdin: import('node:stream').Readable;
+  stdout: import('node:stream').Writable;
+  stderr: import('node:stream').Writable;
+  /** Registers a listener for terminal size changes (ssh window-change). */
+  onResize?(listener: (cols: number, rows: number) => void): void;
+  signal?: AbortSignal;
 }
 
 export interface Driver {
@@ -58,6 +72,8 @@ export interface Driver {
   instances(app?: string): Instance[];
   /** Resolves with the instance's exit if it dies before `ms` elapse; used to fail fast during activation. */
   onExit(id: string, listener: (code: number | null, signal: string | null) => void): () => void;
+  /** Runs a one-off process in the release (with a terminal when asked); resolves with its exit code. */
+  exec(req: ExecRequest): Promise<number>;
   /** Stops everything (daemon shutdown). */
   shutdown(opts?: { graceMs?: number }): Promise<void>;
 }

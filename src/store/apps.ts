@@ -88,6 +88,15 @@ export class AppStore {
     })();
   }
 
+  /** Makes the stored config exactly `config` (after a config release or a rollback went live). */
+  replaceConfig(id: number, config: Record<string, string>): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM config_vars WHERE app_id = ?').run(id);
+      const set = this.db.prepare('INSERT INTO config_vars (app_id, key, value) VALUES (?, ?, ?)');
+      for (const [k, v] of Object.entries(config)) set.run(id, k, v);
+    })();
+  }
+
   formation(id: number): Record<string, number> {
     const rows = this.db.prepare('SELECT type, quantity FROM formations WHERE app_id = ?').all(id) as any[];
     return Object.fromEntries(rows.map((r) => [r.type, r.quantity]));

@@ -1,10 +1,12 @@
 import { openDb, type Db } from './db.js';
 import { AppStore } from './apps.js';
+import { DomainStore } from './domains.js';
 import { JobStore } from './jobs.js';
 import { ReleaseStore } from './releases.js';
 import { UserStore } from './users.js';
 
 export type { App, Mode, Environment } from './apps.js';
+export type { Domain } from './domains.js';
 export type { Job, JobStatus, StageRecord, StageStatus } from './jobs.js';
 export type { Release, ReleaseKind, ReleaseStatus } from './releases.js';
 export type { User, Role, SshKey, TokenRow } from './users.js';
@@ -15,12 +17,14 @@ export class Store {
   readonly apps: AppStore;
   readonly releases: ReleaseStore;
   readonly jobs: JobStore;
+  readonly domains: DomainStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
     this.apps = new AppStore(db);
     this.releases = new ReleaseStore(db);
     this.jobs = new JobStore(db);
+    this.domains = new DomainStore(db);
   }
 
   static open(file: string): Store {

@@ -101,4 +101,18 @@ export const migrations: string[] = [
     UNIQUE (app_id, version)
   );
   `,
+  `
+  CREATE TABLE domains (
+    hostname TEXT PRIMARY KEY,
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE run_markers (
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    release INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    done_at INTEGER NOT NULL,
+    PRIMARY KEY (app_id, release, step)
+  );
+  `,
 ];

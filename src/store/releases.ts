@@ -121,4 +121,13 @@ export class ReleaseStore {
   markPruned(id: number): void {
     this.db.prepare("UPDATE releases SET status = 'pruned', archive_path = NULL WHERE id = ?").run(id);
   }
+
+  /** Whether a run-once step (release phase, `.slipway/upgrade`) already ran for this release. */
+  stepDone(appId: number, version: number, step: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM run_markers WHERE app_id = ? AND release = ? AND step = ?').get(appId, version, step);
+  }
+
+  markStep(appId: number, version: number, step: string): void {
+    this.db.prepare('INSERT OR IGNORE INTO run_markers (app_id, release, step, done_at) VALUES (?, ?, ?, ?)').run(appId, version, step, now());
+  }
 }

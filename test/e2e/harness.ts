@@ -108,6 +108,21 @@ export class TestServer {
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
+  /**
+   * The CLI without blocking this process: for work that must overlap other
+   * activity in the test (a load generator, a second client).
+   */
+  cliAsync(args: string[]): Promise<Result> {
+    return new Promise((resolve) => {
+      const child = spawn(BIN, args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
   /** A GET through the router, as a browser for APP.localhost would send it. */
   get(app: string, urlPath = '/'): Promise<{ status: number; body: string }> {
     return httpGet({ port: this.ports.router, host: `${app}.localhost`, path: urlPath });
@@ -158,7 +173,8 @@ export function ssh(key: string, port: number, command: string[], input?: string
 /** A git work tree holding a copy of an example app, committed on `main`. */
 export function appRepo(example: string): string {
   const dir = tmpdir('repo');
-  fs.cpSync(path.join(EXAMPLES, example), dir, { recursive: true });
+  const fixture = path.join(ROOT, 'test', 'fixtures', example);
+  fs.cpSync(fs.existsSync(fixture) ? fixture : path.join(EXAMPLES, example), dir, { recursive: true });
   git(dir, ['init', '-q', '-b', 'main']);
   commitAll(dir, 'first');
   return dir;
@@ -179,6 +195,16 @@ export function commitAll(dir: string, message: string): string {
 export function setMessage(dir: string, text: string): string {
   fs.writeFileSync(path.join(dir, 'message.txt'), `${text}\n`);
   return commitAll(dir, `say ${text}`);
+}
+
+/** Adds a buildpack of the test's own to the repo and names it in `.buildpacks`; commits nothing. */
+export function addBuildpack(repo: string, name: string, compile: string): void {
+  const bin = path.join(repo, name, 'bin');
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(path.join(bin, 'detect'), `#!/bin/sh\necho ${name}\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(bin, 'compile'), `#!/bin/sh\n${compile}\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(bin, 'release'), '#!/bin/sh\necho "--- {}"\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(repo, '.buildpacks'), `./${name}\n`);
 }
 
 /** `git push` as a user types it; resolves with exit code and everything git printed. */

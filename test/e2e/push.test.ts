@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { appRepo, commitAll, httpGet, push, setMessage, sshKey, TestServer, useServer } from './harness.js';
+import { addBuildpack, appRepo, commitAll, httpGet, push, setMessage, sshKey, TestServer, useServer } from './harness.js';
 import { query } from './db.js';
 
 describe('e2e: git push deploys (SSH and HTTP)', function () {
@@ -120,12 +120,7 @@ describe('e2e: git push deploys (SSH and HTTP)', function () {
       const app = `streamy-${transport}`;
       expect(server.cli(['apps:create', app]).code).to.equal(0);
       const repo = appRepo('procfile-hello');
-      const bp = path.join(repo, 'slow-buildpack', 'bin');
-      fs.mkdirSync(bp, { recursive: true });
-      fs.writeFileSync(path.join(bp, 'detect'), '#!/bin/sh\necho Slow\n', { mode: 0o755 });
-      fs.writeFileSync(path.join(bp, 'compile'), '#!/bin/sh\necho "-----> early line"\nsleep 4\necho "-----> late line"\n', { mode: 0o755 });
-      fs.writeFileSync(path.join(bp, 'release'), '#!/bin/sh\necho "--- {}"\n', { mode: 0o755 });
-      fs.writeFileSync(path.join(repo, '.buildpacks'), './slow-buildpack\n');
+      addBuildpack(repo, 'slow-buildpack', 'echo "-----> early line"\nsleep 4\necho "-----> late line"');
       commitAll(repo, 'slow build');
       const remote = transport === 'ssh' ? server.sshRemote(app) : server.httpRemote(app, server.cli(['tokens:create']).stdout.trim());
       const child = spawn('git', ['push', remote, 'main'], { cwd: repo, env: { ...process.env, GIT_SSH_COMMAND: key.sshCommand } });

@@ -2,7 +2,10 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { readProcfile } from '../../build/procfile.js';
 import type { DeployContext, StageFn } from '../context.js';
-import { processEnv, routeTo, startFormation, stopInstances, waitHealthy } from '../formation.js';
+import { readAppJson } from '../app-json.js';
+import { processEnv, routeTo, startFormation, stopInstances } from '../formation.js';
+import { awaitHealthy } from '../health-checks.js';
+import { runReleasePhase } from '../release-phase.js';
 import { resolveProcessTypes } from '../process-types.js';
 
 /**
@@ -16,10 +19,16 @@ export const activate: StageFn = async (ctx) => {
   if (!Object.keys(ctx.processTypes).length) await resolveProcessTypes(ctx, readProcfile);
   ctx.releaseDir = await placeRelease(ctx);
   const env = processEnv(services, app.name, version, { ...ctx.configVars, ...ctx.config }, ctx.releaseDir);
+  const checks = readAppJson(ctx.releaseDir).healthchecks.web;
+  await runReleasePhase(ctx, env);
   try {
     ctx.started = await startFormation({ services, app, version, releaseDir: ctx.releaseDir, processTypes: ctx.processTypes, env, log: ctx.log });
-    ctx.log.info(`Waiting for web to answer HTTP (up to ${Math.round(services.settings.healthTimeoutMs / 1000)}s)`);
-    await waitHealthy(services, app.name, ctx.started, { timeoutMs: services.settings.healthTimeoutMs, signal: ctx.signal });
+    ctx.log.info(
+      checks.length
+        ? `Running ${checks.length} health check${checks.length === 1 ? '' : 's'} from app.json`
+        : `Waiting for web to answer HTTP (up to ${Math.round(services.settings.healthTimeoutMs / 1000)}s)`,
+    );
+    await awaitHealthy(services, app.name, ctx.started, { timeoutMs: services.settings.healthTimeoutMs, signal: ctx.signal, checks });
   } catch (err) {
     await stopInstances(services, ctx.started);
     ctx.started = [];
@@ -29,6 +38,7 @@ export const activate: StageFn = async (ctx) => {
   ctx.switched = true;
   await pointCurrent(services.layout.current(app.name), ctx.releaseDir);
   services.store.apps.setCurrentRelease(app.id, version);
+  if (app.settings.stopped) services.store.apps.setSetting(app.id, 'stopped', undefined);
   ctx.log.info(`Switched the router to v${version}`);
   if (ctx.previous.instances.length) {
     await stopInstances(services, ctx.previous.instances);

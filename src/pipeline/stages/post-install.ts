@@ -7,6 +7,8 @@ export const postInstall: StageFn = async (ctx) => {
   const keep = Number(ctx.app.settings['releases.keep'] ?? settings.keepReleases);
   // The release counts as succeeded for rotation purposes from here on.
   store.releases.finish(ctx.release!.id, 'succeeded');
+  // Heroku's semantics: a config release or a rollback makes its config the app's config.
+  if (ctx.releaseKind === 'config' || ctx.releaseKind === 'rollback') store.apps.replaceConfig(ctx.app.id, ctx.config);
   const pruned = await rotateReleases({ store, layout, appId: ctx.app.id, appName: ctx.app.name, keep });
   if (pruned.length) ctx.log.info(`Pruned old releases: ${pruned.map((v) => `v${v}`).join(', ')}`);
 };

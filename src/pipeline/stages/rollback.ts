@@ -1,7 +1,9 @@
 import fsp from 'node:fs/promises';
-import { readMetadata } from '../../releases/archive.js';
 import type { StageFn } from '../context.js';
-import { processEnv, routeTo, startFormation, stopInstances, waitHealthy } from '../formation.js';
+import { readAppJson } from '../app-json.js';
+import { routeTo, startFormation, stopInstances } from '../formation.js';
+import { awaitHealthy } from '../health-checks.js';
+import { releaseRuntime } from '../release-runtime.js';
 import { pointCurrent } from './activate.js';
 
 /**
@@ -14,14 +16,11 @@ export const rollback: StageFn = async (ctx) => {
   const prev = ctx.previous.version;
   if (ctx.switched) {
     if (prev != null) {
-      const dir = services.layout.release(app.name, prev);
-      const previous = services.store.releases.get(app.id, prev)!;
-      const meta = await readMetadata(dir);
-      const env = processEnv(services, app.name, prev, { ...(meta?.configVars ?? {}), ...previous.config }, dir);
-      const instances = await startFormation({ services, app, version: prev, releaseDir: dir, processTypes: previous.processTypes, env, log: ctx.log });
-      await waitHealthy(services, app.name, instances, { timeoutMs: services.settings.healthTimeoutMs, signal: new AbortController().signal });
+      const rt = await releaseRuntime(services, app, prev);
+      const instances = await startFormation({ services, app, version: prev, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env, log: ctx.log });
+      await awaitHealthy(services, app.name, instances, { timeoutMs: services.settings.healthTimeoutMs, signal: new AbortController().signal, checks: readAppJson(rt.dir).healthchecks.web });
       await routeTo(services, app, instances);
-      await pointCurrent(services.layout.current(app.name), dir);
+      await pointCurrent(services.layout.current(app.name), rt.dir);
     } else {
       await services.router.removeRoute(app.name);
       await fsp.rm(services.layout.current(app.name), { force: true });

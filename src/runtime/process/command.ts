@@ -1,5 +1,13 @@
 import type { InstanceSpec } from '../driver.js';
 
+/** Sourced before every process: buildpacks' `.profile.d` scripts (see LAUNCHER). */
+const PROFILE = [
+  'set -a',
+  'for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done',
+  'unset f',
+  'set +a',
+];
+
 /**
  * The launcher every instance runs as `bash -c LAUNCHER <name> <command>`.
  *
@@ -16,21 +24,28 @@ import type { InstanceSpec } from '../driver.js';
  *   not (compound commands, `npm start` forking node) the process group still
  *   covers everything.
  */
-export const LAUNCHER = [
-  'set -a',
-  'for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done',
-  'unset f',
-  'set +a',
-  'exec bash -c "$1"',
-].join('\n');
+export const LAUNCHER = [...PROFILE, 'exec bash -c "$1"'].join('\n');
+
+/**
+ * The launcher of `run` and `enter`: the same `.profile.d` prelude, then
+ * `exec "$@"`, so the user's argv runs as given, word for word, with no
+ * second round of shell parsing (`run app -- ls 'a b'` lists one file).
+ */
+export const EXEC_LAUNCHER = [...PROFILE, 'exec -- "$@"'].join('\n');
 
 /** argv for `spawn('bash', …)`; `$0` names the process in `ps` and error messages. */
 export function launcherArgs(spec: InstanceSpec): string[] {
   return ['-c', LAUNCHER, `slipway-${spec.app}-${spec.type}.${spec.index}`, spec.command];
 }
 
+/** argv for `spawn('bash', …)` running `argv` after `.profile.d`; `dyno` is e.g. `run.3`. */
+export function execLauncherArgs(app: string, dyno: string, argv: string[]): string[] {
+  return ['-c', EXEC_LAUNCHER, `slipway-${app}-${dyno}`, ...argv];
+}
+
 export interface EnvInput {
-  spec: InstanceSpec;
+  /** One-off processes (`run.N`) pass the same fields as instances. */
+  spec: Pick<InstanceSpec, 'app' | 'release' | 'type' | 'index' | 'releaseDir' | 'dataDir' | 'env'>;
   /** Set for `web` instances only. */
   port?: number;
   /** The daemon's PATH; nothing else of the daemon's environment leaks in. */

@@ -1,7 +1,10 @@
 import fs from 'node:fs/promises';
-import type { Driver, Instance, InstanceSpec } from '../driver.js';
+import type { ExecRequest, Driver, Instance, InstanceSpec } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
+import { findPython } from '../pty/spawn-pty.js';
 import { instanceId } from './command.js';
+import { runExec } from './exec.js';
+import { PidFiles } from './pidfiles.js';
 import { PortAllocator } from './ports.js';
 import { Supervisor, type RestartPolicy } from './supervisor.js';
 
@@ -14,6 +17,15 @@ export interface ProcessDriverOptions {
   log?: (msg: string) => void;
   /** PATH given to apps; default the daemon's own. */
   path?: string;
+  /** Finds the Python 3 that runs the pty relay for `exec` with a terminal; default `python3` on the daemon's PATH. */
+  python?: () => Promise<string>;
+  /** After an aborted `exec`, how long the process gets to end before SIGKILL. Default 5s. */
+  execGraceMs?: number;
+  /**
+   * Directory for pid files. When set, instances left running by a daemon that
+   * died without shutting down are killed when this driver is created.
+   */
+  stateDir?: string;
 }
 
 export type ExitListener = (code: number | null, signal: string | null) => void;
@@ -40,12 +52,25 @@ export class ProcessDriver implements Driver {
   private readonly restart: RestartPolicy;
   private readonly log: (msg: string) => void;
   private readonly path?: string;
+  private readonly python: () => Promise<string>;
+  private readonly execGraceMs?: number;
+  private readonly pidFiles?: PidFiles;
+  /** One-off processes started so far; numbers DYNO=run.N. */
+  private runs = 0;
+  /** Running one-off processes: shutdown ends them like instances, they are detached too. */
+  private readonly execs = new Map<Promise<number>, AbortController>();
 
   constructor(opts: ProcessDriverOptions = {}) {
     this.ports = new PortAllocator({ range: opts.portRange ?? [40000, 44999] });
     this.restart = { ...DEFAULT_RESTART, ...opts.restart };
     this.log = opts.log ?? (() => undefined);
     this.path = opts.path;
+    this.python = opts.python ?? findPython;
+    this.execGraceMs = opts.execGraceMs;
+    if (opts.stateDir) {
+      this.pidFiles = new PidFiles(opts.stateDir);
+      this.pidFiles.reapOrphans(this.log);
+    }
   }
 
   async start(spec: InstanceSpec): Promise<Instance> {
@@ -66,6 +91,7 @@ export class ProcessDriver implements Driver {
         path: this.path,
         log: this.log,
         onExit: (code, signal) => this.emitExit(id, code, signal),
+        pidFiles: this.pidFiles,
       });
       // Listed while spawning, so instances() shows it and stop() can reach it.
       this.supervisors.set(id, supervisor);
@@ -124,8 +150,26 @@ export class ProcessDriver implements Driver {
     };
   }
 
+  /**
+   * A one-off process beside the app's instances (`run`, `enter`), numbered
+   * like Heroku's one-off dynos: DYNO=run.1, run.2 … The process driver has
+   * no guest to enter, so `instanceId` only picks the release (the caller's
+   * job); the process runs in `req.releaseDir` either way.
+   */
+  exec(req: ExecRequest): Promise<number> {
+    const abort = new AbortController();
+    const signal = req.signal ? AbortSignal.any([req.signal, abort.signal]) : abort.signal;
+    const run = runExec({ ...req, signal }, { index: ++this.runs, path: this.path, python: this.python, killGraceMs: this.execGraceMs });
+    this.execs.set(run, abort);
+    const forget = () => this.execs.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
   async shutdown(opts: { graceMs?: number } = {}): Promise<void> {
+    for (const abort of this.execs.values()) abort.abort();
     await Promise.all([...this.supervisors.keys()].map((id) => this.stop(id, opts)));
+    await Promise.allSettled(this.execs.keys());
   }
 
   private emitExit(id: string, code: number | null, signal: string | null): void {

@@ -33,7 +33,10 @@ export class PortAllocator {
     this.low = low;
     this.high = high;
     this.host = opts.host ?? '127.0.0.1';
-    this.cursor = low;
+    // Start at a random point: several Slipway daemons on one host (staging and
+    // prod side by side, or test servers) then rarely probe the same port at the
+    // same moment, where both could see it free before either app binds it.
+    this.cursor = low + Math.floor(Math.random() * (high - low + 1));
   }
 
   /** Picks a port that is neither reserved nor bound by anyone on the host. */

@@ -3,6 +3,7 @@ import type { Instance, InstanceSpec, InstanceState } from '../driver.js';
 import { instanceEnv, launcherArgs } from './command.js';
 import { groupAlive, signalGroup, waitGroupGone } from './group.js';
 import { LogWriter } from './log-writer.js';
+import type { PidFiles } from './pidfiles.js';
 import { isPortOpen } from './ports.js';
 
 export interface RestartPolicy {
@@ -25,6 +26,8 @@ export interface SupervisorOptions {
   log: (msg: string) => void;
   /** Called on every exit of the process, expected or not. */
   onExit: (code: number | null, signal: string | null) => void;
+  /** Where running pids are recorded for reaping after a daemon crash. */
+  pidFiles?: PidFiles;
 }
 
 /** How often a starting web instance is probed for a listening port. */
@@ -102,6 +105,7 @@ export class Supervisor {
       let spawned = false;
       child.once('spawn', () => {
         spawned = true;
+        if (child.pid) this.opts.pidFiles?.record(this.id, child.pid);
         this.logs.note(`Starting process with command \`${spec.command}\``);
         this.watchUntilUp(child);
         resolve();
@@ -112,7 +116,10 @@ export class Supervisor {
         this.logs.note(`Failed to start: ${err.message}`);
         reject(err);
       });
-      child.once('exit', (code, signal) => this.handleExit(child, code, signal));
+      child.once('exit', (code, signal) => {
+        if (child.pid) this.opts.pidFiles?.forget(this.id, child.pid);
+        this.handleExit(child, code, signal);
+      });
     });
   }
 

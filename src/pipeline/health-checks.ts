@@ -1,0 +1,94 @@
+import http from 'node:http';
+import { DeployError } from '../errors.js';
+import type { Instance } from '../runtime/driver.js';
+import { waitForHttp } from '../router/health.js';
+import type { HealthCheck } from './app-json.js';
+import type { Services } from './context.js';
+
+export interface HealthOptions {
+  /** Overall limit for the default check (the port answering HTTP). */
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** app.json checks; when empty, the port answering any HTTP status below 500 is enough. */
+  checks?: HealthCheck[];
+}
+
+/**
+ * Waits until every new `web` instance passes its checks. An instance that
+ * exits meanwhile fails the wait at once, instead of after the whole timeout.
+ */
+export async function awaitHealthy(services: Services, app: string, instances: Instance[], opts: HealthOptions): Promise<void> {
+  const web = instances.filter((i) => i.type === 'web' && i.port);
+  const unsubscribes: Array<() => void> = [];
+  const died = new Promise<never>((_, reject) => {
+    for (const i of instances) {
+      unsubscribes.push(
+        services.driver.onExit(i.id, (code, signal) =>
+          reject(
+            new DeployError(`${i.type}.${i.index} exited with ${signal ? `signal ${signal}` : `status ${code}`} before it was healthy`, {
+              app,
+              release: i.release,
+              exitCode: code ?? undefined,
+              hint: `check its output above or with \`slipway logs ${app}\`; the process must keep running and listen on $PORT`,
+            }),
+          ),
+        ),
+      );
+    }
+  });
+  died.catch(() => {});
+  const check = (i: Instance) =>
+    opts.checks?.length ? runChecks(app, i, opts.checks, opts.signal) : waitForHttp({ port: i.port!, timeoutMs: opts.timeoutMs, signal: opts.signal, intervalMs: 50 });
+  try {
+    await Promise.race([died, Promise.all(web.map(check))]);
+  } finally {
+    for (const u of unsubscribes) u();
+  }
+}
+
+async function runChecks(app: string, instance: Instance, checks: HealthCheck[], signal: AbortSignal): Promise<void> {
+  for (const c of checks) {
+    await sleep(c.initialDelay * 1000, signal);
+    let last = '';
+    let passed = false;
+    for (let attempt = 1; attempt <= c.attempts && !passed; attempt++) {
+      const r = await get(instance.port!, c.path, c.timeout * 1000).catch((err: Error) => ({ status: 0, body: '', error: err.message }));
+      if (r.status >= 200 && r.status < 400 && (c.content === undefined || r.body.includes(c.content))) passed = true;
+      else {
+        last = r.status ? `answered ${r.status}${c.content !== undefined && !r.body.includes(c.content) ? ` without "${c.content}"` : ''}` : `failed (${(r as { error?: string }).error})`;
+        if (attempt < c.attempts) await sleep(c.wait * 1000, signal);
+      }
+    }
+    if (!passed) {
+      throw new DeployError(`health check "${c.name}" failed for ${instance.type}.${instance.index}: GET ${c.path} ${last} after ${c.attempts} attempt${c.attempts === 1 ? '' : 's'}`, {
+        app,
+        release: instance.release,
+        hint: 'fix the app or its healthchecks in app.json',
+      });
+    }
+  }
+}
+
+function get(port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, timeout: timeoutMs, headers: { 'user-agent': 'slipway-healthcheck' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        if (body.length < 1_000_000) body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000}s`)));
+    req.on('error', reject);
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+  });
+}

@@ -1,0 +1,246 @@
+import net from 'node:net';
+import { SlipwayError } from '../errors.js';
+import type { Backend, Route } from './engine.js';
+import { normalizeHost } from './table.js';
+
+/**
+ * Renders the nginx engine's configuration: one main file and one file per
+ * app, as Dokku and Piku do. Everything written here comes from the routing
+ * table, and every value that lands in a config file is checked against a
+ * strict pattern first: nginx config has no escaping worth trusting, so a
+ * value that could end a directive (`;`, `{`, quotes, spaces) never gets in.
+ */
+
+/** App names as `auth/names.ts` allows them; also used in upstream and file names. */
+const APP = /^[a-z][a-z0-9-]{0,62}$/;
+/** Lowercase DNS names: dot-separated labels of a-z, 0-9 and inner hyphens. No wildcards, no regexes. */
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** Backend ids only appear in comments, but a newline there would still end the comment. */
+const BACKEND_ID = /^[\w.:@-]{1,200}$/;
+
+/** The probe server's name: `.invalid` is reserved (RFC 6761), and HOSTNAME refuses it for apps. */
+export const PROBE_HOST = 'generation.slipway.invalid';
+
+export interface MainConfig {
+  /** Address and port nginx listens on, already validated by `listenAddress`. */
+  listen: string;
+  workerProcesses: number | 'auto';
+  /** `worker_connections`, and `worker_rlimit_nofile` when the limit must be raised for it (see `connectionLimits`). */
+  workerConnections: number;
+  rlimitNofile?: number;
+  /** Bumped on every change; the probe server answers `${token} ${generation}`. */
+  generation: number;
+  /** Random per router instance, so a probe can never be answered by some other nginx. */
+  token: string;
+  /** Seconds nginx waits for a backend to send or read: long polls and slow reports must pass. */
+  proxyTimeoutS: number;
+}
+
+export interface AppConfig {
+  route: Route;
+  listen: string;
+  proxyTimeoutS: number;
+  /** Extra directives for the app's `server` block (operator snippets; tests use it to break the config). */
+  snippet?: string;
+}
+
+const invalid = (message: string, hint: string) => new SlipwayError('invalid_route', message, { status: 422, hint });
+
+/** Checks a route before any of it is written: app name, hosts, backends. Returns it with hosts normalized. */
+export function checkRoute(route: Route): Route {
+  if (!APP.test(route.app)) throw invalid(`the nginx router refuses app name ${JSON.stringify(route.app)}`, 'app names are lowercase letters, digits and "-"');
+  const hosts = [...new Set(route.hosts.map(normalizeHost).filter((h) => h !== ''))];
+  for (const host of hosts) {
+    if (!HOSTNAME.test(host) || host.endsWith('.invalid')) {
+      throw invalid(`the nginx router refuses host name ${JSON.stringify(host.slice(0, 80))} for ${route.app}`, 'host names are DNS names: letters, digits, "-" and dots');
+    }
+  }
+  const backends = route.backends.map((b) => checkBackend(route.app, b));
+  return { app: route.app, hosts, backends };
+}
+
+function checkBackend(app: string, b: Backend): Backend {
+  if (!BACKEND_ID.test(b.id)) throw invalid(`invalid backend id ${JSON.stringify(b.id.slice(0, 80))} for ${app}`, 'backend ids are instance ids like app.v3.web.1');
+  const host = b.host.toLowerCase();
+  if (net.isIPv4(host) === false && net.isIPv6(host) === false && !HOSTNAME.test(host)) {
+    throw invalid(`invalid backend host ${JSON.stringify(b.host.slice(0, 80))} for ${app}`, 'backends are an IP address or a host name');
+  }
+  if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535) throw invalid(`invalid backend port ${b.port} for ${app} (${b.id})`, 'ports are 1-65535');
+  return { id: b.id, host, port: b.port };
+}
+
+/** `listen` argument for an address and port: `127.0.0.1:8000`, `[::]:8000`, `localhost:8000`. */
+export function listenAddress(host: string, port: number): string {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`invalid router port ${port}`, 'ports are 1-65535');
+  if (net.isIPv6(host)) return `[${host}]:${port}`;
+  if (net.isIPv4(host) || HOSTNAME.test(host)) return `${host}:${port}`;
+  throw invalid(`invalid router address ${JSON.stringify(host)}`, 'use an IP address or a host name');
+}
+
+/**
+ * 4096 connections per worker (each proxied request takes two), raising the
+ * open-file limit when the hard limit allows it. Otherwise the connections fit
+ * under the soft limit: nginx would warn about it on every reload, and a worker
+ * out of descriptors fails requests.
+ */
+export function connectionLimits(files: { soft: number; hard: number } | undefined): { workerConnections: number; rlimitNofile?: number } {
+  const wanted = 4096;
+  if (!files || files.soft >= wanted * 2) return { workerConnections: wanted };
+  if (files.hard >= wanted * 2) return { workerConnections: wanted, rlimitNofile: wanted * 2 };
+  return { workerConnections: Math.max(64, Math.min(wanted, files.soft - 32)) };
+}
+
+/** The app's config file name inside the apps directory. */
+export const appFileName = (app: string): string => `${app}.conf`;
+
+/**
+ * For Slipway's own answers only: at http level `charset` would also be added
+ * to the apps' proxied responses that name no charset.
+ */
+const TEXT = 'default_type text/plain; charset utf-8;';
+
+const hostPort = (b: Backend): string => (net.isIPv6(b.host) ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`);
+
+/**
+ * The main config. Paths are relative on purpose: temp paths and the pid file
+ * resolve against the prefix (`-p`), `include` against the directory of the
+ * file, so the same text works for the live directory and a candidate one
+ * that `nginx -t` checks, and odd characters in the state dir never need quoting.
+ */
+export function renderMain(c: MainConfig): string {
+  return `# Generated by Slipway's nginx router engine; rewritten on every route change. Do not edit.
+worker_processes ${c.workerProcesses};
+${c.rlimitNofile ? `worker_rlimit_nofile ${c.rlimitNofile};\n` : ''}pid nginx.pid;
+error_log stderr warn;
+
+events {
+    worker_connections ${c.workerConnections};
+}
+
+http {
+    access_log off;
+    server_tokens off;
+
+    # Workers run as an unprivileged user when the master is root and cannot
+    # reach the state dir, so nothing may spill to temp files: request bodies
+    # stream to the app (as the built-in router does) and responses larger than
+    # the buffers are passed on at the client's pace instead of being spooled.
+    client_body_temp_path tmp/client_body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    client_max_body_size 0;
+    proxy_request_buffering off;
+    proxy_max_temp_file_size 0;
+
+    # Websockets: pass Upgrade through; otherwise send no Connection header so
+    # upstream connections stay in the keepalive pool.
+    map $http_upgrade $slipway_connection {
+        default upgrade;
+        ''      '';
+    }
+
+    # Keep a request id the client sent if it is sane (as the built-in router does).
+    map $http_x_request_id $slipway_request_id {
+        default                         $request_id;
+        "~^[A-Za-z0-9_.:+=/-]{1,200}$"  $http_x_request_id;
+    }
+
+    map $http_host $slipway_shown_host {
+        ''      '(no Host header)';
+        default $host;
+    }
+
+    proxy_read_timeout ${c.proxyTimeoutS}s;
+    proxy_send_timeout ${c.proxyTimeoutS}s;
+
+    # Unknown hosts.
+    server {
+        listen ${c.listen} default_server;
+        server_name _;
+        ${TEXT}
+        location / {
+            return 404 "No app is served at $slipway_shown_host\\n";
+        }
+    }
+
+    # Slipway asks this server which config generation is live after a reload.
+    server {
+        listen ${c.listen};
+        server_name ${PROBE_HOST};
+        ${TEXT}
+        location = /generation {
+            return 200 "${c.token} ${c.generation}\\n";
+        }
+        location / {
+            return 404;
+        }
+    }
+
+    include apps/*.conf;
+}
+`;
+}
+
+/** One app's file: an upstream with a keepalive pool and a server block for its hosts, or a 502 server when it has no backends. */
+export function renderApp(c: AppConfig): string {
+  const route = checkRoute(c.route);
+  const hosts = route.hosts;
+  const head = `# Slipway app ${route.app}; generated from the routing table, rewritten on every deploy. Do not edit.\n`;
+  const snippet = c.snippet ? `\n    # operator snippet\n${indent(c.snippet.trim(), 4)}\n` : '';
+  // An app can exist without hosts (removed domains): nothing to serve, nothing to write.
+  if (hosts.length === 0) return `${head}# (no host names)\n`;
+  const serverHead = `server {
+    listen ${c.listen};
+    server_name ${hosts.join(' ')};
+${snippet}`;
+  if (route.backends.length === 0) {
+    return `${head}${serverHead}
+    location / {
+        ${TEXT}
+        return 502 "${route.app} has no running web process\\n";
+    }
+}
+`;
+  }
+  const upstream = `slipway_app_${route.app}`;
+  const servers = route.backends.map((b) => `    server ${hostPort(b)};  # ${b.id}`).join('\n');
+  return `${head}upstream ${upstream} {
+    # Shared state, so round robin is one rotation across all workers, not one per worker.
+    zone ${upstream} 64k;
+${servers}
+    keepalive 32;
+}
+
+${serverHead}
+    error_page 502 504 @slipway_down;
+
+    location / {
+        proxy_pass http://${upstream};
+        proxy_http_version 1.1;
+        proxy_redirect off;
+        proxy_set_header Host $http_host;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $slipway_connection;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Forwarded-Port $server_port;
+        proxy_set_header X-Request-Id $slipway_request_id;
+    }
+
+    location @slipway_down {
+        ${TEXT}
+        return 502 "${route.app} did not answer\\n";
+    }
+}
+`;
+}
+
+function indent(text: string, n: number): string {
+  const pad = ' '.repeat(n);
+  return text
+    .split('\n')
+    .map((l) => (l ? pad + l : l))
+    .join('\n');
+}

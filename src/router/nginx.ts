@@ -1,0 +1,362 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SlipwayError } from '../errors.js';
+import type { Backend, Route, RouterEngine } from './engine.js';
+import { appFileName, checkRoute, connectionLimits, listenAddress, PROBE_HOST, renderApp, renderMain } from './nginx-config.js';
+import { findNginx, NginxMaster, stopStaleMaster, testConfig } from './nginx-process.js';
+import { connectionsTo, openFileLimits, procAvailable, workers } from './nginx-procs.js';
+import { RouteTable } from './table.js';
+
+export interface NginxRouterOptions {
+  /** nginx's home: config (`live/`), pid file, temp dirs. Created if missing; Slipway owns it. */
+  stateDir: string;
+  /** The nginx executable. Default: `nginx` on PATH or in /usr/sbin and friends. */
+  nginxBin?: string;
+  /** Operator-facing messages (nginx's own warnings and errors, drain timeouts); default: discarded. */
+  log?: (msg: string) => void;
+  /** nginx `worker_processes`. Default: the CPU count, at most 4 (each reload forks this many). */
+  workerProcesses?: number | 'auto';
+  /** `proxy_read_timeout`/`proxy_send_timeout` in seconds: long polls and slow reports must pass. Default 3600. */
+  proxyTimeoutS?: number;
+  /**
+   * Extra directives for an app's `server` block, e.g. `client_max_body_size 10m;`.
+   * Not validated by Slipway, only by `nginx -t`: a bad snippet makes `setRoute` fail.
+   */
+  appSnippet?: (route: Route) => string | undefined;
+  /** How long a reload may take to go live before `setRoute` fails. Default 15s. */
+  reloadTimeoutMs?: number;
+  /** `close()`: how long nginx may finish requests after `quit` before it is killed. Default 5s. */
+  stopGraceMs?: number;
+}
+
+interface Listening {
+  host: string;
+  port: number;
+  /** The `listen` directive's argument. */
+  directive: string;
+  /** Where Slipway itself reaches nginx (loopback for a wildcard address). */
+  probeHost: string;
+}
+
+/**
+ * The nginx router engine, as Dokku and Piku do it: Slipway renders one
+ * config file per app from the routing table and runs its own nginx master.
+ * Every change is checked with `nginx -t` on a complete candidate config
+ * before it replaces anything, then applied with a graceful reload: old
+ * workers finish their requests while new ones take the new connections.
+ */
+export class NginxRouter implements RouterEngine {
+  readonly name = 'nginx';
+  private readonly bin: string;
+  private readonly log: (msg: string) => void;
+  private readonly token = randomBytes(8).toString('hex');
+  private table = new Map<string, Route>();
+  /** Backends taken out of every route, by id, so `drain` knows where they were. */
+  private readonly retired = new Map<string, Backend>();
+  private master?: NginxMaster;
+  private at?: Listening;
+  private generation = 0;
+  /** Set by `close()`, so nginx exiting then is not reported as a crash. */
+  private closing = false;
+  /** Changes run one at a time: each one is a test, an install and a reload. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Throws `nginx_missing` at once when nginx is not installed, so a server fails before it starts anything. */
+  constructor(private readonly opts: NginxRouterOptions) {
+    this.bin = findNginx(opts.nginxBin);
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** The live config directory: `nginx.conf` and `apps/APP.conf`. */
+  get configDir(): string {
+    return path.join(this.opts.stateDir, 'live');
+  }
+
+  /** nginx's master process id while it runs (for tests and `ps`). */
+  get masterPid(): number | undefined {
+    return this.master?.running ? this.master.pid : undefined;
+  }
+
+  /** Port 0 picks a free port first (nginx cannot report one it picked itself). */
+  listen(port: number, host = '0.0.0.0'): Promise<void> {
+    return this.serial(async () => {
+      if (this.master?.running) throw new SlipwayError('router_failed', 'the nginx router is already listening', { status: 500 });
+      this.closing = false;
+      const actualPort = port === 0 ? await freePort(host) : port;
+      const at: Listening = { host, port: actualPort, directive: listenAddress(host, actualPort), probeHost: probeHostFor(host) };
+      const dir = this.opts.stateDir;
+      fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+      await stopStaleMaster(path.join(dir, 'nginx.pid'), this.mainFile());
+      // Routes are not persisted here: the daemon sets every app's route again after boot.
+      const gen = ++this.generation;
+      this.writeConfig(this.configDir, this.table, gen, at);
+      await testConfig(this.bin, this.mainFile(), dir);
+      const master = NginxMaster.start({ bin: this.bin, conf: this.mainFile(), prefix: dir, log: (l) => this.log(`router: nginx: ${l}`) });
+      this.master = master;
+      master.exited.then(() => {
+        if (this.master === master && !this.closing) this.log(`router: nginx exited unexpectedly (${master.exitReason}): ${master.tail()}`);
+      });
+      const deadline = Date.now() + (this.opts.reloadTimeoutMs ?? 15_000);
+      while ((await this.probe(at)) !== gen) {
+        if (!master.running || Date.now() > deadline) {
+          await master.stop(0);
+          throw new SlipwayError('router_failed', `nginx did not start on ${at.directive}: ${master.tail() || `exited with ${master.exitReason}`}`, {
+            status: 500,
+            hint: 'is another program using the router port?',
+          });
+        }
+        await sleep(20);
+      }
+      this.at = at;
+    });
+  }
+
+  address(): { host: string; port: number } | undefined {
+    return this.at && { host: this.at.host, port: this.at.port };
+  }
+
+  setRoute(route: Route): Promise<void> {
+    return this.serial(async () => {
+      const checked = checkRoute(route);
+      // Same rule as the built-in engine: a host already served by another app is refused.
+      const conflicts = new RouteTable();
+      for (const r of this.table.values()) conflicts.set(r);
+      conflicts.set(checked);
+      const next = new Map(this.table).set(checked.app, checked);
+      await this.apply(next, checked.app);
+      const kept = new Set(checked.backends.map((b) => b.id));
+      for (const b of this.table.get(checked.app)?.backends ?? []) if (!kept.has(b.id)) this.retired.set(b.id, b);
+      for (const id of kept) this.retired.delete(id);
+      this.table = next;
+      this.forgetOldRetired();
+    });
+  }
+
+  removeRoute(app: string): Promise<void> {
+    return this.serial(async () => {
+      const old = this.table.get(app);
+      if (!old) return;
+      const next = new Map(this.table);
+      next.delete(app);
+      await this.apply(next, app);
+      for (const b of old.backends) this.retired.set(b.id, b);
+      this.table = next;
+      this.forgetOldRetired();
+    });
+  }
+
+  routes(): Route[] {
+    return [...this.table.values()].map((r) => ({ app: r.app, hosts: [...r.hosts], backends: r.backends.map((b) => ({ ...b })) }));
+  }
+
+  /**
+   * Resolves once no nginx worker holds a connection to any of `backendIds`,
+   * or after `timeoutMs` (logged). `setRoute` already waited for the reload to
+   * settle, so only old-generation workers can still be talking to a removed
+   * backend: those finishing requests (or websockets) they accepted before
+   * it. nginx cannot say which request goes where, so this looks at the
+   * workers' TCP connections in /proc. When the address is still in another
+   * route, only old workers count. Without /proc it waits one second.
+   */
+  async drain(backendIds: string[], timeoutMs: number): Promise<void> {
+    const all = new Map([...this.retired, ...[...this.table.values()].flatMap((r) => r.backends.map((b) => [b.id, b] as const))]);
+    const targets = backendIds.map((id) => all.get(id)).filter((b): b is Backend => b !== undefined);
+    const master = this.master;
+    if (!targets.length || !master?.running) return;
+    if (!procAvailable()) return void (await sleep(Math.min(timeoutMs, 1000)));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = this.connectionsTo(master.pid, targets);
+      if (left === 0) break;
+      if (Date.now() >= deadline) {
+        this.log(`router: drain gave up after ${timeoutMs}ms with ${left} nginx connection(s) still open to ${backendIds.join(', ')}`);
+        return;
+      }
+      await sleep(50);
+    }
+    for (const id of backendIds) this.retired.delete(id);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.queue.catch(() => undefined);
+    await this.master?.stop(this.opts.stopGraceMs ?? 5000);
+    this.at = undefined;
+    fs.rmSync(path.join(this.opts.stateDir, 'candidate'), { recursive: true, force: true });
+  }
+
+  /**
+   * The one way config changes: render the whole table into a candidate
+   * directory, `nginx -t` it, move the changed app's file and the main file
+   * into the live directory (rename: nginx never reads a half-written file),
+   * reload, and wait until the new generation serves. A config nginx rejects
+   * never reaches the live directory; a reload nginx cannot apply is undone.
+   */
+  private async apply(next: Map<string, Route>, app: string): Promise<void> {
+    const at = this.at;
+    if (!at) return; // not listening yet: `listen` writes the whole table
+    const master = this.master;
+    if (!master?.running) {
+      throw new SlipwayError('router_down', `nginx is not running (it exited with ${master?.exitReason ?? 'no status'})`, { status: 503, hint: 'restart the Slipway server' });
+    }
+    const gen = ++this.generation;
+    const candidate = path.join(this.opts.stateDir, 'candidate');
+    fs.rmSync(candidate, { recursive: true, force: true });
+    try {
+      this.writeConfig(candidate, next, gen, at);
+      await testConfig(this.bin, path.join(candidate, 'nginx.conf'), this.opts.stateDir).catch((err: SlipwayError) => {
+        // The candidate is deleted below: name files as they are in the live directory.
+        const message = err.message.replace('the configuration', `the configuration for ${app}`).split(`${candidate}${path.sep}`).join('');
+        throw new SlipwayError(err.code, message, { status: 500, hint: 'the previous configuration keeps serving', cause: err });
+      });
+      const liveApp = path.join(this.configDir, 'apps', appFileName(app));
+      const previous = { main: fs.readFileSync(this.mainFile(), 'utf8'), app: readIfExists(liveApp) };
+      if (next.has(app)) fs.renameSync(path.join(candidate, 'apps', appFileName(app)), liveApp);
+      else fs.rmSync(liveApp, { force: true });
+      fs.renameSync(path.join(candidate, 'nginx.conf'), this.mainFile());
+      try {
+        await this.reload(master, gen, at);
+      } catch (err) {
+        // nginx kept the old config; put the old files back so the next reload does not pick this one up.
+        writeAtomic(this.mainFile(), previous.main);
+        if (previous.app === undefined) fs.rmSync(liveApp, { force: true });
+        else writeAtomic(liveApp, previous.app);
+        throw err;
+      }
+    } finally {
+      fs.rmSync(candidate, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Sends SIGHUP and resolves once the new config is what answers every new
+   * connection. After a SIGHUP the master starts new workers, sleeps ~100ms,
+   * and only then tells the old ones to quit; until each has closed its
+   * listening socket, a new connection may still land on the old config. So
+   * "a request reached the new config" is not enough (one lucky probe proves
+   * nothing about the next connection), and neither is "new workers exist".
+   * The condition used is: every worker from before the signal is gone or
+   * titled "shutting down" (nginx sets that title right before it closes its
+   * listening sockets), and a probe answers with the new generation. A reload
+   * nginx cannot apply shows up as an `[emerg]` line and fails at once.
+   */
+  private async reload(master: NginxMaster, gen: number, at: Listening): Promise<void> {
+    const before = new Set(workers(master.pid).filter((w) => !w.shuttingDown).map((w) => w.pid));
+    const mark = master.mark();
+    const deadline = Date.now() + (this.opts.reloadTimeoutMs ?? 15_000);
+    master.reload();
+    for (;;) {
+      const errors = master.errorsSince(mark);
+      if (errors.length || !master.running) {
+        const why = errors.length ? errors.join('; ') : `nginx exited with ${master.exitReason}`;
+        throw new SlipwayError('router_reload_failed', `nginx could not apply the new configuration: ${why}`, { status: 500, hint: 'the previous configuration keeps serving' });
+      }
+      const now = workers(master.pid);
+      const settled = now.some((w) => !before.has(w.pid) && !w.shuttingDown) && !now.some((w) => before.has(w.pid) && !w.shuttingDown);
+      if (settled && (await this.probe(at)) === gen) return;
+      if (Date.now() > deadline) {
+        throw new SlipwayError('router_reload_failed', `nginx did not switch to the new configuration within ${this.opts.reloadTimeoutMs ?? 15_000}ms`, { status: 500 });
+      }
+      await sleep(10);
+    }
+  }
+
+  /** The generation the probe server reports, or undefined when nginx (ours) does not answer. */
+  private probe(at: Listening): Promise<number | undefined> {
+    return new Promise((resolve) => {
+      const req = http.get({ host: at.probeHost, port: at.port, path: '/generation', headers: { host: PROBE_HOST }, agent: false, timeout: 1000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          const [token, gen] = body.trim().split(' ');
+          resolve(res.statusCode === 200 && token === this.token ? Number(gen) : undefined);
+        });
+        res.on('error', () => resolve(undefined));
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(undefined));
+    });
+  }
+
+  private connectionsTo(masterPid: number, targets: Backend[]): number {
+    const routed = new Set([...this.table.values()].flatMap((r) => r.backends.map(addrKey)));
+    const all = workers(masterPid);
+    const old = all.filter((w) => w.shuttingDown).map((w) => w.pid);
+    const every = all.map((w) => w.pid);
+    return targets.reduce((n, t) => n + connectionsTo(routed.has(addrKey(t)) ? old : every, [t]), 0);
+  }
+
+  private writeConfig(dir: string, routes: Map<string, Route>, gen: number, at: Listening): void {
+    const apps = path.join(dir, 'apps');
+    fs.mkdirSync(apps, { recursive: true });
+    for (const file of fs.readdirSync(apps)) if (!routes.has(file.replace(/\.conf$/, ''))) fs.rmSync(path.join(apps, file), { force: true });
+    for (const route of routes.values()) {
+      const text = renderApp({ route, listen: at.directive, proxyTimeoutS: this.proxyTimeoutS, snippet: this.opts.appSnippet?.(route) });
+      writeAtomic(path.join(apps, appFileName(route.app)), text);
+    }
+    const workerProcesses = this.opts.workerProcesses ?? Math.min(os.availableParallelism(), 4);
+    const limits = connectionLimits(openFileLimits());
+    writeAtomic(path.join(dir, 'nginx.conf'), renderMain({ listen: at.directive, workerProcesses, ...limits, generation: gen, token: this.token, proxyTimeoutS: this.proxyTimeoutS }));
+  }
+
+  /** Backends nobody drained stay known for a while, not forever. */
+  private forgetOldRetired(): void {
+    for (const id of this.retired.keys()) {
+      if (this.retired.size <= 1000) break;
+      this.retired.delete(id);
+    }
+  }
+
+  private get proxyTimeoutS(): number {
+    return this.opts.proxyTimeoutS ?? 3600;
+  }
+
+  private mainFile(): string {
+    return path.join(this.configDir, 'nginx.conf');
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+const addrKey = (b: Backend): string => `${b.host}:${b.port}`;
+
+function probeHostFor(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
+function readIfExists(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,232 @@
+import { expect } from 'chai';
+import fs from 'node:fs';
+import { BuiltinRouter } from '../../src/router/builtin.js';
+import { NginxRouter } from '../../src/router/nginx.js';
+import type { Router } from '../../src/router/select.js';
+import { SlipwayError } from '../../src/errors.js';
+import {
+  backendOf,
+  echoOf,
+  echoOver,
+  freePort,
+  nginxStateDir,
+  openWebsocket,
+  request,
+  requireNginx,
+  startBackend,
+  stopBackend,
+  type Answer,
+  type TestBackend,
+} from './support.js';
+
+/**
+ * One behaviour, every engine: the same suite runs against the built-in Node
+ * proxy and the nginx engine. What only one engine has is tested beside it
+ * (builtin.test.ts, nginx.test.ts).
+ */
+
+type TestRouter = Router & { address(): { host: string; port: number } | undefined };
+
+interface Engine {
+  name: string;
+  start(): Promise<TestRouter>;
+  cleanup?(): void;
+}
+
+const stateDirs: string[] = [];
+const ENGINES: Engine[] = [
+  {
+    name: 'builtin',
+    start: async () => {
+      const router = new BuiltinRouter();
+      await router.listen(0, '127.0.0.1');
+      return router;
+    },
+  },
+  {
+    name: 'nginx',
+    start: async () => {
+      requireNginx();
+      const stateDir = nginxStateDir();
+      stateDirs.push(stateDir);
+      const router = new NginxRouter({ stateDir, workerProcesses: 2 });
+      await router.listen(0, '127.0.0.1');
+      return router;
+    },
+    cleanup: () => {
+      for (const dir of stateDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  },
+];
+
+for (const engine of ENGINES) {
+  describe(`router engine: ${engine.name}`, function () {
+    this.timeout(30_000);
+    let router: TestRouter;
+    let port: number;
+    let a: TestBackend;
+    let b: TestBackend;
+
+    before(async () => {
+      [a, b] = await Promise.all([startBackend('a'), startBackend('b')]);
+      router = await engine.start();
+      port = router.address()!.port;
+      await router.setRoute({ app: 'myapp', hosts: ['myapp.localhost', 'WWW.Example.COM'], backends: [backendOf('myapp', 1, 1, a), backendOf('myapp', 1, 2, b)] });
+    });
+
+    after(async () => {
+      await router?.close();
+      for (const backend of [a, b]) if (backend) await stopBackend(backend);
+      engine.cleanup?.();
+    });
+
+    it('answers 404 for a host it does not serve', async () => {
+      const res = await request(port, 'nope.localhost:8080');
+      expect(res.status).to.equal(404);
+      expect(res.body.trim()).to.equal('No app is served at nope.localhost');
+    });
+
+    it('answers 502 for an app with no backends', async () => {
+      await router.setRoute({ app: 'empty', hosts: ['empty.localhost'], backends: [] });
+      const res = await request(port, 'empty.localhost');
+      expect(res.status).to.equal(502);
+      expect(res.body.trim()).to.equal('empty has no running web process');
+      await router.removeRoute('empty');
+      expect((await request(port, 'empty.localhost')).status).to.equal(404);
+    });
+
+    it('answers 502 when the backend refuses connections', async () => {
+      await router.setRoute({ app: 'dead', hosts: ['dead.localhost'], backends: [{ id: 'dead.v1.web.1', host: '127.0.0.1', port: await freePort() }] });
+      const res = await request(port, 'dead.localhost');
+      expect(res.status).to.equal(502);
+      expect(res.body).to.include('dead did not answer');
+      await router.removeRoute('dead');
+      expect((await request(port, 'dead.localhost')).status).to.equal(404);
+    });
+
+    it('round-robins across backends, matching hosts case-insensitively without port', async () => {
+      const names: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await request(port, i % 2 ? 'www.example.com.' : `MyApp.LocalHost:${port}`);
+        expect(res.status).to.equal(200);
+        names.push(echoOf(res).name);
+      }
+      expect(names.filter((n) => n === 'a')).to.have.length(2);
+      expect(names.filter((n) => n === 'b')).to.have.length(2);
+    });
+
+    it('adds X-Forwarded-* and X-Request-Id, keeping the Host header', async () => {
+      const { headers } = echoOf(await request(port, `myapp.localhost:${port}`));
+      expect(headers.host).to.equal(`myapp.localhost:${port}`);
+      expect(headers['x-forwarded-for']).to.equal('127.0.0.1');
+      expect(headers['x-forwarded-proto']).to.equal('http');
+      expect(headers['x-forwarded-port']).to.equal(String(port));
+      // A UUID from the built-in engine, nginx's 32 hex digits from nginx.
+      expect(headers['x-request-id']).to.match(/^[0-9a-f-]{32,36}$/);
+
+      const seen = echoOf(await request(port, 'myapp.localhost', { headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'abc-123', 'x-forwarded-proto': 'https' } })).headers;
+      expect(seen['x-forwarded-for']).to.equal('203.0.113.9, 127.0.0.1');
+      expect(seen['x-request-id']).to.equal('abc-123');
+      // Not trusted: a client cannot claim it came over https.
+      expect(seen['x-forwarded-proto']).to.equal('http');
+
+      const replaced = echoOf(await request(port, 'myapp.localhost', { headers: { 'x-request-id': 'no spaces allowed' } })).headers;
+      expect(replaced['x-request-id']).to.match(/^[0-9a-f-]{32,36}$/);
+    });
+
+    it('refuses to give one host to two apps', async () => {
+      const err = await router.setRoute({ app: 'thief', hosts: ['myapp.localhost'], backends: [] }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(SlipwayError);
+      expect((err as SlipwayError).code).to.equal('domain_in_use');
+      expect(router.routes().map((r) => r.app)).to.not.include('thief');
+      expect((await request(port, 'myapp.localhost')).status).to.equal(200);
+    });
+
+    it('passes websocket upgrades through', async () => {
+      const socket = await openWebsocket(port, 'myapp.localhost');
+      expect(await echoOver(socket, 'ping')).to.match(/^[ab]:ping$/);
+      expect(await echoOver(socket, 'again')).to.match(/^[ab]:again$/);
+      socket.destroy();
+    });
+
+    it('proxies a request that takes 3 seconds', async () => {
+      const t0 = Date.now();
+      const res = await request(port, 'myapp.localhost', { path: '/sleep?ms=3000' });
+      expect(res.status).to.equal(200);
+      expect(echoOf(res).name).to.match(/^[ab]$/);
+      expect(Date.now() - t0).to.be.at.least(2900);
+    });
+
+    it('switches to new backends under load without failing a request', async () => {
+      const [c, d] = await Promise.all([startBackend('c'), startBackend('d')]);
+      try {
+        await router.setRoute({ app: 'busy', hosts: ['busy.localhost'], backends: [backendOf('busy', 1, 1, a), backendOf('busy', 1, 2, b)] });
+        const results: Array<{ startedAfterSwitch: boolean; answer?: Answer; error?: string }> = [];
+        let switched = false;
+        let sent = 0;
+        let afterSwitch = 0;
+        let switching: Promise<void> | undefined;
+        // Four clients in a loop: the switch starts after the 50th request, and the
+        // load goes on until 50 requests have been sent after it resolved (200 at least).
+        const client = async () => {
+          while (sent < 200 || afterSwitch < 50) {
+            sent++;
+            if (sent === 50) {
+              switching = router.setRoute({ app: 'busy', hosts: ['busy.localhost'], backends: [backendOf('busy', 2, 1, c), backendOf('busy', 2, 2, d)] }).then(() => {
+                switched = true;
+              });
+            }
+            const startedAfterSwitch = switched;
+            if (startedAfterSwitch) afterSwitch++;
+            try {
+              results.push({ startedAfterSwitch, answer: await request(port, 'busy.localhost') });
+            } catch (err) {
+              results.push({ startedAfterSwitch, error: String(err) });
+            }
+          }
+        };
+        await Promise.all([client(), client(), client(), client()]);
+        await switching;
+
+        const failed = results.filter((r) => r.error || r.answer!.status !== 200);
+        expect(failed, JSON.stringify(failed.slice(0, 3))).to.deep.equal([]);
+        expect(results.length).to.be.at.least(200);
+        const after = results.filter((r) => r.startedAfterSwitch).map((r) => echoOf(r.answer!).name);
+        expect(after.length, 'requests sent after the switch resolved').to.be.at.least(50);
+        expect(results.length - after.length, 'requests sent before the switch resolved').to.be.at.least(50);
+        // Once setRoute has resolved, every new request goes to the new release.
+        expect([...new Set(after)].sort()).to.deep.equal(['c', 'd']);
+        expect(results.slice(0, 40).map((r) => echoOf(r.answer!).name)).to.satisfy((names: string[]) => names.every((n) => n === 'a' || n === 'b'));
+        await router.removeRoute('busy');
+      } finally {
+        await Promise.all([stopBackend(c), stopBackend(d)]);
+      }
+    });
+
+    it('drain waits for a slow request in flight to the drained backend', async () => {
+      await router.setRoute({ app: 'slowapp', hosts: ['slow.localhost'], backends: [backendOf('slowapp', 1, 1, a)] });
+      const pending = request(port, 'slow.localhost', { path: '/slow' });
+      const release = await a.slowArrived;
+
+      // The new release takes over; the old backend still owes one answer.
+      await router.setRoute({ app: 'slowapp', hosts: ['slow.localhost'], backends: [backendOf('slowapp', 2, 1, b)] });
+      expect(echoOf(await request(port, 'slow.localhost')).name).to.equal('b');
+      let drained = false;
+      const draining = router.drain(['slowapp.v1.web.1'], 15_000).then(() => (drained = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(drained).to.equal(false);
+
+      release();
+      await draining;
+      expect((await pending).status).to.equal(200);
+      expect(echoOf(await request(port, 'slow.localhost')).name).to.equal('b');
+    });
+
+    it('drain returns at once for backends with nothing in flight', async () => {
+      const t0 = Date.now();
+      await router.drain(['never.v1.web.1'], 10_000);
+      await router.drain([], 10_000);
+      expect(Date.now() - t0).to.be.below(1000);
+    });
+  });
+}

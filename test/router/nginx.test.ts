@@ -1,0 +1,220 @@
+import { expect } from 'chai';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { SlipwayError } from '../../src/errors.js';
+import type { Route } from '../../src/router/engine.js';
+import { NginxRouter } from '../../src/router/nginx.js';
+import { readTitle } from '../../src/router/nginx-procs.js';
+import { createRouter } from '../../src/router/select.js';
+import { backendOf, echoOf, echoOver, nginxStateDir, openWebsocket, request, requireNginx, startBackend, stopBackend, type TestBackend } from './support.js';
+
+// What only the nginx engine has; the behaviour both engines share is in engines.test.ts.
+describe('NginxRouter', function () {
+  this.timeout(30_000);
+  let stateDir: string;
+  let router: NginxRouter;
+  let port: number;
+  let a: TestBackend;
+  let b: TestBackend;
+  /** The snippet the `broken` hook puts into myapp's server block; undefined = none. */
+  let snippet: string | undefined;
+  const logged: string[] = [];
+  const myapp = (...backends: TestBackend[]): Route => ({ app: 'myapp', hosts: ['myapp.localhost'], backends: backends.map((x, i) => backendOf('myapp', 1, i + 1, x)) });
+  const liveFile = (app: string) => path.join(router.configDir, 'apps', `${app}.conf`);
+
+  before(async () => {
+    requireNginx();
+    [a, b] = await Promise.all([startBackend('a'), startBackend('b')]);
+    stateDir = nginxStateDir();
+    router = new NginxRouter({ stateDir, workerProcesses: 2, log: (m) => logged.push(m), appSnippet: (r) => (r.app === 'myapp' ? snippet : undefined) });
+    await router.listen(0, '127.0.0.1');
+    port = router.address()!.port;
+    await router.setRoute(myapp(a));
+  });
+
+  after(async () => {
+    await router?.close();
+    for (const backend of [a, b]) if (backend) await stopBackend(backend);
+    if (stateDir) fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  afterEach(() => {
+    snippet = undefined;
+  });
+
+  it('writes one config file per app from the route, and removes it with the route', async () => {
+    const text = fs.readFileSync(liveFile('myapp'), 'utf8');
+    expect(text).to.include('server_name myapp.localhost;');
+    expect(text).to.include(`server 127.0.0.1:${a.port};  # myapp.v1.web.1`);
+    expect(text).to.match(/keepalive \d+;/);
+    expect(text).to.include('proxy_http_version 1.1;');
+    await router.setRoute({ app: 'other', hosts: ['other.localhost'], backends: [] });
+    expect(fs.readFileSync(liveFile('other'), 'utf8')).to.include('return 502');
+    await router.removeRoute('other');
+    expect(fs.existsSync(liveFile('other'))).to.equal(false);
+    expect(fs.readdirSync(path.join(stateDir, 'live', 'apps'))).to.deep.equal(['myapp.conf']);
+  });
+
+  it('refuses a config nginx -t rejects, and the old config keeps serving', async () => {
+    const before = fs.readFileSync(liveFile('myapp'), 'utf8');
+    snippet = 'bogus_directive on;';
+    const err = await router.setRoute(myapp(b)).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(SlipwayError);
+    expect((err as SlipwayError).code).to.equal('router_config_rejected');
+    expect((err as SlipwayError).message).to.include('for myapp').and.include('unknown directive "bogus_directive" in apps/myapp.conf:');
+    expect(fs.readFileSync(liveFile('myapp'), 'utf8')).to.equal(before);
+    expect(fs.existsSync(path.join(stateDir, 'candidate'))).to.equal(false);
+    expect(router.routes().find((r) => r.app === 'myapp')!.backends.map((x) => x.port)).to.deep.equal([a.port]);
+    for (let i = 0; i < 4; i++) expect(echoOf(await request(port, 'myapp.localhost')).name).to.equal('a');
+
+    snippet = undefined;
+    await router.setRoute(myapp(b));
+    expect(echoOf(await request(port, 'myapp.localhost')).name).to.equal('b');
+    await router.setRoute(myapp(a));
+  });
+
+  it('undoes a reload nginx cannot apply (the new config passes -t but cannot bind)', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const before = fs.readFileSync(liveFile('myapp'), 'utf8');
+      // `nginx -t` tolerates a port in use (the live nginx holds its own); the reload then fails to bind it.
+      snippet = `listen 127.0.0.1:${(busy.address() as net.AddressInfo).port};`;
+      const err = await router.setRoute(myapp(b)).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(SlipwayError);
+      expect((err as SlipwayError).code).to.equal('router_reload_failed');
+      expect((err as SlipwayError).message).to.include('Address already in use');
+      expect(fs.readFileSync(liveFile('myapp'), 'utf8')).to.equal(before);
+      expect(echoOf(await request(port, 'myapp.localhost')).name).to.equal('a');
+    } finally {
+      await new Promise((r) => busy.close(r));
+    }
+    snippet = undefined;
+    await router.setRoute(myapp(b));
+    expect(echoOf(await request(port, 'myapp.localhost')).name).to.equal('b');
+    await router.setRoute(myapp(a));
+  });
+
+  it('refuses anything that is not a plain host name, app name or port before nginx sees it', async () => {
+    const bad: Route[] = [
+      { app: 'evil', hosts: ['evil.localhost; return 200 x'], backends: [] },
+      { app: 'evil', hosts: ['a b.localhost'], backends: [] },
+      { app: 'evil', hosts: ['*.example.com'], backends: [] },
+      { app: 'evil', hosts: ['~^(.*)$'], backends: [] },
+      { app: 'evil', hosts: ['x.localhost}'], backends: [] },
+      { app: 'evil', hosts: ['generation.slipway.invalid'], backends: [] },
+      { app: 'Evil;', hosts: ['evil.localhost'], backends: [] },
+      { app: 'evil', hosts: ['evil.localhost'], backends: [{ id: 'evil.v1.web.1', host: '127.0.0.1', port: 0 }] },
+      { app: 'evil', hosts: ['evil.localhost'], backends: [{ id: 'evil.v1.web.1', host: '127.0.0.1;', port: 80 }] },
+      { app: 'evil', hosts: ['evil.localhost'], backends: [{ id: 'evil\nserver 10.0.0.1:80;', host: '127.0.0.1', port: 80 }] },
+    ];
+    for (const route of bad) {
+      const err = await router.setRoute(route).catch((e: unknown) => e);
+      expect(err, JSON.stringify(route)).to.be.instanceOf(SlipwayError);
+      expect((err as SlipwayError).code, JSON.stringify(route)).to.equal('invalid_route');
+    }
+    expect(router.routes().map((r) => r.app)).to.deep.equal(['myapp']);
+    expect(fs.readdirSync(path.join(stateDir, 'live', 'apps'))).to.deep.equal(['myapp.conf']);
+  });
+
+  it('keeps an open websocket working across a reload', async () => {
+    const socket = await openWebsocket(port, 'myapp.localhost');
+    expect(await echoOver(socket, 'one')).to.equal('a:one');
+    await router.setRoute({ app: 'other', hosts: ['other.localhost'], backends: [backendOf('other', 1, 1, b)] });
+    expect(await echoOver(socket, 'two')).to.equal('a:two');
+    socket.destroy();
+    await router.removeRoute('other');
+  });
+
+  it('drain is not held up by another app’s open websocket', async () => {
+    // The websocket keeps an old-generation worker alive across the switch below.
+    const socket = await openWebsocket(port, 'myapp.localhost');
+    await router.setRoute({ app: 'other', hosts: ['other.localhost'], backends: [backendOf('other', 1, 1, b)] });
+    expect(echoOf(await request(port, 'other.localhost')).name).to.equal('b');
+    await router.setRoute({ app: 'other', hosts: ['other.localhost'], backends: [] });
+    const t0 = Date.now();
+    await router.drain(['other.v1.web.1'], 10_000);
+    expect(Date.now() - t0).to.be.below(2000);
+    expect(await echoOver(socket, 'still')).to.equal('a:still');
+    socket.destroy();
+    await router.removeRoute('other');
+  });
+
+  it('stops a master left behind by an earlier run on the same state dir', async () => {
+    const dir = nginxStateDir();
+    const first = new NginxRouter({ stateDir: dir, workerProcesses: 1 });
+    const second = new NginxRouter({ stateDir: dir, workerProcesses: 1 });
+    try {
+      await first.listen(0, '127.0.0.1');
+      const orphan = first.masterPid!;
+      // As if Slipway had died without closing: the new one must free the port itself.
+      await second.listen(first.address()!.port, '127.0.0.1');
+      expect(readTitle(orphan)).to.equal('');
+      await second.setRoute({ app: 'myapp', hosts: ['myapp.localhost'], backends: [backendOf('myapp', 1, 1, b)] });
+      expect(echoOf(await request(second.address()!.port, 'myapp.localhost')).name).to.equal('b');
+    } finally {
+      await first.close();
+      await second.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('close() stops nginx and frees the port', async () => {
+    const dir = nginxStateDir();
+    const r = new NginxRouter({ stateDir: dir, workerProcesses: 1 });
+    try {
+      await r.listen(0, '127.0.0.1');
+      const pid = r.masterPid!;
+      const p = r.address()!.port;
+      expect((await request(p, 'nope.localhost')).status).to.equal(404);
+      await r.close();
+      expect(readTitle(pid)).to.equal('');
+      expect(r.masterPid).to.equal(undefined);
+      await new Promise<void>((resolve, reject) => {
+        const s = net.createServer().once('error', reject);
+        s.listen(p, '127.0.0.1', () => s.close(() => resolve()));
+      });
+    } finally {
+      await r.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails listen with nginx’s reason when the port is taken', async () => {
+    const dir = nginxStateDir();
+    const r = new NginxRouter({ stateDir: dir, workerProcesses: 1 });
+    try {
+      const err = await r.listen(port, '127.0.0.1').catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(SlipwayError);
+      expect((err as SlipwayError).message).to.include('Address already in use');
+    } finally {
+      await r.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says how to install nginx when it is missing', () => {
+    for (const make of [
+      () => new NginxRouter({ stateDir: '/nonexistent', nginxBin: '/nonexistent/nginx' }),
+      () => createRouter({ kind: 'nginx', home: '/nonexistent', log: () => undefined, nginxBin: '/nonexistent/nginx' }),
+    ]) {
+      const err = (() => {
+        try {
+          make();
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).to.be.instanceOf(SlipwayError);
+      expect((err as SlipwayError).code).to.equal('nginx_missing');
+      expect((err as SlipwayError).message).to.include('apt-get install nginx');
+    }
+  });
+
+  it('picks the engine by name', () => {
+    expect(createRouter({ kind: 'builtin', home: stateDir, log: () => undefined }).name).to.equal('builtin');
+    expect(createRouter({ kind: 'nginx', home: stateDir, log: () => undefined }).name).to.equal('nginx');
+    expect(() => createRouter({ kind: 'traefik' as never, home: stateDir, log: () => undefined })).to.throw(/unknown router engine "traefik"/);
+  });
+});
