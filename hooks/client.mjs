@@ -25,7 +25,11 @@ export async function runHook(hook) {
     process.stderr.write(` !     Cannot reach the Slipway server (${err.code || err.message}); is it running?\n`);
     process.exit(1);
   });
-  socket.on('connect', () => socket.write(JSON.stringify({ type: 'hook', hook, pushId, refs }) + '\n'));
+  // In pre-receive the pushed objects are still in git's quarantine: pass its
+  // location so an atomic deploy can read the commit before the refs move.
+  const gitEnv = {};
+  for (const k of ['GIT_QUARANTINE_PATH', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES']) if (process.env[k]) gitEnv[k] = process.env[k];
+  socket.on('connect', () => socket.write(JSON.stringify({ type: 'hook', hook, pushId, refs, gitEnv }) + '\n'));
   let exitCode = 1;
   readline.createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {
     const msg = JSON.parse(line);

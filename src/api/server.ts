@@ -1,61 +1,87 @@
 import http from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { appFor, mayUse, visibleApps } from '../auth/access.js';
-import { SlipwayError, notFound } from '../errors.js';
-import type { GitGateway } from '../git/gateway.js';
-import type { Store, User } from '../store/index.js';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { SlipwayError } from '../errors.js';
+import { authenticate } from './auth.js';
+import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
+import { registerApps } from './routes/apps.js';
+import { registerJobs } from './routes/jobs.js';
+import { registerPromotions } from './routes/promotions.js';
+import { registerReleases } from './routes/releases.js';
+import { UPLOAD_ROUTE, registerUploads } from './routes/uploads.js';
+import { awaitsContinue, sendContinue } from './upload.js';
 
-export interface ApiOptions {
-  store: Store;
-  gateway: GitGateway;
-  /** Requests under /git/ go here instead (smart HTTP). */
-  gitHandler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
-  version: string;
-}
+export type { ApiOptions } from './context.js';
+
+const ENDPOINTS = [
+  'GET  /api/v1/apps',
+  'GET  /api/v1/apps/APP',
+  'GET  /api/v1/apps/APP/releases',
+  'GET  /api/v1/apps/APP/releases/vN',
+  'GET  /api/v1/apps/APP/releases/vN/archive',
+  'GET  /api/v1/apps/APP/jobs',
+  'GET  /api/v1/jobs/ID',
+  'GET  /api/v1/jobs/ID/log[?follow=1]',
+  'POST /api/v1/apps/APP/artifacts?sha256=HEX   (body: the release .tar.gz)',
+  'POST /api/v1/apps/APP/builds                 (body: a source .tar.gz)',
+  'POST /api/v1/apps/APP/promotions             {"from": "STAGING_APP", "version": "vN"}',
+];
 
 /**
  * The HTTP entrance: smart-HTTP git under /git/, the REST API under /api/v1.
- * Errors become `{ error, message, hint }` JSON here and nowhere else.
+ * Errors become `{ error, message, hint }` JSON here and nowhere else. Every
+ * /api/v1 route but the index and health needs a token, checked before any
+ * request body is read.
  */
 export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance> {
+  const ctx: ApiContext = {
+    ...opts,
+    maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+    log: opts.log ?? ((m) => process.stderr.write(`${m}\n`)),
+  };
   const app = Fastify({
     bodyLimit: 1024 * 1024,
-    serverFactory: (handler) =>
-      http.createServer((req, res) => (req.url?.startsWith('/git/') ? opts.gitHandler(req, res) : handler(req, res))),
+    serverFactory: (handler) => {
+      const route = (req: http.IncomingMessage, res: http.ServerResponse) => (req.url?.startsWith('/git/') ? opts.gitHandler(req, res) : handler(req, res));
+      // Node's default 5-minute limit on receiving a request would cut off a large upload on a slow link.
+      const server = http.createServer({ requestTimeout: 60 * 60_000 }, route);
+      server.on('checkContinue', (req, res) => {
+        if (!(req.method === 'POST' && UPLOAD_ROUTE.test(req.url ?? ''))) sendContinue(req, res);
+        route(req, res);
+      });
+      return server;
+    },
   });
 
-  app.setErrorHandler((err: unknown, _req, reply) => {
-    if (err instanceof SlipwayError) return reply.status(err.status).send({ error: err.code, message: err.message, hint: err.hint });
-    const status = (err as { statusCode?: number }).statusCode ?? 500;
-    return reply.status(status).send({ error: status >= 500 ? "internal" : "bad_request", message: status >= 500 ? "internal error" : (err as Error).message });
+  app.setErrorHandler((err: unknown, req, reply) => {
+    // A client still waiting for `100 Continue` has not sent its body; the connection cannot carry another request.
+    if (awaitsContinue(req.raw)) reply.header('connection', 'close');
+    if (err instanceof SlipwayError) {
+      if (err.status === 401) reply.header('www-authenticate', 'Bearer realm="slipway"');
+      if (err.status >= 500) ctx.log(`api: ${req.method} ${req.url}: ${err.message}`);
+      return reply.status(err.status).send({ error: err.code, message: err.message, hint: err.hint });
+    }
+    const status = (err as FastifyError).statusCode ?? 500;
+    if (status >= 500) {
+      ctx.log(`api: ${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
+      return reply.status(500).send({ error: 'internal', message: 'internal error', hint: 'the server log has the details' });
+    }
+    const hint = status === 415 ? 'send JSON with Content-Type: application/json' : 'see GET /api/v1 for the endpoints and what they take';
+    return reply.status(status).send({ error: 'bad_request', message: (err as Error).message, hint });
   });
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'see /api/v1' }));
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'see GET /api/v1' }));
 
-  const auth = (req: FastifyRequest): User => {
-    const h = req.headers.authorization ?? '';
-    const token = h.startsWith('Bearer ') ? h.slice(7) : h.startsWith('Basic ') ? Buffer.from(h.slice(6), 'base64').toString().split(':').slice(1).join(':') : '';
-    const user = opts.gateway.userForToken(token.trim());
-    if (!user) throw new SlipwayError('unauthorized', 'a valid API token is required', { status: 401, hint: 'send Authorization: Bearer TOKEN (create one with `slipway tokens:create`)' });
-    return user;
-  };
-
-  app.get('/api/v1', async () => ({ name: 'slipway', version: opts.version }));
+  app.get('/api/v1', async () => ({ name: 'slipway', version: opts.version, auth: 'Authorization: Bearer TOKEN', endpoints: ENDPOINTS }));
   app.get('/api/v1/health', async () => ({ ok: true }));
-  app.get('/api/v1/apps', async (req) => visibleApps(opts.store, auth(req)).map(publicApp));
-  app.get<{ Params: { app: string } }>('/api/v1/apps/:app', async (req) => publicApp(appFor(opts.store, auth(req), req.params.app)));
-  app.get<{ Params: { app: string } }>('/api/v1/apps/:app/releases', async (req) => {
-    const a = appFor(opts.store, auth(req), req.params.app);
-    return opts.store.releases.list(a.id).map(({ config: _config, archivePath: _p, ...r }) => r);
-  });
-  app.get<{ Params: { id: string } }>('/api/v1/jobs/:id', async (req) => {
-    const user = auth(req);
-    const job = /^\d{1,12}$/.test(req.params.id) ? opts.store.jobs.get(Number(req.params.id)) : undefined;
-    if (!job || !mayUse(user, opts.store.apps.byId(job.appId)!)) throw notFound(`job ${req.params.id}`);
-    return { ...job, logPath: undefined, log_url: `/api/v1/jobs/${job.id}/log`, stages: opts.store.jobs.stages(job.id) };
+
+  await app.register(async (api) => {
+    api.addHook('onRequest', async (req) => {
+      req.slipwayUser = authenticate(opts.gateway, req.headers.authorization);
+    });
+    registerApps(api, ctx);
+    registerReleases(api, ctx);
+    registerJobs(api, ctx);
+    registerPromotions(api, ctx);
+    await registerUploads(api, ctx);
   });
   return app;
-}
-
-function publicApp(a: ReturnType<Store['apps']['list']>[number]) {
-  return { name: a.name, owner: a.ownerName, env: a.env, mode: a.mode, deploy_branch: a.deployBranch, current_release: a.currentRelease, created_at: a.createdAt };
 }

@@ -1,5 +1,6 @@
 import { runHostCommand } from './client.js';
 import { serverCommand } from './server.js';
+import { stackCommand } from './stack.js';
 
 /**
  * The `slipway` executable. `slipway server` runs the daemon; every other
@@ -9,6 +10,10 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'server') {
     await serverCommand().parseAsync(argv.slice(1), { from: 'user' });
     return -1; // keeps running until a signal
+  }
+  if (argv[0] === 'stack:build') {
+    await stackCommand().parseAsync(argv.slice(1), { from: 'user' });
+    return 0;
   }
   if (argv[0] === '--version' || argv[0] === '-V') {
     process.stdout.write('slipway 0.1.0\n');

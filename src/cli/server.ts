@@ -2,11 +2,18 @@ import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import { startServer } from '../daemon/server.js';
 import { ROUTER_ENGINES } from '../router/select.js';
+import { DRIVERS } from '../runtime/select.js';
 import { Layout } from '../store/layout.js';
 
 const int = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`"${v}" is not a port number`);
+  return n;
+};
+
+const positive = (v: string) => {
+  const n = Number(v);
+  if (!(n > 0)) throw new Error(`"${v}" is not a positive number`);
   return n;
 };
 
@@ -21,6 +28,7 @@ export function serverCommand(): Command {
     .addOption(new Option('--http-port <port>', 'HTTP port (git over HTTP and the API)').env('SLIPWAY_HTTP_PORT').default(7000).argParser(int))
     .addOption(new Option('--router-port <port>', 'port apps are served on').env('SLIPWAY_ROUTER_PORT').default(8000).argParser(int))
     .addOption(new Option('--router <engine>', 'router engine: builtin (Node) or nginx (needs nginx installed)').env('SLIPWAY_ROUTER').choices(ROUTER_ENGINES).default('builtin'))
+    .addOption(new Option('--driver <driver>', 'runtime driver: process (embedded) or docker (needs dockerd and `slipway stack:build`)').env('SLIPWAY_DRIVER').choices(DRIVERS).default('process'))
     .addOption(new Option('--domain <domain>', 'apps are served at APP.DOMAIN').env('SLIPWAY_DOMAIN').default('localhost'))
     .addOption(new Option('--public-host <host>', 'host name printed in git remotes').env('SLIPWAY_PUBLIC_HOST'))
     .addOption(new Option('--bind <addr>', 'address SSH, HTTP and the router listen on').env('SLIPWAY_BIND').default('0.0.0.0'))
@@ -30,6 +38,8 @@ export function serverCommand(): Command {
     .addOption(new Option('--keep-releases <n>', 'succeeded releases kept per app').env('SLIPWAY_KEEP_RELEASES').default(5).argParser(Number))
     .addOption(new Option('--health-timeout <seconds>', 'how long a new web process has to answer HTTP').env('SLIPWAY_HEALTH_TIMEOUT').default(60).argParser(Number))
     .addOption(new Option('--stop-grace <seconds>', 'SIGTERM to SIGKILL grace for old processes').env('SLIPWAY_STOP_GRACE').default(30).argParser(Number))
+    .addOption(new Option('--webhook-retry-ms <ms>', 'wait before a failed webhook delivery is retried; doubles each retry').env('SLIPWAY_WEBHOOK_RETRY_MS').default(1000).argParser(Number))
+    .addOption(new Option('--max-upload-mb <mb>', 'largest artifact or source tarball the API accepts').env('SLIPWAY_MAX_UPLOAD_MB').default(1024).argParser(positive))
     .action(async (o) => {
       if (o.extraCaBundle && !fs.existsSync(o.extraCaBundle)) throw new Error(`--extra-ca-bundle ${o.extraCaBundle} does not exist`);
       const server = await startServer({
@@ -38,6 +48,7 @@ export function serverCommand(): Command {
         httpPort: o.httpPort,
         routerPort: o.routerPort,
         router: o.router,
+        driver: o.driver,
         domain: o.domain,
         publicHost: o.publicHost,
         bind: o.bind,
@@ -45,6 +56,8 @@ export function serverCommand(): Command {
         keepReleases: o.keepReleases,
         healthTimeoutMs: o.healthTimeout * 1000,
         stopGraceMs: o.stopGrace * 1000,
+        maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
+        webhookRetryMs: o.webhookRetryMs,
       });
       let stopping = false;
       const stop = (signal: string) => {

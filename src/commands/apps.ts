@@ -20,17 +20,20 @@ export function registerApps(program: Command, ctx: CommandContext): void {
     .argument('<name>', 'app name: a-z, 0-9 and "-", starting with a letter')
     .option('--env <env>', 'dev, staging or prod (picks the default mode)', 'staging')
     .option('--mode <mode>', 'editable, cooking or final (overrides the env default)')
-    .action(async (name: string, o: { env: string; mode?: string }) => {
+    .option('--upstream <app>', 'the staging app a final (prod) app deploys builds from')
+    .action(async (name: string, o: { env: string; mode?: string; upstream?: string }) => {
       checkAppName(name);
       if (!ENVS.includes(o.env)) throw invalid(`unknown env "${o.env}"`, `use one of ${ENVS.join(', ')}`);
       if (o.mode && !MODES.includes(o.mode)) throw invalid(`unknown mode "${o.mode}"`, `use one of ${MODES.join(', ')}`);
       if (ctx.store.apps.byName(name)) throw new SlipwayError('app_exists', `the name "${name}" is already taken`, { status: 409, hint: 'pick another name' });
+      const upstream = o.upstream ? appFor(ctx.store, ctx.user, o.upstream) : undefined;
       const env = o.env as Environment;
       const mode = (o.mode as Mode | undefined) ?? DEFAULT_MODE[env];
       await createBareRepo(ctx.layout.repo(name), HOOKS_DIR);
-      ctx.store.apps.create({ name, ownerId: ctx.user.id, env, mode });
+      const created = ctx.store.apps.create({ name, ownerId: ctx.user.id, env, mode });
+      if (upstream) ctx.store.apps.setSetting(created.id, 'upstream', upstream.name);
       const r = remotes(name, ctx.settings);
-      out(ctx, `-----> Created ${name} (${env}, ${mode} mode)`);
+      out(ctx, `-----> Created ${name} (${env}, ${mode} mode${upstream ? `, deploys builds of ${upstream.name}` : ''})`);
       out(ctx, `       git remote add paas ${r.ssh}`);
       out(ctx, `       or over HTTP: git remote add paas ${r.http}`);
       out(ctx, `       then: git push paas main, and open ${appUrl(name, ctx.settings)}`);

@@ -4,12 +4,14 @@ import type { CommandContext } from './context.js';
 import { registerApps } from './apps.js';
 import { registerReleases } from './releases.js';
 import { registerConfig } from './config.js';
+import { registerDeploys } from './deploys.js';
 import { registerDomains } from './domains.js';
 import { registerLogs } from './logs.js';
 import { registerPs } from './ps.js';
 import { registerRun } from './run.js';
 import { registerSettings } from './settings.js';
 import { registerUsers } from './users.js';
+import { registerWebhooks } from './webhooks.js';
 
 /**
  * Every Slipway command, bound to one caller. The same program serves the
@@ -29,11 +31,13 @@ export function buildProgram(ctx: CommandContext): Command {
   registerSettings(program, ctx);
   registerUsers(program, ctx);
   registerReleases(program, ctx);
+  registerDeploys(program, ctx);
   registerConfig(program, ctx);
   registerPs(program, ctx);
   registerDomains(program, ctx);
   registerLogs(program, ctx);
   registerRun(program, ctx);
+  registerWebhooks(program, ctx);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
   return program;
 }

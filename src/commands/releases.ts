@@ -118,6 +118,14 @@ export function registerReleases(program: Command, ctx: CommandContext): void {
     });
 
   program
+    .command('jobs:wait')
+    .description('stream a job\'s log until it ends; exits non-zero if it failed (for CI)')
+    .argument('<id>')
+    .action(async (id: string) => {
+      await followJob(ctx, jobFor(ctx, id).id);
+    });
+
+  program
     .command('jobs:log')
     .description("print a job's log; follows it while the job runs")
     .argument('<id>')

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { appFor } from '../auth/access.js';
-import { BRANCH_NAME } from '../auth/names.js';
+import { BRANCH_NAME, checkAppName } from '../auth/names.js';
 import { invalid } from '../errors.js';
 import type { App, Store } from '../store/index.js';
 import { out, type CommandContext } from './context.js';
@@ -37,6 +37,53 @@ export const SETTINGS: Record<string, Setting> = {
     },
     ...inSettings('buildpack_url'),
   },
+  mode: {
+    describe: 'editable, cooking or final: which stages deploys run (default from the env)',
+    check: (v) => {
+      if (!['editable', 'cooking', 'final'].includes(v)) throw invalid(`unknown mode "${v}"`, 'use editable, cooking or final');
+      return v;
+    },
+    get: (app) => app.mode,
+    set: (store, app, value) => store.db.prepare('UPDATE apps SET mode = ? WHERE id = ?').run(value ?? { dev: 'editable', staging: 'cooking', prod: 'final' }[app.env], app.id),
+  },
+  upstream: {
+    describe: 'the staging app whose builds this (final) app deploys and promotes from',
+    check: (v) => checkAppName(v),
+    ...inSettings('upstream'),
+  },
+  'push.atomic': {
+    describe: 'true: deploy inside pre-receive, so a failed deploy rejects the push (what CI wants)',
+    check: (v) => {
+      if (v !== 'true' && v !== 'false') throw invalid('push.atomic is true or false');
+      return v;
+    },
+    ...inSettings('push.atomic'),
+  },
+  artifact_urls: {
+    describe: 'release archive URLs (http, https, file; optional #sha256=HEX) a final app deploys with `slipway deploy`',
+    check: (v) => {
+      for (const u of v.split(/[\s,]+/).filter(Boolean)) {
+        let url: URL;
+        try {
+          url = new URL(u);
+        } catch {
+          throw invalid(`"${u}" is not a URL`);
+        }
+        if (!['http:', 'https:', 'file:'].includes(url.protocol)) throw invalid(`"${u}" is not an http, https or file URL`);
+      }
+      return v;
+    },
+    ...inSettings('artifact_urls'),
+  },
+  'backups.keep': {
+    describe: 'archive-stage snapshots kept (1–100; default 5)',
+    check: (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 100) throw invalid(`backups.keep must be a whole number from 1 to 100, not "${v}"`);
+      return String(n);
+    },
+    ...inSettings('backups.keep'),
+  },
   'releases.keep': {
     describe: 'succeeded releases kept with their archive (2–100; default from the server)',
     check: (v) => {
@@ -64,6 +111,7 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
         const raw = pair.slice(eq + 1);
         return { key, setting, value: raw === '' ? undefined : setting.check(raw) };
       });
+      for (const c of changes) if (c.key === 'upstream' && c.value) appFor(ctx.store, ctx.user, c.value);
       for (const c of changes) c.setting.set(ctx.store, app, c.value);
       for (const c of changes) out(ctx, `-----> ${app.name}: ${c.key} ${c.value === undefined ? 'reset to its default' : `= ${c.value}`}`);
     });

@@ -7,7 +7,7 @@ import { describe } from '../errors.js';
 /** One message of the control protocol: newline-delimited JSON in both directions. */
 export type ControlRequest =
   | { type: 'command'; argv: string[] }
-  | { type: 'hook'; hook: 'pre-receive' | 'post-receive'; pushId: string; refs: RefUpdate[] }
+  | { type: 'hook'; hook: 'pre-receive' | 'post-receive'; pushId: string; refs: RefUpdate[]; gitEnv?: Record<string, string> }
   | { type: 'stdin'; data: string }
   | { type: 'stdin-end' };
 

@@ -1,22 +1,31 @@
+import { describeSource } from '../pipeline/source.js';
+import type { DeploySource } from '../pipeline/context.js';
+import { upstreamOf, upstreamReleaseFor, type DeployDeps } from '../pipeline/deploys.js';
 import type { DeployQueue } from '../pipeline/queue.js';
-import type { Store } from '../store/index.js';
-import type { ControlIO, ControlRequest } from './control.js';
+import type { App, ReleaseKind, Store } from '../store/index.js';
+import type { ControlIO, ControlRequest, RefUpdate } from './control.js';
 import type { PushSession } from './gateway.js';
 
 const ZERO = /^0+$/;
+const QUARANTINE_VARS = ['GIT_QUARANTINE_PATH', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES'];
 
 export interface PushHandlerOptions {
   store: Store;
   queue: DeployQueue;
+  deps: DeployDeps;
   sessions: Map<string, PushSession>;
 }
 
+type HookRequest = Extract<ControlRequest, { type: 'hook' }>;
+
 /**
- * What the git hooks ask of the daemon. pre-receive checks the push is still
- * one we opened; post-receive turns a push to the deploy branch into a deploy
- * job and relays its log to the pusher while it runs.
+ * What the git hooks ask of the daemon. pre-receive refuses what can never
+ * deploy (a final app's commit its staging app never built) and, for apps with
+ * `push.atomic=true`, runs the whole deploy so that a failure rejects the push.
+ * post-receive turns a push to the deploy branch into a deploy job and relays
+ * its log to the pusher while it runs.
  */
-export async function handleHook(opts: PushHandlerOptions, req: Extract<ControlRequest, { type: 'hook' }>, io: ControlIO): Promise<number> {
+export async function handleHook(opts: PushHandlerOptions, req: HookRequest, io: ControlIO): Promise<number> {
   const say = (line: string) => io.stdout.write(`${line}\n`);
   const session = opts.sessions.get(String(req.pushId));
   if (!session) {
@@ -29,28 +38,67 @@ export async function handleHook(opts: PushHandlerOptions, req: Extract<ControlR
     return 1;
   }
   const deployRef = `refs/heads/${app.deployBranch}`;
-  if (req.hook === 'pre-receive') return 0;
+  const updates = (req.refs ?? []).filter((u) => u.ref === deployRef && !ZERO.test(u.newrev));
+  // Editable apps fetch into their own work tree, which cannot read git's quarantine: they deploy after the refs move.
+  const atomic = app.settings['push.atomic'] === 'true' && app.mode !== 'editable';
 
-  let code = 0;
+  if (req.hook === 'pre-receive') {
+    for (const u of updates) {
+      if (app.mode === 'final' && !finalSource(opts, app, u, say)) return 1;
+    }
+    if (!atomic) return 0;
+    const gitEnv = Object.fromEntries(Object.entries(req.gitEnv ?? {}).filter(([k]) => QUARANTINE_VARS.includes(k)));
+    return deployAll(opts, app, session, updates, io, gitEnv);
+  }
+
   for (const u of req.refs ?? []) {
-    if (u.ref !== deployRef) {
-      say(`-----> Stored ${u.ref.replace(/^refs\/heads\//, '')}; only pushes to ${app.deployBranch} deploy ${app.name} (change it with \`slipway apps:set ${app.name} deploy_branch=BRANCH\`).`);
-      continue;
-    }
-    if (ZERO.test(u.newrev)) {
-      say(`-----> ${app.deployBranch} was deleted; nothing was deployed and the live release keeps serving.`);
-      continue;
-    }
-    const job = opts.queue.enqueue({
-      app,
-      userName: session.user.name,
-      kind: 'push',
-      mode: app.mode,
-      releaseKind: 'build',
-      source: { kind: 'git', commit: u.newrev, ref: u.ref },
-    });
+    if (u.ref !== deployRef) say(`-----> Stored ${u.ref.replace(/^refs\/heads\//, '')}; only pushes to ${app.deployBranch} deploy ${app.name} (change it with \`slipway apps:set ${app.name} deploy_branch=BRANCH\`).`);
+    else if (ZERO.test(u.newrev)) say(`-----> ${app.deployBranch} was deleted; nothing was deployed and the live release keeps serving.`);
+  }
+  if (atomic) return 0; // it deployed in pre-receive, before the refs moved
+  return deployAll(opts, app, session, updates, io);
+}
+
+/** Enqueues a deploy per updated deploy ref and relays each log; 1 when any failed. */
+async function deployAll(opts: PushHandlerOptions, app: App, session: PushSession, updates: RefUpdate[], io: ControlIO, gitEnv?: Record<string, string>): Promise<number> {
+  let code = 0;
+  for (const u of updates) {
+    const plan = app.mode === 'final' ? finalSource(opts, app, u, () => undefined) : { source: { kind: 'git', commit: u.newrev, ref: u.ref, gitEnv } as DeploySource, releaseKind: 'build' as ReleaseKind };
+    if (!plan) return 1;
+    const job = opts.queue.enqueue({ app, userName: session.user.name, kind: 'push', mode: app.mode, releaseKind: plan.releaseKind, source: plan.source });
     const done = await opts.queue.follow(job.id, (chunk) => io.stdout.write(chunk));
     if (done.status !== 'succeeded') code = 1;
   }
   return code;
+}
+
+/**
+ * A final app never builds: a push of commit X deploys the archive its
+ * upstream (staging) app built from X. Without one the push is refused,
+ * naming the app to build it on.
+ */
+function finalSource(opts: PushHandlerOptions, app: App, u: RefUpdate, say: (l: string) => void): { source: DeploySource; releaseKind: ReleaseKind } | undefined {
+  const short = u.newrev.slice(0, 7);
+  const upstream = upstreamOf(opts.deps, app);
+  if (!upstream) {
+    say(` !     ${app.name} is in final mode: it deploys release archives and never builds, and it has no upstream app to take ${short} from.`);
+    say(` !     Link its staging app with \`slipway apps:set ${app.name} upstream=STAGING_APP\`, or promote a release to it.`);
+    return undefined;
+  }
+  const found = upstreamReleaseFor(opts.deps, app, u.newrev);
+  if (!found) {
+    say(` !     ${app.name} is in final mode and never builds: ${upstream.name} has no successful build of ${short}.`);
+    say(` !     Push ${short} to ${upstream.name} first (git push <${upstream.name} remote> ${short}:${upstream.deployBranch}), then push here again.`);
+    return undefined;
+  }
+  const source: DeploySource = {
+    kind: 'archive',
+    archive: found.release.archivePath!,
+    sha256: found.release.sha256 ?? undefined,
+    fromApp: upstream.name,
+    fromVersion: found.release.version,
+    commit: u.newrev,
+  };
+  say(`-----> ${short} was built by ${upstream.name} as v${found.release.version}: deploying ${describeSource(source)}`);
+  return { source, releaseKind: 'promote' };
 }

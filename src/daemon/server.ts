@@ -11,11 +11,12 @@ import { createGitHttpHandler } from '../git/http-backend.js';
 import { linkHooks } from '../git/repos.js';
 import { startSshServer, type SshServer } from '../git/ssh-server.js';
 import { HOOKS_DIR, BUILTIN_BUILDPACKS } from '../paths.js';
+import { WebhookNotifier } from '../notify/webhook-notifier.js';
 import type { Services } from '../pipeline/context.js';
 import { stopInstances } from '../pipeline/formation.js';
 import { DeployQueue } from '../pipeline/queue.js';
 import { createRouter, type RouterKind } from '../router/select.js';
-import { ProcessDriver } from '../runtime/process/index.js';
+import { createDriver, type DriverKind } from '../runtime/select.js';
 import { Store } from '../store/index.js';
 import { Layout } from '../store/layout.js';
 import { recoverJobs, restoreApps } from './boot.js';
@@ -39,6 +40,12 @@ export interface ServerOptions {
   stopGraceMs?: number;
   /** Router engine: the built-in Node proxy (default) or Slipway's own nginx. */
   router?: RouterKind;
+  /** Runtime driver for every app: embedded processes (default) or Docker containers. */
+  driver?: DriverKind;
+  /** Wait before a failed webhook delivery's first retry (doubles each time); default 1 s. */
+  webhookRetryMs?: number;
+  /** Largest API upload (artifact or source tarball) accepted, in bytes; default 1 GiB. */
+  maxUploadBytes?: number;
   /** Where operator messages go; default stdout. */
   log?: (msg: string) => void;
 }
@@ -78,8 +85,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
   const firstStart = ensureAdmin(store);
 
-  const driver = new ProcessDriver({ log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process` });
-  const services: Services = { store, layout, driver, router, settings };
+  const driver = await createDriver({ kind: opts.driver ?? 'process', log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process`, extraCaBundle: opts.extraCaBundle }).catch((err) => {
+    store.close();
+    throw err;
+  });
+  const notifier = new WebhookNotifier({ store, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
+  const services: Services = { store, layout, driver, router, settings, notifier };
   const queue = new DeployQueue(services);
   const platform: Platform = {
     services,
@@ -101,10 +112,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     closers.push(() => router.close());
     const control: net.Server = await startControlSocket(layout.controlSocket, {
       command: (argv, io) => runCommand({ store, layout, settings, user: admin(), io: { ...io, tty: false }, local: true, platform }, argv),
-      hook: (req, io) => handleHook({ store, queue, sessions: gateway.pushes }, req, io),
+      hook: (req, io) => handleHook({ store, queue, deps: { services, queue }, sessions: gateway.pushes }, req, io),
     });
     closers.push(() => new Promise((r) => control.close(() => r(undefined))));
-    const http = await buildHttpServer({ store, gateway, gitHandler: createGitHttpHandler({ gateway, log }), version: VERSION });
+    const http = await buildHttpServer({ store, gateway, platform, layout, settings, maxUploadBytes: opts.maxUploadBytes, gitHandler: createGitHttpHandler({ gateway, log }), version: VERSION, log });
     await http.listen({ port: opts.httpPort, host: opts.bind ?? '0.0.0.0' });
     closers.push(() => http.close());
     const ssh: SshServer = await startSshServer({ port: opts.sshPort, host: opts.bind ?? '0.0.0.0', hostKey: hostKey(layout), gateway, log });
@@ -116,6 +127,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   }
   await restoreApps(services, log);
+  await driver.sweep?.();
+  notifier.start();
 
   log(`-----> Slipway ${VERSION} is running (home ${layout.home})`);
   log(`       git over SSH   ssh://slipway@${settings.publicHost}:${opts.sshPort}/APP.git`);
@@ -138,6 +151,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     close: () =>
       (closing ??= (async () => {
         await queue.shutdown();
+        await notifier.stop();
         for (const close of closers.reverse()) await close().catch(() => undefined);
         await driver.shutdown({ graceMs: Math.min(settings.stopGraceMs, 10_000) });
         store.close();

@@ -4,6 +4,7 @@ import type { Driver, Instance } from '../runtime/driver.js';
 import type { RouterEngine } from '../router/engine.js';
 import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
+import type { DeployNotifier } from '../notify/events.js';
 
 /** Server-wide settings the pipeline reads; set by `slipway server` flags and env. */
 export interface PlatformSettings {
@@ -33,14 +34,24 @@ export interface Services {
   driver: Driver;
   router: DrainingRouter;
   settings: PlatformSettings;
+  /** Told when each deploy ends (webhooks); absent when nobody listens. */
+  notifier?: DeployNotifier;
 }
 
-/** Where a deploy's code comes from: a pushed commit, or an existing release archive. */
+/** Where a deploy's code comes from. */
 export type DeploySource =
-  | { kind: 'git'; commit: string; ref: string }
+  /** A pushed commit. `gitEnv` carries git's quarantine variables when the deploy runs inside pre-receive. */
+  | { kind: 'git'; commit: string; ref: string; gitEnv?: Record<string, string> }
+  /** An existing release archive: a rollback, a promotion, an uploaded artifact. */
+  | { kind: 'archive'; archive: string; sha256?: string; fromApp?: string; fromVersion?: number; commit?: string | null; description?: string }
+  /** A source tarball to build (the Build API, `deploy --source`). */
+  | { kind: 'tarball'; file: string }
+  /** Editable mode: the app's work tree as it is now (`slipway deploy`). */
+  | { kind: 'worktree' }
+  /** The app's `artifact_urls`, fetched by release-sync. */
+  | { kind: 'urls'; urls: string[] }
   /** The live release's archive, resolved when the job starts (config changes, restarts). */
-  | { kind: 'live' }
-  | { kind: 'archive'; archive: string; sha256?: string; fromApp?: string; fromVersion?: number; commit?: string | null };
+  | { kind: 'live' };
 
 /** A source a running deploy works from: `live` is resolved to an archive when the job starts. */
 export type ResolvedSource = Exclude<DeploySource, { kind: 'live' }>;

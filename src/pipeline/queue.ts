@@ -4,6 +4,7 @@ import type { App, Job, Mode, ReleaseKind } from '../store/index.js';
 import type { DeployContext, DeploySource, ResolvedSource, Services } from './context.js';
 import { JobLog } from './job-log.js';
 import { runDeploy } from './runner.js';
+import { sourceCommit } from './source.js';
 
 export interface DeployRequest {
   app: App;
@@ -41,7 +42,7 @@ export class DeployQueue {
       appId: req.app.id,
       kind: req.kind,
       mode: req.mode,
-      commit: req.source.kind === 'git' ? req.source.commit : req.source.kind === 'archive' ? (req.source.commit ?? null) : null,
+      commit: sourceCommit(req.source),
       userName: req.userName,
       params: { releaseKind: req.releaseKind, source: req.source },
       logPath: (id) => layout.jobLog(req.app.name, id),
@@ -108,6 +109,11 @@ export class DeployQueue {
     if (ctx.release) store.releases.finish(ctx.release.id, error ? 'failed' : 'succeeded', error);
     store.jobs.finish(jobId, error ? 'failed' : 'succeeded', error);
     if (ctx.mode !== 'editable') await fsp.rm(ctx.workDir, { recursive: true, force: true }).catch(() => undefined);
+    // Uploaded or fetched files were linked into archives/ by bundle if the deploy got that far.
+    const uploads = `${layout.app(app.name)}/uploads/`;
+    for (const f of [ctx.source.kind === 'archive' ? ctx.source.archive : '', req.source.kind === 'tarball' ? req.source.file : '']) {
+      if (f.startsWith(uploads)) await fsp.rm(f, { force: true }).catch(() => undefined);
+    }
     log.close();
     return store.jobs.get(jobId)!;
   }

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { Readable } from 'node:stream';
 import { DeployError } from '../errors.js';
 import type { DeployContext } from './context.js';
+import { runOnceKey } from './repo-hooks.js';
 
 /** A Writable that feeds the job log line by line, indented as Heroku does. */
 function logStream(ctx: DeployContext): Writable {
@@ -30,8 +31,9 @@ export async function runReleasePhase(ctx: DeployContext, env: Record<string, st
   const version = ctx.release!.version;
   const { store, driver, layout } = ctx.services;
   if (!command) return;
-  if (store.releases.stepDone(ctx.app.id, version, 'release-phase')) {
-    ctx.log.info(`Release phase already ran for v${version}; not running it again`);
+  const key = runOnceKey(ctx, 'release-phase');
+  if (store.releases.stepDone(ctx.app.id, 0, key)) {
+    ctx.log.info('The release command already ran for this release archive; not running it again');
     return;
   }
   ctx.log.info(`Running release command: ${command}`);
@@ -58,5 +60,5 @@ export async function runReleasePhase(ctx: DeployContext, env: Record<string, st
       hint: 'fix the `release:` line of your Procfile (or what it runs) and push again',
     });
   }
-  store.releases.markStep(ctx.app.id, version, 'release-phase');
+  store.releases.markStep(ctx.app.id, 0, key);
 }

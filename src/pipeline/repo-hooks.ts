@@ -6,6 +6,19 @@ import type { Stage } from './modes.js';
 import { runLogged } from './spawn-logged.js';
 import { processEnv } from './formation.js';
 
+/** Steps that run once per release, however often that release is redeployed or restarted. */
+const RUN_ONCE: ReadonlySet<string> = new Set(['upgrade']);
+
+/**
+ * The key a run-once step is remembered under: the release archive's content
+ * when known (so a rollback or config release of the same archive does not
+ * migrate again), else the release version.
+ */
+export function runOnceKey(ctx: DeployContext, step: string): string {
+  const sha = ctx.source.kind === 'archive' ? ctx.source.sha256 : undefined;
+  return sha ? `${step}@sha256:${sha}` : `${step}@v${ctx.release?.version ?? 0}`;
+}
+
 /**
  * The RFC's per-project stage files (`.salt/<stage>.sls`) as executables:
  * `.slipway/<stage>` in the app's code runs after the built-in stage, with the
@@ -14,35 +27,48 @@ import { processEnv } from './formation.js';
  */
 export async function runRepoHook(ctx: DeployContext, stage: Stage): Promise<void> {
   const dir = ctx.releaseDir ?? ctx.workDir;
-  const file = path.join(dir, '.slipway', stage);
+  const store = ctx.services.store;
+  if (RUN_ONCE.has(stage) && ctx.release && store.releases.stepDone(ctx.app.id, 0, runOnceKey(ctx, stage))) {
+    if (fs.existsSync(path.join(dir, '.slipway', stage))) ctx.log.info(`.slipway/${stage} already ran for this release; not running it again`);
+    return;
+  }
+  const ran = await runScript(ctx, { script: `.slipway/${stage}`, cwd: dir, env: processEnv(ctx.services, ctx.app.name, ctx.release?.version ?? 0, { ...ctx.configVars, ...ctx.config }, dir), stage });
+  if (ran && RUN_ONCE.has(stage) && ctx.release) store.releases.markStep(ctx.app.id, 0, runOnceKey(ctx, stage));
+}
+
+export interface ScriptOptions {
+  /** Path relative to `cwd`, e.g. `.slipway/configure`. */
+  script: string;
+  cwd: string;
+  env: Record<string, string>;
+  stage: string;
+}
+
+/** Runs a user script if it exists; resolves true when it ran (and succeeded), throws when it failed. */
+export async function runScript(ctx: DeployContext, opts: ScriptOptions): Promise<boolean> {
+  const file = path.join(opts.cwd, opts.script);
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
   } catch {
-    return;
+    return false;
   }
-  if (!st.isFile()) return;
+  if (!st.isFile()) return false;
   if (!(st.mode & 0o111)) {
-    ctx.log.info(`.slipway/${stage} is not executable; skipped (chmod +x it to run it)`);
-    return;
+    ctx.log.info(`${opts.script} is not executable; skipped (chmod +x it to run it)`);
+    return false;
   }
-  ctx.log.info(`Running .slipway/${stage}`);
-  const code = await runLogged({
-    command: file,
-    args: [],
-    cwd: dir,
-    env: processEnv(ctx.services, ctx.app.name, ctx.release?.version ?? 0, { ...ctx.configVars, ...ctx.config }, dir),
-    log: ctx.log,
-    signal: ctx.signal,
-  });
+  ctx.log.info(`Running ${opts.script}`);
+  const code = await runLogged({ command: file, args: [], cwd: opts.cwd, env: opts.env, log: ctx.log, signal: ctx.signal });
   if (code !== 0) {
-    throw new DeployError(`.slipway/${stage} exited with status ${code}`, {
+    throw new DeployError(`${opts.script} exited with status ${code}`, {
       app: ctx.app.name,
       release: ctx.release?.version,
-      stage,
-      command: `.slipway/${stage}`,
+      stage: opts.stage,
+      command: opts.script,
       exitCode: code,
       hint: 'fix the script in your repository and push again',
     });
   }
+  return true;
 }

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import * as tar from 'tar';
 import { SlipwayError } from '../errors.js';
+import { escapingEntry, normalizeEntryPath, type LinkEntry } from './link-walk.js';
 
 /** Written at the root of every release archive, beside the app's Procfile. */
 export const METADATA_FILE = '.slipway-release.json';
@@ -102,11 +103,24 @@ export async function unpackArchive(opts: UnpackOptions): Promise<void> {
   await tar.extract({ file: opts.archive, cwd: opts.dest, strict: true, preserveOwner: false });
 }
 
-async function checkEntries(file: string, maxBytes: number): Promise<void> {
+/**
+ * The checks `unpackArchive` makes, without writing anything: for entrances
+ * (API uploads) that must refuse a hostile archive before any job exists.
+ * Returns the entry paths as the archive names them.
+ */
+export async function checkArchive(file: string, maxBytes = 4 * 1024 ** 3): Promise<string[]> {
+  return checkEntries(file, maxBytes);
+}
+
+async function checkEntries(file: string, maxBytes: number): Promise<string[]> {
   let total = 0;
   let problem: SlipwayError | undefined;
+  const paths: string[] = [];
+  const entries: LinkEntry[] = [];
   const onReadEntry = (e: tar.ReadEntry) => {
     const p = e.path;
+    paths.push(p);
+    entries.push({ path: normalizeEntryPath(p), type: e.type, linkpath: e.linkpath });
     total += e.size ?? 0;
     if (problem) return;
     if (path.isAbsolute(p) || p.split('/').includes('..')) problem = bad(`archive entry "${p}" points outside the app directory`);
@@ -121,6 +135,10 @@ async function checkEntries(file: string, maxBytes: number): Promise<void> {
     throw bad(`not a valid .tar.gz release archive (${(err as Error).message})`, 'send a gzip-compressed tar of the app directory');
   }
   if (problem) throw problem;
+  // Each link judged alone can pass while a chain of them leaves the tree (`a -> b/..`, `c -> a/..`).
+  const escaping = escapingEntry(entries);
+  if (escaping) throw bad(`archive entry "${escaping}" leads outside the app directory through the archive's own symlinks`);
+  return paths;
 }
 
 /** True when a link target resolves outside the archive root (checked against a sentinel root). */

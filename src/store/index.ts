@@ -4,12 +4,14 @@ import { DomainStore } from './domains.js';
 import { JobStore } from './jobs.js';
 import { ReleaseStore } from './releases.js';
 import { UserStore } from './users.js';
+import { WebhookStore } from './webhooks.js';
 
 export type { App, Mode, Environment } from './apps.js';
 export type { Domain } from './domains.js';
 export type { Job, JobStatus, StageRecord, StageStatus } from './jobs.js';
 export type { Release, ReleaseKind, ReleaseStatus } from './releases.js';
 export type { User, Role, SshKey, TokenRow } from './users.js';
+export type { Webhook, WebhookDelivery, DeliveryState } from './webhooks.js';
 
 /** One handle on the SQLite file, with a repository object per table group. */
 export class Store {
@@ -18,6 +20,7 @@ export class Store {
   readonly releases: ReleaseStore;
   readonly jobs: JobStore;
   readonly domains: DomainStore;
+  readonly webhooks: WebhookStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -25,6 +28,7 @@ export class Store {
     this.releases = new ReleaseStore(db);
     this.jobs = new JobStore(db);
     this.domains = new DomainStore(db);
+    this.webhooks = new WebhookStore(db);
   }
 
   static open(file: string): Store {

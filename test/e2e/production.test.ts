@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addBuildpack, appRepo, commitAll, eventually, push, setMessage, TestServer, useServer, type Result } from './harness.js';
 import { query } from './db.js';
+import { alive } from '../support/proc.js';
 
 /**
  * Load on the router while `work` runs; resolves with what a user's monitoring
@@ -32,15 +33,6 @@ async function underLoad(server: TestServer, app: string, work: () => Promise<vo
   return { requests: r.requests.total, failures: r.errors + r.timeouts + r.non2xx, during: r.requests.total - before };
 }
 
-/** True for a live process; a zombie (dead, not yet reaped by PID 1 here) counts as gone. */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('e2e: running apps like production', function () {
   this.timeout(300_000);

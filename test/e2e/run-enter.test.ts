@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client, type ClientChannel } from 'ssh2';
 import { appRepo, commitAll, eventually, push, ssh, sshArgs, sshKey, tmpdir, TestServer, useServer, type Result } from './harness.js';
+import { alive } from '../support/proc.js';
 
 /** `ssh -tt`: a terminal even though our stdin is a pipe. */
 function sshTty(key: string, port: number, command: string, input: string): Result {
@@ -181,12 +182,3 @@ describe('e2e: run and enter over SSH', function () {
   });
 });
 
-/** Alive and not a zombie. */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}

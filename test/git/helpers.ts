@@ -40,7 +40,7 @@ export interface RunResult {
 export function run(
   cmd: string,
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; watch?: RegExp } = {},
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; watch?: RegExp; onMatch?: () => void } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
@@ -51,7 +51,10 @@ export function run(
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
-      if (matchedAt === undefined && opts.watch?.test(stderr)) matchedAt = Date.now() - started;
+      if (matchedAt === undefined && opts.watch?.test(stderr)) {
+        matchedAt = Date.now() - started;
+        opts.onMatch?.();
+      }
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr, matchedAt, endedAt: Date.now() - started }));
@@ -181,4 +184,10 @@ export class TestGateway implements GitGateway {
 }
 
 /** A pre-receive hook that speaks, waits 2s, then speaks again. */
-export const SLOW_HOOK = '#!/bin/sh\necho "hook: first line push=$SLIPWAY_PUSH_ID"\nsleep 2\necho "hook: second line"\n';
+/**
+ * A hook that prints a line, then waits until the test has seen that line on
+ * the client (it creates GATE_FILE) before printing the next. If the receiver
+ * held output back until the hook ended, the push would never finish.
+ */
+export const GATE_FILE = join(tmpdir(), `slipway-hook-gate-${process.pid}`);
+export const SLOW_HOOK = `#!/bin/sh\necho "hook: first line push=$SLIPWAY_PUSH_ID"\nwhile [ ! -f "${GATE_FILE}" ]; do sleep 0.1; done\necho "hook: second line"\n`;

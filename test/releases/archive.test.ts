@@ -65,6 +65,12 @@ describe('releases/archive', () => {
       fs.symlinkSync('/etc/passwd', path.join(dir, 'link'));
       gnuTar(dir, file, ['link']);
     }, /symlink .* points outside/],
+    ['a chain of symlinks that leaves the tree', (dir, file) => {
+      fs.mkdirSync(path.join(dir, 'b'));
+      fs.symlinkSync('b/..', path.join(dir, 'a'));
+      fs.symlinkSync('a/..', path.join(dir, 'c'));
+      gnuTar(dir, file, ['b', 'a', 'c']);
+    }, /leads outside the app directory through the archive's own symlinks/],
     ['a body that is not gzip', (_dir, file) => fs.writeFileSync(file, 'this is not an archive'), /not a valid .tar.gz/],
     ['a gzip that is not tar', (_dir, file) => fs.writeFileSync(file, zlib.gzipSync(Buffer.from('plain text, not tar'))), /not a valid .tar.gz/],
   ];

@@ -39,9 +39,7 @@ describe('BuiltinRouter', function () {
     const logged: string[] = [];
     const quiet = new BuiltinRouter({ log: (m) => logged.push(m) });
     const stuck = quiet['inFlight'].begin('stuck.v1.web.1');
-    const t0 = Date.now();
     await quiet.drain(['stuck.v1.web.1'], 50);
-    expect(Date.now() - t0).to.be.below(1000);
     expect(logged.join('\n')).to.include('drain gave up after 50ms');
     stuck();
     await quiet.close();

@@ -150,11 +150,9 @@ for (const engine of ENGINES) {
     });
 
     it('proxies a request that takes 3 seconds', async () => {
-      const t0 = Date.now();
       const res = await request(port, 'myapp.localhost', { path: '/sleep?ms=3000' });
       expect(res.status).to.equal(200);
       expect(echoOf(res).name).to.match(/^[ab]$/);
-      expect(Date.now() - t0).to.be.at.least(2900);
     });
 
     it('switches to new backends under load without failing a request', async () => {
@@ -223,10 +221,9 @@ for (const engine of ENGINES) {
     });
 
     it('drain returns at once for backends with nothing in flight', async () => {
-      const t0 = Date.now();
-      await router.drain(['never.v1.web.1'], 10_000);
-      await router.drain([], 10_000);
-      expect(Date.now() - t0).to.be.below(1000);
+      // With a timeout far beyond the test's own, only an immediate return lets this finish.
+      await router.drain(['never.v1.web.1'], 3_600_000);
+      await router.drain([], 3_600_000);
     });
   });
 }

@@ -133,9 +133,8 @@ describe('NginxRouter', function () {
     await router.setRoute({ app: 'other', hosts: ['other.localhost'], backends: [backendOf('other', 1, 1, b)] });
     expect(echoOf(await request(port, 'other.localhost')).name).to.equal('b');
     await router.setRoute({ app: 'other', hosts: ['other.localhost'], backends: [] });
-    const t0 = Date.now();
-    await router.drain(['other.v1.web.1'], 10_000);
-    expect(Date.now() - t0).to.be.below(2000);
+    // A timeout far beyond the test's own: the drain must end because nothing is in flight, not by giving up.
+    await router.drain(['other.v1.web.1'], 3_600_000);
     expect(await echoOver(socket, 'still')).to.equal('a:still');
     socket.destroy();
     await router.removeRoute('other');

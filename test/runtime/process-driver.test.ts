@@ -7,6 +7,7 @@ import { ProcessDriver } from '../../src/runtime/process/index.js';
 import type { InstanceSpec } from '../../src/runtime/driver.js';
 import { waitForHttp } from '../../src/router/health.js';
 import { SlipwayError } from '../../src/errors.js';
+import { alive } from '../support/proc.js';
 
 /** A tiny app: answers with what it sees of its environment. */
 const SERVER = `
@@ -47,20 +48,6 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
   }
 }
 
-/** Gone, or a zombie nobody reaps (PID 1 in some containers does not). */
-function processGone(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }
-}
 
 describe('ProcessDriver', function () {
   this.timeout(30_000);
@@ -160,9 +147,9 @@ describe('ProcessDriver', function () {
     expect(inst.port).to.equal(undefined);
     const pidFile = path.join(releaseDir, 'child.pid');
     const child = await until('child pid', () => fs.existsSync(pidFile) && Number(fs.readFileSync(pidFile, 'utf8').trim()));
-    expect(processGone(child)).to.equal(false);
+    expect(!alive(child)).to.equal(false);
     await driver.stop(inst.id, { graceMs: 5000 });
-    expect(processGone(child)).to.equal(true);
+    expect(!alive(child)).to.equal(true);
     fs.rmSync(pidFile);
   });
 
@@ -171,7 +158,7 @@ describe('ProcessDriver', function () {
     // Only once the trap is set would a SIGTERM be ignored.
     await until('trap set', () => fs.readFileSync(spec().logFile, 'utf8').includes('stubborn.1: trapped'));
     await driver.stop(inst.id, { graceMs: 300 });
-    expect(processGone(inst.pid!)).to.equal(true);
+    expect(!alive(inst.pid!)).to.equal(true);
     expect(fs.readFileSync(spec().logFile, 'utf8')).to.match(/slipway\[stubborn\.1\]: Stopping all processes with SIGKILL/);
   });
 

@@ -6,6 +6,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { ProcessDriver } from '../../src/runtime/process/index.js';
 import type { ExecRequest } from '../../src/runtime/driver.js';
 import { SlipwayError } from '../../src/errors.js';
+import { alive } from '../support/proc.js';
 
 /** Collects what a process writes. */
 class Sink extends Writable {
@@ -24,14 +25,6 @@ async function until(what: string, fn: () => boolean, timeoutMs = 10_000): Promi
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
 
 describe('ProcessDriver.exec', function () {
   this.timeout(30_000);

@@ -4,6 +4,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import * as tar from 'tar';
 import type { StageFn } from '../context.js';
+import { processEnv } from '../formation.js';
+import { runScript } from '../repo-hooks.js';
 
 /**
  * The RFC's archive procedure: before anything changes, snapshot the live
@@ -18,15 +20,22 @@ export const archive: StageFn = async (ctx) => {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const name = `${stamp}-${crypto.randomUUID()}.tar.gz`;
   const staging = await fsp.mkdtemp(path.join(dir, '.snap-'));
+  // The live release's own scripts: it knows how to dump its data (the new code is not checked out yet).
+  const live = ctx.previous.version != null ? ctx.services.layout.release(app, ctx.previous.version) : undefined;
+  const scriptEnv = (extra: Record<string, string>) => ({ ...processEnv(ctx.services, app, ctx.previous.version ?? 0, ctx.config, live!), ...extra });
   try {
+    if (live && fs.existsSync(live)) await runScript(ctx, { script: '.slipway/pre_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT_DIR: staging }), stage: 'archive' });
     await fsp.writeFile(path.join(staging, 'release.json'), JSON.stringify({ app, live: ctx.previous.version, at: new Date().toISOString() }) + '\n');
     await fsp.symlink(layout.data(app), path.join(staging, 'data'));
-    await tar.create({ gzip: true, cwd: staging, file: path.join(dir, name), follow: true, portable: true }, ['release.json', 'data']);
+    const extra = (await fsp.readdir(staging)).filter((f) => f !== 'release.json' && f !== 'data');
+    await tar.create({ gzip: true, cwd: staging, file: path.join(dir, name), follow: true, portable: true }, ['release.json', 'data', ...extra]);
   } finally {
     await fsp.rm(staging, { recursive: true, force: true });
   }
+  if (live && fs.existsSync(live)) await runScript(ctx, { script: '.slipway/post_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT: path.join(dir, name) }), stage: 'archive' });
   const size = fs.statSync(path.join(dir, name)).size;
   ctx.log.info(`Snapshot of live release ${ctx.previous.version == null ? '(none yet)' : `v${ctx.previous.version}`} and data: backups/${name} (${size} bytes)`);
   const snapshots = (await fsp.readdir(dir)).filter((f) => f.endsWith('.tar.gz')).sort();
-  for (const old of snapshots.slice(0, Math.max(0, snapshots.length - settings.keepBackups))) await fsp.rm(path.join(dir, old), { force: true });
+  const keep = Number(ctx.app.settings['backups.keep'] ?? settings.keepBackups);
+  for (const old of snapshots.slice(0, Math.max(0, snapshots.length - keep))) await fsp.rm(path.join(dir, old), { force: true });
 };

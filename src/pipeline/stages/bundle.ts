@@ -2,6 +2,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createArchive, sha256File } from '../../releases/archive.js';
 import type { StageFn } from '../context.js';
+import { runOnceKey } from '../repo-hooks.js';
 
 /**
  * Writes the release archive (the slug): the runnable release directory with
@@ -24,6 +25,10 @@ export const bundle: StageFn = async (ctx) => {
     info = await createArchive({ dir: ctx.releaseDir!, destDir, version, exclude: ['data'] });
   }
   store.releases.update(ctx.release!.id, { archivePath: info.path, sha256: info.sha256, size: info.size });
+  // Steps that ran for this build ran for its archive: a rollback to it must not run them again.
+  for (const step of ['release-phase', 'upgrade']) {
+    if (store.releases.stepDone(ctx.app.id, 0, runOnceKey(ctx, step))) store.releases.markStep(ctx.app.id, 0, `${step}@sha256:${info.sha256}`);
+  }
   ctx.log.info(`Release archive ${path.basename(info.path).slice(0, 20)}… (${formatSize(info.size)}, sha256 ${info.sha256})`);
 };
 

@@ -1,4 +1,6 @@
 import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { fetchArchive } from '../../releases/fetch.js';
 import { DeployError } from '../../errors.js';
 import { readMetadata, unpackArchive } from '../../releases/archive.js';
 import type { StageFn } from '../context.js';
@@ -9,6 +11,14 @@ import type { StageFn } from '../context.js';
  * the deploy dir, replacing whatever was there.
  */
 export const releaseSync: StageFn = async (ctx) => {
+  if (ctx.source.kind === 'urls') {
+    // The RFC's "fetch each archive of release_artifacts_urls": the first is the project archive.
+    const url = ctx.source.urls[0]!;
+    ctx.log.info(`Fetching ${url.replace(/#.*$/, '')}`);
+    const fetched = await fetchArchive({ url, destDir: path.join(ctx.services.layout.app(ctx.app.name), 'uploads'), maxBytes: 4 * 1024 ** 3, signal: ctx.signal });
+    ctx.log.info(`Fetched ${fetched.size} bytes, sha256 ${fetched.sha256}`);
+    ctx.source = { kind: 'archive', archive: fetched.file, sha256: fetched.sha256, description: `release archive from ${url}` };
+  }
   const src = ctx.source;
   if (src.kind !== 'archive') {
     throw new DeployError('this app deploys release archives and never builds, but no archive was given', {

@@ -1,15 +1,9 @@
-import path from 'node:path';
 import type { StageFn } from '../context.js';
+import { describeSource } from '../source.js';
 
 /** Says what is being deployed and remembers what was live, for rollback. */
 export const trigger: StageFn = async (ctx) => {
-  const src = ctx.source;
-  const what =
-    src.kind === 'git'
-      ? `commit ${src.commit.slice(0, 7)} (${src.ref.replace(/^refs\/heads\//, '')})`
-      : src.fromApp
-        ? `release archive of ${src.fromApp} v${src.fromVersion}`
-        : `release archive ${path.basename(src.archive)}`;
+  const what = describeSource(ctx.source);
   ctx.log.info(`${ctx.app.name}: deploying ${what} in ${ctx.mode} mode (job ${ctx.job.id}, by ${ctx.job.userName})`);
   const live = ctx.app.currentRelease;
   ctx.previous = {

@@ -1,0 +1,29 @@
+import type http from 'node:http';
+import type { Platform, ServerSettings } from '../commands/context.js';
+import type { GitGateway } from '../git/gateway.js';
+import type { Store } from '../store/index.js';
+import type { Layout } from '../store/layout.js';
+
+export interface ApiOptions {
+  store: Store;
+  gateway: GitGateway;
+  /** The running daemon's queue and services: every call that starts work goes through it. */
+  platform: Platform;
+  layout: Layout;
+  settings: ServerSettings;
+  /** Requests under /git/ go here instead (smart HTTP). */
+  gitHandler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  version: string;
+  /** Largest upload body (artifacts, source tarballs) accepted, in bytes; default 1 GiB. */
+  maxUploadBytes?: number;
+  /** Where unexpected (5xx) errors are reported; default stderr. */
+  log?: (msg: string) => void;
+}
+
+/** What every route module gets: the options, with defaults filled in. */
+export interface ApiContext extends ApiOptions {
+  maxUploadBytes: number;
+  log: (msg: string) => void;
+}
+
+export const DEFAULT_MAX_UPLOAD_BYTES = 1024 ** 3;

@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { appFor, mayUse } from '../../auth/access.js';
+import { describe, notFound } from '../../errors.js';
+import type { Job, User } from '../../store/index.js';
+import { requestUser } from '../auth.js';
+import type { ApiContext } from '../context.js';
+import { parseJobId } from '../params.js';
+import { acceptedView, jobUrl, jobView, releaseUrl } from '../present.js';
+
+/** `202 Accepted` + `Location: /api/v1/jobs/ID`: how every call that starts work answers. */
+export function accepted(reply: FastifyReply, job: Job) {
+  return reply.code(202).header('location', jobUrl(job.id)).send(acceptedView(job));
+}
+
+/**
+ * Jobs: poll one until it ends (a succeeded job answers `303 See Other` to
+ * the release it made), read or follow its log.
+ */
+export function registerJobs(api: FastifyInstance, ctx: ApiContext): void {
+  const { store } = ctx;
+
+  api.get<{ Params: { app: string }; Querystring: { limit?: string } }>('/api/v1/apps/:app/jobs', async (req) => {
+    const app = appFor(store, requestUser(req), req.params.app);
+    const limit = Math.min(Math.max(Number(req.query.limit) || 50, 1), 500);
+    return store.jobs.list(app.id, limit).map((j) => jobView(j, store.jobs.stages(j.id)));
+  });
+
+  api.get<{ Params: { id: string } }>('/api/v1/jobs/:id', async (req, reply) => {
+    const job = jobFor(ctx, requestUser(req), req.params.id);
+    const body = jobView(job, store.jobs.stages(job.id));
+    if (job.status === 'succeeded' && job.releaseVersion != null) {
+      return reply.code(303).header('location', releaseUrl(job.appName, job.releaseVersion)).send(body);
+    }
+    // A hint for pollers; a job that is still queued or running changes within seconds.
+    if (job.status === 'queued' || job.status === 'running') reply.header('retry-after', '2');
+    return body;
+  });
+
+  api.get<{ Params: { id: string }; Querystring: { follow?: string } }>('/api/v1/jobs/:id/log', async (req, reply) => {
+    const job = jobFor(ctx, requestUser(req), req.params.id);
+    reply.header('content-type', 'text/plain; charset=utf-8').header('x-content-type-options', 'nosniff').header('cache-control', 'no-store');
+    if (!['1', 'true', 'yes'].includes(String(req.query.follow ?? '').toLowerCase())) {
+      return fs.existsSync(job.logPath) ? reply.send(fs.createReadStream(job.logPath)) : reply.send('');
+    }
+    // Every line as the pipeline writes it, until the job ends; a finished job's whole log at once.
+    const out = new PassThrough();
+    const write = (chunk: string) => void (out.writable && out.write(chunk));
+    ctx.platform.queue.follow(job.id, write).then(
+      () => out.end(),
+      (err) => out.end(` !     could not follow job ${job.id}: ${describe(err)}\n`),
+    );
+    return reply.send(out);
+  });
+}
+
+/** A job of an app the caller may not see answers exactly like a job that does not exist. */
+function jobFor(ctx: ApiContext, user: User, id: string): Job {
+  const job = ctx.store.jobs.get(parseJobId(id));
+  const app = job && ctx.store.apps.byId(job.appId);
+  if (!job || !app || !mayUse(user, app)) throw notFound(`job ${id}`, 'list an app\'s jobs at /api/v1/apps/APP/jobs');
+  return job;
+}

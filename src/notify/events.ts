@@ -1,0 +1,67 @@
+/**
+ * What the pipeline tells the outside world when a deploy ends. The pipeline
+ * knows only `DeployNotifier`; the daemon injects an implementation (webhooks
+ * today), so a stage never waits on, or fails because of, a receiver.
+ */
+
+export const DEPLOY_EVENTS = ['deploy.succeeded', 'deploy.failed'] as const;
+export type DeployEventName = (typeof DEPLOY_EVENTS)[number];
+
+/** The JSON body every webhook receives, in this key order. */
+export interface DeployEvent {
+  event: DeployEventName;
+  app: string;
+  release: number | null;
+  status: 'succeeded' | 'failed';
+  commit: string | null;
+  /** What started the job: push, rollback, config, promote, upload, deploy … */
+  kind: string;
+  mode: string;
+  /** The stage that failed, or null. */
+  stage: string | null;
+  error: string | null;
+  duration_ms: number;
+  job_id: number;
+  log_url: string;
+  /** ISO 8601, when the deploy ended. */
+  created_at: string;
+}
+
+export interface DeployNotifier {
+  /** Called once per deploy, at its end. Must return at once and never throw into the deploy. */
+  deployEnded(event: DeployEvent): void;
+}
+
+export interface DeployEnd {
+  app: string;
+  jobId: number;
+  kind: string;
+  mode: string;
+  release?: number | null;
+  commit?: string | null;
+  /** Absent when the deploy succeeded. */
+  failure?: { stage?: string | null; error: string };
+  startedAt: number;
+  endedAt?: number;
+}
+
+/** The one place the payload is shaped, so tests and receivers see the same fields. */
+export function deployEvent(end: DeployEnd): DeployEvent {
+  const endedAt = end.endedAt ?? Date.now();
+  const failed = end.failure !== undefined;
+  return {
+    event: failed ? 'deploy.failed' : 'deploy.succeeded',
+    app: end.app,
+    release: end.release ?? null,
+    status: failed ? 'failed' : 'succeeded',
+    commit: end.commit ?? null,
+    kind: end.kind,
+    mode: end.mode,
+    stage: end.failure?.stage ?? null,
+    error: end.failure?.error ?? null,
+    duration_ms: Math.max(0, Math.round(endedAt - end.startedAt)),
+    job_id: end.jobId,
+    log_url: `/api/v1/jobs/${end.jobId}/log`,
+    created_at: new Date(endedAt).toISOString(),
+  };
+}

@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import type Docker from 'dockerode';
+import type { InstanceSpec } from '../driver.js';
+import { EXEC_LAUNCHER, LAUNCHER } from '../process/command.js';
+
+/** Port every web container listens on inside; the host side is a free loopback port. */
+export const CONTAINER_PORT = 5000;
+/** Where the CA bundle of a TLS-intercepting proxy appears inside containers. */
+export const CONTAINER_CA = '/etc/ssl/slipway/extra-ca.crt';
+const STACK_PATH = '/app/.heroku/node/bin:/app/.heroku/python/bin:/app/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export const LABEL = { app: 'slipway.app', release: 'slipway.release', process: 'slipway.process', instance: 'slipway.instance', role: 'slipway.role' } as const;
+
+export function containerName(spec: Pick<InstanceSpec, 'app' | 'release' | 'type' | 'index'>): string {
+  return `slipway-${spec.app}-v${spec.release}-${spec.type}-${spec.index}`;
+}
+
+export interface GuestOptions {
+  image: string;
+  /** Host CA bundle, bind-mounted read-only and named by NODE_EXTRA_CA_CERTS and friends. */
+  extraCaBundle?: string;
+}
+
+type Guest = Pick<InstanceSpec, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env'>;
+
+/**
+ * The environment inside a guest. The pipeline hands over host paths (PATH,
+ * HOME, SLIPWAY_DATA_DIR, the CA file); inside they are /app, /data and the
+ * mounted bundle, so a release runs the same under either driver.
+ */
+export function guestEnv(spec: Guest, extra: Record<string, string>, opts: GuestOptions): string[] {
+  const env: Record<string, string> = { ...spec.env };
+  if (!env.PATH || env.PATH === process.env.PATH) env.PATH = STACK_PATH;
+  for (const k of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'npm_config_cafile']) delete env[k];
+  if (opts.extraCaBundle) Object.assign(env, { NODE_EXTRA_CA_CERTS: CONTAINER_CA, npm_config_cafile: CONTAINER_CA });
+  Object.assign(env, { HOME: '/app', SLIPWAY_APP: spec.app, SLIPWAY_RELEASE: `v${spec.release}`, SLIPWAY_DATA_DIR: '/data' }, extra);
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+/**
+ * The release read-only at /app, the data dir writable at /data — and at its
+ * host path too, where the release's `data` symlink points, so `/app/data`
+ * works as it does under the process driver.
+ */
+export function guestBinds(spec: Guest, opts: GuestOptions): string[] {
+  const binds = [`${spec.releaseDir}:/app:ro`, `${spec.dataDir}:/data`, `${spec.dataDir}:${spec.dataDir}`];
+  if (opts.extraCaBundle && fs.existsSync(opts.extraCaBundle)) binds.push(`${opts.extraCaBundle}:${CONTAINER_CA}:ro`);
+  return binds;
+}
+
+/** Files in the release belong to whoever built it; the app runs as that user, so /data stays theirs too. */
+function owner(dir: string): string | undefined {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  return st ? `${st.uid}:${st.gid}` : undefined;
+}
+
+export function instanceCreateOptions(spec: InstanceSpec, id: string, port: number | undefined, opts: GuestOptions): Docker.ContainerCreateOptions {
+  const exposed: Record<string, object> = port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: {} };
+  return {
+    name: containerName(spec),
+    Image: opts.image,
+    User: owner(spec.releaseDir),
+    Cmd: ['bash', '-c', LAUNCHER, `slipway-${spec.app}-${spec.type}.${spec.index}`, spec.command],
+    WorkingDir: '/app',
+    Env: guestEnv(spec, { DYNO: `${spec.type}.${spec.index}`, ...(port === undefined ? {} : { PORT: String(CONTAINER_PORT) }) }, opts),
+    Labels: { [LABEL.app]: spec.app, [LABEL.release]: String(spec.release), [LABEL.process]: spec.type, [LABEL.instance]: id, [LABEL.role]: 'instance' },
+    ExposedPorts: exposed,
+    HostConfig: {
+      Init: true,
+      Binds: guestBinds(spec, opts),
+      PortBindings: port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: String(port) }] },
+      // Heroku restarts a dyno on any exit; the engine does it, so crashes are
+      // also restarted while the daemon itself is down.
+      RestartPolicy: { Name: 'unless-stopped' },
+    },
+  };
+}
+
+/** A one-off container (`run`): the same guest as an instance, no port, removed after. */
+export function oneOffCreateOptions(req: Guest & { argv: string[]; tty: boolean }, dyno: string, opts: GuestOptions): Docker.ContainerCreateOptions {
+  return {
+    Image: opts.image,
+    User: owner(req.releaseDir),
+    Cmd: ['bash', '-c', EXEC_LAUNCHER, `slipway-${req.app}-${dyno}`, ...req.argv],
+    WorkingDir: '/app',
+    Env: guestEnv(req, { DYNO: dyno }, opts),
+    Labels: { [LABEL.app]: req.app, [LABEL.release]: String(req.release), [LABEL.process]: 'run', [LABEL.role]: 'one-off' },
+    Tty: req.tty,
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    HostConfig: { Init: true, Binds: guestBinds(req, opts), AutoRemove: false },
+  };
+}

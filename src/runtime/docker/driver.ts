@@ -1,0 +1,270 @@
+import type Docker from 'dockerode';
+import type { Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
+import type { Driver, ExecRequest, Instance, InstanceSpec, InstanceState } from '../driver.js';
+import { SlipwayError } from '../../errors.js';
+import { instanceId } from '../process/command.js';
+import { LogWriter } from '../process/log-writer.js';
+import { PortAllocator } from '../process/ports.js';
+import { CONTAINER_PORT, LABEL, containerName, instanceCreateOptions, type GuestOptions } from './container-spec.js';
+import { STACK_IMAGE, imageExists, requireEngine } from './engine.js';
+import { execInContainer, runOneOff } from './exec.js';
+
+export interface DockerDriverOptions {
+  docker: Docker;
+  /** Default slipway/stack:bookworm. */
+  image?: string;
+  extraCaBundle?: string;
+  portRange?: [number, number];
+  log?: (msg: string) => void;
+}
+
+type ExitListener = (code: number | null, signal: string | null) => void;
+
+interface Tracked {
+  instance: Instance;
+  containerId: string;
+  logs: LogWriter;
+  logStream?: Readable;
+  stopping?: Promise<void>;
+}
+
+const DEFAULT_GRACE_MS = 30_000;
+
+/**
+ * One container per instance, from the stack image (see container-spec.ts for
+ * the guest's shape). The engine restarts crashed containers; the driver
+ * follows them through the engine's event stream (`die`/`start`), so
+ * `onExit`, `crashed` and `restarts` mean what they mean for the process driver.
+ *
+ * Containers outlive the daemon on purpose: `shutdown` detaches, and `adopt`
+ * (at the next start) takes them back instead of starting duplicates.
+ */
+export class DockerDriver implements Driver {
+  readonly name = 'docker';
+  private readonly docker: Docker;
+  private readonly guest: GuestOptions;
+  private readonly ports: PortAllocator;
+  private readonly log: (msg: string) => void;
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly byContainer = new Map<string, string>();
+  private readonly listeners = new Map<string, Set<ExitListener>>();
+  /** Running containers found at start, by instance id, waiting for `start()` of their live release to adopt them. */
+  private readonly orphans = new Map<string, Docker.ContainerInfo>();
+  private events?: Readable;
+  private closed = false;
+  private runs = 0;
+
+  private constructor(opts: DockerDriverOptions) {
+    this.docker = opts.docker;
+    this.guest = { image: opts.image ?? STACK_IMAGE, extraCaBundle: opts.extraCaBundle };
+    this.ports = new PortAllocator({ range: opts.portRange ?? [45000, 49999] });
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** Checks the engine and the stack image, follows events, and lists containers left by a previous daemon. */
+  static async create(opts: DockerDriverOptions): Promise<DockerDriver> {
+    const driver = new DockerDriver(opts);
+    await requireEngine(opts.docker);
+    if (!(await imageExists(opts.docker, driver.guest.image))) {
+      throw new SlipwayError('stack_missing', `the Docker stack image ${driver.guest.image} does not exist: build it once with \`slipway stack:build\``, { status: 503 });
+    }
+    await driver.followEvents();
+    const found = await opts.docker.listContainers({ all: true, filters: { label: [`${LABEL.role}=instance`] } });
+    for (const c of found) {
+      const id = c.Labels[LABEL.instance];
+      if (id && c.State === 'running') driver.orphans.set(id, c);
+      else await opts.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    }
+    return driver;
+  }
+
+  async start(spec: InstanceSpec): Promise<Instance> {
+    const id = instanceId(spec);
+    if (this.tracked.has(id)) throw new SlipwayError('instance_exists', `${id} is already running`, { status: 409, hint: `stop ${id} first, or start another index` });
+    const adopted = this.orphans.get(id);
+    if (adopted) {
+      this.orphans.delete(id);
+      return this.adopt(spec, id, adopted);
+    }
+    const port = spec.type === 'web' ? await this.ports.allocate() : undefined;
+    const logs = new LogWriter({ file: spec.logFile, name: `${spec.type}.${spec.index}`, onError: (e) => this.log(`${id}: log: ${e.message}`) });
+    const instance: Instance = { id, app: spec.app, release: spec.release, type: spec.type, index: spec.index, port, state: 'starting', restarts: 0, startedAt: Date.now() };
+    const entry: Tracked = { instance, containerId: '', logs };
+    this.tracked.set(id, entry);
+    try {
+      // A container of that name can only be a dead leftover (a live one would be tracked or adopted).
+      await this.docker.getContainer(containerName(spec)).remove({ force: true }).catch(() => undefined);
+      logs.note(`Starting container ${containerName(spec)} with command \`${spec.command}\``);
+      const container = await this.docker.createContainer(instanceCreateOptions(spec, id, port, this.guest));
+      entry.containerId = container.id;
+      this.byContainer.set(container.id, id);
+      await container.start();
+      await this.attachLogs(entry, Math.floor(Date.now() / 1000) - 1);
+      entry.instance.state = 'up';
+      this.log(`${id} started (container ${container.id.slice(0, 12)}${port === undefined ? '' : `, port ${port}`})`);
+      return { ...entry.instance };
+    } catch (err) {
+      this.tracked.delete(id);
+      void logs.close();
+      if (entry.containerId) await this.docker.getContainer(entry.containerId).remove({ force: true }).catch(() => undefined);
+      if (port !== undefined) this.ports.release(port);
+      throw new SlipwayError('container_start_failed', `cannot start ${id}: ${(err as Error).message}`, { status: 500, hint: 'check `docker info` and that the stack image exists (`slipway stack:build`)', cause: err });
+    }
+  }
+
+  async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
+    const entry = this.tracked.get(id);
+    if (!entry) return;
+    entry.stopping ??= (async () => {
+      entry.instance.state = 'stopping';
+      entry.logs.note('Stopping container');
+      const container = this.docker.getContainer(entry.containerId);
+      await container.stop({ t: Math.ceil((opts.graceMs ?? DEFAULT_GRACE_MS) / 1000) }).catch(() => undefined);
+      await container.remove({ force: true }).catch(() => undefined);
+      entry.instance.state = 'stopped';
+      entry.logs.note('State changed to stopped');
+      entry.logStream?.destroy();
+      void entry.logs.close();
+      this.tracked.delete(id);
+      this.byContainer.delete(entry.containerId);
+      if (entry.instance.port !== undefined) this.ports.release(entry.instance.port);
+      this.listeners.delete(id);
+      this.log(`${id} stopped`);
+    })();
+    await entry.stopping;
+  }
+
+  instances(app?: string): Instance[] {
+    const all = [...this.tracked.values()].map((t) => ({ ...t.instance }));
+    return app === undefined ? all : all.filter((i) => i.app === app);
+  }
+
+  onExit(id: string, listener: ExitListener): () => void {
+    let set = this.listeners.get(id);
+    if (!set) this.listeners.set(id, (set = new Set()));
+    set.add(listener);
+    return () => {
+      const current = this.listeners.get(id);
+      current?.delete(listener);
+      if (current?.size === 0) this.listeners.delete(id);
+    };
+  }
+
+  /** With an instance: `docker exec` in its container. Without: a one-off container of the release (`run.N`). */
+  async exec(req: ExecRequest): Promise<number> {
+    const entry = req.instanceId ? this.tracked.get(req.instanceId) : undefined;
+    if (entry) return execInContainer(this.docker, this.docker.getContainer(entry.containerId), req, `${entry.instance.type}.${entry.instance.index}`);
+    return runOneOff(this.docker, req, `run.${++this.runs}`, this.guest);
+  }
+
+  /** Removes the containers no live release adopted; call once every live app has been started. */
+  async sweep(): Promise<void> {
+    for (const [id, c] of this.orphans) {
+      this.log(`${id}: removing container ${c.Names[0]?.slice(1)} (no live release)`);
+      await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    }
+    this.orphans.clear();
+  }
+
+  /** Detaches: containers keep serving while the daemon restarts, and are adopted on its next start. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    this.events?.destroy();
+    for (const entry of this.tracked.values()) {
+      entry.logStream?.destroy();
+      void entry.logs.close();
+    }
+    this.tracked.clear();
+  }
+
+  private async adopt(spec: InstanceSpec, id: string, c: Docker.ContainerInfo): Promise<Instance> {
+    const port = c.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort;
+    // The engine's proxy holds the host port, so the allocator's probe already sees it taken.
+    const info = await this.docker.getContainer(c.Id).inspect();
+    const logs = new LogWriter({ file: spec.logFile, name: `${spec.type}.${spec.index}`, onError: (e) => this.log(`${id}: log: ${e.message}`) });
+    const entry: Tracked = {
+      instance: { id, app: spec.app, release: spec.release, type: spec.type, index: spec.index, port, state: 'up', restarts: info.RestartCount ?? 0, startedAt: Date.parse(info.State.StartedAt) },
+      containerId: c.Id,
+      logs,
+    };
+    this.tracked.set(id, entry);
+    this.byContainer.set(c.Id, id);
+    await this.attachLogs(entry, Math.floor(Date.now() / 1000));
+    logs.note(`Adopted running container ${c.Id.slice(0, 12)}`);
+    this.log(`${id} adopted (container ${c.Id.slice(0, 12)}${port === undefined ? '' : `, port ${port}`})`);
+    return { ...entry.instance };
+  }
+
+  /** Follows the container's output from `since` (unix seconds) until it stops; re-attached on every restart. */
+  private async attachLogs(entry: Tracked, since: number): Promise<void> {
+    entry.logStream?.destroy();
+    const stream = (await this.docker.getContainer(entry.containerId).logs({ follow: true, stdout: true, stderr: true, since })) as unknown as Readable;
+    const out = new PassThrough();
+    const err = new PassThrough();
+    this.docker.modem.demuxStream(stream, out, err);
+    stream.on('end', () => {
+      out.end();
+      err.end();
+    });
+    stream.on('error', () => undefined);
+    entry.logs.attach(out);
+    entry.logs.attach(err);
+    entry.logStream = stream;
+  }
+
+  private async followEvents(): Promise<void> {
+    const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['die', 'start'], label: [`${LABEL.role}=instance`] } })) as unknown as Readable;
+    this.events = stream;
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) if (line.trim()) this.onEvent(JSON.parse(line) as EngineEvent);
+    });
+    stream.on('error', () => undefined);
+    stream.on('close', () => {
+      if (this.closed) return;
+      // The engine went away (restart); follow again once it answers.
+      this.log('lost the Docker event stream; reconnecting');
+      const retry = () => this.followEvents().catch(() => !this.closed && setTimeout(retry, 2000));
+      setTimeout(retry, 1000);
+    });
+  }
+
+  private onEvent(ev: EngineEvent): void {
+    const id = this.byContainer.get(ev.id ?? ev.Actor?.ID ?? '');
+    const entry = id ? this.tracked.get(id) : undefined;
+    if (!id || !entry) return;
+    if (ev.Action === 'die') {
+      const code = Number(ev.Actor?.Attributes?.exitCode ?? NaN);
+      entry.logs.note(`Container exited with status ${Number.isNaN(code) ? 'unknown' : code}`);
+      if (!entry.stopping) setState(entry, 'crashed');
+      for (const listener of [...(this.listeners.get(id) ?? [])]) {
+        try {
+          listener(Number.isNaN(code) ? null : code, null);
+        } catch (err) {
+          this.log(`${id}: exit listener failed: ${(err as Error).message}`);
+        }
+      }
+    } else if (ev.Action === 'start' && !entry.stopping && entry.instance.state === 'crashed') {
+      entry.instance.restarts++;
+      entry.instance.startedAt = Date.now();
+      setState(entry, 'up');
+      entry.logs.note('Restarted by the engine');
+      void this.attachLogs(entry, Math.floor(Date.now() / 1000) - 1).catch(() => undefined);
+    }
+  }
+}
+
+interface EngineEvent {
+  id?: string;
+  Action?: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+}
+
+function setState(entry: Tracked, state: InstanceState): void {
+  entry.instance.state = state;
+  entry.logs.note(`State changed to ${state}`);
+}

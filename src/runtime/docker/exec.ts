@@ -1,0 +1,89 @@
+import { PassThrough, type Duplex } from 'node:stream';
+import type Docker from 'dockerode';
+import type { ExecRequest } from '../driver.js';
+import { EXEC_LAUNCHER } from '../process/command.js';
+import { oneOffCreateOptions, type GuestOptions } from './container-spec.js';
+
+/**
+ * Wires a hijacked engine stream to the request's streams: stdin in (its end
+ * half-closes the socket, so `bash` sees EOF), output out — raw with a TTY,
+ * demultiplexed into stdout/stderr without one.
+ */
+function wire(docker: Docker, stream: Duplex, req: ExecRequest): Promise<void> {
+  if (req.tty) {
+    stream.pipe(req.stdout, { end: false });
+  } else {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    out.pipe(req.stdout, { end: false });
+    err.pipe(req.stderr, { end: false });
+    docker.modem.demuxStream(stream, out, err);
+  }
+  const onData = (d: Buffer) => stream.write(d);
+  // With a TTY the engine ends the whole session (output too) on a half-close, so
+  // EOF is sent as a terminal would: Ctrl-D.
+  const onEnd = () => (req.tty ? stream.write('\x04') : stream.end());
+  req.stdin.on('data', onData);
+  req.stdin.on('end', onEnd);
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      req.stdin.off('data', onData);
+      req.stdin.off('end', onEnd);
+      resolve();
+    };
+    stream.on('end', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}
+
+/** `enter APP web.1`: a `docker exec` in the instance's container, with a TTY that follows resizes when asked. */
+export async function execInContainer(docker: Docker, container: Docker.Container, req: ExecRequest, dyno: string): Promise<number> {
+  const exec = await container.exec({
+    Cmd: ['bash', '-c', EXEC_LAUNCHER, `slipway-${req.app}-${dyno}`, ...req.argv],
+    WorkingDir: '/app',
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: !!req.tty,
+    Env: [`DYNO=${dyno}`],
+  });
+  const stream = (await exec.start({ hijack: true, stdin: true, Tty: !!req.tty })) as Duplex;
+  if (req.tty) {
+    await exec.resize({ h: req.tty.rows, w: req.tty.cols }).catch(() => undefined);
+    req.onResize?.((cols, rows) => void exec.resize({ h: rows, w: cols }).catch(() => undefined));
+  }
+  const onAbort = () => stream.destroy();
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await wire(docker, stream, req);
+  } finally {
+    req.signal?.removeEventListener('abort', onAbort);
+  }
+  const info = await exec.inspect();
+  return info.ExitCode ?? 1;
+}
+
+/** `run APP -- cmd`: a one-off container from the release, as Heroku's one-off dynos; removed after. */
+export async function runOneOff(docker: Docker, req: ExecRequest, dyno: string, opts: GuestOptions): Promise<number> {
+  const container = await docker.createContainer(oneOffCreateOptions({ ...req, tty: !!req.tty }, dyno, opts));
+  const onAbort = () => void container.kill().catch(() => undefined);
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
+    const wired = wire(docker, stream, req);
+    // 'next-exit': the default ('not-running') answers at once for a container not yet started.
+    const exited = container.wait({ condition: 'next-exit' });
+    await container.start();
+    if (req.tty) {
+      await container.resize({ h: req.tty.rows, w: req.tty.cols }).catch(() => undefined);
+      req.onResize?.((cols, rows) => void container.resize({ h: rows, w: cols }).catch(() => undefined));
+    }
+    const result = (await exited) as { StatusCode?: number };
+    await wired;
+    return result.StatusCode ?? 1;
+  } finally {
+    req.signal?.removeEventListener('abort', onAbort);
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,121 @@
+import { expect } from 'chai';
+import autocannon from 'autocannon';
+import Docker from 'dockerode';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import { BIN, appRepo, push, setMessage, sshArgs, TestServer, useServer, type Result } from '../e2e/harness.js';
+
+const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
+
+/** Running instance containers of one app, from the engine itself. */
+async function containersOf(app: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ filters: { label: [`slipway.app=${app}`, 'slipway.role=instance'] } });
+}
+
+async function underLoad(server: TestServer, app: string, work: () => Promise<void>): Promise<{ during: number; failures: number }> {
+  let result: autocannon.Result | undefined;
+  const instance = autocannon({ url: `http://127.0.0.1:${server.ports.router}/`, headers: { host: `${app}.localhost` }, connections: 8, duration: 600 }, (_e, r) => (result = r));
+  const finished = new Promise<void>((resolve) => instance.on('done', () => resolve()));
+  let sent = 0;
+  instance.on('response', () => sent++);
+  await new Promise((r) => setTimeout(r, 500));
+  const before = sent;
+  try {
+    await work();
+  } finally {
+    instance.stop();
+    await finished;
+  }
+  return { during: result!.requests.total - before, failures: result!.errors + result!.timeouts + result!.non2xx };
+}
+
+function sshTty(key: string, port: number, command: string, input: string): Result {
+  const r = spawnSync('ssh', ['-tt', ...sshArgs(key, port), command], { input, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('docker driver (real dockerd)', function () {
+  this.timeout(300_000);
+  before(function () {
+    // Built once per machine, then reused (the command is idempotent).
+    this.timeout(30 * 60_000);
+    const r = spawnSync(BIN, ['stack:build'], { encoding: 'utf8', timeout: 30 * 60_000 });
+    if (r.status !== 0) throw new Error(`stack:build failed: ${r.stdout}${r.stderr}`);
+  });
+  const env = useServer({ env: { SLIPWAY_DRIVER: 'docker' } });
+  const APP = 'dockhello';
+  let repo: string;
+
+  after(async () => {
+    for (const c of await containersOf(APP)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  });
+
+  it('serves a pushed app from a labelled container bound to 127.0.0.1', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:create', APP]).code).to.equal(0);
+    repo = appRepo('procfile-hello');
+    setMessage(repo, 'from a container');
+    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    expect(pushed.code, pushed.stderr).to.equal(0);
+    expect((await server.get(APP)).body).to.equal('from a container');
+    const found = await containersOf(APP);
+    expect(found).to.have.length(1);
+    const c = found[0]!;
+    expect(c.Names[0]).to.equal(`/slipway-${APP}-v1-web-1`);
+    expect(c.Labels).to.include({ 'slipway.app': APP, 'slipway.release': '1', 'slipway.process': 'web', 'slipway.instance': `${APP}.v1.web.1` });
+    expect(c.Image).to.equal('slipway/stack:bookworm');
+    expect(c.Ports.find((p) => p.PrivatePort === 5000)?.IP).to.equal('127.0.0.1');
+    const info = await docker.getContainer(c.Id).inspect();
+    expect(info.HostConfig.Init).to.equal(true);
+    expect(info.Config.Env).to.include.members(['HOME=/app', 'PORT=5000', 'SLIPWAY_DATA_DIR=/data']);
+  });
+
+  it('a new push swaps the container with no failed request', async () => {
+    const { server, key } = env;
+    const [old] = await containersOf(APP);
+    setMessage(repo, 'second container');
+    const load = await underLoad(server, APP, async () => {
+      const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+      expect(r.code, r.stderr).to.equal(0);
+    });
+    expect(load.during).to.be.greaterThan(20);
+    expect(load.failures).to.equal(0);
+    expect((await server.get(APP)).body).to.equal('second container');
+    const now = await containersOf(APP);
+    expect(now.map((c) => c.Names[0])).to.deep.equal([`/slipway-${APP}-v2-web-1`]);
+    expect(now[0]!.Id).to.not.equal(old!.Id);
+    const all = await docker.listContainers({ all: true, filters: { label: [`slipway.app=${APP}`] } });
+    expect(all.map((c) => c.Id)).to.not.include(old!.Id);
+  });
+
+  it('enter runs inside the container (its hostname, not the host\'s)', async () => {
+    const { server, key } = env;
+    const [c] = await containersOf(APP);
+    const hostname = (await docker.getContainer(c!.Id).inspect()).Config.Hostname;
+    const inWeb = sshTty(key.key, server.ports.ssh, `enter ${APP} web.1`, 'hostname; exit\n');
+    expect(inWeb.stdout, inWeb.stderr).to.include(hostname);
+    const oneOff = sshTty(key.key, server.ports.ssh, `enter ${APP}`, 'echo "host=$(hostname) home=$HOME"; exit\n');
+    expect(oneOff.stdout, oneOff.stderr).to.match(/host=\w+ home=\/app/);
+    expect(oneOff.stdout).to.not.include(`host=${os.hostname()} `);
+  });
+
+  it('a restarted daemon adopts the same containers, without duplicates', async () => {
+    const { server } = env;
+    const before = (await containersOf(APP)).map((c) => c.Id);
+    await server.stop();
+    // The container keeps running while the daemon is down.
+    expect((await containersOf(APP)).map((c) => c.Id)).to.deep.equal(before);
+    await server.boot();
+    expect(server.output).to.include('adopted');
+    expect((await server.get(APP)).body).to.equal('second container');
+    expect((await containersOf(APP)).map((c) => c.Id)).to.deep.equal(before);
+  });
+
+  it('fails to start with one clear line when the engine is unreachable', async () => {
+    const err = await TestServer.start({ env: { SLIPWAY_DRIVER: 'docker', DOCKER_HOST: 'unix:///nonexistent.sock' } }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).to.match(/cannot reach the Docker engine at unix:\/\/\/nonexistent.sock .*(systemctl start docker|dockerd)/);
+  });
+});
