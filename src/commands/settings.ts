@@ -51,6 +51,20 @@ export const SETTINGS: Record<string, Setting> = {
     check: (v) => checkAppName(v),
     ...inSettings('upstream'),
   },
+  origin: {
+    describe: "an editable app's real remote (https, ssh, git or file URL): `slipway deploy` pulls its deploy branch into the work tree",
+    check: (v) => {
+      let url: URL;
+      try {
+        url = new URL(v);
+      } catch {
+        throw invalid(`"${v}" is not a URL`, 'e.g. https://github.com/acme/shop.git or file:///srv/git/shop.git');
+      }
+      if (!['http:', 'https:', 'ssh:', 'git:', 'file:'].includes(url.protocol) || v.length > 1000) throw invalid(`"${v}" is not an http, https, ssh, git or file URL`);
+      return v;
+    },
+    ...inSettings('origin'),
+  },
   'push.atomic': {
     describe: 'true: deploy inside pre-receive, so a failed deploy rejects the push (what CI wants)',
     check: (v) => {

@@ -46,8 +46,8 @@ export type DeploySource =
   | { kind: 'archive'; archive: string; sha256?: string; fromApp?: string; fromVersion?: number; commit?: string | null; description?: string }
   /** A source tarball to build (the Build API, `deploy --source`). */
   | { kind: 'tarball'; file: string }
-  /** Editable mode: the app's work tree as it is now (`slipway deploy`). */
-  | { kind: 'worktree' }
+  /** Editable mode: the app's work tree as it is now, or first moved to `branch` of its `origin` remote (`slipway deploy`). */
+  | { kind: 'worktree'; origin?: string; branch?: string }
   /** The app's `artifact_urls`, fetched by release-sync. */
   | { kind: 'urls'; urls: string[] }
   /** The live release's archive, resolved when the job starts (config changes, restarts). */

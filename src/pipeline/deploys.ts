@@ -44,7 +44,7 @@ export function deploySource(deps: DeployDeps, app: App, actor: Actor, file: str
 export function redeploy(deps: DeployDeps, app: App, actor: Actor): Job {
   const urls = artifactUrls(app);
   let source: DeploySource;
-  if (app.mode === 'editable') source = { kind: 'worktree' };
+  if (app.mode === 'editable') source = app.settings.origin ? { kind: 'worktree', origin: app.settings.origin, branch: app.deployBranch } : { kind: 'worktree' };
   else if (app.mode === 'final' && urls.length) source = { kind: 'urls', urls };
   else if (app.mode === 'final') source = { kind: 'live' };
   else {

@@ -19,7 +19,7 @@ export function describeSource(source: DeploySource): string {
     case 'tarball':
       return 'an uploaded source tarball';
     case 'worktree':
-      return 'the work tree as it is';
+      return source.origin ? `${source.branch} of its origin remote` : 'the work tree as it is';
     case 'urls':
       return `the release archive at ${source.urls[0]}`;
     case 'live':

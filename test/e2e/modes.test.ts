@@ -64,6 +64,24 @@ describe('e2e: editable, cooking and final modes; promotion; atomic pushes', fun
     expect(await body('edit')).to.equal('edited in place');
   });
 
+  it("editable mode follows the app's origin remote on `slipway deploy`", async () => {
+    ok(['apps:create', 'edit-origin', '--env', 'dev']);
+    const upstream = appRepo('env-app');
+    setMessage(upstream, 'from origin');
+    const origin = path.join(tmpdir('origin'), 'shop.git');
+    expect(git(upstream, ['clone', '-q', '--bare', upstream, origin]).code).to.equal(0);
+    ok(['apps:set', 'edit-origin', `origin=file://${origin}`]);
+    ok(['deploy', 'edit-origin']);
+    expect(await body('edit-origin')).to.equal('from origin');
+    setMessage(upstream, 'origin moved on');
+    expect(git(upstream, ['push', '-q', origin, 'main']).code).to.equal(0);
+    ok(['deploy', 'edit-origin']);
+    expect(await body('edit-origin')).to.equal('origin moved on');
+    const bad = server.cli(['apps:set', 'edit-origin', 'origin=--upload-pack=touch /tmp/x']);
+    expect(bad.code).to.not.equal(0);
+    expect(bad.stderr).to.include('is not a URL');
+  });
+
   it('a final app refuses a commit its staging app never built, naming the staging app', async () => {
     ok(['apps:create', 'f-stg']);
     ok(['apps:create', 'f-prd', '--env', 'prod', '--upstream', 'f-stg']);
@@ -109,6 +127,26 @@ describe('e2e: editable, cooking and final modes; promotion; atomic pushes', fun
     expect(await body('ci-stg')).to.equal('ci build one');
     // The branch did not move: the server still has the good commit.
     expect(git(repo, ['ls-remote', server.httpRemote('ci-stg', token), 'refs/heads/main']).stdout.split('\t')[0]).to.equal(good);
+
+    // CI that builds its own artifact: one curl to staging, then promote it unchanged.
+    const dir = tmpdir('ci-artifact');
+    fs.copyFileSync(path.join(repo, 'server.js'), path.join(dir, 'server.js'));
+    fs.writeFileSync(path.join(dir, 'message.txt'), 'ci artifact\n');
+    fs.writeFileSync(path.join(dir, 'Procfile'), 'web: node server.js\n');
+    const tgz = path.join(tmpdir('ci-tgz'), 'app.tgz');
+    expect(spawnSync('tar', ['-czf', tgz, '-C', dir, '.']).status).to.equal(0);
+    const sha = spawnSync('sha256sum', [tgz], { encoding: 'utf8' }).stdout.split(' ')[0];
+    const upload = spawnSync('curl', ['-fsS', '--data-binary', `@${tgz}`, '-H', 'Content-Type: application/gzip', '-H', `Authorization: Bearer ${token}`, '-o', '/dev/null', '-w', '%header{location}', `http://127.0.0.1:${server.ports.http}/api/v1/apps/ci-stg/artifacts?sha256=${sha}`], { encoding: 'utf8' });
+    expect(upload.status, upload.stderr).to.equal(0);
+    const jobUrl = upload.stdout.trim();
+    expect(jobUrl).to.match(/^\/api\/v1\/jobs\/\d+$/);
+    const waited = server.cli(['jobs:wait', jobUrl.split('/').pop()!]);
+    expect(waited.code, waited.stdout + waited.stderr).to.equal(0);
+    expect(await body('ci-stg')).to.equal('ci artifact');
+    expect(liveSha(server.home, 'ci-stg')).to.equal(sha);
+    expect(server.cli(['promote', 'ci-stg', '--to', 'ci-prd']).code).to.equal(0);
+    expect(await body('ci-prd')).to.equal('ci artifact');
+    expect(liveSha(server.home, 'ci-prd')).to.equal(sha);
   });
 
   it('release-sync deploys artifact_urls from file:// and http://127.0.0.1, and refuses a wrong #sha256 pin', async () => {

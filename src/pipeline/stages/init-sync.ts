@@ -39,8 +39,10 @@ export const initSync: StageFn = async (ctx) => {
     await freshDir(ctx);
     await unpackArchive({ archive: src.file, dest: ctx.workDir });
     ctx.log.info('Unpacked the source tarball');
+  } else if (src.kind === 'worktree' && src.origin) {
+    await pullOrigin(ctx, src.origin, src.branch ?? ctx.app.deployBranch);
   } else if (src.kind === 'worktree' && !fs.existsSync(ctx.workDir)) {
-    throw new DeployError(`${app} has no work tree yet`, { app, hint: 'push to it once first' });
+    throw new DeployError(`${app} has no work tree yet`, { app, hint: 'push to it once first, or set its origin remote' });
   }
 };
 
@@ -83,6 +85,19 @@ async function updateWorkTree(ctx: DeployContext, commit: string, gitEnv?: Recor
   await git(ctx, ['-C', work, 'fetch', '--quiet', '--no-tags', repo, commit], env);
   await git(ctx, ['-C', work, 'checkout', '--quiet', '--force', '--detach', commit], env);
   ctx.log.info(`Work tree ${work} is at ${commit.slice(0, 7)}`);
+}
+
+/** The RFC's editable init: the work tree follows the project's real remote, `origin`. */
+async function pullOrigin(ctx: DeployContext, origin: string, branch: string): Promise<void> {
+  const work = ctx.workDir;
+  if (!fs.existsSync(`${work}/.git`)) {
+    await fsp.mkdir(work, { recursive: true });
+    await git(ctx, ['init', '--quiet', work], process.env);
+  }
+  // `--` ends options: the URL and branch come from app settings and must never be read as flags.
+  await git(ctx, ['-C', work, 'fetch', '--quiet', '--no-tags', '--', origin, branch], process.env);
+  await git(ctx, ['-C', work, 'checkout', '--quiet', '--force', '--detach', 'FETCH_HEAD'], process.env);
+  ctx.log.info(`Work tree ${work} is at ${branch} of ${origin}`);
 }
 
 function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
