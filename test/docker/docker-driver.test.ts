@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import autocannon from 'autocannon';
 import Docker from 'dockerode';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { BIN, appRepo, push, setMessage, sshArgs, TestServer, useServer, type Result } from '../e2e/harness.js';
+import { underLoad as loadOnRouter } from '../support/load.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
@@ -12,22 +12,7 @@ async function containersOf(app: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ filters: { label: [`slipway.app=${app}`, 'slipway.role=instance'] } });
 }
 
-async function underLoad(server: TestServer, app: string, work: () => Promise<void>): Promise<{ during: number; failures: number }> {
-  let result: autocannon.Result | undefined;
-  const instance = autocannon({ url: `http://127.0.0.1:${server.ports.router}/`, headers: { host: `${app}.localhost` }, connections: 8, duration: 600 }, (_e, r) => (result = r));
-  const finished = new Promise<void>((resolve) => instance.on('done', () => resolve()));
-  let sent = 0;
-  instance.on('response', () => sent++);
-  await new Promise((r) => setTimeout(r, 500));
-  const before = sent;
-  try {
-    await work();
-  } finally {
-    instance.stop();
-    await finished;
-  }
-  return { during: result!.requests.total - before, failures: result!.errors + result!.timeouts + result!.non2xx };
-}
+const underLoad = (server: TestServer, app: string, work: () => Promise<void>) => loadOnRouter(server.ports.router, `${app}.localhost`, work);
 
 function sshTty(key: string, port: number, command: string, input: string): Result {
   const r = spawnSync('ssh', ['-tt', ...sshArgs(key, port), command], { input, encoding: 'utf8', timeout: 120_000 });

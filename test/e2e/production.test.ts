@@ -1,37 +1,12 @@
 import { expect } from 'chai';
-import autocannon from 'autocannon';
 import fs from 'node:fs';
 import path from 'node:path';
 import { addBuildpack, appRepo, commitAll, eventually, push, setMessage, TestServer, useServer, type Result } from './harness.js';
 import { query } from './db.js';
 import { alive } from '../support/proc.js';
+import { underLoad as loadOnRouter } from '../support/load.js';
 
-/**
- * Load on the router while `work` runs; resolves with what a user's monitoring
- * would count as failures. `work` must not block the event loop (no spawnSync),
- * or the load generator in this process would pause exactly during the switch.
- */
-async function underLoad(server: TestServer, app: string, work: () => Promise<void>): Promise<{ requests: number; failures: number; during: number }> {
-  let result: autocannon.Result | undefined;
-  const instance = autocannon(
-    { url: `http://127.0.0.1:${server.ports.router}/`, headers: { host: `${app}.localhost` }, connections: 8, duration: 600 },
-    (_err, r) => (result = r),
-  );
-  const finished = new Promise<void>((resolve) => instance.on('done', () => resolve()));
-  let sent = 0;
-  instance.on('response', () => sent++);
-  // Let the load settle before the work starts, so it overlaps the whole switch.
-  await new Promise((r) => setTimeout(r, 500));
-  const before = sent;
-  try {
-    await work();
-  } finally {
-    instance.stop();
-    await finished;
-  }
-  const r = result!;
-  return { requests: r.requests.total, failures: r.errors + r.timeouts + r.non2xx, during: r.requests.total - before };
-}
+const underLoad = (server: TestServer, app: string, work: () => Promise<void>) => loadOnRouter(server.ports.router, `${app}.localhost`, work);
 
 
 describe('e2e: running apps like production', function () {

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import type { Driver, ExecRequest, Instance, InstanceSpec, InstanceState } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
+import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { instanceId } from '../process/command.js';
 import { LogWriter } from '../process/log-writer.js';
 import { PortAllocator } from '../process/ports.js';
@@ -19,7 +20,6 @@ export interface DockerDriverOptions {
   log?: (msg: string) => void;
 }
 
-type ExitListener = (code: number | null, signal: string | null) => void;
 
 interface Tracked {
   instance: Instance;
@@ -48,7 +48,7 @@ export class DockerDriver implements Driver {
   private readonly log: (msg: string) => void;
   private readonly tracked = new Map<string, Tracked>();
   private readonly byContainer = new Map<string, string>();
-  private readonly listeners = new Map<string, Set<ExitListener>>();
+  private readonly listeners: ExitListeners;
   /** Running containers found at start, by instance id, waiting for `start()` of their live release to adopt them. */
   private readonly orphans = new Map<string, Docker.ContainerInfo>();
   private events?: Readable;
@@ -60,6 +60,7 @@ export class DockerDriver implements Driver {
     this.guest = { image: opts.image ?? STACK_IMAGE, extraCaBundle: opts.extraCaBundle };
     this.ports = new PortAllocator({ range: opts.portRange ?? [45000, 49999] });
     this.log = opts.log ?? (() => undefined);
+    this.listeners = new ExitListeners(this.log);
   }
 
   /** Checks the engine and the stack image, follows events, and lists containers left by a previous daemon. */
@@ -129,7 +130,7 @@ export class DockerDriver implements Driver {
       this.tracked.delete(id);
       this.byContainer.delete(entry.containerId);
       if (entry.instance.port !== undefined) this.ports.release(entry.instance.port);
-      this.listeners.delete(id);
+      this.listeners.clear(id);
       this.log(`${id} stopped`);
     })();
     await entry.stopping;
@@ -141,14 +142,7 @@ export class DockerDriver implements Driver {
   }
 
   onExit(id: string, listener: ExitListener): () => void {
-    let set = this.listeners.get(id);
-    if (!set) this.listeners.set(id, (set = new Set()));
-    set.add(listener);
-    return () => {
-      const current = this.listeners.get(id);
-      current?.delete(listener);
-      if (current?.size === 0) this.listeners.delete(id);
-    };
+    return this.listeners.on(id, listener);
   }
 
   /** With an instance: `docker exec` in its container. Without: a one-off container of the release (`run.N`). */
@@ -241,13 +235,7 @@ export class DockerDriver implements Driver {
       const code = Number(ev.Actor?.Attributes?.exitCode ?? NaN);
       entry.logs.note(`Container exited with status ${Number.isNaN(code) ? 'unknown' : code}`);
       if (!entry.stopping) setState(entry, 'crashed');
-      for (const listener of [...(this.listeners.get(id) ?? [])]) {
-        try {
-          listener(Number.isNaN(code) ? null : code, null);
-        } catch (err) {
-          this.log(`${id}: exit listener failed: ${(err as Error).message}`);
-        }
-      }
+      this.listeners.emit(id, Number.isNaN(code) ? null : code, null);
     } else if (ev.Action === 'start' && !entry.stopping && entry.instance.state === 'crashed') {
       entry.instance.restarts++;
       entry.instance.startedAt = Date.now();

@@ -4,6 +4,7 @@ import { SlipwayError } from '../../errors.js';
 import { findPython } from '../pty/spawn-pty.js';
 import { instanceId } from './command.js';
 import { runExec } from './exec.js';
+import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { PidFiles } from './pidfiles.js';
 import { PortAllocator } from './ports.js';
 import { Supervisor, type RestartPolicy } from './supervisor.js';
@@ -28,7 +29,6 @@ export interface ProcessDriverOptions {
   stateDir?: string;
 }
 
-export type ExitListener = (code: number | null, signal: string | null) => void;
 
 const DEFAULT_RESTART: RestartPolicy = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000 };
 const DEFAULT_GRACE_MS = 30_000;
@@ -47,7 +47,7 @@ export class ProcessDriver implements Driver {
   private readonly supervisors = new Map<string, Supervisor>();
   /** Ids being started, so a concurrent second start of the same id is refused. */
   private readonly starting = new Set<string>();
-  private readonly listeners = new Map<string, Set<ExitListener>>();
+  private readonly listeners: ExitListeners;
   private readonly ports: PortAllocator;
   private readonly restart: RestartPolicy;
   private readonly log: (msg: string) => void;
@@ -64,6 +64,7 @@ export class ProcessDriver implements Driver {
     this.ports = new PortAllocator({ range: opts.portRange ?? [40000, 44999] });
     this.restart = { ...DEFAULT_RESTART, ...opts.restart };
     this.log = opts.log ?? (() => undefined);
+    this.listeners = new ExitListeners(this.log);
     this.path = opts.path;
     this.python = opts.python ?? findPython;
     this.execGraceMs = opts.execGraceMs;
@@ -125,7 +126,7 @@ export class ProcessDriver implements Driver {
     this.supervisors.delete(id);
     if (supervisor.port !== undefined) this.ports.release(supervisor.port);
     // A stopped instance exits no more; its listeners would only leak.
-    this.listeners.delete(id);
+    this.listeners.clear(id);
     this.log(`${id} stopped`);
   }
 
@@ -140,14 +141,7 @@ export class ProcessDriver implements Driver {
    * registered before `start`, so activation can watch from the first spawn.
    */
   onExit(id: string, listener: ExitListener): () => void {
-    let set = this.listeners.get(id);
-    if (!set) this.listeners.set(id, (set = new Set()));
-    set.add(listener);
-    return () => {
-      const current = this.listeners.get(id);
-      current?.delete(listener);
-      if (current?.size === 0) this.listeners.delete(id);
-    };
+    return this.listeners.on(id, listener);
   }
 
   /**
@@ -173,13 +167,7 @@ export class ProcessDriver implements Driver {
   }
 
   private emitExit(id: string, code: number | null, signal: string | null): void {
-    for (const listener of [...(this.listeners.get(id) ?? [])]) {
-      try {
-        listener(code, signal);
-      } catch (err) {
-        this.log(`${id}: exit listener failed: ${(err as Error).message}`);
-      }
-    }
+    this.listeners.emit(id, code, signal);
   }
 }
 
