@@ -18,6 +18,17 @@ const inSettings = (key: string): Pick<Setting, 'get' | 'set'> => ({
   set: (store, app, value) => store.apps.setSetting(app.id, key, value),
 });
 
+/** A whole-number setting from `min` to 100, kept in the app's settings. */
+const count = (key: string, min: number, describe: string): Setting => ({
+  describe,
+  check: (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > 100) throw invalid(`${key} must be a whole number from ${min} to 100, not "${v}"`);
+    return String(n);
+  },
+  ...inSettings(key),
+});
+
 /** App settings a user may change, each with its own rule. Unknown keys are refused, not stored. */
 export const SETTINGS: Record<string, Setting> = {
   deploy_branch: {
@@ -89,24 +100,8 @@ export const SETTINGS: Record<string, Setting> = {
     },
     ...inSettings('artifact_urls'),
   },
-  'backups.keep': {
-    describe: 'archive-stage snapshots kept (1–100; default 5)',
-    check: (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 100) throw invalid(`backups.keep must be a whole number from 1 to 100, not "${v}"`);
-      return String(n);
-    },
-    ...inSettings('backups.keep'),
-  },
-  'releases.keep': {
-    describe: 'succeeded releases kept with their archive (2–100; default from the server)',
-    check: (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 2 || n > 100) throw invalid(`releases.keep must be a whole number from 2 to 100, not "${v}"`);
-      return String(n);
-    },
-    ...inSettings('releases.keep'),
-  },
+  'backups.keep': count('backups.keep', 1, 'archive-stage snapshots kept (1–100; default 5)'),
+  'releases.keep': count('releases.keep', 2, 'succeeded releases kept with their archive (2–100; default from the server)'),
 };
 
 export function registerSettings(program: Command, ctx: CommandContext): void {

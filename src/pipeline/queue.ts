@@ -48,7 +48,7 @@ export class DeployQueue {
       logPath: (id) => layout.jobLog(req.app.name, id),
     });
     const log = new JobLog(job.logPath);
-    const ahead = store.jobs.list(req.app.id, 1000).filter((j) => j.id < job.id && (j.status === 'queued' || j.status === 'running')).length;
+    const ahead = store.jobs.aheadOf(req.app.id, job.id);
     if (ahead) log.line(`-----> Queued: ${ahead} deploy${ahead === 1 ? '' : 's'} of ${req.app.name} ahead of this one (job ${job.id}); waiting for ${ahead === 1 ? 'it' : 'them'} to finish`);
     const abort = new AbortController();
     const tail = this.tails.get(req.app.id) ?? Promise.resolve();

@@ -32,7 +32,7 @@ export async function runReleasePhase(ctx: DeployContext, env: Record<string, st
   const { store, driver, layout } = ctx.services;
   if (!command) return;
   const key = runOnceKey(ctx, 'release-phase');
-  if (store.releases.stepDone(ctx.app.id, 0, key)) {
+  if (store.releases.stepDone(ctx.app.id, key)) {
     ctx.log.info('The release command already ran for this release archive; not running it again');
     return;
   }
@@ -60,5 +60,5 @@ export async function runReleasePhase(ctx: DeployContext, env: Record<string, st
       hint: 'fix the `release:` line of your Procfile (or what it runs) and push again',
     });
   }
-  store.releases.markStep(ctx.app.id, 0, key);
+  store.releases.markStep(ctx.app.id, key);
 }

@@ -28,12 +28,12 @@ export function runOnceKey(ctx: DeployContext, step: string): string {
 export async function runRepoHook(ctx: DeployContext, stage: Stage): Promise<void> {
   const dir = ctx.releaseDir ?? ctx.workDir;
   const store = ctx.services.store;
-  if (RUN_ONCE.has(stage) && ctx.release && store.releases.stepDone(ctx.app.id, 0, runOnceKey(ctx, stage))) {
+  if (RUN_ONCE.has(stage) && ctx.release && store.releases.stepDone(ctx.app.id, runOnceKey(ctx, stage))) {
     if (fs.existsSync(path.join(dir, '.slipway', stage))) ctx.log.info(`.slipway/${stage} already ran for this release; not running it again`);
     return;
   }
   const ran = await runScript(ctx, { script: `.slipway/${stage}`, cwd: dir, env: processEnv(ctx.services, ctx.app.name, ctx.release?.version ?? 0, { ...ctx.configVars, ...ctx.config }, dir), stage });
-  if (ran && RUN_ONCE.has(stage) && ctx.release) store.releases.markStep(ctx.app.id, 0, runOnceKey(ctx, stage));
+  if (ran && RUN_ONCE.has(stage) && ctx.release) store.releases.markStep(ctx.app.id, runOnceKey(ctx, stage));
 }
 
 export interface ScriptOptions {

@@ -1,4 +1,4 @@
-import { SlipwayError, invalid } from '../errors.js';
+import { invalid } from '../errors.js';
 import type { Instance } from '../runtime/driver.js';
 import type { App } from '../store/index.js';
 import type { Services } from './context.js';
@@ -106,8 +106,4 @@ export async function stopAll(services: Services, app: App, type?: string): Prom
   await routeTo(services, app, liveInstances(services, app).filter((i) => !ids.has(i.id)));
   await stopInstances(services, targets);
   return targets;
-}
-
-export function requireLive(app: App): void {
-  if (app.currentRelease == null) throw new SlipwayError('no_release', `${app.name} has no live release yet`, { status: 409, hint: 'push to deploy it first' });
 }

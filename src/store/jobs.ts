@@ -83,9 +83,9 @@ export class JobStore {
       .map(toJob);
   }
 
-  /** Queued jobs of an app, oldest first: the order they will run in. */
-  queued(appId: number): Job[] {
-    return this.db.prepare(`${SELECT} WHERE j.app_id = ? AND j.status = 'queued' ORDER BY j.id`).all(appId).map(toJob);
+  /** How many jobs of the app are queued or running ahead of job `id`: its place in line. */
+  aheadOf(appId: number, id: number): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM jobs WHERE app_id = ? AND id < ? AND status IN ('queued', 'running')").get(appId, id) as { n: number }).n;
   }
 
   /** Jobs left queued or running by a daemon that stopped; used at start-up. */

@@ -122,12 +122,16 @@ export class ReleaseStore {
     this.db.prepare("UPDATE releases SET status = 'pruned', archive_path = NULL WHERE id = ?").run(id);
   }
 
-  /** Whether a run-once step (release phase, `.slipway/upgrade`) already ran for this release. */
-  stepDone(appId: number, version: number, step: string): boolean {
-    return !!this.db.prepare('SELECT 1 FROM run_markers WHERE app_id = ? AND release = ? AND step = ?').get(appId, version, step);
+  /**
+   * Whether a run-once step (release phase, `.slipway/upgrade`) already ran.
+   * `key` names the step and what it ran for (`upgrade@sha256:…`, `upgrade@v3`);
+   * the table's `release` column is unused (0).
+   */
+  stepDone(appId: number, key: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM run_markers WHERE app_id = ? AND release = 0 AND step = ?').get(appId, key);
   }
 
-  markStep(appId: number, version: number, step: string): void {
-    this.db.prepare('INSERT OR IGNORE INTO run_markers (app_id, release, step, done_at) VALUES (?, ?, ?, ?)').run(appId, version, step, now());
+  markStep(appId: number, key: string): void {
+    this.db.prepare('INSERT OR IGNORE INTO run_markers (app_id, release, step, done_at) VALUES (?, 0, ?, ?)').run(appId, key, now());
   }
 }

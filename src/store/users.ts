@@ -62,16 +62,21 @@ export class UserStore {
     const info = this.db
       .prepare('INSERT INTO ssh_keys (user_id, fingerprint, public_key, comment, created_at) VALUES (?, ?, ?, ?, ?)')
       .run(userId, fingerprint, publicKey, comment, now());
-    return this.keys().find((k) => k.id === Number(info.lastInsertRowid))!;
+    return this.keyRows('k.id = ?', Number(info.lastInsertRowid))[0]!;
   }
 
   keys(userId?: number): SshKey[] {
+    return this.keyRows('(? IS NULL OR k.user_id = ?)', userId ?? null, userId ?? null);
+  }
+
+  keyByFingerprint(fingerprint: string): SshKey | undefined {
+    return this.keyRows('k.fingerprint = ?', fingerprint)[0];
+  }
+
+  private keyRows(where: string, ...params: unknown[]): SshKey[] {
     const rows = this.db
-      .prepare(
-        `SELECT k.*, u.name AS user_name FROM ssh_keys k JOIN users u ON u.id = k.user_id
-         WHERE (? IS NULL OR k.user_id = ?) ORDER BY k.id`,
-      )
-      .all(userId ?? null, userId ?? null) as any[];
+      .prepare(`SELECT k.*, u.name AS user_name FROM ssh_keys k JOIN users u ON u.id = k.user_id WHERE ${where} ORDER BY k.id`)
+      .all(...params) as any[];
     return rows.map((r) => ({
       id: r.id,
       userId: r.user_id,
@@ -81,10 +86,6 @@ export class UserStore {
       comment: r.comment,
       createdAt: r.created_at,
     }));
-  }
-
-  keyByFingerprint(fingerprint: string): SshKey | undefined {
-    return this.keys().find((k) => k.fingerprint === fingerprint);
   }
 
   removeKey(id: number): boolean {

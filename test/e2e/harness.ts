@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { until } from '../support/wait.js';
 
 export const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const BIN = path.join(ROOT, 'bin', 'slipway');
@@ -222,14 +223,9 @@ export function push(dir: string, remote: string, opts: { sshCommand?: string; r
   });
 }
 
-/** Polls until `fn` returns true; for state that settles asynchronously (never used to assert durations). */
+/** Polls until `fn` returns true; errors (a server not up yet) count as "not yet". Never used to assert durations. */
 export async function eventually(fn: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await Promise.resolve().then(fn).catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await until(what, () => Promise.resolve().then(fn).catch(() => false), timeoutMs);
 }
 
 /**

@@ -4,14 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { followLog } from '../../src/logs/follow.js';
 import { readTail } from '../../src/logs/tail.js';
+import { until } from '../support/wait.js';
 
-async function until(what: string, fn: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('logs/follow', () => {
   let file: string;

@@ -8,6 +8,7 @@ import { deployEvent, type DeployEvent } from '../../src/notify/events.js';
 import { verify } from '../../src/notify/signature.js';
 import { WebhookNotifier } from '../../src/notify/webhook-notifier.js';
 import { Store } from '../../src/store/index.js';
+import { until } from '../support/wait.js';
 
 interface Received {
   headers: http.IncomingHttpHeaders;
@@ -33,13 +34,6 @@ async function receiver(answers: Array<number | ((res: http.ServerResponse) => v
   return { got, url, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
 }
 
-async function until(what: string, fn: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('notify/webhook-notifier', () => {
   let dir: string;

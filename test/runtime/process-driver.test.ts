@@ -8,6 +8,7 @@ import type { InstanceSpec } from '../../src/runtime/driver.js';
 import { waitForHttp } from '../../src/router/health.js';
 import { SlipwayError } from '../../src/errors.js';
 import { alive } from '../support/proc.js';
+import { until } from '../support/wait.js';
 
 /** A tiny app: answers with what it sees of its environment. */
 const SERVER = `
@@ -38,15 +39,6 @@ function getJson(port: number): Promise<Record<string, string | number | undefin
   });
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 
 describe('ProcessDriver', function () {

@@ -7,6 +7,7 @@ import { ProcessDriver } from '../../src/runtime/process/index.js';
 import type { ExecRequest } from '../../src/runtime/driver.js';
 import { SlipwayError } from '../../src/errors.js';
 import { alive } from '../support/proc.js';
+import { until } from '../support/wait.js';
 
 /** Collects what a process writes. */
 class Sink extends Writable {
@@ -17,13 +18,6 @@ class Sink extends Writable {
   }
 }
 
-async function until(what: string, fn: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 
 describe('ProcessDriver.exec', function () {

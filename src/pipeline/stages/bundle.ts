@@ -16,10 +16,12 @@ export const bundle: StageFn = async (ctx) => {
   const destDir = layout.archives(ctx.app.name);
   let info;
   if (ctx.source.kind === 'archive') {
-    const sha256 = ctx.source.sha256 ?? (await sha256File(ctx.source.archive));
+    const source = ctx.source.archive;
+    const sha256 = ctx.source.sha256 ?? (await sha256File(source));
     const file = path.join(destDir, `v${version}-${sha256}.tar.gz`);
     await fsp.mkdir(destDir, { recursive: true });
-    await fsp.link(ctx.source.archive, file).catch(() => fsp.copyFile(ctx.source.kind === 'archive' ? ctx.source.archive : '', file));
+    // A hard link shares the bytes; across file systems (an upload dir elsewhere) copy instead.
+    await fsp.link(source, file).catch(() => fsp.copyFile(source, file));
     info = { path: file, sha256, size: (await fsp.stat(file)).size };
   } else {
     info = await createArchive({ dir: ctx.releaseDir!, destDir, version, exclude: ['data'] });
@@ -27,7 +29,7 @@ export const bundle: StageFn = async (ctx) => {
   store.releases.update(ctx.release!.id, { archivePath: info.path, sha256: info.sha256, size: info.size });
   // Steps that ran for this build ran for its archive: a rollback to it must not run them again.
   for (const step of ['release-phase', 'upgrade']) {
-    if (store.releases.stepDone(ctx.app.id, 0, runOnceKey(ctx, step))) store.releases.markStep(ctx.app.id, 0, `${step}@sha256:${info.sha256}`);
+    if (store.releases.stepDone(ctx.app.id, runOnceKey(ctx, step))) store.releases.markStep(ctx.app.id, `${step}@sha256:${info.sha256}`);
   }
   ctx.log.info(`Release archive ${path.basename(info.path).slice(0, 20)}… (${formatSize(info.size)}, sha256 ${info.sha256})`);
 };
