@@ -19,6 +19,17 @@ export async function runHostCommand(argv: string[]): Promise<number> {
   const input = keyFile ? fs.readFileSync(keyFile, 'utf8') : undefined;
   const viaSocket = await tryControlSocket(layout.controlSocket, keyFile ? argv.map((a) => (a === keyFile ? '-' : a)) : argv, input);
   if (viaSocket !== undefined) return viaSocket;
+  const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, tty: false };
+  if (!fs.existsSync(layout.db) && (argv[0] === 'help' || argv.includes('--help'))) {
+    // Help needs no server: describe the commands from an empty in-memory store.
+    const store = Store.open(':memory:');
+    try {
+      const user = store.users.add('admin', 'admin');
+      return await runCommand({ store, layout, settings: offlineSettings(), user, io, local: true }, argv);
+    } finally {
+      store.close();
+    }
+  }
   if (!fs.existsSync(layout.db)) {
     process.stderr.write(` !     No Slipway server has been set up in ${layout.home} (run \`slipway server\` once, or set SLIPWAY_HOME)\n`);
     return 1;
@@ -27,7 +38,7 @@ export async function runHostCommand(argv: string[]): Promise<number> {
   try {
     const admin = store.users.list().find((u) => u.role === 'admin');
     if (!admin) throw new Error('no admin user in the store');
-    return await runCommand({ store, layout, settings: offlineSettings(), user: admin, io: { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, tty: false }, local: true }, argv);
+    return await runCommand({ store, layout, settings: offlineSettings(), user: admin, io, local: true }, argv);
   } finally {
     store.close();
   }
