@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { appFor } from '../auth/access.js';
 import { BRANCH_NAME, checkAppName } from '../auth/names.js';
 import { invalid } from '../errors.js';
+import { DRIVERS } from '../runtime/kinds.js';
 import type { App, Store } from '../store/index.js';
 import { out, type CommandContext } from './context.js';
 
@@ -99,6 +100,14 @@ export const SETTINGS: Record<string, Setting> = {
       return v;
     },
     ...inSettings('artifact_urls'),
+  },
+  driver: {
+    describe: 'process or docker: where this app runs and builds (default: the server\'s --driver); applies from the next deploy',
+    check: (v) => {
+      if (!(DRIVERS as readonly string[]).includes(v)) throw invalid(`unknown driver "${v}"`, `use ${DRIVERS.join(' or ')}`);
+      return v;
+    },
+    ...inSettings('driver'),
   },
   'backups.keep': count('backups.keep', 1, 'archive-stage snapshots kept (1–100; default 5)'),
   'releases.keep': count('releases.keep', 2, 'succeeded releases kept with their archive (2–100; default from the server)'),

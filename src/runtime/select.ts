@@ -3,8 +3,9 @@ import { ProcessDriver } from './process/index.js';
 import { DockerDriver } from './docker/driver.js';
 import { connectEngine } from './docker/engine.js';
 
-export const DRIVERS = ['process', 'docker'] as const;
-export type DriverKind = (typeof DRIVERS)[number];
+import type { DriverKind } from './kinds.js';
+
+export { DRIVERS, driverFor, type DriverKind } from './kinds.js';
 
 /** A driver plus what the daemon does once every live app is back: drop what nothing adopted. */
 export type RuntimeDriver = Driver & { sweep?(): Promise<void> };
