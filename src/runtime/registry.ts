@@ -1,7 +1,7 @@
 import type { Store } from '../store/index.js';
 import type { Driver, ExecRequest, Instance, InstanceSpec } from './driver.js';
 import type { ExitListener } from './exit-listeners.js';
-import { driverFor, type DriverKind } from './kinds.js';
+import { DRIVERS, driverFor, type DriverKind } from './kinds.js';
 
 export interface DriverRegistryOptions {
   store: Store;
@@ -60,14 +60,24 @@ export class DriverRegistry implements Driver {
     return pending;
   }
 
-  /** The kind an app's new instances get: its `driver` setting, else the server's. */
-  kindOf(app: string): DriverKind {
-    const found = this.opts.store.apps.byName(app);
-    return found ? driverFor(found, this.opts.serverDefault) : this.opts.serverDefault;
+  /**
+   * The kind a release runs on: fixed at its first start from the app's
+   * `driver` setting (else the server's), so a setting changed since then
+   * applies at the next deploy, not when the daemon restarts the live release.
+   */
+  kindOf(app: string, version: number): DriverKind {
+    const { store, serverDefault } = this.opts;
+    const found = store.apps.byName(app);
+    if (!found) return serverDefault;
+    const release = store.releases.get(found.id, version);
+    if ((DRIVERS as readonly string[]).includes(release?.driver ?? '')) return release!.driver as DriverKind;
+    const kind = driverFor(found, serverDefault);
+    if (release) store.releases.setDriver(release.id, kind);
+    return kind;
   }
 
   async start(spec: InstanceSpec): Promise<Instance> {
-    return (await this.driver(this.kindOf(spec.app))).start(spec);
+    return (await this.driver(this.kindOf(spec.app, spec.release))).start(spec);
   }
 
   async stop(id: string, opts?: { graceMs?: number }): Promise<void> {
@@ -87,13 +97,12 @@ export class DriverRegistry implements Driver {
 
   /**
    * `enter APP web.1` goes to the driver holding web.1; `run` and the release
-   * phase to the driver running that release, else to the app's kind (a new
-   * release about to start there).
+   * phase to the driver running that release, else to the release's kind.
    */
   async exec(req: ExecRequest): Promise<number> {
     const byInstance = req.instanceId ? this.holder(req.instanceId) : undefined;
     const byRelease = [...this.ready.values()].find((d) => d.instances(req.app).some((i) => i.release === req.release));
-    return (byInstance ?? byRelease ?? (await this.driver(this.kindOf(req.app)))).exec(req);
+    return (byInstance ?? byRelease ?? (await this.driver(this.kindOf(req.app, req.release)))).exec(req);
   }
 
   /** Every driver that may have run the release; one not started on this run of the daemon has nothing of it to hold. */

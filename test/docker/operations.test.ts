@@ -119,15 +119,32 @@ describe('docker operations (real dockerd)', function () {
       expect(ranHost.stdout.trim()).to.match(/^[0-9a-f]{12}$/).and.not.equal(os.hostname());
     });
 
-    it('switched back to process, the next release is a process and the container is gone', async () => {
-      const { server, key } = env;
+    it('switched back to process, a daemon restart keeps the live release in its container', async () => {
+      const { server } = env;
+      const [before] = await containersOf(server.home, APP, ['slipway.role=instance']);
       expect(server.cli(['apps:set', APP, 'driver=process']).code).to.equal(0);
+      await server.stop();
+      await server.boot();
+      expect((await server.get(APP)).body).to.equal('in a container');
+      const after = await containersOf(server.home, APP, ['slipway.role=instance']);
+      expect(after.map((c) => [c.Id, c.State])).to.deep.equal([[before!.Id, 'running']]);
+    });
+
+    it('the next release is a process and the container is gone', async () => {
+      const { server, key } = env;
       setMessage(repo, 'a process again');
       const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
       expect(r.code, r.stderr).to.equal(0);
       expect((await server.get(APP)).body).to.equal('a process again');
       expect(await containersOf(server.home, APP)).to.deep.equal([]);
       expect(server.cli(['ps', APP]).stdout).to.match(/web\.1\s+up\s+v4\s+\d+\s+\d+/);
+      // Each release remembers the driver it ran on (v2 never got past its start).
+      expect(query(server.home, 'SELECT r.version, r.status, r.driver FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version', APP)).to.deep.equal([
+        { version: 1, status: 'succeeded', driver: 'process' },
+        { version: 2, status: 'failed', driver: 'docker' },
+        { version: 3, status: 'succeeded', driver: 'docker' },
+        { version: 4, status: 'succeeded', driver: 'process' },
+      ]);
     });
   });
 
