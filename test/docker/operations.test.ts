@@ -138,6 +138,9 @@ describe('docker operations (real dockerd)', function () {
       expect((await server.get(APP)).body).to.equal('a process again');
       expect(await containersOf(server.home, APP)).to.deep.equal([]);
       expect(server.cli(['ps', APP]).stdout).to.match(/web\.1\s+up\s+v4\s+\d+\s+\d+/);
+      const ran = ssh(key.key, server.ports.ssh, ['run', APP, '--', 'hostname']);
+      expect(ran.code, ran.stderr).to.equal(0);
+      expect(ran.stdout.trim()).to.equal(os.hostname());
       // Each release remembers the driver it ran on (v2 never got past its start).
       expect(query(server.home, 'SELECT r.version, r.status, r.driver FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version', APP)).to.deep.equal([
         { version: 1, status: 'succeeded', driver: 'process' },
