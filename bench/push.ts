@@ -1,5 +1,6 @@
 // Push benchmark: how much slower is a Slipway push-to-live than a bare `git push`
-// over OpenSSH? Prints one JSON document on stdout; progress goes to stderr.
+// over OpenSSH, and what does running the app in a Docker container cost over a
+// process? Prints one JSON document on stdout; progress goes to stderr.
 //
 //   npx tsx bench/push.ts [--runs 5]
 import fs from 'node:fs';
@@ -7,18 +8,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { appRepo, git, setMessage, sshKey, TestServer, tmpdir } from '../test/e2e/harness.js';
+import { STACK_IMAGE, connectEngine, requireEngine } from '../src/runtime/docker/engine.js';
 import { pushUntilServed, timedPush } from './lib/measure.js';
 import { ThrowawaySshd } from './lib/sshd.js';
 import { ratio, summarize, type Summary } from './lib/stats.js';
 
 const EXAMPLE = 'procfile-hello';
 type Transport = 'ssh' | 'http';
-const TRANSPORTS: readonly Transport[] = ['ssh', 'http'];
+/** A series: how the push arrives, and which driver runs the app (`docker` is pushed over SSH). */
+type Series = Transport | 'docker';
+const SERIES: readonly Series[] = ['ssh', 'http', 'docker'];
 
 interface Samples {
   floor: number[];
-  first: Record<Transport, number[]>;
-  redeploy: Record<Transport, number[]>;
+  first: Record<Series, number[]>;
+  redeploy: Record<Series, number[]>;
 }
 
 /** Everything a run needs, set up once so that setup never lands inside a timing. */
@@ -73,10 +77,15 @@ async function floorRun(rig: Rig, run: number): Promise<number> {
   }
 }
 
-/** Slipway: first deploy of a brand-new app, then a one-file redeploy; both until the router serves. */
-async function slipwayRun(rig: Rig, scratch: Scratch, transport: Transport, run: number): Promise<{ first: number; redeploy: number }> {
-  const app = `bench-${transport}-${run}`;
+/**
+ * Slipway: first deploy of a brand-new app, then a one-file redeploy; both until the router serves.
+ * The `docker` series is the ssh one for an app set to `driver=docker` on the same (process) server.
+ */
+async function slipwayRun(rig: Rig, scratch: Scratch, series: Series, run: number): Promise<{ first: number; redeploy: number }> {
+  const app = `bench-${series}-${run}`;
+  const transport: Transport = series === 'http' ? 'http' : 'ssh';
   mustCli(rig.server, ['apps:create', app]);
+  if (series === 'docker') mustCli(rig.server, ['apps:set', app, 'driver=docker']);
   const repo = scratch.add(appRepo(EXAMPLE));
   const target = {
     repo,
@@ -100,17 +109,17 @@ async function slipwayRun(rig: Rig, scratch: Scratch, transport: Transport, run:
 }
 
 async function measure(rig: Rig, scratch: Scratch, runs: number): Promise<Samples> {
-  const samples: Samples = { floor: [], first: { ssh: [], http: [] }, redeploy: { ssh: [], http: [] } };
+  const samples: Samples = { floor: [], first: { ssh: [], http: [], docker: [] }, redeploy: { ssh: [], http: [], docker: [] } };
   // Interleave the series within each run so drift (thermal, caches, other load) hits all of them alike.
   for (let run = 1; run <= runs; run++) {
     const floor = await floorRun(rig, run);
     samples.floor.push(floor);
     progress(`run ${run}/${runs}: floor ${floor.toFixed(0)}ms`);
-    for (const transport of TRANSPORTS) {
-      const { first, redeploy } = await slipwayRun(rig, scratch, transport, run);
-      samples.first[transport].push(first);
-      samples.redeploy[transport].push(redeploy);
-      progress(`run ${run}/${runs}: ${transport} first deploy ${first.toFixed(0)}ms, redeploy ${redeploy.toFixed(0)}ms`);
+    for (const series of SERIES) {
+      const { first, redeploy } = await slipwayRun(rig, scratch, series, run);
+      samples.first[series].push(first);
+      samples.redeploy[series].push(redeploy);
+      progress(`run ${run}/${runs}: ${series} first deploy ${first.toFixed(0)}ms, redeploy ${redeploy.toFixed(0)}ms`);
     }
   }
   return samples;
@@ -132,6 +141,8 @@ function report(runs: number, samples: Samples): object {
       slipway_ssh_redeploy_ms: vsFloor(samples.redeploy.ssh),
       slipway_http_first_deploy_ms: vsFloor(samples.first.http),
       slipway_http_redeploy_ms: vsFloor(samples.redeploy.http),
+      slipway_ssh_docker_first_deploy_ms: { ...vsFloor(samples.first.docker), ratio_to_process: ratio(summarize(samples.first.docker), summarize(samples.first.ssh)) },
+      slipway_ssh_docker_redeploy_ms: { ...vsFloor(samples.redeploy.docker), ratio_to_process: ratio(summarize(samples.redeploy.docker), summarize(samples.redeploy.ssh)) },
     },
   };
 }
@@ -156,11 +167,21 @@ async function tearDown(rig: Partial<Rig>, scratch: Scratch): Promise<void> {
   scratch.removeAll();
 }
 
+/** The docker series needs a running engine and the stack image; say which is missing, up front. */
+async function assertDocker(): Promise<void> {
+  const docker = connectEngine();
+  await requireEngine(docker);
+  await docker.getImage(STACK_IMAGE).inspect().catch(() => {
+    throw new Error(`the Docker stack image ${STACK_IMAGE} does not exist: build it once with \`slipway stack:build\``);
+  });
+}
+
 async function main(): Promise<number> {
   let runs: number;
   try {
     runs = parseRuns();
     ThrowawaySshd.assertInstalled();
+    await assertDocker();
   } catch (err) {
     // Usage and setup errors are the user's to fix: a message, not a stack trace.
     process.stderr.write(`bench: ${(err as Error).message}\n`);

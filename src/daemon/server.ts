@@ -16,7 +16,7 @@ import type { Services } from '../pipeline/context.js';
 import { stopInstances } from '../pipeline/formation.js';
 import { DeployQueue } from '../pipeline/queue.js';
 import { createRouter, type RouterKind } from '../router/select.js';
-import { createDriver, type DriverKind } from '../runtime/select.js';
+import { createRuntime, type DriverKind } from '../runtime/select.js';
 import { Store } from '../store/index.js';
 import { Layout } from '../store/layout.js';
 import { recoverJobs, restoreApps } from './boot.js';
@@ -40,7 +40,7 @@ export interface ServerOptions {
   stopGraceMs?: number;
   /** Router engine: the built-in Node proxy (default) or Slipway's own nginx. */
   router?: RouterKind;
-  /** Runtime driver for every app: embedded processes (default) or Docker containers. */
+  /** Runtime driver of apps without their own `driver` setting: embedded processes (default) or Docker containers. */
   driver?: DriverKind;
   /** Wait before a failed webhook delivery's first retry (doubles each time); default 1 s. */
   webhookRetryMs?: number;
@@ -85,7 +85,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
   const firstStart = ensureAdmin(store);
 
-  const driver = await createDriver({ kind: opts.driver ?? 'process', log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process`, extraCaBundle: opts.extraCaBundle }).catch((err) => {
+  const driver = await createRuntime({ store, kind: opts.driver ?? 'process', home: layout.home, log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process`, extraCaBundle: opts.extraCaBundle }).catch((err) => {
     store.close();
     throw err;
   });
@@ -127,7 +127,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   }
   await restoreApps(services, log);
-  await driver.sweep?.();
+  await driver.sweep();
   notifier.start();
 
   log(`-----> Slipway ${VERSION} is running (home ${layout.home})`);

@@ -76,4 +76,8 @@ export interface Driver {
   exec(req: ExecRequest): Promise<number>;
   /** Stops everything (daemon shutdown). */
   shutdown(opts?: { graceMs?: number }): Promise<void>;
+  /** Release rotation pruned `release`: drop what it left in the runtime (containers, images). */
+  removeRelease?(app: string, release: number): Promise<void>;
+  /** Once every live app is back after a start: drop what no live release adopted. */
+  sweep?(): Promise<void>;
 }

@@ -2,24 +2,35 @@ import type { Driver } from './driver.js';
 import { ProcessDriver } from './process/index.js';
 import { DockerDriver } from './docker/driver.js';
 import { connectEngine } from './docker/engine.js';
+import { DriverRegistry } from './registry.js';
+import type { Store } from '../store/index.js';
 
 import type { DriverKind } from './kinds.js';
 
 export { DRIVERS, driverFor, type DriverKind } from './kinds.js';
-
-/** A driver plus what the daemon does once every live app is back: drop what nothing adopted. */
-export type RuntimeDriver = Driver & { sweep?(): Promise<void> };
+export { DriverRegistry } from './registry.js';
 
 export interface DriverSelection {
   kind: DriverKind;
   log: (msg: string) => void;
+  /** SLIPWAY_HOME; the docker driver labels what it creates with its hash. */
+  home: string;
   /** Process driver's pid files (orphans of a crashed daemon are reaped). */
   stateDir: string;
   extraCaBundle?: string;
 }
 
-/** The server-wide driver; a missing engine fails here, before anything listens. */
-export async function createDriver(sel: DriverSelection): Promise<RuntimeDriver> {
-  if (sel.kind === 'docker') return DockerDriver.create({ docker: connectEngine(), extraCaBundle: sel.extraCaBundle, log: sel.log });
+/** One driver of one kind; a missing engine fails here with its one clear line. */
+export async function createDriver(sel: DriverSelection): Promise<Driver> {
+  if (sel.kind === 'docker') return DockerDriver.create({ docker: connectEngine(), home: sel.home, extraCaBundle: sel.extraCaBundle, log: sel.log });
   return new ProcessDriver({ log: sel.log, stateDir: sel.stateDir });
+}
+
+/**
+ * The daemon's runtime: the server default's driver now (so `slipway server
+ * --driver docker` without an engine fails before anything listens), any
+ * other kind when an app first needs it.
+ */
+export function createRuntime(sel: DriverSelection & { store: Store }): Promise<DriverRegistry> {
+  return DriverRegistry.create({ store: sel.store, serverDefault: sel.kind, log: sel.log, create: (kind) => createDriver({ ...sel, kind }) });
 }

@@ -23,6 +23,8 @@ export interface Release {
   sourceVersion: number | null;
   jobId: number | null;
   error: string | null;
+  /** The runtime driver (`process`, `docker`) the release runs on; set when it first starts. */
+  driver: string | null;
   createdAt: number;
   finishedAt: number | null;
 }
@@ -45,6 +47,7 @@ const toRelease = (r: any): Release => ({
   sourceVersion: r.source_version,
   jobId: r.job_id,
   error: r.error,
+  driver: r.driver ?? null,
   createdAt: r.created_at,
   finishedAt: r.finished_at,
 });
@@ -116,6 +119,10 @@ export class ReleaseStore {
 
   finish(id: number, status: 'succeeded' | 'failed', error?: string): void {
     this.db.prepare('UPDATE releases SET status = ?, error = coalesce(?, error), finished_at = ? WHERE id = ?').run(status, error ?? null, now(), id);
+  }
+
+  setDriver(id: number, driver: string): void {
+    this.db.prepare('UPDATE releases SET driver = ? WHERE id = ?').run(driver, id);
   }
 
   markPruned(id: number): void {

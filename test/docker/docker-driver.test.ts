@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { BIN, appRepo, push, setMessage, sshArgs, TestServer, useServer, type Result } from '../e2e/harness.js';
 import { underLoad as loadOnRouter } from '../support/load.js';
+import { homeId } from '../../src/runtime/docker/container-spec.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
@@ -46,8 +47,9 @@ describe('docker driver (real dockerd)', function () {
     const found = await containersOf(APP);
     expect(found).to.have.length(1);
     const c = found[0]!;
-    expect(c.Names[0]).to.equal(`/slipway-${APP}-v1-web-1`);
-    expect(c.Labels).to.include({ 'slipway.app': APP, 'slipway.release': '1', 'slipway.process': 'web', 'slipway.instance': `${APP}.v1.web.1` });
+    const home = homeId(server.home);
+    expect(c.Names[0]).to.equal(`/slipway-${home}-${APP}-v1-web-1`);
+    expect(c.Labels).to.include({ 'slipway.app': APP, 'slipway.release': '1', 'slipway.process': 'web', 'slipway.instance': `${APP}.v1.web.1`, 'slipway.home': home });
     expect(c.Image).to.equal('slipway/stack:bookworm');
     expect(c.Ports.find((p) => p.PrivatePort === 5000)?.IP).to.equal('127.0.0.1');
     const info = await docker.getContainer(c.Id).inspect();
@@ -67,7 +69,7 @@ describe('docker driver (real dockerd)', function () {
     expect(load.failures).to.equal(0);
     expect((await server.get(APP)).body).to.equal('second container');
     const now = await containersOf(APP);
-    expect(now.map((c) => c.Names[0])).to.deep.equal([`/slipway-${APP}-v2-web-1`]);
+    expect(now.map((c) => c.Names[0])).to.deep.equal([`/slipway-${homeId(server.home)}-${APP}-v2-web-1`]);
     expect(now[0]!.Id).to.not.equal(old!.Id);
     const all = await docker.listContainers({ all: true, filters: { label: [`slipway.app=${APP}`] } });
     expect(all.map((c) => c.Id)).to.not.include(old!.Id);

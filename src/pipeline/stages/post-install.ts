@@ -9,6 +9,11 @@ export const postInstall: StageFn = async (ctx) => {
   store.releases.finish(ctx.release!.id, 'succeeded');
   // Heroku's semantics: a config release or a rollback makes its config the app's config.
   if (ctx.releaseKind === 'config' || ctx.releaseKind === 'rollback') store.apps.replaceConfig(ctx.app.id, ctx.config);
-  const pruned = await rotateReleases({ store, layout, appId: ctx.app.id, appName: ctx.app.name, keep });
+  const { driver } = ctx.services;
+  const onPrune = async (version: number) => {
+    // The deploy has succeeded by now: a leftover image is worth a warning, not a failed deploy.
+    await driver.removeRelease?.(ctx.app.name, version).catch((err: Error) => ctx.log.info(`Warning: could not remove what v${version} left in the runtime: ${err.message}`));
+  };
+  const pruned = await rotateReleases({ store, layout, appId: ctx.app.id, appName: ctx.app.name, keep, onPrune });
   if (pruned.length) ctx.log.info(`Pruned old releases: ${pruned.map((v) => `v${v}`).join(', ')}`);
 };

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import type Docker from 'dockerode';
 import type { InstanceSpec } from '../driver.js';
 import { EXEC_LAUNCHER, LAUNCHER } from '../process/command.js';
@@ -9,14 +11,26 @@ export const CONTAINER_PORT = 5000;
 export const CONTAINER_CA = '/etc/ssl/slipway/extra-ca.crt';
 const STACK_PATH = '/app/.heroku/node/bin:/app/.heroku/python/bin:/app/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export const LABEL = { app: 'slipway.app', release: 'slipway.release', process: 'slipway.process', instance: 'slipway.instance', role: 'slipway.role' } as const;
+export const LABEL = { app: 'slipway.app', release: 'slipway.release', process: 'slipway.process', instance: 'slipway.instance', role: 'slipway.role', home: 'slipway.home' } as const;
 
-export function containerName(spec: Pick<InstanceSpec, 'app' | 'release' | 'type' | 'index'>): string {
-  return `slipway-${spec.app}-v${spec.release}-${spec.type}-${spec.index}`;
+/**
+ * The `slipway.home` label value: a short hash of the data directory's path.
+ * Several Slipway servers may share one engine; each only ever adopts or
+ * removes containers and images that carry its own home's value.
+ */
+export function homeId(home: string): string {
+  return createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 10);
+}
+
+/** The home is in the name too: two servers on one engine may both have an app `web`. */
+export function containerName(spec: Pick<InstanceSpec, 'app' | 'release' | 'type' | 'index'>, home: string): string {
+  return `slipway-${home}-${spec.app}-v${spec.release}-${spec.type}-${spec.index}`;
 }
 
 export interface GuestOptions {
   image: string;
+  /** This server's `homeId`, set as the `slipway.home` label on everything it creates. */
+  home: string;
   /** Host CA bundle, bind-mounted read-only and named by NODE_EXTRA_CA_CERTS and friends. */
   extraCaBundle?: string;
 }
@@ -57,13 +71,13 @@ function owner(dir: string): string | undefined {
 export function instanceCreateOptions(spec: InstanceSpec, id: string, port: number | undefined, opts: GuestOptions): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: {} };
   return {
-    name: containerName(spec),
+    name: containerName(spec, opts.home),
     Image: opts.image,
     User: owner(spec.releaseDir),
     Cmd: ['bash', '-c', LAUNCHER, `slipway-${spec.app}-${spec.type}.${spec.index}`, spec.command],
     WorkingDir: '/app',
     Env: guestEnv(spec, { DYNO: `${spec.type}.${spec.index}`, ...(port === undefined ? {} : { PORT: String(CONTAINER_PORT) }) }, opts),
-    Labels: { [LABEL.app]: spec.app, [LABEL.release]: String(spec.release), [LABEL.process]: spec.type, [LABEL.instance]: id, [LABEL.role]: 'instance' },
+    Labels: { [LABEL.app]: spec.app, [LABEL.release]: String(spec.release), [LABEL.process]: spec.type, [LABEL.instance]: id, [LABEL.role]: 'instance', [LABEL.home]: opts.home },
     ExposedPorts: exposed,
     HostConfig: {
       Init: true,
@@ -84,7 +98,7 @@ export function oneOffCreateOptions(req: Guest & { argv: string[]; tty: boolean 
     Cmd: ['bash', '-c', EXEC_LAUNCHER, `slipway-${req.app}-${dyno}`, ...req.argv],
     WorkingDir: '/app',
     Env: guestEnv(req, { DYNO: dyno }, opts),
-    Labels: { [LABEL.app]: req.app, [LABEL.release]: String(req.release), [LABEL.process]: 'run', [LABEL.role]: 'one-off' },
+    Labels: { [LABEL.app]: req.app, [LABEL.release]: String(req.release), [LABEL.process]: 'run', [LABEL.role]: 'one-off', [LABEL.home]: opts.home },
     Tty: req.tty,
     OpenStdin: true,
     StdinOnce: true,
@@ -93,4 +107,12 @@ export function oneOffCreateOptions(req: Guest & { argv: string[]; tty: boolean 
     AttachStderr: true,
     HostConfig: { Init: true, Binds: guestBinds(req, opts), AutoRemove: false },
   };
+}
+
+/**
+ * Labels for an image built for one release (a Dockerfile app's `slipway/<app>:v<N>`):
+ * release rotation finds and removes the images of pruned releases by them.
+ */
+export function releaseImageLabels(app: string, release: number, home: string): Record<string, string> {
+  return { [LABEL.app]: app, [LABEL.release]: String(release), [LABEL.role]: 'image', [LABEL.home]: home };
 }

@@ -7,12 +7,14 @@ import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { instanceId } from '../process/command.js';
 import { LogWriter } from '../process/log-writer.js';
 import { PortAllocator } from '../process/ports.js';
-import { CONTAINER_PORT, LABEL, containerName, instanceCreateOptions, type GuestOptions } from './container-spec.js';
+import { CONTAINER_PORT, LABEL, containerName, homeId, instanceCreateOptions, type GuestOptions } from './container-spec.js';
 import { STACK_IMAGE, imageExists, requireEngine } from './engine.js';
 import { execInContainer, runOneOff } from './exec.js';
 
 export interface DockerDriverOptions {
   docker: Docker;
+  /** SLIPWAY_HOME: what this server owns in a shared engine is labelled with its `homeId`. */
+  home: string;
   /** Default slipway/stack:bookworm. */
   image?: string;
   extraCaBundle?: string;
@@ -57,7 +59,7 @@ export class DockerDriver implements Driver {
 
   private constructor(opts: DockerDriverOptions) {
     this.docker = opts.docker;
-    this.guest = { image: opts.image ?? STACK_IMAGE, extraCaBundle: opts.extraCaBundle };
+    this.guest = { image: opts.image ?? STACK_IMAGE, home: homeId(opts.home), extraCaBundle: opts.extraCaBundle };
     this.ports = new PortAllocator({ range: opts.portRange ?? [45000, 49999] });
     this.log = opts.log ?? (() => undefined);
     this.listeners = new ExitListeners(this.log);
@@ -71,13 +73,30 @@ export class DockerDriver implements Driver {
       throw new SlipwayError('stack_missing', `the Docker stack image ${driver.guest.image} does not exist: build it once with \`slipway stack:build\``, { status: 503 });
     }
     await driver.followEvents();
-    const found = await opts.docker.listContainers({ all: true, filters: { label: [`${LABEL.role}=instance`] } });
+    const found = await opts.docker.listContainers({ all: true, filters: { label: [driver.ownLabel] } });
     for (const c of found) {
       const id = c.Labels[LABEL.instance];
-      if (id && c.State === 'running') driver.orphans.set(id, c);
+      if (c.Labels[LABEL.role] === 'instance' && id && c.State === 'running') driver.orphans.set(id, c);
+      // Stopped instances and one-offs a killed daemon never removed.
       else await opts.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
     return driver;
+  }
+
+  /** The label filter for what this server owns; never touch anything without it. */
+  private get ownLabel(): string {
+    return `${LABEL.home}=${this.guest.home}`;
+  }
+
+  /**
+   * An engine that stopped answering is the user's to start: its one clear
+   * line (from requireEngine) says so, instead of a bare `connect ENOENT`.
+   */
+  private async engineDown(): Promise<SlipwayError | undefined> {
+    return requireEngine(this.docker).then(
+      () => undefined,
+      (err: SlipwayError) => err,
+    );
   }
 
   async start(spec: InstanceSpec): Promise<Instance> {
@@ -95,8 +114,8 @@ export class DockerDriver implements Driver {
     this.tracked.set(id, entry);
     try {
       // A container of that name can only be a dead leftover (a live one would be tracked or adopted).
-      await this.docker.getContainer(containerName(spec)).remove({ force: true }).catch(() => undefined);
-      logs.note(`Starting container ${containerName(spec)} with command \`${spec.command}\``);
+      await this.docker.getContainer(containerName(spec, this.guest.home)).remove({ force: true }).catch(() => undefined);
+      logs.note(`Starting container ${containerName(spec, this.guest.home)} with command \`${spec.command}\``);
       const container = await this.docker.createContainer(instanceCreateOptions(spec, id, port, this.guest));
       entry.containerId = container.id;
       this.byContainer.set(container.id, id);
@@ -110,6 +129,8 @@ export class DockerDriver implements Driver {
       void logs.close();
       if (entry.containerId) await this.docker.getContainer(entry.containerId).remove({ force: true }).catch(() => undefined);
       if (port !== undefined) this.ports.release(port);
+      const down = await this.engineDown();
+      if (down) throw down;
       throw new SlipwayError('container_start_failed', `cannot start ${id}: ${(err as Error).message}`, { status: 500, hint: 'check `docker info` and that the stack image exists (`slipway stack:build`)', cause: err });
     }
   }
@@ -148,8 +169,31 @@ export class DockerDriver implements Driver {
   /** With an instance: `docker exec` in its container. Without: a one-off container of the release (`run.N`). */
   async exec(req: ExecRequest): Promise<number> {
     const entry = req.instanceId ? this.tracked.get(req.instanceId) : undefined;
-    if (entry) return execInContainer(this.docker, this.docker.getContainer(entry.containerId), req, `${entry.instance.type}.${entry.instance.index}`);
-    return runOneOff(this.docker, req, `run.${++this.runs}`, this.guest);
+    try {
+      if (entry) return await execInContainer(this.docker, this.docker.getContainer(entry.containerId), req, `${entry.instance.type}.${entry.instance.index}`);
+      return await runOneOff(this.docker, req, `run.${++this.runs}`, this.guest);
+    } catch (err) {
+      throw (await this.engineDown()) ?? err;
+    }
+  }
+
+  /**
+   * Release rotation pruned `release`: its leftover containers (exited
+   * instances, one-offs) and its images go. Running instances are left alone;
+   * rotation never prunes a release that should still run.
+   */
+  async removeRelease(app: string, release: number): Promise<void> {
+    const label = [this.ownLabel, `${LABEL.app}=${app}`, `${LABEL.release}=${release}`];
+    for (const c of await this.docker.listContainers({ all: true, filters: { label } })) {
+      if (this.byContainer.has(c.Id)) continue;
+      await this.docker.getContainer(c.Id).remove({ force: true });
+      this.log(`${app} v${release}: removed container ${c.Names[0]?.slice(1) ?? c.Id.slice(0, 12)} (release pruned)`);
+    }
+    for (const image of await this.docker.listImages({ filters: { label: [...label, `${LABEL.role}=image`] } })) {
+      // By id with force: every tag of the release's image goes with it.
+      await this.docker.getImage(image.Id).remove({ force: true });
+      this.log(`${app} v${release}: removed image ${image.RepoTags?.[0] ?? image.Id.slice(7, 19)} (release pruned)`);
+    }
   }
 
   /** Removes the containers no live release adopted; call once every live app has been started. */
@@ -208,7 +252,7 @@ export class DockerDriver implements Driver {
   }
 
   private async followEvents(): Promise<void> {
-    const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['die', 'start'], label: [`${LABEL.role}=instance`] } })) as unknown as Readable;
+    const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['die', 'start'], label: [`${LABEL.role}=instance`, this.ownLabel] } })) as unknown as Readable;
     this.events = stream;
     let partial = '';
     stream.setEncoding('utf8');

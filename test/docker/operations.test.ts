@@ -1,0 +1,263 @@
+import { expect } from 'chai';
+import Docker from 'dockerode';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { homeId, releaseImageLabels } from '../../src/runtime/docker/container-spec.js';
+import { query } from '../e2e/db.js';
+import { BIN, appRepo, push, setMessage, ssh, tmpdir, useServer } from '../e2e/harness.js';
+import { EngineProxy } from '../support/engine-proxy.js';
+
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const STACK = 'slipway/stack:bookworm';
+const ENGINE_LINE = /cannot reach the Docker engine at unix:\/\/\S+\/docker\.sock \(no socket there\): start it with `systemctl start docker`/;
+
+/** Everything (any state) one server created for one app, from the engine itself. */
+function containersOf(home: string, app: string, extra: string[] = []): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`slipway.home=${homeId(home)}`, `slipway.app=${app}`, ...extra] } });
+}
+
+async function removeContainers(label: string[]): Promise<void> {
+  for (const c of await docker.listContainers({ all: true, filters: { label } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+}
+
+async function exists(thing: { inspect(): Promise<unknown> }): Promise<boolean> {
+  return thing.inspect().then(
+    () => true,
+    () => false,
+  );
+}
+
+/** An image labelled as a Dockerfile build of one release would be (tiny: FROM the stack, no layers of its own). */
+async function releaseImage(tag: string, labels: Record<string, string>): Promise<string> {
+  const dir = tmpdir('image');
+  fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${STACK}\n`);
+  const stream = await docker.buildImage({ context: dir, src: ['Dockerfile'] }, { t: tag, labels } as Docker.ImageBuildOptions);
+  await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
+  fs.rmSync(dir, { recursive: true, force: true });
+  return (await docker.getImage(tag).inspect()).Id;
+}
+
+/** A container carrying Slipway's labels, as a crashed daemon or another server could have left it. */
+async function labelledContainer(labels: Record<string, string>, running: boolean): Promise<Docker.Container> {
+  const c = await docker.createContainer({ Image: STACK, Cmd: ['sleep', 'infinity'], Labels: labels, HostConfig: { Init: true } });
+  if (running) await c.start();
+  return c;
+}
+
+/** The failure lines git relays (`remote:  !     …`): a user reads these, so each problem should be one of them. */
+const failureLines = (stderr: string) => stderr.split('\n').filter((l) => ENGINE_LINE.test(l));
+
+describe('docker operations (real dockerd)', function () {
+  this.timeout(300_000);
+  before(function () {
+    this.timeout(30 * 60_000);
+    const r = spawnSync(BIN, ['stack:build'], { encoding: 'utf8', timeout: 30 * 60_000 });
+    if (r.status !== 0) throw new Error(`stack:build failed: ${r.stdout}${r.stderr}`);
+  });
+
+  describe('per-app driver on a process server', () => {
+    // The engine's socket does not exist until the test starts the proxy: a process server must not care.
+    const engine = new EngineProxy();
+    const env = useServer({ env: { DOCKER_HOST: engine.dockerHost } });
+    const APP = 'opsmixed';
+    let repo: string;
+
+    after(async () => {
+      await engine.close();
+      if (env.server) await removeContainers([`slipway.home=${homeId(env.server.home)}`]);
+    });
+
+    it('starts and serves process apps with no engine anywhere', async () => {
+      const { server, key } = env;
+      expect(fs.existsSync(engine.socket)).to.equal(false);
+      expect(server.cli(['apps:create', APP]).code).to.equal(0);
+      repo = appRepo('procfile-hello');
+      setMessage(repo, 'as a process');
+      const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+      expect(r.code, r.stderr).to.equal(0);
+      expect((await server.get(APP)).body).to.equal('as a process');
+    });
+
+    it('an app switched to docker while the engine is missing: one clear line, the process release keeps serving', async () => {
+      const { server, key } = env;
+      expect(server.cli(['apps:set', APP, 'driver=docker']).code).to.equal(0);
+      setMessage(repo, 'never live');
+      const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+      expect(failureLines(r.stderr), r.stderr).to.have.length(1);
+      expect((await server.get(APP)).body).to.equal('as a process');
+      expect(server.cli(['releases', APP]).stdout).to.match(/^v1\*\s/m);
+    });
+
+    it('once the engine is up, the next deploy runs in a container and the old process stops', async () => {
+      const { server, key } = env;
+      await engine.open();
+      setMessage(repo, 'in a container');
+      const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+      expect(r.code, r.stderr).to.equal(0);
+      expect((await server.get(APP)).body).to.equal('in a container');
+      const running = await containersOf(server.home, APP, ['slipway.role=instance']);
+      expect(running.map((c) => [c.Labels['slipway.release'], c.State])).to.deep.equal([['3', 'running']]);
+      const ps = server.cli(['ps', APP]).stdout;
+      expect(ps).to.match(/web\.1\s+up\s+v3/);
+      expect(ps).to.not.match(/v1/);
+    });
+
+    it('run and enter go to the container, not the host', async () => {
+      const { server, key } = env;
+      const [c] = await containersOf(server.home, APP, ['slipway.role=instance']);
+      const hostname = (await docker.getContainer(c!.Id).inspect()).Config.Hostname;
+      const entered = ssh(key.key, server.ports.ssh, ['enter', APP, 'web.1'], 'hostname\n');
+      expect(entered.stdout.trim(), entered.stderr).to.equal(hostname);
+      // A one-off container of the live release: the guest's HOME, a hostname that is not the host's.
+      const ranHome = ssh(key.key, server.ports.ssh, ['run', APP, '--', 'printenv', 'HOME']);
+      expect(ranHome.code, ranHome.stderr).to.equal(0);
+      expect(ranHome.stdout.trim()).to.equal('/app');
+      const ranHost = ssh(key.key, server.ports.ssh, ['run', APP, '--', 'hostname']);
+      expect(ranHost.code, ranHost.stderr).to.equal(0);
+      expect(ranHost.stdout.trim()).to.match(/^[0-9a-f]{12}$/).and.not.equal(os.hostname());
+    });
+
+    it('switched back to process, a daemon restart keeps the live release in its container', async () => {
+      const { server } = env;
+      const [before] = await containersOf(server.home, APP, ['slipway.role=instance']);
+      expect(server.cli(['apps:set', APP, 'driver=process']).code).to.equal(0);
+      await server.stop();
+      await server.boot();
+      expect((await server.get(APP)).body).to.equal('in a container');
+      const after = await containersOf(server.home, APP, ['slipway.role=instance']);
+      expect(after.map((c) => [c.Id, c.State])).to.deep.equal([[before!.Id, 'running']]);
+    });
+
+    it('the next release is a process and the container is gone', async () => {
+      const { server, key } = env;
+      setMessage(repo, 'a process again');
+      const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+      expect(r.code, r.stderr).to.equal(0);
+      expect((await server.get(APP)).body).to.equal('a process again');
+      expect(await containersOf(server.home, APP)).to.deep.equal([]);
+      expect(server.cli(['ps', APP]).stdout).to.match(/web\.1\s+up\s+v4\s+\d+\s+\d+/);
+      const ran = ssh(key.key, server.ports.ssh, ['run', APP, '--', 'hostname']);
+      expect(ran.code, ran.stderr).to.equal(0);
+      expect(ran.stdout.trim()).to.equal(os.hostname());
+      // Each release remembers the driver it ran on (v2 never got past its start).
+      expect(query(server.home, 'SELECT r.version, r.status, r.driver FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version', APP)).to.deep.equal([
+        { version: 1, status: 'succeeded', driver: 'process' },
+        { version: 2, status: 'failed', driver: 'docker' },
+        { version: 3, status: 'succeeded', driver: 'docker' },
+        { version: 4, status: 'succeeded', driver: 'process' },
+      ]);
+    });
+  });
+
+  describe('reconcile, clean-up and a stopped engine on a docker server', () => {
+    const engine = new EngineProxy();
+    before(() => engine.open());
+    const env = useServer({ env: { SLIPWAY_DRIVER: 'docker', DOCKER_HOST: engine.dockerHost } });
+    const APP = 'opsrot';
+    const FOREIGN = 'f0reign000';
+    let repo: string;
+    let live: string;
+
+    after(async () => {
+      await engine.close();
+      for (const home of [homeId(env.server.home), FOREIGN]) {
+        await removeContainers([`slipway.home=${home}`]);
+        for (const image of await docker.listImages({ filters: { label: [`slipway.home=${home}`, `slipway.app=${APP}`] } })) {
+          await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+        }
+      }
+    });
+
+    const deploy = async (body: string) => {
+      const { server, key } = env;
+      setMessage(repo, body);
+      const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+      expect(r.code, r.stderr).to.equal(0);
+      expect((await server.get(APP)).body).to.equal(body);
+      return r;
+    };
+
+    it('rotation removes the containers and images of pruned releases, never the live one or its rollback target', async () => {
+      const { server } = env;
+      const home = homeId(server.home);
+      expect(server.cli(['apps:create', APP]).code).to.equal(0);
+      expect(server.cli(['apps:set', APP, 'releases.keep=2']).code).to.equal(0);
+      repo = appRepo('procfile-hello');
+      await deploy('one');
+      await deploy('two');
+      // What v1 and v2 could have left behind: a one-off's container, and Dockerfile-built images.
+      const leftover = await labelledContainer({ ...releaseImageLabels(APP, 1, home), 'slipway.role': 'one-off' }, false);
+      const v1Image = await releaseImage(`slipway/${APP}:v1`, releaseImageLabels(APP, 1, home));
+      const v2Image = await releaseImage(`slipway/${APP}:v2`, releaseImageLabels(APP, 2, home));
+      // Another server on this engine with an app of the same name: not ours to touch.
+      const foreignImage = await releaseImage(`slipway/${APP}:v1-${FOREIGN}`, releaseImageLabels(APP, 1, FOREIGN));
+
+      const r = await deploy('three');
+      expect(r.stderr).to.include('Pruned old releases: v1');
+      expect(await exists(leftover)).to.equal(false);
+      expect(await exists(docker.getImage(v1Image))).to.equal(false);
+      expect(await exists(docker.getImage(v2Image))).to.equal(true);
+      expect(await exists(docker.getImage(foreignImage))).to.equal(true);
+      const running = await containersOf(server.home, APP, ['slipway.role=instance']);
+      expect(running.map((c) => [c.Labels['slipway.release'], c.State])).to.deep.equal([['3', 'running']]);
+      live = running[0]!.Id;
+      expect(query(server.home, "SELECT version, status FROM releases ORDER BY version")).to.deep.equal([
+        { version: 1, status: 'pruned' },
+        { version: 2, status: 'succeeded' },
+        { version: 3, status: 'succeeded' },
+      ]);
+    });
+
+    it('a restarted daemon serves from the same container and removes a stray of a non-live release, but not another server\'s', async () => {
+      const { server } = env;
+      const home = homeId(server.home);
+      await server.stop();
+      const labels = { 'slipway.app': APP, 'slipway.release': '1', 'slipway.process': 'web', 'slipway.instance': `${APP}.v1.web.1`, 'slipway.role': 'instance' };
+      const stray = await labelledContainer({ ...labels, 'slipway.home': home }, true);
+      const foreign = await labelledContainer({ ...labels, 'slipway.home': FOREIGN }, true);
+      await server.boot();
+      expect(server.output).to.include(`${APP}.v3.web.1 adopted`);
+      expect(server.output).to.include(`${APP}.v1.web.1: removing container`);
+      expect((await server.get(APP)).body).to.equal('three');
+      const instances = await containersOf(server.home, APP, ['slipway.role=instance']);
+      expect(instances.map((c) => c.Id)).to.deep.equal([live]);
+      expect(await exists(stray)).to.equal(false);
+      expect((await foreign.inspect()).State.Running).to.equal(true);
+      await foreign.remove({ force: true });
+    });
+
+    it('with the engine stopped: one clear line, and the live release keeps its state in the store', async () => {
+      const { server, key } = env;
+      await engine.close();
+      setMessage(repo, 'four');
+      const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+      expect(failureLines(pushed.stderr), pushed.stderr).to.have.length(1);
+
+      const restart = server.cli(['ps:restart', APP]);
+      expect(restart.code).to.not.equal(0);
+      expect(restart.stderr.trim().split('\n').filter((l) => l.trim()), restart.stderr).to.have.length(1);
+      expect(restart.stderr).to.match(ENGINE_LINE);
+
+      expect(query(server.home, 'SELECT current_release FROM apps WHERE name = ?', APP)).to.deep.equal([{ current_release: 3 }]);
+      expect(query(server.home, "SELECT status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? AND r.version = 3", APP)).to.deep.equal([{ status: 'succeeded' }]);
+      expect(server.cli(['releases', APP]).stdout).to.match(/^v3\*\s+\S+\s+succeeded/m);
+      // The container itself never depended on Slipway reaching the engine.
+      expect((await server.get(APP)).body).to.equal('three');
+    });
+
+    it('slipway server --driver docker without an engine exits non-zero with that one line', () => {
+      const home = tmpdir('home');
+      const r = spawnSync(BIN, ['server', '--driver', 'docker', '--ssh-port', '0', '--http-port', '0', '--router-port', '0'], {
+        env: { ...process.env, SLIPWAY_HOME: home, DOCKER_HOST: engine.dockerHost },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.status).to.not.equal(0);
+      expect(r.stderr.trim().split('\n'), r.stderr).to.have.length(1);
+      expect(r.stderr).to.match(ENGINE_LINE);
+      fs.rmSync(home, { recursive: true, force: true });
+    });
+  });
+});
