@@ -142,4 +142,8 @@ export const migrations: string[] = [
   CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
   `,
+  // Secret config vars: the value is sealed (src/secrets/), without the in-memory prefix.
+  `
+  ALTER TABLE config_vars ADD COLUMN secret INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
