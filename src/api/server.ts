@@ -4,6 +4,8 @@ import { SlipwayError } from '../errors.js';
 import { authenticate } from './auth.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
 import { registerApps } from './routes/apps.js';
+import { registerCli } from './routes/cli.js';
+import { registerConfig } from './routes/config.js';
 import { registerJobs } from './routes/jobs.js';
 import { registerPromotions } from './routes/promotions.js';
 import { registerReleases } from './routes/releases.js';
@@ -18,12 +20,16 @@ const ENDPOINTS = [
   'GET  /api/v1/apps/APP/releases',
   'GET  /api/v1/apps/APP/releases/vN',
   'GET  /api/v1/apps/APP/releases/vN/archive',
+  'GET  /api/v1/apps/APP/config[?reveal=1]      (secrets masked unless revealed, owner or admin)',
+  'PATCH /api/v1/apps/APP/config                {"vars": {"KEY": "value", "OLD": null}, "secret": ["KEY"]}',
   'GET  /api/v1/apps/APP/jobs',
   'GET  /api/v1/jobs/ID',
   'GET  /api/v1/jobs/ID/log[?follow=1]',
   'POST /api/v1/apps/APP/artifacts?sha256=HEX   (body: the release .tar.gz)',
   'POST /api/v1/apps/APP/builds                 (body: a source .tar.gz)',
   'POST /api/v1/apps/APP/promotions             {"from": "STAGING_APP", "version": "vN"}',
+  'GET  /api/v1/cli                             (who the token is)',
+  'POST /api/v1/cli                             {"argv": ["apps:list"], "stdin": "…"} → NDJSON {"out"|"err"|"exit"}',
 ];
 
 /**
@@ -81,6 +87,8 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     registerReleases(api, ctx);
     registerJobs(api, ctx);
     registerPromotions(api, ctx);
+    registerConfig(api, ctx);
+    registerCli(api, ctx);
     await registerUploads(api, ctx);
   });
   return app;

@@ -18,6 +18,14 @@ export function mayUse(user: User, app: App): boolean {
   return user.role === 'admin' || app.ownerId === user.id;
 }
 
+/**
+ * Secret config values are revealed only to the app's owner and admins — not
+ * to everyone who may deploy it (collaborators see them masked).
+ */
+export function mayRevealSecrets(user: User, app: App): boolean {
+  return user.role === 'admin' || app.ownerId === user.id;
+}
+
 export function visibleApps(store: Store, user: User): App[] {
   return store.apps.list().filter((a) => mayUse(user, a));
 }

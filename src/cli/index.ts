@@ -1,10 +1,20 @@
+import { CommanderError } from 'commander';
+import { describe } from '../errors.js';
 import { runHostCommand } from './client.js';
+import { loginCommands } from './login.js';
+import { remoteTarget, runRemote } from './remote.js';
 import { serverCommand } from './server.js';
 import { stackCommand } from './stack.js';
 
+/** Commands of the client itself: they never go to a server's command program. */
+const CLIENT_COMMANDS = new Set(['login', 'logout', 'whoami']);
+
 /**
  * The `slipway` executable. `slipway server` runs the daemon; every other
- * command is the same program the daemon serves over SSH, run as the host's admin.
+ * command is the same program the daemon serves over SSH: run as the host's
+ * admin through the control socket, or — after `slipway login` — as the
+ * logged-in user through the remote server's API. `--local` first forces the
+ * control socket on a host that has a login.
  */
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'server') {
@@ -19,8 +29,20 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write('slipway 0.1.0\n');
     return 0;
   }
+  if (CLIENT_COMMANDS.has(argv[0] ?? '')) {
+    try {
+      await loginCommands().parseAsync(argv, { from: 'user' });
+      return 0;
+    } catch (err) {
+      if (err instanceof CommanderError) return err.exitCode;
+      throw err;
+    }
+  }
+  let local = false;
+  if (argv[0] === '--local') [local, argv] = [true, argv.slice(1)];
   if (argv[0] === '--help' || argv[0] === '-h') argv = ['help'];
-  return runHostCommand(argv);
+  const target = local ? undefined : remoteTarget();
+  return target ? runRemote(target, argv) : runHostCommand(argv);
 }
 
 main(process.argv.slice(2)).then(
@@ -28,7 +50,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(` !     ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(` !     ${describe(err)}\n`);
     process.exit(1);
   },
 );

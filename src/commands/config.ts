@@ -1,52 +1,51 @@
 import type { Command } from 'commander';
-import { appFor } from '../auth/access.js';
-import { SlipwayError, invalid } from '../errors.js';
+import { appFor, mayRevealSecrets } from '../auth/access.js';
+import { SlipwayError, denied, invalid } from '../errors.js';
+import { checkKey, missingVars, sealChanges, startConfigRelease, type ConfigChange } from '../pipeline/config-changes.js';
+import { SecretBox } from '../secrets/box.js';
+import { MASK } from '../secrets/masker.js';
+import { isSealed } from '../store/sealed.js';
 import type { App } from '../store/index.js';
-import { out, requirePlatform, type CommandContext } from './context.js';
+import { out, type CommandContext } from './context.js';
 import { followJob } from './releases.js';
 
-export const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const MAX_VALUE = 32 * 1024;
-
-function checkKey(key: string): string {
-  if (!CONFIG_KEY.test(key) || key.length > 200) throw invalid(`"${key.slice(0, 60)}" is not a valid config var name`, 'names match ^[A-Za-z_][A-Za-z0-9_]*$, e.g. DATABASE_URL');
-  return key;
-}
+export { CONFIG_KEY } from '../pipeline/config-changes.js';
 
 function parsePairs(pairs: string[]): Record<string, string> {
   const changes: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw invalid(`"${pair.slice(0, 60)}" is not KEY=VALUE`, 'e.g. slipway config:set myapp GREETING=hello');
-    const value = pair.slice(eq + 1);
-    if (value.length > MAX_VALUE || value.includes('\0')) throw invalid(`the value of ${pair.slice(0, eq)} is longer than 32 KiB or contains a NUL byte`);
-    changes[checkKey(pair.slice(0, eq))] = value;
+    changes[checkKey(pair.slice(0, eq))] = pair.slice(eq + 1);
   }
   return changes;
 }
 
-/**
- * A config change is a release, as on Heroku: the live release's archive with
- * the new config, activated with zero downtime. The stored config changes only
- * when that release went live; if it fails, nothing changed.
- */
-async function applyConfig(ctx: CommandContext, app: App, changes: Record<string, string | undefined>, what: string): Promise<void> {
-  const live = app.currentRelease == null ? undefined : ctx.store.releases.get(app.id, app.currentRelease);
-  if (!live?.archivePath || !ctx.platform) {
-    ctx.store.apps.updateConfig(app.id, changes);
-    out(ctx, `-----> ${what}; ${app.name} has no live release archive, so it applies on the next deploy`);
-    return;
-  }
-  out(ctx, `-----> ${what}; making a new release of ${app.name}`);
-  const job = requirePlatform(ctx).queue.enqueue({
-    app,
-    userName: ctx.user.name,
-    kind: 'config',
-    mode: 'final',
-    releaseKind: 'config',
-    source: { kind: 'live' },
-    configChanges: changes,
+/** The daemon's box; on the host without a daemon, the home's own key file. */
+export function secretBox(ctx: CommandContext): SecretBox {
+  return ctx.platform?.services.secrets ?? SecretBox.forHome(ctx.layout.home);
+}
+
+/** A secret's value is shown only when asked for, and only to the app's owner or an admin. */
+function checkReveal(ctx: CommandContext, app: App): void {
+  if (!mayRevealSecrets(ctx.user, app)) throw denied(`only the owner of ${app.name} or an admin may reveal its secrets`, `ask ${app.ownerName} or an admin`);
+}
+
+/** The config as a listing shows it: secret values replaced by the mask unless revealed. */
+function shown(ctx: CommandContext, app: App, reveal: boolean): Array<{ key: string; value: string; secret: boolean }> {
+  const config = ctx.store.apps.config(app.id);
+  if (reveal && Object.values(config).some(isSealed)) checkReveal(ctx, app);
+  return Object.entries(config).map(([key, v]) => {
+    const secret = isSealed(v);
+    return { key, secret, value: !secret ? v : reveal ? secretBox(ctx).open(app.name, key, v) : MASK };
   });
+}
+
+async function applyConfig(ctx: CommandContext, app: App, change: ConfigChange, what: string): Promise<void> {
+  const changes = sealChanges({ box: secretBox(ctx), store: ctx.store, app, change });
+  const job = startConfigRelease({ store: ctx.store, queue: ctx.platform?.queue, app, userName: ctx.user.name, changes });
+  if (!job) return void out(ctx, `-----> ${what}; ${app.name} has no live release archive, so it applies on the next deploy`);
+  out(ctx, `-----> ${what}; making a new release of ${app.name}`);
   try {
     await followJob(ctx, job.id);
   } catch (err) {
@@ -57,30 +56,34 @@ async function applyConfig(ctx: CommandContext, app: App, changes: Record<string
 export function registerConfig(program: Command, ctx: CommandContext): void {
   program
     .command('config')
-    .description("show an app's config vars")
+    .description("show an app's config vars (secrets masked)")
     .argument('<app>')
     .option('--shell', 'print KEY=VALUE lines for a shell or an .env file')
-    .action((name: string, o: { shell?: boolean }) => {
+    .option('--reveal', "show secrets' values too (the app's owner or an admin)")
+    .action((name: string, o: { shell?: boolean; reveal?: boolean }) => {
       const app = appFor(ctx.store, ctx.user, name);
-      const config = ctx.store.apps.config(app.id);
-      const keys = Object.keys(config);
-      if (o.shell) return void keys.forEach((k) => out(ctx, `${k}=${JSON.stringify(config[k])}`));
-      if (!keys.length) return void out(ctx, `${app.name} has no config vars. Set one with \`slipway config:set ${app.name} KEY=VALUE\`.`);
-      const width = Math.max(...keys.map((k) => k.length)) + 1;
+      const vars = shown(ctx, app, !!o.reveal);
+      if (o.shell) return void vars.forEach((v) => out(ctx, `${v.key}=${JSON.stringify(v.value)}`));
+      if (!vars.length) return void out(ctx, `${app.name} has no config vars. Set one with \`slipway config:set ${app.name} KEY=VALUE\`.`);
+      const width = Math.max(...vars.map((v) => v.key.length)) + 1;
       out(ctx, `=== ${app.name} config vars`);
-      for (const k of keys) out(ctx, `${(k + ':').padEnd(width)} ${config[k]}`);
+      for (const v of vars) out(ctx, `${(v.key + ':').padEnd(width)} ${v.value}${v.secret ? ' (secret)' : ''}`);
     });
 
   program
     .command('config:get')
-    .description('print one config var')
+    .description('print one config var (a secret only with --reveal)')
     .argument('<app>')
     .argument('<key>')
-    .action((name: string, key: string) => {
+    .option('--reveal', "print a secret's value (the app's owner or an admin)")
+    .action((name: string, key: string, o: { reveal?: boolean }) => {
       const app = appFor(ctx.store, ctx.user, name);
       const value = ctx.store.apps.config(app.id)[checkKey(key)];
-      if (value === undefined) throw new SlipwayError('not_found', `${app.name} has no config var ${key}`, { status: 404 });
-      out(ctx, value);
+      if (value === undefined) throw missingVars(app, [key]);
+      if (!isSealed(value)) return void out(ctx, value);
+      if (!o.reveal) return void out(ctx, MASK);
+      checkReveal(ctx, app);
+      out(ctx, secretBox(ctx).open(app.name, key, value));
     });
 
   program
@@ -88,10 +91,12 @@ export function registerConfig(program: Command, ctx: CommandContext): void {
     .description('set config vars; makes a new release and restarts without downtime')
     .argument('<app>')
     .argument('<key=value...>')
-    .action(async (name: string, pairs: string[]) => {
+    .option('--secret', 'keep these vars secret: encrypted at rest, masked in every listing and log')
+    .action(async (name: string, pairs: string[], o: { secret?: boolean }) => {
       const app = appFor(ctx.store, ctx.user, name);
-      const changes = parsePairs(pairs);
-      await applyConfig(ctx, app, changes, `Setting ${Object.keys(changes).join(', ')}`);
+      const set = parsePairs(pairs);
+      const keys = Object.keys(set);
+      await applyConfig(ctx, app, { set, unset: [], secret: o.secret ? keys : [] }, `Setting ${keys.join(', ')}${o.secret ? ' (secret)' : ''}`);
     });
 
   program
@@ -102,9 +107,8 @@ export function registerConfig(program: Command, ctx: CommandContext): void {
     .action(async (name: string, keys: string[]) => {
       const app = appFor(ctx.store, ctx.user, name);
       const current = ctx.store.apps.config(app.id);
-      const changes = Object.fromEntries(keys.map((k) => [checkKey(k), undefined]));
-      const missing = keys.filter((k) => !(k in current));
-      if (missing.length === keys.length) throw new SlipwayError('not_found', `${app.name} has no config var ${missing.join(', ')}`, { status: 404 });
-      await applyConfig(ctx, app, changes, `Unsetting ${keys.join(', ')}`);
+      const missing = keys.filter((k) => !(checkKey(k) in current));
+      if (missing.length === keys.length) throw missingVars(app, missing);
+      await applyConfig(ctx, app, { set: {}, unset: keys, secret: [] }, `Unsetting ${keys.join(', ')}`);
     });
 }

@@ -17,6 +17,7 @@ import { stopInstances } from '../pipeline/formation.js';
 import { DeployQueue } from '../pipeline/queue.js';
 import { createRouter, type RouterKind } from '../router/select.js';
 import { createRuntime, type DriverKind } from '../runtime/select.js';
+import { SecretBox } from '../secrets/box.js';
 import { Store } from '../store/index.js';
 import { Layout } from '../store/layout.js';
 import { recoverJobs, restoreApps } from './boot.js';
@@ -68,6 +69,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const router = createRouter({ kind: opts.router ?? 'builtin', home: layout.home, log });
   fs.mkdirSync(layout.home, { recursive: true, mode: 0o700 });
   for (const d of [layout.reposDir, layout.appsDir]) fs.mkdirSync(d, { recursive: true });
+  // Before the store: a key file others can read stops the start with one clear line.
+  const secrets = SecretBox.forHome(layout.home);
   const store = Store.open(layout.db);
 
   const settings: ServerSettings = {
@@ -90,7 +93,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   });
   const notifier = new WebhookNotifier({ store, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
-  const services: Services = { store, layout, driver, router, settings, notifier };
+  const services: Services = { store, layout, driver, router, settings, notifier, secrets };
   const queue = new DeployQueue(services);
   const platform: Platform = {
     services,

@@ -5,6 +5,7 @@ import type { RouterEngine } from '../router/engine.js';
 import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
 import type { DeployNotifier } from '../notify/events.js';
+import type { SecretBox } from '../secrets/box.js';
 
 /** Server-wide settings the pipeline reads; set by `slipway server` flags and env. */
 export interface PlatformSettings {
@@ -36,6 +37,8 @@ export interface Services {
   settings: PlatformSettings;
   /** Told when each deploy ends (webhooks); absent when nobody listens. */
   notifier?: DeployNotifier;
+  /** Opens secret config vars for process environments; absent only where no app has secrets (unit tests). */
+  secrets?: SecretBox;
 }
 
 /** Where a deploy's code comes from. */

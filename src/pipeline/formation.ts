@@ -1,9 +1,13 @@
 import type { Instance } from '../runtime/driver.js';
+import { revealConfig } from '../secrets/box.js';
 import type { App } from '../store/index.js';
 import type { Services } from './context.js';
 import type { JobLog } from './job-log.js';
 
-/** The environment every process and hook of an app sees, before the driver adds PORT and DYNO. */
+/**
+ * The environment every process and hook of an app sees, before the driver adds
+ * PORT and DYNO. Secret config vars are opened here and nowhere earlier.
+ */
 export function processEnv(services: Services, app: string, version: number, vars: Record<string, string>, releaseDir: string): Record<string, string> {
   const ca = services.settings.extraCaBundle;
   return {
@@ -14,7 +18,7 @@ export function processEnv(services: Services, app: string, version: number, var
     SLIPWAY_RELEASE: `v${version}`,
     SLIPWAY_DATA_DIR: services.layout.data(app),
     ...(ca ? { NODE_EXTRA_CA_CERTS: ca, SSL_CERT_FILE: ca } : {}),
-    ...vars,
+    ...revealConfig(services.secrets, app, vars),
   };
 }
 
@@ -57,6 +61,7 @@ export function startInstance(
     dataDir: services.layout.data(app.name),
     env: release.env,
     logFile: `${services.layout.logs(app.name)}/app.log`,
+    mask: services.secrets?.masker(app.name),
   });
 }
 

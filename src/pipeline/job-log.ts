@@ -11,6 +11,7 @@ export class JobLog extends EventEmitter {
   private closed = false;
   /** Everything written so far, so a follower that arrives late sees the whole log. */
   readonly history: string[] = [];
+  private masker?: { mask(text: string): string };
 
   constructor(readonly file: string) {
     super();
@@ -18,10 +19,16 @@ export class JobLog extends EventEmitter {
     this.fd = fs.openSync(file, 'a');
   }
 
+  /** Hides secret values in every line written from now on (file, history and followers alike). */
+  mask(masker: { mask(text: string): string }): void {
+    this.masker = masker;
+  }
+
   /** One line of output; Heroku-style `-----> ` headers and indented detail. */
   line(text: string): void {
     if (this.closed) return;
-    const data = text.endsWith('\n') ? text : `${text}\n`;
+    const masked = this.masker ? this.masker.mask(text) : text;
+    const data = masked.endsWith('\n') ? masked : `${masked}\n`;
     fs.writeSync(this.fd, data);
     this.history.push(data);
     this.emit('data', data);

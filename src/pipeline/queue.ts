@@ -79,6 +79,12 @@ export class DeployQueue {
     }
     const config = { ...(req.config ?? store.apps.config(app.id)) };
     for (const [k, v] of Object.entries(req.configChanges ?? {})) v === undefined ? delete config[k] : (config[k] = v);
+    // Build output often echoes the environment: from here on the job log and
+    // everyone following it see `********` for every secret of the app.
+    if (this.services.secrets) {
+      this.services.secrets.reveal(app.name, { ...store.apps.config(app.id), ...config });
+      log.mask(this.services.secrets.masker(app.name));
+    }
     const ctx: DeployContext = {
       services: this.services,
       app,
@@ -109,6 +115,8 @@ export class DeployQueue {
     if (ctx.release) store.releases.finish(ctx.release.id, error ? 'failed' : 'succeeded', error);
     store.jobs.finish(jobId, error ? 'failed' : 'succeeded', error);
     if (ctx.mode !== 'editable') await fsp.rm(ctx.workDir, { recursive: true, force: true }).catch(() => undefined);
+    // ENV_DIR holds secrets in plain text for the buildpacks; it is not needed once the build is over.
+    await fsp.rm(layout.env(app.name), { recursive: true, force: true }).catch(() => undefined);
     // Uploaded or fetched files were linked into archives/ by bundle if the deploy got that far.
     const uploads = `${layout.app(app.name)}/uploads/`;
     for (const f of [ctx.source.kind === 'archive' ? ctx.source.archive : '', req.source.kind === 'tarball' ? req.source.file : '']) {

@@ -23,6 +23,8 @@ export interface InstanceSpec {
   env: Record<string, string>;
   /** File the instance's output is appended to, each line timestamped and tagged. */
   logFile: string;
+  /** Hides the app's secret values in what is written to `logFile`. */
+  mask?: { mask(text: string): string };
 }
 
 export interface Instance {

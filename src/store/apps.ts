@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
 import { now } from './db.js';
+import { SEALED_PREFIX, isSealed } from './sealed.js';
 
 export type Mode = 'editable' | 'cooking' | 'final';
 export type Environment = 'dev' | 'staging' | 'prod';
@@ -74,17 +75,22 @@ export class AppStore {
     this.db.prepare('UPDATE apps SET settings = ? WHERE id = ?').run(JSON.stringify(settings), id);
   }
 
+  /** The app's config vars; secret values stay sealed (see store/sealed.ts). */
   config(id: number): Record<string, string> {
-    const rows = this.db.prepare('SELECT key, value FROM config_vars WHERE app_id = ? ORDER BY key').all(id) as any[];
-    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+    const rows = this.db.prepare('SELECT key, value, secret FROM config_vars WHERE app_id = ? ORDER BY key').all(id) as any[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.secret ? SEALED_PREFIX + r.value : r.value]));
+  }
+
+  /** Names of the app's secret config vars. */
+  secretKeys(id: number): string[] {
+    return (this.db.prepare('SELECT key FROM config_vars WHERE app_id = ? AND secret = 1 ORDER BY key').all(id) as any[]).map((r) => r.key);
   }
 
   /** Replaces config keys in one transaction; `undefined` values unset the key. */
   updateConfig(id: number, changes: Record<string, string | undefined>): void {
-    const set = this.db.prepare('INSERT OR REPLACE INTO config_vars (app_id, key, value) VALUES (?, ?, ?)');
     const unset = this.db.prepare('DELETE FROM config_vars WHERE app_id = ? AND key = ?');
     this.db.transaction(() => {
-      for (const [k, v] of Object.entries(changes)) v === undefined ? unset.run(id, k) : set.run(id, k, v);
+      for (const [k, v] of Object.entries(changes)) v === undefined ? unset.run(id, k) : this.setVar(id, k, v);
     })();
   }
 
@@ -92,9 +98,15 @@ export class AppStore {
   replaceConfig(id: number, config: Record<string, string>): void {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM config_vars WHERE app_id = ?').run(id);
-      const set = this.db.prepare('INSERT INTO config_vars (app_id, key, value) VALUES (?, ?, ?)');
-      for (const [k, v] of Object.entries(config)) set.run(id, k, v);
+      for (const [k, v] of Object.entries(config)) this.setVar(id, k, v);
     })();
+  }
+
+  private setVar(id: number, key: string, value: string): void {
+    const secret = isSealed(value);
+    this.db
+      .prepare('INSERT OR REPLACE INTO config_vars (app_id, key, value, secret) VALUES (?, ?, ?, ?)')
+      .run(id, key, secret ? value.slice(SEALED_PREFIX.length) : value, secret ? 1 : 0);
   }
 
   formation(id: number): Record<string, number> {

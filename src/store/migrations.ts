@@ -146,4 +146,8 @@ export const migrations: string[] = [
   `
   ALTER TABLE releases ADD COLUMN driver TEXT;
   `,
+  // Secret config vars: the value is sealed (src/secrets/), without the in-memory prefix.
+  `
+  ALTER TABLE config_vars ADD COLUMN secret INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

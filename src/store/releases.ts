@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
 import { now } from './db.js';
+import { SEALED_PREFIX, isSealed } from './sealed.js';
 
 export type ReleaseKind = 'build' | 'config' | 'rollback' | 'promote' | 'artifact';
 export type ReleaseStatus = 'pending' | 'succeeded' | 'failed' | 'pruned';
@@ -40,7 +41,7 @@ const toRelease = (r: any): Release => ({
   description: r.description,
   buildpacks: JSON.parse(r.buildpacks),
   processTypes: JSON.parse(r.process_types),
-  config: JSON.parse(r.config),
+  config: configFromJson(r.config),
   archivePath: r.archive_path,
   sha256: r.sha256,
   size: r.size,
@@ -78,7 +79,7 @@ export class ReleaseStore {
           `INSERT INTO releases (app_id, version, kind, status, commit_sha, author, description, config, source_version, job_id, created_at)
            VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(r.appId, v, r.kind, r.commit, r.author, r.description, JSON.stringify(r.config), r.sourceVersion ?? null, r.jobId, now());
+        .run(r.appId, v, r.kind, r.commit, r.author, r.description, configToJson(r.config), r.sourceVersion ?? null, r.jobId, now());
       return this.get(r.appId, v)!;
     })();
   }
@@ -141,4 +142,20 @@ export class ReleaseStore {
   markStep(appId: number, key: string): void {
     this.db.prepare('INSERT OR IGNORE INTO run_markers (app_id, release, step, done_at) VALUES (?, 0, ?, ?)').run(appId, key, now());
   }
+}
+
+/**
+ * A release's config snapshot as stored: plain values as strings, sealed ones
+ * as `{"secret": "v1:…"}`, so a rollback restores secrets still sealed.
+ */
+function configToJson(config: Record<string, string>): string {
+  const out: Record<string, string | { secret: string }> = {};
+  for (const [k, v] of Object.entries(config)) out[k] = isSealed(v) ? { secret: v.slice(SEALED_PREFIX.length) } : v;
+  return JSON.stringify(out);
+}
+
+function configFromJson(json: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(JSON.parse(json) as Record<string, string | { secret: string }>)) out[k] = typeof v === 'string' ? v : SEALED_PREFIX + v.secret;
+  return out;
 }

@@ -108,7 +108,7 @@ export class DockerDriver implements Driver {
       return this.adopt(spec, id, adopted);
     }
     const port = spec.type === 'web' ? await this.ports.allocate() : undefined;
-    const logs = new LogWriter({ file: spec.logFile, name: `${spec.type}.${spec.index}`, onError: (e) => this.log(`${id}: log: ${e.message}`) });
+    const logs = new LogWriter({ file: spec.logFile, name: `${spec.type}.${spec.index}`, mask: spec.mask, onError: (e) => this.log(`${id}: log: ${e.message}`) });
     const instance: Instance = { id, app: spec.app, release: spec.release, type: spec.type, index: spec.index, port, state: 'starting', restarts: 0, startedAt: Date.now() };
     const entry: Tracked = { instance, containerId: '', logs };
     this.tracked.set(id, entry);
@@ -220,7 +220,7 @@ export class DockerDriver implements Driver {
     const port = c.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort;
     // The engine's proxy holds the host port, so the allocator's probe already sees it taken.
     const info = await this.docker.getContainer(c.Id).inspect();
-    const logs = new LogWriter({ file: spec.logFile, name: `${spec.type}.${spec.index}`, onError: (e) => this.log(`${id}: log: ${e.message}`) });
+    const logs = new LogWriter({ file: spec.logFile, name: `${spec.type}.${spec.index}`, mask: spec.mask, onError: (e) => this.log(`${id}: log: ${e.message}`) });
     const entry: Tracked = {
       instance: { id, app: spec.app, release: spec.release, type: spec.type, index: spec.index, port, state: 'up', restarts: info.RestartCount ?? 0, startedAt: Date.parse(info.State.StartedAt) },
       containerId: c.Id,

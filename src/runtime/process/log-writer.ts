@@ -17,6 +17,8 @@ export interface LogWriterOptions {
   maxBytes?: number;
   /** Rotated files kept (`FILE.1` … `FILE.N`). Default 3. */
   keep?: number;
+  /** Hides secret values (an app printing its env) before a line reaches the file. */
+  mask?: { mask(text: string): string };
 }
 
 export const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
@@ -36,11 +38,13 @@ export class LogWriter {
   private readonly file: SharedLogFile;
   private readonly name: string;
   private readonly onError: (err: Error) => void;
+  private readonly masker?: { mask(text: string): string };
   private closed = false;
 
   constructor(opts: LogWriterOptions) {
     this.name = opts.name;
     this.onError = opts.onError ?? (() => undefined);
+    this.masker = opts.mask;
     this.file = SharedLogFile.acquire(path.resolve(opts.file), {
       maxBytes: opts.maxBytes ?? DEFAULT_LOG_MAX_BYTES,
       keep: opts.keep ?? DEFAULT_LOG_KEEP,
@@ -78,7 +82,8 @@ export class LogWriter {
     if (this.closed) return;
     const stamp = new Date().toISOString();
     // One append per chunk keeps lines of one chunk together in a shared file.
-    this.file.append(lines.map((l) => `${stamp} ${tag}: ${l.replace(/\r$/, '')}\n`).join(''), this.onError);
+    const text = lines.map((l) => `${stamp} ${tag}: ${l.replace(/\r$/, '')}\n`).join('');
+    this.file.append(this.masker ? this.masker.mask(text) : text, this.onError);
   }
 
   /** Resolves once every line this writer wrote is in the file; the file closes with its last writer. */

@@ -65,6 +65,7 @@ export class Supervisor {
     this.logs = new LogWriter({
       file: opts.spec.logFile,
       name: `${opts.spec.type}.${opts.spec.index}`,
+      mask: opts.spec.mask,
       onError: (err) => opts.log(`${opts.id}: cannot write log ${opts.spec.logFile}: ${err.message}`),
     });
   }

@@ -1,0 +1,84 @@
+import { PassThrough, Readable, Writable } from 'node:stream';
+import type { FastifyInstance, FastifySchema } from 'fastify';
+import { runCommand } from '../../commands/program.js';
+import { describe, invalid } from '../../errors.js';
+import { requestUser } from '../auth.js';
+import type { ApiContext } from '../context.js';
+
+/** Commands that need a terminal the NDJSON channel cannot give. */
+const NEEDS_TERMINAL = new Set(['enter']);
+
+/**
+ * The remote CLI's channel: `POST /api/v1/cli {argv, stdin?}` runs the same
+ * command program as SSH does, as the token's user (no server-side file
+ * paths), and streams its output back as NDJSON lines — `{"out": …}`,
+ * `{"err": …}`, then `{"exit": N}`. `GET /api/v1/cli` says who the token is,
+ * which `slipway login` uses to check a token before storing it.
+ */
+export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
+  api.get(
+    '/api/v1/cli',
+    {
+      // summary/tags document the route in the OpenAPI description; fastify validates the rest.
+      schema: <FastifySchema>{
+        summary: 'Who this token acts as (used by `slipway login`)',
+        tags: ['cli'],
+        response: { 200: { type: 'object', properties: { user: { type: 'object', properties: { name: { type: 'string' }, role: { type: 'string' } } }, version: { type: 'string' } } } },
+      },
+    },
+    async (req) => {
+      const user = requestUser(req);
+      return { user: { name: user.name, role: user.role }, version: ctx.version };
+    },
+  );
+
+  api.post<{ Body: { argv: string[]; stdin?: string } }>(
+    '/api/v1/cli',
+    {
+      // summary/tags document the route in the OpenAPI description; fastify validates the rest.
+      schema: <FastifySchema>{
+        summary: 'Run a slipway command as the token user; output streams back as NDJSON',
+        tags: ['cli'],
+        body: {
+          type: 'object',
+          required: ['argv'],
+          additionalProperties: false,
+          properties: {
+            argv: { type: 'array', items: { type: 'string', maxLength: 65536 }, maxItems: 1000, description: 'the command line, e.g. ["config:set", "myapp", "A=1"]' },
+            stdin: { type: 'string', description: "the command's standard input (keys:add -, run)" },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const user = requestUser(req);
+      const { argv, stdin } = req.body;
+      if (NEEDS_TERMINAL.has(argv[0] ?? '')) {
+        throw invalid(`\`${argv[0]}\` needs a terminal, which the remote CLI cannot give`, `use ssh: ssh -t -p ${ctx.settings.sshPort} slipway@${ctx.settings.publicHost} ${argv.join(' ')}`);
+      }
+      const body = new PassThrough();
+      const send = (msg: object) => void (body.writable && body.write(`${JSON.stringify(msg)}\n`));
+      const stream = (key: 'out' | 'err') =>
+        new Writable({
+          write(chunk, _enc, cb) {
+            send({ [key]: chunk.toString() });
+            cb();
+          },
+        });
+      // The client went away (Ctrl-C on `logs -f`): commands that run until interrupted stop.
+      const gone = new AbortController();
+      reply.raw.on('close', () => gone.abort());
+      const io = { stdin: Readable.from(stdin === undefined ? [] : [stdin]), stdout: stream('out'), stderr: stream('err'), tty: false, signal: gone.signal };
+      runCommand({ store: ctx.store, layout: ctx.layout, settings: ctx.settings, user, io, local: false, platform: ctx.platform }, argv)
+        .catch((err) => {
+          send({ err: ` !     ${describe(err)}\n` });
+          return 1;
+        })
+        .then((code) => {
+          send({ exit: code });
+          body.end();
+        });
+      return reply.header('content-type', 'application/x-ndjson; charset=utf-8').header('cache-control', 'no-store').send(body);
+    },
+  );
+}

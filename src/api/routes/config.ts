@@ -1,0 +1,101 @@
+import type { FastifyInstance, FastifySchema } from 'fastify';
+import { appFor, mayRevealSecrets } from '../../auth/access.js';
+import { denied, invalid } from '../../errors.js';
+import { sealChanges, startConfigRelease, type ConfigChange } from '../../pipeline/config-changes.js';
+import { MASK } from '../../secrets/masker.js';
+import { isSealed } from '../../store/sealed.js';
+import type { App, User } from '../../store/index.js';
+import { requestUser } from '../auth.js';
+import type { ApiContext } from '../context.js';
+import { accepted } from './jobs.js';
+
+const appParams = { type: 'object', required: ['app'], properties: { app: { type: 'string' } } } as const;
+
+const configView = {
+  type: 'object',
+  properties: {
+    app: { type: 'string' },
+    vars: { type: 'object', additionalProperties: { type: 'string' }, description: 'secret values are "********" unless revealed' },
+    secret: { type: 'array', items: { type: 'string' }, description: 'names of the secret vars' },
+  },
+} as const;
+
+/**
+ * An app's config vars over the API. Listings mask secrets; `?reveal=1`
+ * shows them to the app's owner or an admin. A change is a config release,
+ * exactly as `config:set` makes it.
+ */
+export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
+  api.get<{ Params: { app: string }; Querystring: { reveal?: string } }>(
+    '/api/v1/apps/:app/config',
+    {
+      // summary/tags document the route in the OpenAPI description; fastify validates the rest.
+      schema: <FastifySchema>{
+        summary: "An app's config vars, secrets masked",
+        tags: ['config'],
+        params: appParams,
+        querystring: { type: 'object', properties: { reveal: { type: 'string', description: '1 to show secret values (owner or admin)' } } },
+        response: { 200: configView },
+      },
+    },
+    async (req) => {
+      const user = requestUser(req);
+      const app = appFor(ctx.store, user, req.params.app);
+      return view(ctx, user, app, ['1', 'true', 'yes'].includes(String(req.query.reveal ?? '').toLowerCase()));
+    },
+  );
+
+  api.patch<{ Params: { app: string }; Body: { vars?: Record<string, string | null>; secret?: string[] } }>(
+    '/api/v1/apps/:app/config',
+    {
+      // summary/tags document the route in the OpenAPI description; fastify validates the rest.
+      schema: <FastifySchema>{
+        summary: 'Set or unset config vars (a new config release)',
+        description: 'Answers 202 with the job making the release, or 200 with the new config when the app has no live release yet.',
+        tags: ['config'],
+        params: appParams,
+        body: {
+          type: 'object',
+          required: ['vars'],
+          additionalProperties: false,
+          properties: {
+            vars: { type: 'object', additionalProperties: { type: ['string', 'null'] }, description: 'KEY: value, or null to unset' },
+            secret: { type: 'array', items: { type: 'string' }, description: 'names among vars to keep secret' },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const user = requestUser(req);
+      const app = appFor(ctx.store, user, req.params.app);
+      const change = changeFrom(req.body);
+      const current = ctx.store.apps.config(app.id);
+      const gone = change.unset.filter((k) => !(k in current));
+      if (gone.length && gone.length === change.unset.length && !Object.keys(change.set).length) throw invalid(`${app.name} has no config var ${gone.join(', ')}`);
+      const box = ctx.platform.services.secrets!;
+      const changes = sealChanges({ box, store: ctx.store, app, change });
+      const job = startConfigRelease({ store: ctx.store, queue: ctx.platform.queue, app, userName: user.name, changes });
+      if (job) return accepted(reply, job);
+      return view(ctx, user, ctx.store.apps.byId(app.id)!, false);
+    },
+  );
+}
+
+function changeFrom(body: { vars?: Record<string, string | null>; secret?: string[] }): ConfigChange {
+  const vars = body?.vars ?? {};
+  if (!Object.keys(vars).length) throw invalid('no config vars to change', '{"vars": {"KEY": "value", "OLD": null}, "secret": ["KEY"]}');
+  const set: Record<string, string> = {};
+  const unset: string[] = [];
+  for (const [k, v] of Object.entries(vars)) v === null ? unset.push(k) : (set[k] = v);
+  return { set, unset, secret: body.secret ?? [] };
+}
+
+function view(ctx: ApiContext, user: User, app: App, reveal: boolean) {
+  const config = ctx.store.apps.config(app.id);
+  const secret = Object.keys(config).filter((k) => isSealed(config[k]!));
+  if (reveal && secret.length && !mayRevealSecrets(user, app)) throw denied(`only the owner of ${app.name} or an admin may reveal its secrets`, 'ask without reveal=1 to see the other vars');
+  const box = ctx.platform.services.secrets;
+  const vars: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config)) vars[k] = !isSealed(v) ? v : reveal && box ? box.open(app.name, k, v) : MASK;
+  return { app: app.name, vars, secret };
+}

@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import readline from 'node:readline';
+import { Readable } from 'node:stream';
+import { readLogin, type Login } from './login-file.js';
+
+/** Where a remote command goes, and as whom. */
+export interface RemoteTarget {
+  url: string;
+  token: string;
+  /** Where the target came from, for `whoami`. */
+  from: string;
+}
+
+/**
+ * Precedence: SLIPWAY_REMOTE=0 (or `--local`) forces the control socket;
+ * otherwise SLIPWAY_URL + SLIPWAY_TOKEN, then the stored login; with neither,
+ * commands go to the local server as before.
+ */
+export function remoteTarget(): RemoteTarget | undefined {
+  if (process.env.SLIPWAY_REMOTE === '0') return undefined;
+  const { SLIPWAY_URL: url, SLIPWAY_TOKEN: token } = process.env;
+  if (url && token) return { url: baseUrl(url), token, from: 'SLIPWAY_URL and SLIPWAY_TOKEN' };
+  const login: Login | undefined = readLogin();
+  return login ? { url: baseUrl(login.url), token: login.token, from: 'slipway login' } : undefined;
+}
+
+export function baseUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`"${url}" is not a URL; give the server's API address, e.g. http://slipway.example.com:7000`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`"${url}" is not an http(s) URL`);
+  return `${u.origin}${u.pathname.replace(/\/+$/, '').replace(/\/api\/v1$/, '')}`;
+}
+
+/** An API answer that is not a success, as one line: the server's message and hint. */
+export async function apiError(res: Response, url: string): Promise<Error> {
+  const text = await res.text().catch(() => '');
+  try {
+    const body = JSON.parse(text) as { message?: string; hint?: string };
+    if (body.message) return new Error(body.hint ? `${body.message} (${body.hint})` : body.message);
+  } catch {
+    /* not JSON: not a Slipway API */
+  }
+  return new Error(`${url} answered ${res.status} ${res.statusText}; is it a Slipway server's API address?`);
+}
+
+export async function apiFetch(target: Pick<RemoteTarget, 'url' | 'token'>, path: string, init: RequestInit = {}): Promise<Response> {
+  const url = `${target.url}${path}`;
+  try {
+    return await fetch(url, { ...init, headers: { authorization: `Bearer ${target.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers } });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`cannot reach ${target.url} (${cause?.code ?? cause?.message ?? (err as Error).message}); check the URL, or log out to use the local server`);
+  }
+}
+
+/**
+ * Runs argv on the remote server (`POST /api/v1/cli`) and relays its NDJSON
+ * output: the same command, the same output and exit code as on the host.
+ */
+export async function runRemote(target: RemoteTarget, argv: string[]): Promise<number> {
+  if (argv[0] === 'enter') throw new Error(`\`enter\` needs a terminal, which the remote CLI cannot give; use ssh -t slipway@HOST enter ${argv.slice(1).join(' ')}`.trimEnd());
+  const { args, stdin } = await inputFor(argv);
+  const res = await apiFetch(target, '/api/v1/cli', { method: 'POST', body: JSON.stringify({ argv: args, ...(stdin === undefined ? {} : { stdin }) }) });
+  if (!res.ok) throw await apiError(res, target.url);
+  let code = 1;
+  const lines = readline.createInterface({ input: Readable.fromWeb(res.body as never), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (!line) continue;
+    const msg = JSON.parse(line) as { out?: string; err?: string; exit?: number };
+    if (msg.out !== undefined) process.stdout.write(msg.out);
+    if (msg.err !== undefined) process.stderr.write(msg.err);
+    if (msg.exit !== undefined) code = msg.exit;
+  }
+  return code;
+}
+
+/**
+ * Files named on the command line are the client's: `keys:add FILE` sends the
+ * key's text as stdin. Commands that read stdin (`keys:add -`, `run`) get
+ * ours when it is not a terminal.
+ */
+async function inputFor(argv: string[]): Promise<{ args: string[]; stdin?: string }> {
+  if (argv[0] === 'keys:add') {
+    const file = argv.slice(1).find((a, i, rest) => !a.startsWith('-') && rest[i - 1] !== '--user');
+    if (file && file !== '-') {
+      if (!fs.existsSync(file)) throw new Error(`cannot read ${file}; pass the path of a .pub file`);
+      return { args: argv.map((a) => (a === file ? '-' : a)), stdin: fs.readFileSync(file, 'utf8') };
+    }
+  }
+  if ((argv[0] === 'keys:add' || argv[0] === 'run') && !process.stdin.isTTY) return { args: argv, stdin: await readStdin() };
+  return { args: argv };
+}
+
+async function readStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += chunk;
+  return text;
+}
