@@ -56,6 +56,8 @@ export class TestServer {
     return {
       ...process.env,
       SLIPWAY_HOME: this.home,
+      // A developer's own `slipway login` must not send the suite's commands to their server.
+      XDG_CONFIG_HOME: path.join(this.home, 'xdg'),
       SLIPWAY_SSH_PORT: String(this.ports.ssh),
       SLIPWAY_HTTP_PORT: String(this.ports.http),
       SLIPWAY_ROUTER_PORT: String(this.ports.router),
@@ -140,7 +142,7 @@ export class TestServer {
 
 export function httpGet(opts: { port: number; host: string; path?: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: opts.port, path: opts.path ?? '/', method: opts.method ?? 'GET', headers: { host: opts.host, ...opts.headers } }, (res) => {
+    const req = http.request({ agent: false, host: '127.0.0.1', port: opts.port, path: opts.path ?? '/', method: opts.method ?? 'GET', headers: { host: opts.host, ...opts.headers } }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
