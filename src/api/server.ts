@@ -55,7 +55,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     if (err instanceof SlipwayError) {
       if (err.status === 401) reply.header('www-authenticate', 'Bearer realm="slipway"');
       if (err.status >= 500) ctx.log(`api: ${req.method} ${req.url}: ${err.message}`);
-      return reply.status(err.status).send({ error: err.code, message: err.message, hint: err.hint });
+      return reply.status(err.status).send({ error: err.code, message: err.message, hint: err.hint ?? 'see GET /api/v1 and /api/v1/openapi.json' });
     }
     const status = (err as FastifyError).statusCode ?? 500;
     if (status >= 500) {
