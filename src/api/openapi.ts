@@ -87,6 +87,10 @@ function operation(r: DocumentedRoute): Schema {
   if (s.description) op.description = s.description;
   if (s.security) op.security = s.security;
   const parameters = [...parametersOf(s.params, 'path'), ...parametersOf(s.querystring, 'query')];
+  // A route without a params schema still has its path parameters: document them as plain strings.
+  for (const [, name] of r.url.matchAll(/:([A-Za-z0-9_]+)/g)) {
+    if (!parameters.some((p) => p.in === 'path' && p.name === name)) parameters.push({ name, in: 'path', required: true, schema: { type: 'string' } });
+  }
   if (parameters.length) op.parameters = parameters;
   if (s.body) op.requestBody = { required: true, content: { 'application/json': { schema: toOpenApi(s.body) } } };
   else if (s.consumes) op.requestBody = { required: true, content: Object.fromEntries((s.consumes as string[]).map((t) => [t, { schema: { type: 'string', format: 'binary' } }])) };
