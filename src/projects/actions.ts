@@ -1,5 +1,5 @@
 import { appFor } from '../auth/access.js';
-import { SlipwayError } from '../errors.js';
+import { SlipwayError, invalid } from '../errors.js';
 import { createBareRepo } from '../git/repos.js';
 import { HOOKS_DIR } from '../paths.js';
 import { DEFAULT_MODE } from '../pipeline/modes.js';
@@ -20,6 +20,7 @@ export interface ProjectDeps {
 
 export function createProject(deps: ProjectDeps, opts: { name: string; description?: string }): Project {
   checkProjectName(opts.name);
+  if (opts.description !== undefined) checkDescription(opts.description);
   const project = deps.store.projects.create({ ownerId: deps.user.id, name: opts.name, description: opts.description });
   if (!project) throw projectTaken(opts.name);
   return project;
@@ -27,6 +28,7 @@ export function createProject(deps: ProjectDeps, opts: { name: string; descripti
 
 export function updateProject(deps: ProjectDeps, project: Project, changes: { name?: string; description?: string }): Project {
   if (changes.name !== undefined) checkProjectName(changes.name);
+  if (changes.description !== undefined) checkDescription(changes.description);
   // Unique per owner: the owner's namespace, not the caller's (an admin renaming someone's project).
   if (!deps.store.projects.update(project.id, changes)) throw projectTaken(changes.name ?? project.name);
   return deps.store.projects.byId(project.id)!;
@@ -92,6 +94,12 @@ async function createServiceApp(deps: ProjectDeps, name: string): Promise<App> {
   }
   await createBareRepo(deps.layout.repo(name), HOOKS_DIR);
   return deps.store.apps.create({ name, ownerId: deps.user.id, env: 'staging', mode: DEFAULT_MODE.staging });
+}
+
+/** One line of text: listings print it, and a control character could rewrite the reader's terminal. */
+function checkDescription(text: string): void {
+  if (text.length > 1000) throw invalid(`the description is ${text.length} characters long`, 'keep it to 1000 characters');
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(text)) throw invalid('the description contains control characters', 'use one line of plain text');
 }
 
 const projectTaken = (name: string) =>

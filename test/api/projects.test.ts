@@ -30,6 +30,10 @@ describe('api/projects', function () {
     expect(project).to.include({ name: 'shop', description: 'the web shop', owner: 'admin' });
     expect(project.services).to.deep.equal([]);
     refused(await call('POST', '/api/v1/projects', { name: 'shop' }), 409, 'project_exists');
+    refused(await call('POST', '/api/v1/projects', { name: 'Shop!' }), 422, 'invalid');
+    refused(await call('POST', '/api/v1/projects', { name: '42' }), 422, 'invalid');
+    refused(await call('POST', '/api/v1/projects', { name: 'term', description: 'clear\u001b[2J' }), 422, 'invalid');
+    refused(await call('POST', '/api/v1/projects', { name: 7 }), 400, 'invalid_request');
 
     // One service on a new app made for it, one on an app that already exists.
     expect(env.server.cli(['apps:create', 'shop-db']).code).to.equal(0);
