@@ -30,7 +30,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     // Every body that is not an upload (those stream to disk under maxUploadBytes) is small JSON.
     bodyLimit: JSON_BODY_LIMIT,
     // JSON keeps its types (no "123" for 123, no ["x"] for "x"), and unknown fields are refused, not dropped.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
     // A malformed %-escape or an over-long path parameter: the same JSON error shape as everything else.
     frameworkErrors: (err, req, reply) => answerError(err, req, reply),
     serverFactory: (handler) => {
