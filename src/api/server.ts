@@ -1,5 +1,5 @@
 import http from 'node:http';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SlipwayError } from '../errors.js';
 import { authenticate } from './auth.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
@@ -7,30 +7,14 @@ import { registerApps } from './routes/apps.js';
 import { registerCli } from './routes/cli.js';
 import { registerConfig } from './routes/config.js';
 import { registerJobs } from './routes/jobs.js';
+import { registerProjects } from './routes/projects.js';
 import { registerPromotions } from './routes/promotions.js';
 import { registerReleases } from './routes/releases.js';
 import { UPLOAD_ROUTE, registerUploads } from './routes/uploads.js';
 import { awaitsContinue, sendContinue } from './upload.js';
+import { collectRoutes, methodsFor, openApiDocument } from './openapi.js';
 
 export type { ApiOptions } from './context.js';
-
-const ENDPOINTS = [
-  'GET  /api/v1/apps',
-  'GET  /api/v1/apps/APP',
-  'GET  /api/v1/apps/APP/releases',
-  'GET  /api/v1/apps/APP/releases/vN',
-  'GET  /api/v1/apps/APP/releases/vN/archive',
-  'GET  /api/v1/apps/APP/config[?reveal=1]      (secrets masked unless revealed, owner or admin)',
-  'PATCH /api/v1/apps/APP/config                {"vars": {"KEY": "value", "OLD": null}, "secret": ["KEY"]}',
-  'GET  /api/v1/apps/APP/jobs',
-  'GET  /api/v1/jobs/ID',
-  'GET  /api/v1/jobs/ID/log[?follow=1]',
-  'POST /api/v1/apps/APP/artifacts?sha256=HEX   (body: the release .tar.gz)',
-  'POST /api/v1/apps/APP/builds                 (body: a source .tar.gz)',
-  'POST /api/v1/apps/APP/promotions             {"from": "STAGING_APP", "version": "vN"}',
-  'GET  /api/v1/cli                             (who the token is)',
-  'POST /api/v1/cli                             {"argv": ["apps:list"], "stdin": "…"} → NDJSON {"out"|"err"|"exit"}',
-];
 
 /**
  * The HTTP entrance: smart-HTTP git under /git/, the REST API under /api/v1.
@@ -45,7 +29,12 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     log: opts.log ?? ((m) => process.stderr.write(`${m}\n`)),
   };
   const app = Fastify({
-    bodyLimit: 1024 * 1024,
+    // Every body that is not an upload (those stream to disk under maxUploadBytes) is small JSON.
+    bodyLimit: JSON_BODY_LIMIT,
+    // JSON keeps its types (no "123" for 123, no ["x"] for "x"), and unknown fields are refused, not dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
+    // A malformed %-escape or an over-long path parameter: the same JSON error shape as everything else.
+    frameworkErrors: (err, req, reply) => answerError(err, req, reply),
     serverFactory: (handler) => {
       const route = (req: http.IncomingMessage, res: http.ServerResponse) => (req.url?.startsWith('/git/') ? opts.gitHandler(req, res) : handler(req, res));
       // Node's default 5-minute limit on receiving a request would cut off a large upload on a slow link.
@@ -58,26 +47,55 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     },
   });
 
-  app.setErrorHandler((err: unknown, req, reply) => {
+  // Response schemas document the API; they never reshape a reply (see schemas.ts).
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  const routes = collectRoutes(app);
+
+  const answerError = (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     // A client still waiting for `100 Continue` has not sent its body; the connection cannot carry another request.
     if (awaitsContinue(req.raw)) reply.header('connection', 'close');
     if (err instanceof SlipwayError) {
       if (err.status === 401) reply.header('www-authenticate', 'Bearer realm="slipway"');
       if (err.status >= 500) ctx.log(`api: ${req.method} ${req.url}: ${err.message}`);
-      return reply.status(err.status).send({ error: err.code, message: err.message, hint: err.hint });
+      return reply.status(err.status).send({ error: err.code, message: err.message, hint: err.hint ?? 'see GET /api/v1 and /api/v1/openapi.json' });
     }
     const status = (err as FastifyError).statusCode ?? 500;
     if (status >= 500) {
       ctx.log(`api: ${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
       return reply.status(500).send({ error: 'internal', message: 'internal error', hint: 'the server log has the details' });
     }
-    const hint = status === 415 ? 'send JSON with Content-Type: application/json' : 'see GET /api/v1 for the endpoints and what they take';
-    return reply.status(status).send({ error: 'bad_request', message: (err as Error).message, hint });
+    const { code, hint } = frameworkError(status, req);
+    return reply.status(status).send({ error: code, message: (err as Error).message, hint });
+  };
+  app.setErrorHandler(answerError);
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    const allowed = methodsFor(routes, path);
+    if (allowed.length) {
+      return reply
+        .status(405)
+        .header('allow', allowed.join(', '))
+        .send({ error: 'method_not_allowed', message: `${req.method} is not allowed on ${path}`, hint: `use ${allowed.join(', ')}` });
+    }
+    return reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${path}`, hint: 'see GET /api/v1 or /api/v1/openapi.json' });
   });
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'see GET /api/v1' }));
+  // No body where the route takes a JSON object counts as `{}`: the schema then says what is missing.
+  app.addHook('preValidation', async (req) => {
+    if (req.body === undefined && req.routeOptions.schema?.body) req.body = {};
+  });
 
-  app.get('/api/v1', async () => ({ name: 'slipway', version: opts.version, auth: 'Authorization: Bearer TOKEN', endpoints: ENDPOINTS }));
-  app.get('/api/v1/health', async () => ({ ok: true }));
+  const PUBLIC = { tags: ['meta'], security: [] };
+  app.get('/api/v1', { schema: { ...PUBLIC, summary: 'this index: the endpoints and how to authenticate' } }, async () => ({
+    name: 'slipway',
+    version: opts.version,
+    auth: 'Authorization: Bearer TOKEN',
+    openapi: '/api/v1/openapi.json',
+    endpoints: routes.map((r) => `${r.method.padEnd(6)} ${r.url}${r.schema.summary ? `  ${r.schema.summary}` : ''}`),
+  }));
+  app.get('/api/v1/health', { schema: { ...PUBLIC, summary: 'liveness', response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
+  app.get('/api/v1/openapi.json', { schema: { ...PUBLIC, summary: 'this API as an OpenAPI 3.0 document', response: { 200: { type: 'object' } } } }, async () =>
+    openApiDocument(routes, opts.version),
+  );
 
   await app.register(async (api) => {
     api.addHook('onRequest', async (req) => {
@@ -89,7 +107,24 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     registerPromotions(api, ctx);
     registerConfig(api, ctx);
     registerCli(api, ctx);
+    registerProjects(api, ctx);
     await registerUploads(api, ctx);
   });
   return app;
+}
+
+/** Largest JSON body any route takes. */
+const JSON_BODY_LIMIT = 1024 * 1024;
+
+/** Fastify's own refusals (validation, body parsing, routing) as Slipway error codes with a hint. */
+function frameworkError(status: number, req: FastifyRequest): { code: string; hint: string } {
+  const doc = `see /api/v1/openapi.json for what ${req.method} ${req.routeOptions.url ?? 'this route'} takes`;
+  switch (status) {
+    case 400: return { code: 'invalid_request', hint: doc };
+    case 404: return { code: 'not_found', hint: 'see GET /api/v1' };
+    case 413: return { code: 'body_too_large', hint: `JSON bodies are limited to ${JSON_BODY_LIMIT / 1024 / 1024} MiB; archives go to the upload routes` };
+    case 414: return { code: 'uri_too_long', hint: 'path parameters are limited to 100 characters' };
+    case 415: return { code: 'unsupported_media_type', hint: 'send JSON with Content-Type: application/json' };
+    default: return { code: 'bad_request', hint: doc };
+  }
 }

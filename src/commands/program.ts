@@ -7,6 +7,7 @@ import { registerConfig } from './config.js';
 import { registerDeploys } from './deploys.js';
 import { registerDomains } from './domains.js';
 import { registerLogs } from './logs.js';
+import { registerProjects } from './projects.js';
 import { registerPs } from './ps.js';
 import { registerRun } from './run.js';
 import { registerSettings } from './settings.js';
@@ -38,6 +39,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerLogs(program, ctx);
   registerRun(program, ctx);
   registerWebhooks(program, ctx);
+  registerProjects(program, ctx);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
   return program;
 }

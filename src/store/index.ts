@@ -2,6 +2,7 @@ import { openDb, type Db } from './db.js';
 import { AppStore } from './apps.js';
 import { DomainStore } from './domains.js';
 import { JobStore } from './jobs.js';
+import { ProjectStore } from './projects.js';
 import { ReleaseStore } from './releases.js';
 import { UserStore } from './users.js';
 import { WebhookStore } from './webhooks.js';
@@ -9,6 +10,7 @@ import { WebhookStore } from './webhooks.js';
 export type { App, Mode, Environment } from './apps.js';
 export type { Domain } from './domains.js';
 export type { Job, JobStatus, StageRecord, StageStatus } from './jobs.js';
+export type { Project, Service } from './projects.js';
 export type { Release, ReleaseKind, ReleaseStatus } from './releases.js';
 export type { User, Role, SshKey, TokenRow } from './users.js';
 export type { Webhook, WebhookDelivery, DeliveryState } from './webhooks.js';
@@ -21,6 +23,7 @@ export class Store {
   readonly jobs: JobStore;
   readonly domains: DomainStore;
   readonly webhooks: WebhookStore;
+  readonly projects: ProjectStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -29,6 +32,7 @@ export class Store {
     this.jobs = new JobStore(db);
     this.domains = new DomainStore(db);
     this.webhooks = new WebhookStore(db);
+    this.projects = new ProjectStore(db);
   }
 
   static open(file: string): Store {

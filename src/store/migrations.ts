@@ -150,4 +150,25 @@ export const migrations: string[] = [
   `
   ALTER TABLE config_vars ADD COLUMN secret INTEGER NOT NULL DEFAULT 0;
   `,
+  // Projects group apps as named services (the 000 seed).
+  `
+  CREATE TABLE projects (
+    id INTEGER PRIMARY KEY,
+    owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (owner_id, name)
+  );
+  CREATE TABLE services (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    app_id INTEGER NOT NULL UNIQUE REFERENCES apps(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (project_id, name)
+  );
+  `,
 ];

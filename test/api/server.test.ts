@@ -167,7 +167,11 @@ describe('api/server', () => {
   it('validates promotions: JSON object, a source app, never itself', async () => {
     const post = (body: unknown) =>
       app.inject({ method: 'POST', url: '/api/v1/apps/web/promotions', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
-    expect((await post([])).statusCode).to.equal(422);
+    // Not an object at all is a schema violation (400); a well-formed body with a bad value is 422.
+    const notObject = await post([]);
+    expect(notObject.statusCode).to.equal(400);
+    expect(notObject.json().error).to.equal('invalid_request');
+    expect((await post({ from: 'web', extra: 1 })).json().error).to.equal('invalid_request');
     expect((await post({})).json().message).to.match(/which app to promote from/);
     expect((await post({ from: 'web' })).json().message).to.match(/itself/);
     expect((await post({ from: 'Nope!' })).statusCode).to.equal(422);

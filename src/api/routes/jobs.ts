@@ -8,6 +8,10 @@ import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { parseJobId } from '../params.js';
 import { acceptedView, jobUrl, jobView, releaseUrl } from '../present.js';
+import { APP_PARAM, JOB_VIEW, errors, list, params, str } from '../schemas.js';
+
+const TAGS = ['jobs'];
+const JOB = params({ id: 'job id' });
 
 /** `202 Accepted` + `Location: /api/v1/jobs/ID`: how every call that starts work answers. */
 export function accepted(reply: FastifyReply, job: Job) {
@@ -21,13 +25,28 @@ export function accepted(reply: FastifyReply, job: Job) {
 export function registerJobs(api: FastifyInstance, ctx: ApiContext): void {
   const { store } = ctx;
 
-  api.get<{ Params: { app: string }; Querystring: { limit?: string } }>('/api/v1/apps/:app/jobs', async (req) => {
+  api.get<{ Params: { app: string }; Querystring: { limit?: string } }>('/api/v1/apps/:app/jobs', {
+    schema: {
+      summary: "an app's deploy jobs, newest first",
+      tags: TAGS,
+      params: params({ app: APP_PARAM }),
+      querystring: { type: 'object', additionalProperties: false, properties: { limit: str('how many, 1 to 500 (default 50)', { pattern: '^[0-9]{1,6}$' }) } },
+      response: { 200: list(JOB_VIEW), ...errors(400, 401, 404, 422) },
+    },
+  }, async (req) => {
     const app = appFor(store, requestUser(req), req.params.app);
     const limit = Math.min(Math.max(Number(req.query.limit) || 50, 1), 500);
     return store.jobs.list(app.id, limit).map((j) => jobView(j, store.jobs.stages(j.id)));
   });
 
-  api.get<{ Params: { id: string } }>('/api/v1/jobs/:id', async (req, reply) => {
+  api.get<{ Params: { id: string } }>('/api/v1/jobs/:id', {
+    schema: {
+      summary: 'one job; 303 to its release once it succeeded',
+      tags: TAGS,
+      params: JOB,
+      response: { 200: JOB_VIEW, 303: { description: 'succeeded: Location is the release it made', ...JOB_VIEW }, ...errors(401, 404, 422) },
+    },
+  }, async (req, reply) => {
     const job = jobFor(ctx, requestUser(req), req.params.id);
     const body = jobView(job, store.jobs.stages(job.id));
     if (job.status === 'succeeded' && job.releaseVersion != null) {
@@ -38,7 +57,16 @@ export function registerJobs(api: FastifyInstance, ctx: ApiContext): void {
     return body;
   });
 
-  api.get<{ Params: { id: string }; Querystring: { follow?: string } }>('/api/v1/jobs/:id/log', async (req, reply) => {
+  api.get<{ Params: { id: string }; Querystring: { follow?: string } }>('/api/v1/jobs/:id/log', {
+    schema: {
+      summary: "a job's log; ?follow=1 streams it until the job ends",
+      tags: TAGS,
+      params: JOB,
+      querystring: { type: 'object', additionalProperties: false, properties: { follow: str('1, true or yes to follow', { maxLength: 10 }) } },
+      produces: ['text/plain'],
+      response: { 200: { type: 'string' }, ...errors(400, 401, 404, 422) },
+    },
+  }, async (req, reply) => {
     const job = jobFor(ctx, requestUser(req), req.params.id);
     reply.header('content-type', 'text/plain; charset=utf-8').header('x-content-type-options', 'nosniff').header('cache-control', 'no-store');
     if (!['1', 'true', 'yes'].includes(String(req.query.follow ?? '').toLowerCase())) {

@@ -5,6 +5,7 @@ import { promote } from '../../pipeline/deploys.js';
 import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { parseVersion } from '../params.js';
+import { ACCEPTED_VIEW, APP_PARAM, errors, params, str } from '../schemas.js';
 import { accepted } from './jobs.js';
 
 /**
@@ -13,7 +14,19 @@ import { accepted } from './jobs.js';
  * TARGET's config. `from` defaults to the target's `upstream` setting.
  */
 export function registerPromotions(api: FastifyInstance, ctx: ApiContext): void {
-  api.post<{ Params: { app: string }; Body: unknown }>('/api/v1/apps/:app/promotions', async (req, reply) => {
+  api.post<{ Params: { app: string }; Body: unknown }>('/api/v1/apps/:app/promotions', {
+    schema: {
+      summary: "deploy a staging app's release archive, unchanged, to this app",
+      tags: ['releases'],
+      params: params({ app: APP_PARAM }),
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { from: str("the app to promote from (default: this app's upstream setting)"), version: { type: ['string', 'integer'], description: 'its release, v3 or 3 (default: its live release)' } },
+      },
+      response: { 202: ACCEPTED_VIEW, ...errors(400, 401, 404, 409, 413, 415, 422) },
+    },
+  }, async (req, reply) => {
     const user = requestUser(req);
     const to = appFor(ctx.store, user, req.params.app);
     const body = req.body ?? {};

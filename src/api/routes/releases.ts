@@ -8,24 +8,40 @@ import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { parseVersion } from '../params.js';
 import { releaseView } from '../present.js';
+import { APP_PARAM, RELEASE_VIEW, errors, list, params } from '../schemas.js';
 
 type VersionParams = { Params: { app: string; version: string } };
+
+const TAGS = ['releases'];
+const VERSION = params({ app: APP_PARAM, version: 'release version, v3 or 3' });
 
 /** The release ledger, and each release's archive: the exact bytes a promotion or rollback deploys. */
 export function registerReleases(api: FastifyInstance, ctx: ApiContext): void {
   const { store } = ctx;
 
-  api.get<{ Params: { app: string } }>('/api/v1/apps/:app/releases', async (req) => {
+  api.get<{ Params: { app: string } }>('/api/v1/apps/:app/releases', {
+    schema: { summary: "an app's releases, newest first", tags: TAGS, params: params({ app: APP_PARAM }), response: { 200: list(RELEASE_VIEW), ...errors(401, 404, 422) } },
+  }, async (req) => {
     const app = appFor(store, requestUser(req), req.params.app);
     return store.releases.list(app.id).map((r) => releaseView(app, r));
   });
 
-  api.get<VersionParams>('/api/v1/apps/:app/releases/:version', async (req) => {
+  api.get<VersionParams>('/api/v1/apps/:app/releases/:version', {
+    schema: { summary: 'one release', tags: TAGS, params: VERSION, response: { 200: RELEASE_VIEW, ...errors(401, 404, 422) } },
+  }, async (req) => {
     const app = appFor(store, requestUser(req), req.params.app);
     return releaseView(app, releaseOf(ctx, app, req.params.version));
   });
 
-  api.get<VersionParams>('/api/v1/apps/:app/releases/:version/archive', async (req, reply) => {
+  api.get<VersionParams>('/api/v1/apps/:app/releases/:version/archive', {
+    schema: {
+      summary: "a release's archive, the exact bytes a promotion or rollback deploys",
+      tags: TAGS,
+      params: VERSION,
+      produces: ['application/gzip'],
+      response: { 200: { type: 'string', format: 'binary', description: 'the .tar.gz; X-Slipway-Sha256 has its checksum' }, ...errors(401, 404, 422) },
+    },
+  }, async (req, reply) => {
     const app = appFor(store, requestUser(req), req.params.app);
     const r = releaseOf(ctx, app, req.params.version);
     const stat = r.status === 'succeeded' && r.archivePath && r.sha256 ? await fsp.stat(r.archivePath).catch(() => undefined) : undefined;

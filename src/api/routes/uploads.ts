@@ -11,6 +11,7 @@ import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { parseSha256 } from '../params.js';
 import { checkDeclaredLength, checkMediaType, receiveUpload, sendContinue } from '../upload.js';
+import { ACCEPTED_VIEW, APP_PARAM, errors, params, str } from '../schemas.js';
 import { accepted } from './jobs.js';
 
 /** Requests whose `Expect: 100-continue` the route answers itself (see upload.ts). */
@@ -53,9 +54,24 @@ export async function registerUploads(api: FastifyInstance, ctx: ApiContext): Pr
     // The body stays an unread stream: receiveUpload writes it to disk itself.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    scope.post('/api/v1/apps/:app/artifacts', (req: UploadRequest, reply) => upload(ctx, ARTIFACT, req, reply));
-    scope.post('/api/v1/apps/:app/builds', (req: UploadRequest, reply) => upload(ctx, SOURCE, req, reply));
+    scope.post('/api/v1/apps/:app/artifacts', { schema: uploadSchema('deploy a release archive built elsewhere (no build), as CI uploads it', true) }, (req: UploadRequest, reply) => upload(ctx, ARTIFACT, req, reply));
+    scope.post('/api/v1/apps/:app/builds', { schema: uploadSchema("build a source tarball in the app's mode and deploy it", false) }, (req: UploadRequest, reply) => upload(ctx, SOURCE, req, reply));
   });
+}
+
+/** The body is the raw .tar.gz, streamed to disk under maxUploadBytes (413 beyond it). */
+function uploadSchema(summary: string, shaRequired: boolean) {
+  return {
+    summary,
+    tags: ['deploys'],
+    params: params({ app: APP_PARAM }),
+    querystring: {
+      type: 'object',
+      properties: { sha256: str(`sha256 of the body${shaRequired ? ' (required here, or as X-Slipway-Sha256)' : ', checked when given'}`) },
+    },
+    consumes: ['application/gzip', 'application/octet-stream'],
+    response: { 202: ACCEPTED_VIEW, ...errors(400, 401, 404, 409, 413, 415, 422) },
+  };
 }
 
 async function upload(ctx: ApiContext, kind: UploadKind, req: UploadRequest, reply: FastifyReply) {
