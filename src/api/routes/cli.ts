@@ -1,5 +1,6 @@
 import { PassThrough, Readable, Writable } from 'node:stream';
-import type { FastifyInstance, FastifySchema } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { errors } from '../schemas.js';
 import { runCommand } from '../../commands/program.js';
 import { describe, invalid } from '../../errors.js';
 import { requestUser } from '../auth.js';
@@ -19,11 +20,10 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
   api.get(
     '/api/v1/cli',
     {
-      // summary/tags document the route in the OpenAPI description; fastify validates the rest.
-      schema: <FastifySchema>{
+      schema: {
         summary: 'Who this token acts as (used by `slipway login`)',
         tags: ['cli'],
-        response: { 200: { type: 'object', properties: { user: { type: 'object', properties: { name: { type: 'string' }, role: { type: 'string' } } }, version: { type: 'string' } } } },
+        response: { 200: { type: 'object', properties: { user: { type: 'object', properties: { name: { type: 'string' }, role: { type: 'string' } } }, version: { type: 'string' } } }, ...errors(401) },
       },
     },
     async (req) => {
@@ -35,8 +35,7 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
   api.post<{ Body: { argv: string[]; stdin?: string } }>(
     '/api/v1/cli',
     {
-      // summary/tags document the route in the OpenAPI description; fastify validates the rest.
-      schema: <FastifySchema>{
+      schema: {
         summary: 'Run a slipway command as the token user; output streams back as NDJSON',
         tags: ['cli'],
         body: {
@@ -48,6 +47,7 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
             stdin: { type: 'string', description: "the command's standard input (keys:add -, run)" },
           },
         },
+        response: { 200: { description: 'NDJSON lines: {"out": text}, {"err": text}, then {"exit": code}' }, ...errors(400, 401, 413, 415, 422) },
       },
     },
     async (req, reply) => {

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifySchema } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { appFor, mayRevealSecrets } from '../../auth/access.js';
 import { denied, invalid } from '../../errors.js';
 import { sealChanges, startConfigRelease, type ConfigChange } from '../../pipeline/config-changes.js';
@@ -8,8 +8,9 @@ import type { App, User } from '../../store/index.js';
 import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { accepted } from './jobs.js';
+import { APP_PARAM, errors, params } from '../schemas.js';
 
-const appParams = { type: 'object', required: ['app'], properties: { app: { type: 'string' } } } as const;
+const appParams = params({ app: APP_PARAM });
 
 const configView = {
   type: 'object',
@@ -29,13 +30,12 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
   api.get<{ Params: { app: string }; Querystring: { reveal?: string } }>(
     '/api/v1/apps/:app/config',
     {
-      // summary/tags document the route in the OpenAPI description; fastify validates the rest.
-      schema: <FastifySchema>{
+      schema: {
         summary: "An app's config vars, secrets masked",
         tags: ['config'],
         params: appParams,
-        querystring: { type: 'object', properties: { reveal: { type: 'string', description: '1 to show secret values (owner or admin)' } } },
-        response: { 200: configView },
+        querystring: { type: 'object', additionalProperties: false, properties: { reveal: { type: 'string', description: '1 to show secret values (owner or admin)' } } },
+        response: { 200: configView, ...errors(400, 401, 403, 404, 422) },
       },
     },
     async (req) => {
@@ -48,8 +48,7 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
   api.patch<{ Params: { app: string }; Body: { vars?: Record<string, string | null>; secret?: string[] } }>(
     '/api/v1/apps/:app/config',
     {
-      // summary/tags document the route in the OpenAPI description; fastify validates the rest.
-      schema: <FastifySchema>{
+      schema: {
         summary: 'Set or unset config vars (a new config release)',
         description: 'Answers 202 with the job making the release, or 200 with the new config when the app has no live release yet.',
         tags: ['config'],
@@ -63,6 +62,7 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
             secret: { type: 'array', items: { type: 'string' }, description: 'names among vars to keep secret' },
           },
         },
+        response: { 200: configView, 202: { description: 'a config release is under way: Location is its job' }, ...errors(400, 401, 404, 422) },
       },
     },
     async (req, reply) => {
