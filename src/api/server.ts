@@ -4,6 +4,10 @@ import { SlipwayError } from '../errors.js';
 import { authenticate } from './auth.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
 import { registerApps } from './routes/apps.js';
+import { registerContainers } from './routes/containers.js';
+import { registerHosts } from './routes/hosts.js';
+import { registerImages } from './routes/images.js';
+import { registerQueue } from './routes/queue.js';
 import { registerJobs } from './routes/jobs.js';
 import { registerPromotions } from './routes/promotions.js';
 import { registerReleases } from './routes/releases.js';
@@ -24,6 +28,16 @@ const ENDPOINTS = [
   'POST /api/v1/apps/APP/artifacts?sha256=HEX   (body: the release .tar.gz)',
   'POST /api/v1/apps/APP/builds                 (body: a source .tar.gz)',
   'POST /api/v1/apps/APP/promotions             {"from": "STAGING_APP", "version": "vN"}',
+  'GET  /api/v1/containers[?app=APP]',
+  'GET  /api/v1/containers/ID',
+  'POST /api/v1/containers                      {"app": "APP", "command": ["CMD", "ARG"], "release": "vN"}',
+  'DELETE /api/v1/containers/ID                 (one-offs)',
+  'GET  /api/v1/images[?app=APP]',
+  'GET  /api/v1/images/ID                       (APP:vN, sha256:HEX)',
+  'POST /api/v1/images?app=APP&tag=T            (body: a .zip or .tar.gz with a Dockerfile)',
+  'DELETE /api/v1/images/ID',
+  'GET  /api/v1/hosts, /api/v1/hosts/local',
+  'GET  /api/v1/queue[?app=APP], /api/v1/queue/ID, /api/v1/queue/ID/log',
 ];
 
 /**
@@ -82,6 +96,10 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     registerJobs(api, ctx);
     registerPromotions(api, ctx);
     await registerUploads(api, ctx);
+    registerContainers(api, ctx);
+    await registerImages(api, ctx);
+    registerHosts(api, ctx);
+    registerQueue(api, ctx);
   });
   return app;
 }

@@ -142,4 +142,8 @@ export const migrations: string[] = [
   CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
   `,
+  // Jobs that make something other than a release (a one-off container, a built image) say where it is.
+  `
+  ALTER TABLE jobs ADD COLUMN result_url TEXT;
+  `,
 ];

@@ -149,7 +149,7 @@ export class DockerDriver implements Driver {
   async exec(req: ExecRequest): Promise<number> {
     const entry = req.instanceId ? this.tracked.get(req.instanceId) : undefined;
     if (entry) return execInContainer(this.docker, this.docker.getContainer(entry.containerId), req, `${entry.instance.type}.${entry.instance.index}`);
-    return runOneOff(this.docker, req, `run.${++this.runs}`, this.guest);
+    return runOneOff(this.docker, req, req.dyno ?? `run.${++this.runs}`, this.guest);
   }
 
   /** Removes the containers no live release adopted; call once every live app has been started. */

@@ -1,0 +1,44 @@
+import type Docker from 'dockerode';
+import { connectEngine, requireEngine } from '../runtime/docker/engine.js';
+import type { ApiContext } from './context.js';
+
+/**
+ * The Docker engine as the API sees it: optional. Built images and host
+ * details use it when it answers; without it images list release archives
+ * only, and only what needs it (building an image) fails, with the engine's
+ * own one-line error (503).
+ */
+export interface EngineAccess {
+  docker: Docker;
+  /** The engine, or the `engine_unreachable` error saying what to start. */
+  require(): Promise<Docker>;
+  /** Never throws: whether the engine answers, its version, or why not. */
+  version(): Promise<{ reachable: boolean; version?: string; error?: unknown }>;
+}
+
+const engines = new WeakMap<ApiContext, EngineAccess>();
+
+export function engineFor(ctx: ApiContext): EngineAccess {
+  let access = engines.get(ctx);
+  if (!access) {
+    // No connection is made until a request needs one.
+    const docker = connectEngine();
+    access = {
+      docker,
+      require: async () => {
+        await requireEngine(docker);
+        return docker;
+      },
+      version: async () => {
+        try {
+          await requireEngine(docker);
+          return { reachable: true, version: (await docker.version()).Version };
+        } catch (error) {
+          return { reachable: false, error };
+        }
+      },
+    };
+    engines.set(ctx, access);
+  }
+  return access;
+}
