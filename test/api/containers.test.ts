@@ -360,6 +360,13 @@ describe('api: images and hosts without a Docker engine', function () {
     expect(r.status, r.body).to.equal(503);
     expect(r.json.error).to.equal('engine_unreachable');
     expect(r.json.message).to.include('cannot reach the Docker engine');
+    // A client that waits for `100 Continue` is refused before it sends the body.
+    const file = path.join(tmpdir('big'), 'ctx.tgz');
+    fs.writeFileSync(file, tgz(contextDir(FROM)));
+    const curl = spawnSync('curl', ['-sv', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Expect: 100-continue', '-H', 'Content-Type: application/gzip', '-H', `Authorization: Bearer ${token}`, '--data-binary', `@${file}`, `http://127.0.0.1:${server.ports.http}/api/v1/images?app=noengine`], { encoding: 'utf8', timeout: 60_000 });
+    expect(curl.stdout).to.equal('503');
+    expect(curl.stderr).to.include('Expect: 100-continue');
+    expect(curl.stderr).to.not.match(/< HTTP\/1\.1 100/);
   });
 });
 
