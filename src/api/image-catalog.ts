@@ -83,6 +83,19 @@ export async function findImage(ctx: ApiContext, user: User, id: string): Promis
   return { kind: 'docker', app, image, view: dockerView(app.name, { ...info, Labels: info.Config?.Labels }) };
 }
 
+/** `docker tag` within the app's own repository (`slipway/APP:TAG`), the 003 seed's tag_image. */
+export async function tagImage(ctx: ApiContext, found: Found, tag: string): Promise<ImageView> {
+  if (found.kind === 'archive') {
+    throw new SlipwayError('not_taggable', `${found.view.id} is a release archive, named by its release`, {
+      status: 409,
+      hint: 'tags are for built Docker images (sha256:…); releases are promoted or rolled back instead',
+    });
+  }
+  await found.image.tag({ repo: `slipway/${found.app.name}`, tag });
+  const info = await found.image.inspect();
+  return dockerView(found.app.name, { ...info, Labels: info.Config?.Labels });
+}
+
 /**
  * Deletes an archive that neither serves nor is the rollback target (its
  * ledger row stays, `pruned`, as rotation leaves it), or a built image no

@@ -35,6 +35,7 @@ const ENDPOINTS = [
   'GET  /api/v1/images[?app=APP]',
   'GET  /api/v1/images/ID                       (APP:vN, sha256:HEX)',
   'POST /api/v1/images?app=APP&tag=T            (body: a .zip or .tar.gz with a Dockerfile)',
+  'POST /api/v1/images/ID/tags                  {"tag": "T"}',
   'DELETE /api/v1/images/ID',
   'GET  /api/v1/hosts, /api/v1/hosts/local',
   'GET  /api/v1/queue[?app=APP], /api/v1/queue/ID, /api/v1/queue/ID/log',

@@ -275,10 +275,18 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
     expect(log).to.include('built-from-zip');
     expect(docker(['run', '--rm', `slipway/${app}:zip`, 'cat', '/note.txt']).stdout).to.equal('zipped\n');
 
+    const tagged = await postJson(server, token, `${image.url}/tags`, { tag: 'zip-again' });
+    expect(tagged.status, tagged.body).to.equal(201);
+    expect(tagged.json.tags).to.include.members([`slipway/${app}:zip`, `slipway/${app}:zip-again`]);
+    expect((await postJson(server, token, `${image.url}/tags`, { tag: '../x' })).status).to.equal(422);
+    expect((await postJson(server, token, `/api/v1/images/${app}:v2/tags`, { tag: 'x' })).status).to.equal(409);
+    expect((await postJson(server, bobToken, `${image.url}/tags`, { tag: 'mine' })).status).to.equal(404);
+
     expect((await request(server, { method: 'DELETE', path: image.url, token: bobToken })).status).to.equal(404);
     const del = await request(server, { method: 'DELETE', path: image.url, token });
     expect(del.status, del.body).to.equal(204);
     expect(docker(['image', 'inspect', `slipway/${app}:zip`]).code).to.not.equal(0);
+    expect(docker(['image', 'inspect', `slipway/${app}:zip-again`]).code).to.not.equal(0);
     expect((await request(server, { path: image.url, token })).status).to.equal(404);
   });
 

@@ -10,7 +10,7 @@ import { requestUser } from '../auth.js';
 import { checkBuildContext, openBuildContext } from '../build-context.js';
 import type { ApiContext } from '../context.js';
 import { engineFor } from '../docker-engine.js';
-import { deleteImage, findImage, imageUrl, listImages } from '../image-catalog.js';
+import { deleteImage, findImage, imageUrl, listImages, tagImage } from '../image-catalog.js';
 import { acceptedSchema, errorResponses, idParams, imageSchema, listOf, routeSchema } from '../runtime-schemas.js';
 import { UPLOAD_MEDIA_TYPES, checkDeclaredLength, receiveUpload, sendContinue } from '../upload.js';
 import { acceptedInQueue } from './queue.js';
@@ -63,6 +63,24 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
     },
   );
 
+  api.post<{ Params: { id: string }; Body: { tag?: unknown } | undefined }>(
+    '/api/v1/images/:id/tags',
+    {
+      schema: routeSchema({
+        summary: 'Tag a built image as slipway/APP:TAG (docker tag)',
+        tags: TAGS,
+        params: idParams,
+        body: { type: 'object', properties: { tag: { type: 'string' } } },
+        response: { 201: imageSchema, ...errorResponses },
+      }),
+    },
+    async (req, reply) => {
+      const tag = checkTag(req.body?.tag);
+      const image = await tagImage(ctx, await findImage(ctx, requestUser(req), req.params.id), tag);
+      return reply.code(201).header('location', image.url).send(image);
+    },
+  );
+
   await api.register(async (scope) => {
     // The body stays an unread stream: receiveUpload writes it to disk itself.
     scope.removeAllContentTypeParsers();
@@ -85,12 +103,16 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
   });
 }
 
+function checkTag(tag: unknown): string {
+  if (typeof tag === 'string' && TAG.test(tag)) return tag;
+  throw invalid(`${JSON.stringify(typeof tag === 'string' ? tag.slice(0, 140) : tag ?? null)} is not a valid image tag`, 'send {"tag": "v2"}: letters, digits, "_", "." and "-", 128 characters at most, not starting with "." or "-"');
+}
+
 async function build(ctx: ApiContext, req: BuildRequest, reply: FastifyReply) {
   const user = requestUser(req);
   if (!req.query.app) throw invalid('say which app the image is for', 'POST /api/v1/images?app=myapp&tag=v1 with the archive as the body');
   const app = appFor(ctx.store, user, req.query.app);
-  const tag = req.query.tag ?? 'latest';
-  if (!TAG.test(tag)) throw invalid(`${JSON.stringify(tag.slice(0, 140))} is not a valid image tag`, 'use letters, digits, "_", "." and "-", 128 characters at most, not starting with "." or "-"');
+  const tag = checkTag(req.query.tag ?? 'latest');
   const docker = await engineFor(ctx).require();
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (!MEDIA_TYPES.includes(type)) {
