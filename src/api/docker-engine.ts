@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
-import { connectEngine, requireEngine } from '../runtime/docker/engine.js';
+import { SlipwayError } from '../errors.js';
+import { connectEngine, engineAddress, requireEngine } from '../runtime/docker/engine.js';
 import type { ApiContext } from './context.js';
 
 /**
@@ -18,6 +19,20 @@ export interface EngineAccess {
 
 const engines = new WeakMap<ApiContext, EngineAccess>();
 
+/** An engine behind a TCP address that drops packets would hold a listing forever; it counts as unreachable. */
+const ANSWER_MS = 5000;
+
+function answered(docker: Docker): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new SlipwayError('engine_unreachable', `the Docker engine at ${engineAddress()} did not answer within ${ANSWER_MS / 1000} s: check that it runs, or point DOCKER_HOST at one that does`, { status: 503 })),
+      ANSWER_MS,
+    );
+  });
+  return Promise.race([requireEngine(docker), silent]).finally(() => clearTimeout(timer));
+}
+
 export function engineFor(ctx: ApiContext): EngineAccess {
   let access = engines.get(ctx);
   if (!access) {
@@ -26,12 +41,12 @@ export function engineFor(ctx: ApiContext): EngineAccess {
     access = {
       docker,
       require: async () => {
-        await requireEngine(docker);
+        await answered(docker);
         return docker;
       },
       version: async () => {
         try {
-          await requireEngine(docker);
+          await answered(docker);
           return { reachable: true, version: (await docker.version()).Version };
         } catch (error) {
           return { reachable: false, error };
