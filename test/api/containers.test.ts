@@ -95,7 +95,8 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
   const app = `ctr-${crypto.randomBytes(3).toString('hex')}`;
   let repo: string;
   const jobs = () => query<{ n: number }>(server.home, 'SELECT count(*) AS n FROM jobs')[0]!.n;
-  const appLog = () => fs.readFileSync(path.join(server.home, 'apps', app, 'logs', 'app.log'), 'utf8');
+  /** What `slipway logs APP --ps run.N` prints. */
+  const oneOffLog = (dyno: string) => server.cli(['logs', app, '--ps', dyno, '-n', '100']).stdout;
   const built: string[] = [];
 
   afterEach(function () {
@@ -144,7 +145,7 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
     const list = await request(server, { path: '/api/v1/containers', token });
     expect(list.json.map((x: any) => x.id)).to.include.members([`${app}.v1.web.1`, `${app}.v1.run.1`]);
     expect(list.json.find((x: any) => x.id === `${app}.v1.web.1`)).to.include({ kind: 'formation', type: 'web', state: 'up' });
-    await until('the one-off output in the app log', () => appLog().includes('run.1: one-off says hi'), 30_000);
+    await until('the one-off output in the app log', () => oneOffLog('run.1').includes('run.1: one-off says hi'), 30_000);
 
     // Someone else's container answers like one that does not exist.
     expect((await request(server, { path: url, token: bobToken })).status).to.equal(404);
@@ -156,7 +157,7 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
     expect((await request(server, { path: url, token })).status).to.equal(404);
     const after = await request(server, { path: '/api/v1/containers', token });
     expect(after.json.map((x: any) => x.id)).to.not.include(`${app}.v1.run.1`);
-    expect(appLog()).to.match(/slipway\[run\.1\]: Process exited with status/);
+    expect(oneOffLog('run.1')).to.match(/slipway\[run\.1\]: Process exited with status/);
     // The app itself never noticed.
     expect((await server.get(app)).body.trim()).to.equal('Hello from Slipway');
   });
