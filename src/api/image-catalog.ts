@@ -113,6 +113,15 @@ export async function deleteImage(ctx: ApiContext, found: Found): Promise<void> 
         hint: `deploy or roll back first; older archives can go (list them at /api/v1/images?app=${app.name})`,
       });
     }
+    // Their release directory is their working directory: it must outlive them.
+    const { services, oneOffs } = ctx.platform;
+    const running = [...services.driver.instances(app.name), ...oneOffs.list(app.name).filter((o) => o.finishedAt == null)].filter((i) => i.release === release.version);
+    if (running.length) {
+      throw new SlipwayError('image_in_use', `${found.view.id} is running in ${running.map((i) => i.id).join(', ')}`, {
+        status: 409,
+        hint: `stop ${running.length === 1 ? 'it' : 'them'} first (DELETE /api/v1/containers/ID)`,
+      });
+    }
     await fsp.rm(release.archivePath!, { force: true });
     await fsp.rm(ctx.layout.release(app.name, release.version), { recursive: true, force: true });
     ctx.store.releases.markPruned(release.id);

@@ -223,6 +223,11 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
     expect(live.status, live.body).to.equal(409);
     expect(live.json.message).to.include('the live release');
 
+    // A one-off started on v1 is no member of any formation: the deploys below leave it running.
+    const started = await postJson(server, token, '/api/v1/containers', { app, command: ['sleep', '300'] });
+    const oneOff = (await waitForQueue(server, token, started.headers.location!)).headers.location!;
+    expect(oneOff).to.match(new RegExp(`^/api/v1/containers/${app}\\.v1\\.run\\.\\d+$`));
+
     setMessage(repo, 'second');
     expect((await push(repo, server.httpRemote(app, token))).code).to.equal(0);
     const target = await request(server, { method: 'DELETE', path: `/api/v1/images/${app}:v1`, token });
@@ -231,6 +236,13 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
 
     setMessage(repo, 'third');
     expect((await push(repo, server.httpRemote(app, token))).code).to.equal(0);
+    const busy = await request(server, { method: 'DELETE', path: `/api/v1/images/${app}:v1`, token });
+    expect(busy.status, busy.body).to.equal(409);
+    expect(busy.json.message).to.include(`is running in ${oneOff.split('/').at(-1)}`);
+    const survivor = await request(server, { path: oneOff, token });
+    expect(survivor.json).to.include({ state: 'up', release: 'v1', exit_code: null });
+    expect((await request(server, { method: 'DELETE', path: oneOff, token })).status).to.equal(204);
+
     const gone = await request(server, { method: 'DELETE', path: `/api/v1/images/${app}:v1`, token });
     expect(gone.status, gone.body).to.equal(204);
     expect(ledger()[0]!.status).to.equal('pruned');
