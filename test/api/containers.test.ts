@@ -144,7 +144,7 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
 
     const list = await request(server, { path: '/api/v1/containers', token });
     expect(list.json.map((x: any) => x.id)).to.include.members([`${app}.v1.web.1`, `${app}.v1.run.1`]);
-    expect(list.json.find((x: any) => x.id === `${app}.v1.web.1`)).to.include({ kind: 'formation', type: 'web', state: 'up' });
+    expect(list.json.find((x: any) => x.id === `${app}.v1.web.1`)).to.include({ kind: 'formation', type: 'web', release: 'v1' });
     await until('the one-off output in the app log', () => oneOffLog('run.1').includes('run.1: one-off says hi'), 30_000);
 
     // Someone else's container answers like one that does not exist.
@@ -206,8 +206,13 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
     expect(mine.json.map((j: any) => j.kind)).to.include.members(['run', 'push']);
     expect(mine.json[0].url).to.match(/^\/api\/v1\/jobs\/\d+$/);
     expect((await request(server, { path: '/api/v1/queue', token: bobToken })).json).to.deep.equal([]);
-    const log = await request(server, { path: `/api/v1/queue/${mine.json.find((j: any) => j.kind === 'run').id}/log`, token });
+    const run = mine.json.find((j: any) => j.kind === 'run');
+    const log = await request(server, { path: `/api/v1/queue/${run.id}/log`, token });
     expect(log.body).to.include(`Started run.`);
+    // The CLI's jobs:wait follows these jobs as it follows deploys.
+    const waited = server.cli(['jobs:wait', String(run.id)]);
+    expect(waited.code, waited.stderr).to.equal(0);
+    expect(waited.stdout).to.include('Started run.');
   });
 
   it('lists release archives as images, and deletes only those neither live nor the rollback target', async () => {
@@ -238,7 +243,7 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
     expect((await push(repo, server.httpRemote(app, token))).code).to.equal(0);
     const busy = await request(server, { method: 'DELETE', path: `/api/v1/images/${app}:v1`, token });
     expect(busy.status, busy.body).to.equal(409);
-    expect(busy.json.message).to.include(`is running in ${oneOff.split('/').at(-1)}`);
+    expect(busy.json.message).to.include('is running in').and.include(oneOff.split('/').at(-1)!);
     const survivor = await request(server, { path: oneOff, token });
     expect(survivor.json).to.include({ state: 'up', release: 'v1', exit_code: null });
     expect((await request(server, { method: 'DELETE', path: oneOff, token })).status).to.equal(204);
@@ -311,6 +316,9 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
     expect(done.json.status).to.equal('failed');
     expect(done.json.error).to.include('the Dockerfile build failed').and.include('3');
     expect((await request(server, { path: `${upload.headers.location}/log`, token })).body).to.include('about-to-fail');
+    const waited = server.cli(['jobs:wait', String(upload.json.id)]);
+    expect(waited.code).to.not.equal(0);
+    expect(waited.stdout).to.include('the Dockerfile build failed');
     expect(docker(['image', 'inspect', `slipway/${app}:broken`]).code).to.not.equal(0);
   });
 
