@@ -8,6 +8,8 @@ import type { App, Job, Release, StageRecord } from '../store/index.js';
 const iso = (ms: number | null) => (ms == null ? null : new Date(ms).toISOString());
 
 export const jobUrl = (id: number) => `/api/v1/jobs/${id}`;
+/** The jobs resource under the 001 seed's name: the same jobs, the same answers. */
+export const queueUrl = (id: number) => `/api/v1/queue/${id}`;
 export const releaseUrl = (app: string, version: number) => `/api/v1/apps/${app}/releases/v${version}`;
 
 export function appView(a: App) {
@@ -62,6 +64,7 @@ export function jobView(job: Job, stages: StageRecord[]) {
     user: job.userName,
     release: job.releaseVersion == null ? null : `v${job.releaseVersion}`,
     release_url: job.releaseVersion == null ? null : releaseUrl(job.appName, job.releaseVersion),
+    result_url: job.resultUrl,
     created_at: iso(job.createdAt),
     started_at: iso(job.startedAt),
     finished_at: iso(job.finishedAt),

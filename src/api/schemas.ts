@@ -26,8 +26,10 @@ const ERROR_TEXT: Record<number, string> = {
   404: 'no such thing, or you may not see it',
   409: 'a name is taken, or a confirmation is needed',
   413: 'the body is larger than the limit',
+  405: 'this method is not allowed here (see Allow)',
   415: 'the body has the wrong Content-Type',
   422: 'a value is well-formed but not acceptable (an invalid name, version or checksum)',
+  503: 'a part the request needs is down (the Docker engine)',
 };
 
 /** Error responses for the given statuses, each with the shared shape. */

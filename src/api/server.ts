@@ -6,6 +6,10 @@ import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './co
 import { registerApps } from './routes/apps.js';
 import { registerCli } from './routes/cli.js';
 import { registerConfig } from './routes/config.js';
+import { registerContainers } from './routes/containers.js';
+import { registerHosts } from './routes/hosts.js';
+import { registerImages } from './routes/images.js';
+import { registerQueue } from './routes/queue.js';
 import { registerJobs } from './routes/jobs.js';
 import { registerProjects } from './routes/projects.js';
 import { registerPromotions } from './routes/promotions.js';
@@ -109,6 +113,10 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     registerCli(api, ctx);
     registerProjects(api, ctx);
     await registerUploads(api, ctx);
+    registerContainers(api, ctx);
+    await registerImages(api, ctx);
+    registerHosts(api, ctx);
+    registerQueue(api, ctx);
   });
   return app;
 }

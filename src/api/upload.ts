@@ -19,12 +19,18 @@ export interface ReceiveOptions {
   maxBytes: number;
   /** Expected sha256 (lowercase hex); a mismatch is refused and the file removed. */
   sha256?: string;
+  /** What the body may be, told by its first bytes; default gzip only. */
+  formats?: UploadFormat[];
 }
+
+export type UploadFormat = 'gzip' | 'zip';
+const MAGIC: Record<UploadFormat, [number, number]> = { gzip: [0x1f, 0x8b], zip: [0x50, 0x4b] };
 
 export interface Upload {
   file: string;
   sha256: string;
   size: number;
+  format: UploadFormat;
 }
 
 /** Content types an upload may be sent as; anything else gets a 415 that says what to send. */
@@ -46,16 +52,17 @@ export function checkDeclaredLength(contentLength: string | undefined, maxBytes:
 
 export async function receiveUpload(body: Readable, opts: ReceiveOptions): Promise<Upload> {
   await fsp.mkdir(opts.dir, { recursive: true });
-  const file = path.join(opts.dir, `${opts.prefix}-${crypto.randomUUID()}.tar.gz`);
+  const formats = opts.formats ?? ['gzip'];
+  const file = path.join(opts.dir, `${opts.prefix}-${crypto.randomUUID()}${formats.length === 1 && formats[0] === 'gzip' ? '.tar.gz' : '.upload'}`);
   try {
-    const { sha256, size } = await writeBody(body, file, opts.maxBytes);
+    const { sha256, size, format } = await writeBody(body, file, opts.maxBytes, formats);
     if (opts.sha256 && opts.sha256 !== sha256) {
       throw new SlipwayError('sha256_mismatch', `the upload's sha256 is ${sha256}, not ${opts.sha256} as sent; nothing was deployed`, {
         status: 422,
         hint: 'the file changed or was damaged on the way; compute the checksum of the file you send and send it again',
       });
     }
-    return { file, sha256, size };
+    return { file, sha256, size, format };
   } catch (err) {
     await fsp.rm(file, { force: true });
     throw err;
@@ -67,12 +74,13 @@ export async function receiveUpload(body: Readable, opts: ReceiveOptions): Promi
  * destroyed on a refusal: the rest of the body is read and dropped, so the
  * error answer still reaches the client on the same connection.
  */
-function writeBody(body: Readable, file: string, maxBytes: number): Promise<{ sha256: string; size: number }> {
+function writeBody(body: Readable, file: string, maxBytes: number, formats: UploadFormat[]): Promise<{ sha256: string; size: number; format: UploadFormat }> {
   return new Promise((resolve, reject) => {
     const out = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
     const hash = crypto.createHash('sha256');
     let size = 0;
     let head = Buffer.alloc(0);
+    let format: UploadFormat = formats[0]!;
     let ended = false;
     let settled = false;
     // Errors after the outcome is decided (a write in flight when `out` is destroyed, a reset
@@ -104,7 +112,11 @@ function writeBody(body: Readable, file: string, maxBytes: number): Promise<{ sh
       if (size > maxBytes) return stop(tooLarge(maxBytes));
       if (head.length < 2) {
         head = Buffer.concat([head, chunk.subarray(0, 2 - head.length)]);
-        if (head.length === 2 && (head[0] !== 0x1f || head[1] !== 0x8b)) return stop(notGzip(head));
+        if (head.length === 2) {
+          const found = formats.find((f) => MAGIC[f][0] === head[0] && MAGIC[f][1] === head[1]);
+          if (!found) return stop(notAccepted(head, formats));
+          format = found;
+        }
       }
       hash.update(chunk);
       if (!out.write(chunk)) {
@@ -115,7 +127,7 @@ function writeBody(body: Readable, file: string, maxBytes: number): Promise<{ sh
     function onEnd() {
       ended = true;
       if (size === 0) return stop(new SlipwayError('empty_upload', 'the request body is empty', { hint: 'send the file with --data-binary @app.tgz (note the @)' }));
-      if (head.length < 2) return stop(notGzip(head));
+      if (head.length < 2) return stop(notAccepted(head, formats));
       out.end();
     }
     function onClose() {
@@ -130,7 +142,7 @@ function writeBody(body: Readable, file: string, maxBytes: number): Promise<{ sh
       if (settled) return;
       settled = true;
       detach();
-      resolve({ sha256: hash.digest('hex'), size });
+      resolve({ sha256: hash.digest('hex'), size, format });
     });
   });
 }
@@ -146,6 +158,14 @@ const notGzip = (head: Buffer) =>
     status: 415,
     hint: 'send a .tar.gz (tar -czf app.tgz -C DIR .) as the raw body: --data-binary @app.tgz, not -d or -F',
   });
+
+const notAccepted = (head: Buffer, formats: UploadFormat[]) =>
+  formats.includes('zip')
+    ? new SlipwayError('unsupported_archive', `the upload is neither a .zip nor a .tar.gz (it starts with ${head.length ? `0x${head.toString('hex')}` : 'less than two bytes'})`, {
+        status: 415,
+        hint: 'send the archive itself as the raw body: --data-binary @context.zip (or a .tar.gz), not -d or -F',
+      })
+    : notGzip(head);
 
 const storageError = (err: unknown) =>
   new SlipwayError('upload_failed', `could not store the upload: ${(err as Error).message}`, { status: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 507 : 500, cause: err });

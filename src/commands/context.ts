@@ -1,5 +1,6 @@
 import type { CommandIO } from '../git/gateway.js';
 import type { DeployQueue } from '../pipeline/queue.js';
+import type { OneOffs } from '../pipeline/one-offs.js';
 import type { PlatformSettings, Services } from '../pipeline/context.js';
 import type { Store, User } from '../store/index.js';
 import type { Layout } from '../store/layout.js';
@@ -17,6 +18,8 @@ export interface ServerSettings extends PlatformSettings {
 export interface Platform {
   services: Services;
   queue: DeployQueue;
+  /** Detached one-off processes (`POST /api/v1/containers`), apart from every formation. */
+  oneOffs: OneOffs;
   /** Stops every instance of an app and removes its route. */
   stopApp(app: string): Promise<void>;
 }

@@ -15,6 +15,7 @@ import { WebhookNotifier } from '../notify/webhook-notifier.js';
 import type { Services } from '../pipeline/context.js';
 import { stopInstances } from '../pipeline/formation.js';
 import { DeployQueue } from '../pipeline/queue.js';
+import { OneOffs } from '../pipeline/one-offs.js';
 import { createRouter, type RouterKind } from '../router/select.js';
 import { createRuntime, type DriverKind } from '../runtime/select.js';
 import { SecretBox } from '../secrets/box.js';
@@ -95,10 +96,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const notifier = new WebhookNotifier({ store, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
   const services: Services = { store, layout, driver, router, settings, notifier, secrets };
   const queue = new DeployQueue(services);
+  const oneOffs = new OneOffs({ driver });
   const platform: Platform = {
     services,
     queue,
+    oneOffs,
     stopApp: async (app) => {
+      await Promise.all(oneOffs.list(app).map((o) => oneOffs.stop(o.id)));
       await stopInstances(services, driver.instances(app));
       await router.removeRoute(app);
     },
@@ -156,6 +160,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         await queue.shutdown();
         await notifier.stop();
         for (const close of closers.reverse()) await close().catch(() => undefined);
+        await oneOffs.shutdown();
         await driver.shutdown({ graceMs: Math.min(settings.stopGraceMs, 10_000) });
         store.close();
       })()),

@@ -20,6 +20,27 @@ export interface DeployRequest {
   configChanges?: Record<string, string | undefined>;
 }
 
+/**
+ * Work that is not a deploy but is still a job (a one-off container, an image
+ * build): same table, same log, same URL, same `jobs:wait`. `run` resolves
+ * with the URL of what it made; a throw fails the job with that message.
+ */
+export interface TaskRequest {
+  app: App;
+  userName: string;
+  /** What it is, as `jobs` lists it: `run`, `image`. */
+  kind: string;
+  /** Stored with the job for `jobs:info`; never secrets. */
+  params?: Record<string, unknown>;
+  /**
+   * Waits for the app's deploys queued before it, as a deploy would (a
+   * one-off must see the release the deploys ahead of it make). Builds that
+   * touch no release run at once.
+   */
+  serial: boolean;
+  run(task: { job: Job; log: JobLog; signal: AbortSignal }): Promise<string>;
+}
+
 interface LiveJob {
   log: JobLog;
   done: Promise<Job>;
@@ -54,6 +75,44 @@ export class DeployQueue {
     const tail = this.tails.get(req.app.id) ?? Promise.resolve();
     const done = tail.then(() => this.run(job.id, req, log, abort.signal));
     this.tails.set(req.app.id, done.catch(() => undefined));
+    this.live.set(job.id, { log, done, abort });
+    done.finally(() => setTimeout(() => this.live.delete(job.id), 60_000).unref()).catch(() => undefined);
+    return job;
+  }
+
+  enqueueTask(req: TaskRequest): Job {
+    const { store, layout } = this.services;
+    const job = store.jobs.create({
+      appId: req.app.id,
+      kind: req.kind,
+      mode: 'task',
+      commit: null,
+      userName: req.userName,
+      params: req.params ?? {},
+      logPath: (id) => layout.jobLog(req.app.name, id),
+    });
+    const log = new JobLog(job.logPath);
+    const abort = new AbortController();
+    const start = async (): Promise<Job> => {
+      store.jobs.start(job.id);
+      try {
+        const url = await req.run({ job: store.jobs.get(job.id)!, log, signal: abort.signal });
+        store.jobs.setResult(job.id, url);
+        store.jobs.finish(job.id, 'succeeded');
+      } catch (err) {
+        log.error(describe(err));
+        store.jobs.finish(job.id, 'failed', describe(err));
+      }
+      log.close();
+      return store.jobs.get(job.id)!;
+    };
+    let done: Promise<Job>;
+    if (req.serial) {
+      const ahead = store.jobs.aheadOf(req.app.id, job.id);
+      if (ahead) log.line(`-----> Queued: ${ahead} job${ahead === 1 ? '' : 's'} of ${req.app.name} ahead of this one (job ${job.id})`);
+      done = (this.tails.get(req.app.id) ?? Promise.resolve()).then(start);
+      this.tails.set(req.app.id, done.catch(() => undefined));
+    } else done = start();
     this.live.set(job.id, { log, done, abort });
     done.finally(() => setTimeout(() => this.live.delete(job.id), 60_000).unref()).catch(() => undefined);
     return job;

@@ -62,6 +62,10 @@ export interface ExecRequest {
   /** Registers a listener for terminal size changes (ssh window-change). */
   onResize?(listener: (cols: number, rows: number) => void): void;
   signal?: AbortSignal;
+  /** Names a one-off (`DYNO`, log tag), e.g. `run.7`; default the driver's next `run.N`. */
+  dyno?: string;
+  /** Called once the process (or its container) is running, so a detached one-off can report it is up. */
+  onStart?(): void;
 }
 
 export interface Driver {

@@ -15,6 +15,8 @@ export interface Job {
   userName: string;
   params: Record<string, unknown>;
   releaseVersion: number | null;
+  /** What a non-deploy job made (`/api/v1/containers/ID`, `/api/v1/images/ID`); the queue answers 303 to it. */
+  resultUrl: string | null;
   currentStage: string | null;
   error: string | null;
   logPath: string;
@@ -43,6 +45,7 @@ const toJob = (r: any): Job => ({
   userName: r.user_name,
   params: JSON.parse(r.params),
   releaseVersion: r.release_version,
+  resultUrl: r.result_url ?? null,
   currentStage: r.current_stage,
   error: r.error,
   logPath: r.log_path,
@@ -99,6 +102,10 @@ export class JobStore {
 
   setRelease(id: number, version: number): void {
     this.db.prepare('UPDATE jobs SET release_version = ? WHERE id = ?').run(version, id);
+  }
+
+  setResult(id: number, url: string): void {
+    this.db.prepare('UPDATE jobs SET result_url = ? WHERE id = ?').run(url, id);
   }
 
   finish(id: number, status: 'succeeded' | 'failed', error?: string): void {

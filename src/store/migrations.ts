@@ -171,4 +171,8 @@ export const migrations: string[] = [
     UNIQUE (project_id, name)
   );
   `,
+  // Jobs that make something other than a release (a one-off container, a built image) say where it is.
+  `
+  ALTER TABLE jobs ADD COLUMN result_url TEXT;
+  `,
 ];

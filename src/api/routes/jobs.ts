@@ -41,21 +41,12 @@ export function registerJobs(api: FastifyInstance, ctx: ApiContext): void {
 
   api.get<{ Params: { id: string } }>('/api/v1/jobs/:id', {
     schema: {
-      summary: 'one job; 303 to its release once it succeeded',
+      summary: 'one job; 303 to what it made (release, container, image) once it succeeded',
       tags: TAGS,
       params: JOB,
-      response: { 200: JOB_VIEW, 303: { description: 'succeeded: Location is the release it made', ...JOB_VIEW }, ...errors(401, 404, 422) },
+      response: { 200: JOB_VIEW, 303: { description: 'succeeded: Location is what it made', ...JOB_VIEW }, ...errors(401, 404, 422) },
     },
-  }, async (req, reply) => {
-    const job = jobFor(ctx, requestUser(req), req.params.id);
-    const body = jobView(job, store.jobs.stages(job.id));
-    if (job.status === 'succeeded' && job.releaseVersion != null) {
-      return reply.code(303).header('location', releaseUrl(job.appName, job.releaseVersion)).send(body);
-    }
-    // A hint for pollers; a job that is still queued or running changes within seconds.
-    if (job.status === 'queued' || job.status === 'running') reply.header('retry-after', '2');
-    return body;
-  });
+  }, async (req, reply) => answerJob(ctx, jobFor(ctx, requestUser(req), req.params.id), reply));
 
   api.get<{ Params: { id: string }; Querystring: { follow?: string } }>('/api/v1/jobs/:id/log', {
     schema: {
@@ -66,25 +57,40 @@ export function registerJobs(api: FastifyInstance, ctx: ApiContext): void {
       produces: ['text/plain'],
       response: { 200: { type: 'string' }, ...errors(400, 401, 404, 422) },
     },
-  }, async (req, reply) => {
-    const job = jobFor(ctx, requestUser(req), req.params.id);
-    reply.header('content-type', 'text/plain; charset=utf-8').header('x-content-type-options', 'nosniff').header('cache-control', 'no-store');
-    if (!['1', 'true', 'yes'].includes(String(req.query.follow ?? '').toLowerCase())) {
-      return fs.existsSync(job.logPath) ? reply.send(fs.createReadStream(job.logPath)) : reply.send('');
-    }
-    // Every line as the pipeline writes it, until the job ends; a finished job's whole log at once.
-    const out = new PassThrough();
-    const write = (chunk: string) => void (out.writable && out.write(chunk));
-    ctx.platform.queue.follow(job.id, write).then(
-      () => out.end(),
-      (err) => out.end(` !     could not follow job ${job.id}: ${describe(err)}\n`),
-    );
-    return reply.send(out);
-  });
+  }, async (req, reply) => sendJobLog(ctx, jobFor(ctx, requestUser(req), req.params.id), req.query.follow, reply));
+}
+
+/**
+ * A job as a poller sees it: `303 See Other` to what a succeeded job made (its
+ * release, container or image), else `200` with its status and error.
+ */
+export function answerJob(ctx: ApiContext, job: Job, reply: FastifyReply) {
+  const body = jobView(job, ctx.store.jobs.stages(job.id));
+  const made = job.resultUrl ?? (job.releaseVersion == null ? null : releaseUrl(job.appName, job.releaseVersion));
+  if (job.status === 'succeeded' && made) return reply.code(303).header('location', made).send(body);
+  // A hint for pollers; a job that is still queued or running changes within seconds.
+  if (job.status === 'queued' || job.status === 'running') reply.header('retry-after', '2');
+  return reply.send(body);
+}
+
+/** A job's log as text; with `follow`, every line as the job writes it, until it ends. */
+export function sendJobLog(ctx: ApiContext, job: Job, follow: string | undefined, reply: FastifyReply) {
+  reply.header('content-type', 'text/plain; charset=utf-8').header('x-content-type-options', 'nosniff').header('cache-control', 'no-store');
+  if (!['1', 'true', 'yes'].includes(String(follow ?? '').toLowerCase())) {
+    return fs.existsSync(job.logPath) ? reply.send(fs.createReadStream(job.logPath)) : reply.send('');
+  }
+  // Every line as the pipeline writes it, until the job ends; a finished job's whole log at once.
+  const out = new PassThrough();
+  const write = (chunk: string) => void (out.writable && out.write(chunk));
+  ctx.platform.queue.follow(job.id, write).then(
+    () => out.end(),
+    (err) => out.end(` !     could not follow job ${job.id}: ${describe(err)}\n`),
+  );
+  return reply.send(out);
 }
 
 /** A job of an app the caller may not see answers exactly like a job that does not exist. */
-function jobFor(ctx: ApiContext, user: User, id: string): Job {
+export function jobFor(ctx: ApiContext, user: User, id: string): Job {
   const job = ctx.store.jobs.get(parseJobId(id));
   const app = job && ctx.store.apps.byId(job.appId);
   if (!job || !app || !mayUse(user, app)) throw notFound(`job ${id}`, 'list an app\'s jobs at /api/v1/apps/APP/jobs');

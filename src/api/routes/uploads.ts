@@ -15,7 +15,7 @@ import { ACCEPTED_VIEW, APP_PARAM, errors, params, str } from '../schemas.js';
 import { accepted } from './jobs.js';
 
 /** Requests whose `Expect: 100-continue` the route answers itself (see upload.ts). */
-export const UPLOAD_ROUTE = /^\/api\/v1\/apps\/[^/?#]+\/(?:artifacts|builds)\/?(?:[?#]|$)/;
+export const UPLOAD_ROUTE = /^\/api\/v1\/(?:apps\/[^/?#]+\/(?:artifacts|builds)|images)\/?(?:[?#]|$)/;
 
 type UploadRequest = FastifyRequest<{ Params: { app: string }; Querystring: { sha256?: unknown } }>;
 

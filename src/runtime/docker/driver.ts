@@ -171,7 +171,7 @@ export class DockerDriver implements Driver {
     const entry = req.instanceId ? this.tracked.get(req.instanceId) : undefined;
     try {
       if (entry) return await execInContainer(this.docker, this.docker.getContainer(entry.containerId), req, `${entry.instance.type}.${entry.instance.index}`);
-      return await runOneOff(this.docker, req, `run.${++this.runs}`, this.guest);
+      return await runOneOff(this.docker, req, req.dyno ?? `run.${++this.runs}`, this.guest);
     } catch (err) {
       throw (await this.engineDown()) ?? err;
     }

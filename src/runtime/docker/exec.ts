@@ -49,6 +49,7 @@ export async function execInContainer(docker: Docker, container: Docker.Containe
     Env: [`DYNO=${dyno}`],
   });
   const stream = (await exec.start({ hijack: true, stdin: true, Tty: !!req.tty })) as Duplex;
+  req.onStart?.();
   if (req.tty) {
     await exec.resize({ h: req.tty.rows, w: req.tty.cols }).catch(() => undefined);
     req.onResize?.((cols, rows) => void exec.resize({ h: rows, w: cols }).catch(() => undefined));
@@ -75,6 +76,7 @@ export async function runOneOff(docker: Docker, req: ExecRequest, dyno: string, 
     // 'next-exit': the default ('not-running') answers at once for a container not yet started.
     const exited = container.wait({ condition: 'next-exit' });
     await container.start();
+    req.onStart?.();
     if (req.tty) {
       await container.resize({ h: req.tty.rows, w: req.tty.cols }).catch(() => undefined);
       req.onResize?.((cols, rows) => void container.resize({ h: rows, w: cols }).catch(() => undefined));

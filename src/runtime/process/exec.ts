@@ -35,8 +35,9 @@ export async function runExec(req: ExecRequest, opts: ExecOptions): Promise<numb
   await checkDir(req);
   if (req.signal?.aborted) throw new SlipwayError('aborted', 'cancelled before it started', { status: 499 });
   const { app, release, releaseDir, dataDir } = req;
-  const env = instanceEnv({ spec: { app, release, releaseDir, dataDir, env: req.env, type: 'run', index: opts.index }, path: opts.path });
-  const argv = ['bash', ...execLauncherArgs(app, `run.${opts.index}`, req.argv)];
+  const dyno = req.dyno ?? `run.${opts.index}`;
+  const env = { ...instanceEnv({ spec: { app, release, releaseDir, dataDir, env: req.env, type: 'run', index: opts.index }, path: opts.path }), DYNO: dyno };
+  const argv = ['bash', ...execLauncherArgs(app, dyno, req.argv)];
 
   const started = req.tty ? await startPty(req, argv, env, opts) : startPiped(req, argv, env);
   return supervise(req, started, opts.killGraceMs ?? 5000);
@@ -105,6 +106,8 @@ function supervise(req: ExecRequest, started: Started, graceMs: number): Promise
     child.stdout!.pipe(req.stdout, { end: false });
     child.stderr!.pipe(req.stderr, { end: false });
     const closed = new Promise<void>((r) => child.once('close', () => r()));
+    // A pid means the kernel started it; a spawn that failed has none and reports 'error' instead.
+    if (child.pid !== undefined) req.onStart?.();
 
     const cleanup = () => {
       clearTimeout(killTimer);
