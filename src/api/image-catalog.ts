@@ -59,6 +59,9 @@ export async function listImages(ctx: ApiContext, user: User, only?: string): Pr
   return [...archives, ...built.filter((i) => names.has(i.Labels?.[LABEL.app] ?? '')).map((i) => dockerView(i.Labels![LABEL.app]!, i))];
 }
 
+/** An image id, id prefix, or `name[:tag]` / `name@digest` reference as docker accepts them. */
+const IMAGE_REF = /^[A-Za-z0-9][A-Za-z0-9_.\-:\/@]{0,254}$/;
+
 type Found = { kind: 'archive'; app: App; release: Release; view: ImageView } | { kind: 'docker'; app: App; image: Docker.Image; view: ImageView };
 
 /** One image by id (`APP:vN`, `sha256:…`, an id prefix or a tag); others' images answer as missing. */
@@ -72,6 +75,8 @@ export async function findImage(ctx: ApiContext, user: User, id: string): Promis
     if (!app || !release) throw missing;
     return { kind: 'archive', app, release, view: archiveView(app, release) };
   }
+  // Only what can name an image reaches the engine (it answers odd references with a 500, not a 404).
+  if (!IMAGE_REF.test(id)) throw missing;
   const docker = await engineFor(ctx).require();
   const image = docker.getImage(id);
   const info = await image.inspect().catch((err: { statusCode?: number }) => {

@@ -86,10 +86,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     keepBackups: 5,
     healthTimeoutMs: opts.healthTimeoutMs ?? 60_000,
     stopGraceMs: opts.stopGraceMs ?? 30_000,
+    defaultDriver: opts.driver ?? 'process',
   };
   const firstStart = ensureAdmin(store);
 
-  const driver = await createRuntime({ store, kind: opts.driver ?? 'process', home: layout.home, log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process`, extraCaBundle: opts.extraCaBundle }).catch((err) => {
+  const driver = await createRuntime({ store, kind: settings.defaultDriver, home: layout.home, log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process`, extraCaBundle: opts.extraCaBundle }).catch((err) => {
     store.close();
     throw err;
   });

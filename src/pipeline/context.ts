@@ -1,6 +1,7 @@
 import type { App, Job, Mode, Release, ReleaseKind, Store } from '../store/index.js';
 import type { Layout } from '../store/layout.js';
 import type { Driver, Instance } from '../runtime/driver.js';
+import type { DriverKind } from '../runtime/kinds.js';
 import type { RouterEngine } from '../router/engine.js';
 import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
@@ -24,6 +25,8 @@ export interface PlatformSettings {
   healthTimeoutMs: number;
   /** SIGTERM → SIGKILL grace when old instances stop. */
   stopGraceMs: number;
+  /** The server's `--driver`: apps without their own `driver` setting run and build with it. */
+  defaultDriver: DriverKind;
 }
 
 /** Routers that can wait for in-flight requests before old backends stop. */

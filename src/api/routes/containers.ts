@@ -45,7 +45,8 @@ function containerView(c: Container, driver: string) {
  */
 export function registerContainers(api: FastifyInstance, ctx: ApiContext): void {
   const { store } = ctx;
-  const driverName = () => ctx.platform.services.driver.name;
+  // The driver a release runs on is fixed at its first start (runtime/registry.ts).
+  const driverName = (c: Container) => ctx.store.releases.get(ctx.store.apps.byName(c.app)?.id ?? -1, c.release)?.driver ?? ctx.settings.defaultDriver;
 
   api.get<{ Querystring: { app?: string } }>(
     '/api/v1/containers',
@@ -53,21 +54,24 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
       schema: routeSchema({
         summary: 'Running instances and one-offs of the apps you may see',
         tags: TAGS,
-        querystring: { type: 'object', properties: { app: { type: 'string', description: 'only this app' } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { app: { type: 'string', maxLength: 100, description: 'only this app' } } },
         response: { 200: listOf(containerSchema), ...errorResponses },
       }),
     },
     async (req) => {
       const user = requestUser(req);
       const apps = req.query.app ? [appFor(store, user, req.query.app)] : visibleApps(store, user);
-      return apps.flatMap((a) => containersOf(ctx, a.name)).map((c) => containerView(c, driverName()));
+      return apps.flatMap((a) => containersOf(ctx, a.name)).map((c) => containerView(c, driverName(c)));
     },
   );
 
   api.get<{ Params: { id: string } }>(
     '/api/v1/containers/:id',
     { schema: routeSchema({ summary: 'One container', tags: TAGS, params: idParams, response: { 200: containerSchema, ...errorResponses } }) },
-    async (req) => containerView(findContainer(ctx, requestUser(req), req.params.id), driverName()),
+    async (req) => {
+      const found = findContainer(ctx, requestUser(req), req.params.id);
+      return containerView(found, driverName(found));
+    },
   );
 
   api.post<{ Body: { app?: unknown; command?: unknown; release?: unknown } | undefined }>(
@@ -78,9 +82,10 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
         tags: TAGS,
         body: {
           type: 'object',
+          additionalProperties: false,
           properties: {
             app: { type: 'string' },
-            // Untyped on purpose: a typed anyOf would let the validator coerce `["ls /tmp"]` into a string and split it.
+            // Types are checked by parseCommand (one clear 422), not by the schema.
             command: { description: 'program and arguments as an array of strings, run as given and never through a shell; a string is split at spaces' },
             release: { type: 'string', description: 'vN; default the live release' },
           },

@@ -61,7 +61,7 @@ async function hostView(ctx: ApiContext, user: User) {
   return {
     id: LOCAL,
     name: os.hostname(),
-    driver: services.driver.name,
+    driver: ctx.settings.defaultDriver,
     drivers: engine.reachable ? ['process', 'docker'] : ['process'],
     docker: { reachable: engine.reachable, version: engine.version ?? null, error: engine.error == null ? null : describe(engine.error) },
     cpus: os.cpus().length,

@@ -34,7 +34,7 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
       schema: routeSchema({
         summary: 'Release archives and built Docker images of the apps you may see (archives only when no Docker engine answers)',
         tags: TAGS,
-        querystring: { type: 'object', properties: { app: { type: 'string', description: 'only this app' } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { app: { type: 'string', maxLength: 100, description: 'only this app' } } },
         response: { 200: listOf(imageSchema), ...errorResponses },
       }),
     },
@@ -70,7 +70,7 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
         summary: 'Tag a built image as slipway/APP:TAG (docker tag)',
         tags: TAGS,
         params: idParams,
-        body: { type: 'object', properties: { tag: { type: 'string' } } },
+        body: { type: 'object', additionalProperties: false, properties: { tag: { type: 'string', maxLength: 200 } } },
         response: { 201: imageSchema, ...errorResponses },
       }),
     },
@@ -93,6 +93,7 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
           tags: TAGS,
           querystring: {
             type: 'object',
+            additionalProperties: false,
             properties: { app: { type: 'string', description: 'the app the image belongs to' }, tag: { type: 'string', description: 'tag of slipway/APP:TAG; default latest' } },
           },
           response: { 202: acceptedSchema, ...errorResponses },
