@@ -1,16 +1,26 @@
 import http from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { SlipwayError } from '../errors.js';
-import { authenticate } from './auth.js';
+import { LoginThrottle } from '../auth/throttle.js';
+import { auditMutations } from './audit-hook.js';
+import { authenticate, tokenFrom } from './auth.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
+import { registerAccess } from './routes/access.js';
 import { registerApps } from './routes/apps.js';
 import { registerJobs } from './routes/jobs.js';
+import { registerLogin } from './routes/login.js';
 import { registerPromotions } from './routes/promotions.js';
 import { registerReleases } from './routes/releases.js';
 import { UPLOAD_ROUTE, registerUploads } from './routes/uploads.js';
 import { awaitsContinue, sendContinue } from './upload.js';
 
 export type { ApiOptions } from './context.js';
+
+/**
+ * Every route of a built server, as `METHOD /url`: the permission tests walk
+ * them, so a route added later cannot escape the check unnoticed.
+ */
+export const routesOf = new WeakMap<FastifyInstance, string[]>();
 
 const ENDPOINTS = [
   'GET  /api/v1/apps',
@@ -24,6 +34,12 @@ const ENDPOINTS = [
   'POST /api/v1/apps/APP/artifacts?sha256=HEX   (body: the release .tar.gz)',
   'POST /api/v1/apps/APP/builds                 (body: a source .tar.gz)',
   'POST /api/v1/apps/APP/promotions             {"from": "STAGING_APP", "version": "vN"}',
+  'POST /api/v1/login                           {"user": "NAME", "password": "…", "token_name": "laptop"} → 201 {token}',
+  'GET  /api/v1/apps/APP/collaborators',
+  'PUT  /api/v1/apps/APP/collaborators/USER     (owner or admin)',
+  'DELETE /api/v1/apps/APP/collaborators/USER   (owner or admin; or yourself)',
+  'GET  /api/v1/apps/APP/audit[?limit=N]',
+  'GET  /api/v1/audit[?app=APP&limit=N]',
 ];
 
 /**
@@ -52,6 +68,12 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     },
   });
 
+  const routes: string[] = [];
+  routesOf.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push(`${m} ${r.url}`);
+  });
+
   app.setErrorHandler((err: unknown, req, reply) => {
     // A client still waiting for `100 Continue` has not sent its body; the connection cannot carry another request.
     if (awaitsContinue(req.raw)) reply.header('connection', 'close');
@@ -72,11 +94,20 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
 
   app.get('/api/v1', async () => ({ name: 'slipway', version: opts.version, auth: 'Authorization: Bearer TOKEN', endpoints: ENDPOINTS }));
   app.get('/api/v1/health', async () => ({ ok: true }));
+  registerLogin(app, ctx, opts.loginThrottle ?? new LoginThrottle());
 
   await app.register(async (api) => {
     api.addHook('onRequest', async (req) => {
-      req.slipwayUser = authenticate(opts.gateway, req.headers.authorization);
+      try {
+        req.slipwayUser = authenticate(opts.gateway, req.headers.authorization);
+      } catch (err) {
+        // A token that was sent and refused is a failed login; no token at all is only a question.
+        if (tokenFrom(req.headers.authorization)) opts.gateway.authFailed?.({ source: `http ${req.ip}`, reason: 'invalid or revoked API token' });
+        throw err;
+      }
     });
+    auditMutations(api, opts.store);
+    registerAccess(api, ctx);
     registerApps(api, ctx);
     registerReleases(api, ctx);
     registerJobs(api, ctx);

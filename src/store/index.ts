@@ -1,5 +1,7 @@
 import { openDb, type Db } from './db.js';
 import { AppStore } from './apps.js';
+import { AuditStore } from './audit.js';
+import { CollaboratorStore } from './collaborators.js';
 import { DomainStore } from './domains.js';
 import { JobStore } from './jobs.js';
 import { ReleaseStore } from './releases.js';
@@ -7,6 +9,8 @@ import { UserStore } from './users.js';
 import { WebhookStore } from './webhooks.js';
 
 export type { App, Mode, Environment } from './apps.js';
+export type { AuditEntry, AuditOutcome, NewAuditEntry } from './audit.js';
+export type { Collaborator } from './collaborators.js';
 export type { Domain } from './domains.js';
 export type { Job, JobStatus, StageRecord, StageStatus } from './jobs.js';
 export type { Release, ReleaseKind, ReleaseStatus } from './releases.js';
@@ -21,6 +25,8 @@ export class Store {
   readonly jobs: JobStore;
   readonly domains: DomainStore;
   readonly webhooks: WebhookStore;
+  readonly collaborators: CollaboratorStore;
+  readonly audit: AuditStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -29,6 +35,8 @@ export class Store {
     this.jobs = new JobStore(db);
     this.domains = new DomainStore(db);
     this.webhooks = new WebhookStore(db);
+    this.collaborators = new CollaboratorStore(db);
+    this.audit = new AuditStore(db);
   }
 
   static open(file: string): Store {

@@ -1,0 +1,29 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Store } from '../store/index.js';
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Records every API call that changes something, once its answer is known:
+ * who, which route, which app, from where and how it ended. Reads are not
+ * recorded, like read-only commands. Bodies never are (they may hold secrets).
+ */
+export function auditMutations(api: FastifyInstance, store: Store): void {
+  api.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!MUTATING.has(req.method) || !req.slipwayUser) return;
+    const status = reply.statusCode;
+    const app = (req.params as { app?: unknown } | undefined)?.app;
+    try {
+      store.audit.record({
+        userName: req.slipwayUser.name,
+        action: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`,
+        appName: typeof app === 'string' ? app.slice(0, 100) : null,
+        detail: { status },
+        source: `http ${req.ip}`,
+        outcome: status < 400 ? 'ok' : status === 403 || status === 404 ? 'denied' : 'failed',
+      });
+    } catch {
+      // The store closes on shutdown while the last answers drain; nothing to do then.
+    }
+  });
+}
