@@ -4,13 +4,14 @@ import type { Store } from '../store/index.js';
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
- * Records every API call that changes something, once its answer is known:
+ * Records every API call that changes something, once its answer is known
+ * but before it is sent (so a client that got the answer finds the record):
  * who, which route, which app, from where and how it ended. Reads are not
  * recorded, like read-only commands. Bodies never are (they may hold secrets).
  */
 export function auditMutations(api: FastifyInstance, store: Store): void {
-  api.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!MUTATING.has(req.method) || !req.slipwayUser) return;
+  api.addHook('onSend', async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (!MUTATING.has(req.method) || !req.slipwayUser) return payload;
     const status = reply.statusCode;
     const app = (req.params as { app?: unknown } | undefined)?.app;
     try {
@@ -25,5 +26,6 @@ export function auditMutations(api: FastifyInstance, store: Store): void {
     } catch {
       // The store closes on shutdown while the last answers drain; nothing to do then.
     }
+    return payload;
   });
 }

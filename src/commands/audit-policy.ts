@@ -17,8 +17,9 @@ export const READ_ONLY = new Set([
 const VALUES_SECRET = /^(config|secrets|env):/;
 /** Setting or option names whose values are never kept, whatever the command. */
 const SENSITIVE = /secret|password|passwd|token|credential|private|url/i;
-/** Arguments naming the app a command acts on. */
+/** Arguments naming the app a command acts on (`apps:create` names a new one). */
 const APP_ARGS = new Set(['app', 'from']);
+const CREATES_APP = new Set(['apps:create']);
 
 /** The audit entry for one parsed command, before its outcome is known. */
 export function describeCommand(cmd: Command): Pick<NewAuditEntry, 'action' | 'appName' | 'detail'> | undefined {
@@ -29,7 +30,7 @@ export function describeCommand(cmd: Command): Pick<NewAuditEntry, 'action' | 'a
   cmd.registeredArguments.forEach((a, i) => {
     const value = cmd.processedArgs[i] as string | string[] | undefined;
     if (value === undefined) return;
-    if (APP_ARGS.has(a.name()) && appName === null && typeof value === 'string') appName = value.slice(0, 100);
+    if ((APP_ARGS.has(a.name()) || (i === 0 && CREATES_APP.has(action))) && appName === null && typeof value === 'string') appName = value.slice(0, 100);
     else args.push(...(Array.isArray(value) ? value : [value]));
   });
   const detail: Record<string, unknown> = {};

@@ -288,7 +288,8 @@ describe('e2e: the permission matrix', function () {
         method,
         path: urlPath,
         body,
-        headers: { ...(r.token ? { authorization: `Bearer ${r.token}` } : {}), ...(contentType ? { 'content-type': contentType } : {}), ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }) },
+        // spawnSync blocks this process: a kept-alive socket may have been closed meanwhile.
+        headers: { connection: 'close', ...(r.token ? { authorization: `Bearer ${r.token}` } : {}), ...(contentType ? { 'content-type': contentType } : {}), ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }) },
       });
     const fill = (route: string, app: string, id = '1') =>
       route.replace(':app', app).replace(':version', 'v1').replace(':id', id).replace(':user', 'nosuchuser').replace(/:[a-z_]+/gi, 'x');
