@@ -59,6 +59,7 @@ export function registerApps(program: Command, ctx: CommandContext): void {
       const lines: Array<[string, string]> = [
         ['Name', app.name],
         ['Owner', app.ownerName],
+        ['Collaborators', ctx.store.collaborators.list(app.id).map((c) => c.userName).join(', ') || 'none'],
         ['Env', app.env],
         ['Mode', app.mode],
         ['Deploy branch', app.deployBranch],

@@ -45,7 +45,7 @@ const seen = (r: Result, name: string) => `${r.code}\n${r.stdout}\n${r.stderr}`.
  * here still gets every deny check, with placeholder arguments.
  */
 const COMMAND_PROBES: Record<string, { args: string[]; ok: RegExp; manage?: boolean; input?: string }> = {
-  'apps:info': { args: [APP], ok: /Owner:\s+owner/ },
+  'apps:info': { args: [APP], ok: /Owner:\s+owner\nCollaborators:\s+collaborator\n/ },
   'apps:get': { args: [APP, 'deploy_branch'], ok: /^main$/m },
   'apps:set': { args: [APP, 'nosuch=1'], ok: /unknown setting "nosuch"/ },
   'apps:destroy': { args: [APP], ok: /--confirm permapp/, manage: true },
