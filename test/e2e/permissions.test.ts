@@ -8,6 +8,7 @@ import { buildProgram } from '../../src/commands/program.js';
 import type { CommandContext, ServerSettings } from '../../src/commands/context.js';
 import { Store } from '../../src/store/index.js';
 import { Layout } from '../../src/store/layout.js';
+import { query } from './db.js';
 import { appRepo, httpGet, push, ssh, sshKey, tmpdir, TestServer, type Result } from './harness.js';
 
 /**
@@ -213,6 +214,17 @@ describe('e2e: the permission matrix', function () {
         expect(fs.readFileSync(path.join(dir, 'Procfile'), 'utf8')).to.contain('web:');
       });
     }
+
+    it('records every push and every refused push or fetch in the audit log, with where it came from', () => {
+      const rows = query<{ user_name: string; action: string; source: string; outcome: string }>(server.home, `SELECT user_name, action, source, outcome FROM audit_log WHERE app_name = '${APP}'`);
+      const has = (user: string, action: string, source: string, outcome: string) =>
+        expect(rows.some((r) => r.user_name === user && r.action === action && r.source === source && r.outcome === outcome), `${user} ${action} ${source} ${outcome}`).to.equal(true);
+      for (const transport of ['ssh', 'http']) {
+        for (const who of ['admin', 'owner', 'collaborator']) has(who, 'push', `${transport} 127.0.0.1`, 'ok');
+        has('other', 'push', `${transport} 127.0.0.1`, 'denied');
+        has('other', 'fetch', `${transport} 127.0.0.1`, 'denied');
+      }
+    });
   });
 
   describe('SSH commands', () => {
