@@ -39,7 +39,7 @@ export interface GitGateway {
 export interface AuthFailure {
   source: string;
   reason: string;
-  /** The user a key belongs to, when one was known (a bad signature). */
+  /** The user the credential named, when one is known. */
   userName?: string;
 }
 

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { httpGet, ssh, sshKey, useServer, type TestServer } from './harness.js';
+import { spawn } from 'node:child_process';
+import { BIN, eventually, httpGet, ssh, sshKey, useServer, type TestServer } from './harness.js';
 import { query } from './db.js';
 
 interface AuditRow {
@@ -84,6 +85,22 @@ describe('e2e: users, tokens, password login and the audit log', function () {
       [null, 'denied', 'unknown user'],
     ]);
     expect(rows.every((r) => r.source === 'http 127.0.0.1')).to.equal(true);
+  });
+
+  it('prompts for the password without echoing it when users:passwd runs at a terminal', async () => {
+    ok(['users:add', 'typist']);
+    // `script` gives the CLI a real pseudo-terminal; the password is typed once the prompt shows.
+    const child = spawn('script', ['-qec', `${BIN} users:passwd typist`, '/dev/null'], { env: server.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    await eventually(() => output.includes('Password (not shown): '), 'the password prompt');
+    const before = output.length;
+    child.stdin.write('typed pass phrase\r');
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    expect(code, output).to.equal(0);
+    expect(output.slice(before)).to.not.contain('typed');
+    expect(output.slice(before)).to.contain('Set the password of typist');
+    expect((await api('POST', '/api/v1/login', { json: { user: 'typist', password: 'typed pass phrase' } })).status).to.equal(201);
   });
 
   it('slows down password guessing: after five failures even the right password waits', async () => {
