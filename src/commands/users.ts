@@ -18,13 +18,29 @@ export function subject(ctx: CommandContext, name?: string): User {
   return u;
 }
 
-export async function readAll(stream: NodeJS.ReadableStream, what = 'the public key'): Promise<string> {
-  let text = '';
-  for await (const chunk of stream) {
-    text += chunk.toString();
-    if (text.length > 64 * 1024) throw new SlipwayError('too_large', `${what} on stdin is larger than 64 KiB`, { status: 413 });
-  }
-  return text;
+/**
+ * Everything on stdin, up to 64 KiB. Events rather than `for await`: the
+ * async iterator destroys the stream when it ends, and over SSH the stream is
+ * the channel itself, which would then close before the answer is sent.
+ */
+export function readAll(stream: NodeJS.ReadableStream, what = 'the public key'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (err?: unknown) => {
+      stream.off('data', onData).off('end', onEnd).off('error', done);
+      if (err) {
+        stream.pause();
+        reject(err);
+      } else resolve(text);
+    };
+    const onData = (chunk: Buffer | string) => {
+      text += chunk.toString();
+      if (text.length > 64 * 1024) done(new SlipwayError('too_large', `${what} on stdin is larger than 64 KiB`, { status: 413 }));
+    };
+    const onEnd = () => done();
+    stream.on('data', onData).on('end', onEnd).on('error', done);
+    stream.resume();
+  });
 }
 
 export function registerUsers(program: Command, ctx: CommandContext): void {
@@ -88,6 +104,8 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
         ctx.store.users.setPasswordHash(user.id, null);
         return void out(ctx, `-----> Removed the password of ${user.name}`);
       }
+      // A remote terminal (ssh -t) would echo every key typed.
+      if (ctx.io.tty) throw new SlipwayError('stdin_required', 'a password typed into `ssh -t` would be echoed', { hint: 'pipe it instead: ssh slipway@HOST users:passwd < password.txt' });
       // One line; a trailing newline from echo or a file is not part of the password.
       const password = (await readAll(ctx.io.stdin, 'the password')).replace(/\r?\n$/, '');
       if (!password) {

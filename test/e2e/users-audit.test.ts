@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import { BIN, eventually, httpGet, ssh, sshKey, useServer, type TestServer } from './harness.js';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { BIN, eventually, httpGet, ssh, sshArgs, sshKey, useServer, type TestServer } from './harness.js';
 import { query } from './db.js';
 
 interface AuditRow {
@@ -101,6 +102,27 @@ describe('e2e: users, tokens, password login and the audit log', function () {
     expect(output.slice(before)).to.not.contain('typed');
     expect(output.slice(before)).to.contain('Set the password of typist');
     expect((await api('POST', '/api/v1/login', { json: { user: 'typist', password: 'typed pass phrase' } })).status).to.equal(201);
+  });
+
+  it('sets your own password over SSH from stdin, and refuses a terminal that would echo it', async () => {
+    ok(['users:add', 'remo']);
+    const key = sshKey();
+    ok(['keys:add', '--user', 'remo', key.pub]);
+    const piped = ssh(key.key, server.ports.ssh, ['users:passwd'], 'remote pass phrase\n');
+    expect(piped.code, piped.stderr).to.equal(0);
+    expect((await api('POST', '/api/v1/login', { json: { user: 'remo', password: 'remote pass phrase' } })).status).to.equal(201);
+    const tty = spawnSync('ssh', ['-tt', ...sshArgs(key.key, server.ports.ssh), 'users:passwd'], { input: 'x\n', encoding: 'utf8', timeout: 30_000 });
+    expect(tty.status).to.equal(1);
+    expect(tty.stdout + tty.stderr).to.contain('would be echoed');
+    // Any command reading stdin over SSH still answers once stdin ends (keys:add read it the same way).
+    const second = sshKey();
+    const added = ssh(key.key, server.ports.ssh, ['keys:add'], fs.readFileSync(second.pub, 'utf8'));
+    expect(added.code, added.stderr).to.equal(0);
+    expect(added.stdout).to.contain('Added key SHA256:');
+    // Someone else's password is an admin's business.
+    const other = ssh(key.key, server.ports.ssh, ['users:passwd', 'pat'], 'hijacked pass phrase\n');
+    expect(other.code).to.equal(1);
+    expect(other.stderr).to.contain("only an admin may manage other users' keys and tokens");
   });
 
   it('slows down password guessing: after five failures even the right password waits', async () => {
