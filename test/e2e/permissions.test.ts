@@ -91,6 +91,17 @@ const ROUTE_PROBES: Record<string, { body?: string; contentType?: string; ok: Re
   'DELETE /api/v1/apps/:app/collaborators/:user': { ok: /user \\"nosuchuser\\" not found/, manage: true },
 };
 
+/** Reads that must succeed for anyone who may use the app (with v1 and job 1 in place). */
+const ANSWERS_OK = new Set([
+  'GET /api/v1/apps/:app',
+  'GET /api/v1/apps/:app/releases',
+  'GET /api/v1/apps/:app/releases/:version',
+  'GET /api/v1/apps/:app/releases/:version/archive',
+  'GET /api/v1/apps/:app/jobs',
+  'GET /api/v1/apps/:app/collaborators',
+  'GET /api/v1/apps/:app/audit',
+]);
+
 /** The commands of the real program, built against a throwaway store. */
 function programCommands(): Command[] {
   const store = Store.open(':memory:');
@@ -337,7 +348,9 @@ describe('e2e: the permission matrix', function () {
           expect(res.body, `${route} as ${r.name}`).to.not.contain('app_not_found');
           if (probe?.manage && !r.manages) expect(res.status, `${route} as ${r.name}`).to.equal(403);
           else if (probe) expect(res.body, `${route} as ${r.name}`).to.match(probe.ok);
-          else expect(res.status, `${route} as ${r.name}: ${res.body.slice(0, 200)}`).to.be.below(400);
+          else if (ANSWERS_OK.has(route)) expect(res.status, `${route} as ${r.name}: ${res.body.slice(0, 200)}`).to.be.below(400);
+          // A route added later may want parameters this test cannot guess: it must at least not refuse the caller.
+          else expect(res.status, `${route} as ${r.name}: ${res.body.slice(0, 200)}`).to.not.be.oneOf([401, 403]);
         }
       }
     });
