@@ -3,6 +3,7 @@ import type { Platform, ServerSettings } from '../commands/context.js';
 import type { GitGateway } from '../git/gateway.js';
 import type { Store } from '../store/index.js';
 import type { Layout } from '../store/layout.js';
+import type { LoginThrottle } from '../auth/throttle.js';
 
 export interface ApiOptions {
   store: Store;
@@ -16,6 +17,8 @@ export interface ApiOptions {
   version: string;
   /** Largest upload body (artifacts, source tarballs) accepted, in bytes; default 1 GiB. */
   maxUploadBytes?: number;
+  /** Slows down password guessing at /api/v1/login; one per server. */
+  loginThrottle?: LoginThrottle;
   /** Where unexpected (5xx) errors are reported; default stderr. */
   log?: (msg: string) => void;
 }

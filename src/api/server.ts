@@ -1,8 +1,11 @@
 import http from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SlipwayError } from '../errors.js';
-import { authenticate } from './auth.js';
+import { LoginThrottle } from '../auth/throttle.js';
+import { auditMutations } from './audit-hook.js';
+import { authenticate, tokenFrom } from './auth.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
+import { registerAccess } from './routes/access.js';
 import { registerApps } from './routes/apps.js';
 import { registerCli } from './routes/cli.js';
 import { registerConfig } from './routes/config.js';
@@ -12,6 +15,7 @@ import { registerImages } from './routes/images.js';
 import { registerQueue } from './routes/queue.js';
 import { registerJobs } from './routes/jobs.js';
 import { registerProjects } from './routes/projects.js';
+import { registerLogin } from './routes/login.js';
 import { registerPromotions } from './routes/promotions.js';
 import { registerReleases } from './routes/releases.js';
 import { UPLOAD_ROUTE, registerUploads } from './routes/uploads.js';
@@ -19,6 +23,12 @@ import { awaitsContinue, sendContinue } from './upload.js';
 import { collectRoutes, methodsFor, openApiDocument } from './openapi.js';
 
 export type { ApiOptions } from './context.js';
+
+/**
+ * Every route of a built server, as `METHOD /url`: the permission tests walk
+ * them, so a route added later cannot escape the check unnoticed.
+ */
+export const routesOf = new WeakMap<FastifyInstance, string[]>();
 
 /**
  * The HTTP entrance: smart-HTTP git under /git/, the REST API under /api/v1.
@@ -54,6 +64,11 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
   // Response schemas document the API; they never reshape a reply (see schemas.ts).
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   const routes = collectRoutes(app);
+  const routeNames: string[] = [];
+  routesOf.set(app, routeNames);
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routeNames.push(`${m} ${r.url}`);
+  });
 
   const answerError = (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     // A client still waiting for `100 Continue` has not sent its body; the connection cannot carry another request.
@@ -100,11 +115,20 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
   app.get('/api/v1/openapi.json', { schema: { ...PUBLIC, summary: 'this API as an OpenAPI 3.0 document', response: { 200: { type: 'object' } } } }, async () =>
     openApiDocument(routes, opts.version),
   );
+  registerLogin(app, ctx, opts.loginThrottle ?? new LoginThrottle());
 
   await app.register(async (api) => {
     api.addHook('onRequest', async (req) => {
-      req.slipwayUser = authenticate(opts.gateway, req.headers.authorization);
+      try {
+        req.slipwayUser = authenticate(opts.gateway, req.headers.authorization);
+      } catch (err) {
+        // A token that was sent and refused is a failed login; no token at all is only a question.
+        if (tokenFrom(req.headers.authorization)) opts.gateway.authFailed?.({ source: `http ${req.ip}`, reason: 'invalid or revoked API token' });
+        throw err;
+      }
     });
+    auditMutations(api, opts.store);
+    registerAccess(api, ctx);
     registerApps(api, ctx);
     registerReleases(api, ctx);
     registerJobs(api, ctx);

@@ -59,6 +59,7 @@ export function registerApps(program: Command, ctx: CommandContext): void {
       const lines: Array<[string, string]> = [
         ['Name', app.name],
         ['Owner', app.ownerName],
+        ['Collaborators', ctx.store.collaborators.list(app.id).map((c) => c.userName).join(', ') || 'none'],
         ['Env', app.env],
         ['Mode', app.mode],
         ['Deploy branch', app.deployBranch],
@@ -79,7 +80,7 @@ export function registerApps(program: Command, ctx: CommandContext): void {
     .argument('<app>')
     .option('--confirm <app>', 'the app name again, to confirm')
     .action(async (name: string, o: { confirm?: string }) => {
-      const app = appFor(ctx.store, ctx.user, name);
+      const app = appFor(ctx.store, ctx.user, name, 'manage');
       if (o.confirm !== app.name) {
         throw new SlipwayError('confirm_required', `destroying ${app.name} deletes its repository, releases and data`, {
           hint: `run again with --confirm ${app.name}`,

@@ -30,6 +30,8 @@ export interface CommandContext {
   settings: ServerSettings;
   user: User;
   io: CommandIO;
+  /** From where the caller came, for the audit log: `cli`, `ssh 10.0.0.5`, `http 10.0.0.5`. */
+  source?: string;
   /** True for the operator's CLI on the server host: it may name local files. */
   local: boolean;
   /** Absent when a host command runs without the daemon. */

@@ -1,6 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { describe } from '../errors.js';
 import type { CommandContext } from './context.js';
+import { describeCommand, outcomeOf } from './audit-policy.js';
+import { registerAccess } from './access.js';
+import { registerAudit } from './audit.js';
+import { registerTokens } from './tokens.js';
 import { registerApps } from './apps.js';
 import { registerReleases } from './releases.js';
 import { registerConfig } from './config.js';
@@ -40,19 +44,39 @@ export function buildProgram(ctx: CommandContext): Command {
   registerRun(program, ctx);
   registerWebhooks(program, ctx);
   registerProjects(program, ctx);
+  registerTokens(program, ctx);
+  registerAccess(program, ctx);
+  registerAudit(program, ctx);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
   return program;
 }
 
-/** Runs argv as `ctx.user`; errors become one `slipway: …` line and a non-zero exit code. */
+/**
+ * Runs argv as `ctx.user`; errors become one `slipway: …` line and a non-zero
+ * exit code. Every command that changes something is written to the audit
+ * log here, with its outcome: one place, whichever entrance it came from.
+ */
 export async function runCommand(ctx: CommandContext, argv: string[]): Promise<number> {
   const program = buildProgram(ctx);
   if (!argv.length) argv = ['help'];
+  let audit: ReturnType<typeof describeCommand>;
+  program.hook('preAction', (_root, action) => void (audit = describeCommand(action)));
+  const record = (outcome: 'ok' | 'failed' | 'denied') => {
+    if (!audit) return;
+    try {
+      ctx.store.audit.record({ ...audit, userName: ctx.user.name, source: ctx.source ?? (ctx.local ? 'cli' : 'unknown'), outcome });
+    } catch (err) {
+      // The store may be closing under a long command; the command's own answer matters more.
+      ctx.io.stderr.write(` !     could not write the audit log: ${describe(err)}\n`);
+    }
+  };
   try {
     await program.parseAsync(argv, { from: 'user' });
+    record((ctx.exitCode ?? 0) === 0 ? 'ok' : 'failed');
     return ctx.exitCode ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    record(outcomeOf(err));
     ctx.io.stderr.write(` !     ${describe(err)}\n`);
     return 1;
   }

@@ -3,14 +3,14 @@ import type { Command } from 'commander';
 import { requireAdmin } from '../auth/access.js';
 import { parsePublicKey } from '../auth/keys.js';
 import { checkUserName } from '../auth/names.js';
-import { newToken } from '../auth/tokens.js';
+import { checkPassword, hashPassword } from '../auth/passwords.js';
 import { SlipwayError, notFound } from '../errors.js';
 import type { User } from '../store/index.js';
 import { out, type CommandContext } from './context.js';
 import { ago, table } from './format.js';
 
 /** The user a command acts on: yourself, or anyone when you are an admin. */
-function subject(ctx: CommandContext, name?: string): User {
+export function subject(ctx: CommandContext, name?: string): User {
   if (!name || name === ctx.user.name) return ctx.user;
   requireAdmin(ctx.user, "manage other users' keys and tokens");
   const u = ctx.store.users.byName(checkUserName(name));
@@ -18,13 +18,29 @@ function subject(ctx: CommandContext, name?: string): User {
   return u;
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  let text = '';
-  for await (const chunk of stream) {
-    text += chunk.toString();
-    if (text.length > 64 * 1024) throw new SlipwayError('too_large', 'the public key on stdin is larger than 64 KiB', { status: 413 });
-  }
-  return text;
+/**
+ * Everything on stdin, up to 64 KiB. Events rather than `for await`: the
+ * async iterator destroys the stream when it ends, and over SSH the stream is
+ * the channel itself, which would then close before the answer is sent.
+ */
+export function readAll(stream: NodeJS.ReadableStream, what = 'the public key'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (err?: unknown) => {
+      stream.off('data', onData).off('end', onEnd).off('error', done);
+      if (err) {
+        stream.pause();
+        reject(err);
+      } else resolve(text);
+    };
+    const onData = (chunk: Buffer | string) => {
+      text += chunk.toString();
+      if (text.length > 64 * 1024) done(new SlipwayError('too_large', `${what} on stdin is larger than 64 KiB`, { status: 413 }));
+    };
+    const onEnd = () => done();
+    stream.on('data', onData).on('end', onEnd).on('error', done);
+    stream.resume();
+  });
 }
 
 export function registerUsers(program: Command, ctx: CommandContext): void {
@@ -49,8 +65,54 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
     .description('list users (admins only)')
     .action(() => {
       requireAdmin(ctx.user, 'list users');
-      const rows = ctx.store.users.list().map((u) => [u.name, u.role, ctx.store.users.keys(u.id).length, ago(u.createdAt)]);
-      out(ctx, table(['NAME', 'ROLE', 'KEYS', 'CREATED'], rows));
+      const rows = ctx.store.users.list().map((u) => [u.name, u.role, ctx.store.users.keys(u.id).length, ctx.store.users.passwordHash(u.id) ? 'yes' : 'no', ago(u.createdAt)]);
+      out(ctx, table(['NAME', 'ROLE', 'KEYS', 'PASSWORD', 'CREATED'], rows));
+    });
+
+  program
+    .command('users:remove')
+    .description('remove a user with their keys and tokens (admins only; they must own no apps)')
+    .argument('<name>')
+    .action((name: string) => {
+      requireAdmin(ctx.user, 'remove users');
+      const u = ctx.store.users.byName(checkUserName(name));
+      if (!u) throw notFound(`user "${name}"`, 'list users with `slipway users:list`');
+      if (u.role === 'admin' && ctx.store.users.list().filter((x) => x.role === 'admin').length === 1) {
+        throw new SlipwayError('last_admin', `${u.name} is the last admin; a server without an admin cannot be managed`, { status: 409, hint: 'make another admin first: slipway users:add NAME --admin' });
+      }
+      // Apps are never deleted as a side effect: their owner must be decided on first.
+      const owned = ctx.store.apps.list().filter((a) => a.ownerId === u.id).map((a) => a.name);
+      if (owned.length) {
+        throw new SlipwayError('user_owns_apps', `${u.name} still owns ${owned.join(', ')}`, {
+          status: 409,
+          hint: `hand each app over with \`slipway apps:transfer ${owned[0]} NEW_OWNER\`, or destroy it, then remove ${u.name}`,
+        });
+      }
+      ctx.store.users.remove(u.id);
+      out(ctx, `-----> Removed ${u.role} ${u.name}, their SSH keys, API tokens and app access`);
+    });
+
+  program
+    .command('users:passwd')
+    .description('set your password for `POST /api/v1/login` (read from stdin, never from the command line)')
+    .argument('[name]', 'another user (admins only)')
+    .option('--remove', 'remove the password: tokens and SSH keys only')
+    .addHelpText('after', "\nExamples:\n  printf '%s' 'correct horse battery' | slipway users:passwd\n  ssh slipway@HOST users:passwd < password.txt")
+    .action(async (name: string | undefined, o: { remove?: boolean }) => {
+      const user = subject(ctx, name);
+      if (o.remove) {
+        ctx.store.users.setPasswordHash(user.id, null);
+        return void out(ctx, `-----> Removed the password of ${user.name}`);
+      }
+      // A remote terminal (ssh -t) would echo every key typed.
+      if (ctx.io.tty) throw new SlipwayError('stdin_required', 'a password typed into `ssh -t` would be echoed', { hint: 'pipe it instead: ssh slipway@HOST users:passwd < password.txt' });
+      // One line; a trailing newline from echo or a file is not part of the password.
+      const password = (await readAll(ctx.io.stdin, 'the password')).replace(/\r?\n$/, '');
+      if (!password) {
+        throw new SlipwayError('stdin_required', 'no password on stdin', { hint: "pipe it in, so it stays out of the process list: printf '%s' 'PASSWORD' | slipway users:passwd" });
+      }
+      ctx.store.users.setPasswordHash(user.id, await hashPassword(checkPassword(password)));
+      out(ctx, `-----> Set the password of ${user.name}; log in with POST /api/v1/login {"user": "${user.name}", "password": …}`);
     });
 
   program
@@ -94,17 +156,5 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
       if (!key || (key.userId !== ctx.user.id && ctx.user.role !== 'admin')) throw notFound(`key ${ref}`, 'list keys with `slipway keys:list`');
       ctx.store.users.removeKey(key.id);
       out(ctx, `-----> Removed key ${key.fingerprint} of ${key.userName}`);
-    });
-
-  program
-    .command('tokens:create')
-    .description('create an API token (printed once; use it as the password for git over HTTP)')
-    .option('--user <name>', 'the user the token belongs to (admins only)')
-    .option('--name <name>', 'a label for the token', 'cli')
-    .action((o: { user?: string; name: string }) => {
-      const user = subject(ctx, o.user);
-      const { token, hash } = newToken();
-      ctx.store.users.addToken(user.id, o.name.slice(0, 100), hash);
-      out(ctx, token);
     });
 }

@@ -5,7 +5,7 @@ import { hashToken } from '../auth/tokens.js';
 import { runCommand } from '../commands/program.js';
 import type { Platform, ServerSettings } from '../commands/context.js';
 import { SlipwayError } from '../errors.js';
-import type { CommandIO, GitGateway } from '../git/gateway.js';
+import type { AuthFailure, CommandIO, GitGateway } from '../git/gateway.js';
 import type { Store, User } from '../store/index.js';
 import type { Layout } from '../store/layout.js';
 
@@ -14,6 +14,8 @@ export interface PushSession {
   user: User;
   app: string;
   openedAt: number;
+  /** From where the push came, for the audit log. */
+  source: string;
 }
 
 export interface GatewayOptions {
@@ -42,10 +44,17 @@ export class DaemonGateway implements GitGateway {
     return this.opts.store.users.userByTokenHash(hashToken(token));
   }
 
-  authorizeRepo(user: User, repo: string, _access: 'push' | 'fetch'): { app: string; repoPath: string } {
+  authorizeRepo(user: User, repo: string, access: 'push' | 'fetch', source = 'unknown'): { app: string; repoPath: string } {
     // Git sends `/myapp.git`, `myapp.git`, `myapp` or `~/myapp`; nothing else names an app.
     const name = repo.replace(/^\/+/, '').replace(/^~\//, '').replace(/\/+$/, '').replace(/\.git$/, '');
-    const app = appFor(this.opts.store, user, name);
+    let app;
+    try {
+      app = appFor(this.opts.store, user, name);
+    } catch (err) {
+      // Allowed pushes are recorded by the hooks, with their outcome; refused ones only here.
+      this.opts.store.audit.record({ userName: user.name, action: access, appName: name.slice(0, 100), detail: {}, source, outcome: 'denied' });
+      throw err;
+    }
     const repoPath = this.opts.layout.repo(app.name);
     if (!fs.existsSync(repoPath)) {
       throw new SlipwayError('repo_missing', `the repository of ${app.name} is missing on the server`, { status: 500, hint: 'ask an admin to recreate the app' });
@@ -53,9 +62,9 @@ export class DaemonGateway implements GitGateway {
     return { app: app.name, repoPath };
   }
 
-  openPush(user: User, app: string): { env: Record<string, string>; close(): void } {
+  openPush(user: User, app: string, source = 'unknown'): { env: Record<string, string>; close(): void } {
     const id = crypto.randomBytes(16).toString('hex');
-    this.pushes.set(id, { id, user, app, openedAt: Date.now() });
+    this.pushes.set(id, { id, user, app, openedAt: Date.now(), source });
     return {
       env: {
         SLIPWAY_CONTROL_SOCKET: this.opts.layout.controlSocket,
@@ -68,8 +77,12 @@ export class DaemonGateway implements GitGateway {
     };
   }
 
-  runCommand(user: User, argv: string[], io: CommandIO): Promise<number> {
+  runCommand(user: User, argv: string[], io: CommandIO, source?: string): Promise<number> {
     const { store, layout, settings, platform } = this.opts;
-    return runCommand({ store, layout, settings, user, io, local: false, platform }, argv);
+    return runCommand({ store, layout, settings, user, io, local: false, platform, source }, argv);
+  }
+
+  authFailed(failure: AuthFailure): void {
+    this.opts.store.audit.record({ userName: failure.userName ?? null, action: 'login', appName: null, detail: { reason: failure.reason }, source: failure.source, outcome: 'denied' });
   }
 }

@@ -42,21 +42,31 @@ export async function handleHook(opts: PushHandlerOptions, req: HookRequest, io:
   // Editable apps fetch into their own work tree, which cannot read git's quarantine: they deploy after the refs move.
   const atomic = app.settings['push.atomic'] === 'true' && app.mode !== 'editable';
 
+  const audit = (code: number) => recordPush(opts, session, req.refs ?? [], code);
   if (req.hook === 'pre-receive') {
     for (const u of updates) {
-      if (app.mode === 'final' && !finalSource(opts, app, u, say)) return 1;
+      if (app.mode === 'final' && !finalSource(opts, app, u, say)) return audit(1);
     }
     if (!atomic) return 0;
     const gitEnv = Object.fromEntries(Object.entries(req.gitEnv ?? {}).filter(([k]) => QUARANTINE_VARS.includes(k)));
-    return deployAll(opts, app, session, updates, io, gitEnv);
+    const code = await deployAll(opts, app, session, updates, io, gitEnv);
+    // A refused atomic push never reaches post-receive: its record is made here.
+    return code === 0 ? 0 : audit(code);
   }
 
   for (const u of req.refs ?? []) {
     if (u.ref !== deployRef) say(`-----> Stored ${u.ref.replace(/^refs\/heads\//, '')}; only pushes to ${app.deployBranch} deploy ${app.name} (change it with \`slipway apps:set ${app.name} deploy_branch=BRANCH\`).`);
     else if (ZERO.test(u.newrev)) say(`-----> ${app.deployBranch} was deleted; nothing was deployed and the live release keeps serving.`);
   }
-  if (atomic) return 0; // it deployed in pre-receive, before the refs moved
-  return deployAll(opts, app, session, updates, io);
+  if (atomic) return audit(0); // it deployed in pre-receive, before the refs moved
+  return audit(await deployAll(opts, app, session, updates, io));
+}
+
+/** One audit entry per push: the refs it moved (or tried to) and whether it deployed. Returns `code`. */
+function recordPush(opts: PushHandlerOptions, session: PushSession, refs: RefUpdate[], code: number): number {
+  const detail = { refs: refs.slice(0, 20).map((u) => ({ ref: u.ref, from: u.oldrev.slice(0, 12), to: u.newrev.slice(0, 12) })) };
+  opts.store.audit.record({ userName: session.user.name, action: 'push', appName: session.app, detail, source: session.source, outcome: code === 0 ? 'ok' : 'failed' });
+  return code;
 }
 
 /** Enqueues a deploy per updated deploy ref and relays each log; 1 when any failed. */

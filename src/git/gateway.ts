@@ -16,18 +16,31 @@ export interface GitGateway {
    * SlipwayError with a one-line message when the app does not exist, the name
    * is invalid or access is denied.
    */
-  authorizeRepo(user: User, repo: string, access: 'push' | 'fetch'): { app: string; repoPath: string };
+  authorizeRepo(user: User, repo: string, access: 'push' | 'fetch', source?: string): { app: string; repoPath: string };
   /**
    * Registers a push session and returns the environment to give
    * git-receive-pack so its hooks can find the daemon and this session.
    * Call `close` when git-receive-pack has exited.
    */
-  openPush(user: User, app: string): { env: Record<string, string>; close(): void };
+  openPush(user: User, app: string, source?: string): { env: Record<string, string>; close(): void };
   /**
    * Runs a Slipway command (`apps:list`, `releases myapp` …) as `user`; argv is
    * already split — never joined into a shell line. Resolves with the exit code.
    */
-  runCommand(user: User, argv: string[], io: CommandIO): Promise<number>;
+  runCommand(user: User, argv: string[], io: CommandIO, source?: string): Promise<number>;
+  /**
+   * A credential was presented and refused (an unknown or revoked token, a
+   * bad signature, a connection that offered only unknown keys), for the
+   * audit log. `source` says from where: `ssh 10.0.0.5`, `http 10.0.0.5`.
+   */
+  authFailed?(failure: AuthFailure): void;
+}
+
+export interface AuthFailure {
+  source: string;
+  reason: string;
+  /** The user the credential named, when one is known. */
+  userName?: string;
 }
 
 export interface CommandIO {

@@ -74,18 +74,23 @@ async function serve(req: IncomingMessage, res: ServerResponse, gateway: GitGate
   if ('status' in route) return text(res, route.status, route.message);
 
   const token = basicAuthToken(req.headers.authorization);
+  // git asks without credentials first, to get the challenge: not a failure.
   if (!token) return text(res, 401, 'authentication required: use an API token as the password', CHALLENGE);
   const user = gateway.userForToken(token);
-  if (!user) return text(res, 401, 'invalid or revoked API token', CHALLENGE);
+  const source = `http ${req.socket.remoteAddress ?? ''}`;
+  if (!user) {
+    gateway.authFailed?.({ source, reason: 'invalid or revoked API token (git over HTTP)' });
+    return text(res, 401, 'invalid or revoked API token', CHALLENGE);
+  }
 
   const push = route.service === 'git-receive-pack';
   let target: { app: string; repoPath: string };
   let session: { env: Record<string, string>; close(): void } | undefined;
   try {
-    target = gateway.authorizeRepo(user, route.repo, push ? 'push' : 'fetch');
+    target = gateway.authorizeRepo(user, route.repo, push ? 'push' : 'fetch', source);
     // Only the POST runs receive-pack for real (and its hooks); the
     // advertisement is read-only and needs no push session.
-    if (push && !route.advertise) session = gateway.openPush(user, target.app);
+    if (push && !route.advertise) session = gateway.openPush(user, target.app, source);
   } catch (err) {
     if (err instanceof SlipwayError) return text(res, err.status, describe(err));
     throw err;

@@ -15,6 +15,7 @@ export interface GitServiceOptions {
   /** Value of the client's GIT_PROTOCOL env request, already checked (enables protocol v2). */
   gitProtocol?: string;
   log: (msg: string) => void;
+  source?: string;
 }
 
 /**
@@ -30,8 +31,8 @@ export async function runGitService(opts: GitServiceOptions): Promise<number> {
   let target: { app: string; repoPath: string };
   let push: { env: Record<string, string>; close(): void } | undefined;
   try {
-    target = gateway.authorizeRepo(user, opts.repo, service === 'receive-pack' ? 'push' : 'fetch');
-    if (service === 'receive-pack') push = gateway.openPush(user, target.app);
+    target = gateway.authorizeRepo(user, opts.repo, service === 'receive-pack' ? 'push' : 'fetch', opts.source);
+    if (service === 'receive-pack') push = gateway.openPush(user, target.app, opts.source);
   } catch (err) {
     if (!(err instanceof SlipwayError)) log(`ssh: ${service} ${opts.repo} for ${user.name}: ${describe(err)}`);
     io.errorLine(`slipway: ${err instanceof SlipwayError ? describe(err) : 'internal error (see the server log)'}`);

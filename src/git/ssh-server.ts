@@ -65,7 +65,7 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
       if (!authenticated) return client.end();
       client.on('session', (accept) => {
         try {
-          handleSession(accept(), { gateway: opts.gateway, user: authenticated, connectionClosed, log });
+          handleSession(accept(), { gateway: opts.gateway, user: authenticated, connectionClosed, log, source: `ssh ${info.ip}` });
         } catch (err) {
           log(`ssh: session setup for ${authenticated.name} failed: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -75,6 +75,9 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     client.on('error', (err: Error) => log(`ssh: connection from ${info.ip}: ${err.message}`));
     client.on('close', () => {
       clearTimeout(grace);
+      // One record per connection that tried keys and got in with none: ssh offers
+      // every key it has, so single refusals are normal and not worth a record.
+      if (!user && attempts > 0) opts.gateway.authFailed?.({ source: `ssh ${info.ip}`, reason: 'no key of a Slipway user (or a bad signature)' });
       clients.delete(client);
       markClosed();
     });

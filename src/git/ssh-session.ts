@@ -16,6 +16,8 @@ export interface SessionOptions {
   /** Resolves when the SSH connection goes away. */
   connectionClosed: Promise<void>;
   log: (msg: string) => void;
+  /** `ssh CLIENT_IP`, for the audit log. */
+  source?: string;
 }
 
 /**
@@ -134,7 +136,7 @@ async function runCommand(opts: CommandOptions): Promise<number> {
     signal: gone.signal,
   };
   try {
-    return await opts.gateway.runCommand(opts.user, opts.argv, commandIO);
+    return await opts.gateway.runCommand(opts.user, opts.argv, commandIO, opts.source);
   } catch (err) {
     if (err instanceof SlipwayError) {
       io.errorLine(`slipway: ${describe(err)}`);

@@ -10,6 +10,8 @@ export interface App {
   name: string;
   ownerId: number;
   ownerName: string;
+  /** Users the owner shared the app with (`access:add`); they may use it like the owner. */
+  collaboratorIds: number[];
   env: Environment;
   mode: Mode;
   deployBranch: string;
@@ -24,6 +26,7 @@ const toApp = (r: any): App => ({
   name: r.name,
   ownerId: r.owner_id,
   ownerName: r.owner_name,
+  collaboratorIds: r.collaborator_ids ? String(r.collaborator_ids).split(',').map(Number) : [],
   env: r.env,
   mode: r.mode,
   deployBranch: r.deploy_branch,
@@ -32,7 +35,8 @@ const toApp = (r: any): App => ({
   createdAt: r.created_at,
 });
 
-const SELECT = 'SELECT a.*, u.name AS owner_name FROM apps a JOIN users u ON u.id = a.owner_id';
+const SELECT =
+  'SELECT a.*, u.name AS owner_name, (SELECT group_concat(c.user_id) FROM collaborators c WHERE c.app_id = a.id) AS collaborator_ids FROM apps a JOIN users u ON u.id = a.owner_id';
 
 /** Apps, their config vars and their formation (process type → quantity). */
 export class AppStore {
@@ -57,6 +61,14 @@ export class AppStore {
 
   list(): App[] {
     return this.db.prepare(`${SELECT} ORDER BY a.name`).all().map(toApp);
+  }
+
+  /** Hands the app to another user; the new owner stops being a collaborator (ownership says more). */
+  transfer(id: number, ownerId: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE apps SET owner_id = ? WHERE id = ?').run(ownerId, id);
+      this.db.prepare('DELETE FROM collaborators WHERE app_id = ? AND user_id = ?').run(id, ownerId);
+    })();
   }
 
   destroy(id: number): void {

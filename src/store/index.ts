@@ -1,5 +1,7 @@
 import { openDb, type Db } from './db.js';
 import { AppStore } from './apps.js';
+import { AuditStore } from './audit.js';
+import { CollaboratorStore } from './collaborators.js';
 import { DomainStore } from './domains.js';
 import { JobStore } from './jobs.js';
 import { ProjectStore } from './projects.js';
@@ -8,6 +10,8 @@ import { UserStore } from './users.js';
 import { WebhookStore } from './webhooks.js';
 
 export type { App, Mode, Environment } from './apps.js';
+export type { AuditEntry, AuditOutcome, NewAuditEntry } from './audit.js';
+export type { Collaborator } from './collaborators.js';
 export type { Domain } from './domains.js';
 export type { Job, JobStatus, StageRecord, StageStatus } from './jobs.js';
 export type { Project, Service } from './projects.js';
@@ -24,6 +28,8 @@ export class Store {
   readonly domains: DomainStore;
   readonly webhooks: WebhookStore;
   readonly projects: ProjectStore;
+  readonly collaborators: CollaboratorStore;
+  readonly audit: AuditStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -33,6 +39,8 @@ export class Store {
     this.domains = new DomainStore(db);
     this.webhooks = new WebhookStore(db);
     this.projects = new ProjectStore(db);
+    this.collaborators = new CollaboratorStore(db);
+    this.audit = new AuditStore(db);
   }
 
   static open(file: string): Store {

@@ -175,4 +175,28 @@ export const migrations: string[] = [
   `
   ALTER TABLE jobs ADD COLUMN result_url TEXT;
   `,
+  // Collaborators, password logins and the audit log.
+  `
+  CREATE TABLE collaborators (
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    added_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (app_id, user_id)
+  );
+  CREATE INDEX collaborators_user ON collaborators (user_id);
+  ALTER TABLE users ADD COLUMN password_hash TEXT;
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    user_name TEXT,
+    action TEXT NOT NULL,
+    app_name TEXT,
+    detail TEXT NOT NULL DEFAULT '{}',
+    source TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'failed', 'denied'))
+  );
+  CREATE INDEX audit_log_app ON audit_log (app_name, id);
+  CREATE INDEX audit_log_at ON audit_log (at);
+  `,
 ];

@@ -50,6 +50,20 @@ export class UserStore {
     return r ? toUser(r) : undefined;
   }
 
+  /** Deletes the user with their keys, tokens and collaborations (the caller checks they own no apps). */
+  remove(id: number): void {
+    this.db.prepare('DELETE FROM users WHERE id = ?').run(id);
+  }
+
+  /** The stored scrypt hash, or null when the user has no password (tokens and keys only). */
+  passwordHash(id: number): string | null {
+    return (this.db.prepare('SELECT password_hash FROM users WHERE id = ?').get(id) as { password_hash: string | null } | undefined)?.password_hash ?? null;
+  }
+
+  setPasswordHash(id: number, hash: string | null): void {
+    this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(hash, id);
+  }
+
   list(): User[] {
     return this.db.prepare('SELECT * FROM users ORDER BY id').all().map(toUser);
   }
@@ -118,6 +132,15 @@ export class UserStore {
     if (!r) return undefined;
     this.db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(now(), r.id);
     return this.byId(r.user_id);
+  }
+
+  /** A name no live token of this user has: `base`, else `base-2`, `base-3` … */
+  freeTokenName(userId: number, base: string): string {
+    const taken = new Set(this.tokens(userId).filter((t) => t.revokedAt == null).map((t) => t.name));
+    if (!taken.has(base)) return base;
+    let n = 2;
+    while (taken.has(`${base}-${n}`)) n++;
+    return `${base}-${n}`;
   }
 
   revokeToken(id: number): boolean {

@@ -69,7 +69,7 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
       const gone = new AbortController();
       reply.raw.on('close', () => gone.abort());
       const io = { stdin: Readable.from(stdin === undefined ? [] : [stdin]), stdout: stream('out'), stderr: stream('err'), tty: false, signal: gone.signal };
-      runCommand({ store: ctx.store, layout: ctx.layout, settings: ctx.settings, user, io, local: false, platform: ctx.platform }, argv)
+      runCommand({ store: ctx.store, layout: ctx.layout, settings: ctx.settings, user, io, local: false, platform: ctx.platform, source: `http ${req.ip}` }, argv)
         .catch((err) => {
           send({ err: ` !     ${describe(err)}\n` });
           return 1;
