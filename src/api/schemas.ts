@@ -29,6 +29,7 @@ const ERROR_TEXT: Record<number, string> = {
   405: 'this method is not allowed here (see Allow)',
   415: 'the body has the wrong Content-Type',
   422: 'a value is well-formed but not acceptable (an invalid name, version or checksum)',
+  429: 'too many failed attempts: wait for Retry-After',
   503: 'a part the request needs is down (the Docker engine)',
 };
 

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SlipwayError } from '../errors.js';
+import { appFor } from '../auth/access.js';
 import { LoginThrottle } from '../auth/throttle.js';
 import { auditMutations } from './audit-hook.js';
 import { authenticate, tokenFrom } from './auth.js';
@@ -126,6 +127,13 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
         if (tokenFrom(req.headers.authorization)) opts.gateway.authFailed?.({ source: `http ${req.ip}`, reason: 'invalid or revoked API token' });
         throw err;
       }
+    });
+    // An app the caller may not use answers 404 before its body is even read,
+    // so no route can tell "exists" from "missing" by validating first.
+    api.addHook('preParsing', async (req, _reply, payload) => {
+      const app = (req.params as { app?: unknown } | undefined)?.app;
+      if (typeof app === 'string' && req.slipwayUser) appFor(opts.store, req.slipwayUser, app);
+      return payload;
     });
     auditMutations(api, opts.store);
     registerAccess(api, ctx);

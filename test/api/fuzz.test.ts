@@ -95,9 +95,19 @@ describe('api/fuzz', function () {
   function snapshot(): Record<string, unknown[]> {
     const db = new Database(path.join(env.server.home, 'slipway.db'), { readonly: true, fileMustExist: true });
     try {
-      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as Array<{ name: string }>;
+      // The audit log records the refusals themselves; it is checked on its own below.
+      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'audit_log' ORDER BY name").all() as Array<{ name: string }>;
       // Authenticating stamps a token's last use; that is bookkeeping, not state a request changed.
       return Object.fromEntries(tables.map(({ name }) => [name, (db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all() as any[]).map(({ last_used_at: _, ...row }) => row)]));
+    } finally {
+      db.close();
+    }
+  }
+
+  function lastAuditId(): number {
+    const db = new Database(path.join(env.server.home, 'slipway.db'), { readonly: true, fileMustExist: true });
+    try {
+      return (db.prepare('SELECT coalesce(max(id), 0) AS id FROM audit_log').get() as { id: number }).id;
     } finally {
       db.close();
     }
@@ -166,6 +176,7 @@ describe('api/fuzz', function () {
 
   it('survives hostile input on every documented route without a 5xx, a crash or a change of state', async () => {
     const before = snapshot();
+    const auditBefore = lastAuditId();
     const ops = operations();
     for (const o of ops) {
       const base = fill(o.path, existing(o));
@@ -249,6 +260,15 @@ describe('api/fuzz', function () {
     await send('no such route', { method: 'GET', path: '/api/v1/%2e%2e/%2e%2e/etc/passwd', token });
     await stillServing('the end');
     expect(snapshot(), `state changed (FUZZ_SEED=${SEED})`).to.deep.equal(before);
+    // Every change attempt was audited as refused; none as done.
+    const audit = new Database(path.join(env.server.home, 'slipway.db'), { readonly: true, fileMustExist: true });
+    try {
+      const done = audit.prepare("SELECT action, detail FROM audit_log WHERE outcome = 'ok' AND id > ?").all(auditBefore);
+      expect(done, `audited as done (FUZZ_SEED=${SEED})`).to.deep.equal([]);
+      expect((audit.prepare('SELECT count(*) AS n FROM audit_log WHERE id > ?').get(auditBefore) as { n: number }).n).to.be.greaterThan(0);
+    } finally {
+      audit.close();
+    }
     // A 5xx is logged as `api: METHOD URL: …`; none may have happened, even one answered in time.
     expect(env.server.output).to.not.match(/^api: /m);
     expect(requests).to.be.within(300, 5000);

@@ -5,6 +5,7 @@ import type { LoginThrottle } from '../../auth/throttle.js';
 import { issueToken } from '../../auth/tokens.js';
 import { SlipwayError, invalid } from '../../errors.js';
 import type { ApiContext } from '../context.js';
+import { errors, str } from '../schemas.js';
 
 const failed = () =>
   new SlipwayError('login_failed', 'wrong user name or password', {
@@ -20,7 +21,23 @@ const failed = () =>
  * failures from one address for one name are slowed down.
  */
 export function registerLogin(app: FastifyInstance, ctx: ApiContext, throttle: LoginThrottle): void {
-  app.post<{ Body: unknown }>('/api/v1/login', async (req, reply) => {
+  app.post<{ Body: unknown }>('/api/v1/login', {
+    schema: {
+      summary: 'exchange a user name and password for a new API token (shown once)',
+      tags: ['users'],
+      security: [],
+      body: {
+        type: 'object',
+        required: ['user', 'password'],
+        additionalProperties: false,
+        properties: { user: str('user name', { maxLength: 200 }), password: str('password', { maxLength: 1024 }), token_name: str('name of the new token (default login)', { maxLength: 64 }) },
+      },
+      response: {
+        201: { type: 'object', properties: { token: str('the token, shown once'), token_name: str('its name'), user: { type: 'object', properties: { name: str('user name'), role: str('admin or member') } } } },
+        ...errors(400, 401, 413, 415, 422, 429),
+      },
+    },
+  }, async (req, reply) => {
     const body = req.body;
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('the body must be a JSON object', '{"user": "alice", "password": "…", "token_name": "laptop"}');
     const { user: name, password, token_name: tokenName } = body as Record<string, unknown>;
