@@ -57,6 +57,7 @@ function offlineSettings(): ServerSettings {
     keepBackups: 5,
     healthTimeoutMs: 60_000,
     stopGraceMs: 30_000,
+    defaultDriver: e.SLIPWAY_DRIVER === 'docker' ? 'docker' : 'process',
   };
 }
 

@@ -82,6 +82,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     keepBackups: 5,
     healthTimeoutMs: opts.healthTimeoutMs ?? 60_000,
     stopGraceMs: opts.stopGraceMs ?? 30_000,
+    defaultDriver: opts.driver ?? 'process',
   };
   const firstStart = ensureAdmin(store);
 

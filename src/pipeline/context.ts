@@ -5,6 +5,8 @@ import type { RouterEngine } from '../router/engine.js';
 import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
 import type { DeployNotifier } from '../notify/events.js';
+import type { DriverKind } from '../runtime/kinds.js';
+import type Docker from 'dockerode';
 
 /** Server-wide settings the pipeline reads; set by `slipway server` flags and env. */
 export interface PlatformSettings {
@@ -23,6 +25,8 @@ export interface PlatformSettings {
   healthTimeoutMs: number;
   /** SIGTERM → SIGKILL grace when old instances stop. */
   stopGraceMs: number;
+  /** The server's `--driver`: what an app without its own `driver` setting builds and runs with. */
+  defaultDriver: DriverKind;
 }
 
 /** Routers that can wait for in-flight requests before old backends stop. */
@@ -36,6 +40,8 @@ export interface Services {
   settings: PlatformSettings;
   /** Told when each deploy ends (webhooks); absent when nobody listens. */
   notifier?: DeployNotifier;
+  /** Docker engine client for container and Dockerfile builds; connected on first use (see pipeline/engine.ts). */
+  docker?: Docker;
 }
 
 /** Where a deploy's code comes from. */
@@ -76,6 +82,8 @@ export interface DeployContext {
   releaseDir?: string;
   buildpacks: string[];
   processTypes: Record<string, string>;
+  /** Dockerfile apps: the image id the release runs from (instances start from it instead of the stack image). */
+  image?: string;
   /** Buildpack-provided defaults, overridden by app config. */
   configVars: Record<string, string>;
   /** The live release before this deploy, and its instances, for rollback. */

@@ -36,6 +36,8 @@ export interface StartFormationOptions {
   releaseDir: string;
   processTypes: Record<string, string>;
   env: Record<string, string>;
+  /** Dockerfile apps: the release's image (Release.image). */
+  image?: string;
   log?: JobLog;
 }
 
@@ -43,7 +45,7 @@ export interface StartFormationOptions {
 export function startInstance(
   services: Services,
   app: App,
-  release: Pick<StartFormationOptions, 'version' | 'releaseDir' | 'processTypes' | 'env'>,
+  release: Pick<StartFormationOptions, 'version' | 'releaseDir' | 'processTypes' | 'env' | 'image'>,
   type: string,
   index: number,
 ): Promise<Instance> {
@@ -57,6 +59,7 @@ export function startInstance(
     dataDir: services.layout.data(app.name),
     env: release.env,
     logFile: `${services.layout.logs(app.name)}/app.log`,
+    image: release.image,
   });
 }
 

@@ -23,6 +23,12 @@ export interface InstanceSpec {
   env: Record<string, string>;
   /** File the instance's output is appended to, each line timestamped and tagged. */
   logFile: string;
+  /**
+   * Dockerfile apps: the image the instance runs from, with the app inside it
+   * (no release dir mounted). An empty `command` then means the image's own
+   * CMD/ENTRYPOINT. Only drivers with guests can honour it.
+   */
+  image?: string;
 }
 
 export interface Instance {
@@ -50,6 +56,8 @@ export interface ExecRequest {
   env: Record<string, string>;
   /** Program and arguments, never joined into a shell line. */
   argv: string[];
+  /** Dockerfile apps: one-offs run from the release's image (see InstanceSpec.image). */
+  image?: string;
   /** Run beside this instance (e.g. `myapp.v3.web.1`); drivers with guests exec inside it. */
   instanceId?: string;
   /** Allocate a terminal of this size (ssh -t). */

@@ -142,4 +142,8 @@ export const migrations: string[] = [
   CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
   `,
+  // The image a Dockerfile app's release runs from (docker driver); NULL for buildpack releases.
+  `
+  ALTER TABLE releases ADD COLUMN image TEXT;
+  `,
 ];
