@@ -1,6 +1,6 @@
 import { buildFromDockerfile } from '../build/dockerfile.js';
 import { imageExists } from '../runtime/docker/engine.js';
-import type { DeployContext } from './context.js';
+import type { DeployContext, Services } from './context.js';
 import { buildEngine } from './engine.js';
 
 /**
@@ -25,4 +25,18 @@ export async function imageForArchive(ctx: DeployContext, recorded: string): Pro
     log: (l) => ctx.log.line(`       ${l}`),
     signal: ctx.signal,
   });
+}
+
+/**
+ * Frees a pruned release's image, unless a release that is kept runs from it
+ * too (a rollback shares its target's image). The engine refuses to remove an
+ * image a container still uses, which is left for a later prune.
+ */
+export async function dropPrunedImage(services: Services, appId: number, version: number): Promise<void> {
+  const releases = services.store.releases.list(appId);
+  const image = releases.find((r) => r.version === version)?.image;
+  if (!image || releases.some((r) => r.version !== version && r.image === image && r.status !== 'pruned')) return;
+  await buildEngine(services)
+    .then((docker) => docker.getImage(image).remove())
+    .catch(() => undefined);
 }

@@ -116,6 +116,21 @@ describe('Dockerfile apps (real dockerd)', function () {
     expect((await server.get(APP)).body).to.equal('buildpack wins');
     expect(imageOf(server, APP, 'v5')).to.equal(undefined);
   });
+
+  it('pruning old releases removes the images nothing kept runs from', async () => {
+    const { server, key } = env;
+    const v3Image = imageOf(server, APP, 'v3')!;
+    expect(server.cli(['apps:set', APP, 'releases.keep=2']).code).to.equal(0);
+    setMessage(repo, 'after pruning');
+    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    expect(pushed.code, pushed.stderr).to.equal(0);
+    expect(pushed.stderr).to.include('Pruned old releases: v4, v3, v1');
+    // v1's image went only with v4, the rollback that reused it.
+    for (const gone of [v1Image, v3Image]) {
+      const err = await docker.getImage(gone).inspect().then(() => undefined, (e: { statusCode?: number }) => e);
+      expect(err?.statusCode, gone).to.equal(404);
+    }
+  });
 });
 
 describe('builds in containers (real dockerd, process-driver server)', function () {

@@ -1,5 +1,6 @@
 import { rotateReleases } from '../../releases/rotate.js';
 import type { StageFn } from '../context.js';
+import { dropPrunedImage } from '../release-image.js';
 
 /** The RFC's post-install procedure: the user's hook runs after this; here, old releases are rotated. */
 export const postInstall: StageFn = async (ctx) => {
@@ -9,6 +10,6 @@ export const postInstall: StageFn = async (ctx) => {
   store.releases.finish(ctx.release!.id, 'succeeded');
   // Heroku's semantics: a config release or a rollback makes its config the app's config.
   if (ctx.releaseKind === 'config' || ctx.releaseKind === 'rollback') store.apps.replaceConfig(ctx.app.id, ctx.config);
-  const pruned = await rotateReleases({ store, layout, appId: ctx.app.id, appName: ctx.app.name, keep });
+  const pruned = await rotateReleases({ store, layout, appId: ctx.app.id, appName: ctx.app.name, keep, onPrune: (v) => dropPrunedImage(ctx.services, ctx.app.id, v) });
   if (pruned.length) ctx.log.info(`Pruned old releases: ${pruned.map((v) => `v${v}`).join(', ')}`);
 };
