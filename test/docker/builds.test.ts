@@ -201,3 +201,17 @@ describe('builds in containers (real dockerd, process-driver server)', function 
     expect(releases(server.home, HOST_APP).map((r) => r.status)).to.deep.equal(['failed']);
   });
 });
+
+describe('container builds with the engine stopped', function () {
+  this.timeout(120_000);
+  const env = useServer({ env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
+
+  it('a docker app\'s build fails with the one line saying what to start', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:create', 'noengine']).code).to.equal(0);
+    expect(server.cli(['apps:set', 'noengine', 'driver=docker']).code).to.equal(0);
+    const pushed = await push(appRepo('node-hello'), server.sshRemote('noengine'), { sshCommand: key.sshCommand });
+    expect(pushed.stderr).to.match(/failed at build: cannot reach the Docker engine at unix:\/\/\/nonexistent\.sock \(no socket there\): start it/);
+    expect(releases(server.home, 'noengine').map((r) => r.status)).to.deep.equal(['failed']);
+  });
+});
