@@ -131,6 +131,24 @@ describe('Dockerfile apps (real dockerd)', function () {
       expect(err?.statusCode, gone).to.equal(404);
     }
   });
+
+  it('a rollback whose image is gone builds it again from the release archive', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:set', APP, 'buildpack_url=']).code).to.equal(0);
+    setMessage(repo, 'image to lose');
+    expect((await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand })).code).to.equal(0);
+    const lost = imageOf(server, APP, 'v7')!;
+    setMessage(repo, 'newer');
+    expect((await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand })).code).to.equal(0);
+    await docker.getImage(lost).remove({ force: true });
+    const back = server.cli(['rollback', APP, 'v7']);
+    expect(back.code, back.stderr).to.equal(0);
+    expect(back.stdout).to.include(`Image ${lost.slice(7, 19)} is gone; building it again`);
+    expect((await server.get(APP)).body).to.equal('image to lose');
+    const rebuilt = imageOf(server, APP, 'v9')!;
+    expect(rebuilt).to.match(/^sha256:/).and.not.equal(lost);
+    expect((await containersOf(APP, 'instance')).map((c) => c.ImageID)).to.deep.equal([rebuilt]);
+  });
 });
 
 describe('builds in containers (real dockerd, process-driver server)', function () {
