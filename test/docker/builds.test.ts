@@ -35,8 +35,17 @@ describe('Dockerfile apps (real dockerd)', function () {
   const APP = 'dfhello';
   let repo: string;
   let v1Image: string;
+  /** Steps a failed build left as untagged cache images (` ---> id` lines); removed after. */
+  const intermediates: string[] = [];
 
-  after(() => cleanUp(APP));
+  after(async () => {
+    await cleanUp(APP);
+    // Only untagged ones: the same lines also name the tagged stack image (FROM), which is shared.
+    for (const id of intermediates) {
+      const tags = await docker.getImage(id).inspect().then((i) => i.RepoTags ?? [], () => ['gone']);
+      if (!tags.length) await docker.getImage(id).remove().catch(() => undefined);
+    }
+  });
 
   it('a Dockerfile app deploys: its image is built, recorded on the release, and serves', async () => {
     const { server, key } = env;
@@ -70,6 +79,7 @@ describe('Dockerfile apps (real dockerd)', function () {
     fs.appendFileSync(path.join(repo, 'Dockerfile'), 'RUN echo "about to fail" && exit 3\n');
     commitAll(repo, 'a failing RUN');
     const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    intermediates.push(...[...pushed.stderr.matchAll(/ ---> ([0-9a-f]{12})\b/g)].map((m) => m[1]!));
     expect(pushed.stderr).to.include('about to fail');
     expect(pushed.stderr).to.match(/Deploy of dfhello v2 failed at build: the Dockerfile build failed: .*returned a non-zero code: 3/);
     expect(pushed.stderr).to.include('v1 is still serving');
