@@ -42,6 +42,7 @@ export function releaseView(app: App, r: Release) {
     source_version: r.sourceVersion == null ? null : `v${r.sourceVersion}`,
     sha256: r.sha256,
     size: r.size,
+    image: r.image,
     error: r.error,
     job: r.jobId,
     created_at: iso(r.createdAt),

@@ -25,6 +25,8 @@ export interface BuildOptions {
   envDir: string;
   /** The app's config vars. Buildpacks see them only through ENV_DIR. */
   env: Record<string, string>;
+  /** ENV_DIR was already written from `env` (a container build mounts it read-only); leave it as it is. */
+  envDirReady?: boolean;
   /** The repository's `buildpacks/` folder holding the built-ins. */
   builtinDir: string;
   /** Scratch space for this build: buildpack copies and clones, the buildpacks' HOME. */
@@ -67,7 +69,7 @@ interface StepContext {
 export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
   const home = path.join(opts.workDir, 'home');
   await Promise.all([opts.cacheDir, opts.workDir, home].map((d) => mkdir(d, { recursive: true })));
-  await writeEnvDir(opts.envDir, opts.env);
+  if (!opts.envDirReady) await writeEnvDir(opts.envDir, opts.env);
 
   let env = baseEnv({ home, extraCaBundle: opts.extraCaBundle, sourceVersion: opts.env.SOURCE_VERSION });
   const ctx = (): StepContext => ({ buildDir: opts.buildDir, env, log: opts.log, signal: opts.signal });

@@ -79,7 +79,7 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
 }
 
 /** Emits each complete line of a stream; a last unterminated line is flushed at the end. */
-function splitLines(stream: Readable, onLine: (line: string) => void): void {
+export function splitLines(stream: Readable, onLine: (line: string) => void): void {
   let pending = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {

@@ -59,6 +59,7 @@ export function registerReleases(program: Command, ctx: CommandContext): void {
         ['Processes', Object.entries(r.processTypes).map(([t, c]) => `${t}: ${c}`).join('; ')],
         ['Config vars', Object.keys(r.config).join(', ') || '(none)'],
         ['Archive', r.sha256 ? `sha256 ${r.sha256}, ${r.size} bytes` : 'none'],
+        ...(r.image ? [['Image', r.image] as [string, string]] : []),
         ['Job', r.jobId ? String(r.jobId) : ''],
       ];
       out(ctx, `=== ${app.name} v${r.version}`);

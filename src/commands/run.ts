@@ -38,7 +38,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
     });
 }
 
-type Target = Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env' | 'instanceId'>;
+type Target = Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env' | 'instanceId' | 'image'>;
 
 /** Where a one-off process runs: the app's live release, or the release of one running instance. */
 async function resolveTarget(ctx: CommandContext, name: string, instance?: string): Promise<Target> {
@@ -55,6 +55,7 @@ async function resolveTarget(ctx: CommandContext, name: string, instance?: strin
     dataDir: ctx.layout.data(app.name),
     env: rt.env,
     instanceId: found?.id,
+    image: rt.image,
   };
 }
 

@@ -37,7 +37,7 @@ export async function restoreApps(services: Services, log: (m: string) => void):
       if (app.currentRelease == null || app.settings.stopped) return;
       try {
         const rt = await releaseRuntime(services, app, app.currentRelease);
-        const instances = await startFormation({ services, app, version: rt.release.version, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env });
+        const instances = await startFormation({ services, app, version: rt.release.version, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env, image: rt.image });
         try {
           await awaitHealthy(services, app.name, instances, { timeoutMs: services.settings.healthTimeoutMs, signal: new AbortController().signal, checks: readAppJson(rt.dir).healthchecks.web });
         } catch (err) {

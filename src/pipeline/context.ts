@@ -7,6 +7,7 @@ import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
 import type { DeployNotifier } from '../notify/events.js';
 import type { SecretBox } from '../secrets/box.js';
+import type Docker from 'dockerode';
 
 /** Server-wide settings the pipeline reads; set by `slipway server` flags and env. */
 export interface PlatformSettings {
@@ -42,6 +43,8 @@ export interface Services {
   notifier?: DeployNotifier;
   /** Opens secret config vars for process environments; absent only where no app has secrets (unit tests). */
   secrets?: SecretBox;
+  /** Docker engine client for container and Dockerfile builds; connected on first use (see pipeline/engine.ts). */
+  docker?: Docker;
 }
 
 /** Where a deploy's code comes from. */
@@ -82,6 +85,8 @@ export interface DeployContext {
   releaseDir?: string;
   buildpacks: string[];
   processTypes: Record<string, string>;
+  /** Dockerfile apps: the image id the release runs from (instances start from it instead of the stack image). */
+  image?: string;
   /** Buildpack-provided defaults, overridden by app config. */
   configVars: Record<string, string>;
   /** The live release before this deploy, and its instances, for rollback. */

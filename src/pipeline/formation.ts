@@ -40,6 +40,8 @@ export interface StartFormationOptions {
   releaseDir: string;
   processTypes: Record<string, string>;
   env: Record<string, string>;
+  /** Dockerfile apps: the release's image (Release.image). */
+  image?: string;
   log?: JobLog;
 }
 
@@ -47,7 +49,7 @@ export interface StartFormationOptions {
 export function startInstance(
   services: Services,
   app: App,
-  release: Pick<StartFormationOptions, 'version' | 'releaseDir' | 'processTypes' | 'env'>,
+  release: Pick<StartFormationOptions, 'version' | 'releaseDir' | 'processTypes' | 'env' | 'image'>,
   type: string,
   index: number,
 ): Promise<Instance> {
@@ -62,6 +64,7 @@ export function startInstance(
     env: release.env,
     logFile: `${services.layout.logs(app.name)}/app.log`,
     mask: services.secrets?.masker(app.name),
+    image: release.image,
   });
 }
 

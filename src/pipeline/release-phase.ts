@@ -45,6 +45,7 @@ export async function runReleasePhase(ctx: DeployContext, env: Record<string, st
     dataDir: layout.data(ctx.app.name),
     env,
     argv: ['bash', '-c', command],
+    image: ctx.image,
     stdin: Readable.from([]),
     stdout,
     stderr: stdout,

@@ -11,6 +11,8 @@ export interface ReleaseRuntime {
   dir: string;
   env: Record<string, string>;
   processTypes: Record<string, string>;
+  /** Dockerfile apps: the image the release runs from. */
+  image?: string;
 }
 
 /**
@@ -33,6 +35,7 @@ export async function releaseRuntime(services: Services, app: App, version: numb
     dir,
     env: processEnv(services, app.name, version, { ...(meta?.configVars ?? {}), ...release.config }, dir),
     processTypes: release.processTypes,
+    image: release.image ?? undefined,
   };
 }
 

@@ -15,7 +15,7 @@ export function liveInstances(services: Services, app: App): Instance[] {
 }
 
 function startOne(services: Services, app: App, rt: ReleaseRuntime, type: string, index: number): Promise<Instance> {
-  return startInstance(services, app, { version: rt.release.version, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env }, type, index);
+  return startInstance(services, app, { version: rt.release.version, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env, image: rt.image }, type, index);
 }
 
 async function startHealthy(services: Services, app: App, rt: ReleaseRuntime, wanted: Array<[string, number]>): Promise<Instance[]> {

@@ -21,6 +21,8 @@ export interface ReleaseMetadata {
   processTypes: Record<string, string>;
   /** Buildpack `config_vars` defaults; app config overrides them at run time. */
   configVars: Record<string, string>;
+  /** Dockerfile apps: the image id built from this source; a rollback reuses it while it exists. */
+  image?: string;
   createdAt: string;
 }
 

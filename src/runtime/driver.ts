@@ -25,6 +25,12 @@ export interface InstanceSpec {
   logFile: string;
   /** Hides the app's secret values in what is written to `logFile`. */
   mask?: { mask(text: string): string };
+  /**
+   * Dockerfile apps: the image the instance runs from, with the app inside it
+   * (no release dir mounted). An empty `command` then means the image's own
+   * CMD/ENTRYPOINT. Only drivers with guests can honour it.
+   */
+  image?: string;
 }
 
 export interface Instance {
@@ -52,6 +58,8 @@ export interface ExecRequest {
   env: Record<string, string>;
   /** Program and arguments, never joined into a shell line. */
   argv: string[];
+  /** Dockerfile apps: one-offs run from the release's image (see InstanceSpec.image). */
+  image?: string;
   /** Run beside this instance (e.g. `myapp.v3.web.1`); drivers with guests exec inside it. */
   instanceId?: string;
   /** Allocate a terminal of this size (ssh -t). */
@@ -82,8 +90,12 @@ export interface Driver {
   exec(req: ExecRequest): Promise<number>;
   /** Stops everything (daemon shutdown). */
   shutdown(opts?: { graceMs?: number }): Promise<void>;
-  /** Release rotation pruned `release`: drop what it left in the runtime (containers, images). */
-  removeRelease?(app: string, release: number): Promise<void>;
+  /**
+   * Release rotation pruned `release`: drop what it left in the runtime
+   * (containers, images), except images in `keepImages` — a kept release
+   * (a rollback to it) may run from the same image.
+   */
+  removeRelease?(app: string, release: number, opts?: { keepImages?: string[] }): Promise<void>;
   /** Once every live app is back after a start: drop what no live release adopted. */
   sweep?(): Promise<void>;
 }

@@ -106,8 +106,8 @@ export class DriverRegistry implements Driver {
   }
 
   /** Every driver that may have run the release; one not started on this run of the daemon has nothing of it to hold. */
-  async removeRelease(app: string, release: number): Promise<void> {
-    for (const d of this.ready.values()) await d.removeRelease?.(app, release);
+  async removeRelease(app: string, release: number, opts?: { keepImages?: string[] }): Promise<void> {
+    for (const d of this.ready.values()) await d.removeRelease?.(app, release, opts);
   }
 
   async sweep(): Promise<void> {

@@ -199,4 +199,8 @@ export const migrations: string[] = [
   CREATE INDEX audit_log_app ON audit_log (app_name, id);
   CREATE INDEX audit_log_at ON audit_log (at);
   `,
+  // The image a Dockerfile app's release runs from (docker driver); NULL for buildpack releases.
+  `
+  ALTER TABLE releases ADD COLUMN image TEXT;
+  `,
 ];

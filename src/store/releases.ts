@@ -22,6 +22,8 @@ export interface Release {
   size: number | null;
   /** For rollbacks and promotions: the version whose archive this release reuses. */
   sourceVersion: number | null;
+  /** The Docker image id a Dockerfile app's release runs from; null for buildpack releases. */
+  image: string | null;
   jobId: number | null;
   error: string | null;
   /** The runtime driver (`process`, `docker`) the release runs on; set when it first starts. */
@@ -46,6 +48,7 @@ const toRelease = (r: any): Release => ({
   sha256: r.sha256,
   size: r.size,
   sourceVersion: r.source_version,
+  image: r.image ?? null,
   jobId: r.job_id,
   error: r.error,
   driver: r.driver ?? null,
@@ -104,7 +107,7 @@ export class ReleaseStore {
     return r ? toRelease(r) : undefined;
   }
 
-  update(id: number, fields: Partial<Pick<Release, 'buildpacks' | 'processTypes' | 'archivePath' | 'sha256' | 'size' | 'error' | 'description'>>): void {
+  update(id: number, fields: Partial<Pick<Release, 'buildpacks' | 'processTypes' | 'archivePath' | 'sha256' | 'size' | 'error' | 'description' | 'image'>>): void {
     const cols: Record<string, unknown> = {};
     if (fields.buildpacks) cols.buildpacks = JSON.stringify(fields.buildpacks);
     if (fields.processTypes) cols.process_types = JSON.stringify(fields.processTypes);
@@ -113,6 +116,7 @@ export class ReleaseStore {
     if (fields.size !== undefined) cols.size = fields.size;
     if (fields.error !== undefined) cols.error = fields.error;
     if (fields.description !== undefined) cols.description = fields.description;
+    if (fields.image !== undefined) cols.image = fields.image;
     const keys = Object.keys(cols);
     if (!keys.length) return;
     this.db.prepare(`UPDATE releases SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`).run({ ...cols, id });

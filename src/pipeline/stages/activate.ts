@@ -22,7 +22,7 @@ export const activate: StageFn = async (ctx) => {
   const checks = readAppJson(ctx.releaseDir).healthchecks.web;
   await runReleasePhase(ctx, env);
   try {
-    ctx.started = await startFormation({ services, app, version, releaseDir: ctx.releaseDir, processTypes: ctx.processTypes, env, log: ctx.log });
+    ctx.started = await startFormation({ services, app, version, releaseDir: ctx.releaseDir, processTypes: ctx.processTypes, env, image: ctx.image, log: ctx.log });
     ctx.log.info(
       checks.length
         ? `Running ${checks.length} health check${checks.length === 1 ? '' : 's'} from app.json`

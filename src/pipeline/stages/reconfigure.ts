@@ -18,8 +18,9 @@ export const reconfigure: StageFn = async (ctx) => {
     buildpacks: ctx.buildpacks,
     processTypes: ctx.processTypes,
     configVars: ctx.configVars,
+    ...(ctx.image ? { image: ctx.image } : {}),
     createdAt: new Date().toISOString(),
   });
-  const types = Object.entries(ctx.processTypes).map(([t, c]) => `${t}: ${c}`);
+  const types = Object.entries(ctx.processTypes).map(([t, c]) => `${t}: ${c || "(the image's own CMD)"}`);
   ctx.log.info(`Process types:\n  ${types.join('\n  ')}`);
 };

@@ -4,6 +4,7 @@ import { fetchArchive } from '../../releases/fetch.js';
 import { DeployError } from '../../errors.js';
 import { readMetadata, unpackArchive } from '../../releases/archive.js';
 import type { StageFn } from '../context.js';
+import { imageForArchive } from '../release-image.js';
 
 /**
  * The RFC's release-sync procedure: a release archive made elsewhere (a
@@ -35,4 +36,8 @@ export const releaseSync: StageFn = async (ctx) => {
     ctx.configVars = meta.configVars;
   }
   ctx.log.info(`Unpacked ${src.sha256 ? `archive sha256 ${src.sha256.slice(0, 12)}…` : 'archive'}${meta ? ` (built as ${meta.app} v${meta.version})` : ''}`);
+  if (meta?.image) {
+    ctx.image = await imageForArchive(ctx, meta.image);
+    ctx.services.store.releases.update(ctx.release!.id, { image: ctx.image });
+  }
 };

@@ -17,7 +17,7 @@ export const rollback: StageFn = async (ctx) => {
   if (ctx.switched) {
     if (prev != null) {
       const rt = await releaseRuntime(services, app, prev);
-      const instances = await startFormation({ services, app, version: prev, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env, log: ctx.log });
+      const instances = await startFormation({ services, app, version: prev, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env, image: rt.image, log: ctx.log });
       await awaitHealthy(services, app.name, instances, { timeoutMs: services.settings.healthTimeoutMs, signal: new AbortController().signal, checks: readAppJson(rt.dir).healthchecks.web });
       await routeTo(services, app, instances);
       await pointCurrent(services.layout.current(app.name), rt.dir);

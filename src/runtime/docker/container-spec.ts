@@ -35,7 +35,7 @@ export interface GuestOptions {
   extraCaBundle?: string;
 }
 
-type Guest = Pick<InstanceSpec, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env'>;
+type Guest = Pick<InstanceSpec, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env' | 'image'>;
 
 /**
  * The environment inside a guest. The pipeline hands over host paths (PATH,
@@ -44,7 +44,11 @@ type Guest = Pick<InstanceSpec, 'app' | 'release' | 'releaseDir' | 'dataDir' | '
  */
 export function guestEnv(spec: Guest, extra: Record<string, string>, opts: GuestOptions): string[] {
   const env: Record<string, string> = { ...spec.env };
-  if (!env.PATH || env.PATH === process.env.PATH) env.PATH = STACK_PATH;
+  // A Dockerfile image keeps its own ENV PATH unless the app's config sets one.
+  if (!env.PATH || env.PATH === process.env.PATH) {
+    if (spec.image) delete env.PATH;
+    else env.PATH = STACK_PATH;
+  }
   for (const k of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'npm_config_cafile']) delete env[k];
   if (opts.extraCaBundle) Object.assign(env, { NODE_EXTRA_CA_CERTS: CONTAINER_CA, npm_config_cafile: CONTAINER_CA });
   Object.assign(env, { HOME: '/app', SLIPWAY_APP: spec.app, SLIPWAY_RELEASE: `v${spec.release}`, SLIPWAY_DATA_DIR: '/data' }, extra);
@@ -57,7 +61,8 @@ export function guestEnv(spec: Guest, extra: Record<string, string>, opts: Guest
  * works as it does under the process driver.
  */
 export function guestBinds(spec: Guest, opts: GuestOptions): string[] {
-  const binds = [`${spec.releaseDir}:/app:ro`, `${spec.dataDir}:/data`, `${spec.dataDir}:${spec.dataDir}`];
+  // A Dockerfile image already holds the app; mounting the release over it would hide what its build made.
+  const binds = [...(spec.image ? [] : [`${spec.releaseDir}:/app:ro`]), `${spec.dataDir}:/data`, `${spec.dataDir}:${spec.dataDir}`];
   if (opts.extraCaBundle && fs.existsSync(opts.extraCaBundle)) binds.push(`${opts.extraCaBundle}:${CONTAINER_CA}:ro`);
   return binds;
 }
@@ -68,14 +73,23 @@ function owner(dir: string): string | undefined {
   return st ? `${st.uid}:${st.gid}` : undefined;
 }
 
+/**
+ * What a container runs. Stack guests: the launcher over the mounted release,
+ * as the release's owner. Dockerfile images run as their own USER in their own
+ * WORKDIR: a Procfile command replaces ENTRYPOINT and CMD (it is a shell line,
+ * as on Heroku), no command keeps the image's own.
+ */
+function guestProgram(spec: Guest, launcher: string[], opts: GuestOptions): Partial<Docker.ContainerCreateOptions> {
+  if (!spec.image) return { Image: opts.image, User: owner(spec.releaseDir), Cmd: launcher, WorkingDir: '/app' };
+  return { Image: spec.image, ...(launcher.length ? { Entrypoint: launcher.slice(0, 1), Cmd: launcher.slice(1) } : {}) };
+}
+
 export function instanceCreateOptions(spec: InstanceSpec, id: string, port: number | undefined, opts: GuestOptions): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: {} };
+  const launcher = spec.image && !spec.command ? [] : ['bash', '-c', LAUNCHER, `slipway-${spec.app}-${spec.type}.${spec.index}`, spec.command];
   return {
     name: containerName(spec, opts.home),
-    Image: opts.image,
-    User: owner(spec.releaseDir),
-    Cmd: ['bash', '-c', LAUNCHER, `slipway-${spec.app}-${spec.type}.${spec.index}`, spec.command],
-    WorkingDir: '/app',
+    ...guestProgram(spec, launcher, opts),
     Env: guestEnv(spec, { DYNO: `${spec.type}.${spec.index}`, ...(port === undefined ? {} : { PORT: String(CONTAINER_PORT) }) }, opts),
     Labels: { [LABEL.app]: spec.app, [LABEL.release]: String(spec.release), [LABEL.process]: spec.type, [LABEL.instance]: id, [LABEL.role]: 'instance', [LABEL.home]: opts.home },
     ExposedPorts: exposed,
@@ -93,10 +107,7 @@ export function instanceCreateOptions(spec: InstanceSpec, id: string, port: numb
 /** A one-off container (`run`): the same guest as an instance, no port, removed after. */
 export function oneOffCreateOptions(req: Guest & { argv: string[]; tty: boolean }, dyno: string, opts: GuestOptions): Docker.ContainerCreateOptions {
   return {
-    Image: opts.image,
-    User: owner(req.releaseDir),
-    Cmd: ['bash', '-c', EXEC_LAUNCHER, `slipway-${req.app}-${dyno}`, ...req.argv],
-    WorkingDir: '/app',
+    ...guestProgram(req, ['bash', '-c', EXEC_LAUNCHER, `slipway-${req.app}-${dyno}`, ...req.argv], opts),
     Env: guestEnv(req, { DYNO: dyno }, opts),
     Labels: { [LABEL.app]: req.app, [LABEL.release]: String(req.release), [LABEL.process]: 'run', [LABEL.role]: 'one-off', [LABEL.home]: opts.home },
     Tty: req.tty,

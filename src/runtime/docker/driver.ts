@@ -179,10 +179,11 @@ export class DockerDriver implements Driver {
 
   /**
    * Release rotation pruned `release`: its leftover containers (exited
-   * instances, one-offs) and its images go. Running instances are left alone;
-   * rotation never prunes a release that should still run.
+   * instances, one-offs) and its images go, unless a kept release runs from
+   * the same image. Running instances are left alone; rotation never prunes a
+   * release that should still run.
    */
-  async removeRelease(app: string, release: number): Promise<void> {
+  async removeRelease(app: string, release: number, opts: { keepImages?: string[] } = {}): Promise<void> {
     const label = [this.ownLabel, `${LABEL.app}=${app}`, `${LABEL.release}=${release}`];
     for (const c of await this.docker.listContainers({ all: true, filters: { label } })) {
       if (this.byContainer.has(c.Id)) continue;
@@ -190,6 +191,7 @@ export class DockerDriver implements Driver {
       this.log(`${app} v${release}: removed container ${c.Names[0]?.slice(1) ?? c.Id.slice(0, 12)} (release pruned)`);
     }
     for (const image of await this.docker.listImages({ filters: { label: [...label, `${LABEL.role}=image`] } })) {
+      if (opts.keepImages?.includes(image.Id)) continue;
       // By id with force: every tag of the release's image goes with it.
       await this.docker.getImage(image.Id).remove({ force: true });
       this.log(`${app} v${release}: removed image ${image.RepoTags?.[0] ?? image.Id.slice(7, 19)} (release pruned)`);

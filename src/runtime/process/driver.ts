@@ -76,6 +76,7 @@ export class ProcessDriver implements Driver {
 
   async start(spec: InstanceSpec): Promise<Instance> {
     const id = instanceId(spec);
+    if (spec.image) throw needsDocker(spec.app, spec.release);
     if (this.supervisors.has(id) || this.starting.has(id)) {
       throw new SlipwayError('instance_exists', `${id} is already running`, { status: 409, hint: `stop ${id} first, or start another index` });
     }
@@ -151,6 +152,7 @@ export class ProcessDriver implements Driver {
    * job); the process runs in `req.releaseDir` either way.
    */
   exec(req: ExecRequest): Promise<number> {
+    if (req.image) return Promise.reject(needsDocker(req.app, req.release));
     const abort = new AbortController();
     const signal = req.signal ? AbortSignal.any([req.signal, abort.signal]) : abort.signal;
     const run = runExec({ ...req, signal }, { index: ++this.runs, path: this.path, python: this.python, killGraceMs: this.execGraceMs });
@@ -180,4 +182,12 @@ async function checkReleaseDir(spec: InstanceSpec): Promise<void> {
       hint: `unpack release v${spec.release} of ${spec.app} before starting it`,
     });
   }
+}
+
+/** A Dockerfile release is an image: only a driver with guests can run it. */
+function needsDocker(app: string, release: number): SlipwayError {
+  return new SlipwayError('needs_docker', `${app} v${release} is a Dockerfile app's image and cannot run as host processes`, {
+    status: 409,
+    hint: `run it with the docker driver: slipway apps:set ${app} driver=docker`,
+  });
 }

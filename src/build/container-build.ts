@@ -1,0 +1,172 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { SlipwayError } from '../errors.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { CONTAINER_CA, LABEL } from '../runtime/docker/container-spec.js';
+import { STACK_IMAGE, imageExists } from '../runtime/docker/engine.js';
+import { BuildError, type BuildResult } from './buildpacks.js';
+import { writeEnvDir } from './build-env.js';
+import { IN_CONTAINER as P, type ContainerBuildOutcome, type ContainerBuildRequest } from './container-paths.js';
+import { splitLines } from './run-streaming.js';
+
+export interface ContainerBuildOptions {
+  docker: Docker;
+  app: string;
+  /** The release being built; names the container (`slipway-<app>-build-v<N>`). */
+  release: number;
+  /** The app's source on the host, compiled in place (mounted at /tmp/build). */
+  buildDir: string;
+  /** ENV_DIR on the host: rewritten from `env`, then mounted read-only. */
+  envDir: string;
+  /** The app's config vars (and SOURCE_VERSION). */
+  env: Record<string, string>;
+  /** Scratch space on the host for this app's builds (mounted at /tmp/slipway). */
+  workDir: string;
+  /** The built-in buildpacks folder (mounted read-only). */
+  builtinDir: string;
+  buildpackUrl?: string;
+  /** Host CA bundle, mounted read-only and named by the CA variables inside. */
+  extraCaBundle?: string;
+  /** Default slipway/stack:bookworm. */
+  image?: string;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Proxy settings reach the build as they do on the host: without them no registry is reachable. */
+const PASS_THROUGH = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+
+/** The per-app CACHE_DIR of container builds, kept between builds as herokuish keeps /cache. */
+export const cacheVolume = (app: string) => `slipway-cache-${app}`;
+
+/**
+ * Buildpacks run inside a container from the stack image, as herokuish does:
+ * the source, the app's cache volume and ENV_DIR are mounted, and the same
+ * runner as a host build (container-entry.ts) does the work. The release dir
+ * it leaves is the one a host build leaves, so the archive stage packs the
+ * same kind of release and releases stay interchangeable between drivers.
+ */
+export async function buildInContainer(opts: ContainerBuildOptions): Promise<BuildResult> {
+  const { docker } = opts;
+  const image = opts.image ?? STACK_IMAGE;
+  if (!(await imageExists(docker, image))) {
+    throw new SlipwayError('stack_missing', `the Docker stack image ${image} does not exist: build it once with \`slipway stack:build\``, { status: 503 });
+  }
+  await writeEnvDir(opts.envDir, opts.env);
+  await fsp.mkdir(opts.workDir, { recursive: true });
+  const outcomeFile = path.join(opts.workDir, path.basename(P.outcome));
+  await fsp.rm(outcomeFile, { force: true });
+  await docker.createVolume({ Name: cacheVolume(opts.app), Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache' } });
+
+  const name = `slipway-${opts.app}-build-v${opts.release}`;
+  // Only a dead leftover can have this name: an app's deploys never overlap.
+  await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+  const container = await docker.createContainer(createOptions(opts, image, name));
+  const onAbort = () => void container.stop({ t: 5 }).catch(() => undefined);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const output = await follow(docker, container, opts.log);
+    // 'next-exit': the default answers at once for a container not yet started.
+    const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode?: number }>;
+    await container.start();
+    const { StatusCode: code } = await exited;
+    await output.ended;
+    if (opts.signal?.aborted) throw new BuildError('the build was aborted', { step: 'compile' });
+    return await readOutcome(outcomeFile, code ?? 1);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+function createOptions(opts: ContainerBuildOptions, image: string, name: string): Docker.ContainerCreateOptions {
+  const request: ContainerBuildRequest = {
+    app: opts.app,
+    buildpackUrl: opts.buildpackUrl || opts.env.BUILDPACK_URL || undefined,
+    sourceVersion: opts.env.SOURCE_VERSION,
+    extraCaBundle: opts.extraCaBundle ? CONTAINER_CA : undefined,
+  };
+  const node = ['node', path.join(P.root, 'dist', 'build', 'container-entry.js'), JSON.stringify(request)];
+  const binds = [
+    `${opts.buildDir}:${P.build}`,
+    `${cacheVolume(opts.app)}:${P.cache}`,
+    `${opts.envDir}:${P.env}:ro`,
+    `${opts.workDir}:${P.scratch}`,
+    `${path.join(PACKAGE_ROOT, 'dist')}:${P.root}/dist:ro`,
+    `${path.join(PACKAGE_ROOT, 'package.json')}:${P.root}/package.json:ro`,
+    `${nodeModulesDir()}:${P.root}/node_modules:ro`,
+    `${opts.builtinDir}:${P.root}/buildpacks:ro`,
+  ];
+  if (opts.extraCaBundle && fs.existsSync(opts.extraCaBundle)) binds.push(`${opts.extraCaBundle}:${CONTAINER_CA}:ro`);
+  return {
+    name,
+    Image: image,
+    Cmd: asDaemonUser(node),
+    WorkingDir: P.build,
+    Env: PASS_THROUGH.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`),
+    Labels: { [LABEL.app]: opts.app, [LABEL.release]: String(opts.release), [LABEL.role]: 'build' },
+    HostConfig: { Init: true, Binds: binds },
+  };
+}
+
+/**
+ * The build runs as the daemon's own user, so the build dir it writes stays
+ * the daemon's to archive and remove. It starts as root only to hand that
+ * user the cache volume (the engine creates volumes root-owned).
+ */
+function asDaemonUser(argv: string[]): string[] {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  if (uid === 0) return argv;
+  const drop = 'chown "$1:$2" /tmp/cache && u=$1 g=$2 && shift 2 && exec setpriv --reuid="$u" --regid="$g" --clear-groups -- "$@"';
+  return ['sh', '-c', drop, 'slipway-build', String(uid), String(gid), ...argv];
+}
+
+/** Where Slipway's dependencies are (the runner needs `yaml`), with symlinks resolved so the mount holds real files. */
+function nodeModulesDir(): string {
+  const entry = createRequire(import.meta.url).resolve('yaml');
+  const marker = `${path.sep}node_modules${path.sep}`;
+  return fs.realpathSync(entry.slice(0, entry.lastIndexOf(marker) + marker.length - 1));
+}
+
+/** Streams the container's output lines as they come; `ended` settles once its output is over. */
+async function follow(docker: Docker, container: Docker.Container, log: (line: string) => void): Promise<{ ended: Promise<void> }> {
+  const stream = (await container.attach({ stream: true, stdout: true, stderr: true, hijack: true })) as unknown as Readable;
+  const out = new PassThrough();
+  const err = new PassThrough();
+  docker.modem.demuxStream(stream, out, err);
+  splitLines(out, log);
+  splitLines(err, log);
+  const drained = Promise.all([out, err].map((s) => new Promise((resolve) => s.on('end', resolve))));
+  const ended = new Promise<void>((resolve) => {
+    const done = () => {
+      out.end();
+      err.end();
+      void drained.then(() => resolve());
+    };
+    stream.on('end', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+  return { ended };
+}
+
+async function readOutcome(file: string, exitCode: number): Promise<BuildResult> {
+  const text = await fsp.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) {
+    throw new BuildError(`the build container exited with status ${exitCode} before the buildpacks finished`, {
+      exitCode,
+      hint: 'read the build output above; `slipway stack:build --force` rebuilds a broken stack image',
+    });
+  }
+  const outcome = JSON.parse(text) as ContainerBuildOutcome;
+  if (!outcome.ok) {
+    const { message, ok: _ok, ...ctx } = outcome;
+    throw new BuildError(message, ctx);
+  }
+  return { buildpacks: outcome.buildpacks, processTypes: outcome.processTypes, configVars: outcome.configVars };
+}

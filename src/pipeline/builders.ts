@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { runBuildpacks } from '../build/buildpacks.js';
+import { buildInContainer } from '../build/container-build.js';
+import { buildFromDockerfile, hasDockerfile } from '../build/dockerfile.js';
+import { readProcfile } from '../build/procfile.js';
+import { DeployError } from '../errors.js';
+import { driverFor, type DriverKind } from '../runtime/kinds.js';
+import type { DeployContext } from './context.js';
+import { buildEngine } from './engine.js';
+import { homeId } from '../runtime/docker/container-spec.js';
+import { revealConfig } from '../secrets/box.js';
+
+/** How a release gets built: buildpacks on the host, buildpacks in a stack container, or the app's own Dockerfile. */
+export type BuilderKind = 'host' | 'container' | 'dockerfile';
+
+export interface BuildOutcome {
+  buildpacks: string[];
+  processTypes: Record<string, string>;
+  configVars: Record<string, string>;
+  /** Dockerfile builds: the image id the release runs from. */
+  image?: string;
+}
+
+/**
+ * The choice as data: what the source asks for × the driver the app runs
+ * with. A Dockerfile app cannot be built for host processes (undefined).
+ */
+const BUILDER: Record<'buildpacks' | 'dockerfile', Record<DriverKind, BuilderKind | undefined>> = {
+  buildpacks: { process: 'host', docker: 'container' },
+  dockerfile: { process: undefined, docker: 'dockerfile' },
+};
+
+export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<BuildOutcome>> = {
+  host: (ctx) => runBuildpacks({ ...buildpackOptions(ctx), cacheDir: ctx.services.layout.cache(ctx.app.name), builtinDir: ctx.services.settings.buildpacksDir }),
+  container: async (ctx) => {
+    const docker = await buildEngine(ctx.services);
+    ctx.log.line('-----> Building inside a container from the stack image');
+    return buildInContainer({ ...buildpackOptions(ctx), docker, release: ctx.release!.version, builtinDir: ctx.services.settings.buildpacksDir });
+  },
+  dockerfile: async (ctx) => {
+    const docker = await buildEngine(ctx.services);
+    const { app, source } = ctx;
+    ctx.log.line('-----> Dockerfile app detected: building its image');
+    const context = source.kind === 'git' ? { kind: 'git' as const, repo: ctx.services.layout.repo(app.name), commit: source.commit, env: source.gitEnv } : { kind: 'dir' as const, dir: ctx.workDir };
+    const image = await buildFromDockerfile({ docker, app: app.name, release: ctx.release!.version, home: homeId(ctx.services.layout.home), context, log: (l) => ctx.log.line(`       ${l}`), signal: ctx.signal });
+    ctx.log.line(`-----> Built image ${image.replace(/^sha256:/, '').slice(0, 12)}`);
+    // The Procfile's commands run in the image; without a `web:` line, web runs the image's own CMD ('').
+    return { buildpacks: [], processTypes: { web: '', ...(await readProcfile(ctx.workDir)) }, configVars: {}, image };
+  },
+};
+
+/** Picks the builder for this deploy, or refuses a Dockerfile app on the process driver with what to do. */
+export async function chooseBuilder(ctx: DeployContext): Promise<BuilderKind> {
+  const driver = driverFor(ctx.app, ctx.services.settings.defaultDriver);
+  const wants = !forcedBuildpack(ctx) && (await hasDockerfile(ctx.workDir)) ? 'dockerfile' : 'buildpacks';
+  const kind = BUILDER[wants][driver];
+  if (!kind) {
+    throw new DeployError(`${ctx.app.name} has a Dockerfile, and Dockerfile apps need the docker driver`, {
+      app: ctx.app.name,
+      hint: `slipway apps:set ${ctx.app.name} driver=docker (or name a buildpack: slipway apps:set ${ctx.app.name} buildpack_url=nodejs)`,
+    });
+  }
+  return kind;
+}
+
+/** A buildpack named by the app (setting, BUILDPACK_URL, `.buildpacks`) wins over a Dockerfile, as in Dokku. */
+function forcedBuildpack(ctx: DeployContext): boolean {
+  return !!(ctx.app.settings.buildpack_url || ctx.config.BUILDPACK_URL || fs.existsSync(path.join(ctx.workDir, '.buildpacks')));
+}
+
+/** What host and container builds share: the source, ENV_DIR, config, scratch space and the output sink. */
+function buildpackOptions(ctx: DeployContext) {
+  const { layout, settings } = ctx.services;
+  const app = ctx.app.name;
+  // Buildpacks see secrets, as a process does; the job log masks them (see queue.ts).
+  const config = revealConfig(ctx.services.secrets, app, ctx.config);
+  return {
+    app,
+    buildDir: ctx.workDir,
+    envDir: layout.env(app),
+    env: { ...config, ...(ctx.source.kind === 'git' ? { SOURCE_VERSION: ctx.source.commit } : {}) },
+    workDir: path.join(layout.app(app), 'tmp'),
+    buildpackUrl: ctx.app.settings.buildpack_url || config.BUILDPACK_URL || undefined,
+    extraCaBundle: settings.extraCaBundle,
+    log: (line: string) => ctx.log.line(line),
+    signal: ctx.signal,
+  };
+}

@@ -1,0 +1,245 @@
+import { expect } from 'chai';
+import Docker from 'dockerode';
+import fs from 'node:fs';
+import path from 'node:path';
+import { addBuildpack, appRepo, commitAll, push, setMessage, useServer, type TestServer } from '../e2e/harness.js';
+import { query } from '../e2e/db.js';
+
+const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
+
+const releases = (home: string, app: string) =>
+  query<{ version: number; status: string; image: string | null }>(home, 'SELECT version, status, image FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY version', app);
+
+/** Containers of one app in a role (instance, build), from the engine itself. */
+async function containersOf(app: string, role: string, all = false): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all, filters: { label: [`slipway.app=${app}`, `slipway.role=${role}`] } });
+}
+
+/** Removes what the tests' apps left in the engine: containers, images, the cache volume. */
+async function cleanUp(app: string): Promise<void> {
+  for (const c of await docker.listContainers({ all: true, filters: { label: [`slipway.app=${app}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  for (const i of await docker.listImages({ filters: { label: [`slipway.app=${app}`] } })) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+  await docker.getVolume(`slipway-cache-${app}`).remove().catch(() => undefined);
+}
+
+/** The `Image:` line of `releases:info`. */
+function imageOf(server: TestServer, app: string, version: string): string | undefined {
+  const info = server.cli(['releases:info', app, version]);
+  expect(info.code, info.stderr).to.equal(0);
+  return /^Image:\s+(\S+)/m.exec(info.stdout)?.[1];
+}
+
+describe('Dockerfile apps (real dockerd)', function () {
+  this.timeout(300_000);
+  const env = useServer({ env: { SLIPWAY_DRIVER: 'docker' } });
+  const APP = 'dfhello';
+  let repo: string;
+  let v1Image: string;
+  /** Steps a failed build left as untagged cache images (` ---> id` lines); removed after. */
+  const intermediates: string[] = [];
+
+  after(async () => {
+    await cleanUp(APP);
+    // Only untagged ones: the same lines also name the tagged stack image (FROM), which is shared.
+    for (const id of intermediates) {
+      const tags = await docker.getImage(id).inspect().then((i) => i.RepoTags ?? [], () => ['gone']);
+      if (!tags.length) await docker.getImage(id).remove().catch(() => undefined);
+    }
+  });
+
+  it('a Dockerfile app deploys: its image is built, recorded on the release, and serves', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:create', APP]).code).to.equal(0);
+    repo = appRepo('dockerfile-hello');
+    setMessage(repo, 'from a Dockerfile');
+    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    expect(pushed.code, pushed.stderr).to.equal(0);
+    expect(pushed.stderr).to.include('Dockerfile app detected');
+    expect(pushed.stderr).to.match(/Step 1\/\d+ : FROM slipway\/stack:bookworm/);
+    expect((await server.get(APP)).body).to.equal('from a Dockerfile');
+
+    v1Image = imageOf(server, APP, 'v1')!;
+    expect(v1Image).to.match(/^sha256:[0-9a-f]{64}$/);
+    const image = await docker.getImage(v1Image).inspect();
+    expect(image.RepoTags).to.include(`slipway/${APP}:v1`);
+    expect(image.Config.Labels).to.include({ 'slipway.app': APP, 'slipway.release': '1', 'slipway.role': 'image' });
+    const [c, ...more] = await containersOf(APP, 'instance');
+    expect(more).to.have.length(0);
+    expect(c!.ImageID).to.equal(v1Image);
+    const info = await docker.getContainer(c!.Id).inspect();
+    expect(info.Config.Env).to.include.members(['HOME=/app', 'PORT=5000']);
+    // The app is the image's own copy: no release directory is mounted over /app.
+    expect(info.Mounts.map((m) => m.Destination)).to.not.include('/app');
+    expect(info.Config.Cmd).to.deep.equal(['node', 'server.js']);
+  });
+
+  it('a Dockerfile whose RUN fails is reported in the push output and rolled back', async () => {
+    const { server, key } = env;
+    const [before] = await containersOf(APP, 'instance');
+    fs.appendFileSync(path.join(repo, 'Dockerfile'), 'RUN echo "about to fail" && exit 3\n');
+    commitAll(repo, 'a failing RUN');
+    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    intermediates.push(...[...pushed.stderr.matchAll(/ ---> ([0-9a-f]{12})\b/g)].map((m) => m[1]!));
+    expect(pushed.stderr).to.include('about to fail');
+    expect(pushed.stderr).to.match(/Deploy of dfhello v2 failed at build: the Dockerfile build failed: .*returned a non-zero code: 3/);
+    expect(pushed.stderr).to.include('v1 is still serving');
+    expect((await server.get(APP)).body).to.equal('from a Dockerfile');
+    expect(releases(server.home, APP).map((r) => [r.version, r.status])).to.deep.equal([[1, 'succeeded'], [2, 'failed']]);
+    expect((await containersOf(APP, 'instance')).map((c) => c.Id)).to.deep.equal([before!.Id]);
+  });
+
+  it('a Procfile command runs in the image, one-offs too; rollback reuses the recorded image', async () => {
+    const { server, key } = env;
+    const dockerfile = fs.readFileSync(path.join(repo, 'Dockerfile'), 'utf8').replace(/^RUN echo "about to fail".*\n/m, '');
+    fs.writeFileSync(path.join(repo, 'Dockerfile'), `${dockerfile}RUN echo made by the image build > /etc/slipway-marker\n`);
+    fs.writeFileSync(path.join(repo, 'Procfile'), 'web: exec node server.js\n');
+    setMessage(repo, 'with a Procfile');
+    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    expect(pushed.code, pushed.stderr).to.equal(0);
+    expect((await server.get(APP)).body).to.equal('with a Procfile');
+    const [c] = await containersOf(APP, 'instance');
+    const info = await docker.getContainer(c!.Id).inspect();
+    expect(info.Image).to.equal(imageOf(server, APP, 'v3'));
+    expect(info.Config.Entrypoint).to.deep.equal(['bash']);
+    expect(info.Config.Cmd!.at(-1)).to.equal('exec node server.js');
+    // Only the image has this file; a stack container would not.
+    const oneOff = server.cli(['run', APP, '--', 'cat', '/etc/slipway-marker']);
+    expect(oneOff.stdout, oneOff.stderr).to.include('made by the image build');
+
+    const back = server.cli(['rollback', APP, 'v1']);
+    expect(back.code, back.stderr).to.equal(0);
+    expect(back.stdout).to.include(`Reusing image ${v1Image.slice(7, 19)}`);
+    expect((await server.get(APP)).body).to.equal('from a Dockerfile');
+    expect(imageOf(server, APP, 'v4')).to.equal(v1Image);
+    expect((await containersOf(APP, 'instance')).map((x) => x.ImageID)).to.deep.equal([v1Image]);
+  });
+
+  it('an app that names a buildpack is built with it even with a Dockerfile', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:set', APP, 'buildpack_url=nodejs']).code).to.equal(0);
+    fs.writeFileSync(path.join(repo, 'package.json'), JSON.stringify({ name: 'dfhello', version: '1.0.0', scripts: { start: 'node server.js' } }));
+    setMessage(repo, 'buildpack wins');
+    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    expect(pushed.code, pushed.stderr).to.equal(0);
+    expect(pushed.stderr).to.not.include('Dockerfile app detected');
+    expect(pushed.stderr).to.include('Building inside a container from the stack image');
+    expect((await server.get(APP)).body).to.equal('buildpack wins');
+    expect(imageOf(server, APP, 'v5')).to.equal(undefined);
+  });
+
+  it('pruning old releases removes the images nothing kept runs from', async () => {
+    const { server, key } = env;
+    const v3Image = imageOf(server, APP, 'v3')!;
+    expect(server.cli(['apps:set', APP, 'releases.keep=2']).code).to.equal(0);
+    setMessage(repo, 'after pruning');
+    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    expect(pushed.code, pushed.stderr).to.equal(0);
+    expect(pushed.stderr).to.include('Pruned old releases: v4, v3, v1');
+    // v1's image went only with v4, the rollback that reused it.
+    for (const gone of [v1Image, v3Image]) {
+      const err = await docker.getImage(gone).inspect().then(() => undefined, (e: { statusCode?: number }) => e);
+      expect(err?.statusCode, gone).to.equal(404);
+    }
+  });
+
+  it('a rollback whose image is gone builds it again from the release archive', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:set', APP, 'buildpack_url=']).code).to.equal(0);
+    setMessage(repo, 'image to lose');
+    expect((await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand })).code).to.equal(0);
+    const lost = imageOf(server, APP, 'v7')!;
+    setMessage(repo, 'newer');
+    expect((await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand })).code).to.equal(0);
+    await docker.getImage(lost).remove({ force: true });
+    const back = server.cli(['rollback', APP, 'v7']);
+    expect(back.code, back.stderr).to.equal(0);
+    expect(back.stdout).to.include(`Image ${lost.slice(7, 19)} is gone; building it again`);
+    expect((await server.get(APP)).body).to.equal('image to lose');
+    const rebuilt = imageOf(server, APP, 'v9')!;
+    expect(rebuilt).to.match(/^sha256:/).and.not.equal(lost);
+    expect((await containersOf(APP, 'instance')).map((c) => c.ImageID)).to.deep.equal([rebuilt]);
+  });
+});
+
+describe('builds in containers (real dockerd, process-driver server)', function () {
+  this.timeout(300_000);
+  const env = useServer();
+  const APP = 'nodebox';
+  const HOST_APP = 'dfhost';
+  let repo: string;
+
+  after(async () => {
+    await cleanUp(APP);
+    await cleanUp(HOST_APP);
+  });
+
+  it('a buildpack app with driver=docker is built inside a stack container', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:create', APP]).code).to.equal(0);
+    expect(server.cli(['apps:set', APP, 'driver=docker']).code).to.equal(0);
+    repo = appRepo('node-hello');
+    setMessage(repo, 'built in a container');
+    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    expect(pushed.code, pushed.stderr).to.equal(0);
+    expect(pushed.stderr).to.include('Building inside a container from the stack image');
+    // The stack's node answered, not the host's: only a build inside the container sees it.
+    const stackNode = /Using host node (v\d+\.\d+\.\d+)/.exec(pushed.stderr)?.[1];
+    expect(stackNode).to.match(/^v18\./);
+    expect(stackNode).to.not.equal(process.version);
+    expect((await server.get(APP)).body).to.equal('built in a container');
+    expect(await containersOf(APP, 'build', true)).to.have.length(0);
+    const volume = await docker.getVolume(`slipway-cache-${APP}`).inspect();
+    expect(volume.Labels).to.include({ 'slipway.app': APP, 'slipway.role': 'build-cache' });
+  });
+
+  it('its release archive runs with the process driver: switch drivers, roll back to it', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:set', APP, 'driver=process']).code).to.equal(0);
+    setMessage(repo, 'built on the host');
+    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    expect(pushed.code, pushed.stderr).to.equal(0);
+    expect(pushed.stderr).to.include(`Using host node ${process.version}`);
+    expect((await server.get(APP)).body).to.equal('built on the host');
+    const back = server.cli(['rollback', APP, 'v1']);
+    expect(back.code, back.stderr).to.equal(0);
+    expect((await server.get(APP)).body).to.equal('built in a container');
+    // Served by host processes: no container of the app is running.
+    expect(await containersOf(APP, 'instance')).to.have.length(0);
+  });
+
+  it('a failing compile in the container fails the build with its exit code', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:set', APP, 'driver=docker']).code).to.equal(0);
+    addBuildpack(repo, 'failing', 'echo "compiling in $(hostname)"; exit 7');
+    commitAll(repo, 'a failing buildpack');
+    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    expect(pushed.stderr).to.match(/compiling in [0-9a-f]{12}/);
+    expect(pushed.stderr).to.match(/failed at build: failing buildpack: compile failed \(exit 7\)/);
+    expect((await server.get(APP)).body).to.equal('built in a container');
+    expect(await containersOf(APP, 'build', true)).to.have.length(0);
+  });
+
+  it('a Dockerfile app on the process driver is refused with what to do', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:create', HOST_APP]).code).to.equal(0);
+    const dfRepo = appRepo('dockerfile-hello');
+    const pushed = await push(dfRepo, server.sshRemote(HOST_APP), { sshCommand: key.sshCommand });
+    expect(pushed.stderr).to.include(`${HOST_APP} has a Dockerfile, and Dockerfile apps need the docker driver`);
+    expect(pushed.stderr).to.include(`slipway apps:set ${HOST_APP} driver=docker`);
+    expect(releases(server.home, HOST_APP).map((r) => r.status)).to.deep.equal(['failed']);
+  });
+});
+
+describe('container builds with the engine stopped', function () {
+  this.timeout(120_000);
+  const env = useServer({ env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
+
+  it('a docker app\'s build fails with the one line saying what to start', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:create', 'noengine']).code).to.equal(0);
+    expect(server.cli(['apps:set', 'noengine', 'driver=docker']).code).to.equal(0);
+    const pushed = await push(appRepo('node-hello'), server.sshRemote('noengine'), { sshCommand: key.sshCommand });
+    expect(pushed.stderr).to.match(/failed at build: cannot reach the Docker engine at unix:\/\/\/nonexistent\.sock \(no socket there\): start it/);
+    expect(releases(server.home, 'noengine').map((r) => r.status)).to.deep.equal(['failed']);
+  });
+});
