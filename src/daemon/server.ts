@@ -178,9 +178,21 @@ function ensureAdmin(store: Store): { adminToken: string } | undefined {
 
 function hostKey(layout: Layout): string {
   if (!fs.existsSync(layout.hostKey)) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'slipway host key' } as never);
+    const pair = parseableKeyPair();
     fs.writeFileSync(layout.hostKey, pair.private, { mode: 0o600 });
     fs.writeFileSync(`${layout.hostKey}.pub`, pair.public + '\n');
   }
   return fs.readFileSync(layout.hostKey, 'utf8');
+}
+
+/**
+ * ssh2 1.17 drops a leading zero byte of an ed25519 public key, so about one
+ * key in 256 it generates cannot be parsed back (mscdex/ssh2#1513), and the
+ * server would fail on its first start. Such a pair is simply made again.
+ */
+function parseableKeyPair(): { private: string; public: string } {
+  for (;;) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'slipway host key' } as never);
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error) && !(ssh2.utils.parseKey(pair.public) instanceof Error)) return pair;
+  }
 }
