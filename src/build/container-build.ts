@@ -16,8 +16,10 @@ import { splitLines } from './run-streaming.js';
 export interface ContainerBuildOptions {
   docker: Docker;
   app: string;
-  /** The release being built; names the container (`slipway-<app>-build-v<N>`). */
+  /** The release being built; names the container (`slipway-<home>-<app>-build-v<N>`). */
   release: number;
+  /** This server's `homeId`: in the build container's and cache volume's names and labels, so servers sharing an engine never touch each other's. */
+  home: string;
   /** The app's source on the host, compiled in place (mounted at /tmp/build). */
   buildDir: string;
   /** ENV_DIR on the host: rewritten from `env`, then mounted read-only. */
@@ -41,7 +43,7 @@ export interface ContainerBuildOptions {
 const PASS_THROUGH = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
 
 /** The per-app CACHE_DIR of container builds, kept between builds as herokuish keeps /cache. */
-export const cacheVolume = (app: string) => `slipway-cache-${app}`;
+export const cacheVolume = (home: string, app: string) => `slipway-${home}-cache-${app}`;
 
 /**
  * Buildpacks run inside a container from the stack image, as herokuish does:
@@ -60,10 +62,10 @@ export async function buildInContainer(opts: ContainerBuildOptions): Promise<Bui
   await fsp.mkdir(opts.workDir, { recursive: true });
   const outcomeFile = path.join(opts.workDir, path.basename(P.outcome));
   await fsp.rm(outcomeFile, { force: true });
-  await docker.createVolume({ Name: cacheVolume(opts.app), Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache' } });
+  await docker.createVolume({ Name: cacheVolume(opts.home, opts.app), Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache', [LABEL.home]: opts.home } });
 
-  const name = `slipway-${opts.app}-build-v${opts.release}`;
-  // Only a dead leftover can have this name: an app's deploys never overlap.
+  const name = `slipway-${opts.home}-${opts.app}-build-v${opts.release}`;
+  // Only a dead leftover can have this name: an app's deploys never overlap, and other servers' names carry their own home.
   await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
   const container = await docker.createContainer(createOptions(opts, image, name));
   const onAbort = () => void container.stop({ t: 5 }).catch(() => undefined);
@@ -93,7 +95,7 @@ function createOptions(opts: ContainerBuildOptions, image: string, name: string)
   const node = ['node', path.join(P.root, 'dist', 'build', 'container-entry.js'), JSON.stringify(request)];
   const binds = [
     `${opts.buildDir}:${P.build}`,
-    `${cacheVolume(opts.app)}:${P.cache}`,
+    `${cacheVolume(opts.home, opts.app)}:${P.cache}`,
     `${opts.envDir}:${P.env}:ro`,
     `${opts.workDir}:${P.scratch}`,
     `${path.join(PACKAGE_ROOT, 'dist')}:${P.root}/dist:ro`,
@@ -108,7 +110,7 @@ function createOptions(opts: ContainerBuildOptions, image: string, name: string)
     Cmd: asDaemonUser(node),
     WorkingDir: P.build,
     Env: PASS_THROUGH.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`),
-    Labels: { [LABEL.app]: opts.app, [LABEL.release]: String(opts.release), [LABEL.role]: 'build' },
+    Labels: { [LABEL.app]: opts.app, [LABEL.release]: String(opts.release), [LABEL.role]: 'build', [LABEL.home]: opts.home },
     HostConfig: { Init: true, Binds: binds },
   };
 }

@@ -36,7 +36,7 @@ export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<Build
   container: async (ctx) => {
     const docker = await buildEngine(ctx.services);
     ctx.log.line('-----> Building inside a container from the stack image');
-    return buildInContainer({ ...buildpackOptions(ctx), docker, release: ctx.release!.version, builtinDir: ctx.services.settings.buildpacksDir });
+    return buildInContainer({ ...buildpackOptions(ctx), docker, release: ctx.release!.version, home: homeId(ctx.services.layout.home), builtinDir: ctx.services.settings.buildpacksDir });
   },
   dockerfile: async (ctx) => {
     const docker = await buildEngine(ctx.services);

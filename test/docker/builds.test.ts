@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { homeId } from '../../src/runtime/docker/container-spec.js';
 import Docker from 'dockerode';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,7 +20,7 @@ async function containersOf(app: string, role: string, all = false): Promise<Doc
 async function cleanUp(app: string): Promise<void> {
   for (const c of await docker.listContainers({ all: true, filters: { label: [`slipway.app=${app}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   for (const i of await docker.listImages({ filters: { label: [`slipway.app=${app}`] } })) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
-  await docker.getVolume(`slipway-cache-${app}`).remove().catch(() => undefined);
+  for (const v of (await docker.listVolumes({ filters: { label: [`slipway.app=${app}`] } })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
 }
 
 /** The `Image:` line of `releases:info`. */
@@ -188,8 +189,8 @@ describe('builds in containers (real dockerd, process-driver server)', function 
     expect(stackNode).to.not.equal(process.version);
     expect((await server.get(APP)).body).to.equal('built in a container');
     expect(await containersOf(APP, 'build', true)).to.have.length(0);
-    const volume = await docker.getVolume(`slipway-cache-${APP}`).inspect();
-    expect(volume.Labels).to.include({ 'slipway.app': APP, 'slipway.role': 'build-cache' });
+    const volume = await docker.getVolume(`slipway-${homeId(server.home)}-cache-${APP}`).inspect();
+    expect(volume.Labels).to.include({ 'slipway.app': APP, 'slipway.role': 'build-cache', 'slipway.home': homeId(server.home) });
   });
 
   it('its release archive runs with the process driver: switch drivers, roll back to it', async () => {
