@@ -9,6 +9,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { appRepo, git, setMessage, sshKey, TestServer, tmpdir } from '../test/e2e/harness.js';
 import { STACK_IMAGE, connectEngine, requireEngine } from '../src/runtime/docker/engine.js';
+import { homeId } from '../src/runtime/docker/container-spec.js';
+import { removeFromEngine } from '../test/support/engine-cleanup.js';
 import { pushUntilServed, timedPush } from './lib/measure.js';
 import { ThrowawaySshd } from './lib/sshd.js';
 import { ratio, summarize, type Summary } from './lib/stats.js';
@@ -163,6 +165,8 @@ async function startRig(rig: Partial<Rig>, scratch: Scratch): Promise<Rig> {
 
 async function tearDown(rig: Partial<Rig>, scratch: Scratch): Promise<void> {
   await rig.server?.stop();
+  // Containers outlive the daemon on purpose; the bench's own go with its cache volumes.
+  if (rig.server) await removeFromEngine(connectEngine(), [`slipway.home=${homeId(rig.server.home)}`]).catch(() => undefined);
   await rig.sshd?.stop();
   scratch.removeAll();
 }

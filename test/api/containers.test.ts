@@ -408,6 +408,7 @@ describe('api: one-off containers under the docker driver', function () {
   after(() => {
     // Only this suite's containers, found by its own app label.
     for (const id of docker(['ps', '-aq', '--filter', `label=slipway.app=${app}`]).stdout.split('\n').filter(Boolean)) docker(['rm', '-f', id]);
+    for (const v of docker(['volume', 'ls', '-q', '--filter', `label=slipway.app=${app}`]).stdout.split('\n').filter(Boolean)) docker(['volume', 'rm', '-f', v]);
   });
 
   it('runs the one-off in its own container of the release, and removes it on DELETE', async () => {

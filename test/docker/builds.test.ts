@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addBuildpack, appRepo, commitAll, push, setMessage, useServer, type TestServer } from '../e2e/harness.js';
 import { query } from '../e2e/db.js';
+import { removeFromEngine } from '../support/engine-cleanup.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
@@ -17,11 +18,7 @@ async function containersOf(app: string, role: string, all = false): Promise<Doc
 }
 
 /** Removes what the tests' apps left in the engine: containers, images, the cache volume. */
-async function cleanUp(app: string): Promise<void> {
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`slipway.app=${app}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  for (const i of await docker.listImages({ filters: { label: [`slipway.app=${app}`] } })) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
-  for (const v of (await docker.listVolumes({ filters: { label: [`slipway.app=${app}`] } })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
-}
+const cleanUp = (app: string) => removeFromEngine(docker, [`slipway.app=${app}`]);
 
 /** The `Image:` line of `releases:info`. */
 function imageOf(server: TestServer, app: string, version: string): string | undefined {

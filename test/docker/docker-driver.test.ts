@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { BIN, appRepo, push, setMessage, sshArgs, TestServer, useServer, type Result } from '../e2e/harness.js';
 import { underLoad as loadOnRouter } from '../support/load.js';
+import { removeFromEngine } from '../support/engine-cleanup.js';
 import { homeId } from '../../src/runtime/docker/container-spec.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
@@ -32,9 +33,7 @@ describe('docker driver (real dockerd)', function () {
   const APP = 'dockhello';
   let repo: string;
 
-  after(async () => {
-    for (const c of await containersOf(APP)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  });
+  after(() => removeFromEngine(docker, [`slipway.app=${APP}`]));
 
   it('serves a pushed app from a labelled container bound to 127.0.0.1', async () => {
     const { server, key } = env;

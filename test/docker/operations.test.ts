@@ -8,6 +8,7 @@ import { homeId, releaseImageLabels } from '../../src/runtime/docker/container-s
 import { query } from '../e2e/db.js';
 import { BIN, appRepo, push, setMessage, ssh, tmpdir, useServer } from '../e2e/harness.js';
 import { EngineProxy } from '../support/engine-proxy.js';
+import { removeFromEngine } from '../support/engine-cleanup.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const STACK = 'slipway/stack:bookworm';
@@ -16,10 +17,6 @@ const ENGINE_LINE = /cannot reach the Docker engine at unix:\/\/\S+\/docker\.soc
 /** Everything (any state) one server created for one app, from the engine itself. */
 function containersOf(home: string, app: string, extra: string[] = []): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`slipway.home=${homeId(home)}`, `slipway.app=${app}`, ...extra] } });
-}
-
-async function removeContainers(label: string[]): Promise<void> {
-  for (const c of await docker.listContainers({ all: true, filters: { label } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
 }
 
 async function exists(thing: { inspect(): Promise<unknown> }): Promise<boolean> {
@@ -66,7 +63,7 @@ describe('docker operations (real dockerd)', function () {
 
     after(async () => {
       await engine.close();
-      if (env.server) await removeContainers([`slipway.home=${homeId(env.server.home)}`]);
+      if (env.server) await removeFromEngine(docker, [`slipway.home=${homeId(env.server.home)}`]);
     });
 
     it('starts and serves process apps with no engine anywhere', async () => {
@@ -162,12 +159,7 @@ describe('docker operations (real dockerd)', function () {
 
     after(async () => {
       await engine.close();
-      for (const home of [homeId(env.server.home), FOREIGN]) {
-        await removeContainers([`slipway.home=${home}`]);
-        for (const image of await docker.listImages({ filters: { label: [`slipway.home=${home}`, `slipway.app=${APP}`] } })) {
-          await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
-        }
-      }
+      for (const home of [homeId(env.server.home), FOREIGN]) await removeFromEngine(docker, [`slipway.home=${home}`]);
     });
 
     const deploy = async (body: string) => {
