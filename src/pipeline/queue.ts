@@ -171,8 +171,7 @@ export class DeployQueue {
       error = describe(err);
       log.error(`internal error: ${error}`);
     }
-    if (ctx.release) store.releases.finish(ctx.release.id, error ? 'failed' : 'succeeded', error);
-    store.jobs.finish(jobId, error ? 'failed' : 'succeeded', error);
+    // Cleaned up before the job counts as finished: whoever polls it then finds no scratch left.
     if (ctx.mode !== 'editable') await fsp.rm(ctx.workDir, { recursive: true, force: true }).catch(() => undefined);
     // ENV_DIR holds secrets in plain text for the buildpacks; it is not needed once the build is over.
     await fsp.rm(layout.env(app.name), { recursive: true, force: true }).catch(() => undefined);
@@ -181,6 +180,8 @@ export class DeployQueue {
     for (const f of [ctx.source.kind === 'archive' ? ctx.source.archive : '', req.source.kind === 'tarball' ? req.source.file : '']) {
       if (f.startsWith(uploads)) await fsp.rm(f, { force: true }).catch(() => undefined);
     }
+    if (ctx.release) store.releases.finish(ctx.release.id, error ? 'failed' : 'succeeded', error);
+    store.jobs.finish(jobId, error ? 'failed' : 'succeeded', error);
     log.close();
     return store.jobs.get(jobId)!;
   }
