@@ -4,11 +4,7 @@
  * objects keep `additionalProperties`, so a field added to a view is never
  * silently dropped by the serializer.
  */
-import type { FastifySchema } from 'fastify';
 import { errors } from './schemas.js';
-
-/** A route's schema (summary and tags are declared on FastifySchema in openapi.ts). */
-export const routeSchema = (s: FastifySchema): FastifySchema => s;
 
 const str = { type: 'string' } as const;
 const int = { type: 'integer' } as const;
@@ -96,4 +92,3 @@ export const hostSchema = {
   },
 } as const;
 
-export const listOf = (item: object) => ({ type: 'array', items: item });

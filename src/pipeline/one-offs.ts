@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import { SlipwayError } from '../errors.js';
-import type { Driver, Instance } from '../runtime/driver.js';
+import type { Driver, ExecRequest, Instance } from '../runtime/driver.js';
 import { LogWriter } from '../runtime/process/log-writer.js';
 
 /** A detached one-off (Heroku's `run:detached`): an instance of no formation, that ends when its command does. */
@@ -12,16 +12,11 @@ export interface OneOff extends Instance {
   finishedAt: number | null;
 }
 
-export interface OneOffStart {
-  app: string;
-  release: number;
-  releaseDir: string;
-  dataDir: string;
-  env: Record<string, string>;
-  argv: string[];
+/** What a one-off runs in: the same target as `run` (image included, for Dockerfile apps), plus the app's log. */
+export type OneOffStart = Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env' | 'argv' | 'image'> & {
   /** The app's log: output is tagged `run.N` there, beside its instances' lines. */
   logFile: string;
-}
+};
 
 export interface OneOffsOptions {
   driver: Driver;
@@ -78,13 +73,9 @@ export class OneOffs {
     const abort = new AbortController();
     let markUp!: () => void;
     const up = new Promise<void>((resolve) => (markUp = resolve));
+    const { logFile: _, ...target } = req;
     const run = this.opts.driver.exec({
-      app: req.app,
-      release: req.release,
-      releaseDir: req.releaseDir,
-      dataDir: req.dataDir,
-      env: req.env,
-      argv: req.argv,
+      ...target,
       stdin: Readable.from([]),
       stdout,
       stderr,

@@ -2,41 +2,19 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { appRepo, push, setMessage, tmpdir, useServer, type TestServer } from '../e2e/harness.js';
 import { query } from '../e2e/db.js';
 import { until } from '../support/wait.js';
+import { api, type Answer as HttpAnswer } from './http.js';
 
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  json: any;
-}
+/** An API answer with its text as `body`, as these tests read it. */
+type Answer = Omit<HttpAnswer, 'text'> & { body: string };
 
-function request(server: TestServer, opts: { method?: string; path: string; token?: string; headers?: Record<string, string>; body?: Buffer | string }): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...opts.headers };
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    const req = http.request({ host: '127.0.0.1', port: server.ports.http, method: opts.method ?? 'GET', path: opts.path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        let json: any;
-        try {
-          json = JSON.parse(body);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
+async function request(server: TestServer, opts: { method?: string; path: string; token?: string; headers?: Record<string, string>; body?: Buffer | string }): Promise<Answer> {
+  const { text, ...rest } = await api(server, opts);
+  return { ...rest, body: text };
 }
 
 const postJson = (server: TestServer, token: string, p: string, body: unknown) =>

@@ -8,7 +8,8 @@ import type { App, User } from '../../store/index.js';
 import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { parseVersion } from '../params.js';
-import { acceptedSchema, containerSchema, errorResponses, idParams, listOf, routeSchema } from '../runtime-schemas.js';
+import { acceptedSchema, containerSchema, errorResponses, idParams } from '../runtime-schemas.js';
+import { list } from '../schemas.js';
 import { acceptedInQueue } from './queue.js';
 
 const TAGS = ['containers'];
@@ -51,12 +52,12 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
   api.get<{ Querystring: { app?: string } }>(
     '/api/v1/containers',
     {
-      schema: routeSchema({
+      schema: {
         summary: 'Running instances and one-offs of the apps you may see',
         tags: TAGS,
         querystring: { type: 'object', additionalProperties: false, properties: { app: { type: 'string', maxLength: 100, description: 'only this app' } } },
-        response: { 200: listOf(containerSchema), ...errorResponses },
-      }),
+        response: { 200: list(containerSchema), ...errorResponses },
+      },
     },
     async (req) => {
       const user = requestUser(req);
@@ -67,7 +68,7 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
 
   api.get<{ Params: { id: string } }>(
     '/api/v1/containers/:id',
-    { schema: routeSchema({ summary: 'One container', tags: TAGS, params: idParams, response: { 200: containerSchema, ...errorResponses } }) },
+    { schema: { summary: 'One container', tags: TAGS, params: idParams, response: { 200: containerSchema, ...errorResponses } } },
     async (req) => {
       const found = findContainer(ctx, requestUser(req), req.params.id);
       return containerView(found, driverName(found));
@@ -77,7 +78,7 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
   api.post<{ Body: { app?: unknown; command?: unknown; release?: unknown } | undefined }>(
     '/api/v1/containers',
     {
-      schema: routeSchema({
+      schema: {
         summary: "Start a detached one-off of an app's release (async: 202, then the queue answers 303 to the container)",
         tags: TAGS,
         body: {
@@ -91,7 +92,7 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
           },
         },
         response: { 202: acceptedSchema, ...errorResponses },
-      }),
+      },
     },
     async (req, reply) => {
       const user = requestUser(req);
@@ -120,6 +121,7 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
             releaseDir: rt.dir,
             dataDir: services.layout.data(now.name),
             env: rt.env,
+            image: rt.image,
             argv,
             logFile: `${services.layout.logs(now.name)}/app.log`,
           });
@@ -134,7 +136,7 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
 
   api.delete<{ Params: { id: string } }>(
     '/api/v1/containers/:id',
-    { schema: routeSchema({ summary: 'Stop a one-off (formation instances are scaled with ps:scale)', tags: TAGS, params: idParams, response: { 204: { type: 'null' }, ...errorResponses } }) },
+    { schema: { summary: 'Stop a one-off (formation instances are scaled with ps:scale)', tags: TAGS, params: idParams, response: { 204: { type: 'null' }, ...errorResponses } } },
     async (req, reply) => {
       const found = findContainer(ctx, requestUser(req), req.params.id);
       if (found.kind === 'formation') {

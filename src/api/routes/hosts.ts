@@ -6,8 +6,8 @@ import type { User } from '../../store/index.js';
 import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { engineFor } from '../docker-engine.js';
-import { errorResponses, hostSchema, idParams, listOf, routeSchema } from '../runtime-schemas.js';
-import { errors } from '../schemas.js';
+import { errorResponses, hostSchema, idParams } from '../runtime-schemas.js';
+import { errors, list } from '../schemas.js';
 
 const TAGS = ['hosts'];
 /** The only host there is: Slipway runs every app on the machine its server runs on. */
@@ -22,13 +22,13 @@ const hostUrl = (id: string) => `/api/v1/hosts/${id}`;
 export function registerHosts(api: FastifyInstance, ctx: ApiContext): void {
   api.get(
     '/api/v1/hosts',
-    { schema: routeSchema({ summary: 'The hosts apps run on (this one)', tags: TAGS, response: { 200: listOf(hostSchema), ...errorResponses } }) },
+    { schema: { summary: 'The hosts apps run on (this one)', tags: TAGS, response: { 200: list(hostSchema), ...errorResponses } } },
     async (req) => [await hostView(ctx, requestUser(req))],
   );
 
   api.get<{ Params: { id: string } }>(
     '/api/v1/hosts/:id',
-    { schema: routeSchema({ summary: 'One host: `local`, or its host name', tags: TAGS, params: idParams, response: { 200: hostSchema, ...errorResponses } }) },
+    { schema: { summary: 'One host: `local`, or its host name', tags: TAGS, params: idParams, response: { 200: hostSchema, ...errorResponses } } },
     async (req) => {
       const user = requestUser(req);
       if (req.params.id !== LOCAL && req.params.id !== os.hostname()) throw notFound(`host ${JSON.stringify(req.params.id.slice(0, 80))}`, 'Slipway runs on one host: /api/v1/hosts/local');
@@ -42,7 +42,7 @@ export function registerHosts(api: FastifyInstance, ctx: ApiContext): void {
       hint: 'to use another machine, run `slipway server` there and push to it; GET /api/v1/hosts describes this one',
     });
   };
-  const refused = { schema: routeSchema({ summary: 'Refused: Slipway runs on one host (405)', tags: TAGS, response: { ...errors(401, 405) } }) };
+  const refused = { schema: { summary: 'Refused: Slipway runs on one host (405)', tags: TAGS, response: { ...errors(401, 405) } } };
   api.post('/api/v1/hosts', refused, async (_req, reply) => {
     reply.header('allow', 'GET');
     return singleHost();

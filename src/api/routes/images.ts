@@ -11,7 +11,8 @@ import { checkBuildContext, openBuildContext } from '../build-context.js';
 import type { ApiContext } from '../context.js';
 import { engineFor } from '../docker-engine.js';
 import { deleteImage, findImage, imageUrl, listImages, tagImage } from '../image-catalog.js';
-import { acceptedSchema, errorResponses, idParams, imageSchema, listOf, routeSchema } from '../runtime-schemas.js';
+import { acceptedSchema, errorResponses, idParams, imageSchema } from '../runtime-schemas.js';
+import { list } from '../schemas.js';
 import { UPLOAD_MEDIA_TYPES, checkDeclaredLength, receiveUpload, sendContinue } from '../upload.js';
 import { acceptedInQueue } from './queue.js';
 
@@ -31,31 +32,31 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
   api.get<{ Querystring: { app?: string } }>(
     '/api/v1/images',
     {
-      schema: routeSchema({
+      schema: {
         summary: 'Release archives and built Docker images of the apps you may see (archives only when no Docker engine answers)',
         tags: TAGS,
         querystring: { type: 'object', additionalProperties: false, properties: { app: { type: 'string', maxLength: 100, description: 'only this app' } } },
-        response: { 200: listOf(imageSchema), ...errorResponses },
-      }),
+        response: { 200: list(imageSchema), ...errorResponses },
+      },
     },
     async (req) => listImages(ctx, requestUser(req), req.query.app),
   );
 
   api.get<{ Params: { id: string } }>(
     '/api/v1/images/:id',
-    { schema: routeSchema({ summary: 'One image: APP:vN (a release archive), sha256:HEX or a tag (a Docker image)', tags: TAGS, params: idParams, response: { 200: imageSchema, ...errorResponses } }) },
+    { schema: { summary: 'One image: APP:vN (a release archive), sha256:HEX or a tag (a Docker image)', tags: TAGS, params: idParams, response: { 200: imageSchema, ...errorResponses } } },
     async (req) => (await findImage(ctx, requestUser(req), req.params.id)).view,
   );
 
   api.delete<{ Params: { id: string } }>(
     '/api/v1/images/:id',
     {
-      schema: routeSchema({
+      schema: {
         summary: 'Delete a release archive (not the live release nor its rollback target) or a built image no container uses',
         tags: TAGS,
         params: idParams,
         response: { 204: { type: 'null' }, ...errorResponses },
-      }),
+      },
     },
     async (req, reply) => {
       await deleteImage(ctx, await findImage(ctx, requestUser(req), req.params.id));
@@ -66,13 +67,13 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
   api.post<{ Params: { id: string }; Body: { tag?: unknown } | undefined }>(
     '/api/v1/images/:id/tags',
     {
-      schema: routeSchema({
+      schema: {
         summary: 'Tag a built image as slipway/APP:TAG (docker tag)',
         tags: TAGS,
         params: idParams,
         body: { type: 'object', additionalProperties: false, properties: { tag: { type: 'string', maxLength: 200 } } },
         response: { 201: imageSchema, ...errorResponses },
-      }),
+      },
     },
     async (req, reply) => {
       const tag = checkTag(req.body?.tag);
@@ -88,7 +89,7 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
     scope.post(
       '/api/v1/images',
       {
-        schema: routeSchema({
+        schema: {
           summary: 'Build a Docker image from a .zip or .tar.gz with a Dockerfile at its root (async: 202, then the queue answers 303 to the image)',
           tags: TAGS,
           querystring: {
@@ -97,7 +98,7 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
             properties: { app: { type: 'string', description: 'the app the image belongs to' }, tag: { type: 'string', description: 'tag of slipway/APP:TAG; default latest' } },
           },
           response: { 202: acceptedSchema, ...errorResponses },
-        }),
+        },
       },
       (req: BuildRequest, reply) => build(ctx, req, reply).then((job) => acceptedInQueue(reply, job)),
     );

@@ -4,7 +4,8 @@ import type { Job } from '../../store/index.js';
 import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { acceptedView, jobView, queueUrl } from '../present.js';
-import { errorResponses, idParams, jobSchema, listOf, routeSchema } from '../runtime-schemas.js';
+import { errorResponses, idParams, jobSchema } from '../runtime-schemas.js';
+import { list } from '../schemas.js';
 import { answerJob, jobFor, sendJobLog } from './jobs.js';
 
 const TAGS = ['queue'];
@@ -25,12 +26,12 @@ export function registerQueue(api: FastifyInstance, ctx: ApiContext): void {
   api.get<{ Querystring: { app?: string; limit?: string } }>(
     '/api/v1/queue',
     {
-      schema: routeSchema({
+      schema: {
         summary: 'Jobs of the apps you may see, newest first',
         tags: TAGS,
         querystring: { type: 'object', additionalProperties: false, properties: { app: { type: 'string', maxLength: 100 }, limit: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'how many, 1 to 500 (default 50)' } } },
-        response: { 200: listOf(jobSchema), ...errorResponses },
-      }),
+        response: { 200: list(jobSchema), ...errorResponses },
+      },
     },
     async (req) => {
       const user = requestUser(req);
@@ -47,12 +48,12 @@ export function registerQueue(api: FastifyInstance, ctx: ApiContext): void {
   api.get<{ Params: { id: string } }>(
     '/api/v1/queue/:id',
     {
-      schema: routeSchema({
+      schema: {
         summary: 'One job: 303 See Other to what it made once it succeeded, else 200 with its status',
         tags: TAGS,
         params: idParams,
         response: { 200: jobSchema, 303: jobSchema, ...errorResponses },
-      }),
+      },
     },
     async (req, reply) => answerJob(ctx, jobFor(ctx, requestUser(req), req.params.id), reply),
   );
@@ -60,14 +61,14 @@ export function registerQueue(api: FastifyInstance, ctx: ApiContext): void {
   api.get<{ Params: { id: string }; Querystring: { follow?: string } }>(
     '/api/v1/queue/:id/log',
     {
-      schema: routeSchema({
+      schema: {
         summary: "A job's log as text; follow=1 streams it until the job ends",
         tags: TAGS,
         params: idParams,
         querystring: { type: 'object', additionalProperties: false, properties: { follow: { type: 'string', maxLength: 10, description: '1, true or yes to follow' } } },
         produces: ['text/plain'],
         response: { 200: { type: 'string' }, ...errorResponses },
-      }),
+      },
     },
     async (req, reply) => sendJobLog(ctx, jobFor(ctx, requestUser(req), req.params.id), req.query.follow, reply),
   );
