@@ -6,6 +6,25 @@
 
 export type InstanceState = 'starting' | 'up' | 'crashed' | 'stopping' | 'stopped';
 
+/**
+ * The resources one process may use (Heroku's dyno sizes, Dokku's
+ * `resource:limit`), set per app and process type with `ps:resize`.
+ */
+export interface Limits {
+  /** Memory in MiB; the process is killed past it (reported as R14/R15). */
+  memoryMb: number;
+  /** Relative CPU weight (cgroup cpu.shares; 1024 is one share of an idle core). */
+  cpuShares: number;
+  /** Most processes and threads at once (stops fork loops). */
+  pids: number;
+}
+
+/** The app's own unprivileged OS user; its guests run as it under every driver. */
+export interface GuestUser {
+  uid: number;
+  gid: number;
+}
+
 export interface InstanceSpec {
   app: string;
   release: number;
@@ -31,6 +50,10 @@ export interface InstanceSpec {
    * CMD/ENTRYPOINT. Only drivers with guests can honour it.
    */
   image?: string;
+  /** The app's own user; absent only where the server cannot switch users (not root). */
+  user?: GuestUser;
+  /** Limits of this process type. */
+  limits?: Limits;
 }
 
 export interface Instance {
@@ -74,6 +97,10 @@ export interface ExecRequest {
   dyno?: string;
   /** Called once the process (or its container) is running, so a detached one-off can report it is up. */
   onStart?(): void;
+  /** The app's own user (see InstanceSpec.user). */
+  user?: GuestUser;
+  /** Limits of a one-off (Heroku sizes `run` like the app's web). */
+  limits?: Limits;
 }
 
 export interface Driver {

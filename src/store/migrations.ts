@@ -203,4 +203,18 @@ export const migrations: string[] = [
   `
   ALTER TABLE releases ADD COLUMN image TEXT;
   `,
+  // Guests: each app's own uid/gid (allocated once, never reused), limits per process type.
+  `
+  ALTER TABLE apps ADD COLUMN uid INTEGER;
+  CREATE UNIQUE INDEX apps_uid ON apps (uid);
+  CREATE TABLE uid_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL);
+  CREATE TABLE process_limits (
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    type TEXT NOT NULL,
+    memory_mb INTEGER,
+    cpu_shares INTEGER,
+    pids INTEGER,
+    PRIMARY KEY (app_id, type)
+  );
+  `,
 ];
