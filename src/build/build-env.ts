@@ -1,10 +1,7 @@
-import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { invalid } from '../errors.js';
-
-const execFileP = promisify(execFile);
+import { runStreaming, type Sandbox } from './run-streaming.js';
 
 /** Variables that point TLS clients at a CA bundle; a TLS-intercepting proxy needs all of them. */
 export const CA_VARS = [
@@ -78,13 +75,11 @@ const SHELL_NOISE = new Set(['PWD', 'OLDPWD', 'SHLVL', '_']);
  * source it with `set -a` in bash and read back the whole environment. The
  * file is passed as an argument, never spliced into the script.
  */
-export async function sourceExportFile(file: string, env: Record<string, string>, cwd: string): Promise<Record<string, string>> {
-  const { stdout } = await execFileP('bash', ['-c', 'set -a; . "$1"; env -0', 'slipway-export', file], {
-    env,
-    cwd,
-    encoding: 'utf8',
-    maxBuffer: 16 * 1024 * 1024,
-  });
+export async function sourceExportFile(file: string, env: Record<string, string>, cwd: string, sandbox?: Sandbox): Promise<Record<string, string>> {
+  // A buildpack wrote this file: it is the app's code, and runs where the app's build runs.
+  const res = await runStreaming({ command: 'bash', args: ['-c', 'set -a; . "$1"; env -0', 'slipway-export', file], env, cwd, captureStdout: true, onLine: () => undefined, sandbox });
+  if (res.exitCode !== 0) throw new Error(`sourcing ${path.basename(file)} failed (exit ${res.exitCode ?? res.exitSignal})`);
+  const stdout = res.stdout;
   const next: Record<string, string> = {};
   for (const entry of stdout.split('\0')) {
     const eq = entry.indexOf('=');

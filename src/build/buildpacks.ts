@@ -11,7 +11,7 @@ import {
 } from './buildpack-source.js';
 import { readProcfile } from './procfile.js';
 import { parseReleaseYaml } from './release-yaml.js';
-import { runStreaming, type StreamingResult } from './run-streaming.js';
+import { runStreaming, type Sandbox, type StreamingResult } from './run-streaming.js';
 
 export { BuildError } from './build-error.js';
 
@@ -42,6 +42,8 @@ export interface BuildOptions {
   log: (line: string) => void;
   /** Aborting kills the running buildpack process and rejects with a BuildError. */
   signal?: AbortSignal;
+  /** Runs every buildpack step (and the sourcing of their `export` files) there, not as the daemon's user. */
+  sandbox?: Sandbox;
 }
 
 export interface BuildResult {
@@ -59,6 +61,7 @@ interface StepContext {
   env: Record<string, string>;
   log: (line: string) => void;
   signal?: AbortSignal;
+  sandbox?: Sandbox;
 }
 
 /**
@@ -72,7 +75,7 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
   if (!opts.envDirReady) await writeEnvDir(opts.envDir, opts.env);
 
   let env = baseEnv({ home, extraCaBundle: opts.extraCaBundle, sourceVersion: opts.env.SOURCE_VERSION });
-  const ctx = (): StepContext => ({ buildDir: opts.buildDir, env, log: opts.log, signal: opts.signal });
+  const ctx = (): StepContext => ({ buildDir: opts.buildDir, env, log: opts.log, signal: opts.signal, sandbox: opts.sandbox });
   const buildpacks = await chooseBuildpacks(opts, ctx());
 
   const processTypes: Record<string, string> = {};
@@ -81,7 +84,7 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
     await compile(bp, opts, ctx());
     const exportFile = path.join(bp.dir, 'export');
     if (await exists(exportFile)) {
-      env = await sourceExportFile(exportFile, env, opts.buildDir).catch((cause: unknown) => {
+      env = await sourceExportFile(exportFile, env, opts.buildDir, opts.sandbox).catch((cause: unknown) => {
         throw new BuildError(`${bp.name} buildpack: its export file could not be sourced`, { buildpack: bp.name, step: 'compile', cause });
       });
     }
@@ -185,6 +188,7 @@ async function runStep(bp: Buildpack, step: BuildStep, args: string[], ctx: Step
       onLine: ctx.log,
       captureStdout,
       signal: ctx.signal,
+      sandbox: ctx.sandbox,
     });
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code ?? 'error';

@@ -1,6 +1,25 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
+/**
+ * Somewhere else to run a build step than as the daemon's user: the process
+ * driver's guests, as the app's own user with only the build's dirs visible.
+ */
+export interface Sandbox {
+  wrap(cmd: { command: string; args: string[]; cwd: string; env: Record<string, string> }): SandboxedCommand;
+}
+
+export interface SandboxedCommand {
+  command: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** Ends everything the step started, `setsid` children included. */
+  kill(): void;
+  /** After the step's process exited: ends what is left and frees the sandbox. */
+  done(): Promise<void>;
+}
+
 export interface StreamingOptions {
   /** Executable to run; never a shell line. */
   command: string;
@@ -16,6 +35,8 @@ export interface StreamingOptions {
   signal?: AbortSignal;
   /** How long a child may ignore SIGTERM after an abort before SIGKILL. */
   killGraceMs?: number;
+  /** Runs the child in this sandbox instead of as the daemon's user. */
+  sandbox?: Sandbox;
 }
 
 export interface StreamingResult {
@@ -39,9 +60,11 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     }
     // detached: the child leads its own process group, so an abort also stops
     // what it started (npm runs scripts through sh, which runs node, …).
-    const child = spawn(opts.command, opts.args, {
-      cwd: opts.cwd,
-      env: opts.env,
+    const boxed = opts.sandbox?.wrap({ command: opts.command, args: opts.args, cwd: opts.cwd, env: opts.env });
+    const run = boxed ?? { command: opts.command, args: opts.args, cwd: opts.cwd, env: opts.env };
+    const child = spawn(run.command, run.args, {
+      cwd: run.cwd,
+      env: run.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -50,6 +73,8 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     let killTimer: NodeJS.Timeout | undefined;
 
     const killGroup = (sig: NodeJS.Signals) => {
+      // A sandboxed step is ended through its sandbox: its processes are in their own session.
+      if (boxed) return boxed.kill();
       if (child.pid === undefined) return;
       try { process.kill(-child.pid, sig); } catch { /* already gone */ }
     };
@@ -68,12 +93,14 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     child.on('error', (err) => {
       opts.signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
+      void boxed?.done();
       reject(err);
     });
     child.on('close', (code, sig) => {
       opts.signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
-      resolve({ exitCode: code, exitSignal: sig, stdout, aborted });
+      // Whatever the step left running (a daemon it forked) ends with it, as on Heroku's build dynos.
+      void (boxed ? boxed.done() : Promise.resolve()).then(() => resolve({ exitCode: code, exitSignal: sig, stdout, aborted }));
     });
   });
 }

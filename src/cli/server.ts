@@ -17,6 +17,12 @@ const positive = (v: string) => {
   return n;
 };
 
+const uidRange = (v: string): [number, number] => {
+  const m = /^(\d+)-(\d+)$/.exec(v);
+  if (!m) throw new Error(`--guest-uids "${v}" is not a range like 70000-169999`);
+  return [Number(m[1]), Number(m[2])];
+};
+
 /** `slipway server`: embedded defaults, every one overridable by a flag or an environment variable. */
 export function serverCommand(): Command {
   const env = process.env;
@@ -40,6 +46,7 @@ export function serverCommand(): Command {
     .addOption(new Option('--stop-grace <seconds>', 'SIGTERM to SIGKILL grace for old processes').env('SLIPWAY_STOP_GRACE').default(30).argParser(Number))
     .addOption(new Option('--webhook-retry-ms <ms>', 'wait before a failed webhook delivery is retried; doubles each retry').env('SLIPWAY_WEBHOOK_RETRY_MS').default(1000).argParser(Number))
     .addOption(new Option('--max-upload-mb <mb>', 'largest artifact or source tarball the API accepts').env('SLIPWAY_MAX_UPLOAD_MB').default(1024).argParser(positive))
+    .addOption(new Option('--guest-uids <low-high>', "uid range apps get their own user from (root servers)").env('SLIPWAY_GUEST_UIDS').default('70000-169999'))
     .action(async (o) => {
       if (o.extraCaBundle && !fs.existsSync(o.extraCaBundle)) throw new Error(`--extra-ca-bundle ${o.extraCaBundle} does not exist`);
       const server = await startServer({
@@ -58,6 +65,7 @@ export function serverCommand(): Command {
         stopGraceMs: o.stopGrace * 1000,
         maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
         webhookRetryMs: o.webhookRetryMs,
+        guestUids: uidRange(o.guestUids),
       });
       let stopping = false;
       const stop = (signal: string) => {

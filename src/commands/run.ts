@@ -3,6 +3,7 @@ import { appFor } from '../auth/access.js';
 import { SlipwayError, invalid } from '../errors.js';
 import type { CommandIO } from '../git/gateway.js';
 import { liveRuntime, releaseRuntime } from '../pipeline/release-runtime.js';
+import { guestOf } from '../pipeline/guests.js';
 import type { ExecRequest } from '../runtime/driver.js';
 import { requirePlatform, type CommandContext } from './context.js';
 
@@ -27,9 +28,10 @@ export function registerRun(program: Command, ctx: CommandContext): void {
     .command('enter')
     .description("open a shell (bash) in the app's live release; use `ssh -t` for a terminal")
     .argument('<app>')
-    .argument('[instance]', 'a running instance, e.g. web.1: the shell opens in its release')
+    .argument('[instance]', 'a running instance to join, e.g. worker.1; default web.1 (or the only one running)')
     .action(async (name: string, instance?: string) => {
-      const target = await resolveTarget(ctx, name, instance);
+      // As `heroku ps:exec` and `dokku enter`: join a running instance, so its processes and /app writes are there.
+      const target = await resolveTarget(ctx, name, instance ?? defaultInstance(ctx, name));
       if (!ctx.io.tty) {
         ctx.io.stderr.write(' !     no terminal: reading commands from stdin. For an interactive shell, use `ssh -t slipway@HOST enter …`\n');
       }
@@ -38,7 +40,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
     });
 }
 
-type Target = Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env' | 'instanceId' | 'image'>;
+type Target = Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env' | 'instanceId' | 'image' | 'user' | 'limits'>;
 
 /** Where a one-off process runs: the app's live release, or the release of one running instance. */
 async function resolveTarget(ctx: CommandContext, name: string, instance?: string): Promise<Target> {
@@ -56,6 +58,7 @@ async function resolveTarget(ctx: CommandContext, name: string, instance?: strin
     env: rt.env,
     instanceId: found?.id,
     image: rt.image,
+    ...guestOf(services, app, 'run'),
   };
 }
 
@@ -87,6 +90,14 @@ function findInstance(ctx: CommandContext, app: string, live: number | null, nam
     status: 404,
     hint: names.length ? `running: ${names.join(', ')}` : `${app} runs no instances; \`enter ${app}\` opens a shell in its live release`,
   });
+}
+
+/** `web.1` of the live release if it runs, else the only running instance; undefined: a fresh one-off. */
+function defaultInstance(ctx: CommandContext, name: string): string | undefined {
+  const app = appFor(ctx.store, ctx.user, name);
+  const running = requirePlatform(ctx).services.driver.instances(app.name).filter((i) => i.state === 'up' && i.release === app.currentRelease);
+  const web1 = running.find((i) => i.type === 'web' && i.index === 1);
+  return web1?.id ?? (running.length === 1 ? running[0]!.id : undefined);
 }
 
 /** The client's terminal, if it asked for one: its size now, and later changes. */

@@ -1,3 +1,4 @@
+import { SHARED_USER_WARNING } from '../guest/users.js';
 import fsp from 'node:fs/promises';
 import type { Command } from 'commander';
 import { requireAdmin } from '../auth/access.js';
@@ -57,6 +58,7 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
       out(ctx, `-----> Added ${u.role} ${u.name}`);
       out(ctx, `       give them a key: slipway keys:add --user ${u.name} KEY.pub`);
       out(ctx, `       or a token:      slipway tokens:create --user ${u.name}`);
+      if (ctx.platform && !ctx.platform.services.guestHost) ctx.io.stderr.write(` !     ${SHARED_USER_WARNING}\n`);
     });
 
   program

@@ -21,6 +21,8 @@ import { createRuntime, type DriverKind } from '../runtime/select.js';
 import { SecretBox } from '../secrets/box.js';
 import { Store } from '../store/index.js';
 import { Layout } from '../store/layout.js';
+import { GuestHost } from '../guest/host.js';
+import { GuestUsers, SHARED_USER_WARNING } from '../guest/users.js';
 import { recoverJobs, restoreApps } from './boot.js';
 import { startControlSocket } from './control.js';
 import { DaemonGateway } from './gateway.js';
@@ -48,6 +50,8 @@ export interface ServerOptions {
   webhookRetryMs?: number;
   /** Largest API upload (artifact or source tarball) accepted, in bytes; default 1 GiB. */
   maxUploadBytes?: number;
+  /** Inclusive range each app's own uid/gid is allocated from; default 70000–169999. */
+  guestUids?: [number, number];
   /** Where operator messages go; default stdout. */
   log?: (msg: string) => void;
 }
@@ -90,12 +94,23 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
   const firstStart = ensureAdmin(store);
 
-  const driver = await createRuntime({ store, kind: settings.defaultDriver, home: layout.home, log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process`, extraCaBundle: opts.extraCaBundle }).catch((err) => {
+  let guests: GuestUsers;
+  let guestHost: GuestHost | undefined;
+  try {
+    guests = new GuestUsers(store, { range: opts.guestUids });
+    // Only root can switch users; a root server that cannot make guests refuses to start rather than run apps as root.
+    if (process.getuid?.() === 0) guestHost = await GuestHost.create({ home: layout.home, extraCaBundle: opts.extraCaBundle, log: (m) => log(`guests: ${m}`) });
+    else log(` !     ${SHARED_USER_WARNING}`);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const driver = await createRuntime({ store, kind: settings.defaultDriver, home: layout.home, log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process`, extraCaBundle: opts.extraCaBundle, guests: guestHost }).catch((err) => {
     store.close();
     throw err;
   });
   const notifier = new WebhookNotifier({ store, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
-  const services: Services = { store, layout, driver, router, settings, notifier, secrets };
+  const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost };
   const queue = new DeployQueue(services);
   const oneOffs = new OneOffs({ driver });
   const platform: Platform = {

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runBuildpacks } from '../build/buildpacks.js';
+import { writeEnvDir } from '../build/build-env.js';
+import { buildSandbox } from './guests.js';
 import { buildInContainer } from '../build/container-build.js';
 import { buildFromDockerfile, hasDockerfile } from '../build/dockerfile.js';
 import { readProcfile } from '../build/procfile.js';
@@ -32,7 +34,13 @@ const BUILDER: Record<'buildpacks' | 'dockerfile', Record<DriverKind, BuilderKin
 };
 
 export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<BuildOutcome>> = {
-  host: (ctx) => runBuildpacks({ ...buildpackOptions(ctx), cacheDir: ctx.services.layout.cache(ctx.app.name), builtinDir: ctx.services.settings.buildpacksDir }),
+  host: async (ctx) => {
+    const opts = { ...buildpackOptions(ctx), cacheDir: ctx.services.layout.cache(ctx.app.name), builtinDir: ctx.services.settings.buildpacksDir };
+    // Written before the sandbox is made, so the sandbox can hand ENV_DIR to the app's user.
+    await writeEnvDir(opts.envDir, opts.env);
+    const sandbox = await buildSandbox(ctx.services, ctx.app, ctx.job.id, opts);
+    return runBuildpacks({ ...opts, envDirReady: true, sandbox });
+  },
   container: async (ctx) => {
     const docker = await buildEngine(ctx.services);
     ctx.log.line('-----> Building inside a container from the stack image');

@@ -8,6 +8,8 @@ import type { DeployError } from '../errors.js';
 import type { DeployNotifier } from '../notify/events.js';
 import type { SecretBox } from '../secrets/box.js';
 import type Docker from 'dockerode';
+import type { GuestUsers } from '../guest/users.js';
+import type { GuestHost } from '../guest/host.js';
 
 /** Server-wide settings the pipeline reads; set by `slipway server` flags and env. */
 export interface PlatformSettings {
@@ -45,6 +47,10 @@ export interface Services {
   secrets?: SecretBox;
   /** Docker engine client for container and Dockerfile builds; connected on first use (see pipeline/engine.ts). */
   docker?: Docker;
+  /** Each app's own user and its limits per process type (both drivers). */
+  guests?: GuestUsers;
+  /** Sandboxes on this host for host builds (and the process driver's guests); absent when the server is not root. */
+  guestHost?: GuestHost;
 }
 
 /** Where a deploy's code comes from. */

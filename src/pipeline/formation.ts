@@ -3,6 +3,7 @@ import { revealConfig } from '../secrets/box.js';
 import type { App } from '../store/index.js';
 import type { Services } from './context.js';
 import type { JobLog } from './job-log.js';
+import { guestOf } from './guests.js';
 
 /**
  * The environment every process and hook of an app sees, before the driver adds
@@ -65,6 +66,7 @@ export function startInstance(
     logFile: `${services.layout.logs(app.name)}/app.log`,
     mask: services.secrets?.masker(app.name),
     image: release.image,
+    ...guestOf(services, app, type),
   });
 }
 

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
@@ -58,4 +59,21 @@ export class JobLog extends EventEmitter {
     fs.closeSync(this.fd);
     this.emit('end');
   }
+}
+
+/** A Writable that feeds the job log line by line, indented as Heroku does. */
+export function logStream(ctx: { log: JobLog }): Writable {
+  let partial = '';
+  return new Writable({
+    write(chunk, _enc, cb) {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) ctx.log.line(`       ${l}`);
+      cb();
+    },
+    final(cb) {
+      if (partial) ctx.log.line(`       ${partial}`);
+      cb();
+    },
+  });
 }

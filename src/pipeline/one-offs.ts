@@ -13,7 +13,7 @@ export interface OneOff extends Instance {
 }
 
 /** What a one-off runs in: the same target as `run` (image included, for Dockerfile apps), plus the app's log. */
-export type OneOffStart = Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env' | 'argv' | 'image'> & {
+export type OneOffStart = Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env' | 'argv' | 'image' | 'user' | 'limits'> & {
   /** The app's log: output is tagged `run.N` there, beside its instances' lines. */
   logFile: string;
 };

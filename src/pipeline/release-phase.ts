@@ -1,25 +1,9 @@
-import { Writable } from 'node:stream';
 import { Readable } from 'node:stream';
 import { DeployError } from '../errors.js';
 import type { DeployContext } from './context.js';
 import { runOnceKey } from './repo-hooks.js';
-
-/** A Writable that feeds the job log line by line, indented as Heroku does. */
-function logStream(ctx: DeployContext): Writable {
-  let partial = '';
-  return new Writable({
-    write(chunk, _enc, cb) {
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) ctx.log.line(`       ${l}`);
-      cb();
-    },
-    final(cb) {
-      if (partial) ctx.log.line(`       ${partial}`);
-      cb();
-    },
-  });
-}
+import { logStream } from './job-log.js';
+import { guestOf } from './guests.js';
 
 /**
  * Heroku's release phase: the Procfile's `release:` command runs once in the
@@ -46,6 +30,7 @@ export async function runReleasePhase(ctx: DeployContext, env: Record<string, st
     env,
     argv: ['bash', '-c', command],
     image: ctx.image,
+    ...guestOf(ctx.services, ctx.app, 'release'),
     stdin: Readable.from([]),
     stdout,
     stderr: stdout,

@@ -3,8 +3,10 @@ import path from 'node:path';
 import { DeployError } from '../errors.js';
 import type { DeployContext } from './context.js';
 import type { Stage } from './modes.js';
-import { runLogged } from './spawn-logged.js';
+import { Readable } from 'node:stream';
 import { processEnv } from './formation.js';
+import { guestOf } from './guests.js';
+import { logStream } from './job-log.js';
 
 /** Steps that run once per release, however often that release is redeployed or restarted. */
 const RUN_ONCE: ReadonlySet<string> = new Set(['upgrade']);
@@ -59,7 +61,26 @@ export async function runScript(ctx: DeployContext, opts: ScriptOptions): Promis
     return false;
   }
   ctx.log.info(`Running ${opts.script}`);
-  const code = await runLogged({ command: file, args: [], cwd: opts.cwd, env: opts.env, log: ctx.log, signal: ctx.signal });
+  // In the app's guest like any of its code: before activation its writes are
+  // kept in the release (as a build's are), after it they are ephemeral.
+  const out = logStream(ctx);
+  const code = await ctx.services.driver.exec({
+    app: ctx.app.name,
+    release: ctx.release?.version ?? 0,
+    releaseDir: opts.cwd,
+    dataDir: ctx.services.layout.data(ctx.app.name),
+    env: opts.env,
+    argv: [`./${opts.script}`],
+    image: ctx.image,
+    persist: !ctx.switched,
+    ...guestOf(ctx.services, ctx.app, 'release'),
+    stdin: Readable.from([]),
+    stdout: out,
+    stderr: out,
+    signal: ctx.signal,
+    dyno: `hook.${opts.stage}`,
+  });
+  out.end();
   if (code !== 0) {
     throw new DeployError(`${opts.script} exited with status ${code}`, {
       app: ctx.app.name,

@@ -69,6 +69,8 @@ export interface Instance {
   state: InstanceState;
   restarts: number;
   startedAt: number;
+  /** Why the platform ended its last run, e.g. `memory` (its memory limit: Heroku's R14/R15). */
+  reason?: string;
 }
 
 /** A one-off or interactive process in an app's release (`run`, `enter`). */
@@ -97,6 +99,12 @@ export interface ExecRequest {
   dyno?: string;
   /** Called once the process (or its container) is running, so a detached one-off can report it is up. */
   onStart?(): void;
+  /**
+   * Writes to /app are kept in `releaseDir` (app.json predeploy, hooks before
+   * activation: Dokku commits predeploy's changes to the image). Otherwise
+   * /app is ephemeral, as for every instance.
+   */
+  persist?: boolean;
   /** The app's own user (see InstanceSpec.user). */
   user?: GuestUser;
   /** Limits of a one-off (Heroku sizes `run` like the app's web). */

@@ -4,6 +4,7 @@ import { DockerDriver } from './docker/driver.js';
 import { connectEngine } from './docker/engine.js';
 import { DriverRegistry } from './registry.js';
 import type { Store } from '../store/index.js';
+import type { GuestHost } from '../guest/host.js';
 
 import type { DriverKind } from './kinds.js';
 
@@ -18,12 +19,14 @@ export interface DriverSelection {
   /** Process driver's pid files (orphans of a crashed daemon are reaped). */
   stateDir: string;
   extraCaBundle?: string;
+  /** The process driver's guests (see src/guest/); absent when the server cannot make them. */
+  guests?: GuestHost;
 }
 
 /** One driver of one kind; a missing engine fails here with its one clear line. */
 export async function createDriver(sel: DriverSelection): Promise<Driver> {
   if (sel.kind === 'docker') return DockerDriver.create({ docker: connectEngine(), home: sel.home, extraCaBundle: sel.extraCaBundle, log: sel.log });
-  return new ProcessDriver({ log: sel.log, stateDir: sel.stateDir });
+  return new ProcessDriver({ log: sel.log, stateDir: sel.stateDir, guests: sel.guests });
 }
 
 /**

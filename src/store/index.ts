@@ -3,6 +3,7 @@ import { AppStore } from './apps.js';
 import { AuditStore } from './audit.js';
 import { CollaboratorStore } from './collaborators.js';
 import { DomainStore } from './domains.js';
+import { GuestStore } from './guests.js';
 import { JobStore } from './jobs.js';
 import { ProjectStore } from './projects.js';
 import { ReleaseStore } from './releases.js';
@@ -13,6 +14,7 @@ export type { App, Mode, Environment } from './apps.js';
 export type { AuditEntry, AuditOutcome, NewAuditEntry } from './audit.js';
 export type { Collaborator } from './collaborators.js';
 export type { Domain } from './domains.js';
+export type { StoredLimits } from './guests.js';
 export type { Job, JobStatus, StageRecord, StageStatus } from './jobs.js';
 export type { Project, Service } from './projects.js';
 export type { Release, ReleaseKind, ReleaseStatus } from './releases.js';
@@ -30,6 +32,7 @@ export class Store {
   readonly projects: ProjectStore;
   readonly collaborators: CollaboratorStore;
   readonly audit: AuditStore;
+  readonly guests: GuestStore;
 
   constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -41,6 +44,7 @@ export class Store {
     this.projects = new ProjectStore(db);
     this.collaborators = new CollaboratorStore(db);
     this.audit = new AuditStore(db);
+    this.guests = new GuestStore(db);
   }
 
   static open(file: string): Store {

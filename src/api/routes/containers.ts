@@ -1,3 +1,4 @@
+import { guestOf } from '../../pipeline/guests.js';
 import type { FastifyInstance } from 'fastify';
 import { appFor, visibleApps } from '../../auth/access.js';
 import { SlipwayError, invalid, notFound } from '../../errors.js';
@@ -122,6 +123,7 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
             dataDir: services.layout.data(now.name),
             env: rt.env,
             image: rt.image,
+            ...guestOf(services, now, 'run'),
             argv,
             logFile: `${services.layout.logs(now.name)}/app.log`,
           });

@@ -1,6 +1,8 @@
 import fs from 'node:fs/promises';
 import type { ExecRequest, Driver, Instance, InstanceSpec } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
+import type { GuestHost } from '../../guest/host.js';
+import { ownTree } from '../../guest/ownership.js';
 import { findPython } from '../pty/spawn-pty.js';
 import { instanceId } from './command.js';
 import { runExec } from './exec.js';
@@ -27,6 +29,12 @@ export interface ProcessDriverOptions {
    * died without shutting down are killed when this driver is created.
    */
   stateDir?: string;
+  /**
+   * Makes guests (see src/guest/): every instance and one-off runs sandboxed
+   * as its app's own user. Absent only on a server that cannot (not root),
+   * which says so at start.
+   */
+  guests?: GuestHost;
 }
 
 
@@ -55,6 +63,7 @@ export class ProcessDriver implements Driver {
   private readonly python: () => Promise<string>;
   private readonly execGraceMs?: number;
   private readonly pidFiles?: PidFiles;
+  private readonly guests?: GuestHost;
   /** One-off processes started so far; numbers DYNO=run.N. */
   private runs = 0;
   /** Running one-off processes: shutdown ends them like instances, they are detached too. */
@@ -68,6 +77,7 @@ export class ProcessDriver implements Driver {
     this.path = opts.path;
     this.python = opts.python ?? findPython;
     this.execGraceMs = opts.execGraceMs;
+    this.guests = opts.guests;
     if (opts.stateDir) {
       this.pidFiles = new PidFiles(opts.stateDir);
       this.pidFiles.reapOrphans(this.log);
@@ -84,6 +94,7 @@ export class ProcessDriver implements Driver {
     let port: number | undefined;
     try {
       await checkReleaseDir(spec);
+      await this.giveToApp(spec);
       port = spec.type === 'web' ? await this.ports.allocate() : undefined;
       const supervisor = new Supervisor({
         id,
@@ -94,6 +105,7 @@ export class ProcessDriver implements Driver {
         log: this.log,
         onExit: (code, signal) => this.emitExit(id, code, signal),
         pidFiles: this.pidFiles,
+        guests: this.guests,
       });
       // Listed while spawning, so instances() shows it and stop() can reach it.
       this.supervisors.set(id, supervisor);
@@ -147,15 +159,15 @@ export class ProcessDriver implements Driver {
 
   /**
    * A one-off process beside the app's instances (`run`, `enter`), numbered
-   * like Heroku's one-off dynos: DYNO=run.1, run.2 … The process driver has
-   * no guest to enter, so `instanceId` only picks the release (the caller's
-   * job); the process runs in `req.releaseDir` either way.
+   * like Heroku's one-off dynos: DYNO=run.1, run.2 … With `instanceId` it
+   * joins that instance's running guest (its /app writes, its processes);
+   * otherwise it gets a fresh guest of the release.
    */
   exec(req: ExecRequest): Promise<number> {
     if (req.image) return Promise.reject(needsDocker(req.app, req.release));
     const abort = new AbortController();
     const signal = req.signal ? AbortSignal.any([req.signal, abort.signal]) : abort.signal;
-    const run = runExec({ ...req, signal }, { index: ++this.runs, path: this.path, python: this.python, killGraceMs: this.execGraceMs });
+    const run = this.giveToApp(req).then(() => runExec({ ...req, signal }, { index: ++this.runs, path: this.path, python: this.python, killGraceMs: this.execGraceMs, guests: this.guests }));
     this.execs.set(run, abort);
     const forget = () => this.execs.delete(run);
     run.then(forget, forget);
@@ -166,6 +178,18 @@ export class ProcessDriver implements Driver {
     for (const abort of this.execs.values()) abort.abort();
     await Promise.all([...this.supervisors.keys()].map((id) => this.stop(id, opts)));
     await Promise.allSettled(this.execs.keys());
+  }
+
+  /**
+   * A guest's /app and /data are its user's: the release (unpacked or built by
+   * the daemon) and the data dir change hands once, the first time.
+   */
+  private async giveToApp(spec: Pick<InstanceSpec, 'releaseDir' | 'dataDir' | 'user'>): Promise<void> {
+    if (!this.guests || !spec.user) return;
+    await fs.mkdir(spec.dataDir, { recursive: true });
+    await ownTree(spec.releaseDir, spec.user, { ifNeeded: true });
+    await ownTree(spec.dataDir, spec.user, { ifNeeded: true });
+    await fs.chmod(spec.dataDir, 0o700);
   }
 
   private emitExit(id: string, code: number | null, signal: string | null): void {

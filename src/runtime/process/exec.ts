@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import type { GuestHost } from '../../guest/host.js';
 import type { ExecRequest } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
-import { spawnPty } from '../pty/spawn-pty.js';
 import { execLauncherArgs, instanceEnv } from './command.js';
-import { signalGroup } from './group.js';
+import { launch, type Launched } from './launcher.js';
 
 export interface ExecOptions {
   /** N of `run.N`, the DYNO the process sees. */
@@ -16,19 +15,22 @@ export interface ExecOptions {
   python: () => Promise<string>;
   /** After an abort, how long SIGTERM/SIGHUP gets before SIGKILL. */
   killGraceMs?: number;
+  /** Makes the one-off's guest; absent on a server that cannot (not root). */
+  guests?: GuestHost;
 }
 
 /** How long output may keep arriving after the process exited (from what it left behind). */
 const DRAIN_MS = 2000;
 
 /**
- * Runs a one-off process (`run`, `enter`) in a release: the app's clean
- * environment, `.profile.d` sourced, cwd and HOME the release directory. With
- * `req.tty` it gets a pseudo-terminal (through the pty relay), else plain pipes.
+ * Runs a one-off process (`run`, `enter`, the release phase, hooks) in a
+ * release: the app's clean environment, `.profile.d` sourced, in a guest of
+ * its own whose /app is the release (ephemeral unless `req.persist`). With
+ * `req.tty` it gets a pseudo-terminal (through the pty relay), else pipes.
  * Resolves with its exit code, 128+N when it died of signal N.
  *
  * Like a one-off dyno, it is torn down with its main process: what that left
- * running in its process group is killed once it exits.
+ * running is killed once it exits.
  */
 export async function runExec(req: ExecRequest, opts: ExecOptions): Promise<number> {
   if (!req.argv.length) throw new SlipwayError('invalid', 'no command to run', { status: 422, hint: 'name a program, e.g. `run APP -- ls`' });
@@ -37,62 +39,36 @@ export async function runExec(req: ExecRequest, opts: ExecOptions): Promise<numb
   const { app, release, releaseDir, dataDir } = req;
   const dyno = req.dyno ?? `run.${opts.index}`;
   const env = { ...instanceEnv({ spec: { app, release, releaseDir, dataDir, env: req.env, type: 'run', index: opts.index }, path: opts.path }), DYNO: dyno };
-  const argv = ['bash', ...execLauncherArgs(app, dyno, req.argv)];
-
-  const started = req.tty ? await startPty(req, argv, env, opts) : startPiped(req, argv, env);
-  return supervise(req, started, opts.killGraceMs ?? 5000);
-}
-
-interface Started {
-  child: ChildProcess;
-  /** Asks the process to end (abort): SIGTERM to the group, or a hang-up of the terminal. */
-  terminate(): void;
-  /** Ends it and whatever is left of it. */
-  kill(): void;
-  /** After the main process exited: its leftovers go. */
-  reap(): void;
-}
-
-function startPiped(req: ExecRequest, argv: string[], env: Record<string, string>): Started {
-  const child = spawn(argv[0]!, argv.slice(1), {
-    cwd: req.releaseDir,
-    env,
-    // Own process group: abort and the final reap reach what it forked.
-    detached: true,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const group = (signal: NodeJS.Signals) => {
-    if (child.pid !== undefined) signalGroup(child.pid, signal);
-  };
-  return { child, terminate: () => group('SIGTERM'), kill: () => group('SIGKILL'), reap: () => group('SIGKILL') };
-}
-
-async function startPty(req: ExecRequest, argv: string[], env: Record<string, string>, opts: ExecOptions): Promise<Started> {
-  const python = await opts.python();
-  const pty = spawnPty({ python, argv, cwd: req.releaseDir, env, size: req.tty!, detached: true });
-  let done = false;
-  pty.child.once('exit', () => (done = true));
-  // ssh-session calls a new listener at once with the current size; later
-  // window changes follow. Listeners cannot be removed, hence `done`.
-  req.onResize?.((cols, rows) => {
-    if (!done) pty.resize(cols, rows);
-  });
-  const child = pty.child;
-  return {
-    child,
-    // The relay hangs the terminal up (SIGHUP to the session) and SIGKILLs it later.
-    terminate: () => child.kill('SIGTERM'),
-    kill: () => {
-      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+  const launched = launch(
+    {
+      name: `${app}.v${release}.${dyno}.${opts.index}`,
+      user: req.user,
+      limits: req.limits,
+      app: { dir: releaseDir, ephemeral: !req.persist },
+      dataDir,
+      env,
+      argv: ['bash', ...execLauncherArgs(app, dyno, req.argv)],
+      tty: !!req.tty,
+      join: req.instanceId,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      pty: req.tty ? { python: await opts.python(), size: req.tty } : undefined,
     },
-    // The relay exits only after the program did; its session's leftovers get
-    // the kernel's hang-up when the relay's end of the terminal closes.
-    reap: () => undefined,
-  };
+    opts.guests,
+  );
+  if (launched.resize) {
+    let done = false;
+    launched.child.once('exit', () => (done = true));
+    // ssh-session calls a new listener at once with the current size; later
+    // window changes follow. Listeners cannot be removed, hence `done`.
+    req.onResize?.((cols, rows) => {
+      if (!done) launched.resize!(cols, rows);
+    });
+  }
+  return supervise(req, launched, opts.killGraceMs ?? 5000);
 }
 
 /** Wires the streams, follows the abort signal, and resolves with the exit code. */
-function supervise(req: ExecRequest, started: Started, graceMs: number): Promise<number> {
+function supervise(req: ExecRequest, started: Launched, graceMs: number): Promise<number> {
   const { child } = started;
   return new Promise<number>((resolve, reject) => {
     let killTimer: NodeJS.Timeout | undefined;
@@ -125,9 +101,10 @@ function supervise(req: ExecRequest, started: Started, graceMs: number): Promise
         }),
       );
     });
-    child.once('exit', (code, signal) => {
+    child.once('exit', async (code, signal) => {
       cleanup();
-      started.reap();
+      const { memoryKilled } = await started.finish();
+      if (memoryKilled) req.stderr.write(` !     Error R15 (Memory quota vastly exceeded): ${req.argv[0]} was killed by its memory limit${req.limits ? ` of ${req.limits.memoryMb}M` : ''}\n`);
       const exitCode = code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
       // Output still in the pipes is the process's last words; wait for it,
       // but not for leftovers that moved to a group of their own.

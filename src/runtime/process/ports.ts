@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import net from 'node:net';
 import { SlipwayError } from '../../errors.js';
 
@@ -18,12 +19,6 @@ export class PortAllocator {
   private readonly low: number;
   private readonly high: number;
   private readonly host: string;
-  /**
-   * Next port to try. We rotate through the range instead of always starting at
-   * the bottom so a port an old release just gave up is not handed straight to
-   * the new one while stragglers may still hold it.
-   */
-  private cursor: number;
 
   constructor(opts: PortAllocatorOptions) {
     const [low, high] = opts.range;
@@ -33,28 +28,38 @@ export class PortAllocator {
     this.low = low;
     this.high = high;
     this.host = opts.host ?? '127.0.0.1';
-    // Start at a random point: several Slipway daemons on one host (staging and
-    // prod side by side, or test servers) then rarely probe the same port at the
-    // same moment, where both could see it free before either app binds it.
-    this.cursor = low + Math.floor(Math.random() * (high - low + 1));
   }
 
-  /** Picks a port that is neither reserved nor bound by anyone on the host. */
+  /**
+   * Picks a port that is neither reserved nor bound by anyone on the host, at
+   * random: a port that follows from the last one would let an app that saw
+   * its own guess the next instance's and bind it first.
+   */
   async allocate(): Promise<number> {
     const size = this.high - this.low + 1;
-    for (let tried = 0; tried < size; tried++) {
-      const port = this.cursor;
-      this.cursor = port >= this.high ? this.low : port + 1;
-      if (this.reserved.has(port)) continue;
-      // Reserve before the async probe: a concurrent allocate must skip it.
-      this.reserved.add(port);
-      if (await isPortFree(port, this.host)) return port;
-      this.reserved.delete(port);
+    for (let tried = 0; tried < Math.min(size, 64); tried++) {
+      const port = this.low + randomInt(size);
+      if (await this.take(port)) return port;
+    }
+    // A crowded range: walk it all once from a random point.
+    const start = randomInt(size);
+    for (let i = 0; i < size; i++) {
+      const port = this.low + ((start + i) % size);
+      if (await this.take(port)) return port;
     }
     throw new SlipwayError('no_free_port', `no free port in ${this.low}-${this.high} on ${this.host}`, {
       status: 503,
       hint: 'stop unused processes or widen the process driver port range',
     });
+  }
+
+  private async take(port: number): Promise<boolean> {
+    if (this.reserved.has(port)) return false;
+    // Reserve before the async probe: a concurrent allocate must skip it.
+    this.reserved.add(port);
+    if (await isPortFree(port, this.host)) return true;
+    this.reserved.delete(port);
+    return false;
   }
 
   release(port: number): void {

@@ -1,7 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import type { GuestHost } from '../../guest/host.js';
+import { loopbackListenerUid } from '../../guest/listeners.js';
 import type { Instance, InstanceSpec, InstanceState } from '../driver.js';
 import { instanceEnv, launcherArgs } from './command.js';
-import { groupAlive, signalGroup, waitGroupGone } from './group.js';
+import { launch, type Launched } from './launcher.js';
 import { LogWriter } from './log-writer.js';
 import type { PidFiles } from './pidfiles.js';
 import { isPortOpen } from './ports.js';
@@ -26,8 +28,10 @@ export interface SupervisorOptions {
   log: (msg: string) => void;
   /** Called on every exit of the process, expected or not. */
   onExit: (code: number | null, signal: string | null) => void;
-  /** Where running pids are recorded for reaping after a daemon crash. */
+  /** Where running pids are recorded for reaping after a daemon crash (host launches; guests are reaped by cgroup). */
   pidFiles?: PidFiles;
+  /** Makes the instance's guest; absent on a server that cannot (not root). */
+  guests?: GuestHost;
 }
 
 /** How often a starting web instance is probed for a listening port. */
@@ -48,6 +52,9 @@ export class Supervisor {
   private restarts = 0;
   private startedAt = 0;
   private child?: ChildProcess;
+  private launched?: Launched;
+  /** Why the last run ended, when the platform ended it (`memory`: the limit). */
+  private reason?: string;
   private exited?: Promise<void>;
   /** Resolves once the child's stdout and stderr are closed, i.e. its output is all read. */
   private drained?: Promise<void>;
@@ -72,7 +79,7 @@ export class Supervisor {
 
   snapshot(): Instance {
     const { app, release, type, index } = this.spec;
-    return { id: this.id, app, release, type, index, port: this.port, pid: this.child?.pid, state: this.state, restarts: this.restarts, startedAt: this.startedAt };
+    return { id: this.id, app, release, type, index, port: this.port, pid: this.child?.pid, state: this.state, restarts: this.restarts, startedAt: this.startedAt, ...(this.reason ? { reason: this.reason } : {}) };
   }
 
   /** First spawn. Rejects when the process cannot even be spawned. */
@@ -91,14 +98,28 @@ export class Supervisor {
     this.state = 'starting';
     this.startedAt = Date.now();
     return new Promise((resolve, reject) => {
-      const child = spawn('bash', launcherArgs(spec), {
-        cwd: spec.releaseDir,
-        env: instanceEnv({ spec, port: this.port, path: this.opts.path }),
-        // Own process group: stop must reach whatever the command forks.
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      let launched: Launched;
+      try {
+        launched = launch(
+          {
+            name: this.id,
+            user: spec.user,
+            limits: spec.limits,
+            app: { dir: spec.releaseDir, ephemeral: true },
+            dataDir: spec.dataDir,
+            env: instanceEnv({ spec, port: this.port, path: this.opts.path }),
+            argv: ['bash', ...launcherArgs(spec)],
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+          this.opts.guests,
+        );
+      } catch (err) {
+        this.logs.note(`Failed to start: ${(err as Error).message}`);
+        return reject(err);
+      }
+      const child = launched.child;
       this.child = child;
+      this.launched = launched;
       this.exited = new Promise((r) => child.once('exit', () => r()));
       this.drained = new Promise((r) => child.once('close', () => r()));
       this.logs.attach(child.stdout!);
@@ -106,7 +127,7 @@ export class Supervisor {
       let spawned = false;
       child.once('spawn', () => {
         spawned = true;
-        if (child.pid) this.opts.pidFiles?.record(this.id, child.pid);
+        if (child.pid && !this.opts.guests) this.opts.pidFiles?.record(this.id, child.pid);
         this.logs.note(`Starting process with command \`${spec.command}\``);
         this.watchUntilUp(child);
         resolve();
@@ -119,7 +140,7 @@ export class Supervisor {
       });
       child.once('exit', (code, signal) => {
         if (child.pid) this.opts.pidFiles?.forget(this.id, child.pid);
-        this.handleExit(child, code, signal);
+        void this.handleExit(child, launched, code, signal);
       });
     });
   }
@@ -135,17 +156,36 @@ export class Supervisor {
     const probe = async () => {
       this.probeTimer = undefined;
       if (this.child !== child || this.state !== 'starting') return;
-      if (await isPortOpen(this.port!, '127.0.0.1', UP_PROBE_MS * 5)) return markUp();
+      if ((await isPortOpen(this.port!, '127.0.0.1', UP_PROBE_MS * 5)) && this.ownsPort()) return markUp();
       if (this.child === child && this.state === 'starting') this.probeTimer = setTimeout(probe, UP_PROBE_MS);
     };
     this.probeTimer = setTimeout(probe, UP_PROBE_MS);
   }
 
-  private handleExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  /**
+   * In a guest, the port counts only when the listener a loopback connection
+   * reaches is the app's own uid: another app that bound it while this one
+   * was down is never sent this app's traffic.
+   */
+  ownsPort(): boolean {
+    const uid = this.spec.user?.uid;
+    if (this.port === undefined || uid === undefined || !this.opts.guests) return true;
+    return loopbackListenerUid(this.port) === uid;
+  }
+
+  private async handleExit(child: ChildProcess, launched: Launched, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     if (this.child !== child) return;
-    this.child = undefined;
     clearTimeout(this.probeTimer);
     const uptime = Date.now() - this.startedAt;
+    // Whatever it forked must not outlive it: a leftover child would hold the
+    // port the restarted instance needs, or keep doing work nobody supervises.
+    const { memoryKilled } = await launched.finish();
+    this.child = undefined;
+    this.reason = memoryKilled ? 'memory' : undefined;
+    if (memoryKilled) {
+      const mb = this.spec.limits?.memoryMb;
+      this.logs.note(`Error R15 (Memory quota vastly exceeded): killed by its memory limit${mb ? ` of ${mb}M` : ''} (slipway ps:resize ${this.spec.app} ${this.spec.type}=SIZE)`);
+    }
     this.logs.note(signal ? `Process exited on signal ${signal}` : `Process exited with status ${code}`);
     const unasked = !this.stopping;
     // Set before listeners run, so they see the instance as crashed.
@@ -156,9 +196,6 @@ export class Supervisor {
       this.opts.log(`${this.id}: exit listener failed: ${(err as Error).message}`);
     }
     if (!unasked) return;
-    // Whatever it forked must not outlive it: a leftover child would hold the
-    // port the restarted instance needs, or keep doing work nobody supervises.
-    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
     this.scheduleRestart(uptime);
   }
 
@@ -185,24 +222,24 @@ export class Supervisor {
     clearTimeout(this.restartTimer);
     clearTimeout(this.probeTimer);
     const child = this.child;
-    const pid = child?.pid;
-    if (child && pid !== undefined) {
+    const launched = this.launched;
+    if (child && launched && child.exitCode === null && child.signalCode === null) {
       this.state = 'stopping';
       this.logs.note('Stopping all processes with SIGTERM');
       const exited = this.exited ?? Promise.resolve();
-      signalGroup(pid, 'SIGTERM');
-      const deadline = Date.now() + graceMs;
+      launched.terminate('SIGTERM');
       const grace = timer(graceMs);
-      const gone = await Promise.race([exited.then(() => waitGroupGone(pid, deadline)), grace.promise]);
+      const gone = await Promise.race([exited.then(() => true), grace.promise]);
       grace.cancel();
-      if (!gone && (groupAlive(pid) || this.child === child)) {
+      if (!gone) {
         this.logs.note(`Stopping all processes with SIGKILL after ${graceMs}ms`);
-        signalGroup(pid, 'SIGKILL');
+        launched.kill();
         await exited;
-        if (!(await waitGroupGone(pid, Date.now() + KILL_SETTLE_MS))) {
-          this.opts.log(`${this.id}: process group ${pid} still present after SIGKILL`);
-        }
       }
+    }
+    // The exit handler ends what is left (the guest, or the process group); wait for it.
+    if (launched) await launched.finish();
+    if (child) {
       // Let the last lines the app wrote reach the log before it is closed.
       const settle = timer(KILL_SETTLE_MS);
       await Promise.race([this.drained, settle.promise]);

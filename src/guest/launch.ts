@@ -1,0 +1,187 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { GuestUser } from '../runtime/driver.js';
+
+/**
+ * How a guest is launched on the host (the process driver's sandbox), in three
+ * steps, each the smallest tool that can do its part:
+ *
+ * 1. `unshare --mount --propagation private` runs PRELUDE (bash) as root in a mount
+ *    namespace of its own. It joins the guest's cgroups first (so everything
+ *    after, `setsid` children included, is counted, limited and killable),
+ *    then mounts a tmpfs over the staging directory and, inside it, what the
+ *    guest will see: the release as an overlay (a writable, ephemeral /app:
+ *    writes land in a scratch upper dir, never in the release), and bind
+ *    mounts of the data dir and other host paths. Root does these mounts, so
+ *    the guest never needs to traverse `$SLIPWAY_HOME`.
+ * 2. `setpriv` drops to the app's uid/gid, clears supplementary groups and
+ *    every capability, and sets no_new_privs.
+ * 3. Unprivileged `bwrap` builds the guest's root from the host's /usr and
+ *    /etc (read-only), the staged mounts, a private /tmp, /dev and /proc, in
+ *    new pid/ipc/uts namespaces. Nothing else of the host is in it.
+ *
+ * bwrap reads its options from a file the prelude opens as fd 3 and deletes,
+ * so the app's environment (secrets) never shows in the host's `ps`.
+ *
+ * The prelude is a fixed script: paths arrive as arguments, never spliced in.
+ */
+export const PRELUDE = `set -eu
+args=$1; stage=$2; shift 2
+# Only stdio reaches the guest: any other descriptor the daemon inherited stays out.
+for p in /proc/$$/fd/*; do n=\${p##*/}; case $n in 0|1|2) ;; *) eval "exec $n>&-" 2>/dev/null || true ;; esac; done
+for f in $SLIPWAY_GUEST_CGROUPS; do echo $$ > "$f"; done
+mount -t tmpfs -o mode=0755,nosuid,nodev,size=64k slipway-guest "$stage"
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    overlay) mkdir "$stage/$2"; mount -t overlay -o "lowerdir=$3,upperdir=$4,workdir=$5,nosuid,nodev" slipway-app "$stage/$2"; shift 5 ;;
+    dir) mkdir "$stage/$2"; mount --bind "$3" "$stage/$2"; shift 3 ;;
+    file) : > "$stage/$2"; mount --bind "$3" "$stage/$2"; shift 3 ;;
+    --) shift; break ;;
+    *) echo "slipway guest prelude: unknown step $1" >&2; exit 70 ;;
+  esac
+done
+exec 3< "$args"
+rm -f "$args"
+exec "$@"`;
+
+/**
+ * Joins a running guest (`enter APP web.1`): into its cgroup, then, as root,
+ * into its mount, pid, ipc and uts namespaces and its root, then down to the
+ * app's user with no capabilities. Its user namespace is not entered: root
+ * cannot drop into it through setns (bwrap nests it), and the joined process
+ * needs nothing from it.
+ */
+export const JOIN_PRELUDE = `set -eu
+for f in $SLIPWAY_GUEST_CGROUPS; do echo $$ > "$f"; done
+unset SLIPWAY_GUEST_CGROUPS
+for p in /proc/$$/fd/*; do n=\${p##*/}; case $n in 0|1|2) ;; *) eval "exec $n>&-" 2>/dev/null || true ;; esac; done
+exec "$@"`;
+
+/** The command that runs `argv` inside the guest whose app process is `pid`, with `env` as its environment. */
+export function joinCommand(pid: number, user: GuestUser, cgroupProcs: string[], argv: string[]): { argv: string[]; env: Record<string, string> } {
+  const { uid, gid } = user;
+  return {
+    argv: [
+      'bash', '-c', JOIN_PRELUDE, 'slipway-join',
+      'nsenter', '-t', String(pid), '-m', '-p', '-i', '-u', '-r', '-w', '--',
+      'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--',
+      ...argv,
+    ],
+    env: { SLIPWAY_GUEST_CGROUPS: cgroupProcs.map((f) => checkPath(f, 'cgroup')).join(' ') },
+  };
+}
+
+/** What the guest sees at one path. */
+export type GuestMount =
+  /** The release, writable but ephemeral: an overlay whose upper layer is scratch. */
+  | { kind: 'overlay'; lower: string; target: string }
+  /** A host directory or file at `target`; `writable` as the app's user permits. */
+  | { kind: 'bind'; source: string; target: string; writable: boolean };
+
+export interface LaunchSpec {
+  user: GuestUser;
+  mounts: GuestMount[];
+  /** Working directory inside the guest. */
+  cwd: string;
+  /** The guest's whole environment. */
+  env: Record<string, string>;
+  argv: string[];
+  hostname: string;
+  /** A terminal is attached (`enter`, `run` with ssh -t): the guest must keep it as its controlling tty. */
+  tty?: boolean;
+}
+
+export interface LaunchPaths {
+  /** An empty directory on the host every guest's prelude mounts its tmpfs over (in its own namespace). */
+  stage: string;
+  /** This guest's scratch dir (root only): the options file, overlay upper/work dirs. */
+  scratch: string;
+  /** Files the prelude writes its pid to (see Cgroup.procsFiles). */
+  cgroupProcs: string[];
+}
+
+export interface Launch {
+  command: string;
+  args: string[];
+  /** The launcher's own environment (not the guest's). */
+  env: Record<string, string>;
+}
+
+/** Host paths the mount ops pass through; overlayfs options split on these. */
+const SAFE_PATH = /^\/[A-Za-z0-9_./@+-]*$/;
+
+export function checkPath(p: string, what: string): string {
+  if (!SAFE_PATH.test(p) || p.split('/').includes('..')) throw new Error(`${what} path ${JSON.stringify(p)} cannot be mounted into a guest (use letters, digits and _ . / @ + - only)`);
+  return p;
+}
+
+/** The host's system dirs every guest sees read-only; /bin, /lib … are symlinks into /usr here. */
+const SYSTEM = ['/usr', '/etc'];
+
+/**
+ * Writes the options file and returns the launcher command. The caller
+ * spawns it (detached, so a signal to its group reaches the launcher), and
+ * removes `paths.scratch` after the guest is gone.
+ */
+export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
+  checkPath(paths.stage, 'staging');
+  checkPath(paths.scratch, 'scratch');
+  fs.mkdirSync(paths.scratch, { recursive: true, mode: 0o700 });
+  const steps: string[] = [];
+  const bwrap: string[] = [
+    '--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
+    '--die-with-parent', '--hostname', spec.hostname,
+    // Without a terminal, a new session keeps the guest from pushing keys into the caller's (TIOCSTI).
+    ...(spec.tty ? [] : ['--new-session']),
+  ];
+  for (const dir of SYSTEM) bwrap.push('--ro-bind', dir, dir);
+  for (const link of ['bin', 'sbin', 'lib', 'lib64', 'lib32', 'libx32']) {
+    const target = readLink(`/${link}`);
+    if (target) bwrap.push('--symlink', target, `/${link}`);
+  }
+  // Before the mounts: a bind under /tmp (a build dir there) must not be hidden by the private /tmp.
+  bwrap.push('--perms', '1777', '--tmpfs', '/tmp', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm', '--proc', '/proc');
+  spec.mounts.forEach((m, i) => {
+    const name = `m${i}`;
+    checkPath(m.target, 'guest');
+    if (m.kind === 'overlay') {
+      const upper = path.join(paths.scratch, `${name}.upper`);
+      const work = path.join(paths.scratch, `${name}.work`);
+      for (const d of [upper, work]) fs.mkdirSync(d, { recursive: true });
+      // The upper layer's root is /app's root: the app's user owns it, so it can create files at the top.
+      fs.chownSync(upper, spec.user.uid, spec.user.gid);
+      fs.chmodSync(upper, 0o755);
+      steps.push('overlay', name, checkPath(m.lower, 'release'), upper, work);
+      bwrap.push('--bind', `${paths.stage}/${name}`, m.target);
+    } else {
+      const isFile = fs.statSync(m.source).isFile();
+      steps.push(isFile ? 'file' : 'dir', name, checkPath(m.source, 'host'));
+      bwrap.push(m.writable ? '--bind' : '--ro-bind', `${paths.stage}/${name}`, m.target);
+    }
+  });
+  bwrap.push('--chdir', spec.cwd, '--clearenv');
+  for (const [k, v] of Object.entries(spec.env)) {
+    if (k && !k.includes('=') && !k.includes('\0') && !v.includes('\0')) bwrap.push('--setenv', k, v);
+  }
+  const argsFile = path.join(paths.scratch, 'bwrap.args');
+  fs.writeFileSync(argsFile, bwrap.map((a) => `${a}\0`).join(''), { mode: 0o600 });
+
+  const { uid, gid } = spec.user;
+  return {
+    command: 'unshare',
+    args: [
+      '--mount', '--propagation', 'private', '--', 'bash', '-c', PRELUDE, 'slipway-guest', argsFile, paths.stage, ...steps, '--',
+      'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all',
+      'bwrap', '--args', '3', '--', ...spec.argv,
+    ],
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SLIPWAY_GUEST_CGROUPS: paths.cgroupProcs.map((f) => checkPath(f, 'cgroup')).join(' ') },
+  };
+}
+
+function readLink(p: string): string | undefined {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+}

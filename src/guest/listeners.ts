@@ -1,0 +1,46 @@
+import fs from 'node:fs';
+
+interface Listener {
+  /** Local address as /proc shows it (hex). */
+  address: string;
+  uid: number;
+}
+
+function listeners(file: string, hexPort: string): Listener[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const found: Listener[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // sl local_address rem_address st … uid; state 0A is LISTEN.
+    if (f.length > 7 && f[3] === '0A' && f[1]!.endsWith(`:${hexPort}`)) found.push({ address: f[1]!.slice(0, -5), uid: Number(f[7]) });
+  }
+  return found;
+}
+
+const V4_LOOPBACK = '0100007F';
+const V4_ANY = '00000000';
+const V6_ANY = '0'.repeat(32);
+const V6_MAPPED_LOOPBACK = '0000000000000000FFFF00000100007F';
+
+/**
+ * The uid owning the socket a connection to 127.0.0.1:port reaches (the
+ * router's and the health check's), read from /proc/net/tcp{,6}: the most
+ * specific listener wins, as in the kernel — 127.0.0.1, then 0.0.0.0, then a
+ * dual-stack [::]. Undefined when nothing listens there.
+ *
+ * A guest's port is trusted only when this is the guest's own uid: an app
+ * that crashed leaves its port free, and another app could bind it and be
+ * routed the crashed app's traffic otherwise.
+ */
+export function loopbackListenerUid(port: number): number | undefined {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const v4 = listeners('/proc/net/tcp', hex);
+  const v6 = listeners('/proc/net/tcp6', hex);
+  const pick = v4.find((l) => l.address === V4_LOOPBACK) ?? v4.find((l) => l.address === V4_ANY) ?? v6.find((l) => l.address === V6_MAPPED_LOOPBACK) ?? v6.find((l) => l.address === V6_ANY);
+  return pick?.uid;
+}
