@@ -13,6 +13,7 @@ import { registerDomains } from './domains.js';
 import { registerLogs } from './logs.js';
 import { registerProjects } from './projects.js';
 import { registerPs } from './ps.js';
+import { registerResize } from './resize.js';
 import { registerRun } from './run.js';
 import { registerSettings } from './settings.js';
 import { registerUsers } from './users.js';
@@ -39,6 +40,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerDeploys(program, ctx);
   registerConfig(program, ctx);
   registerPs(program, ctx);
+  registerResize(program, ctx);
   registerDomains(program, ctx);
   registerLogs(program, ctx);
   registerRun(program, ctx);

@@ -20,7 +20,13 @@ export function registerPs(program: Command, ctx: CommandContext): void {
       const app = appFor(ctx.store, ctx.user, name);
       const all = requirePlatform(ctx).services.driver.instances(app.name).sort((a, b) => a.type.localeCompare(b.type) || a.index - b.index);
       if (!all.length) return void out(ctx, `${app.name} has no running instances.${app.currentRelease == null ? ' Push to deploy it.' : ` Start them with \`slipway ps:start ${app.name}\`.`}`);
-      out(ctx, table(['INSTANCE', 'STATE', 'RELEASE', 'PORT', 'PID', 'RESTARTS', 'UPTIME'], all.map((i) => [`${i.type}.${i.index}`, i.state, `v${i.release}`, i.port ?? '', i.pid ?? '', i.restarts, uptime(i.startedAt)])));
+      const memory = (type: string) => {
+        const guests = requirePlatform(ctx).services.guests;
+        return guests ? `${guests.limitsOf(app.id, type).memoryMb}M` : '';
+      };
+      // A run the memory limit ended says so (Heroku's R15), also once it is back up.
+      const state = (i: (typeof all)[number]) => (i.reason === 'memory' ? `${i.state} (R15: last run killed at its memory limit)` : i.state);
+      out(ctx, table(['INSTANCE', 'STATE', 'RELEASE', 'PORT', 'PID', 'RESTARTS', 'UPTIME', 'MEMORY'], all.map((i) => [`${i.type}.${i.index}`, state(i), `v${i.release}`, i.port ?? '', i.pid ?? '', i.restarts, uptime(i.startedAt), memory(i.type)])));
     });
 
   program

@@ -25,6 +25,7 @@ export interface BuiltinRouterOptions {
  */
 export class BuiltinRouter implements RouterEngine {
   readonly name = 'builtin';
+  serves?: (backendId: string) => boolean;
   private readonly table = new RouteTable();
   private readonly inFlight = new InFlight();
   private readonly sockets = new Set<Socket | Duplex>();
@@ -109,7 +110,7 @@ export class BuiltinRouter implements RouterEngine {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const hit = this.table.lookup(req.headers.host);
+    const hit = this.table.lookup(req.headers.host, this.serves);
     if (!hit) return reply(res, 404, `No app is served at ${displayHost(req)}`);
     if (!hit.backend) return reply(res, 502, `${hit.app} has no running web process`);
     const backend = hit.backend;
@@ -127,7 +128,7 @@ export class BuiltinRouter implements RouterEngine {
 
   private handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const hit = this.table.lookup(req.headers.host);
+    const hit = this.table.lookup(req.headers.host, this.serves);
     if (!hit) return rawReply(socket, 404, `No app is served at ${displayHost(req)}`);
     if (!hit.backend) return rawReply(socket, 502, `${hit.app} has no running web process`);
     const backend = hit.backend;

@@ -25,4 +25,10 @@ export interface RouterEngine {
   removeRoute(app: string): Promise<void>;
   routes(): Route[];
   close(): Promise<void>;
+  /**
+   * Asked before a request goes to a backend (engines that can ask per
+   * request): false while the backend's port may not be its instance's —
+   * it crashed, or is restarting and something else listens there.
+   */
+  serves?: (backendId: string) => boolean;
 }

@@ -51,16 +51,21 @@ export class RouteTable {
     return true;
   }
 
-  /** Resolves a raw Host header and advances that app's round-robin cursor. */
-  lookup(rawHost: string | undefined): RouteHit | undefined {
+  /**
+   * Resolves a raw Host header and advances that app's round-robin cursor,
+   * skipping backends `serves` says are not their instance's right now.
+   */
+  lookup(rawHost: string | undefined, serves?: (backendId: string) => boolean): RouteHit | undefined {
     const app = this.hosts.get(normalizeHost(rawHost ?? ''));
     if (app === undefined) return undefined;
     const entry = this.apps.get(app)!;
     const { backends } = entry.route;
-    if (backends.length === 0) return { app };
-    const backend = backends[entry.next % backends.length];
-    entry.next = (entry.next + 1) % backends.length;
-    return { app, backend };
+    for (let tried = 0; tried < backends.length; tried++) {
+      const backend = backends[entry.next % backends.length]!;
+      entry.next = (entry.next + 1) % backends.length;
+      if (!serves || serves(backend.id)) return { app, backend };
+    }
+    return { app };
   }
 
   routes(): Route[] {

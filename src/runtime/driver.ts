@@ -131,6 +131,12 @@ export interface Driver {
    * (a rollback to it) may run from the same image.
    */
   removeRelease?(app: string, release: number, opts?: { keepImages?: string[] }): Promise<void>;
+  /**
+   * Whether the listener on instance `id`'s port is that instance's own
+   * (undefined: not this driver's instance). The router asks before each
+   * request, so a crashed instance's port, taken by someone else, gets none.
+   */
+  serves?(id: string): boolean | undefined;
   /** Once every live app is back after a start: drop what no live release adopted. */
   sweep?(): Promise<void>;
 }

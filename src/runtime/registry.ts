@@ -110,6 +110,14 @@ export class DriverRegistry implements Driver {
     for (const d of this.ready.values()) await d.removeRelease?.(app, release, opts);
   }
 
+  serves(id: string): boolean | undefined {
+    for (const d of this.ready.values()) {
+      const answer = d.serves?.(id);
+      if (answer !== undefined) return answer;
+    }
+    return undefined;
+  }
+
   async sweep(): Promise<void> {
     for (const d of this.ready.values()) await d.sweep?.();
   }

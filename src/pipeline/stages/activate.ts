@@ -5,7 +5,7 @@ import type { DeployContext, StageFn } from '../context.js';
 import { readAppJson } from '../app-json.js';
 import { processEnv, routeTo, startFormation, stopInstances } from '../formation.js';
 import { awaitHealthy } from '../health-checks.js';
-import { runReleasePhase } from '../release-phase.js';
+import { runAppJsonScript, runReleasePhase } from '../release-phase.js';
 import { resolveProcessTypes } from '../process-types.js';
 
 /**
@@ -20,6 +20,7 @@ export const activate: StageFn = async (ctx) => {
   ctx.releaseDir = await placeRelease(ctx);
   const env = processEnv(services, app.name, version, { ...ctx.configVars, ...ctx.config }, ctx.releaseDir);
   const checks = readAppJson(ctx.releaseDir).healthchecks.web;
+  await runAppJsonScript(ctx, 'predeploy', env);
   await runReleasePhase(ctx, env);
   try {
     ctx.started = await startFormation({ services, app, version, releaseDir: ctx.releaseDir, processTypes: ctx.processTypes, env, image: ctx.image, log: ctx.log });
@@ -44,6 +45,7 @@ export const activate: StageFn = async (ctx) => {
     await stopInstances(services, ctx.previous.instances);
     ctx.log.info(`Stopped v${ctx.previous.version}`);
   }
+  await runAppJsonScript(ctx, 'postdeploy', env);
 };
 
 /**

@@ -23,16 +23,34 @@ export const archive: StageFn = async (ctx) => {
   // The live release's own scripts: it knows how to dump its data (the new code is not checked out yet).
   const live = ctx.previous.version != null ? ctx.services.layout.release(app, ctx.previous.version) : undefined;
   const scriptEnv = (extra: Record<string, string>) => ({ ...processEnv(ctx.services, app, ctx.previous.version ?? 0, ctx.config, live!), ...extra });
+  // The hooks run in the app's guest, which sees its data dir and nothing else of the host: they exchange files there.
+  const exchange = await fsp.mkdtemp(path.join(layout.data(app), '.slipway-snapshot-'));
+  const user = ctx.services.guests?.userOf(ctx.app);
+  if (user) await fsp.chown(exchange, user.uid, user.gid);
   try {
-    if (live && fs.existsSync(live)) await runScript(ctx, { script: '.slipway/pre_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT_DIR: staging }), stage: 'archive' });
+    if (live && fs.existsSync(live)) {
+      await runScript(ctx, { script: '.slipway/pre_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT_DIR: exchange }), stage: 'archive' });
+      // Only what the hook wrote itself: a link it planted would make root's tar read a host file.
+      for (const f of await fsp.readdir(exchange)) {
+        const st = await fsp.lstat(path.join(exchange, f));
+        if (st.isFile() || st.isDirectory()) await fsp.rename(path.join(exchange, f), path.join(staging, f));
+      }
+    }
     await fsp.writeFile(path.join(staging, 'release.json'), JSON.stringify({ app, live: ctx.previous.version, at: new Date().toISOString() }) + '\n');
     await fsp.symlink(layout.data(app), path.join(staging, 'data'));
     const extra = (await fsp.readdir(staging)).filter((f) => f !== 'release.json' && f !== 'data');
-    await tar.create({ gzip: true, cwd: staging, file: path.join(dir, name), follow: true, portable: true }, ['release.json', 'data', ...extra]);
+    await tar.create({ gzip: true, cwd: staging, file: path.join(dir, name), follow: true, portable: true, filter: (p) => !p.includes('/.slipway-snapshot-') }, ['release.json', 'data', ...extra]);
+    if (live && fs.existsSync(live)) {
+      // A read-only link to the snapshot, where the guest can read it.
+      const shown = path.join(exchange, name);
+      await fsp.link(path.join(dir, name), shown);
+      await fsp.chmod(shown, 0o444);
+      await runScript(ctx, { script: '.slipway/post_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT: shown }), stage: 'archive' });
+    }
   } finally {
     await fsp.rm(staging, { recursive: true, force: true });
+    await fsp.rm(exchange, { recursive: true, force: true });
   }
-  if (live && fs.existsSync(live)) await runScript(ctx, { script: '.slipway/post_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT: path.join(dir, name) }), stage: 'archive' });
   const size = fs.statSync(path.join(dir, name)).size;
   ctx.log.info(`Snapshot of live release ${ctx.previous.version == null ? '(none yet)' : `v${ctx.previous.version}`} and data: backups/${name} (${size} bytes)`);
   const snapshots = (await fsp.readdir(dir)).filter((f) => f.endsWith('.tar.gz')).sort();

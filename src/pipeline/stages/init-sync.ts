@@ -1,3 +1,4 @@
+import path from 'node:path';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { spawn } from 'node:child_process';
@@ -78,26 +79,38 @@ async function updateWorkTree(ctx: DeployContext, commit: string, gitEnv?: Recor
   const repo = ctx.services.layout.repo(ctx.app.name);
   const work = ctx.workDir;
   const env = { ...process.env, ...gitEnv };
-  if (!fs.existsSync(`${work}/.git`)) {
-    await fsp.mkdir(work, { recursive: true });
-    await git(ctx, ['init', '--quiet', work], env);
-  }
-  await git(ctx, ['-C', work, 'fetch', '--quiet', '--no-tags', repo, commit], env);
-  await git(ctx, ['-C', work, 'checkout', '--quiet', '--force', '--detach', commit], env);
+  const tree = await workTreeGit(ctx, env);
+  await git(ctx, [...tree, 'fetch', '--quiet', '--no-tags', repo, commit], env);
+  await git(ctx, [...tree, 'checkout', '--quiet', '--force', '--detach', commit], env);
   ctx.log.info(`Work tree ${work} is at ${commit.slice(0, 7)}`);
 }
 
 /** The RFC's editable init: the work tree follows the project's real remote, `origin`. */
 async function pullOrigin(ctx: DeployContext, origin: string, branch: string): Promise<void> {
   const work = ctx.workDir;
-  if (!fs.existsSync(`${work}/.git`)) {
-    await fsp.mkdir(work, { recursive: true });
-    await git(ctx, ['init', '--quiet', work], process.env);
-  }
+  const tree = await workTreeGit(ctx, process.env);
   // `--` ends options: the URL and branch come from app settings and must never be read as flags.
-  await git(ctx, ['-C', work, 'fetch', '--quiet', '--no-tags', '--', origin, branch], process.env);
-  await git(ctx, ['-C', work, 'checkout', '--quiet', '--force', '--detach', 'FETCH_HEAD'], process.env);
+  await git(ctx, [...tree, 'fetch', '--quiet', '--no-tags', '--', origin, branch], process.env);
+  await git(ctx, [...tree, 'checkout', '--quiet', '--force', '--detach', 'FETCH_HEAD'], process.env);
   ctx.log.info(`Work tree ${work} is at ${branch} of ${origin}`);
+}
+
+/**
+ * The work tree belongs to the app's user (its builds write there), so the
+ * daemon never lets git read anything from it: the repository lives apart,
+ * root's, in `apps/APP/work.git`, and is always named explicitly. A `.git`
+ * the app planted (a config with `core.fsmonitor`, a gitlink elsewhere) is
+ * never looked at. `work/.git` is only a pointer for people.
+ */
+async function workTreeGit(ctx: DeployContext, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const work = ctx.workDir;
+  const gitDir = path.join(ctx.services.layout.app(ctx.app.name), 'work.git');
+  if (!fs.existsSync(path.join(gitDir, 'HEAD'))) {
+    await fsp.mkdir(work, { recursive: true });
+    // Moves a repository a work tree already had into gitDir.
+    await git(ctx, ['init', '--quiet', `--separate-git-dir=${gitDir}`, work], env);
+  }
+  return ['-c', 'safe.directory=*', '-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/dev/null', `--git-dir=${gitDir}`, `--work-tree=${work}`];
 }
 
 function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
@@ -106,7 +119,7 @@ function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv): Promis
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(gitFailed(ctx, args.at(-1)!, `git ${args.find((a) => !a.startsWith('-') && a !== ctx.workDir) ?? ''}`, code ?? 1, stderr))));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(gitFailed(ctx, args.at(-1)!, `git ${args.find((a) => ['init', 'fetch', 'checkout'].includes(a)) ?? ''}`, code ?? 1, stderr))));
   });
 }
 

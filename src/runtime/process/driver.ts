@@ -143,6 +143,10 @@ export class ProcessDriver implements Driver {
     this.log(`${id} stopped`);
   }
 
+  serves(id: string): boolean | undefined {
+    return this.supervisors.get(id)?.serves();
+  }
+
   instances(app?: string): Instance[] {
     const all = [...this.supervisors.values()].map((s) => s.snapshot());
     return app === undefined ? all : all.filter((i) => i.app === app);

@@ -162,6 +162,12 @@ export class Supervisor {
     this.probeTimer = setTimeout(probe, UP_PROBE_MS);
   }
 
+  /** Up (or finishing requests while stopping): its own; starting: only once its own uid listens; crashed: never. */
+  serves(): boolean {
+    if (this.state === 'up' || this.state === 'stopping') return true;
+    return this.state === 'starting' && this.child !== undefined && this.ownsPort();
+  }
+
   /**
    * In a guest, the port counts only when the listener a loopback connection
    * reaches is the app's own uid: another app that bound it while this one
@@ -176,6 +182,8 @@ export class Supervisor {
   private async handleExit(child: ChildProcess, launched: Launched, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     if (this.child !== child) return;
     clearTimeout(this.probeTimer);
+    // At once: from now on its port may be anyone's, and the router must not send it traffic.
+    if (!this.stopping) this.state = 'crashed';
     const uptime = Date.now() - this.startedAt;
     // Whatever it forked must not outlive it: a leftover child would hold the
     // port the restarted instance needs, or keep doing work nobody supervises.
