@@ -1,6 +1,7 @@
 // Push benchmark: how much slower is a Slipway push-to-live than a bare `git push`
-// over OpenSSH, and what does running the app in a Docker container cost over a
-// process? Prints one JSON document on stdout; progress goes to stderr.
+// over OpenSSH, what do guests cost (the same push to a server started with
+// `--guests off`), and what does running the app in a Docker container cost over
+// a process? Prints one JSON document on stdout; progress goes to stderr.
 //
 //   npx tsx bench/push.ts [--runs 5]
 import fs from 'node:fs';
@@ -17,9 +18,9 @@ import { ratio, summarize, type Summary } from './lib/stats.js';
 
 const EXAMPLE = 'procfile-hello';
 type Transport = 'ssh' | 'http';
-/** A series: how the push arrives, and which driver runs the app (`docker` is pushed over SSH). */
-type Series = Transport | 'docker';
-const SERIES: readonly Series[] = ['ssh', 'http', 'docker'];
+/** A series: how the push arrives, and which driver runs the app (`docker` and `noguests` are pushed over SSH). */
+type Series = Transport | 'docker' | 'noguests';
+const SERIES: readonly Series[] = ['ssh', 'noguests', 'http', 'docker'];
 
 interface Samples {
   floor: number[];
@@ -30,6 +31,8 @@ interface Samples {
 /** Everything a run needs, set up once so that setup never lands inside a timing. */
 interface Rig {
   server: TestServer;
+  /** The same server without guests (`--guests off`): the baseline of what guests cost. */
+  bare: TestServer;
   sshd: ThrowawaySshd;
   key: ReturnType<typeof sshKey>;
   token: string;
@@ -86,32 +89,33 @@ async function floorRun(rig: Rig, run: number): Promise<number> {
 async function slipwayRun(rig: Rig, scratch: Scratch, series: Series, run: number): Promise<{ first: number; redeploy: number }> {
   const app = `bench-${series}-${run}`;
   const transport: Transport = series === 'http' ? 'http' : 'ssh';
-  mustCli(rig.server, ['apps:create', app]);
-  if (series === 'docker') mustCli(rig.server, ['apps:set', app, 'driver=docker']);
+  const server = series === 'noguests' ? rig.bare : rig.server;
+  mustCli(server, ['apps:create', app]);
+  if (series === 'docker') mustCli(server, ['apps:set', app, 'driver=docker']);
   const repo = scratch.add(appRepo(EXAMPLE));
   const target = {
     repo,
-    remote: transport === 'ssh' ? rig.server.sshRemote(app) : rig.server.httpRemote(app, rig.token),
+    remote: transport === 'ssh' ? server.sshRemote(app) : server.httpRemote(app, rig.token),
     sshCommand: transport === 'ssh' ? rig.key.sshCommand : undefined,
   };
   try {
     // Unique bodies per step, so a stale release can never satisfy the poll.
     const firstBody = `${app} first`;
     setMessage(repo, firstBody);
-    const first = await pushUntilServed(rig.server, app, target, firstBody, `${app} first deploy`);
+    const first = await pushUntilServed(server, app, target, firstBody, `${app} first deploy`);
     const secondBody = `${app} redeploy`;
     setMessage(repo, secondBody);
-    const redeploy = await pushUntilServed(rig.server, app, target, secondBody, `${app} redeploy`);
+    const redeploy = await pushUntilServed(server, app, target, secondBody, `${app} redeploy`);
     return { first, redeploy };
   } finally {
     // Destroy outside the timings so every run starts with the same number of running apps.
-    rig.server.cli(['apps:destroy', app, '--confirm', app]);
+    server.cli(['apps:destroy', app, '--confirm', app]);
     fs.rmSync(repo, { recursive: true, force: true });
   }
 }
 
 async function measure(rig: Rig, scratch: Scratch, runs: number): Promise<Samples> {
-  const samples: Samples = { floor: [], first: { ssh: [], http: [], docker: [] }, redeploy: { ssh: [], http: [], docker: [] } };
+  const samples: Samples = { floor: [], first: { ssh: [], noguests: [], http: [], docker: [] }, redeploy: { ssh: [], noguests: [], http: [], docker: [] } };
   // Interleave the series within each run so drift (thermal, caches, other load) hits all of them alike.
   for (let run = 1; run <= runs; run++) {
     const floor = await floorRun(rig, run);
@@ -141,6 +145,10 @@ function report(runs: number, samples: Samples): object {
       floor_git_push_ssh_ms: floor,
       slipway_ssh_first_deploy_ms: vsFloor(samples.first.ssh),
       slipway_ssh_redeploy_ms: vsFloor(samples.redeploy.ssh),
+      slipway_ssh_without_guests_first_deploy_ms: vsFloor(samples.first.noguests),
+      slipway_ssh_without_guests_redeploy_ms: vsFloor(samples.redeploy.noguests),
+      guest_cost_first_deploy_ms: summarize(samples.first.ssh).median - summarize(samples.first.noguests).median,
+      guest_cost_redeploy_ms: summarize(samples.redeploy.ssh).median - summarize(samples.redeploy.noguests).median,
       slipway_http_first_deploy_ms: vsFloor(samples.first.http),
       slipway_http_redeploy_ms: vsFloor(samples.redeploy.http),
       slipway_ssh_docker_first_deploy_ms: { ...vsFloor(samples.first.docker), ratio_to_process: ratio(summarize(samples.first.docker), summarize(samples.first.ssh)) },
@@ -160,11 +168,16 @@ async function startRig(rig: Partial<Rig>, scratch: Scratch): Promise<Rig> {
   scratch.add(server.home);
   mustCli(server, ['keys:add', key.pub]);
   rig.token = mustCli(server, ['tokens:create']);
+  progress('starting a second slipway server without guests (the baseline)');
+  const bare = (rig.bare = await TestServer.start({ env: { SLIPWAY_GUESTS: 'off' } }));
+  scratch.add(bare.home);
+  mustCli(bare, ['keys:add', key.pub]);
   return rig as Rig;
 }
 
 async function tearDown(rig: Partial<Rig>, scratch: Scratch): Promise<void> {
   await rig.server?.stop();
+  await rig.bare?.stop();
   // Containers outlive the daemon on purpose; the bench's own go with its cache volumes.
   if (rig.server) await removeFromEngine(connectEngine(), [`slipway.home=${homeId(rig.server.home)}`]).catch(() => undefined);
   await rig.sshd?.stop();

@@ -46,6 +46,7 @@ export function serverCommand(): Command {
     .addOption(new Option('--stop-grace <seconds>', 'SIGTERM to SIGKILL grace for old processes').env('SLIPWAY_STOP_GRACE').default(30).argParser(Number))
     .addOption(new Option('--webhook-retry-ms <ms>', 'wait before a failed webhook delivery is retried; doubles each retry').env('SLIPWAY_WEBHOOK_RETRY_MS').default(1000).argParser(Number))
     .addOption(new Option('--max-upload-mb <mb>', 'largest artifact or source tarball the API accepts').env('SLIPWAY_MAX_UPLOAD_MB').default(1024).argParser(positive))
+    .addOption(new Option('--guests <on|off>', 'run apps in guests as their own users (root servers); off only for one trusted user, or to measure what guests cost').env('SLIPWAY_GUESTS').choices(['on', 'off']).default('on'))
     .addOption(new Option('--guest-uids <low-high>', "uid range apps get their own user from (root servers)").env('SLIPWAY_GUEST_UIDS').default('70000-169999'))
     .action(async (o) => {
       if (o.extraCaBundle && !fs.existsSync(o.extraCaBundle)) throw new Error(`--extra-ca-bundle ${o.extraCaBundle} does not exist`);
@@ -66,6 +67,7 @@ export function serverCommand(): Command {
         maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
         webhookRetryMs: o.webhookRetryMs,
         guestUids: uidRange(o.guestUids),
+        guests: o.guests === 'on',
       });
       let stopping = false;
       const stop = (signal: string) => {

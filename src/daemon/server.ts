@@ -50,6 +50,8 @@ export interface ServerOptions {
   webhookRetryMs?: number;
   /** Largest API upload (artifact or source tarball) accepted, in bytes; default 1 GiB. */
   maxUploadBytes?: number;
+  /** Make guests (default true); false runs apps as the server's user, with the warning a non-root server gives. */
+  guests?: boolean;
   /** Inclusive range each app's own uid/gid is allocated from; default 70000–169999. */
   guestUids?: [number, number];
   /** Where operator messages go; default stdout. */
@@ -99,7 +101,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   try {
     guests = new GuestUsers(store, { range: opts.guestUids });
     // Only root can switch users; a root server that cannot make guests refuses to start rather than run apps as root.
-    if (process.getuid?.() === 0) guestHost = await GuestHost.create({ home: layout.home, extraCaBundle: opts.extraCaBundle, log: (m) => log(`guests: ${m}`) });
+    if (process.getuid?.() === 0 && opts.guests !== false) guestHost = await GuestHost.create({ home: layout.home, extraCaBundle: opts.extraCaBundle, log: (m) => log(`guests: ${m}`) });
     else log(` !     ${SHARED_USER_WARNING}`);
   } catch (err) {
     store.close();

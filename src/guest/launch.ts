@@ -62,7 +62,8 @@ export function joinCommand(pid: number, user: GuestUser, cgroupProcs: string[],
   const { uid, gid } = user;
   return {
     argv: [
-      'bash', '-c', JOIN_PRELUDE, 'slipway-join',
+      // --norc: Debian's bash reads ~/.bashrc when its stdin is a socket (as from sshd), and node's pipes are sockets.
+      'bash', '--norc', '--noprofile', '-c', JOIN_PRELUDE, 'slipway-join',
       'nsenter', '-t', String(pid), '-m', '-p', '-i', '-u', '-r', '-w', '--',
       'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--',
       ...argv,
@@ -141,6 +142,9 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   }
   // Before the mounts: a bind under /tmp (a build dir there) must not be hidden by the private /tmp.
   bwrap.push('--perms', '1777', '--tmpfs', '/tmp', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm', '--proc', '/proc');
+  // Terminals come from the host's pty relay, in the host's devpts: show it, so `tty` names them, also in a
+  // guest `enter` joins later. Other users' terminals there stay theirs (0620, group tty).
+  bwrap.push('--dev-bind', '/dev/pts', '/dev/pts');
   spec.mounts.forEach((m, i) => {
     const name = `m${i}`;
     checkPath(m.target, 'guest');
@@ -170,7 +174,7 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   return {
     command: 'unshare',
     args: [
-      '--mount', '--propagation', 'private', '--', 'bash', '-c', PRELUDE, 'slipway-guest', argsFile, paths.stage, ...steps, '--',
+      '--mount', '--propagation', 'private', '--', 'bash', '--norc', '--noprofile', '-c', PRELUDE, 'slipway-guest', argsFile, paths.stage, ...steps, '--',
       'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all',
       'bwrap', '--args', '3', '--', ...spec.argv,
     ],

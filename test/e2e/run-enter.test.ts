@@ -49,7 +49,8 @@ describe('e2e: run and enter over SSH', function () {
     commitAll(repo, 'greeting');
     const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
     expect(pushed.code, pushed.stderr).to.equal(0);
-    releaseDir = path.join(server.home, 'apps', APP, 'releases', 'v1');
+    // The guest contract: the release is /app inside, whatever its host path.
+    releaseDir = '/app';
   });
 
   it('returns the exit code of the command', () => {
@@ -171,14 +172,28 @@ describe('e2e: run and enter over SSH', function () {
   });
 
   it('stops the command when the client goes away', async () => {
-    const client = spawn('ssh', [...sshArgs(key.key, server.ports.ssh), `run ${APP} -- sh -c 'echo $$; exec sleep 300'`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its pid inside the guest means nothing on the host: find it by a sleep no other test runs.
+    const secs = String(300 + Math.floor(Math.random() * 600));
+    const client = spawn('ssh', [...sshArgs(key.key, server.ports.ssh), `run ${APP} -- sh -c 'echo started; exec sleep ${secs}'`], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     client.stdout.on('data', (d) => (out += d));
-    await eventually(() => /^\d+\n/.test(out), 'the pid of the one-off process');
-    const pid = Number(out.trim());
+    await eventually(() => out.includes('started') && hostPid(`sleep\0${secs}\0`) !== undefined, 'the one-off process to start');
+    const pid = hostPid(`sleep\0${secs}\0`)!;
     expect(alive(pid)).to.equal(true);
     client.kill('SIGKILL');
     await eventually(() => !alive(pid), 'the one-off process to be stopped', 20_000);
   });
 });
 
+/** The host pid of the process whose command line is exactly `cmdline` (NUL-separated). */
+function hostPid(cmdline: string): number | undefined {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8') === cmdline) return Number(entry);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}

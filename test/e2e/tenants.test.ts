@@ -36,6 +36,18 @@ try write-host-etc touch /etc/pwned
 echo "ATTACK $where uid=$(id -u)"
 `;
 
+/** Waits for a port to come free, then serves its own page there for 5 s. */
+const GRAB = `const port = Number(process.argv[2]);
+const t = Date.now();
+function grab() {
+  require('http').createServer((q, r) => r.end('PWNED')).listen(port, '127.0.0.1', () => {
+    console.log('bound');
+    setTimeout(() => process.exit(0), 5000);
+  }).on('error', () => (Date.now() - t < 15000 ? setTimeout(grab, 2) : process.exit(3)));
+}
+grab();
+`;
+
 const ATTACKS = [
   'read-db', 'read-secret-key', 'read-host-key', 'read-victim-release', 'list-victim-releases', 'read-victim-data', 'read-victim-environ',
   'scan-environs', 'connect-control-sock', 'write-victim-release', 'write-victim-data', 'kill-victim', 'bind-victim-port', 'write-host-etc',
@@ -112,6 +124,7 @@ describe('e2e: tenants are isolated from the host and from each other (process d
     // The attacker's app: the probe in every place her code runs.
     const attack = appRepo('node-hello');
     fs.writeFileSync(path.join(attack, 'probe.sh'), PROBE, { mode: 0o755 });
+    fs.writeFileSync(path.join(attack, 'grab.js'), GRAB);
     fs.writeFileSync(path.join(attack, 'Procfile'), 'release: bash probe.sh release\nweb: bash probe.sh web; exec node server.js\n');
     fs.mkdirSync(path.join(attack, '.slipway'));
     fs.writeFileSync(path.join(attack, '.slipway', 'configure'), '#!/bin/bash\nexec bash probe.sh hook\n', { mode: 0o755 });
@@ -172,10 +185,10 @@ describe('e2e: tenants are isolated from the host and from each other (process d
     watch.stop = true;
     await watch.done;
     // Mallory's one-off waits for the victim's port to come free and serves its own page there.
-    const grabber = `const t=Date.now();(function g(){require('http').createServer((q,r)=>r.end('PWNED')).listen(${victim.port},'127.0.0.1',function(){console.log('bound');setTimeout(()=>process.exit(0),5000)}).on('error',()=>Date.now()-t<15000?setTimeout(g,2):process.exit(3))})()`;
-    const child = spawn('ssh', [...sshArgs(mallory.key, server.ports.ssh), 'run', 'attacker', '--', 'node', '-e', grabber], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ssh', [...sshArgs(mallory.key, server.ports.ssh), 'run', 'attacker', '--', 'node', 'grab.js', String(victim.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
     const ended = new Promise((r) => child.once('close', r));
     await new Promise((r) => setTimeout(r, 1500));
     // The victim's process dies (a crash).
