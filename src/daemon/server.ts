@@ -114,6 +114,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const notifier = new WebhookNotifier({ store, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
   // The built-in router asks the runtime before each request whether a backend's port is still its instance's.
   router.serves = (id) => driver.serves(id) ?? true;
+  router.owns = (port, clientPort) => driver.ownsConnection(port, clientPort) ?? true;
   const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost };
   const queue = new DeployQueue(services);
   const oneOffs = new OneOffs({ driver });

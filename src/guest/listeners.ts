@@ -44,3 +44,31 @@ export function loopbackListenerUid(port: number): number | undefined {
   const pick = v4.find((l) => l.address === V4_LOOPBACK) ?? v4.find((l) => l.address === V4_ANY) ?? v6.find((l) => l.address === V6_MAPPED_LOOPBACK) ?? v6.find((l) => l.address === V6_ANY);
   return pick?.uid;
 }
+
+/**
+ * The uid owning the server side of the loopback connection between
+ * `serverPort` and `clientPort`: an accepted socket carries the uid of the
+ * listener that accepted it. Undefined when no such connection is listed.
+ */
+export function acceptedByUid(serverPort: number, clientPort: number): number | undefined {
+  const local = `:${hexPort(serverPort)}`;
+  const remote = `:${hexPort(clientPort)}`;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const f = line.trim().split(/\s+/);
+      // 01 ESTABLISHED, or 03 SYN_RECV (a request socket, listed with its listener's uid).
+      if (f.length > 7 && f[1]!.endsWith(local) && f[2]!.endsWith(remote) && (f[3] === '01' || f[3] === '03')) return Number(f[7]);
+    }
+  }
+  return undefined;
+}
+
+function hexPort(port: number): string {
+  return port.toString(16).toUpperCase().padStart(4, '0');
+}

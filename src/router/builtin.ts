@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
@@ -26,17 +26,22 @@ export interface BuiltinRouterOptions {
 export class BuiltinRouter implements RouterEngine {
   readonly name = 'builtin';
   serves?: (backendId: string) => boolean;
+  owns?: (port: number, clientPort: number) => boolean;
   private readonly table = new RouteTable();
   private readonly inFlight = new InFlight();
   private readonly sockets = new Set<Socket | Duplex>();
   /** Reuses connections to backends; a new TCP handshake per request costs more than the proxying. */
-  private readonly agent = new http.Agent({ keepAlive: true });
+  private readonly agent: http.Agent;
+  /** For upgraded connections (websockets): verified like the pool's, never kept. */
+  private readonly oneShot: http.Agent;
   private readonly proxy: ProxyServer;
   private readonly server: http.Server;
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: BuiltinRouterOptions = {}) {
     this.log = opts.log ?? (() => undefined);
+    this.agent = new VerifyingAgent({ keepAlive: true }, this);
+    this.oneShot = new VerifyingAgent({ keepAlive: false }, this);
     this.proxy = createProxyServer({ ws: true, proxyTimeout: opts.proxyTimeoutMs });
     // Every call passes its own error callback; this is the net for anything
     // emitted outside one, since an unhandled 'error' would kill the daemon.
@@ -134,7 +139,7 @@ export class BuiltinRouter implements RouterEngine {
     const backend = hit.backend;
     this.setForwardedHeaders(req);
     // No pooled agent: an upgraded connection belongs to this client for good.
-    this.proxy.ws(req, socket, head, { target: target(backend) }, (err) => {
+    this.proxy.ws(req, socket, head, { target: target(backend), agent: this.oneShot }, (err) => {
       this.log(`router: websocket ${hit.app} → ${backend.id}: ${describeError(err)}`);
       // Errors also arrive after the 101 went out; only an untouched socket can still get a 502.
       const untouched = socket.writable && (socket as Socket).bytesWritten === 0;
@@ -194,4 +199,41 @@ function rawReply(socket: Duplex, status: number, text: string): void {
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * An agent whose every new backend connection is checked once it is up: the
+ * process that accepted it must be the backend's own (see RouterEngine.owns),
+ * else the connection is dropped and the request gets a 502. Pooled
+ * connections were checked when they were made; an app's port cannot change
+ * hands under an established connection.
+ */
+class VerifyingAgent extends http.Agent {
+  constructor(
+    opts: http.AgentOptions,
+    private readonly router: { owns?: (port: number, clientPort: number) => boolean },
+  ) {
+    super(opts);
+  }
+
+  override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): undefined {
+    const socket = net.connect(options as net.NetConnectOpts);
+    const port = Number(options.port);
+    const done = callback ?? (() => undefined);
+    const onError = (err: Error) => done(err, socket);
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      socket.off('error', onError);
+      const owns = this.router.owns;
+      // The kernel may list the accepted side a moment after our side connected: a "no" is asked again.
+      const check = (tries: number) => {
+        if (!owns || socket.localPort === undefined || owns(port, socket.localPort)) return done(null, socket);
+        if (tries > 0) return void setTimeout(() => check(tries - 1), 5);
+        socket.destroy();
+        done(new Error(`the listener on port ${port} is not the instance's own`), socket);
+      };
+      check(3);
+    });
+    return undefined;
+  }
 }

@@ -31,4 +31,11 @@ export interface RouterEngine {
    * it crashed, or is restarting and something else listens there.
    */
   serves?: (backendId: string) => boolean;
+  /**
+   * Asked for each new connection to a backend once it is up (engines that
+   * can): true when the process that accepted it on `port` is that
+   * instance's own. Between an app's listener dying and its instance being
+   * seen as down, another app could have taken the port.
+   */
+  owns?: (port: number, clientPort: number) => boolean;
 }

@@ -137,6 +137,8 @@ export interface Driver {
    * request, so a crashed instance's port, taken by someone else, gets none.
    */
   serves?(id: string): boolean | undefined;
+  /** Whether the connection from `clientPort` to an instance's `port` was accepted by that instance (undefined: not this driver's port). */
+  ownsConnection?(port: number, clientPort: number): boolean | undefined;
   /** Once every live app is back after a start: drop what no live release adopted. */
   sweep?(): Promise<void>;
 }

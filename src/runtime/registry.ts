@@ -118,6 +118,14 @@ export class DriverRegistry implements Driver {
     return undefined;
   }
 
+  ownsConnection(port: number, clientPort: number): boolean | undefined {
+    for (const d of this.ready.values()) {
+      const answer = d.ownsConnection?.(port, clientPort);
+      if (answer !== undefined) return answer;
+    }
+    return undefined;
+  }
+
   async sweep(): Promise<void> {
     for (const d of this.ready.values()) await d.sweep?.();
   }

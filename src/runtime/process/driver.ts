@@ -147,6 +147,11 @@ export class ProcessDriver implements Driver {
     return this.supervisors.get(id)?.serves();
   }
 
+  ownsConnection(port: number, clientPort: number): boolean | undefined {
+    for (const s of this.supervisors.values()) if (s.port === port) return s.ownsConnection(clientPort);
+    return undefined;
+  }
+
   instances(app?: string): Instance[] {
     const all = [...this.supervisors.values()].map((s) => s.snapshot());
     return app === undefined ? all : all.filter((i) => i.app === app);

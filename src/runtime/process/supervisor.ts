@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { GuestHost } from '../../guest/host.js';
-import { loopbackListenerUid } from '../../guest/listeners.js';
+import { acceptedByUid, loopbackListenerUid } from '../../guest/listeners.js';
 import type { Instance, InstanceSpec, InstanceState } from '../driver.js';
 import { instanceEnv, launcherArgs } from './command.js';
 import { launch, type Launched } from './launcher.js';
@@ -166,6 +166,13 @@ export class Supervisor {
   serves(): boolean {
     if (this.state === 'up' || this.state === 'stopping') return true;
     return this.state === 'starting' && this.child !== undefined && this.ownsPort();
+  }
+
+  /** In a guest: the connection from `clientPort` was accepted by a socket of the app's own uid. */
+  ownsConnection(clientPort: number): boolean {
+    const uid = this.spec.user?.uid;
+    if (this.port === undefined || uid === undefined || !this.opts.guests) return true;
+    return acceptedByUid(this.port, clientPort) === uid;
   }
 
   /**
