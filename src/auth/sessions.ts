@@ -72,6 +72,11 @@ export class LiveSessions {
     return this.entries.size;
   }
 
+  /** Ends every session (the server is stopping), each with the reason. */
+  endAll(reason: string): void {
+    for (const entry of [...this.entries]) this.finish(entry, reason);
+  }
+
   /** Ends every session whose access is gone. */
   recheck(): void {
     for (const entry of [...this.entries]) {

@@ -161,6 +161,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     firstStart,
     close: () =>
       (closing ??= (async () => {
+        // Open follows and one-offs would hold the HTTP server open; each is told why it ends.
+        sessions.endAll('the Slipway server is stopping');
         await queue.shutdown();
         await notifier.stop();
         for (const close of closers.reverse()) await close().catch(() => undefined);
