@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { LiveSession, LiveSessions } from '../auth/sessions.js';
 import { SlipwayError } from '../errors.js';
 import type { GitGateway } from '../git/gateway.js';
 import type { User } from '../store/index.js';
@@ -7,6 +8,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the API scope's onRequest hook, before any body is read. */
     slipwayUser?: User;
+    /** The SHA-256 of the token it came with: a stream ends when that token is revoked. */
+    slipwayTokenHash?: string;
   }
 }
 
@@ -38,6 +41,16 @@ export function authenticate(gateway: GitGateway, header: string | undefined): U
 export function requestUser(req: FastifyRequest): User {
   if (!req.slipwayUser) throw unauthorized();
   return req.slipwayUser;
+}
+
+/**
+ * Registers a streaming answer (NDJSON, a followed log) as a live session of
+ * the caller and their token; `end` runs, with a one-line reason, once the
+ * token or the user is gone or, after `useApp`, their access to that app.
+ * Call `close` when the stream ends on its own.
+ */
+export function openStream(sessions: LiveSessions, req: FastifyRequest, end: (reason: string) => void): LiveSession {
+  return sessions.open({ userId: requestUser(req).id, tokenHash: req.slipwayTokenHash }, end);
 }
 
 export const unauthorized = () =>

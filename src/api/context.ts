@@ -4,6 +4,7 @@ import type { GitGateway } from '../git/gateway.js';
 import type { Store } from '../store/index.js';
 import type { Layout } from '../store/layout.js';
 import type { LoginThrottle } from '../auth/throttle.js';
+import type { LiveSessions } from '../auth/sessions.js';
 
 export interface ApiOptions {
   store: Store;
@@ -21,12 +22,15 @@ export interface ApiOptions {
   loginThrottle?: LoginThrottle;
   /** Where unexpected (5xx) errors are reported; default stderr. */
   log?: (msg: string) => void;
+  /** Streams that end when their token's access is revoked; default one of this server's own. */
+  sessions?: LiveSessions;
 }
 
 /** What every route module gets: the options, with defaults filled in. */
 export interface ApiContext extends ApiOptions {
   maxUploadBytes: number;
   log: (msg: string) => void;
+  sessions: LiveSessions;
 }
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 1024 ** 3;

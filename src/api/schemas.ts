@@ -22,7 +22,7 @@ export const ERROR_SCHEMA: Schema = {
 const ERROR_TEXT: Record<number, string> = {
   400: 'the request does not match this schema (wrong type, unknown field, malformed JSON)',
   401: 'no valid API token',
-  403: 'you may see this, but not do that (e.g. reveal secrets as a collaborator)',
+  403: 'you may see this, but not do that (e.g. destroy an app as a collaborator)',
   404: 'no such thing, or you may not see it',
   409: 'a name is taken, or a confirmation is needed',
   413: 'the body is larger than the limit',

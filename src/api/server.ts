@@ -2,7 +2,9 @@ import http from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SlipwayError } from '../errors.js';
 import { appFor } from '../auth/access.js';
+import { LiveSessions } from '../auth/sessions.js';
 import { LoginThrottle } from '../auth/throttle.js';
+import { hashToken } from '../auth/tokens.js';
 import { auditMutations } from './audit-hook.js';
 import { authenticate, tokenFrom } from './auth.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
@@ -38,10 +40,12 @@ export const routesOf = new WeakMap<FastifyInstance, string[]>();
  * request body is read.
  */
 export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance> {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const ctx: ApiContext = {
     ...opts,
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
-    log: opts.log ?? ((m) => process.stderr.write(`${m}\n`)),
+    log,
+    sessions: opts.sessions ?? new LiveSessions(opts.store, log),
   };
   const app = Fastify({
     // Every body that is not an upload (those stream to disk under maxUploadBytes) is small JSON.
@@ -122,6 +126,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     api.addHook('onRequest', async (req) => {
       try {
         req.slipwayUser = authenticate(opts.gateway, req.headers.authorization);
+        req.slipwayTokenHash = hashToken(tokenFrom(req.headers.authorization));
       } catch (err) {
         // A token that was sent and refused is a failed login; no token at all is only a question.
         if (tokenFrom(req.headers.authorization)) opts.gateway.authFailed?.({ source: `http ${req.ip}`, reason: 'invalid or revoked API token' });

@@ -7,18 +7,21 @@ export type Relation = 'admin' | 'owner' | 'collaborator' | 'none';
 
 /**
  * What a user may do with an app: `use` is everything a developer does
- * (push, fetch, config, ps, logs, releases, rollback, run, enter, domains …);
- * `manage` is deciding about the app itself (destroy it, share it, hand it
- * over); `reveal` is reading its secret config values in the clear.
+ * (push, fetch, config — secret values included —, ps, logs, releases,
+ * rollback, run, enter, domains …); `manage` is deciding about the app itself
+ * (destroy it, share it, hand it over).
+ *
+ * There is no separate level for reading secrets, as on Heroku: whoever may
+ * `run` in an app can print its environment, so a rule that masked secrets
+ * from them would only pretend. Secrets are masked by default (listings, logs)
+ * so that they do not leak by looking, not because a user may not see them.
  */
-export type AccessLevel = 'use' | 'manage' | 'reveal';
+export type AccessLevel = 'use' | 'manage';
 
 /** The whole permission model, in one table. */
 export const ALLOWED: Record<AccessLevel, readonly Relation[]> = {
   use: ['admin', 'owner', 'collaborator'],
   manage: ['admin', 'owner'],
-  // Collaborators deploy with the secrets but see them masked (the 004 seed: owner or admin only).
-  reveal: ['admin', 'owner'],
 };
 
 export function relationTo(user: User, app: App): Relation {
@@ -50,10 +53,6 @@ export function appFor(store: Store, user: User, name: string, level: AccessLeve
     });
   }
   return app;
-}
-
-export function mayRevealSecrets(user: User, app: App): boolean {
-  return ALLOWED.reveal.includes(relationTo(user, app));
 }
 
 export function visibleApps(store: Store, user: User): App[] {

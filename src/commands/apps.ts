@@ -1,6 +1,7 @@
 import fsp from 'node:fs/promises';
 import type { Command } from 'commander';
 import { appFor, visibleApps } from '../auth/access.js';
+import { isReservedAppName } from '../auth/hosts.js';
 import { checkAppName } from '../auth/names.js';
 import { SlipwayError, invalid } from '../errors.js';
 import { createBareRepo, removeRepo } from '../git/repos.js';
@@ -25,7 +26,8 @@ export function registerApps(program: Command, ctx: CommandContext): void {
       checkAppName(name);
       if (!ENVS.includes(o.env)) throw invalid(`unknown env "${o.env}"`, `use one of ${ENVS.join(', ')}`);
       if (o.mode && !MODES.includes(o.mode)) throw invalid(`unknown mode "${o.mode}"`, `use one of ${MODES.join(', ')}`);
-      if (ctx.store.apps.byName(name)) throw new SlipwayError('app_exists', `the name "${name}" is already taken`, { status: 409, hint: 'pick another name' });
+      // A name that would put the app at the server's own host name answers like a taken one.
+      if (ctx.store.apps.byName(name) || isReservedAppName(name, ctx.settings)) throw new SlipwayError('app_exists', `the name "${name}" is already taken`, { status: 409, hint: 'pick another name' });
       const upstream = o.upstream ? appFor(ctx.store, ctx.user, o.upstream) : undefined;
       const env = o.env as Environment;
       const mode = (o.mode as Mode | undefined) ?? DEFAULT_MODE[env];

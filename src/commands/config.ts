@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { appFor, mayRevealSecrets } from '../auth/access.js';
-import { SlipwayError, denied, invalid } from '../errors.js';
+import { appFor } from '../auth/access.js';
+import { SlipwayError, invalid } from '../errors.js';
 import { checkKey, missingVars, sealChanges, startConfigRelease, type ConfigChange } from '../pipeline/config-changes.js';
 import { SecretBox } from '../secrets/box.js';
 import { MASK } from '../secrets/masker.js';
@@ -26,15 +26,12 @@ export function secretBox(ctx: CommandContext): SecretBox {
   return ctx.platform?.services.secrets ?? SecretBox.forHome(ctx.layout.home);
 }
 
-/** A secret's value is shown only when asked for, and only to the app's owner or an admin. */
-function checkReveal(ctx: CommandContext, app: App): void {
-  if (!mayRevealSecrets(ctx.user, app)) throw denied(`only the owner of ${app.name} or an admin may reveal its secrets`, `ask ${app.ownerName} or an admin`);
-}
-
-/** The config as a listing shows it: secret values replaced by the mask unless revealed. */
+/**
+ * The config as a listing shows it: secret values replaced by the mask unless
+ * revealed. Anyone who may use the app may reveal (see ALLOWED in access.ts).
+ */
 function shown(ctx: CommandContext, app: App, reveal: boolean): Array<{ key: string; value: string; secret: boolean }> {
   const config = ctx.store.apps.config(app.id);
-  if (reveal && Object.values(config).some(isSealed)) checkReveal(ctx, app);
   return Object.entries(config).map(([key, v]) => {
     const secret = isSealed(v);
     return { key, secret, value: !secret ? v : reveal ? secretBox(ctx).open(app.name, key, v) : MASK };
@@ -59,7 +56,7 @@ export function registerConfig(program: Command, ctx: CommandContext): void {
     .description("show an app's config vars (secrets masked)")
     .argument('<app>')
     .option('--shell', 'print KEY=VALUE lines for a shell or an .env file')
-    .option('--reveal', "show secrets' values too (the app's owner or an admin)")
+    .option('--reveal', "show secrets' values too")
     .action((name: string, o: { shell?: boolean; reveal?: boolean }) => {
       const app = appFor(ctx.store, ctx.user, name);
       const vars = shown(ctx, app, !!o.reveal);
@@ -75,14 +72,13 @@ export function registerConfig(program: Command, ctx: CommandContext): void {
     .description('print one config var (a secret only with --reveal)')
     .argument('<app>')
     .argument('<key>')
-    .option('--reveal', "print a secret's value (the app's owner or an admin)")
+    .option('--reveal', "print a secret's value")
     .action((name: string, key: string, o: { reveal?: boolean }) => {
       const app = appFor(ctx.store, ctx.user, name);
       const value = ctx.store.apps.config(app.id)[checkKey(key)];
       if (value === undefined) throw missingVars(app, [key]);
       if (!isSealed(value)) return void out(ctx, value);
       if (!o.reveal) return void out(ctx, MASK);
-      checkReveal(ctx, app);
       out(ctx, secretBox(ctx).open(app.name, key, value));
     });
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { appFor, mayUse } from '../auth/access.js';
-import { SlipwayError, invalid, notFound } from '../errors.js';
+import { appFor } from '../auth/access.js';
+import { checkHostClaim, hostTaken } from '../auth/hosts.js';
+import { invalid, notFound } from '../errors.js';
 import { routeTo } from '../pipeline/formation.js';
 import type { App } from '../store/index.js';
 import { out, type CommandContext } from './context.js';
@@ -14,19 +15,14 @@ const shown = (s: string) => JSON.stringify(s.length > 70 ? `${s.slice(0, 67)}..
 
 /**
  * The one spelling of a host name Slipway stores and routes: lowercase, no
- * trailing dot. Refuses anything that is not a plain DNS name, IP addresses,
- * and the platform's own `*.<domain>` names, which belong to apps by name.
+ * trailing dot. Refuses anything that is not a plain DNS name, and IP
+ * addresses; which names an app may have is checkHostClaim's question.
  */
-export function checkHostname(raw: string, platformDomain: string): string {
+export function checkHostname(raw: string): string {
   const host = raw.toLowerCase().replace(/\.$/, '');
   if (host.startsWith('*.')) throw invalid(`wildcard domains like ${shown(raw)} are not supported`, 'add each host name on its own');
   if (!HOSTNAME.test(host)) throw invalid(`invalid hostname ${shown(raw)}`, HOSTNAME_HINT);
   if (/^\d+$/.test(host.slice(host.lastIndexOf('.') + 1))) throw invalid(`${shown(raw)} is an IP address, not a host name`, 'the router serves apps by host name; add a name that resolves to this server');
-  const domain = platformDomain.toLowerCase();
-  const label = host.endsWith(`.${domain}`) ? host.slice(0, -domain.length - 1) : undefined;
-  if (host === domain || (label !== undefined && !label.includes('.'))) {
-    throw invalid(`${host} is reserved: names directly under ${domain} are the apps' default domains`, 'add a domain of your own, like www.example.com');
-  }
   return host;
 }
 
@@ -50,18 +46,11 @@ export function registerDomains(program: Command, ctx: CommandContext): void {
     .action(async (name: string, raw: string) => {
       const app = appFor(ctx.store, ctx.user, name);
       if (raw.toLowerCase().replace(/\.$/, '') === defaultHost(ctx, app)) return void out(ctx, `-----> ${defaultHost(ctx, app)} is ${app.name}'s default domain already`);
-      const host = checkHostname(raw, ctx.settings.domain);
-      if (!ctx.store.domains.add(app.id, host)) {
-        const owner = ctx.store.domains.byHostname(host);
-        if (owner?.appId === app.id) return void out(ctx, `-----> ${host} is already a domain of ${app.name}`);
-        // Naming the other app would tell a stranger which apps exist.
-        const other = owner && ctx.store.apps.byId(owner.appId);
-        const by = other && mayUse(ctx.user, other) ? `app ${other.name}` : 'another app';
-        throw new SlipwayError('domain_in_use', `${host} is already in use by ${by}`, {
-          status: 409,
-          hint: other && mayUse(ctx.user, other) ? `remove it there first: slipway domains:remove ${other.name} ${host}` : 'a host name belongs to one app; ask its owner or an admin to remove it first',
-        });
-      }
+      const host = checkHostname(raw);
+      if (ctx.store.domains.byHostname(host)?.appId === app.id) return void out(ctx, `-----> ${host} is already a domain of ${app.name}`);
+      // The check and the insert run in one tick: no other command can claim a level in between.
+      checkHostClaim(ctx.store, ctx.settings, ctx.user, app, host);
+      if (!ctx.store.domains.add(app.id, host)) throw hostTaken(host);
       try {
         await applyRoute(ctx, app);
       } catch (err) {

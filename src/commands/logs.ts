@@ -35,6 +35,8 @@ export function registerLogs(program: Command, ctx: CommandContext): void {
         else if (!fs.existsSync(file)) ctx.io.stderr.write(`No logs for ${app.name} yet: its processes have not run. Push to deploy it.\n`);
         return;
       }
+      // From here on the session follows this app: losing access to it ends the follow.
+      ctx.io.session?.useApp(app.name);
       const stop = clientGone(ctx);
       try {
         if (tail.lines.length) await write(ctx, `${tail.lines.join('\n')}\n`, stop.signal);

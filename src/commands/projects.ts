@@ -9,7 +9,7 @@ import { ago, table } from './format.js';
  * project never deletes its apps; it unlinks them.
  */
 export function registerProjects(program: Command, ctx: CommandContext): void {
-  const deps = (): ProjectDeps => ({ store: ctx.store, layout: ctx.layout, user: ctx.user });
+  const deps = (): ProjectDeps => ({ store: ctx.store, layout: ctx.layout, user: ctx.user, settings: ctx.settings });
 
   program
     .command('projects:create')

@@ -14,6 +14,8 @@ const parseVersion = (v: string): number => {
 
 /** Relays a job's log to the caller and turns its outcome into an exit code. */
 export async function followJob(ctx: CommandContext, jobId: number): Promise<Job> {
+  const app = ctx.store.jobs.get(jobId)?.appName;
+  if (app) ctx.io.session?.useApp(app);
   const job = await requirePlatform(ctx).queue.follow(jobId, (chunk) => ctx.io.stdout.write(chunk));
   if (job.status === 'failed') throw new SlipwayError('job_failed', `job ${job.id} failed`, { status: 500 });
   return job;

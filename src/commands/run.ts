@@ -45,6 +45,8 @@ type Target = Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | '
 /** Where a one-off process runs: the app's live release, or the release of one running instance. */
 async function resolveTarget(ctx: CommandContext, name: string, instance?: string): Promise<Target> {
   const app = appFor(ctx.store, ctx.user, name);
+  // The one-off runs for as long as the session has access to the app: losing it aborts the exec.
+  ctx.io.session?.useApp(app.name);
   const { services } = requirePlatform(ctx);
   const found = instance ? findInstance(ctx, app.name, app.currentRelease, instance) : undefined;
   const version = found?.release ?? app.currentRelease;

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { appFor } from '../auth/access.js';
+import type { LiveSession, LiveSessions, Principal } from '../auth/sessions.js';
 import { hashToken } from '../auth/tokens.js';
 import { runCommand } from '../commands/program.js';
 import type { Platform, ServerSettings } from '../commands/context.js';
@@ -23,6 +24,8 @@ export interface GatewayOptions {
   layout: Layout;
   settings: ServerSettings;
   platform: Platform;
+  /** Open SSH connections and channels, ended when their access is revoked. */
+  sessions: LiveSessions;
 }
 
 /**
@@ -80,6 +83,10 @@ export class DaemonGateway implements GitGateway {
   runCommand(user: User, argv: string[], io: CommandIO, source?: string): Promise<number> {
     const { store, layout, settings, platform } = this.opts;
     return runCommand({ store, layout, settings, user, io, local: false, platform, source }, argv);
+  }
+
+  openSession(principal: Principal, end: (reason: string) => void): LiveSession {
+    return this.opts.sessions.open(principal, end);
   }
 
   authFailed(failure: AuthFailure): void {

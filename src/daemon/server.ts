@@ -3,6 +3,7 @@ import os from 'node:os';
 import type net from 'node:net';
 import ssh2 from 'ssh2';
 import { buildHttpServer } from '../api/server.js';
+import { LiveSessions } from '../auth/sessions.js';
 import { newToken } from '../auth/tokens.js';
 import type { Platform, ServerSettings } from '../commands/context.js';
 import { runCommand } from '../commands/program.js';
@@ -128,7 +129,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await router.removeRoute(app);
     },
   };
-  const gateway = new DaemonGateway({ store, layout, settings, platform });
+  // Streams and SSH sessions end when the access they were opened with is revoked.
+  const sessions = new LiveSessions(store, log);
+  const gateway = new DaemonGateway({ store, layout, settings, platform, sessions });
   const admin = () => store.users.list().find((u) => u.role === 'admin')!;
 
   await recoverJobs(services, log);
@@ -143,7 +146,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       hook: (req, io) => handleHook({ store, queue, deps: { services, queue }, sessions: gateway.pushes }, req, io),
     });
     closers.push(() => new Promise((r) => control.close(() => r(undefined))));
-    const http = await buildHttpServer({ store, gateway, platform, layout, settings, maxUploadBytes: opts.maxUploadBytes, gitHandler: createGitHttpHandler({ gateway, log }), version: VERSION, log });
+    const http = await buildHttpServer({ store, gateway, platform, layout, settings, sessions, maxUploadBytes: opts.maxUploadBytes, gitHandler: createGitHttpHandler({ gateway, log }), version: VERSION, log });
     await http.listen({ port: opts.httpPort, host: opts.bind ?? '0.0.0.0' });
     closers.push(() => http.close());
     const ssh: SshServer = await startSshServer({ port: opts.sshPort, host: opts.bind ?? '0.0.0.0', hostKey: hostKey(layout), gateway, log });
@@ -178,6 +181,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     firstStart,
     close: () =>
       (closing ??= (async () => {
+        // Open follows and one-offs would hold the HTTP server open; each is told why it ends.
+        sessions.endAll('the Slipway server is stopping');
         await queue.shutdown();
         await notifier.stop();
         for (const close of closers.reverse()) await close().catch(() => undefined);

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { LiveSession, Principal } from '../auth/sessions.js';
 import type { User } from '../store/index.js';
 
 /**
@@ -34,6 +35,12 @@ export interface GitGateway {
    * audit log. `source` says from where: `ssh 10.0.0.5`, `http 10.0.0.5`.
    */
   authFailed?(failure: AuthFailure): void;
+  /**
+   * Registers a live SSH connection or channel; `end` is called once, with a
+   * one-line reason, when its access is gone (the key or the user removed,
+   * access to an app it works on taken away). Call `close` when it ends.
+   */
+  openSession?(principal: Principal, end: (reason: string) => void): LiveSession;
 }
 
 export interface AuthFailure {
@@ -57,4 +64,11 @@ export interface CommandIO {
    * writes to a vanished client are discarded by the entrances anyway.
    */
   signal?: AbortSignal;
+  /**
+   * The live session the command runs in, when the entrance registered one.
+   * A command that works on an app for a while (`logs -f`, `run`, `enter`,
+   * following a job) ties the session to that app, so that losing access to
+   * the app ends it; the entrance then aborts `signal`.
+   */
+  session?: LiveSession;
 }

@@ -18,7 +18,7 @@ export interface AuthOptions {
   gateway: GitGateway;
   log: (msg: string) => void;
   /** Called once the client has proven it holds the private key of a known user's key. */
-  onUser: (user: User) => void;
+  onUser: (user: User, keyFingerprint: string) => void;
 }
 
 /**
@@ -30,8 +30,9 @@ export interface AuthOptions {
 export function authenticate(ctx: AuthContext, opts: AuthOptions): void {
   if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
   let user: User | undefined;
+  const fingerprint = sshFingerprint(ctx.key.data);
   try {
-    user = opts.gateway.userForKey(sshFingerprint(ctx.key.data));
+    user = opts.gateway.userForKey(fingerprint);
   } catch (err) {
     opts.log(`ssh: key lookup failed: ${err instanceof Error ? err.message : String(err)}`);
     return ctx.reject(['publickey']);
@@ -45,6 +46,6 @@ export function authenticate(ctx: AuthContext, opts: AuthOptions): void {
     opts.log(`ssh: bad signature for a key of user ${user.name}`);
     return ctx.reject(['publickey']);
   }
-  opts.onUser(user);
+  opts.onUser(user, fingerprint);
   ctx.accept();
 }

@@ -19,6 +19,8 @@ export class ChannelIO {
   readonly gone: Promise<void>;
   private isGone = false;
   private finished = false;
+  /** The exit status went out (by finish or cut): nothing more is sent. */
+  private exited = false;
   private readonly waiting = new Set<() => void>();
 
   constructor(
@@ -64,9 +66,28 @@ export class ChannelIO {
     await this.barrier(this.stdout);
     await this.barrier(this.channel.stderr);
     await this.barrier(this.channel);
-    if (this.isGone) return;
+    if (this.isGone || this.exited) return;
+    this.exited = true;
     this.channel.exit(code);
     this.channel.end();
+  }
+
+  /**
+   * Ends the channel from our side at once, whatever is still queued or
+   * being written: one last stderr line, exit status 1, close. For a session
+   * whose access was revoked and whose command did not stop in time, or whose
+   * client does not read.
+   */
+  cut(line: string): void {
+    if (this.isGone || this.exited) return;
+    this.finished = true;
+    this.exited = true;
+    this.channel.stderr.write(line);
+    this.channel.exit(1);
+    this.channel.close();
+    // The client's close confirmation ends the forwarders; until then, writers must not wait on a channel we closed.
+    for (const release of this.waiting) release();
+    this.waiting.clear();
   }
 
   /**
@@ -77,7 +98,7 @@ export class ChannelIO {
   private forwarder(target: Writable): Writable {
     return new Writable({
       write: (chunk: Buffer, _enc, cb) => {
-        if (this.isGone) return cb();
+        if (this.isGone || this.exited) return cb();
         let done = false;
         const release = () => {
           if (done) return;
@@ -94,7 +115,7 @@ export class ChannelIO {
 
   /** Resolves once everything written to `stream` so far has been handled. */
   private barrier(stream: Writable): Promise<void> {
-    if (this.isGone || stream.writableFinished || stream.destroyed) return Promise.resolve();
+    if (this.isGone || this.exited || stream.writableFinished || stream.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       const release = () => {
         this.waiting.delete(release);

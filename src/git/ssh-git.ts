@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { LiveSession } from '../auth/sessions.js';
 import { describe, SlipwayError } from '../errors.js';
 import type { User } from '../store/index.js';
 import type { GitGateway } from './gateway.js';
@@ -16,6 +17,10 @@ export interface GitServiceOptions {
   gitProtocol?: string;
   log: (msg: string) => void;
   source?: string;
+  /** The channel's live session: tied to the app once authorized. */
+  session?: LiveSession;
+  /** Aborted when the session's access is revoked: git stops, push or fetch. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -32,6 +37,8 @@ export async function runGitService(opts: GitServiceOptions): Promise<number> {
   let push: { env: Record<string, string>; close(): void } | undefined;
   try {
     target = gateway.authorizeRepo(user, opts.repo, service === 'receive-pack' ? 'push' : 'fetch', opts.source);
+    opts.session?.useApp(target.app);
+    if (opts.signal?.aborted) return 1;
     if (service === 'receive-pack') push = gateway.openPush(user, target.app, opts.source);
   } catch (err) {
     if (!(err instanceof SlipwayError)) log(`ssh: ${service} ${opts.repo} for ${user.name}: ${describe(err)}`);
@@ -39,6 +46,7 @@ export async function runGitService(opts: GitServiceOptions): Promise<number> {
     return 1;
   }
 
+  let revoked: (() => void) | undefined;
   try {
     const child = spawn('git', [service, target.repoPath], {
       env: gitEnv({ ...push?.env, GIT_PROTOCOL: opts.gitProtocol }),
@@ -49,6 +57,12 @@ export async function runGitService(opts: GitServiceOptions): Promise<number> {
     child.stdout.pipe(io.stdout, { end: false });
     child.stderr.pipe(io.stderr, { end: false });
     io.channel.pipe(child.stdin);
+
+    // Revoked access ends a push too: a deploy its hooks already queued runs on in the daemon, but not for this client.
+    revoked = () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    };
+    opts.signal?.addEventListener('abort', revoked, { once: true });
 
     void io.gone.then(() => {
       io.channel.unpipe(child.stdin);
@@ -68,6 +82,7 @@ export async function runGitService(opts: GitServiceOptions): Promise<number> {
     if (status !== 0) log(`ssh: git ${service} ${target.app} for ${user.name} exited ${status}`);
     return status;
   } finally {
+    if (revoked) opts.signal?.removeEventListener('abort', revoked);
     try {
       push?.close();
     } catch (err) {

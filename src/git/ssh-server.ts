@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import ssh2, { type Connection } from 'ssh2';
 
 const { Server } = ssh2;
+import type { LiveSession } from '../auth/sessions.js';
 import type { User } from '../store/index.js';
 import type { GitGateway } from './gateway.js';
 import { authenticate } from './ssh-auth.js';
@@ -20,6 +21,11 @@ export interface SshServerOptions {
 }
 
 const LOGIN_GRACE_MS = 60_000;
+/**
+ * How long a connection whose key or user was removed stays up: its channels
+ * end themselves first, each with the reason, then the connection goes.
+ */
+const REVOKED_GRACE_MS = 3000;
 /** Key probes and signed attempts both count; ssh tries each offered key once or twice. */
 const MAX_AUTH_TRIES = 20;
 
@@ -42,6 +48,9 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
   const server = new Server({ hostKeys: [opts.hostKey], ident: 'Slipway' }, (client, info) => {
     clients.add(client);
     let user: User | undefined;
+    let keyFingerprint: string | undefined;
+    let live: LiveSession | undefined;
+    let revokedTimer: NodeJS.Timeout | undefined;
     let markClosed!: () => void;
     const connectionClosed = new Promise<void>((resolve) => (markClosed = resolve));
 
@@ -53,7 +62,14 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     client.on('authentication', (ctx) => {
       if (++attempts > MAX_AUTH_TRIES) return client.end();
       try {
-        authenticate(ctx, { gateway: opts.gateway, log, onUser: (u) => (user = u) });
+        authenticate(ctx, {
+          gateway: opts.gateway,
+          log,
+          onUser: (u, fingerprint) => {
+            user = u;
+            keyFingerprint = fingerprint;
+          },
+        });
       } catch (err) {
         log(`ssh: authentication from ${info.ip} failed: ${err instanceof Error ? err.message : String(err)}`);
         ctx.reject(['publickey']);
@@ -63,9 +79,18 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
       clearTimeout(grace);
       const authenticated = user;
       if (!authenticated) return client.end();
-      client.on('session', (accept) => {
+      const principal = { userId: authenticated.id, keyFingerprint };
+      // The connection itself is a live session too: with its key gone it must not open new channels.
+      let revoked = false;
+      live = opts.gateway.openSession?.(principal, () => {
+        revoked = true;
+        revokedTimer = setTimeout(() => client.end(), REVOKED_GRACE_MS);
+        revokedTimer.unref();
+      });
+      client.on('session', (accept, reject) => {
+        if (revoked) return reject();
         try {
-          handleSession(accept(), { gateway: opts.gateway, user: authenticated, connectionClosed, log, source: `ssh ${info.ip}` });
+          handleSession(accept(), { gateway: opts.gateway, user: authenticated, connectionClosed, log, source: `ssh ${info.ip}`, principal });
         } catch (err) {
           log(`ssh: session setup for ${authenticated.name} failed: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -75,6 +100,8 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     client.on('error', (err: Error) => log(`ssh: connection from ${info.ip}: ${err.message}`));
     client.on('close', () => {
       clearTimeout(grace);
+      clearTimeout(revokedTimer);
+      live?.close();
       // One record per connection that tried keys and got in with none: ssh offers
       // every key it has, so single refusals are normal and not worth a record.
       if (!user && attempts > 0) opts.gateway.authFailed?.({ source: `ssh ${info.ip}`, reason: 'no key of a Slipway user (or a bad signature)' });

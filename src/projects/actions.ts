@@ -1,4 +1,5 @@
 import { appFor } from '../auth/access.js';
+import { isReservedAppName, type HostSettings } from '../auth/hosts.js';
 import { SlipwayError, invalid } from '../errors.js';
 import { createBareRepo } from '../git/repos.js';
 import { HOOKS_DIR } from '../paths.js';
@@ -16,6 +17,8 @@ export interface ProjectDeps {
   store: Store;
   layout: Layout;
   user: User;
+  /** The server's names: an app may not be named after its public host. */
+  settings: HostSettings;
 }
 
 export function createProject(deps: ProjectDeps, opts: { name: string; description?: string }): Project {
@@ -86,7 +89,7 @@ export function removeService(deps: ProjectDeps, project: Project, ref: string):
 }
 
 async function createServiceApp(deps: ProjectDeps, name: string): Promise<App> {
-  if (name.length > 63 || deps.store.apps.byName(name)) {
+  if (name.length > 63 || deps.store.apps.byName(name) || isReservedAppName(name, deps.settings)) {
     throw new SlipwayError('app_exists', `cannot create app "${name}" for the service: ${name.length > 63 ? 'the name is longer than 63 characters' : 'the name is taken'}`, {
       status: 409,
       hint: 'name an existing app to link instead: {"name": "...", "app": "APP"}',

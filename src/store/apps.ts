@@ -40,7 +40,11 @@ const SELECT =
 
 /** Apps, their config vars and their formation (process type → quantity). */
 export class AppStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Told after a change that can take access away (see Store.onAccessChange). */
+    private readonly accessChanged: () => void = () => undefined,
+  ) {}
 
   create(opts: { name: string; ownerId: number; env: Environment; mode: Mode }): App {
     this.db
@@ -69,10 +73,12 @@ export class AppStore {
       this.db.prepare('UPDATE apps SET owner_id = ? WHERE id = ?').run(ownerId, id);
       this.db.prepare('DELETE FROM collaborators WHERE app_id = ? AND user_id = ?').run(id, ownerId);
     })();
+    this.accessChanged();
   }
 
   destroy(id: number): void {
     this.db.prepare('DELETE FROM apps WHERE id = ?').run(id);
+    this.accessChanged();
   }
 
   setCurrentRelease(id: number, version: number | null): void {

@@ -11,7 +11,11 @@ export interface Collaborator {
 
 /** Who besides the owner may use an app (`access:add`). Removing a user or an app removes their rows. */
 export class CollaboratorStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Told after a change that can take access away (see Store.onAccessChange). */
+    private readonly accessChanged: () => void = () => undefined,
+  ) {}
 
   /** False when the user already was a collaborator. */
   add(appId: number, userId: number, addedBy: string): boolean {
@@ -19,7 +23,9 @@ export class CollaboratorStore {
   }
 
   remove(appId: number, userId: number): boolean {
-    return this.db.prepare('DELETE FROM collaborators WHERE app_id = ? AND user_id = ?').run(appId, userId).changes > 0;
+    const removed = this.db.prepare('DELETE FROM collaborators WHERE app_id = ? AND user_id = ?').run(appId, userId).changes > 0;
+    if (removed) this.accessChanged();
+    return removed;
   }
 
   list(appId: number): Collaborator[] {

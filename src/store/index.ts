@@ -33,18 +33,42 @@ export class Store {
   readonly collaborators: CollaboratorStore;
   readonly audit: AuditStore;
   readonly guests: GuestStore;
+  private readonly accessListeners = new Set<() => void>();
 
   constructor(readonly db: Db) {
-    this.users = new UserStore(db);
-    this.apps = new AppStore(db);
+    const accessChanged = () => this.accessChanged();
+    this.users = new UserStore(db, accessChanged);
+    this.apps = new AppStore(db, accessChanged);
     this.releases = new ReleaseStore(db);
     this.jobs = new JobStore(db);
     this.domains = new DomainStore(db);
     this.webhooks = new WebhookStore(db);
     this.projects = new ProjectStore(db);
-    this.collaborators = new CollaboratorStore(db);
+    this.collaborators = new CollaboratorStore(db, accessChanged);
     this.audit = new AuditStore(db);
     this.guests = new GuestStore(db);
+  }
+
+  /**
+   * `listener` runs after every change that can take access away: a user, an
+   * SSH key or an API token removed, a collaborator removed, an app handed
+   * over or destroyed. Live sessions re-check themselves on it, whichever
+   * entrance made the change. Returns the unsubscribe function.
+   */
+  onAccessChange(listener: () => void): () => void {
+    this.accessListeners.add(listener);
+    return () => this.accessListeners.delete(listener);
+  }
+
+  private accessChanged(): void {
+    // A listener's failure is its own; the change is made and stays made.
+    for (const listener of this.accessListeners) {
+      try {
+        listener();
+      } catch {
+        /* the listener reports its own errors */
+      }
+    }
   }
 
   static open(file: string): Store {

@@ -33,7 +33,11 @@ const toUser = (r: any): User => ({ id: r.id, name: r.name, role: r.role, create
 
 /** Users, their SSH keys and their API tokens (stored as hashes only). */
 export class UserStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Told after a change that can take access away (see Store.onAccessChange). */
+    private readonly accessChanged: () => void = () => undefined,
+  ) {}
 
   add(name: string, role: Role): User {
     const info = this.db.prepare('INSERT INTO users (name, role, created_at) VALUES (?, ?, ?)').run(name, role, now());
@@ -53,6 +57,7 @@ export class UserStore {
   /** Deletes the user with their keys, tokens and collaborations (the caller checks they own no apps). */
   remove(id: number): void {
     this.db.prepare('DELETE FROM users WHERE id = ?').run(id);
+    this.accessChanged();
   }
 
   /** The stored scrypt hash, or null when the user has no password (tokens and keys only). */
@@ -103,7 +108,9 @@ export class UserStore {
   }
 
   removeKey(id: number): boolean {
-    return this.db.prepare('DELETE FROM ssh_keys WHERE id = ?').run(id).changes > 0;
+    const removed = this.db.prepare('DELETE FROM ssh_keys WHERE id = ?').run(id).changes > 0;
+    if (removed) this.accessChanged();
+    return removed;
   }
 
   addToken(userId: number, name: string, hash: string): TokenRow {
@@ -144,6 +151,13 @@ export class UserStore {
   }
 
   revokeToken(id: number): boolean {
-    return this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now(), id).changes > 0;
+    const revoked = this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now(), id).changes > 0;
+    if (revoked) this.accessChanged();
+    return revoked;
+  }
+
+  /** Whether a live (not revoked) token has this hash; unlike userByTokenHash, not a use of it. */
+  tokenIsLive(hash: string): boolean {
+    return this.db.prepare('SELECT 1 FROM tokens WHERE hash = ? AND revoked_at IS NULL').get(hash) !== undefined;
   }
 }

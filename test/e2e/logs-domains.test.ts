@@ -135,7 +135,7 @@ describe('e2e: domains and logs', function () {
       expect(stranger.stderr).to.not.include('dom');
       const platformName = ssh(bob.key, server.ports.ssh, ['domains:add', 'bobapp', 'dom.localhost']);
       expect(platformName.code).to.not.equal(0);
-      expect(platformName.stderr).to.include('reserved');
+      expect(platformName.stderr).to.include('dom.localhost is already in use by another app');
       expect(ssh(bob.key, server.ports.ssh, ['domains', 'dom']).stderr).to.include('does not exist, or you have no access');
       expect(ssh(bob.key, server.ports.ssh, ['domains:add', 'bobapp', 'bob.example.test']).code).to.equal(0);
       expect((await httpGet({ port: server.ports.router, host: 'shop.example.test' })).body.trim()).to.equal('second');

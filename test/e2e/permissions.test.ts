@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -23,6 +24,9 @@ import { appRepo, httpGet, push, ssh, sshKey, tmpdir, TestServer, type Result } 
 const APP = 'permapp';
 const GHOST = 'nosuchapp';
 const NOT_FOUND = 'does not exist, or you have no access to it';
+/** A secret config var of the app: whoever may use the app may read it, as `run -- printenv` would. */
+const SECRET = `matrix-secret-${crypto.randomBytes(8).toString('hex')}`;
+const MASK = '********';
 
 type RoleName = 'admin' | 'owner' | 'collaborator' | 'other' | 'revoked' | 'anonymous';
 interface Role {
@@ -51,7 +55,7 @@ const COMMAND_PROBES: Record<string, { args: string[]; ok: RegExp; manage?: bool
   'apps:set': { args: [APP, 'nosuch=1'], ok: /unknown setting "nosuch"/ },
   'apps:destroy': { args: [APP], ok: /--confirm permapp/, manage: true },
   'apps:transfer': { args: [APP, 'nosuchuser'], ok: /user "nosuchuser" not found/, manage: true },
-  config: { args: [APP], ok: /permapp has no config vars/ },
+  config: { args: [APP], ok: /^MATRIX_SECRET:\s+\*{8} \(secret\)$/m },
   'config:get': { args: [APP, 'NOPE'], ok: /has no config var NOPE/ },
   'config:set': { args: [APP, 'bad-key=1'], ok: /not a valid config var name/ },
   'config:unset': { args: [APP, 'NOPE'], ok: /has no config var NOPE/ },
@@ -161,8 +165,8 @@ describe('e2e: the permission matrix', function () {
       { name: 'revoked', uses: false, manages: false, key: keys.revoked!.key, token: revokedToken },
       { name: 'anonymous', uses: false, manages: false, key: keys.anonymous!.key },
     ];
-    // The owner creates and shares the app over SSH, as a user would; one push makes v1.
-    for (const argv of [['apps:create', APP], ['access:add', APP, 'collaborator']]) {
+    // The owner creates and shares the app over SSH, as a user would, and gives it a secret; one push makes v1.
+    for (const argv of [['apps:create', APP], ['access:add', APP, 'collaborator'], ['config:set', APP, '--secret', `MATRIX_SECRET=${SECRET}`]]) {
       const r = sshAs(role('owner'), argv);
       expect(r.code, r.stderr).to.equal(0);
     }
@@ -277,6 +281,27 @@ describe('e2e: the permission matrix', function () {
       });
     }
 
+    it('secrets: everyone who may use the app may reveal them, as run would print them; nobody else learns the app exists', () => {
+      for (const r of roles) {
+        const probes: Record<string, (app: string) => Result> = {
+          'config:get --reveal': (app) => sshAs(r, ['config:get', app, 'MATRIX_SECRET', '--reveal']),
+          'config --reveal': (app) => sshAs(r, ['config', app, '--reveal']),
+          'run printenv': (app) => sshAs(r, ['run', app, '--', 'printenv', 'MATRIX_SECRET']),
+        };
+        if (!r.uses) {
+          for (const [what, probe] of Object.entries(probes)) expectDenied(r, what, probe);
+          continue;
+        }
+        expect(sshAs(r, ['config:get', APP, 'MATRIX_SECRET']).stdout.trim(), `masked for ${r.name}`).to.equal(MASK);
+        const revealed = probes['config:get --reveal']!(APP);
+        expect(revealed.code, `config:get --reveal as ${r.name}: ${revealed.stderr}`).to.equal(0);
+        expect(revealed.stdout.trim()).to.equal(SECRET);
+        expect(probes['config --reveal']!(APP).stdout).to.match(new RegExp(`^MATRIX_SECRET:\\s+${SECRET} \\(secret\\)$`, 'm'));
+        // The policy and what run does agree: the same value either way.
+        expect(probes['run printenv']!(APP).stdout.trim(), `run printenv as ${r.name}`).to.equal(SECRET);
+      }
+    });
+
     it('job commands: a job of an app you may not use answers like a job that does not exist', () => {
       const jobCommands = commands.filter((c) => c.registeredArguments[0]?.name() === 'id' && c.name().startsWith('jobs:'));
       expect(jobCommands.map((c) => c.name())).to.include.members(['jobs:info', 'jobs:log', 'jobs:wait']);
@@ -352,6 +377,26 @@ describe('e2e: the permission matrix', function () {
           // A route added later may want parameters this test cannot guess: it must at least not refuse the caller.
           else expect(res.status, `${route} as ${r.name}: ${res.body.slice(0, 200)}`).to.not.be.oneOf([401, 403]);
         }
+      }
+    });
+
+    it('secrets: ?reveal=1 and the remote CLI show them to everyone who may use the app; nobody else learns the app exists', async () => {
+      for (const r of roles) {
+        const reveal = (app: string) => api(r, 'GET', `/api/v1/apps/${app}/config?reveal=1`);
+        if (!r.uses) {
+          const real = asResult(await reveal(APP));
+          expect(real.code, `reveal as ${r.name}`).to.be.oneOf(r.token && r.name !== 'revoked' ? [404] : [401]);
+          expect(seen(real, APP)).to.equal(seen(asResult(await reveal(GHOST)), GHOST));
+          continue;
+        }
+        const masked = await api(r, 'GET', `/api/v1/apps/${APP}/config`);
+        expect(JSON.parse(masked.body).vars.MATRIX_SECRET, `masked for ${r.name}`).to.equal(MASK);
+        const revealed = await reveal(APP);
+        expect(revealed.status, `reveal as ${r.name}: ${revealed.body}`).to.equal(200);
+        expect(JSON.parse(revealed.body)).to.deep.equal({ app: APP, vars: { MATRIX_SECRET: SECRET }, secret: ['MATRIX_SECRET'] });
+        const body = JSON.stringify({ argv: ['config:get', APP, 'MATRIX_SECRET', '--reveal'] });
+        const remote = await api(r, 'POST', '/api/v1/cli', body, 'application/json');
+        expect(remote.body, `the remote CLI as ${r.name}`).to.include(JSON.stringify({ out: `${SECRET}\n` })).and.include('{"exit":0}');
       }
     });
 

@@ -43,13 +43,23 @@ describe('store/domains', () => {
     expect(store.domains.byHostname('shop.example.com')).to.equal(undefined);
     expect(store.domains.add(b, 'shop.example.com')).to.equal(true);
   });
+
+  it('finds the names at every level of a name: itself, above it and below it, not beside it', () => {
+    for (const h of ['shop.test', 'x.shop.test', 'y.x.shop.test', 'eshop.test', 'shop.test.example', 'other.test']) store.domains.add(a, h);
+    const around = (h: string) => store.domains.around(h).map((d) => d.hostname).sort();
+    expect(around('x.shop.test')).to.deep.equal(['shop.test', 'x.shop.test', 'y.x.shop.test']);
+    expect(around('shop.test')).to.deep.equal(['shop.test', 'x.shop.test', 'y.x.shop.test']);
+    expect(around('z.y.x.shop.test')).to.deep.equal(['shop.test', 'x.shop.test', 'y.x.shop.test']);
+    expect(around('new.example')).to.deep.equal([]);
+    expect(store.domains.around('other.test')[0]).to.include({ appName: 'alpha', ownerId: store.users.byName('owner')!.id });
+  });
 });
 
 describe('commands/domains: checkHostname', () => {
   const refused = (host: string, pattern: RegExp) => {
     let err: unknown;
     try {
-      checkHostname(host, 'localhost');
+      checkHostname(host);
     } catch (e) {
       err = e;
     }
@@ -59,11 +69,11 @@ describe('commands/domains: checkHostname', () => {
   };
 
   it('accepts DNS names, lowercased and without a trailing dot', () => {
-    expect(checkHostname('www.example.com', 'localhost')).to.equal('www.example.com');
-    expect(checkHostname('WWW.Example.COM.', 'localhost')).to.equal('www.example.com');
-    expect(checkHostname('a-b.c-d.example.test', 'localhost')).to.equal('a-b.c-d.example.test');
-    expect(checkHostname('x.y.localhost', 'localhost')).to.equal('x.y.localhost');
-    expect(checkHostname(`${'a'.repeat(63)}.example.com`, 'localhost')).to.have.length(75);
+    expect(checkHostname('www.example.com')).to.equal('www.example.com');
+    expect(checkHostname('WWW.Example.COM.')).to.equal('www.example.com');
+    expect(checkHostname('a-b.c-d.example.test')).to.equal('a-b.c-d.example.test');
+    expect(checkHostname('x.y.localhost')).to.equal('x.y.localhost');
+    expect(checkHostname(`${'a'.repeat(63)}.example.com`)).to.have.length(75);
   });
 
   it('refuses what is not a host name', () => {
@@ -72,13 +82,8 @@ describe('commands/domains: checkHostname', () => {
     }
   });
 
-  it('refuses wildcards, IP addresses and the platform\'s own APP.<domain> names', () => {
+  it('refuses wildcards and IP addresses', () => {
     refused('*.example.com', /wildcard/);
     refused('10.0.0.1', /IP address/);
-    refused('other.localhost', /reserved/);
-    refused('Other.LocalHost.', /reserved/);
-    expect(() => checkHostname('example.com', 'example.com')).to.throw(/reserved/);
-    expect(() => checkHostname('shop.example.com', 'example.com')).to.throw(/reserved/);
-    expect(checkHostname('www.shop.example.com', 'example.com')).to.equal('www.shop.example.com');
   });
 });

@@ -2,12 +2,15 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { errors } from '../schemas.js';
 import { runCommand } from '../../commands/program.js';
+import { endedLine } from '../../auth/sessions.js';
 import { describe, invalid } from '../../errors.js';
-import { requestUser } from '../auth.js';
+import { openStream, requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 
 /** Commands that need a terminal the NDJSON channel cannot give. */
 const NEEDS_TERMINAL = new Set(['enter']);
+/** How long a command whose access was revoked may take to stop before its stream is ended anyway. */
+const CUT_GRACE_MS = 2000;
 
 /**
  * The remote CLI's channel: `POST /api/v1/cli {argv, stdin?}` runs the same
@@ -65,18 +68,31 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
             cb();
           },
         });
-      // The client went away (Ctrl-C on `logs -f`): commands that run until interrupted stop.
+      // The client went away (Ctrl-C on `logs -f`), or its access did: commands that run until interrupted stop.
       const gone = new AbortController();
       reply.raw.on('close', () => gone.abort());
-      const io = { stdin: Readable.from(stdin === undefined ? [] : [stdin]), stdout: stream('out'), stderr: stream('err'), tty: false, signal: gone.signal };
+      let ended: string | undefined;
+      const exit = (code: number) => {
+        if (!body.writable) return;
+        // A stream ended by a revocation says why, last, and never exits 0.
+        if (ended !== undefined) send({ err: endedLine(ended) });
+        send({ exit: ended === undefined ? code : code || 1 });
+        body.end();
+      };
+      const session = openStream(ctx.sessions, req, (reason) => {
+        ended = reason;
+        gone.abort();
+        setTimeout(() => exit(1), CUT_GRACE_MS).unref();
+      });
+      const io = { stdin: Readable.from(stdin === undefined ? [] : [stdin]), stdout: stream('out'), stderr: stream('err'), tty: false, signal: gone.signal, session };
       runCommand({ store: ctx.store, layout: ctx.layout, settings: ctx.settings, user, io, local: false, platform: ctx.platform, source: `http ${req.ip}` }, argv)
         .catch((err) => {
           send({ err: ` !     ${describe(err)}\n` });
           return 1;
         })
         .then((code) => {
-          send({ exit: code });
-          body.end();
+          session.close();
+          exit(code);
         });
       return reply.header('content-type', 'application/x-ndjson; charset=utf-8').header('cache-control', 'no-store').send(body);
     },

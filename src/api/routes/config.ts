@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { appFor, mayRevealSecrets } from '../../auth/access.js';
-import { denied, invalid } from '../../errors.js';
+import { appFor } from '../../auth/access.js';
+import { invalid } from '../../errors.js';
 import { sealChanges, startConfigRelease, type ConfigChange } from '../../pipeline/config-changes.js';
 import { MASK } from '../../secrets/masker.js';
 import { isSealed } from '../../store/sealed.js';
-import type { App, User } from '../../store/index.js';
+import type { App } from '../../store/index.js';
 import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { accepted } from './jobs.js';
@@ -23,8 +23,9 @@ const configView = {
 
 /**
  * An app's config vars over the API. Listings mask secrets; `?reveal=1`
- * shows them to the app's owner or an admin. A change is a config release,
- * exactly as `config:set` makes it.
+ * shows them, to anyone who may use the app (as `config --reveal` does, and
+ * as `run -- printenv` would). A change is a config release, exactly as
+ * `config:set` makes it.
  */
 export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
   api.get<{ Params: { app: string }; Querystring: { reveal?: string } }>(
@@ -34,14 +35,13 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
         summary: "An app's config vars, secrets masked",
         tags: ['config'],
         params: appParams,
-        querystring: { type: 'object', additionalProperties: false, properties: { reveal: { type: 'string', description: '1 to show secret values (owner or admin)' } } },
-        response: { 200: configView, ...errors(400, 401, 403, 404, 422) },
+        querystring: { type: 'object', additionalProperties: false, properties: { reveal: { type: 'string', description: '1 to show secret values' } } },
+        response: { 200: configView, ...errors(400, 401, 404, 422) },
       },
     },
     async (req) => {
-      const user = requestUser(req);
-      const app = appFor(ctx.store, user, req.params.app);
-      return view(ctx, user, app, ['1', 'true', 'yes'].includes(String(req.query.reveal ?? '').toLowerCase()));
+      const app = appFor(ctx.store, requestUser(req), req.params.app);
+      return view(ctx, app, ['1', 'true', 'yes'].includes(String(req.query.reveal ?? '').toLowerCase()));
     },
   );
 
@@ -76,7 +76,7 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
       const changes = sealChanges({ box, store: ctx.store, app, change });
       const job = startConfigRelease({ store: ctx.store, queue: ctx.platform.queue, app, userName: user.name, changes });
       if (job) return accepted(reply, job);
-      return view(ctx, user, ctx.store.apps.byId(app.id)!, false);
+      return view(ctx, ctx.store.apps.byId(app.id)!, false);
     },
   );
 }
@@ -90,10 +90,9 @@ function changeFrom(body: { vars?: Record<string, string | null>; secret?: strin
   return { set, unset, secret: body.secret ?? [] };
 }
 
-function view(ctx: ApiContext, user: User, app: App, reveal: boolean) {
+function view(ctx: ApiContext, app: App, reveal: boolean) {
   const config = ctx.store.apps.config(app.id);
   const secret = Object.keys(config).filter((k) => isSealed(config[k]!));
-  if (reveal && secret.length && !mayRevealSecrets(user, app)) throw denied(`only the owner of ${app.name} or an admin may reveal its secrets`, 'ask without reveal=1 to see the other vars');
   const box = ctx.platform.services.secrets;
   const vars: Record<string, string> = {};
   for (const [k, v] of Object.entries(config)) vars[k] = !isSealed(v) ? v : reveal && box ? box.open(app.name, k, v) : MASK;

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { appFor, mayUse } from '../../auth/access.js';
+import { endedLine } from '../../auth/sessions.js';
 import { describe, notFound } from '../../errors.js';
 import type { Job, User } from '../../store/index.js';
-import { requestUser } from '../auth.js';
+import { openStream, requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { parseJobId } from '../params.js';
 import { acceptedView, jobUrl, jobView, releaseUrl } from '../present.js';
@@ -57,7 +58,7 @@ export function registerJobs(api: FastifyInstance, ctx: ApiContext): void {
       produces: ['text/plain'],
       response: { 200: { type: 'string' }, ...errors(400, 401, 404, 422) },
     },
-  }, async (req, reply) => sendJobLog(ctx, jobFor(ctx, requestUser(req), req.params.id), req.query.follow, reply));
+  }, async (req, reply) => sendJobLog(ctx, req, jobFor(ctx, requestUser(req), req.params.id), req.query.follow, reply));
 }
 
 /**
@@ -73,8 +74,11 @@ export function answerJob(ctx: ApiContext, job: Job, reply: FastifyReply) {
   return reply.send(body);
 }
 
-/** A job's log as text; with `follow`, every line as the job writes it, until it ends. */
-export function sendJobLog(ctx: ApiContext, job: Job, follow: string | undefined, reply: FastifyReply) {
+/**
+ * A job's log as text; with `follow`, every line as the job writes it, until
+ * it ends, or until the caller's access to the job's app is revoked.
+ */
+export function sendJobLog(ctx: ApiContext, req: FastifyRequest, job: Job, follow: string | undefined, reply: FastifyReply) {
   reply.header('content-type', 'text/plain; charset=utf-8').header('x-content-type-options', 'nosniff').header('cache-control', 'no-store');
   if (!['1', 'true', 'yes'].includes(String(follow ?? '').toLowerCase())) {
     return fs.existsSync(job.logPath) ? reply.send(fs.createReadStream(job.logPath)) : reply.send('');
@@ -82,10 +86,17 @@ export function sendJobLog(ctx: ApiContext, job: Job, follow: string | undefined
   // Every line as the pipeline writes it, until the job ends; a finished job's whole log at once.
   const out = new PassThrough();
   const write = (chunk: string) => void (out.writable && out.write(chunk));
+  const end = (last?: string) => void (out.writable && out.end(last));
+  const session = openStream(ctx.sessions, req, (reason) => end(endedLine(reason)));
+  const done = (last?: string) => {
+    session.close();
+    end(last);
+  };
   ctx.platform.queue.follow(job.id, write).then(
-    () => out.end(),
-    (err) => out.end(` !     could not follow job ${job.id}: ${describe(err)}\n`),
+    () => done(),
+    (err) => done(` !     could not follow job ${job.id}: ${describe(err)}\n`),
   );
+  session.useApp(job.appName);
   return reply.send(out);
 }
 

@@ -54,7 +54,7 @@ type ServiceReq = FastifyRequest<{ Params: { project: string; service: string } 
  */
 export function registerProjects(api: FastifyInstance, ctx: ApiContext): void {
   const { store } = ctx;
-  const deps = (req: FastifyRequest): ProjectDeps => ({ store, layout: ctx.layout, user: requestUser(req) });
+  const deps = (req: FastifyRequest): ProjectDeps => ({ store, layout: ctx.layout, user: requestUser(req), settings: ctx.settings });
   const projectOf = (req: ProjectReq) => projectFor(store, requestUser(req), req.params.project);
 
   api.get('/api/v1/projects', {

@@ -70,6 +70,6 @@ export function registerQueue(api: FastifyInstance, ctx: ApiContext): void {
         response: { 200: { type: 'string' }, ...errorResponses },
       },
     },
-    async (req, reply) => sendJobLog(ctx, jobFor(ctx, requestUser(req), req.params.id), req.query.follow, reply),
+    async (req, reply) => sendJobLog(ctx, req, jobFor(ctx, requestUser(req), req.params.id), req.query.follow, reply),
   );
 }
