@@ -12,6 +12,7 @@ import {
 import { readProcfile } from './procfile.js';
 import { parseReleaseYaml } from './release-yaml.js';
 import { runStreaming, type StreamingResult } from './run-streaming.js';
+import type { ChildOwner } from '../runtime/orphans.js';
 
 export { BuildError } from './build-error.js';
 
@@ -42,6 +43,8 @@ export interface BuildOptions {
   log: (line: string) => void;
   /** Aborting kills the running buildpack process and rejects with a BuildError. */
   signal?: AbortSignal;
+  /** Marks every buildpack process, so none outlives the deploy or a crash of the daemon. */
+  owner?: ChildOwner;
 }
 
 export interface BuildResult {
@@ -59,6 +62,7 @@ interface StepContext {
   env: Record<string, string>;
   log: (line: string) => void;
   signal?: AbortSignal;
+  owner?: ChildOwner;
 }
 
 /**
@@ -72,7 +76,7 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
   if (!opts.envDirReady) await writeEnvDir(opts.envDir, opts.env);
 
   let env = baseEnv({ home, extraCaBundle: opts.extraCaBundle, sourceVersion: opts.env.SOURCE_VERSION });
-  const ctx = (): StepContext => ({ buildDir: opts.buildDir, env, log: opts.log, signal: opts.signal });
+  const ctx = (): StepContext => ({ buildDir: opts.buildDir, env, log: opts.log, signal: opts.signal, owner: opts.owner });
   const buildpacks = await chooseBuildpacks(opts, ctx());
 
   const processTypes: Record<string, string> = {};
@@ -185,6 +189,7 @@ async function runStep(bp: Buildpack, step: BuildStep, args: string[], ctx: Step
       onLine: ctx.log,
       captureStdout,
       signal: ctx.signal,
+      owner: ctx.owner,
     });
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code ?? 'error';

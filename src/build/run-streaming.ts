@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import type { ChildOwner } from '../runtime/orphans.js';
 
 export interface StreamingOptions {
   /** Executable to run; never a shell line. */
@@ -16,6 +17,8 @@ export interface StreamingOptions {
   signal?: AbortSignal;
   /** How long a child may ignore SIGTERM after an abort before SIGKILL. */
   killGraceMs?: number;
+  /** Marks the child and records its group, so nothing of it outlives its job or a crash of the daemon. */
+  owner?: ChildOwner;
 }
 
 export interface StreamingResult {
@@ -41,10 +44,11 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     // what it started (npm runs scripts through sh, which runs node, …).
     const child = spawn(opts.command, opts.args, {
       cwd: opts.cwd,
-      env: opts.env,
+      env: { ...opts.env, ...opts.owner?.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
+    const disown = child.pid === undefined ? undefined : opts.owner?.adopt(child.pid);
     let stdout = '';
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
@@ -66,11 +70,13 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     splitLines(child.stderr, opts.onLine);
 
     child.on('error', (err) => {
+      disown?.();
       opts.signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
       reject(err);
     });
     child.on('close', (code, sig) => {
+      disown?.();
       opts.signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
       resolve({ exitCode: code, exitSignal: sig, stdout, aborted });

@@ -17,11 +17,13 @@ import { stopInstances } from '../pipeline/formation.js';
 import { DeployQueue } from '../pipeline/queue.js';
 import { OneOffs } from '../pipeline/one-offs.js';
 import { createRouter, type RouterKind } from '../router/select.js';
+import { Orphans } from '../runtime/orphans.js';
 import { createRuntime, type DriverKind } from '../runtime/select.js';
 import { SecretBox } from '../secrets/box.js';
 import { Store } from '../store/index.js';
 import { Layout } from '../store/layout.js';
 import { recoverJobs, restoreApps } from './boot.js';
+import { removeLeftovers } from './leftovers.js';
 import { startControlSocket } from './control.js';
 import { DaemonGateway } from './gateway.js';
 import { handleHook } from './push.js';
@@ -89,15 +91,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     defaultDriver: opts.driver ?? 'process',
   };
   const firstStart = ensureAdmin(store);
+  // First thing after the store: builds and one-offs a crashed daemon left are ended before anything new is spawned.
+  const orphans = new Orphans(layout.orphansDir);
+  orphans.reapAll(log);
 
   const driver = await createRuntime({ store, kind: settings.defaultDriver, home: layout.home, log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process`, extraCaBundle: opts.extraCaBundle }).catch((err) => {
     store.close();
     throw err;
   });
   const notifier = new WebhookNotifier({ store, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
-  const services: Services = { store, layout, driver, router, settings, notifier, secrets };
+  const services: Services = { store, layout, driver, router, settings, notifier, secrets, orphans };
   const queue = new DeployQueue(services);
-  const oneOffs = new OneOffs({ driver });
+  const oneOffs = new OneOffs({ driver, orphans });
   const platform: Platform = {
     services,
     queue,
@@ -112,6 +117,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const admin = () => store.users.list().find((u) => u.role === 'admin')!;
 
   await recoverJobs(services, log);
+  removeLeftovers(layout, log);
   for (const app of store.apps.list()) if (fs.existsSync(layout.repo(app.name))) await linkHooks(layout.repo(app.name), HOOKS_DIR);
 
   const closers: Array<() => Promise<unknown>> = [];

@@ -2,6 +2,7 @@ import type { App, Job, Mode, Release, ReleaseKind, Store } from '../store/index
 import type { Layout } from '../store/layout.js';
 import type { Driver, Instance } from '../runtime/driver.js';
 import type { DriverKind } from '../runtime/kinds.js';
+import type { Orphans } from '../runtime/orphans.js';
 import type { RouterEngine } from '../router/engine.js';
 import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
@@ -45,6 +46,8 @@ export interface Services {
   secrets?: SecretBox;
   /** Docker engine client for container and Dockerfile builds; connected on first use (see pipeline/engine.ts). */
   docker?: Docker;
+  /** Marks and records the processes of builds, hooks and one-offs, so none outlives its job or a crashed daemon. */
+  orphans?: Orphans;
 }
 
 /** Where a deploy's code comes from. */

@@ -59,7 +59,8 @@ export async function runScript(ctx: DeployContext, opts: ScriptOptions): Promis
     return false;
   }
   ctx.log.info(`Running ${opts.script}`);
-  const code = await runLogged({ command: file, args: [], cwd: opts.cwd, env: opts.env, log: ctx.log, signal: ctx.signal });
+  const owner = ctx.services.orphans?.owner('deploy', ctx.job.id);
+  const code = await runLogged({ command: file, args: [], cwd: opts.cwd, env: opts.env, log: ctx.log, signal: ctx.signal, owner });
   if (code !== 0) {
     throw new DeployError(`${opts.script} exited with status ${code}`, {
       app: ctx.app.name,

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
+import type { ChildOwner } from '../runtime/orphans.js';
 import type { JobLog } from './job-log.js';
 
 export interface RunLoggedOptions {
@@ -11,17 +12,27 @@ export interface RunLoggedOptions {
   signal?: AbortSignal;
   /** Prefix for each output line; Heroku indents detail by seven spaces. */
   indent?: string;
+  /** Marks the child and records its group, so nothing of it outlives its job or a crash of the daemon. */
+  owner?: ChildOwner;
 }
 
 /** Spawns a program (argument array, no shell) and streams its output into the job log line by line. */
 export function runLogged(opts: RunLoggedOptions): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(opts.command, opts.args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
+    // Its own process group, so the group recorded for a restarted daemon holds only what this hook started.
+    const child = spawn(opts.command, opts.args, { cwd: opts.cwd, env: { ...opts.env, ...opts.owner?.env }, stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal, detached: !!opts.owner });
+    const disown = child.pid === undefined || !opts.owner ? undefined : opts.owner.adopt(child.pid);
     const indent = opts.indent ?? '       ';
     for (const stream of [child.stdout, child.stderr]) {
       readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (l) => opts.log.line(indent + l));
     }
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    child.on('error', (err) => {
+      disown?.();
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      disown?.();
+      resolve(code ?? (signal ? 128 : 1));
+    });
   });
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import * as tar from 'tar';
+import { crashPoint } from '../crash-point.js';
 import { SlipwayError } from '../errors.js';
 import { escapingEntry, normalizeEntryPath, type LinkEntry } from './link-walk.js';
 
@@ -67,6 +68,7 @@ export async function createArchive(opts: CreateArchiveOptions): Promise<Archive
     await fsp.rm(tmp, { force: true });
     throw new SlipwayError('archive_failed', `could not write the release archive: ${(err as Error).message}`, { cause: err, status: 500 });
   }
+  crashPoint('bundle:during');
   const sha256 = hash.digest('hex');
   const file = path.join(opts.destDir, `v${opts.version}-${sha256}.tar.gz`);
   await fsp.rename(tmp, file);

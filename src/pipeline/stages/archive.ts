@@ -28,8 +28,11 @@ export const archive: StageFn = async (ctx) => {
     await fsp.writeFile(path.join(staging, 'release.json'), JSON.stringify({ app, live: ctx.previous.version, at: new Date().toISOString() }) + '\n');
     await fsp.symlink(layout.data(app), path.join(staging, 'data'));
     const extra = (await fsp.readdir(staging)).filter((f) => f !== 'release.json' && f !== 'data');
-    await tar.create({ gzip: true, cwd: staging, file: path.join(dir, name), follow: true, portable: true }, ['release.json', 'data', ...extra]);
+    // Written beside the staging dir and renamed: a crash never leaves a half snapshot that looks whole.
+    await tar.create({ gzip: true, cwd: staging, file: `${staging}.tar.gz`, follow: true, portable: true }, ['release.json', 'data', ...extra]);
+    await fsp.rename(`${staging}.tar.gz`, path.join(dir, name));
   } finally {
+    await fsp.rm(`${staging}.tar.gz`, { force: true });
     await fsp.rm(staging, { recursive: true, force: true });
   }
   if (live && fs.existsSync(live)) await runScript(ctx, { script: '.slipway/post_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT: path.join(dir, name) }), stage: 'archive' });

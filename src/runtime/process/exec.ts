@@ -36,11 +36,12 @@ export async function runExec(req: ExecRequest, opts: ExecOptions): Promise<numb
   if (req.signal?.aborted) throw new SlipwayError('aborted', 'cancelled before it started', { status: 499 });
   const { app, release, releaseDir, dataDir } = req;
   const dyno = req.dyno ?? `run.${opts.index}`;
-  const env = { ...instanceEnv({ spec: { app, release, releaseDir, dataDir, env: req.env, type: 'run', index: opts.index }, path: opts.path }), DYNO: dyno };
+  const env = { ...instanceEnv({ spec: { app, release, releaseDir, dataDir, env: req.env, type: 'run', index: opts.index }, path: opts.path }), DYNO: dyno, ...req.owner?.env };
   const argv = ['bash', ...execLauncherArgs(app, dyno, req.argv)];
 
   const started = req.tty ? await startPty(req, argv, env, opts) : startPiped(req, argv, env);
-  return supervise(req, started, opts.killGraceMs ?? 5000);
+  const disown = started.child.pid === undefined ? undefined : req.owner?.adopt(started.child.pid);
+  return supervise(req, started, opts.killGraceMs ?? 5000).finally(() => disown?.());
 }
 
 interface Started {
