@@ -12,6 +12,8 @@ export interface ReleaseArchiveOptions {
   releaseDir: string;
   /** The archive the release was made from (final mode, rollback, promotion), linked instead of re-packed so its sha256 is unchanged. */
   from?: { archive: string; sha256?: string };
+  /** See CreateArchiveOptions.beforeRename. */
+  beforeRename?: () => void;
 }
 
 /** Steps that ran for a release ran for its archive: a later deploy of that archive must not run them again. */
@@ -36,7 +38,7 @@ export async function writeReleaseArchive(opts: ReleaseArchiveOptions): Promise<
     await fsp.link(opts.from.archive, file).catch(() => fsp.copyFile(opts.from!.archive, file));
     info = { path: file, sha256, size: (await fsp.stat(file)).size };
   } else {
-    info = await createArchive({ dir: opts.releaseDir, destDir, version, exclude: ['data'] });
+    info = await createArchive({ dir: opts.releaseDir, destDir, version, exclude: ['data'], beforeRename: opts.beforeRename });
   }
   store.releases.update(opts.release.id, { archivePath: info.path, sha256: info.sha256, size: info.size });
   for (const step of RUN_ONCE_STEPS) {

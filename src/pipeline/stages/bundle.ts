@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { crashPoint } from '../../crash-point.js';
 import type { StageFn } from '../context.js';
 import { writeReleaseArchive } from '../release-archive.js';
 
@@ -10,7 +11,7 @@ import { writeReleaseArchive } from '../release-archive.js';
  */
 export const bundle: StageFn = async (ctx) => {
   const from = ctx.source.kind === 'archive' ? { archive: ctx.source.archive, sha256: ctx.source.sha256 } : undefined;
-  const info = await writeReleaseArchive({ services: ctx.services, app: ctx.app, release: ctx.release!, releaseDir: ctx.releaseDir!, from });
+  const info = await writeReleaseArchive({ services: ctx.services, app: ctx.app, release: ctx.release!, releaseDir: ctx.releaseDir!, from, beforeRename: () => crashPoint('bundle:during') });
   ctx.log.info(`Release archive ${path.basename(info.path).slice(0, 20)}… (${formatSize(info.size)}, sha256 ${info.sha256})`);
 };
 
