@@ -126,6 +126,7 @@ describe('e2e: kill -9 of the daemon at every stage boundary of a deploy', funct
     const row = query(server.home, 'SELECT archive_path, sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? AND r.version = ?', APP, live.version)[0];
     expect(row.archive_path, 'the live release’s archive').to.be.a('string');
     expect(crypto.createHash('sha256').update(fs.readFileSync(row.archive_path)).digest('hex')).to.equal(row.sha256);
+    expect(fs.readlinkSync(path.join(appDir(), 'releases', 'current')), 'releases/current').to.equal(path.join(appDir(), 'releases', `v${live.version}`));
     if (notLive !== undefined) {
       expect(releases).to.match(new RegExp(`^v${notLive}\\s+\\S+\\s+failed\\s`, 'm'));
       expect(fs.existsSync(path.join(appDir(), 'releases', `v${notLive}`)), 'the failed release’s directory').to.equal(false);
