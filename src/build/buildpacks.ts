@@ -12,6 +12,7 @@ import {
 import { readProcfile } from './procfile.js';
 import { parseReleaseYaml } from './release-yaml.js';
 import { runStreaming, type Sandbox, type StreamingResult } from './run-streaming.js';
+import type { ChildOwner } from '../runtime/orphans.js';
 
 export { BuildError } from './build-error.js';
 
@@ -44,6 +45,8 @@ export interface BuildOptions {
   signal?: AbortSignal;
   /** Runs every buildpack step (and the sourcing of their `export` files) there, not as the daemon's user. */
   sandbox?: Sandbox;
+  /** Marks every buildpack process, so none outlives the deploy or a crash of the daemon. */
+  owner?: ChildOwner;
 }
 
 export interface BuildResult {
@@ -62,6 +65,7 @@ interface StepContext {
   log: (line: string) => void;
   signal?: AbortSignal;
   sandbox?: Sandbox;
+  owner?: ChildOwner;
 }
 
 /**
@@ -75,7 +79,7 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
   if (!opts.envDirReady) await writeEnvDir(opts.envDir, opts.env);
 
   let env = baseEnv({ home, extraCaBundle: opts.extraCaBundle, sourceVersion: opts.env.SOURCE_VERSION });
-  const ctx = (): StepContext => ({ buildDir: opts.buildDir, env, log: opts.log, signal: opts.signal, sandbox: opts.sandbox });
+  const ctx = (): StepContext => ({ buildDir: opts.buildDir, env, log: opts.log, signal: opts.signal, sandbox: opts.sandbox, owner: opts.owner });
   const buildpacks = await chooseBuildpacks(opts, ctx());
 
   const processTypes: Record<string, string> = {};
@@ -189,6 +193,7 @@ async function runStep(bp: Buildpack, step: BuildStep, args: string[], ctx: Step
       captureStdout,
       signal: ctx.signal,
       sandbox: ctx.sandbox,
+      owner: ctx.owner,
     });
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code ?? 'error';

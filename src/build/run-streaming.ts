@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import type { ChildOwner } from '../runtime/orphans.js';
 
 /**
  * Somewhere else to run a build step than as the daemon's user: the process
@@ -37,6 +38,8 @@ export interface StreamingOptions {
   killGraceMs?: number;
   /** Runs the child in this sandbox instead of as the daemon's user. */
   sandbox?: Sandbox;
+  /** Marks the child and records its group, so nothing of it outlives its job or a crash of the daemon. */
+  owner?: ChildOwner;
 }
 
 export interface StreamingResult {
@@ -64,10 +67,11 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     const run = boxed ?? { command: opts.command, args: opts.args, cwd: opts.cwd, env: opts.env };
     const child = spawn(run.command, run.args, {
       cwd: run.cwd,
-      env: run.env,
+      env: { ...run.env, ...opts.owner?.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
+    const disown = child.pid === undefined ? undefined : opts.owner?.adopt(child.pid);
     let stdout = '';
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
@@ -91,12 +95,14 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     splitLines(child.stderr, opts.onLine);
 
     child.on('error', (err) => {
+      disown?.();
       opts.signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
       void boxed?.done();
       reject(err);
     });
     child.on('close', (code, sig) => {
+      disown?.();
       opts.signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
       // Whatever the step left running (a daemon it forked) ends with it, as on Heroku's build dynos.

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { appFor } from '../auth/access.js';
 import { SlipwayError, invalid } from '../errors.js';
@@ -65,16 +66,24 @@ async function resolveTarget(ctx: CommandContext, name: string, instance?: strin
 }
 
 /** Runs argv there with the caller's streams and terminal; resolves with its exit code. */
-function exec(ctx: CommandContext, target: Target, argv: string[]): Promise<number> {
-  return requirePlatform(ctx).services.driver.exec({
-    ...target,
-    argv,
-    stdin: ctx.io.stdin,
-    stdout: ctx.io.stdout,
-    stderr: ctx.io.stderr,
-    ...terminal(ctx.io),
-    signal: ctx.io.signal,
-  });
+async function exec(ctx: CommandContext, target: Target, argv: string[]): Promise<number> {
+  const { services } = requirePlatform(ctx);
+  const id = `${target.app}.run.${randomUUID()}`;
+  // What it leaves running ends with it (and with a crashed daemon's next start), as a one-off dyno's does.
+  try {
+    return await services.driver.exec({
+      ...target,
+      owner: services.orphans?.owner('one-off', id),
+      argv,
+      stdin: ctx.io.stdin,
+      stdout: ctx.io.stdout,
+      stderr: ctx.io.stderr,
+      ...terminal(ctx.io),
+      signal: ctx.io.signal,
+    });
+  } finally {
+    services.orphans?.reapOwner('one-off', id);
+  }
 }
 
 /**

@@ -18,6 +18,7 @@ import { stopInstances } from '../pipeline/formation.js';
 import { DeployQueue } from '../pipeline/queue.js';
 import { OneOffs } from '../pipeline/one-offs.js';
 import { createRouter, type RouterKind } from '../router/select.js';
+import { Orphans } from '../runtime/orphans.js';
 import { createRuntime, type DriverKind } from '../runtime/select.js';
 import { SecretBox } from '../secrets/box.js';
 import { Store } from '../store/index.js';
@@ -25,6 +26,7 @@ import { Layout } from '../store/layout.js';
 import { GuestHost } from '../guest/host.js';
 import { GuestUsers, SHARED_USER_WARNING } from '../guest/users.js';
 import { recoverJobs, restoreApps } from './boot.js';
+import { removeLeftovers } from './leftovers.js';
 import { startControlSocket } from './control.js';
 import { DaemonGateway } from './gateway.js';
 import { handleHook } from './push.js';
@@ -96,6 +98,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     defaultDriver: opts.driver ?? 'process',
   };
   const firstStart = ensureAdmin(store);
+  // First thing after the store: builds and one-offs a crashed daemon left are ended before anything new is spawned.
+  const orphans = new Orphans(layout.orphansDir);
+  orphans.reapAll(log);
 
   let guests: GuestUsers;
   let guestHost: GuestHost | undefined;
@@ -116,9 +121,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // The built-in router asks the runtime before each request whether a backend's port is still its instance's.
   router.serves = (id) => driver.serves(id) ?? true;
   router.owns = (port, clientPort) => driver.ownsConnection(port, clientPort) ?? true;
-  const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost };
+  const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost, orphans };
   const queue = new DeployQueue(services);
-  const oneOffs = new OneOffs({ driver });
+  const oneOffs = new OneOffs({ driver, orphans });
   const platform: Platform = {
     services,
     queue,
@@ -135,6 +140,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const admin = () => store.users.list().find((u) => u.role === 'admin')!;
 
   await recoverJobs(services, log);
+  removeLeftovers(layout, log);
   for (const app of store.apps.list()) if (fs.existsSync(layout.repo(app.name))) await linkHooks(layout.repo(app.name), HOOKS_DIR);
 
   const closers: Array<() => Promise<unknown>> = [];

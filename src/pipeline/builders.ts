@@ -93,5 +93,6 @@ function buildpackOptions(ctx: DeployContext) {
     extraCaBundle: settings.extraCaBundle,
     log: (line: string) => ctx.log.line(line),
     signal: ctx.signal,
+    owner: ctx.services.orphans?.owner('deploy', ctx.job.id),
   };
 }

@@ -2,6 +2,7 @@ import type { App, Job, Mode, Release, ReleaseKind, Store } from '../store/index
 import type { Layout } from '../store/layout.js';
 import type { Driver, Instance } from '../runtime/driver.js';
 import type { DriverKind } from '../runtime/kinds.js';
+import type { Orphans } from '../runtime/orphans.js';
 import type { RouterEngine } from '../router/engine.js';
 import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
@@ -51,6 +52,8 @@ export interface Services {
   guests?: GuestUsers;
   /** Sandboxes on this host for host builds (and the process driver's guests); absent when the server is not root. */
   guestHost?: GuestHost;
+  /** Marks and records the processes of builds, hooks and one-offs, so none outlives its job or a crashed daemon. */
+  orphans?: Orphans;
 }
 
 /** Where a deploy's code comes from. */

@@ -1,6 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { SlipwayError } from '../errors.js';
 import type { Driver, ExecRequest, Instance } from '../runtime/driver.js';
+import type { Orphans } from '../runtime/orphans.js';
 import { LogWriter } from '../runtime/process/log-writer.js';
 
 /** A detached one-off (Heroku's `run:detached`): an instance of no formation, that ends when its command does. */
@@ -22,6 +23,8 @@ export interface OneOffsOptions {
   driver: Driver;
   /** How long an ended one-off stays listed (with its exit code) unless deleted. Default 10 minutes. */
   keepFinishedMs?: number;
+  /** Marks one-offs' processes: what one leaves running ends with it, and with a crashed daemon's next start. */
+  orphans?: Orphans;
 }
 
 interface Entry {
@@ -76,6 +79,7 @@ export class OneOffs {
     const { logFile: _, ...target } = req;
     const run = this.opts.driver.exec({
       ...target,
+      owner: this.opts.orphans?.owner('one-off', view.id),
       stdin: Readable.from([]),
       stdout,
       stderr,
@@ -98,6 +102,7 @@ export class OneOffs {
         logs.note(`Failed to start: ${(err as Error).message}`);
       },
     ).then(async () => {
+      this.opts.orphans?.reapOwner('one-off', view.id);
       view.finishedAt = Date.now();
       stdout.end();
       stderr.end();

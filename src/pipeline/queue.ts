@@ -171,8 +171,11 @@ export class DeployQueue {
       error = describe(err);
       log.error(`internal error: ${error}`);
     }
+    // What its builds and hooks left running (`setsid` or not) ends with the job, as a build dyno does.
+    this.services.orphans?.reapOwner('deploy', jobId);
     // Cleaned up before the job counts as finished: whoever polls it then finds no scratch left.
     if (ctx.mode !== 'editable') await fsp.rm(ctx.workDir, { recursive: true, force: true }).catch(() => undefined);
+    await fsp.rm(layout.scratch(app.name), { recursive: true, force: true }).catch(() => undefined);
     // ENV_DIR holds secrets in plain text for the buildpacks; it is not needed once the build is over.
     await fsp.rm(layout.env(app.name), { recursive: true, force: true }).catch(() => undefined);
     // Uploaded or fetched files were linked into archives/ by bundle if the deploy got that far.

@@ -36,6 +36,7 @@ export async function runReleasePhase(ctx: DeployContext, env: Record<string, st
     stdout,
     stderr: stdout,
     signal: ctx.signal,
+    owner: ctx.services.orphans?.owner('deploy', ctx.job.id),
   });
   stdout.end();
   if (code !== 0) {

@@ -79,6 +79,7 @@ export async function runScript(ctx: DeployContext, opts: ScriptOptions): Promis
     stderr: out,
     signal: ctx.signal,
     dyno: `hook.${opts.stage}`,
+    owner: ctx.services.orphans?.owner('deploy', ctx.job.id),
   });
   out.end();
   if (code !== 0) {

@@ -1,3 +1,4 @@
+import { crashPoint } from '../crash-point.js';
 import { DeployError, describe } from '../errors.js';
 import type { DeployContext, StageFn } from './context.js';
 import { MODES, STAGE_TITLES, STAGES, type Stage } from './modes.js';
@@ -53,7 +54,9 @@ export async function runDeploy(ctx: DeployContext): Promise<DeployOutcome> {
       ctx.services.store.jobs.stageSkipped(ctx.job.id, seq, stage);
       continue;
     }
+    crashPoint(`${stage}:before`);
     const error = await runStage(ctx, seq, stage, failure);
+    crashPoint(`${stage}:after`);
     if (error && !failure) failure = ctx.failure = error;
   }
   return failure ? { ok: false, error: failure } : { ok: true };

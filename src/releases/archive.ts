@@ -40,6 +40,8 @@ export interface CreateArchiveOptions {
   version: number;
   /** Top-level names left out (e.g. the `data` link to persistent storage). */
   exclude?: string[];
+  /** Called once the archive is written under its temporary name (the crash test stops the daemon there). */
+  beforeRename?: () => void;
 }
 
 /** Packs a release directory into `vN-<sha256>.tar.gz`, hashing while it writes. */
@@ -67,6 +69,7 @@ export async function createArchive(opts: CreateArchiveOptions): Promise<Archive
     await fsp.rm(tmp, { force: true });
     throw new SlipwayError('archive_failed', `could not write the release archive: ${(err as Error).message}`, { cause: err, status: 500 });
   }
+  opts.beforeRename?.();
   const sha256 = hash.digest('hex');
   const file = path.join(opts.destDir, `v${opts.version}-${sha256}.tar.gz`);
   await fsp.rename(tmp, file);

@@ -109,6 +109,8 @@ export interface ExecRequest {
   user?: GuestUser;
   /** Limits of a one-off (Heroku sizes `run` like the app's web). */
   limits?: Limits;
+  /** Who the process belongs to (see runtime/orphans.ts): drivers give it the marker env and record its group. */
+  owner?: import('./orphans.js').ChildOwner;
 }
 
 export interface Driver {

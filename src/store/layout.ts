@@ -24,6 +24,12 @@ export class Layout {
   build(app: string) { return path.join(this.app(app), 'build'); }
   cache(app: string) { return path.join(this.app(app), 'cache'); }
   env(app: string) { return path.join(this.app(app), 'env'); }
+  /** API uploads and fetched artifacts, kept only while their deploy runs. */
+  uploads(app: string) { return path.join(this.app(app), 'uploads'); }
+  /** A build's scratch space: buildpack copies and clones, the buildpacks' HOME. */
+  scratch(app: string) { return path.join(this.app(app), 'tmp'); }
+  /** Records of the build, hook and one-off process groups a crashed daemon's successor must end. */
+  get orphansDir() { return path.join(this.runDir, 'orphans'); }
   releases(app: string) { return path.join(this.app(app), 'releases'); }
   release(app: string, version: number) { return path.join(this.releases(app), `v${version}`); }
   current(app: string) { return path.join(this.releases(app), 'current'); }

@@ -91,7 +91,8 @@ export class TestServer {
   /** SIGTERM and wait, as an operator's `systemctl stop` would. */
   async stop(): Promise<void> {
     const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
+    // A process killed by a signal has no exit code, only a signal code.
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
     await exited;
@@ -99,7 +100,8 @@ export class TestServer {
 
   async kill9(): Promise<void> {
     const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
+    // A process killed by a signal has no exit code, only a signal code.
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGKILL');
     await exited;

@@ -1,6 +1,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { readProcfile } from '../../build/procfile.js';
+import { crashPoint } from '../../crash-point.js';
 import type { DeployContext, StageFn } from '../context.js';
 import { readAppJson } from '../app-json.js';
 import { processEnv, routeTo, startFormation, stopInstances } from '../formation.js';
@@ -35,12 +36,22 @@ export const activate: StageFn = async (ctx) => {
     ctx.started = [];
     throw err;
   }
-  await routeTo(services, app, ctx.started);
-  ctx.switched = true;
-  await pointCurrent(services.layout.current(app.name), ctx.releaseDir);
+  crashPoint('activate:before-switch');
+  // The record moves first and the router right after it: a daemon killed
+  // between the two comes back with this release live (a restart routes what
+  // the store says), so the record and what is served never disagree.
   services.store.apps.setCurrentRelease(app.id, version);
+  try {
+    await routeTo(services, app, ctx.started);
+  } catch (err) {
+    services.store.apps.setCurrentRelease(app.id, ctx.previous.version);
+    throw err;
+  }
+  ctx.switched = true;
   if (app.settings.stopped) services.store.apps.setSetting(app.id, 'stopped', undefined);
   ctx.log.info(`Switched the router to v${version}`);
+  crashPoint('activate:after-switch');
+  await pointCurrent(services.layout.current(app.name), ctx.releaseDir);
   if (ctx.previous.instances.length) {
     await stopInstances(services, ctx.previous.instances);
     ctx.log.info(`Stopped v${ctx.previous.version}`);

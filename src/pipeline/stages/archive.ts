@@ -39,7 +39,9 @@ export const archive: StageFn = async (ctx) => {
     await fsp.writeFile(path.join(staging, 'release.json'), JSON.stringify({ app, live: ctx.previous.version, at: new Date().toISOString() }) + '\n');
     await fsp.symlink(layout.data(app), path.join(staging, 'data'));
     const extra = (await fsp.readdir(staging)).filter((f) => f !== 'release.json' && f !== 'data');
-    await tar.create({ gzip: true, cwd: staging, file: path.join(dir, name), follow: true, portable: true, filter: (p) => !p.includes('/.slipway-snapshot-') }, ['release.json', 'data', ...extra]);
+    // Written beside the staging dir and renamed: a crash never leaves a half snapshot that looks whole.
+    await tar.create({ gzip: true, cwd: staging, file: `${staging}.tar.gz`, follow: true, portable: true, filter: (p) => !p.includes('/.slipway-snapshot-') }, ['release.json', 'data', ...extra]);
+    await fsp.rename(`${staging}.tar.gz`, path.join(dir, name));
     if (live && fs.existsSync(live)) {
       // A read-only link to the snapshot, where the guest can read it.
       const shown = path.join(exchange, name);
@@ -48,6 +50,7 @@ export const archive: StageFn = async (ctx) => {
       await runScript(ctx, { script: '.slipway/post_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT: shown }), stage: 'archive' });
     }
   } finally {
+    await fsp.rm(`${staging}.tar.gz`, { force: true });
     await fsp.rm(staging, { recursive: true, force: true });
     await fsp.rm(exchange, { recursive: true, force: true });
   }

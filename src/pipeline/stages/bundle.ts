@@ -1,8 +1,7 @@
-import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { createArchive, sha256File } from '../../releases/archive.js';
+import { crashPoint } from '../../crash-point.js';
 import type { StageFn } from '../context.js';
-import { runOnceKey } from '../repo-hooks.js';
+import { writeReleaseArchive } from '../release-archive.js';
 
 /**
  * Writes the release archive (the slug): the runnable release directory with
@@ -11,26 +10,8 @@ import { runOnceKey } from '../repo-hooks.js';
  * re-packing it, so its sha256 is unchanged.
  */
 export const bundle: StageFn = async (ctx) => {
-  const { layout, store } = ctx.services;
-  const version = ctx.release!.version;
-  const destDir = layout.archives(ctx.app.name);
-  let info;
-  if (ctx.source.kind === 'archive') {
-    const source = ctx.source.archive;
-    const sha256 = ctx.source.sha256 ?? (await sha256File(source));
-    const file = path.join(destDir, `v${version}-${sha256}.tar.gz`);
-    await fsp.mkdir(destDir, { recursive: true });
-    // A hard link shares the bytes; across file systems (an upload dir elsewhere) copy instead.
-    await fsp.link(source, file).catch(() => fsp.copyFile(source, file));
-    info = { path: file, sha256, size: (await fsp.stat(file)).size };
-  } else {
-    info = await createArchive({ dir: ctx.releaseDir!, destDir, version, exclude: ['data'] });
-  }
-  store.releases.update(ctx.release!.id, { archivePath: info.path, sha256: info.sha256, size: info.size });
-  // Steps that ran for this build ran for its archive: a rollback to it must not run them again.
-  for (const step of ['release-phase', 'upgrade']) {
-    if (store.releases.stepDone(ctx.app.id, runOnceKey(ctx, step))) store.releases.markStep(ctx.app.id, `${step}@sha256:${info.sha256}`);
-  }
+  const from = ctx.source.kind === 'archive' ? { archive: ctx.source.archive, sha256: ctx.source.sha256 } : undefined;
+  const info = await writeReleaseArchive({ services: ctx.services, app: ctx.app, release: ctx.release!, releaseDir: ctx.releaseDir!, from, beforeRename: () => crashPoint('bundle:during') });
   ctx.log.info(`Release archive ${path.basename(info.path).slice(0, 20)}… (${formatSize(info.size)}, sha256 ${info.sha256})`);
 };
 

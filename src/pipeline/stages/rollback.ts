@@ -19,13 +19,15 @@ export const rollback: StageFn = async (ctx) => {
       const rt = await releaseRuntime(services, app, prev);
       const instances = await startFormation({ services, app, version: prev, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env, image: rt.image, log: ctx.log });
       await awaitHealthy(services, app.name, instances, { timeoutMs: services.settings.healthTimeoutMs, signal: new AbortController().signal, checks: readAppJson(rt.dir).healthchecks.web });
+      // As in activate: the record moves first, the router right after it.
+      services.store.apps.setCurrentRelease(app.id, prev);
       await routeTo(services, app, instances);
       await pointCurrent(services.layout.current(app.name), rt.dir);
     } else {
+      services.store.apps.setCurrentRelease(app.id, null);
       await services.router.removeRoute(app.name);
       await fsp.rm(services.layout.current(app.name), { force: true });
     }
-    services.store.apps.setCurrentRelease(app.id, prev);
   }
   await stopInstances(services, ctx.started);
   ctx.started = [];

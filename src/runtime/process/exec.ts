@@ -38,7 +38,7 @@ export async function runExec(req: ExecRequest, opts: ExecOptions): Promise<numb
   if (req.signal?.aborted) throw new SlipwayError('aborted', 'cancelled before it started', { status: 499 });
   const { app, release, releaseDir, dataDir } = req;
   const dyno = req.dyno ?? `run.${opts.index}`;
-  const env = { ...instanceEnv({ spec: { app, release, releaseDir, dataDir, env: req.env, type: 'run', index: opts.index }, path: opts.path }), DYNO: dyno };
+  const env = { ...instanceEnv({ spec: { app, release, releaseDir, dataDir, env: req.env, type: 'run', index: opts.index }, path: opts.path }), DYNO: dyno, ...req.owner?.env };
   const launched = launch(
     {
       name: `${app}.v${release}.${dyno}.${opts.index}`,
@@ -64,7 +64,8 @@ export async function runExec(req: ExecRequest, opts: ExecOptions): Promise<numb
       if (!done) launched.resize!(cols, rows);
     });
   }
-  return supervise(req, launched, opts.killGraceMs ?? 5000);
+  const disown = launched.child.pid === undefined ? undefined : req.owner?.adopt(launched.child.pid);
+  return supervise(req, launched, opts.killGraceMs ?? 5000).finally(() => disown?.());
 }
 
 /** Wires the streams, follows the abort signal, and resolves with the exit code. */
