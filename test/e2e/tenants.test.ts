@@ -39,6 +39,7 @@ echo "ATTACK $where uid=$(id -u)"
 /** Waits for a port to come free, then serves its own page there for 5 s. */
 const GRAB = `const port = Number(process.argv[2]);
 const t = Date.now();
+console.log('waiting');
 function grab() {
   require('http').createServer((q, r) => r.end('PWNED')).listen(port, '127.0.0.1', () => {
     console.log('bound');
@@ -190,7 +191,7 @@ describe('e2e: tenants are isolated from the host and from each other (process d
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const ended = new Promise((r) => child.once('close', r));
-    await new Promise((r) => setTimeout(r, 1500));
+    await eventually(() => out.includes('waiting'), 'the squatter to be ready');
     // The victim's process dies (a crash).
     process.kill(victim.pid, 'SIGKILL');
     const bodies: string[] = [];
