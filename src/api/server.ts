@@ -4,6 +4,7 @@ import { SlipwayError } from '../errors.js';
 import { appFor } from '../auth/access.js';
 import { LoginThrottle } from '../auth/throttle.js';
 import { auditMutations } from './audit-hook.js';
+import { checkPathParams } from './params.js';
 import { authenticate, tokenFrom } from './auth.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
 import { registerAccess } from './routes/access.js';
@@ -127,6 +128,8 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
         if (tokenFrom(req.headers.authorization)) opts.gateway.authFailed?.({ source: `http ${req.ip}`, reason: 'invalid or revoked API token' });
         throw err;
       }
+      // Before any route, lookup or body: a path parameter outside its grammar goes no further.
+      checkPathParams(req.routeOptions.url, req.params);
     });
     // An app the caller may not use answers 404 before its body is even read,
     // so no route can tell "exists" from "missing" by validating first.

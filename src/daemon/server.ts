@@ -3,6 +3,8 @@ import os from 'node:os';
 import type net from 'node:net';
 import ssh2 from 'ssh2';
 import { buildHttpServer } from '../api/server.js';
+import { DEFAULT_MAX_UPLOAD_BYTES } from '../api/context.js';
+import { DEFAULT_EGRESS, type EgressSettings } from '../egress/index.js';
 import { newToken } from '../auth/tokens.js';
 import type { Platform, ServerSettings } from '../commands/context.js';
 import { runCommand } from '../commands/program.js';
@@ -46,8 +48,10 @@ export interface ServerOptions {
   driver?: DriverKind;
   /** Wait before a failed webhook delivery's first retry (doubles each time); default 1 s. */
   webhookRetryMs?: number;
-  /** Largest API upload (artifact or source tarball) accepted, in bytes; default 1 GiB. */
+  /** Largest API upload (artifact or source tarball) accepted, in bytes; default 1 GiB. It is also the size limit of fetches. */
   maxUploadBytes?: number;
+  /** Egress ranges and timeouts (`--egress-*`); the size limit is maxUploadBytes. */
+  egress?: Partial<Omit<EgressSettings, 'maxBytes'>>;
   /** Where operator messages go; default stdout. */
   log?: (msg: string) => void;
 }
@@ -87,6 +91,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     healthTimeoutMs: opts.healthTimeoutMs ?? 60_000,
     stopGraceMs: opts.stopGraceMs ?? 30_000,
     defaultDriver: opts.driver ?? 'process',
+    egress: { ...DEFAULT_EGRESS, ...opts.egress, maxBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES },
   };
   const firstStart = ensureAdmin(store);
 
@@ -94,7 +99,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     store.close();
     throw err;
   });
-  const notifier = new WebhookNotifier({ store, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
+  const notifier = new WebhookNotifier({ store, egress: settings.egress, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
   const services: Services = { store, layout, driver, router, settings, notifier, secrets };
   const queue = new DeployQueue(services);
   const oneOffs = new OneOffs({ driver });

@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
+import { DEFAULT_EGRESS, gitEgress, setByAdmin, shownUrl } from '../../egress/index.js';
 import { DeployError } from '../../errors.js';
 import { unpackArchive } from '../../releases/archive.js';
 import type { DeployContext, StageFn } from '../context.js';
@@ -87,26 +88,45 @@ async function updateWorkTree(ctx: DeployContext, commit: string, gitEnv?: Recor
   ctx.log.info(`Work tree ${work} is at ${commit.slice(0, 7)}`);
 }
 
-/** The RFC's editable init: the work tree follows the project's real remote, `origin`. */
+/**
+ * The RFC's editable init: the work tree follows the project's real remote,
+ * `origin`, fetched under the egress rules (its host resolved and checked, a
+ * file URL only as an admin set it, git held to the allowed transports).
+ */
 async function pullOrigin(ctx: DeployContext, origin: string, branch: string): Promise<void> {
+  const transport = await gitEgress({
+    url: origin,
+    target: { setting: 'origin', url: origin },
+    settings: ctx.services.settings.egress ?? DEFAULT_EGRESS,
+    trusted: setByAdmin(ctx.app.settings, 'origin', origin),
+  });
   const work = ctx.workDir;
   if (!fs.existsSync(`${work}/.git`)) {
     await fsp.mkdir(work, { recursive: true });
     await git(ctx, ['init', '--quiet', work], process.env);
   }
+  const env = { ...process.env, ...transport.env };
   // `--` ends options: the URL and branch come from app settings and must never be read as flags.
-  await git(ctx, ['-C', work, 'fetch', '--quiet', '--no-tags', '--', origin, branch], process.env);
+  await git(ctx, [...transport.args, '-C', work, 'fetch', '--quiet', '--no-tags', '--', origin, branch], env, transport.timeoutMs).catch((err: DeployError) => {
+    throw new DeployError(`origin: ${shownUrl(origin)}: ${err.message}`, { app: ctx.app.name, command: err.command, exitCode: err.exitCode, hint: `check the origin setting (slipway apps:get ${ctx.app.name} origin) and that its server answers` });
+  });
   await git(ctx, ['-C', work, 'checkout', '--quiet', '--force', '--detach', 'FETCH_HEAD'], process.env);
-  ctx.log.info(`Work tree ${work} is at ${branch} of ${origin}`);
+  ctx.log.info(`Work tree ${work} is at ${branch} of ${shownUrl(origin)}`);
 }
 
-function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+/** Runs git; `timeoutMs` kills it (a fetch that stalls must not hold the app's deploy queue). */
+function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('git', args, { env, stdio: ['ignore', 'ignore', 'pipe'], signal: ctx.signal, timeout: timeoutMs, killSignal: 'SIGKILL' });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(gitFailed(ctx, args.at(-1)!, `git ${args.find((a) => !a.startsWith('-') && a !== ctx.workDir) ?? ''}`, code ?? 1, stderr))));
+    child.on('error', (err) => (err.name === 'AbortError' ? undefined : reject(err)));
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const subcommand = `git ${args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '-c' && args[i - 1] !== '-C' && a !== ctx.workDir) ?? ''}`;
+      if (signal && timeoutMs && !ctx.signal.aborted) stderr = `${subcommand} took longer than ${timeoutMs / 1000}s (egress total timeout)`;
+      reject(gitFailed(ctx, args.at(-1)!, subcommand, code ?? 1, stderr));
+    });
   });
 }
 
