@@ -128,9 +128,9 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
         if (tokenFrom(req.headers.authorization)) opts.gateway.authFailed?.({ source: `http ${req.ip}`, reason: 'invalid or revoked API token' });
         throw err;
       }
-      // Before any route, lookup or body: a path parameter outside its grammar goes no further.
-      checkPathParams(req.routeOptions.url, req.params);
     });
+    // Before any route handler (so before any engine call or file path): a path parameter outside its grammar goes no further.
+    api.addHook('preHandler', async (req) => checkPathParams(req.routeOptions.url, req.params));
     // An app the caller may not use answers 404 before its body is even read,
     // so no route can tell "exists" from "missing" by validating first.
     api.addHook('preParsing', async (req, _reply, payload) => {

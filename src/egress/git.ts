@@ -1,3 +1,4 @@
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { egressError, refuseLocal, resolveChecked, type EgressSettings, type Target } from './policy.js';
@@ -86,6 +87,9 @@ export async function gitEgress(opts: { url: string; target: Target; settings: E
   const remote = parseGitRemote(opts.url, opts.target);
   if (remote.scheme === 'file') {
     refuseLocal(opts.target, opts.trusted);
+    // A repository is a directory, a bundle a regular file; git must not be sent to read anything else.
+    const st = await fsp.lstat(remote.path).catch(() => undefined);
+    if (st && !st.isDirectory() && !st.isFile()) throw egressError(opts.target, 'is not a directory or a regular file; only repositories and bundles are read', 'name a git repository');
     return gitTransport({ allowFile: true, settings: opts.settings });
   }
   const addresses = await resolveChecked(opts.settings, remote.host, opts.target);
