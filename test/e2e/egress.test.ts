@@ -31,6 +31,7 @@ describe('e2e: egress, as a member would attack it', function () {
   let stallPort = 0;
   let archive: { path: string; sha256: string };
   const closers: Array<() => void> = [];
+  const stalled: net.Socket[] = [];
 
   /** A command as alice, through the API's remote-CLI channel (what `slipway` with her token sends). */
   const asAlice = async (argv: string[]): Promise<Result> => {
@@ -102,13 +103,12 @@ describe('e2e: egress, as a member would attack it', function () {
     });
     await new Promise<void>((r) => fileServer.listen(0, ALLOWED, () => r()));
     files = `http://${ALLOWED}:${(fileServer.address() as net.AddressInfo).port}`;
-    const sockets: net.Socket[] = [];
     // Accepts, then never says a word.
-    const stall = net.createServer((c) => void sockets.push(c));
+    const stall = net.createServer((c) => void stalled.push(c));
     await new Promise<void>((r) => stall.listen(0, ALLOWED, () => r()));
     stallPort = (stall.address() as net.AddressInfo).port;
     closers.push(() => fileServer.close(), () => {
-      sockets.forEach((s) => s.destroy());
+      stalled.forEach((s) => s.destroy());
       stall.close();
     });
 
@@ -176,7 +176,12 @@ describe('e2e: egress, as a member would attack it', function () {
 
   it('fails a deploy from a server that accepts and never answers within the idle timeout; the app\'s queue keeps working', async () => {
     await ok(['apps:set', 'mine', `artifact_urls=http://${ALLOWED}:${stallPort}/a.tgz`]);
-    await refused(['deploy', 'mine'], `artifact_urls: http://${ALLOWED}:${stallPort}/a.tgz sent nothing for 2s (egress idle timeout); the transfer stalled`);
+    const deploy = refused(['deploy', 'mine'], `artifact_urls: http://${ALLOWED}:${stallPort}/a.tgz sent nothing for 2s (egress idle timeout); the transfer stalled`);
+    // While it hangs on the silent server, everything else answers.
+    await eventually(() => stalled.length > 0, 'the fetch to connect');
+    expect((await server.get('other')).body.trim()).to.equal('env app v1');
+    expect((await api(server, { path: '/api/v1/apps/other', token: alice })).status).to.equal(404);
+    await deploy;
     await ok(['apps:set', 'mine', `artifact_urls=${files}/app.tar.gz#sha256=${archive.sha256}`]);
     await ok(['deploy', 'mine']);
     expect((await server.get('mine')).body.trim()).to.equal('env app v1');
@@ -198,6 +203,9 @@ describe('e2e: egress, as a member would attack it', function () {
     await refused(['apps:set', 'mine-stg', `buildpack_url=file://${server.home}/repos/other.git`], ADMIN_ONLY);
     await refused(['apps:set', 'mine-stg', `buildpack_url=https://127.0.0.1:${trapPort}/bp.git`], 'a loopback address');
     await refused(['config:set', 'mine-stg', 'BUILDPACK_URL=/usr/lib'], `BUILDPACK_URL: /usr/lib names a file or directory on the server; ${ADMIN_ONLY}`);
+    const patched = await api(server, { method: 'PATCH', path: '/api/v1/apps/mine-stg/config', token: alice, body: { vars: { BUILDPACK_URL: `file://${server.home}` } } });
+    expect(patched.status, patched.text).to.equal(422);
+    expect(patched.json).to.include({ error: 'egress_refused', message: `BUILDPACK_URL: file://${server.home} names a file or directory on the server; ${ADMIN_ONLY}` });
     expect(query(server.home, "SELECT count(*) AS n FROM config_vars c JOIN apps a ON a.id = c.app_id WHERE a.name = 'mine-stg'")[0].n).to.equal(0);
 
     const repo = appRepo('env-app');
