@@ -7,6 +7,7 @@ import { LABEL } from '../runtime/docker/container-spec.js';
 import type { App, Release, User } from '../store/index.js';
 import type { ApiContext } from './context.js';
 import { engineFor } from './docker-engine.js';
+import { IMAGE_ID } from './params.js';
 
 /**
  * Images (the 001 and 003 seeds) are what apps run from: each release
@@ -59,8 +60,6 @@ export async function listImages(ctx: ApiContext, user: User, only?: string): Pr
   return [...archives, ...built.filter((i) => names.has(i.Labels?.[LABEL.app] ?? '')).map((i) => dockerView(i.Labels![LABEL.app]!, i))];
 }
 
-/** An image id, id prefix, or `name[:tag]` / `name@digest` reference as docker accepts them. */
-const IMAGE_REF = /^[A-Za-z0-9][A-Za-z0-9_.\-:\/@]{0,254}$/;
 
 type Found = { kind: 'archive'; app: App; release: Release; view: ImageView } | { kind: 'docker'; app: App; image: Docker.Image; view: ImageView };
 
@@ -75,8 +74,9 @@ export async function findImage(ctx: ApiContext, user: User, id: string): Promis
     if (!app || !release) throw missing;
     return { kind: 'archive', app, release, view: archiveView(app, release) };
   }
-  // Only what can name an image reaches the engine (it answers odd references with a 500, not a 404).
-  if (!IMAGE_REF.test(id)) throw missing;
+  // Only what names an image of this API reaches the engine: no `..` or `/` beyond `slipway/APP`
+  // (the engine client follows the redirect a cleaned path gets, to any address, unguarded).
+  if (!IMAGE_ID.test(id)) throw missing;
   const docker = await engineFor(ctx).require();
   const image = docker.getImage(id);
   const info = await image.inspect().catch((err: { statusCode?: number }) => {

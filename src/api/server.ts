@@ -6,6 +6,7 @@ import { LiveSessions } from '../auth/sessions.js';
 import { LoginThrottle } from '../auth/throttle.js';
 import { hashToken } from '../auth/tokens.js';
 import { auditMutations } from './audit-hook.js';
+import { checkPathParams } from './params.js';
 import { authenticate, tokenFrom } from './auth.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
 import { registerAccess } from './routes/access.js';
@@ -133,6 +134,8 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
         throw err;
       }
     });
+    // Before any route handler (so before any engine call or file path): a path parameter outside its grammar goes no further.
+    api.addHook('preHandler', async (req) => checkPathParams(req.routeOptions.url, req.params));
     // An app the caller may not use answers 404 before its body is even read,
     // so no route can tell "exists" from "missing" by validating first.
     api.addHook('preParsing', async (req, _reply, payload) => {

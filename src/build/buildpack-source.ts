@@ -1,5 +1,6 @@
 import { cp, readFile, rm, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { DEFAULT_EGRESS, gitTransport, shownUrl, type EgressSettings } from '../egress/index.js';
 import { invalid } from '../errors.js';
 import { BuildError } from './build-error.js';
 import { runStreaming } from './run-streaming.js';
@@ -82,6 +83,8 @@ export interface MaterializeOptions {
   env: Record<string, string>;
   log: (line: string) => void;
   signal?: AbortSignal;
+  /** Timeouts for git clones; default the egress defaults. */
+  egress?: Pick<EgressSettings, 'connectTimeoutMs' | 'idleTimeoutMs' | 'totalTimeoutMs'>;
 }
 
 /**
@@ -106,19 +109,25 @@ export async function materialize(spec: string, opts: MaterializeOptions): Promi
 }
 
 async function gitClone(source: { name: string; url: string; ref?: string }, dest: string, opts: MaterializeOptions): Promise<void> {
-  opts.log(`-----> Fetching buildpack ${source.url}${source.ref ? `#${source.ref}` : ''}`);
+  opts.log(`-----> Fetching buildpack ${shownUrl(source.url)}${source.ref ? `#${source.ref}` : ''}`);
+  // Held to the allowed transports (file:// only for a file URL, which the pipeline let through only as an admin set it).
+  const transport = gitTransport({ allowFile: source.url.startsWith('file://'), settings: opts.egress ?? DEFAULT_EGRESS });
+  const total = AbortSignal.timeout(transport.timeoutMs);
   // `--` keeps a URL starting with `-` from being read as an option.
-  const args = ['clone', '--quiet', '--depth', '1', ...(source.ref ? ['--branch', source.ref] : []), '--', source.url, dest];
+  const args = [...transport.args, 'clone', '--quiet', '--depth', '1', ...(source.ref ? ['--branch', source.ref] : []), '--', source.url, dest];
   const res = await runStreaming({
     command: 'git',
     args,
     cwd: opts.workDir,
-    env: { ...opts.env, GIT_TERMINAL_PROMPT: '0' },
+    env: { ...opts.env, ...transport.env },
     onLine: (l) => opts.log(`       ${l}`),
-    signal: opts.signal,
+    signal: opts.signal ? AbortSignal.any([opts.signal, total]) : total,
   }).catch((cause: unknown) => {
     throw new BuildError(`${source.name} buildpack: could not run git`, { buildpack: source.name, step: 'fetch', command: 'git clone', cause, hint: 'install git on the server' });
   });
+  if (res.aborted && total.aborted && !opts.signal?.aborted) {
+    throw new BuildError(`${source.name} buildpack: ${shownUrl(source.url)} took longer than ${transport.timeoutMs / 1000}s (egress total timeout)`, { buildpack: source.name, step: 'fetch', command: 'git clone' });
+  }
   if (res.aborted) throw new BuildError(`${source.name} buildpack: fetch aborted`, { buildpack: source.name, step: 'fetch', command: 'git clone' });
   if (res.exitCode !== 0) {
     throw new BuildError(`${source.name} buildpack: git clone failed (exit ${res.exitCode ?? res.exitSignal})`, {
@@ -126,7 +135,7 @@ async function gitClone(source: { name: string; url: string; ref?: string }, des
       step: 'fetch',
       command: 'git clone',
       exitCode: res.exitCode ?? undefined,
-      hint: `check that ${source.url} is reachable${source.ref ? ` and has a branch or tag "${source.ref}"` : ''}`,
+      hint: `check that ${shownUrl(source.url)} is reachable${source.ref ? ` and has a branch or tag "${source.ref}"` : ''}`,
     });
   }
 }

@@ -6,6 +6,7 @@ import {
   BUILTIN_LOOKS_FOR,
   BUILTIN_ORDER,
   type Buildpack,
+  type MaterializeOptions,
   materialize,
   readBuildpacksFile,
 } from './buildpack-source.js';
@@ -39,6 +40,8 @@ export interface BuildOptions {
    * to every buildpack process under each name common tools read.
    */
   extraCaBundle?: string;
+  /** Timeouts of buildpack git clones (the server's egress settings). */
+  egress?: MaterializeOptions['egress'];
   /** Receives each output line of detect/compile/release as it is printed. */
   log: (line: string) => void;
   /** Aborting kills the running buildpack process and rejects with a BuildError. */
@@ -105,7 +108,7 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
 async function chooseBuildpacks(opts: BuildOptions, ctx: StepContext): Promise<Buildpack[]> {
   const explicit = opts.buildpackUrl || opts.env.BUILDPACK_URL;
   const specs = explicit ? [explicit] : await readBuildpacksFile(opts.buildDir);
-  const common = { builtinDir: opts.builtinDir, buildDir: opts.buildDir, workDir: opts.workDir, env: ctx.env, log: opts.log, signal: opts.signal };
+  const common = { builtinDir: opts.builtinDir, buildDir: opts.buildDir, workDir: opts.workDir, env: ctx.env, log: opts.log, signal: opts.signal, egress: opts.egress };
   if (specs) {
     const chosen: Buildpack[] = [];
     for (const [index, spec] of specs.entries()) {

@@ -4,6 +4,7 @@ import { startServer } from '../daemon/server.js';
 import { ROUTER_ENGINES } from '../router/select.js';
 import { DRIVERS } from '../runtime/select.js';
 import { Layout } from '../store/layout.js';
+import { parseAllowList } from '../egress/index.js';
 
 const int = (v: string) => {
   const n = Number(v);
@@ -21,6 +22,12 @@ const uidRange = (v: string): [number, number] => {
   const m = /^(\d+)-(\d+)$/.exec(v);
   if (!m) throw new Error(`--guest-uids "${v}" is not a range like 70000-169999`);
   return [Number(m[1]), Number(m[2])];
+};
+
+/** `10.0.0.0/8,::1/128` → the ranges, each checked now, so a typo stops the start. */
+const allowList = (v: string) => {
+  parseAllowList(v);
+  return v.split(/[\s,]+/).filter(Boolean);
 };
 
 /** `slipway server`: embedded defaults, every one overridable by a flag or an environment variable. */
@@ -45,6 +52,15 @@ export function serverCommand(): Command {
     .addOption(new Option('--health-timeout <seconds>', 'how long a new web process has to answer HTTP').env('SLIPWAY_HEALTH_TIMEOUT').default(60).argParser(Number))
     .addOption(new Option('--stop-grace <seconds>', 'SIGTERM to SIGKILL grace for old processes').env('SLIPWAY_STOP_GRACE').default(30).argParser(Number))
     .addOption(new Option('--webhook-retry-ms <ms>', 'wait before a failed webhook delivery is retried; doubles each retry').env('SLIPWAY_WEBHOOK_RETRY_MS').default(1000).argParser(Number))
+    .addOption(
+      new Option('--egress-allow <ranges>', 'internal address ranges requests made for users may reach (artifact URLs, origins, buildpacks, webhooks), e.g. 10.0.0.0/8,127.0.0.1/32')
+        .env('SLIPWAY_EGRESS_ALLOW')
+        .default('')
+        .argParser(allowList),
+    )
+    .addOption(new Option('--egress-connect-timeout <seconds>', 'connect timeout of those requests').env('SLIPWAY_EGRESS_CONNECT_TIMEOUT').default(10).argParser(positive))
+    .addOption(new Option('--egress-idle-timeout <seconds>', 'a transfer silent this long fails').env('SLIPWAY_EGRESS_IDLE_TIMEOUT').default(30).argParser(positive))
+    .addOption(new Option('--egress-total-timeout <seconds>', 'longest a fetch may take in all').env('SLIPWAY_EGRESS_TOTAL_TIMEOUT').default(600).argParser(positive))
     .addOption(new Option('--max-upload-mb <mb>', 'largest artifact or source tarball the API accepts').env('SLIPWAY_MAX_UPLOAD_MB').default(1024).argParser(positive))
     .addOption(new Option('--guests <on|off>', 'run apps in guests as their own users (root servers); off only for one trusted user, or to measure what guests cost').env('SLIPWAY_GUESTS').choices(['on', 'off']).default('on'))
     .addOption(new Option('--guest-uids <low-high>', "uid range apps get their own user from (root servers)").env('SLIPWAY_GUEST_UIDS').default('70000-169999'))
@@ -68,6 +84,12 @@ export function serverCommand(): Command {
         webhookRetryMs: o.webhookRetryMs,
         guestUids: uidRange(o.guestUids),
         guests: o.guests === 'on',
+        egress: {
+          allow: typeof o.egressAllow === 'string' ? allowList(o.egressAllow) : o.egressAllow,
+          connectTimeoutMs: o.egressConnectTimeout * 1000,
+          idleTimeoutMs: o.egressIdleTimeout * 1000,
+          totalTimeoutMs: o.egressTotalTimeout * 1000,
+        },
       });
       let stopping = false;
       const stop = (signal: string) => {

@@ -3,6 +3,8 @@ import { appFor } from '../auth/access.js';
 import { SlipwayError, invalid } from '../errors.js';
 import { checkKey, missingVars, sealChanges, startConfigRelease, type ConfigChange } from '../pipeline/config-changes.js';
 import { SecretBox } from '../secrets/box.js';
+import { DEFAULT_EGRESS } from '../egress/index.js';
+import { checkConfigChange } from '../pipeline/buildpack-egress.js';
 import { MASK } from '../secrets/masker.js';
 import { isSealed } from '../store/sealed.js';
 import type { App } from '../store/index.js';
@@ -40,6 +42,7 @@ function shown(ctx: CommandContext, app: App, reveal: boolean): Array<{ key: str
 
 async function applyConfig(ctx: CommandContext, app: App, change: ConfigChange, what: string): Promise<void> {
   const changes = sealChanges({ box: secretBox(ctx), store: ctx.store, app, change });
+  checkConfigChange(ctx.store, app, change, { admin: ctx.user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS });
   const job = startConfigRelease({ store: ctx.store, queue: ctx.platform?.queue, app, userName: ctx.user.name, changes });
   if (!job) return void out(ctx, `-----> ${what}; ${app.name} has no live release archive, so it applies on the next deploy`);
   out(ctx, `-----> ${what}; making a new release of ${app.name}`);

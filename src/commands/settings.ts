@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { appFor } from '../auth/access.js';
 import { BRANCH_NAME, checkAppName } from '../auth/names.js';
+import { DEFAULT_EGRESS, checkFetchUrlAtSet, checkGitUrlAtSet, trustEntry, type Setter } from '../egress/index.js';
+import { checkBuildpackSpec } from '../pipeline/buildpack-egress.js';
 import { invalid } from '../errors.js';
 import { DRIVERS } from '../runtime/kinds.js';
 import type { App, Store } from '../store/index.js';
@@ -8,8 +10,10 @@ import { out, type CommandContext } from './context.js';
 
 interface Setting {
   describe: string;
-  /** Returns the normalised value, or throws a SlipwayError saying what is allowed. */
-  check(value: string): string;
+  /** Returns the normalised value, or throws a SlipwayError saying what is allowed (to this setter). */
+  check(value: string, who: Setter): string;
+  /** Names a URL or path the server fetches: who set it is recorded (see egress/trust.ts). */
+  egress?: true;
   get(app: App): string | undefined;
   set(store: Store, app: App, value: string | undefined): void;
 }
@@ -42,11 +46,13 @@ export const SETTINGS: Record<string, Setting> = {
     set: (store, app, value) => store.db.prepare('UPDATE apps SET deploy_branch = ? WHERE id = ?').run(value ?? 'main', app.id),
   },
   buildpack_url: {
-    describe: 'buildpack to use instead of detection: a built-in name, an absolute path or a git URL (#ref allowed)',
-    check: (v) => {
+    describe: 'buildpack to use instead of detection: a built-in name, a git URL (#ref allowed), a path in the source (./bp), or (admins) a host path',
+    check: (v, who) => {
       if (!v || v.length > 500 || /[\s\0]/.test(v)) throw invalid('a buildpack URL is one word of at most 500 characters');
+      checkBuildpackSpec('buildpack_url', v, who);
       return v;
     },
+    egress: true,
     ...inSettings('buildpack_url'),
   },
   mode: {
@@ -64,8 +70,8 @@ export const SETTINGS: Record<string, Setting> = {
     ...inSettings('upstream'),
   },
   origin: {
-    describe: "an editable app's real remote (https, ssh, git or file URL): `slipway deploy` pulls its deploy branch into the work tree",
-    check: (v) => {
+    describe: "an editable app's real remote (https, ssh or git URL; file URLs for admins): `slipway deploy` pulls its deploy branch into the work tree",
+    check: (v, who) => {
       let url: URL;
       try {
         url = new URL(v);
@@ -73,8 +79,10 @@ export const SETTINGS: Record<string, Setting> = {
         throw invalid(`"${v}" is not a URL`, 'e.g. https://github.com/acme/shop.git or file:///srv/git/shop.git');
       }
       if (!['http:', 'https:', 'ssh:', 'git:', 'file:'].includes(url.protocol) || v.length > 1000) throw invalid(`"${v}" is not an http, https, ssh, git or file URL`);
+      checkGitUrlAtSet(v, { setting: 'origin', url: v }, who);
       return v;
     },
+    egress: true,
     ...inSettings('origin'),
   },
   'push.atomic': {
@@ -86,19 +94,12 @@ export const SETTINGS: Record<string, Setting> = {
     ...inSettings('push.atomic'),
   },
   artifact_urls: {
-    describe: 'release archive URLs (http, https, file; optional #sha256=HEX) a final app deploys with `slipway deploy`',
-    check: (v) => {
-      for (const u of v.split(/[\s,]+/).filter(Boolean)) {
-        let url: URL;
-        try {
-          url = new URL(u);
-        } catch {
-          throw invalid(`"${u}" is not a URL`);
-        }
-        if (!['http:', 'https:', 'file:'].includes(url.protocol)) throw invalid(`"${u}" is not an http, https or file URL`);
-      }
+    describe: 'release archive URLs (http, https; file for admins; optional #sha256=HEX) a final app deploys with `slipway deploy`',
+    check: (v, who) => {
+      for (const u of v.split(/[\s,]+/).filter(Boolean)) checkFetchUrlAtSet(u, { setting: 'artifact_urls', url: u }, who, { file: true });
       return v;
     },
+    egress: true,
     ...inSettings('artifact_urls'),
   },
   driver: {
@@ -121,16 +122,20 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
     .argument('<key=value...>', 'one or more settings; `key=` resets a setting to its default')
     .action((name: string, pairs: string[]) => {
       const app = appFor(ctx.store, ctx.user, name);
+      const who: Setter = { admin: ctx.user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS };
       const changes = pairs.map((pair) => {
         const eq = pair.indexOf('=');
         const key = eq > 0 ? pair.slice(0, eq) : pair;
         const setting = SETTINGS[key];
         if (eq <= 0 || !setting) throw invalid(`unknown setting "${key}"`, `settings are: ${Object.keys(SETTINGS).join(', ')}; write them as key=value`);
         const raw = pair.slice(eq + 1);
-        return { key, setting, value: raw === '' ? undefined : setting.check(raw) };
+        return { key, setting, value: raw === '' ? undefined : setting.check(raw, who) };
       });
       for (const c of changes) if (c.key === 'upstream' && c.value) appFor(ctx.store, ctx.user, c.value);
-      for (const c of changes) c.setting.set(ctx.store, app, c.value);
+      for (const c of changes) {
+        c.setting.set(ctx.store, app, c.value);
+        if (c.setting.egress) ctx.store.apps.setSetting(app.id, ...trustEntry(c.key, c.value, who.admin));
+      }
       for (const c of changes) out(ctx, `-----> ${app.name}: ${c.key} ${c.value === undefined ? 'reset to its default' : `= ${c.value}`}`);
     });
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { appFor } from '../auth/access.js';
+import { DEFAULT_EGRESS, checkFetchUrlAtSet } from '../egress/index.js';
 import { invalid, notFound } from '../errors.js';
 import { newSecret } from '../notify/signature.js';
 import { checkSecret, checkWebhookUrl, displayUrl, parseEvents } from '../notify/url.js';
@@ -57,6 +58,8 @@ export function registerWebhooks(program: Command, ctx: CommandContext): void {
     .action((name: string, rawUrl: string, o: { events?: string; secret?: string }) => {
       const app = appFor(ctx.store, ctx.user, name);
       const url = checkWebhookUrl(rawUrl, invalid);
+      // A literal internal address is refused now; a host name is checked at each delivery.
+      checkFetchUrlAtSet(url, { setting: 'webhook URL', url }, { admin: ctx.user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS }, { file: false });
       const events = parseEvents(o.events, invalid);
       const secret = o.secret === undefined ? newSecret() : checkSecret(o.secret, invalid);
       const hook = ctx.store.webhooks.add({ appId: app.id, url, events, secret });

@@ -4,6 +4,8 @@ import type net from 'node:net';
 import ssh2 from 'ssh2';
 import { buildHttpServer } from '../api/server.js';
 import { LiveSessions } from '../auth/sessions.js';
+import { DEFAULT_MAX_UPLOAD_BYTES } from '../api/context.js';
+import { DEFAULT_EGRESS, type EgressSettings } from '../egress/index.js';
 import { newToken } from '../auth/tokens.js';
 import type { Platform, ServerSettings } from '../commands/context.js';
 import { runCommand } from '../commands/program.js';
@@ -51,12 +53,14 @@ export interface ServerOptions {
   driver?: DriverKind;
   /** Wait before a failed webhook delivery's first retry (doubles each time); default 1 s. */
   webhookRetryMs?: number;
-  /** Largest API upload (artifact or source tarball) accepted, in bytes; default 1 GiB. */
+  /** Largest API upload (artifact or source tarball) accepted, in bytes; default 1 GiB. It is also the size limit of fetches. */
   maxUploadBytes?: number;
   /** Make guests (default true); false runs apps as the server's user, with the warning a non-root server gives. */
   guests?: boolean;
   /** Inclusive range each app's own uid/gid is allocated from; default 70000–169999. */
   guestUids?: [number, number];
+  /** Egress ranges and timeouts (`--egress-*`); the size limit is maxUploadBytes. */
+  egress?: Partial<Omit<EgressSettings, 'maxBytes'>>;
   /** Where operator messages go; default stdout. */
   log?: (msg: string) => void;
 }
@@ -96,6 +100,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     healthTimeoutMs: opts.healthTimeoutMs ?? 60_000,
     stopGraceMs: opts.stopGraceMs ?? 30_000,
     defaultDriver: opts.driver ?? 'process',
+    egress: { ...DEFAULT_EGRESS, ...opts.egress, maxBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES },
   };
   const firstStart = ensureAdmin(store);
   // First thing after the store: builds and one-offs a crashed daemon left are ended before anything new is spawned.
@@ -117,7 +122,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     store.close();
     throw err;
   });
-  const notifier = new WebhookNotifier({ store, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
+  const notifier = new WebhookNotifier({ store, egress: settings.egress, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
   // The built-in router asks the runtime before each request whether a backend's port is still its instance's.
   router.serves = (id) => driver.serves(id) ?? true;
   router.owns = (port, clientPort) => driver.ownsConnection(port, clientPort) ?? true;

@@ -1,5 +1,5 @@
-import http from 'node:http';
-import https from 'node:https';
+import { egressRequest, type EgressSettings } from '../egress/index.js';
+import { SlipwayError } from '../errors.js';
 
 export interface PostOptions {
   url: string;
@@ -9,6 +9,10 @@ export interface PostOptions {
   timeoutMs: number;
   /** Bytes of the answer read at most; the rest is never downloaded. */
   maxResponseBytes: number;
+  /** Which addresses a receiver may have, and the connect and idle timeouts. */
+  egress: EgressSettings;
+  /** Names the receiver in refusals (`webhook 3`). */
+  setting: string;
   signal?: AbortSignal;
 }
 
@@ -17,61 +21,61 @@ export interface PostResult {
   status?: number;
   /** Why the attempt failed, for the delivery record; undefined on a 2xx answer. */
   error?: string;
+  /** From the start of the attempt to its end. */
+  ms: number;
 }
 
 /**
- * One POST, never followed anywhere: a redirect is an answer like any other
- * (and a failure, not being 2xx), so a receiver cannot bounce the signed body
- * to another host. No keep-alive agent: deliveries are rare and independent.
+ * One POST under the egress rules, never followed anywhere: a redirect is an
+ * answer like any other (and a failure, not being 2xx), so a receiver cannot
+ * bounce the signed body to another host. The answer's body is read (up to
+ * a limit) and dropped: a delivery records status and timing, never what the
+ * receiver said, so a webhook is no way to read an internal server's pages.
  */
-export function post(opts: PostOptions): Promise<PostResult> {
+export async function post(opts: PostOptions): Promise<PostResult> {
+  const started = Date.now();
+  const result = (r: Omit<PostResult, 'ms'>): PostResult => ({ ...r, ms: Date.now() - started });
   let url: URL;
   try {
     url = new URL(opts.url);
   } catch {
-    return Promise.resolve({ error: 'invalid URL' });
+    return result({ error: 'invalid URL' });
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return Promise.resolve({ error: `${url.protocol} URLs are not supported` });
+  const total = AbortSignal.timeout(opts.timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, total]) : total;
+  const target = { setting: opts.setting, url: opts.url };
+  try {
+    const res = await egressRequest({ url, target, settings: opts.egress, method: 'POST', headers: opts.headers, body: opts.body, signal });
+    const status = res.statusCode ?? 0;
+    await drain(res, opts.maxResponseBytes);
+    if (status >= 200 && status < 300) return result({ status });
+    // Where a redirect points is a header, not the body: it says what to fix in the URL.
+    const location = String(res.headers.location ?? '').replace(/[\x00-\x1f\x7f]/g, '').slice(0, 200);
+    const redirect = status >= 300 && status < 400 && location ? ` (redirect to ${location} not followed)` : '';
+    return result({ status, error: `HTTP ${status}${redirect} after ${seconds(Date.now() - started)}` });
+  } catch (err) {
+    if (opts.signal?.aborted) return result({ error: 'cancelled: the Slipway server is stopping' });
+    if (total.aborted) return result({ error: `timed out after ${opts.timeoutMs / 1000}s` });
+    return result({ error: err instanceof SlipwayError ? err.message : (err as Error).message });
+  }
+}
+
+/** Reads and drops the answer's body, at most `max` bytes. */
+function drain(res: NodeJS.ReadableStream & { destroy(): void }, max: number): Promise<void> {
   return new Promise((resolve) => {
-    let settled = false;
-    const done = (r: PostResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      req.destroy();
-      resolve(r);
+    let read = 0;
+    const finish = () => {
+      res.destroy();
+      resolve();
     };
-    const client = url.protocol === 'https:' ? https : http;
-    const req = client.request(url, {
-      method: 'POST',
-      agent: false,
-      headers: { ...opts.headers, 'Content-Length': String(Buffer.byteLength(opts.body)) },
+    res.on('data', (d: Buffer) => {
+      read += d.length;
+      if (read >= max) finish();
     });
-    const timer = setTimeout(() => done({ error: `timed out after ${opts.timeoutMs / 1000}s` }), opts.timeoutMs);
-    const onAbort = () => done({ error: 'cancelled: the Slipway server is stopping' });
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    req.on('error', (err: NodeJS.ErrnoException) => done({ error: err.code ? `${err.code}: ${err.message}` : err.message }));
-    req.on('response', (res) => {
-      const status = res.statusCode ?? 0;
-      let read = 0;
-      const chunks: Buffer[] = [];
-      const finish = () => {
-        if (status >= 200 && status < 300) return done({ status });
-        const location = status >= 300 && status < 400 && res.headers.location ? ` (redirect to ${res.headers.location} not followed)` : '';
-        const text = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
-        done({ status, error: `HTTP ${status}${location}${text ? `: ${text}` : ''}` });
-      };
-      res.on('data', (d: Buffer) => {
-        if (read < opts.maxResponseBytes) chunks.push(d.subarray(0, opts.maxResponseBytes - read));
-        read += d.length;
-        if (read >= opts.maxResponseBytes) finish();
-      });
-      res.on('end', finish);
-      res.on('error', () => finish());
-      res.on('close', finish);
-    });
-    if (opts.signal?.aborted) return onAbort();
-    req.end(opts.body);
+    res.on('end', finish);
+    res.on('error', finish);
+    res.on('close', finish);
   });
 }
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`;

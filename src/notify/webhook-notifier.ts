@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { DEFAULT_EGRESS, type EgressSettings } from '../egress/index.js';
 import type { Store } from '../store/index.js';
 import type { DeployEvent, DeployNotifier } from './events.js';
 import { post } from './post.js';
@@ -13,6 +14,8 @@ export interface WebhookNotifierOptions {
   timeoutMs?: number;
   /** Bytes of a receiver's answer read at most; default 64 KiB. */
   maxResponseBytes?: number;
+  /** What receivers may be reached (`--egress-allow`), connect and idle timeouts; default: no internal address. */
+  egress?: EgressSettings;
   /** Operator messages. They name webhooks by id, never by URL (it may hold credentials) or secret. */
   log?: (msg: string) => void;
 }
@@ -28,6 +31,7 @@ export class WebhookNotifier implements DeployNotifier {
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
+  private readonly egress: EgressSettings;
   private readonly log: (msg: string) => void;
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private readonly inFlight = new Map<number, Promise<void>>();
@@ -39,6 +43,7 @@ export class WebhookNotifier implements DeployNotifier {
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.maxResponseBytes = opts.maxResponseBytes ?? 64 * 1024;
+    this.egress = opts.egress ?? DEFAULT_EGRESS;
     this.log = opts.log ?? (() => undefined);
   }
 
@@ -117,6 +122,8 @@ export class WebhookNotifier implements DeployNotifier {
       },
       timeoutMs: this.timeoutMs,
       maxResponseBytes: this.maxResponseBytes,
+      egress: this.egress,
+      setting: `webhook ${hook.id}`,
       signal: this.aborter.signal,
     });
     // Cut off by shutdown: not the receiver's failure, so not an attempt; the next start sends it.

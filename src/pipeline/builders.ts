@@ -9,6 +9,7 @@ import { readProcfile } from '../build/procfile.js';
 import { DeployError } from '../errors.js';
 import { driverFor, type DriverKind } from '../runtime/kinds.js';
 import type { DeployContext } from './context.js';
+import { checkBuildpacks } from './buildpack-egress.js';
 import { buildEngine } from './engine.js';
 import { homeId } from '../runtime/docker/container-spec.js';
 import { revealConfig } from '../secrets/box.js';
@@ -36,15 +37,18 @@ const BUILDER: Record<'buildpacks' | 'dockerfile', Record<DriverKind, BuilderKin
 export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<BuildOutcome>> = {
   host: async (ctx) => {
     const opts = { ...buildpackOptions(ctx), cacheDir: ctx.services.layout.cache(ctx.app.name), builtinDir: ctx.services.settings.buildpacksDir };
+    await checkBuildpacks(ctx, opts.env);
     // Written before the sandbox is made, so the sandbox can hand ENV_DIR to the app's user.
     await writeEnvDir(opts.envDir, opts.env);
     const sandbox = await buildSandbox(ctx.services, ctx.app, ctx.job.id, opts);
     return runBuildpacks({ ...opts, envDirReady: true, sandbox });
   },
   container: async (ctx) => {
+    const opts = buildpackOptions(ctx);
+    await checkBuildpacks(ctx, opts.env);
     const docker = await buildEngine(ctx.services);
     ctx.log.line('-----> Building inside a container from the stack image');
-    return buildInContainer({ ...buildpackOptions(ctx), docker, release: ctx.release!.version, home: homeId(ctx.services.layout.home), builtinDir: ctx.services.settings.buildpacksDir });
+    return buildInContainer({ ...opts, docker, release: ctx.release!.version, home: homeId(ctx.services.layout.home), builtinDir: ctx.services.settings.buildpacksDir });
   },
   dockerfile: async (ctx) => {
     const docker = await buildEngine(ctx.services);
@@ -91,6 +95,7 @@ function buildpackOptions(ctx: DeployContext) {
     workDir: path.join(layout.app(app), 'tmp'),
     buildpackUrl: ctx.app.settings.buildpack_url || config.BUILDPACK_URL || undefined,
     extraCaBundle: settings.extraCaBundle,
+    egress: settings.egress,
     log: (line: string) => ctx.log.line(line),
     signal: ctx.signal,
     owner: ctx.services.orphans?.owner('deploy', ctx.job.id),

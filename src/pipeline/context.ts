@@ -11,6 +11,7 @@ import type { SecretBox } from '../secrets/box.js';
 import type Docker from 'dockerode';
 import type { GuestUsers } from '../guest/users.js';
 import type { GuestHost } from '../guest/host.js';
+import type { EgressSettings } from '../egress/index.js';
 
 /** Server-wide settings the pipeline reads; set by `slipway server` flags and env. */
 export interface PlatformSettings {
@@ -31,6 +32,8 @@ export interface PlatformSettings {
   stopGraceMs: number;
   /** The server's `--driver`: apps without their own `driver` setting run and build with it. */
   defaultDriver: DriverKind;
+  /** What requests made for users may reach, and their timeouts and size limit (`--egress-*`); default: no internal address, 1 GiB. */
+  egress?: EgressSettings;
 }
 
 /** Routers that can wait for in-flight requests before old backends stop. */

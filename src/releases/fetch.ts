@@ -2,16 +2,22 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { egressError, egressGet, openRegularFile, refuseLocal, shownUrl, type EgressSettings, type Target } from '../egress/index.js';
 import { SlipwayError } from '../errors.js';
 
 export interface FetchOptions {
   url: string;
   /** Directory the archive is written into (created). */
   destDir: string;
-  maxBytes: number;
+  /** Address rules, timeouts and the size limit. */
+  egress: EgressSettings;
+  /** The setting the URL came from, for messages (`artifact_urls`). */
+  setting: string;
+  /** True when an admin set this URL: only then may it be a file URL. */
+  trusted: boolean;
   signal?: AbortSignal;
 }
 
@@ -22,31 +28,31 @@ export interface Fetched {
 }
 
 /**
- * Fetches one release archive named by an `artifact_urls` entry: http(s) or
- * file URLs. A `#sha256=HEX` fragment pins the content; a mismatch is refused.
+ * Fetches one release archive named by an `artifact_urls` entry: http(s)
+ * through the egress rules, or (set by an admin) a regular file. A
+ * `#sha256=HEX` fragment pins the content; a mismatch is refused.
  */
 export async function fetchArchive(opts: FetchOptions): Promise<Fetched> {
+  const target: Target = { setting: opts.setting, url: opts.url };
   let url: URL;
   try {
     url = new URL(opts.url);
   } catch {
-    throw bad(`"${opts.url}" is not a URL`);
+    throw egressError(target, 'is not a URL');
   }
   const pinned = /(?:^|&)sha256=([0-9a-f]{64})$/i.exec(url.hash.slice(1))?.[1]?.toLowerCase();
   url.hash = '';
   let body: Readable;
+  let done = () => undefined as void;
   if (url.protocol === 'file:') {
-    const file = fileURLToPath(url);
-    if (!fs.existsSync(file)) throw bad(`${file} does not exist`);
-    body = fs.createReadStream(file);
+    refuseLocal(target, opts.trusted);
+    body = (await openRegularFile(fileURLToPath(url), target, opts.egress)).stream;
   } else if (url.protocol === 'http:' || url.protocol === 'https:') {
-    const res = await fetch(url, { signal: opts.signal, redirect: 'follow' }).catch((err: Error) => {
-      throw bad(`could not fetch ${url}: ${(err.cause as Error)?.message ?? err.message}`);
-    });
-    if (!res.ok || !res.body) throw bad(`fetching ${url} answered ${res.status} ${res.statusText}`);
-    body = Readable.fromWeb(res.body as never);
+    const got = await egressGet({ url, target, settings: opts.egress, signal: opts.signal });
+    body = got.response;
+    done = got.done;
   } else {
-    throw bad(`unsupported URL scheme ${url.protocol}`, 'use http://, https:// or file://');
+    throw egressError(target, `uses ${url.protocol.replace(/:$/, '')}:; only http and https are fetched (file URLs when an admin sets them)`, 'use an http:// or https:// URL');
   }
   await fsp.mkdir(opts.destDir, { recursive: true });
   const file = path.join(opts.destDir, `fetched-${crypto.randomUUID()}.tar.gz`);
@@ -55,7 +61,7 @@ export async function fetchArchive(opts: FetchOptions): Promise<Fetched> {
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       size += chunk.length;
-      if (size > opts.maxBytes) return cb(bad(`${url} is larger than ${opts.maxBytes} bytes`));
+      if (size > opts.egress.maxBytes) return cb(egressError(target, `is larger than the ${opts.egress.maxBytes} bytes allowed (the server's --max-upload-mb)`));
       hash.update(chunk);
       cb(null, chunk);
     },
@@ -64,14 +70,14 @@ export async function fetchArchive(opts: FetchOptions): Promise<Fetched> {
     await pipeline(body, meter, fs.createWriteStream(file));
   } catch (err) {
     await fsp.rm(file, { force: true });
-    throw err instanceof SlipwayError ? err : bad(`could not fetch ${url}: ${(err as Error).message}`);
+    throw err instanceof SlipwayError ? err : egressError(target, `could not be fetched: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  } finally {
+    done();
   }
   const sha256 = hash.digest('hex');
   if (pinned && pinned !== sha256) {
     await fsp.rm(file, { force: true });
-    throw bad(`sha256 mismatch for ${url}: expected ${pinned}, got ${sha256}`, 'the artifact changed or is corrupt; fix the URL or its #sha256= pin');
+    throw new SlipwayError('fetch_failed', `sha256 mismatch for ${shownUrl(url.href)}: expected ${pinned}, got ${sha256}`, { status: 422, hint: 'the artifact changed or is corrupt; fix the URL or its #sha256= pin' });
   }
   return { file, sha256, size };
 }
-
-const bad = (message: string, hint?: string) => new SlipwayError('fetch_failed', message, { status: 422, hint });

@@ -1,8 +1,12 @@
 import { expect } from 'chai';
 import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
-import { useServer } from '../e2e/harness.js';
+import { appRepo, eventually, push, tmpdir, useServer } from '../e2e/harness.js';
 import { api, type Answer } from './http.js';
 
 /**
@@ -52,6 +56,13 @@ const HOSTILE = [
   '$(touch /tmp/slipway-fuzz)',
   '{"$gt": ""}',
   'x'.repeat(3000),
+  // Encoded `/`, `..`, `:` and NUL in one segment (the image reference that once killed the daemon; its port is the trap's, added below).
+  'a/b',
+  'a:b',
+  'sha256:../../x',
+  'slipway/../../x',
+  '..\u0000',
+  'x:v1/../..',
 ];
 const WRONG_TYPES: Record<string, unknown[]> = {
   string: [-1, 0, 1e308, 2 ** 53 + 1, true, null, [], ['x'], { a: 1 }],
@@ -70,9 +81,20 @@ interface Operation {
   op: any;
 }
 
+/**
+ * Fetches go only where the egress rule lets them: servers a fetch may reach
+ * listen on 127.0.0.2 (the one allowed range); the trap on 127.0.0.1 and ::1
+ * is not allowed and must never see a connection.
+ */
+const ALLOWED = '127.0.0.2';
+
 describe('api/fuzz', function () {
   this.timeout(300_000);
-  const env = useServer();
+  const env = useServer({ env: { SLIPWAY_EGRESS_ALLOW: `${ALLOWED}/32`, SLIPWAY_EGRESS_IDLE_TIMEOUT: '2', SLIPWAY_WEBHOOK_RETRY_MS: '50' } });
+  const trapHits: string[] = [];
+  let trapPort = 0;
+  let redirector = '';
+  const closers: Array<() => void> = [];
   let token = '';
   let doc: any;
   let requests = 0;
@@ -90,6 +112,26 @@ describe('api/fuzz', function () {
     cli('projects:create', 'fuzz-proj', '--description', 'fuzzed');
     cli('projects:add', 'fuzz-proj', 'fuzz-app', '--as', 'svc');
     doc = (await api(env.server, { path: '/api/v1/openapi.json' })).json;
+
+    for (const host of ['127.0.0.1', '::1']) {
+      const trap = net.createServer((c) => {
+        trapHits.push(`${host} from ${c.remoteAddress}`);
+        c.destroy();
+      });
+      await new Promise<void>((r) => trap.listen(trapPort, host, () => r()));
+      trapPort = (trap.address() as net.AddressInfo).port;
+      closers.push(() => trap.close());
+    }
+    HOSTILE.push(`x/../../127.0.0.1:${trapPort}/z`, `x/../../[::1]:${trapPort}/z`);
+    const hops = http.createServer((_req, res) => res.writeHead(302, { location: `http://127.0.0.1:${trapPort}/secret` }).end());
+    await new Promise<void>((r) => hops.listen(0, ALLOWED, () => r()));
+    redirector = `http://${ALLOWED}:${(hops.address() as net.AddressInfo).port}`;
+    closers.push(() => hops.close());
+  });
+
+  after(() => {
+    closers.forEach((c) => c());
+    expect(trapHits, 'connections to a forbidden address').to.deep.equal([]);
   });
 
   function snapshot(): Record<string, unknown[]> {
@@ -273,5 +315,98 @@ describe('api/fuzz', function () {
     expect(env.server.output).to.not.match(/^api: /m);
     expect(requests).to.be.within(300, 5000);
     process.stdout.write(`      ${requests} requests on ${ops.length} routes, seed ${SEED}\n`);
+  });
+
+  it('refuses every URL-ish setting at internal addresses and server files, for members and admins: no 5xx, no crash, no connection', async function () {
+    this.timeout(600_000);
+    const server = env.server;
+    const cli = (...args: string[]) => {
+      const r = server.cli(args);
+      if (r.code !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    cli('users:add', 'fuzz-member');
+    const member = cli('tokens:create', '--user', 'fuzz-member');
+    const dir = tmpdir('fuzz-egress');
+    const fifo = path.join(dir, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).to.equal(0);
+    const sock = path.join(dir, 'sock');
+    const unix = net.createServer((c) => c.destroy());
+    await new Promise<void>((r) => unix.listen(sock, () => r()));
+    closers.push(() => unix.close());
+    const values = [
+      `file://${fifo}`,
+      `file://${sock}`,
+      fifo,
+      sock,
+      'file:///etc/passwd',
+      `file://${server.home}/slipway.db`,
+      `http://127.0.0.1:${trapPort}/x`,
+      `http://127.0.0.1:${server.ports.http}/api/v1/health`,
+      'http://169.254.169.254/latest/meta-data/',
+      `http://[::1]:${trapPort}/x`,
+      `http://[::ffff:127.0.0.1]:${trapPort}/x`,
+      `http://localhost:${trapPort}/x`,
+      `${redirector}/to-loopback`,
+      `git://127.0.0.1:${trapPort}/x.git`,
+      `ssh://127.0.0.1:${trapPort}/x.git`,
+      `git@127.0.0.1:x.git`,
+      `-uhttp://${ALLOWED}/x`,
+      'ext::sh -c touch% /tmp/slipway-fuzz',
+    ];
+
+    /** One request under the fuzz rules; a CLI answer is NDJSON ending in its exit code. */
+    const run = async (as: string, argv: string[]): Promise<{ code: number; text: string }> => {
+      const r = await send(`${argv[0]} as ${as === member ? 'a member' : 'an admin'}`, { method: 'POST', path: '/api/v1/cli', token: as, body: { argv } });
+      if (r.status !== 200) return { code: -1, text: r.text };
+      const lines = r.text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { out?: string; err?: string; exit?: number });
+      return { code: lines.at(-1)?.exit ?? -1, text: lines.map((l) => l.out ?? l.err ?? '').join('') };
+    };
+    let tried = 0;
+    let used = 0;
+    for (const [who, user] of [['member', member], ['admin', token]] as const) {
+      const apps = { final: `fz-${who}-final`, dev: `fz-${who}-dev`, stg: `fz-${who}-stg` };
+      expect((await run(user, ['apps:create', apps.final, '--env', 'prod'])).code).to.equal(0);
+      expect((await run(user, ['apps:create', apps.dev, '--env', 'dev'])).code).to.equal(0);
+      expect((await run(user, ['apps:create', apps.stg, '--env', 'staging'])).code).to.equal(0);
+      // A branch to build, so a deploy of the staging app reaches its buildpacks.
+      const pushed = await push(appRepo('env-app'), server.httpRemote(apps.stg, user));
+      expect(pushed.code, pushed.stderr).to.equal(0);
+      // Webhooks first: the failing deploys below send them events.
+      const settings: Array<[string, string, (v: string) => string[]]> = [
+        ['webhook URL', apps.final, (v) => ['webhooks:add', apps.final, v]],
+        ['artifact_urls', apps.final, (v) => ['apps:set', apps.final, `artifact_urls=${v}`]],
+        ['origin', apps.dev, (v) => ['apps:set', apps.dev, `origin=${v}`]],
+        ['buildpack_url', apps.stg, (v) => ['apps:set', apps.stg, `buildpack_url=${v}`]],
+        ['BUILDPACK_URL', apps.stg, (v) => ['config:set', apps.stg, `BUILDPACK_URL=${v}`]],
+      ];
+      for (const [name, app, argv] of settings) {
+        const accepted: string[] = [];
+        for (const value of values) {
+          const set = await run(user, argv(value));
+          if (set.code !== 0) continue;
+          accepted.push(value);
+          // Accepted: the use-time check must refuse it, with one line naming the setting.
+          if (name === 'webhook URL') continue;
+          const deployed = await run(user, ['deploy', app]);
+          expect(deployed.code, `${who} ${name}=${value} deployed: ${deployed.text}`).to.not.equal(0);
+          // A member's value got this far only by naming a host: refused by name, or (a redirect) not followed.
+          if (who === 'member') expect(deployed.text, `${name}=${value}`).to.match(new RegExp(`${name}: |unknown buildpack|git clone failed`));
+          await run(user, name === 'BUILDPACK_URL' ? ['config:unset', app, 'BUILDPACK_URL'] : argv(''));
+        }
+        // A member gets past the setter only with a host name (checked when used); files, paths and literal internal addresses stop there.
+        const byName = [`http://localhost:${trapPort}/x`, `${redirector}/to-loopback`, ...(name === 'BUILDPACK_URL' ? [values.at(-1)!] : [])];
+        if (who === 'member') expect(accepted, `${name} accepted ${JSON.stringify(accepted)}`).to.include.members(byName.slice(0, 2)).and.to.satisfy((a: string[]) => a.every((v) => byName.includes(v)));
+        tried += values.length;
+        used += name === 'webhook URL' ? 0 : accepted.length;
+      }
+      // Every webhook that was accepted has been tried by now (the deploys above sent events) and reached nothing.
+      await eventually(async () => !/pending|retrying/.test((await run(user, ['webhooks:deliveries', apps.final])).text), 'webhook deliveries to settle', 60_000);
+    }
+    expect(server.output).to.not.match(/^api: /m);
+    const health = await api(server, { path: '/api/v1/health' });
+    expect(health.status).to.equal(200);
+    fs.rmSync(dir, { recursive: true, force: true });
+    process.stdout.write(`      ${tried} settings tried, ${used} accepted values deployed and refused or failed at use\n`);
   });
 });

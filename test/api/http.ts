@@ -12,7 +12,7 @@ export interface Answer {
  * One HTTP request to a running `slipway server`. `body` objects are sent as
  * JSON; strings and buffers are sent as they are (for malformed input).
  */
-export function api(server: TestServer, opts: { method?: string; path: string; token?: string; body?: unknown; headers?: Record<string, string> }): Promise<Answer> {
+export function api(server: TestServer, opts: { method?: string; path: string; token?: string; body?: unknown; headers?: Record<string, string> }, retried = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     let payload: string | Buffer | undefined;
@@ -37,7 +37,11 @@ export function api(server: TestServer, opts: { method?: string; path: string; t
         resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
       });
     });
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // A kept-alive socket the server closed while this process was busy (a spawnSync) fails at once: send again on a new one.
+      if (req.reusedSocket && err.code === 'ECONNRESET' && !retried) return void api(server, opts, true).then(resolve, reject);
+      reject(err);
+    });
     req.end(payload);
   });
 }

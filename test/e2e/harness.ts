@@ -38,6 +38,9 @@ export class TestServer {
   proc?: ChildProcess;
   output = '';
   adminToken = '';
+  /** Set when the daemon exited without being told to (a crash): see assertAlive. */
+  died?: string;
+  private expectingExit = false;
 
   private constructor(
     readonly home: string,
@@ -73,14 +76,24 @@ export class TestServer {
   /** Starts (or restarts) the daemon and waits for its "is running" line. */
   async boot(): Promise<void> {
     this.output = '';
+    this.died = undefined;
+    this.expectingExit = false;
     const proc = spawn(BIN, ['server'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
+    let ready = false;
+    // Any exit nobody asked for is a crash, whatever the test was doing when it happened.
+    proc.on('exit', (code, signal) => {
+      if (ready && !this.expectingExit && this.proc === proc) this.died = `slipway server died (${signal ?? `exit ${code}`}):\n${this.output.slice(-4000)}`;
+    });
     await new Promise<void>((resolve, reject) => {
       const onData = (d: Buffer) => {
         this.output += d.toString();
         const m = /admin API token \(shown once, keep it\): (\S+)/.exec(this.output);
         if (m) this.adminToken = m[1]!;
-        if (/Slipway .* is running/.test(this.output)) resolve();
+        if (/Slipway .* is running/.test(this.output)) {
+          ready = true;
+          resolve();
+        }
       };
       proc.stdout!.on('data', onData);
       proc.stderr!.on('data', onData);
@@ -88,10 +101,16 @@ export class TestServer {
     });
   }
 
-  /** SIGTERM and wait, as an operator's `systemctl stop` would. */
+  /** Throws (with the daemon's last output) if it exited on its own since it started. */
+  assertAlive(what = 'the test'): void {
+    if (this.died) throw new Error(`during ${what}: ${this.died}`);
+  }
+
+  /** SIGTERM and wait, as an operator's `systemctl stop` would; fails if the daemon had died by itself. */
   async stop(): Promise<void> {
     const proc = this.proc;
-    // A process killed by a signal has no exit code, only a signal code.
+    this.expectingExit = true;
+    this.assertAlive('the suite');
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
@@ -100,7 +119,7 @@ export class TestServer {
 
   async kill9(): Promise<void> {
     const proc = this.proc;
-    // A process killed by a signal has no exit code, only a signal code.
+    this.expectingExit = true;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGKILL');
@@ -244,6 +263,10 @@ export function useServer(opts: { env?: Record<string, string> } = {}): { server
     ctx.key = sshKey();
     const added = ctx.server.cli(['keys:add', ctx.key.pub]);
     if (added.code !== 0) throw new Error(`keys:add failed: ${added.stderr}`);
+  });
+  // The process-level guard: a test after which the daemon is gone fails, naming the test.
+  afterEach(function () {
+    ctx.server?.assertAlive(`"${this.currentTest?.fullTitle()}"`);
   });
   after(async () => ctx.server?.stop());
   return ctx;

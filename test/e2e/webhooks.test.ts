@@ -17,7 +17,7 @@ const signatureOf = (secret: string, raw: string) => `sha256=${crypto.createHmac
 describe('e2e: deploy webhooks', function () {
   this.timeout(180_000);
   // Short backoff so a retried delivery arrives within the test.
-  const env = useServer({ env: { SLIPWAY_WEBHOOK_RETRY_MS: '200' } });
+  const env = useServer({ env: { SLIPWAY_WEBHOOK_RETRY_MS: '200', SLIPWAY_EGRESS_ALLOW: '127.0.0.1/32' } });
   let server: TestServer;
   let key: ReturnType<typeof sshKey>;
   beforeEach(() => ({ server, key } = env));
@@ -117,7 +117,7 @@ describe('e2e: deploy webhooks', function () {
     expect(server.cli(['webhooks:deliveries', 'hooky', id]).stdout).to.include(delivery);
     expect(server.cli(['webhooks', 'hooky']).stdout).to.match(/delivered 200/);
     // Failed attempts are logged by the daemon, never with the secret.
-    expect(server.output).to.match(/webhooks: deploy\.failed delivery .* attempt 1 failed \(HTTP 500\)/);
+    expect(server.output).to.match(/webhooks: deploy\.failed delivery .* attempt 1 failed \(HTTP 500 after \d+\.\d\ds\)/);
     expect(server.output).to.not.include('s3cret');
   });
 });
@@ -131,7 +131,7 @@ describe('e2e: webhook deliveries survive a restart', function () {
 
   before(async () => {
     // A long backoff: the retry is still due when the daemon stops.
-    server = await TestServer.start({ env: { SLIPWAY_WEBHOOK_RETRY_MS: '4000' } });
+    server = await TestServer.start({ env: { SLIPWAY_WEBHOOK_RETRY_MS: '4000', SLIPWAY_EGRESS_ALLOW: '127.0.0.1/32' } });
     receiver = http.createServer((req, res) => {
       let raw = '';
       req.on('data', (d) => (raw += d));

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { appFor } from '../../auth/access.js';
 import { invalid } from '../../errors.js';
+import { DEFAULT_EGRESS } from '../../egress/index.js';
+import { checkConfigChange } from '../../pipeline/buildpack-egress.js';
 import { sealChanges, startConfigRelease, type ConfigChange } from '../../pipeline/config-changes.js';
 import { MASK } from '../../secrets/masker.js';
 import { isSealed } from '../../store/sealed.js';
@@ -74,6 +76,7 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
       if (gone.length && gone.length === change.unset.length && !Object.keys(change.set).length) throw invalid(`${app.name} has no config var ${gone.join(', ')}`);
       const box = ctx.platform.services.secrets!;
       const changes = sealChanges({ box, store: ctx.store, app, change });
+      checkConfigChange(ctx.store, app, change, { admin: user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS });
       const job = startConfigRelease({ store: ctx.store, queue: ctx.platform.queue, app, userName: user.name, changes });
       if (job) return accepted(reply, job);
       return view(ctx, ctx.store.apps.byId(app.id)!, false);

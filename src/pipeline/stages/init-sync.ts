@@ -4,6 +4,7 @@ import fsp from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
+import { DEFAULT_EGRESS, gitEgress, setByAdmin, shownUrl } from '../../egress/index.js';
 import { DeployError } from '../../errors.js';
 import { unpackArchive } from '../../releases/archive.js';
 import type { DeployContext, StageFn } from '../context.js';
@@ -85,16 +86,28 @@ async function updateWorkTree(ctx: DeployContext, commit: string, gitEnv?: Recor
   ctx.log.info(`Work tree ${work} is at ${commit.slice(0, 7)}`);
 }
 
-/** The RFC's editable init: the work tree follows the project's real remote, `origin`. */
+/**
+ * The RFC's editable init: the work tree follows the project's real remote,
+ * `origin`, fetched under the egress rules (its host resolved and checked, a
+ * file URL only as an admin set it, git held to the allowed transports).
+ */
 async function pullOrigin(ctx: DeployContext, origin: string, branch: string): Promise<void> {
+  const transport = await gitEgress({
+    url: origin,
+    target: { setting: 'origin', url: origin },
+    settings: ctx.services.settings.egress ?? DEFAULT_EGRESS,
+    trusted: setByAdmin(ctx.app.settings, 'origin', origin),
+  });
   const work = ctx.workDir;
   const tree = await workTreeGit(ctx, process.env);
+  const env = { ...process.env, ...transport.env };
   // `--` ends options: the URL and branch come from app settings and must never be read as flags.
-  await git(ctx, [...tree, 'fetch', '--quiet', '--no-tags', '--', origin, branch], process.env);
+  await git(ctx, [...transport.args, ...tree, 'fetch', '--quiet', '--no-tags', '--', origin, branch], env, transport.timeoutMs).catch((err: DeployError) => {
+    throw new DeployError(`origin: ${shownUrl(origin)}: ${err.message}`, { app: ctx.app.name, command: err.command, exitCode: err.exitCode, hint: `check the origin setting (slipway apps:get ${ctx.app.name} origin) and that its server answers` });
+  });
   await git(ctx, [...tree, 'checkout', '--quiet', '--force', '--detach', 'FETCH_HEAD'], process.env);
-  ctx.log.info(`Work tree ${work} is at ${branch} of ${origin}`);
+  ctx.log.info(`Work tree ${work} is at ${branch} of ${shownUrl(origin)}`);
 }
-
 /**
  * The work tree belongs to the app's user (its builds write there), so the
  * daemon never lets git read anything from it: the repository lives apart,
@@ -113,13 +126,19 @@ async function workTreeGit(ctx: DeployContext, env: NodeJS.ProcessEnv): Promise<
   return ['-c', 'safe.directory=*', '-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/dev/null', `--git-dir=${gitDir}`, `--work-tree=${work}`];
 }
 
-function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+/** Runs git; `timeoutMs` kills it (a fetch that stalls must not hold the app's deploy queue). */
+function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('git', args, { env, stdio: ['ignore', 'ignore', 'pipe'], signal: ctx.signal, timeout: timeoutMs, killSignal: 'SIGKILL' });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(gitFailed(ctx, args.at(-1)!, `git ${args.find((a) => ['init', 'fetch', 'checkout'].includes(a)) ?? ''}`, code ?? 1, stderr))));
+    child.on('error', (err) => (err.name === 'AbortError' ? undefined : reject(err)));
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const subcommand = `git ${args.find((a) => ['init', 'fetch', 'checkout'].includes(a)) ?? ''}`;
+      if (signal && timeoutMs && !ctx.signal.aborted) stderr = `${subcommand} took longer than ${timeoutMs / 1000}s (egress total timeout)`;
+      reject(gitFailed(ctx, args.at(-1)!, subcommand, code ?? 1, stderr));
+    });
   });
 }
 

@@ -1,5 +1,6 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { DEFAULT_EGRESS, setByAdmin, shownUrl } from '../../egress/index.js';
 import { fetchArchive } from '../../releases/fetch.js';
 import { DeployError } from '../../errors.js';
 import { readMetadata, unpackArchive } from '../../releases/archive.js';
@@ -15,8 +16,17 @@ export const releaseSync: StageFn = async (ctx) => {
   if (ctx.source.kind === 'urls') {
     // The RFC's "fetch each archive of release_artifacts_urls": the first is the project archive.
     const url = ctx.source.urls[0]!;
-    ctx.log.info(`Fetching ${url.replace(/#.*$/, '')}`);
-    const fetched = await fetchArchive({ url, destDir: path.join(ctx.services.layout.app(ctx.app.name), 'uploads'), maxBytes: 4 * 1024 ** 3, signal: ctx.signal });
+    ctx.log.info(`Fetching ${shownUrl(url.replace(/#.*$/, ''))}`);
+    const current = ctx.app.settings.artifact_urls ?? '';
+    const fetched = await fetchArchive({
+      url,
+      destDir: path.join(ctx.services.layout.app(ctx.app.name), 'uploads'),
+      egress: ctx.services.settings.egress ?? DEFAULT_EGRESS,
+      setting: 'artifact_urls',
+      // A file URL is followed only as the admin set it (see egress/trust.ts).
+      trusted: setByAdmin(ctx.app.settings, 'artifact_urls', current) && current.split(/[\s,]+/).includes(url),
+      signal: ctx.signal,
+    });
     ctx.log.info(`Fetched ${fetched.size} bytes, sha256 ${fetched.sha256}`);
     ctx.source = { kind: 'archive', archive: fetched.file, sha256: fetched.sha256, description: `release archive from ${url}` };
   }
