@@ -220,17 +220,23 @@ class VerifyingAgent extends http.Agent {
     const socket = net.connect(options as net.NetConnectOpts);
     const port = Number(options.port);
     const done = callback ?? (() => undefined);
-    const onError = (err: Error) => done(err, socket);
-    socket.once('error', onError);
+    let settled = false;
+    const settle = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      done(err, socket);
+    };
+    // Never without a listener: a backend that dies while we check would otherwise kill the daemon.
+    socket.on('error', (err) => settle(err));
     socket.once('connect', () => {
-      socket.off('error', onError);
       const owns = this.router.owns;
       // The kernel may list the accepted side a moment after our side connected: a "no" is asked again.
       const check = (tries: number) => {
-        if (!owns || socket.localPort === undefined || owns(port, socket.localPort)) return done(null, socket);
+        if (settled) return;
+        if (!owns || socket.localPort === undefined || owns(port, socket.localPort)) return settle(null);
         if (tries > 0) return void setTimeout(() => check(tries - 1), 5);
         socket.destroy();
-        done(new Error(`the listener on port ${port} is not the instance's own`), socket);
+        settle(new Error(`the listener on port ${port} is not the instance's own`));
       };
       check(3);
     });

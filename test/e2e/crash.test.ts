@@ -176,8 +176,9 @@ describe('e2e: kill -9 of the daemon at every stage boundary of a deploy', funct
       // What the dead daemon left, so that the checks below check something.
       if (phase.at === 'configure:after') expect(fs.readFileSync(path.join(appDir(), 'env', 'API_KEY'), 'utf8')).to.equal(secret);
       if (phase.at === 'bundle:during') expect(fs.readdirSync(path.join(appDir(), 'archives')).filter((f) => f.startsWith(`.v${next}-`))).to.have.length(1);
-      // The configure hook's and the buildpack's setsid'd children, and bin/compile's own sleep.
-      if (phase.at === 'during-build') expect([processesRunning(orphan).length, processesRunning(slow).length]).to.deep.equal([2, 1]);
+      // The configure hook's and the buildpack's setsid'd children, and bin/compile's own sleep, ran in
+      // guests: those die with their daemon (bwrap's --die-with-parent takes the guest's pid namespace along).
+      if (phase.at === 'during-build') await until('the build guests to end with their daemon', () => processesRunning(orphan).length + processesRunning(slow).length === 0, 10_000);
 
       // Restarted with the next phase's crash point armed: deploys only ever reach it.
       const following = PHASES[i + 1]?.at;
@@ -220,13 +221,14 @@ describe('e2e: kill -9 of the daemon at every stage boundary of a deploy', funct
     const pids = processesRunning(['sleep', seconds]);
     await server.kill9();
     await running;
-    expect(pids.filter(alive), 'still running without their daemon').to.have.length(2);
+    // A guest dies with its daemon (its pid namespace goes along); whatever a guest-less server left, the next start ends.
+    const left = pids.filter(alive).length;
     await server.boot();
     try {
       await until('the one-off’s processes to end', () => !pids.some(alive));
     } finally {
       for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
     }
-    expect(server.output).to.match(/ended 2 processes of builds and one-offs left by a previous run/);
+    if (left) expect(server.output).to.match(/ended \d+ process(es)? of builds and one-offs left by a previous run/);
   });
 });

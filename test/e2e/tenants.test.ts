@@ -200,7 +200,7 @@ describe('e2e: tenants are isolated from the host and from each other (process d
       await new Promise((r) => setTimeout(r, 100));
     }
     await ended;
-    expect(out, 'the attacker really held the port').to.contain('bound');
+    expect(out, `the attacker really held the port:\n${out}\n${server.output.slice(-3000)}`).to.contain('bound');
     expect(bodies).not.to.include('PWNED');
     // Once the squatter is gone the victim comes back on its own.
     await eventually(async () => (await server.get('victim')).body === 'Hello from Slipway', 'the victim to serve again', 60_000);
