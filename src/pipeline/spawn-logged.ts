@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import readline from 'node:readline';
+import { splitLines } from '../build/run-streaming.js';
 import type { JobLog } from './job-log.js';
 
 export interface RunLoggedOptions {
@@ -18,9 +18,8 @@ export function runLogged(opts: RunLoggedOptions): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(opts.command, opts.args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
     const indent = opts.indent ?? '       ';
-    for (const stream of [child.stdout, child.stderr]) {
-      readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (l) => opts.log.line(indent + l));
-    }
+    // Not readline: it holds a line without a newline whole, however long it grows.
+    for (const stream of [child.stdout, child.stderr]) splitLines(stream, (l) => opts.log.line(indent + l));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });

@@ -6,6 +6,7 @@ import { describe, notFound } from '../../errors.js';
 import type { Job, User } from '../../store/index.js';
 import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
+import { writeInto } from '../../pipeline/job-log.js';
 import { parseJobId } from '../params.js';
 import { acceptedView, jobUrl, jobView, releaseUrl } from '../present.js';
 import { APP_PARAM, JOB_VIEW, errors, list, params, str } from '../schemas.js';
@@ -81,8 +82,9 @@ export function sendJobLog(ctx: ApiContext, job: Job, follow: string | undefined
   }
   // Every line as the pipeline writes it, until the job ends; a finished job's whole log at once.
   const out = new PassThrough();
-  const write = (chunk: string) => void (out.writable && out.write(chunk));
-  ctx.platform.queue.follow(job.id, write).then(
+  const gone = new AbortController();
+  out.once('close', () => gone.abort());
+  ctx.platform.queue.follow(job.id, writeInto(out), gone.signal).then(
     () => out.end(),
     (err) => out.end(` !     could not follow job ${job.id}: ${describe(err)}\n`),
   );
