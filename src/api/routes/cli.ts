@@ -58,16 +58,26 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
       }
       const body = new PassThrough();
       const send = (msg: object) => void (body.writable && body.write(`${JSON.stringify(msg)}\n`));
+      // Done once the response took it, so a slow client holds back `logs -f` instead of filling memory.
       const stream = (key: 'out' | 'err') =>
         new Writable({
           write(chunk, _enc, cb) {
-            send({ [key]: chunk.toString() });
-            cb();
+            if (!body.writable || body.write(`${JSON.stringify({ [key]: chunk.toString() })}\n`)) return cb();
+            const done = () => {
+              body.off('drain', done);
+              body.off('close', done);
+              cb();
+            };
+            body.once('drain', done);
+            body.once('close', done);
           },
         });
       // The client went away (Ctrl-C on `logs -f`): commands that run until interrupted stop.
       const gone = new AbortController();
-      reply.raw.on('close', () => gone.abort());
+      reply.raw.on('close', () => {
+        gone.abort();
+        if (!body.writableEnded) body.destroy();
+      });
       const io = { stdin: Readable.from(stdin === undefined ? [] : [stdin]), stdout: stream('out'), stderr: stream('err'), tty: false, signal: gone.signal };
       runCommand({ store: ctx.store, layout: ctx.layout, settings: ctx.settings, user, io, local: false, platform: ctx.platform, source: `http ${req.ip}` }, argv)
         .catch((err) => {
