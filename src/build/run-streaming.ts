@@ -90,7 +90,8 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-    if (opts.captureStdout) child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
+    // detect prints a name and release a little YAML; past a MiB it is not that, and is not kept.
+    if (opts.captureStdout) child.stdout.on('data', (chunk: Buffer) => { if (stdout.length < MAX_CAPTURE) stdout += chunk.toString('utf8'); });
     else splitLines(child.stdout, opts.onLine);
     splitLines(child.stderr, opts.onLine);
 
@@ -111,16 +112,26 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
   });
 }
 
+const MAX_CAPTURE = 1024 * 1024;
+/** Output without a newline is passed on in pieces of this many characters, so it cannot pile up. */
+const MAX_LINE = 64 * 1024;
+
 /** Emits each complete line of a stream; a last unterminated line is flushed at the end. */
 export function splitLines(stream: Readable, onLine: (line: string) => void): void {
   let pending = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
     pending += chunk;
+    let start = 0;
     let nl: number;
-    while ((nl = pending.indexOf('\n')) !== -1) {
-      onLine(pending.slice(0, nl).replace(/\r$/, ''));
-      pending = pending.slice(nl + 1);
+    while ((nl = pending.indexOf('\n', start)) !== -1) {
+      onLine(pending.slice(start, nl).replace(/\r$/, ''));
+      start = nl + 1;
+    }
+    pending = pending.slice(start);
+    while (pending.length > MAX_LINE) {
+      onLine(pending.slice(0, MAX_LINE));
+      pending = pending.slice(MAX_LINE);
     }
   });
   stream.on('end', () => {

@@ -44,7 +44,7 @@ export function serverCommand(): Command {
     .addOption(new Option('--driver <driver>', 'runtime driver: process (embedded) or docker (needs dockerd and `slipway stack:build`)').env('SLIPWAY_DRIVER').choices(DRIVERS).default('process'))
     .addOption(new Option('--domain <domain>', 'apps are served at APP.DOMAIN').env('SLIPWAY_DOMAIN').default('localhost'))
     .addOption(new Option('--public-host <host>', 'host name printed in git remotes').env('SLIPWAY_PUBLIC_HOST'))
-    .addOption(new Option('--bind <addr>', 'address SSH, HTTP and the router listen on').env('SLIPWAY_BIND').default('0.0.0.0'))
+    .addOption(new Option('--bind <addrs>', 'IP addresses SSH, HTTP and the router listen on, comma-separated (default: every IPv4 and IPv6 address)').env('SLIPWAY_BIND'))
     .addOption(
       new Option('--extra-ca-bundle <file>', 'CA bundle handed to builds and apps (TLS-intercepting proxies)').env('SLIPWAY_EXTRA_CA_BUNDLE').default(defaultCa),
     )

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { appFor, mayUse } from '../auth/access.js';
 import { SlipwayError, notFound } from '../errors.js';
+import { writeInto } from '../pipeline/job-log.js';
 import type { Job } from '../store/index.js';
 import { out, requirePlatform, type CommandContext } from './context.js';
 import { ago, table } from './format.js';
@@ -16,7 +17,7 @@ const parseVersion = (v: string): number => {
 export async function followJob(ctx: CommandContext, jobId: number): Promise<Job> {
   const app = ctx.store.jobs.get(jobId)?.appName;
   if (app) ctx.io.session?.useApp(app);
-  const job = await requirePlatform(ctx).queue.follow(jobId, (chunk) => ctx.io.stdout.write(chunk));
+  const job = await requirePlatform(ctx).queue.follow(jobId, writeInto(ctx.io.stdout), ctx.io.signal);
   if (job.status === 'failed') throw new SlipwayError('job_failed', `job ${job.id} failed`, { status: 500 });
   return job;
 }

@@ -76,11 +76,20 @@ function serve(socket: net.Socket, handlers: ControlHandlers, serverClosing: Abo
   const send = (msg: object) => {
     if (!socket.destroyed) socket.write(JSON.stringify(msg) + '\n');
   };
+  // A write completes once the socket took it: `logs -f` to a client that
+  // reads slowly then waits (its follow has backpressure) instead of piling
+  // the log up in the socket's buffer.
   const stream = (type: 'stdout' | 'stderr') =>
     new Writable({
       write(chunk, _enc, cb) {
-        send({ type, data: chunk.toString() });
-        cb();
+        if (socket.destroyed || socket.write(JSON.stringify({ type, data: chunk.toString() }) + '\n')) return cb();
+        const done = () => {
+          socket.off('drain', done);
+          socket.off('close', done);
+          cb();
+        };
+        socket.once('drain', done);
+        socket.once('close', done);
       },
     });
   const gone = new AbortController();
@@ -94,7 +103,11 @@ function serve(socket: net.Socket, handlers: ControlHandlers, serverClosing: Abo
     serverClosing.removeEventListener('abort', abort);
     abort();
   });
-  readline.createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {
+  const lines = readline.createInterface({ input: socket, crlfDelay: Infinity });
+  // readline re-emits the socket's errors: a client that vanishes with output
+  // unread (ECONNRESET) must not take the daemon down.
+  lines.on('error', () => undefined);
+  lines.on('line', (line) => {
     let msg: ControlRequest;
     try {
       msg = JSON.parse(line);

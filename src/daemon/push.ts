@@ -1,6 +1,7 @@
 import { describeSource } from '../pipeline/source.js';
 import type { DeploySource } from '../pipeline/context.js';
 import { upstreamOf, upstreamReleaseFor, type DeployDeps } from '../pipeline/deploys.js';
+import { writeInto } from '../pipeline/job-log.js';
 import type { DeployQueue } from '../pipeline/queue.js';
 import type { App, ReleaseKind, Store } from '../store/index.js';
 import type { ControlIO, ControlRequest, RefUpdate } from './control.js';
@@ -76,7 +77,7 @@ async function deployAll(opts: PushHandlerOptions, app: App, session: PushSessio
     const plan = app.mode === 'final' ? finalSource(opts, app, u, () => undefined) : { source: { kind: 'git', commit: u.newrev, ref: u.ref, gitEnv } as DeploySource, releaseKind: 'build' as ReleaseKind };
     if (!plan) return 1;
     const job = opts.queue.enqueue({ app, userName: session.user.name, kind: 'push', mode: app.mode, releaseKind: plan.releaseKind, source: plan.source });
-    const done = await opts.queue.follow(job.id, (chunk) => io.stdout.write(chunk));
+    const done = await opts.queue.follow(job.id, writeInto(io.stdout), io.signal);
     if (done.status !== 'succeeded') code = 1;
   }
   return code;

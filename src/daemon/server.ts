@@ -24,6 +24,7 @@ import { Orphans } from '../runtime/orphans.js';
 import { createRuntime, type DriverKind } from '../runtime/select.js';
 import { SecretBox } from '../secrets/box.js';
 import { Store } from '../store/index.js';
+import { listenAll, parseBind, resolveBind } from '../listen.js';
 import { Layout } from '../store/layout.js';
 import { GuestHost } from '../guest/host.js';
 import { GuestUsers, SHARED_USER_WARNING } from '../guest/users.js';
@@ -41,7 +42,10 @@ export interface ServerOptions {
   domain: string;
   /** Host name printed in git remotes. */
   publicHost?: string;
-  /** Address the SSH and HTTP listeners bind. */
+  /**
+   * Addresses the SSH, HTTP and router ports listen on, comma-separated
+   * (`--bind`); default every IPv4 and IPv6 address (see listen.ts).
+   */
   bind?: string;
   extraCaBundle?: string;
   keepReleases?: number;
@@ -78,6 +82,7 @@ const VERSION = JSON.parse(fs.readFileSync(new URL('../../package.json', import.
 /** The composition root: store, runtime, router, queue, then the three entrances. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? ((m: string) => process.stdout.write(`${m}\n`));
+  const bind = parseBind(opts.bind);
   const layout = new Layout(opts.home);
   // First, so a missing nginx fails before anything is opened.
   const router = createRouter({ kind: opts.router ?? 'builtin', home: layout.home, log });
@@ -149,8 +154,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   for (const app of store.apps.list()) if (fs.existsSync(layout.repo(app.name))) await linkHooks(layout.repo(app.name), HOOKS_DIR);
 
   const closers: Array<() => Promise<unknown>> = [];
+  const hosts = await resolveBind(bind, log);
   try {
-    await router.listen(opts.routerPort, opts.bind ?? '0.0.0.0');
+    await router.listen(opts.routerPort, hosts);
     closers.push(() => router.close());
     const control: net.Server = await startControlSocket(layout.controlSocket, {
       command: (argv, io) => runCommand({ store, layout, settings, user: admin(), io: { ...io, tty: false }, local: true, platform }, argv),
@@ -158,9 +164,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
     closers.push(() => new Promise((r) => control.close(() => r(undefined))));
     const http = await buildHttpServer({ store, gateway, platform, layout, settings, sessions, maxUploadBytes: opts.maxUploadBytes, gitHandler: createGitHttpHandler({ gateway, log }), version: VERSION, log });
-    await http.listen({ port: opts.httpPort, host: opts.bind ?? '0.0.0.0' });
+    const api = await listenAll({
+      what: 'HTTP (git and the API)',
+      hosts,
+      port: opts.httpPort,
+      listen: async (options) => {
+        await http.listen(options);
+        return (http.server.address() as net.AddressInfo).port;
+      },
+      unlisten: () => http.close(),
+      // fastify listens on one address; connections on the others go to the same server.
+      onConnection: (socket) => http.server.emit('connection', socket),
+      serverOptions: { allowHalfOpen: true, noDelay: true },
+    });
     closers.push(() => http.close());
-    const ssh: SshServer = await startSshServer({ port: opts.sshPort, host: opts.bind ?? '0.0.0.0', hostKey: hostKey(layout), gateway, log });
+    closers.push(() => api.extra.close());
+    const ssh: SshServer = await startSshServer({ port: opts.sshPort, hosts, hostKey: hostKey(layout), gateway, log });
     closers.push(() => ssh.close());
   } catch (err) {
     for (const close of closers.reverse()) await close().catch(() => undefined);
@@ -176,6 +195,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   log(`       git over SSH   ssh://slipway@${settings.publicHost}:${opts.sshPort}/APP.git`);
   log(`       git over HTTP  http://${settings.publicHost}:${opts.httpPort}/git/APP.git   (API: /api/v1)`);
   log(`       apps           ${appUrl('APP', settings)}`);
+  log(`       listening on   ${hosts.map((h) => (h.includes(':') ? `[${h}]` : h)).join(', ')}`);
   if (firstStart) {
     log(`-----> First start: created the admin user "admin"`);
     log(`       admin API token (shown once, keep it): ${firstStart.adminToken}`);

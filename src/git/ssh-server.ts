@@ -3,6 +3,7 @@ import ssh2, { type Connection } from 'ssh2';
 
 const { Server } = ssh2;
 import type { LiveSession } from '../auth/sessions.js';
+import { listenAll, WILDCARD_HOSTS } from '../listen.js';
 import type { User } from '../store/index.js';
 import type { GitGateway } from './gateway.js';
 import { authenticate } from './ssh-auth.js';
@@ -11,8 +12,8 @@ import { handleSession } from './ssh-session.js';
 export interface SshServerOptions {
   /** TCP port; 0 picks a free one (see the returned `port`). */
   port: number;
-  /** Address to bind; default all interfaces. */
-  host?: string;
+  /** Addresses to listen on, one socket each; default every IPv4 and IPv6 address. */
+  hosts?: string[];
   /** The host private key's contents (OpenSSH or PEM format), e.g. of `ssh_host_ed25519_key`. */
   hostKey: Buffer | string;
   gateway: GitGateway;
@@ -111,19 +112,27 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
   });
   server.on('error', (err: Error) => log(`ssh: server error: ${err.message}`));
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    server.once('error', onError);
-    server.listen({ port: opts.port, host: opts.host }, () => {
-      server.off('error', onError);
-      resolve();
-    });
+  const { port, extra } = await listenAll({
+    what: 'SSH',
+    hosts: opts.hosts ?? WILDCARD_HOSTS,
+    port: opts.port,
+    listen: (options) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      }),
+    unlisten: () => new Promise((resolve) => server.close(() => resolve())),
+    onConnection: (socket) => server.injectSocket(socket),
   });
 
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
     close: () =>
       new Promise<void>((resolve) => {
+        void extra.close();
         server.close(() => resolve());
         for (const client of clients) client.end();
       }),

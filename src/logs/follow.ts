@@ -32,12 +32,20 @@ export async function followLog(opts: FollowOptions): Promise<void> {
   let partial = Buffer.alloc(0);
   const waker = new Waker(path.dirname(file), opts.pollMs ?? 500);
 
-  /** Reads the open file from the cursor to its end; resolves with the lines completed. */
-  const readOn = async (final: boolean): Promise<string[]> => {
-    const lines: string[] = [];
-    if (!cursor.handle) return lines;
+  const emit = async (lines: string[]) => {
+    if (lines.length && !signal.aborted) await opts.onLines(lines);
+  };
+
+  /**
+   * Reads the open file from the cursor to its end, handing on the lines of
+   * each chunk as it goes: a file that grows as fast as we read never piles up
+   * here, and the next chunk waits for a slow consumer.
+   */
+  const readOn = async (final: boolean): Promise<void> => {
+    if (!cursor.handle) return;
     const buf = Buffer.alloc(CHUNK);
-    for (;;) {
+    while (!signal.aborted) {
+      const lines: string[] = [];
       const { bytesRead } = await cursor.handle.read(buf, 0, CHUNK, cursor.offset);
       if (bytesRead === 0) break;
       cursor.offset += bytesRead;
@@ -51,21 +59,18 @@ export async function followLog(opts: FollowOptions): Promise<void> {
         lines.push(partial.toString('utf8'));
         partial = Buffer.alloc(0);
       }
+      await emit(lines);
     }
     if (final && partial.length) {
-      lines.push(partial.toString('utf8'));
+      const last = partial.toString('utf8');
       partial = Buffer.alloc(0);
+      await emit([last]);
     }
-    return lines;
-  };
-
-  const emit = async (lines: string[]) => {
-    if (lines.length && !signal.aborted) await opts.onLines(lines);
   };
 
   try {
     while (!signal.aborted) {
-      await emit(await readOn(false));
+      await readOn(false);
       const stat = await fsp.stat(file).catch(() => undefined);
       if (stat && cursor.handle && stat.ino === cursor.ino && stat.size < cursor.offset) {
         cursor.offset = 0; // truncated in place
@@ -74,7 +79,7 @@ export async function followLog(opts: FollowOptions): Promise<void> {
       }
       if (stat && stat.ino !== cursor.ino) {
         // Rotated (or created): finish the old file, then take the new one from its first byte.
-        await emit(await readOn(true));
+        await readOn(true);
         await closeCursor(cursor);
         Object.assign(cursor, await openCursor(file), { offset: 0 });
         continue;

@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import { SlipwayError, describe } from '../errors.js';
 import type { App, Job, Mode, ReleaseKind } from '../store/index.js';
 import type { DeployContext, DeploySource, ResolvedSource, Services } from './context.js';
-import { JobLog } from './job-log.js';
+import { followJobLog, JobLog } from './job-log.js';
 import { runDeploy } from './runner.js';
 import { sourceCommit } from './source.js';
 
@@ -203,23 +203,18 @@ export class DeployQueue {
   /**
    * Streams a job's log from its first line until it ends, then resolves with
    * the finished job. Works for running, queued and long-finished jobs alike.
+   * The log is read from its file at the follower's pace: `onData` may return
+   * a promise (a full socket) and the next chunk waits for it. After `signal`
+   * aborts (the client went away) nothing more is sent, and the job is still
+   * waited for.
    */
-  async follow(jobId: number, onData: (chunk: string) => void): Promise<Job> {
+  async follow(jobId: number, onData: (chunk: string) => void | Promise<void>, signal?: AbortSignal): Promise<Job> {
     const live = this.live.get(jobId);
-    if (live && !live.log.isClosed) {
-      for (const chunk of live.log.history) onData(chunk);
-      live.log.on('data', onData);
-      try {
-        return await live.done;
-      } finally {
-        live.log.off('data', onData);
-      }
-    }
-    if (live) await live.done;
     const job = this.services.store.jobs.get(jobId);
     if (!job) throw new Error(`job ${jobId} not found`);
-    onData(await fsp.readFile(job.logPath, 'utf8').catch(() => ''));
-    return job;
+    await followJobLog({ file: job.logPath, live: live?.log, onData, signal });
+    if (live) return await live.done;
+    return this.services.store.jobs.get(jobId) ?? job;
   }
 
   /** Aborts running deploys (daemon shutdown); they roll back and end as failed. */

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { Backend, Route, RouterEngine } from './engine.js';
+import { listenAll, WILDCARD_HOSTS, type ExtraListeners } from '../listen.js';
 import { InFlight } from './in-flight.js';
 import { RouteTable, normalizeHost } from './table.js';
 
@@ -37,6 +38,8 @@ export class BuiltinRouter implements RouterEngine {
   private readonly proxy: ProxyServer;
   private readonly server: http.Server;
   private readonly log: (msg: string) => void;
+  /** The sockets on the other addresses (`listen` with several hosts). */
+  private extra?: ExtraListeners;
 
   constructor(private readonly opts: BuiltinRouterOptions = {}) {
     this.log = opts.log ?? (() => undefined);
@@ -57,15 +60,26 @@ export class BuiltinRouter implements RouterEngine {
     });
   }
 
-  listen(port: number, host = '0.0.0.0'): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
+  /** Listens on `port` at each of `hosts` (one socket each); rejects with one line naming what could not be bound. */
+  async listen(port: number, hosts: string | string[] = WILDCARD_HOSTS): Promise<void> {
+    const { extra } = await listenAll({
+      what: 'the router',
+      hosts: typeof hosts === 'string' ? [hosts] : hosts,
+      port,
+      listen: (options) =>
+        new Promise((resolve, reject) => {
+          this.server.once('error', reject);
+          this.server.listen(options, () => {
+            this.server.off('error', reject);
+            resolve((this.server.address() as AddressInfo).port);
+          });
+        }),
+      unlisten: () => new Promise((resolve) => this.server.close(() => resolve())),
+      // Connections on the other addresses are this server's too: same handlers, same tracking.
+      onConnection: (socket) => this.server.emit('connection', socket),
+      serverOptions: { allowHalfOpen: true, noDelay: true },
     });
+    this.extra = extra;
   }
 
   /** Where the router listens; useful after `listen(0)`. */
@@ -106,10 +120,13 @@ export class BuiltinRouter implements RouterEngine {
   }
 
   async close(): Promise<void> {
+    const extra = this.extra?.close();
+    this.extra = undefined;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
     if (this.server.listening) await closed;
+    await extra;
     this.agent.destroy();
     this.inFlight.clear();
   }

@@ -19,7 +19,8 @@ export interface Route {
  */
 export interface RouterEngine {
   readonly name: string;
-  listen(port: number, host?: string): Promise<void>;
+  /** Listens on `port` at each address (default: every IPv4 and IPv6 address); a failure to bind any is an error. */
+  listen(port: number, hosts?: string | string[]): Promise<void>;
   /** Replaces an app's route atomically: requests after this resolve go to the new backends. */
   setRoute(route: Route): Promise<void>;
   removeRoute(app: string): Promise<void>;

@@ -22,8 +22,8 @@ const BACKEND_ID = /^[\w.:@-]{1,200}$/;
 export const PROBE_HOST = 'generation.slipway.invalid';
 
 export interface MainConfig {
-  /** Address and port nginx listens on, already validated by `listenAddress`. */
-  listen: string;
+  /** Addresses and port nginx listens on (one `listen` each), already validated by `listenAddress`. */
+  listen: string[];
   workerProcesses: number | 'auto';
   /** `worker_connections`, and `worker_rlimit_nofile` when the limit must be raised for it (see `connectionLimits`). */
   workerConnections: number;
@@ -38,7 +38,7 @@ export interface MainConfig {
 
 export interface AppConfig {
   route: Route;
-  listen: string;
+  listen: string[];
   proxyTimeoutS: number;
   /** Extra directives for the app's `server` block (operator snippets; tests use it to break the config). */
   snippet?: string;
@@ -72,9 +72,16 @@ function checkBackend(app: string, b: Backend): Backend {
 /** `listen` argument for an address and port: `127.0.0.1:8000`, `[::]:8000`, `localhost:8000`. */
 export function listenAddress(host: string, port: number): string {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`invalid router port ${port}`, 'ports are 1-65535');
+  // nginx's default for `[::]` is ipv6only=on, so `0.0.0.0` beside it binds too. (Saying so
+  // here would repeat a socket option in every server block, which nginx refuses.)
   if (net.isIPv6(host)) return `[${host}]:${port}`;
   if (net.isIPv4(host) || HOSTNAME.test(host)) return `${host}:${port}`;
   throw invalid(`invalid router address ${JSON.stringify(host)}`, 'use an IP address or a host name');
+}
+
+/** One `listen` line per address, each with `extra` (`default_server`), indented for the block they go in. */
+function listenLines(addresses: string[], extra: string, indent: number): string {
+  return addresses.map((a) => `listen ${a}${extra};`).join(`\n${' '.repeat(indent)}`);
 }
 
 /**
@@ -157,7 +164,7 @@ http {
 
     # Unknown hosts.
     server {
-        listen ${c.listen} default_server;
+        ${listenLines(c.listen, ' default_server', 8)}
         server_name _;
         ${TEXT}
         location / {
@@ -167,7 +174,7 @@ http {
 
     # Slipway asks this server which config generation is live after a reload.
     server {
-        listen ${c.listen};
+        ${listenLines(c.listen, '', 8)}
         server_name ${PROBE_HOST};
         ${TEXT}
         location = /generation {
@@ -192,7 +199,7 @@ export function renderApp(c: AppConfig): string {
   // An app can exist without hosts (removed domains): nothing to serve, nothing to write.
   if (hosts.length === 0) return `${head}# (no host names)\n`;
   const serverHead = `server {
-    listen ${c.listen};
+    ${listenLines(c.listen, '', 4)}
     server_name ${hosts.join(' ')};
 ${snippet}`;
   if (route.backends.length === 0) {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SlipwayError } from '../errors.js';
+import { bindError, probeBind, WILDCARD_HOSTS } from '../listen.js';
 import type { Backend, Route, RouterEngine } from './engine.js';
 import { appFileName, checkRoute, connectionLimits, listenAddress, PROBE_HOST, renderApp, renderMain } from './nginx-config.js';
 import { findNginx, NginxMaster, stopStaleMaster, testConfig } from './nginx-process.js';
@@ -35,10 +36,11 @@ export interface NginxRouterOptions {
 }
 
 interface Listening {
+  /** The first address; `address()` reports it. */
   host: string;
   port: number;
-  /** The `listen` directive's argument. */
-  directive: string;
+  /** The `listen` directives' arguments, one per address. */
+  directives: string[];
   /** Where Slipway itself reaches nginx (loopback for a wildcard address). */
   probeHost: string;
 }
@@ -82,16 +84,28 @@ export class NginxRouter implements RouterEngine {
     return this.master?.running ? this.master.pid : undefined;
   }
 
-  /** Port 0 picks a free port first (nginx cannot report one it picked itself). */
-  listen(port: number, host = '0.0.0.0'): Promise<void> {
+  /**
+   * Listens on `port` at each of `hosts` (default: every IPv4 and IPv6
+   * address). Port 0 picks a free port first (nginx cannot report one it
+   * picked itself).
+   */
+  listen(port: number, hosts: string | string[] = WILDCARD_HOSTS): Promise<void> {
     return this.serial(async () => {
       if (this.master?.running) throw new SlipwayError('router_failed', 'the nginx router is already listening', { status: 500 });
       this.closing = false;
+      const list = typeof hosts === 'string' ? [hosts] : hosts;
+      const host = list[0] ?? '0.0.0.0';
       const actualPort = port === 0 ? await freePort(host) : port;
-      const at: Listening = { host, port: actualPort, directive: listenAddress(host, actualPort), probeHost: probeHostFor(host) };
+      const at: Listening = { host, port: actualPort, directives: list.map((h) => listenAddress(h, actualPort)), probeHost: probeHostFor(host) };
       const dir = this.opts.stateDir;
       fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
       await stopStaleMaster(path.join(dir, 'nginx.pid'), this.mainFile());
+      // Checked here, as the built-in router binds: one line naming the address
+      // at once, rather than nginx retrying for seconds and printing five.
+      for (const h of list) {
+        const err = await probeBind(h, actualPort);
+        if (err) throw bindError('the router', h, actualPort, err);
+      }
       // Routes are not persisted here: the daemon sets every app's route again after boot.
       const gen = ++this.generation;
       this.writeConfig(this.configDir, this.table, gen, at);
@@ -105,7 +119,7 @@ export class NginxRouter implements RouterEngine {
       while ((await this.probe(at)) !== gen) {
         if (!master.running || Date.now() > deadline) {
           await master.stop(0);
-          throw new SlipwayError('router_failed', `nginx did not start on ${at.directive}: ${master.tail() || `exited with ${master.exitReason}`}`, {
+          throw new SlipwayError('router_failed', `nginx did not start on ${at.directives.join(', ')}: ${master.tail() || `exited with ${master.exitReason}`}`, {
             status: 500,
             hint: 'is another program using the router port?',
           });
@@ -297,12 +311,12 @@ export class NginxRouter implements RouterEngine {
     fs.mkdirSync(apps, { recursive: true });
     for (const file of fs.readdirSync(apps)) if (!routes.has(file.replace(/\.conf$/, ''))) fs.rmSync(path.join(apps, file), { force: true });
     for (const route of routes.values()) {
-      const text = renderApp({ route, listen: at.directive, proxyTimeoutS: this.proxyTimeoutS, snippet: this.opts.appSnippet?.(route) });
+      const text = renderApp({ route, listen: at.directives, proxyTimeoutS: this.proxyTimeoutS, snippet: this.opts.appSnippet?.(route) });
       writeAtomic(path.join(apps, appFileName(route.app)), text);
     }
     const workerProcesses = this.opts.workerProcesses ?? Math.min(os.availableParallelism(), 4);
     const limits = connectionLimits(openFileLimits());
-    writeAtomic(path.join(dir, 'nginx.conf'), renderMain({ listen: at.directive, workerProcesses, ...limits, generation: gen, token: this.token, proxyTimeoutS: this.proxyTimeoutS }));
+    writeAtomic(path.join(dir, 'nginx.conf'), renderMain({ listen: at.directives, workerProcesses, ...limits, generation: gen, token: this.token, proxyTimeoutS: this.proxyTimeoutS }));
   }
 
   /** Backends nobody drained stay known for a while, not forever. */

@@ -28,7 +28,7 @@ describe('git/ssh-server (real ssh and git)', function () {
     gateway.keys.set(alice.fingerprint, gateway.alice);
     server = await startSshServer({
       port: 0,
-      host: '127.0.0.1',
+      hosts: ['127.0.0.1'],
       hostKey: readFileSync(hostKey.privatePath),
       gateway,
       log: (m) => logs.push(m),

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import { BuiltinRouter } from '../../src/router/builtin.js';
 import { NginxRouter } from '../../src/router/nginx.js';
 import type { Router } from '../../src/router/select.js';
@@ -29,6 +31,8 @@ type TestRouter = Router & { address(): { host: string; port: number } | undefin
 
 interface Engine {
   name: string;
+  /** A router not listening yet. */
+  make(): TestRouter;
   start(): Promise<TestRouter>;
   cleanup?(): void;
 }
@@ -37,6 +41,7 @@ const stateDirs: string[] = [];
 const ENGINES: Engine[] = [
   {
     name: 'builtin',
+    make: () => new BuiltinRouter(),
     start: async () => {
       const router = new BuiltinRouter();
       await router.listen(0, '127.0.0.1');
@@ -45,6 +50,12 @@ const ENGINES: Engine[] = [
   },
   {
     name: 'nginx',
+    make: () => {
+      requireNginx();
+      const stateDir = nginxStateDir();
+      stateDirs.push(stateDir);
+      return new NginxRouter({ stateDir, workerProcesses: 1 });
+    },
     start: async () => {
       requireNginx();
       const stateDir = nginxStateDir();
@@ -224,6 +235,64 @@ for (const engine of ENGINES) {
       // With a timeout far beyond the test's own, only an immediate return lets this finish.
       await router.drain(['never.v1.web.1'], 3_600_000);
       await router.drain([], 3_600_000);
+    });
+  });
+}
+
+/** A request to the router at one of its addresses. */
+function requestAt(address: string, port: number, host: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: address, port, path: '/', agent: false, headers: { host } }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      })
+      .on('error', reject);
+  });
+}
+
+for (const engine of ENGINES) {
+  describe(`router engine: ${engine.name} on several addresses`, function () {
+    this.timeout(30_000);
+    after(() => engine.cleanup?.());
+
+    it('serves every address it listens on, IPv4 and IPv6', async () => {
+      const backend = await startBackend('a');
+      const router = engine.make();
+      try {
+        await router.listen(0, ['127.0.0.1', '::1']);
+        const port = router.address()!.port;
+        await router.setRoute({ app: 'myapp', hosts: ['myapp.localhost'], backends: [backendOf('myapp', 1, 1, backend)] });
+        for (const address of ['127.0.0.1', '::1']) {
+          const answer = await requestAt(address, port, 'myapp.localhost');
+          expect(answer.status, address).to.equal(200);
+          expect(echoOf(answer).name).to.equal('a');
+        }
+      } finally {
+        await router.close();
+        await stopBackend(backend);
+      }
+    });
+
+    it('will not start when another program holds the port on one of them', async () => {
+      const port = await freePort();
+      const taken = net.createServer();
+      await new Promise<void>((r) => taken.listen({ host: '::1', port, ipv6Only: true }, () => r()));
+      const router = engine.make();
+      try {
+        const err = await router.listen(port, ['127.0.0.1', '::1']).catch((e: unknown) => e);
+        expect(err).to.be.instanceOf(SlipwayError);
+        expect((err as SlipwayError).message).to.equal(`cannot listen on [::1]:${port} for the router: another program is listening there (EADDRINUSE)`);
+        // Nothing is left holding the IPv4 side.
+        await new Promise<void>((resolve, reject) => {
+          const s = net.createServer().once('error', reject);
+          s.listen(port, '127.0.0.1', () => s.close(() => resolve()));
+        });
+      } finally {
+        await router.close();
+        await new Promise((r) => taken.close(r));
+      }
     });
   });
 }

@@ -14,7 +14,8 @@ describe('nginx config rendering', () => {
   };
 
   it('renders an upstream with keepalive and a server block with the proxy headers', () => {
-    const text = renderApp({ route, listen: '127.0.0.1:8000', proxyTimeoutS: 3600 });
+    const text = renderApp({ route, listen: ['127.0.0.1:8000', '[::1]:8000'], proxyTimeoutS: 3600 });
+    expect(text).to.include('server {\n    listen 127.0.0.1:8000;\n    listen [::1]:8000;\n    server_name myapp.localhost');
     expect(text).to.include('upstream slipway_app_myapp {');
     expect(text).to.include('server 127.0.0.1:40001;  # myapp.v3.web.1');
     expect(text).to.include('server [::1]:40002;  # myapp.v3.web.2');
@@ -35,15 +36,17 @@ describe('nginx config rendering', () => {
   });
 
   it('renders a 502 server for an app without backends, and nothing to serve without hosts', () => {
-    const text = renderApp({ route: { ...route, backends: [] }, listen: '127.0.0.1:8000', proxyTimeoutS: 60 });
+    const text = renderApp({ route: { ...route, backends: [] }, listen: ['127.0.0.1:8000'], proxyTimeoutS: 60 });
     expect(text).to.not.include('upstream');
     expect(text).to.include('return 502 "myapp has no running web process\\n";');
-    expect(renderApp({ route: { ...route, hosts: [] }, listen: '127.0.0.1:8000', proxyTimeoutS: 60 })).to.not.include('server {');
+    expect(renderApp({ route: { ...route, hosts: [] }, listen: ['127.0.0.1:8000'], proxyTimeoutS: 60 })).to.not.include('server {');
   });
 
   it('renders the main config with a 404 default server, the probe and the long timeouts', () => {
-    const text = renderMain({ listen: '0.0.0.0:8000', workerProcesses: 2, workerConnections: 4096, generation: 7, token: 'abc', proxyTimeoutS: 3600 });
-    expect(text).to.include('listen 0.0.0.0:8000 default_server;');
+    const text = renderMain({ listen: ['0.0.0.0:8000', '[::]:8000'], workerProcesses: 2, workerConnections: 4096, generation: 7, token: 'abc', proxyTimeoutS: 3600 });
+    // Every address gets its own listen, in the default server and in the probe server alike.
+    expect(text).to.include('listen 0.0.0.0:8000 default_server;\n        listen [::]:8000 default_server;');
+    expect(text).to.include('listen 0.0.0.0:8000;\n        listen [::]:8000;\n        server_name generation.slipway.invalid;');
     expect(text).to.include('return 404 "No app is served at $slipway_shown_host\\n";');
     expect(text).to.include('return 200 "abc 7\\n";');
     expect(text).to.include('proxy_read_timeout 3600s;');
@@ -55,7 +58,7 @@ describe('nginx config rendering', () => {
     expect(connectionLimits({ soft: 20000, hard: 20000 })).to.deep.equal({ workerConnections: 4096 });
     expect(connectionLimits({ soft: 1024, hard: 20000 })).to.deep.equal({ workerConnections: 4096, rlimitNofile: 8192 });
     expect(connectionLimits({ soft: 1024, hard: 1024 })).to.deep.equal({ workerConnections: 992 });
-    expect(renderMain({ listen: '127.0.0.1:1', workerProcesses: 1, workerConnections: 4096, rlimitNofile: 8192, generation: 1, token: 't', proxyTimeoutS: 1 })).to.include(
+    expect(renderMain({ listen: ['127.0.0.1:1'], workerProcesses: 1, workerConnections: 4096, rlimitNofile: 8192, generation: 1, token: 't', proxyTimeoutS: 1 })).to.include(
       'worker_rlimit_nofile 8192;',
     );
   });

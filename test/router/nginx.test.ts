@@ -180,13 +180,14 @@ describe('NginxRouter', function () {
     }
   });
 
-  it('fails listen with nginx’s reason when the port is taken', async () => {
+  it('fails listen with one line naming the address when the port is taken', async () => {
     const dir = nginxStateDir();
     const r = new NginxRouter({ stateDir: dir, workerProcesses: 1 });
     try {
       const err = await r.listen(port, '127.0.0.1').catch((e: unknown) => e);
       expect(err).to.be.instanceOf(SlipwayError);
-      expect((err as SlipwayError).message).to.include('Address already in use');
+      expect((err as SlipwayError).code).to.equal('bind_failed');
+      expect((err as SlipwayError).message).to.equal(`cannot listen on 127.0.0.1:${port} for the router: another program is listening there (EADDRINUSE)`);
     } finally {
       await r.close();
       fs.rmSync(dir, { recursive: true, force: true });

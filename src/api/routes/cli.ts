@@ -61,16 +61,26 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
       }
       const body = new PassThrough();
       const send = (msg: object) => void (body.writable && body.write(`${JSON.stringify(msg)}\n`));
+      // Done once the response took it, so a slow client holds back `logs -f` instead of filling memory.
       const stream = (key: 'out' | 'err') =>
         new Writable({
           write(chunk, _enc, cb) {
-            send({ [key]: chunk.toString() });
-            cb();
+            if (!body.writable || body.write(`${JSON.stringify({ [key]: chunk.toString() })}\n`)) return cb();
+            const done = () => {
+              body.off('drain', done);
+              body.off('close', done);
+              cb();
+            };
+            body.once('drain', done);
+            body.once('close', done);
           },
         });
       // The client went away (Ctrl-C on `logs -f`), or its access did: commands that run until interrupted stop.
       const gone = new AbortController();
-      reply.raw.on('close', () => gone.abort());
+      reply.raw.on('close', () => {
+        gone.abort();
+        if (!body.writableEnded) body.destroy();
+      });
       let ended: string | undefined;
       const exit = (code: number) => {
         if (!body.writable) return;

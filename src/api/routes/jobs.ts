@@ -7,6 +7,7 @@ import { describe, notFound } from '../../errors.js';
 import type { Job, User } from '../../store/index.js';
 import { openStream, requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
+import { writeInto } from '../../pipeline/job-log.js';
 import { parseJobId } from '../params.js';
 import { acceptedView, jobUrl, jobView, releaseUrl } from '../present.js';
 import { APP_PARAM, JOB_VIEW, errors, list, params, str } from '../schemas.js';
@@ -85,14 +86,15 @@ export function sendJobLog(ctx: ApiContext, req: FastifyRequest, job: Job, follo
   }
   // Every line as the pipeline writes it, until the job ends; a finished job's whole log at once.
   const out = new PassThrough();
-  const write = (chunk: string) => void (out.writable && out.write(chunk));
+  const gone = new AbortController();
+  out.once('close', () => gone.abort());
   const end = (last?: string) => void (out.writable && out.end(last));
   const session = openStream(ctx.sessions, req, (reason) => end(endedLine(reason)));
   const done = (last?: string) => {
     session.close();
     end(last);
   };
-  ctx.platform.queue.follow(job.id, write).then(
+  ctx.platform.queue.follow(job.id, writeInto(out), gone.signal).then(
     () => done(),
     (err) => done(` !     could not follow job ${job.id}: ${describe(err)}\n`),
   );
