@@ -129,7 +129,7 @@ function asDaemonUser(argv: string[]): string[] {
 }
 
 /** Where Slipway's dependencies are (the runner needs `yaml`), with symlinks resolved so the mount holds real files. */
-function nodeModulesDir(): string {
+export function nodeModulesDir(): string {
   const entry = createRequire(import.meta.url).resolve('yaml');
   const marker = `${path.sep}node_modules${path.sep}`;
   return fs.realpathSync(entry.slice(0, entry.lastIndexOf(marker) + marker.length - 1));
@@ -157,7 +157,7 @@ async function follow(docker: Docker, container: Docker.Container, log: (line: s
   return { ended };
 }
 
-async function readOutcome(file: string, exitCode: number): Promise<BuildResult> {
+export async function readOutcome(file: string, exitCode: number): Promise<BuildResult> {
   const text = await fsp.readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) {
     throw new BuildError(`the build container exited with status ${exitCode} before the buildpacks finished`, {

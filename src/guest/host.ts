@@ -28,8 +28,8 @@ export interface GuestRun {
   app?: { dir: string; ephemeral: boolean };
   /** The app's persistent data dir, at /data (and at its host path, where a release's `data` link points). */
   dataDir?: string;
-  /** Further host paths the guest sees at the same path (a build's dirs, the buildpacks). */
-  binds?: Array<{ path: string; writable: boolean }>;
+  /** Further host paths the guest sees, at `target` or else at the same path (a build's dirs, the buildpacks). */
+  binds?: Array<{ path: string; target?: string; writable: boolean }>;
   /** Working directory inside; default /app. */
   cwd?: string;
   env: Record<string, string>;
@@ -117,7 +117,7 @@ export class GuestHost {
       // Releases link `data` to the host path; the link then resolves inside too.
       mounts.push({ kind: 'bind', source: run.dataDir, target: run.dataDir, writable: true });
     }
-    for (const b of run.binds ?? []) mounts.push({ kind: 'bind', source: b.path, target: b.path, writable: b.writable });
+    for (const b of run.binds ?? []) mounts.push({ kind: 'bind', source: b.path, target: b.target ?? b.path, writable: b.writable });
     const ca = this.opts.extraCaBundle;
     if (ca && !/^\/(usr|etc)\//.test(ca) && fs.existsSync(ca)) mounts.push({ kind: 'bind', source: ca, target: ca, writable: false });
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { runBuildpacks } from '../build/buildpacks.js';
 import { writeEnvDir } from '../build/build-env.js';
 import { buildSandbox } from './guests.js';
+import { buildInGuest } from './guest-build.js';
 import { buildInContainer } from '../build/container-build.js';
 import { buildFromDockerfile, hasDockerfile } from '../build/dockerfile.js';
 import { readProcfile } from '../build/procfile.js';
@@ -40,6 +41,8 @@ export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<Build
     await checkBuildpacks(ctx, opts.env);
     // Written before the sandbox is made, so the sandbox can hand ENV_DIR to the app's user.
     await writeEnvDir(opts.envDir, opts.env);
+    const inGuest = await buildInGuest(ctx.services, ctx.app, ctx.job.id, { ...opts, envDirReady: true });
+    if (inGuest) return inGuest;
     const sandbox = await buildSandbox(ctx.services, ctx.app, ctx.job.id, opts);
     return runBuildpacks({ ...opts, envDirReady: true, sandbox });
   },
