@@ -20,7 +20,7 @@ export function registerPs(program: Command, ctx: CommandContext): void {
       const app = appFor(ctx.store, ctx.user, name);
       const all = requirePlatform(ctx).services.driver.instances(app.name).sort((a, b) => a.type.localeCompare(b.type) || a.index - b.index);
       if (!all.length) return void out(ctx, `${app.name} has no running instances.${app.currentRelease == null ? ' Push to deploy it.' : ` Start them with \`slipway ps:start ${app.name}\`.`}`);
-      out(ctx, table(['INSTANCE', 'STATE', 'RELEASE', 'PORT', 'PID', 'RESTARTS', 'UPTIME'], all.map((i) => [`${i.type}.${i.index}`, i.state, `v${i.release}`, i.port ?? '', i.pid ?? '', i.restarts, uptime(i.startedAt)])));
+      out(ctx, table(['INSTANCE', 'STATE', 'RELEASE', 'PORT', 'PID', 'RESTARTS', 'UPTIME'], all.map((i) => [`${i.type}.${i.index}`, i.reason ? `${i.state} (${i.reason})` : i.state, `v${i.release}`, i.port ?? '', i.pid ?? '', i.restarts, uptime(i.startedAt)])));
     });
 
   program

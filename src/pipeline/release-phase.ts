@@ -1,25 +1,7 @@
-import { Writable } from 'node:stream';
-import { Readable } from 'node:stream';
 import { DeployError } from '../errors.js';
 import type { DeployContext } from './context.js';
+import { runInGuest } from './guest-exec.js';
 import { runOnceKey } from './repo-hooks.js';
-
-/** A Writable that feeds the job log line by line, indented as Heroku does. */
-function logStream(ctx: DeployContext): Writable {
-  let partial = '';
-  return new Writable({
-    write(chunk, _enc, cb) {
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) ctx.log.line(`       ${l}`);
-      cb();
-    },
-    final(cb) {
-      if (partial) ctx.log.line(`       ${partial}`);
-      cb();
-    },
-  });
-}
 
 /**
  * Heroku's release phase: the Procfile's `release:` command runs once in the
@@ -29,7 +11,7 @@ function logStream(ctx: DeployContext): Writable {
 export async function runReleasePhase(ctx: DeployContext, env: Record<string, string>): Promise<void> {
   const command = ctx.processTypes.release;
   const version = ctx.release!.version;
-  const { store, driver, layout } = ctx.services;
+  const { store } = ctx.services;
   if (!command) return;
   const key = runOnceKey(ctx, 'release-phase');
   if (store.releases.stepDone(ctx.app.id, key)) {
@@ -37,21 +19,8 @@ export async function runReleasePhase(ctx: DeployContext, env: Record<string, st
     return;
   }
   ctx.log.info(`Running release command: ${command}`);
-  const stdout = logStream(ctx);
-  const code = await driver.exec({
-    app: ctx.app.name,
-    release: version,
-    releaseDir: ctx.releaseDir!,
-    dataDir: layout.data(ctx.app.name),
-    env,
-    argv: ['bash', '-c', command],
-    image: ctx.image,
-    stdin: Readable.from([]),
-    stdout,
-    stderr: stdout,
-    signal: ctx.signal,
-  });
-  stdout.end();
+  // Its writes to /app vanish with its guest, as on Heroku and Dokku.
+  const code = await runInGuest(ctx, { argv: ['bash', '-c', command], env, release: version, releaseDir: ctx.releaseDir!, image: ctx.image });
   if (code !== 0) {
     throw new DeployError(`the release command exited with status ${code}`, {
       app: ctx.app.name,

@@ -69,6 +69,8 @@ export interface Instance {
   state: InstanceState;
   restarts: number;
   startedAt: number;
+  /** Why it last ended when the platform knows (`memory`: killed at its memory limit, Heroku's R15). */
+  reason?: string;
 }
 
 /** A one-off or interactive process in an app's release (`run`, `enter`). */
@@ -101,6 +103,16 @@ export interface ExecRequest {
   user?: GuestUser;
   /** Limits of a one-off (Heroku sizes `run` like the app's web). */
   limits?: Limits;
+  /**
+   * Writes to /app are kept in `releaseDir` (app.json `predeploy`, whose writes
+   * Dokku commits to the image); otherwise /app is ephemeral, as for every process.
+   */
+  keepWrites?: boolean;
+  /**
+   * Host paths the guest also sees, at the same path (the archive stage's
+   * snapshot dir and file); writable ones are handed to the guest's user.
+   */
+  mounts?: Array<{ path: string; readOnly?: boolean }>;
 }
 
 export interface Driver {
@@ -125,4 +137,6 @@ export interface Driver {
   removeRelease?(app: string, release: number, opts?: { keepImages?: string[] }): Promise<void>;
   /** Once every live app is back after a start: drop what no live release adopted. */
   sweep?(): Promise<void>;
+  /** `apps:destroy`: drop everything the runtime keeps for the app (containers, images, build cache). */
+  removeApp?(app: string): Promise<void>;
 }

@@ -6,6 +6,7 @@ import { readAppJson } from '../app-json.js';
 import { processEnv, routeTo, startFormation, stopInstances } from '../formation.js';
 import { awaitHealthy } from '../health-checks.js';
 import { runReleasePhase } from '../release-phase.js';
+import { runDeployScript } from '../deploy-scripts.js';
 import { resolveProcessTypes } from '../process-types.js';
 
 /**
@@ -19,7 +20,9 @@ export const activate: StageFn = async (ctx) => {
   if (!Object.keys(ctx.processTypes).length) await resolveProcessTypes(ctx, readProcfile);
   ctx.releaseDir = await placeRelease(ctx);
   const env = processEnv(services, app.name, version, { ...ctx.configVars, ...ctx.config }, ctx.releaseDir);
-  const checks = readAppJson(ctx.releaseDir).healthchecks.web;
+  const { healthchecks, scripts } = readAppJson(ctx.releaseDir);
+  const checks = healthchecks.web;
+  await runDeployScript(ctx, 'predeploy', scripts, env);
   await runReleasePhase(ctx, env);
   try {
     ctx.started = await startFormation({ services, app, version, releaseDir: ctx.releaseDir, processTypes: ctx.processTypes, env, image: ctx.image, log: ctx.log });
@@ -44,6 +47,7 @@ export const activate: StageFn = async (ctx) => {
     await stopInstances(services, ctx.previous.instances);
     ctx.log.info(`Stopped v${ctx.previous.version}`);
   }
+  await runDeployScript(ctx, 'postdeploy', scripts, env);
 };
 
 /**

@@ -24,7 +24,7 @@ export const archive: StageFn = async (ctx) => {
   const live = ctx.previous.version != null ? ctx.services.layout.release(app, ctx.previous.version) : undefined;
   const scriptEnv = (extra: Record<string, string>) => ({ ...processEnv(ctx.services, app, ctx.previous.version ?? 0, ctx.config, live!), ...extra });
   try {
-    if (live && fs.existsSync(live)) await runScript(ctx, { script: '.slipway/pre_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT_DIR: staging }), stage: 'archive' });
+    if (live && fs.existsSync(live)) await runScript(ctx, { script: '.slipway/pre_archive', cwd: live, release: ctx.previous.version!, env: scriptEnv({ SLIPWAY_SNAPSHOT_DIR: staging }), mounts: [{ path: staging }], stage: 'archive' });
     await fsp.writeFile(path.join(staging, 'release.json'), JSON.stringify({ app, live: ctx.previous.version, at: new Date().toISOString() }) + '\n');
     await fsp.symlink(layout.data(app), path.join(staging, 'data'));
     const extra = (await fsp.readdir(staging)).filter((f) => f !== 'release.json' && f !== 'data');
@@ -32,7 +32,10 @@ export const archive: StageFn = async (ctx) => {
   } finally {
     await fsp.rm(staging, { recursive: true, force: true });
   }
-  if (live && fs.existsSync(live)) await runScript(ctx, { script: '.slipway/post_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT: path.join(dir, name) }), stage: 'archive' });
+  if (live && fs.existsSync(live)) {
+    const snapshot = path.join(dir, name);
+    await runScript(ctx, { script: '.slipway/post_archive', cwd: live, release: ctx.previous.version!, env: scriptEnv({ SLIPWAY_SNAPSHOT: snapshot }), mounts: [{ path: snapshot, readOnly: true }], stage: 'archive' });
+  }
   const size = fs.statSync(path.join(dir, name)).size;
   ctx.log.info(`Snapshot of live release ${ctx.previous.version == null ? '(none yet)' : `v${ctx.previous.version}`} and data: backups/${name} (${size} bytes)`);
   const snapshots = (await fsp.readdir(dir)).filter((f) => f.endsWith('.tar.gz')).sort();

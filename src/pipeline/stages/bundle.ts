@@ -28,7 +28,7 @@ export const bundle: StageFn = async (ctx) => {
   }
   store.releases.update(ctx.release!.id, { archivePath: info.path, sha256: info.sha256, size: info.size });
   // Steps that ran for this build ran for its archive: a rollback to it must not run them again.
-  for (const step of ['release-phase', 'upgrade']) {
+  for (const step of ['predeploy', 'release-phase', 'upgrade']) {
     if (store.releases.stepDone(ctx.app.id, runOnceKey(ctx, step))) store.releases.markStep(ctx.app.id, `${step}@sha256:${info.sha256}`);
   }
   ctx.log.info(`Release archive ${path.basename(info.path).slice(0, 20)}… (${formatSize(info.size)}, sha256 ${info.sha256})`);
