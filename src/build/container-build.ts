@@ -74,9 +74,9 @@ export async function buildInContainer(opts: ContainerBuildOptions): Promise<Bui
   await fsp.mkdir(opts.workDir, { recursive: true });
   const outcomeFile = path.join(opts.workDir, path.basename(P.outcome));
   await fsp.rm(outcomeFile, { force: true });
-  // What the build writes is the app user's: its source, its scratch space; ENV_DIR it reads (mode 0600).
-  for (const dir of [opts.buildDir, opts.envDir]) await handOver(dir, user, { recursive: true });
-  await handOver(opts.workDir, user, { recursive: false });
+  // What the build writes is the app user's: its source, its scratch space (a host build may have left
+  // buildpack copies there); ENV_DIR it reads (mode 0600).
+  for (const dir of [opts.buildDir, opts.workDir, opts.envDir]) await handOver(dir, user, { recursive: true });
   await docker.createVolume({ Name: cacheVolume(opts.home, opts.app), Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache', [LABEL.home]: opts.home } });
 
   const name = `slipway-${opts.home}-${opts.app}-build-v${opts.release}`;
