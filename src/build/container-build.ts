@@ -127,7 +127,7 @@ function createOptions(opts: ContainerBuildOptions, image: string, name: string,
     WorkingDir: P.build,
     Env: PASS_THROUGH.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`),
     Labels: { [LABEL.app]: opts.app, [LABEL.release]: String(opts.release), [LABEL.role]: 'build', [LABEL.home]: opts.home },
-    // Root only for the first line of CAP_DROP below: the three capabilities it needs, none after it.
+    // Root needs three capabilities for the first line of asGuestUser's script; setpriv leaves none after it.
     HostConfig: { ...HostConfig, CapAdd: ['CHOWN', 'SETUID', 'SETGID'], Init: true, Binds: binds },
   };
 }

@@ -79,7 +79,7 @@ async function hand(target: string, user: GuestUser, recursive: boolean): Promis
   const st = await fsp.lstat(target);
   if (st.uid !== user.uid || st.gid !== user.gid) await fsp.lchown(target, user.uid, user.gid);
   if (!recursive || !st.isDirectory()) return;
-  for (const entry of await fsp.readdir(target)) await hand(path.join(target, entry), user, true);
+  await Promise.all((await fsp.readdir(target)).map((entry) => hand(path.join(target, entry), user, true)));
 }
 
 /** Overlay options are comma- and colon-separated: a path holding either cannot be named in them. */
