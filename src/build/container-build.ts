@@ -8,7 +8,7 @@ import { SlipwayError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { CONTAINER_CA, LABEL } from '../runtime/docker/container-spec.js';
 import { STACK_IMAGE, imageExists } from '../runtime/docker/engine.js';
-import { confinement, guestUser, handOver } from '../runtime/docker/guest.js';
+import { SERVER_OWNED, confinement, guestUser, handOver } from '../runtime/docker/guest.js';
 import type { GuestUser, Limits } from '../runtime/driver.js';
 import { BuildError, type BuildResult } from './buildpacks.js';
 import { writeEnvDir } from './build-env.js';
@@ -76,7 +76,7 @@ export async function buildInContainer(opts: ContainerBuildOptions): Promise<Bui
   await fsp.rm(outcomeFile, { force: true });
   // What the build writes is the app user's: its source, its scratch space (a host build may have left
   // buildpack copies there); ENV_DIR it reads (mode 0600).
-  for (const dir of [opts.buildDir, opts.workDir, opts.envDir]) await handOver(dir, user, { recursive: true });
+  for (const dir of [opts.buildDir, opts.workDir, opts.envDir]) await handOver(dir, user, { recursive: true, skip: SERVER_OWNED });
   await docker.createVolume({ Name: cacheVolume(opts.home, opts.app), Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache', [LABEL.home]: opts.home } });
 
   const name = `slipway-${opts.home}-${opts.app}-build-v${opts.release}`;
@@ -128,8 +128,13 @@ function createOptions(opts: ContainerBuildOptions, image: string, name: string,
     Env: PASS_THROUGH.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`),
     Labels: { [LABEL.app]: opts.app, [LABEL.release]: String(opts.release), [LABEL.role]: 'build', [LABEL.home]: opts.home },
     // Root needs three capabilities for the first line of asGuestUser's script; setpriv leaves none after it.
-    HostConfig: { ...HostConfig, CapAdd: ['CHOWN', 'SETUID', 'SETGID'], Init: true, Binds: binds },
+    HostConfig: { ...HostConfig, CapAdd: ['CHOWN', 'SETUID', 'SETGID'], Init: true, Binds: binds, Tmpfs: hidden(opts.buildDir) },
   };
+}
+
+/** An editable app's build dir is its work tree: the server's git repository in it is not the build's to see or change. */
+function hidden(buildDir: string): Record<string, string> {
+  return Object.fromEntries(SERVER_OWNED.filter((e) => fs.existsSync(path.join(buildDir, e))).map((e) => [`${P.build}/${e}`, 'ro,size=4k']));
 }
 
 /**

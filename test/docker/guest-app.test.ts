@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { homeId } from '../../src/runtime/docker/container-spec.js';
-import { BIN, appRepo, commitAll, eventually, push, setMessage, useServer } from '../e2e/harness.js';
+import { BIN, addBuildpack, appRepo, commitAll, eventually, push, setMessage, useServer } from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
@@ -138,6 +138,21 @@ describe('the docker guest: /app and limits (real dockerd)', function () {
     expect(logs.stdout).to.match(/slipway\[hog\.1\]: Error R15 \(Memory quota vastly exceeded\): killed at its 512 MB memory limit/);
     expect(server.cli(['ps:scale', 'guest', 'hog=0']).code).to.equal(0);
     expect((await server.get('guest')).status).to.equal(200);
+  });
+
+  it("an editable app's build cannot touch the server's git repository in its work tree, and pushes keep working", async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:create', 'devapp', '--env', 'dev']).code).to.equal(0);
+    const dev = appRepo('procfile-hello');
+    // git runs this config's fsmonitor as the server's user on the next push, were the build able to write it.
+    addBuildpack(dev, 'git-bp', 'if printf "[core]\\n\\tfsmonitor = touch /tmp/slipway-pwned\\n" >> "$1/.git/config" 2>/dev/null; then echo "git config WRITTEN"; else echo "git config denied"; fi');
+    for (const text of ['dev one', 'dev two']) {
+      setMessage(dev, text);
+      const pushed = await push(dev, server.sshRemote('devapp'), { sshCommand: key.sshCommand });
+      expect(pushed.stderr).to.include('git config denied');
+      expect((await server.get('devapp')).body, pushed.stderr).to.equal(text);
+    }
+    expect(fs.readFileSync(path.join(server.home, 'apps', 'devapp', 'work', '.git', 'config'), 'utf8')).to.not.include('fsmonitor');
   });
 
   it('a fork loop stops at the pids limit while the server and other apps keep answering', async () => {

@@ -102,7 +102,8 @@ async function pullOrigin(ctx: DeployContext, origin: string, branch: string): P
 
 function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    // A docker app's work tree belongs to the app's user (its .git stays ours): git would call it dubious.
+    const child = spawn('git', ['-c', `safe.directory=${ctx.workDir}`, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);

@@ -78,6 +78,8 @@ export interface Confined {
   scratch?: string;
   /** Host paths the guest also sees at the same path (ExecRequest.mounts). */
   mounts?: Array<{ path: string; readOnly?: boolean }>;
+  /** Paths under a writable /app covered by an empty read-only tmpfs (see guest.ts SERVER_OWNED). */
+  hide?: string[];
 }
 
 /**
@@ -102,7 +104,13 @@ export function guestBinds(spec: Guest & { keepWrites?: boolean }, confined: Con
  */
 function guestProgram(spec: Guest, launcher: string[], confined: Confined, binds: string[], opts: GuestOptions): Partial<Docker.ContainerCreateOptions> {
   const { User, HostConfig } = confinement(confined.user, confined.limits);
-  const host: Docker.HostConfig = { ...HostConfig, Init: true, Binds: binds, ...(confined.app ? { Mounts: [confined.app] } : {}) };
+  const host: Docker.HostConfig = {
+    ...HostConfig,
+    Init: true,
+    Binds: binds,
+    ...(confined.app ? { Mounts: [confined.app] } : {}),
+    ...(confined.hide?.length ? { Tmpfs: Object.fromEntries(confined.hide.map((p) => [p, 'ro,size=4k'])) } : {}),
+  };
   const labels: Record<string, string> = confined.scratch ? { [LABEL.scratch]: confined.scratch } : {};
   if (!spec.image) return { Image: opts.image, User, Cmd: launcher, WorkingDir: '/app', HostConfig: host, Labels: labels };
   return { Image: spec.image, User, HostConfig: host, Labels: labels, ...(launcher.length ? { Entrypoint: launcher.slice(0, 1), Cmd: launcher.slice(1) } : {}) };

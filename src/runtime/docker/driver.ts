@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -13,7 +14,7 @@ import { PortAllocator } from '../process/ports.js';
 import { CONTAINER_PORT, LABEL, containerName, homeId, instanceCreateOptions, type Confined, type GuestOptions } from './container-spec.js';
 import { STACK_IMAGE, imageExists, requireEngine } from './engine.js';
 import { execInContainer, runOneOff } from './exec.js';
-import { DEFAULT_LIMITS, appLayer, guestUser, handOver, removeGuest } from './guest.js';
+import { DEFAULT_LIMITS, SERVER_OWNED, appLayer, guestUser, handOver, removeGuest } from './guest.js';
 
 export interface DockerDriverOptions {
   docker: Docker;
@@ -262,10 +263,13 @@ export class DockerDriver implements Driver {
     if (g.image) return confined;
     const key = `${path.resolve(g.releaseDir)}|${g.release}|${user.uid}`;
     if (!this.handed.has(key)) {
-      await handOver(g.releaseDir, user, { recursive: true });
+      await handOver(g.releaseDir, user, { recursive: true, skip: SERVER_OWNED });
       this.handed.add(key);
     }
-    if (g.keepWrites) return confined;
+    if (g.keepWrites) {
+      confined.hide = SERVER_OWNED.filter((e) => fs.existsSync(path.join(g.releaseDir, e))).map((e) => `/app/${e}`);
+      return confined;
+    }
     await fsp.mkdir(this.scratchRoot, { recursive: true, mode: 0o700 });
     confined.scratch = path.join(this.scratchRoot, name);
     confined.app = await appLayer(path.resolve(g.releaseDir), confined.scratch, user, { [LABEL.app]: g.app, [LABEL.home]: this.guest.home, [LABEL.role]: 'app-layer' });

@@ -61,9 +61,9 @@ export function confinement(user: GuestUser, limits: Limits = DEFAULT_LIMITS): {
  * are. Only entries owned by someone else are changed (links themselves,
  * never their targets), so a release already handed over costs one walk.
  */
-export async function handOver(target: string, user: GuestUser, opts: { recursive: boolean }): Promise<void> {
+export async function handOver(target: string, user: GuestUser, opts: { recursive: boolean; skip?: string[] }): Promise<void> {
   try {
-    await hand(target, user, opts.recursive);
+    await hand(target, user, opts.recursive, opts.skip ?? []);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EPERM') throw err;
@@ -75,12 +75,20 @@ export async function handOver(target: string, user: GuestUser, opts: { recursiv
   }
 }
 
-async function hand(target: string, user: GuestUser, recursive: boolean): Promise<void> {
+async function hand(target: string, user: GuestUser, recursive: boolean, skip: string[]): Promise<void> {
   const st = await fsp.lstat(target);
   if (st.uid !== user.uid || st.gid !== user.gid) await fsp.lchown(target, user.uid, user.gid);
   if (!recursive || !st.isDirectory()) return;
-  await Promise.all((await fsp.readdir(target)).map((entry) => hand(path.join(target, entry), user, true)));
+  const entries = (await fsp.readdir(target)).filter((e) => !skip.includes(e));
+  await Promise.all(entries.map((entry) => hand(path.join(target, entry), user, true, [])));
 }
+
+/**
+ * An editable app's work tree holds the daemon's own git repository: its
+ * config and hooks run as the server's user on the next push. It stays the
+ * server's, and guests that could write the tree get it hidden.
+ */
+export const SERVER_OWNED = ['.git'];
 
 /** Overlay options are comma- and colon-separated: a path holding either cannot be named in them. */
 const OVERLAY_SAFE = /^[^,:=\\]+$/;
