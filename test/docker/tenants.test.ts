@@ -30,7 +30,7 @@ if [ -e /var/run/docker.sock ]; then echo "$where SEES docker.sock"; else echo "
 `;
 
 const PLACES = ['build', 'hook', 'predeploy', 'release', 'web', 'postdeploy', 'run'] as const;
-const BREACH = /\b(build|hook|predeploy|release|web|postdeploy|run) (READ|WROTE|KILLED|CONNECTED|SEES)\b.*/g;
+const BREACH = /\b(build|hook|predeploy|release|web|postdeploy|run|archive) (READ|WROTE|KILLED|CONNECTED|SEES)\b.*/g;
 
 /** The hostile app: the probe in its build, `.slipway/configure`, app.json scripts, release phase, web process. */
 function hostileRepo(): string {
@@ -149,6 +149,27 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
     expect(now.RestartCount).to.equal(0);
     expect(poll.failures).to.deep.equal([]);
     expect(poll.answers).to.be.greaterThan(10);
+  });
+
+  it("the archive stage keeps the app's links as links: its snapshot carries no host file, its dump dir writes none", async () => {
+    const { server } = env;
+    const ln = await asMallory('run', 'hostile', '--', 'ln', '-s', path.join(server.home, 'secret.key'), '/data/steal');
+    expect(ln.code, ln.stderr).to.equal(0);
+    const repo = hostileRepo();
+    // Run by the live release at the next deploy: one aims the daemon's release.json at slipway.db, one reads the snapshot.
+    fs.writeFileSync(path.join(repo, '.slipway', 'pre_archive'), '#!/bin/sh\nln -s "$TEST_HOME/slipway.db" "$SLIPWAY_SNAPSHOT_DIR/release.json"\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(repo, '.slipway', 'post_archive'), '#!/bin/sh\nif tar -xzOf "$SLIPWAY_SNAPSHOT" data/steal | grep -q .; then echo "archive READ secret.key"; else echo "archive denied secret.key"; fi\n', { mode: 0o755 });
+    commitAll(repo, 'archive scripts');
+    for (let i = 0; i < 2; i++) {
+      if (i) setMessage(repo, 'again');
+      const pushed = await push(repo, server.sshRemote('hostile'), { sshCommand: mallory.sshCommand, args: ['--force'] });
+      expect(pushed.stderr).to.include('is live at');
+      seen += pushed.stderr;
+    }
+    expect(seen).to.include('archive denied secret.key');
+    expect(seen.match(BREACH) ?? []).to.deep.equal([]);
+    expect(fs.readFileSync(path.join(server.home, 'slipway.db')).subarray(0, 15).toString()).to.equal('SQLite format 3');
+    expect((await server.get('victim')).body).to.equal('victim body');
   });
 
   describe('images', () => {

@@ -25,10 +25,14 @@ export const archive: StageFn = async (ctx) => {
   const scriptEnv = (extra: Record<string, string>) => ({ ...processEnv(ctx.services, app, ctx.previous.version ?? 0, ctx.config, live!), ...extra });
   try {
     if (live && fs.existsSync(live)) await runScript(ctx, { script: '.slipway/pre_archive', cwd: live, release: ctx.previous.version!, env: scriptEnv({ SLIPWAY_SNAPSHOT_DIR: staging }), mounts: [{ path: staging }], stage: 'archive' });
-    await fsp.writeFile(path.join(staging, 'release.json'), JSON.stringify({ app, live: ctx.previous.version, at: new Date().toISOString() }) + '\n');
-    await fsp.symlink(layout.data(app), path.join(staging, 'data'));
+    // The app's script wrote in there: a link named release.json must not aim our write at a host file.
+    await fsp.rm(path.join(staging, 'release.json'), { recursive: true, force: true });
+    await fsp.writeFile(path.join(staging, 'release.json'), JSON.stringify({ app, live: ctx.previous.version, at: new Date().toISOString() }) + '\n', { flag: 'wx' });
     const extra = (await fsp.readdir(staging)).filter((f) => f !== 'release.json' && f !== 'data');
-    await tar.create({ gzip: true, cwd: staging, file: path.join(dir, name), follow: true, portable: true }, ['release.json', 'data', ...extra]);
+    // Packed from the app dir, links kept as links: a link the app made in data/ (or its dump) may point at any host file.
+    const rel = path.relative(layout.app(app), staging);
+    const unstage = (e: { path: string }) => void (e.path.startsWith(`${rel}/`) && (e.path = e.path.slice(rel.length + 1)));
+    await tar.create({ gzip: true, cwd: layout.app(app), file: path.join(dir, name), portable: true, onWriteEntry: unstage }, [`${rel}/release.json`, 'data', ...extra.map((f) => `${rel}/${f}`)]);
   } finally {
     await fsp.rm(staging, { recursive: true, force: true });
   }
