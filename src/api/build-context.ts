@@ -26,6 +26,16 @@ with zipfile.ZipFile(sys.argv[1]) as z:
         out.append({'name': i.filename, 'size': i.file_size, 'kind': kind})
 print(json.dumps(out))
 `;
+const ZIP_DOCKERFILE = `
+import stat, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for i in z.infolist():
+        if i.filename.lstrip('./') == 'Dockerfile' and not i.is_dir() and ((i.external_attr >> 16) & 0o170000) in (0, stat.S_IFREG):
+            if i.file_size > int(sys.argv[2]):
+                sys.exit('the Dockerfile is too large')
+            sys.stdout.write(z.read(i).decode('utf-8', 'replace'))
+            break
+`;
 const ZIP_EXTRACT = `
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
@@ -75,6 +85,30 @@ async function checkZip(file: string): Promise<string[]> {
     if (total > MAX_UNPACKED_BYTES) throw unsafe(`the zip unpacks to more than ${MAX_UNPACKED_BYTES} bytes`);
   }
   return entries.map((e) => normalizeEntryPath(e.name));
+}
+
+/** The most of a Dockerfile that is read to check what it starts from. */
+const MAX_DOCKERFILE_BYTES = 1024 * 1024;
+
+/**
+ * The checked upload's root `Dockerfile` (a regular file; checkBuildContext
+ * made sure there is one), read without unpacking the rest, so what it starts
+ * from is checked before a job exists.
+ */
+export async function readContextDockerfile(file: string, format: UploadFormat): Promise<string> {
+  if (format === 'zip') return python(['-c', ZIP_DOCKERFILE, file, String(MAX_DOCKERFILE_BYTES)]);
+  const chunks: Buffer[] = [];
+  let found: 'file' | 'other' | undefined;
+  await tar.t({
+    file,
+    filter: (p) => normalizeEntryPath(p) === 'Dockerfile',
+    onentry: (entry) => {
+      found = entry.type === 'File' && (entry.size ?? 0) <= MAX_DOCKERFILE_BYTES ? 'file' : 'other';
+      if (found === 'file') entry.on('data', (c: Buffer) => chunks.push(c));
+    },
+  });
+  if (found !== 'file') throw new SlipwayError('dockerfile_not_file', 'the Dockerfile in the archive is a link, a directory or over 1 MiB', { status: 422, hint: 'put the Dockerfile itself at the root of the archive' });
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 export interface OpenedContext {

@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { appFor, visibleApps } from '../auth/access.js';
 import { SlipwayError, notFound } from '../errors.js';
-import { LABEL } from '../runtime/docker/container-spec.js';
+import { LABEL, homeId } from '../runtime/docker/container-spec.js';
 import type { App, Release, User } from '../store/index.js';
 import type { ApiContext } from './context.js';
 import { engineFor } from './docker-engine.js';
@@ -56,7 +56,8 @@ export async function listImages(ctx: ApiContext, user: User, only?: string): Pr
   const names = new Set(apps.map((a) => a.name));
   const engine = engineFor(ctx);
   if (!(await engine.version()).reachable) return archives;
-  const built = await engine.docker.listImages({ filters: { label: [LABEL.app] } } as Docker.ListImagesOptions).catch(() => []);
+  // This server's images only: another server on the engine may have an app of the same name.
+  const built = await engine.docker.listImages({ filters: { label: [LABEL.app, `${LABEL.home}=${homeId(ctx.layout.home)}`] } } as Docker.ListImagesOptions).catch(() => []);
   return [...archives, ...built.filter((i) => names.has(i.Labels?.[LABEL.app] ?? '')).map((i) => dockerView(i.Labels![LABEL.app]!, i))];
 }
 
@@ -83,7 +84,8 @@ export async function findImage(ctx: ApiContext, user: User, id: string): Promis
     if (err.statusCode === 404 || err.statusCode === 400) throw missing;
     throw err;
   });
-  const app = ctx.store.apps.byName(info.Config?.Labels?.[LABEL.app] ?? '');
+  const labels = info.Config?.Labels ?? {};
+  const app = labels[LABEL.home] === homeId(ctx.layout.home) ? ctx.store.apps.byName(labels[LABEL.app] ?? '') : undefined;
   if (!app || !visibleApps(ctx.store, user).some((a) => a.id === app.id)) throw missing;
   return { kind: 'docker', app, image, view: dockerView(app.name, { ...info, Labels: info.Config?.Labels }) };
 }

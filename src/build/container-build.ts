@@ -8,6 +8,8 @@ import { SlipwayError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { CONTAINER_CA, LABEL } from '../runtime/docker/container-spec.js';
 import { STACK_IMAGE, imageExists } from '../runtime/docker/engine.js';
+import { SERVER_OWNED, confinement, guestUser, handOver } from '../runtime/docker/guest.js';
+import type { GuestUser, Limits } from '../runtime/driver.js';
 import { BuildError, type BuildResult } from './buildpacks.js';
 import { writeEnvDir } from './build-env.js';
 import { IN_CONTAINER as P, type ContainerBuildOutcome, type ContainerBuildRequest } from './container-paths.js';
@@ -35,12 +37,21 @@ export interface ContainerBuildOptions {
   extraCaBundle?: string;
   /** Default slipway/stack:bookworm. */
   image?: string;
+  /** The app's own user: the build runs as it, as the app's processes do. */
+  user?: GuestUser;
   log: (line: string) => void;
   signal?: AbortSignal;
 }
 
 /** Proxy settings reach the build as they do on the host: without them no registry is reachable. */
 const PASS_THROUGH = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+
+/**
+ * A build may need more memory than a small dyno (npm, pip, compilers), but
+ * it is bounded all the same, and a fork loop in a build script stops at the
+ * pids limit.
+ */
+const BUILD_LIMITS: Limits = { memoryMb: 2048, cpuShares: 1024, pids: 1024 };
 
 /** The per-app CACHE_DIR of container builds, kept between builds as herokuish keeps /cache. */
 export const cacheVolume = (home: string, app: string) => `slipway-${home}-cache-${app}`;
@@ -58,16 +69,20 @@ export async function buildInContainer(opts: ContainerBuildOptions): Promise<Bui
   if (!(await imageExists(docker, image))) {
     throw new SlipwayError('stack_missing', `the Docker stack image ${image} does not exist: build it once with \`slipway stack:build\``, { status: 503 });
   }
+  const user = guestUser(opts.home, opts.app, opts.user);
   await writeEnvDir(opts.envDir, opts.env);
   await fsp.mkdir(opts.workDir, { recursive: true });
   const outcomeFile = path.join(opts.workDir, path.basename(P.outcome));
   await fsp.rm(outcomeFile, { force: true });
+  // What the build writes is the app user's: its source, its scratch space (a host build may have left
+  // buildpack copies there); ENV_DIR it reads (mode 0600).
+  for (const dir of [opts.buildDir, opts.workDir, opts.envDir]) await handOver(dir, user, { recursive: true, skip: SERVER_OWNED });
   await docker.createVolume({ Name: cacheVolume(opts.home, opts.app), Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache', [LABEL.home]: opts.home } });
 
   const name = `slipway-${opts.home}-${opts.app}-build-v${opts.release}`;
   // Only a dead leftover can have this name: an app's deploys never overlap, and other servers' names carry their own home.
   await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
-  const container = await docker.createContainer(createOptions(opts, image, name));
+  const container = await docker.createContainer(createOptions(opts, image, name, user));
   const onAbort = () => void container.stop({ t: 5 }).catch(() => undefined);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -85,7 +100,7 @@ export async function buildInContainer(opts: ContainerBuildOptions): Promise<Bui
   }
 }
 
-function createOptions(opts: ContainerBuildOptions, image: string, name: string): Docker.ContainerCreateOptions {
+function createOptions(opts: ContainerBuildOptions, image: string, name: string, user: GuestUser): Docker.ContainerCreateOptions {
   const request: ContainerBuildRequest = {
     app: opts.app,
     buildpackUrl: opts.buildpackUrl || opts.env.BUILDPACK_URL || undefined,
@@ -104,28 +119,38 @@ function createOptions(opts: ContainerBuildOptions, image: string, name: string)
     `${opts.builtinDir}:${P.root}/buildpacks:ro`,
   ];
   if (opts.extraCaBundle && fs.existsSync(opts.extraCaBundle)) binds.push(`${opts.extraCaBundle}:${CONTAINER_CA}:ro`);
+  const { HostConfig } = confinement(user, BUILD_LIMITS);
   return {
     name,
     Image: image,
-    Cmd: asDaemonUser(node),
+    Cmd: asGuestUser(node, user),
     WorkingDir: P.build,
     Env: PASS_THROUGH.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`),
     Labels: { [LABEL.app]: opts.app, [LABEL.release]: String(opts.release), [LABEL.role]: 'build', [LABEL.home]: opts.home },
-    HostConfig: { Init: true, Binds: binds },
+    // Root needs three capabilities for the first line of asGuestUser's script; setpriv leaves none after it.
+    HostConfig: { ...HostConfig, CapAdd: ['CHOWN', 'SETUID', 'SETGID'], Init: true, Binds: binds, Tmpfs: hidden(opts.buildDir) },
   };
 }
 
+/** An editable app's build dir is its work tree: the server's git repository in it is not the build's to see or change. */
+function hidden(buildDir: string): Record<string, string> {
+  return Object.fromEntries(SERVER_OWNED.filter((e) => fs.existsSync(path.join(buildDir, e))).map((e) => [`${P.build}/${e}`, 'ro,size=4k']));
+}
+
 /**
- * The build runs as the daemon's own user, so the build dir it writes stays
- * the daemon's to archive and remove. It starts as root only to hand that
- * user the cache volume (the engine creates volumes root-owned).
+ * The buildpacks (and the app's own build scripts they run) run as the app's
+ * user, as its processes do. The container starts as root only to hand that
+ * user the cache volume (the engine creates volumes root-owned; handed over
+ * whole once), then `setpriv` drops to it, which leaves no capability; with
+ * `no-new-privileges` none comes back.
  */
-function asDaemonUser(argv: string[]): string[] {
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
-  if (uid === 0) return argv;
-  const drop = 'chown "$1:$2" /tmp/cache && u=$1 g=$2 && shift 2 && exec setpriv --reuid="$u" --regid="$g" --clear-groups -- "$@"';
-  return ['sh', '-c', drop, 'slipway-build', String(uid), String(gid), ...argv];
+function asGuestUser(argv: string[], user: GuestUser): string[] {
+  const drop = [
+    '[ "$(stat -c %u:%g /tmp/cache)" = "$1:$2" ] || chown -R "$1:$2" /tmp/cache || exit 1',
+    'u=$1 g=$2 && shift 2',
+    'exec setpriv --reuid="$u" --regid="$g" --clear-groups --inh-caps=-all -- "$@"',
+  ].join('\n');
+  return ['sh', '-c', drop, 'slipway-build', String(user.uid), String(user.gid), ...argv];
 }
 
 /** Where Slipway's dependencies are (the runner needs `yaml`), with symlinks resolved so the mount holds real files. */

@@ -7,6 +7,7 @@ import * as tar from 'tar';
 import { SlipwayError } from '../errors.js';
 import { releaseImageLabels } from '../runtime/docker/container-spec.js';
 import { buildImage } from '../runtime/docker/image-build.js';
+import { checkBaseImages } from './dockerfile-from.js';
 
 /** Whether the source is a Dockerfile app: a `Dockerfile` at its root. */
 export async function hasDockerfile(dir: string): Promise<boolean> {
@@ -25,6 +26,10 @@ export interface DockerfileBuildOptions {
   /** This server's `homeId`: images are labelled with it, so only this server's clean-up removes them. */
   home: string;
   context: DockerfileContext;
+  /** The context's Dockerfile (see readDockerfile): the images it starts from are checked before building. */
+  dockerfile: string;
+  /** Whether the deploying user may use an app, whose images it may then build from. */
+  mayUse(app: string): boolean;
   /** Each line of the engine's build output. */
   log: (line: string) => void;
   signal?: AbortSignal;
@@ -40,6 +45,7 @@ export const imageTag = (app: string, release: number) => `slipway/${app}:v${rel
  * complaint it causes.
  */
 export async function buildFromDockerfile(opts: DockerfileBuildOptions): Promise<string> {
+  await checkBaseImages(opts.dockerfile, { docker: opts.docker, home: opts.home, mayUse: opts.mayUse });
   const { stream, done } = contextStream(opts.context);
   let producedFirst: unknown;
   const produced = done.catch((err: unknown) => {

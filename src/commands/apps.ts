@@ -89,6 +89,8 @@ export function registerApps(program: Command, ctx: CommandContext): void {
         });
       }
       await ctx.platform?.stopApp(app.name);
+      // Its containers, images and build cache: a new app of the same name must inherit nothing.
+      await ctx.platform?.services.driver.removeApp?.(app.name);
       await removeRepo(ctx.layout.repo(app.name));
       await fsp.rm(ctx.layout.app(app.name), { recursive: true, force: true });
       ctx.store.apps.destroy(app.id);

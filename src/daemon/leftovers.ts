@@ -30,8 +30,6 @@ export function removeLeftovers(layout: Layout, log: (m: string) => void): void 
     partial(layout.archives(app), (n) => n.startsWith('.'));
     partial(layout.backups(app), (n) => n.startsWith('.'));
     partial(layout.releases(app), (n) => n.startsWith('current.') && n.endsWith('.tmp'));
-    // The archive stage's exchange folder with the app's guest (its hooks see only the data dir).
-    partial(layout.data(app), (n) => n.startsWith('.slipway-snapshot-'));
     if (removed.length) log(`${app}: removed what an interrupted deploy left: ${removed.join(', ')}`);
   }
 }

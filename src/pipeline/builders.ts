@@ -6,6 +6,8 @@ import { buildSandbox } from './guests.js';
 import { buildInGuest } from './guest-build.js';
 import { buildInContainer } from '../build/container-build.js';
 import { buildFromDockerfile, hasDockerfile } from '../build/dockerfile.js';
+import { readDockerfile } from '../build/dockerfile-from.js';
+import { mayUse } from '../auth/access.js';
 import { readProcfile } from '../build/procfile.js';
 import { DeployError } from '../errors.js';
 import { driverFor, type DriverKind } from '../runtime/kinds.js';
@@ -51,14 +53,24 @@ export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<Build
     await checkBuildpacks(ctx, opts.env);
     const docker = await buildEngine(ctx.services);
     ctx.log.line('-----> Building inside a container from the stack image');
-    return buildInContainer({ ...opts, docker, release: ctx.release!.version, home: homeId(ctx.services.layout.home), builtinDir: ctx.services.settings.buildpacksDir });
+    return buildInContainer({ ...opts, docker, release: ctx.release!.version, home: homeId(ctx.services.layout.home), builtinDir: ctx.services.settings.buildpacksDir, user: ctx.services.guests?.userOf(ctx.app) });
   },
   dockerfile: async (ctx) => {
     const docker = await buildEngine(ctx.services);
     const { app, source } = ctx;
     ctx.log.line('-----> Dockerfile app detected: building its image');
     const context = source.kind === 'git' ? { kind: 'git' as const, repo: ctx.services.layout.repo(app.name), commit: source.commit, env: source.gitEnv } : { kind: 'dir' as const, dir: ctx.workDir };
-    const image = await buildFromDockerfile({ docker, app: app.name, release: ctx.release!.version, home: homeId(ctx.services.layout.home), context, log: (l) => ctx.log.line(`       ${l}`), signal: ctx.signal });
+    const image = await buildFromDockerfile({
+      docker,
+      app: app.name,
+      release: ctx.release!.version,
+      home: homeId(ctx.services.layout.home),
+      context,
+      dockerfile: await readDockerfile(ctx.workDir),
+      mayUse: deployerMayUse(ctx),
+      log: (l) => ctx.log.line(`       ${l}`),
+      signal: ctx.signal,
+    });
     ctx.log.line(`-----> Built image ${image.replace(/^sha256:/, '').slice(0, 12)}`);
     // The Procfile's commands run in the image; without a `web:` line, web runs the image's own CMD ('').
     return { buildpacks: [], processTypes: { web: '', ...(await readProcfile(ctx.workDir)) }, configVars: {}, image };
@@ -82,6 +94,19 @@ export async function chooseBuilder(ctx: DeployContext): Promise<BuilderKind> {
 /** A buildpack named by the app (setting, BUILDPACK_URL, `.buildpacks`) wins over a Dockerfile, as in Dokku. */
 function forcedBuildpack(ctx: DeployContext): boolean {
   return !!(ctx.app.settings.buildpack_url || ctx.config.BUILDPACK_URL || fs.existsSync(path.join(ctx.workDir, '.buildpacks')));
+}
+
+/**
+ * The apps whose images a Dockerfile build may start from: those the user who
+ * started the deploy may use (else, that user being gone, the app's owner).
+ */
+export function deployerMayUse(ctx: DeployContext): (app: string) => boolean {
+  const { store } = ctx.services;
+  const user = store.users.byName(ctx.job.userName) ?? store.users.byName(ctx.app.ownerName);
+  return (name) => {
+    const app = store.apps.byName(name);
+    return !!user && !!app && mayUse(user, app);
+  };
 }
 
 /** What host and container builds share: the source, ENV_DIR, config, scratch space and the output sink. */

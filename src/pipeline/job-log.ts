@@ -1,4 +1,4 @@
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -201,21 +201,4 @@ export function writeInto(out: Writable): (chunk: string) => void | Promise<void
       out.once('error', done);
     });
   };
-}
-
-/** A Writable that feeds the job log line by line, indented as Heroku does. */
-export function logStream(ctx: { log: JobLog }): Writable {
-  let partial = '';
-  return new Writable({
-    write(chunk, _enc, cb) {
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) ctx.log.line(`       ${l}`);
-      cb();
-    },
-    final(cb) {
-      if (partial) ctx.log.line(`       ${partial}`);
-      cb();
-    },
-  });
 }

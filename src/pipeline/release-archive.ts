@@ -17,7 +17,7 @@ export interface ReleaseArchiveOptions {
 }
 
 /** Steps that ran for a release ran for its archive: a later deploy of that archive must not run them again. */
-const RUN_ONCE_STEPS = ['release-phase', 'upgrade'];
+const RUN_ONCE_STEPS = ['predeploy', 'release-phase', 'upgrade'];
 
 /**
  * Gives a release its archive (the slug) and records it: the bundle stage's

@@ -3,10 +3,8 @@ import path from 'node:path';
 import { DeployError } from '../errors.js';
 import type { DeployContext } from './context.js';
 import type { Stage } from './modes.js';
-import { Readable } from 'node:stream';
 import { processEnv } from './formation.js';
-import { guestOf } from './guests.js';
-import { logStream } from './job-log.js';
+import { runInGuest, type GuestStep } from './guest-exec.js';
 
 /** Steps that run once per release, however often that release is redeployed or restarted. */
 const RUN_ONCE: ReadonlySet<string> = new Set(['upgrade']);
@@ -24,8 +22,9 @@ export function runOnceKey(ctx: DeployContext, step: string): string {
 /**
  * The RFC's per-project stage files (`.salt/<stage>.sls`) as executables:
  * `.slipway/<stage>` in the app's code runs after the built-in stage, with the
- * app's env, in the directory holding the new release. A non-zero exit fails
- * the stage, and so the deploy.
+ * app's env, in the app's guest over the directory holding the new release
+ * (as its /app, writable but ephemeral). A non-zero exit fails the stage, and
+ * so the deploy.
  */
 export async function runRepoHook(ctx: DeployContext, stage: Stage): Promise<void> {
   const dir = ctx.releaseDir ?? ctx.workDir;
@@ -41,9 +40,14 @@ export async function runRepoHook(ctx: DeployContext, stage: Stage): Promise<voi
 export interface ScriptOptions {
   /** Path relative to `cwd`, e.g. `.slipway/configure`. */
   script: string;
+  /** The release directory it runs in (its guest's /app). */
   cwd: string;
   env: Record<string, string>;
   stage: string;
+  /** The release `cwd` belongs to; default the one being deployed. */
+  release?: number;
+  /** Host paths the script needs to see (the archive stage's snapshot). */
+  mounts?: GuestStep['mounts'];
 }
 
 /** Runs a user script if it exists; resolves true when it ran (and succeeded), throws when it failed. */
@@ -61,27 +65,7 @@ export async function runScript(ctx: DeployContext, opts: ScriptOptions): Promis
     return false;
   }
   ctx.log.info(`Running ${opts.script}`);
-  // In the app's guest like any of its code: before activation its writes are
-  // kept in the release (as a build's are), after it they are ephemeral.
-  const out = logStream(ctx);
-  const code = await ctx.services.driver.exec({
-    app: ctx.app.name,
-    release: ctx.release?.version ?? 0,
-    releaseDir: opts.cwd,
-    dataDir: ctx.services.layout.data(ctx.app.name),
-    env: opts.env,
-    argv: [`./${opts.script}`],
-    image: ctx.image,
-    persist: !ctx.switched,
-    ...guestOf(ctx.services, ctx.app, 'release'),
-    stdin: Readable.from([]),
-    stdout: out,
-    stderr: out,
-    signal: ctx.signal,
-    dyno: `hook.${opts.stage}`,
-    owner: ctx.services.orphans?.owner('deploy', ctx.job.id),
-  });
-  out.end();
+  const code = await runInGuest(ctx, { argv: [`./${opts.script}`], env: opts.env, release: opts.release ?? ctx.release?.version ?? 0, releaseDir: opts.cwd, mounts: opts.mounts });
   if (code !== 0) {
     throw new DeployError(`${opts.script} exited with status ${code}`, {
       app: ctx.app.name,

@@ -69,7 +69,7 @@ export interface Instance {
   state: InstanceState;
   restarts: number;
   startedAt: number;
-  /** Why the platform ended its last run, e.g. `memory` (its memory limit: Heroku's R14/R15). */
+  /** Why it last ended when the platform knows (`memory`: killed at its memory limit, Heroku's R15). */
   reason?: string;
 }
 
@@ -99,18 +99,22 @@ export interface ExecRequest {
   dyno?: string;
   /** Called once the process (or its container) is running, so a detached one-off can report it is up. */
   onStart?(): void;
-  /**
-   * Writes to /app are kept in `releaseDir` (app.json predeploy, hooks before
-   * activation: Dokku commits predeploy's changes to the image). Otherwise
-   * /app is ephemeral, as for every instance.
-   */
-  persist?: boolean;
   /** The app's own user (see InstanceSpec.user). */
   user?: GuestUser;
   /** Limits of a one-off (Heroku sizes `run` like the app's web). */
   limits?: Limits;
   /** Who the process belongs to (see runtime/orphans.ts): drivers give it the marker env and record its group. */
   owner?: import('./orphans.js').ChildOwner;
+  /**
+   * Writes to /app are kept in `releaseDir` (app.json `predeploy`, whose writes
+   * Dokku commits to the image); otherwise /app is ephemeral, as for every process.
+   */
+  keepWrites?: boolean;
+  /**
+   * Host paths the guest also sees, at the same path (the archive stage's
+   * snapshot dir and file); writable ones are handed to the guest's user.
+   */
+  mounts?: Array<{ path: string; readOnly?: boolean }>;
 }
 
 export interface Driver {
@@ -143,4 +147,6 @@ export interface Driver {
   ownsConnection?(port: number, clientPort: number): boolean | undefined;
   /** Once every live app is back after a start: drop what no live release adopted. */
   sweep?(): Promise<void>;
+  /** `apps:destroy`: drop everything the runtime keeps for the app (containers, images, build cache). */
+  removeApp?(app: string): Promise<void>;
 }

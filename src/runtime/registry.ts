@@ -126,6 +126,18 @@ export class DriverRegistry implements Driver {
     return undefined;
   }
 
+  /**
+   * `apps:destroy`: every driver that holds something of the app. The docker
+   * driver is started for it when the app ever ran or built there, so its
+   * images and build cache go even after a daemon restart left it unstarted.
+   */
+  async removeApp(app: string): Promise<void> {
+    const found = this.opts.store.apps.byName(app);
+    const usedDocker = !!found && (driverFor(found, this.opts.serverDefault) === 'docker' || this.opts.store.releases.list(found.id).some((r) => r.driver === 'docker' || r.image));
+    if (usedDocker) await this.driver('docker');
+    for (const d of this.ready.values()) await d.removeApp?.(app);
+  }
+
   async sweep(): Promise<void> {
     for (const d of this.ready.values()) await d.sweep?.();
   }

@@ -2,12 +2,13 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { appFor } from '../../auth/access.js';
+import { appFor, visibleApps } from '../../auth/access.js';
+import { checkBaseImages } from '../../build/dockerfile-from.js';
 import { SlipwayError, invalid } from '../../errors.js';
-import { LABEL } from '../../runtime/docker/container-spec.js';
+import { LABEL, homeId } from '../../runtime/docker/container-spec.js';
 import { buildImage } from '../../runtime/docker/image-build.js';
 import { requestUser } from '../auth.js';
-import { checkBuildContext, openBuildContext } from '../build-context.js';
+import { checkBuildContext, openBuildContext, readContextDockerfile } from '../build-context.js';
 import type { ApiContext } from '../context.js';
 import { engineFor } from '../docker-engine.js';
 import { deleteImage, findImage, imageUrl, listImages, tagImage } from '../image-catalog.js';
@@ -128,8 +129,11 @@ async function build(ctx: ApiContext, req: BuildRequest, reply: FastifyReply) {
   const body = (req.body as Readable | undefined) ?? req.raw;
   const uploads = path.join(ctx.layout.app(app.name), 'uploads');
   const upload = await receiveUpload(body, { dir: uploads, prefix: 'image', maxBytes: ctx.maxUploadBytes, formats: ['gzip', 'zip'] });
+  const home = homeId(ctx.layout.home);
   try {
     await checkBuildContext(upload.file, upload.format);
+    const mine = new Set(visibleApps(ctx.store, user).map((a) => a.name));
+    await checkBaseImages(await readContextDockerfile(upload.file, upload.format), { docker, home, mayUse: (a) => mine.has(a) });
   } catch (err) {
     await fsp.rm(upload.file, { force: true });
     throw err;
@@ -150,7 +154,7 @@ async function build(ctx: ApiContext, req: BuildRequest, reply: FastifyReply) {
           docker,
           context: opened.stream,
           tag: name,
-          labels: { [LABEL.app]: app.name, [LABEL.role]: 'image' },
+          labels: { [LABEL.app]: app.name, [LABEL.role]: 'image', [LABEL.home]: home },
           onOutput: (line) => log.info(line),
           signal,
         });

@@ -6,7 +6,8 @@ import type { DeployContext, StageFn } from '../context.js';
 import { readAppJson } from '../app-json.js';
 import { processEnv, routeTo, startFormation, stopInstances } from '../formation.js';
 import { awaitHealthy } from '../health-checks.js';
-import { runAppJsonScript, runReleasePhase } from '../release-phase.js';
+import { runReleasePhase } from '../release-phase.js';
+import { runDeployScript } from '../deploy-scripts.js';
 import { resolveProcessTypes } from '../process-types.js';
 
 /**
@@ -20,8 +21,9 @@ export const activate: StageFn = async (ctx) => {
   if (!Object.keys(ctx.processTypes).length) await resolveProcessTypes(ctx, readProcfile);
   ctx.releaseDir = await placeRelease(ctx);
   const env = processEnv(services, app.name, version, { ...ctx.configVars, ...ctx.config }, ctx.releaseDir);
-  const checks = readAppJson(ctx.releaseDir).healthchecks.web;
-  await runAppJsonScript(ctx, 'predeploy', env);
+  const { healthchecks, scripts } = readAppJson(ctx.releaseDir);
+  const checks = healthchecks.web;
+  await runDeployScript(ctx, 'predeploy', scripts, env);
   await runReleasePhase(ctx, env);
   try {
     ctx.started = await startFormation({ services, app, version, releaseDir: ctx.releaseDir, processTypes: ctx.processTypes, env, image: ctx.image, log: ctx.log });
@@ -56,7 +58,7 @@ export const activate: StageFn = async (ctx) => {
     await stopInstances(services, ctx.previous.instances);
     ctx.log.info(`Stopped v${ctx.previous.version}`);
   }
-  await runAppJsonScript(ctx, 'postdeploy', env);
+  await runDeployScript(ctx, 'postdeploy', scripts, env);
 };
 
 /**

@@ -28,31 +28,23 @@ export const archive: StageFn = async (ctx) => {
   const user = ctx.services.guests?.userOf(ctx.app);
   if (user) await fsp.chown(exchange, user.uid, user.gid);
   try {
-    if (live && fs.existsSync(live)) {
-      await runScript(ctx, { script: '.slipway/pre_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT_DIR: exchange }), stage: 'archive' });
-      // Only what the hook wrote itself: a link it planted would make root's tar read a host file.
-      for (const f of await fsp.readdir(exchange)) {
-        const st = await fsp.lstat(path.join(exchange, f));
-        if (st.isFile() || st.isDirectory()) await fsp.rename(path.join(exchange, f), path.join(staging, f));
-      }
-    }
-    await fsp.writeFile(path.join(staging, 'release.json'), JSON.stringify({ app, live: ctx.previous.version, at: new Date().toISOString() }) + '\n');
-    await fsp.symlink(layout.data(app), path.join(staging, 'data'));
+    if (live && fs.existsSync(live)) await runScript(ctx, { script: '.slipway/pre_archive', cwd: live, release: ctx.previous.version!, env: scriptEnv({ SLIPWAY_SNAPSHOT_DIR: staging }), mounts: [{ path: staging }], stage: 'archive' });
+    // The app's script wrote in there: a link named release.json must not aim our write at a host file.
+    await fsp.rm(path.join(staging, 'release.json'), { recursive: true, force: true });
+    await fsp.writeFile(path.join(staging, 'release.json'), JSON.stringify({ app, live: ctx.previous.version, at: new Date().toISOString() }) + '\n', { flag: 'wx' });
     const extra = (await fsp.readdir(staging)).filter((f) => f !== 'release.json' && f !== 'data');
-    // Written beside the staging dir and renamed: a crash never leaves a half snapshot that looks whole.
-    await tar.create({ gzip: true, cwd: staging, file: `${staging}.tar.gz`, follow: true, portable: true, filter: (p) => !p.includes('/.slipway-snapshot-') }, ['release.json', 'data', ...extra]);
-    await fsp.rename(`${staging}.tar.gz`, path.join(dir, name));
-    if (live && fs.existsSync(live)) {
-      // A read-only link to the snapshot, where the guest can read it.
-      const shown = path.join(exchange, name);
-      await fsp.link(path.join(dir, name), shown);
-      await fsp.chmod(shown, 0o444);
-      await runScript(ctx, { script: '.slipway/post_archive', cwd: live, env: scriptEnv({ SLIPWAY_SNAPSHOT: shown }), stage: 'archive' });
-    }
+    // Packed from the app dir, links kept as links: a link the app made in data/ (or its dump) may point at any host file.
+    const rel = path.relative(layout.app(app), staging);
+    const unstage = (e: { path: string }) => void (e.path.startsWith(`${rel}/`) && (e.path = e.path.slice(rel.length + 1)));
+    await tar.create({ gzip: true, cwd: layout.app(app), file: path.join(dir, name), portable: true, onWriteEntry: unstage }, [`${rel}/release.json`, 'data', ...extra.map((f) => `${rel}/${f}`)]);
   } finally {
     await fsp.rm(`${staging}.tar.gz`, { force: true });
     await fsp.rm(staging, { recursive: true, force: true });
     await fsp.rm(exchange, { recursive: true, force: true });
+  }
+  if (live && fs.existsSync(live)) {
+    const snapshot = path.join(dir, name);
+    await runScript(ctx, { script: '.slipway/post_archive', cwd: live, release: ctx.previous.version!, env: scriptEnv({ SLIPWAY_SNAPSHOT: snapshot }), mounts: [{ path: snapshot, readOnly: true }], stage: 'archive' });
   }
   const size = fs.statSync(path.join(dir, name)).size;
   ctx.log.info(`Snapshot of live release ${ctx.previous.version == null ? '(none yet)' : `v${ctx.previous.version}`} and data: backups/${name} (${size} bytes)`);

@@ -129,7 +129,8 @@ async function workTreeGit(ctx: DeployContext, env: NodeJS.ProcessEnv): Promise<
 /** Runs git; `timeoutMs` kills it (a fetch that stalls must not hold the app's deploy queue). */
 function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { env, stdio: ['ignore', 'ignore', 'pipe'], signal: ctx.signal, timeout: timeoutMs, killSignal: 'SIGKILL' });
+    // A work tree belongs to the app's user (its git dir stays ours): git would call it dubious.
+    const child = spawn('git', ['-c', `safe.directory=${ctx.workDir}`, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], signal: ctx.signal, timeout: timeoutMs, killSignal: 'SIGKILL' });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', (err) => (err.name === 'AbortError' ? undefined : reject(err)));

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import type { InstanceSpec } from '../driver.js';
+import type { GuestUser, InstanceSpec, Limits } from '../driver.js';
+import { confinement } from './guest.js';
 import { EXEC_LAUNCHER, LAUNCHER } from '../process/command.js';
 
 /** Port every web container listens on inside; the host side is a free loopback port. */
@@ -11,7 +12,16 @@ export const CONTAINER_PORT = 5000;
 export const CONTAINER_CA = '/etc/ssl/slipway/extra-ca.crt';
 const STACK_PATH = '/app/.heroku/node/bin:/app/.heroku/python/bin:/app/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export const LABEL = { app: 'slipway.app', release: 'slipway.release', process: 'slipway.process', instance: 'slipway.instance', role: 'slipway.role', home: 'slipway.home' } as const;
+export const LABEL = {
+  app: 'slipway.app',
+  release: 'slipway.release',
+  process: 'slipway.process',
+  instance: 'slipway.instance',
+  role: 'slipway.role',
+  home: 'slipway.home',
+  /** The host dir holding a container's /app upper layer, removed with it. */
+  scratch: 'slipway.scratch',
+} as const;
 
 /**
  * The `slipway.home` label value: a short hash of the data directory's path.
@@ -56,46 +66,68 @@ export function guestEnv(spec: Guest, extra: Record<string, string>, opts: Guest
 }
 
 /**
- * The release read-only at /app, the data dir writable at /data — and at its
- * host path too, where the release's `data` symlink points, so `/app/data`
- * works as it does under the process driver.
+ * How one container is confined, decided by the driver before it is created:
+ * its user and limits, and how the release appears at /app.
  */
-export function guestBinds(spec: Guest, opts: GuestOptions): string[] {
-  // A Dockerfile image already holds the app; mounting the release over it would hide what its build made.
-  const binds = [...(spec.image ? [] : [`${spec.releaseDir}:/app:ro`]), `${spec.dataDir}:/data`, `${spec.dataDir}:${spec.dataDir}`];
+export interface Confined {
+  user: GuestUser;
+  limits?: Limits;
+  /** Stack guests: the release as a writable, ephemeral overlay (see guest.ts). */
+  app?: Docker.MountSettings;
+  /** Its scratch dir (the overlay's upper layer), labelled so clean-up finds it. */
+  scratch?: string;
+  /** Host paths the guest also sees at the same path (ExecRequest.mounts). */
+  mounts?: Array<{ path: string; readOnly?: boolean }>;
+  /** Paths under a writable /app covered by an empty read-only tmpfs (see guest.ts SERVER_OWNED). */
+  hide?: string[];
+}
+
+/**
+ * The data dir writable at /data — and at its host path too, where the
+ * release's `data` symlink points, so `/app/data` works as it does under the
+ * process driver. `keepWrites` one-offs (predeploy) get the release itself
+ * writable at /app instead of an overlay.
+ */
+export function guestBinds(spec: Guest & { keepWrites?: boolean }, confined: Confined, opts: GuestOptions): string[] {
+  const binds = [...(spec.keepWrites && !spec.image ? [`${spec.releaseDir}:/app`] : []), `${spec.dataDir}:/data`, `${spec.dataDir}:${spec.dataDir}`];
+  for (const m of confined.mounts ?? []) binds.push(`${m.path}:${m.path}${m.readOnly ? ':ro' : ''}`);
   if (opts.extraCaBundle && fs.existsSync(opts.extraCaBundle)) binds.push(`${opts.extraCaBundle}:${CONTAINER_CA}:ro`);
   return binds;
 }
 
-/** Files in the release belong to whoever built it; the app runs as that user, so /data stays theirs too. */
-function owner(dir: string): string | undefined {
-  const st = fs.statSync(dir, { throwIfNoEntry: false });
-  return st ? `${st.uid}:${st.gid}` : undefined;
-}
-
 /**
- * What a container runs. Stack guests: the launcher over the mounted release,
- * as the release's owner. Dockerfile images run as their own USER in their own
+ * What a container runs, and as whom: always the app's own unprivileged
+ * user, with no capabilities, no way to gain privileges and its limits.
+ * Stack guests run the launcher in /app. Dockerfile images run in their own
  * WORKDIR: a Procfile command replaces ENTRYPOINT and CMD (it is a shell line,
  * as on Heroku), no command keeps the image's own.
  */
-function guestProgram(spec: Guest, launcher: string[], opts: GuestOptions): Partial<Docker.ContainerCreateOptions> {
-  if (!spec.image) return { Image: opts.image, User: owner(spec.releaseDir), Cmd: launcher, WorkingDir: '/app' };
-  return { Image: spec.image, ...(launcher.length ? { Entrypoint: launcher.slice(0, 1), Cmd: launcher.slice(1) } : {}) };
+function guestProgram(spec: Guest, launcher: string[], confined: Confined, binds: string[], opts: GuestOptions): Partial<Docker.ContainerCreateOptions> {
+  const { User, HostConfig } = confinement(confined.user, confined.limits);
+  const host: Docker.HostConfig = {
+    ...HostConfig,
+    Init: true,
+    Binds: binds,
+    ...(confined.app ? { Mounts: [confined.app] } : {}),
+    ...(confined.hide?.length ? { Tmpfs: Object.fromEntries(confined.hide.map((p) => [p, 'ro,size=4k'])) } : {}),
+  };
+  const labels: Record<string, string> = confined.scratch ? { [LABEL.scratch]: confined.scratch } : {};
+  if (!spec.image) return { Image: opts.image, User, Cmd: launcher, WorkingDir: '/app', HostConfig: host, Labels: labels };
+  return { Image: spec.image, User, HostConfig: host, Labels: labels, ...(launcher.length ? { Entrypoint: launcher.slice(0, 1), Cmd: launcher.slice(1) } : {}) };
 }
 
-export function instanceCreateOptions(spec: InstanceSpec, id: string, port: number | undefined, opts: GuestOptions): Docker.ContainerCreateOptions {
+export function instanceCreateOptions(spec: InstanceSpec, id: string, port: number | undefined, confined: Confined, opts: GuestOptions): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: {} };
   const launcher = spec.image && !spec.command ? [] : ['bash', '-c', LAUNCHER, `slipway-${spec.app}-${spec.type}.${spec.index}`, spec.command];
+  const program = guestProgram(spec, launcher, confined, guestBinds(spec, confined, opts), opts);
   return {
     name: containerName(spec, opts.home),
-    ...guestProgram(spec, launcher, opts),
+    ...program,
     Env: guestEnv(spec, { DYNO: `${spec.type}.${spec.index}`, ...(port === undefined ? {} : { PORT: String(CONTAINER_PORT) }) }, opts),
-    Labels: { [LABEL.app]: spec.app, [LABEL.release]: String(spec.release), [LABEL.process]: spec.type, [LABEL.instance]: id, [LABEL.role]: 'instance', [LABEL.home]: opts.home },
+    Labels: { ...program.Labels, [LABEL.app]: spec.app, [LABEL.release]: String(spec.release), [LABEL.process]: spec.type, [LABEL.instance]: id, [LABEL.role]: 'instance', [LABEL.home]: opts.home },
     ExposedPorts: exposed,
     HostConfig: {
-      Init: true,
-      Binds: guestBinds(spec, opts),
+      ...program.HostConfig,
       PortBindings: port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: String(port) }] },
       // Heroku restarts a dyno on any exit; the engine does it, so crashes are
       // also restarted while the daemon itself is down.
@@ -104,19 +136,21 @@ export function instanceCreateOptions(spec: InstanceSpec, id: string, port: numb
   };
 }
 
-/** A one-off container (`run`): the same guest as an instance, no port, removed after. */
-export function oneOffCreateOptions(req: Guest & { argv: string[]; tty: boolean }, dyno: string, opts: GuestOptions): Docker.ContainerCreateOptions {
+/** A one-off container (`run`, hooks, the release phase): the same guest as an instance, no port, removed after. */
+export function oneOffCreateOptions(req: Guest & { argv: string[]; tty: boolean; keepWrites?: boolean }, name: string, dyno: string, confined: Confined, opts: GuestOptions): Docker.ContainerCreateOptions {
+  const program = guestProgram(req, ['bash', '-c', EXEC_LAUNCHER, `slipway-${req.app}-${dyno}`, ...req.argv], confined, guestBinds(req, confined, opts), opts);
   return {
-    ...guestProgram(req, ['bash', '-c', EXEC_LAUNCHER, `slipway-${req.app}-${dyno}`, ...req.argv], opts),
+    name,
+    ...program,
     Env: guestEnv(req, { DYNO: dyno }, opts),
-    Labels: { [LABEL.app]: req.app, [LABEL.release]: String(req.release), [LABEL.process]: 'run', [LABEL.role]: 'one-off', [LABEL.home]: opts.home },
+    Labels: { ...program.Labels, [LABEL.app]: req.app, [LABEL.release]: String(req.release), [LABEL.process]: 'run', [LABEL.role]: 'one-off', [LABEL.home]: opts.home },
     Tty: req.tty,
     OpenStdin: true,
     StdinOnce: true,
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,
-    HostConfig: { Init: true, Binds: guestBinds(req, opts), AutoRemove: false },
+    HostConfig: { ...program.HostConfig, AutoRemove: false },
   };
 }
 

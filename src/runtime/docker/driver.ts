@@ -1,15 +1,20 @@
 import type Docker from 'dockerode';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { PassThrough } from 'node:stream';
+import { randomUUID } from 'node:crypto';
 import type { Driver, ExecRequest, Instance, InstanceSpec, InstanceState } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { instanceId } from '../process/command.js';
 import { LogWriter } from '../process/log-writer.js';
 import { PortAllocator } from '../process/ports.js';
-import { CONTAINER_PORT, LABEL, containerName, homeId, instanceCreateOptions, type GuestOptions } from './container-spec.js';
+import { CONTAINER_PORT, LABEL, containerName, homeId, instanceCreateOptions, type Confined, type GuestOptions } from './container-spec.js';
 import { STACK_IMAGE, imageExists, requireEngine } from './engine.js';
 import { execInContainer, runOneOff } from './exec.js';
+import { DEFAULT_LIMITS, SERVER_OWNED, appLayer, guestUser, handOver, removeGuest } from './guest.js';
 
 export interface DockerDriverOptions {
   docker: Docker;
@@ -29,6 +34,10 @@ interface Tracked {
   logs: LogWriter;
   logStream?: Readable;
   stopping?: Promise<void>;
+  /** Its memory limit, for the R15 line. */
+  memoryMb: number;
+  /** The engine reported an OOM kill since it last started. */
+  oom?: boolean;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -56,6 +65,10 @@ export class DockerDriver implements Driver {
   private events?: Readable;
   private closed = false;
   private runs = 0;
+  /** Where containers' /app upper layers live (`$SLIPWAY_HOME/run/docker/<container>`). */
+  private readonly scratchRoot: string;
+  /** Release dirs already handed to their app's user on this run of the daemon (`dir|version|uid`). */
+  private readonly handed = new Set<string>();
 
   private constructor(opts: DockerDriverOptions) {
     this.docker = opts.docker;
@@ -63,6 +76,7 @@ export class DockerDriver implements Driver {
     this.ports = new PortAllocator({ range: opts.portRange ?? [45000, 49999] });
     this.log = opts.log ?? (() => undefined);
     this.listeners = new ExitListeners(this.log);
+    this.scratchRoot = path.join(opts.home, 'run', 'docker');
   }
 
   /** Checks the engine and the stack image, follows events, and lists containers left by a previous daemon. */
@@ -78,7 +92,7 @@ export class DockerDriver implements Driver {
       const id = c.Labels[LABEL.instance];
       if (c.Labels[LABEL.role] === 'instance' && id && c.State === 'running') driver.orphans.set(id, c);
       // Stopped instances and one-offs a killed daemon never removed.
-      else await opts.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      else await removeGuest(opts.docker, c.Id, driver.scratchRoot, c.Labels).catch(() => undefined);
     }
     return driver;
   }
@@ -110,13 +124,17 @@ export class DockerDriver implements Driver {
     const port = spec.type === 'web' ? await this.ports.allocate() : undefined;
     const logs = new LogWriter({ file: spec.logFile, name: `${spec.type}.${spec.index}`, mask: spec.mask, onError: (e) => this.log(`${id}: log: ${e.message}`) });
     const instance: Instance = { id, app: spec.app, release: spec.release, type: spec.type, index: spec.index, port, state: 'starting', restarts: 0, startedAt: Date.now() };
-    const entry: Tracked = { instance, containerId: '', logs };
+    const limits = spec.limits ?? DEFAULT_LIMITS;
+    const entry: Tracked = { instance, containerId: '', logs, memoryMb: limits.memoryMb };
     this.tracked.set(id, entry);
+    const name = containerName(spec, this.guest.home);
+    let confined: Confined | undefined;
     try {
       // A container of that name can only be a dead leftover (a live one would be tracked or adopted).
-      await this.docker.getContainer(containerName(spec, this.guest.home)).remove({ force: true }).catch(() => undefined);
-      logs.note(`Starting container ${containerName(spec, this.guest.home)} with command \`${spec.command}\``);
-      const container = await this.docker.createContainer(instanceCreateOptions(spec, id, port, this.guest));
+      await removeGuest(this.docker, name, this.scratchRoot).catch(() => undefined);
+      confined = await this.confine({ ...spec, limits }, name);
+      logs.note(`Starting container ${name} with command \`${spec.command}\``);
+      const container = await this.docker.createContainer(instanceCreateOptions(spec, id, port, confined, this.guest));
       entry.containerId = container.id;
       this.byContainer.set(container.id, id);
       await container.start();
@@ -127,10 +145,11 @@ export class DockerDriver implements Driver {
     } catch (err) {
       this.tracked.delete(id);
       void logs.close();
-      if (entry.containerId) await this.docker.getContainer(entry.containerId).remove({ force: true }).catch(() => undefined);
+      await removeGuest(this.docker, entry.containerId || name, this.scratchRoot, { [LABEL.scratch]: confined?.scratch ?? '' }).catch(() => undefined);
       if (port !== undefined) this.ports.release(port);
       const down = await this.engineDown();
       if (down) throw down;
+      if (err instanceof SlipwayError) throw err;
       throw new SlipwayError('container_start_failed', `cannot start ${id}: ${(err as Error).message}`, { status: 500, hint: 'check `docker info` and that the stack image exists (`slipway stack:build`)', cause: err });
     }
   }
@@ -143,7 +162,7 @@ export class DockerDriver implements Driver {
       entry.logs.note('Stopping container');
       const container = this.docker.getContainer(entry.containerId);
       await container.stop({ t: Math.ceil((opts.graceMs ?? DEFAULT_GRACE_MS) / 1000) }).catch(() => undefined);
-      await container.remove({ force: true }).catch(() => undefined);
+      await removeGuest(this.docker, entry.containerId, this.scratchRoot).catch(() => undefined);
       entry.instance.state = 'stopped';
       entry.logs.note('State changed to stopped');
       entry.logStream?.destroy();
@@ -171,7 +190,10 @@ export class DockerDriver implements Driver {
     const entry = req.instanceId ? this.tracked.get(req.instanceId) : undefined;
     try {
       if (entry) return await execInContainer(this.docker, this.docker.getContainer(entry.containerId), req, `${entry.instance.type}.${entry.instance.index}`);
-      return await runOneOff(this.docker, req, req.dyno ?? `run.${++this.runs}`, this.guest);
+      const dyno = req.dyno ?? `run.${++this.runs}`;
+      const name = `slipway-${this.guest.home}-${req.app}-${dyno.replace(/[^A-Za-z0-9_.-]/g, '-')}-${randomUUID().slice(0, 8)}`;
+      const confined = await this.confine({ ...req, limits: req.limits ?? DEFAULT_LIMITS }, name);
+      return await runOneOff(this.docker, req, { name, dyno, confined, scratchRoot: this.scratchRoot }, this.guest);
     } catch (err) {
       throw (await this.engineDown()) ?? err;
     }
@@ -187,7 +209,7 @@ export class DockerDriver implements Driver {
     const label = [this.ownLabel, `${LABEL.app}=${app}`, `${LABEL.release}=${release}`];
     for (const c of await this.docker.listContainers({ all: true, filters: { label } })) {
       if (this.byContainer.has(c.Id)) continue;
-      await this.docker.getContainer(c.Id).remove({ force: true });
+      await removeGuest(this.docker, c.Id, this.scratchRoot, c.Labels);
       this.log(`${app} v${release}: removed container ${c.Names[0]?.slice(1) ?? c.Id.slice(0, 12)} (release pruned)`);
     }
     for (const image of await this.docker.listImages({ filters: { label: [...label, `${LABEL.role}=image`] } })) {
@@ -202,9 +224,56 @@ export class DockerDriver implements Driver {
   async sweep(): Promise<void> {
     for (const [id, c] of this.orphans) {
       this.log(`${id}: removing container ${c.Names[0]?.slice(1)} (no live release)`);
-      await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      await removeGuest(this.docker, c.Id, this.scratchRoot, c.Labels).catch(() => undefined);
     }
     this.orphans.clear();
+  }
+
+  /**
+   * `apps:destroy`: every container, image and volume (the build cache) this
+   * server made for the app. A new app of the same name starts from nothing.
+   */
+  async removeApp(app: string): Promise<void> {
+    for (const i of this.instances(app)) await this.stop(i.id, { graceMs: 1000 });
+    const label = [this.ownLabel, `${LABEL.app}=${app}`];
+    for (const c of await this.docker.listContainers({ all: true, filters: { label } })) await removeGuest(this.docker, c.Id, this.scratchRoot, c.Labels);
+    for (const image of await this.docker.listImages({ filters: { label } })) {
+      // Another app may run from it (a promotion of a Dockerfile app): the engine keeps it then.
+      await this.docker.getImage(image.Id).remove({ force: true }).catch((err: Error & { statusCode?: number }) => {
+        if (err.statusCode !== 404) this.log(`${app}: image ${image.Id.slice(7, 19)} kept: ${err.message}`);
+      });
+    }
+    for (const v of (await this.docker.listVolumes({ filters: { label } })).Volumes ?? []) await this.docker.getVolume(v.Name).remove({ force: true });
+    this.log(`${app}: removed its containers, images and build cache`);
+  }
+
+  /**
+   * The guest's user and limits, and its /app: the release handed to that
+   * user once, then an overlay of it (writable, ephemeral) — or the release
+   * itself for `keepWrites`. Images hold their app, so they get neither.
+   */
+  private async confine(g: Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'image' | 'user' | 'keepWrites' | 'mounts'> & { limits: Confined['limits'] }, name: string): Promise<Confined> {
+    const user = guestUser(this.guest.home, g.app, g.user);
+    await fsp.mkdir(g.dataDir, { recursive: true });
+    // A data dir the app's user does not own yet (new, or written before guests had users) is handed over whole, once.
+    const data = await fsp.stat(g.dataDir);
+    if (data.uid !== user.uid || data.gid !== user.gid) await handOver(g.dataDir, user, { recursive: true });
+    for (const m of g.mounts ?? []) if (!m.readOnly) await handOver(m.path, user, { recursive: false });
+    const confined: Confined = { user, limits: g.limits, mounts: g.mounts };
+    if (g.image) return confined;
+    const key = `${path.resolve(g.releaseDir)}|${g.release}|${user.uid}`;
+    if (!this.handed.has(key)) {
+      await handOver(g.releaseDir, user, { recursive: true, skip: SERVER_OWNED });
+      this.handed.add(key);
+    }
+    if (g.keepWrites) {
+      confined.hide = SERVER_OWNED.filter((e) => fs.existsSync(path.join(g.releaseDir, e))).map((e) => `/app/${e}`);
+      return confined;
+    }
+    await fsp.mkdir(this.scratchRoot, { recursive: true, mode: 0o700 });
+    confined.scratch = path.join(this.scratchRoot, name);
+    confined.app = await appLayer(path.resolve(g.releaseDir), confined.scratch, user, { [LABEL.app]: g.app, [LABEL.home]: this.guest.home, [LABEL.role]: 'app-layer' });
+    return confined;
   }
 
   /** Detaches: containers keep serving while the daemon restarts, and are adopted on its next start. */
@@ -227,6 +296,7 @@ export class DockerDriver implements Driver {
       instance: { id, app: spec.app, release: spec.release, type: spec.type, index: spec.index, port, state: 'up', restarts: info.RestartCount ?? 0, startedAt: Date.parse(info.State.StartedAt) },
       containerId: c.Id,
       logs,
+      memoryMb: Math.round((info.HostConfig.Memory ?? 0) / 1024 / 1024) || (spec.limits ?? DEFAULT_LIMITS).memoryMb,
     };
     this.tracked.set(id, entry);
     this.byContainer.set(c.Id, id);
@@ -254,7 +324,7 @@ export class DockerDriver implements Driver {
   }
 
   private async followEvents(): Promise<void> {
-    const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['die', 'start'], label: [`${LABEL.role}=instance`, this.ownLabel] } })) as unknown as Readable;
+    const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['die', 'start', 'oom'], label: [`${LABEL.role}=instance`, this.ownLabel] } })) as unknown as Readable;
     this.events = stream;
     let partial = '';
     stream.setEncoding('utf8');
@@ -277,14 +347,26 @@ export class DockerDriver implements Driver {
     const id = this.byContainer.get(ev.id ?? ev.Actor?.ID ?? '');
     const entry = id ? this.tracked.get(id) : undefined;
     if (!id || !entry) return;
-    if (ev.Action === 'die') {
+    if (ev.Action === 'oom') {
+      // The engine sends it before `die`: the kernel killed a process of the container at its memory limit.
+      entry.oom = true;
+    } else if (ev.Action === 'die') {
       const code = Number(ev.Actor?.Attributes?.exitCode ?? NaN);
+      if (entry.oom) {
+        // Heroku's words, so people and log alerts that know them recognise it.
+        entry.logs.note(`Error R15 (Memory quota vastly exceeded): killed at its ${entry.memoryMb} MB memory limit`);
+        entry.instance.reason = 'memory';
+      } else {
+        entry.instance.reason = undefined;
+      }
       entry.logs.note(`Container exited with status ${Number.isNaN(code) ? 'unknown' : code}`);
       if (!entry.stopping) setState(entry, 'crashed');
       this.listeners.emit(id, Number.isNaN(code) ? null : code, null);
     } else if (ev.Action === 'start' && !entry.stopping && entry.instance.state === 'crashed') {
       entry.instance.restarts++;
       entry.instance.startedAt = Date.now();
+      entry.oom = false;
+      entry.instance.reason = undefined;
       setState(entry, 'up');
       entry.logs.note('Restarted by the engine');
       void this.attachLogs(entry, Math.floor(Date.now() / 1000) - 1).catch(() => undefined);

@@ -2,7 +2,8 @@ import { PassThrough, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ExecRequest } from '../driver.js';
 import { EXEC_LAUNCHER } from '../process/command.js';
-import { oneOffCreateOptions, type GuestOptions } from './container-spec.js';
+import { oneOffCreateOptions, type Confined, type GuestOptions } from './container-spec.js';
+import { removeGuest } from './guest.js';
 
 /**
  * Wires a hijacked engine stream to the request's streams: stdin in (its end
@@ -65,9 +66,22 @@ export async function execInContainer(docker: Docker, container: Docker.Containe
   return info.ExitCode ?? 1;
 }
 
-/** `run APP -- cmd`: a one-off container from the release, as Heroku's one-off dynos; removed after. */
-export async function runOneOff(docker: Docker, req: ExecRequest, dyno: string, opts: GuestOptions): Promise<number> {
-  const container = await docker.createContainer(oneOffCreateOptions({ ...req, tty: !!req.tty }, dyno, opts));
+export interface OneOffGuest {
+  /** The container's name (and its scratch dir's). */
+  name: string;
+  dyno: string;
+  confined: Confined;
+  /** Where scratch dirs live; the one of this container goes with it. */
+  scratchRoot: string;
+}
+
+/** `run APP -- cmd`, hooks, the release phase: a one-off container from the release, as Heroku's one-off dynos; removed after. */
+export async function runOneOff(docker: Docker, req: ExecRequest, guest: OneOffGuest, opts: GuestOptions): Promise<number> {
+  const { name, dyno, confined, scratchRoot } = guest;
+  const container = await docker.createContainer(oneOffCreateOptions({ ...req, tty: !!req.tty }, name, dyno, confined, opts)).catch(async (err: unknown) => {
+    await removeGuest(docker, name, scratchRoot, confined.scratch ? { 'slipway.scratch': confined.scratch } : {}).catch(() => undefined);
+    throw err;
+  });
   const onAbort = () => void container.kill().catch(() => undefined);
   req.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -86,6 +100,6 @@ export async function runOneOff(docker: Docker, req: ExecRequest, dyno: string, 
     return result.StatusCode ?? 1;
   } finally {
     req.signal?.removeEventListener('abort', onAbort);
-    await container.remove({ force: true }).catch(() => undefined);
+    await removeGuest(docker, container.id, scratchRoot, confined.scratch ? { 'slipway.scratch': confined.scratch } : {}).catch(() => undefined);
   }
 }

@@ -193,12 +193,14 @@ export class ProcessDriver implements Driver {
    * A guest's /app and /data are its user's: the release (unpacked or built by
    * the daemon) and the data dir change hands once, the first time.
    */
-  private async giveToApp(spec: Pick<InstanceSpec, 'releaseDir' | 'dataDir' | 'user'>): Promise<void> {
+  private async giveToApp(spec: Pick<InstanceSpec, 'releaseDir' | 'dataDir' | 'user'> & Pick<ExecRequest, 'mounts'>): Promise<void> {
     if (!this.guests || !spec.user) return;
     await fs.mkdir(spec.dataDir, { recursive: true });
     await ownTree(spec.releaseDir, spec.user, { ifNeeded: true });
     await ownTree(spec.dataDir, spec.user, { ifNeeded: true });
     await fs.chmod(spec.dataDir, 0o700);
+    // A writable mount (the archive stage's snapshot dir) is the guest's to write; only its top, which the daemon made.
+    for (const m of spec.mounts ?? []) if (!m.readOnly) await fs.chown(m.path, spec.user.uid, spec.user.gid);
   }
 
   private emitExit(id: string, code: number | null, signal: string | null): void {

@@ -25,7 +25,7 @@ const DRAIN_MS = 2000;
 /**
  * Runs a one-off process (`run`, `enter`, the release phase, hooks) in a
  * release: the app's clean environment, `.profile.d` sourced, in a guest of
- * its own whose /app is the release (ephemeral unless `req.persist`). With
+ * its own whose /app is the release (ephemeral unless `req.keepWrites`). With
  * `req.tty` it gets a pseudo-terminal (through the pty relay), else pipes.
  * Resolves with its exit code, 128+N when it died of signal N.
  *
@@ -44,8 +44,9 @@ export async function runExec(req: ExecRequest, opts: ExecOptions): Promise<numb
       name: `${app}.v${release}.${dyno}.${opts.index}`,
       user: req.user,
       limits: req.limits,
-      app: { dir: releaseDir, ephemeral: !req.persist },
+      app: { dir: releaseDir, ephemeral: !req.keepWrites },
       dataDir,
+      binds: req.mounts?.map((m) => ({ path: m.path, writable: !m.readOnly })),
       env,
       argv: ['bash', ...execLauncherArgs(app, dyno, req.argv)],
       tty: !!req.tty,
