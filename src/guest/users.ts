@@ -4,7 +4,7 @@ import type { GuestUser, Limits } from '../runtime/driver.js';
 import type { App, Store } from '../store/index.js';
 
 /** Heroku's standard-1X size; a build gets more room (npm, pip and compilers are hungry). */
-export const DEFAULT_LIMITS: Limits = { memoryMb: 512, cpuShares: 1024, pids: 512 };
+export const DEFAULT_LIMITS: Limits = { memoryMb: 512, cpuShares: 1024, pids: 256 };
 export const BUILD_LIMITS: Limits = { memoryMb: 2048, cpuShares: 1024, pids: 2048 };
 
 /** Said at start and on `users:add` by a server that is not root: it cannot give apps users of their own. */
