@@ -24,8 +24,8 @@ export function registerPs(program: Command, ctx: CommandContext): void {
         const guests = requirePlatform(ctx).services.guests;
         return guests ? `${guests.limitsOf(app.id, type).memoryMb}M` : '';
       };
-      // A run the memory limit ended says so (Heroku's R15), also once it is back up.
-      const state = (i: (typeof all)[number]) => (i.reason === 'memory' ? `${i.state} (R15: last run killed at its memory limit)` : i.reason ? `${i.state} (${i.reason})` : i.state);
+      // A run the platform ended says why (`memory`: Heroku's R15), also once it is back up.
+      const state = (i: (typeof all)[number]) => (i.reason ? `${i.state} (${i.reason})` : i.state);
       out(ctx, table(['INSTANCE', 'STATE', 'RELEASE', 'PORT', 'PID', 'RESTARTS', 'UPTIME', 'MEMORY'], all.map((i) => [`${i.type}.${i.index}`, state(i), `v${i.release}`, i.port ?? '', i.pid ?? '', i.restarts, uptime(i.startedAt), memory(i.type)])));
     });
 
