@@ -2,6 +2,7 @@ import http from 'node:http';
 import { DeployError } from '../errors.js';
 import type { Instance } from '../runtime/driver.js';
 import { waitForHttp } from '../router/health.js';
+import { isPortOpen } from '../runtime/process/ports.js';
 import type { HealthCheck } from './app-json.js';
 import type { Services } from './context.js';
 
@@ -37,8 +38,12 @@ export async function awaitHealthy(services: Services, app: string, instances: I
     }
   });
   died.catch(() => {});
-  const check = (i: Instance) =>
-    opts.checks?.length ? runChecks(app, i, opts.checks, opts.signal) : waitForHttp({ port: i.port!, timeoutMs: opts.timeoutMs, signal: opts.signal, intervalMs: 50 });
+  const check = async (i: Instance) => {
+    if (!opts.checks?.length) return waitForHttp({ port: i.port!, timeoutMs: opts.timeoutMs, signal: opts.signal, intervalMs: 50 });
+    // app.json's attempts count answers, not the seconds a process takes to start listening (a guest, a slow boot).
+    await waitForListener(i.port!, opts.timeoutMs, opts.signal);
+    return runChecks(app, i, opts.checks, opts.signal);
+  };
   try {
     await Promise.race([died, Promise.all(web.map(check))]);
   } finally {
@@ -91,4 +96,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const t = setTimeout(resolve, ms);
     signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
   });
+}
+
+/** Resolves once something accepts connections on the port, or at the deadline (the checks then say why). */
+async function waitForListener(port: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !signal.aborted) {
+    if (await isPortOpen(port, '127.0.0.1', 1000)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
