@@ -8,7 +8,7 @@ import { SlipwayError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { CONTAINER_CA, LABEL } from '../runtime/docker/container-spec.js';
 import { STACK_IMAGE, imageExists } from '../runtime/docker/engine.js';
-import { SERVER_OWNED, confinement, guestUser, handOver } from '../runtime/docker/guest.js';
+import { SERVER_OWNED, confinement, guestUser, handOver, isDir } from '../runtime/docker/guest.js';
 import type { GuestUser, Limits } from '../runtime/driver.js';
 import { BuildError, type BuildResult } from './buildpacks.js';
 import { writeEnvDir } from './build-env.js';
@@ -134,7 +134,7 @@ function createOptions(opts: ContainerBuildOptions, image: string, name: string,
 
 /** An editable app's build dir is its work tree: the server's git repository in it is not the build's to see or change. */
 function hidden(buildDir: string): Record<string, string> {
-  return Object.fromEntries(SERVER_OWNED.filter((e) => fs.existsSync(path.join(buildDir, e))).map((e) => [`${P.build}/${e}`, 'ro,size=4k']));
+  return Object.fromEntries(SERVER_OWNED.filter((e) => isDir(path.join(buildDir, e))).map((e) => [`${P.build}/${e}`, 'ro,size=4k']));
 }
 
 /**

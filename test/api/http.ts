@@ -23,7 +23,10 @@ export function api(server: TestServer, opts: { method?: string; path: string; t
     }
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     Object.assign(headers, opts.headers);
+    let answered = false;
+    let retrying = false;
     const req = http.request({ host: '127.0.0.1', port: server.ports.http, method: opts.method ?? 'GET', path: opts.path, headers }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () => {
@@ -37,9 +40,17 @@ export function api(server: TestServer, opts: { method?: string; path: string; t
         resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
       });
     });
+    // A server that refuses early (413, 401) may close before the whole body went out: its answer still counts.
+    req.on('close', () => {
+      if (!answered && !retrying) reject(new Error(`${opts.method ?? 'GET'} ${opts.path}: the connection closed without an answer`));
+    });
     req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') return;
       // A kept-alive socket the server closed while this process was busy (a spawnSync) fails at once: send again on a new one.
-      if (req.reusedSocket && err.code === 'ECONNRESET' && !retried) return void api(server, opts, true).then(resolve, reject);
+      if (req.reusedSocket && err.code === 'ECONNRESET' && !retried) {
+        retrying = true;
+        return void api(server, opts, true).then(resolve, reject);
+      }
       reject(err);
     });
     req.end(payload);

@@ -1,5 +1,4 @@
 import type Docker from 'dockerode';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -14,7 +13,7 @@ import { PortAllocator } from '../process/ports.js';
 import { CONTAINER_PORT, LABEL, containerName, homeId, instanceCreateOptions, type Confined, type GuestOptions } from './container-spec.js';
 import { STACK_IMAGE, imageExists, requireEngine } from './engine.js';
 import { execInContainer, runOneOff } from './exec.js';
-import { DEFAULT_LIMITS, SERVER_OWNED, appLayer, guestUser, handOver, removeGuest } from './guest.js';
+import { DEFAULT_LIMITS, SERVER_OWNED, appLayer, guestUser, handOver, isDir, removeGuest } from './guest.js';
 
 export interface DockerDriverOptions {
   docker: Docker;
@@ -267,7 +266,7 @@ export class DockerDriver implements Driver {
       this.handed.add(key);
     }
     if (g.keepWrites) {
-      confined.hide = SERVER_OWNED.filter((e) => fs.existsSync(path.join(g.releaseDir, e))).map((e) => `/app/${e}`);
+      confined.hide = SERVER_OWNED.filter((e) => isDir(path.join(g.releaseDir, e))).map((e) => `/app/${e}`);
       return confined;
     }
     await fsp.mkdir(this.scratchRoot, { recursive: true, mode: 0o700 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
@@ -131,4 +132,9 @@ export async function removeGuest(docker: Docker, id: string, scratchRoot: strin
     if (err.statusCode !== 404) throw err;
   });
   if (scratch && path.dirname(path.resolve(scratch)) === path.resolve(scratchRoot)) await fsp.rm(scratch, { recursive: true, force: true });
+}
+
+/** A tmpfs can only cover a directory: a work tree's `.git` file (its repository lives apart) needs no cover. */
+export function isDir(p: string): boolean {
+  return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
