@@ -268,7 +268,10 @@ describe('api/fuzz', function () {
           ['a 2 MB body', 413, JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }), json],
         ];
         for (const [what, status, body, headers] of malformed) {
-          expect((await send(what, { method: o.method, path: base, token, body, headers })).status, `${what} on ${o.method} ${o.path}`).to.equal(status);
+          // A body over the limit may also be refused by closing the connection before the 413 could be read.
+          const big = status === 413;
+          const got = (await send(what, { method: o.method, path: base, token, body, headers, refusedByClose: big })).status;
+          expect(got, `${what} on ${o.method} ${o.path}`).to.be.oneOf(big ? [413, 0] : [status]);
         }
 
         // Each field of the body alone: wrong types against existing things, hostile strings where nothing exists.
