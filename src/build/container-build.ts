@@ -8,8 +8,9 @@ import { SlipwayError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { CONTAINER_CA, LABEL } from '../runtime/docker/container-spec.js';
 import { STACK_IMAGE, imageExists } from '../runtime/docker/engine.js';
+import { BUILD_LIMITS } from '../guest/users.js';
 import { SERVER_OWNED, confinement, guestUser, handOver, isDir } from '../runtime/docker/guest.js';
-import type { GuestUser, Limits } from '../runtime/driver.js';
+import type { GuestUser } from '../runtime/driver.js';
 import { BuildError, type BuildResult } from './buildpacks.js';
 import { writeEnvDir } from './build-env.js';
 import { IN_CONTAINER as P, type ContainerBuildOutcome, type ContainerBuildRequest } from './container-paths.js';
@@ -51,7 +52,6 @@ const PASS_THROUGH = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'ht
  * it is bounded all the same, and a fork loop in a build script stops at the
  * pids limit.
  */
-const BUILD_LIMITS: Limits = { memoryMb: 2048, cpuShares: 1024, pids: 1024 };
 
 /** The per-app CACHE_DIR of container builds, kept between builds as herokuish keeps /cache. */
 export const cacheVolume = (home: string, app: string) => `slipway-${home}-cache-${app}`;

@@ -6,12 +6,9 @@ import type Docker from 'dockerode';
 import { SlipwayError } from '../../errors.js';
 import type { GuestUser, Limits } from '../driver.js';
 
-/**
- * What a container may use when the pipeline names no limits: Heroku's
- * smallest dyno (512 MB), one CPU share, and enough pids for a web server
- * with its workers but not for a fork loop.
- */
-export const DEFAULT_LIMITS: Limits = { memoryMb: 512, cpuShares: 1024, pids: 256 };
+/** What a container may use when the pipeline names no limits: the same defaults as every guest. */
+export { DEFAULT_LIMITS } from '../../guest/users.js';
+import { DEFAULT_LIMITS } from '../../guest/users.js';
 
 /** Stable per-app uids when the pipeline names none, far above the allocated range (70000…) so they never meet. */
 const DERIVED_BASE = 1_000_000;
