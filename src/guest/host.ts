@@ -12,7 +12,7 @@ export const GUEST_PATH = '/app/.heroku/node/bin:/app/.heroku/python/bin:/app/no
 /** Where an app's release and data dir are inside its guest, under either driver. */
 export const GUEST_APP = '/app';
 export const GUEST_DATA = '/data';
-/** The empty host dir each guest's prelude mounts its staging tmpfs over (in its own mount namespace). */
+/** Where guests' mount points are made, per server (`$SLIPWAY_HOME`'s hash) and guest; the mounts exist only in each guest's namespace. */
 const STAGE = '/run/slipway-guest';
 
 export interface GuestRun {
@@ -65,13 +65,18 @@ export interface GuestHostOptions {
  */
 export class GuestHost {
   private readonly scratch: string;
+  private readonly stage: string;
+  /** Numbers staging dirs, so a guest reopened under the same name never shares one with its predecessor. */
+  private opened = 0;
   /** Guests open now, by name, so `enter` can join a running instance's. */
   private readonly open_ = new Map<string, { run: GuestRun; cgroup: Cgroup }>();
   private constructor(
     private readonly opts: GuestHostOptions,
     private readonly cgroups: CgroupTree,
+    serverId: string,
   ) {
     this.scratch = path.join(opts.home, 'guests');
+    this.stage = path.join(STAGE, serverId);
   }
 
   static async create(opts: GuestHostOptions): Promise<GuestHost> {
@@ -81,9 +86,9 @@ export class GuestHost {
     if (!version) throw unavailable('the memory and pids cgroup controllers are not mounted under /sys/fs/cgroup', 'boot with cgroups enabled (cgroup v1 memory/pids/cpu, or v2)');
     if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay')) throw unavailable('the kernel has no overlayfs', 'modprobe overlay');
     checkPath(path.resolve(opts.home), 'SLIPWAY_HOME');
-    fs.mkdirSync(STAGE, { recursive: true, mode: 0o755 });
     const home = createHash('sha256').update(path.resolve(opts.home)).digest('hex').slice(0, 10);
-    const host = new GuestHost(opts, new CgroupTree(version, `slipway-${home}`));
+    const host = new GuestHost(opts, new CgroupTree(version, `slipway-${home}`), home);
+    fs.mkdirSync(host.stage, { recursive: true, mode: 0o755 });
     fs.mkdirSync(host.scratch, { recursive: true, mode: 0o700 });
     await host.reapLeftovers();
     await host.smokeTest();
@@ -98,7 +103,9 @@ export class GuestHost {
       await group.killAll();
       group.remove();
     }
-    for (const name of fs.readdirSync(this.scratch)) fs.rmSync(path.join(this.scratch, name), { recursive: true, force: true });
+    for (const dir of [this.scratch, this.stage]) {
+      for (const name of fs.readdirSync(dir)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    }
     if (reaped) this.opts.log?.(`ended ${reaped} guest(s) left running by a previous run of the daemon`);
     return reaped;
   }
@@ -109,6 +116,7 @@ export class GuestHost {
     const cgroup = this.cgroups.create(name, run.limits);
     const oomBase = cgroup.oomKills();
     const scratch = path.join(this.scratch, name);
+    const stage = path.join(this.stage, `${name}.${++this.opened}`);
     fs.rmSync(scratch, { recursive: true, force: true });
     const mounts: GuestMount[] = [];
     if (run.app) mounts.push(run.app.ephemeral ? { kind: 'overlay', lower: run.app.dir, target: GUEST_APP } : { kind: 'bind', source: run.app.dir, target: GUEST_APP, writable: true });
@@ -123,7 +131,7 @@ export class GuestHost {
 
     const launch = prepareLaunch(
       { user: run.user, mounts, cwd: run.cwd ?? GUEST_APP, env: guestEnv(run), argv: run.argv, hostname: name.slice(0, 63), tty: run.tty },
-      { stage: STAGE, scratch, cgroupProcs: cgroup.procsFiles },
+      { stage, scratch, cgroupProcs: cgroup.procsFiles },
     );
     let destroyed: Promise<void> | undefined;
     const entry = { run, cgroup };
@@ -138,7 +146,7 @@ export class GuestHost {
           if (this.open_.get(name) === entry) this.open_.delete(name);
           await cgroup.killAll();
           cgroup.remove();
-          await fs.promises.rm(scratch, { recursive: true, force: true });
+          await Promise.all([scratch, stage].map((d) => fs.promises.rm(d, { recursive: true, force: true })));
         })()),
     };
   }

@@ -9,39 +9,36 @@ import type { GuestUser } from '../runtime/driver.js';
  * 1. `unshare --mount --propagation private` runs PRELUDE (bash) as root in a mount
  *    namespace of its own. It joins the guest's cgroups first (so everything
  *    after, `setsid` children included, is counted, limited and killable),
- *    then mounts a tmpfs over the staging directory and, inside it, what the
- *    guest will see: the release as an overlay (a writable, ephemeral /app:
- *    writes land in a scratch upper dir, never in the release), and bind
- *    mounts of the data dir and other host paths. Root does these mounts, so
- *    the guest never needs to traverse `$SLIPWAY_HOME`.
+ *    then mounts, with one `mount -a` over a table this module writes, what
+ *    the guest will see onto its staging dir: the release as an overlay (a
+ *    writable, ephemeral /app: writes land in a scratch upper dir, never in
+ *    the release), and bind mounts of the data dir and other host paths. Root
+ *    does these mounts, so the guest never needs to traverse `$SLIPWAY_HOME`;
+ *    on the host the staging dir stays a set of empty mount points.
  * 2. `setpriv` drops to the app's uid/gid, clears supplementary groups and
  *    every capability, and sets no_new_privs.
  * 3. Unprivileged `bwrap` builds the guest's root from the host's /usr and
  *    /etc (read-only), the staged mounts, a private /tmp, /dev and /proc, in
  *    new pid/ipc/uts namespaces. Nothing else of the host is in it.
  *
- * bwrap reads its options from a file the prelude opens as fd 3 and deletes,
- * so the app's environment (secrets) never shows in the host's `ps`.
+ * Every program started costs a few ms (tens on a busy host), and a guest
+ * starts on every deploy, so the chain is kept to unshare → bash → mount →
+ * setpriv → bwrap: one `mount` for all mounts, mount points made here.
+ *
+ * bwrap reads its options from a file the prelude opens as fd 3, so the
+ * app's environment (secrets) never shows in the host's `ps`. The file stays
+ * in the guest's scratch dir (root only, like slipway.db that holds the same
+ * values) until the guest is destroyed.
  *
  * The prelude is a fixed script: paths arrive as arguments, never spliced in.
  */
 export const PRELUDE = `set -eu
-args=$1; stage=$2; shift 2
+args=$1; mounts=$2; shift 2
 # Only stdio reaches the guest: any other descriptor the daemon inherited stays out.
 for p in /proc/$$/fd/*; do n=\${p##*/}; case $n in 0|1|2) ;; *) eval "exec $n>&-" 2>/dev/null || true ;; esac; done
 for f in $SLIPWAY_GUEST_CGROUPS; do echo $$ > "$f"; done
-mount -t tmpfs -o mode=0755,nosuid,nodev,size=64k slipway-guest "$stage"
-while [ "$#" -gt 0 ]; do
-  case "$1" in
-    overlay) mkdir "$stage/$2"; mount -t overlay -o "lowerdir=$3,upperdir=$4,workdir=$5,nosuid,nodev" slipway-app "$stage/$2"; shift 5 ;;
-    dir) mkdir "$stage/$2"; mount --bind "$3" "$stage/$2"; shift 3 ;;
-    file) : > "$stage/$2"; mount --bind "$3" "$stage/$2"; shift 3 ;;
-    --) shift; break ;;
-    *) echo "slipway guest prelude: unknown step $1" >&2; exit 70 ;;
-  esac
-done
+if [ -s "$mounts" ]; then mount --all --fstab "$mounts"; fi
 exec 3< "$args"
-rm -f "$args"
 exec "$@"`;
 
 /**
@@ -93,7 +90,11 @@ export interface LaunchSpec {
 }
 
 export interface LaunchPaths {
-  /** An empty directory on the host every guest's prelude mounts its tmpfs over (in its own namespace). */
+  /**
+   * This guest's staging dir on the host, under a path every user may
+   * traverse: its mount points are made here, and the prelude mounts onto
+   * them in the guest's own namespace. Removed with the guest.
+   */
   stage: string;
   /** This guest's scratch dir (root only): the options file, overlay upper/work dirs. */
   scratch: string;
@@ -128,7 +129,9 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   checkPath(paths.stage, 'staging');
   checkPath(paths.scratch, 'scratch');
   fs.mkdirSync(paths.scratch, { recursive: true, mode: 0o700 });
-  const steps: string[] = [];
+  fs.rmSync(paths.stage, { recursive: true, force: true });
+  fs.mkdirSync(paths.stage, { recursive: true, mode: 0o755 });
+  const table: string[] = [];
   const bwrap: string[] = [
     '--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
     '--die-with-parent', '--hostname', spec.hostname,
@@ -146,21 +149,22 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   // guest `enter` joins later. Other users' terminals there stay theirs (0620, group tty).
   bwrap.push('--dev-bind', '/dev/pts', '/dev/pts');
   spec.mounts.forEach((m, i) => {
-    const name = `m${i}`;
+    const point = path.join(paths.stage, `m${i}`);
     checkPath(m.target, 'guest');
     if (m.kind === 'overlay') {
-      const upper = path.join(paths.scratch, `${name}.upper`);
-      const work = path.join(paths.scratch, `${name}.work`);
-      for (const d of [upper, work]) fs.mkdirSync(d, { recursive: true });
+      const upper = path.join(paths.scratch, `m${i}.upper`);
+      const work = path.join(paths.scratch, `m${i}.work`);
+      for (const d of [upper, work, point]) fs.mkdirSync(d, { recursive: true });
       // The upper layer's root is /app's root: the app's user owns it, so it can create files at the top.
       fs.chownSync(upper, spec.user.uid, spec.user.gid);
       fs.chmodSync(upper, 0o755);
-      steps.push('overlay', name, checkPath(m.lower, 'release'), upper, work);
-      bwrap.push('--bind', `${paths.stage}/${name}`, m.target);
+      table.push(`slipway-app ${point} overlay lowerdir=${checkPath(m.lower, 'release')},upperdir=${upper},workdir=${work},nosuid,nodev 0 0`);
+      bwrap.push('--bind', point, m.target);
     } else {
-      const isFile = fs.statSync(m.source).isFile();
-      steps.push(isFile ? 'file' : 'dir', name, checkPath(m.source, 'host'));
-      bwrap.push(m.writable ? '--bind' : '--ro-bind', `${paths.stage}/${name}`, m.target);
+      if (fs.statSync(m.source).isFile()) fs.writeFileSync(point, '');
+      else fs.mkdirSync(point);
+      table.push(`${checkPath(m.source, 'host')} ${point} none bind 0 0`);
+      bwrap.push(m.writable ? '--bind' : '--ro-bind', point, m.target);
     }
   });
   bwrap.push('--chdir', spec.cwd, '--clearenv');
@@ -169,12 +173,15 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   }
   const argsFile = path.join(paths.scratch, 'bwrap.args');
   fs.writeFileSync(argsFile, bwrap.map((a) => `${a}\0`).join(''), { mode: 0o600 });
+  // Paths are checked above: no blanks or escapes, so each is one fstab field.
+  const mountTable = path.join(paths.scratch, 'mounts');
+  fs.writeFileSync(mountTable, table.map((l) => `${l}\n`).join(''), { mode: 0o600 });
 
   const { uid, gid } = spec.user;
   return {
     command: 'unshare',
     args: [
-      '--mount', '--propagation', 'private', '--', 'bash', '--norc', '--noprofile', '-c', PRELUDE, 'slipway-guest', argsFile, paths.stage, ...steps, '--',
+      '--mount', '--propagation', 'private', '--', 'bash', '--norc', '--noprofile', '-c', PRELUDE, 'slipway-guest', argsFile, mountTable,
       'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all',
       'bwrap', '--args', '3', '--', ...spec.argv,
     ],
