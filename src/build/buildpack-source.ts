@@ -1,6 +1,8 @@
 import { cp, readFile, rm, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DEFAULT_EGRESS, gitTransport, shownUrl, type EgressSettings } from '../egress/index.js';
+// The modules themselves, not the egress index: a build in a guest starts a fresh node, and the index loads http, https and crypto.
+import { gitTransport } from '../egress/git.js';
+import { DEFAULT_EGRESS, shownUrl, type EgressSettings } from '../egress/policy.js';
 import { invalid } from '../errors.js';
 import { BuildError } from './build-error.js';
 import { runStreaming } from './run-streaming.js';

@@ -175,7 +175,7 @@ async function releaseInfo(bp: Buildpack, ctx: StepContext) {
     new BuildError(`${bp.name} buildpack: release ${what}`, { buildpack: bp.name, step: 'release', command: 'bin/release', exitCode: res.exitCode ?? undefined, cause });
   if (res.exitCode !== 0) throw fail(`failed (${exitText(res)})`);
   try {
-    return parseReleaseYaml(res.stdout);
+    return await parseReleaseYaml(res.stdout);
   } catch (cause) {
     throw fail(`printed invalid YAML: ${(cause as Error).message}`, cause);
   }

@@ -1,5 +1,3 @@
-import { parse } from 'yaml';
-
 /** What a buildpack's `bin/release` may declare (buildpack API v2; `addons` is ignored). */
 export interface ReleaseInfo {
   defaultProcessTypes: Record<string, string>;
@@ -10,8 +8,9 @@ export interface ReleaseInfo {
  * Parses `bin/release` output. Throws a plain Error with a readable reason;
  * the caller wraps it with the buildpack's name.
  */
-export function parseReleaseYaml(text: string): ReleaseInfo {
-  const doc: unknown = text.trim() === '' ? {} : parse(text);
+export async function parseReleaseYaml(text: string): Promise<ReleaseInfo> {
+  // Loaded when a buildpack declares something: a build in a guest starts a fresh node, and most builds never need it.
+  const doc: unknown = text.trim() === '' ? {} : (await import('yaml')).parse(text);
   if (doc === null || doc === undefined) return { defaultProcessTypes: {}, configVars: {} };
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error('bin/release must print a YAML mapping');
   const record = doc as Record<string, unknown>;
