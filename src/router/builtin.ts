@@ -1,12 +1,15 @@
 import http from 'node:http';
+import type http2 from 'node:http2';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
-import type { Backend, Route, RouterEngine } from './engine.js';
+import type { AppCertificate, Backend, Route, RouterEngine } from './engine.js';
 import { listenAll, WILDCARD_HOSTS, type ExtraListeners } from '../listen.js';
 import { InFlight } from './in-flight.js';
 import { RouteTable, normalizeHost } from './table.js';
+import { SniTable } from './sni.js';
+import { createTlsServer } from './tls-server.js';
 
 export interface BuiltinRouterOptions {
   /** Operator-facing messages (proxy errors, drain timeouts); default: discarded. */
@@ -40,9 +43,14 @@ export class BuiltinRouter implements RouterEngine {
   private readonly log: (msg: string) => void;
   /** The sockets on the other addresses (`listen` with several hosts). */
   private extra?: ExtraListeners;
+  /** Which certificate each host gets on the TLS port. */
+  private readonly sni: SniTable;
+  private tlsServer?: http2.Http2SecureServer;
+  private tlsExtra?: ExtraListeners;
 
   constructor(private readonly opts: BuiltinRouterOptions = {}) {
     this.log = opts.log ?? (() => undefined);
+    this.sni = new SniTable(this.log);
     this.agent = new VerifyingAgent({ keepAlive: true }, this);
     this.oneShot = new VerifyingAgent({ keepAlive: false }, this);
     this.proxy = createProxyServer({ ws: true, proxyTimeout: opts.proxyTimeoutMs });
@@ -82,6 +90,50 @@ export class BuiltinRouter implements RouterEngine {
     this.extra = extra;
   }
 
+  /** Terminates TLS on `port` at each of `hosts`, for every host whose app has a certificate (see setCertificates). */
+  async listenTls(port: number, hosts: string | string[] = WILDCARD_HOSTS): Promise<void> {
+    const server = createTlsServer({
+      sni: this.sni,
+      request: (req, res) => this.handle(req, res),
+      upgrade: (req, socket, head) => this.handleUpgrade(req, socket, head),
+      connection: (socket) => this.track(socket),
+    });
+    const { extra } = await listenAll({
+      what: 'the router (TLS)',
+      hosts: typeof hosts === 'string' ? [hosts] : hosts,
+      port,
+      listen: (options) =>
+        new Promise((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(options, () => {
+            server.off('error', reject);
+            resolve((server.address() as AddressInfo).port);
+          });
+        }),
+      unlisten: () => new Promise((resolve) => server.close(() => resolve())),
+      onConnection: (socket) => server.emit('connection', socket),
+      serverOptions: { allowHalfOpen: true, noDelay: true },
+    });
+    this.tlsServer = server;
+    this.tlsExtra = extra;
+  }
+
+  async setCertificates(certs: AppCertificate[]): Promise<void> {
+    this.sni.setCertificates(certs);
+    this.sni.rebuild(this.table.routes());
+  }
+
+  /** The hosts served over TLS right now. */
+  tlsHosts(): string[] {
+    return this.sni.servedHosts();
+  }
+
+  /** Where the TLS port listens; useful after `listenTls(0)`. */
+  tlsAddress(): { host: string; port: number } | undefined {
+    const addr = this.tlsServer?.address() as AddressInfo | null | undefined;
+    return addr ? { host: addr.address, port: addr.port } : undefined;
+  }
+
   /** Where the router listens; useful after `listen(0)`. */
   address(): { host: string; port: number } | undefined {
     const addr = this.server.address() as AddressInfo | null;
@@ -90,10 +142,12 @@ export class BuiltinRouter implements RouterEngine {
 
   async setRoute(route: Route): Promise<void> {
     this.table.set(route);
+    this.sni.rebuild(this.table.routes());
   }
 
   async removeRoute(app: string): Promise<void> {
     this.table.remove(app);
+    this.sni.rebuild(this.table.routes());
   }
 
   routes(): Route[] {
@@ -120,19 +174,24 @@ export class BuiltinRouter implements RouterEngine {
   }
 
   async close(): Promise<void> {
-    const extra = this.extra?.close();
-    this.extra = undefined;
+    const extra = [this.extra?.close(), this.tlsExtra?.close()];
+    this.extra = this.tlsExtra = undefined;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const tls = this.tlsServer;
+    const tlsClosed = new Promise<void>((resolve) => (tls?.listening ? tls.close(() => resolve()) : resolve()));
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
     if (this.server.listening) await closed;
-    await extra;
+    await tlsClosed;
+    await Promise.all(extra);
     this.agent.destroy();
     this.inFlight.clear();
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const hit = this.table.lookup(req.headers.host, this.serves);
+    const misdirected = misdirection(req);
+    if (misdirected) return reply(res, 421, misdirected);
+    const hit = this.table.lookup(hostOf(req), this.serves);
     if (!hit) return reply(res, 404, `No app is served at ${displayHost(req)}`);
     if (!hit.backend) return reply(res, 502, `${hit.app} has no running web process`);
     const backend = hit.backend;
@@ -150,7 +209,9 @@ export class BuiltinRouter implements RouterEngine {
 
   private handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const hit = this.table.lookup(req.headers.host, this.serves);
+    const misdirected = misdirection(req);
+    if (misdirected) return rawReply(socket, 421, misdirected);
+    const hit = this.table.lookup(hostOf(req), this.serves);
     if (!hit) return rawReply(socket, 404, `No app is served at ${displayHost(req)}`);
     if (!hit.backend) return rawReply(socket, 502, `${hit.app} has no running web process`);
     const backend = hit.backend;
@@ -192,9 +253,28 @@ function target(backend: Backend) {
   return { host: backend.host, port: backend.port, protocol: 'http:' };
 }
 
+/** The requested host: HTTP/2 names it in `:authority`, HTTP/1.1 in Host. */
+function hostOf(req: http.IncomingMessage): string | undefined {
+  const authority = req.headers[':authority'];
+  return typeof authority === 'string' ? authority : req.headers.host;
+}
+
 /** The host as we matched it (lowercase, no port), so the message names what was looked up. */
 function displayHost(req: http.IncomingMessage): string {
-  return normalizeHost(req.headers.host ?? '') || '(no Host header)';
+  return normalizeHost(hostOf(req) ?? '') || '(no Host header)';
+}
+
+/**
+ * On the TLS port a request must ask for the host its connection was made
+ * for: the certificate was chosen for that name, and answering another
+ * app's host on it would serve that app under someone else's certificate.
+ * 421 is what HTTP/2 clients that reuse a connection expect, and retry on.
+ */
+function misdirection(req: http.IncomingMessage): string | undefined {
+  const servername = (req.socket as { servername?: string | false }).servername;
+  if (!(req.socket as { encrypted?: boolean }).encrypted || !servername) return undefined;
+  const host = normalizeHost(hostOf(req) ?? '');
+  return host === normalizeHost(servername) ? undefined : `This connection is for ${normalizeHost(servername)}, not ${host || '(no Host header)'}`;
 }
 
 function describeError(err: unknown): string {

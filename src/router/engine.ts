@@ -13,6 +13,13 @@ export interface Route {
   backends: Backend[];
 }
 
+/** A certificate an app is served with over TLS: PEM chain (leaf first) and PEM private key. */
+export interface AppCertificate {
+  app: string;
+  chain: string;
+  key: string;
+}
+
 /**
  * A router engine turns the routing table into live traffic. The built-in Node
  * proxy is the zero-setup default; other engines (nginx) answer the same calls.
@@ -24,6 +31,14 @@ export interface RouterEngine {
   /** Replaces an app's route atomically: requests after this resolve go to the new backends. */
   setRoute(route: Route): Promise<void>;
   removeRoute(app: string): Promise<void>;
+  /** Terminates TLS on `port` at each address (engines that can), for every host whose app has a certificate. */
+  listenTls?(port: number, hosts?: string | string[]): Promise<void>;
+  /**
+   * Replaces every app's certificate at once. An app's certificate is served
+   * for those of its route's hosts it covers, never for another app's host;
+   * a host without one gets no TLS handshake. Open connections are kept.
+   */
+  setCertificates?(certs: AppCertificate[]): Promise<void>;
   routes(): Route[];
   close(): Promise<void>;
   /**

@@ -1,6 +1,7 @@
 import { openDb, type Db } from './db.js';
 import { AppStore } from './apps.js';
 import { AuditStore } from './audit.js';
+import { CertStore } from './certs.js';
 import { CollaboratorStore } from './collaborators.js';
 import { DomainStore } from './domains.js';
 import { GuestStore } from './guests.js';
@@ -12,6 +13,7 @@ import { WebhookStore } from './webhooks.js';
 
 export type { App, Mode, Environment } from './apps.js';
 export type { AuditEntry, AuditOutcome, NewAuditEntry } from './audit.js';
+export type { Cert, CertSource, NewCert } from './certs.js';
 export type { Collaborator } from './collaborators.js';
 export type { Domain } from './domains.js';
 export type { StoredLimits } from './guests.js';
@@ -33,6 +35,7 @@ export class Store {
   readonly collaborators: CollaboratorStore;
   readonly audit: AuditStore;
   readonly guests: GuestStore;
+  readonly certs: CertStore;
   private readonly accessListeners = new Set<() => void>();
 
   constructor(readonly db: Db) {
@@ -47,6 +50,7 @@ export class Store {
     this.collaborators = new CollaboratorStore(db, accessChanged);
     this.audit = new AuditStore(db);
     this.guests = new GuestStore(db);
+    this.certs = new CertStore(db);
   }
 
   /**

@@ -217,4 +217,24 @@ export const migrations: string[] = [
     PRIMARY KEY (app_id, type)
   );
   `,
+  // TLS certificates, one per app (issue 13): own ones now; the attempt and error columns are for ACME renewals.
+  `
+  CREATE TABLE certs (
+    app_id INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    source TEXT NOT NULL CHECK (source IN ('own', 'acme')),
+    domains TEXT NOT NULL DEFAULT '[]',
+    chain TEXT,
+    private_key TEXT,
+    fingerprint TEXT,
+    issuer TEXT,
+    not_before INTEGER,
+    not_after INTEGER,
+    last_attempt_at INTEGER,
+    last_error TEXT,
+    next_attempt_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    CHECK (source = 'acme' OR (chain IS NOT NULL AND private_key IS NOT NULL))
+  );
+  `,
 ];

@@ -1,0 +1,139 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { SlipwayError } from '../errors.js';
+import { covers, dnsNames } from './names.js';
+import { malformed, type CertificateBundle } from './pem.js';
+
+/** A certificate that passed every check, ready to store and serve. */
+export interface CheckedCertificate {
+  /** PEM: the leaf, then the intermediates up to (not including) the root. */
+  chain: string;
+  key: string;
+  /** subjectAltName DNS names. */
+  names: string[];
+  fingerprint: string;
+  issuer: string;
+  notBefore: number;
+  notAfter: number;
+}
+
+export interface CheckOptions {
+  bundle: CertificateBundle;
+  /** Host names the certificate must cover: the app's custom domains. */
+  domains: string[];
+  /** CAs a chain may end at (system bundle, extra bundle), besides a self-signed certificate in the bundle. */
+  trusted: X509Certificate[];
+  /** Default: now. */
+  now?: number;
+}
+
+/** Longest chain followed; real ones have one or two intermediates. */
+const MAX_DEPTH = 8;
+
+/**
+ * The checks `certs:add` makes before anything is stored, each refusal one
+ * line starting with what is wrong: malformed PEM, mismatched key, expired
+ * (or not yet valid), missing intermediate, wrong name.
+ */
+export function checkCertificate(opts: CheckOptions): CheckedCertificate {
+  const now = opts.now ?? Date.now();
+  const certs = opts.bundle.certificates.map((pem, i) => parseCertificate(pem, i));
+  const key = parseKey(opts.bundle.key);
+  // The leaf is the certificate the key belongs to, wherever it is in the file.
+  const leaf = certs.find((c) => c.checkPrivateKey(key));
+  if (!leaf) {
+    throw refusal(
+      'mismatched key',
+      `the private key does not belong to ${certs.length === 1 ? 'the certificate' : `any of the ${certs.length} certificates`} (${subjectOf(certs[0]!)})`,
+      'give the key the certificate was made for: `openssl x509 -noout -pubkey -in cert.pem` and `openssl pkey -pubout -in key.pem` must print the same key',
+    );
+  }
+  const path = chainOf(leaf, certs, opts.trusted);
+  for (const c of path) {
+    const from = Date.parse(c.validFrom);
+    const to = Date.parse(c.validTo);
+    const which = c === leaf ? 'the certificate' : `the intermediate ${subjectOf(c)}`;
+    if (to <= now) throw refusal('expired', `${which} expired on ${day(to)}`, 'get a new certificate from your CA');
+    if (from > now) throw refusal('not yet valid', `${which} is valid from ${day(from)} only`, "check the server's clock, or wait until then");
+  }
+  const names = dnsNames(leaf);
+  const uncovered = opts.domains.filter((d) => !covers(leaf, d));
+  if (uncovered.length) {
+    throw refusal(
+      'wrong name',
+      `the certificate (for ${names.length ? names.join(', ') : 'no DNS name in its subjectAltName'}) does not cover ${uncovered.join(', ')}`,
+      'get a certificate whose subjectAltName names every custom domain of the app (wildcards cover one label); browsers ignore the subject CN',
+    );
+  }
+  return {
+    chain: path.filter((c) => c === leaf || !issued(c, c)).map((c) => c.toString()).join(''),
+    key: key.export({ type: 'pkcs8', format: 'pem' }) as string,
+    names,
+    fingerprint: leaf.fingerprint256,
+    issuer: subjectOf(leaf, 'issuer'),
+    notBefore: Date.parse(leaf.validFrom),
+    notAfter: Date.parse(leaf.validTo),
+  };
+}
+
+/**
+ * The certificates from `leaf` up to a root: each next one taken from the
+ * bundle, signed-checked; complete when one is self-signed, or is issued by
+ * a trusted CA. Certificates in the bundle off that path are not served.
+ */
+function chainOf(leaf: X509Certificate, given: X509Certificate[], trusted: X509Certificate[]): X509Certificate[] {
+  const path = [leaf];
+  let cur = leaf;
+  for (let depth = 0; depth < MAX_DEPTH; depth++) {
+    if (issued(cur, cur)) return path;
+    const next = given.find((c) => !path.includes(c) && issued(cur, c));
+    if (next) {
+      path.push(next);
+      cur = next;
+      continue;
+    }
+    if (trusted.some((ca) => issued(cur, ca))) return path;
+    throw refusal(
+      'missing intermediate',
+      `the chain stops at ${subjectOf(cur)}: its issuer ${subjectOf(cur, 'issuer')} is neither in the file nor a trusted CA`,
+      "append the intermediate certificate(s) to the certificate file, leaf first (your CA's full chain), or add a private root to the server's --extra-ca-bundle",
+    );
+  }
+  throw refusal('missing intermediate', `the chain is longer than ${MAX_DEPTH} certificates without reaching a root`, 'give the leaf and its intermediates only');
+}
+
+/** `parent` issued `child`: names match and its key verifies the signature. */
+function issued(child: X509Certificate, parent: X509Certificate): boolean {
+  try {
+    return child.checkIssued(parent) && child.verify(parent.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+function parseCertificate(pem: string, index: number): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (err) {
+    throw malformed(`certificate ${index + 1} in the file cannot be read (${(err as Error).message})`);
+  }
+}
+
+function parseKey(pem: string): KeyObject {
+  try {
+    return createPrivateKey(pem);
+  } catch (err) {
+    throw malformed(`the private key cannot be read (${(err as Error).message})`);
+  }
+}
+
+/** `CN=www.example.com` or, without a CN, the whole name on one line. */
+export function subjectOf(cert: X509Certificate, which: 'subject' | 'issuer' = 'subject'): string {
+  const lines = cert[which].split('\n').filter(Boolean);
+  const cn = lines.find((l) => l.startsWith('CN='));
+  const o = lines.find((l) => l.startsWith('O='));
+  return [cn, o].filter(Boolean).join(', ') || lines.join(', ') || '(no name)';
+}
+
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+const refusal = (what: string, detail: string, hint: string) => new SlipwayError('certificate_refused', `${what}: ${detail}`, { status: 422, hint });
