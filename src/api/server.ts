@@ -11,6 +11,7 @@ import { authenticate, tokenFrom } from './auth.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
 import { registerAccess } from './routes/access.js';
 import { registerApps } from './routes/apps.js';
+import { registerCerts } from './routes/certs.js';
 import { registerCli } from './routes/cli.js';
 import { registerConfig } from './routes/config.js';
 import { registerContainers } from './routes/containers.js';
@@ -146,6 +147,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     auditMutations(api, opts.store);
     registerAccess(api, ctx);
     registerApps(api, ctx);
+    registerCerts(api, ctx);
     registerReleases(api, ctx);
     registerJobs(api, ctx);
     registerPromotions(api, ctx);

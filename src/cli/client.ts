@@ -8,6 +8,7 @@ import { BUILTIN_BUILDPACKS } from '../paths.js';
 import { Store } from '../store/index.js';
 import { Layout } from '../store/layout.js';
 import { promptsForPassword, readSecret } from './secret-prompt.js';
+import { certFilesInput } from './cert-files.js';
 
 /**
  * Host-side commands. With the daemon up they go through its control socket
@@ -17,8 +18,10 @@ import { promptsForPassword, readSecret } from './secret-prompt.js';
 export async function runHostCommand(argv: string[]): Promise<number> {
   const layout = new Layout(Layout.defaultHome());
   const keyFile = localKeyFile(argv);
+  const certFiles = certFilesInput(argv);
+  if (certFiles) argv = certFiles.args;
   // The daemon's working directory is not ours: send the key's content, not its path.
-  const input = keyFile ? fs.readFileSync(keyFile, 'utf8') : promptsForPassword(argv) ? `${await readSecret('Password (not shown): ')}\n` : undefined;
+  const input = certFiles ? certFiles.stdin : keyFile ? fs.readFileSync(keyFile, 'utf8') : promptsForPassword(argv) ? `${await readSecret('Password (not shown): ')}\n` : undefined;
   const viaSocket = await tryControlSocket(layout.controlSocket, keyFile ? argv.map((a) => (a === keyFile ? '-' : a)) : argv, input);
   if (viaSocket !== undefined) return viaSocket;
   const io = { stdin: input !== undefined ? Readable.from([input]) : process.stdin, stdout: process.stdout, stderr: process.stderr, tty: false };

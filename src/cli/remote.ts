@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import { readLogin, type Login } from './login-file.js';
+import { certFilesInput } from './cert-files.js';
 
 /** Where a remote command goes, and as whom. */
 export interface RemoteTarget {
@@ -91,7 +92,9 @@ async function inputFor(argv: string[]): Promise<{ args: string[]; stdin?: strin
       return { args: argv.map((a) => (a === file ? '-' : a)), stdin: fs.readFileSync(file, 'utf8') };
     }
   }
-  if ((argv[0] === 'keys:add' || argv[0] === 'run') && !process.stdin.isTTY) return { args: argv, stdin: await readStdin() };
+  const certFiles = certFilesInput(argv);
+  if (certFiles) return { args: certFiles.args, stdin: certFiles.stdin };
+  if ((argv[0] === 'keys:add' || argv[0] === 'run' || argv[0] === 'certs:add') && !process.stdin.isTTY) return { args: argv, stdin: await readStdin() };
   return { args: argv };
 }
 

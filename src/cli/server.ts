@@ -40,6 +40,7 @@ export function serverCommand(): Command {
     .addOption(new Option('--ssh-port <port>', 'SSH port (git push and commands)').env('SLIPWAY_SSH_PORT').default(2222).argParser(int))
     .addOption(new Option('--http-port <port>', 'HTTP port (git over HTTP and the API)').env('SLIPWAY_HTTP_PORT').default(7000).argParser(int))
     .addOption(new Option('--router-port <port>', 'port apps are served on').env('SLIPWAY_ROUTER_PORT').default(8000).argParser(int))
+    .addOption(new Option('--router-tls-port <port>', 'port apps with a certificate are served on over HTTPS (certs:add)').env('SLIPWAY_ROUTER_TLS_PORT').default(8443).argParser(int))
     .addOption(new Option('--router <engine>', 'router engine: builtin (Node) or nginx (needs nginx installed)').env('SLIPWAY_ROUTER').choices(ROUTER_ENGINES).default('builtin'))
     .addOption(new Option('--driver <driver>', 'runtime driver: process (embedded) or docker (needs dockerd and `slipway stack:build`)').env('SLIPWAY_DRIVER').choices(DRIVERS).default('process'))
     .addOption(new Option('--domain <domain>', 'apps are served at APP.DOMAIN').env('SLIPWAY_DOMAIN').default('localhost'))
@@ -71,6 +72,7 @@ export function serverCommand(): Command {
         sshPort: o.sshPort,
         httpPort: o.httpPort,
         routerPort: o.routerPort,
+        routerTlsPort: o.routerTlsPort,
         router: o.router,
         driver: o.driver,
         domain: o.domain,

@@ -10,7 +10,7 @@ import type { AuditOutcome, NewAuditEntry } from '../store/index.js';
 export const READ_ONLY = new Set([
   'apps:list', 'apps:info', 'apps:get', 'config', 'config:get', 'releases', 'releases:info', 'ps', 'domains', 'logs',
   'jobs', 'jobs:info', 'jobs:log', 'jobs:wait', 'webhooks', 'webhooks:deliveries', 'users:list', 'keys:list', 'tokens',
-  'access', 'audit', 'help',
+  'access', 'audit', 'help', 'certs:report',
 ]);
 
 /** Commands whose `KEY=VALUE` arguments carry secrets: only the keys are kept. */

@@ -12,6 +12,8 @@ export interface ServerSettings extends PlatformSettings {
   publicHost: string;
   sshPort: number;
   httpPort: number;
+  /** The router's TLS port (`--router-tls-port`); absent when the server does not listen for TLS. */
+  routerTlsPort?: number;
 }
 
 /** What only a running daemon has: the runtime, the router and the deploy queue. */

@@ -4,6 +4,7 @@ import type { CommandContext } from './context.js';
 import { describeCommand, outcomeOf } from './audit-policy.js';
 import { registerAccess } from './access.js';
 import { registerAudit } from './audit.js';
+import { registerCerts } from './certs.js';
 import { registerTokens } from './tokens.js';
 import { registerApps } from './apps.js';
 import { registerReleases } from './releases.js';
@@ -42,6 +43,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerPs(program, ctx);
   registerResize(program, ctx);
   registerDomains(program, ctx);
+  registerCerts(program, ctx);
   registerLogs(program, ctx);
   registerRun(program, ctx);
   registerWebhooks(program, ctx);

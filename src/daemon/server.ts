@@ -23,6 +23,7 @@ import { createRouter, type RouterKind } from '../router/select.js';
 import { Orphans } from '../runtime/orphans.js';
 import { createRuntime, type DriverKind } from '../runtime/select.js';
 import { SecretBox } from '../secrets/box.js';
+import { publishCertificates } from '../tls/certificates.js';
 import { Store } from '../store/index.js';
 import { listenAll, parseBind, resolveBind } from '../listen.js';
 import { Layout } from '../store/layout.js';
@@ -39,6 +40,8 @@ export interface ServerOptions {
   sshPort: number;
   httpPort: number;
   routerPort: number;
+  /** The router's TLS port (`--router-tls-port`); none when absent. */
+  routerTlsPort?: number;
   domain: string;
   /** Host name printed in git remotes. */
   publicHost?: string;
@@ -95,6 +98,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const settings: ServerSettings = {
     domain: opts.domain,
     routerPort: opts.routerPort,
+    routerTlsPort: opts.routerTlsPort,
     sshPort: opts.sshPort,
     httpPort: opts.httpPort,
     publicHost: opts.publicHost ?? os.hostname(),
@@ -158,6 +162,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   try {
     await router.listen(opts.routerPort, hosts);
     closers.push(() => router.close());
+    await listenTls({ router, store, secrets, log }, opts.routerTlsPort, hosts);
     const control: net.Server = await startControlSocket(layout.controlSocket, {
       command: (argv, io) => runCommand({ store, layout, settings, user: admin(), io: { ...io, tty: false }, local: true, platform }, argv),
       hook: (req, io) => handleHook({ store, queue, deps: { services, queue }, sessions: gateway.pushes }, req, io),
@@ -195,6 +200,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   log(`       git over SSH   ssh://slipway@${settings.publicHost}:${opts.sshPort}/APP.git`);
   log(`       git over HTTP  http://${settings.publicHost}:${opts.httpPort}/git/APP.git   (API: /api/v1)`);
   log(`       apps           ${appUrl('APP', settings)}`);
+  if (opts.routerTlsPort !== undefined && router.listenTls) log(`       apps over TLS  https://DOMAIN:${opts.routerTlsPort}/   (domains with a certificate: slipway certs:add)`);
   log(`       listening on   ${hosts.map((h) => (h.includes(':') ? `[${h}]` : h)).join(', ')}`);
   if (firstStart) {
     log(`-----> First start: created the admin user "admin"`);
@@ -222,6 +228,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         store.close();
       })()),
   };
+}
+
+/**
+ * The router's TLS port, with every stored certificate loaded first. A
+ * destroyed app's certificate (gone with its row) stops being served at once.
+ */
+async function listenTls(deps: { router: ReturnType<typeof createRouter>; store: Store; secrets: SecretBox; log: (m: string) => void }, port: number | undefined, hosts: string[]): Promise<void> {
+  if (port === undefined) return;
+  if (!deps.router.listenTls) return deps.log(` !     the ${deps.router.name} router engine does not serve HTTPS yet; --router-tls-port is ignored`);
+  await publishCertificates(deps);
+  await deps.router.listenTls(port, hosts);
+  deps.store.onAccessChange(() => void publishCertificates(deps).catch((err) => deps.log(`tls: ${(err as Error).message}`)));
 }
 
 function ensureAdmin(store: Store): { adminToken: string } | undefined {

@@ -1,0 +1,111 @@
+import fsp from 'node:fs/promises';
+import type { Command } from 'commander';
+import { appFor, visibleApps } from '../auth/access.js';
+import { SlipwayError } from '../errors.js';
+import { SecretBox } from '../secrets/box.js';
+import type { App } from '../store/index.js';
+import { addOwnCertificate, certStatus, noCertificate, noCertificateText, removeCertificate, type CertDeps } from '../tls/certificates.js';
+import { out, type CommandContext } from './context.js';
+import { readAll } from './users.js';
+import { table } from './format.js';
+
+/**
+ * `certs:add`, `certs:remove`, `certs:report`: an app's own TLS certificate.
+ * Whoever may use the app (as for domains:add) may set its certificate.
+ */
+export function registerCerts(program: Command, ctx: CommandContext): void {
+  program
+    .command('certs:add')
+    .description("serve an app's custom domains over HTTPS with your own certificate (chain and key, PEM)")
+    .argument('<app>')
+    .argument('[cert]', 'certificate file: the leaf, then its intermediates (a CA\'s "fullchain.pem"); - or none: both from stdin')
+    .argument('[key]', 'its private key file (unencrypted)')
+    .addHelpText('after', '\nExamples:\n  slipway certs:add myapp fullchain.pem privkey.pem\n  cat fullchain.pem privkey.pem | ssh slipway@HOST certs:add myapp')
+    .action(async (name: string, certFile: string | undefined, keyFile: string | undefined) => {
+      const app = appFor(ctx.store, ctx.user, name);
+      const text = await certificateText(ctx, certFile, keyFile);
+      const checked = await addOwnCertificate(deps(ctx), app, text);
+      const status = certStatus(deps(ctx), app, ctx.store.certs.forApp(app.id)!);
+      out(ctx, `-----> Added a certificate to ${app.name} for ${checked.names.join(', ')} (issued by ${checked.issuer}, expires ${day(checked.notAfter)})`);
+      for (const host of status.served) out(ctx, `       served at ${httpsUrl(ctx, host)}`);
+      warn(ctx, status.warnings);
+    });
+
+  program
+    .command('certs:remove')
+    .description("stop serving an app over HTTPS with its own certificate")
+    .argument('<app>')
+    .action(async (name: string) => {
+      const app = appFor(ctx.store, ctx.user, name);
+      if (!(await removeCertificate(deps(ctx), app))) throw noCertificate(app);
+      out(ctx, `-----> Removed the certificate of ${app.name}; its domains are served over plain HTTP only`);
+    });
+
+  program
+    .command('certs:report')
+    .alias('certs')
+    .description("certificates: domains served over HTTPS, issuer, expiry, source (of one app, or every app you may use)")
+    .argument('[app]')
+    .action((name: string | undefined) => {
+      const apps: App[] = name ? [appFor(ctx.store, ctx.user, name)] : visibleApps(ctx.store, ctx.user);
+      const rows: string[][] = [];
+      const warnings: string[] = [];
+      for (const app of apps) {
+        const cert = ctx.store.certs.forApp(app.id);
+        if (!cert) {
+          if (name) rows.push([app.name, '', '(none)', '', '', '']);
+          continue;
+        }
+        const s = certStatus(deps(ctx), app, cert);
+        rows.push([app.name, s.served.join(', ') || '(none of its hosts)', cert.issuer ?? '', cert.notAfter ? day(cert.notAfter) : '', daysLeft(cert.notAfter), cert.source]);
+        if (cert.lastAttemptAt) rows.push(['', `last attempt ${new Date(cert.lastAttemptAt).toISOString()}: ${cert.lastError ?? 'ok'}`, '', '', '', '']);
+        warnings.push(...s.warnings);
+      }
+      out(ctx, rows.length ? table(['APP', 'DOMAINS', 'ISSUER', 'EXPIRES', 'LEFT', 'SOURCE'], rows) : 'No certificates.');
+      warn(ctx, warnings);
+    });
+}
+
+/**
+ * The chain and key as one text. The host CLI and the remote CLI read the
+ * files on the caller's side and send them as stdin (`certs:add APP -`); a
+ * file path given over SSH or the API would name a file on the server.
+ */
+async function certificateText(ctx: CommandContext, certFile?: string, keyFile?: string): Promise<string> {
+  if (certFile && certFile !== '-') {
+    if (!ctx.local) throw new SlipwayError('stdin_required', 'over SSH the certificate and key are read from stdin', { hint: 'cat fullchain.pem privkey.pem | ssh slipway@HOST certs:add APP' });
+    if (!keyFile) throw noCertificateText();
+    const read = (f: string) => fsp.readFile(f, 'utf8').catch(() => {
+      throw new SlipwayError('no_file', `cannot read ${f}`, { hint: 'pass the certificate file and the key file' });
+    });
+    return `${await read(certFile)}\n${await read(keyFile)}`;
+  }
+  const text = await readAll(ctx.io.stdin, 'the certificate and key');
+  if (!text.trim()) throw noCertificateText();
+  return text;
+}
+
+function deps(ctx: CommandContext): CertDeps {
+  const services = ctx.platform?.services;
+  return {
+    store: ctx.store,
+    // Without the daemon (host CLI, server down) the key is sealed with the same key file; the next start serves it.
+    secrets: services?.secrets ?? SecretBox.forHome(ctx.layout.home),
+    router: services?.router,
+    extraCaBundle: ctx.settings.extraCaBundle,
+    domain: ctx.settings.domain,
+  };
+}
+
+function warn(ctx: CommandContext, lines: string[]): void {
+  for (const line of lines) ctx.io.stderr.write(` !     ${line}\n`);
+}
+
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+const daysLeft = (notAfter: number | null) => (notAfter === null ? '' : notAfter <= Date.now() ? 'expired' : `${Math.floor((notAfter - Date.now()) / 86_400_000)}d`);
+
+const httpsUrl = (ctx: CommandContext, host: string) => {
+  const port = ctx.settings.routerTlsPort;
+  return port === undefined ? `https://${host}/ (once the server listens for TLS)` : `https://${host}${port === 443 ? '' : `:${port}`}/`;
+};
