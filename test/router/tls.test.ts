@@ -1,0 +1,174 @@
+import { expect } from 'chai';
+import fs from 'node:fs';
+import http2 from 'node:http2';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { createHash } from 'node:crypto';
+import { BuiltinRouter } from '../../src/router/builtin.js';
+import { makeLeaf, makePki, type Leaf, type Pki } from '../tls/pki.js';
+import { backendOf, startBackend, stopBackend, type Echo, type TestBackend } from './support.js';
+
+interface TlsAnswer {
+  status: number;
+  body: string;
+  /** SHA-256 fingerprint of the certificate the router presented. */
+  fingerprint: string;
+  alpn: string | false;
+}
+
+const fingerprintOf = (pem: string) => {
+  const der = Buffer.from(pem.split('-----')[2]!.replace(/\s+/g, ''), 'base64');
+  return createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
+};
+
+describe('BuiltinRouter: TLS by SNI', function () {
+  this.timeout(60_000);
+  let pki: Pki;
+  let ca: string;
+  let router: BuiltinRouter;
+  let port: number;
+  let a: TestBackend;
+  let b: TestBackend;
+  let alphaCert: Leaf;
+
+  /** An HTTPS request to the router for `servername`, trusting only the test root; `host` defaults to the same name. */
+  const get = (servername: string, opts: { host?: string; agent?: https.Agent } = {}): Promise<TlsAnswer> =>
+    new Promise((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port, servername, ca, agent: opts.agent ?? false, headers: { host: opts.host ?? servername } }, (res) => {
+        const socket = res.socket as TLSSocket;
+        const fingerprint = socket.getPeerCertificate().fingerprint256;
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint, alpn: socket.alpnProtocol }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  before(async () => {
+    pki = makePki();
+    ca = fs.readFileSync(pki.root, 'utf8');
+    [a, b] = await Promise.all([startBackend('alpha'), startBackend('beta')]);
+    router = new BuiltinRouter();
+    await router.listen(0, '127.0.0.1');
+    await router.listenTls(0, '127.0.0.1');
+    port = router.tlsAddress()!.port;
+    await router.setRoute({ app: 'alpha', hosts: ['alpha.localhost', 'www.alpha.test'], backends: [backendOf('alpha', 1, 1, a)] });
+    await router.setRoute({ app: 'beta', hosts: ['beta.localhost', 'www.beta.test'], backends: [backendOf('beta', 1, 1, b)] });
+    // alpha's certificate also names beta's domain: it must still never be offered for it.
+    alphaCert = makeLeaf(pki, ['www.alpha.test', 'www.beta.test']);
+    await router.setCertificates([{ app: 'alpha', chain: alphaCert.fullchainPem, key: alphaCert.keyPem }]);
+  });
+
+  after(async () => {
+    await router.close();
+    for (const backend of [a, b]) await stopBackend(backend);
+  });
+
+  it("serves an app's domain with its certificate, telling the app the request came over https", async () => {
+    const res = await get('www.alpha.test');
+    expect(res.status).to.equal(200);
+    const echo = JSON.parse(res.body) as Echo;
+    expect(echo.name).to.equal('alpha');
+    expect(echo.headers['x-forwarded-proto']).to.equal('https');
+    expect(echo.headers['x-forwarded-port']).to.equal(String(port));
+    expect(res.fingerprint).to.equal(fingerprintOf(alphaCert.certPem));
+    expect(router.tlsHosts()).to.deep.equal(['www.alpha.test']);
+  });
+
+  it("fails the handshake for another app's domain the certificate names, for a host without one, and without SNI", async () => {
+    for (const name of ['www.beta.test', 'beta.localhost', 'nothing.test', '']) {
+      const err = await get(name, { host: 'www.alpha.test' }).then(() => undefined, (e: Error) => e);
+      expect(err, name).to.be.instanceOf(Error);
+      expect((err as NodeJS.ErrnoException).code, name).to.match(/ERR_SSL|ECONNRESET|EPROTO/);
+    }
+  });
+
+  it('answers 421 when a request asks for another host than the one its connection was made for', async () => {
+    const res = await get('www.alpha.test', { host: 'www.beta.test' });
+    expect(res.status).to.equal(421);
+    expect(res.body).to.equal('This connection is for www.alpha.test, not www.beta.test\n');
+  });
+
+  it('carries websockets over TLS (HTTP/1.1 upgrade)', async () => {
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1',
+        port,
+        servername: 'www.alpha.test',
+        ca,
+        agent: false,
+        headers: { host: 'www.alpha.test', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
+      });
+      req.on('upgrade', (res, sock) => {
+        expect(res.headers['x-backend']).to.equal('alpha');
+        resolve(sock as TLSSocket);
+      });
+      req.on('response', (res) => reject(new Error(`expected an upgrade, got HTTP ${res.statusCode}`)));
+      req.on('error', reject);
+      req.end();
+    });
+    const echoed = new Promise<string>((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString())));
+    socket.write('ping over tls');
+    expect(await echoed).to.equal('alpha:ping over tls');
+    socket.destroy();
+  });
+
+  it('speaks HTTP/2 to clients that offer it (ALPN), with the same routing and headers', async () => {
+    const session = http2.connect(`https://www.alpha.test:${port}`, { ca, host: '127.0.0.1', servername: 'www.alpha.test' });
+    try {
+      const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = session.request({ ':path': '/' });
+        let status = 0;
+        let body = '';
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.setEncoding('utf8');
+        req.on('data', (c: string) => (body += c));
+        req.on('end', () => resolve({ status, body }));
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).to.equal(200);
+      const echo = JSON.parse(body) as Echo;
+      expect(echo.name).to.equal('alpha');
+      expect(echo.headers['x-forwarded-proto']).to.equal('https');
+      expect(echo.headers.host).to.equal(`www.alpha.test:${port}`);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('swaps certificates without closing connections: new handshakes get the new one, an open connection keeps working', async () => {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const before = await get('www.alpha.test', { agent });
+      expect(before.fingerprint).to.equal(fingerprintOf(alphaCert.certPem));
+      const renewed = makeLeaf(pki, ['www.alpha.test']);
+      await router.setCertificates([{ app: 'alpha', chain: renewed.fullchainPem, key: renewed.keyPem }]);
+      // The kept-alive connection still answers (with the certificate it was made with) …
+      const again = await get('www.alpha.test', { agent });
+      expect(again.status).to.equal(200);
+      expect(again.fingerprint).to.equal(before.fingerprint);
+      // … and a new connection gets the new certificate.
+      const fresh = await get('www.alpha.test');
+      expect(fresh.fingerprint).to.equal(fingerprintOf(renewed.certPem));
+      alphaCert = renewed;
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('stops serving TLS for a host when its certificate or its route goes, and for a domain moved to another app', async () => {
+    await router.setRoute({ app: 'alpha', hosts: ['alpha.localhost'], backends: [backendOf('alpha', 1, 1, a)] });
+    expect(router.tlsHosts()).to.deep.equal([]);
+    await router.setRoute({ app: 'beta', hosts: ['beta.localhost', 'www.beta.test', 'www.alpha.test'], backends: [backendOf('beta', 1, 1, b)] });
+    expect((await get('www.alpha.test').then(() => 'served', (e: Error) => e.message)), 'moved to beta').to.not.equal('served');
+    await router.setRoute({ app: 'beta', hosts: ['beta.localhost', 'www.beta.test'], backends: [backendOf('beta', 1, 1, b)] });
+    await router.setRoute({ app: 'alpha', hosts: ['alpha.localhost', 'www.alpha.test'], backends: [backendOf('alpha', 1, 1, a)] });
+    expect((await get('www.alpha.test')).status).to.equal(200);
+    await router.setCertificates([]);
+    expect(router.tlsHosts()).to.deep.equal([]);
+    expect(await get('www.alpha.test').then(() => 'served', () => 'refused')).to.equal('refused');
+  });
+});
