@@ -44,12 +44,12 @@ export class TestServer {
 
   private constructor(
     readonly home: string,
-    readonly ports: { ssh: number; http: number; router: number },
+    readonly ports: { ssh: number; http: number; router: number; routerTls: number },
     readonly extraEnv: Record<string, string>,
   ) {}
 
   static async start(opts: { home?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
-    const ports = { ssh: await freePort(), http: await freePort(), router: await freePort() };
+    const ports = { ssh: await freePort(), http: await freePort(), router: await freePort(), routerTls: await freePort() };
     const server = new TestServer(opts.home ?? tmpdir('home'), ports, opts.env ?? {});
     await server.boot();
     return server;
@@ -64,6 +64,7 @@ export class TestServer {
       SLIPWAY_SSH_PORT: String(this.ports.ssh),
       SLIPWAY_HTTP_PORT: String(this.ports.http),
       SLIPWAY_ROUTER_PORT: String(this.ports.router),
+      SLIPWAY_ROUTER_TLS_PORT: String(this.ports.routerTls),
       SLIPWAY_PUBLIC_HOST: '127.0.0.1',
       SLIPWAY_BIND: '127.0.0.1',
       SLIPWAY_HEALTH_TIMEOUT: '15',

@@ -74,6 +74,7 @@ describe('e2e: listening on IPv4 and IPv6', function () {
             SLIPWAY_SSH_PORT: String(ports.ssh),
             SLIPWAY_HTTP_PORT: String(ports.http),
             SLIPWAY_ROUTER_PORT: String(ports.router),
+            SLIPWAY_ROUTER_TLS_PORT: String(await freePort()),
             SLIPWAY_PUBLIC_HOST: '127.0.0.1',
             SLIPWAY_BIND: '',
           },

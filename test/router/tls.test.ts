@@ -13,7 +13,7 @@ interface TlsAnswer {
   body: string;
   /** SHA-256 fingerprint of the certificate the router presented. */
   fingerprint: string;
-  alpn: string | false;
+  alpn: string | false | null;
 }
 
 const fingerprintOf = (pem: string) => {

@@ -51,9 +51,9 @@ let serial = 0;
 
 /**
  * A leaf for `names` (subjectAltName DNS names), signed by the intermediate.
- * `expired` dates it in 2020; `key` reuses another leaf's key file.
+ * Valid for `days` (default 20) from now; `expired` dates it in 2020 instead.
  */
-export function makeLeaf(pki: Pki, names: string[], opts: { expired?: boolean; key?: string } = {}): Leaf {
+export function makeLeaf(pki: Pki, names: string[], opts: { expired?: boolean; key?: string; days?: number } = {}): Leaf {
   const base = path.join(pki.dir, `leaf-${++serial}`);
   fs.writeFileSync(`${base}.cnf`, `[leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`);
   const key = opts.key ?? `${base}.key`;
@@ -63,7 +63,7 @@ export function makeLeaf(pki: Pki, names: string[], opts: { expired?: boolean; k
   if (opts.expired) {
     openssl(['ca', '-batch', '-config', 'ca.cnf', '-cert', pki.intermediate, '-keyfile', pki.intermediateKey, '-in', `${base}.csr`, '-out', cert, '-notext', '-startdate', '20200101000000Z', '-enddate', '20200201000000Z', '-extfile', `${base}.cnf`, '-extensions', 'leaf'], pki.dir);
   } else {
-    openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', pki.intermediate, '-CAkey', pki.intermediateKey, '-CAcreateserial', '-out', cert, '-days', '20', '-extfile', `${base}.cnf`, '-extensions', 'leaf'], pki.dir);
+    openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', pki.intermediate, '-CAkey', pki.intermediateKey, '-CAcreateserial', '-out', cert, '-days', String(opts.days ?? 20), '-extfile', `${base}.cnf`, '-extensions', 'leaf'], pki.dir);
   }
   const fullchain = `${base}-fullchain.pem`;
   fs.writeFileSync(fullchain, fs.readFileSync(cert, 'utf8') + fs.readFileSync(pki.intermediate, 'utf8'));
