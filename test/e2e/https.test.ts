@@ -6,7 +6,7 @@ import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
 import { makeLeaf, makePki, type Leaf, type Pki } from '../tls/pki.js';
-import { commitAll, git, push, ssh, sshKey, tmpdir, useServer, type Result, type TestServer } from './harness.js';
+import { BIN, commitAll, git, push, ssh, sshKey, tmpdir, useServer, type Result, type TestServer } from './harness.js';
 
 const SYSTEM_CA = '/etc/ssl/certs/ca-certificates.crt';
 
@@ -199,10 +199,16 @@ describe('e2e: HTTPS with your own certificate (built-in router)', function () {
       expect(cli(['certs:report', 'secure']).stdout).to.match(/secure\s+www\.secure\.test/);
     });
 
-    it('cannot add a certificate for a domain her app does not have', () => {
+    it('cannot add a certificate for a domain her app does not have (over SSH, or from her laptop with the remote CLI)', () => {
       const leaf = makeLeaf(pki, [HOST]);
-      const r = asMallory(['certs:add', 'mal'], leaf.fullchainPem + leaf.keyPem);
-      expect(refusedLine(r)).to.match(/^ !     wrong name: the certificate \(for www\.secure\.test\) does not cover www\.mal\.test \(/);
+      const line = /^ !     wrong name: the certificate \(for www\.secure\.test\) does not cover www\.mal\.test \(/;
+      expect(refusedLine(asMallory(['certs:add', 'mal'], leaf.fullchainPem + leaf.keyPem))).to.match(line);
+      // The remote CLI reads the two files on her side and sends them.
+      const remote = spawnSync(BIN, ['certs:add', 'mal', leaf.fullchain, leaf.key], {
+        encoding: 'utf8',
+        env: { ...process.env, SLIPWAY_URL: `http://127.0.0.1:${server.ports.http}`, SLIPWAY_TOKEN: token, XDG_CONFIG_HOME: tmpdir('xdg'), SLIPWAY_HOME: tmpdir('laptop') },
+      });
+      expect(refusedLine({ code: remote.status ?? -1, stdout: remote.stdout, stderr: remote.stderr })).to.match(line);
     });
 
     it("gets her certificate served for her own domain only: another app's domain it names never gets it", async () => {
