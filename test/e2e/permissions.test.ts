@@ -72,6 +72,9 @@ const COMMAND_PROBES: Record<string, { args: string[]; ok: RegExp; manage?: bool
   domains: { args: [APP], ok: /permapp\.localhost|no custom domains|domains/i },
   'domains:add': { args: [APP, 'bad_host!'], ok: /not a valid host name|invalid/i },
   'domains:remove': { args: [APP, 'nothere.example.com'], ok: /nothere\.example\.com/ },
+  'certs:add': { args: [APP], ok: /malformed PEM: no PEM block/, input: 'not a certificate\n' },
+  'certs:remove': { args: [APP], ok: /permapp has no certificate/ },
+  'certs:report': { args: [APP], ok: /permapp\s+\(none\)/ },
   logs: { args: [APP, '-n', '1'], ok: /^0\n/ },
   run: { args: [APP, '--', 'echo', 'ran-ok'], ok: /ran-ok/ },
   enter: { args: [APP], ok: /entered-ok/, input: 'echo entered-ok\n' },
@@ -93,6 +96,8 @@ const ROUTE_PROBES: Record<string, { body?: string; contentType?: string; ok: Re
   'POST /api/v1/apps/:app/promotions': { body: JSON.stringify({ from: APP }), contentType: 'application/json', ok: /promoted to itself/ },
   'PUT /api/v1/apps/:app/collaborators/:user': { ok: /user \\"nosuchuser\\" not found/, manage: true },
   'DELETE /api/v1/apps/:app/collaborators/:user': { ok: /user \\"nosuchuser\\" not found/, manage: true },
+  'PUT /api/v1/apps/:app/certs': { body: JSON.stringify({ chain: 'x', key: 'y' }), contentType: 'application/json', ok: /malformed PEM: no PEM block/ },
+  'DELETE /api/v1/apps/:app/certs': { ok: /permapp has no certificate/ },
 };
 
 /** Reads that must succeed for anyone who may use the app (with v1 and job 1 in place). */

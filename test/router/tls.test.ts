@@ -134,6 +134,9 @@ describe('BuiltinRouter: TLS by SNI', function () {
       expect(echo.name).to.equal('alpha');
       expect(echo.headers['x-forwarded-proto']).to.equal('https');
       expect(echo.headers.host).to.equal(`www.alpha.test:${port}`);
+      // An HTTP/2 stream ends its in-flight count like an HTTP/1.1 response, or drains would wait for their timeout.
+      await new Promise((r) => setImmediate(r));
+      expect(router.inFlightCount('alpha.v1.web.1')).to.equal(0);
     } finally {
       session.close();
     }
