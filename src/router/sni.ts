@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import { covers } from '../tls/names.js';
+import { covers } from './cert-names.js';
 import type { AppCertificate, Route } from './engine.js';
 import { normalizeHost } from './table.js';
 

@@ -5,7 +5,7 @@ import type { SecretBox } from '../secrets/box.js';
 import { SEALED_PREFIX } from '../store/sealed.js';
 import type { App, Cert, Store } from '../store/index.js';
 import { checkCertificate, type CheckedCertificate } from './check.js';
-import { covers } from './names.js';
+import { covers } from '../router/cert-names.js';
 import { splitBundle } from './pem.js';
 import { trustedCas } from './trust.js';
 

@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { SlipwayError } from '../errors.js';
-import { covers, dnsNames } from './names.js';
+import { covers, dnsNames } from '../router/cert-names.js';
 import { malformed, type CertificateBundle } from './pem.js';
 
 /** A certificate that passed every check, ready to store and serve. */

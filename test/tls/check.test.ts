@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import { SlipwayError } from '../../src/errors.js';
 import { checkCertificate } from '../../src/tls/check.js';
-import { covers } from '../../src/tls/names.js';
+import { covers } from '../../src/router/cert-names.js';
 import { splitBundle } from '../../src/tls/pem.js';
 import { makeLeaf, makePki, type Pki } from './pki.js';
 

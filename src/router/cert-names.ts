@@ -1,5 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 
+// Here, below tls/, because the router decides which hosts a certificate is offered for; certs:add asks the same question.
+
 /**
  * RFC 6125 as browsers apply it: only subjectAltName DNS names count (never
  * the subject CN), and a wildcard is a whole left-most label standing for
