@@ -34,6 +34,8 @@ export interface MainConfig {
   token: string;
   /** Seconds nginx waits for a backend to send or read: long polls and slow reports must pass. */
   proxyTimeoutS: number;
+  /** The TLS port's `listen` arguments, one per address; absent when nginx does not terminate TLS. */
+  tlsListen?: string[];
 }
 
 export interface AppConfig {
@@ -42,7 +44,24 @@ export interface AppConfig {
   proxyTimeoutS: number;
   /** Extra directives for the app's `server` block (operator snippets; tests use it to break the config). */
   snippet?: string;
+  /** The app's hosts served over TLS (those its certificate covers) and the certificate file, chain and key. */
+  tls?: AppTls;
 }
+
+export interface AppTls {
+  listen: string[];
+  hosts: string[];
+  /** Relative to the config directory; see `certFileName`. */
+  file: string;
+}
+
+/**
+ * Certificate files are named by their content and kept beside the live
+ * config directory, so the same relative path works from the live directory
+ * and from a candidate one (nginx resolves it against the config's folder).
+ */
+export const certFileName = (sha256: string): string => `../certs/${sha256}.pem`;
+const CERT_FILE = /^\.\.\/certs\/[0-9a-f]{64}\.pem$/;
 
 const invalid = (message: string, hint: string) => new SlipwayError('invalid_route', message, { status: 422, hint });
 
@@ -185,8 +204,30 @@ http {
         }
     }
 
+${c.tlsListen ? renderTlsDefault(c.tlsListen) : ''}
     include apps/*.conf;
 }
+`;
+}
+
+/**
+ * The TLS port's catch-all: a name without a certificate, or no name, gets
+ * no handshake (never another app's certificate). A request that reaches it
+ * came on a connection made for another name: 421, as the built-in router.
+ */
+function renderTlsDefault(listen: string[]): string {
+  return `
+    ssl_protocols TLSv1.2 TLSv1.3;
+
+    server {
+        ${listenLines(listen, ' ssl http2 default_server', 8)}
+        server_name _;
+        ssl_reject_handshake on;
+        ${TEXT}
+        location / {
+            return 421 "This connection is for $ssl_server_name, not $slipway_shown_host\\n";
+        }
+    }
 `;
 }
 
@@ -202,25 +243,32 @@ export function renderApp(c: AppConfig): string {
     ${listenLines(c.listen, '', 4)}
     server_name ${hosts.join(' ')};
 ${snippet}`;
+  const tls = c.tls ? checkTls(route, c.tls) : undefined;
+  // The same server again on the TLS port, for the hosts the certificate covers; a request for another host on it is misdirected.
+  const tlsHead = tls
+    ? `server {
+    ${listenLines(tls.listen, ' ssl http2', 4)}
+    server_name ${tls.hosts.join(' ')};
+    ssl_certificate ${tls.file};
+    ssl_certificate_key ${tls.file};
+    if ($ssl_server_name != $host) {
+        return 421 "This connection is for $ssl_server_name, not $host\\n";
+    }
+${snippet}`
+    : undefined;
   if (route.backends.length === 0) {
-    return `${head}${serverHead}
+    const down = `
     location / {
         ${TEXT}
         return 502 "${route.app} has no running web process\\n";
     }
 }
 `;
+    return `${head}${serverHead}${down}${tlsHead ? `\n${tlsHead}${down}` : ''}`;
   }
   const upstream = `slipway_app_${route.app}`;
   const servers = route.backends.map((b) => `    server ${hostPort(b)};  # ${b.id}`).join('\n');
-  return `${head}upstream ${upstream} {
-    # Shared state, so round robin is one rotation across all workers, not one per worker.
-    zone ${upstream} 64k;
-${servers}
-    keepalive 32;
-}
-
-${serverHead}
+  const proxy = `
     error_page 502 504 @slipway_down;
 
     location / {
@@ -242,6 +290,23 @@ ${serverHead}
     }
 }
 `;
+  return `${head}upstream ${upstream} {
+    # Shared state, so round robin is one rotation across all workers, not one per worker.
+    zone ${upstream} 64k;
+${servers}
+    keepalive 32;
+}
+
+${serverHead}${proxy}${tlsHead ? `\n${tlsHead}${proxy}` : ''}`;
+}
+
+/** The TLS hosts must be the route's own, and the file one of ours: nothing else gets into the config. */
+function checkTls(route: Route, tls: AppTls): AppTls {
+  const own = new Set(route.hosts);
+  const hosts = [...new Set(tls.hosts.map(normalizeHost))].filter((h) => own.has(h));
+  if (!hosts.length) throw invalid(`no TLS host of ${route.app} is among its hosts`, 'this is a bug in the nginx engine');
+  if (!CERT_FILE.test(tls.file)) throw invalid(`invalid certificate file ${JSON.stringify(tls.file.slice(0, 80))} for ${route.app}`, 'this is a bug in the nginx engine');
+  return { listen: tls.listen, hosts, file: tls.file };
 }
 
 function indent(text: string, n: number): string {

@@ -7,11 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SlipwayError } from '../errors.js';
 import { bindError, probeBind, WILDCARD_HOSTS } from '../listen.js';
-import type { Backend, Route, RouterEngine } from './engine.js';
+import type { AppCertificate, Backend, Route, RouterEngine } from './engine.js';
 import { appFileName, checkRoute, connectionLimits, listenAddress, PROBE_HOST, renderApp, renderMain } from './nginx-config.js';
 import { findNginx, NginxMaster, stopStaleMaster, testConfig } from './nginx-process.js';
 import { connectionsTo, openFileLimits, procAvailable, workers } from './nginx-procs.js';
 import { RouteTable } from './table.js';
+import { removeUnusedCertFiles, tlsFor, writeCertFiles, type NginxCert } from './nginx-tls.js';
 
 export interface NginxRouterOptions {
   /** nginx's home: config (`live/`), pid file, temp dirs. Created if missing; Slipway owns it. */
@@ -43,6 +44,8 @@ interface Listening {
   directives: string[];
   /** Where Slipway itself reaches nginx (loopback for a wildcard address). */
   probeHost: string;
+  /** The TLS port and its `listen` arguments (`listenTls`). */
+  tls?: { port: number; directives: string[] };
 }
 
 /**
@@ -58,6 +61,8 @@ export class NginxRouter implements RouterEngine {
   private readonly log: (msg: string) => void;
   private readonly token = randomBytes(8).toString('hex');
   private table = new Map<string, Route>();
+  /** Each app's certificate file (`setCertificates`). */
+  private certs = new Map<string, NginxCert>();
   /** Backends taken out of every route, by id, so `drain` knows where they were. */
   private readonly retired = new Map<string, Backend>();
   private master?: NginxMaster;
@@ -134,6 +139,37 @@ export class NginxRouter implements RouterEngine {
     return this.at && { host: this.at.host, port: this.at.port };
   }
 
+  /** Terminates TLS on `port` at each of `hosts` too, once `listen` has started nginx: one reload. */
+  listenTls(port: number, hosts: string | string[] = WILDCARD_HOSTS): Promise<void> {
+    return this.serial(async () => {
+      if (!this.at) throw new SlipwayError('router_failed', 'the nginx router must listen before it can listen for TLS', { status: 500 });
+      const list = typeof hosts === 'string' ? [hosts] : hosts;
+      const actualPort = port === 0 ? await freePort(list[0] ?? '0.0.0.0') : port;
+      for (const h of list) {
+        const err = await probeBind(h, actualPort);
+        if (err) throw bindError('the router (TLS)', h, actualPort, err);
+      }
+      const at = { ...this.at, tls: { port: actualPort, directives: list.map((h) => listenAddress(h, actualPort)) } };
+      await this.apply(this.table, [...this.table.keys()], { at });
+      this.at = at;
+    });
+  }
+
+  /** Where the TLS port listens. */
+  tlsAddress(): { host: string; port: number } | undefined {
+    return this.at?.tls && { host: this.at.host, port: this.at.tls.port };
+  }
+
+  /** Writes the certificate files, then one tested config and reload for every app; unused files go after. */
+  setCertificates(certs: AppCertificate[]): Promise<void> {
+    return this.serial(async () => {
+      const next = writeCertFiles(this.opts.stateDir, certs, this.log);
+      await this.apply(this.table, [...this.table.keys()], { certs: next });
+      this.certs = next;
+      if (this.at) removeUnusedCertFiles(this.opts.stateDir, next);
+    });
+  }
+
   setRoute(route: Route): Promise<void> {
     return this.serial(async () => {
       const checked = checkRoute(route);
@@ -142,7 +178,7 @@ export class NginxRouter implements RouterEngine {
       for (const r of this.table.values()) conflicts.set(r);
       conflicts.set(checked);
       const next = new Map(this.table).set(checked.app, checked);
-      await this.apply(next, checked.app);
+      await this.apply(next, [checked.app]);
       const kept = new Set(checked.backends.map((b) => b.id));
       for (const b of this.table.get(checked.app)?.backends ?? []) if (!kept.has(b.id)) this.retired.set(b.id, b);
       for (const id of kept) this.retired.delete(id);
@@ -157,7 +193,7 @@ export class NginxRouter implements RouterEngine {
       if (!old) return;
       const next = new Map(this.table);
       next.delete(app);
-      await this.apply(next, app);
+      await this.apply(next, [app]);
       for (const b of old.backends) this.retired.set(b.id, b);
       this.table = next;
       this.forgetOldRetired();
@@ -211,8 +247,9 @@ export class NginxRouter implements RouterEngine {
    * reload, and wait until the new generation serves. A config nginx rejects
    * never reaches the live directory; a reload nginx cannot apply is undone.
    */
-  private async apply(next: Map<string, Route>, app: string): Promise<void> {
-    const at = this.at;
+  private async apply(next: Map<string, Route>, apps: string[], change: { at?: Listening; certs?: Map<string, NginxCert> } = {}): Promise<void> {
+    const at = change.at ?? this.at;
+    const certs = change.certs ?? this.certs;
     if (!at) return; // not listening yet: `listen` writes the whole table
     const master = this.master;
     if (!master?.running) {
@@ -222,24 +259,30 @@ export class NginxRouter implements RouterEngine {
     const candidate = path.join(this.opts.stateDir, 'candidate');
     fs.rmSync(candidate, { recursive: true, force: true });
     try {
-      this.writeConfig(candidate, next, gen, at);
+      this.writeConfig(candidate, next, gen, at, certs);
+      const what = apps.length === 1 ? `the configuration for ${apps[0]}` : 'the configuration';
       await testConfig(this.bin, path.join(candidate, 'nginx.conf'), this.opts.stateDir).catch((err: SlipwayError) => {
         // The candidate is deleted below: name files as they are in the live directory.
-        const message = err.message.replace('the configuration', `the configuration for ${app}`).split(`${candidate}${path.sep}`).join('');
+        const message = err.message.replace('the configuration', what).split(`${candidate}${path.sep}`).join('');
         throw new SlipwayError(err.code, message, { status: 500, hint: 'the previous configuration keeps serving', cause: err });
       });
-      const liveApp = path.join(this.configDir, 'apps', appFileName(app));
-      const previous = { main: fs.readFileSync(this.mainFile(), 'utf8'), app: readIfExists(liveApp) };
-      if (next.has(app)) fs.renameSync(path.join(candidate, 'apps', appFileName(app)), liveApp);
-      else fs.rmSync(liveApp, { force: true });
+      const liveApps = apps.map((app) => path.join(this.configDir, 'apps', appFileName(app)));
+      const previous = { main: fs.readFileSync(this.mainFile(), 'utf8'), apps: liveApps.map(readIfExists) };
+      apps.forEach((app, i) => {
+        if (next.has(app)) fs.renameSync(path.join(candidate, 'apps', appFileName(app)), liveApps[i]!);
+        else fs.rmSync(liveApps[i]!, { force: true });
+      });
       fs.renameSync(path.join(candidate, 'nginx.conf'), this.mainFile());
       try {
         await this.reload(master, gen, at);
       } catch (err) {
         // nginx kept the old config; put the old files back so the next reload does not pick this one up.
         writeAtomic(this.mainFile(), previous.main);
-        if (previous.app === undefined) fs.rmSync(liveApp, { force: true });
-        else writeAtomic(liveApp, previous.app);
+        liveApps.forEach((file, i) => {
+          const text = previous.apps[i];
+          if (text === undefined) fs.rmSync(file, { force: true });
+          else writeAtomic(file, text);
+        });
         throw err;
       }
     } finally {
@@ -306,17 +349,18 @@ export class NginxRouter implements RouterEngine {
     return targets.reduce((n, t) => n + connectionsTo(routed.has(addrKey(t)) ? old : every, [t]), 0);
   }
 
-  private writeConfig(dir: string, routes: Map<string, Route>, gen: number, at: Listening): void {
+  private writeConfig(dir: string, routes: Map<string, Route>, gen: number, at: Listening, certs = this.certs): void {
     const apps = path.join(dir, 'apps');
     fs.mkdirSync(apps, { recursive: true });
     for (const file of fs.readdirSync(apps)) if (!routes.has(file.replace(/\.conf$/, ''))) fs.rmSync(path.join(apps, file), { force: true });
     for (const route of routes.values()) {
-      const text = renderApp({ route, listen: at.directives, proxyTimeoutS: this.proxyTimeoutS, snippet: this.opts.appSnippet?.(route) });
+      const tls = tlsFor(route, certs.get(route.app), at.tls?.directives);
+      const text = renderApp({ route, listen: at.directives, proxyTimeoutS: this.proxyTimeoutS, snippet: this.opts.appSnippet?.(route), tls });
       writeAtomic(path.join(apps, appFileName(route.app)), text);
     }
     const workerProcesses = this.opts.workerProcesses ?? Math.min(os.availableParallelism(), 4);
     const limits = connectionLimits(openFileLimits());
-    writeAtomic(path.join(dir, 'nginx.conf'), renderMain({ listen: at.directives, workerProcesses, ...limits, generation: gen, token: this.token, proxyTimeoutS: this.proxyTimeoutS }));
+    writeAtomic(path.join(dir, 'nginx.conf'), renderMain({ listen: at.directives, workerProcesses, ...limits, generation: gen, token: this.token, proxyTimeoutS: this.proxyTimeoutS, tlsListen: at.tls?.directives }));
   }
 
   /** Backends nobody drained stay known for a while, not forever. */
