@@ -40,14 +40,14 @@ function presented(port: number, servername: string, ca: string): Promise<string
 
 const fingerprint = (leaf: Leaf) => new X509Certificate(leaf.certPem).fingerprint256;
 
-describe('e2e: HTTPS with your own certificate (built-in router)', function () {
+for (const engine of ['builtin', 'nginx'] as const) describe(`e2e: HTTPS with your own certificate (${engine} router)`, function () {
   this.timeout(300_000);
   const pki: Pki = makePki();
   const root = fs.readFileSync(pki.root, 'utf8');
   // The test root is a "private CA" the operator trusts through --extra-ca-bundle.
   const bundle = path.join(pki.dir, 'extra-ca.pem');
   fs.writeFileSync(bundle, (fs.existsSync(SYSTEM_CA) ? fs.readFileSync(SYSTEM_CA, 'utf8') : '') + root);
-  const env = useServer({ env: { SLIPWAY_EXTRA_CA_BUNDLE: bundle } });
+  const env = useServer({ env: { SLIPWAY_EXTRA_CA_BUNDLE: bundle, SLIPWAY_ROUTER: engine } });
   let server: TestServer;
   const HOST = 'www.secure.test';
 

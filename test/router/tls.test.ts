@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
+import path from 'node:path';
 import http2 from 'node:http2';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -214,6 +215,20 @@ for (const engine of ENGINES) describe(`router engine ${engine.name}: TLS by SNI
       } finally {
         agent.destroy();
       }
+    });
+  }
+
+  if (engine.name === 'nginx') {
+    it('keeps certificate files readable by the server only, and deletes those no certificate uses', async () => {
+      const dir = path.join(engine.stateDir!, 'certs');
+      const files = () => fs.readdirSync(dir);
+      expect(files()).to.have.length(1);
+      expect(fs.statSync(path.join(dir, files()[0]!)).mode & 0o777).to.equal(0o600);
+      const other = makeLeaf(pki, ['www.alpha.test']);
+      await router.setCertificates([{ app: 'alpha', chain: other.fullchainPem, key: other.keyPem }]);
+      expect(files()).to.have.length(1);
+      expect(fs.readFileSync(path.join(dir, files()[0]!), 'utf8')).to.contain(other.keyPem.trim());
+      alphaCert = other;
     });
   }
 
