@@ -13,13 +13,19 @@ import { NginxRouter } from '../src/router/nginx.js';
 import { findNginx } from '../src/router/nginx-process.js';
 import { startPlainNginx, startTinyApp, waitForBody } from './lib/proxy-targets.js';
 import { median } from './lib/stats.js';
+import { selfSignedCertificate } from './lib/tls-cert.js';
 import { runWrk, wrkArgs, type WrkOptions, type WrkResult } from './lib/wrk.js';
 
 const HOST = 'bench.localhost';
 const THREADS = 2;
 const CONNECTIONS = 32;
-const TARGETS = ['direct', 'builtin', 'nginx_engine', 'plain_nginx'] as const;
+/** The TLS rows' server name: wrk sends the URL's host as SNI, so it must resolve to loopback. */
+const TLS_HOST = 'localhost';
+const TARGETS = ['direct', 'builtin', 'nginx_engine', 'plain_nginx', 'builtin_tls', 'nginx_engine_tls', 'plain_nginx_tls'] as const;
 type Target = (typeof TARGETS)[number];
+const isTls = (t: Target) => t.endsWith('_tls');
+/** Each row is compared with plain nginx doing the same: HTTP with HTTP, TLS with TLS. */
+const yardstickOf = (t: Target): Target => (isTls(t) ? 'plain_nginx_tls' : 'plain_nginx');
 
 const progress = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
 
@@ -96,31 +102,47 @@ async function main(): Promise<number> {
     progress('starting the app');
     const app = await startTinyApp();
     stops.push(app.stop);
-    const route = { app: 'bench', hosts: [HOST], backends: [{ id: 'bench.v1.web.1', host: '127.0.0.1', port: app.port }] };
+    const route = { app: 'bench', hosts: [HOST, TLS_HOST], backends: [{ id: 'bench.v1.web.1', host: '127.0.0.1', port: app.port }] };
+    const cert = selfSignedCertificate(stateDir, TLS_HOST);
+    const certificates = [{ app: 'bench', chain: cert.chain, key: cert.key }];
 
     progress('starting the built-in router');
     const builtin = new BuiltinRouter();
     await builtin.listen(0, '127.0.0.1');
     stops.push(() => builtin.close());
+    await builtin.listenTls(0, '127.0.0.1');
     await builtin.setRoute(route);
+    await builtin.setCertificates(certificates);
 
     progress('starting the nginx engine');
     const engine = new NginxRouter({ stateDir, workerProcesses, log: (m) => progress(m) });
     await engine.listen(0, '127.0.0.1');
     stops.push(() => engine.close());
+    await engine.listenTls(0, '127.0.0.1');
     await engine.setRoute(route);
+    await engine.setCertificates(certificates);
 
     progress('starting the plain nginx');
-    const plain = await startPlainNginx(app.port, workerProcesses);
+    const plain = await startPlainNginx(app.port, workerProcesses, { certKeyFile: cert.file });
     stops.push(plain.stop);
 
-    const ports: Record<Target, number> = { direct: app.port, builtin: builtin.address()!.port, nginx_engine: engine.address()!.port, plain_nginx: plain.port };
+    const ports: Record<Target, number> = {
+      direct: app.port,
+      builtin: builtin.address()!.port,
+      nginx_engine: engine.address()!.port,
+      plain_nginx: plain.port,
+      builtin_tls: builtin.tlsAddress()!.port,
+      nginx_engine_tls: engine.tlsAddress()!.port,
+      plain_nginx_tls: plain.tlsPort,
+    };
     const runs = Object.fromEntries(TARGETS.map((t) => [t, [] as WrkResult[]])) as Record<Target, WrkResult[]>;
     // Rounds interleave the targets, so drift on the machine hits all of them alike.
     for (let round = 1; round <= opts.rounds; round++) {
       for (const target of TARGETS) {
-        await waitForBody(ports[target], HOST, 'ok');
-        const base: WrkOptions = { url: `http://127.0.0.1:${ports[target]}/`, host: HOST, threads: THREADS, connections: CONNECTIONS, durationS: opts.durationS };
+        const host = isTls(target) ? TLS_HOST : HOST;
+        await waitForBody(ports[target], host, 'ok', 10_000, isTls(target));
+        const url = isTls(target) ? `https://${TLS_HOST}:${ports[target]}/` : `http://127.0.0.1:${ports[target]}/`;
+        const base: WrkOptions = { url, host, threads: THREADS, connections: CONNECTIONS, durationS: opts.durationS };
         if (opts.warmupS > 0) await runWrk({ ...base, durationS: opts.warmupS });
         const r = await runWrk(base);
         runs[target].push(r);
@@ -129,11 +151,11 @@ async function main(): Promise<number> {
     }
     const results = Object.fromEntries(TARGETS.map((t) => [t, combine(runs[t])])) as Record<Target, ReturnType<typeof combine>>;
 
-    const yard = results.plain_nginx;
     const round2 = (n: number) => Math.round(n * 100) / 100;
     const rows = Object.fromEntries(
       TARGETS.map((t): [Target, Row] => {
         const r = results[t];
+        const yard = results[yardstickOf(t)];
         return [t, { ...r, p50_ms: round2(r.p50_ms), p99_ms: round2(r.p99_ms), ratio_to_plain_nginx: { rps: round2(r.rps / yard.rps), p99: round2(r.p99_ms / yard.p99_ms) } }];
       }),
     );
@@ -144,6 +166,7 @@ async function main(): Promise<number> {
       rounds: opts.rounds,
       load_average_1m: Math.round(os.loadavg()[0]! * 100) / 100,
       app: "node:http server answering 'ok', in its own process",
+      tls: `*_tls rows: HTTPS to ${TLS_HOST} (SNI) with one self-signed P-256 certificate, HTTP/1.1 keep-alive; ratios against plain_nginx_tls`,
       machine: { cpus: os.availableParallelism(), node: process.version, nginx: nginxVersion(nginxBin), nginx_worker_processes: workerProcesses },
       results: rows,
     };

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,12 +18,13 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Resolves once `GET /` with `host` answers 200 with `body`. */
-export async function waitForBody(port: number, host: string, body: string, timeoutMs = 10_000): Promise<void> {
+/** Resolves once `GET /` with `host` answers 200 with `body` (over TLS with `host` as the server name when `tls`). */
+export async function waitForBody(port: number, host: string, body: string, timeoutMs = 10_000, tls = false): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const got = await new Promise<string | undefined>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, headers: { host }, agent: false }, (res) => {
+      const get = tls ? (o: https.RequestOptions, cb: (res: http.IncomingMessage) => void) => https.get({ ...o, servername: host, rejectUnauthorized: false }, cb) : http.get;
+      const req = get({ host: '127.0.0.1', port, headers: { host }, agent: false }, (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c));
         res.on('end', () => resolve(res.statusCode === 200 ? text : undefined));
@@ -52,9 +54,24 @@ export async function startTinyApp(): Promise<{ port: number; stop(): Promise<vo
  * (`proxy_pass` to a keepalive upstream), with its own temp prefix. It is
  * the yardstick: the nginx engine should cost about the same.
  */
-export async function startPlainNginx(appPort: number, workerProcesses: number): Promise<{ port: number; stop(): Promise<void> }> {
+export async function startPlainNginx(appPort: number, workerProcesses: number, tls?: { certKeyFile: string }): Promise<{ port: number; tlsPort: number; stop(): Promise<void> }> {
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-plain-nginx-'));
   const port = await freePort();
+  const tlsPort = await freePort();
+  // The TLS yardstick: the same proxy, terminating the same certificate as the engines, with nginx's usual session cache.
+  const tlsServer = tls
+    ? `    server {
+        listen 127.0.0.1:${tlsPort} ssl http2;
+        ssl_certificate ${tls.certKeyFile};
+        ssl_certificate_key ${tls.certKeyFile};
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+`
+    : '';
   const conf = path.join(prefix, 'nginx.conf');
   fs.writeFileSync(
     conf,
@@ -81,7 +98,7 @@ http {
             proxy_set_header Connection "";
         }
     }
-}
+${tlsServer}}
 `,
   );
   fs.mkdirSync(path.join(prefix, 'tmp'));
@@ -92,11 +109,12 @@ http {
   };
   try {
     await waitForBody(port, 'bench.localhost', 'ok');
+    if (tls) await waitForBody(tlsPort, 'localhost', 'ok', 10_000, true);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { port, stop };
+  return { port, tlsPort, stop };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
