@@ -1,4 +1,5 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import tls from 'node:tls';
 import { SlipwayError } from '../errors.js';
 import { covers, dnsNames } from '../router/cert-names.js';
 import { malformed, type CertificateBundle } from './pem.js';
@@ -64,9 +65,17 @@ export function checkCertificate(opts: CheckOptions): CheckedCertificate {
       'get a certificate whose subjectAltName names every custom domain of the app (wildcards cover one label); browsers ignore the subject CN',
     );
   }
+  const chain = path.filter((c) => c === leaf || !issued(c, c)).map((c) => c.toString()).join('');
+  const keyPem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+  // What the router will do with it: OpenSSL refuses some pairs the checks above let through (an RSA key under 2048 bits).
+  try {
+    tls.createSecureContext({ cert: chain, key: keyPem });
+  } catch (err) {
+    throw refusal('unusable', `TLS cannot use this certificate and key: ${(err as Error).message}`, 'get a certificate with an RSA key of 2048 bits or more, or an ECDSA P-256/P-384 key');
+  }
   return {
-    chain: path.filter((c) => c === leaf || !issued(c, c)).map((c) => c.toString()).join(''),
-    key: key.export({ type: 'pkcs8', format: 'pem' }) as string,
+    chain,
+    key: keyPem,
     names,
     fingerprint: leaf.fingerprint256,
     issuer: subjectOf(leaf, 'issuer'),

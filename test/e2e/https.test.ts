@@ -6,7 +6,7 @@ import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
 import { makeLeaf, makePki, type Leaf, type Pki } from '../tls/pki.js';
-import { BIN, commitAll, git, push, ssh, sshKey, tmpdir, useServer, type Result, type TestServer } from './harness.js';
+import { BIN, commitAll, eventually, git, push, ssh, sshKey, tmpdir, useServer, type Result, type TestServer } from './harness.js';
 
 const SYSTEM_CA = '/etc/ssl/certs/ca-certificates.crt';
 
@@ -182,6 +182,8 @@ for (const engine of ['builtin', 'nginx'] as const) describe(`e2e: HTTPS with yo
     });
 
     it("cannot add a certificate to another user's app, over SSH or the API: it answers as for an app that does not exist", async () => {
+      const own = makeLeaf(pki, [HOST]);
+      expect(cli(['certs:add', 'secure', own.fullchain, own.key]).code).to.equal(0);
       const leaf = makeLeaf(pki, [HOST]);
       const r = asMallory(['certs:add', 'secure'], leaf.fullchainPem + leaf.keyPem);
       const ghost = asMallory(['certs:add', 'nosuchapp'], leaf.fullchainPem + leaf.keyPem);
@@ -196,7 +198,7 @@ for (const engine of ['builtin', 'nginx'] as const) describe(`e2e: HTTPS with yo
         expect(res.status, method).to.equal(404);
       }
       expect(asMallory(['certs:remove', 'secure']).code).to.equal(1);
-      expect(cli(['certs:report', 'secure']).stdout).to.match(/secure\s+www\.secure\.test/);
+      expect(await presented(server.ports.routerTls, HOST, root)).to.equal(fingerprint(own));
     });
 
     it('cannot add a certificate for a domain her app does not have (over SSH, or from her laptop with the remote CLI)', () => {
@@ -212,6 +214,8 @@ for (const engine of ['builtin', 'nginx'] as const) describe(`e2e: HTTPS with yo
     });
 
     it("gets her certificate served for her own domain only: another app's domain it names never gets it", async () => {
+      const own = makeLeaf(pki, [HOST]);
+      expect(cli(['certs:add', 'secure', own.fullchain, own.key]).code).to.equal(0);
       const both = makeLeaf(pki, ['www.mal.test', HOST]);
       // Through the API this time: the same checks.
       const res = await fetch(`http://127.0.0.1:${server.ports.http}/api/v1/apps/mal/certs`, {
@@ -226,7 +230,7 @@ for (const engine of ['builtin', 'nginx'] as const) describe(`e2e: HTTPS with yo
       expect(curl('www.mal.test').stdout).to.equal('mal saw https');
       const port = server.ports.routerTls;
       expect(await presented(port, 'www.mal.test', root)).to.equal(fingerprint(both));
-      expect(await presented(port, HOST, root)).to.not.equal(fingerprint(both));
+      expect(await presented(port, HOST, root)).to.equal(fingerprint(own));
       // Even once secure has no certificate of its own: no handshake rather than hers.
       const removed = cli(['certs:remove', 'secure']);
       expect(removed.code, removed.stderr).to.equal(0);
@@ -235,6 +239,23 @@ for (const engine of ['builtin', 'nginx'] as const) describe(`e2e: HTTPS with yo
       // A request on her connection for the other app's host is turned away, not routed.
       const misdirected = spawnSync('curl', ['-sS', '--cacert', pki.root, '--resolve', `www.mal.test:${port}:127.0.0.1`, '-H', `Host: ${HOST}`, `https://www.mal.test:${port}/`], { encoding: 'utf8' });
       expect(misdirected.stdout).to.equal(`This connection is for www.mal.test, not ${HOST}\n`);
+    });
+
+    it('keeps serving after a restart; domains:remove and apps:destroy stop it at once', async () => {
+      const leaf = makeLeaf(pki, ['www.mal.test']);
+      expect(asMallory(['certs:add', 'mal'], leaf.fullchainPem + leaf.keyPem).code).to.equal(0);
+      await server.stop();
+      await server.boot();
+      await eventually(() => curl('www.mal.test').stdout === 'mal saw https', 'mal served over https after the restart');
+      const port = server.ports.routerTls;
+      expect(await presented(port, 'www.mal.test', root)).to.equal(fingerprint(leaf));
+      expect(asMallory(['domains:remove', 'mal', 'www.mal.test']).code).to.equal(0);
+      expect(await presented(port, 'www.mal.test', root)).to.match(/^error /);
+      expect(asMallory(['domains:add', 'mal', 'www.mal.test']).code).to.equal(0);
+      expect(curl('www.mal.test').stdout).to.equal('mal saw https');
+      const destroyed = asMallory(['apps:destroy', 'mal', '--confirm', 'mal']);
+      expect(destroyed.code, destroyed.stderr).to.equal(0);
+      expect(await presented(port, 'www.mal.test', root)).to.match(/^error /);
     });
   });
 });

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { SlipwayError } from '../../src/errors.js';
 import { checkCertificate } from '../../src/tls/check.js';
 import { covers } from '../../src/router/cert-names.js';
@@ -80,6 +82,13 @@ describe('tls/check: what certs:add accepts', function () {
     expect(refusal(() => check(broken + leaf.keyPem, ['www.example.test']))).to.match(/^malformed PEM: certificate 1 in the file cannot be read/);
     const encrypted = '-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n';
     expect(refusal(() => check(leaf.certPem + encrypted, []))).to.equal('malformed PEM: the private key is encrypted');
+  });
+
+  it('refuses a pair TLS itself cannot use (an RSA key too small for OpenSSL)', () => {
+    const weak = path.join(pki.dir, 'weak.key');
+    expect(spawnSync('openssl', ['genrsa', '-out', weak, '512']).status).to.equal(0);
+    const leaf = makeLeaf(pki, ['weak.example.test'], { key: weak });
+    expect(refusal(() => check(leaf.fullchainPem + leaf.keyPem, ['weak.example.test']))).to.match(/^unusable: TLS cannot use this certificate and key: .*too small/);
   });
 
   it('matches names as RFC 6125 says browsers do: a wildcard is one whole left-most label', () => {
