@@ -123,11 +123,6 @@ export class BuiltinRouter implements RouterEngine {
     this.sni.rebuild(this.table.routes());
   }
 
-  /** The hosts served over TLS right now. */
-  tlsHosts(): string[] {
-    return this.sni.servedHosts();
-  }
-
   /** Where the TLS port listens; useful after `listenTls(0)`. */
   tlsAddress(): { host: string; port: number } | undefined {
     const addr = this.tlsServer?.address() as AddressInfo | null | undefined;

@@ -64,9 +64,4 @@ export class SniTable {
   lookup(servername: string | undefined): SniHit | undefined {
     return servername ? this.hosts.get(normalizeHost(servername)) : undefined;
   }
-
-  /** The hosts served over TLS, for tests and reports. */
-  servedHosts(): string[] {
-    return [...this.hosts.keys()].sort();
-  }
 }
