@@ -4,11 +4,12 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
-import type { AppCertificate, Backend, Route, RouterEngine } from './engine.js';
+import type { AcmeChallenge, AppCertificate, Backend, Route, RouterEngine } from './engine.js';
 import { listenAll, WILDCARD_HOSTS, type ExtraListeners } from '../listen.js';
 import { InFlight } from './in-flight.js';
 import { RouteTable, normalizeHost } from './table.js';
 import { SniTable } from './sni.js';
+import { ChallengeTable } from './acme-challenges.js';
 import { createTlsServer } from './tls-server.js';
 
 export interface BuiltinRouterOptions {
@@ -47,6 +48,7 @@ export class BuiltinRouter implements RouterEngine {
   private readonly sni: SniTable;
   private tlsServer?: http2.Http2SecureServer;
   private tlsExtra?: ExtraListeners;
+  private readonly challenges = new ChallengeTable();
 
   constructor(private readonly opts: BuiltinRouterOptions = {}) {
     this.log = opts.log ?? (() => undefined);
@@ -123,6 +125,10 @@ export class BuiltinRouter implements RouterEngine {
     this.sni.rebuild(this.table.routes());
   }
 
+  async setChallenges(challenges: AcmeChallenge[]): Promise<void> {
+    this.challenges.set(challenges);
+  }
+
   /** Where the TLS port listens; useful after `listenTls(0)`. */
   tlsAddress(): { host: string; port: number } | undefined {
     const addr = this.tlsServer?.address() as AddressInfo | null | undefined;
@@ -184,6 +190,12 @@ export class BuiltinRouter implements RouterEngine {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // Before the route, the app and any redirect: the CA asks before the host may even be routed.
+    const keyAuthorization = this.challenges.answer(req.method, hostOf(req), req.url);
+    if (keyAuthorization !== undefined) {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(keyAuthorization), 'cache-control': 'no-store' });
+      return void res.end(req.method === 'HEAD' ? undefined : keyAuthorization);
+    }
     const misdirected = misdirection(req);
     if (misdirected) return reply(res, 421, misdirected);
     const hit = this.table.lookup(hostOf(req), this.serves);

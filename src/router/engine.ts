@@ -20,6 +20,13 @@ export interface AppCertificate {
   key: string;
 }
 
+/** An ACME HTTP-01 challenge: `GET http://HOST/.well-known/acme-challenge/TOKEN` answers `keyAuthorization`. */
+export interface AcmeChallenge {
+  host: string;
+  token: string;
+  keyAuthorization: string;
+}
+
 /**
  * A router engine turns the routing table into live traffic. The built-in Node
  * proxy is the zero-setup default; other engines (nginx) answer the same calls.
@@ -39,6 +46,12 @@ export interface RouterEngine {
    * a host without one gets no TLS handshake. Open connections are kept.
    */
   setCertificates?(certs: AppCertificate[]): Promise<void>;
+  /**
+   * Replaces the ACME HTTP-01 challenges the router answers itself, for
+   * their host only, before any app sees the request (whether or not the
+   * host is routed yet). Any other request under the path goes to the app.
+   */
+  setChallenges?(challenges: AcmeChallenge[]): Promise<void>;
   routes(): Route[];
   close(): Promise<void>;
   /**

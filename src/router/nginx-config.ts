@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { SlipwayError } from '../errors.js';
-import type { Backend, Route } from './engine.js';
+import type { AcmeChallenge, Backend, Route } from './engine.js';
+import { CHALLENGE_PREFIX, checkChallenge } from './acme-challenges.js';
 import { normalizeHost } from './table.js';
 
 /**
@@ -36,6 +37,8 @@ export interface MainConfig {
   proxyTimeoutS: number;
   /** The TLS port's `listen` arguments, one per address; absent when nginx does not terminate TLS. */
   tlsListen?: string[];
+  /** ACME challenges for hosts no app route has (yet): answered by a server of their own. */
+  unroutedChallenges?: AcmeChallenge[];
 }
 
 export interface AppConfig {
@@ -46,6 +49,8 @@ export interface AppConfig {
   snippet?: string;
   /** The app's hosts served over TLS (those its certificate covers) and the certificate file, chain and key. */
   tls?: AppTls;
+  /** ACME challenges for the app's hosts, answered before the app. */
+  challenges?: AcmeChallenge[];
 }
 
 export interface AppTls {
@@ -204,7 +209,7 @@ http {
         }
     }
 
-${c.tlsListen ? renderTlsDefault(c.tlsListen) : ''}
+${c.tlsListen ? renderTlsDefault(c.tlsListen) : ''}${c.unroutedChallenges?.length ? renderChallengeServer(c.listen, c.unroutedChallenges) : ''}
     include apps/*.conf;
 }
 `;
@@ -231,6 +236,45 @@ function renderTlsDefault(listen: string[]): string {
 `;
 }
 
+/**
+ * ACME HTTP-01 answers, one exact location per token, each for its own host
+ * only (a server block may serve several). Every value was checked against
+ * the base64url grammar (checkChallenge), so none can end a directive.
+ */
+function challengeLocations(challenges: AcmeChallenge[], indentBy: number): string {
+  const pad = ' '.repeat(indentBy);
+  return challenges
+    .map(checkChallenge)
+    .map(
+      (c) => `
+${pad}location = ${CHALLENGE_PREFIX}${c.token} {
+${pad}    if ($host != "${c.host}") {
+${pad}        return 404;
+${pad}    }
+${pad}    default_type text/plain;
+${pad}    return 200 "${c.keyAuthorization}";
+${pad}}
+`,
+    )
+    .join('');
+}
+
+/** Challenges for hosts without a route: their own server, answering nothing else. */
+function renderChallengeServer(listen: string[], challenges: AcmeChallenge[]): string {
+  const hosts = [...new Set(challenges.map((c) => checkChallenge(c).host))];
+  return `
+    server {
+        ${listenLines(listen, '', 8)}
+        server_name ${hosts.join(' ')};
+        ${TEXT}
+${challengeLocations(challenges, 8)}
+        location / {
+            return 404 "No app is served at $slipway_shown_host\\n";
+        }
+    }
+`;
+}
+
 /** One app's file: an upstream with a keepalive pool and a server block for its hosts, or a 502 server when it has no backends. */
 export function renderApp(c: AppConfig): string {
   const route = checkRoute(c.route);
@@ -242,7 +286,7 @@ export function renderApp(c: AppConfig): string {
   const serverHead = `server {
     ${listenLines(c.listen, '', 4)}
     server_name ${hosts.join(' ')};
-${snippet}`;
+${snippet}${c.challenges?.length ? challengeLocations(c.challenges.filter((ch) => hosts.includes(normalizeHost(ch.host))), 4) : ''}`;
   const tls = c.tls ? checkTls(route, c.tls) : undefined;
   // The same server again on the TLS port, for the hosts the certificate covers; a request for another host on it is misdirected.
   const tlsHead = tls

@@ -1,18 +1,19 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SlipwayError } from '../errors.js';
 import { bindError, probeBind, WILDCARD_HOSTS } from '../listen.js';
-import type { AppCertificate, Backend, Route, RouterEngine } from './engine.js';
+import type { AcmeChallenge, AppCertificate, Backend, Route, RouterEngine } from './engine.js';
+import { checkChallenge } from './acme-challenges.js';
 import { appFileName, checkRoute, connectionLimits, listenAddress, PROBE_HOST, renderApp, renderMain } from './nginx-config.js';
 import { findNginx, NginxMaster, stopStaleMaster, testConfig } from './nginx-process.js';
 import { connectionsTo, openFileLimits, procAvailable, workers } from './nginx-procs.js';
 import { RouteTable } from './table.js';
 import { removeUnusedCertFiles, tlsFor, writeCertFiles, type NginxCert } from './nginx-tls.js';
+import { freePort, probeHostFor, readIfExists, writeAtomic } from './nginx-util.js';
 
 export interface NginxRouterOptions {
   /** nginx's home: config (`live/`), pid file, temp dirs. Created if missing; Slipway owns it. */
@@ -63,6 +64,8 @@ export class NginxRouter implements RouterEngine {
   private table = new Map<string, Route>();
   /** Each app's certificate file (`setCertificates`). */
   private certs = new Map<string, NginxCert>();
+  /** ACME challenges answered before any app (`setChallenges`). */
+  private challenges: AcmeChallenge[] = [];
   /** Backends taken out of every route, by id, so `drain` knows where they were. */
   private readonly retired = new Map<string, Backend>();
   private master?: NginxMaster;
@@ -152,6 +155,15 @@ export class NginxRouter implements RouterEngine {
       const at = { ...this.at, tls: { port: actualPort, directives: list.map((h) => listenAddress(h, actualPort)) } };
       await this.apply(this.table, [...this.table.keys()], { at });
       this.at = at;
+    });
+  }
+
+  /** One tested config and reload with the new challenges in every server they belong to. */
+  setChallenges(challenges: AcmeChallenge[]): Promise<void> {
+    return this.serial(async () => {
+      const checked = challenges.map(checkChallenge);
+      await this.apply(this.table, [...this.table.keys()], { challenges: checked });
+      this.challenges = checked;
     });
   }
 
@@ -247,9 +259,9 @@ export class NginxRouter implements RouterEngine {
    * reload, and wait until the new generation serves. A config nginx rejects
    * never reaches the live directory; a reload nginx cannot apply is undone.
    */
-  private async apply(next: Map<string, Route>, apps: string[], change: { at?: Listening; certs?: Map<string, NginxCert> } = {}): Promise<void> {
+  private async apply(next: Map<string, Route>, apps: string[], change: { at?: Listening; certs?: Map<string, NginxCert>; challenges?: AcmeChallenge[] } = {}): Promise<void> {
     const at = change.at ?? this.at;
-    const certs = change.certs ?? this.certs;
+    const extras = { certs: change.certs ?? this.certs, challenges: change.challenges ?? this.challenges };
     if (!at) return; // not listening yet: `listen` writes the whole table
     const master = this.master;
     if (!master?.running) {
@@ -259,7 +271,7 @@ export class NginxRouter implements RouterEngine {
     const candidate = path.join(this.opts.stateDir, 'candidate');
     fs.rmSync(candidate, { recursive: true, force: true });
     try {
-      this.writeConfig(candidate, next, gen, at, certs);
+      this.writeConfig(candidate, next, gen, at, extras);
       const what = apps.length === 1 ? `the configuration for ${apps[0]}` : 'the configuration';
       await testConfig(this.bin, path.join(candidate, 'nginx.conf'), this.opts.stateDir).catch((err: SlipwayError) => {
         // The candidate is deleted below: name files as they are in the live directory.
@@ -349,18 +361,21 @@ export class NginxRouter implements RouterEngine {
     return targets.reduce((n, t) => n + connectionsTo(routed.has(addrKey(t)) ? old : every, [t]), 0);
   }
 
-  private writeConfig(dir: string, routes: Map<string, Route>, gen: number, at: Listening, certs = this.certs): void {
+  private writeConfig(dir: string, routes: Map<string, Route>, gen: number, at: Listening, extras = { certs: this.certs, challenges: this.challenges }): void {
+    const { certs, challenges } = extras;
+    const routed = new Set([...routes.values()].flatMap((r) => r.hosts));
     const apps = path.join(dir, 'apps');
     fs.mkdirSync(apps, { recursive: true });
     for (const file of fs.readdirSync(apps)) if (!routes.has(file.replace(/\.conf$/, ''))) fs.rmSync(path.join(apps, file), { force: true });
     for (const route of routes.values()) {
       const tls = tlsFor(route, certs.get(route.app), at.tls?.directives);
-      const text = renderApp({ route, listen: at.directives, proxyTimeoutS: this.proxyTimeoutS, snippet: this.opts.appSnippet?.(route), tls });
+      const own = challenges.filter((c) => route.hosts.includes(c.host));
+      const text = renderApp({ route, listen: at.directives, proxyTimeoutS: this.proxyTimeoutS, snippet: this.opts.appSnippet?.(route), tls, challenges: own });
       writeAtomic(path.join(apps, appFileName(route.app)), text);
     }
     const workerProcesses = this.opts.workerProcesses ?? Math.min(os.availableParallelism(), 4);
     const limits = connectionLimits(openFileLimits());
-    writeAtomic(path.join(dir, 'nginx.conf'), renderMain({ listen: at.directives, workerProcesses, ...limits, generation: gen, token: this.token, proxyTimeoutS: this.proxyTimeoutS, tlsListen: at.tls?.directives }));
+    writeAtomic(path.join(dir, 'nginx.conf'), renderMain({ listen: at.directives, workerProcesses, ...limits, generation: gen, token: this.token, proxyTimeoutS: this.proxyTimeoutS, tlsListen: at.tls?.directives, unroutedChallenges: challenges.filter((c) => !routed.has(c.host)) }));
   }
 
   /** Backends nobody drained stay known for a while, not forever. */
@@ -387,34 +402,3 @@ export class NginxRouter implements RouterEngine {
 }
 
 const addrKey = (b: Backend): string => `${b.host}:${b.port}`;
-
-function probeHostFor(host: string): string {
-  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
-  if (host === '::') return '::1';
-  return host;
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
-
-function readIfExists(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}

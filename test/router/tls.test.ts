@@ -6,13 +6,15 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { createHash } from 'node:crypto';
 import { BuiltinRouter } from '../../src/router/builtin.js';
-import type { AppCertificate } from '../../src/router/engine.js';
+import type { AcmeChallenge, AppCertificate } from '../../src/router/engine.js';
 import { NginxRouter } from '../../src/router/nginx.js';
 import type { Router } from '../../src/router/select.js';
 import { makeLeaf, makePki, type Leaf, type Pki } from '../tls/pki.js';
-import { backendOf, nginxStateDir, requireNginx, startBackend, stopBackend, type Echo, type TestBackend } from './support.js';
+import { backendOf, echoOf, nginxStateDir, request, requireNginx, startBackend, stopBackend, type Echo, type TestBackend } from './support.js';
 
 type TlsRouter = Router & {
+  address(): { host: string; port: number } | undefined;
+  setChallenges(challenges: AcmeChallenge[]): Promise<void>;
   listenTls(port: number, hosts?: string | string[]): Promise<void>;
   setCertificates(certs: AppCertificate[]): Promise<void>;
   tlsAddress(): { host: string; port: number } | undefined;
@@ -53,7 +55,7 @@ const fingerprintOf = (pem: string) => {
   return createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
 };
 
-for (const engine of ENGINES) describe(`router engine ${engine.name}: TLS by SNI`, function () {
+for (const engine of ENGINES) describe(`router engine ${engine.name}: TLS by SNI, ACME challenges`, function () {
   this.timeout(60_000);
   let pki: Pki;
   let ca: string;
@@ -231,6 +233,33 @@ for (const engine of ENGINES) describe(`router engine ${engine.name}: TLS by SNI
       alphaCert = other;
     });
   }
+
+  it('answers ACME HTTP-01 challenges itself, for their own host only, before the app; anything else under the path reaches the app', async () => {
+    const plain = router.address()!.port;
+    const token = 'tok_' + 'x'.repeat(30);
+    const other = 'tok-' + 'y'.repeat(30);
+    const keyAuth = (t: string) => `${t}.${'K'.repeat(43)}`;
+    await router.setChallenges([
+      { host: 'WWW.Alpha.test', token, keyAuthorization: keyAuth(token) },
+      { host: 'not-routed-yet.test', token: other, keyAuthorization: keyAuth(other) },
+    ]);
+    const at = (host: string, t: string) => request(plain, host, { path: `/.well-known/acme-challenge/${t}` });
+    const answered = await at('www.alpha.test', token);
+    expect(answered.status).to.equal(200);
+    expect(answered.body).to.equal(keyAuth(token));
+    expect((await at('not-routed-yet.test', other)).body).to.equal(keyAuth(other));
+    // Another app's host with the same token, and another token on the challenge's host, go to the apps.
+    expect(echoOf(await at('www.beta.test', token)).name).to.equal('beta');
+    expect(echoOf(await at('www.alpha.test', other)).name).to.equal('alpha');
+    expect((await at('not-routed-yet.test', token)).status).to.equal(404);
+    // A malformed challenge is refused whole: what is served stays as it was.
+    const bad = await router.setChallenges([{ host: 'www.alpha.test', token: 'a"; return 200 x', keyAuthorization: 'x' }]).then(() => 'taken', (e: Error) => e.message);
+    expect(bad).to.match(/invalid ACME challenge/);
+    expect((await at('www.alpha.test', token)).body).to.equal(keyAuth(token));
+    await router.setChallenges([]);
+    expect(echoOf(await at('www.alpha.test', token)).name).to.equal('alpha');
+    expect((await at('not-routed-yet.test', other)).status).to.equal(404);
+  });
 
   it('stops serving TLS for a host when its certificate or its route goes, and for a domain moved to another app', async () => {
     await router.setRoute({ app: 'alpha', hosts: ['alpha.localhost'], backends: [backendOf('alpha', 1, 1, a)] });
