@@ -176,6 +176,9 @@ export class NginxRouter implements RouterEngine {
   setCertificates(certs: AppCertificate[]): Promise<void> {
     return this.serial(async () => {
       const next = writeCertFiles(this.opts.stateDir, certs, this.log);
+      // The daemon hands over every certificate on changes that rarely touch them (an app destroyed, a key removed): no reload for nothing.
+      const same = next.size === this.certs.size && [...next].every(([app, c]) => this.certs.get(app)?.sha256 === c.sha256);
+      if (same) return;
       await this.apply(this.table, [...this.table.keys()], { certs: next });
       this.certs = next;
       if (this.at) removeUnusedCertFiles(this.opts.stateDir, next);
