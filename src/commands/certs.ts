@@ -4,7 +4,7 @@ import { appFor, visibleApps } from '../auth/access.js';
 import { SlipwayError } from '../errors.js';
 import { SecretBox } from '../secrets/box.js';
 import type { App } from '../store/index.js';
-import { addOwnCertificate, certStatus, noCertificate, noCertificateText, removeCertificate, type CertDeps } from '../tls/certificates.js';
+import { TLS_HSTS, addOwnCertificate, certStatus, noCertificate, noCertificateText, publishCertificates, removeCertificate, type CertDeps } from '../tls/certificates.js';
 import { out, type CommandContext } from './context.js';
 import { readAll } from './users.js';
 import { table } from './format.js';
@@ -83,6 +83,22 @@ async function certificateText(ctx: CommandContext, certFile?: string, keyFile?:
   const text = await readAll(ctx.io.stdin, 'the certificate and key');
   if (!text.trim()) throw noCertificateText();
   return text;
+}
+
+/**
+ * After `apps:set APP tls.*=…`: the router gets the new policy at once, and
+ * whoever turned HSTS on is told what it commits them to.
+ */
+export async function applyTlsSettings(ctx: CommandContext, app: App): Promise<void> {
+  const fresh = ctx.store.apps.byId(app.id) ?? app;
+  const hsts = Number(fresh.settings[TLS_HSTS] ?? 0);
+  if (hsts > 0) {
+    warn(ctx, [
+      `HSTS: a browser that gets an HTTPS answer from ${app.name} refuses plain HTTP to that domain for the next ${hsts} seconds, even if the certificate, the setting or the app goes; only turn it on once HTTPS must stay`,
+    ]);
+  }
+  if (!ctx.store.certs.forApp(app.id)) warn(ctx, [`${app.name} has no certificate yet: tls.* settings apply once it has one (certs:add)`]);
+  await publishCertificates(deps(ctx));
 }
 
 function deps(ctx: CommandContext): CertDeps {

@@ -7,6 +7,8 @@ import { invalid } from '../errors.js';
 import { DRIVERS } from '../runtime/kinds.js';
 import type { App, Store } from '../store/index.js';
 import { out, type CommandContext } from './context.js';
+import { HSTS_MAX, TLS_HSTS, TLS_REDIRECT } from '../tls/certificates.js';
+import { applyTlsSettings } from './certs.js';
 
 interface Setting {
   describe: string;
@@ -110,6 +112,23 @@ export const SETTINGS: Record<string, Setting> = {
     },
     ...inSettings('driver'),
   },
+  [TLS_REDIRECT]: {
+    describe: 'true: answer plain HTTP with 308 to https for the domains its certificate covers (ACME challenges exempt)',
+    check: (v) => {
+      if (v !== 'true' && v !== 'false') throw invalid('tls.redirect is true or false');
+      return v;
+    },
+    ...inSettings(TLS_REDIRECT),
+  },
+  [TLS_HSTS]: {
+    describe: `Strict-Transport-Security max-age in seconds on HTTPS responses (0: off, the default; at most ${HSTS_MAX})`,
+    check: (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > HSTS_MAX) throw invalid(`tls.hsts must be a whole number of seconds from 0 to ${HSTS_MAX}, not "${v}"`);
+      return String(n);
+    },
+    ...inSettings(TLS_HSTS),
+  },
   'backups.keep': count('backups.keep', 1, 'archive-stage snapshots kept (1–100; default 5)'),
   'releases.keep': count('releases.keep', 2, 'succeeded releases kept with their archive (2–100; default from the server)'),
 };
@@ -120,7 +139,7 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
     .description(`change app settings: ${Object.keys(SETTINGS).join(', ')}`)
     .argument('<app>')
     .argument('<key=value...>', 'one or more settings; `key=` resets a setting to its default')
-    .action((name: string, pairs: string[]) => {
+    .action(async (name: string, pairs: string[]) => {
       const app = appFor(ctx.store, ctx.user, name);
       const who: Setter = { admin: ctx.user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS };
       const changes = pairs.map((pair) => {
@@ -137,6 +156,7 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
         if (c.setting.egress) ctx.store.apps.setSetting(app.id, ...trustEntry(c.key, c.value, who.admin));
       }
       for (const c of changes) out(ctx, `-----> ${app.name}: ${c.key} ${c.value === undefined ? 'reset to its default' : `= ${c.value}`}`);
+      if (changes.some((c) => c.key.startsWith('tls.'))) await applyTlsSettings(ctx, app);
     });
 
   program

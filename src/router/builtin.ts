@@ -198,6 +198,10 @@ export class BuiltinRouter implements RouterEngine {
     }
     const misdirected = misdirection(req);
     if (misdirected) return reply(res, 421, misdirected);
+    const tlsHost = this.sni.lookup(normalizeHost(hostOf(req) ?? ''));
+    if (tlsHost && !(req.socket as { encrypted?: boolean }).encrypted) {
+      if (tlsHost.redirect && this.tlsAddress()) return redirect(res, normalizeHost(hostOf(req) ?? ''), this.tlsAddress()!.port, req.url ?? '/');
+    } else if (tlsHost?.hstsMaxAge) res.setHeader('strict-transport-security', `max-age=${tlsHost.hstsMaxAge}`);
     const hit = this.table.lookup(hostOf(req), this.serves);
     if (!hit) return reply(res, 404, `No app is served at ${displayHost(req)}`);
     if (!hit.backend) return reply(res, 502, `${hit.app} has no running web process`);
@@ -287,6 +291,13 @@ function misdirection(req: http.IncomingMessage): string | undefined {
 function describeError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   return e?.code ?? e?.message ?? String(err);
+}
+
+/** `tls.redirect`: 308 keeps the method and body, so a form POST is not turned into a GET. */
+function redirect(res: http.ServerResponse, host: string, port: number, url: string): void {
+  const location = `https://${host}${port === 443 ? '' : `:${port}`}${url.startsWith('/') ? url : '/'}`;
+  res.writeHead(308, { location, 'content-type': 'text/plain; charset=utf-8', 'content-length': 0, 'cache-control': 'no-store' });
+  res.end();
 }
 
 function reply(res: http.ServerResponse, status: number, text: string): void {

@@ -18,6 +18,10 @@ export interface AppCertificate {
   app: string;
   chain: string;
   key: string;
+  /** Answer plain HTTP for the hosts it covers with 308 to https (ACME challenges exempt). */
+  redirect?: boolean;
+  /** Send Strict-Transport-Security with this max-age on its TLS responses; 0 or absent: none. */
+  hstsMaxAge?: number;
 }
 
 /** An ACME HTTP-01 challenge: `GET http://HOST/.well-known/acme-challenge/TOKEN` answers `keyAuthorization`. */

@@ -58,6 +58,10 @@ export interface AppTls {
   hosts: string[];
   /** Relative to the config directory; see `certFileName`. */
   file: string;
+  /** `tls.redirect`: plain HTTP for `hosts` answers 308 to https on this port. */
+  redirectPort?: number;
+  /** `tls.hsts`: Strict-Transport-Security max-age on TLS responses; 0: none. */
+  hstsMaxAge?: number;
 }
 
 /**
@@ -283,18 +287,36 @@ export function renderApp(c: AppConfig): string {
   const snippet = c.snippet ? `\n    # operator snippet\n${indent(c.snippet.trim(), 4)}\n` : '';
   // An app can exist without hosts (removed domains): nothing to serve, nothing to write.
   if (hosts.length === 0) return `${head}# (no host names)\n`;
-  const serverHead = `server {
-    ${listenLines(c.listen, '', 4)}
-    server_name ${hosts.join(' ')};
-${snippet}${c.challenges?.length ? challengeLocations(c.challenges.filter((ch) => hosts.includes(normalizeHost(ch.host))), 4) : ''}`;
   const tls = c.tls ? checkTls(route, c.tls) : undefined;
+  const challengesOf = (names: string[]) => challengeLocations((c.challenges ?? []).filter((ch) => names.includes(normalizeHost(ch.host))), 4);
+  // `tls.redirect`: the hosts served over TLS get a plain server of their own that only redirects (ACME challenges exempt).
+  const redirected = tls?.redirectPort ? tls.hosts : [];
+  const plainHosts = hosts.filter((h) => !redirected.includes(h));
+  const redirectServer = redirected.length
+    ? `
+server {
+    ${listenLines(c.listen, '', 4)}
+    server_name ${redirected.join(' ')};
+${challengesOf(redirected)}
+    location / {
+        return 308 https://$host${tls!.redirectPort === 443 ? '' : `:${tls!.redirectPort}`}$request_uri;
+    }
+}
+`
+    : '';
+  const serverHead = plainHosts.length
+    ? `server {
+    ${listenLines(c.listen, '', 4)}
+    server_name ${plainHosts.join(' ')};
+${snippet}${challengesOf(plainHosts)}`
+    : undefined;
   // The same server again on the TLS port, for the hosts the certificate covers; a request for another host on it is misdirected.
   const tlsHead = tls
     ? `server {
     ${listenLines(tls.listen, ' ssl http2', 4)}
     server_name ${tls.hosts.join(' ')};
     ssl_certificate ${tls.file};
-    ssl_certificate_key ${tls.file};
+    ssl_certificate_key ${tls.file};${tls.hstsMaxAge ? `\n    add_header Strict-Transport-Security "max-age=${tls.hstsMaxAge}" always;` : ''}
     if ($ssl_server_name != $host) {
         return 421 "This connection is for $ssl_server_name, not $host\\n";
     }
@@ -308,7 +330,7 @@ ${snippet}`
     }
 }
 `;
-    return `${head}${serverHead}${down}${tlsHead ? `\n${tlsHead}${down}` : ''}`;
+    return `${head}${serverHead ? `${serverHead}${down}` : ''}${redirectServer}${tlsHead ? `\n${tlsHead}${down}` : ''}`;
   }
   const upstream = `slipway_app_${route.app}`;
   const servers = route.backends.map((b) => `    server ${hostPort(b)};  # ${b.id}`).join('\n');
@@ -341,7 +363,7 @@ ${servers}
     keepalive 32;
 }
 
-${serverHead}${proxy}${tlsHead ? `\n${tlsHead}${proxy}` : ''}`;
+${serverHead ? `${serverHead}${proxy}` : ''}${redirectServer}${tlsHead ? `\n${tlsHead}${proxy}` : ''}`;
 }
 
 /** The TLS hosts must be the route's own, and the file one of ours: nothing else gets into the config. */
@@ -350,7 +372,11 @@ function checkTls(route: Route, tls: AppTls): AppTls {
   const hosts = [...new Set(tls.hosts.map(normalizeHost))].filter((h) => own.has(h));
   if (!hosts.length) throw invalid(`no TLS host of ${route.app} is among its hosts`, 'this is a bug in the nginx engine');
   if (!CERT_FILE.test(tls.file)) throw invalid(`invalid certificate file ${JSON.stringify(tls.file.slice(0, 80))} for ${route.app}`, 'this is a bug in the nginx engine');
-  return { listen: tls.listen, hosts, file: tls.file };
+  const port = tls.redirectPort;
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw invalid(`invalid TLS port ${port} for ${route.app}`, 'this is a bug in the nginx engine');
+  const hsts = tls.hstsMaxAge ?? 0;
+  if (!(Number.isInteger(hsts) && hsts >= 0)) throw invalid(`invalid HSTS max-age ${hsts} for ${route.app}`, 'this is a bug in the nginx engine');
+  return { listen: tls.listen, hosts, file: tls.file, redirectPort: port, hstsMaxAge: hsts };
 }
 
 function indent(text: string, n: number): string {

@@ -8,6 +8,8 @@ import { certFileName, type AppTls } from './nginx-config.js';
 /** An app's certificate as the nginx engine keeps it: one file (chain, then key), named by its content. */
 export interface NginxCert {
   leaf: X509Certificate;
+  redirect: boolean;
+  hstsMaxAge: number;
   /** `certFileName(sha256)`: what the config names. */
   file: string;
   sha256: string;
@@ -42,16 +44,16 @@ export function writeCertFiles(stateDir: string, certs: AppCertificate[], log: (
       fs.writeFileSync(tmp, text, { mode: 0o600 });
       fs.renameSync(tmp, file);
     }
-    out.set(c.app, { leaf, file: certFileName(sha256), sha256 });
+    out.set(c.app, { leaf, file: certFileName(sha256), sha256, redirect: c.redirect === true, hstsMaxAge: c.hstsMaxAge ?? 0 });
   }
   return out;
 }
 
 /** The app's TLS server: its hosts the certificate covers, or none. */
-export function tlsFor(route: Route, cert: NginxCert | undefined, listen: string[] | undefined): AppTls | undefined {
-  if (!cert || !listen) return undefined;
+export function tlsFor(route: Route, cert: NginxCert | undefined, tls: { port: number; directives: string[] } | undefined): AppTls | undefined {
+  if (!cert || !tls) return undefined;
   const hosts = route.hosts.filter((h) => covers(cert.leaf, h));
-  return hosts.length ? { listen, hosts, file: cert.file } : undefined;
+  return hosts.length ? { listen: tls.directives, hosts, file: cert.file, redirectPort: cert.redirect ? tls.port : undefined, hstsMaxAge: cert.hstsMaxAge } : undefined;
 }
 
 /** Deletes certificate files no current certificate uses (after a reload that stopped using them). */

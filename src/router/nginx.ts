@@ -177,7 +177,7 @@ export class NginxRouter implements RouterEngine {
     return this.serial(async () => {
       const next = writeCertFiles(this.opts.stateDir, certs, this.log);
       // The daemon hands over every certificate on changes that rarely touch them (an app destroyed, a key removed): no reload for nothing.
-      const same = next.size === this.certs.size && [...next].every(([app, c]) => this.certs.get(app)?.sha256 === c.sha256);
+      const same = next.size === this.certs.size && [...next].every(([app, c]) => { const o = this.certs.get(app); return o?.sha256 === c.sha256 && o.redirect === c.redirect && o.hstsMaxAge === c.hstsMaxAge; });
       if (same) return;
       await this.apply(this.table, [...this.table.keys()], { certs: next });
       this.certs = next;
@@ -371,7 +371,7 @@ export class NginxRouter implements RouterEngine {
     fs.mkdirSync(apps, { recursive: true });
     for (const file of fs.readdirSync(apps)) if (!routes.has(file.replace(/\.conf$/, ''))) fs.rmSync(path.join(apps, file), { force: true });
     for (const route of routes.values()) {
-      const tls = tlsFor(route, certs.get(route.app), at.tls?.directives);
+      const tls = tlsFor(route, certs.get(route.app), at.tls);
       const own = challenges.filter((c) => route.hosts.includes(c.host));
       const text = renderApp({ route, listen: at.directives, proxyTimeoutS: this.proxyTimeoutS, snippet: this.opts.appSnippet?.(route), tls, challenges: own });
       writeAtomic(path.join(apps, appFileName(route.app)), text);

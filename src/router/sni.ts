@@ -14,6 +14,8 @@ interface Prepared {
 export interface SniHit {
   app: string;
   context: tls.SecureContext;
+  redirect: boolean;
+  hstsMaxAge: number;
 }
 
 /**
@@ -37,7 +39,7 @@ export class SniTable {
       const old = this.certs.get(c.app);
       // An unchanged certificate keeps its context: parsing keys on every change would cost more than the change.
       if (old && old.source.chain === c.chain && old.source.key === c.key) {
-        next.set(c.app, old);
+        next.set(c.app, { ...old, source: { ...c } });
         continue;
       }
       try {
@@ -56,7 +58,8 @@ export class SniTable {
     for (const route of routes) {
       const cert = this.certs.get(route.app);
       if (!cert) continue;
-      for (const host of route.hosts) if (covers(cert.leaf, host)) next.set(host, { app: route.app, context: cert.context });
+      const policy = { redirect: cert.source.redirect === true, hstsMaxAge: cert.source.hstsMaxAge ?? 0 };
+      for (const host of route.hosts) if (covers(cert.leaf, host)) next.set(host, { app: route.app, context: cert.context, ...policy });
     }
     this.hosts = next;
   }

@@ -22,6 +22,12 @@ export interface CertDeps {
   log?: (msg: string) => void;
 }
 
+/** App settings (`apps:set`) the router applies to hosts served over TLS. */
+export const TLS_REDIRECT = 'tls.redirect';
+export const TLS_HSTS = 'tls.hsts';
+/** Two years: what HSTS preload lists ask for; more commits browsers for longer than anyone plans. */
+export const HSTS_MAX = 63_072_000;
+
 /** The var name the key is sealed under: not a valid env var name, so no config value can be swapped in for it. */
 const KEY_NAME = 'tls:private-key';
 
@@ -65,7 +71,9 @@ export function servableCertificates(deps: Pick<CertDeps, 'store' | 'secrets' | 
   for (const c of deps.store.certs.list()) {
     if (!c.chain || !c.sealedKey) continue;
     try {
-      out.push({ app: c.appName, chain: c.chain, key: deps.secrets.open(c.appName, KEY_NAME, SEALED_PREFIX + c.sealedKey) });
+      const settings = deps.store.apps.byId(c.appId)?.settings ?? {};
+      const policy = { redirect: settings[TLS_REDIRECT] === 'true', hstsMaxAge: Number(settings[TLS_HSTS] ?? 0) };
+      out.push({ app: c.appName, chain: c.chain, key: deps.secrets.open(c.appName, KEY_NAME, SEALED_PREFIX + c.sealedKey), ...policy });
     } catch (err) {
       deps.log?.(`tls: the certificate of ${c.appName} is not served: ${(err as Error).message}`);
     }

@@ -48,6 +48,7 @@ interface TlsAnswer {
   /** SHA-256 fingerprint of the certificate the router presented. */
   fingerprint: string;
   alpn: string | false | null;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 const fingerprintOf = (pem: string) => {
@@ -74,7 +75,7 @@ for (const engine of ENGINES) describe(`router engine ${engine.name}: TLS by SNI
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint, alpn: socket.alpnProtocol }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint, alpn: socket.alpnProtocol, headers: res.headers }));
       });
       req.on('error', reject);
       req.end();
@@ -259,6 +260,27 @@ for (const engine of ENGINES) describe(`router engine ${engine.name}: TLS by SNI
     await router.setChallenges([]);
     expect(echoOf(await at('www.alpha.test', token)).name).to.equal('alpha');
     expect((await at('not-routed-yet.test', other)).status).to.equal(404);
+  });
+
+  it('tls.redirect answers plain HTTP for the covered hosts with 308 to https (ACME challenges exempt); tls.hsts adds Strict-Transport-Security to HTTPS answers', async () => {
+    const plain = router.address()!.port;
+    await router.setCertificates([{ app: 'alpha', chain: alphaCert.fullchainPem, key: alphaCert.keyPem, redirect: true, hstsMaxAge: 600 }]);
+    const moved = await request(plain, 'www.alpha.test', { path: '/a/b?c=1' });
+    expect(moved.status).to.equal(308);
+    expect(moved.headers.location).to.equal(`https://www.alpha.test:${port}/a/b?c=1`);
+    expect(echoOf(await request(plain, 'alpha.localhost')).name, 'a host the certificate does not cover').to.equal('alpha');
+    const token = 'redirect-exempt-' + 'z'.repeat(20);
+    await router.setChallenges([{ host: 'www.alpha.test', token, keyAuthorization: `${token}.${'K'.repeat(43)}` }]);
+    expect((await request(plain, 'www.alpha.test', { path: `/.well-known/acme-challenge/${token}` })).body).to.equal(`${token}.${'K'.repeat(43)}`);
+    await router.setChallenges([]);
+    const secure = await get('www.alpha.test');
+    expect(secure.status).to.equal(200);
+    expect(secure.headers['strict-transport-security']).to.equal('max-age=600');
+    // Never over plain HTTP (browsers ignore it there, and it would claim HTTPS where there is none).
+    expect((await request(plain, 'alpha.localhost')).headers).to.not.have.property('strict-transport-security');
+    await router.setCertificates([{ app: 'alpha', chain: alphaCert.fullchainPem, key: alphaCert.keyPem }]);
+    expect(echoOf(await request(plain, 'www.alpha.test')).name).to.equal('alpha');
+    expect((await get('www.alpha.test')).headers).to.not.have.property('strict-transport-security');
   });
 
   it('stops serving TLS for a host when its certificate or its route goes, and for a domain moved to another app', async () => {
