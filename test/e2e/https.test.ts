@@ -164,6 +164,21 @@ for (const engine of ['builtin', 'nginx'] as const) describe(`e2e: HTTPS with yo
     server.assertAlive('the certificate swap');
   });
 
+  it('apps:set tls.redirect=true sends plain HTTP to https; tls.hsts adds Strict-Transport-Security, with a warning; both apply at once and reset', () => {
+    const leaf = makeLeaf(pki, [HOST]);
+    expect(cli(['certs:add', 'secure', leaf.fullchain, leaf.key]).code).to.equal(0);
+    const set = cli(['apps:set', 'secure', 'tls.redirect=true', 'tls.hsts=60']);
+    expect(set.code, set.stderr).to.equal(0);
+    expect(set.stderr).to.match(/^ !     HSTS: a browser that gets an HTTPS answer from secure refuses plain HTTP to that domain for the next 60 seconds/m);
+    const plain = () => spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '-H', `Host: ${HOST}`, `http://127.0.0.1:${server.ports.router}/path?q=1`], { encoding: 'utf8' }).stdout;
+    expect(plain()).to.equal(`308 https://${HOST}:${server.ports.routerTls}/path?q=1`);
+    const port = server.ports.routerTls;
+    const head = spawnSync('curl', ['-sS', '-D', '-', '-o', '/dev/null', '--cacert', pki.root, '--resolve', `${HOST}:${port}:127.0.0.1`, `https://${HOST}:${port}/`], { encoding: 'utf8' }).stdout;
+    expect(head).to.match(/^strict-transport-security: max-age=60\r?$/im);
+    expect(cli(['apps:set', 'secure', 'tls.redirect=', 'tls.hsts=']).code).to.equal(0);
+    expect(plain()).to.equal('200 ');
+  });
+
   describe('a hostile member', () => {
     let mallory: ReturnType<typeof sshKey>;
     let token: string;
