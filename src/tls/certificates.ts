@@ -44,6 +44,7 @@ export async function addOwnCertificate(deps: CertDeps, app: App, text: string):
     domains: custom.length ? custom : [defaultHost(deps, app)],
     trusted: trustedCas(deps.extraCaBundle),
   });
+  const previous = deps.store.certs.forApp(app.id);
   deps.store.certs.put(app.id, {
     source: 'own',
     domains: checked.names,
@@ -54,7 +55,14 @@ export async function addOwnCertificate(deps: CertDeps, app: App, text: string):
     notBefore: checked.notBefore,
     notAfter: checked.notAfter,
   });
-  await publishCertificates(deps);
+  try {
+    await publishCertificates(deps);
+  } catch (err) {
+    // The router refused it (nginx -t): what is stored goes back to what is served.
+    if (previous?.chain && previous.sealedKey) deps.store.certs.put(app.id, { ...previous, chain: previous.chain, sealedKey: previous.sealedKey, fingerprint: previous.fingerprint ?? '', issuer: previous.issuer ?? '', notBefore: previous.notBefore ?? 0, notAfter: previous.notAfter ?? 0 });
+    else deps.store.certs.remove(app.id);
+    throw err;
+  }
   return checked;
 }
 
