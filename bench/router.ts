@@ -37,12 +37,17 @@ interface Options {
 
 function parseOptions(): Options {
   const { values } = parseArgs({
-    options: { duration: { type: 'string', default: '10' }, warmup: { type: 'string', default: '2' }, rounds: { type: 'string', default: '1' } },
+    options: {
+      duration: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '1' },
+    },
   });
   const durationS = Number(values.duration);
   const warmupS = Number(values.warmup);
   const rounds = Number(values.rounds);
-  if (!Number.isInteger(durationS) || durationS < 1) throw new Error(`--duration must be a positive number of seconds, got "${values.duration}"`);
+  if (!Number.isInteger(durationS) || durationS < 1)
+    throw new Error(`--duration must be a positive number of seconds, got "${values.duration}"`);
   if (!Number.isInteger(warmupS) || warmupS < 0) throw new Error(`--warmup must be a number of seconds, got "${values.warmup}"`);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got "${values.rounds}"`);
   return { durationS, warmupS, rounds };
@@ -74,7 +79,14 @@ type Row = WrkResult & { ratio_to_plain_nginx: { rps: number; p99: number }; rou
 function combine(runs: WrkResult[]): WrkResult & { rounds?: WrkResult[] } {
   if (runs.length === 1) return runs[0]!;
   const pick = (f: (r: WrkResult) => number) => median(runs.map(f));
-  return { rps: pick((r) => r.rps), p50_ms: pick((r) => r.p50_ms), p99_ms: pick((r) => r.p99_ms), requests: pick((r) => r.requests), errors: runs.reduce((n, r) => n + r.errors, 0), rounds: runs };
+  return {
+    rps: pick((r) => r.rps),
+    p50_ms: pick((r) => r.p50_ms),
+    p99_ms: pick((r) => r.p99_ms),
+    requests: pick((r) => r.requests),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    rounds: runs,
+  };
 }
 
 async function main(): Promise<number> {
@@ -146,7 +158,9 @@ async function main(): Promise<number> {
         if (opts.warmupS > 0) await runWrk({ ...base, durationS: opts.warmupS });
         const r = await runWrk(base);
         runs[target].push(r);
-        progress(`round ${round}/${opts.rounds} ${target}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)}ms, p99 ${r.p99_ms.toFixed(2)}ms${r.errors ? `, ${r.errors} errors` : ''}`);
+        progress(
+          `round ${round}/${opts.rounds} ${target}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)}ms, p99 ${r.p99_ms.toFixed(2)}ms${r.errors ? `, ${r.errors} errors` : ''}`,
+        );
       }
     }
     const results = Object.fromEntries(TARGETS.map((t) => [t, combine(runs[t])])) as Record<Target, ReturnType<typeof combine>>;
@@ -156,7 +170,15 @@ async function main(): Promise<number> {
       TARGETS.map((t): [Target, Row] => {
         const r = results[t];
         const yard = results[yardstickOf(t)];
-        return [t, { ...r, p50_ms: round2(r.p50_ms), p99_ms: round2(r.p99_ms), ratio_to_plain_nginx: { rps: round2(r.rps / yard.rps), p99: round2(r.p99_ms / yard.p99_ms) } }];
+        return [
+          t,
+          {
+            ...r,
+            p50_ms: round2(r.p50_ms),
+            p99_ms: round2(r.p99_ms),
+            ratio_to_plain_nginx: { rps: round2(r.rps / yard.rps), p99: round2(r.p99_ms / yard.p99_ms) },
+          },
+        ];
       }),
     );
     const doc = {
@@ -167,7 +189,12 @@ async function main(): Promise<number> {
       load_average_1m: Math.round(os.loadavg()[0]! * 100) / 100,
       app: "node:http server answering 'ok', in its own process",
       tls: `*_tls rows: HTTPS to ${TLS_HOST} (SNI) with one self-signed P-256 certificate, HTTP/1.1 keep-alive; ratios against plain_nginx_tls`,
-      machine: { cpus: os.availableParallelism(), node: process.version, nginx: nginxVersion(nginxBin), nginx_worker_processes: workerProcesses },
+      machine: {
+        cpus: os.availableParallelism(),
+        node: process.version,
+        nginx: nginxVersion(nginxBin),
+        nginx_worker_processes: workerProcesses,
+      },
       results: rows,
     };
     process.stdout.write(JSON.stringify(doc, null, 2) + '\n');

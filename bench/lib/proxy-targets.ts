@@ -23,7 +23,10 @@ export async function waitForBody(port: number, host: string, body: string, time
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const got = await new Promise<string | undefined>((resolve) => {
-      const get = tls ? (o: https.RequestOptions, cb: (res: http.IncomingMessage) => void) => https.get({ ...o, servername: host, rejectUnauthorized: false }, cb) : http.get;
+      const get = tls
+        ? (o: https.RequestOptions, cb: (res: http.IncomingMessage) => void) =>
+            https.get({ ...o, servername: host, rejectUnauthorized: false }, cb)
+        : http.get;
       const req = get({ host: '127.0.0.1', port, headers: { host }, agent: false }, (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c));
@@ -54,7 +57,11 @@ export async function startTinyApp(): Promise<{ port: number; stop(): Promise<vo
  * (`proxy_pass` to a keepalive upstream), with its own temp prefix. It is
  * the yardstick: the nginx engine should cost about the same.
  */
-export async function startPlainNginx(appPort: number, workerProcesses: number, tls?: { certKeyFile: string }): Promise<{ port: number; tlsPort: number; stop(): Promise<void> }> {
+export async function startPlainNginx(
+  appPort: number,
+  workerProcesses: number,
+  tls?: { certKeyFile: string },
+): Promise<{ port: number; tlsPort: number; stop(): Promise<void> }> {
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-plain-nginx-'));
   const port = await freePort();
   const tlsPort = await freePort();

@@ -6,7 +6,29 @@ import path from 'node:path';
 export function selfSignedCertificate(dir: string, host: string): { chain: string; key: string; file: string } {
   const cert = path.join(dir, 'bench-cert.pem');
   const key = path.join(dir, 'bench-key.pem');
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${host}`,
+      '-addext',
+      `subjectAltName=DNS:${host}`,
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`openssl could not make the bench certificate: ${r.stderr}`);
   const chain = fs.readFileSync(cert, 'utf8');
   const keyPem = fs.readFileSync(key, 'utf8');

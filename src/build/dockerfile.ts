@@ -11,13 +11,14 @@ import { checkBaseImages } from './dockerfile-from.js';
 
 /** Whether the source is a Dockerfile app: a `Dockerfile` at its root. */
 export async function hasDockerfile(dir: string): Promise<boolean> {
-  return fsp.stat(path.join(dir, 'Dockerfile')).then((s) => s.isFile(), () => false);
+  return fsp.stat(path.join(dir, 'Dockerfile')).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 /** Where the build context comes from: the pushed commit itself, or a directory (tarball uploads, rollbacks). */
-export type DockerfileContext =
-  | { kind: 'git'; repo: string; commit: string; env?: Record<string, string> }
-  | { kind: 'dir'; dir: string };
+export type DockerfileContext = { kind: 'git'; repo: string; commit: string; env?: Record<string, string> } | { kind: 'dir'; dir: string };
 
 export interface DockerfileBuildOptions {
   docker: Docker;
@@ -81,7 +82,11 @@ function contextStream(ctx: DockerfileContext): { stream: Readable; done: Promis
     });
     return { stream: pack as unknown as Readable, done };
   }
-  const git = spawn('git', ['archive', '--format=tar', ctx.commit], { cwd: ctx.repo, env: { ...process.env, ...ctx.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const git = spawn('git', ['archive', '--format=tar', ctx.commit], {
+    cwd: ctx.repo,
+    env: { ...process.env, ...ctx.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   git.stderr.on('data', (d) => (stderr += d));
   const done = new Promise<void>((resolve, reject) => {
@@ -89,7 +94,13 @@ function contextStream(ctx: DockerfileContext): { stream: Readable; done: Promis
     git.on('close', (code) =>
       code === 0
         ? resolve()
-        : reject(new SlipwayError('checkout_failed', `could not read commit ${ctx.commit.slice(0, 12)}: ${stderr.trim() || `git archive exited ${code}`}`, { status: 500 })),
+        : reject(
+            new SlipwayError(
+              'checkout_failed',
+              `could not read commit ${ctx.commit.slice(0, 12)}: ${stderr.trim() || `git archive exited ${code}`}`,
+              { status: 500 },
+            ),
+          ),
     );
   });
   return { stream: git.stdout, done };

@@ -4,7 +4,16 @@ import { appFor, visibleApps } from '../auth/access.js';
 import { SlipwayError } from '../errors.js';
 import { SecretBox } from '../secrets/box.js';
 import type { App } from '../store/index.js';
-import { TLS_HSTS, addOwnCertificate, certStatus, noCertificate, noCertificateText, publishCertificates, removeCertificate, type CertDeps } from '../tls/certificates.js';
+import {
+  TLS_HSTS,
+  addOwnCertificate,
+  certStatus,
+  noCertificate,
+  noCertificateText,
+  publishCertificates,
+  removeCertificate,
+  type CertDeps,
+} from '../tls/certificates.js';
 import { out, type CommandContext } from './context.js';
 import { readAll } from './users.js';
 import { table } from './format.js';
@@ -20,20 +29,26 @@ export function registerCerts(program: Command, ctx: CommandContext): void {
     .argument('<app>')
     .argument('[cert]', 'certificate file: the leaf, then its intermediates (a CA\'s "fullchain.pem"); - or none: both from stdin')
     .argument('[key]', 'its private key file (unencrypted)')
-    .addHelpText('after', '\nExamples:\n  slipway certs:add myapp fullchain.pem privkey.pem\n  cat fullchain.pem privkey.pem | ssh slipway@HOST certs:add myapp')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  slipway certs:add myapp fullchain.pem privkey.pem\n  cat fullchain.pem privkey.pem | ssh slipway@HOST certs:add myapp',
+    )
     .action(async (name: string, certFile: string | undefined, keyFile: string | undefined) => {
       const app = appFor(ctx.store, ctx.user, name);
       const text = await certificateText(ctx, certFile, keyFile);
       const checked = await addOwnCertificate(deps(ctx), app, text);
       const status = certStatus(deps(ctx), app, ctx.store.certs.forApp(app.id)!);
-      out(ctx, `-----> Added a certificate to ${app.name} for ${checked.names.join(', ')} (issued by ${checked.issuer}, expires ${day(checked.notAfter)})`);
+      out(
+        ctx,
+        `-----> Added a certificate to ${app.name} for ${checked.names.join(', ')} (issued by ${checked.issuer}, expires ${day(checked.notAfter)})`,
+      );
       for (const host of status.served) out(ctx, `       served at ${httpsUrl(ctx, host)}`);
       warn(ctx, status.warnings);
     });
 
   program
     .command('certs:remove')
-    .description("stop serving an app over HTTPS with its own certificate")
+    .description('stop serving an app over HTTPS with its own certificate')
     .argument('<app>')
     .action(async (name: string) => {
       const app = appFor(ctx.store, ctx.user, name);
@@ -44,7 +59,7 @@ export function registerCerts(program: Command, ctx: CommandContext): void {
   program
     .command('certs:report')
     .alias('certs')
-    .description("certificates: domains served over HTTPS, issuer, expiry, source (of one app, or every app you may use)")
+    .description('certificates: domains served over HTTPS, issuer, expiry, source (of one app, or every app you may use)')
     .argument('[app]')
     .action((name: string | undefined) => {
       const apps: App[] = name ? [appFor(ctx.store, ctx.user, name)] : visibleApps(ctx.store, ctx.user);
@@ -57,8 +72,16 @@ export function registerCerts(program: Command, ctx: CommandContext): void {
           continue;
         }
         const s = certStatus(deps(ctx), app, cert);
-        rows.push([app.name, s.served.join(', ') || '(none of its hosts)', cert.issuer ?? '', cert.notAfter ? day(cert.notAfter) : '', daysLeft(cert.notAfter), cert.source]);
-        if (cert.lastAttemptAt) rows.push(['', `last attempt ${new Date(cert.lastAttemptAt).toISOString()}: ${cert.lastError ?? 'ok'}`, '', '', '', '']);
+        rows.push([
+          app.name,
+          s.served.join(', ') || '(none of its hosts)',
+          cert.issuer ?? '',
+          cert.notAfter ? day(cert.notAfter) : '',
+          daysLeft(cert.notAfter),
+          cert.source,
+        ]);
+        if (cert.lastAttemptAt)
+          rows.push(['', `last attempt ${new Date(cert.lastAttemptAt).toISOString()}: ${cert.lastError ?? 'ok'}`, '', '', '', '']);
         warnings.push(...s.warnings);
       }
       out(ctx, rows.length ? table(['APP', 'DOMAINS', 'ISSUER', 'EXPIRES', 'LEFT', 'SOURCE'], rows) : 'No certificates.');
@@ -73,11 +96,15 @@ export function registerCerts(program: Command, ctx: CommandContext): void {
  */
 async function certificateText(ctx: CommandContext, certFile?: string, keyFile?: string): Promise<string> {
   if (certFile && certFile !== '-') {
-    if (!ctx.local) throw new SlipwayError('stdin_required', 'over SSH the certificate and key are read from stdin', { hint: 'cat fullchain.pem privkey.pem | ssh slipway@HOST certs:add APP' });
+    if (!ctx.local)
+      throw new SlipwayError('stdin_required', 'over SSH the certificate and key are read from stdin', {
+        hint: 'cat fullchain.pem privkey.pem | ssh slipway@HOST certs:add APP',
+      });
     if (!keyFile) throw noCertificateText();
-    const read = (f: string) => fsp.readFile(f, 'utf8').catch(() => {
-      throw new SlipwayError('no_file', `cannot read ${f}`, { hint: 'pass the certificate file and the key file' });
-    });
+    const read = (f: string) =>
+      fsp.readFile(f, 'utf8').catch(() => {
+        throw new SlipwayError('no_file', `cannot read ${f}`, { hint: 'pass the certificate file and the key file' });
+      });
     return `${await read(certFile)}\n${await read(keyFile)}`;
   }
   const text = await readAll(ctx.io.stdin, 'the certificate and key');
@@ -119,7 +146,8 @@ function warn(ctx: CommandContext, lines: string[]): void {
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-const daysLeft = (notAfter: number | null) => (notAfter === null ? '' : notAfter <= Date.now() ? 'expired' : `${Math.floor((notAfter - Date.now()) / 86_400_000)}d`);
+const daysLeft = (notAfter: number | null) =>
+  notAfter === null ? '' : notAfter <= Date.now() ? 'expired' : `${Math.floor((notAfter - Date.now()) / 86_400_000)}d`;
 
 const httpsUrl = (ctx: CommandContext, host: string) => {
   const port = ctx.settings.routerTlsPort;

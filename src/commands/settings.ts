@@ -41,14 +41,16 @@ export const SETTINGS: Record<string, Setting> = {
   deploy_branch: {
     describe: 'the branch whose pushes deploy (default main)',
     check: (v) => {
-      if (!BRANCH_NAME.test(v) || v.includes('..') || v.startsWith('-') || v.endsWith('/')) throw invalid(`"${v}" is not a valid branch name`);
+      if (!BRANCH_NAME.test(v) || v.includes('..') || v.startsWith('-') || v.endsWith('/'))
+        throw invalid(`"${v}" is not a valid branch name`);
       return v;
     },
     get: (app) => app.deployBranch,
     set: (store, app, value) => store.db.prepare('UPDATE apps SET deploy_branch = ? WHERE id = ?').run(value ?? 'main', app.id),
   },
   buildpack_url: {
-    describe: 'buildpack to use instead of detection: a built-in name, a git URL (#ref allowed), a path in the source (./bp), or (admins) a host path',
+    describe:
+      'buildpack to use instead of detection: a built-in name, a git URL (#ref allowed), a path in the source (./bp), or (admins) a host path',
     check: (v, who) => {
       if (!v || v.length > 500 || /[\s\0]/.test(v)) throw invalid('a buildpack URL is one word of at most 500 characters');
       checkBuildpackSpec('buildpack_url', v, who);
@@ -64,7 +66,10 @@ export const SETTINGS: Record<string, Setting> = {
       return v;
     },
     get: (app) => app.mode,
-    set: (store, app, value) => store.db.prepare('UPDATE apps SET mode = ? WHERE id = ?').run(value ?? { dev: 'editable', staging: 'cooking', prod: 'final' }[app.env], app.id),
+    set: (store, app, value) =>
+      store.db
+        .prepare('UPDATE apps SET mode = ? WHERE id = ?')
+        .run(value ?? { dev: 'editable', staging: 'cooking', prod: 'final' }[app.env], app.id),
   },
   upstream: {
     describe: 'the staging app whose builds this (final) app deploys and promotes from',
@@ -72,7 +77,8 @@ export const SETTINGS: Record<string, Setting> = {
     ...inSettings('upstream'),
   },
   origin: {
-    describe: "an editable app's real remote (https, ssh or git URL; file URLs for admins): `slipway deploy` pulls its deploy branch into the work tree",
+    describe:
+      "an editable app's real remote (https, ssh or git URL; file URLs for admins): `slipway deploy` pulls its deploy branch into the work tree",
     check: (v, who) => {
       let url: URL;
       try {
@@ -80,7 +86,8 @@ export const SETTINGS: Record<string, Setting> = {
       } catch {
         throw invalid(`"${v}" is not a URL`, 'e.g. https://github.com/acme/shop.git or file:///srv/git/shop.git');
       }
-      if (!['http:', 'https:', 'ssh:', 'git:', 'file:'].includes(url.protocol) || v.length > 1000) throw invalid(`"${v}" is not an http, https, ssh, git or file URL`);
+      if (!['http:', 'https:', 'ssh:', 'git:', 'file:'].includes(url.protocol) || v.length > 1000)
+        throw invalid(`"${v}" is not an http, https, ssh, git or file URL`);
       checkGitUrlAtSet(v, { setting: 'origin', url: v }, who);
       return v;
     },
@@ -105,7 +112,7 @@ export const SETTINGS: Record<string, Setting> = {
     ...inSettings('artifact_urls'),
   },
   driver: {
-    describe: 'process or docker: where this app runs and builds (default: the server\'s --driver); applies from the next deploy',
+    describe: "process or docker: where this app runs and builds (default: the server's --driver); applies from the next deploy",
     check: (v) => {
       if (!(DRIVERS as readonly string[]).includes(v)) throw invalid(`unknown driver "${v}"`, `use ${DRIVERS.join(' or ')}`);
       return v;
@@ -124,7 +131,8 @@ export const SETTINGS: Record<string, Setting> = {
     describe: `Strict-Transport-Security max-age in seconds on HTTPS responses (0: off, the default; at most ${HSTS_MAX})`,
     check: (v) => {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > HSTS_MAX) throw invalid(`tls.hsts must be a whole number of seconds from 0 to ${HSTS_MAX}, not "${v}"`);
+      if (!Number.isInteger(n) || n < 0 || n > HSTS_MAX)
+        throw invalid(`tls.hsts must be a whole number of seconds from 0 to ${HSTS_MAX}, not "${v}"`);
       return String(n);
     },
     ...inSettings(TLS_HSTS),
@@ -146,7 +154,8 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
         const eq = pair.indexOf('=');
         const key = eq > 0 ? pair.slice(0, eq) : pair;
         const setting = SETTINGS[key];
-        if (eq <= 0 || !setting) throw invalid(`unknown setting "${key}"`, `settings are: ${Object.keys(SETTINGS).join(', ')}; write them as key=value`);
+        if (eq <= 0 || !setting)
+          throw invalid(`unknown setting "${key}"`, `settings are: ${Object.keys(SETTINGS).join(', ')}; write them as key=value`);
         const raw = pair.slice(eq + 1);
         return { key, setting, value: raw === '' ? undefined : setting.check(raw, who) };
       });

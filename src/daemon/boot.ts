@@ -26,13 +26,17 @@ export async function recoverJobs(services: Services, log: (m: string) => void):
       await keepLive(services, app, release, job, log);
       continue;
     }
-    const reason = job.status === 'running' ? 'interrupted: the Slipway server stopped during this deploy' : 'interrupted: the Slipway server stopped before this deploy started';
+    const reason =
+      job.status === 'running'
+        ? 'interrupted: the Slipway server stopped during this deploy'
+        : 'interrupted: the Slipway server stopped before this deploy started';
     store.jobs.finish(job.id, 'failed', reason);
     if (release?.status === 'pending') store.releases.finish(release.id, 'failed', reason);
     fs.appendFileSync(job.logPath, ` !     ${reason}\n`);
     // A half-built tree or half-placed release is of no use to anyone now.
     fs.rmSync(services.layout.build(job.appName), { recursive: true, force: true });
-    if (release && job.mode !== 'editable') fs.rmSync(services.layout.release(job.appName, release.version), { recursive: true, force: true });
+    if (release && job.mode !== 'editable')
+      fs.rmSync(services.layout.release(job.appName, release.version), { recursive: true, force: true });
     log(`job ${job.id} (${job.appName}) marked failed: ${reason}`);
   }
 }
@@ -53,7 +57,9 @@ async function keepLive(services: Services, app: App, release: Release, job: Job
     try {
       const from = sourceArchive(services, app, release, job);
       const info = await writeReleaseArchive({ services, app, release, releaseDir: dir, from });
-      notes.push(`its archive ${path.basename(info.path).slice(0, 20)}… was made from ${from ? 'the archive it was deployed from' : 'its release directory'}`);
+      notes.push(
+        `its archive ${path.basename(info.path).slice(0, 20)}… was made from ${from ? 'the archive it was deployed from' : 'its release directory'}`,
+      );
     } catch (err) {
       notes.push(`its archive could not be made (${describe(err)}); deploy it again`);
     }
@@ -98,9 +104,21 @@ export async function restoreApps(services: Services, log: (m: string) => void):
       if (app.currentRelease == null || app.settings.stopped) return;
       try {
         const rt = await releaseRuntime(services, app, app.currentRelease);
-        const instances = await startFormation({ services, app, version: rt.release.version, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env, image: rt.image });
+        const instances = await startFormation({
+          services,
+          app,
+          version: rt.release.version,
+          releaseDir: rt.dir,
+          processTypes: rt.processTypes,
+          env: rt.env,
+          image: rt.image,
+        });
         try {
-          await awaitHealthy(services, app.name, instances, { timeoutMs: services.settings.healthTimeoutMs, signal: new AbortController().signal, checks: readAppJson(rt.dir).healthchecks.web });
+          await awaitHealthy(services, app.name, instances, {
+            timeoutMs: services.settings.healthTimeoutMs,
+            signal: new AbortController().signal,
+            checks: readAppJson(rt.dir).healthchecks.web,
+          });
         } catch (err) {
           await stopInstances(services, instances);
           throw err;

@@ -56,7 +56,10 @@ export async function handleHook(opts: PushHandlerOptions, req: HookRequest, io:
   }
 
   for (const u of req.refs ?? []) {
-    if (u.ref !== deployRef) say(`-----> Stored ${u.ref.replace(/^refs\/heads\//, '')}; only pushes to ${app.deployBranch} deploy ${app.name} (change it with \`slipway apps:set ${app.name} deploy_branch=BRANCH\`).`);
+    if (u.ref !== deployRef)
+      say(
+        `-----> Stored ${u.ref.replace(/^refs\/heads\//, '')}; only pushes to ${app.deployBranch} deploy ${app.name} (change it with \`slipway apps:set ${app.name} deploy_branch=BRANCH\`).`,
+      );
     else if (ZERO.test(u.newrev)) say(`-----> ${app.deployBranch} was deleted; nothing was deployed and the live release keeps serving.`);
   }
   if (atomic) return audit(0); // it deployed in pre-receive, before the refs moved
@@ -66,17 +69,41 @@ export async function handleHook(opts: PushHandlerOptions, req: HookRequest, io:
 /** One audit entry per push: the refs it moved (or tried to) and whether it deployed. Returns `code`. */
 function recordPush(opts: PushHandlerOptions, session: PushSession, refs: RefUpdate[], code: number): number {
   const detail = { refs: refs.slice(0, 20).map((u) => ({ ref: u.ref, from: u.oldrev.slice(0, 12), to: u.newrev.slice(0, 12) })) };
-  opts.store.audit.record({ userName: session.user.name, action: 'push', appName: session.app, detail, source: session.source, outcome: code === 0 ? 'ok' : 'failed' });
+  opts.store.audit.record({
+    userName: session.user.name,
+    action: 'push',
+    appName: session.app,
+    detail,
+    source: session.source,
+    outcome: code === 0 ? 'ok' : 'failed',
+  });
   return code;
 }
 
 /** Enqueues a deploy per updated deploy ref and relays each log; 1 when any failed. */
-async function deployAll(opts: PushHandlerOptions, app: App, session: PushSession, updates: RefUpdate[], io: ControlIO, gitEnv?: Record<string, string>): Promise<number> {
+async function deployAll(
+  opts: PushHandlerOptions,
+  app: App,
+  session: PushSession,
+  updates: RefUpdate[],
+  io: ControlIO,
+  gitEnv?: Record<string, string>,
+): Promise<number> {
   let code = 0;
   for (const u of updates) {
-    const plan = app.mode === 'final' ? finalSource(opts, app, u, () => undefined) : { source: { kind: 'git', commit: u.newrev, ref: u.ref, gitEnv } as DeploySource, releaseKind: 'build' as ReleaseKind };
+    const plan =
+      app.mode === 'final'
+        ? finalSource(opts, app, u, () => undefined)
+        : { source: { kind: 'git', commit: u.newrev, ref: u.ref, gitEnv } as DeploySource, releaseKind: 'build' as ReleaseKind };
     if (!plan) return 1;
-    const job = opts.queue.enqueue({ app, userName: session.user.name, kind: 'push', mode: app.mode, releaseKind: plan.releaseKind, source: plan.source });
+    const job = opts.queue.enqueue({
+      app,
+      userName: session.user.name,
+      kind: 'push',
+      mode: app.mode,
+      releaseKind: plan.releaseKind,
+      source: plan.source,
+    });
     const done = await opts.queue.follow(job.id, writeInto(io.stdout), io.signal);
     if (done.status !== 'succeeded') code = 1;
   }
@@ -88,18 +115,27 @@ async function deployAll(opts: PushHandlerOptions, app: App, session: PushSessio
  * upstream (staging) app built from X. Without one the push is refused,
  * naming the app to build it on.
  */
-function finalSource(opts: PushHandlerOptions, app: App, u: RefUpdate, say: (l: string) => void): { source: DeploySource; releaseKind: ReleaseKind } | undefined {
+function finalSource(
+  opts: PushHandlerOptions,
+  app: App,
+  u: RefUpdate,
+  say: (l: string) => void,
+): { source: DeploySource; releaseKind: ReleaseKind } | undefined {
   const short = u.newrev.slice(0, 7);
   const upstream = upstreamOf(opts.deps, app);
   if (!upstream) {
-    say(` !     ${app.name} is in final mode: it deploys release archives and never builds, and it has no upstream app to take ${short} from.`);
+    say(
+      ` !     ${app.name} is in final mode: it deploys release archives and never builds, and it has no upstream app to take ${short} from.`,
+    );
     say(` !     Link its staging app with \`slipway apps:set ${app.name} upstream=STAGING_APP\`, or promote a release to it.`);
     return undefined;
   }
   const found = upstreamReleaseFor(opts.deps, app, u.newrev);
   if (!found) {
     say(` !     ${app.name} is in final mode and never builds: ${upstream.name} has no successful build of ${short}.`);
-    say(` !     Push ${short} to ${upstream.name} first (git push <${upstream.name} remote> ${short}:${upstream.deployBranch}), then push here again.`);
+    say(
+      ` !     Push ${short} to ${upstream.name} first (git push <${upstream.name} remote> ${short}:${upstream.deployBranch}), then push here again.`,
+    );
     return undefined;
   }
   const source: DeploySource = {

@@ -121,17 +121,31 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   try {
     guests = new GuestUsers(store, { range: opts.guestUids });
     // Only root can switch users; a root server that cannot make guests refuses to start rather than run apps as root.
-    if (process.getuid?.() === 0 && opts.guests !== false) guestHost = await GuestHost.create({ home: layout.home, extraCaBundle: opts.extraCaBundle, log: (m) => log(`guests: ${m}`) });
+    if (process.getuid?.() === 0 && opts.guests !== false)
+      guestHost = await GuestHost.create({ home: layout.home, extraCaBundle: opts.extraCaBundle, log: (m) => log(`guests: ${m}`) });
     else log(` !     ${SHARED_USER_WARNING}`);
   } catch (err) {
     store.close();
     throw err;
   }
-  const driver = await createRuntime({ store, kind: settings.defaultDriver, home: layout.home, log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process`, extraCaBundle: opts.extraCaBundle, guests: guestHost }).catch((err) => {
+  const driver = await createRuntime({
+    store,
+    kind: settings.defaultDriver,
+    home: layout.home,
+    log: (m) => log(`driver: ${m}`),
+    stateDir: `${layout.runDir}/process`,
+    extraCaBundle: opts.extraCaBundle,
+    guests: guestHost,
+  }).catch((err) => {
     store.close();
     throw err;
   });
-  const notifier = new WebhookNotifier({ store, egress: settings.egress, retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
+  const notifier = new WebhookNotifier({
+    store,
+    egress: settings.egress,
+    retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs },
+    log: (m) => log(`webhooks: ${m}`),
+  });
   // The built-in router asks the runtime before each request whether a backend's port is still its instance's.
   router.serves = (id) => driver.serves(id) ?? true;
   router.owns = (port, clientPort) => driver.ownsConnection(port, clientPort) ?? true;
@@ -168,7 +182,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       hook: (req, io) => handleHook({ store, queue, deps: { services, queue }, sessions: gateway.pushes }, req, io),
     });
     closers.push(() => new Promise((r) => control.close(() => r(undefined))));
-    const http = await buildHttpServer({ store, gateway, platform, layout, settings, sessions, maxUploadBytes: opts.maxUploadBytes, gitHandler: createGitHttpHandler({ gateway, log }), version: VERSION, log });
+    const http = await buildHttpServer({
+      store,
+      gateway,
+      platform,
+      layout,
+      settings,
+      sessions,
+      maxUploadBytes: opts.maxUploadBytes,
+      gitHandler: createGitHttpHandler({ gateway, log }),
+      version: VERSION,
+      log,
+    });
     const api = await listenAll({
       what: 'HTTP (git and the API)',
       hosts,
@@ -200,7 +225,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   log(`       git over SSH   ssh://slipway@${settings.publicHost}:${opts.sshPort}/APP.git`);
   log(`       git over HTTP  http://${settings.publicHost}:${opts.httpPort}/git/APP.git   (API: /api/v1)`);
   log(`       apps           ${appUrl('APP', settings)}`);
-  if (opts.routerTlsPort !== undefined && router.listenTls) log(`       apps over TLS  https://DOMAIN:${opts.routerTlsPort}/   (domains with a certificate: slipway certs:add)`);
+  if (opts.routerTlsPort !== undefined && router.listenTls)
+    log(`       apps over TLS  https://DOMAIN:${opts.routerTlsPort}/   (domains with a certificate: slipway certs:add)`);
   log(`       listening on   ${hosts.map((h) => (h.includes(':') ? `[${h}]` : h)).join(', ')}`);
   if (firstStart) {
     log(`-----> First start: created the admin user "admin"`);
@@ -234,9 +260,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
  * The router's TLS port, with every stored certificate loaded first. A
  * destroyed app's certificate (gone with its row) stops being served at once.
  */
-async function listenTls(deps: { router: ReturnType<typeof createRouter>; store: Store; secrets: SecretBox; log: (m: string) => void }, port: number | undefined, hosts: string[]): Promise<void> {
+async function listenTls(
+  deps: { router: ReturnType<typeof createRouter>; store: Store; secrets: SecretBox; log: (m: string) => void },
+  port: number | undefined,
+  hosts: string[],
+): Promise<void> {
   if (port === undefined) return;
-  if (!deps.router.listenTls) return deps.log(` !     the ${deps.router.name} router engine does not serve HTTPS yet; --router-tls-port is ignored`);
+  if (!deps.router.listenTls)
+    return deps.log(` !     the ${deps.router.name} router engine does not serve HTTPS yet; --router-tls-port is ignored`);
   await publishCertificates(deps);
   await deps.router.listenTls(port, hosts);
   deps.store.onAccessChange(() => void publishCertificates(deps).catch((err) => deps.log(`tls: ${(err as Error).message}`)));

@@ -1,7 +1,17 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { classifySpec, readBuildpacksFile } from '../build/buildpack-source.js';
-import { DEFAULT_EGRESS, checkGitUrlAtSet, egressError, gitEgress, refuseLocal, setByAdmin, trustEntry, type Setter, type Target } from '../egress/index.js';
+import {
+  DEFAULT_EGRESS,
+  checkGitUrlAtSet,
+  egressError,
+  gitEgress,
+  refuseLocal,
+  setByAdmin,
+  trustEntry,
+  type Setter,
+  type Target,
+} from '../egress/index.js';
 import type { App, Store } from '../store/index.js';
 import type { ConfigChange } from './config-changes.js';
 import type { DeployContext } from './context.js';
@@ -39,8 +49,14 @@ export async function checkBuildpacks(ctx: DeployContext, env: Record<string, st
 
 async function namedBuildpacks(ctx: DeployContext, env: Record<string, string>): Promise<Named[]> {
   const { settings } = ctx.app;
-  if (settings.buildpack_url) return [{ spec: settings.buildpack_url, setting: 'buildpack_url', trusted: setByAdmin(settings, 'buildpack_url', settings.buildpack_url) }];
-  if (env.BUILDPACK_URL) return [{ spec: env.BUILDPACK_URL, setting: 'BUILDPACK_URL', trusted: setByAdmin(settings, 'config.BUILDPACK_URL', env.BUILDPACK_URL) }];
+  if (settings.buildpack_url)
+    return [
+      { spec: settings.buildpack_url, setting: 'buildpack_url', trusted: setByAdmin(settings, 'buildpack_url', settings.buildpack_url) },
+    ];
+  if (env.BUILDPACK_URL)
+    return [
+      { spec: env.BUILDPACK_URL, setting: 'BUILDPACK_URL', trusted: setByAdmin(settings, 'config.BUILDPACK_URL', env.BUILDPACK_URL) },
+    ];
   const specs = await readBuildpacksFile(ctx.workDir).catch(() => undefined);
   const byAdmin = ctx.services.store.users.byName(ctx.job.userName)?.role === 'admin';
   return (specs ?? []).map((spec) => ({ spec, setting: '.buildpacks', trusted: byAdmin }));
@@ -52,7 +68,11 @@ async function insideSource(buildDir: string, dir: string, target: Target): Prom
   if (real === undefined) return; // Missing: the build says "not a directory".
   const root = await fsp.realpath(buildDir);
   if (real !== root && !real.startsWith(root + path.sep)) {
-    throw egressError(target, "points outside the app's source; relative buildpack paths must stay inside it", 'ship the buildpack in the repository, or use a git URL');
+    throw egressError(
+      target,
+      "points outside the app's source; relative buildpack paths must stay inside it",
+      'ship the buildpack in the repository, or use a git URL',
+    );
   }
 }
 
@@ -62,7 +82,8 @@ async function insideSource(buildDir: string, dir: string, target: Target): Prom
  * URLs for admins only. Unknown names are left to the build to refuse.
  */
 export function checkBuildpackSpec(setting: string, spec: string, who: Setter): void {
-  if (spec.startsWith('-')) throw egressError({ setting, url: spec }, 'must not start with "-"', 'use a built-in name, a git URL or a path');
+  if (spec.startsWith('-'))
+    throw egressError({ setting, url: spec }, 'must not start with "-"', 'use a built-in name, a git URL or a path');
   let source: ReturnType<typeof classifySpec>;
   try {
     source = classifySpec(spec, { builtinDir: '/', buildDir: '/' });

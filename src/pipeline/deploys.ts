@@ -33,7 +33,14 @@ export function deployArtifact(deps: DeployDeps, app: App, actor: Actor, file: s
 /** A source tarball to build in the app's own mode (Heroku's Build API, Dokku's git:from-archive). */
 export function deploySource(deps: DeployDeps, app: App, actor: Actor, file: string): Job {
   if (app.mode === 'final') throw finalNeverBuilds(app);
-  return deps.queue.enqueue({ app, userName: actor.userName, kind: 'build', mode: app.mode, releaseKind: 'build', source: { kind: 'tarball', file } });
+  return deps.queue.enqueue({
+    app,
+    userName: actor.userName,
+    kind: 'build',
+    mode: app.mode,
+    releaseKind: 'build',
+    source: { kind: 'tarball', file },
+  });
 }
 
 /**
@@ -44,14 +51,22 @@ export function deploySource(deps: DeployDeps, app: App, actor: Actor, file: str
 export function redeploy(deps: DeployDeps, app: App, actor: Actor): Job {
   const urls = artifactUrls(app);
   let source: DeploySource;
-  if (app.mode === 'editable') source = app.settings.origin ? { kind: 'worktree', origin: app.settings.origin, branch: app.deployBranch } : { kind: 'worktree' };
+  if (app.mode === 'editable')
+    source = app.settings.origin ? { kind: 'worktree', origin: app.settings.origin, branch: app.deployBranch } : { kind: 'worktree' };
   else if (app.mode === 'final' && urls.length) source = { kind: 'urls', urls };
   else if (app.mode === 'final') source = { kind: 'live' };
   else {
     const commit = branchHead(deps, app);
     source = { kind: 'git', commit, ref: `refs/heads/${app.deployBranch}` };
   }
-  return deps.queue.enqueue({ app, userName: actor.userName, kind: 'deploy', mode: source.kind === 'live' ? 'final' : app.mode, releaseKind: 'build', source });
+  return deps.queue.enqueue({
+    app,
+    userName: actor.userName,
+    kind: 'deploy',
+    mode: source.kind === 'live' ? 'final' : app.mode,
+    releaseKind: 'build',
+    source,
+  });
 }
 
 /** Copies a release of `from` (default: its live one) to `to` as a new release, with `to`'s own config. */
@@ -63,7 +78,14 @@ export function promote(deps: DeployDeps, from: App, to: App, actor: Actor, vers
     kind: 'promote',
     mode: 'final',
     releaseKind: 'promote',
-    source: { kind: 'archive', archive: release.archivePath!, sha256: release.sha256 ?? undefined, fromApp: from.name, fromVersion: release.version, commit: release.commit },
+    source: {
+      kind: 'archive',
+      archive: release.archivePath!,
+      sha256: release.sha256 ?? undefined,
+      fromApp: from.name,
+      fromVersion: release.version,
+      commit: release.commit,
+    },
   });
 }
 
@@ -87,11 +109,19 @@ export function upstreamOf(deps: DeployDeps, app: App): App | undefined {
 function promotable(deps: DeployDeps, from: App, version?: number): Release {
   const v = version ?? from.currentRelease;
   const release = v == null ? undefined : deps.services.store.releases.get(from.id, v);
-  if (!release) throw new SlipwayError('not_found', version ? `${from.name} has no release v${version}` : `${from.name} has no live release to promote`, { status: 404, hint: `list them with \`slipway releases ${from.name}\`` });
+  if (!release)
+    throw new SlipwayError(
+      'not_found',
+      version ? `${from.name} has no release v${version}` : `${from.name} has no live release to promote`,
+      { status: 404, hint: `list them with \`slipway releases ${from.name}\`` },
+    );
   if (release.status !== 'succeeded' || !release.archivePath || !fs.existsSync(release.archivePath)) {
     throw new SlipwayError('not_promotable', `v${release.version} of ${from.name} has no release archive (it is ${release.status})`, {
       status: 409,
-      hint: from.mode === 'editable' ? 'editable apps do not bundle archives; promote from a cooking (staging) app' : `pick a succeeded release from \`slipway releases ${from.name}\``,
+      hint:
+        from.mode === 'editable'
+          ? 'editable apps do not bundle archives; promote from a cooking (staging) app'
+          : `pick a succeeded release from \`slipway releases ${from.name}\``,
     });
   }
   return release;
@@ -105,8 +135,14 @@ function branchHead(deps: DeployDeps, app: App): string {
   const ref = `${deps.services.layout.repo(app.name)}/refs/heads/${app.deployBranch}`;
   if (fs.existsSync(ref)) return fs.readFileSync(ref, 'utf8').trim();
   const packed = `${deps.services.layout.repo(app.name)}/packed-refs`;
-  const line = fs.existsSync(packed) ? fs.readFileSync(packed, 'utf8').split('\n').find((l) => l.endsWith(` refs/heads/${app.deployBranch}`)) : undefined;
-  if (!line) throw invalid(`${app.name} has nothing on ${app.deployBranch} to deploy yet`, `push it first: git push paas ${app.deployBranch}`);
+  const line = fs.existsSync(packed)
+    ? fs
+        .readFileSync(packed, 'utf8')
+        .split('\n')
+        .find((l) => l.endsWith(` refs/heads/${app.deployBranch}`))
+    : undefined;
+  if (!line)
+    throw invalid(`${app.name} has nothing on ${app.deployBranch} to deploy yet`, `push it first: git push paas ${app.deployBranch}`);
   return line.split(' ')[0]!;
 }
 

@@ -70,11 +70,17 @@ export class DeployQueue {
     });
     const log = new JobLog(job.logPath);
     const ahead = store.jobs.aheadOf(req.app.id, job.id);
-    if (ahead) log.line(`-----> Queued: ${ahead} deploy${ahead === 1 ? '' : 's'} of ${req.app.name} ahead of this one (job ${job.id}); waiting for ${ahead === 1 ? 'it' : 'them'} to finish`);
+    if (ahead)
+      log.line(
+        `-----> Queued: ${ahead} deploy${ahead === 1 ? '' : 's'} of ${req.app.name} ahead of this one (job ${job.id}); waiting for ${ahead === 1 ? 'it' : 'them'} to finish`,
+      );
     const abort = new AbortController();
     const tail = this.tails.get(req.app.id) ?? Promise.resolve();
     const done = tail.then(() => this.run(job.id, req, log, abort.signal));
-    this.tails.set(req.app.id, done.catch(() => undefined));
+    this.tails.set(
+      req.app.id,
+      done.catch(() => undefined),
+    );
     this.live.set(job.id, { log, done, abort });
     done.finally(() => setTimeout(() => this.live.delete(job.id), 60_000).unref()).catch(() => undefined);
     return job;
@@ -111,7 +117,10 @@ export class DeployQueue {
       const ahead = store.jobs.aheadOf(req.app.id, job.id);
       if (ahead) log.line(`-----> Queued: ${ahead} job${ahead === 1 ? '' : 's'} of ${req.app.name} ahead of this one (job ${job.id})`);
       done = (this.tails.get(req.app.id) ?? Promise.resolve()).then(start);
-      this.tails.set(req.app.id, done.catch(() => undefined));
+      this.tails.set(
+        req.app.id,
+        done.catch(() => undefined),
+      );
     } else done = start();
     this.live.set(job.id, { log, done, abort });
     done.finally(() => setTimeout(() => this.live.delete(job.id), 60_000).unref()).catch(() => undefined);
@@ -196,7 +205,10 @@ export class DeployQueue {
   exclusive<T>(appId: number, fn: () => Promise<T>): Promise<T> {
     const tail = this.tails.get(appId) ?? Promise.resolve();
     const run = tail.then(fn);
-    this.tails.set(appId, run.catch(() => undefined));
+    this.tails.set(
+      appId,
+      run.catch(() => undefined),
+    );
     return run;
   }
 
@@ -229,7 +241,9 @@ function resolveSource(store: Services['store'], app: App, source: DeploySource)
   if (source.kind !== 'live') return source;
   const live = app.currentRelease == null ? undefined : store.releases.get(app.id, app.currentRelease);
   if (!live?.archivePath) {
-    throw new SlipwayError('no_archive', `${app.name} has no live release archive to make a new release from`, { hint: 'push to deploy it first' });
+    throw new SlipwayError('no_archive', `${app.name} has no live release archive to make a new release from`, {
+      hint: 'push to deploy it first',
+    });
   }
   return { kind: 'archive', archive: live.archivePath, sha256: live.sha256 ?? undefined, fromVersion: live.version, commit: live.commit };
 }

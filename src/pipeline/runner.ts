@@ -82,7 +82,18 @@ async function runStage(ctx: DeployContext, seq: number, stage: Stage, failure?:
 }
 
 function asDeployError(ctx: DeployContext, stage: Stage, err: unknown): DeployError {
-  if (err instanceof DeployError) return err.stage ? err : new DeployError(err.message, { app: err.app, release: err.release, stage, command: err.command, exitCode: err.exitCode, hint: err.hint, cause: err.cause });
+  if (err instanceof DeployError)
+    return err.stage
+      ? err
+      : new DeployError(err.message, {
+          app: err.app,
+          release: err.release,
+          stage,
+          command: err.command,
+          exitCode: err.exitCode,
+          hint: err.hint,
+          cause: err.cause,
+        });
   const e = err as Error & { hint?: string; command?: string; exitCode?: number };
   return new DeployError(e?.message ?? String(err), {
     app: ctx.app.name,

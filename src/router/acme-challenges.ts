@@ -18,7 +18,10 @@ export function checkChallenge(c: AcmeChallenge): AcmeChallenge {
   const host = normalizeHost(c.host);
   const keyAuth = KEY_AUTHORIZATION.exec(c.keyAuthorization);
   if (!HOST.test(host) || !TOKEN.test(c.token) || !keyAuth || keyAuth[1] !== c.token) {
-    throw new SlipwayError('invalid_challenge', `invalid ACME challenge for ${JSON.stringify(c.host.slice(0, 80))}`, { status: 500, hint: 'this is a bug in the ACME client: tokens and key authorizations are base64url' });
+    throw new SlipwayError('invalid_challenge', `invalid ACME challenge for ${JSON.stringify(c.host.slice(0, 80))}`, {
+      status: 500,
+      hint: 'this is a bug in the ACME client: tokens and key authorizations are base64url',
+    });
   }
   return { host, token: c.token, keyAuthorization: c.keyAuthorization };
 }

@@ -193,14 +193,19 @@ export class BuiltinRouter implements RouterEngine {
     // Before the route, the app and any redirect: the CA asks before the host may even be routed.
     const keyAuthorization = this.challenges.answer(req.method, hostOf(req), req.url);
     if (keyAuthorization !== undefined) {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(keyAuthorization), 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'content-length': Buffer.byteLength(keyAuthorization),
+        'cache-control': 'no-store',
+      });
       return void res.end(req.method === 'HEAD' ? undefined : keyAuthorization);
     }
     const misdirected = misdirection(req);
     if (misdirected) return reply(res, 421, misdirected);
     const tlsHost = this.sni.lookup(normalizeHost(hostOf(req) ?? ''));
     if (tlsHost && !(req.socket as { encrypted?: boolean }).encrypted) {
-      if (tlsHost.redirect && this.tlsAddress()) return redirect(res, normalizeHost(hostOf(req) ?? ''), this.tlsAddress()!.port, req.url ?? '/');
+      if (tlsHost.redirect && this.tlsAddress())
+        return redirect(res, normalizeHost(hostOf(req) ?? ''), this.tlsAddress()!.port, req.url ?? '/');
     } else if (tlsHost?.hstsMaxAge) res.setHeader('strict-transport-security', `max-age=${tlsHost.hstsMaxAge}`);
     const hit = this.table.lookup(hostOf(req), this.serves);
     if (!hit) return reply(res, 404, `No app is served at ${displayHost(req)}`);
@@ -285,7 +290,9 @@ function misdirection(req: http.IncomingMessage): string | undefined {
   const servername = (req.socket as { servername?: string | false }).servername;
   if (!(req.socket as { encrypted?: boolean }).encrypted || !servername) return undefined;
   const host = normalizeHost(hostOf(req) ?? '');
-  return host === normalizeHost(servername) ? undefined : `This connection is for ${normalizeHost(servername)}, not ${host || '(no Host header)'}`;
+  return host === normalizeHost(servername)
+    ? undefined
+    : `This connection is for ${normalizeHost(servername)}, not ${host || '(no Host header)'}`;
 }
 
 function describeError(err: unknown): string {
@@ -303,7 +310,11 @@ function redirect(res: http.ServerResponse, host: string, port: number, url: str
 function reply(res: http.ServerResponse, status: number, text: string): void {
   if (res.headersSent) return void res.destroy();
   const body = `${text}\n`;
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
   res.end(body);
 }
 

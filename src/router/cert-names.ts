@@ -8,7 +8,13 @@ import type { X509Certificate } from 'node:crypto';
  * exactly one label (`*.example.com` covers `www.example.com`, not
  * `example.com` nor `a.b.example.com`; `w*.example.com` covers nothing).
  */
-const MATCH = { subject: 'never', wildcards: true, partialWildcards: false, multiLabelWildcards: false, singleLabelSubdomains: false } as const;
+const MATCH = {
+  subject: 'never',
+  wildcards: true,
+  partialWildcards: false,
+  multiLabelWildcards: false,
+  singleLabelSubdomains: false,
+} as const;
 
 /** True when the certificate is valid for `host` (lowercase, no trailing dot). */
 export function covers(cert: X509Certificate, host: string): boolean {

@@ -76,11 +76,15 @@ const invalid = (message: string, hint: string) => new SlipwayError('invalid_rou
 
 /** Checks a route before any of it is written: app name, hosts, backends. Returns it with hosts normalized. */
 export function checkRoute(route: Route): Route {
-  if (!APP.test(route.app)) throw invalid(`the nginx router refuses app name ${JSON.stringify(route.app)}`, 'app names are lowercase letters, digits and "-"');
+  if (!APP.test(route.app))
+    throw invalid(`the nginx router refuses app name ${JSON.stringify(route.app)}`, 'app names are lowercase letters, digits and "-"');
   const hosts = [...new Set(route.hosts.map(normalizeHost).filter((h) => h !== ''))];
   for (const host of hosts) {
     if (!HOSTNAME.test(host) || host.endsWith('.invalid')) {
-      throw invalid(`the nginx router refuses host name ${JSON.stringify(host.slice(0, 80))} for ${route.app}`, 'host names are DNS names: letters, digits, "-" and dots');
+      throw invalid(
+        `the nginx router refuses host name ${JSON.stringify(host.slice(0, 80))} for ${route.app}`,
+        'host names are DNS names: letters, digits, "-" and dots',
+      );
     }
   }
   const backends = route.backends.map((b) => checkBackend(route.app, b));
@@ -88,12 +92,14 @@ export function checkRoute(route: Route): Route {
 }
 
 function checkBackend(app: string, b: Backend): Backend {
-  if (!BACKEND_ID.test(b.id)) throw invalid(`invalid backend id ${JSON.stringify(b.id.slice(0, 80))} for ${app}`, 'backend ids are instance ids like app.v3.web.1');
+  if (!BACKEND_ID.test(b.id))
+    throw invalid(`invalid backend id ${JSON.stringify(b.id.slice(0, 80))} for ${app}`, 'backend ids are instance ids like app.v3.web.1');
   const host = b.host.toLowerCase();
   if (net.isIPv4(host) === false && net.isIPv6(host) === false && !HOSTNAME.test(host)) {
     throw invalid(`invalid backend host ${JSON.stringify(b.host.slice(0, 80))} for ${app}`, 'backends are an IP address or a host name');
   }
-  if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535) throw invalid(`invalid backend port ${b.port} for ${app} (${b.id})`, 'ports are 1-65535');
+  if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535)
+    throw invalid(`invalid backend port ${b.port} for ${app} (${b.id})`, 'ports are 1-65535');
   return { id: b.id, host, port: b.port };
 }
 
@@ -288,7 +294,11 @@ export function renderApp(c: AppConfig): string {
   // An app can exist without hosts (removed domains): nothing to serve, nothing to write.
   if (hosts.length === 0) return `${head}# (no host names)\n`;
   const tls = c.tls ? checkTls(route, c.tls) : undefined;
-  const challengesOf = (names: string[]) => challengeLocations((c.challenges ?? []).filter((ch) => names.includes(normalizeHost(ch.host))), 4);
+  const challengesOf = (names: string[]) =>
+    challengeLocations(
+      (c.challenges ?? []).filter((ch) => names.includes(normalizeHost(ch.host))),
+      4,
+    );
   // `tls.redirect`: the hosts served over TLS get a plain server of their own that only redirects (ACME challenges exempt).
   const redirected = tls?.redirectPort ? tls.hosts : [];
   const plainHosts = hosts.filter((h) => !redirected.includes(h));
@@ -371,11 +381,17 @@ function checkTls(route: Route, tls: AppTls): AppTls {
   const own = new Set(route.hosts);
   const hosts = [...new Set(tls.hosts.map(normalizeHost))].filter((h) => own.has(h));
   if (!hosts.length) throw invalid(`no TLS host of ${route.app} is among its hosts`, 'this is a bug in the nginx engine');
-  if (!CERT_FILE.test(tls.file)) throw invalid(`invalid certificate file ${JSON.stringify(tls.file.slice(0, 80))} for ${route.app}`, 'this is a bug in the nginx engine');
+  if (!CERT_FILE.test(tls.file))
+    throw invalid(
+      `invalid certificate file ${JSON.stringify(tls.file.slice(0, 80))} for ${route.app}`,
+      'this is a bug in the nginx engine',
+    );
   const port = tls.redirectPort;
-  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw invalid(`invalid TLS port ${port} for ${route.app}`, 'this is a bug in the nginx engine');
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536))
+    throw invalid(`invalid TLS port ${port} for ${route.app}`, 'this is a bug in the nginx engine');
   const hsts = tls.hstsMaxAge ?? 0;
-  if (!(Number.isInteger(hsts) && hsts >= 0)) throw invalid(`invalid HSTS max-age ${hsts} for ${route.app}`, 'this is a bug in the nginx engine');
+  if (!(Number.isInteger(hsts) && hsts >= 0))
+    throw invalid(`invalid HSTS max-age ${hsts} for ${route.app}`, 'this is a bug in the nginx engine');
   return { listen: tls.listen, hosts, file: tls.file, redirectPort: port, hstsMaxAge: hsts };
 }
 

@@ -12,7 +12,9 @@ export const INSTALL_HINT = 'or run the built-in router: --router builtin';
 
 /** The nginx executable to run: `explicit` if given, else the first `nginx` on PATH or in the usual sbin folders. */
 export function findNginx(explicit?: string): string {
-  const candidates = explicit ? [explicit] : [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...SEARCH].map((d) => path.join(d, 'nginx'));
+  const candidates = explicit
+    ? [explicit]
+    : [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...SEARCH].map((d) => path.join(d, 'nginx'));
   for (const file of candidates) {
     try {
       fs.accessSync(file, fs.constants.X_OK);
@@ -22,7 +24,9 @@ export function findNginx(explicit?: string): string {
     }
   }
   // The install command is in the message itself: some entrances print only the message.
-  const what = explicit ? `the nginx router cannot run ${explicit}: no such executable` : 'the nginx router needs nginx, which is not installed';
+  const what = explicit
+    ? `the nginx router cannot run ${explicit}: no such executable`
+    : 'the nginx router needs nginx, which is not installed';
   throw new SlipwayError('nginx_missing', `${what}; install it with \`apt-get install nginx\``, {
     status: 500,
     hint: INSTALL_HINT,
@@ -33,7 +37,12 @@ export function findNginx(explicit?: string): string {
 export function nginxMessages(stderr: string): string {
   const lines = stderr
     .split('\n')
-    .map((l) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (\*\d+ )?/, '$1 ').replace(/^nginx: /, '').trim())
+    .map((l) =>
+      l
+        .replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (\*\d+ )?/, '$1 ')
+        .replace(/^nginx: /, '')
+        .trim(),
+    )
     .filter((l) => /^\[(emerg|alert|crit|error)\]/.test(l));
   return lines.length ? lines.join('; ') : stderr.trim().split('\n').slice(-3).join('; ');
 }
@@ -43,7 +52,12 @@ export function testConfig(bin: string, conf: string, prefix: string): Promise<v
   return new Promise((resolve, reject) => {
     execFile(bin, ['-t', '-q', '-c', conf, '-p', `${prefix}/`, '-g', 'daemon off;'], { timeout: 20_000 }, (err, _stdout, stderr) => {
       if (!err) return resolve();
-      reject(new SlipwayError('router_config_rejected', `nginx rejected the configuration: ${nginxMessages(stderr) || err.message}`, { status: 500, cause: err }));
+      reject(
+        new SlipwayError('router_config_rejected', `nginx rejected the configuration: ${nginxMessages(stderr) || err.message}`, {
+          status: 500,
+          cause: err,
+        }),
+      );
     });
   });
 }
@@ -70,7 +84,10 @@ export class NginxMaster {
   private readonly lines: string[] = [];
   private linesDropped = 0;
 
-  private constructor(child: ChildProcess, private readonly log: (line: string) => void) {
+  private constructor(
+    child: ChildProcess,
+    private readonly log: (line: string) => void,
+  ) {
     this.pid = child.pid!;
     let partial = '';
     const onData = (chunk: Buffer) => {
@@ -89,10 +106,14 @@ export class NginxMaster {
   }
 
   static start(opts: MasterOptions): NginxMaster {
-    const child = spawn(opts.bin, ['-c', opts.conf, '-p', `${opts.prefix}/`, '-g', 'daemon off;'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(opts.bin, ['-c', opts.conf, '-p', `${opts.prefix}/`, '-g', 'daemon off;'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     // A spawn failure also arrives as an 'error' event, which would kill the daemon unhandled.
     child.on('error', (err) => opts.log(`could not run ${opts.bin}: ${err.message}`));
-    if (child.pid === undefined) throw new SlipwayError('router_failed', `could not start ${opts.bin}`, { status: 500, hint: INSTALL_HINT });
+    if (child.pid === undefined)
+      throw new SlipwayError('router_failed', `could not start ${opts.bin}`, { status: 500, hint: INSTALL_HINT });
     return new NginxMaster(child, opts.log);
   }
 

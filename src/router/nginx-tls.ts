@@ -50,10 +50,16 @@ export function writeCertFiles(stateDir: string, certs: AppCertificate[], log: (
 }
 
 /** The app's TLS server: its hosts the certificate covers, or none. */
-export function tlsFor(route: Route, cert: NginxCert | undefined, tls: { port: number; directives: string[] } | undefined): AppTls | undefined {
+export function tlsFor(
+  route: Route,
+  cert: NginxCert | undefined,
+  tls: { port: number; directives: string[] } | undefined,
+): AppTls | undefined {
   if (!cert || !tls) return undefined;
   const hosts = route.hosts.filter((h) => covers(cert.leaf, h));
-  return hosts.length ? { listen: tls.directives, hosts, file: cert.file, redirectPort: cert.redirect ? tls.port : undefined, hstsMaxAge: cert.hstsMaxAge } : undefined;
+  return hosts.length
+    ? { listen: tls.directives, hosts, file: cert.file, redirectPort: cert.redirect ? tls.port : undefined, hstsMaxAge: cert.hstsMaxAge }
+    : undefined;
 }
 
 /** Deletes certificate files no current certificate uses (after a reload that stopped using them). */

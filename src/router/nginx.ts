@@ -104,7 +104,12 @@ export class NginxRouter implements RouterEngine {
       const list = typeof hosts === 'string' ? [hosts] : hosts;
       const host = list[0] ?? '0.0.0.0';
       const actualPort = port === 0 ? await freePort(host) : port;
-      const at: Listening = { host, port: actualPort, directives: list.map((h) => listenAddress(h, actualPort)), probeHost: probeHostFor(host) };
+      const at: Listening = {
+        host,
+        port: actualPort,
+        directives: list.map((h) => listenAddress(h, actualPort)),
+        probeHost: probeHostFor(host),
+      };
       const dir = this.opts.stateDir;
       fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
       await stopStaleMaster(path.join(dir, 'nginx.pid'), this.mainFile());
@@ -127,10 +132,14 @@ export class NginxRouter implements RouterEngine {
       while ((await this.probe(at)) !== gen) {
         if (!master.running || Date.now() > deadline) {
           await master.stop(0);
-          throw new SlipwayError('router_failed', `nginx did not start on ${at.directives.join(', ')}: ${master.tail() || `exited with ${master.exitReason}`}`, {
-            status: 500,
-            hint: 'is another program using the router port?',
-          });
+          throw new SlipwayError(
+            'router_failed',
+            `nginx did not start on ${at.directives.join(', ')}: ${master.tail() || `exited with ${master.exitReason}`}`,
+            {
+              status: 500,
+              hint: 'is another program using the router port?',
+            },
+          );
         }
         await sleep(20);
       }
@@ -177,7 +186,12 @@ export class NginxRouter implements RouterEngine {
     return this.serial(async () => {
       const next = writeCertFiles(this.opts.stateDir, certs, this.log);
       // The daemon hands over every certificate on changes that rarely touch them (an app destroyed, a key removed): no reload for nothing.
-      const same = next.size === this.certs.size && [...next].every(([app, c]) => { const o = this.certs.get(app); return o?.sha256 === c.sha256 && o.redirect === c.redirect && o.hstsMaxAge === c.hstsMaxAge; });
+      const same =
+        next.size === this.certs.size &&
+        [...next].every(([app, c]) => {
+          const o = this.certs.get(app);
+          return o?.sha256 === c.sha256 && o.redirect === c.redirect && o.hstsMaxAge === c.hstsMaxAge;
+        });
       if (same) return;
       await this.apply(this.table, [...this.table.keys()], { certs: next });
       this.certs = next;
@@ -262,13 +276,20 @@ export class NginxRouter implements RouterEngine {
    * reload, and wait until the new generation serves. A config nginx rejects
    * never reaches the live directory; a reload nginx cannot apply is undone.
    */
-  private async apply(next: Map<string, Route>, apps: string[], change: { at?: Listening; certs?: Map<string, NginxCert>; challenges?: AcmeChallenge[] } = {}): Promise<void> {
+  private async apply(
+    next: Map<string, Route>,
+    apps: string[],
+    change: { at?: Listening; certs?: Map<string, NginxCert>; challenges?: AcmeChallenge[] } = {},
+  ): Promise<void> {
     const at = change.at ?? this.at;
     const extras = { certs: change.certs ?? this.certs, challenges: change.challenges ?? this.challenges };
     if (!at) return; // not listening yet: `listen` writes the whole table
     const master = this.master;
     if (!master?.running) {
-      throw new SlipwayError('router_down', `nginx is not running (it exited with ${master?.exitReason ?? 'no status'})`, { status: 503, hint: 'restart the Slipway server' });
+      throw new SlipwayError('router_down', `nginx is not running (it exited with ${master?.exitReason ?? 'no status'})`, {
+        status: 503,
+        hint: 'restart the Slipway server',
+      });
     }
     const gen = ++this.generation;
     const candidate = path.join(this.opts.stateDir, 'candidate');
@@ -318,7 +339,11 @@ export class NginxRouter implements RouterEngine {
    * nginx cannot apply shows up as an `[emerg]` line and fails at once.
    */
   private async reload(master: NginxMaster, gen: number, at: Listening): Promise<void> {
-    const before = new Set(workers(master.pid).filter((w) => !w.shuttingDown).map((w) => w.pid));
+    const before = new Set(
+      workers(master.pid)
+        .filter((w) => !w.shuttingDown)
+        .map((w) => w.pid),
+    );
     const mark = master.mark();
     const deadline = Date.now() + (this.opts.reloadTimeoutMs ?? 15_000);
     master.reload();
@@ -326,13 +351,20 @@ export class NginxRouter implements RouterEngine {
       const errors = master.errorsSince(mark);
       if (errors.length || !master.running) {
         const why = errors.length ? errors.join('; ') : `nginx exited with ${master.exitReason}`;
-        throw new SlipwayError('router_reload_failed', `nginx could not apply the new configuration: ${why}`, { status: 500, hint: 'the previous configuration keeps serving' });
+        throw new SlipwayError('router_reload_failed', `nginx could not apply the new configuration: ${why}`, {
+          status: 500,
+          hint: 'the previous configuration keeps serving',
+        });
       }
       const now = workers(master.pid);
       const settled = now.some((w) => !before.has(w.pid) && !w.shuttingDown) && !now.some((w) => before.has(w.pid) && !w.shuttingDown);
       if (settled && (await this.probe(at)) === gen) return;
       if (Date.now() > deadline) {
-        throw new SlipwayError('router_reload_failed', `nginx did not switch to the new configuration within ${this.opts.reloadTimeoutMs ?? 15_000}ms`, { status: 500 });
+        throw new SlipwayError(
+          'router_reload_failed',
+          `nginx did not switch to the new configuration within ${this.opts.reloadTimeoutMs ?? 15_000}ms`,
+          { status: 500 },
+        );
       }
       await sleep(10);
     }
@@ -341,16 +373,19 @@ export class NginxRouter implements RouterEngine {
   /** The generation the probe server reports, or undefined when nginx (ours) does not answer. */
   private probe(at: Listening): Promise<number | undefined> {
     return new Promise((resolve) => {
-      const req = http.get({ host: at.probeHost, port: at.port, path: '/generation', headers: { host: PROBE_HOST }, agent: false, timeout: 1000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => {
-          const [token, gen] = body.trim().split(' ');
-          resolve(res.statusCode === 200 && token === this.token ? Number(gen) : undefined);
-        });
-        res.on('error', () => resolve(undefined));
-      });
+      const req = http.get(
+        { host: at.probeHost, port: at.port, path: '/generation', headers: { host: PROBE_HOST }, agent: false, timeout: 1000 },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => {
+            const [token, gen] = body.trim().split(' ');
+            resolve(res.statusCode === 200 && token === this.token ? Number(gen) : undefined);
+          });
+          res.on('error', () => resolve(undefined));
+        },
+      );
       req.on('timeout', () => req.destroy());
       req.on('error', () => resolve(undefined));
     });
@@ -364,21 +399,47 @@ export class NginxRouter implements RouterEngine {
     return targets.reduce((n, t) => n + connectionsTo(routed.has(addrKey(t)) ? old : every, [t]), 0);
   }
 
-  private writeConfig(dir: string, routes: Map<string, Route>, gen: number, at: Listening, extras = { certs: this.certs, challenges: this.challenges }): void {
+  private writeConfig(
+    dir: string,
+    routes: Map<string, Route>,
+    gen: number,
+    at: Listening,
+    extras = { certs: this.certs, challenges: this.challenges },
+  ): void {
     const { certs, challenges } = extras;
     const routed = new Set([...routes.values()].flatMap((r) => r.hosts));
     const apps = path.join(dir, 'apps');
     fs.mkdirSync(apps, { recursive: true });
-    for (const file of fs.readdirSync(apps)) if (!routes.has(file.replace(/\.conf$/, ''))) fs.rmSync(path.join(apps, file), { force: true });
+    for (const file of fs.readdirSync(apps))
+      if (!routes.has(file.replace(/\.conf$/, ''))) fs.rmSync(path.join(apps, file), { force: true });
     for (const route of routes.values()) {
       const tls = tlsFor(route, certs.get(route.app), at.tls);
       const own = challenges.filter((c) => route.hosts.includes(c.host));
-      const text = renderApp({ route, listen: at.directives, proxyTimeoutS: this.proxyTimeoutS, snippet: this.opts.appSnippet?.(route), tls, challenges: own });
+      const text = renderApp({
+        route,
+        listen: at.directives,
+        proxyTimeoutS: this.proxyTimeoutS,
+        snippet: this.opts.appSnippet?.(route),
+        tls,
+        challenges: own,
+      });
       writeAtomic(path.join(apps, appFileName(route.app)), text);
     }
     const workerProcesses = this.opts.workerProcesses ?? Math.min(os.availableParallelism(), 4);
     const limits = connectionLimits(openFileLimits());
-    writeAtomic(path.join(dir, 'nginx.conf'), renderMain({ listen: at.directives, workerProcesses, ...limits, generation: gen, token: this.token, proxyTimeoutS: this.proxyTimeoutS, tlsListen: at.tls?.directives, unroutedChallenges: challenges.filter((c) => !routed.has(c.host)) }));
+    writeAtomic(
+      path.join(dir, 'nginx.conf'),
+      renderMain({
+        listen: at.directives,
+        workerProcesses,
+        ...limits,
+        generation: gen,
+        token: this.token,
+        proxyTimeoutS: this.proxyTimeoutS,
+        tlsListen: at.tls?.directives,
+        unroutedChallenges: challenges.filter((c) => !routed.has(c.host)),
+      }),
+    );
   }
 
   /** Backends nobody drained stay known for a while, not forever. */

@@ -43,7 +43,11 @@ export class SniTable {
         continue;
       }
       try {
-        next.set(c.app, { source: { ...c }, leaf: new X509Certificate(c.chain), context: tls.createSecureContext({ cert: c.chain, key: c.key }) });
+        next.set(c.app, {
+          source: { ...c },
+          leaf: new X509Certificate(c.chain),
+          context: tls.createSecureContext({ cert: c.chain, key: c.key }),
+        });
       } catch (err) {
         // Checked when it was added; one that fails now is left out rather than taking every other app down.
         this.log(`router: the certificate of ${c.app} cannot be used, its hosts get no TLS: ${(err as Error).message}`);

@@ -59,7 +59,16 @@ export async function addOwnCertificate(deps: CertDeps, app: App, text: string):
     await publishCertificates(deps);
   } catch (err) {
     // The router refused it (nginx -t): what is stored goes back to what is served.
-    if (previous?.chain && previous.sealedKey) deps.store.certs.put(app.id, { ...previous, chain: previous.chain, sealedKey: previous.sealedKey, fingerprint: previous.fingerprint ?? '', issuer: previous.issuer ?? '', notBefore: previous.notBefore ?? 0, notAfter: previous.notAfter ?? 0 });
+    if (previous?.chain && previous.sealedKey)
+      deps.store.certs.put(app.id, {
+        ...previous,
+        chain: previous.chain,
+        sealedKey: previous.sealedKey,
+        fingerprint: previous.fingerprint ?? '',
+        issuer: previous.issuer ?? '',
+        notBefore: previous.notBefore ?? 0,
+        notAfter: previous.notAfter ?? 0,
+      });
     else deps.store.certs.remove(app.id);
     throw err;
   }
@@ -121,7 +130,10 @@ export function certStatus(deps: Pick<CertDeps, 'store' | 'domain'>, app: App, c
     const left = cert.notAfter - now;
     const when = new Date(cert.notAfter).toISOString().slice(0, 10);
     if (left <= 0) warnings.push(`the certificate of ${app.name} expired on ${when}: browsers refuse it; add a new one with certs:add`);
-    else if (cert.source === 'own' && left < EXPIRY_WARNING_MS) warnings.push(`the certificate of ${app.name} expires in ${Math.ceil(left / 86_400_000)} days (${when}); own certificates are not renewed: add a new one with certs:add`);
+    else if (cert.source === 'own' && left < EXPIRY_WARNING_MS)
+      warnings.push(
+        `the certificate of ${app.name} expires in ${Math.ceil(left / 86_400_000)} days (${when}); own certificates are not renewed: add a new one with certs:add`,
+      );
   }
   for (const h of uncovered) warnings.push(`${h} is not covered by the certificate of ${app.name}: it is served over plain HTTP only`);
   if (cert.lastError) warnings.push(`the last attempt failed: ${cert.lastError}`);
@@ -129,6 +141,10 @@ export function certStatus(deps: Pick<CertDeps, 'store' | 'domain'>, app: App, c
 }
 
 export const noCertificate = (app: App) =>
-  new SlipwayError('not_found', `${app.name} has no certificate`, { status: 404, hint: `add one with \`slipway certs:add ${app.name} cert.pem key.pem\`` });
+  new SlipwayError('not_found', `${app.name} has no certificate`, {
+    status: 404,
+    hint: `add one with \`slipway certs:add ${app.name} cert.pem key.pem\``,
+  });
 
-export const noCertificateText = () => invalid('no certificate and key were given', 'give the certificate file and the key file: slipway certs:add APP cert.pem key.pem');
+export const noCertificateText = () =>
+  invalid('no certificate and key were given', 'give the certificate file and the key file: slipway certs:add APP cert.pem key.pem');

@@ -54,7 +54,8 @@ export function checkCertificate(opts: CheckOptions): CheckedCertificate {
     const to = Date.parse(c.validTo);
     const which = c === leaf ? 'the certificate' : `the intermediate ${subjectOf(c)}`;
     if (to <= now) throw refusal('expired', `${which} expired on ${day(to)}`, 'get a new certificate from your CA');
-    if (from > now) throw refusal('not yet valid', `${which} is valid from ${day(from)} only`, "check the server's clock, or wait until then");
+    if (from > now)
+      throw refusal('not yet valid', `${which} is valid from ${day(from)} only`, "check the server's clock, or wait until then");
   }
   const names = dnsNames(leaf);
   const uncovered = opts.domains.filter((d) => !covers(leaf, d));
@@ -65,13 +66,20 @@ export function checkCertificate(opts: CheckOptions): CheckedCertificate {
       'get a certificate whose subjectAltName names every custom domain of the app (wildcards cover one label); browsers ignore the subject CN',
     );
   }
-  const chain = path.filter((c) => c === leaf || !issued(c, c)).map((c) => c.toString()).join('');
+  const chain = path
+    .filter((c) => c === leaf || !issued(c, c))
+    .map((c) => c.toString())
+    .join('');
   const keyPem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
   // What the router will do with it: OpenSSL refuses some pairs the checks above let through (an RSA key under 2048 bits).
   try {
     tls.createSecureContext({ cert: chain, key: keyPem });
   } catch (err) {
-    throw refusal('unusable', `TLS cannot use this certificate and key: ${(err as Error).message}`, 'get a certificate with an RSA key of 2048 bits or more, or an ECDSA P-256/P-384 key');
+    throw refusal(
+      'unusable',
+      `TLS cannot use this certificate and key: ${(err as Error).message}`,
+      'get a certificate with an RSA key of 2048 bits or more, or an ECDSA P-256/P-384 key',
+    );
   }
   return {
     chain,
@@ -107,7 +115,11 @@ function chainOf(leaf: X509Certificate, given: X509Certificate[], trusted: X509C
       "append the intermediate certificate(s) to the certificate file, leaf first (your CA's full chain), or add a private root to the server's --extra-ca-bundle",
     );
   }
-  throw refusal('missing intermediate', `the chain is longer than ${MAX_DEPTH} certificates without reaching a root`, 'give the leaf and its intermediates only');
+  throw refusal(
+    'missing intermediate',
+    `the chain is longer than ${MAX_DEPTH} certificates without reaching a root`,
+    'give the leaf and its intermediates only',
+  );
 }
 
 /** `parent` issued `child`: names match and its key verifies the signature. */
@@ -145,4 +157,5 @@ export function subjectOf(cert: X509Certificate, which: 'subject' | 'issuer' = '
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-const refusal = (what: string, detail: string, hint: string) => new SlipwayError('certificate_refused', `${what}: ${detail}`, { status: 422, hint });
+const refusal = (what: string, detail: string, hint: string) =>
+  new SlipwayError('certificate_refused', `${what}: ${detail}`, { status: 422, hint });

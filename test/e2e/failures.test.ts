@@ -6,7 +6,11 @@ import { appRepo, commitAll, push, setMessage, ssh, sshKey, TestServer, useServe
 import { query } from './db.js';
 
 const releases = (home: string, app: string) =>
-  query<{ version: number; status: string; error: string | null }>(home, 'SELECT version, status, error FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY version', app);
+  query<{ version: number; status: string; error: string | null }>(
+    home,
+    'SELECT version, status, error FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY version',
+    app,
+  );
 
 describe('e2e: failures roll back, queues, rollback, restart, bad input', function () {
   this.timeout(180_000);
@@ -69,7 +73,10 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
     const first = push(repo, server.sshRemote('racer'), { sshCommand: key.sshCommand });
     // The second push starts once the first one's deploy job exists, so the order is known.
     const { eventually } = await import('./harness.js');
-    await eventually(() => query(server.home, "SELECT count(*) AS n FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer'")[0].n === 2, 'the first job');
+    await eventually(
+      () => query(server.home, "SELECT count(*) AS n FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer'")[0].n === 2,
+      'the first job',
+    );
     setMessage(clone, 'racer second');
     const second = push(clone, server.sshRemote('racer'), { sshCommand: key.sshCommand, args: ['--force'] });
     const [a, b] = await Promise.all([first, second]);
@@ -77,7 +84,10 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
     expect(b.code, b.stderr).to.equal(0);
     expect(b.stderr).to.match(/Queued: 1 deploy of racer ahead of this one|deploying commit/);
     expect((await server.get('racer')).body.trim()).to.equal('racer second');
-    const jobs = query(server.home, "SELECT j.id, j.status, j.started_at, j.finished_at FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer' ORDER BY j.id");
+    const jobs = query(
+      server.home,
+      "SELECT j.id, j.status, j.started_at, j.finished_at FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer' ORDER BY j.id",
+    );
     expect(jobs.map((j) => j.status)).to.deep.equal(['succeeded', 'succeeded', 'succeeded']);
     // One at a time: the later job started only after the earlier one finished.
     expect(jobs[2].started_at).to.be.at.least(jobs[1].finished_at);
@@ -92,12 +102,18 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.include('To undo, run: slipway rollback rolly v2');
     expect((await server.get('rolly')).body.trim()).to.equal('rolly v1');
-    const job = query(server.home, "SELECT j.id, j.kind FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'rolly' ORDER BY j.id DESC LIMIT 1")[0];
+    const job = query(
+      server.home,
+      "SELECT j.id, j.kind FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'rolly' ORDER BY j.id DESC LIMIT 1",
+    )[0];
     expect(job.kind).to.equal('rollback');
     const stages = query(server.home, 'SELECT stage, status FROM job_stages WHERE job_id = ? ORDER BY seq', job.id);
     expect(stages.find((s) => s.stage === 'build')?.status).to.equal('skipped');
     expect(stages.filter((s) => s.status === 'ok').map((s) => s.stage)).to.include.members(['release-sync', 'activate']);
-    const sha = query(server.home, "SELECT version, sha256, kind FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'rolly' ORDER BY version");
+    const sha = query(
+      server.home,
+      "SELECT version, sha256, kind FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'rolly' ORDER BY version",
+    );
     expect(sha[2].kind).to.equal('rollback');
     expect(sha[2].sha256).to.equal(sha[0].sha256);
     expect(server.cli(['releases', 'rolly']).stdout).to.match(/v3\*\s+rollback\s+succeeded/);

@@ -30,7 +30,14 @@ describe('store/certs', () => {
     store.db.prepare("UPDATE certs SET last_error = 'boom', last_attempt_at = 5").run();
     store.certs.put(appId, cert('BB'));
     const c = store.certs.forApp(appId)!;
-    expect(c).to.include({ appName: 'alpha', source: 'own', fingerprint: 'BB', sealedKey: 'v1:iv:tag:ct', lastError: null, lastAttemptAt: null });
+    expect(c).to.include({
+      appName: 'alpha',
+      source: 'own',
+      fingerprint: 'BB',
+      sealedKey: 'v1:iv:tag:ct',
+      lastError: null,
+      lastAttemptAt: null,
+    });
     expect(c.domains).to.deep.equal(['www.example.test']);
     expect(store.certs.list().map((x) => x.fingerprint)).to.deep.equal(['BB']);
   });
@@ -45,8 +52,12 @@ describe('store/certs', () => {
   });
 
   it('refuses an own certificate without its chain or key', () => {
-    expect(() => store.db.prepare("INSERT INTO certs (app_id, source, created_at, updated_at) VALUES (?, 'own', 0, 0)").run(appId)).to.throw(/CHECK constraint/);
-    store.db.prepare("INSERT INTO certs (app_id, source, last_error, created_at, updated_at) VALUES (?, 'acme', 'pending', 0, 0)").run(appId);
+    expect(() =>
+      store.db.prepare("INSERT INTO certs (app_id, source, created_at, updated_at) VALUES (?, 'own', 0, 0)").run(appId),
+    ).to.throw(/CHECK constraint/);
+    store.db
+      .prepare("INSERT INTO certs (app_id, source, last_error, created_at, updated_at) VALUES (?, 'acme', 'pending', 0, 0)")
+      .run(appId);
     expect(store.certs.forApp(appId)).to.include({ source: 'acme', chain: null, lastError: 'pending' });
   });
 });

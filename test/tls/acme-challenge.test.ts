@@ -23,42 +23,53 @@ const ENGINES: Array<{ name: string; make(): ChallengeRouter; stateDir?: string 
 ];
 
 /** A real CA's validation authority fetching the router's challenge answers: pebble, as issue 13 asks. */
-for (const engine of ENGINES) describe(`ACME HTTP-01 through the ${engine.name} router, validated by pebble`, function () {
-  this.timeout(120_000);
-  let router: ChallengeRouter;
-  let pebble: Pebble;
-  let app: TestBackend;
+for (const engine of ENGINES)
+  describe(`ACME HTTP-01 through the ${engine.name} router, validated by pebble`, function () {
+    this.timeout(120_000);
+    let router: ChallengeRouter;
+    let pebble: Pebble;
+    let app: TestBackend;
 
-  before(async () => {
-    app = await startBackend('app');
-    router = engine.make();
-    await router.listen(0, '127.0.0.1');
-    // pebble's VA asks for every name at 127.0.0.1 (its DNS says so) on the router's port.
-    pebble = await startPebble({ httpPort: router.address()!.port });
-    await router.setRoute({ app: 'shop', hosts: ['shop.localhost', 'www.shop.test'], backends: [backendOf('shop', 1, 1, app)] });
-  });
+    before(async () => {
+      app = await startBackend('app');
+      router = engine.make();
+      await router.listen(0, '127.0.0.1');
+      // pebble's VA asks for every name at 127.0.0.1 (its DNS says so) on the router's port.
+      pebble = await startPebble({ httpPort: router.address()!.port });
+      await router.setRoute({ app: 'shop', hosts: ['shop.localhost', 'www.shop.test'], backends: [backendOf('shop', 1, 1, app)] });
+    });
 
-  after(async () => {
-    await pebble?.stop();
-    await router?.close();
-    if (app) await stopBackend(app);
-    if (engine.stateDir) fs.rmSync(engine.stateDir, { recursive: true, force: true });
-  });
+    after(async () => {
+      await pebble?.stop();
+      await router?.close();
+      if (app) await stopBackend(app);
+      if (engine.stateDir) fs.rmSync(engine.stateDir, { recursive: true, force: true });
+    });
 
-  it("gets an app's domain and a not-yet-routed name validated, the router answering before the app", async () => {
-    const results = await validateHttp01({ directory: pebble.directory, ca: pebble.apiCa, hosts: ['www.shop.test', 'new.shop.test'], present: (c) => router.setChallenges(c) });
-    expect(results.sort((x, y) => x.host.localeCompare(y.host))).to.deep.equal([
-      { host: 'new.shop.test', status: 'valid', error: undefined },
-      { host: 'www.shop.test', status: 'valid', error: undefined },
-    ]);
-    expect(await pebble.root()).to.match(/^-----BEGIN CERTIFICATE-----/);
-  });
+    it("gets an app's domain and a not-yet-routed name validated, the router answering before the app", async () => {
+      const results = await validateHttp01({
+        directory: pebble.directory,
+        ca: pebble.apiCa,
+        hosts: ['www.shop.test', 'new.shop.test'],
+        present: (c) => router.setChallenges(c),
+      });
+      expect(results.sort((x, y) => x.host.localeCompare(y.host))).to.deep.equal([
+        { host: 'new.shop.test', status: 'valid', error: undefined },
+        { host: 'www.shop.test', status: 'valid', error: undefined },
+      ]);
+      expect(await pebble.root()).to.match(/^-----BEGIN CERTIFICATE-----/);
+    });
 
-  it('fails validation when the router has not been given the challenge (the app answers instead)', async () => {
-    await router.setChallenges([]);
-    const results = await validateHttp01({ directory: pebble.directory, ca: pebble.apiCa, hosts: ['www.shop.test'], present: async () => undefined });
-    expect(results).to.have.length(1);
-    expect(results[0]!.status).to.equal('invalid');
-    expect(results[0]!.error).to.be.a('string').and.not.equal('');
+    it('fails validation when the router has not been given the challenge (the app answers instead)', async () => {
+      await router.setChallenges([]);
+      const results = await validateHttp01({
+        directory: pebble.directory,
+        ca: pebble.apiCa,
+        hosts: ['www.shop.test'],
+        present: async () => undefined,
+      });
+      expect(results).to.have.length(1);
+      expect(results[0]!.status).to.equal('invalid');
+      expect(results[0]!.error).to.be.a('string').and.not.equal('');
+    });
   });
-});

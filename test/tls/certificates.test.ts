@@ -36,7 +36,7 @@ describe('tls/certificates: storing, sealing and publishing', function () {
   });
   afterEach(() => store.close());
 
-  it('stores the key sealed, and hands the router the opened key with the app\'s TLS settings', async () => {
+  it("stores the key sealed, and hands the router the opened key with the app's TLS settings", async () => {
     const leaf = makeLeaf(pki, ['www.shop.test']);
     await addOwnCertificate(deps, app, leaf.fullchainPem + leaf.keyPem);
     const row = store.db.prepare('SELECT private_key FROM certs').get() as { private_key: string };
@@ -55,11 +55,19 @@ describe('tls/certificates: storing, sealing and publishing', function () {
     await addOwnCertificate(deps, app, first.fullchainPem + first.keyPem);
     refuse = true;
     const second = makeLeaf(pki, ['www.shop.test']);
-    const err = await addOwnCertificate(deps, app, second.fullchainPem + second.keyPem).then(() => undefined, (e: Error) => e);
+    const err = await addOwnCertificate(deps, app, second.fullchainPem + second.keyPem).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err?.message).to.contain('cannot load certificate');
     expect(store.certs.forApp(app.id)!.fingerprint).to.equal(new X509Certificate(first.certPem).fingerprint256);
     store.certs.remove(app.id);
-    expect(await addOwnCertificate(deps, app, second.fullchainPem + second.keyPem).then(() => 'stored', () => 'refused')).to.equal('refused');
+    expect(
+      await addOwnCertificate(deps, app, second.fullchainPem + second.keyPem).then(
+        () => 'stored',
+        () => 'refused',
+      ),
+    ).to.equal('refused');
     expect(store.certs.forApp(app.id)).to.equal(undefined);
   });
 
@@ -73,6 +81,8 @@ describe('tls/certificates: storing, sealing and publishing', function () {
     expect(s.warnings[0]).to.match(/^the certificate of shop expires in 10 days \(\d{4}-\d\d-\d\d\); own certificates are not renewed/);
     expect(s.warnings[1]).to.equal('api.shop.test is not covered by the certificate of shop: it is served over plain HTTP only');
     // Thirty days from now, the same certificate has expired.
-    expect(certStatus(deps, app, store.certs.forApp(app.id)!, Date.now() + 30 * 86_400_000).warnings[0]).to.match(/^the certificate of shop expired on /);
+    expect(certStatus(deps, app, store.certs.forApp(app.id)!, Date.now() + 30 * 86_400_000).warnings[0]).to.match(
+      /^the certificate of shop expired on /,
+    );
   });
 });

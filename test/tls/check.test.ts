@@ -49,12 +49,16 @@ describe('tls/check: what certs:add accepts', function () {
   it('refuses a key that belongs to another certificate', () => {
     const leaf = makeLeaf(pki, ['a.example.test']);
     const other = makeLeaf(pki, ['b.example.test']);
-    expect(refusal(() => check(leaf.fullchainPem + other.keyPem, ['a.example.test']))).to.match(/^mismatched key: the private key does not belong to any of the 2 certificates \(CN=a\.example\.test\)$/);
+    expect(refusal(() => check(leaf.fullchainPem + other.keyPem, ['a.example.test']))).to.match(
+      /^mismatched key: the private key does not belong to any of the 2 certificates \(CN=a\.example\.test\)$/,
+    );
   });
 
   it('refuses an expired certificate, saying when it expired', () => {
     const leaf = makeLeaf(pki, ['old.example.test'], { expired: true });
-    expect(refusal(() => check(leaf.fullchainPem + leaf.keyPem, ['old.example.test']))).to.equal('expired: the certificate expired on 2020-02-01');
+    expect(refusal(() => check(leaf.fullchainPem + leaf.keyPem, ['old.example.test']))).to.equal(
+      'expired: the certificate expired on 2020-02-01',
+    );
   });
 
   it('refuses a chain without its intermediate, naming where it stops', () => {
@@ -63,7 +67,9 @@ describe('tls/check: what certs:add accepts', function () {
       'missing intermediate: the chain stops at CN=www.example.test: its issuer CN=Slipway Test Intermediate, O=Slipway Tests is neither in the file nor a trusted CA',
     );
     // Nor does a root in the file help when the intermediate between is missing.
-    expect(refusal(() => check(leaf.certPem + fs.readFileSync(pki.root, 'utf8') + leaf.keyPem, ['www.example.test'], []))).to.match(/^missing intermediate: /);
+    expect(refusal(() => check(leaf.certPem + fs.readFileSync(pki.root, 'utf8') + leaf.keyPem, ['www.example.test'], []))).to.match(
+      /^missing intermediate: /,
+    );
   });
 
   it('refuses a certificate that does not cover every domain, listing what it is for', () => {
@@ -79,7 +85,9 @@ describe('tls/check: what certs:add accepts', function () {
     expect(refusal(() => check(leaf.fullchainPem, []))).to.equal('malformed PEM: no PRIVATE KEY block was found');
     expect(refusal(() => check(leaf.keyPem, []))).to.equal('malformed PEM: no CERTIFICATE block was found');
     const broken = leaf.certPem.replace(/\n([A-Za-z0-9+/]{20})/, '\nAAAAAAAAAAAAAAAAAAAA');
-    expect(refusal(() => check(broken + leaf.keyPem, ['www.example.test']))).to.match(/^malformed PEM: certificate 1 in the file cannot be read/);
+    expect(refusal(() => check(broken + leaf.keyPem, ['www.example.test']))).to.match(
+      /^malformed PEM: certificate 1 in the file cannot be read/,
+    );
     const encrypted = '-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n';
     expect(refusal(() => check(leaf.certPem + encrypted, []))).to.equal('malformed PEM: the private key is encrypted');
   });
@@ -88,7 +96,9 @@ describe('tls/check: what certs:add accepts', function () {
     const weak = path.join(pki.dir, 'weak.key');
     expect(spawnSync('openssl', ['genrsa', '-out', weak, '512']).status).to.equal(0);
     const leaf = makeLeaf(pki, ['weak.example.test'], { key: weak });
-    expect(refusal(() => check(leaf.fullchainPem + leaf.keyPem, ['weak.example.test']))).to.match(/^unusable: TLS cannot use this certificate and key: .*too small/);
+    expect(refusal(() => check(leaf.fullchainPem + leaf.keyPem, ['weak.example.test']))).to.match(
+      /^unusable: TLS cannot use this certificate and key: .*too small/,
+    );
   });
 
   it('matches names as RFC 6125 says browsers do: a wildcard is one whole left-most label', () => {

@@ -27,9 +27,37 @@ export async function startPebble(opts: { httpPort: number }): Promise<Pebble> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-pebble-'));
   const cert = path.join(dir, 'cert.pem');
   const key = path.join(dir, 'key.pem');
-  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=pebble', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { encoding: 'utf8' });
+  const made = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=pebble',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { encoding: 'utf8' },
+  );
   if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
-  const [api, management, dns, dnsManagement, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [api, management, dns, dnsManagement, tlsPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const config = path.join(dir, 'pebble-config.json');
   fs.writeFileSync(
     config,
@@ -55,10 +83,29 @@ export async function startPebble(opts: { httpPort: number }): Promise<Pebble> {
     procs.push(p);
   };
   const stop = async () => {
-    await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((r) => (p.once('exit', r), p.kill('SIGTERM'))) : undefined)));
+    await Promise.all(
+      procs.map((p) =>
+        p.exitCode === null && p.signalCode === null ? new Promise((r) => (p.once('exit', r), p.kill('SIGTERM'))) : undefined,
+      ),
+    );
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  run('pebble-challtestsrv', ['-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-dns01', `127.0.0.1:${dns}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${dnsManagement}`]);
+  run('pebble-challtestsrv', [
+    '-defaultIPv4',
+    '127.0.0.1',
+    '-defaultIPv6',
+    '',
+    '-dns01',
+    `127.0.0.1:${dns}`,
+    '-http01',
+    '',
+    '-https01',
+    '',
+    '-tlsalpn01',
+    '',
+    '-management',
+    `127.0.0.1:${dnsManagement}`,
+  ]);
   run('pebble', ['-config', config, '-dnsserver', `127.0.0.1:${dns}`], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' });
   const apiCa = fs.readFileSync(cert, 'utf8');
   const directory = `https://127.0.0.1:${api}/dir`;

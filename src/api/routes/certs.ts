@@ -60,34 +60,59 @@ export function registerCerts(api: FastifyInstance, ctx: ApiContext): void {
     };
   };
 
-  api.get<{ Params: { app: string } }>('/api/v1/apps/:app/certs', {
-    schema: { summary: "an app's certificate: names, hosts served over HTTPS, issuer, expiry", tags: TAGS, params: appParams, response: { 200: CERT_VIEW, ...errors(401, 404, 422) } },
-  }, async (req) => view(appFor(ctx.store, requestUser(req), req.params.app)));
-
-  api.put<{ Params: { app: string }; Body: { chain: string; key: string } }>('/api/v1/apps/:app/certs', {
-    schema: {
-      summary: "set an app's own certificate (checked: key, chain, names, dates)",
-      tags: TAGS,
-      params: appParams,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['chain', 'key'],
-        properties: { chain: str('PEM: the leaf certificate, then its intermediates', { maxLength: 256 * 1024 }), key: str('PEM: its private key, unencrypted', { maxLength: 64 * 1024 }) },
+  api.get<{ Params: { app: string } }>(
+    '/api/v1/apps/:app/certs',
+    {
+      schema: {
+        summary: "an app's certificate: names, hosts served over HTTPS, issuer, expiry",
+        tags: TAGS,
+        params: appParams,
+        response: { 200: CERT_VIEW, ...errors(401, 404, 422) },
       },
-      response: { 200: CERT_VIEW, ...errors(400, 401, 404, 422) },
     },
-  }, async (req) => {
-    const app = appFor(ctx.store, requestUser(req), req.params.app);
-    await addOwnCertificate(deps(), app, `${req.body.chain}\n${req.body.key}`);
-    return view(app);
-  });
+    async (req) => view(appFor(ctx.store, requestUser(req), req.params.app)),
+  );
 
-  api.delete<{ Params: { app: string } }>('/api/v1/apps/:app/certs', {
-    schema: { summary: "remove an app's certificate: its domains are served over plain HTTP only", tags: TAGS, params: appParams, response: { 204: { type: 'null' }, ...errors(401, 404, 422) } },
-  }, async (req, reply) => {
-    const app = appFor(ctx.store, requestUser(req), req.params.app);
-    if (!(await removeCertificate(deps(), app))) throw noCertificate(app);
-    return reply.status(204).send();
-  });
+  api.put<{ Params: { app: string }; Body: { chain: string; key: string } }>(
+    '/api/v1/apps/:app/certs',
+    {
+      schema: {
+        summary: "set an app's own certificate (checked: key, chain, names, dates)",
+        tags: TAGS,
+        params: appParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['chain', 'key'],
+          properties: {
+            chain: str('PEM: the leaf certificate, then its intermediates', { maxLength: 256 * 1024 }),
+            key: str('PEM: its private key, unencrypted', { maxLength: 64 * 1024 }),
+          },
+        },
+        response: { 200: CERT_VIEW, ...errors(400, 401, 404, 422) },
+      },
+    },
+    async (req) => {
+      const app = appFor(ctx.store, requestUser(req), req.params.app);
+      await addOwnCertificate(deps(), app, `${req.body.chain}\n${req.body.key}`);
+      return view(app);
+    },
+  );
+
+  api.delete<{ Params: { app: string } }>(
+    '/api/v1/apps/:app/certs',
+    {
+      schema: {
+        summary: "remove an app's certificate: its domains are served over plain HTTP only",
+        tags: TAGS,
+        params: appParams,
+        response: { 204: { type: 'null' }, ...errors(401, 404, 422) },
+      },
+    },
+    async (req, reply) => {
+      const app = appFor(ctx.store, requestUser(req), req.params.app);
+      if (!(await removeCertificate(deps(), app))) throw noCertificate(app);
+      return reply.status(204).send();
+    },
+  );
 }

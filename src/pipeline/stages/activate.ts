@@ -26,7 +26,16 @@ export const activate: StageFn = async (ctx) => {
   await runDeployScript(ctx, 'predeploy', scripts, env);
   await runReleasePhase(ctx, env);
   try {
-    ctx.started = await startFormation({ services, app, version, releaseDir: ctx.releaseDir, processTypes: ctx.processTypes, env, image: ctx.image, log: ctx.log });
+    ctx.started = await startFormation({
+      services,
+      app,
+      version,
+      releaseDir: ctx.releaseDir,
+      processTypes: ctx.processTypes,
+      env,
+      image: ctx.image,
+      log: ctx.log,
+    });
     ctx.log.info(
       checks.length
         ? `Running ${checks.length} health check${checks.length === 1 ? '' : 's'} from app.json`
@@ -72,7 +81,10 @@ async function placeRelease(ctx: DeployContext): Promise<string> {
   await fsp.rm(dir, { recursive: true, force: true });
   await fsp.rename(ctx.workDir, dir);
   const dataLink = path.join(dir, 'data');
-  const exists = await fsp.lstat(dataLink).then(() => true, () => false);
+  const exists = await fsp.lstat(dataLink).then(
+    () => true,
+    () => false,
+  );
   if (!exists) await fsp.symlink(layout.data(ctx.app.name), dataLink);
   return dir;
 }

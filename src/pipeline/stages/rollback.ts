@@ -17,8 +17,21 @@ export const rollback: StageFn = async (ctx) => {
   if (ctx.switched) {
     if (prev != null) {
       const rt = await releaseRuntime(services, app, prev);
-      const instances = await startFormation({ services, app, version: prev, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env, image: rt.image, log: ctx.log });
-      await awaitHealthy(services, app.name, instances, { timeoutMs: services.settings.healthTimeoutMs, signal: new AbortController().signal, checks: readAppJson(rt.dir).healthchecks.web });
+      const instances = await startFormation({
+        services,
+        app,
+        version: prev,
+        releaseDir: rt.dir,
+        processTypes: rt.processTypes,
+        env: rt.env,
+        image: rt.image,
+        log: ctx.log,
+      });
+      await awaitHealthy(services, app.name, instances, {
+        timeoutMs: services.settings.healthTimeoutMs,
+        signal: new AbortController().signal,
+        checks: readAppJson(rt.dir).healthchecks.web,
+      });
       // As in activate: the record moves first, the router right after it.
       services.store.apps.setCurrentRelease(app.id, prev);
       await routeTo(services, app, instances);

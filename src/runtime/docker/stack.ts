@@ -48,14 +48,33 @@ export async function buildStack(opts: StackBuildOptions): Promise<boolean> {
     await run(debootstrap, ['--variant=minbase', suite, rootfs, mirror], opts);
     // apt inside the chroot resolves the runtimes' dependencies far more reliably than debootstrap's --include.
     opts.say(`-----> Installing ${STACK_PACKAGES.join(' ')}`);
-    for (const f of ['/etc/resolv.conf', '/etc/apt/apt.conf.d/proxy.conf']) if (fs.existsSync(f)) await fsp.cp(f, path.join(rootfs, f), { dereference: true });
-    await run('chroot', [rootfs, 'sh', '-c', `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${STACK_PACKAGES.join(' ')} && apt-get clean`], opts);
+    for (const f of ['/etc/resolv.conf', '/etc/apt/apt.conf.d/proxy.conf'])
+      if (fs.existsSync(f)) await fsp.cp(f, path.join(rootfs, f), { dereference: true });
+    await run(
+      'chroot',
+      [
+        rootfs,
+        'sh',
+        '-c',
+        `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${STACK_PACKAGES.join(' ')} && apt-get clean`,
+      ],
+      opts,
+    );
     opts.say('-----> Trimming the root filesystem');
     await trim(rootfs);
     opts.say(`-----> Importing it as ${tag}`);
     const tar = spawn('tar', ['-C', rootfs, '--numeric-owner', '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const tarDone = exitOf(tar, 'tar');
-    const stream = await opts.docker.importImage(tar.stdout, { repo: tag.split(':')[0], tag: tag.split(':')[1] ?? 'latest', changes: ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'ENV LANG=C.UTF-8', 'WORKDIR /app', 'CMD ["bash"]'] } as object);
+    const stream = await opts.docker.importImage(tar.stdout, {
+      repo: tag.split(':')[0],
+      tag: tag.split(':')[1] ?? 'latest',
+      changes: [
+        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        'ENV LANG=C.UTF-8',
+        'WORKDIR /app',
+        'CMD ["bash"]',
+      ],
+    } as object);
     await new Promise<void>((resolve, reject) => {
       opts.docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
         const failed = out?.find((o) => o.error);
@@ -65,7 +84,9 @@ export async function buildStack(opts: StackBuildOptions): Promise<boolean> {
     });
     await tarDone;
     const image = await opts.docker.getImage(tag).inspect();
-    opts.say(`-----> Built ${tag} (${image.Id.slice(7, 19)}, ${Math.round(image.Size / 1e6)} MB) in ${Math.round((Date.now() - started) / 1000)}s`);
+    opts.say(
+      `-----> Built ${tag} (${image.Id.slice(7, 19)}, ${Math.round(image.Size / 1e6)} MB) in ${Math.round((Date.now() - started) / 1000)}s`,
+    );
     return true;
   } finally {
     await fsp.rm(rootfs, { recursive: true, force: true });
@@ -104,7 +125,22 @@ async function trim(rootfs: string): Promise<void> {
 }
 
 /** Phases of debootstrap's `I: …` lines; a line is printed when the phase changes, and a heartbeat every 15 s. */
-const PHASES: Record<string, string> = { Retrieving: 'download', Validating: 'download', Checking: 'check', Extracting: 'extract', Installing: 'install', Unpacking: 'install', Configuring: 'install', Base: 'done', Get: 'download', Fetched: 'download', Selecting: 'install', Preparing: 'install', Setting: 'configure', Processing: 'configure' };
+const PHASES: Record<string, string> = {
+  Retrieving: 'download',
+  Validating: 'download',
+  Checking: 'check',
+  Extracting: 'extract',
+  Installing: 'install',
+  Unpacking: 'install',
+  Configuring: 'install',
+  Base: 'done',
+  Get: 'download',
+  Fetched: 'download',
+  Selecting: 'install',
+  Preparing: 'install',
+  Setting: 'configure',
+  Processing: 'configure',
+};
 
 function run(cmd: string, args: string[], opts: StackBuildOptions): Promise<void> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -138,7 +174,9 @@ function exitOf(child: ReturnType<typeof spawn>, name: string, tail: () => strin
   return new Promise((resolve, reject) => {
     child.on('error', (err) => reject(new SlipwayError('stack_build_failed', `${name}: ${err.message}`, { cause: err })));
     child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new SlipwayError('stack_build_failed', `${name} exited with ${code}: ${tail().split('\n').slice(-3).join(' | ')}`)),
+      code === 0
+        ? resolve()
+        : reject(new SlipwayError('stack_build_failed', `${name} exited with ${code}: ${tail().split('\n').slice(-3).join(' | ')}`)),
     );
   });
 }

@@ -83,11 +83,15 @@ export function findPython(): Promise<string> {
       if (!err && path.isAbsolute(exe)) return resolve(exe);
       found = undefined;
       reject(
-        new SlipwayError('pty_unavailable', `cannot allocate a terminal: python3 is not usable${err ? ` (${err.message.split('\n')[0]})` : ''}`, {
-          status: 500,
-          hint: 'install python3 on the Slipway host (apt-get install python3), or run without a terminal (ssh -T)',
-          cause: err ?? undefined,
-        }),
+        new SlipwayError(
+          'pty_unavailable',
+          `cannot allocate a terminal: python3 is not usable${err ? ` (${err.message.split('\n')[0]})` : ''}`,
+          {
+            status: 500,
+            hint: 'install python3 on the Slipway host (apt-get install python3), or run without a terminal (ssh -T)',
+            cause: err ?? undefined,
+          },
+        ),
       );
     });
   });
