@@ -46,5 +46,3 @@ function row(...cells: Array<'run' | 'skip'>): Plan {
 export function forwardStages(mode: Mode): Stage[] {
   return STAGES.filter((s) => s !== 'rollback' && s !== 'notify' && MODES[mode][s] === 'run');
 }
-
-export const DEFAULT_MODE: Record<'dev' | 'staging' | 'prod', Mode> = { dev: 'editable', staging: 'cooking', prod: 'final' };
