@@ -10,6 +10,7 @@ import { writeReleaseArchive } from '../pipeline/release-archive.js';
 import { releaseRuntime } from '../pipeline/release-runtime.js';
 import { pointCurrent } from '../pipeline/stages/activate.js';
 import type { App, Job, Mode, Release } from '../store/index.js';
+import { settingsOf } from '../apps/settings.js';
 
 /**
  * What a restarted daemon owes the deploys it was running when it died. The
@@ -95,7 +96,7 @@ export async function restoreApps(services: Services, log: (m: string) => void):
   const { store } = services;
   await Promise.allSettled(
     store.apps.list().map(async (app) => {
-      if (app.currentRelease == null || app.settings.stopped) return;
+      if (app.currentRelease == null || settingsOf(app).get('stopped')) return;
       try {
         const rt = await releaseRuntime(services, app, app.currentRelease);
         const instances = await startFormation({ services, app, version: rt.release.version, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env, image: rt.image });

@@ -6,6 +6,7 @@ import type { DeployQueue } from '../pipeline/queue.js';
 import type { App, ReleaseKind, Store } from '../store/index.js';
 import type { ControlIO, ControlRequest, RefUpdate } from './control.js';
 import type { PushSession } from './gateway.js';
+import { settingsOf } from '../apps/settings.js';
 
 const ZERO = /^0+$/;
 const QUARANTINE_VARS = ['GIT_QUARANTINE_PATH', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES'];
@@ -41,7 +42,7 @@ export async function handleHook(opts: PushHandlerOptions, req: HookRequest, io:
   const deployRef = `refs/heads/${app.deployBranch}`;
   const updates = (req.refs ?? []).filter((u) => u.ref === deployRef && !ZERO.test(u.newrev));
   // Editable apps fetch into their own work tree, which cannot read git's quarantine: they deploy after the refs move.
-  const atomic = app.settings['push.atomic'] === 'true' && app.mode !== 'editable';
+  const atomic = settingsOf(app).get('push.atomic') && app.mode !== 'editable';
 
   const audit = (code: number) => recordPush(opts, session, req.refs ?? [], code);
   if (req.hook === 'pre-receive') {

@@ -16,6 +16,7 @@ import { checkBuildpacks } from './buildpack-egress.js';
 import { buildEngine } from './engine.js';
 import { homeId } from '../runtime/docker/container-spec.js';
 import { revealConfig } from '../secrets/box.js';
+import { settingsOf } from '../apps/settings.js';
 
 /** How a release gets built: buildpacks on the host, buildpacks in a stack container, or the app's own Dockerfile. */
 export type BuilderKind = 'host' | 'container' | 'dockerfile';
@@ -93,7 +94,7 @@ export async function chooseBuilder(ctx: DeployContext): Promise<BuilderKind> {
 
 /** A buildpack named by the app (setting, BUILDPACK_URL, `.buildpacks`) wins over a Dockerfile, as in Dokku. */
 function forcedBuildpack(ctx: DeployContext): boolean {
-  return !!(ctx.app.settings.buildpack_url || ctx.config.BUILDPACK_URL || fs.existsSync(path.join(ctx.workDir, '.buildpacks')));
+  return !!(settingsOf(ctx.app).get('buildpack_url') || ctx.config.BUILDPACK_URL || fs.existsSync(path.join(ctx.workDir, '.buildpacks')));
 }
 
 /**
@@ -121,7 +122,7 @@ function buildpackOptions(ctx: DeployContext) {
     envDir: layout.env(app),
     env: { ...config, ...(ctx.source.kind === 'git' ? { SOURCE_VERSION: ctx.source.commit } : {}) },
     workDir: path.join(layout.app(app), 'tmp'),
-    buildpackUrl: ctx.app.settings.buildpack_url || config.BUILDPACK_URL || undefined,
+    buildpackUrl: settingsOf(ctx.app).get('buildpack_url') || config.BUILDPACK_URL || undefined,
     extraCaBundle: settings.extraCaBundle,
     egress: settings.egress,
     log: (line: string) => ctx.log.line(line),

@@ -3,6 +3,7 @@ import { SlipwayError, invalid } from '../errors.js';
 import type { App, Job, Release } from '../store/index.js';
 import type { DeploySource, Services } from './context.js';
 import type { DeployQueue } from './queue.js';
+import { settingsOf } from '../apps/settings.js';
 
 /**
  * Every way a deploy starts, as one function each over the same queue: the
@@ -44,7 +45,8 @@ export function deploySource(deps: DeployDeps, app: App, actor: Actor, file: str
 export function redeploy(deps: DeployDeps, app: App, actor: Actor): Job {
   const urls = artifactUrls(app);
   let source: DeploySource;
-  if (app.mode === 'editable') source = app.settings.origin ? { kind: 'worktree', origin: app.settings.origin, branch: app.deployBranch } : { kind: 'worktree' };
+  const origin = settingsOf(app).get('origin');
+  if (app.mode === 'editable') source = origin ? { kind: 'worktree', origin, branch: app.deployBranch } : { kind: 'worktree' };
   else if (app.mode === 'final' && urls.length) source = { kind: 'urls', urls };
   else if (app.mode === 'final') source = { kind: 'live' };
   else {
@@ -80,7 +82,7 @@ export function upstreamReleaseFor(deps: DeployDeps, app: App, commit: string): 
 }
 
 export function upstreamOf(deps: DeployDeps, app: App): App | undefined {
-  const name = app.settings.upstream;
+  const name = settingsOf(app).get('upstream');
   return name ? deps.services.store.apps.byName(name) : undefined;
 }
 
@@ -98,7 +100,7 @@ function promotable(deps: DeployDeps, from: App, version?: number): Release {
 }
 
 export function artifactUrls(app: App): string[] {
-  return (app.settings.artifact_urls ?? '').split(/[\s,]+/).filter(Boolean);
+  return settingsOf(app).get('artifact_urls');
 }
 
 function branchHead(deps: DeployDeps, app: App): string {

@@ -1,27 +1,12 @@
-import type { Mode } from '../store/index.js';
+import { STAGES, type Mode, type Stage } from '../store/index.js';
 
 /**
- * The corpus RFC's "Full procedure", in order. Every deploy — a push, an
- * upload, a promotion, a rollback — walks this list; its mode decides which
- * stages run. `rollback` runs only when a stage failed, `notify` always.
+ * The corpus RFC's "Full procedure", in order (store/jobs.ts holds the names,
+ * since jobs record them). Every deploy — a push, an upload, a promotion, a
+ * rollback — walks this list; its mode decides which stages run. `rollback`
+ * runs only when a stage failed, `notify` always.
  */
-export const STAGES = [
-  'trigger',
-  'archive',
-  'init-sync',
-  'release-sync',
-  'configure',
-  'build',
-  'reconfigure',
-  'activate',
-  'upgrade',
-  'bundle',
-  'post-install',
-  'rollback',
-  'notify',
-] as const;
-
-export type Stage = (typeof STAGES)[number];
+export { STAGES, type Stage };
 
 export const STAGE_TITLES: Record<Stage, string> = {
   trigger: 'Trigger',
@@ -61,5 +46,3 @@ function row(...cells: Array<'run' | 'skip'>): Plan {
 export function forwardStages(mode: Mode): Stage[] {
   return STAGES.filter((s) => s !== 'rollback' && s !== 'notify' && MODES[mode][s] === 'run');
 }
-
-export const DEFAULT_MODE: Record<'dev' | 'staging' | 'prod', Mode> = { dev: 'editable', staging: 'cooking', prod: 'final' };

@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import { SlipwayError, describe } from '../errors.js';
-import type { App, Job, Mode, ReleaseKind } from '../store/index.js';
+import type { App, DeployJobKind, Job, Mode, ReleaseKind, TaskJobKind } from '../store/index.js';
 import type { DeployContext, DeploySource, ResolvedSource, Services } from './context.js';
 import { followJobLog, JobLog } from './job-log.js';
 import { runDeploy } from './runner.js';
@@ -10,7 +10,7 @@ export interface DeployRequest {
   app: App;
   userName: string;
   /** What started it: `push`, `rollback`, `deploy`, `promote`, `upload`. */
-  kind: string;
+  kind: DeployJobKind;
   mode: Mode;
   releaseKind: ReleaseKind;
   source: DeploySource;
@@ -29,7 +29,7 @@ export interface TaskRequest {
   app: App;
   userName: string;
   /** What it is, as `jobs` lists it: `run`, `image`. */
-  kind: string;
+  kind: TaskJobKind;
   /** Stored with the job for `jobs:info`; never secrets. */
   params?: Record<string, unknown>;
   /**

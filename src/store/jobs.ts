@@ -1,5 +1,35 @@
 import type { Db } from './db.js';
 import { now } from './db.js';
+import type { Mode } from './apps.js';
+
+/**
+ * The corpus RFC's "Full procedure", in order: the names jobs record their
+ * stages under and a DeployError names. Which of them a mode runs is
+ * pipeline/modes.ts's table; they live here because the store records them.
+ */
+export const STAGES = [
+  'trigger',
+  'archive',
+  'init-sync',
+  'release-sync',
+  'configure',
+  'build',
+  'reconfigure',
+  'activate',
+  'upgrade',
+  'bundle',
+  'post-install',
+  'rollback',
+  'notify',
+] as const;
+
+export type Stage = (typeof STAGES)[number];
+
+/** What started a deploy job, as `jobs` lists it (stored; API clients read it). */
+export type DeployJobKind = 'push' | 'deploy' | 'upload' | 'build' | 'promote' | 'rollback' | 'config';
+/** Work that is a job but not a deploy: a one-off container, an image build. */
+export type TaskJobKind = 'run' | 'image';
+export type JobKind = DeployJobKind | TaskJobKind;
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 export type StageStatus = 'running' | 'ok' | 'skipped' | 'failed';
@@ -8,8 +38,9 @@ export interface Job {
   id: number;
   appId: number;
   appName: string;
-  kind: string;
-  mode: string;
+  kind: JobKind;
+  /** The deploy's mode, or `task` for a task job. */
+  mode: Mode | 'task';
   status: JobStatus;
   commit: string | null;
   userName: string;
@@ -17,7 +48,7 @@ export interface Job {
   releaseVersion: number | null;
   /** What a non-deploy job made (`/api/v1/containers/ID`, `/api/v1/images/ID`); the queue answers 303 to it. */
   resultUrl: string | null;
-  currentStage: string | null;
+  currentStage: Stage | null;
   error: string | null;
   logPath: string;
   createdAt: number;
@@ -27,7 +58,7 @@ export interface Job {
 
 export interface StageRecord {
   seq: number;
-  stage: string;
+  stage: Stage;
   status: StageStatus;
   startedAt: number | null;
   finishedAt: number | null;
@@ -60,7 +91,7 @@ const SELECT = 'SELECT j.*, a.name AS app_name FROM jobs j JOIN apps a ON a.id =
 export class JobStore {
   constructor(private readonly db: Db) {}
 
-  create(j: { appId: number; kind: string; mode: string; commit: string | null; userName: string; params: object; logPath: (id: number) => string }): Job {
+  create(j: { appId: number; kind: JobKind; mode: Mode | 'task'; commit: string | null; userName: string; params: object; logPath: (id: number) => string }): Job {
     return this.db.transaction(() => {
       const info = this.db
         .prepare(
@@ -114,14 +145,14 @@ export class JobStore {
       .run(status, error ?? null, now(), id);
   }
 
-  stageStarted(jobId: number, seq: number, stage: string): void {
+  stageStarted(jobId: number, seq: number, stage: Stage): void {
     this.db.prepare('UPDATE jobs SET current_stage = ? WHERE id = ?').run(stage, jobId);
     this.db
       .prepare("INSERT OR REPLACE INTO job_stages (job_id, seq, stage, status, started_at) VALUES (?, ?, ?, 'running', ?)")
       .run(jobId, seq, stage, now());
   }
 
-  stageSkipped(jobId: number, seq: number, stage: string): void {
+  stageSkipped(jobId: number, seq: number, stage: Stage): void {
     this.db.prepare("INSERT OR REPLACE INTO job_stages (job_id, seq, stage, status) VALUES (?, ?, ?, 'skipped')").run(jobId, seq, stage);
   }
 

@@ -9,6 +9,7 @@ import { awaitHealthy } from '../health-checks.js';
 import { runReleasePhase } from '../release-phase.js';
 import { runDeployScript } from '../deploy-scripts.js';
 import { resolveProcessTypes } from '../process-types.js';
+import { settingsOf, writeSetting } from '../../apps/settings.js';
 
 /**
  * Start new, health-check, switch, stop old. The trap that stops the new
@@ -50,7 +51,7 @@ export const activate: StageFn = async (ctx) => {
     throw err;
   }
   ctx.switched = true;
-  if (app.settings.stopped) services.store.apps.setSetting(app.id, 'stopped', undefined);
+  if (settingsOf(app).get('stopped')) writeSetting(services.store, app, 'stopped', undefined);
   ctx.log.info(`Switched the router to v${version}`);
   crashPoint('activate:after-switch');
   await pointCurrent(services.layout.current(app.name), ctx.releaseDir);

@@ -4,11 +4,12 @@ import fsp from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
-import { DEFAULT_EGRESS, gitEgress, setByAdmin, shownUrl } from '../../egress/index.js';
+import { DEFAULT_EGRESS, gitEgress, shownUrl } from '../../egress/index.js';
 import { DeployError } from '../../errors.js';
 import { unpackArchive } from '../../releases/archive.js';
 import type { DeployContext, StageFn } from '../context.js';
 import { describeSource, sourceCommit } from '../source.js';
+import { settingsOf } from '../../apps/settings.js';
 
 /**
  * The RFC's initialization/sync procedure: the app's directories exist, the
@@ -96,7 +97,7 @@ async function pullOrigin(ctx: DeployContext, origin: string, branch: string): P
     url: origin,
     target: { setting: 'origin', url: origin },
     settings: ctx.services.settings.egress ?? DEFAULT_EGRESS,
-    trusted: setByAdmin(ctx.app.settings, 'origin', origin),
+    trusted: settingsOf(ctx.app).setByAdmin('origin', origin),
   });
   const work = ctx.workDir;
   const tree = await workTreeGit(ctx, process.env);

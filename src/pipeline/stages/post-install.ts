@@ -1,10 +1,11 @@
 import { rotateReleases } from '../../releases/rotate.js';
 import type { StageFn } from '../context.js';
+import { settingsOf } from '../../apps/settings.js';
 
 /** The RFC's post-install procedure: the user's hook runs after this; here, old releases are rotated. */
 export const postInstall: StageFn = async (ctx) => {
   const { store, layout, settings } = ctx.services;
-  const keep = Number(ctx.app.settings['releases.keep'] ?? settings.keepReleases);
+  const keep = settingsOf(ctx.app).get('releases.keep') ?? settings.keepReleases;
   // The release counts as succeeded for rotation purposes from here on.
   store.releases.finish(ctx.release!.id, 'succeeded');
   // Heroku's semantics: a config release or a rollback makes its config the app's config.
