@@ -4,16 +4,17 @@ import { readProcfile } from '../../build/procfile.js';
 import { crashPoint } from '../../crash-point.js';
 import type { DeployContext, StageFn } from '../context.js';
 import { readAppJson } from '../app-json.js';
-import { processEnv, routeTo, startFormation, stopInstances } from '../formation.js';
-import { awaitHealthy } from '../health-checks.js';
+import { bringUp } from '../bring-up.js';
+import { processEnv, stopInstances } from '../formation.js';
 import { runReleasePhase } from '../release-phase.js';
 import { runDeployScript } from '../deploy-scripts.js';
 import { resolveProcessTypes } from '../process-types.js';
 
 /**
- * Start new, health-check, switch, stop old. The trap that stops the new
- * instances is armed before the health check (as Dokku does), so a failed
- * check leaves the old release serving and nothing of the new one running.
+ * Start new, health-check, switch, stop old. bringUp arms the trap that stops
+ * the new instances before anything can fail (as Dokku does), so a failed
+ * start, check or switch leaves the old release serving and nothing of the new
+ * one running.
  */
 export const activate: StageFn = async (ctx) => {
   const { services, app } = ctx;
@@ -21,34 +22,23 @@ export const activate: StageFn = async (ctx) => {
   if (!Object.keys(ctx.processTypes).length) await resolveProcessTypes(ctx, readProcfile);
   ctx.releaseDir = await placeRelease(ctx);
   const env = processEnv(services, app.name, version, { ...ctx.configVars, ...ctx.config }, ctx.releaseDir);
-  const { healthchecks, scripts } = readAppJson(ctx.releaseDir);
-  const checks = healthchecks.web;
+  const { scripts } = readAppJson(ctx.releaseDir);
   await runDeployScript(ctx, 'predeploy', scripts, env);
   await runReleasePhase(ctx, env);
-  try {
-    ctx.started = await startFormation({ services, app, version, releaseDir: ctx.releaseDir, processTypes: ctx.processTypes, env, image: ctx.image, log: ctx.log });
-    ctx.log.info(
-      checks.length
-        ? `Running ${checks.length} health check${checks.length === 1 ? '' : 's'} from app.json`
-        : `Waiting for web to answer HTTP (up to ${Math.round(services.settings.healthTimeoutMs / 1000)}s)`,
-    );
-    await awaitHealthy(services, app.name, ctx.started, { timeoutMs: services.settings.healthTimeoutMs, signal: ctx.signal, checks });
-  } catch (err) {
-    await stopInstances(services, ctx.started);
-    ctx.started = [];
-    throw err;
-  }
-  crashPoint('activate:before-switch');
-  // The record moves first and the router right after it: a daemon killed
-  // between the two comes back with this release live (a restart routes what
-  // the store says), so the record and what is served never disagree.
-  services.store.apps.setCurrentRelease(app.id, version);
-  try {
-    await routeTo(services, app, ctx.started);
-  } catch (err) {
-    services.store.apps.setCurrentRelease(app.id, ctx.previous.version);
-    throw err;
-  }
+  await bringUp(services, app, { version, dir: ctx.releaseDir, env, processTypes: ctx.processTypes, image: ctx.image }, {
+    signal: ctx.signal,
+    record: ctx.started,
+    log: ctx.log,
+    announceChecks: true,
+    // The record moves first and the router right after it: a daemon killed
+    // between the two comes back with this release live (a restart routes what
+    // the store says), so the record and what is served never disagree.
+    beforeSwitch: () => {
+      crashPoint('activate:before-switch');
+      services.store.apps.setCurrentRelease(app.id, version);
+    },
+    switchFailed: () => services.store.apps.setCurrentRelease(app.id, ctx.previous.version),
+  });
   ctx.switched = true;
   if (app.settings.stopped) services.store.apps.setSetting(app.id, 'stopped', undefined);
   ctx.log.info(`Switched the router to v${version}`);
