@@ -1,8 +1,7 @@
 import fsp from 'node:fs/promises';
-import path from 'node:path';
 import { readProcfile } from '../../build/procfile.js';
 import { crashPoint } from '../../crash-point.js';
-import type { DeployContext, StageFn } from '../context.js';
+import type { StageFn } from '../context.js';
 import { readAppJson } from '../app-json.js';
 import { bringUp } from '../bring-up.js';
 import { processEnv, stopInstances } from '../formation.js';
@@ -20,7 +19,7 @@ export const activate: StageFn = async (ctx) => {
   const { services, app } = ctx;
   const version = ctx.release!.version;
   if (!Object.keys(ctx.processTypes).length) await resolveProcessTypes(ctx, readProcfile);
-  ctx.releaseDir = await placeRelease(ctx);
+  ctx.releaseDir = await ctx.workspace.place(ctx);
   const env = processEnv(services, app.name, version, { ...ctx.configVars, ...ctx.config }, ctx.releaseDir);
   const { scripts } = readAppJson(ctx.releaseDir);
   await runDeployScript(ctx, 'predeploy', scripts, env);
@@ -50,22 +49,6 @@ export const activate: StageFn = async (ctx) => {
   }
   await runDeployScript(ctx, 'postdeploy', scripts, env);
 };
-
-/**
- * Moves the assembled build into releases/vN (a rename: instant and atomic)
- * and links the persistent data dir into it. Editable apps run in place.
- */
-async function placeRelease(ctx: DeployContext): Promise<string> {
-  const { layout } = ctx.services;
-  if (ctx.mode === 'editable') return ctx.workDir;
-  const dir = layout.release(ctx.app.name, ctx.release!.version);
-  await fsp.rm(dir, { recursive: true, force: true });
-  await fsp.rename(ctx.workDir, dir);
-  const dataLink = path.join(dir, 'data');
-  const exists = await fsp.lstat(dataLink).then(() => true, () => false);
-  if (!exists) await fsp.symlink(layout.data(ctx.app.name), dataLink);
-  return dir;
-}
 
 /** Repoints `current` with a rename over it, so readers never see it missing. */
 export async function pointCurrent(link: string, target: string): Promise<void> {

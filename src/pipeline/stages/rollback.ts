@@ -35,8 +35,6 @@ export const rollback: StageFn = async (ctx) => {
   }
   await stopInstances(services, ctx.started);
   ctx.started = [];
-  if (ctx.mode !== 'editable' && ctx.release) {
-    await fsp.rm(services.layout.release(app.name, ctx.release.version), { recursive: true, force: true });
-  }
+  if (ctx.release) await ctx.workspace.discard(services.layout, app.name, ctx.release.version);
   ctx.log.info(prev != null ? `v${prev} is serving` : 'No release was live before this deploy');
 };
