@@ -3,7 +3,7 @@ import type { App, Job } from '../store/index.js';
 import type { Services } from './context.js';
 import type { DeployPlan } from './deploys.js';
 import { followJobLog, JobLog } from './job-log.js';
-import { runDeployJob } from './runner.js';
+import { runDeployJob, type DeployJob } from './runner.js';
 import { sourceCommit } from './source.js';
 
 /**
@@ -43,7 +43,11 @@ export class DeployQueue {
   private readonly tails = new Map<number, Promise<unknown>>();
   private readonly live = new Map<number, LiveJob>();
 
-  constructor(readonly services: Services) {}
+  /** `runJob` runs a deploy when its turn comes (runner.ts; unit tests pass their own). */
+  constructor(
+    readonly services: Services,
+    private readonly runJob: (services: Services, job: DeployJob) => Promise<Job> = runDeployJob,
+  ) {}
 
   /** Queues a deploy planned by pipeline/deploys.ts (startDeploy); runner.ts runs it when its turn comes. */
   enqueue(req: DeployPlan): Job {
@@ -62,7 +66,7 @@ export class DeployQueue {
     if (ahead) log.line(`-----> Queued: ${ahead} deploy${ahead === 1 ? '' : 's'} of ${req.app.name} ahead of this one (job ${job.id}); waiting for ${ahead === 1 ? 'it' : 'them'} to finish`);
     const abort = new AbortController();
     const tail = this.tails.get(req.app.id) ?? Promise.resolve();
-    const done = tail.then(() => runDeployJob(this.services, { jobId: job.id, plan: req, log, signal: abort.signal }));
+    const done = tail.then(() => this.runJob(this.services, { jobId: job.id, plan: req, log, signal: abort.signal }));
     this.tails.set(req.app.id, done.catch(() => undefined));
     this.live.set(job.id, { log, done, abort });
     done.finally(() => setTimeout(() => this.live.delete(job.id), 60_000).unref()).catch(() => undefined);
