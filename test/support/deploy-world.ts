@@ -13,16 +13,19 @@ export interface DeployWorld {
   layout: Layout;
   services: Services;
   driver: FakeDriver;
+  router: FakeRouter;
   newApp(name: string, mode?: Mode): App;
   close(): void;
 }
 
-export function deployWorld(): DeployWorld {
+/** `webPort`: where every fake web instance "listens" (a real port answering HTTP when health checks must pass). */
+export function deployWorld(webPort = 1): DeployWorld {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-deploy-world-'));
   const store = Store.open(path.join(home, 'slipway.db'));
   const layout = new Layout(home);
-  const driver = new FakeDriver(1);
+  const driver = new FakeDriver(webPort);
   const router = new FakeRouter(driver);
+  driver.router = router;
   const owner = store.users.add('owner', 'member');
   const services = {
     store,
@@ -37,6 +40,7 @@ export function deployWorld(): DeployWorld {
     layout,
     services,
     driver,
+    router,
     newApp: (name, mode = 'cooking') => store.apps.create({ name, ownerId: owner.id, env: mode === 'editable' ? 'dev' : mode === 'final' ? 'prod' : 'staging', mode }),
     close: () => {
       store.close();
