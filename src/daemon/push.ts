@@ -1,9 +1,8 @@
 import { describeSource } from '../pipeline/source.js';
-import type { DeploySource } from '../pipeline/context.js';
-import { upstreamOf, upstreamReleaseFor, type DeployDeps } from '../pipeline/deploys.js';
+import { startDeploy, upstreamOf, upstreamReleaseFor, type DeployDeps } from '../pipeline/deploys.js';
 import { writeInto } from '../pipeline/job-log.js';
 import type { DeployQueue } from '../pipeline/queue.js';
-import type { App, ReleaseKind, Store } from '../store/index.js';
+import type { App, Release, Store } from '../store/index.js';
 import type { ControlIO, ControlRequest, RefUpdate } from './control.js';
 import type { PushSession } from './gateway.js';
 import { settingsOf } from '../apps/settings.js';
@@ -75,9 +74,9 @@ function recordPush(opts: PushHandlerOptions, session: PushSession, refs: RefUpd
 async function deployAll(opts: PushHandlerOptions, app: App, session: PushSession, updates: RefUpdate[], io: ControlIO, gitEnv?: Record<string, string>): Promise<number> {
   let code = 0;
   for (const u of updates) {
-    const plan = app.mode === 'final' ? finalSource(opts, app, u, () => undefined) : { source: { kind: 'git', commit: u.newrev, ref: u.ref, gitEnv } as DeploySource, releaseKind: 'build' as ReleaseKind };
-    if (!plan) return 1;
-    const job = opts.queue.enqueue({ app, userName: session.user.name, kind: 'push', mode: app.mode, releaseKind: plan.releaseKind, source: plan.source });
+    const upstream = app.mode === 'final' ? finalSource(opts, app, u, () => undefined) : undefined;
+    if (app.mode === 'final' && !upstream) return 1;
+    const job = startDeploy(opts.deps, { kind: 'push', app, userName: session.user.name, commit: u.newrev, ref: u.ref, gitEnv, upstream });
     const done = await opts.queue.follow(job.id, writeInto(io.stdout), io.signal);
     if (done.status !== 'succeeded') code = 1;
   }
@@ -89,7 +88,7 @@ async function deployAll(opts: PushHandlerOptions, app: App, session: PushSessio
  * upstream (staging) app built from X. Without one the push is refused,
  * naming the app to build it on.
  */
-function finalSource(opts: PushHandlerOptions, app: App, u: RefUpdate, say: (l: string) => void): { source: DeploySource; releaseKind: ReleaseKind } | undefined {
+function finalSource(opts: PushHandlerOptions, app: App, u: RefUpdate, say: (l: string) => void): { app: App; release: Release } | undefined {
   const short = u.newrev.slice(0, 7);
   const upstream = upstreamOf(opts.deps, app);
   if (!upstream) {
@@ -103,14 +102,6 @@ function finalSource(opts: PushHandlerOptions, app: App, u: RefUpdate, say: (l: 
     say(` !     Push ${short} to ${upstream.name} first (git push <${upstream.name} remote> ${short}:${upstream.deployBranch}), then push here again.`);
     return undefined;
   }
-  const source: DeploySource = {
-    kind: 'archive',
-    archive: found.release.archivePath!,
-    sha256: found.release.sha256 ?? undefined,
-    fromApp: upstream.name,
-    fromVersion: found.release.version,
-    commit: u.newrev,
-  };
-  say(`-----> ${short} was built by ${upstream.name} as v${found.release.version}: deploying ${describeSource(source)}`);
-  return { source, releaseKind: 'promote' };
+  say(`-----> ${short} was built by ${upstream.name} as v${found.release.version}: deploying ${describeSource({ kind: 'archive', archive: found.release.archivePath!, fromApp: upstream.name, fromVersion: found.release.version })}`);
+  return { app: upstream, release: found.release };
 }

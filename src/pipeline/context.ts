@@ -12,6 +12,8 @@ import type Docker from 'dockerode';
 import type { GuestUsers } from '../guest/users.js';
 import type { GuestHost } from '../guest/host.js';
 import type { EgressSettings } from '../egress/index.js';
+import type { Plan } from './modes.js';
+import type { Workspace } from './workspaces.js';
 
 /** Server-wide settings the pipeline reads; set by `slipway server` flags and env. */
 export interface PlatformSettings {
@@ -83,6 +85,10 @@ export interface DeployContext {
   app: App;
   job: Job;
   mode: Mode;
+  /** The stages this deploy runs (its mode's row of MODES). */
+  stages: Plan;
+  /** Where its code is assembled and run from (WORKSPACES[mode]). */
+  workspace: Workspace;
   source: ResolvedSource;
   releaseKind: ReleaseKind;
   log: JobLog;

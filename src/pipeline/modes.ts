@@ -1,4 +1,5 @@
 import { STAGES, type Mode, type Stage } from '../store/index.js';
+import { BUILD_DIR, WORK_TREE, type Workspace } from './workspaces.js';
 
 /**
  * The corpus RFC's "Full procedure", in order (store/jobs.ts holds the names,
@@ -24,7 +25,7 @@ export const STAGE_TITLES: Record<Stage, string> = {
   notify: 'Notify',
 };
 
-type Plan = Record<Stage, 'run' | 'skip'>;
+export type Plan = Record<Stage, 'run' | 'skip'>;
 
 /**
  * DESIGN.md's mode × stage table, as data. Editable iterates in place (no
@@ -41,6 +42,13 @@ export const MODES: Record<Mode, Plan> = {
 function row(...cells: Array<'run' | 'skip'>): Plan {
   return Object.fromEntries(STAGES.map((s, i) => [s, cells[i]!])) as Plan;
 }
+
+/**
+ * Where each mode assembles its code and runs it from (see workspaces.ts):
+ * editable works in the app's work tree in place; the others build in a fresh
+ * dir that becomes releases/vN.
+ */
+export const WORKSPACES: Record<Mode, Workspace> = { editable: WORK_TREE, cooking: BUILD_DIR, final: BUILD_DIR };
 
 /** The stages a mode runs on the way forward (rollback and notify are the error/always paths). */
 export function forwardStages(mode: Mode): Stage[] {

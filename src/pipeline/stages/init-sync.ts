@@ -14,8 +14,9 @@ import { settingsOf } from '../../apps/settings.js';
 /**
  * The RFC's initialization/sync procedure: the app's directories exist, the
  * release is recorded (pending), and the code to build is put in place: a
- * pushed commit checked out, a source tarball unpacked, or — in editable mode —
- * the work tree updated in place. Archive sources wait for release-sync.
+ * pushed commit checked out (by the mode's workspace: into a fresh build dir, or
+ * in editable mode the work tree moved in place), a source tarball unpacked.
+ * Archive sources wait for release-sync.
  */
 export const initSync: StageFn = async (ctx) => {
   const { layout, store } = ctx.services;
@@ -36,8 +37,7 @@ export const initSync: StageFn = async (ctx) => {
   });
   store.jobs.setRelease(ctx.job.id, ctx.release.version);
   ctx.log.info(`Release v${ctx.release.version}`);
-  if (src.kind === 'git' && ctx.mode === 'editable') await updateWorkTree(ctx, src.commit, src.gitEnv);
-  else if (src.kind === 'git') await freshDir(ctx).then(() => exportCommit(ctx, src.commit, src.gitEnv));
+  if (src.kind === 'git') await ctx.workspace.checkout(ctx, src.commit, src.gitEnv);
   else if (src.kind === 'tarball') {
     await freshDir(ctx);
     await unpackArchive({ archive: src.file, dest: ctx.workDir });
@@ -49,13 +49,13 @@ export const initSync: StageFn = async (ctx) => {
   }
 };
 
-async function freshDir(ctx: DeployContext): Promise<void> {
+export async function freshDir(ctx: DeployContext): Promise<void> {
   await fsp.rm(ctx.workDir, { recursive: true, force: true });
   await fsp.mkdir(ctx.workDir, { recursive: true });
 }
 
 /** `git archive <commit>` straight into the build dir: no work tree, no .git. */
-async function exportCommit(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void> {
+export async function exportCommit(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void> {
   const git = spawn('git', ['archive', '--format=tar', commit], {
     cwd: ctx.services.layout.repo(ctx.app.name),
     env: { ...process.env, ...gitEnv },
@@ -77,7 +77,7 @@ async function exportCommit(ctx: DeployContext, commit: string, gitEnv?: Record<
  * repo). Files the build made and git ignores stay, which is what makes
  * iteration fast; `node_modules` survives between pushes.
  */
-async function updateWorkTree(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void> {
+export async function updateWorkTree(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void> {
   const repo = ctx.services.layout.repo(ctx.app.name);
   const work = ctx.workDir;
   const env = { ...process.env, ...gitEnv };

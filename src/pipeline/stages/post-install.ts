@@ -6,8 +6,6 @@ import { settingsOf } from '../../apps/settings.js';
 export const postInstall: StageFn = async (ctx) => {
   const { store, layout, settings } = ctx.services;
   const keep = settingsOf(ctx.app).get('releases.keep') ?? settings.keepReleases;
-  // The release counts as succeeded for rotation purposes from here on.
-  store.releases.finish(ctx.release!.id, 'succeeded');
   // Heroku's semantics: a config release or a rollback makes its config the app's config.
   if (ctx.releaseKind === 'config' || ctx.releaseKind === 'rollback') store.apps.replaceConfig(ctx.app.id, ctx.config);
   const { driver } = ctx.services;
@@ -17,6 +15,7 @@ export const postInstall: StageFn = async (ctx) => {
     // The deploy has succeeded by now: a leftover image is worth a warning, not a failed deploy.
     await driver.removeRelease?.(ctx.app.name, version, { keepImages }).catch((err: Error) => ctx.log.info(`Warning: could not remove what v${version} left in the runtime: ${err.message}`));
   };
-  const pruned = await rotateReleases({ store, layout, appId: ctx.app.id, appName: ctx.app.name, keep, onPrune });
+  // The release counts as succeeded for rotation from here on; the runner marks it so when the job ends.
+  const pruned = await rotateReleases({ store, layout, appId: ctx.app.id, appName: ctx.app.name, keep, onPrune, deploying: ctx.release!.id });
   if (pruned.length) ctx.log.info(`Pruned old releases: ${pruned.map((v) => `v${v}`).join(', ')}`);
 };

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import type { ExecRequest, Driver, Instance, InstanceSpec } from '../driver.js';
+import { startRefused } from '../../crash-point.js';
 import { SlipwayError } from '../../errors.js';
 import type { GuestHost } from '../../guest/host.js';
 import { ownTree } from '../../guest/ownership.js';
@@ -90,6 +91,7 @@ export class ProcessDriver implements Driver {
     if (this.supervisors.has(id) || this.starting.has(id)) {
       throw new SlipwayError('instance_exists', `${id} is already running`, { status: 409, hint: `stop ${id} first, or start another index` });
     }
+    if (startRefused(id)) throw new SlipwayError('process_start_failed', `cannot start ${id}: refused by SLIPWAY_TEST_REFUSE_START`, { status: 500 });
     this.starting.add(id);
     let port: number | undefined;
     try {
