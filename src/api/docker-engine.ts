@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { SlipwayError } from '../errors.js';
-import { connectEngine, engineAddress, requireEngine } from '../runtime/docker/engine.js';
+import { connectEngine, engineAddress, requireEngine } from '../docker/engine.js';
 import type { ApiContext } from './context.js';
 
 /**

@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { appFor, visibleApps } from '../auth/access.js';
 import { SlipwayError, notFound } from '../errors.js';
-import { LABEL, homeId } from '../runtime/docker/container-spec.js';
+import { LABEL, homeId } from '../docker/labels.js';
 import type { App, Release, User } from '../store/index.js';
 import type { ApiContext } from './context.js';
 import { engineFor } from './docker-engine.js';

@@ -5,8 +5,8 @@ import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import * as tar from 'tar';
 import { SlipwayError } from '../errors.js';
-import { releaseImageLabels } from '../runtime/docker/container-spec.js';
-import { buildImage } from '../runtime/docker/image-build.js';
+import { releaseImageLabels } from '../docker/labels.js';
+import { buildImage } from '../docker/image-build.js';
 import { checkBaseImages } from './dockerfile-from.js';
 
 /** Whether the source is a Dockerfile app: a `Dockerfile` at its root. */

@@ -14,7 +14,7 @@ import { driverFor, type DriverKind } from '../runtime/kinds.js';
 import type { DeployContext } from './context.js';
 import { checkBuildpacks } from './buildpack-egress.js';
 import { buildEngine } from './engine.js';
-import { homeId } from '../runtime/docker/container-spec.js';
+import { homeId } from '../docker/labels.js';
 import { revealConfig } from '../secrets/box.js';
 
 /** How a release gets built: buildpacks on the host, buildpacks in a stack container, or the app's own Dockerfile. */

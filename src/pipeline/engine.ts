@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { connectEngine, requireEngine } from '../runtime/docker/engine.js';
+import { connectEngine, requireEngine } from '../docker/engine.js';
 import type { Services } from './context.js';
 
 /**

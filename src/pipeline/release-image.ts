@@ -2,7 +2,7 @@ import { buildFromDockerfile } from '../build/dockerfile.js';
 import { readDockerfile } from '../build/dockerfile-from.js';
 import { deployerMayUse } from './builders.js';
 import type { DeployContext } from './context.js';
-import { homeId } from '../runtime/docker/container-spec.js';
+import { homeId } from '../docker/labels.js';
 import { buildEngine } from './engine.js';
 
 /**

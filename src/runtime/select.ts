@@ -1,7 +1,7 @@
 import type { Driver } from './driver.js';
 import { ProcessDriver } from './process/index.js';
 import { DockerDriver } from './docker/driver.js';
-import { connectEngine } from './docker/engine.js';
+import { connectEngine } from '../docker/engine.js';
 import { DriverRegistry } from './registry.js';
 import type { Store } from '../store/index.js';
 import type { GuestHost } from '../guest/host.js';

@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import type { ExecRequest } from '../driver.js';
 import { EXEC_LAUNCHER } from '../process/command.js';
 import { oneOffCreateOptions, type Confined, type GuestOptions } from './container-spec.js';
-import { removeGuest } from './guest.js';
+import { removeGuest } from '../../docker/guest.js';
 
 /**
  * Wires a hijacked engine stream to the request's streams: stdin in (its end

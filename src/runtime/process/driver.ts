@@ -8,7 +8,7 @@ import { instanceId } from './command.js';
 import { runExec } from './exec.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { PidFiles } from './pidfiles.js';
-import { PortAllocator } from './ports.js';
+import { PortAllocator } from '../ports.js';
 import { Supervisor, type RestartPolicy } from './supervisor.js';
 
 export interface ProcessDriverOptions {

@@ -4,9 +4,9 @@ import { acceptedByUid, loopbackListenerUid } from '../../guest/listeners.js';
 import type { Instance, InstanceSpec, InstanceState } from '../driver.js';
 import { instanceEnv, launcherArgs } from './command.js';
 import { launch, type Launched } from './launcher.js';
-import { LogWriter } from './log-writer.js';
+import { LogWriter } from '../../logs/log-writer.js';
 import type { PidFiles } from './pidfiles.js';
-import { isPortOpen } from './ports.js';
+import { isPortOpen } from '../ports.js';
 
 export interface RestartPolicy {
   /** First delay after a crash. */

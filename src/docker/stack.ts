@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { SlipwayError } from '../../errors.js';
+import { SlipwayError } from '../errors.js';
 import { STACK_IMAGE, imageExists } from './engine.js';
 
 /** What the built-in buildpacks and Heroku-style Procfiles need at run time. */
