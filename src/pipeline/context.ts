@@ -8,7 +8,7 @@ import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
 import type { DeployNotifier } from '../notify/events.js';
 import type { SecretBox } from '../secrets/box.js';
-import type Docker from 'dockerode';
+import type { ImageBuilder } from '../build/builder.js';
 import type { GuestUsers } from '../guest/users.js';
 import type { GuestHost } from '../guest/host.js';
 import type { EgressSettings } from '../egress/index.js';
@@ -49,8 +49,8 @@ export interface Services {
   notifier?: DeployNotifier;
   /** Opens secret config vars for process environments; absent only where no app has secrets (unit tests). */
   secrets?: SecretBox;
-  /** Docker engine client for container and Dockerfile builds; connected on first use (see pipeline/engine.ts). */
-  docker?: Docker;
+  /** Container and Dockerfile builds; default the Docker engine, connected on first use (see imageBuilder in builders.ts). */
+  imageBuilder?: ImageBuilder;
   /** Each app's own user and its limits per process type (both drivers). */
   guests?: GuestUsers;
   /** Sandboxes on this host for host builds (and the process driver's guests); absent when the server is not root. */
