@@ -62,7 +62,7 @@ module.exports = {
       comment: 'the pipeline knows the Driver and Builder interfaces, never a driver implementation or the engine',
       severity: 'error',
       from: { path: '^src/pipeline/' },
-      to: { path: '^src/(docker/|runtime/(process|docker|pty)/|runtime/(select|registry|multiplexer)\\.ts$)' },
+      to: { path: '^src/(docker/|runtime/(process|docker|pty)/|runtime/(select|multiplexer)\\.ts$)' },
     },
     {
       name: 'no-circular',

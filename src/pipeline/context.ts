@@ -36,14 +36,11 @@ export interface PlatformSettings {
   egress?: EgressSettings;
 }
 
-/** Routers that can wait for in-flight requests before old backends stop. */
-export type DrainingRouter = RouterEngine & { drain?(backendIds: string[], timeoutMs: number): Promise<void> };
-
 export interface Services {
   store: Store;
   layout: Layout;
   driver: Driver;
-  router: DrainingRouter;
+  router: RouterEngine;
   settings: PlatformSettings;
   /** Told when each deploy ends (webhooks); absent when nobody listens. */
   notifier?: DeployNotifier;
