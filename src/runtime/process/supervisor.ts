@@ -1,3 +1,4 @@
+// Not execa: a supervised instance lives until stopped and is respawned with backoff; its exit is an event, not a result.
 import type { ChildProcess } from 'node:child_process';
 import type { GuestHost } from '../../guest/host.js';
 import { acceptedByUid, loopbackListenerUid } from '../../guest/listeners.js';
