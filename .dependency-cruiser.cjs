@@ -6,7 +6,7 @@
  */
 
 /** Interfaces and small shared parts of runtime/ and router/ that sit below their implementations. */
-const CONTRACTS = '^src/(runtime/(driver|kinds|exit-listeners|orphans|ports)|router/engine)\\.ts$';
+const CONTRACTS = '^src/(runtime/(driver|kinds|exit-listeners|orphans|ports|command)|router/engine)\\.ts$';
 /** The implementations: drivers, router engines, builders, git; peers that never import each other. */
 const ENGINES = ['runtime', 'router', 'build', 'git'];
 const engine = (folder) => `^src/(?!${CONTRACTS.slice(5, -5)}\\.ts$)${folder}/`;
@@ -56,6 +56,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/', pathNot: DOCKER_USERS },
       to: { path: '(^|/)node_modules/(@types/)?dockerode/|^dockerode$' },
+    },
+    {
+      name: 'no-driver-to-other-driver',
+      comment: 'each driver stands alone; what drivers share (the launch command, ports, exit listeners) lives in runtime/ beside driver.ts',
+      severity: 'error',
+      from: { path: '^src/runtime/(process|docker)/' },
+      to: { path: '^src/runtime/(process|docker)/', pathNot: '^src/runtime/$1/' },
     },
     {
       name: 'pipeline-only-through-interfaces',

@@ -11,7 +11,9 @@ const FIXTURE: Record<string, string> = {
   'src/errors.ts': 'export const E = 1;\n',
   'src/store/index.ts': "import { run } from '../pipeline/runner.js';\nexport const store = run;\n",
   'src/pipeline/runner.ts': "import type Docker from 'dockerode';\nimport { ProcessDriver } from '../runtime/process/driver.js';\nexport const run = (d?: Docker) => [d, ProcessDriver];\n",
-  'src/runtime/process/driver.ts': 'export class ProcessDriver {}\n',
+  'src/runtime/process/driver.ts': "import { relay } from './relay.js';\nexport class ProcessDriver {\n  relay = relay;\n}\n",
+  'src/runtime/process/relay.ts': 'export const relay = 1;\n',
+  'src/runtime/docker/driver.ts': "import { ProcessDriver } from '../process/driver.js';\nexport const DockerDriver = ProcessDriver;\n",
   'src/runtime/driver.ts': "import { E } from '../errors.js';\nexport const contract = E;\n",
   'src/router/nginx.ts': "import { compile } from '../build/buildpacks.js';\nexport const n = compile;\n",
   'src/build/buildpacks.ts': "import { contract } from '../runtime/driver.js';\nexport const compile = contract;\n",
@@ -71,6 +73,10 @@ describe('dependency rules (.dependency-cruiser.cjs)', function () {
   it('refuses one engine importing another, but not an engine importing a contract', () => {
     expect(found('no-router-to-other-engines')).to.deep.equal(['src/router/nginx.ts -> src/build/buildpacks.ts']);
     expect(violations.filter((v) => v.from === 'src/build/buildpacks.ts')).to.deep.equal([]);
+  });
+
+  it('refuses one driver importing another, not a driver importing its own modules', () => {
+    expect(found('no-driver-to-other-driver')).to.deep.equal(['src/runtime/docker/driver.ts -> src/runtime/process/driver.ts']);
   });
 
   it('refuses a cycle', () => {

@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import type { GuestUser, InstanceSpec, Limits } from '../driver.js';
 import { confinement } from '../../docker/guest.js';
 import { CONTAINER_CA, LABEL } from '../../docker/labels.js';
-import { EXEC_LAUNCHER, LAUNCHER } from '../process/command.js';
+import { EXEC_LAUNCHER, LAUNCHER } from '../command.js';
 
 /** Port every web container listens on inside; the host side is a free loopback port. */
 export const CONTAINER_PORT = 5000;

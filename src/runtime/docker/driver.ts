@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Driver, ExecRequest, Instance, InstanceSpec, InstanceState } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
-import { instanceId } from '../process/command.js';
+import { instanceId } from '../command.js';
 import { LogWriter } from '../../logs/log-writer.js';
 import { PortAllocator } from '../ports.js';
 import { CONTAINER_PORT, containerName, instanceCreateOptions, type Confined, type GuestOptions } from './container-spec.js';

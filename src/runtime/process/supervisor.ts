@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { GuestHost } from '../../guest/host.js';
 import { acceptedByUid, loopbackListenerUid } from '../../guest/listeners.js';
 import type { Instance, InstanceSpec, InstanceState } from '../driver.js';
-import { instanceEnv, launcherArgs } from './command.js';
+import { instanceEnv, launcherArgs } from '../command.js';
 import { launch, type Launched } from './launcher.js';
 import { LogWriter } from '../../logs/log-writer.js';
 import type { PidFiles } from './pidfiles.js';
