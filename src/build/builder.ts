@@ -14,9 +14,9 @@ export interface BuildOutcome {
 }
 
 /** What a container build is asked: everything but the engine and this server's home, which the builder owns. */
-export type ContainerBuildRequest = Omit<ContainerBuildOptions, 'docker' | 'home'>;
-/** What a Dockerfile build is asked (see ContainerBuildRequest). */
-export type DockerfileBuildRequest = Omit<DockerfileBuildOptions, 'docker' | 'home'>;
+export type BuildpacksRequest = Omit<ContainerBuildOptions, 'docker' | 'home'>;
+/** What a Dockerfile build is asked (see BuildpacksRequest). */
+export type DockerfileRequest = Omit<DockerfileBuildOptions, 'docker' | 'home'>;
 
 /**
  * The builds that need an image engine, as the pipeline sees them: it asks
@@ -27,9 +27,9 @@ export interface ImageBuilder {
   /** Fails with the engine's one-line error (what to start) before a build says it begins. */
   ready(): Promise<void>;
   /** Buildpacks inside a container from the stack image (see container-build.ts). */
-  buildpacks(req: ContainerBuildRequest): Promise<BuildResult>;
+  buildpacks(req: BuildpacksRequest): Promise<BuildResult>;
   /** A Dockerfile app's image; resolves with its id. */
-  dockerfile(req: DockerfileBuildRequest): Promise<string>;
+  dockerfile(req: DockerfileRequest): Promise<string>;
   /**
    * An image recorded in a release archive, when the engine still has it and
    * it is an image of one of this server's apps that `mayUse` allows: its id,

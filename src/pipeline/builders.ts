@@ -16,8 +16,6 @@ import type { DeployContext, Services } from './context.js';
 import { checkBuildpacks } from './buildpack-egress.js';
 import { revealConfig } from '../secrets/box.js';
 
-export type { BuildOutcome, BuilderKind };
-
 /**
  * The choice as data: what the source asks for × the driver the app runs
  * with. A Dockerfile app cannot be built for host processes (undefined).
