@@ -1,4 +1,4 @@
-import type { Stage } from './store/index.js';
+import type { Stage } from './stages.js';
 
 /**
  * Every `code` an error may carry. API clients, the CLI and tests match on

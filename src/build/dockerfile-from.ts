@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { SlipwayError } from '../errors.js';
-import { STACK_IMAGE } from '../runtime/docker/engine.js';
+import { STACK_IMAGE } from '../docker/engine.js';
 
 /** A Dockerfile larger than this is not a Dockerfile anyone writes by hand; refuse rather than parse it. */
 const MAX_DOCKERFILE_BYTES = 1024 * 1024;

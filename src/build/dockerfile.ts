@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
+import { execa } from 'execa';
 import * as tar from 'tar';
 import { SlipwayError } from '../errors.js';
-import { releaseImageLabels } from '../runtime/docker/container-spec.js';
-import { buildImage } from '../runtime/docker/image-build.js';
+import { releaseImageLabels } from '../docker/labels.js';
+import { buildImage } from '../docker/image-build.js';
 import { checkBaseImages } from './dockerfile-from.js';
 
 /** Whether the source is a Dockerfile app: a `Dockerfile` at its root. */
@@ -81,16 +81,13 @@ function contextStream(ctx: DockerfileContext): { stream: Readable; done: Promis
     });
     return { stream: pack as unknown as Readable, done };
   }
-  const git = spawn('git', ['archive', '--format=tar', ctx.commit], { cwd: ctx.repo, env: { ...process.env, ...ctx.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  git.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<void>((resolve, reject) => {
-    git.on('error', reject);
-    git.on('close', (code) =>
-      code === 0
-        ? resolve()
-        : reject(new SlipwayError('checkout_failed', `could not read commit ${ctx.commit.slice(0, 12)}: ${stderr.trim() || `git archive exited ${code}`}`, { status: 500 })),
-    );
+  // The tar streams into the engine; only stderr is kept, for the error.
+  const git = execa('git', ['archive', '--format=tar', ctx.commit], { cwd: ctx.repo, env: { ...process.env, ...ctx.env }, extendEnv: false, stdin: 'ignore', buffer: { stdout: false }, reject: false });
+  const done = git.then((run) => {
+    if (!run.failed) return;
+    // git could not be started at all: that error, as it is.
+    if (run.exitCode === undefined && !run.signal) throw run.cause ?? run;
+    throw new SlipwayError('checkout_failed', `could not read commit ${ctx.commit.slice(0, 12)}: ${run.stderr.trim() || `git archive exited ${run.exitCode ?? 'on a signal'}`}`, { status: 500, cause: run });
   });
   return { stream: git.stdout, done };
 }

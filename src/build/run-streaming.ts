@@ -1,3 +1,4 @@
+// Not execa: build steps stream every line to the job log as it comes, in their own process group that the orphan marker and abort must reach.
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { ChildOwner } from '../runtime/orphans.js';

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -173,12 +173,9 @@ export class GuestHost {
     const dir = fs.mkdtempSync(path.join(this.scratch, '.probe-'));
     const guest = this.open({ name: 'probe', user: { uid: 65534, gid: 65534 }, limits: { memoryMb: 64, cpuShares: 1024, pids: 16 }, app: { dir, ephemeral: true }, env: {}, argv: ['id', '-u'] });
     try {
-      const out = await new Promise<string>((resolve, reject) => {
-        execFile(guest.launch.command, guest.launch.args, { env: guest.launch.env, timeout: 20_000 }, (err, stdout, stderr) => {
-          if (err) reject(new Error((stderr || err.message).trim().split('\n').pop()));
-          else resolve(stdout.trim());
-        });
-      });
+      const run = await execa(guest.launch.command, guest.launch.args, { env: guest.launch.env, extendEnv: false, timeout: 20_000, reject: false });
+      if (run.failed) throw new Error(String(run.stderr || run.shortMessage).trim().split('\n').pop());
+      const out = run.stdout.trim();
       if (out !== '65534') throw new Error(`the probe ran as uid ${out}, not 65534`);
     } catch (err) {
       throw unavailable(`a test guest failed: ${(err as Error).message}`, 'check that unprivileged user namespaces are enabled (sysctl kernel.unprivileged_userns_clone=1) and bubblewrap is installed');

@@ -4,30 +4,18 @@ import { runBuildpacks } from '../build/buildpacks.js';
 import { writeEnvDir } from '../build/build-env.js';
 import { buildSandbox } from './guests.js';
 import { buildInGuest } from './guest-build.js';
-import { buildInContainer } from '../build/container-build.js';
-import { buildFromDockerfile, hasDockerfile } from '../build/dockerfile.js';
+import type { BuildOutcome, BuilderKind, ImageBuilder } from '../build/builder.js';
+import { DockerImageBuilder } from '../build/docker-builder.js';
+import { hasDockerfile } from '../build/dockerfile.js';
 import { readDockerfile } from '../build/dockerfile-from.js';
 import { mayUse } from '../auth/access.js';
 import { readProcfile } from '../build/procfile.js';
 import { DeployError } from '../errors.js';
 import { driverFor, type DriverKind } from '../runtime/kinds.js';
-import type { DeployContext } from './context.js';
+import type { DeployContext, Services } from './context.js';
 import { checkBuildpacks } from './buildpack-egress.js';
-import { buildEngine } from './engine.js';
-import { homeId } from '../runtime/docker/container-spec.js';
 import { revealConfig } from '../secrets/box.js';
 import { settingsOf } from '../apps/settings.js';
-
-/** How a release gets built: buildpacks on the host, buildpacks in a stack container, or the app's own Dockerfile. */
-export type BuilderKind = 'host' | 'container' | 'dockerfile';
-
-export interface BuildOutcome {
-  buildpacks: string[];
-  processTypes: Record<string, string>;
-  configVars: Record<string, string>;
-  /** Dockerfile builds: the image id the release runs from. */
-  image?: string;
-}
 
 /**
  * The choice as data: what the source asks for × the driver the app runs
@@ -52,20 +40,20 @@ export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<Build
   container: async (ctx) => {
     const opts = buildpackOptions(ctx);
     await checkBuildpacks(ctx, opts.env);
-    const docker = await buildEngine(ctx.services);
+    const builder = imageBuilder(ctx.services);
+    await builder.ready();
     ctx.log.line('-----> Building inside a container from the stack image');
-    return buildInContainer({ ...opts, docker, release: ctx.release!.version, home: homeId(ctx.services.layout.home), builtinDir: ctx.services.settings.buildpacksDir, user: ctx.services.guests?.userOf(ctx.app) });
+    return builder.buildpacks({ ...opts, release: ctx.release!.version, builtinDir: ctx.services.settings.buildpacksDir, user: ctx.services.guests?.userOf(ctx.app) });
   },
   dockerfile: async (ctx) => {
-    const docker = await buildEngine(ctx.services);
+    const builder = imageBuilder(ctx.services);
+    await builder.ready();
     const { app, source } = ctx;
     ctx.log.line('-----> Dockerfile app detected: building its image');
     const context = source.kind === 'git' ? { kind: 'git' as const, repo: ctx.services.layout.repo(app.name), commit: source.commit, env: source.gitEnv } : { kind: 'dir' as const, dir: ctx.workDir };
-    const image = await buildFromDockerfile({
-      docker,
+    const image = await builder.dockerfile({
       app: app.name,
       release: ctx.release!.version,
-      home: homeId(ctx.services.layout.home),
       context,
       dockerfile: await readDockerfile(ctx.workDir),
       mayUse: deployerMayUse(ctx),
@@ -77,6 +65,12 @@ export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<Build
     return { buildpacks: [], processTypes: { web: '', ...(await readProcfile(ctx.workDir)) }, configVars: {}, image };
   },
 };
+
+/** The engine-backed builder of this server; the Docker one unless the services name another. */
+export function imageBuilder(services: Services): ImageBuilder {
+  services.imageBuilder ??= new DockerImageBuilder(services.layout.home);
+  return services.imageBuilder;
+}
 
 /** Picks the builder for this deploy, or refuses a Dockerfile app on the process driver with what to do. */
 export async function chooseBuilder(ctx: DeployContext): Promise<BuilderKind> {

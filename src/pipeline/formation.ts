@@ -77,6 +77,6 @@ export async function routeTo(services: Services, app: App, instances: Instance[
 /** Stops instances, first letting requests already in flight to them finish. */
 export async function stopInstances(services: Services, instances: Instance[]): Promise<void> {
   if (!instances.length) return;
-  await services.router.drain?.(instances.map((i) => i.id), services.settings.stopGraceMs).catch(() => {});
+  await services.router.drain(instances.map((i) => i.id), services.settings.stopGraceMs).catch(() => {});
   await Promise.all(instances.map((i) => services.driver.stop(i.id, { graceMs: services.settings.stopGraceMs })));
 }

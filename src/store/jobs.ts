@@ -1,29 +1,9 @@
+import { STAGES, type Stage } from '../stages.js';
 import type { Db } from './db.js';
 import { now } from './db.js';
 import type { Mode } from './apps.js';
 
-/**
- * The corpus RFC's "Full procedure", in order: the names jobs record their
- * stages under and a DeployError names. Which of them a mode runs is
- * pipeline/modes.ts's table; they live here because the store records them.
- */
-export const STAGES = [
-  'trigger',
-  'archive',
-  'init-sync',
-  'release-sync',
-  'configure',
-  'build',
-  'reconfigure',
-  'activate',
-  'upgrade',
-  'bundle',
-  'post-install',
-  'rollback',
-  'notify',
-] as const;
-
-export type Stage = (typeof STAGES)[number];
+export { STAGES, type Stage };
 
 /** What started a deploy job, as `jobs` lists it (stored; API clients read it). */
 export type DeployJobKind = 'push' | 'deploy' | 'upload' | 'build' | 'promote' | 'rollback' | 'config';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { homeId } from '../../src/runtime/docker/container-spec.js';
+import { homeId } from '../../src/docker/labels.js';
 import Docker from 'dockerode';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { BIN, appRepo, push, setMessage, sshArgs, TestServer, useServer, type Result } from '../e2e/harness.js';
 import { underLoad as loadOnRouter } from '../support/load.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
-import { homeId } from '../../src/runtime/docker/container-spec.js';
+import { homeId } from '../../src/docker/labels.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 

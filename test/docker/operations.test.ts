@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { homeId, releaseImageLabels } from '../../src/runtime/docker/container-spec.js';
+import { homeId, releaseImageLabels } from '../../src/docker/labels.js';
 import { query } from '../e2e/db.js';
 import { BIN, appRepo, push, setMessage, ssh, tmpdir, useServer } from '../e2e/harness.js';
 import { EngineProxy } from '../support/engine-proxy.js';

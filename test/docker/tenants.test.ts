@@ -3,7 +3,7 @@ import Docker from 'dockerode';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { homeId } from '../../src/runtime/docker/container-spec.js';
+import { homeId } from '../../src/docker/labels.js';
 import { BIN, addBuildpack, appRepo, commitAll, eventually, push, setMessage, sshArgs, sshKey, tmpdir, useServer, type Result } from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 

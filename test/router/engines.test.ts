@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { BuiltinRouter } from '../../src/router/builtin.js';
 import { NginxRouter } from '../../src/router/nginx.js';
-import type { Router } from '../../src/router/select.js';
+import type { RouterEngine } from '../../src/router/engine.js';
 import { SlipwayError } from '../../src/errors.js';
 import {
   backendOf,
@@ -27,7 +27,7 @@ import {
  * (builtin.test.ts, nginx.test.ts).
  */
 
-type TestRouter = Router & { address(): { host: string; port: number } | undefined };
+type TestRouter = RouterEngine & { address(): { host: string; port: number } | undefined };
 
 interface Engine {
   name: string;

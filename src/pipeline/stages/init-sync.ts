@@ -1,8 +1,8 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
+import { execa } from 'execa';
 import * as tar from 'tar';
 import { DEFAULT_EGRESS, gitEgress, shownUrl } from '../../egress/index.js';
 import { DeployError } from '../../errors.js';
@@ -56,17 +56,18 @@ export async function freshDir(ctx: DeployContext): Promise<void> {
 
 /** `git archive <commit>` straight into the build dir: no work tree, no .git. */
 export async function exportCommit(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void> {
-  const git = spawn('git', ['archive', '--format=tar', commit], {
+  const git = execa('git', ['archive', '--format=tar', commit], {
     cwd: ctx.services.layout.repo(ctx.app.name),
     env: { ...process.env, ...gitEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    extendEnv: false,
+    stdin: 'ignore',
+    // The tar streams into the build dir; only stderr is kept, for the error.
+    buffer: { stdout: false },
+    reject: false,
   });
-  let stderr = '';
-  git.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number>((resolve) => git.on('close', (code) => resolve(code ?? 1)));
   await pipeline(git.stdout, tar.extract({ cwd: ctx.workDir, strict: true, preserveOwner: false }));
-  const code = await exited;
-  if (code !== 0) throw gitFailed(ctx, commit, 'git archive', code, stderr);
+  const run = await git;
+  if (run.failed) throw gitFailed(ctx, commit, 'git archive', run.exitCode ?? 1, run.stderr);
   const entries = await fsp.readdir(ctx.workDir);
   ctx.log.info(`Checked out ${commit.slice(0, 7)} (${entries.length} top-level entries)`);
 }
@@ -128,20 +129,15 @@ async function workTreeGit(ctx: DeployContext, env: NodeJS.ProcessEnv): Promise<
 }
 
 /** Runs git; `timeoutMs` kills it (a fetch that stalls must not hold the app's deploy queue). */
-function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // A work tree belongs to the app's user (its git dir stays ours): git would call it dubious.
-    const child = spawn('git', ['-c', `safe.directory=${ctx.workDir}`, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], signal: ctx.signal, timeout: timeoutMs, killSignal: 'SIGKILL' });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (err) => (err.name === 'AbortError' ? undefined : reject(err)));
-    child.on('close', (code, signal) => {
-      if (code === 0) return resolve();
-      const subcommand = `git ${args.find((a) => ['init', 'fetch', 'checkout'].includes(a)) ?? ''}`;
-      if (signal && timeoutMs && !ctx.signal.aborted) stderr = `${subcommand} took longer than ${timeoutMs / 1000}s (egress total timeout)`;
-      reject(gitFailed(ctx, args.at(-1)!, subcommand, code ?? 1, stderr));
-    });
-  });
+async function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<void> {
+  // A work tree belongs to the app's user (its git dir stays ours): git would call it dubious.
+  const run = await execa('git', ['-c', `safe.directory=${ctx.workDir}`, ...args], { env, extendEnv: false, stdin: 'ignore', stdout: 'ignore', cancelSignal: ctx.signal, timeout: timeoutMs, killSignal: 'SIGKILL', reject: false });
+  if (!run.failed) return;
+  // git could not be started at all: that error, as it is.
+  if (run.exitCode === undefined && !run.signal && !run.timedOut && !run.isCanceled) throw run;
+  const subcommand = `git ${args.find((a) => ['init', 'fetch', 'checkout'].includes(a)) ?? ''}`;
+  const stderr = run.timedOut ? `${subcommand} took longer than ${timeoutMs! / 1000}s (egress total timeout)` : run.stderr;
+  throw gitFailed(ctx, args.at(-1)!, subcommand, run.exitCode ?? 1, stderr);
 }
 
 function gitFailed(ctx: DeployContext, what: string, command: string, exitCode: number, stderr: string): DeployError {

@@ -5,11 +5,11 @@ import { SlipwayError } from '../../errors.js';
 import type { GuestHost } from '../../guest/host.js';
 import { ownTree } from '../../guest/ownership.js';
 import { findPython } from '../pty/spawn-pty.js';
-import { instanceId } from './command.js';
+import { instanceId } from '../command.js';
 import { runExec } from './exec.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { PidFiles } from './pidfiles.js';
-import { PortAllocator } from './ports.js';
+import { PortAllocator } from '../ports.js';
 import { Supervisor, type RestartPolicy } from './supervisor.js';
 
 export interface ProcessDriverOptions {

@@ -1,4 +1,4 @@
-import type { InstanceSpec } from '../driver.js';
+import type { InstanceSpec } from './driver.js';
 
 /** Sourced before every process: buildpacks' `.profile.d` scripts (see LAUNCHER). */
 const PROFILE = [

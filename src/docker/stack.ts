@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { SlipwayError } from '../../errors.js';
+import { execa, type Result } from 'execa';
+import { SlipwayError } from '../errors.js';
 import { STACK_IMAGE, imageExists } from './engine.js';
 
 /** What the built-in buildpacks and Heroku-style Procfiles need at run time. */
@@ -53,8 +53,9 @@ export async function buildStack(opts: StackBuildOptions): Promise<boolean> {
     opts.say('-----> Trimming the root filesystem');
     await trim(rootfs);
     opts.say(`-----> Importing it as ${tag}`);
-    const tar = spawn('tar', ['-C', rootfs, '--numeric-owner', '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const tarDone = exitOf(tar, 'tar');
+    // The tar streams into the engine; only stderr is kept, for the error.
+    const tar = execa('tar', ['-C', rootfs, '--numeric-owner', '-c', '.'], { stdin: 'ignore', buffer: { stdout: false }, reject: false });
+    const tarDone = tar.then((result) => checkExit(result, 'tar', result.stderr));
     const stream = await opts.docker.importImage(tar.stdout, { repo: tag.split(':')[0], tag: tag.split(':')[1] ?? 'latest', changes: ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'ENV LANG=C.UTF-8', 'WORKDIR /app', 'CMD ["bash"]'] } as object);
     await new Promise<void>((resolve, reject) => {
       opts.docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
@@ -106,12 +107,12 @@ async function trim(rootfs: string): Promise<void> {
 /** Phases of debootstrap's `I: …` lines; a line is printed when the phase changes, and a heartbeat every 15 s. */
 const PHASES: Record<string, string> = { Retrieving: 'download', Validating: 'download', Checking: 'check', Extracting: 'extract', Installing: 'install', Unpacking: 'install', Configuring: 'install', Base: 'done', Get: 'download', Fetched: 'download', Selecting: 'install', Preparing: 'install', Setting: 'configure', Processing: 'configure' };
 
-function run(cmd: string, args: string[], opts: StackBuildOptions): Promise<void> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+async function run(cmd: string, args: string[], opts: StackBuildOptions): Promise<void> {
+  const child = execa(cmd, args, { stdin: 'ignore', all: true, buffer: false, reject: false });
   let tail: string[] = [];
   let phase = '';
   let lastSaid = 0;
-  const onLine = (line: string) => {
+  for await (const line of child.iterable({ from: 'all' })) {
     tail = [...tail.slice(-19), line];
     opts.detail?.(line);
     const word = /^(?:I: )?(\w+)/.exec(line)?.[1];
@@ -121,24 +122,16 @@ function run(cmd: string, args: string[], opts: StackBuildOptions): Promise<void
       lastSaid = Date.now();
       opts.say(`       ${line.replace(/^I: /, '')}`);
     }
-  };
-  for (const s of [child.stdout, child.stderr]) {
-    let partial = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      const lines = (partial + d).split('\n');
-      partial = lines.pop()!;
-      lines.forEach(onLine);
-    });
   }
-  return exitOf(child, path.basename(cmd), () => tail.join('\n'));
+  checkExit(await child, path.basename(cmd), tail.join('\n'));
 }
 
-function exitOf(child: ReturnType<typeof spawn>, name: string, tail: () => string = () => ''): Promise<void> {
-  return new Promise((resolve, reject) => {
-    child.on('error', (err) => reject(new SlipwayError('stack_build_failed', `${name}: ${err.message}`, { cause: err })));
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new SlipwayError('stack_build_failed', `${name} exited with ${code}: ${tail().split('\n').slice(-3).join(' | ')}`)),
-    );
-  });
+/** A step that could not start says why; one that failed, its exit code and the last lines it wrote. */
+function checkExit(result: Result, name: string, tail: string): void {
+  if (!result.failed) return;
+  if (result.exitCode === undefined) {
+    const why = result.cause instanceof Error ? result.cause.message : result.shortMessage;
+    throw new SlipwayError('stack_build_failed', `${name}: ${why}`, { cause: result });
+  }
+  throw new SlipwayError('stack_build_failed', `${name} exited with ${result.exitCode}: ${tail.split('\n').slice(-3).join(' | ')}`, { cause: result });
 }

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import net from 'node:net';
-import { SlipwayError } from '../../errors.js';
+import { SlipwayError } from '../errors.js';
 
 export interface PortAllocatorOptions {
   /** Inclusive range ports are handed out from. */

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { Readable } from 'node:stream';
-import { SlipwayError } from '../../errors.js';
+import { SlipwayError } from '../errors.js';
 
 export interface ImageBuildOptions {
   docker: Docker;

@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { SlipwayError } from '../../errors.js';
+import { SlipwayError } from '../errors.js';
 
 /** The image every container (instances, one-offs) starts from. */
 export const STACK_IMAGE = 'slipway/stack:bookworm';

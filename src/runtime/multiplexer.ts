@@ -3,7 +3,7 @@ import type { Driver, ExecRequest, Instance, InstanceSpec } from './driver.js';
 import type { ExitListener } from './exit-listeners.js';
 import { DRIVERS, driverFor, type DriverKind } from './kinds.js';
 
-export interface DriverRegistryOptions {
+export interface DriverMultiplexerOptions {
   store: Store;
   /** The server's `--driver`: created at once, so a missing engine stops `slipway server` before it listens. */
   serverDefault: DriverKind;
@@ -24,17 +24,17 @@ export interface DriverRegistryOptions {
  * process-only server never needs dockerd, and an engine that is missing at
  * that moment fails that deploy (its one clear line) and nothing else.
  */
-export class DriverRegistry implements Driver {
-  readonly name = 'registry';
+export class DriverMultiplexer implements Driver {
+  readonly name = 'multiplexer';
   private readonly ready = new Map<DriverKind, Driver>();
   private readonly pending = new Map<DriverKind, Promise<Driver>>();
 
-  private constructor(private readonly opts: DriverRegistryOptions) {}
+  private constructor(private readonly opts: DriverMultiplexerOptions) {}
 
-  static async create(opts: DriverRegistryOptions): Promise<DriverRegistry> {
-    const registry = new DriverRegistry(opts);
-    await registry.driver(opts.serverDefault);
-    return registry;
+  static async create(opts: DriverMultiplexerOptions): Promise<DriverMultiplexer> {
+    const mux = new DriverMultiplexer(opts);
+    await mux.driver(opts.serverDefault);
+    return mux;
   }
 
   /** The driver of one kind, created on first use; a failed creation is retried on the next use. */

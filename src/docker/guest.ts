@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { SlipwayError } from '../../errors.js';
-import type { GuestUser, Limits } from '../driver.js';
+import { SlipwayError } from '../errors.js';
+import type { GuestUser, Limits } from '../runtime/driver.js';
 
 /** What a container may use when the pipeline names no limits: the same defaults as every guest. */
-export { DEFAULT_LIMITS } from '../../guest/users.js';
-import { DEFAULT_LIMITS } from '../../guest/users.js';
+export { DEFAULT_LIMITS } from '../guest/users.js';
+import { DEFAULT_LIMITS } from '../guest/users.js';
 
 /** Stable per-app uids when the pipeline names none, far above the allocated range (70000…) so they never meet. */
 const DERIVED_BASE = 1_000_000;
