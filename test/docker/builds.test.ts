@@ -6,6 +6,7 @@ import path from 'node:path';
 import { addBuildpack, appRepo, commitAll, push, setMessage, useServer, type TestServer } from '../e2e/harness.js';
 import { query } from '../e2e/db.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
+import { requires } from '../support/requires.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
@@ -29,6 +30,7 @@ function imageOf(server: TestServer, app: string, version: string): string | und
 
 describe('Dockerfile apps (real dockerd)', function () {
   this.timeout(300_000);
+  requires('docker', 'stack');
   const env = useServer({ env: { SLIPWAY_DRIVER: 'docker' } });
   const APP = 'dfhello';
   let repo: string;
@@ -37,6 +39,8 @@ describe('Dockerfile apps (real dockerd)', function () {
   const intermediates: string[] = [];
 
   after(async () => {
+    // A suite skipped for a missing engine started nothing.
+    if (!env.server) return;
     await cleanUp(APP);
     // Only untagged ones: the same lines also name the tagged stack image (FROM), which is shared.
     for (const id of intermediates) {
@@ -161,12 +165,15 @@ describe('Dockerfile apps (real dockerd)', function () {
 
 describe('builds in containers (real dockerd, process-driver server)', function () {
   this.timeout(300_000);
+  requires('docker', 'stack');
   const env = useServer();
   const APP = 'nodebox';
   const HOST_APP = 'dfhost';
   let repo: string;
 
   after(async () => {
+    // A suite skipped for a missing engine started nothing.
+    if (!env.server) return;
     await cleanUp(APP);
     await cleanUp(HOST_APP);
   });

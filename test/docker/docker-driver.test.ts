@@ -6,6 +6,7 @@ import { BIN, appRepo, push, setMessage, sshArgs, TestServer, useServer, type Re
 import { underLoad as loadOnRouter } from '../support/load.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { homeId } from '../../src/runtime/docker/container-spec.js';
+import { requires } from '../support/requires.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
@@ -23,6 +24,7 @@ function sshTty(key: string, port: number, command: string, input: string): Resu
 
 describe('docker driver (real dockerd)', function () {
   this.timeout(300_000);
+  requires('docker', 'stack');
   before(function () {
     // Built once per machine, then reused (the command is idempotent).
     this.timeout(30 * 60_000);
@@ -33,7 +35,8 @@ describe('docker driver (real dockerd)', function () {
   const APP = 'dockhello';
   let repo: string;
 
-  after(() => removeFromEngine(docker, [`slipway.app=${APP}`]));
+  // A suite skipped for a missing engine started nothing.
+  after(async () => env.server && removeFromEngine(docker, [`slipway.app=${APP}`]));
 
   it('serves a pushed app from a labelled container bound to 127.0.0.1', async () => {
     const { server, key } = env;

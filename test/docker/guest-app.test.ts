@@ -6,6 +6,7 @@ import path from 'node:path';
 import { homeId } from '../../src/runtime/docker/container-spec.js';
 import { BIN, addBuildpack, appRepo, commitAll, eventually, push, setMessage, useServer } from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
+import { requires } from '../support/requires.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
@@ -54,6 +55,7 @@ function guestRepo(): string {
 
 describe('the docker guest: /app and limits (real dockerd)', function () {
   this.timeout(600_000);
+  requires('docker', 'stack');
   before(function () {
     this.timeout(30 * 60_000);
     const r = spawnSync(BIN, ['stack:build'], { encoding: 'utf8', timeout: 30 * 60_000 });
