@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { appRepo, commitAll, eventually, httpGet, push, useServer, type TestServer } from './harness.js';
+import { requires } from '../support/requires.js';
 
 /**
  * The guest contract under the process driver (Heroku's): /app is the release,
@@ -21,6 +22,7 @@ http.createServer((req, res) => {
 
 describe('e2e: the guest contract (process driver)', function () {
   this.timeout(300_000);
+  requires('guests');
   const env = useServer();
   let server: TestServer;
   const ok = (args: string[], input?: string) => {
