@@ -3,7 +3,7 @@ import { homeId } from '../../src/runtime/docker/container-spec.js';
 import Docker from 'dockerode';
 import fs from 'node:fs';
 import path from 'node:path';
-import { addBuildpack, appRepo, commitAll, push, setMessage, useServer, type TestServer } from '../e2e/harness.js';
+import { addBuildpack, appRepo, commitAll, push, setMessage, useServer, type Result, type TestServer } from '../e2e/harness.js';
 import { query } from '../e2e/db.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { requires } from '../support/requires.js';
@@ -178,14 +178,20 @@ describe('builds in containers (real dockerd, process-driver server)', function 
     await cleanUp(HOST_APP);
   });
 
-  it('a buildpack app with driver=docker is built inside a stack container', async () => {
+  // Every test may run alone: v1 is built in a container here.
+  let pushed: Result;
+  before(async () => {
     const { server, key } = env;
     expect(server.cli(['apps:create', APP]).code).to.equal(0);
     expect(server.cli(['apps:set', APP, 'driver=docker']).code).to.equal(0);
     repo = appRepo('node-hello');
     setMessage(repo, 'built in a container');
-    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
     expect(pushed.code, pushed.stderr).to.equal(0);
+  });
+
+  it('a buildpack app with driver=docker is built inside a stack container', async () => {
+    const { server } = env;
     expect(pushed.stderr).to.include('Building inside a container from the stack image');
     // The stack's node answered, not the host's: only a build inside the container sees it.
     const stackNode = /Using host node (v\d+\.\d+\.\d+)/.exec(pushed.stderr)?.[1];
