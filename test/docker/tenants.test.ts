@@ -100,6 +100,18 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
         (err: Error) => poll.failures.push(err.message),
       );
     }, 250);
+    // The attack, here so each test below may run alone: a member's app whose every stage probes the host.
+    expect((await asMallory('apps:create', 'hostile')).code).to.equal(0);
+    const victimPid = String(victimStart.State.Pid);
+    expect((await asMallory('config:set', 'hostile', `TEST_HOME=${server.home}`, `VICTIM_PID=${victimPid}`)).code).to.equal(0);
+    const attack = await push(hostileRepo(), server.sshRemote('hostile'), { sshCommand: mallory.sshCommand });
+    expect(attack.code, attack.stderr).to.equal(0);
+    seen += attack.stderr;
+    const ran = await asMallory('run', 'hostile', '--', 'sh', 'probe.sh', 'run');
+    expect(ran.code, ran.stderr).to.equal(0);
+    seen += ran.stdout;
+    const logs = await asMallory('logs', 'hostile', '-n', '200');
+    seen += logs.stdout;
   });
 
   after(async () => {
@@ -108,18 +120,6 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
   });
 
   it('a member pushes an app whose build, hook, predeploy, release phase, web and postdeploy probe the host: every attempt fails', async () => {
-    const { server } = env;
-    expect((await asMallory('apps:create', 'hostile')).code).to.equal(0);
-    const victimPid = String(victimStart.State.Pid);
-    expect((await asMallory('config:set', 'hostile', `TEST_HOME=${server.home}`, `VICTIM_PID=${victimPid}`)).code).to.equal(0);
-    const pushed = await push(hostileRepo(), server.sshRemote('hostile'), { sshCommand: mallory.sshCommand });
-    expect(pushed.code, pushed.stderr).to.equal(0);
-    seen += pushed.stderr;
-    const ran = await asMallory('run', 'hostile', '--', 'sh', 'probe.sh', 'run');
-    expect(ran.code, ran.stderr).to.equal(0);
-    seen += ran.stdout;
-    const logs = await asMallory('logs', 'hostile', '-n', '200');
-    seen += logs.stdout;
     for (const where of PLACES) {
       expect(seen, `the probe ran in ${where}`).to.match(new RegExp(`probe ${where} uid=\\d+ cap=0000000000000000`));
       for (const attempt of ['read slipway.db', 'read secret.key', 'read ssh_host_ed25519_key', 'read apps/victim/data/private.txt', 'environ', 'write apps/victim/data/pwned', 'kill', 'control.sock', 'docker.sock']) {
