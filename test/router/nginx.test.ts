@@ -7,11 +7,13 @@ import type { Route } from '../../src/router/engine.js';
 import { NginxRouter } from '../../src/router/nginx.js';
 import { readTitle } from '../../src/router/nginx-procs.js';
 import { createRouter } from '../../src/router/select.js';
-import { backendOf, echoOf, echoOver, nginxStateDir, openWebsocket, request, requireNginx, startBackend, stopBackend, type TestBackend } from './support.js';
+import { backendOf, echoOf, echoOver, nginxStateDir, openWebsocket, request, startBackend, stopBackend, type TestBackend } from './support.js';
+import { requires } from '../support/requires.js';
 
 // What only the nginx engine has; the behaviour both engines share is in engines.test.ts.
 describe('NginxRouter', function () {
   this.timeout(30_000);
+  requires('nginx');
   let stateDir: string;
   let router: NginxRouter;
   let port: number;
@@ -24,7 +26,6 @@ describe('NginxRouter', function () {
   const liveFile = (app: string) => path.join(router.configDir, 'apps', `${app}.conf`);
 
   before(async () => {
-    requireNginx();
     [a, b] = await Promise.all([startBackend('a'), startBackend('b')]);
     stateDir = nginxStateDir();
     router = new NginxRouter({ stateDir, workerProcesses: 2, log: (m) => logged.push(m), appSnippet: (r) => (r.app === 'myapp' ? snippet : undefined) });
