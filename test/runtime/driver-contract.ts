@@ -7,6 +7,7 @@ import { PassThrough, Readable } from 'node:stream';
 import type { Driver, ExecRequest, GuestUser, InstanceSpec, Limits } from '../../src/runtime/driver.js';
 import { isPortOpen } from '../../src/runtime/ports.js';
 import { waitForHttp } from '../../src/router/health.js';
+import { requires, type Need } from '../support/requires.js';
 import { until } from '../support/wait.js';
 
 /**
@@ -20,6 +21,8 @@ export interface DriverUnderTest {
   create(home: string): Promise<Driver>;
   /** The driver keeps things of an app beyond its instances (images, volumes), so it has `removeApp`. */
   removesApps?: boolean;
+  /** What the driver needs on this machine (test/support/requires.ts): missing, the suite skips, or fails in CI. */
+  needs: Need[];
   /** Drops what the suite may have left in the runtime (containers), after `shutdown`. */
   cleanup?(home: string): Promise<void>;
 }
@@ -72,6 +75,7 @@ function collector(): PassThrough & { text(): string } {
 
 export function driverContract(name: string, under: DriverUnderTest): void {
   describe(`Driver contract: ${name}`, function () {
+    requires(...under.needs);
     this.timeout(120_000);
     const APP = `contract-${name}`;
     let home: string;
@@ -111,6 +115,7 @@ export function driverContract(name: string, under: DriverUnderTest): void {
     });
 
     after(async () => {
+      if (!home) return; // skipped: nothing was made
       await driver?.shutdown({ graceMs: 2000 });
       await under.cleanup?.(home);
       fs.rmSync(home, { recursive: true, force: true });

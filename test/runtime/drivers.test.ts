@@ -12,10 +12,12 @@ import { driverContract } from './driver-contract.js';
 
 // Both drivers as the daemon makes them (runtime/select.ts), guests on: the tests run as root.
 driverContract('process', {
+  needs: ['guests'],
   create: async (home) => new ProcessDriver({ guests: await GuestHost.create({ home }), portRange: [47300, 47399], restart: { initialMs: 100, maxMs: 1000 } }),
 });
 
 driverContract('docker', {
+  needs: ['docker', 'stack'],
   removesApps: true,
   create: (home) => DockerDriver.create({ docker: connectEngine(), home, portRange: [47400, 47499] }),
   // shutdown detaches (containers are adopted by the next daemon): what is left goes here.
@@ -24,6 +26,7 @@ driverContract('docker', {
 
 // The daemon's one Driver (runtime/multiplexer.ts) must keep the same promises while it forwards them.
 driverContract('multiplexer', {
+  needs: ['guests'],
   create: async (home) =>
     DriverMultiplexer.create({
       store: Store.open(path.join(home, 'slipway.db')),
