@@ -9,7 +9,7 @@
 const CONTRACT_FILES = '(runtime/(driver|kinds|exit-listeners|orphans|ports|command)|router/engine)\\.ts$';
 const CONTRACTS = `^src/${CONTRACT_FILES}`;
 /** The implementations: drivers, router engines, builders, git; peers that never import each other. */
-const ENGINES = ['runtime', 'router', 'build', 'git'];
+const ENGINES = ['runtime', 'router', 'builder', 'git'];
 /** An engine folder's modules, its contract files left out. */
 const engine = (folder) => `^src/(?!${CONTRACT_FILES})${folder}/`;
 
@@ -32,7 +32,7 @@ const LAYERS = [
 ];
 
 /** Who may hold a dockerode client: the docker driver, the shared docker library, container and Dockerfile builds. */
-const DOCKER_USERS = '^src/(docker|runtime/docker)/|^src/build/(container-build|dockerfile|dockerfile-from|docker-builder)\\.ts$';
+const DOCKER_USERS = '^src/(docker|runtime/docker)/|^src/builder/(container-build|dockerfile|dockerfile-from|docker-builder)\\.ts$';
 
 const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({
   name: `no-upward-from-${name}`,
@@ -44,7 +44,7 @@ const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({
 
 const peers = ENGINES.map((folder) => ({
   name: `no-${folder}-to-other-engines`,
-  comment: `${folder}/ is one implementation among runtime, router, build and git; what they share lives in a lower layer (contracts, docker/, guest/)`,
+  comment: `${folder}/ is one implementation among runtime, router, builder and git; what they share lives in a lower layer (contracts, docker/, guest/)`,
   severity: 'error',
   from: { path: engine(folder) },
   to: { path: ENGINES.filter((f) => f !== folder).map((f) => `(${engine(f)})`).join('|') },

@@ -1,5 +1,5 @@
 import { BRANCH_NAME, checkAppName } from '../auth/names.js';
-import { checkBuildpackSpec } from '../build/buildpack-spec.js';
+import { checkBuildpackSpec } from '../builder/buildpack-spec.js';
 import { checkFetchUrlAtSet, checkGitUrlAtSet, setByAdmin, trustEntry, type Setter } from '../egress/index.js';
 import { invalid } from '../errors.js';
 import { DRIVERS, parseDriver, type DriverKind } from '../runtime/kinds.js';

@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { checkBuildpackSpec } from '../build/buildpack-spec.js';
-import { classifySpec, readBuildpacksFile } from '../build/buildpack-source.js';
+import { checkBuildpackSpec } from '../builder/buildpack-spec.js';
+import { classifySpec, readBuildpacksFile } from '../builder/buildpack-source.js';
 import { DEFAULT_EGRESS, egressError, gitEgress, refuseLocal, setByAdmin, trustEntry, type Setter, type Target } from '../egress/index.js';
 import type { App, Store } from '../store/index.js';
 import type { ConfigChange } from './config-changes.js';

@@ -8,7 +8,7 @@ import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
 import type { DeployNotifier } from '../notify/events.js';
 import type { SecretBox } from '../secrets/box.js';
-import type { ImageBuilder } from '../build/builder.js';
+import type { ImageBuilder } from '../builder/builder.js';
 import type { GuestUsers } from '../guest/users.js';
 import type { GuestHost } from '../guest/host.js';
 import type { EgressSettings } from '../egress/index.js';

@@ -1,4 +1,4 @@
-import { readDockerfile } from '../build/dockerfile-from.js';
+import { readDockerfile } from '../builder/dockerfile-from.js';
 import { deployerMayUse, imageBuilder } from './builders.js';
 import type { DeployContext } from './context.js';
 

@@ -15,8 +15,8 @@ const FIXTURE: Record<string, string> = {
   'src/runtime/process/relay.ts': 'export const relay = 1;\n',
   'src/runtime/docker/driver.ts': "import { ProcessDriver } from '../process/driver.js';\nexport const DockerDriver = ProcessDriver;\n",
   'src/runtime/driver.ts': "import { E } from '../errors.js';\nexport const contract = E;\n",
-  'src/router/nginx.ts': "import { compile } from '../build/buildpacks.js';\nexport const n = compile;\n",
-  'src/build/buildpacks.ts': "import { contract } from '../runtime/driver.js';\nexport const compile = contract;\n",
+  'src/router/nginx.ts': "import { compile } from '../builder/buildpacks.js';\nexport const n = compile;\n",
+  'src/builder/buildpacks.ts': "import { contract } from '../runtime/driver.js';\nexport const compile = contract;\n",
   'src/git/a.ts': "import { b } from './b.js';\nexport const a = () => b;\n",
   'src/git/b.ts': "import { a } from './a.js';\nexport const b = () => a;\n",
 };
@@ -71,8 +71,8 @@ describe('dependency rules (.dependency-cruiser.cjs)', function () {
   });
 
   it('refuses one engine importing another, but not an engine importing a contract', () => {
-    expect(found('no-router-to-other-engines')).to.deep.equal(['src/router/nginx.ts -> src/build/buildpacks.ts']);
-    expect(violations.filter((v) => v.from === 'src/build/buildpacks.ts')).to.deep.equal([]);
+    expect(found('no-router-to-other-engines')).to.deep.equal(['src/router/nginx.ts -> src/builder/buildpacks.ts']);
+    expect(violations.filter((v) => v.from === 'src/builder/buildpacks.ts')).to.deep.equal([]);
   });
 
   it('refuses one driver importing another, not a driver importing its own modules', () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { appFor, visibleApps } from '../../auth/access.js';
-import { checkBaseImages } from '../../build/dockerfile-from.js';
+import { checkBaseImages } from '../../builder/dockerfile-from.js';
 import { SlipwayError, invalid } from '../../errors.js';
 import { LABEL, homeId } from '../../docker/labels.js';
 import { buildImage } from '../../docker/image-build.js';

@@ -1,5 +1,5 @@
 import fsp from 'node:fs/promises';
-import { readProcfile } from '../../build/procfile.js';
+import { readProcfile } from '../../builder/procfile.js';
 import { crashPoint } from '../../crash-point.js';
 import type { StageFn } from '../context.js';
 import { readAppJson } from '../app-json.js';

@@ -2,7 +2,7 @@ import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BuildOptions } from '../../src/build/buildpacks.js';
+import type { BuildOptions } from '../../src/builder/buildpacks.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BUILTIN_DIR = path.join(REPO, 'buildpacks');

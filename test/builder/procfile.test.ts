@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SlipwayError } from '../../src/errors.js';
-import { parseProcfile, readProcfile } from '../../src/build/procfile.js';
+import { parseProcfile, readProcfile } from '../../src/builder/procfile.js';
 import { cleanup, tempDir } from './helpers.js';
 
 describe('build/procfile', () => {

@@ -5,7 +5,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { BuildError, runBuildpacks } from '../../src/build/buildpacks.js';
+import { BuildError, runBuildpacks } from '../../src/builder/buildpacks.js';
 import { cleanup, sandbox } from './helpers.js';
 
 const exists = (p: string) => stat(p).then(() => true, () => false);

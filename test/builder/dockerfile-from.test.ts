@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { baseImages } from '../../src/build/dockerfile-from.js';
+import { baseImages } from '../../src/builder/dockerfile-from.js';
 
 const images = (text: string) => baseImages(text).map((r) => `${r.line}:${r.image}`);
 

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BuildError, runBuildpacks } from '../../src/build/buildpacks.js';
+import { BuildError, runBuildpacks } from '../../src/builder/buildpacks.js';
 import { CA_BUNDLE, cleanup, makeBuildpack, sandbox, script, tempDir } from './helpers.js';
 import { alive } from '../support/proc.js';
 

@@ -107,7 +107,7 @@ function createOptions(opts: ContainerBuildOptions, image: string, name: string,
     sourceVersion: opts.env.SOURCE_VERSION,
     extraCaBundle: opts.extraCaBundle ? CONTAINER_CA : undefined,
   };
-  const node = ['node', path.join(P.root, 'dist', 'build', 'container-entry.js'), JSON.stringify(request)];
+  const node = ['node', path.join(P.root, 'dist', 'builder', 'container-entry.js'), JSON.stringify(request)];
   const binds = [
     `${opts.buildDir}:${P.build}`,
     `${cacheVolume(opts.home, opts.app)}:${P.cache}`,
