@@ -36,10 +36,16 @@ const DOCKER_USERS = '^src/(docker|runtime/docker)/|^src/builder/(container-buil
 
 const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({
   name: `no-upward-from-${name}`,
-  comment: `${name} sits below ${LAYERS.slice(i + 1).map(([n]) => n).join(', ')} (DESIGN.md: dependencies point down); move the shared part down instead`,
+  comment: `${name} sits below ${LAYERS.slice(i + 1)
+    .map(([n]) => n)
+    .join(', ')} (DESIGN.md: dependencies point down); move the shared part down instead`,
   severity: 'error',
   from: { path },
-  to: { path: LAYERS.slice(i + 1).map(([, p]) => `(${p})`).join('|') },
+  to: {
+    path: LAYERS.slice(i + 1)
+      .map(([, p]) => `(${p})`)
+      .join('|'),
+  },
 }));
 
 const peers = ENGINES.map((folder) => ({
@@ -47,7 +53,11 @@ const peers = ENGINES.map((folder) => ({
   comment: `${folder}/ is one implementation among runtime, router, builder and git; what they share lives in a lower layer (contracts, docker/, guest/)`,
   severity: 'error',
   from: { path: engine(folder) },
-  to: { path: ENGINES.filter((f) => f !== folder).map((f) => `(${engine(f)})`).join('|') },
+  to: {
+    path: ENGINES.filter((f) => f !== folder)
+      .map((f) => `(${engine(f)})`)
+      .join('|'),
+  },
 }));
 
 module.exports = {
@@ -56,14 +66,16 @@ module.exports = {
     ...peers,
     {
       name: 'no-dockerode-outside-docker',
-      comment: 'only runtime/docker, the docker library and container builds talk to the engine; others go through a Driver or an ImageBuilder',
+      comment:
+        'only runtime/docker, the docker library and container builds talk to the engine; others go through a Driver or an ImageBuilder',
       severity: 'error',
       from: { path: '^src/', pathNot: DOCKER_USERS },
       to: { path: '(^|/)node_modules/(@types/)?dockerode/|^dockerode$' },
     },
     {
       name: 'no-driver-to-other-driver',
-      comment: 'each driver stands alone; what drivers share (the launch command, ports, exit listeners) lives in runtime/ beside driver.ts',
+      comment:
+        'each driver stands alone; what drivers share (the launch command, ports, exit listeners) lives in runtime/ beside driver.ts',
       severity: 'error',
       from: { path: '^src/runtime/(process|docker)/' },
       to: { path: '^src/runtime/(process|docker)/', pathNot: '^src/runtime/$1/' },

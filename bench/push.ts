@@ -115,7 +115,11 @@ async function slipwayRun(rig: Rig, scratch: Scratch, series: Series, run: numbe
 }
 
 async function measure(rig: Rig, scratch: Scratch, runs: number): Promise<Samples> {
-  const samples: Samples = { floor: [], first: { ssh: [], noguests: [], http: [], docker: [] }, redeploy: { ssh: [], noguests: [], http: [], docker: [] } };
+  const samples: Samples = {
+    floor: [],
+    first: { ssh: [], noguests: [], http: [], docker: [] },
+    redeploy: { ssh: [], noguests: [], http: [], docker: [] },
+  };
   // Interleave the series within each run so drift (thermal, caches, other load) hits all of them alike.
   for (let run = 1; run <= runs; run++) {
     const floor = await floorRun(rig, run);
@@ -151,8 +155,14 @@ function report(runs: number, samples: Samples): object {
       guest_cost_redeploy_ms: summarize(samples.redeploy.ssh).median - summarize(samples.redeploy.noguests).median,
       slipway_http_first_deploy_ms: vsFloor(samples.first.http),
       slipway_http_redeploy_ms: vsFloor(samples.redeploy.http),
-      slipway_ssh_docker_first_deploy_ms: { ...vsFloor(samples.first.docker), ratio_to_process: ratio(summarize(samples.first.docker), summarize(samples.first.ssh)) },
-      slipway_ssh_docker_redeploy_ms: { ...vsFloor(samples.redeploy.docker), ratio_to_process: ratio(summarize(samples.redeploy.docker), summarize(samples.redeploy.ssh)) },
+      slipway_ssh_docker_first_deploy_ms: {
+        ...vsFloor(samples.first.docker),
+        ratio_to_process: ratio(summarize(samples.first.docker), summarize(samples.first.ssh)),
+      },
+      slipway_ssh_docker_redeploy_ms: {
+        ...vsFloor(samples.redeploy.docker),
+        ratio_to_process: ratio(summarize(samples.redeploy.docker), summarize(samples.redeploy.ssh)),
+      },
     },
   };
 }
@@ -188,9 +198,12 @@ async function tearDown(rig: Partial<Rig>, scratch: Scratch): Promise<void> {
 async function assertDocker(): Promise<void> {
   const docker = connectEngine();
   await requireEngine(docker);
-  await docker.getImage(STACK_IMAGE).inspect().catch(() => {
-    throw new Error(`the Docker stack image ${STACK_IMAGE} does not exist: build it once with \`slipway stack:build\``);
-  });
+  await docker
+    .getImage(STACK_IMAGE)
+    .inspect()
+    .catch(() => {
+      throw new Error(`the Docker stack image ${STACK_IMAGE} does not exist: build it once with \`slipway stack:build\``);
+    });
 }
 
 async function main(): Promise<number> {

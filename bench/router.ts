@@ -31,12 +31,17 @@ interface Options {
 
 function parseOptions(): Options {
   const { values } = parseArgs({
-    options: { duration: { type: 'string', default: '10' }, warmup: { type: 'string', default: '2' }, rounds: { type: 'string', default: '1' } },
+    options: {
+      duration: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '1' },
+    },
   });
   const durationS = Number(values.duration);
   const warmupS = Number(values.warmup);
   const rounds = Number(values.rounds);
-  if (!Number.isInteger(durationS) || durationS < 1) throw new Error(`--duration must be a positive number of seconds, got "${values.duration}"`);
+  if (!Number.isInteger(durationS) || durationS < 1)
+    throw new Error(`--duration must be a positive number of seconds, got "${values.duration}"`);
   if (!Number.isInteger(warmupS) || warmupS < 0) throw new Error(`--warmup must be a number of seconds, got "${values.warmup}"`);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got "${values.rounds}"`);
   return { durationS, warmupS, rounds };
@@ -68,7 +73,14 @@ type Row = WrkResult & { ratio_to_plain_nginx: { rps: number; p99: number }; rou
 function combine(runs: WrkResult[]): WrkResult & { rounds?: WrkResult[] } {
   if (runs.length === 1) return runs[0]!;
   const pick = (f: (r: WrkResult) => number) => median(runs.map(f));
-  return { rps: pick((r) => r.rps), p50_ms: pick((r) => r.p50_ms), p99_ms: pick((r) => r.p99_ms), requests: pick((r) => r.requests), errors: runs.reduce((n, r) => n + r.errors, 0), rounds: runs };
+  return {
+    rps: pick((r) => r.rps),
+    p50_ms: pick((r) => r.p50_ms),
+    p99_ms: pick((r) => r.p99_ms),
+    requests: pick((r) => r.requests),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    rounds: runs,
+  };
 }
 
 async function main(): Promise<number> {
@@ -114,17 +126,30 @@ async function main(): Promise<number> {
     const plain = await startPlainNginx(app.port, workerProcesses);
     stops.push(plain.stop);
 
-    const ports: Record<Target, number> = { direct: app.port, builtin: builtin.address()!.port, nginx_engine: engine.address()!.port, plain_nginx: plain.port };
+    const ports: Record<Target, number> = {
+      direct: app.port,
+      builtin: builtin.address()!.port,
+      nginx_engine: engine.address()!.port,
+      plain_nginx: plain.port,
+    };
     const runs = Object.fromEntries(TARGETS.map((t) => [t, [] as WrkResult[]])) as Record<Target, WrkResult[]>;
     // Rounds interleave the targets, so drift on the machine hits all of them alike.
     for (let round = 1; round <= opts.rounds; round++) {
       for (const target of TARGETS) {
         await waitForBody(ports[target], HOST, 'ok');
-        const base: WrkOptions = { url: `http://127.0.0.1:${ports[target]}/`, host: HOST, threads: THREADS, connections: CONNECTIONS, durationS: opts.durationS };
+        const base: WrkOptions = {
+          url: `http://127.0.0.1:${ports[target]}/`,
+          host: HOST,
+          threads: THREADS,
+          connections: CONNECTIONS,
+          durationS: opts.durationS,
+        };
         if (opts.warmupS > 0) await runWrk({ ...base, durationS: opts.warmupS });
         const r = await runWrk(base);
         runs[target].push(r);
-        progress(`round ${round}/${opts.rounds} ${target}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)}ms, p99 ${r.p99_ms.toFixed(2)}ms${r.errors ? `, ${r.errors} errors` : ''}`);
+        progress(
+          `round ${round}/${opts.rounds} ${target}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)}ms, p99 ${r.p99_ms.toFixed(2)}ms${r.errors ? `, ${r.errors} errors` : ''}`,
+        );
       }
     }
     const results = Object.fromEntries(TARGETS.map((t) => [t, combine(runs[t])])) as Record<Target, ReturnType<typeof combine>>;
@@ -134,7 +159,15 @@ async function main(): Promise<number> {
     const rows = Object.fromEntries(
       TARGETS.map((t): [Target, Row] => {
         const r = results[t];
-        return [t, { ...r, p50_ms: round2(r.p50_ms), p99_ms: round2(r.p99_ms), ratio_to_plain_nginx: { rps: round2(r.rps / yard.rps), p99: round2(r.p99_ms / yard.p99_ms) } }];
+        return [
+          t,
+          {
+            ...r,
+            p50_ms: round2(r.p50_ms),
+            p99_ms: round2(r.p99_ms),
+            ratio_to_plain_nginx: { rps: round2(r.rps / yard.rps), p99: round2(r.p99_ms / yard.p99_ms) },
+          },
+        ];
       }),
     );
     const doc = {
@@ -144,7 +177,12 @@ async function main(): Promise<number> {
       rounds: opts.rounds,
       load_average_1m: Math.round(os.loadavg()[0]! * 100) / 100,
       app: "node:http server answering 'ok', in its own process",
-      machine: { cpus: os.availableParallelism(), node: process.version, nginx: nginxVersion(nginxBin), nginx_worker_processes: workerProcesses },
+      machine: {
+        cpus: os.availableParallelism(),
+        node: process.version,
+        nginx: nginxVersion(nginxBin),
+        nginx_worker_processes: workerProcesses,
+      },
       results: rows,
     };
     process.stdout.write(JSON.stringify(doc, null, 2) + '\n');

@@ -8,7 +8,9 @@ export async function runHook(hook) {
   const socketPath = process.env.SLIPWAY_CONTROL_SOCKET;
   const pushId = process.env.SLIPWAY_PUSH_ID;
   if (!socketPath || !pushId) {
-    process.stderr.write(' !     Push through Slipway (ssh://slipway@HOST:2222/APP.git or http://HOST:7000/git/APP.git), not to this repository directly.\n');
+    process.stderr.write(
+      ' !     Push through Slipway (ssh://slipway@HOST:2222/APP.git or http://HOST:7000/git/APP.git), not to this repository directly.\n',
+    );
     process.exit(1);
   }
   let input = '';
@@ -28,7 +30,8 @@ export async function runHook(hook) {
   // In pre-receive the pushed objects are still in git's quarantine: pass its
   // location so an atomic deploy can read the commit before the refs move.
   const gitEnv = {};
-  for (const k of ['GIT_QUARANTINE_PATH', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES']) if (process.env[k]) gitEnv[k] = process.env[k];
+  for (const k of ['GIT_QUARANTINE_PATH', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES'])
+    if (process.env[k]) gitEnv[k] = process.env[k];
   socket.on('connect', () => socket.write(JSON.stringify({ type: 'hook', hook, pushId, refs, gitEnv }) + '\n'));
   let exitCode = 1;
   readline.createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {

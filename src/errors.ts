@@ -158,7 +158,10 @@ export class DeployError extends SlipwayError {
   readonly command?: string;
   readonly exitCode?: number;
 
-  constructor(message: string, ctx: { app: string; release?: number; stage?: Stage; command?: string; exitCode?: number; hint?: string; cause?: unknown }) {
+  constructor(
+    message: string,
+    ctx: { app: string; release?: number; stage?: Stage; command?: string; exitCode?: number; hint?: string; cause?: unknown },
+  ) {
     super('deploy_failed', message, { hint: ctx.hint, cause: ctx.cause, status: 500 });
     this.name = 'DeployError';
     this.app = ctx.app;

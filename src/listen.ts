@@ -24,7 +24,10 @@ export function parseBind(value: string | undefined): BindPlan {
   for (const item of value.split(',')) {
     const host = item.trim().replace(/^\[(.*)\]$/, '$1');
     if (net.isIP(host) === 0) {
-      throw invalid(`--bind ${JSON.stringify(item.trim().slice(0, 60))} is not an IP address`, 'name IP addresses, comma-separated (127.0.0.1,::1), or leave --bind out for every IPv4 and IPv6 address');
+      throw invalid(
+        `--bind ${JSON.stringify(item.trim().slice(0, 60))} is not an IP address`,
+        'name IP addresses, comma-separated (127.0.0.1,::1), or leave --bind out for every IPv4 and IPv6 address',
+      );
     }
     if (!hosts.includes(host)) hosts.push(host);
   }

@@ -6,11 +6,13 @@ import { listenAll, parseBind, probeBind } from '../src/listen.js';
 
 function get(host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get({ host, port, path: '/', agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    http
+      .get({ host, port, path: '/', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   });
 }
 
@@ -78,7 +80,9 @@ describe('listen: --bind and listening on several addresses', () => {
       const err = await serve(server, ['127.0.0.1', '::1'], port).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(SlipwayError);
       expect((err as SlipwayError).code).to.equal('bind_failed');
-      expect((err as SlipwayError).message).to.equal(`cannot listen on [::1]:${port} for the test server: another program is listening there (EADDRINUSE)`);
+      expect((err as SlipwayError).message).to.equal(
+        `cannot listen on [::1]:${port} for the test server: another program is listening there (EADDRINUSE)`,
+      );
       // The IPv4 socket it had already opened was let go.
       expect(server.listening).to.equal(false);
       expect(await probeBind('127.0.0.1', port)).to.equal(undefined);

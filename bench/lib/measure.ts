@@ -29,7 +29,14 @@ export async function timedPush(target: PushTarget, what: string): Promise<numbe
  * `expected`. The router is polled from the first moment, alongside the push,
  * so the number is when a user would see the new version, not when git exits.
  */
-export async function pushUntilServed(server: TestServer, app: string, target: PushTarget, expected: string, what: string, timeoutMs = 120_000): Promise<number> {
+export async function pushUntilServed(
+  server: TestServer,
+  app: string,
+  target: PushTarget,
+  expected: string,
+  what: string,
+  timeoutMs = 120_000,
+): Promise<number> {
   const t0 = performance.now();
   const state = { pushDone: false, failure: undefined as Error | undefined };
   const pushing = push(target.repo, target.remote, { sshCommand: target.sshCommand }).then((r) => {
@@ -49,7 +56,10 @@ export async function pushUntilServed(server: TestServer, app: string, target: P
     await sleep(POLL_MS);
   }
   await pushing;
-  throw state.failure ?? new Error(`${what}: router did not serve "${expected}" within ${timeoutMs}ms (push ${state.pushDone ? 'finished' : 'still running'})`);
+  throw (
+    state.failure ??
+    new Error(`${what}: router did not serve "${expected}" within ${timeoutMs}ms (push ${state.pushDone ? 'finished' : 'still running'})`)
+  );
 }
 
 /** True once the router answers 200 with exactly the expected body; errors mean "not yet". */

@@ -32,7 +32,6 @@ export async function checkUploadedArchive(file: string, opts: { requireProcessT
 
 const SAFE_ARCHIVE = 'pack the app directory itself, with relative paths, no links out of it and no devices: tar -czf app.tgz -C DIR .';
 
-
 /** Every entry's path, type and link target, and the text of the wanted root files (up to 1 MiB each). */
 async function scanArchive(file: string, rootFiles: string[]): Promise<{ entries: LinkEntry[]; files: Record<string, string> }> {
   const wanted = new Set(rootFiles);

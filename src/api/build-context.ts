@@ -78,8 +78,12 @@ async function checkZip(file: string): Promise<string[]> {
   let total = 0;
   for (const e of entries) {
     const parts = e.name.split(/[\\/]/);
-    if (path.posix.isAbsolute(e.name) || /^[A-Za-z]:/.test(e.name) || e.name.startsWith('\\') || parts.includes('..')) throw unsafe(`zip entry "${e.name}" points outside the build context`);
-    if (e.kind === 'link') throw unsafe(`zip entry "${e.name}" is a symbolic link, which zip build contexts may not hold (send a .tar.gz to keep links inside the context)`);
+    if (path.posix.isAbsolute(e.name) || /^[A-Za-z]:/.test(e.name) || e.name.startsWith('\\') || parts.includes('..'))
+      throw unsafe(`zip entry "${e.name}" points outside the build context`);
+    if (e.kind === 'link')
+      throw unsafe(
+        `zip entry "${e.name}" is a symbolic link, which zip build contexts may not hold (send a .tar.gz to keep links inside the context)`,
+      );
     if (e.kind === 'other') throw unsafe(`zip entry "${e.name}" is a device or other special file`);
     total += e.size;
     if (total > MAX_UNPACKED_BYTES) throw unsafe(`the zip unpacks to more than ${MAX_UNPACKED_BYTES} bytes`);
@@ -107,7 +111,11 @@ export async function readContextDockerfile(file: string, format: UploadFormat):
       if (found === 'file') entry.on('data', (c: Buffer) => chunks.push(c));
     },
   });
-  if (found !== 'file') throw new SlipwayError('dockerfile_not_file', 'the Dockerfile in the archive is a link, a directory or over 1 MiB', { status: 422, hint: 'put the Dockerfile itself at the root of the archive' });
+  if (found !== 'file')
+    throw new SlipwayError('dockerfile_not_file', 'the Dockerfile in the archive is a link, a directory or over 1 MiB', {
+      status: 422,
+      hint: 'put the Dockerfile itself at the root of the archive',
+    });
   return Buffer.concat(chunks).toString('utf8');
 }
 

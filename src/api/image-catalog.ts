@@ -22,10 +22,24 @@ const ARCHIVE_ID = /^([a-z][a-z0-9-]{0,62}):v(\d{1,9})$/;
 
 function archiveView(app: App, r: Release) {
   const id = `${app.name}:v${r.version}`;
-  return { id, kind: 'archive' as const, app: app.name, release: `v${r.version}`, live: app.currentRelease === r.version, tags: [] as string[], sha256: r.sha256, size: r.size, created_at: iso(r.createdAt), url: imageUrl(id) };
+  return {
+    id,
+    kind: 'archive' as const,
+    app: app.name,
+    release: `v${r.version}`,
+    live: app.currentRelease === r.version,
+    tags: [] as string[],
+    sha256: r.sha256,
+    size: r.size,
+    created_at: iso(r.createdAt),
+    url: imageUrl(id),
+  };
 }
 
-function dockerView(app: string, i: { Id: string; RepoTags?: string[] | null; Size?: number; Created?: number | string; Labels?: Record<string, string> | null }) {
+function dockerView(
+  app: string,
+  i: { Id: string; RepoTags?: string[] | null; Size?: number; Created?: number | string; Labels?: Record<string, string> | null },
+) {
   const created = typeof i.Created === 'number' ? i.Created * 1000 : i.Created ? Date.parse(i.Created) : null;
   const release = i.Labels?.[LABEL.release];
   return {
@@ -56,15 +70,17 @@ export async function listImages(ctx: ApiContext, user: User, only?: string): Pr
   const engine = engineFor(ctx);
   if (!(await engine.version()).reachable) return archives;
   // This server's images only: another server on the engine may have an app of the same name.
-  const built = await engine.docker.listImages({ filters: { label: [LABEL.app, `${LABEL.home}=${homeId(ctx.layout.home)}`] } }).catch(() => []);
+  const built = await engine.docker
+    .listImages({ filters: { label: [LABEL.app, `${LABEL.home}=${homeId(ctx.layout.home)}`] } })
+    .catch(() => []);
   return [...archives, ...built.filter((i) => names.has(i.Labels?.[LABEL.app] ?? '')).map((i) => dockerView(i.Labels![LABEL.app]!, i))];
 }
-
 
 /** The engine's handle on one image; typed through the engine access, so the API needs no engine client of its own. */
 type EngineImage = ReturnType<EngineAccess['docker']['getImage']>;
 
-type Found = { kind: 'archive'; app: App; release: Release; view: ImageView } | { kind: 'docker'; app: App; image: EngineImage; view: ImageView };
+type Found =
+  { kind: 'archive'; app: App; release: Release; view: ImageView } | { kind: 'docker'; app: App; image: EngineImage; view: ImageView };
 
 /** One image by id (`APP:vN`, `sha256:…`, an id prefix or a tag); others' images answer as missing. */
 export async function findImage(ctx: ApiContext, user: User, id: string): Promise<Found> {
@@ -124,7 +140,9 @@ export async function deleteImage(ctx: ApiContext, found: Found): Promise<void> 
     }
     // Their release directory is their working directory: it must outlive them.
     const { services, oneOffs } = ctx.platform;
-    const running = [...services.driver.instances(app.name), ...oneOffs.list(app.name).filter((o) => o.finishedAt == null)].filter((i) => i.release === release.version);
+    const running = [...services.driver.instances(app.name), ...oneOffs.list(app.name).filter((o) => o.finishedAt == null)].filter(
+      (i) => i.release === release.version,
+    );
     if (running.length) {
       throw new SlipwayError('image_in_use', `${found.view.id} is running in ${running.map((i) => i.id).join(', ')}`, {
         status: 409,
@@ -139,14 +157,21 @@ export async function deleteImage(ctx: ApiContext, found: Found): Promise<void> 
   const docker = engineFor(ctx).docker;
   const users = await docker.listContainers({ all: true, filters: { ancestor: [found.view.id] } });
   if (users.length) {
-    throw new SlipwayError('image_in_use', `image ${found.view.id.slice(0, 19)} is used by ${users.length} container${users.length === 1 ? '' : 's'} (${users.map((c) => c.Names[0]?.slice(1) ?? c.Id.slice(0, 12)).join(', ')})`, {
-      status: 409,
-      hint: 'stop what runs from it first',
-    });
+    throw new SlipwayError(
+      'image_in_use',
+      `image ${found.view.id.slice(0, 19)} is used by ${users.length} container${users.length === 1 ? '' : 's'} (${users.map((c) => c.Names[0]?.slice(1) ?? c.Id.slice(0, 12)).join(', ')})`,
+      {
+        status: 409,
+        hint: 'stop what runs from it first',
+      },
+    );
   }
   // Forced only past its extra tags: a container using it was ruled out above.
   await found.image.remove({ force: true }).catch((err: { statusCode?: number; message?: string }) => {
-    if (err.statusCode === 409) throw new SlipwayError('image_in_use', `the engine refuses to delete image ${found.view.id.slice(0, 19)}: ${err.message}`, { status: 409 });
+    if (err.statusCode === 409)
+      throw new SlipwayError('image_in_use', `the engine refuses to delete image ${found.view.id.slice(0, 19)}: ${err.message}`, {
+        status: 409,
+      });
     throw err;
   });
 }

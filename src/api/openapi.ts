@@ -49,7 +49,7 @@ export function methodsFor(routes: DocumentedRoute[], path: string): string[] {
   const segments = path.split('/');
   const match = (url: string) => {
     const pattern = url.split('/');
-    return pattern.length === segments.length && pattern.every((p, i) => p.startsWith(':') ? segments[i] !== '' : p === segments[i]);
+    return pattern.length === segments.length && pattern.every((p, i) => (p.startsWith(':') ? segments[i] !== '' : p === segments[i]));
   };
   return [...new Set(routes.filter((r) => match(r.url)).map((r) => r.method))];
 }
@@ -73,7 +73,11 @@ export function openApiDocument(routes: DocumentedRoute[], version: string): Sch
     security: [{ bearer: [] }],
     components: {
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: 'an API token from `slipway tokens:create`; Basic auth with the token as password also works' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'an API token from `slipway tokens:create`; Basic auth with the token as password also works',
+        },
       },
       schemas: { Error: ERROR_SCHEMA },
     },
@@ -89,11 +93,16 @@ function operation(r: DocumentedRoute): Schema {
   const parameters = [...parametersOf(s.params, 'path'), ...parametersOf(s.querystring, 'query')];
   // A route without a params schema still has its path parameters: document them as plain strings.
   for (const [, name] of r.url.matchAll(/:([A-Za-z0-9_]+)/g)) {
-    if (!parameters.some((p) => p.in === 'path' && p.name === name)) parameters.push({ name, in: 'path', required: true, schema: { type: 'string' } });
+    if (!parameters.some((p) => p.in === 'path' && p.name === name))
+      parameters.push({ name, in: 'path', required: true, schema: { type: 'string' } });
   }
   if (parameters.length) op.parameters = parameters;
   if (s.body) op.requestBody = { required: true, content: { 'application/json': { schema: toOpenApi(s.body) } } };
-  else if (s.consumes) op.requestBody = { required: true, content: Object.fromEntries((s.consumes as string[]).map((t) => [t, { schema: { type: 'string', format: 'binary' } }])) };
+  else if (s.consumes)
+    op.requestBody = {
+      required: true,
+      content: Object.fromEntries((s.consumes as string[]).map((t) => [t, { schema: { type: 'string', format: 'binary' } }])),
+    };
   op.responses = {};
   for (const [status, schema] of Object.entries((s.response ?? {}) as Schema)) {
     const { description, ...rest } = schema as Schema;

@@ -2,20 +2,29 @@ import { SlipwayError, invalid, notFound } from '../errors.js';
 
 /** `v3` or `3` → 3; anything else is refused before it reaches a query. */
 export function parseVersion(v: unknown): number {
-  const m = typeof v === 'string' ? /^v?(\d{1,9})$/.exec(v) : typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 1e9 ? [String(v), String(v)] : null;
+  const m =
+    typeof v === 'string'
+      ? /^v?(\d{1,9})$/.exec(v)
+      : typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 1e9
+        ? [String(v), String(v)]
+        : null;
   if (!m) throw invalid(`${JSON.stringify(v)} is not a release version`, 'write it as v3 or 3');
   return Number(m[1]);
 }
 
 export function parseJobId(id: string): number {
-  if (!/^\d{1,12}$/.test(id)) throw invalid(`${JSON.stringify(id.slice(0, 40))} is not a job id`, 'job ids are numbers, as in /api/v1/jobs/12');
+  if (!/^\d{1,12}$/.test(id))
+    throw invalid(`${JSON.stringify(id.slice(0, 40))} is not a job id`, 'job ids are numbers, as in /api/v1/jobs/12');
   return Number(id);
 }
 
 /** A lowercase hex sha256, or a 422 saying what a checksum looks like. */
 export function parseSha256(v: unknown): string {
   if (typeof v !== 'string' || !/^[0-9a-fA-F]{64}$/.test(v)) {
-    throw invalid(`${JSON.stringify(typeof v === 'string' ? v.slice(0, 80) : v)} is not a sha256 checksum`, 'send the 64 hex digits `sha256sum FILE` prints');
+    throw invalid(
+      `${JSON.stringify(typeof v === 'string' ? v.slice(0, 80) : v)} is not a sha256 checksum`,
+      'send the 64 hex digits `sha256sum FILE` prints',
+    );
   }
   return v.toLowerCase();
 }
@@ -29,7 +38,8 @@ export function parseSha256(v: unknown): string {
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._:@+-]{0,299}$/;
 
 /** An image as this API names one: `APP:vN` (an archive), `sha256:HEX` or a hex id prefix, or `slipway/APP[:TAG]`. */
-export const IMAGE_ID = /^(?:[a-z][a-z0-9-]{0,62}:v\d{1,9}|(?:sha256:)?[0-9a-f]{4,64}|slipway\/[a-z][a-z0-9-]{0,62}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?)$/;
+export const IMAGE_ID =
+  /^(?:[a-z][a-z0-9-]{0,62}:v\d{1,9}|(?:sha256:)?[0-9a-f]{4,64}|slipway\/[a-z][a-z0-9-]{0,62}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?)$/;
 
 /** The `id` of each resource: anything else names nothing (404), whatever the route would have done with it. */
 const IDS: Record<string, RegExp> = {

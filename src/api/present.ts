@@ -69,7 +69,13 @@ export function jobView(job: Job, stages: StageRecord[]) {
     created_at: iso(job.createdAt),
     started_at: iso(job.startedAt),
     finished_at: iso(job.finishedAt),
-    stages: stages.map((s) => ({ stage: s.stage, status: s.status, started_at: iso(s.startedAt), finished_at: iso(s.finishedAt), error: s.error })),
+    stages: stages.map((s) => ({
+      stage: s.stage,
+      status: s.status,
+      started_at: iso(s.startedAt),
+      finished_at: iso(s.finishedAt),
+      error: s.error,
+    })),
     url: jobUrl(job.id),
     log_url: `${jobUrl(job.id)}/log`,
   };

@@ -19,7 +19,11 @@ export const jobSchema = {
   properties: {
     id: int,
     app: str,
-    kind: { ...str, description: '`run` (a one-off container), `image` (a Dockerfile build), or a deploy: `push`, `upload`, `build`, `promote`, `rollback` …' },
+    kind: {
+      ...str,
+      description:
+        '`run` (a one-off container), `image` (a Dockerfile build), or a deploy: `push`, `upload`, `build`, `promote`, `rollback` …',
+    },
     status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed'] },
     error: nullable('string'),
     result_url: { ...nullable('string'), description: 'what a succeeded job made; GET on the job answers 303 to it' },
@@ -83,7 +87,11 @@ export const hostSchema = {
     name: str,
     driver: str,
     drivers: { type: 'array', items: str },
-    docker: { type: 'object', additionalProperties: true, properties: { reachable: { type: 'boolean' }, version: nullable('string'), error: nullable('string') } },
+    docker: {
+      type: 'object',
+      additionalProperties: true,
+      properties: { reachable: { type: 'boolean' }, version: nullable('string'), error: nullable('string') },
+    },
     cpus: int,
     memory: { type: 'object', properties: { total: int, free: int } },
     load: { type: 'array', items: { type: 'number' } },
@@ -91,4 +99,3 @@ export const hostSchema = {
     url: str,
   },
 } as const;
-

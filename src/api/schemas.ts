@@ -110,7 +110,14 @@ export const JOB_VIEW: Schema = {
 export const ACCEPTED_VIEW: Schema = {
   type: 'object',
   description: 'a deploy job was queued; poll `url` (Location) until it answers 303',
-  properties: { id: { type: 'integer' }, app: str('app name'), kind: str('job kind'), status: str('queued'), url: str('poll this'), log_url: str('follow this') },
+  properties: {
+    id: { type: 'integer' },
+    app: str('app name'),
+    kind: str('job kind'),
+    status: str('queued'),
+    url: str('poll this'),
+    log_url: str('follow this'),
+  },
 };
 
 export const SERVICE_VIEW: Schema = {

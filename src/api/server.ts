@@ -56,7 +56,8 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     // A malformed %-escape or an over-long path parameter: the same JSON error shape as everything else.
     frameworkErrors: (err, req, reply) => answerError(err, req, reply),
     serverFactory: (handler) => {
-      const route = (req: http.IncomingMessage, res: http.ServerResponse) => (req.url?.startsWith('/git/') ? opts.gitHandler(req, res) : handler(req, res));
+      const route = (req: http.IncomingMessage, res: http.ServerResponse) =>
+        req.url?.startsWith('/git/') ? opts.gitHandler(req, res) : handler(req, res);
       // Node's default 5-minute limit on receiving a request would cut off a large upload on a slow link.
       const server = http.createServer({ requestTimeout: 60 * 60_000 }, route);
       server.on('checkContinue', (req, res) => {
@@ -82,7 +83,9 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     if (err instanceof SlipwayError) {
       if (err.status === 401) reply.header('www-authenticate', 'Bearer realm="slipway"');
       if (err.status >= 500) ctx.log(`api: ${req.method} ${req.url}: ${err.message}`);
-      return reply.status(err.status).send({ error: err.code, message: err.message, hint: err.hint ?? 'see GET /api/v1 and /api/v1/openapi.json' });
+      return reply
+        .status(err.status)
+        .send({ error: err.code, message: err.message, hint: err.hint ?? 'see GET /api/v1 and /api/v1/openapi.json' });
     }
     const status = (err as FastifyError).statusCode ?? 500;
     if (status >= 500) {
@@ -102,7 +105,9 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
         .header('allow', allowed.join(', '))
         .send({ error: 'method_not_allowed', message: `${req.method} is not allowed on ${path}`, hint: `use ${allowed.join(', ')}` });
     }
-    return reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${path}`, hint: 'see GET /api/v1 or /api/v1/openapi.json' });
+    return reply
+      .status(404)
+      .send({ error: 'not_found', message: `no route ${req.method} ${path}`, hint: 'see GET /api/v1 or /api/v1/openapi.json' });
   });
   // No body where the route takes a JSON object counts as `{}`: the schema then says what is missing.
   app.addHook('preValidation', async (req) => {
@@ -117,9 +122,15 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     openapi: '/api/v1/openapi.json',
     endpoints: routes.map((r) => `${r.method.padEnd(6)} ${r.url}${r.schema.summary ? `  ${r.schema.summary}` : ''}`),
   }));
-  app.get('/api/v1/health', { schema: { ...PUBLIC, summary: 'liveness', response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
-  app.get('/api/v1/openapi.json', { schema: { ...PUBLIC, summary: 'this API as an OpenAPI 3.0 document', response: { 200: { type: 'object' } } } }, async () =>
-    openApiDocument(routes, opts.version),
+  app.get(
+    '/api/v1/health',
+    { schema: { ...PUBLIC, summary: 'liveness', response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } },
+    async () => ({ ok: true }),
+  );
+  app.get(
+    '/api/v1/openapi.json',
+    { schema: { ...PUBLIC, summary: 'this API as an OpenAPI 3.0 document', response: { 200: { type: 'object' } } } },
+    async () => openApiDocument(routes, opts.version),
   );
   registerLogin(app, ctx, opts.loginThrottle ?? new LoginThrottle());
 
@@ -130,7 +141,8 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
         req.slipwayTokenHash = hashToken(tokenFrom(req.headers.authorization));
       } catch (err) {
         // A token that was sent and refused is a failed login; no token at all is only a question.
-        if (tokenFrom(req.headers.authorization)) opts.gateway.authFailed?.({ source: `http ${req.ip}`, reason: 'invalid or revoked API token' });
+        if (tokenFrom(req.headers.authorization))
+          opts.gateway.authFailed?.({ source: `http ${req.ip}`, reason: 'invalid or revoked API token' });
         throw err;
       }
     });
@@ -168,11 +180,20 @@ const JSON_BODY_LIMIT = 1024 * 1024;
 function frameworkError(status: number, req: FastifyRequest): { code: ErrorCode; hint: string } {
   const doc = `see /api/v1/openapi.json for what ${req.method} ${req.routeOptions.url ?? 'this route'} takes`;
   switch (status) {
-    case 400: return { code: 'invalid_request', hint: doc };
-    case 404: return { code: 'not_found', hint: 'see GET /api/v1' };
-    case 413: return { code: 'body_too_large', hint: `JSON bodies are limited to ${JSON_BODY_LIMIT / 1024 / 1024} MiB; archives go to the upload routes` };
-    case 414: return { code: 'uri_too_long', hint: 'path parameters are limited to 100 characters' };
-    case 415: return { code: 'unsupported_media_type', hint: 'send JSON with Content-Type: application/json' };
-    default: return { code: 'bad_request', hint: doc };
+    case 400:
+      return { code: 'invalid_request', hint: doc };
+    case 404:
+      return { code: 'not_found', hint: 'see GET /api/v1' };
+    case 413:
+      return {
+        code: 'body_too_large',
+        hint: `JSON bodies are limited to ${JSON_BODY_LIMIT / 1024 / 1024} MiB; archives go to the upload routes`,
+      };
+    case 414:
+      return { code: 'uri_too_long', hint: 'path parameters are limited to 100 characters' };
+    case 415:
+      return { code: 'unsupported_media_type', hint: 'send JSON with Content-Type: application/json' };
+    default:
+      return { code: 'bad_request', hint: doc };
   }
 }

@@ -34,15 +34,25 @@ export interface Upload {
 }
 
 /** Content types an upload may be sent as; anything else gets a 415 that says what to send. */
-export const UPLOAD_MEDIA_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream', 'application/x-tgz', 'application/tar+gzip'];
+export const UPLOAD_MEDIA_TYPES = [
+  'application/gzip',
+  'application/x-gzip',
+  'application/octet-stream',
+  'application/x-tgz',
+  'application/tar+gzip',
+];
 
 export function checkMediaType(contentType: string | undefined): void {
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (UPLOAD_MEDIA_TYPES.includes(type)) return;
-  throw new SlipwayError('unsupported_media_type', type ? `uploads are raw .tar.gz bodies, not ${type}` : 'the upload has no Content-Type', {
-    status: 415,
-    hint: "send the file itself with -H 'Content-Type: application/gzip' --data-binary @app.tgz",
-  });
+  throw new SlipwayError(
+    'unsupported_media_type',
+    type ? `uploads are raw .tar.gz bodies, not ${type}` : 'the upload has no Content-Type',
+    {
+      status: 415,
+      hint: "send the file itself with -H 'Content-Type: application/gzip' --data-binary @app.tgz",
+    },
+  );
 }
 
 /** Refuses a declared Content-Length over the limit before a byte of the body is read. */
@@ -53,7 +63,10 @@ export function checkDeclaredLength(contentLength: string | undefined, maxBytes:
 export async function receiveUpload(body: Readable, opts: ReceiveOptions): Promise<Upload> {
   await fsp.mkdir(opts.dir, { recursive: true });
   const formats = opts.formats ?? ['gzip'];
-  const file = path.join(opts.dir, `${opts.prefix}-${crypto.randomUUID()}${formats.length === 1 && formats[0] === 'gzip' ? '.tar.gz' : '.upload'}`);
+  const file = path.join(
+    opts.dir,
+    `${opts.prefix}-${crypto.randomUUID()}${formats.length === 1 && formats[0] === 'gzip' ? '.tar.gz' : '.upload'}`,
+  );
   try {
     const { sha256, size, format } = await writeBody(body, file, opts.maxBytes, formats);
     if (opts.sha256 && opts.sha256 !== sha256) {
@@ -74,7 +87,12 @@ export async function receiveUpload(body: Readable, opts: ReceiveOptions): Promi
  * destroyed on a refusal: the rest of the body is read and dropped, so the
  * error answer still reaches the client on the same connection.
  */
-function writeBody(body: Readable, file: string, maxBytes: number, formats: UploadFormat[]): Promise<{ sha256: string; size: number; format: UploadFormat }> {
+function writeBody(
+  body: Readable,
+  file: string,
+  maxBytes: number,
+  formats: UploadFormat[],
+): Promise<{ sha256: string; size: number; format: UploadFormat }> {
   return new Promise((resolve, reject) => {
     const out = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
     const hash = crypto.createHash('sha256');
@@ -126,7 +144,10 @@ function writeBody(body: Readable, file: string, maxBytes: number, formats: Uplo
     }
     function onEnd() {
       ended = true;
-      if (size === 0) return stop(new SlipwayError('empty_upload', 'the request body is empty', { hint: 'send the file with --data-binary @app.tgz (note the @)' }));
+      if (size === 0)
+        return stop(
+          new SlipwayError('empty_upload', 'the request body is empty', { hint: 'send the file with --data-binary @app.tgz (note the @)' }),
+        );
       if (head.length < 2) return stop(notAccepted(head, formats));
       out.end();
     }
@@ -154,21 +175,32 @@ const tooLarge = (maxBytes: number) =>
   });
 
 const notGzip = (head: Buffer) =>
-  new SlipwayError('not_gzip', `the upload is not a gzip file (it starts with ${head.length ? `0x${head.toString('hex')}` : 'less than two bytes'})`, {
-    status: 415,
-    hint: 'send a .tar.gz (tar -czf app.tgz -C DIR .) as the raw body: --data-binary @app.tgz, not -d or -F',
-  });
+  new SlipwayError(
+    'not_gzip',
+    `the upload is not a gzip file (it starts with ${head.length ? `0x${head.toString('hex')}` : 'less than two bytes'})`,
+    {
+      status: 415,
+      hint: 'send a .tar.gz (tar -czf app.tgz -C DIR .) as the raw body: --data-binary @app.tgz, not -d or -F',
+    },
+  );
 
 const notAccepted = (head: Buffer, formats: UploadFormat[]) =>
   formats.includes('zip')
-    ? new SlipwayError('unsupported_archive', `the upload is neither a .zip nor a .tar.gz (it starts with ${head.length ? `0x${head.toString('hex')}` : 'less than two bytes'})`, {
-        status: 415,
-        hint: 'send the archive itself as the raw body: --data-binary @context.zip (or a .tar.gz), not -d or -F',
-      })
+    ? new SlipwayError(
+        'unsupported_archive',
+        `the upload is neither a .zip nor a .tar.gz (it starts with ${head.length ? `0x${head.toString('hex')}` : 'less than two bytes'})`,
+        {
+          status: 415,
+          hint: 'send the archive itself as the raw body: --data-binary @context.zip (or a .tar.gz), not -d or -F',
+        },
+      )
     : notGzip(head);
 
 const storageError = (err: unknown) =>
-  new SlipwayError('upload_failed', `could not store the upload: ${(err as Error).message}`, { status: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 507 : 500, cause: err });
+  new SlipwayError('upload_failed', `could not store the upload: ${(err as Error).message}`, {
+    status: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 507 : 500,
+    cause: err,
+  });
 
 export function formatBytes(n: number): string {
   if (n >= 1024 ** 3 && n % 1024 ** 3 === 0) return `${n / 1024 ** 3} GiB`;

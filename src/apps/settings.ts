@@ -82,12 +82,14 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
     column: { text: (app) => app.deployBranch, write: (store, app, text) => store.apps.setDeployBranch(app.id, text ?? 'main') },
     read: (text) => text ?? 'main',
     check: (v) => {
-      if (!BRANCH_NAME.test(v) || v.includes('..') || v.startsWith('-') || v.endsWith('/')) throw invalid(`"${v}" is not a valid branch name`);
+      if (!BRANCH_NAME.test(v) || v.includes('..') || v.startsWith('-') || v.endsWith('/'))
+        throw invalid(`"${v}" is not a valid branch name`);
       return v;
     },
   },
   buildpack_url: {
-    describe: 'buildpack to use instead of detection: a built-in name, a git URL (#ref allowed), a path in the source (./bp), or (admins) a host path',
+    describe:
+      'buildpack to use instead of detection: a built-in name, a git URL (#ref allowed), a path in the source (./bp), or (admins) a host path',
     who: 'app',
     adminOnly: 'host paths and file URLs',
     read: optionalText,
@@ -100,7 +102,10 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
   mode: {
     describe: 'editable, cooking or final: which stages deploys run (default from the env)',
     who: 'app',
-    column: { text: (app) => app.mode, write: (store, app, text) => store.apps.setMode(app.id, (text as Mode | undefined) ?? DEFAULT_MODE[app.env]) },
+    column: {
+      text: (app) => app.mode,
+      write: (store, app, text) => store.apps.setMode(app.id, (text as Mode | undefined) ?? DEFAULT_MODE[app.env]),
+    },
     read: (text) => text as Mode,
     check: (v) => {
       if (!['editable', 'cooking', 'final'].includes(v)) throw invalid(`unknown mode "${v}"`, 'use editable, cooking or final');
@@ -114,7 +119,8 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
     check: (v) => checkAppName(v),
   },
   origin: {
-    describe: "an editable app's real remote (https, ssh or git URL; file URLs for admins): `slipway deploy` pulls its deploy branch into the work tree",
+    describe:
+      "an editable app's real remote (https, ssh or git URL; file URLs for admins): `slipway deploy` pulls its deploy branch into the work tree",
     who: 'app',
     adminOnly: 'file URLs',
     read: optionalText,
@@ -125,7 +131,8 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
       } catch {
         throw invalid(`"${v}" is not a URL`, 'e.g. https://github.com/acme/shop.git or file:///srv/git/shop.git');
       }
-      if (!['http:', 'https:', 'ssh:', 'git:', 'file:'].includes(url.protocol) || v.length > 1000) throw invalid(`"${v}" is not an http, https, ssh, git or file URL`);
+      if (!['http:', 'https:', 'ssh:', 'git:', 'file:'].includes(url.protocol) || v.length > 1000)
+        throw invalid(`"${v}" is not an http, https, ssh, git or file URL`);
       checkGitUrlAtSet(v, { setting: 'origin', url: v }, who);
       return v;
     },
@@ -204,7 +211,13 @@ export function checkSetting(key: SettingKey, text: string, who: Setter): string
  * with admin-only values it records whether an admin set it, so a member's
  * later change never inherits an admin's trust.
  */
-export function writeSetting(store: Store, app: App, key: SettingKey, text: string | undefined, by: { admin: boolean } = { admin: false }): void {
+export function writeSetting(
+  store: Store,
+  app: App,
+  key: SettingKey,
+  text: string | undefined,
+  by: { admin: boolean } = { admin: false },
+): void {
   const setting: Setting<unknown> = SETTINGS[key];
   if (setting.column) setting.column.write(store, app, text);
   else store.apps.setSetting(app.id, key, text);

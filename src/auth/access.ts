@@ -60,7 +60,8 @@ export function visibleApps(store: Store, user: User): App[] {
 }
 
 export function requireAdmin(user: User, action: string): void {
-  if (user.role !== 'admin') throw new SlipwayError('forbidden', `only an admin may ${action}`, { status: 403, hint: 'ask an admin of this Slipway server' });
+  if (user.role !== 'admin')
+    throw new SlipwayError('forbidden', `only an admin may ${action}`, { status: 403, hint: 'ask an admin of this Slipway server' });
 }
 
 export const noSuchApp = (name: string) =>

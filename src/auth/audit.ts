@@ -15,6 +15,7 @@ export function auditFor(ctx: { store: Store; user: User }, opts: { app?: string
 export function parseLimit(v: unknown, fallback = 50): number {
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw invalid(`${JSON.stringify(String(v).slice(0, 20))} is not a number of entries`, 'use a whole number from 1 to 10000');
+  if (!Number.isInteger(n) || n < 1 || n > 10_000)
+    throw invalid(`${JSON.stringify(String(v).slice(0, 20))} is not a number of entries`, 'use a whole number from 1 to 10000');
   return n;
 }

@@ -27,7 +27,12 @@ export function fingerprintOf(blob: Buffer): string {
 
 /** Parses one OpenSSH public key line (`ssh-ed25519 AAAA… comment`). */
 export function parsePublicKey(text: string): ParsedKey {
-  const line = text.trim().split('\n').find((l) => l.trim() && !l.startsWith('#'))?.trim() ?? '';
+  const line =
+    text
+      .trim()
+      .split('\n')
+      .find((l) => l.trim() && !l.startsWith('#'))
+      ?.trim() ?? '';
   const [type, b64, ...rest] = line.split(/\s+/);
   const hint = 'pass an OpenSSH public key file such as ~/.ssh/id_ed25519.pub (not the private key)';
   if (!type || !b64 || !KEY_TYPES.has(type)) throw invalid('not an OpenSSH public key', hint);

@@ -18,7 +18,11 @@ export const MIN_PASSWORD = 8;
 export const MAX_PASSWORD = 1024;
 
 export function checkPassword(password: string): string {
-  if (password.length < MIN_PASSWORD) throw invalid(`the password is shorter than ${MIN_PASSWORD} characters`, 'pick a longer one (a passphrase of a few words is easy to type)');
+  if (password.length < MIN_PASSWORD)
+    throw invalid(
+      `the password is shorter than ${MIN_PASSWORD} characters`,
+      'pick a longer one (a passphrase of a few words is easy to type)',
+    );
   if (password.length > MAX_PASSWORD) throw invalid(`the password is longer than ${MAX_PASSWORD} characters`);
   return password;
 }
@@ -41,6 +45,11 @@ export async function verifyPassword(password: string, stored: string | null | u
   const [N, r, p] = real ? parts.slice(1, 4).map(Number) : [PARAMS.N, PARAMS.r, PARAMS.p];
   const salt = real ? Buffer.from(parts[4]!, 'base64url') : crypto.randomBytes(16);
   const expected = real ? Buffer.from(parts[5]!, 'base64url') : crypto.randomBytes(KEY_LEN);
-  const key = await scrypt(password.slice(0, MAX_PASSWORD).normalize('NFC'), salt, expected.length || KEY_LEN, { N: N!, r: r!, p: p!, maxmem: maxmem(N!, r!) });
+  const key = await scrypt(password.slice(0, MAX_PASSWORD).normalize('NFC'), salt, expected.length || KEY_LEN, {
+    N: N!,
+    r: r!,
+    p: p!,
+    maxmem: maxmem(N!, r!),
+  });
   return real && key.length === expected.length && crypto.timingSafeEqual(key, expected);
 }

@@ -19,7 +19,11 @@ export function hashToken(token: string): string {
 export const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 export function checkTokenName(name: string): string {
-  if (!TOKEN_NAME.test(name)) throw invalid(`invalid token name ${JSON.stringify(name.slice(0, 70))}`, 'use letters, digits, ".", "_", "@" and "-", 64 characters at most, e.g. jenkins');
+  if (!TOKEN_NAME.test(name))
+    throw invalid(
+      `invalid token name ${JSON.stringify(name.slice(0, 70))}`,
+      'use letters, digits, ".", "_", "@" and "-", 64 characters at most, e.g. jenkins',
+    );
   return name;
 }
 
@@ -33,7 +37,10 @@ export function issueToken(store: Store, user: User, opts: { name?: string; base
   if (opts.name !== undefined) {
     name = checkTokenName(opts.name);
     if (store.users.tokens(user.id).some((t) => t.name === name && t.revokedAt == null)) {
-      throw new SlipwayError('token_exists', `${user.name} already has a live token named "${name}"`, { status: 409, hint: `pick another name, or revoke it first: slipway tokens:revoke ${name}` });
+      throw new SlipwayError('token_exists', `${user.name} already has a live token named "${name}"`, {
+        status: 409,
+        hint: `pick another name, or revoke it first: slipway tokens:revoke ${name}`,
+      });
     }
   } else name = store.users.freeTokenName(user.id, opts.base);
   const { token, hash } = newToken();

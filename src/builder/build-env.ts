@@ -58,7 +58,11 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export async function writeEnvDir(envDir: string, vars: Record<string, string>): Promise<void> {
   for (const name of Object.keys(vars)) {
     // The name becomes a file name: refuse anything that could escape ENV_DIR.
-    if (!VAR_NAME.test(name)) throw invalid(`config var name ${JSON.stringify(name)} is not valid`, 'use letters, digits and underscores, not starting with a digit');
+    if (!VAR_NAME.test(name))
+      throw invalid(
+        `config var name ${JSON.stringify(name)} is not valid`,
+        'use letters, digits and underscores, not starting with a digit',
+      );
   }
   await rm(envDir, { recursive: true, force: true });
   await mkdir(envDir, { recursive: true, mode: 0o700 });
@@ -75,9 +79,22 @@ const SHELL_NOISE = new Set(['PWD', 'OLDPWD', 'SHLVL', '_']);
  * source it with `set -a` in bash and read back the whole environment. The
  * file is passed as an argument, never spliced into the script.
  */
-export async function sourceExportFile(file: string, env: Record<string, string>, cwd: string, sandbox?: Sandbox): Promise<Record<string, string>> {
+export async function sourceExportFile(
+  file: string,
+  env: Record<string, string>,
+  cwd: string,
+  sandbox?: Sandbox,
+): Promise<Record<string, string>> {
   // A buildpack wrote this file: it is the app's code, and runs where the app's build runs.
-  const res = await runStreaming({ command: 'bash', args: ['-c', 'set -a; . "$1"; env -0', 'slipway-export', file], env, cwd, captureStdout: true, onLine: () => undefined, sandbox });
+  const res = await runStreaming({
+    command: 'bash',
+    args: ['-c', 'set -a; . "$1"; env -0', 'slipway-export', file],
+    env,
+    cwd,
+    captureStdout: true,
+    onLine: () => undefined,
+    sandbox,
+  });
   if (res.exitCode !== 0) throw new Error(`sourcing ${path.basename(file)} failed (exit ${res.exitCode ?? res.exitSignal})`);
   const stdout = res.stdout;
   const next: Record<string, string> = {};

@@ -48,7 +48,12 @@ export function classifySpec(spec: string, opts: { builtinDir: string; buildDir:
     const hash = spec.lastIndexOf('#');
     const url = hash === -1 ? spec : spec.slice(0, hash);
     const ref = hash === -1 ? undefined : spec.slice(hash + 1) || undefined;
-    const name = url.replace(/\/+$/, '').split(/[/:]/).pop()!.replace(/\.git$/, '') || 'buildpack';
+    const name =
+      url
+        .replace(/\/+$/, '')
+        .split(/[/:]/)
+        .pop()!
+        .replace(/\.git$/, '') || 'buildpack';
     return { kind: 'git', name, url, ref };
   }
   if (path.isAbsolute(spec) || spec.startsWith('./') || spec.startsWith('../')) {
@@ -70,7 +75,10 @@ export async function readBuildpacksFile(buildDir: string): Promise<string[] | u
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const specs = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const specs = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   if (specs.length === 0) throw invalid('.buildpacks lists no buildpack', 'put one buildpack per line, or delete the file to auto-detect');
   return specs;
 }
@@ -102,8 +110,12 @@ export async function materialize(spec: string, opts: MaterializeOptions): Promi
   if (source.kind === 'git') {
     await gitClone(source, dest, opts);
   } else {
-    const isDir = await stat(source.dir).then((s) => s.isDirectory(), () => false);
-    if (!isDir) throw new BuildError(`${source.name} buildpack: ${source.dir} is not a directory`, { buildpack: source.name, step: 'fetch' });
+    const isDir = await stat(source.dir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    if (!isDir)
+      throw new BuildError(`${source.name} buildpack: ${source.dir} is not a directory`, { buildpack: source.name, step: 'fetch' });
     await cp(source.dir, dest, { recursive: true, filter: (src) => path.basename(src) !== '.git' });
   }
   await rm(path.join(dest, 'export'), { force: true });
@@ -116,7 +128,17 @@ async function gitClone(source: { name: string; url: string; ref?: string }, des
   const transport = gitTransport({ allowFile: source.url.startsWith('file://'), settings: opts.egress ?? DEFAULT_EGRESS });
   const total = AbortSignal.timeout(transport.timeoutMs);
   // `--` keeps a URL starting with `-` from being read as an option.
-  const args = [...transport.args, 'clone', '--quiet', '--depth', '1', ...(source.ref ? ['--branch', source.ref] : []), '--', source.url, dest];
+  const args = [
+    ...transport.args,
+    'clone',
+    '--quiet',
+    '--depth',
+    '1',
+    ...(source.ref ? ['--branch', source.ref] : []),
+    '--',
+    source.url,
+    dest,
+  ];
   const res = await runStreaming({
     command: 'git',
     args,
@@ -125,12 +147,22 @@ async function gitClone(source: { name: string; url: string; ref?: string }, des
     onLine: (l) => opts.log(`       ${l}`),
     signal: opts.signal ? AbortSignal.any([opts.signal, total]) : total,
   }).catch((cause: unknown) => {
-    throw new BuildError(`${source.name} buildpack: could not run git`, { buildpack: source.name, step: 'fetch', command: 'git clone', cause, hint: 'install git on the server' });
+    throw new BuildError(`${source.name} buildpack: could not run git`, {
+      buildpack: source.name,
+      step: 'fetch',
+      command: 'git clone',
+      cause,
+      hint: 'install git on the server',
+    });
   });
   if (res.aborted && total.aborted && !opts.signal?.aborted) {
-    throw new BuildError(`${source.name} buildpack: ${shownUrl(source.url)} took longer than ${transport.timeoutMs / 1000}s (egress total timeout)`, { buildpack: source.name, step: 'fetch', command: 'git clone' });
+    throw new BuildError(
+      `${source.name} buildpack: ${shownUrl(source.url)} took longer than ${transport.timeoutMs / 1000}s (egress total timeout)`,
+      { buildpack: source.name, step: 'fetch', command: 'git clone' },
+    );
   }
-  if (res.aborted) throw new BuildError(`${source.name} buildpack: fetch aborted`, { buildpack: source.name, step: 'fetch', command: 'git clone' });
+  if (res.aborted)
+    throw new BuildError(`${source.name} buildpack: fetch aborted`, { buildpack: source.name, step: 'fetch', command: 'git clone' });
   if (res.exitCode !== 0) {
     throw new BuildError(`${source.name} buildpack: git clone failed (exit ${res.exitCode ?? res.exitSignal})`, {
       buildpack: source.name,

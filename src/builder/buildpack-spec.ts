@@ -8,7 +8,8 @@ import { classifySpec } from './buildpack-source.js';
  * URLs for admins only. Unknown names are left to the build to refuse.
  */
 export function checkBuildpackSpec(setting: string, spec: string, who: Setter): void {
-  if (spec.startsWith('-')) throw egressError({ setting, url: spec }, 'must not start with "-"', 'use a built-in name, a git URL or a path');
+  if (spec.startsWith('-'))
+    throw egressError({ setting, url: spec }, 'must not start with "-"', 'use a built-in name, a git URL or a path');
   let source: ReturnType<typeof classifySpec>;
   try {
     source = classifySpec(spec, { builtinDir: '/', buildDir: '/' });

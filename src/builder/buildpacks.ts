@@ -82,7 +82,14 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
   if (!opts.envDirReady) await writeEnvDir(opts.envDir, opts.env);
 
   let env = baseEnv({ home, extraCaBundle: opts.extraCaBundle, sourceVersion: opts.env.SOURCE_VERSION });
-  const ctx = (): StepContext => ({ buildDir: opts.buildDir, env, log: opts.log, signal: opts.signal, sandbox: opts.sandbox, owner: opts.owner });
+  const ctx = (): StepContext => ({
+    buildDir: opts.buildDir,
+    env,
+    log: opts.log,
+    signal: opts.signal,
+    sandbox: opts.sandbox,
+    owner: opts.owner,
+  });
   const buildpacks = await chooseBuildpacks(opts, ctx());
 
   const processTypes: Record<string, string> = {};
@@ -108,7 +115,15 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
 async function chooseBuildpacks(opts: BuildOptions, ctx: StepContext): Promise<Buildpack[]> {
   const explicit = opts.buildpackUrl || opts.env.BUILDPACK_URL;
   const specs = explicit ? [explicit] : await readBuildpacksFile(opts.buildDir);
-  const common = { builtinDir: opts.builtinDir, buildDir: opts.buildDir, workDir: opts.workDir, env: ctx.env, log: opts.log, signal: opts.signal, egress: opts.egress };
+  const common = {
+    builtinDir: opts.builtinDir,
+    buildDir: opts.buildDir,
+    workDir: opts.workDir,
+    env: ctx.env,
+    log: opts.log,
+    signal: opts.signal,
+    egress: opts.egress,
+  };
   if (specs) {
     const chosen: Buildpack[] = [];
     for (const [index, spec] of specs.entries()) {
@@ -153,7 +168,11 @@ async function detect(bp: Buildpack, ctx: StepContext): Promise<boolean> {
 
 async function compile(bp: Buildpack, opts: BuildOptions, ctx: StepContext): Promise<void> {
   if (!(await exists(path.join(bp.dir, 'bin', 'compile')))) {
-    throw new BuildError(`${bp.name} buildpack: has no bin/compile`, { buildpack: bp.name, step: 'compile', hint: 'a buildpack needs bin/detect, bin/compile and bin/release' });
+    throw new BuildError(`${bp.name} buildpack: has no bin/compile`, {
+      buildpack: bp.name,
+      step: 'compile',
+      hint: 'a buildpack needs bin/detect, bin/compile and bin/release',
+    });
   }
   const res = await runStep(bp, 'compile', [opts.buildDir, opts.cacheDir, opts.envDir], ctx, false);
   if (res.exitCode !== 0) {
@@ -172,7 +191,13 @@ async function releaseInfo(bp: Buildpack, ctx: StepContext) {
   if (!(await exists(path.join(bp.dir, 'bin', 'release')))) return { defaultProcessTypes: {}, configVars: {} };
   const res = await runStep(bp, 'release', [ctx.buildDir], ctx, true);
   const fail = (what: string, cause?: unknown) =>
-    new BuildError(`${bp.name} buildpack: release ${what}`, { buildpack: bp.name, step: 'release', command: 'bin/release', exitCode: res.exitCode ?? undefined, cause });
+    new BuildError(`${bp.name} buildpack: release ${what}`, {
+      buildpack: bp.name,
+      step: 'release',
+      command: 'bin/release',
+      exitCode: res.exitCode ?? undefined,
+      cause,
+    });
   if (res.exitCode !== 0) throw fail(`failed (${exitText(res)})`);
   try {
     return await parseReleaseYaml(res.stdout);
@@ -215,5 +240,8 @@ function exitText(res: StreamingResult): string {
 }
 
 async function exists(file: string): Promise<boolean> {
-  return access(file, constants.F_OK).then(() => true, () => false);
+  return access(file, constants.F_OK).then(
+    () => true,
+    () => false,
+  );
 }

@@ -67,7 +67,9 @@ export async function buildInContainer(opts: ContainerBuildOptions): Promise<Bui
   const { docker } = opts;
   const image = opts.image ?? STACK_IMAGE;
   if (!(await imageExists(docker, image))) {
-    throw new SlipwayError('stack_missing', `the Docker stack image ${image} does not exist: build it once with \`slipway stack:build\``, { status: 503 });
+    throw new SlipwayError('stack_missing', `the Docker stack image ${image} does not exist: build it once with \`slipway stack:build\``, {
+      status: 503,
+    });
   }
   const user = guestUser(opts.home, opts.app, opts.user);
   await writeEnvDir(opts.envDir, opts.env);
@@ -77,11 +79,17 @@ export async function buildInContainer(opts: ContainerBuildOptions): Promise<Bui
   // What the build writes is the app user's: its source, its scratch space (a host build may have left
   // buildpack copies there); ENV_DIR it reads (mode 0600).
   for (const dir of [opts.buildDir, opts.workDir, opts.envDir]) await handOver(dir, user, { recursive: true, skip: SERVER_OWNED });
-  await docker.createVolume({ Name: cacheVolume(opts.home, opts.app), Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache', [LABEL.home]: opts.home } });
+  await docker.createVolume({
+    Name: cacheVolume(opts.home, opts.app),
+    Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache', [LABEL.home]: opts.home },
+  });
 
   const name = `slipway-${opts.home}-${opts.app}-build-v${opts.release}`;
   // Only a dead leftover can have this name: an app's deploys never overlap, and other servers' names carry their own home.
-  await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+  await docker
+    .getContainer(name)
+    .remove({ force: true })
+    .catch(() => undefined);
   const container = await docker.createContainer(createOptions(opts, image, name, user));
   const onAbort = () => void container.stop({ t: 5 }).catch(() => undefined);
   opts.signal?.addEventListener('abort', onAbort, { once: true });

@@ -30,4 +30,12 @@ export interface ContainerBuildRequest {
 /** What the entry point leaves in `outcome`: the runner's result, or its error's fields. */
 export type ContainerBuildOutcome =
   | { ok: true; buildpacks: string[]; processTypes: Record<string, string>; configVars: Record<string, string> }
-  | { ok: false; message: string; hint?: string; buildpack?: string; step?: 'fetch' | 'detect' | 'compile' | 'release'; command?: string; exitCode?: number };
+  | {
+      ok: false;
+      message: string;
+      hint?: string;
+      buildpack?: string;
+      step?: 'fetch' | 'detect' | 'compile' | 'release';
+      command?: string;
+      exitCode?: number;
+    };

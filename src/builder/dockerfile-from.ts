@@ -70,14 +70,17 @@ export function baseImages(text: string): BaseRef[] {
 
 /** `$X`, `${X}` and `${X:-default}` from the global ARGs; undefined or empty values are refused by the caller. */
 function substitute(word: string, args: Map<string, string>, line: number): string {
-  return word.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))|\$/g, (whole, braced?: string, dflt?: string, bare?: string) => {
-    const name = braced ?? bare;
-    if (!name) throw cannot(`"${word}"`, line);
-    const value = args.get(name);
-    if (value) return value;
-    if (dflt !== undefined) return dflt;
-    throw cannot(`"${word}" (${name} has no default)`, line);
-  });
+  return word.replace(
+    /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))|\$/g,
+    (whole, braced?: string, dflt?: string, bare?: string) => {
+      const name = braced ?? bare;
+      if (!name) throw cannot(`"${word}"`, line);
+      const value = args.get(name);
+      if (value) return value;
+      if (dflt !== undefined) return dflt;
+      throw cannot(`"${word}" (${name} has no default)`, line);
+    },
+  );
 }
 
 const unquote = (v: string) => (/^(["']).*\1$/.test(v) ? v.slice(1, -1) : v);
@@ -117,8 +120,15 @@ function* instructions(text: string): Generator<{ words: string[]; line: number 
 export async function readDockerfile(dir: string): Promise<string> {
   const file = path.join(dir, 'Dockerfile');
   const st = await fsp.lstat(file);
-  if (!st.isFile()) throw new SlipwayError('dockerfile_not_file', 'the Dockerfile is a link or a directory, not a file', { status: 422, hint: 'commit the Dockerfile itself at the root of the app' });
-  if (st.size > MAX_DOCKERFILE_BYTES) throw new SlipwayError('dockerfile_too_large', `the Dockerfile has ${st.size} bytes; at most ${MAX_DOCKERFILE_BYTES} are read`, { status: 422 });
+  if (!st.isFile())
+    throw new SlipwayError('dockerfile_not_file', 'the Dockerfile is a link or a directory, not a file', {
+      status: 422,
+      hint: 'commit the Dockerfile itself at the root of the app',
+    });
+  if (st.size > MAX_DOCKERFILE_BYTES)
+    throw new SlipwayError('dockerfile_too_large', `the Dockerfile has ${st.size} bytes; at most ${MAX_DOCKERFILE_BYTES} are read`, {
+      status: 422,
+    });
   return fsp.readFile(file, 'utf8');
 }
 
@@ -172,7 +182,10 @@ async function checkOne(ref: BaseRef, policy: BaseImagePolicy): Promise<void> {
 
 /** `node` → `node:latest`, `docker.io/library/node:20` → `node:20`, as the engine lists tags. */
 function normalize(ref: string): string {
-  let r = ref.toLowerCase().replace(/^(docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, '').replace(/^library\//, '');
+  let r = ref
+    .toLowerCase()
+    .replace(/^(docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, '')
+    .replace(/^library\//, '');
   const lastSlash = r.lastIndexOf('/');
   if (!r.includes('@') && !r.slice(lastSlash + 1).includes(':')) r += ':latest';
   return r;

@@ -11,13 +11,14 @@ import { checkBaseImages } from './dockerfile-from.js';
 
 /** Whether the source is a Dockerfile app: a `Dockerfile` at its root. */
 export async function hasDockerfile(dir: string): Promise<boolean> {
-  return fsp.stat(path.join(dir, 'Dockerfile')).then((s) => s.isFile(), () => false);
+  return fsp.stat(path.join(dir, 'Dockerfile')).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 /** Where the build context comes from: the pushed commit itself, or a directory (tarball uploads, rollbacks). */
-export type DockerfileContext =
-  | { kind: 'git'; repo: string; commit: string; env?: Record<string, string> }
-  | { kind: 'dir'; dir: string };
+export type DockerfileContext = { kind: 'git'; repo: string; commit: string; env?: Record<string, string> } | { kind: 'dir'; dir: string };
 
 export interface DockerfileBuildOptions {
   docker: Docker;
@@ -82,12 +83,23 @@ function contextStream(ctx: DockerfileContext): { stream: Readable; done: Promis
     return { stream: pack as unknown as Readable, done };
   }
   // The tar streams into the engine; only stderr is kept, for the error.
-  const git = execa('git', ['archive', '--format=tar', ctx.commit], { cwd: ctx.repo, env: { ...process.env, ...ctx.env }, extendEnv: false, stdin: 'ignore', buffer: { stdout: false }, reject: false });
+  const git = execa('git', ['archive', '--format=tar', ctx.commit], {
+    cwd: ctx.repo,
+    env: { ...process.env, ...ctx.env },
+    extendEnv: false,
+    stdin: 'ignore',
+    buffer: { stdout: false },
+    reject: false,
+  });
   const done = git.then((run) => {
     if (!run.failed) return;
     // git could not be started at all: that error, as it is.
     if (run.exitCode === undefined && !run.signal) throw run.cause ?? run;
-    throw new SlipwayError('checkout_failed', `could not read commit ${ctx.commit.slice(0, 12)}: ${run.stderr.trim() || `git archive exited ${run.exitCode ?? 'on a signal'}`}`, { status: 500, cause: run });
+    throw new SlipwayError(
+      'checkout_failed',
+      `could not read commit ${ctx.commit.slice(0, 12)}: ${run.stderr.trim() || `git archive exited ${run.exitCode ?? 'on a signal'}`}`,
+      { status: 500, cause: run },
+    );
   });
   return { stream: git.stdout, done };
 }

@@ -81,7 +81,11 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
       // A sandboxed step is ended through its sandbox: its processes are in their own session.
       if (boxed) return boxed.kill();
       if (child.pid === undefined) return;
-      try { process.kill(-child.pid, sig); } catch { /* already gone */ }
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        /* already gone */
+      }
     };
     const onAbort = () => {
       aborted = true;
@@ -92,7 +96,10 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     // detect prints a name and release a little YAML; past a MiB it is not that, and is not kept.
-    if (opts.captureStdout) child.stdout.on('data', (chunk: Buffer) => { if (stdout.length < MAX_CAPTURE) stdout += chunk.toString('utf8'); });
+    if (opts.captureStdout)
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (stdout.length < MAX_CAPTURE) stdout += chunk.toString('utf8');
+      });
     else splitLines(child.stdout, opts.onLine);
     splitLines(child.stderr, opts.onLine);
 

@@ -20,10 +20,19 @@ export async function runHostCommand(argv: string[]): Promise<number> {
   const layout = new Layout(Layout.defaultHome());
   const keyFile = localKeyFile(argv);
   // The daemon's working directory is not ours: send the key's content, not its path.
-  const input = keyFile ? fs.readFileSync(keyFile, 'utf8') : promptsForPassword(argv) ? `${await readSecret('Password (not shown): ')}\n` : undefined;
+  const input = keyFile
+    ? fs.readFileSync(keyFile, 'utf8')
+    : promptsForPassword(argv)
+      ? `${await readSecret('Password (not shown): ')}\n`
+      : undefined;
   const viaSocket = await tryControlSocket(layout.controlSocket, keyFile ? argv.map((a) => (a === keyFile ? '-' : a)) : argv, input);
   if (viaSocket !== undefined) return viaSocket;
-  const io = { stdin: input !== undefined ? Readable.from([input]) : process.stdin, stdout: process.stdout, stderr: process.stderr, tty: false };
+  const io = {
+    stdin: input !== undefined ? Readable.from([input]) : process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    tty: false,
+  };
   if (!fs.existsSync(layout.db) && (argv[0] === 'help' || argv.includes('--help'))) {
     // Help needs no server: describe the commands from an empty in-memory store.
     const store = Store.open(':memory:');

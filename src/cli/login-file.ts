@@ -25,7 +25,8 @@ export function readLogin(): Login | undefined {
   } catch (err) {
     throw new Error(`${file} is not valid JSON (${(err as Error).message}); fix it, or remove it with \`slipway logout\``);
   }
-  if (typeof parsed.url !== 'string' || typeof parsed.token !== 'string') throw new Error(`${file} has no url and token; log in again with \`slipway login URL --token TOKEN\``);
+  if (typeof parsed.url !== 'string' || typeof parsed.token !== 'string')
+    throw new Error(`${file} has no url and token; log in again with \`slipway login URL --token TOKEN\``);
   return { url: parsed.url, token: parsed.token, user: String(parsed.user ?? '') };
 }
 

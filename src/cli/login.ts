@@ -32,14 +32,17 @@ export function loginCommands(): Command {
     .description('forget the stored login: commands go to the local server again')
     .action(() => {
       const login = readLogin();
-      process.stdout.write(removeLogin() ? `-----> Logged out of ${login?.url ?? 'the remote server'}\n` : `Not logged in (${loginFile()} does not exist)\n`);
+      process.stdout.write(
+        removeLogin() ? `-----> Logged out of ${login?.url ?? 'the remote server'}\n` : `Not logged in (${loginFile()} does not exist)\n`,
+      );
     });
   program
     .command('whoami')
     .description('say which server commands go to, and as whom')
     .action(async () => {
       const target = remoteTarget();
-      if (!target) return void process.stdout.write('admin on the local server (through its control socket); not logged in to a remote one\n');
+      if (!target)
+        return void process.stdout.write('admin on the local server (through its control socket); not logged in to a remote one\n');
       const res = await apiFetch(target, '/api/v1/cli');
       if (!res.ok) throw await apiError(res, target.url);
       const who = (await res.json()) as { user: { name: string; role: string } };
@@ -51,7 +54,11 @@ export function loginCommands(): Command {
 /** POST /api/v1/login {user, password} → {token}: the password is read from stdin, without echo on a terminal. */
 async function passwordLogin(url: string, user: string): Promise<string> {
   const password = await readPassword(`Password for ${user} at ${url}: `);
-  const res = await fetch(`${url}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password }) }).catch((err) => {
+  const res = await fetch(`${url}/api/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user, password }),
+  }).catch((err) => {
     throw new Error(`cannot reach ${url} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message})`);
   });
   if (!res.ok) throw await apiError(res, url);

@@ -50,10 +50,15 @@ export async function apiError(res: Response, url: string): Promise<Error> {
 export async function apiFetch(target: Pick<RemoteTarget, 'url' | 'token'>, path: string, init: RequestInit = {}): Promise<Response> {
   const url = `${target.url}${path}`;
   try {
-    return await fetch(url, { ...init, headers: { authorization: `Bearer ${target.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers } });
+    return await fetch(url, {
+      ...init,
+      headers: { authorization: `Bearer ${target.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers },
+    });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`cannot reach ${target.url} (${cause?.code ?? cause?.message ?? (err as Error).message}); check the URL, or log out to use the local server`);
+    throw new Error(
+      `cannot reach ${target.url} (${cause?.code ?? cause?.message ?? (err as Error).message}); check the URL, or log out to use the local server`,
+    );
   }
 }
 
@@ -62,9 +67,15 @@ export async function apiFetch(target: Pick<RemoteTarget, 'url' | 'token'>, path
  * output: the same command, the same output and exit code as on the host.
  */
 export async function runRemote(target: RemoteTarget, argv: string[]): Promise<number> {
-  if (argv[0] === 'enter') throw new Error(`\`enter\` needs a terminal, which the remote CLI cannot give; use ssh -t slipway@HOST enter ${argv.slice(1).join(' ')}`.trimEnd());
+  if (argv[0] === 'enter')
+    throw new Error(
+      `\`enter\` needs a terminal, which the remote CLI cannot give; use ssh -t slipway@HOST enter ${argv.slice(1).join(' ')}`.trimEnd(),
+    );
   const { args, stdin } = await inputFor(argv);
-  const res = await apiFetch(target, '/api/v1/cli', { method: 'POST', body: JSON.stringify({ argv: args, ...(stdin === undefined ? {} : { stdin }) }) });
+  const res = await apiFetch(target, '/api/v1/cli', {
+    method: 'POST',
+    body: JSON.stringify({ argv: args, ...(stdin === undefined ? {} : { stdin }) }),
+  });
   if (!res.ok) throw await apiError(res, target.url);
   let code = 1;
   const lines = readline.createInterface({ input: Readable.fromWeb(res.body as never), crlfDelay: Infinity });

@@ -3,7 +3,11 @@
  * typed at a prompt. The password then travels like piped stdin would, so
  * the daemon never sees the difference and it never appears in argv.
  */
-export function readSecret(prompt: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WritableStream = process.stderr): Promise<string> {
+export function readSecret(
+  prompt: string,
+  input: NodeJS.ReadStream = process.stdin,
+  output: NodeJS.WritableStream = process.stderr,
+): Promise<string> {
   output.write(prompt);
   input.setRawMode(true);
   input.resume();
@@ -30,4 +34,5 @@ export function readSecret(prompt: string, input: NodeJS.ReadStream = process.st
 }
 
 /** `users:passwd` at a terminal (not `--remove`): the one host command that prompts. */
-export const promptsForPassword = (argv: string[]) => argv[0] === 'users:passwd' && !argv.includes('--remove') && !argv.includes('--help') && Boolean(process.stdin.isTTY);
+export const promptsForPassword = (argv: string[]) =>
+  argv[0] === 'users:passwd' && !argv.includes('--remove') && !argv.includes('--help') && Boolean(process.stdin.isTTY);

@@ -38,33 +38,111 @@ export function serverCommand(): Command {
   return new Command('server')
     .description('run the Slipway daemon: SSH, HTTP (git + API) and the router')
     .addOption(new Option('--home <dir>', 'data directory').env('SLIPWAY_HOME').default(Layout.defaultHome()))
-    .addOption(new Option('--ssh-port <port>', 'SSH port (git push and commands)').env('SLIPWAY_SSH_PORT').default(D.sshPort).argParser(int))
-    .addOption(new Option('--http-port <port>', 'HTTP port (git over HTTP and the API)').env('SLIPWAY_HTTP_PORT').default(D.httpPort).argParser(int))
-    .addOption(new Option('--router-port <port>', 'port apps are served on').env('SLIPWAY_ROUTER_PORT').default(D.routerPort).argParser(int))
-    .addOption(new Option('--router <engine>', 'router engine: builtin (Node) or nginx (needs nginx installed)').env('SLIPWAY_ROUTER').choices(ROUTER_ENGINES).default(D.router))
-    .addOption(new Option('--driver <driver>', 'runtime driver: process (embedded) or docker (needs dockerd and `slipway stack:build`)').env('SLIPWAY_DRIVER').choices(DRIVERS).default(D.driver))
+    .addOption(
+      new Option('--ssh-port <port>', 'SSH port (git push and commands)').env('SLIPWAY_SSH_PORT').default(D.sshPort).argParser(int),
+    )
+    .addOption(
+      new Option('--http-port <port>', 'HTTP port (git over HTTP and the API)').env('SLIPWAY_HTTP_PORT').default(D.httpPort).argParser(int),
+    )
+    .addOption(
+      new Option('--router-port <port>', 'port apps are served on').env('SLIPWAY_ROUTER_PORT').default(D.routerPort).argParser(int),
+    )
+    .addOption(
+      new Option('--router <engine>', 'router engine: builtin (Node) or nginx (needs nginx installed)')
+        .env('SLIPWAY_ROUTER')
+        .choices(ROUTER_ENGINES)
+        .default(D.router),
+    )
+    .addOption(
+      new Option('--driver <driver>', 'runtime driver: process (embedded) or docker (needs dockerd and `slipway stack:build`)')
+        .env('SLIPWAY_DRIVER')
+        .choices(DRIVERS)
+        .default(D.driver),
+    )
     .addOption(new Option('--domain <domain>', 'apps are served at APP.DOMAIN').env('SLIPWAY_DOMAIN').default(D.domain))
     .addOption(new Option('--public-host <host>', 'host name printed in git remotes').env('SLIPWAY_PUBLIC_HOST'))
-    .addOption(new Option('--bind <addrs>', 'IP addresses SSH, HTTP and the router listen on, comma-separated (default: every IPv4 and IPv6 address)').env('SLIPWAY_BIND'))
     .addOption(
-      new Option('--extra-ca-bundle <file>', 'CA bundle handed to builds and apps (TLS-intercepting proxies)').env('SLIPWAY_EXTRA_CA_BUNDLE').default(defaultCa),
+      new Option(
+        '--bind <addrs>',
+        'IP addresses SSH, HTTP and the router listen on, comma-separated (default: every IPv4 and IPv6 address)',
+      ).env('SLIPWAY_BIND'),
     )
-    .addOption(new Option('--keep-releases <n>', 'succeeded releases kept per app').env('SLIPWAY_KEEP_RELEASES').default(D.keepReleases).argParser(Number))
-    .addOption(new Option('--health-timeout <seconds>', 'how long a new web process has to answer HTTP').env('SLIPWAY_HEALTH_TIMEOUT').default(D.healthTimeoutMs / 1000).argParser(Number))
-    .addOption(new Option('--stop-grace <seconds>', 'SIGTERM to SIGKILL grace for old processes').env('SLIPWAY_STOP_GRACE').default(D.stopGraceMs / 1000).argParser(Number))
-    .addOption(new Option('--webhook-retry-ms <ms>', 'wait before a failed webhook delivery is retried; doubles each retry').env('SLIPWAY_WEBHOOK_RETRY_MS').default(D.webhookRetryMs).argParser(Number))
     .addOption(
-      new Option('--egress-allow <ranges>', 'internal address ranges requests made for users may reach (artifact URLs, origins, buildpacks, webhooks), e.g. 10.0.0.0/8,127.0.0.1/32')
+      new Option('--extra-ca-bundle <file>', 'CA bundle handed to builds and apps (TLS-intercepting proxies)')
+        .env('SLIPWAY_EXTRA_CA_BUNDLE')
+        .default(defaultCa),
+    )
+    .addOption(
+      new Option('--keep-releases <n>', 'succeeded releases kept per app')
+        .env('SLIPWAY_KEEP_RELEASES')
+        .default(D.keepReleases)
+        .argParser(Number),
+    )
+    .addOption(
+      new Option('--health-timeout <seconds>', 'how long a new web process has to answer HTTP')
+        .env('SLIPWAY_HEALTH_TIMEOUT')
+        .default(D.healthTimeoutMs / 1000)
+        .argParser(Number),
+    )
+    .addOption(
+      new Option('--stop-grace <seconds>', 'SIGTERM to SIGKILL grace for old processes')
+        .env('SLIPWAY_STOP_GRACE')
+        .default(D.stopGraceMs / 1000)
+        .argParser(Number),
+    )
+    .addOption(
+      new Option('--webhook-retry-ms <ms>', 'wait before a failed webhook delivery is retried; doubles each retry')
+        .env('SLIPWAY_WEBHOOK_RETRY_MS')
+        .default(D.webhookRetryMs)
+        .argParser(Number),
+    )
+    .addOption(
+      new Option(
+        '--egress-allow <ranges>',
+        'internal address ranges requests made for users may reach (artifact URLs, origins, buildpacks, webhooks), e.g. 10.0.0.0/8,127.0.0.1/32',
+      )
         .env('SLIPWAY_EGRESS_ALLOW')
         .default(D.egress.allow.join(','))
         .argParser(allowList),
     )
-    .addOption(new Option('--egress-connect-timeout <seconds>', 'connect timeout of those requests').env('SLIPWAY_EGRESS_CONNECT_TIMEOUT').default(D.egress.connectTimeoutMs / 1000).argParser(positive))
-    .addOption(new Option('--egress-idle-timeout <seconds>', 'a transfer silent this long fails').env('SLIPWAY_EGRESS_IDLE_TIMEOUT').default(D.egress.idleTimeoutMs / 1000).argParser(positive))
-    .addOption(new Option('--egress-total-timeout <seconds>', 'longest a fetch may take in all').env('SLIPWAY_EGRESS_TOTAL_TIMEOUT').default(D.egress.totalTimeoutMs / 1000).argParser(positive))
-    .addOption(new Option('--max-upload-mb <mb>', 'largest artifact or source tarball the API accepts').env('SLIPWAY_MAX_UPLOAD_MB').default(D.maxUploadBytes / 1024 / 1024).argParser(positive))
-    .addOption(new Option('--guests <on|off>', 'run apps in guests as their own users (root servers); off only for one trusted user, or to measure what guests cost').env('SLIPWAY_GUESTS').choices(['on', 'off']).default(D.guests ? 'on' : 'off'))
-    .addOption(new Option('--guest-uids <low-high>', "uid range apps get their own user from (root servers)").env('SLIPWAY_GUEST_UIDS').default(D.guestUids.join('-')))
+    .addOption(
+      new Option('--egress-connect-timeout <seconds>', 'connect timeout of those requests')
+        .env('SLIPWAY_EGRESS_CONNECT_TIMEOUT')
+        .default(D.egress.connectTimeoutMs / 1000)
+        .argParser(positive),
+    )
+    .addOption(
+      new Option('--egress-idle-timeout <seconds>', 'a transfer silent this long fails')
+        .env('SLIPWAY_EGRESS_IDLE_TIMEOUT')
+        .default(D.egress.idleTimeoutMs / 1000)
+        .argParser(positive),
+    )
+    .addOption(
+      new Option('--egress-total-timeout <seconds>', 'longest a fetch may take in all')
+        .env('SLIPWAY_EGRESS_TOTAL_TIMEOUT')
+        .default(D.egress.totalTimeoutMs / 1000)
+        .argParser(positive),
+    )
+    .addOption(
+      new Option('--max-upload-mb <mb>', 'largest artifact or source tarball the API accepts')
+        .env('SLIPWAY_MAX_UPLOAD_MB')
+        .default(D.maxUploadBytes / 1024 / 1024)
+        .argParser(positive),
+    )
+    .addOption(
+      new Option(
+        '--guests <on|off>',
+        'run apps in guests as their own users (root servers); off only for one trusted user, or to measure what guests cost',
+      )
+        .env('SLIPWAY_GUESTS')
+        .choices(['on', 'off'])
+        .default(D.guests ? 'on' : 'off'),
+    )
+    .addOption(
+      new Option('--guest-uids <low-high>', 'uid range apps get their own user from (root servers)')
+        .env('SLIPWAY_GUEST_UIDS')
+        .default(D.guestUids.join('-')),
+    )
     .action(async (o) => {
       if (o.extraCaBundle && !fs.existsSync(o.extraCaBundle)) throw new Error(`--extra-ca-bundle ${o.extraCaBundle} does not exist`);
       const server = await startServer({

@@ -39,7 +39,8 @@ export function registerAccess(program: Command, ctx: CommandContext): void {
       const app = appFor(ctx.store, ctx.user, name, 'manage');
       const u = userNamed(ctx, userName);
       if (u.id === app.ownerId) throw new SlipwayError('already_owner', `${u.name} owns ${app.name} already`, { status: 409 });
-      if (!ctx.store.collaborators.add(app.id, u.id, ctx.user.name)) return void out(ctx, `-----> ${u.name} already collaborates on ${app.name}`);
+      if (!ctx.store.collaborators.add(app.id, u.id, ctx.user.name))
+        return void out(ctx, `-----> ${u.name} already collaborates on ${app.name}`);
       out(ctx, `-----> ${u.name} may now use ${app.name} (remove with \`slipway access:remove ${app.name} ${u.name}\`)`);
     });
 
@@ -53,9 +54,13 @@ export function registerAccess(program: Command, ctx: CommandContext): void {
       const app = appFor(ctx.store, ctx.user, name, leaving ? 'use' : 'manage');
       const u = userNamed(ctx, userName);
       if (u.id === app.ownerId) {
-        throw new SlipwayError('is_owner', `${u.name} owns ${app.name}; an owner cannot be removed`, { status: 409, hint: `hand it over first: slipway apps:transfer ${app.name} NEW_OWNER` });
+        throw new SlipwayError('is_owner', `${u.name} owns ${app.name}; an owner cannot be removed`, {
+          status: 409,
+          hint: `hand it over first: slipway apps:transfer ${app.name} NEW_OWNER`,
+        });
       }
-      if (!ctx.store.collaborators.remove(app.id, u.id)) throw notFound(`collaborator ${u.name} of ${app.name}`, `list them with \`slipway access ${app.name}\``);
+      if (!ctx.store.collaborators.remove(app.id, u.id))
+        throw notFound(`collaborator ${u.name} of ${app.name}`, `list them with \`slipway access ${app.name}\``);
       out(ctx, `-----> ${u.name} may no longer use ${app.name}`);
     });
 
@@ -72,7 +77,10 @@ export function registerAccess(program: Command, ctx: CommandContext): void {
       ctx.store.apps.transfer(app.id, u.id);
       // Heroku's rule: handing an app over does not lock its old owner out; access:remove does that.
       ctx.store.collaborators.add(app.id, previous, ctx.user.name);
-      out(ctx, `-----> ${u.name} now owns ${app.name}; ${app.ownerName} stays a collaborator (\`slipway access:remove ${app.name} ${app.ownerName}\` to end that)`);
+      out(
+        ctx,
+        `-----> ${u.name} now owns ${app.name}; ${app.ownerName} stays a collaborator (\`slipway access:remove ${app.name} ${app.ownerName}\` to end that)`,
+      );
       if (relationTo(ctx.user, ctx.store.apps.byId(app.id)!) === 'collaborator') out(ctx, '       you are now a collaborator on it');
     });
 }

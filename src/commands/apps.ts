@@ -27,7 +27,8 @@ export function registerApps(program: Command, ctx: CommandContext): void {
       if (!ENVS.includes(o.env)) throw invalid(`unknown env "${o.env}"`, `use one of ${ENVS.join(', ')}`);
       if (o.mode && !MODES.includes(o.mode)) throw invalid(`unknown mode "${o.mode}"`, `use one of ${MODES.join(', ')}`);
       // A name that would put the app at the server's own host name answers like a taken one.
-      if (ctx.store.apps.byName(name) || isReservedAppName(name, ctx.settings)) throw new SlipwayError('app_exists', `the name "${name}" is already taken`, { status: 409, hint: 'pick another name' });
+      if (ctx.store.apps.byName(name) || isReservedAppName(name, ctx.settings))
+        throw new SlipwayError('app_exists', `the name "${name}" is already taken`, { status: 409, hint: 'pick another name' });
       const upstream = o.upstream ? appFor(ctx.store, ctx.user, o.upstream) : undefined;
       const env = o.env as Environment;
       const mode = (o.mode as Mode | undefined) ?? DEFAULT_MODE[env];
@@ -46,8 +47,20 @@ export function registerApps(program: Command, ctx: CommandContext): void {
     .alias('apps')
     .description('list the apps you can use')
     .action(() => {
-      const rows = visibleApps(ctx.store, ctx.user).map((a) => [a.name, a.ownerName, a.env, a.mode, a.currentRelease ? `v${a.currentRelease}` : '-', appUrl(a.name, ctx.settings)]);
-      out(ctx, rows.length ? table(['NAME', 'OWNER', 'ENV', 'MODE', 'RELEASE', 'URL'], rows) : 'No apps yet. Create one with `slipway apps:create NAME`.');
+      const rows = visibleApps(ctx.store, ctx.user).map((a) => [
+        a.name,
+        a.ownerName,
+        a.env,
+        a.mode,
+        a.currentRelease ? `v${a.currentRelease}` : '-',
+        appUrl(a.name, ctx.settings),
+      ]);
+      out(
+        ctx,
+        rows.length
+          ? table(['NAME', 'OWNER', 'ENV', 'MODE', 'RELEASE', 'URL'], rows)
+          : 'No apps yet. Create one with `slipway apps:create NAME`.',
+      );
     });
 
   program
@@ -61,7 +74,13 @@ export function registerApps(program: Command, ctx: CommandContext): void {
       const lines: Array<[string, string]> = [
         ['Name', app.name],
         ['Owner', app.ownerName],
-        ['Collaborators', ctx.store.collaborators.list(app.id).map((c) => c.userName).join(', ') || 'none'],
+        [
+          'Collaborators',
+          ctx.store.collaborators
+            .list(app.id)
+            .map((c) => c.userName)
+            .join(', ') || 'none',
+        ],
         ['Env', app.env],
         ['Mode', app.mode],
         ['Deploy branch', app.deployBranch],

@@ -8,9 +8,28 @@ import type { AuditOutcome, NewAuditEntry } from '../store/index.js';
  * commands added later, so forgetting to list one errs on the side of a record.
  */
 export const READ_ONLY = new Set([
-  'apps:list', 'apps:info', 'apps:get', 'config', 'config:get', 'releases', 'releases:info', 'ps', 'domains', 'logs',
-  'jobs', 'jobs:info', 'jobs:log', 'jobs:wait', 'webhooks', 'webhooks:deliveries', 'users:list', 'keys:list', 'tokens',
-  'access', 'audit', 'help',
+  'apps:list',
+  'apps:info',
+  'apps:get',
+  'config',
+  'config:get',
+  'releases',
+  'releases:info',
+  'ps',
+  'domains',
+  'logs',
+  'jobs',
+  'jobs:info',
+  'jobs:log',
+  'jobs:wait',
+  'webhooks',
+  'webhooks:deliveries',
+  'users:list',
+  'keys:list',
+  'tokens',
+  'access',
+  'audit',
+  'help',
 ]);
 
 /** Commands whose `KEY=VALUE` arguments carry secrets: only the keys are kept. */
@@ -30,7 +49,8 @@ export function describeCommand(cmd: Command): Pick<NewAuditEntry, 'action' | 'a
   cmd.registeredArguments.forEach((a, i) => {
     const value = cmd.processedArgs[i] as string | string[] | undefined;
     if (value === undefined) return;
-    if ((APP_ARGS.has(a.name()) || (i === 0 && CREATES_APP.has(action))) && appName === null && typeof value === 'string') appName = value.slice(0, 100);
+    if ((APP_ARGS.has(a.name()) || (i === 0 && CREATES_APP.has(action))) && appName === null && typeof value === 'string')
+      appName = value.slice(0, 100);
     else args.push(...(Array.isArray(value) ? value : [value]));
   });
   const detail: Record<string, unknown> = {};
@@ -38,7 +58,10 @@ export function describeCommand(cmd: Command): Pick<NewAuditEntry, 'action' | 'a
   if (action === 'run') detail.command = args.find((a) => a !== '--')?.slice(0, 100) ?? '';
   else if (args.length) detail.args = args.slice(0, 50).map((a) => redactPair(action, a));
   const options = Object.entries(cmd.opts()).filter(([, v]) => v !== undefined);
-  if (options.length) detail.options = Object.fromEntries(options.map(([k, v]) => [k, SENSITIVE.test(k) ? '[redacted]' : typeof v === 'string' ? v.slice(0, 200) : v]));
+  if (options.length)
+    detail.options = Object.fromEntries(
+      options.map(([k, v]) => [k, SENSITIVE.test(k) ? '[redacted]' : typeof v === 'string' ? v.slice(0, 200) : v]),
+    );
   return { action, appName, detail };
 }
 

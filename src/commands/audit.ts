@@ -12,7 +12,15 @@ export function registerAudit(program: Command, ctx: CommandContext): void {
     .action((app: string | undefined, o: { num: string }) => {
       const entries = auditFor(ctx, { app, limit: parseLimit(o.num) });
       if (!entries.length) return void out(ctx, 'No audit entries yet.');
-      const rows = entries.map((e) => [new Date(e.at).toISOString().replace(/\.\d+Z$/, 'Z'), e.userName ?? '-', e.action, e.appName ?? '', e.source, e.outcome, Object.keys(e.detail).length ? JSON.stringify(e.detail) : '']);
+      const rows = entries.map((e) => [
+        new Date(e.at).toISOString().replace(/\.\d+Z$/, 'Z'),
+        e.userName ?? '-',
+        e.action,
+        e.appName ?? '',
+        e.source,
+        e.outcome,
+        Object.keys(e.detail).length ? JSON.stringify(e.detail) : '',
+      ]);
       out(ctx, table(['WHEN', 'USER', 'ACTION', 'APP', 'FROM', 'OUTCOME', 'DETAIL'], rows));
     });
 }

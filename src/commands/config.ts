@@ -49,7 +49,11 @@ async function applyConfig(ctx: CommandContext, app: App, change: ConfigChange, 
   try {
     await followJob(ctx, job.id);
   } catch (err) {
-    throw new SlipwayError('config_not_applied', `the new config did not go live, so ${app.name}'s config is unchanged`, { status: 500, hint: `see \`slipway jobs:log ${job.id}\``, cause: err });
+    throw new SlipwayError('config_not_applied', `the new config did not go live, so ${app.name}'s config is unchanged`, {
+      status: 500,
+      hint: `see \`slipway jobs:log ${job.id}\``,
+      cause: err,
+    });
   }
 }
 
@@ -95,7 +99,12 @@ export function registerConfig(program: Command, ctx: CommandContext): void {
       const app = appFor(ctx.store, ctx.user, name);
       const set = parsePairs(pairs);
       const keys = Object.keys(set);
-      await applyConfig(ctx, app, { set, unset: [], secret: o.secret ? keys : [] }, `Setting ${keys.join(', ')}${o.secret ? ' (secret)' : ''}`);
+      await applyConfig(
+        ctx,
+        app,
+        { set, unset: [], secret: o.secret ? keys : [] },
+        `Setting ${keys.join(', ')}${o.secret ? ' (secret)' : ''}`,
+      );
     });
 
   program

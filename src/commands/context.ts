@@ -42,7 +42,10 @@ export interface CommandContext {
 
 export function requirePlatform(ctx: CommandContext): Platform {
   if (!ctx.platform) {
-    throw new SlipwayError('server_not_running', 'the Slipway server is not running', { status: 503, hint: 'start it with `slipway server`' });
+    throw new SlipwayError('server_not_running', 'the Slipway server is not running', {
+      status: 503,
+      hint: 'start it with `slipway server`',
+    });
   }
   return ctx.platform;
 }

@@ -19,7 +19,8 @@ export function registerDeploys(program: Command, ctx: CommandContext): void {
     .action(async (fromName: string, version: string | undefined, o: { to: string }) => {
       const from = appFor(ctx.store, ctx.user, fromName);
       const to = appFor(ctx.store, ctx.user, o.to);
-      if (from.id === to.id) throw invalid('an app cannot be promoted to itself', 'use `slipway rollback` to go back to an earlier release');
+      if (from.id === to.id)
+        throw invalid('an app cannot be promoted to itself', 'use `slipway rollback` to go back to an earlier release');
       const v = version === undefined ? undefined : /^v?(\d{1,9})$/.exec(version)?.[1];
       if (version !== undefined && !v) throw invalid(`"${version}" is not a release version`, 'write it as v3 or 3');
       const platform = requirePlatform(ctx);
@@ -31,7 +32,9 @@ export function registerDeploys(program: Command, ctx: CommandContext): void {
 
   program
     .command('deploy')
-    .description('run the pipeline again without a push: the work tree (editable), artifact_urls (final), or the deploy branch; --source builds a tarball')
+    .description(
+      'run the pipeline again without a push: the work tree (editable), artifact_urls (final), or the deploy branch; --source builds a tarball',
+    )
     .argument('<app>')
     .option('--source <file>', 'a source .tar.gz to build (host CLI only)')
     .action(async (name: string, o: { source?: string }) => {
@@ -39,7 +42,10 @@ export function registerDeploys(program: Command, ctx: CommandContext): void {
       const platform = requirePlatform(ctx);
       let job;
       if (o.source) {
-        if (!ctx.local) throw new SlipwayError('local_only', '--source reads a file on the server host', { hint: `over the network, POST the tarball to /api/v1/apps/${app.name}/builds` });
+        if (!ctx.local)
+          throw new SlipwayError('local_only', '--source reads a file on the server host', {
+            hint: `over the network, POST the tarball to /api/v1/apps/${app.name}/builds`,
+          });
         if (!fs.existsSync(o.source)) throw invalid(`${o.source} does not exist`);
         // Copied in: the job may wait in line, and the caller's file may change or go meanwhile.
         const dir = path.join(ctx.layout.app(app.name), 'uploads');

@@ -9,7 +9,8 @@ import { ago, table } from './format.js';
 
 /** RFC 1123 labels, at least two of them, 253 characters at most. */
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
-const HOSTNAME_HINT = 'use a full host name like www.example.com: dot-separated labels of a-z, 0-9 and "-" (not first or last), 253 characters at most';
+const HOSTNAME_HINT =
+  'use a full host name like www.example.com: dot-separated labels of a-z, 0-9 and "-" (not first or last), 253 characters at most';
 
 const shown = (s: string) => JSON.stringify(s.length > 70 ? `${s.slice(0, 67)}...` : s);
 
@@ -22,14 +23,18 @@ export function checkHostname(raw: string): string {
   const host = raw.toLowerCase().replace(/\.$/, '');
   if (host.startsWith('*.')) throw invalid(`wildcard domains like ${shown(raw)} are not supported`, 'add each host name on its own');
   if (!HOSTNAME.test(host)) throw invalid(`invalid hostname ${shown(raw)}`, HOSTNAME_HINT);
-  if (/^\d+$/.test(host.slice(host.lastIndexOf('.') + 1))) throw invalid(`${shown(raw)} is an IP address, not a host name`, 'the router serves apps by host name; add a name that resolves to this server');
+  if (/^\d+$/.test(host.slice(host.lastIndexOf('.') + 1)))
+    throw invalid(
+      `${shown(raw)} is an IP address, not a host name`,
+      'the router serves apps by host name; add a name that resolves to this server',
+    );
   return host;
 }
 
 export function registerDomains(program: Command, ctx: CommandContext): void {
   program
     .command('domains')
-    .description("list the host names an app is served at: its default one and custom domains")
+    .description('list the host names an app is served at: its default one and custom domains')
     .argument('<app>')
     .action((name: string) => {
       const app = appFor(ctx.store, ctx.user, name);
@@ -45,7 +50,8 @@ export function registerDomains(program: Command, ctx: CommandContext): void {
     .argument('<hostname>', 'e.g. www.example.com')
     .action(async (name: string, raw: string) => {
       const app = appFor(ctx.store, ctx.user, name);
-      if (raw.toLowerCase().replace(/\.$/, '') === defaultHost(ctx, app)) return void out(ctx, `-----> ${defaultHost(ctx, app)} is ${app.name}'s default domain already`);
+      if (raw.toLowerCase().replace(/\.$/, '') === defaultHost(ctx, app))
+        return void out(ctx, `-----> ${defaultHost(ctx, app)} is ${app.name}'s default domain already`);
       const host = checkHostname(raw);
       if (ctx.store.domains.byHostname(host)?.appId === app.id) return void out(ctx, `-----> ${host} is already a domain of ${app.name}`);
       // The check and the insert run in one tick: no other command can claim a level in between.
@@ -70,7 +76,8 @@ export function registerDomains(program: Command, ctx: CommandContext): void {
       const app = appFor(ctx.store, ctx.user, name);
       const host = raw.toLowerCase().replace(/\.$/, '');
       if (host === defaultHost(ctx, app)) throw invalid(`${host} is ${app.name}'s default domain and cannot be removed`);
-      if (!ctx.store.domains.remove(app.id, host)) throw notFound(`domain ${shown(raw)} of ${app.name}`, `list them with \`slipway domains ${app.name}\``);
+      if (!ctx.store.domains.remove(app.id, host))
+        throw notFound(`domain ${shown(raw)} of ${app.name}`, `list them with \`slipway domains ${app.name}\``);
       await applyRoute(ctx, app);
       out(ctx, `-----> Removed ${host} from ${app.name}`);
     });
@@ -78,7 +85,8 @@ export function registerDomains(program: Command, ctx: CommandContext): void {
 
 const defaultHost = (ctx: CommandContext, app: App) => `${app.name}.${ctx.settings.domain}`;
 
-const urlFor = (ctx: CommandContext, host: string) => `http://${host}${ctx.settings.routerPort === 80 ? '' : `:${ctx.settings.routerPort}`}/`;
+const urlFor = (ctx: CommandContext, host: string) =>
+  `http://${host}${ctx.settings.routerPort === 80 ? '' : `:${ctx.settings.routerPort}`}/`;
 
 /**
  * A live app gets its new host list at once, on the backends serving it right
@@ -91,6 +99,8 @@ async function applyRoute(ctx: CommandContext, app: App): Promise<void> {
   const route = services?.router.routes().find((r) => r.app === app.name);
   if (!services || !route) return;
   const serving = new Set(route.backends.map((b) => b.id));
-  const instances = services.driver.instances(app.name).filter((i) => serving.has(i.id) || (serving.size === 0 && i.release === app.currentRelease));
+  const instances = services.driver
+    .instances(app.name)
+    .filter((i) => serving.has(i.id) || (serving.size === 0 && i.release === app.currentRelease));
   await routeTo(services, ctx.store.apps.byId(app.id) ?? app, instances);
 }

@@ -2,7 +2,16 @@
 export function table(headers: string[], rows: Array<Array<string | number | null | undefined>>): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (c == null ? '' : String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    cells
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export function ago(ms: number | null | undefined): string {
@@ -14,7 +23,10 @@ export function ago(ms: number | null | undefined): string {
   return new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
 }
 
-export function remotes(app: string, s: { publicHost: string; sshPort: number; httpPort: number }): { ssh: string; scp: string; http: string } {
+export function remotes(
+  app: string,
+  s: { publicHost: string; sshPort: number; httpPort: number },
+): { ssh: string; scp: string; http: string } {
   return {
     ssh: `ssh://slipway@${s.publicHost}:${s.sshPort}/${app}.git`,
     scp: `slipway@${s.publicHost}:${app}`,

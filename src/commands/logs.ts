@@ -11,7 +11,8 @@ import type { CommandContext } from './context.js';
 const MAX_LINES = 100_000;
 
 const parseLines = (v: string): number => {
-  if (!/^\d{1,6}$/.test(v) || Number(v) > MAX_LINES) throw invalid(`--num must be a number of lines from 0 to ${MAX_LINES}, not ${JSON.stringify(v.slice(0, 20))}`);
+  if (!/^\d{1,6}$/.test(v) || Number(v) > MAX_LINES)
+    throw invalid(`--num must be a number of lines from 0 to ${MAX_LINES}, not ${JSON.stringify(v.slice(0, 20))}`);
   return Number(v);
 };
 

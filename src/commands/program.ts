@@ -49,7 +49,8 @@ export function buildProgram(ctx: CommandContext): Command {
   registerTokens(program, ctx);
   registerAccess(program, ctx);
   registerAudit(program, ctx);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
+  for (const c of program.commands)
+    c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
   return program;
 }
 

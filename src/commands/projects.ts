@@ -27,8 +27,22 @@ export function registerProjects(program: Command, ctx: CommandContext): void {
     .alias('projects')
     .description('list the projects you can see')
     .action(() => {
-      const rows = visibleProjects(ctx.store, ctx.user).map((p) => [p.id, p.name, p.ownerName, ctx.store.projects.services(p.id).map((s) => s.name).join(', ') || '-', p.description]);
-      out(ctx, rows.length ? table(['ID', 'NAME', 'OWNER', 'SERVICES', 'DESCRIPTION'], rows) : 'No projects yet. Create one with `slipway projects:create NAME`.');
+      const rows = visibleProjects(ctx.store, ctx.user).map((p) => [
+        p.id,
+        p.name,
+        p.ownerName,
+        ctx.store.projects
+          .services(p.id)
+          .map((s) => s.name)
+          .join(', ') || '-',
+        p.description,
+      ]);
+      out(
+        ctx,
+        rows.length
+          ? table(['ID', 'NAME', 'OWNER', 'SERVICES', 'DESCRIPTION'], rows)
+          : 'No projects yet. Create one with `slipway projects:create NAME`.',
+      );
     });
 
   program
@@ -38,9 +52,23 @@ export function registerProjects(program: Command, ctx: CommandContext): void {
     .action((ref: string) => {
       const p = projectFor(ctx.store, ctx.user, ref);
       out(ctx, `=== ${p.name}`);
-      for (const [k, v] of [['Id', String(p.id)], ['Owner', p.ownerName], ['Description', p.description || '-'], ['Created', ago(p.createdAt)]]) out(ctx, `${(k + ':').padEnd(13)}${v}`);
+      for (const [k, v] of [
+        ['Id', String(p.id)],
+        ['Owner', p.ownerName],
+        ['Description', p.description || '-'],
+        ['Created', ago(p.createdAt)],
+      ])
+        out(ctx, `${(k + ':').padEnd(13)}${v}`);
       const services = ctx.store.projects.services(p.id);
-      out(ctx, services.length ? `\n${table(['ID', 'SERVICE', 'APP'], services.map((s) => [s.id, s.name, s.appName]))}` : '\nNo services yet.');
+      out(
+        ctx,
+        services.length
+          ? `\n${table(
+              ['ID', 'SERVICE', 'APP'],
+              services.map((s) => [s.id, s.name, s.appName]),
+            )}`
+          : '\nNo services yet.',
+      );
     });
 
   program
@@ -62,7 +90,10 @@ export function registerProjects(program: Command, ctx: CommandContext): void {
     .action((ref: string, o: { confirm?: string }) => {
       const p = projectFor(ctx.store, ctx.user, ref);
       const services = destroyProject(deps(), p, o.confirm);
-      out(ctx, `-----> Deleted project ${p.name}${services.length ? `; apps unlinked, not deleted: ${services.map((s) => s.appName).join(', ')}` : ''}`);
+      out(
+        ctx,
+        `-----> Deleted project ${p.name}${services.length ? `; apps unlinked, not deleted: ${services.map((s) => s.appName).join(', ')}` : ''}`,
+      );
     });
 
   program

@@ -19,15 +19,36 @@ export function registerPs(program: Command, ctx: CommandContext): void {
     .argument('<app>')
     .action((name: string) => {
       const app = appFor(ctx.store, ctx.user, name);
-      const all = requirePlatform(ctx).services.driver.instances(app.name).sort((a, b) => a.type.localeCompare(b.type) || a.index - b.index);
-      if (!all.length) return void out(ctx, `${app.name} has no running instances.${app.currentRelease == null ? ' Push to deploy it.' : ` Start them with \`slipway ps:start ${app.name}\`.`}`);
+      const all = requirePlatform(ctx)
+        .services.driver.instances(app.name)
+        .sort((a, b) => a.type.localeCompare(b.type) || a.index - b.index);
+      if (!all.length)
+        return void out(
+          ctx,
+          `${app.name} has no running instances.${app.currentRelease == null ? ' Push to deploy it.' : ` Start them with \`slipway ps:start ${app.name}\`.`}`,
+        );
       const memory = (type: string) => {
         const guests = requirePlatform(ctx).services.guests;
         return guests ? `${guests.limitsOf(app.id, type).memoryMb}M` : '';
       };
       // A run the platform ended says why (`memory`: Heroku's R15), also once it is back up.
       const state = (i: (typeof all)[number]) => (i.reason ? `${i.state} (${i.reason})` : i.state);
-      out(ctx, table(['INSTANCE', 'STATE', 'RELEASE', 'PORT', 'PID', 'RESTARTS', 'UPTIME', 'MEMORY'], all.map((i) => [`${i.type}.${i.index}`, state(i), `v${i.release}`, i.port ?? '', i.pid ?? '', i.restarts, uptime(i.startedAt), memory(i.type)])));
+      out(
+        ctx,
+        table(
+          ['INSTANCE', 'STATE', 'RELEASE', 'PORT', 'PID', 'RESTARTS', 'UPTIME', 'MEMORY'],
+          all.map((i) => [
+            `${i.type}.${i.index}`,
+            state(i),
+            `v${i.release}`,
+            i.port ?? '',
+            i.pid ?? '',
+            i.restarts,
+            uptime(i.startedAt),
+            memory(i.type),
+          ]),
+        ),
+      );
     });
 
   program
@@ -41,7 +62,12 @@ export function registerPs(program: Command, ctx: CommandContext): void {
       const rt = await liveRuntime(services, app);
       const wanted = parseScale(pairs, rt.processTypes);
       const r = await queue.exclusive(app.id, () => scale(services, ctx.store.apps.byId(app.id)!, wanted));
-      out(ctx, `-----> Scaled ${app.name} to ${Object.entries(wanted).map(([t, n]) => `${t}=${n}`).join(' ')} (${r.started.length} started, ${r.stopped.length} stopped)`);
+      out(
+        ctx,
+        `-----> Scaled ${app.name} to ${Object.entries(wanted)
+          .map(([t, n]) => `${t}=${n}`)
+          .join(' ')} (${r.started.length} started, ${r.stopped.length} stopped)`,
+      );
     });
 
   program
@@ -69,7 +95,10 @@ export function registerPs(program: Command, ctx: CommandContext): void {
         if (!type) writeSetting(ctx.store, app, 'stopped', 'true');
         return r;
       });
-      out(ctx, `-----> Stopped ${stopped.length} instance${stopped.length === 1 ? '' : 's'} of ${app.name}; start again with \`slipway ps:start ${app.name}\``);
+      out(
+        ctx,
+        `-----> Stopped ${stopped.length} instance${stopped.length === 1 ? '' : 's'} of ${app.name}; start again with \`slipway ps:start ${app.name}\``,
+      );
     });
 
   program
@@ -85,6 +114,9 @@ export function registerPs(program: Command, ctx: CommandContext): void {
         writeSetting(ctx.store, app, 'stopped', undefined);
         return scale(services, fresh, desiredFormation(services, fresh, rt.processTypes));
       });
-      out(ctx, `-----> Started ${r.started.length} instance${r.started.length === 1 ? '' : 's'} of ${app.name}; ${liveInstances(services, app).length} running`);
+      out(
+        ctx,
+        `-----> Started ${r.started.length} instance${r.started.length === 1 ? '' : 's'} of ${app.name}; ${liveInstances(services, app).length} running`,
+      );
     });
 }

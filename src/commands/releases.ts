@@ -30,16 +30,23 @@ export function registerReleases(program: Command, ctx: CommandContext): void {
     .argument('<app>')
     .action((name: string) => {
       const app = appFor(ctx.store, ctx.user, name);
-      const rows = ctx.store.releases.list(app.id).map((r) => [
-        `v${r.version}${r.version === app.currentRelease ? '*' : ''}`,
-        r.kind,
-        r.status,
-        r.commit?.slice(0, 7) ?? '',
-        r.author,
-        ago(r.createdAt),
-        r.status === 'failed' ? (r.error ?? '').slice(0, 80) : r.description,
-      ]);
-      out(ctx, rows.length ? table(['VERSION', 'KIND', 'STATUS', 'COMMIT', 'BY', 'WHEN', 'DESCRIPTION'], rows) : `${app.name} has no releases yet. Push to deploy it.`);
+      const rows = ctx.store.releases
+        .list(app.id)
+        .map((r) => [
+          `v${r.version}${r.version === app.currentRelease ? '*' : ''}`,
+          r.kind,
+          r.status,
+          r.commit?.slice(0, 7) ?? '',
+          r.author,
+          ago(r.createdAt),
+          r.status === 'failed' ? (r.error ?? '').slice(0, 80) : r.description,
+        ]);
+      out(
+        ctx,
+        rows.length
+          ? table(['VERSION', 'KIND', 'STATUS', 'COMMIT', 'BY', 'WHEN', 'DESCRIPTION'], rows)
+          : `${app.name} has no releases yet. Push to deploy it.`,
+      );
     });
 
   program
@@ -60,7 +67,12 @@ export function registerReleases(program: Command, ctx: CommandContext): void {
         ['By', r.author],
         ['Created', new Date(r.createdAt).toISOString()],
         ['Buildpacks', r.buildpacks.join(', ')],
-        ['Processes', Object.entries(r.processTypes).map(([t, c]) => `${t}: ${c}`).join('; ')],
+        [
+          'Processes',
+          Object.entries(r.processTypes)
+            .map(([t, c]) => `${t}: ${c}`)
+            .join('; '),
+        ],
         ['Config vars', Object.keys(r.config).join(', ') || '(none)'],
         ['Archive', r.sha256 ? `sha256 ${r.sha256}, ${r.size} bytes` : 'none'],
         ...(r.image ? [['Image', r.image] as [string, string]] : []),
@@ -72,7 +84,7 @@ export function registerReleases(program: Command, ctx: CommandContext): void {
 
   program
     .command('rollback')
-    .description('make a new release from an earlier release\'s archive, without building')
+    .description("make a new release from an earlier release's archive, without building")
     .argument('<app>')
     .argument('[version]', 'release to go back to (default: the one before the live release)')
     .action(async (name: string, version?: string) => {
@@ -82,7 +94,11 @@ export function registerReleases(program: Command, ctx: CommandContext): void {
       const target = version
         ? all.find((r) => r.version === parseVersion(version))
         : all.find((r) => r.status === 'succeeded' && app.currentRelease != null && r.version < app.currentRelease);
-      if (!target) throw notFound(version ? `release ${version} of ${app.name}` : `an earlier release of ${app.name}`, `list them with \`slipway releases ${app.name}\``);
+      if (!target)
+        throw notFound(
+          version ? `release ${version} of ${app.name}` : `an earlier release of ${app.name}`,
+          `list them with \`slipway releases ${app.name}\``,
+        );
       if (target.status !== 'succeeded' || !target.archivePath || !fs.existsSync(target.archivePath)) {
         throw new SlipwayError('not_rollbackable', `v${target.version} has no release archive to roll back to (it is ${target.status})`, {
           hint: `pick a succeeded release from \`slipway releases ${app.name}\``,
@@ -101,7 +117,23 @@ export function registerReleases(program: Command, ctx: CommandContext): void {
     .action((name?: string) => {
       const app = name ? appFor(ctx.store, ctx.user, name) : undefined;
       const jobs = ctx.store.jobs.list(app?.id).filter((j) => app || mayUse(ctx.user, ctx.store.apps.byId(j.appId)!));
-      out(ctx, table(['ID', 'APP', 'KIND', 'MODE', 'STATUS', 'STAGE', 'RELEASE', 'BY', 'WHEN'], jobs.map((j) => [j.id, j.appName, j.kind, j.mode, j.status, j.currentStage ?? '', j.releaseVersion ? `v${j.releaseVersion}` : '', j.userName, ago(j.createdAt)])));
+      out(
+        ctx,
+        table(
+          ['ID', 'APP', 'KIND', 'MODE', 'STATUS', 'STAGE', 'RELEASE', 'BY', 'WHEN'],
+          jobs.map((j) => [
+            j.id,
+            j.appName,
+            j.kind,
+            j.mode,
+            j.status,
+            j.currentStage ?? '',
+            j.releaseVersion ? `v${j.releaseVersion}` : '',
+            j.userName,
+            ago(j.createdAt),
+          ]),
+        ),
+      );
     });
 
   program
@@ -111,12 +143,25 @@ export function registerReleases(program: Command, ctx: CommandContext): void {
     .action((id: string) => {
       const job = jobFor(ctx, id);
       out(ctx, `=== job ${job.id}: ${job.kind} of ${job.appName} (${job.mode} mode) — ${job.status}${job.error ? `: ${job.error}` : ''}`);
-      out(ctx, table(['STAGE', 'STATUS', 'SECONDS', 'ERROR'], ctx.store.jobs.stages(job.id).map((s) => [s.stage, s.status, s.finishedAt && s.startedAt ? ((s.finishedAt - s.startedAt) / 1000).toFixed(1) : '', s.error ?? ''])));
+      out(
+        ctx,
+        table(
+          ['STAGE', 'STATUS', 'SECONDS', 'ERROR'],
+          ctx.store.jobs
+            .stages(job.id)
+            .map((s) => [
+              s.stage,
+              s.status,
+              s.finishedAt && s.startedAt ? ((s.finishedAt - s.startedAt) / 1000).toFixed(1) : '',
+              s.error ?? '',
+            ]),
+        ),
+      );
     });
 
   program
     .command('jobs:wait')
-    .description('stream a job\'s log until it ends; exits non-zero if it failed (for CI)')
+    .description("stream a job's log until it ends; exits non-zero if it failed (for CI)")
     .argument('<id>')
     .action(async (id: string) => {
       await followJob(ctx, jobFor(ctx, id).id);

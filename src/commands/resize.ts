@@ -46,14 +46,21 @@ export function registerResize(program: Command, ctx: CommandContext): void {
       const guests = services.guests ?? new GuestUsers(ctx.store);
       const parsed = pairs.map(parseResize);
       for (const { type, changes } of parsed) ctx.store.guests.setLimits(app.id, type, changes);
-      const types = [...new Set([...Object.keys(ctx.store.guests.limits(app.id)), ...services.driver.instances(app.name).map((i) => i.type), 'web'])].sort();
+      const types = [
+        ...new Set([...Object.keys(ctx.store.guests.limits(app.id)), ...services.driver.instances(app.name).map((i) => i.type), 'web']),
+      ].sort();
       const rows = types.map((t) => {
         const l = guests.limitsOf(app.id, t);
         return [t, `${l.memoryMb}M`, l.cpuShares, l.pids];
       });
       if (parsed.length) out(ctx, `-----> Resized ${app.name}: ${parsed.map((p) => p.type).join(', ')}`);
       out(ctx, table(['TYPE', 'MEMORY', 'CPU SHARES', 'PIDS'], rows));
-      const running = new Set(services.driver.instances(app.name).filter((i) => i.release === app.currentRelease).map((i) => i.type));
+      const running = new Set(
+        services.driver
+          .instances(app.name)
+          .filter((i) => i.release === app.currentRelease)
+          .map((i) => i.type),
+      );
       for (const { type } of parsed) {
         if (!running.has(type)) continue;
         const n = await queue.exclusive(app.id, () => restart(services, ctx.store.apps.byId(app.id)!, type));

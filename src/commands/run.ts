@@ -17,7 +17,10 @@ export function registerRun(program: Command, ctx: CommandContext): void {
     // Everything after the app is the command's, its options included.
     .passThroughOptions()
     .allowUnknownOption()
-    .addHelpText('after', "\nExamples:\n  ssh slipway@HOST run myapp -- node migrate.js --dry-run\n  ssh slipway@HOST run myapp -- sh -c 'echo $DATABASE_URL'\n  ssh -t slipway@HOST run myapp -- top")
+    .addHelpText(
+      'after',
+      "\nExamples:\n  ssh slipway@HOST run myapp -- node migrate.js --dry-run\n  ssh slipway@HOST run myapp -- sh -c 'echo $DATABASE_URL'\n  ssh -t slipway@HOST run myapp -- top",
+    )
     .action(async (name: string, command: string[]) => {
       const argv = command[0] === '--' ? command.slice(1) : command;
       if (!argv.length) throw invalid('no command given', `write it after the app: \`run ${name} -- ls -la\``);
@@ -34,7 +37,9 @@ export function registerRun(program: Command, ctx: CommandContext): void {
       // As `heroku ps:exec` and `dokku enter`: join a running instance, so its processes and /app writes are there.
       const target = await resolveTarget(ctx, name, instance ?? defaultInstance(ctx, name));
       if (!ctx.io.tty) {
-        ctx.io.stderr.write(' !     no terminal: reading commands from stdin. For an interactive shell, use `ssh -t slipway@HOST enter …`\n');
+        ctx.io.stderr.write(
+          ' !     no terminal: reading commands from stdin. For an interactive shell, use `ssh -t slipway@HOST enter …`\n',
+        );
       }
       // Without a terminal an interactive bash would only complain about job control.
       ctx.exitCode = await exec(ctx, target, ctx.io.tty ? ['bash', '-i'] : ['bash']);
@@ -106,7 +111,9 @@ function findInstance(ctx: CommandContext, app: string, live: number | null, nam
 /** `web.1` of the live release if it runs, else the only running instance; undefined: a fresh one-off. */
 function defaultInstance(ctx: CommandContext, name: string): string | undefined {
   const app = appFor(ctx.store, ctx.user, name);
-  const running = requirePlatform(ctx).services.driver.instances(app.name).filter((i) => i.state === 'up' && i.release === app.currentRelease);
+  const running = requirePlatform(ctx)
+    .services.driver.instances(app.name)
+    .filter((i) => i.state === 'up' && i.release === app.currentRelease);
   const web1 = running.find((i) => i.type === 'web' && i.index === 1);
   return web1?.id ?? (running.length === 1 ? running[0]!.id : undefined);
 }

@@ -18,7 +18,8 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
       const changes = pairs.map((pair) => {
         const eq = pair.indexOf('=');
         const key = eq > 0 ? pair.slice(0, eq) : pair;
-        if (eq <= 0 || !isUserSetting(key)) throw invalid(`unknown setting "${key}"`, `settings are: ${USER_SETTINGS.join(', ')}; write them as key=value`);
+        if (eq <= 0 || !isUserSetting(key))
+          throw invalid(`unknown setting "${key}"`, `settings are: ${USER_SETTINGS.join(', ')}; write them as key=value`);
         const raw = pair.slice(eq + 1);
         return { key, value: raw === '' ? undefined : checkSetting(key, raw, who) };
       });

@@ -15,7 +15,9 @@ export function registerTokens(program: Command, ctx: CommandContext): void {
       const user = subject(ctx, o.user);
       const { token, row } = issueToken(ctx.store, user, { name: o.name, base: 'cli' });
       out(ctx, token);
-      ctx.io.stderr.write(`-----> Created token "${row.name}" for ${user.name}; it is shown only this once (revoke it with \`slipway tokens:revoke ${row.name}\`)\n`);
+      ctx.io.stderr.write(
+        `-----> Created token "${row.name}" for ${user.name}; it is shown only this once (revoke it with \`slipway tokens:revoke ${row.name}\`)\n`,
+      );
     });
 
   program
@@ -25,8 +27,21 @@ export function registerTokens(program: Command, ctx: CommandContext): void {
     .option('--user <name>', 'whose tokens (admins only)')
     .action((o: { user?: string }) => {
       const user = subject(ctx, o.user);
-      const rows = ctx.store.users.tokens(user.id).map((t) => [t.id, t.name, ago(t.createdAt), t.lastUsedAt ? ago(t.lastUsedAt) : 'never', t.revokedAt ? `revoked ${ago(t.revokedAt)}` : 'live']);
-      out(ctx, rows.length ? table(['ID', 'NAME', 'CREATED', 'LAST USED', 'STATE'], rows) : `${user.name} has no API tokens. Create one with \`slipway tokens:create --name NAME\`.`);
+      const rows = ctx.store.users
+        .tokens(user.id)
+        .map((t) => [
+          t.id,
+          t.name,
+          ago(t.createdAt),
+          t.lastUsedAt ? ago(t.lastUsedAt) : 'never',
+          t.revokedAt ? `revoked ${ago(t.revokedAt)}` : 'live',
+        ]);
+      out(
+        ctx,
+        rows.length
+          ? table(['ID', 'NAME', 'CREATED', 'LAST USED', 'STATE'], rows)
+          : `${user.name} has no API tokens. Create one with \`slipway tokens:create --name NAME\`.`,
+      );
     });
 
   program

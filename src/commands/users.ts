@@ -67,7 +67,15 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
     .description('list users (admins only)')
     .action(() => {
       requireAdmin(ctx.user, 'list users');
-      const rows = ctx.store.users.list().map((u) => [u.name, u.role, ctx.store.users.keys(u.id).length, ctx.store.users.passwordHash(u.id) ? 'yes' : 'no', ago(u.createdAt)]);
+      const rows = ctx.store.users
+        .list()
+        .map((u) => [
+          u.name,
+          u.role,
+          ctx.store.users.keys(u.id).length,
+          ctx.store.users.passwordHash(u.id) ? 'yes' : 'no',
+          ago(u.createdAt),
+        ]);
       out(ctx, table(['NAME', 'ROLE', 'KEYS', 'PASSWORD', 'CREATED'], rows));
     });
 
@@ -80,10 +88,16 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
       const u = ctx.store.users.byName(checkUserName(name));
       if (!u) throw notFound(`user "${name}"`, 'list users with `slipway users:list`');
       if (u.role === 'admin' && ctx.store.users.list().filter((x) => x.role === 'admin').length === 1) {
-        throw new SlipwayError('last_admin', `${u.name} is the last admin; a server without an admin cannot be managed`, { status: 409, hint: 'make another admin first: slipway users:add NAME --admin' });
+        throw new SlipwayError('last_admin', `${u.name} is the last admin; a server without an admin cannot be managed`, {
+          status: 409,
+          hint: 'make another admin first: slipway users:add NAME --admin',
+        });
       }
       // Apps are never deleted as a side effect: their owner must be decided on first.
-      const owned = ctx.store.apps.list().filter((a) => a.ownerId === u.id).map((a) => a.name);
+      const owned = ctx.store.apps
+        .list()
+        .filter((a) => a.ownerId === u.id)
+        .map((a) => a.name);
       if (owned.length) {
         throw new SlipwayError('user_owns_apps', `${u.name} still owns ${owned.join(', ')}`, {
           status: 409,
@@ -99,7 +113,10 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
     .description('set your password for `POST /api/v1/login` (read from stdin, never from the command line)')
     .argument('[name]', 'another user (admins only)')
     .option('--remove', 'remove the password: tokens and SSH keys only')
-    .addHelpText('after', "\nExamples:\n  printf '%s' 'correct horse battery' | slipway users:passwd\n  ssh slipway@HOST users:passwd < password.txt")
+    .addHelpText(
+      'after',
+      "\nExamples:\n  printf '%s' 'correct horse battery' | slipway users:passwd\n  ssh slipway@HOST users:passwd < password.txt",
+    )
     .action(async (name: string | undefined, o: { remove?: boolean }) => {
       const user = subject(ctx, name);
       if (o.remove) {
@@ -107,11 +124,16 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
         return void out(ctx, `-----> Removed the password of ${user.name}`);
       }
       // A remote terminal (ssh -t) would echo every key typed.
-      if (ctx.io.tty) throw new SlipwayError('stdin_required', 'a password typed into `ssh -t` would be echoed', { hint: 'pipe it instead: ssh slipway@HOST users:passwd < password.txt' });
+      if (ctx.io.tty)
+        throw new SlipwayError('stdin_required', 'a password typed into `ssh -t` would be echoed', {
+          hint: 'pipe it instead: ssh slipway@HOST users:passwd < password.txt',
+        });
       // One line; a trailing newline from echo or a file is not part of the password.
       const password = (await readAll(ctx.io.stdin, 'the password')).replace(/\r?\n$/, '');
       if (!password) {
-        throw new SlipwayError('stdin_required', 'no password on stdin', { hint: "pipe it in, so it stays out of the process list: printf '%s' 'PASSWORD' | slipway users:passwd" });
+        throw new SlipwayError('stdin_required', 'no password on stdin', {
+          hint: "pipe it in, so it stays out of the process list: printf '%s' 'PASSWORD' | slipway users:passwd",
+        });
       }
       ctx.store.users.setPasswordHash(user.id, await hashPassword(checkPassword(password)));
       out(ctx, `-----> Set the password of ${user.name}; log in with POST /api/v1/login {"user": "${user.name}", "password": …}`);
@@ -125,14 +147,24 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
     .action(async (file: string | undefined, o: { user?: string }) => {
       const user = subject(ctx, o.user);
       if (file && file !== '-' && !ctx.local) {
-        throw new SlipwayError('stdin_required', 'over SSH the key is read from stdin', { hint: 'ssh slipway@host keys:add < ~/.ssh/id_ed25519.pub' });
+        throw new SlipwayError('stdin_required', 'over SSH the key is read from stdin', {
+          hint: 'ssh slipway@host keys:add < ~/.ssh/id_ed25519.pub',
+        });
       }
-      const text = file && file !== '-' ? await fsp.readFile(file, 'utf8').catch(() => {
-        throw new SlipwayError('no_file', `cannot read ${file}`, { hint: 'pass the path of a .pub file' });
-      }) : await readAll(ctx.io.stdin);
+      const text =
+        file && file !== '-'
+          ? await fsp.readFile(file, 'utf8').catch(() => {
+              throw new SlipwayError('no_file', `cannot read ${file}`, { hint: 'pass the path of a .pub file' });
+            })
+          : await readAll(ctx.io.stdin);
       const key = parsePublicKey(text);
       const existing = ctx.store.users.keyByFingerprint(key.fingerprint);
-      if (existing) throw new SlipwayError('key_exists', `this key is already registered (to ${existing.userName === user.name ? 'this user' : 'another user'})`, { status: 409 });
+      if (existing)
+        throw new SlipwayError(
+          'key_exists',
+          `this key is already registered (to ${existing.userName === user.name ? 'this user' : 'another user'})`,
+          { status: 409 },
+        );
       ctx.store.users.addKey(user.id, key.fingerprint, key.line, key.comment);
       out(ctx, `-----> Added key ${key.fingerprint} for ${user.name}`);
     });
@@ -146,7 +178,15 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
     .action((o: { user?: string; all?: boolean }) => {
       if (o.all) requireAdmin(ctx.user, "list everyone's keys");
       const keys = ctx.store.users.keys(o.all ? undefined : subject(ctx, o.user).id);
-      out(ctx, keys.length ? table(['ID', 'USER', 'FINGERPRINT', 'COMMENT', 'ADDED'], keys.map((k) => [k.id, k.userName, k.fingerprint, k.comment, ago(k.createdAt)])) : 'No keys.');
+      out(
+        ctx,
+        keys.length
+          ? table(
+              ['ID', 'USER', 'FINGERPRINT', 'COMMENT', 'ADDED'],
+              keys.map((k) => [k.id, k.userName, k.fingerprint, k.comment, ago(k.createdAt)]),
+            )
+          : 'No keys.',
+      );
     });
 
   program
@@ -155,7 +195,8 @@ export function registerUsers(program: Command, ctx: CommandContext): void {
     .argument('<key>', 'id or SHA256:… fingerprint from keys:list')
     .action((ref: string) => {
       const key = ctx.store.users.keys().find((k) => String(k.id) === ref || k.fingerprint === ref);
-      if (!key || (key.userId !== ctx.user.id && ctx.user.role !== 'admin')) throw notFound(`key ${ref}`, 'list keys with `slipway keys:list`');
+      if (!key || (key.userId !== ctx.user.id && ctx.user.role !== 'admin'))
+        throw notFound(`key ${ref}`, 'list keys with `slipway keys:list`');
       ctx.store.users.removeKey(key.id);
       out(ctx, `-----> Removed key ${key.fingerprint} of ${key.userName}`);
     });

@@ -42,7 +42,9 @@ export function registerWebhooks(program: Command, ctx: CommandContext): void {
       if (!hooks.length) return void out(ctx, `${app.name} has no webhooks. Add one with \`slipway webhooks:add ${app.name} URL\`.`);
       const rows = hooks.map((w) => {
         const last = ctx.store.webhooks.lastDelivery(w.id);
-        const lastText = last ? `${STATE[last.state](last)}${last.lastStatus != null ? ` ${last.lastStatus}` : ''} ${ago(last.createdAt)}` : 'never';
+        const lastText = last
+          ? `${STATE[last.state](last)}${last.lastStatus != null ? ` ${last.lastStatus}` : ''} ${ago(last.createdAt)}`
+          : 'never';
         return [w.id, displayUrl(w.url), w.events.join(','), ago(w.createdAt), lastText];
       });
       out(ctx, table(['ID', 'URL', 'EVENTS', 'CREATED', 'LAST DELIVERY'], rows));
@@ -59,7 +61,12 @@ export function registerWebhooks(program: Command, ctx: CommandContext): void {
       const app = appFor(ctx.store, ctx.user, name);
       const url = checkWebhookUrl(rawUrl, invalid);
       // A literal internal address is refused now; a host name is checked at each delivery.
-      checkFetchUrlAtSet(url, { setting: 'webhook URL', url }, { admin: ctx.user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS }, { file: false });
+      checkFetchUrlAtSet(
+        url,
+        { setting: 'webhook URL', url },
+        { admin: ctx.user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS },
+        { file: false },
+      );
       const events = parseEvents(o.events, invalid);
       const secret = o.secret === undefined ? newSecret() : checkSecret(o.secret, invalid);
       const hook = ctx.store.webhooks.add({ appId: app.id, url, events, secret });
@@ -89,18 +96,20 @@ export function registerWebhooks(program: Command, ctx: CommandContext): void {
     .action((name: string, rawId?: string) => {
       const app = appFor(ctx.store, ctx.user, name);
       const id = rawId === undefined ? undefined : webhookOf(ctx, app, rawId);
-      const rows = ctx.store.webhooks.deliveries(app.id, id).map((d) => [
-        d.id,
-        d.webhookId,
-        d.event,
-        releaseOf(d),
-        d.lastStatus ?? '',
-        d.attempts,
-        STATE[d.state](d),
-        ago(d.deliveredAt ?? d.createdAt),
-        d.uuid,
-        (d.state === 'delivered' ? '' : d.lastError ?? '').slice(0, 100),
-      ]);
+      const rows = ctx.store.webhooks
+        .deliveries(app.id, id)
+        .map((d) => [
+          d.id,
+          d.webhookId,
+          d.event,
+          releaseOf(d),
+          d.lastStatus ?? '',
+          d.attempts,
+          STATE[d.state](d),
+          ago(d.deliveredAt ?? d.createdAt),
+          d.uuid,
+          (d.state === 'delivered' ? '' : (d.lastError ?? '')).slice(0, 100),
+        ]);
       if (!rows.length) return void out(ctx, `No deliveries yet for ${id === undefined ? app.name : `webhook ${id} of ${app.name}`}.`);
       out(ctx, table(['ID', 'WEBHOOK', 'EVENT', 'RELEASE', 'STATUS', 'ATTEMPTS', 'STATE', 'WHEN', 'DELIVERY', 'LAST ERROR'], rows));
     });

@@ -25,13 +25,17 @@ export async function recoverJobs(services: Services, log: (m: string) => void):
       await keepLive(services, app, release, job, log);
       continue;
     }
-    const reason = job.status === 'running' ? 'interrupted: the Slipway server stopped during this deploy' : 'interrupted: the Slipway server stopped before this deploy started';
+    const reason =
+      job.status === 'running'
+        ? 'interrupted: the Slipway server stopped during this deploy'
+        : 'interrupted: the Slipway server stopped before this deploy started';
     store.jobs.finish(job.id, 'failed', reason);
     if (release?.status === 'pending') store.releases.finish(release.id, 'failed', reason);
     fs.appendFileSync(job.logPath, ` !     ${reason}\n`);
     // A half-built tree or half-placed release is of no use to anyone now.
     fs.rmSync(services.layout.build(job.appName), { recursive: true, force: true });
-    if (release && job.mode !== 'editable') fs.rmSync(services.layout.release(job.appName, release.version), { recursive: true, force: true });
+    if (release && job.mode !== 'editable')
+      fs.rmSync(services.layout.release(job.appName, release.version), { recursive: true, force: true });
     log(`job ${job.id} (${job.appName}) marked failed: ${reason}`);
   }
 }
@@ -52,7 +56,9 @@ async function keepLive(services: Services, app: App, release: Release, job: Job
     try {
       const from = sourceArchive(services, app, release, job);
       const info = await writeReleaseArchive({ services, app, release, releaseDir: dir, from });
-      notes.push(`its archive ${path.basename(info.path).slice(0, 20)}… was made from ${from ? 'the archive it was deployed from' : 'its release directory'}`);
+      notes.push(
+        `its archive ${path.basename(info.path).slice(0, 20)}… was made from ${from ? 'the archive it was deployed from' : 'its release directory'}`,
+      );
     } catch (err) {
       notes.push(`its archive could not be made (${describe(err)}); deploy it again`);
     }

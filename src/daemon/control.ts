@@ -118,7 +118,12 @@ function serve(socket: net.Socket, handlers: ControlHandlers, serverClosing: Abo
     if (msg.type === 'stdin-end') return void io.stdin.end();
     if (started) return;
     started = true;
-    const work = msg.type === 'command' && Array.isArray(msg.argv) ? handlers.command(msg.argv.map(String), io) : msg.type === 'hook' ? handlers.hook(msg, io) : Promise.resolve(2);
+    const work =
+      msg.type === 'command' && Array.isArray(msg.argv)
+        ? handlers.command(msg.argv.map(String), io)
+        : msg.type === 'hook'
+          ? handlers.hook(msg, io)
+          : Promise.resolve(2);
     work
       .catch((err) => {
         send({ type: 'stderr', data: ` !     ${describe(err)}\n` });

@@ -34,5 +34,10 @@ export const SERVER_DEFAULTS = {
   /** Inclusive range each app's own uid/gid comes from. */
   guestUids: DEFAULT_GUEST_UIDS,
   /** Egress ranges and timeouts (`--egress-*`); the size limit is maxUploadBytes. */
-  egress: { allow: DEFAULT_EGRESS.allow, connectTimeoutMs: DEFAULT_EGRESS.connectTimeoutMs, idleTimeoutMs: DEFAULT_EGRESS.idleTimeoutMs, totalTimeoutMs: DEFAULT_EGRESS.totalTimeoutMs },
+  egress: {
+    allow: DEFAULT_EGRESS.allow,
+    connectTimeoutMs: DEFAULT_EGRESS.connectTimeoutMs,
+    idleTimeoutMs: DEFAULT_EGRESS.idleTimeoutMs,
+    totalTimeoutMs: DEFAULT_EGRESS.totalTimeoutMs,
+  },
 } as const;

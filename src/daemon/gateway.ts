@@ -49,18 +49,32 @@ export class DaemonGateway implements GitGateway {
 
   authorizeRepo(user: User, repo: string, access: 'push' | 'fetch', source = 'unknown'): { app: string; repoPath: string } {
     // Git sends `/myapp.git`, `myapp.git`, `myapp` or `~/myapp`; nothing else names an app.
-    const name = repo.replace(/^\/+/, '').replace(/^~\//, '').replace(/\/+$/, '').replace(/\.git$/, '');
+    const name = repo
+      .replace(/^\/+/, '')
+      .replace(/^~\//, '')
+      .replace(/\/+$/, '')
+      .replace(/\.git$/, '');
     let app;
     try {
       app = appFor(this.opts.store, user, name);
     } catch (err) {
       // Allowed pushes are recorded by the hooks, with their outcome; refused ones only here.
-      this.opts.store.audit.record({ userName: user.name, action: access, appName: name.slice(0, 100), detail: {}, source, outcome: 'denied' });
+      this.opts.store.audit.record({
+        userName: user.name,
+        action: access,
+        appName: name.slice(0, 100),
+        detail: {},
+        source,
+        outcome: 'denied',
+      });
       throw err;
     }
     const repoPath = this.opts.layout.repo(app.name);
     if (!fs.existsSync(repoPath)) {
-      throw new SlipwayError('repo_missing', `the repository of ${app.name} is missing on the server`, { status: 500, hint: 'ask an admin to recreate the app' });
+      throw new SlipwayError('repo_missing', `the repository of ${app.name} is missing on the server`, {
+        status: 500,
+        hint: 'ask an admin to recreate the app',
+      });
     }
     return { app: app.name, repoPath };
   }
@@ -90,6 +104,13 @@ export class DaemonGateway implements GitGateway {
   }
 
   authFailed(failure: AuthFailure): void {
-    this.opts.store.audit.record({ userName: failure.userName ?? null, action: 'login', appName: null, detail: { reason: failure.reason }, source: failure.source, outcome: 'denied' });
+    this.opts.store.audit.record({
+      userName: failure.userName ?? null,
+      action: 'login',
+      appName: null,
+      detail: { reason: failure.reason },
+      source: failure.source,
+      outcome: 'denied',
+    });
   }
 }

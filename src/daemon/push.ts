@@ -56,7 +56,10 @@ export async function handleHook(opts: PushHandlerOptions, req: HookRequest, io:
   }
 
   for (const u of req.refs ?? []) {
-    if (u.ref !== deployRef) say(`-----> Stored ${u.ref.replace(/^refs\/heads\//, '')}; only pushes to ${app.deployBranch} deploy ${app.name} (change it with \`slipway apps:set ${app.name} deploy_branch=BRANCH\`).`);
+    if (u.ref !== deployRef)
+      say(
+        `-----> Stored ${u.ref.replace(/^refs\/heads\//, '')}; only pushes to ${app.deployBranch} deploy ${app.name} (change it with \`slipway apps:set ${app.name} deploy_branch=BRANCH\`).`,
+      );
     else if (ZERO.test(u.newrev)) say(`-----> ${app.deployBranch} was deleted; nothing was deployed and the live release keeps serving.`);
   }
   if (atomic) return audit(0); // it deployed in pre-receive, before the refs moved
@@ -66,12 +69,26 @@ export async function handleHook(opts: PushHandlerOptions, req: HookRequest, io:
 /** One audit entry per push: the refs it moved (or tried to) and whether it deployed. Returns `code`. */
 function recordPush(opts: PushHandlerOptions, session: PushSession, refs: RefUpdate[], code: number): number {
   const detail = { refs: refs.slice(0, 20).map((u) => ({ ref: u.ref, from: u.oldrev.slice(0, 12), to: u.newrev.slice(0, 12) })) };
-  opts.store.audit.record({ userName: session.user.name, action: 'push', appName: session.app, detail, source: session.source, outcome: code === 0 ? 'ok' : 'failed' });
+  opts.store.audit.record({
+    userName: session.user.name,
+    action: 'push',
+    appName: session.app,
+    detail,
+    source: session.source,
+    outcome: code === 0 ? 'ok' : 'failed',
+  });
   return code;
 }
 
 /** Enqueues a deploy per updated deploy ref and relays each log; 1 when any failed. */
-async function deployAll(opts: PushHandlerOptions, app: App, session: PushSession, updates: RefUpdate[], io: ControlIO, gitEnv?: Record<string, string>): Promise<number> {
+async function deployAll(
+  opts: PushHandlerOptions,
+  app: App,
+  session: PushSession,
+  updates: RefUpdate[],
+  io: ControlIO,
+  gitEnv?: Record<string, string>,
+): Promise<number> {
   let code = 0;
   for (const u of updates) {
     const upstream = app.mode === 'final' ? finalSource(opts, app, u, () => undefined) : undefined;
@@ -88,20 +105,31 @@ async function deployAll(opts: PushHandlerOptions, app: App, session: PushSessio
  * upstream (staging) app built from X. Without one the push is refused,
  * naming the app to build it on.
  */
-function finalSource(opts: PushHandlerOptions, app: App, u: RefUpdate, say: (l: string) => void): { app: App; release: Release } | undefined {
+function finalSource(
+  opts: PushHandlerOptions,
+  app: App,
+  u: RefUpdate,
+  say: (l: string) => void,
+): { app: App; release: Release } | undefined {
   const short = u.newrev.slice(0, 7);
   const upstream = upstreamOf(opts.deps, app);
   if (!upstream) {
-    say(` !     ${app.name} is in final mode: it deploys release archives and never builds, and it has no upstream app to take ${short} from.`);
+    say(
+      ` !     ${app.name} is in final mode: it deploys release archives and never builds, and it has no upstream app to take ${short} from.`,
+    );
     say(` !     Link its staging app with \`slipway apps:set ${app.name} upstream=STAGING_APP\`, or promote a release to it.`);
     return undefined;
   }
   const found = upstreamReleaseFor(opts.deps, app, u.newrev);
   if (!found) {
     say(` !     ${app.name} is in final mode and never builds: ${upstream.name} has no successful build of ${short}.`);
-    say(` !     Push ${short} to ${upstream.name} first (git push <${upstream.name} remote> ${short}:${upstream.deployBranch}), then push here again.`);
+    say(
+      ` !     Push ${short} to ${upstream.name} first (git push <${upstream.name} remote> ${short}:${upstream.deployBranch}), then push here again.`,
+    );
     return undefined;
   }
-  say(`-----> ${short} was built by ${upstream.name} as v${found.release.version}: deploying ${describeSource({ kind: 'archive', archive: found.release.archivePath!, fromApp: upstream.name, fromVersion: found.release.version })}`);
+  say(
+    `-----> ${short} was built by ${upstream.name} as v${found.release.version}: deploying ${describeSource({ kind: 'archive', archive: found.release.archivePath!, fromApp: upstream.name, fromVersion: found.release.version })}`,
+  );
   return { app: upstream, release: found.release };
 }

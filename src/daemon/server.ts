@@ -117,17 +117,31 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   try {
     guests = new GuestUsers(store, { range: opts.guestUids ?? [...SERVER_DEFAULTS.guestUids] });
     // Only root can switch users; a root server that cannot make guests refuses to start rather than run apps as root.
-    if (process.getuid?.() === 0 && (opts.guests ?? SERVER_DEFAULTS.guests)) guestHost = await GuestHost.create({ home: layout.home, extraCaBundle: opts.extraCaBundle, log: (m) => log(`guests: ${m}`) });
+    if (process.getuid?.() === 0 && (opts.guests ?? SERVER_DEFAULTS.guests))
+      guestHost = await GuestHost.create({ home: layout.home, extraCaBundle: opts.extraCaBundle, log: (m) => log(`guests: ${m}`) });
     else log(` !     ${SHARED_USER_WARNING}`);
   } catch (err) {
     store.close();
     throw err;
   }
-  const driver = await createRuntime({ store, kind: settings.defaultDriver, home: layout.home, log: (m) => log(`driver: ${m}`), stateDir: `${layout.runDir}/process`, extraCaBundle: opts.extraCaBundle, guests: guestHost }).catch((err) => {
+  const driver = await createRuntime({
+    store,
+    kind: settings.defaultDriver,
+    home: layout.home,
+    log: (m) => log(`driver: ${m}`),
+    stateDir: `${layout.runDir}/process`,
+    extraCaBundle: opts.extraCaBundle,
+    guests: guestHost,
+  }).catch((err) => {
     store.close();
     throw err;
   });
-  const notifier = new WebhookNotifier({ store, egress: settings.egress, retry: { baseDelayMs: opts.webhookRetryMs ?? SERVER_DEFAULTS.webhookRetryMs }, log: (m) => log(`webhooks: ${m}`) });
+  const notifier = new WebhookNotifier({
+    store,
+    egress: settings.egress,
+    retry: { baseDelayMs: opts.webhookRetryMs ?? SERVER_DEFAULTS.webhookRetryMs },
+    log: (m) => log(`webhooks: ${m}`),
+  });
   // The built-in router asks the runtime before each request whether a backend's port is still its instance's.
   router.serves = (id) => driver.serves(id) ?? true;
   router.owns = (port, clientPort) => driver.ownsConnection(port, clientPort) ?? true;
@@ -163,7 +177,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       hook: (req, io) => handleHook({ store, queue, deps: { services, queue }, sessions: gateway.pushes }, req, io),
     });
     closers.push(() => new Promise((r) => control.close(() => r(undefined))));
-    const http = await buildHttpServer({ store, gateway, platform, layout, settings, sessions, maxUploadBytes: opts.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes, gitHandler: createGitHttpHandler({ gateway, log }), version: VERSION, log });
+    const http = await buildHttpServer({
+      store,
+      gateway,
+      platform,
+      layout,
+      settings,
+      sessions,
+      maxUploadBytes: opts.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes,
+      gitHandler: createGitHttpHandler({ gateway, log }),
+      version: VERSION,
+      log,
+    });
     const api = await listenAll({
       what: 'HTTP (git and the API)',
       hosts,

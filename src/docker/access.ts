@@ -23,7 +23,14 @@ function answered(docker: Docker): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const silent = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new SlipwayError('engine_unreachable', `the Docker engine at ${engineAddress()} did not answer within ${ANSWER_MS / 1000} s: check that it runs, or point DOCKER_HOST at one that does`, { status: 503 })),
+      () =>
+        reject(
+          new SlipwayError(
+            'engine_unreachable',
+            `the Docker engine at ${engineAddress()} did not answer within ${ANSWER_MS / 1000} s: check that it runs, or point DOCKER_HOST at one that does`,
+            { status: 503 },
+          ),
+        ),
       ANSWER_MS,
     );
   });

@@ -27,13 +27,23 @@ export async function requireEngine(docker: Docker, env: NodeJS.ProcessEnv = pro
     await docker.ping();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no socket there' : code === 'ECONNREFUSED' ? 'connection refused' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'no socket there'
+        : code === 'ECONNREFUSED'
+          ? 'connection refused'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (err as Error).message;
     const todo =
       code === 'EACCES'
         ? 'run as root or add this user to the docker group'
         : 'start it with `systemctl start docker` (or run `dockerd` in the background), or point DOCKER_HOST at a running engine';
     // The remedy is in the message itself: this error ends `slipway server` and `stack:build`, which print one line.
-    throw new SlipwayError('engine_unreachable', `cannot reach the Docker engine at ${engineAddress(env)} (${why}): ${todo}`, { status: 503, cause: err });
+    throw new SlipwayError('engine_unreachable', `cannot reach the Docker engine at ${engineAddress(env)} (${why}): ${todo}`, {
+      status: 503,
+      cause: err,
+    });
   }
 }
 

@@ -26,7 +26,10 @@ export function guestUser(home: string, app: string, given?: GuestUser): GuestUs
   const uid = process.getuid?.() ?? 0;
   const user = given ?? (uid === 0 ? derived(home, app) : { uid, gid: process.getgid?.() ?? uid });
   if (user.uid === 0 || user.gid === 0) {
-    throw new SlipwayError('guest_root', `${app} would run as root in its containers`, { status: 500, hint: 'give the app its own unprivileged uid (apps get one from the server on creation)' });
+    throw new SlipwayError('guest_root', `${app} would run as root in its containers`, {
+      status: 500,
+      hint: 'give the app its own unprivileged uid (apps get one from the server on creation)',
+    });
   }
   return user;
 }
@@ -98,9 +101,18 @@ const OVERLAY_SAFE = /^[^,:=\\]+$/;
  * container's writes survive its restarts but vanish with it, and never reach
  * the release, its archive or another instance.
  */
-export async function appLayer(release: string, scratch: string, user: GuestUser, labels: Record<string, string>): Promise<Docker.MountSettings> {
+export async function appLayer(
+  release: string,
+  scratch: string,
+  user: GuestUser,
+  labels: Record<string, string>,
+): Promise<Docker.MountSettings> {
   for (const p of [release, scratch]) {
-    if (!OVERLAY_SAFE.test(p)) throw new SlipwayError('guest_path', `${p} cannot be mounted as an overlay (it holds "," ":" "=" or "\\")`, { status: 500, hint: 'move SLIPWAY_HOME to a path without those characters' });
+    if (!OVERLAY_SAFE.test(p))
+      throw new SlipwayError('guest_path', `${p} cannot be mounted as an overlay (it holds "," ":" "=" or "\\")`, {
+        status: 500,
+        hint: 'move SLIPWAY_HOME to a path without those characters',
+      });
   }
   await fsp.rm(scratch, { recursive: true, force: true });
   await fsp.mkdir(path.join(scratch, 'upper'), { recursive: true, mode: 0o700 });
@@ -114,7 +126,10 @@ export async function appLayer(release: string, scratch: string, user: GuestUser
     VolumeOptions: {
       NoCopy: true,
       Labels: labels,
-      DriverConfig: { Name: 'local', Options: { type: 'overlay', device: 'overlay', o: `lowerdir=${release},upperdir=${scratch}/upper,workdir=${scratch}/work` } },
+      DriverConfig: {
+        Name: 'local',
+        Options: { type: 'overlay', device: 'overlay', o: `lowerdir=${release},upperdir=${scratch}/upper,workdir=${scratch}/work` },
+      },
     },
   };
 }
@@ -124,10 +139,21 @@ export async function appLayer(release: string, scratch: string, user: GuestUser
  * (named by its `slipway.scratch` label; only ever one under `scratchRoot`).
  */
 export async function removeGuest(docker: Docker, id: string, scratchRoot: string, labels?: Record<string, string>): Promise<void> {
-  const scratch = labels?.['slipway.scratch'] ?? (await docker.getContainer(id).inspect().then((i) => i.Config.Labels?.['slipway.scratch'], () => undefined));
-  await docker.getContainer(id).remove({ force: true, v: true }).catch((err: { statusCode?: number }) => {
-    if (err.statusCode !== 404) throw err;
-  });
+  const scratch =
+    labels?.['slipway.scratch'] ??
+    (await docker
+      .getContainer(id)
+      .inspect()
+      .then(
+        (i) => i.Config.Labels?.['slipway.scratch'],
+        () => undefined,
+      ));
+  await docker
+    .getContainer(id)
+    .remove({ force: true, v: true })
+    .catch((err: { statusCode?: number }) => {
+      if (err.statusCode !== 404) throw err;
+    });
   if (scratch && path.dirname(path.resolve(scratch)) === path.resolve(scratchRoot)) await fsp.rm(scratch, { recursive: true, force: true });
 }
 

@@ -56,7 +56,11 @@ export async function buildImage(opts: ImageBuildOptions): Promise<string> {
   }).catch((err: Error) => {
     failure ??= err.message;
   });
-  if (failure) throw new SlipwayError('image_build_failed', `the Dockerfile build failed: ${failure}`, { status: 422, hint: 'fix the Dockerfile (the build output above shows the failing step) and push again' });
+  if (failure)
+    throw new SlipwayError('image_build_failed', `the Dockerfile build failed: ${failure}`, {
+      status: 422,
+      hint: 'fix the Dockerfile (the build output above shows the failing step) and push again',
+    });
   if (!imageId) imageId = (await opts.docker.getImage(opts.tag).inspect()).Id;
   return imageId;
 }

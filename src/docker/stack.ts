@@ -48,15 +48,34 @@ export async function buildStack(opts: StackBuildOptions): Promise<boolean> {
     await run(debootstrap, ['--variant=minbase', suite, rootfs, mirror], opts);
     // apt inside the chroot resolves the runtimes' dependencies far more reliably than debootstrap's --include.
     opts.say(`-----> Installing ${STACK_PACKAGES.join(' ')}`);
-    for (const f of ['/etc/resolv.conf', '/etc/apt/apt.conf.d/proxy.conf']) if (fs.existsSync(f)) await fsp.cp(f, path.join(rootfs, f), { dereference: true });
-    await run('chroot', [rootfs, 'sh', '-c', `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${STACK_PACKAGES.join(' ')} && apt-get clean`], opts);
+    for (const f of ['/etc/resolv.conf', '/etc/apt/apt.conf.d/proxy.conf'])
+      if (fs.existsSync(f)) await fsp.cp(f, path.join(rootfs, f), { dereference: true });
+    await run(
+      'chroot',
+      [
+        rootfs,
+        'sh',
+        '-c',
+        `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${STACK_PACKAGES.join(' ')} && apt-get clean`,
+      ],
+      opts,
+    );
     opts.say('-----> Trimming the root filesystem');
     await trim(rootfs);
     opts.say(`-----> Importing it as ${tag}`);
     // The tar streams into the engine; only stderr is kept, for the error.
     const tar = execa('tar', ['-C', rootfs, '--numeric-owner', '-c', '.'], { stdin: 'ignore', buffer: { stdout: false }, reject: false });
     const tarDone = tar.then((result) => checkExit(result, 'tar', result.stderr));
-    const stream = await opts.docker.importImage(tar.stdout, { repo: tag.split(':')[0], tag: tag.split(':')[1] ?? 'latest', changes: ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'ENV LANG=C.UTF-8', 'WORKDIR /app', 'CMD ["bash"]'] } as object);
+    const stream = await opts.docker.importImage(tar.stdout, {
+      repo: tag.split(':')[0],
+      tag: tag.split(':')[1] ?? 'latest',
+      changes: [
+        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        'ENV LANG=C.UTF-8',
+        'WORKDIR /app',
+        'CMD ["bash"]',
+      ],
+    } as object);
     await new Promise<void>((resolve, reject) => {
       opts.docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
         const failed = out?.find((o) => o.error);
@@ -66,7 +85,9 @@ export async function buildStack(opts: StackBuildOptions): Promise<boolean> {
     });
     await tarDone;
     const image = await opts.docker.getImage(tag).inspect();
-    opts.say(`-----> Built ${tag} (${image.Id.slice(7, 19)}, ${Math.round(image.Size / 1e6)} MB) in ${Math.round((Date.now() - started) / 1000)}s`);
+    opts.say(
+      `-----> Built ${tag} (${image.Id.slice(7, 19)}, ${Math.round(image.Size / 1e6)} MB) in ${Math.round((Date.now() - started) / 1000)}s`,
+    );
     return true;
   } finally {
     await fsp.rm(rootfs, { recursive: true, force: true });
@@ -105,7 +126,22 @@ async function trim(rootfs: string): Promise<void> {
 }
 
 /** Phases of debootstrap's `I: …` lines; a line is printed when the phase changes, and a heartbeat every 15 s. */
-const PHASES: Record<string, string> = { Retrieving: 'download', Validating: 'download', Checking: 'check', Extracting: 'extract', Installing: 'install', Unpacking: 'install', Configuring: 'install', Base: 'done', Get: 'download', Fetched: 'download', Selecting: 'install', Preparing: 'install', Setting: 'configure', Processing: 'configure' };
+const PHASES: Record<string, string> = {
+  Retrieving: 'download',
+  Validating: 'download',
+  Checking: 'check',
+  Extracting: 'extract',
+  Installing: 'install',
+  Unpacking: 'install',
+  Configuring: 'install',
+  Base: 'done',
+  Get: 'download',
+  Fetched: 'download',
+  Selecting: 'install',
+  Preparing: 'install',
+  Setting: 'configure',
+  Processing: 'configure',
+};
 
 async function run(cmd: string, args: string[], opts: StackBuildOptions): Promise<void> {
   const child = execa(cmd, args, { stdin: 'ignore', all: true, buffer: false, reject: false });
@@ -133,5 +169,7 @@ function checkExit(result: Result, name: string, tail: string): void {
     const why = result.cause instanceof Error ? result.cause.message : result.shortMessage;
     throw new SlipwayError('stack_build_failed', `${name}: ${why}`, { cause: result });
   }
-  throw new SlipwayError('stack_build_failed', `${name} exited with ${result.exitCode}: ${tail.split('\n').slice(-3).join(' | ')}`, { cause: result });
+  throw new SlipwayError('stack_build_failed', `${name} exited with ${result.exitCode}: ${tail.split('\n').slice(-3).join(' | ')}`, {
+    cause: result,
+  });
 }

@@ -24,11 +24,16 @@ export function parseIp(text: string): Uint8Array | undefined {
   if (family === 4) return Uint8Array.from(bare.split('.').map(Number));
   if (family !== 6) return undefined;
   // A dotted IPv4 tail (::ffff:1.2.3.4) is the last two groups.
-  const s = bare.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
+  const s = bare.replace(
+    /(\d+)\.(\d+)\.(\d+)\.(\d+)$/,
+    (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`,
+  );
   const [left, right] = s.split('::');
   const l = left ? left.split(':') : [];
   const r = right ? right.split(':') : [];
-  const words = (right === undefined ? l : [...l, ...new Array<string>(8 - l.length - r.length).fill('0'), ...r]).map((g) => parseInt(g, 16));
+  const words = (right === undefined ? l : [...l, ...new Array<string>(8 - l.length - r.length).fill('0'), ...r]).map((g) =>
+    parseInt(g, 16),
+  );
   const bytes = new Uint8Array(16);
   words.forEach((w, i) => {
     bytes[2 * i] = w >> 8;

@@ -28,7 +28,8 @@ export async function openRegularFile(file: string, target: Target, settings: Pi
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw egressError(target, `is ${kindOf(st)}; only regular files are read`, 'name a regular file');
-    if (st.size > settings.maxBytes) throw egressError(target, `is ${st.size} bytes, more than the ${settings.maxBytes} bytes allowed (the server's --max-upload-mb)`);
+    if (st.size > settings.maxBytes)
+      throw egressError(target, `is ${st.size} bytes, more than the ${settings.maxBytes} bytes allowed (the server's --max-upload-mb)`);
     // The stream owns the descriptor from here: it closes it at its end or on an error.
     return { stream: handle.createReadStream(), size: st.size };
   } catch (err) {
@@ -39,14 +40,21 @@ export async function openRegularFile(file: string, target: Target, settings: Pi
 
 function openFailure(code: string | undefined): string {
   switch (code) {
-    case 'ENOENT': return 'does not exist';
-    case 'ELOOP': return 'is a symbolic link; only regular files are read';
-    case 'ENXIO': return 'is a socket; only regular files are read';
+    case 'ENOENT':
+      return 'does not exist';
+    case 'ELOOP':
+      return 'is a symbolic link; only regular files are read';
+    case 'ENXIO':
+      return 'is a socket; only regular files are read';
     case 'EACCES':
-    case 'EPERM': return 'cannot be read by the server';
-    case 'EISDIR': return 'is a directory; only regular files are read';
-    case 'ENOTDIR': return 'does not exist (a part of its path is not a directory)';
-    default: return `cannot be opened (${code ?? 'error'})`;
+    case 'EPERM':
+      return 'cannot be read by the server';
+    case 'EISDIR':
+      return 'is a directory; only regular files are read';
+    case 'ENOTDIR':
+      return 'does not exist (a part of its path is not a directory)';
+    default:
+      return `cannot be opened (${code ?? 'error'})`;
   }
 }
 

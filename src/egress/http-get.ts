@@ -31,7 +31,14 @@ export async function egressGet(opts: GetOptions): Promise<Got> {
   const { settings, target } = opts;
   const total = new AbortController();
   const timer = setTimeout(
-    () => total.abort(egressError(target, `took longer than ${settings.totalTimeoutMs / 1000}s (egress total timeout)`, 'make the file smaller or the server faster, or ask an admin to raise --egress-total-timeout')),
+    () =>
+      total.abort(
+        egressError(
+          target,
+          `took longer than ${settings.totalTimeoutMs / 1000}s (egress total timeout)`,
+          'make the file smaller or the server faster, or ask an admin to raise --egress-total-timeout',
+        ),
+      ),
     settings.totalTimeoutMs,
   );
   const signal = opts.signal ? AbortSignal.any([opts.signal, total.signal]) : total.signal;
@@ -45,7 +52,8 @@ export async function egressGet(opts: GetOptions): Promise<Got> {
       const location = response.headers.location;
       if (REDIRECTS.has(status) && location) {
         response.destroy();
-        if (hop >= (opts.maxRedirects ?? 5)) throw egressError(target, `redirects more than ${opts.maxRedirects ?? 5} times`, 'point the setting at the final URL');
+        if (hop >= (opts.maxRedirects ?? 5))
+          throw egressError(target, `redirects more than ${opts.maxRedirects ?? 5} times`, 'point the setting at the final URL');
         try {
           url = new URL(location, url);
         } catch {

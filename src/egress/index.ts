@@ -9,7 +9,16 @@ export { parseAllowList, parseCidr } from './cidr.js';
 export { openRegularFile } from './file.js';
 export { gitEgress, gitTransport, parseGitRemote, type GitRemote, type GitTransport } from './git.js';
 export { egressGet } from './http-get.js';
-export { DEFAULT_EGRESS, checkAddress, egressError, refuseLocal, resolveChecked, shownUrl, type EgressSettings, type Target } from './policy.js';
+export {
+  DEFAULT_EGRESS,
+  checkAddress,
+  egressError,
+  refuseLocal,
+  resolveChecked,
+  shownUrl,
+  type EgressSettings,
+  type Target,
+} from './policy.js';
 export { egressRequest } from './request.js';
 export { checkFetchUrlAtSet, checkGitUrlAtSet, checkLiteralHost, type Setter } from './rules.js';
 export { setByAdmin, trustEntry, trustKey } from './trust.js';

@@ -19,7 +19,13 @@ export interface EgressSettings {
   maxBytes: number;
 }
 
-export const DEFAULT_EGRESS: EgressSettings = { allow: [], connectTimeoutMs: 10_000, idleTimeoutMs: 30_000, totalTimeoutMs: 10 * 60_000, maxBytes: 1024 ** 3 };
+export const DEFAULT_EGRESS: EgressSettings = {
+  allow: [],
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  totalTimeoutMs: 10 * 60_000,
+  maxBytes: 1024 ** 3,
+};
 
 /** What is being fetched, for messages: the setting it came from and the URL as the user wrote it. */
 export interface Target {
@@ -86,7 +92,11 @@ export function checkAddress(settings: EgressSettings, address: string, target: 
   if (!why) return;
   const canonical = canonicalIp(address);
   const range = canonical.includes('.') ? `${canonical}/32` : `${address.replace(/^\[|\]$/g, '').replace(/%.*$/, '')}/128`;
-  throw egressError(target, `resolves to ${address}, ${why}; only an admin may allow it (slipway server --egress-allow ${range})`, 'use a public address, or ask an admin of this Slipway server to allow the range');
+  throw egressError(
+    target,
+    `resolves to ${address}, ${why}; only an admin may allow it (slipway server --egress-allow ${range})`,
+    'use a public address, or ask an admin of this Slipway server to allow the range',
+  );
 }
 
 /**
@@ -101,9 +111,11 @@ export async function resolveChecked(settings: EgressSettings, host: string, tar
     return [{ address: bare, family }];
   }
   if (!host) throw egressError(target, 'names no host');
-  const addresses = await withTimeout(dns.promises.lookup(bare, { all: true, verbatim: true }), settings.connectTimeoutMs).catch((err: NodeJS.ErrnoException) => {
-    throw egressError(target, `could not be resolved: ${err.code ?? err.message}`, `check the host name ${bare}`);
-  });
+  const addresses = await withTimeout(dns.promises.lookup(bare, { all: true, verbatim: true }), settings.connectTimeoutMs).catch(
+    (err: NodeJS.ErrnoException) => {
+      throw egressError(target, `could not be resolved: ${err.code ?? err.message}`, `check the host name ${bare}`);
+    },
+  );
   if (!addresses.length) throw egressError(target, 'could not be resolved: no address');
   for (const a of addresses) checkAddress(settings, a.address, target);
   return addresses;
@@ -120,7 +132,8 @@ export function checkedLookup(settings: EgressSettings, target: Target) {
     resolveChecked(settings, hostname, target).then(
       (list) => {
         const usable = options.family ? list.filter((a) => a.family === options.family) : list;
-        if (!usable.length) return callback(Object.assign(new Error(`no IPv${options.family} address for ${hostname}`), { code: 'ENOTFOUND' }), '');
+        if (!usable.length)
+          return callback(Object.assign(new Error(`no IPv${options.family} address for ${hostname}`), { code: 'ENOTFOUND' }), '');
         if (options.all) callback(null, usable);
         else callback(null, usable[0]!.address, usable[0]!.family);
       },

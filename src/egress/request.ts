@@ -25,7 +25,9 @@ export interface RequestOptions {
 export function egressRequest(opts: RequestOptions): Promise<http.IncomingMessage> {
   const { url, target, settings } = opts;
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return Promise.reject(egressError(target, `is a ${url.protocol.replace(/:$/, '')} URL; only http and https are fetched`, 'use an http:// or https:// URL'));
+    return Promise.reject(
+      egressError(target, `is a ${url.protocol.replace(/:$/, '')} URL; only http and https are fetched`, 'use an http:// or https:// URL'),
+    );
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
   try {
@@ -51,7 +53,14 @@ export function egressRequest(opts: RequestOptions): Promise<http.IncomingMessag
       reject(err);
     };
     const connectTimer = setTimeout(
-      () => fail(egressError(target, `did not connect within ${settings.connectTimeoutMs / 1000}s (egress connect timeout)`, 'check that the host is up and reachable from the server')),
+      () =>
+        fail(
+          egressError(
+            target,
+            `did not connect within ${settings.connectTimeoutMs / 1000}s (egress connect timeout)`,
+            'check that the host is up and reachable from the server',
+          ),
+        ),
       settings.connectTimeoutMs,
     );
     const onAbort = () => fail(abortError(target, opts.signal!));
@@ -64,11 +73,21 @@ export function egressRequest(opts: RequestOptions): Promise<http.IncomingMessag
     req.on('socket', (socket) => socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer)));
     // A socket timeout is silence in either direction: no answer, or a body that stopped coming.
     req.setTimeout(settings.idleTimeoutMs, () =>
-      fail(egressError(target, `sent nothing for ${settings.idleTimeoutMs / 1000}s (egress idle timeout); the transfer stalled`, 'check the server that answers this URL')),
+      fail(
+        egressError(
+          target,
+          `sent nothing for ${settings.idleTimeoutMs / 1000}s (egress idle timeout); the transfer stalled`,
+          'check the server that answers this URL',
+        ),
+      ),
     );
     req.on('error', (err: NodeJS.ErrnoException) => {
       cleanup();
-      reject(err instanceof SlipwayError ? err : egressError(target, `could not be reached: ${err.code ?? err.message}`, 'check that the URL is right and its server is up'));
+      reject(
+        err instanceof SlipwayError
+          ? err
+          : egressError(target, `could not be reached: ${err.code ?? err.message}`, 'check that the URL is right and its server is up'),
+      );
     });
     req.on('response', (res) => {
       response = res;

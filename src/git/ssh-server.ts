@@ -91,7 +91,14 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
       client.on('session', (accept, reject) => {
         if (revoked) return reject();
         try {
-          handleSession(accept(), { gateway: opts.gateway, user: authenticated, connectionClosed, log, source: `ssh ${info.ip}`, principal });
+          handleSession(accept(), {
+            gateway: opts.gateway,
+            user: authenticated,
+            connectionClosed,
+            log,
+            source: `ssh ${info.ip}`,
+            principal,
+          });
         } catch (err) {
           log(`ssh: session setup for ${authenticated.name} failed: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -105,7 +112,8 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
       live?.close();
       // One record per connection that tried keys and got in with none: ssh offers
       // every key it has, so single refusals are normal and not worth a record.
-      if (!user && attempts > 0) opts.gateway.authFailed?.({ source: `ssh ${info.ip}`, reason: 'no key of a Slipway user (or a bad signature)' });
+      if (!user && attempts > 0)
+        opts.gateway.authFailed?.({ source: `ssh ${info.ip}`, reason: 'no key of a Slipway user (or a bad signature)' });
       clients.delete(client);
       markClosed();
     });

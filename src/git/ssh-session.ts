@@ -81,8 +81,7 @@ export function handleSession(session: Session, opts: SessionOptions): void {
       .catch((err: unknown) => opts.log(`ssh: closing session failed: ${describe(err)}`));
   };
 
-  const command = (argv: string[]) => (io: ChannelIO, live: Revocable) =>
-    runCommand({ ...opts, io, argv, terminal, live });
+  const command = (argv: string[]) => (io: ChannelIO, live: Revocable) => runCommand({ ...opts, io, argv, terminal, live });
 
   session.once('exec', (accept, _reject, info) => {
     const channel = accept();
@@ -102,7 +101,15 @@ export function handleSession(session: Session, opts: SessionOptions): void {
           io.errorLine(`slipway: ${parsed.message}`);
           return 1;
         case 'git':
-          return runGitService({ ...opts, io, service: parsed.service, repo: parsed.repo, gitProtocol, session: live.session, signal: live.signal });
+          return runGitService({
+            ...opts,
+            io,
+            service: parsed.service,
+            repo: parsed.repo,
+            gitProtocol,
+            session: live.session,
+            signal: live.signal,
+          });
         case 'slipway':
           return command(parsed.argv)(io, live);
       }

@@ -43,7 +43,10 @@ export function cgroupVersion(): CgroupVersion | undefined {
  * server finds what its dead predecessor left by listing one directory.
  */
 export class CgroupTree {
-  constructor(readonly version: CgroupVersion, readonly parent: string) {
+  constructor(
+    readonly version: CgroupVersion,
+    readonly parent: string,
+  ) {
     if (!/^[A-Za-z0-9_.-]+$/.test(parent)) throw new Error(`invalid cgroup name ${parent}`);
     for (const dir of this.dirs('')) fs.mkdirSync(dir, { recursive: true });
     if (version === 2) enableV2Controllers(path.join(ROOT, parent));
@@ -69,7 +72,10 @@ export class CgroupTree {
     const base = this.dirs('')[0]!;
     let names: string[];
     try {
-      names = fs.readdirSync(base, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      names = fs
+        .readdirSync(base, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
     } catch {
       return [];
     }

@@ -8,7 +8,8 @@ import { cgroupVersion, CgroupTree, type Cgroup } from './cgroups.js';
 import { checkPath, joinCommand, prepareLaunch, type GuestMount, type Launch } from './launch.js';
 
 /** PATH inside a guest: buildpack runtimes in the release first, then the host's system dirs. */
-export const GUEST_PATH = '/app/.heroku/node/bin:/app/.heroku/python/bin:/app/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const GUEST_PATH =
+  '/app/.heroku/node/bin:/app/.heroku/python/bin:/app/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Where an app's release and data dir are inside its guest, under either driver. */
 export const GUEST_APP = '/app';
 export const GUEST_DATA = '/data';
@@ -83,8 +84,13 @@ export class GuestHost {
     const missing = ['unshare', 'setpriv', 'bwrap', 'mount'].filter((c) => !onPath(c));
     if (missing.length) throw unavailable(`${missing.join(', ')} not found`, 'apt-get install bubblewrap util-linux mount');
     const version = cgroupVersion();
-    if (!version) throw unavailable('the memory and pids cgroup controllers are not mounted under /sys/fs/cgroup', 'boot with cgroups enabled (cgroup v1 memory/pids/cpu, or v2)');
-    if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay')) throw unavailable('the kernel has no overlayfs', 'modprobe overlay');
+    if (!version)
+      throw unavailable(
+        'the memory and pids cgroup controllers are not mounted under /sys/fs/cgroup',
+        'boot with cgroups enabled (cgroup v1 memory/pids/cpu, or v2)',
+      );
+    if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay'))
+      throw unavailable('the kernel has no overlayfs', 'modprobe overlay');
     checkPath(path.resolve(opts.home), 'SLIPWAY_HOME');
     const home = createHash('sha256').update(path.resolve(opts.home)).digest('hex').slice(0, 10);
     const host = new GuestHost(opts, new CgroupTree(version, `slipway-${home}`), home);
@@ -119,7 +125,12 @@ export class GuestHost {
     const stage = path.join(this.stage, `${name}.${++this.opened}`);
     fs.rmSync(scratch, { recursive: true, force: true });
     const mounts: GuestMount[] = [];
-    if (run.app) mounts.push(run.app.ephemeral ? { kind: 'overlay', lower: run.app.dir, target: GUEST_APP } : { kind: 'bind', source: run.app.dir, target: GUEST_APP, writable: true });
+    if (run.app)
+      mounts.push(
+        run.app.ephemeral
+          ? { kind: 'overlay', lower: run.app.dir, target: GUEST_APP }
+          : { kind: 'bind', source: run.app.dir, target: GUEST_APP, writable: true },
+      );
     if (run.dataDir) {
       mounts.push({ kind: 'bind', source: run.dataDir, target: GUEST_DATA, writable: true });
       // Releases link `data` to the host path; the link then resolves inside too.
@@ -171,14 +182,35 @@ export class GuestHost {
   /** Launches `id -u` once as nobody: proves unshare, overlayfs, setpriv and unprivileged bwrap work here. */
   private async smokeTest(): Promise<void> {
     const dir = fs.mkdtempSync(path.join(this.scratch, '.probe-'));
-    const guest = this.open({ name: 'probe', user: { uid: 65534, gid: 65534 }, limits: { memoryMb: 64, cpuShares: 1024, pids: 16 }, app: { dir, ephemeral: true }, env: {}, argv: ['id', '-u'] });
+    const guest = this.open({
+      name: 'probe',
+      user: { uid: 65534, gid: 65534 },
+      limits: { memoryMb: 64, cpuShares: 1024, pids: 16 },
+      app: { dir, ephemeral: true },
+      env: {},
+      argv: ['id', '-u'],
+    });
     try {
-      const run = await execa(guest.launch.command, guest.launch.args, { env: guest.launch.env, extendEnv: false, timeout: 20_000, reject: false });
-      if (run.failed) throw new Error(String(run.stderr || run.shortMessage).trim().split('\n').pop());
+      const run = await execa(guest.launch.command, guest.launch.args, {
+        env: guest.launch.env,
+        extendEnv: false,
+        timeout: 20_000,
+        reject: false,
+      });
+      if (run.failed)
+        throw new Error(
+          String(run.stderr || run.shortMessage)
+            .trim()
+            .split('\n')
+            .pop(),
+        );
       const out = run.stdout.trim();
       if (out !== '65534') throw new Error(`the probe ran as uid ${out}, not 65534`);
     } catch (err) {
-      throw unavailable(`a test guest failed: ${(err as Error).message}`, 'check that unprivileged user namespaces are enabled (sysctl kernel.unprivileged_userns_clone=1) and bubblewrap is installed');
+      throw unavailable(
+        `a test guest failed: ${(err as Error).message}`,
+        'check that unprivileged user namespaces are enabled (sysctl kernel.unprivileged_userns_clone=1) and bubblewrap is installed',
+      );
     } finally {
       await guest.destroy();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -232,14 +264,17 @@ function nsPids(pid: number): number[] | undefined {
 }
 
 function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '/usr/bin:/bin').split(':').concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin']).some((d) => {
-    try {
-      fs.accessSync(path.join(d, cmd), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return (process.env.PATH ?? '/usr/bin:/bin')
+    .split(':')
+    .concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin'])
+    .some((d) => {
+      try {
+        fs.accessSync(path.join(d, cmd), fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
 }
 
 function unavailable(what: string, hint: string): SlipwayError {

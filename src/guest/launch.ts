@@ -55,9 +55,16 @@ for p in /proc/$$/fd/*; do n=\${p##*/}; case $n in 0|1|2) ;; *) eval "exec $n>&-
 exec "$@"`;
 
 /** The command that runs `argv` inside the guest whose app process is `pid`, with `env` as its environment. */
-export function joinCommand(pid: number, user: GuestUser, cgroupProcs: string[], argv: string[]): { argv: string[]; env: Record<string, string> } {
+export function joinCommand(
+  pid: number,
+  user: GuestUser,
+  cgroupProcs: string[],
+  argv: string[],
+): { argv: string[]; env: Record<string, string> } {
   const { uid, gid } = user;
   return {
+    // One line per program of the chain.
+    // prettier-ignore
     argv: [
       // --norc: Debian's bash reads ~/.bashrc when its stdin is a socket (as from sshd), and node's pipes are sockets.
       'bash', '--norc', '--noprofile', '-c', JOIN_PRELUDE, 'slipway-join',
@@ -113,7 +120,8 @@ export interface Launch {
 const SAFE_PATH = /^\/[A-Za-z0-9_./@+-]*$/;
 
 export function checkPath(p: string, what: string): string {
-  if (!SAFE_PATH.test(p) || p.split('/').includes('..')) throw new Error(`${what} path ${JSON.stringify(p)} cannot be mounted into a guest (use letters, digits and _ . / @ + - only)`);
+  if (!SAFE_PATH.test(p) || p.split('/').includes('..'))
+    throw new Error(`${what} path ${JSON.stringify(p)} cannot be mounted into a guest (use letters, digits and _ . / @ + - only)`);
   return p;
 }
 
@@ -132,6 +140,7 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   fs.rmSync(paths.stage, { recursive: true, force: true });
   fs.mkdirSync(paths.stage, { recursive: true, mode: 0o755 });
   const table: string[] = [];
+  // prettier-ignore
   const bwrap: string[] = [
     '--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
     '--die-with-parent', '--hostname', spec.hostname,
@@ -158,7 +167,9 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
       // The upper layer's root is /app's root: the app's user owns it, so it can create files at the top.
       fs.chownSync(upper, spec.user.uid, spec.user.gid);
       fs.chmodSync(upper, 0o755);
-      table.push(`slipway-app ${point} overlay lowerdir=${checkPath(m.lower, 'release')},upperdir=${upper},workdir=${work},nosuid,nodev 0 0`);
+      table.push(
+        `slipway-app ${point} overlay lowerdir=${checkPath(m.lower, 'release')},upperdir=${upper},workdir=${work},nosuid,nodev 0 0`,
+      );
       bwrap.push('--bind', point, m.target);
     } else {
       if (fs.statSync(m.source).isFile()) fs.writeFileSync(point, '');
@@ -180,6 +191,8 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   const { uid, gid } = spec.user;
   return {
     command: 'unshare',
+    // One line per program of the chain.
+    // prettier-ignore
     args: [
       '--mount', '--propagation', 'private', '--', 'bash', '--norc', '--noprofile', '-c', PRELUDE, 'slipway-guest', argsFile, mountTable,
       'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all',

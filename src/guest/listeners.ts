@@ -41,7 +41,11 @@ export function loopbackListenerUid(port: number): number | undefined {
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
   const v4 = listeners('/proc/net/tcp', hex);
   const v6 = listeners('/proc/net/tcp6', hex);
-  const pick = v4.find((l) => l.address === V4_LOOPBACK) ?? v4.find((l) => l.address === V4_ANY) ?? v6.find((l) => l.address === V6_MAPPED_LOOPBACK) ?? v6.find((l) => l.address === V6_ANY);
+  const pick =
+    v4.find((l) => l.address === V4_LOOPBACK) ??
+    v4.find((l) => l.address === V4_ANY) ??
+    v6.find((l) => l.address === V6_MAPPED_LOOPBACK) ??
+    v6.find((l) => l.address === V6_ANY);
   return pick?.uid;
 }
 

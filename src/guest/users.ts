@@ -39,7 +39,10 @@ export class GuestUsers {
     this.defaults = opts.defaults ?? DEFAULT_LIMITS;
     const [low, high] = this.range;
     if (!Number.isInteger(low) || !Number.isInteger(high) || low < 1000 || high > 2 ** 31 - 2 || low > high) {
-      throw new SlipwayError('invalid', `invalid guest uid range ${low}-${high}`, { status: 422, hint: 'use two integers from 1000 to 2147483646, low first (--guest-uids 70000-169999)' });
+      throw new SlipwayError('invalid', `invalid guest uid range ${low}-${high}`, {
+        status: 422,
+        hint: 'use two integers from 1000 to 2147483646, low first (--guest-uids 70000-169999)',
+      });
     }
   }
 

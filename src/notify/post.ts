@@ -50,7 +50,9 @@ export async function post(opts: PostOptions): Promise<PostResult> {
     await drain(res, opts.maxResponseBytes);
     if (status >= 200 && status < 300) return result({ status });
     // Where a redirect points is a header, not the body: it says what to fix in the URL.
-    const location = String(res.headers.location ?? '').replace(/[\x00-\x1f\x7f]/g, '').slice(0, 200);
+    const location = String(res.headers.location ?? '')
+      .replace(/[\x00-\x1f\x7f]/g, '')
+      .slice(0, 200);
     const redirect = status >= 300 && status < 400 && location ? ` (redirect to ${location} not followed)` : '';
     return result({ status, error: `HTTP ${status}${redirect} after ${seconds(Date.now() - started)}` });
   } catch (err) {

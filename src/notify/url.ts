@@ -9,7 +9,8 @@ export type Invalid = (message: string, hint: string) => Error;
 export function checkWebhookUrl(raw: string, invalid: Invalid): string {
   const shown = JSON.stringify(raw.length > 70 ? `${raw.slice(0, 67)}...` : raw);
   const hint = 'give an absolute http:// or https:// URL, like https://ci.example.com/hooks/slipway';
-  if (raw.length > MAX_URL_LENGTH) throw invalid(`the webhook URL is ${raw.length} characters long; at most ${MAX_URL_LENGTH} are allowed`, hint);
+  if (raw.length > MAX_URL_LENGTH)
+    throw invalid(`the webhook URL is ${raw.length} characters long; at most ${MAX_URL_LENGTH} are allowed`, hint);
   // The URL parser would quietly drop or encode these; a URL with them is a typo or an attack.
   if (/[\s\x00-\x1f\x7f]/.test(raw)) throw invalid(`the webhook URL ${shown} contains spaces or control characters`, hint);
   let url: URL;
@@ -38,10 +39,18 @@ export function displayUrl(stored: string): string {
 /** `deploy.succeeded,deploy.failed` → the list, deduplicated; every name must be known. */
 export function parseEvents(raw: string | undefined, invalid: Invalid): DeployEventName[] {
   if (raw === undefined) return [...DEPLOY_EVENTS];
-  const names = [...new Set(raw.split(',').map((s) => s.trim()).filter(Boolean))];
+  const names = [
+    ...new Set(
+      raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ];
   const hint = `choose from ${DEPLOY_EVENTS.join(', ')} (comma-separated)`;
   if (!names.length) throw invalid('--events names no event', hint);
-  for (const n of names) if (!(DEPLOY_EVENTS as readonly string[]).includes(n)) throw invalid(`unknown event ${JSON.stringify(n.slice(0, 40))}`, hint);
+  for (const n of names)
+    if (!(DEPLOY_EVENTS as readonly string[]).includes(n)) throw invalid(`unknown event ${JSON.stringify(n.slice(0, 40))}`, hint);
   return names as DeployEventName[];
 }
 

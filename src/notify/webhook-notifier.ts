@@ -72,7 +72,13 @@ export class WebhookNotifier implements DeployNotifier {
     // Serialised once: every attempt to every webhook sends, and signs, these exact bytes.
     const payload = JSON.stringify(event);
     for (const hook of hooks) {
-      const d = this.store.webhooks.createDelivery({ uuid: crypto.randomUUID(), webhookId: hook.id, jobId: event.job_id, event: event.event, payload });
+      const d = this.store.webhooks.createDelivery({
+        uuid: crypto.randomUUID(),
+        webhookId: hook.id,
+        jobId: event.job_id,
+        event: event.event,
+        payload,
+      });
       this.schedule(d.id, 0);
     }
   }
@@ -84,20 +90,23 @@ export class WebhookNotifier implements DeployNotifier {
 
   private schedule(id: number, delayMs: number): void {
     if (!this.started || this.aborter.signal.aborted || this.timers.has(id) || this.inFlight.has(id)) return;
-    const timer = setTimeout(() => {
-      this.timers.delete(id);
-      const run = this.attempt(id).then(
-        (retryIn) => {
-          this.inFlight.delete(id);
-          if (retryIn !== undefined) this.schedule(id, retryIn);
-        },
-        (err) => {
-          this.inFlight.delete(id);
-          this.log(`delivery ${id}: ${err instanceof Error ? err.message : String(err)}`);
-        },
-      );
-      this.inFlight.set(id, run);
-    }, Math.max(0, delayMs));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(id);
+        const run = this.attempt(id).then(
+          (retryIn) => {
+            this.inFlight.delete(id);
+            if (retryIn !== undefined) this.schedule(id, retryIn);
+          },
+          (err) => {
+            this.inFlight.delete(id);
+            this.log(`delivery ${id}: ${err instanceof Error ? err.message : String(err)}`);
+          },
+        );
+        this.inFlight.set(id, run);
+      },
+      Math.max(0, delayMs),
+    );
     timer.unref();
     this.timers.set(id, timer);
   }

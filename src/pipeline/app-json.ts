@@ -23,7 +23,8 @@ export interface AppJson {
 
 const num = (v: unknown, dflt: number, max: number, field: string): number => {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > max) throw invalid(`app.json: healthchecks ${field} must be a number from 0 to ${max}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > max)
+    throw invalid(`app.json: healthchecks ${field} must be a number from 0 to ${max}`);
   return v;
 };
 
@@ -48,7 +49,8 @@ export function readAppJson(dir: string): AppJson {
     .filter((c: any) => !c?.type || c.type === 'startup')
     .map((c: any, i: number): HealthCheck => {
       const p = c?.path ?? '/';
-      if (typeof p !== 'string' || !p.startsWith('/') || p.length > 2000) throw invalid(`app.json: healthcheck ${i + 1} path must start with "/"`);
+      if (typeof p !== 'string' || !p.startsWith('/') || p.length > 2000)
+        throw invalid(`app.json: healthcheck ${i + 1} path must start with "/"`);
       if (c.content !== undefined && typeof c.content !== 'string') throw invalid(`app.json: healthcheck ${i + 1} content must be text`);
       return {
         name: typeof c.name === 'string' ? c.name : `check ${i + 1}`,

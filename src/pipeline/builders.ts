@@ -28,7 +28,11 @@ const BUILDER: Record<'buildpacks' | 'dockerfile', Record<DriverKind, BuilderKin
 
 export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<BuildOutcome>> = {
   host: async (ctx) => {
-    const opts = { ...buildpackOptions(ctx), cacheDir: ctx.services.layout.cache(ctx.app.name), builtinDir: ctx.services.settings.buildpacksDir };
+    const opts = {
+      ...buildpackOptions(ctx),
+      cacheDir: ctx.services.layout.cache(ctx.app.name),
+      builtinDir: ctx.services.settings.buildpacksDir,
+    };
     await checkBuildpacks(ctx, opts.env);
     // Written before the sandbox is made, so the sandbox can hand ENV_DIR to the app's user.
     await writeEnvDir(opts.envDir, opts.env);
@@ -43,14 +47,22 @@ export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<Build
     const builder = imageBuilder(ctx.services);
     await builder.ready();
     ctx.log.line('-----> Building inside a container from the stack image');
-    return builder.buildpacks({ ...opts, release: ctx.release!.version, builtinDir: ctx.services.settings.buildpacksDir, user: ctx.services.guests?.userOf(ctx.app) });
+    return builder.buildpacks({
+      ...opts,
+      release: ctx.release!.version,
+      builtinDir: ctx.services.settings.buildpacksDir,
+      user: ctx.services.guests?.userOf(ctx.app),
+    });
   },
   dockerfile: async (ctx) => {
     const builder = imageBuilder(ctx.services);
     await builder.ready();
     const { app, source } = ctx;
     ctx.log.line('-----> Dockerfile app detected: building its image');
-    const context = source.kind === 'git' ? { kind: 'git' as const, repo: ctx.services.layout.repo(app.name), commit: source.commit, env: source.gitEnv } : { kind: 'dir' as const, dir: ctx.workDir };
+    const context =
+      source.kind === 'git'
+        ? { kind: 'git' as const, repo: ctx.services.layout.repo(app.name), commit: source.commit, env: source.gitEnv }
+        : { kind: 'dir' as const, dir: ctx.workDir };
     const image = await builder.dockerfile({
       app: app.name,
       release: ctx.release!.version,

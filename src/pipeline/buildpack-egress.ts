@@ -43,7 +43,14 @@ async function namedBuildpacks(ctx: DeployContext, env: Record<string, string>):
   const buildpackUrl = settingsOf(ctx.app).get('buildpack_url');
   if (buildpackUrl) return [{ spec: buildpackUrl, setting: 'buildpack_url', trusted: settingsOf(ctx.app).setByAdmin('buildpack_url') }];
   // BUILDPACK_URL is a config var, not a setting: its admin fingerprint is egress/trust.ts's own entry.
-  if (env.BUILDPACK_URL) return [{ spec: env.BUILDPACK_URL, setting: 'BUILDPACK_URL', trusted: setByAdmin(ctx.app.settings, 'config.BUILDPACK_URL', env.BUILDPACK_URL) }];
+  if (env.BUILDPACK_URL)
+    return [
+      {
+        spec: env.BUILDPACK_URL,
+        setting: 'BUILDPACK_URL',
+        trusted: setByAdmin(ctx.app.settings, 'config.BUILDPACK_URL', env.BUILDPACK_URL),
+      },
+    ];
   const specs = await readBuildpacksFile(ctx.workDir).catch(() => undefined);
   const byAdmin = ctx.services.store.users.byName(ctx.job.userName)?.role === 'admin';
   return (specs ?? []).map((spec) => ({ spec, setting: '.buildpacks', trusted: byAdmin }));
@@ -55,7 +62,11 @@ async function insideSource(buildDir: string, dir: string, target: Target): Prom
   if (real === undefined) return; // Missing: the build says "not a directory".
   const root = await fsp.realpath(buildDir);
   if (real !== root && !real.startsWith(root + path.sep)) {
-    throw egressError(target, "points outside the app's source; relative buildpack paths must stay inside it", 'ship the buildpack in the repository, or use a git URL');
+    throw egressError(
+      target,
+      "points outside the app's source; relative buildpack paths must stay inside it",
+      'ship the buildpack in the repository, or use a git URL',
+    );
   }
 }
 

@@ -19,7 +19,8 @@ export interface ConfigChange {
 }
 
 export function checkKey(key: string): string {
-  if (!CONFIG_KEY.test(key) || key.length > 200) throw invalid(`"${key.slice(0, 60)}" is not a valid config var name`, 'names match ^[A-Za-z_][A-Za-z0-9_]*$, e.g. DATABASE_URL');
+  if (!CONFIG_KEY.test(key) || key.length > 200)
+    throw invalid(`"${key.slice(0, 60)}" is not a valid config var name`, 'names match ^[A-Za-z_][A-Za-z0-9_]*$, e.g. DATABASE_URL');
   return key;
 }
 
@@ -37,7 +38,8 @@ export function sealChanges(opts: { box: SecretBox; store: Store; app: App; chan
   const { box, store, app, change } = opts;
   const current = store.apps.config(app.id);
   const out: Record<string, string | undefined> = {};
-  for (const k of change.secret) if (!(k in change.set)) throw invalid(`${k} is marked secret but not set`, 'give its value too, e.g. --secret API_KEY=s3cr3t');
+  for (const k of change.secret)
+    if (!(k in change.set)) throw invalid(`${k} is marked secret but not set`, 'give its value too, e.g. --secret API_KEY=s3cr3t');
   for (const [k, v] of Object.entries(change.set)) {
     checkKey(k);
     checkValue(k, v);
@@ -57,7 +59,13 @@ export function sealChanges(opts: { box: SecretBox; store: Store; app: App; chan
  * the new config. Returns the job making it, or undefined when the app has no
  * live archive yet and the change was stored at once (it applies on the next deploy).
  */
-export function startConfigRelease(opts: { store: Store; queue?: DeployQueue; app: App; userName: string; changes: Record<string, string | undefined> }): Job | undefined {
+export function startConfigRelease(opts: {
+  store: Store;
+  queue?: DeployQueue;
+  app: App;
+  userName: string;
+  changes: Record<string, string | undefined>;
+}): Job | undefined {
   const { store, queue, app } = opts;
   const live = app.currentRelease == null ? undefined : store.releases.get(app.id, app.currentRelease);
   if (!live?.archivePath || !queue) {
@@ -68,4 +76,7 @@ export function startConfigRelease(opts: { store: Store; queue?: DeployQueue; ap
 }
 
 export const missingVars = (app: App, names: string[]) =>
-  new SlipwayError('not_found', `${app.name} has no config var ${names.join(', ')}`, { status: 404, hint: `list them with \`slipway config ${app.name}\`` });
+  new SlipwayError('not_found', `${app.name} has no config var ${names.join(', ')}`, {
+    status: 404,
+    hint: `list them with \`slipway config ${app.name}\``,
+  });

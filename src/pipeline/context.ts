@@ -63,7 +63,15 @@ export type DeploySource =
   /** A pushed commit. `gitEnv` carries git's quarantine variables when the deploy runs inside pre-receive. */
   | { kind: 'git'; commit: string; ref: string; gitEnv?: Record<string, string> }
   /** An existing release archive: a rollback, a promotion, an uploaded artifact. */
-  | { kind: 'archive'; archive: string; sha256?: string; fromApp?: string; fromVersion?: number; commit?: string | null; description?: string }
+  | {
+      kind: 'archive';
+      archive: string;
+      sha256?: string;
+      fromApp?: string;
+      fromVersion?: number;
+      commit?: string | null;
+      description?: string;
+    }
   /** A source tarball to build (the Build API, `deploy --source`). */
   | { kind: 'tarball'; file: string }
   /** Editable mode: the app's work tree as it is now, or first moved to `branch` of its `origin` remote (`slipway deploy`). */

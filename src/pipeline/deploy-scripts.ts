@@ -14,7 +14,12 @@ type Phase = 'predeploy' | 'postdeploy';
  * command; `postdeploy` once the new release serves, its writes ephemeral.
  * A non-zero exit fails the deploy.
  */
-export async function runDeployScript(ctx: DeployContext, phase: Phase, scripts: AppJson['scripts'], env: Record<string, string>): Promise<void> {
+export async function runDeployScript(
+  ctx: DeployContext,
+  phase: Phase,
+  scripts: AppJson['scripts'],
+  env: Record<string, string>,
+): Promise<void> {
   const command = scripts[phase];
   if (!command) return;
   const { store } = ctx.services;
@@ -25,7 +30,14 @@ export async function runDeployScript(ctx: DeployContext, phase: Phase, scripts:
     return;
   }
   ctx.log.info(`Running app.json ${phase}: ${command}`);
-  const code = await runInGuest(ctx, { argv: ['bash', '-c', command], env, release: version, releaseDir: ctx.releaseDir!, image: ctx.image, keepWrites: phase === 'predeploy' });
+  const code = await runInGuest(ctx, {
+    argv: ['bash', '-c', command],
+    env,
+    release: version,
+    releaseDir: ctx.releaseDir!,
+    image: ctx.image,
+    keepWrites: phase === 'predeploy',
+  });
   if (code !== 0) {
     throw new DeployError(`app.json ${phase} exited with status ${code}`, {
       app: ctx.app.name,

@@ -83,7 +83,10 @@ export const INTENTS: Rows = {
     job: 'push',
     mode: 'own',
     releaseKind: (i) => (i.upstream ? 'promote' : 'build'),
-    source: (i) => (i.upstream ? { ...archiveOf(i.upstream.release), fromApp: i.upstream.app.name, commit: i.commit } : { kind: 'git', commit: i.commit, ref: i.ref, gitEnv: i.gitEnv }),
+    source: (i) =>
+      i.upstream
+        ? { ...archiveOf(i.upstream.release), fromApp: i.upstream.app.name, commit: i.commit }
+        : { kind: 'git', commit: i.commit, ref: i.ref, gitEnv: i.gitEnv },
   },
   rollback: { job: 'rollback', mode: 'final', releaseKind: 'rollback', source: (i) => archiveOf(i.target), config: (i) => i.target.config },
   promote: { job: 'promote', mode: 'final', releaseKind: 'promote', source: (i) => ({ ...archiveOf(i.release), fromApp: i.from.name }) },
@@ -92,7 +95,12 @@ export const INTENTS: Rows = {
     job: 'upload',
     mode: 'final',
     releaseKind: 'artifact',
-    source: (i) => ({ kind: 'archive', archive: i.file, sha256: i.sha256, description: `uploaded artifact sha256 ${i.sha256.slice(0, 12)}…` }),
+    source: (i) => ({
+      kind: 'archive',
+      archive: i.file,
+      sha256: i.sha256,
+      description: `uploaded artifact sha256 ${i.sha256.slice(0, 12)}…`,
+    }),
   },
   build: { job: 'build', mode: 'own', releaseKind: 'build', source: (i) => ({ kind: 'tarball', file: i.file }) },
   redeploy: { job: 'deploy', mode: 'own', releaseKind: 'build', source: (i, services) => redeploySource(services, i.app) },
@@ -195,11 +203,19 @@ export function upstreamOf(deps: DeployDeps, app: App): App | undefined {
 function promotable(deps: DeployDeps, from: App, version?: number): Release {
   const v = version ?? from.currentRelease;
   const release = v == null ? undefined : deps.services.store.releases.get(from.id, v);
-  if (!release) throw new SlipwayError('not_found', version ? `${from.name} has no release v${version}` : `${from.name} has no live release to promote`, { status: 404, hint: `list them with \`slipway releases ${from.name}\`` });
+  if (!release)
+    throw new SlipwayError(
+      'not_found',
+      version ? `${from.name} has no release v${version}` : `${from.name} has no live release to promote`,
+      { status: 404, hint: `list them with \`slipway releases ${from.name}\`` },
+    );
   if (release.status !== 'succeeded' || !release.archivePath || !fs.existsSync(release.archivePath)) {
     throw new SlipwayError('not_promotable', `v${release.version} of ${from.name} has no release archive (it is ${release.status})`, {
       status: 409,
-      hint: from.mode === 'editable' ? 'editable apps do not bundle archives; promote from a cooking (staging) app' : `pick a succeeded release from \`slipway releases ${from.name}\``,
+      hint:
+        from.mode === 'editable'
+          ? 'editable apps do not bundle archives; promote from a cooking (staging) app'
+          : `pick a succeeded release from \`slipway releases ${from.name}\``,
     });
   }
   return release;
@@ -213,8 +229,14 @@ function branchHead(services: Services, app: App): string {
   const ref = `${services.layout.repo(app.name)}/refs/heads/${app.deployBranch}`;
   if (fs.existsSync(ref)) return fs.readFileSync(ref, 'utf8').trim();
   const packed = `${services.layout.repo(app.name)}/packed-refs`;
-  const line = fs.existsSync(packed) ? fs.readFileSync(packed, 'utf8').split('\n').find((l) => l.endsWith(` refs/heads/${app.deployBranch}`)) : undefined;
-  if (!line) throw invalid(`${app.name} has nothing on ${app.deployBranch} to deploy yet`, `push it first: git push paas ${app.deployBranch}`);
+  const line = fs.existsSync(packed)
+    ? fs
+        .readFileSync(packed, 'utf8')
+        .split('\n')
+        .find((l) => l.endsWith(` refs/heads/${app.deployBranch}`))
+    : undefined;
+  if (!line)
+    throw invalid(`${app.name} has nothing on ${app.deployBranch} to deploy yet`, `push it first: git push paas ${app.deployBranch}`);
   return line.split(' ')[0]!;
 }
 

@@ -8,7 +8,13 @@ import { guestOf } from './guests.js';
  * The environment every process and hook of an app sees, before the driver adds
  * PORT and DYNO. Secret config vars are opened here and nowhere earlier.
  */
-export function processEnv(services: Services, app: string, version: number, vars: Record<string, string>, releaseDir: string): Record<string, string> {
+export function processEnv(
+  services: Services,
+  app: string,
+  version: number,
+  vars: Record<string, string>,
+  releaseDir: string,
+): Record<string, string> {
   const ca = services.settings.extraCaBundle;
   return {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
@@ -77,6 +83,11 @@ export async function routeTo(services: Services, app: App, instances: Instance[
 /** Stops instances, first letting requests already in flight to them finish. */
 export async function stopInstances(services: Services, instances: Instance[]): Promise<void> {
   if (!instances.length) return;
-  await services.router.drain(instances.map((i) => i.id), services.settings.stopGraceMs).catch(() => {});
+  await services.router
+    .drain(
+      instances.map((i) => i.id),
+      services.settings.stopGraceMs,
+    )
+    .catch(() => {});
   await Promise.all(instances.map((i) => services.driver.stop(i.id, { graceMs: services.settings.stopGraceMs })));
 }

@@ -29,7 +29,12 @@ export async function buildInGuest(services: Services, app: App, jobId: number, 
   const outcome = path.join(opts.workDir, path.basename(P.outcome));
   await fsp.rm(outcome, { force: true });
   // The build writes its dirs; ENV_DIR it only reads, and nobody else may.
-  await Promise.all([ownTree(opts.buildDir, user), ownTree(opts.cacheDir, user, { ifNeeded: true }), ownTree(opts.workDir, user), ownTree(opts.envDir, user)]);
+  await Promise.all([
+    ownTree(opts.buildDir, user),
+    ownTree(opts.cacheDir, user, { ifNeeded: true }),
+    ownTree(opts.workDir, user),
+    ownTree(opts.envDir, user),
+  ]);
   const request: ContainerBuildRequest = {
     app: app.name,
     buildpackUrl: opts.buildpackUrl || opts.env.BUILDPACK_URL || undefined,
@@ -78,5 +83,11 @@ function namesHostPaths(opts: BuildOptions): boolean {
   const explicit = opts.buildpackUrl || opts.env.BUILDPACK_URL;
   if (explicit) return local(explicit);
   const file = path.join(opts.buildDir, '.buildpacks');
-  return fs.existsSync(file) && fs.readFileSync(file, 'utf8').split('\n').some((l) => local(l.trim()));
+  return (
+    fs.existsSync(file) &&
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .some((l) => local(l.trim()))
+  );
 }

@@ -34,7 +34,12 @@ export async function buildSandbox(services: Services, app: App, jobId: number, 
   const user = services.guests.userOf(app);
   for (const d of [dirs.cacheDir, dirs.workDir]) fs.mkdirSync(d, { recursive: true });
   // The build writes its dirs; ENV_DIR it only reads, and nobody else may.
-  await Promise.all([ownTree(dirs.buildDir, user), ownTree(dirs.cacheDir, user, { ifNeeded: true }), ownTree(dirs.workDir, user), ownTree(dirs.envDir, user)]);
+  await Promise.all([
+    ownTree(dirs.buildDir, user),
+    ownTree(dirs.cacheDir, user, { ifNeeded: true }),
+    ownTree(dirs.workDir, user),
+    ownTree(dirs.envDir, user),
+  ]);
   const binds = [
     { path: dirs.buildDir, writable: true },
     { path: dirs.cacheDir, writable: true },
@@ -45,7 +50,15 @@ export async function buildSandbox(services: Services, app: App, jobId: number, 
   let step = 0;
   return {
     wrap(cmd) {
-      const guest = host.open({ name: `${app.name}.build.${jobId}.${++step}`, user, limits: BUILD_LIMITS, binds, cwd: cmd.cwd, env: cmd.env, argv: [cmd.command, ...cmd.args] });
+      const guest = host.open({
+        name: `${app.name}.build.${jobId}.${++step}`,
+        user,
+        limits: BUILD_LIMITS,
+        binds,
+        cwd: cmd.cwd,
+        env: cmd.env,
+        argv: [cmd.command, ...cmd.args],
+      });
       return {
         ...guest.launch,
         cwd: '/',

@@ -60,16 +60,21 @@ async function runChecks(app: string, instance: Instance, checks: HealthCheck[],
       const r = await get(instance.port!, c.path, c.timeout * 1000).catch((err: Error) => ({ status: 0, body: '', error: err.message }));
       if (r.status >= 200 && r.status < 400 && (c.content === undefined || r.body.includes(c.content))) passed = true;
       else {
-        last = r.status ? `answered ${r.status}${c.content !== undefined && !r.body.includes(c.content) ? ` without "${c.content}"` : ''}` : `failed (${(r as { error?: string }).error})`;
+        last = r.status
+          ? `answered ${r.status}${c.content !== undefined && !r.body.includes(c.content) ? ` without "${c.content}"` : ''}`
+          : `failed (${(r as { error?: string }).error})`;
         if (attempt < c.attempts) await sleep(c.wait * 1000, signal);
       }
     }
     if (!passed) {
-      throw new DeployError(`health check "${c.name}" failed for ${instance.type}.${instance.index}: GET ${c.path} ${last} after ${c.attempts} attempt${c.attempts === 1 ? '' : 's'}`, {
-        app,
-        release: instance.release,
-        hint: 'fix the app or its healthchecks in app.json',
-      });
+      throw new DeployError(
+        `health check "${c.name}" failed for ${instance.type}.${instance.index}: GET ${c.path} ${last} after ${c.attempts} attempt${c.attempts === 1 ? '' : 's'}`,
+        {
+          app,
+          release: instance.release,
+          hint: 'fix the app or its healthchecks in app.json',
+        },
+      );
     }
   }
 }

@@ -84,7 +84,10 @@ export class JobLog extends EventEmitter {
   private noteDropped(): void {
     const n = this.dropped;
     this.dropped = 0;
-    this.append(`       [slipway: ${n} line${n === 1 ? '' : 's'} dropped] (a job's log keeps its first ${MAX_JOB_LOG_CHARS / 1024 / 1024} MB of output)`, true);
+    this.append(
+      `       [slipway: ${n} line${n === 1 ? '' : 's'} dropped] (a job's log keeps its first ${MAX_JOB_LOG_CHARS / 1024 / 1024} MB of output)`,
+      true,
+    );
   }
 
   get isClosed(): boolean {

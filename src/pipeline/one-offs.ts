@@ -91,25 +91,27 @@ export class OneOffs {
         markUp();
       },
     });
-    const ended = run.then(
-      (code) => {
-        view.exitCode = code;
-        view.state = code === 0 || abort.signal.aborted ? 'stopped' : 'crashed';
-        logs.note(`Process exited with status ${code}`);
-      },
-      (err: unknown) => {
-        view.state = 'crashed';
-        logs.note(`Failed to start: ${(err as Error).message}`);
-      },
-    ).then(async () => {
-      this.opts.orphans?.reapOwner('one-off', view.id);
-      view.finishedAt = Date.now();
-      stdout.end();
-      stderr.end();
-      await logs.close();
-      const entry = this.entries.get(view.id);
-      if (entry) entry.forget = setTimeout(() => this.entries.delete(view.id), this.keepFinishedMs).unref();
-    });
+    const ended = run
+      .then(
+        (code) => {
+          view.exitCode = code;
+          view.state = code === 0 || abort.signal.aborted ? 'stopped' : 'crashed';
+          logs.note(`Process exited with status ${code}`);
+        },
+        (err: unknown) => {
+          view.state = 'crashed';
+          logs.note(`Failed to start: ${(err as Error).message}`);
+        },
+      )
+      .then(async () => {
+        this.opts.orphans?.reapOwner('one-off', view.id);
+        view.finishedAt = Date.now();
+        stdout.end();
+        stderr.end();
+        await logs.close();
+        const entry = this.entries.get(view.id);
+        if (entry) entry.forget = setTimeout(() => this.entries.delete(view.id), this.keepFinishedMs).unref();
+      });
     this.entries.set(view.id, { view, abort, ended });
     // An exit before the start was reported (a driver that cannot tell) still counts as started.
     await Promise.race([up, run.then(() => undefined)]).catch((err: unknown) => {

@@ -2,7 +2,10 @@ import { DeployError } from '../errors.js';
 import type { DeployContext } from './context.js';
 
 /** The Procfile in the release wins over buildpack defaults, as on Heroku. */
-export async function resolveProcessTypes(ctx: DeployContext, readProcfile: (dir: string) => Promise<Record<string, string>> | Record<string, string>): Promise<void> {
+export async function resolveProcessTypes(
+  ctx: DeployContext,
+  readProcfile: (dir: string) => Promise<Record<string, string>> | Record<string, string>,
+): Promise<void> {
   const fromProcfile = await readProcfile(ctx.workDir);
   ctx.processTypes = { ...ctx.processTypes, ...fromProcfile };
   if (!Object.keys(ctx.processTypes).length) {

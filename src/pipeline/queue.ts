@@ -63,11 +63,17 @@ export class DeployQueue {
     });
     const log = new JobLog(job.logPath);
     const ahead = store.jobs.aheadOf(req.app.id, job.id);
-    if (ahead) log.line(`-----> Queued: ${ahead} deploy${ahead === 1 ? '' : 's'} of ${req.app.name} ahead of this one (job ${job.id}); waiting for ${ahead === 1 ? 'it' : 'them'} to finish`);
+    if (ahead)
+      log.line(
+        `-----> Queued: ${ahead} deploy${ahead === 1 ? '' : 's'} of ${req.app.name} ahead of this one (job ${job.id}); waiting for ${ahead === 1 ? 'it' : 'them'} to finish`,
+      );
     const abort = new AbortController();
     const tail = this.tails.get(req.app.id) ?? Promise.resolve();
     const done = tail.then(() => this.runJob(this.services, { jobId: job.id, plan: req, log, signal: abort.signal }));
-    this.tails.set(req.app.id, done.catch(() => undefined));
+    this.tails.set(
+      req.app.id,
+      done.catch(() => undefined),
+    );
     this.live.set(job.id, { log, done, abort });
     done.finally(() => setTimeout(() => this.live.delete(job.id), 60_000).unref()).catch(() => undefined);
     return job;
@@ -104,7 +110,10 @@ export class DeployQueue {
       const ahead = store.jobs.aheadOf(req.app.id, job.id);
       if (ahead) log.line(`-----> Queued: ${ahead} job${ahead === 1 ? '' : 's'} of ${req.app.name} ahead of this one (job ${job.id})`);
       done = (this.tails.get(req.app.id) ?? Promise.resolve()).then(start);
-      this.tails.set(req.app.id, done.catch(() => undefined));
+      this.tails.set(
+        req.app.id,
+        done.catch(() => undefined),
+      );
     } else done = start();
     this.live.set(job.id, { log, done, abort });
     done.finally(() => setTimeout(() => this.live.delete(job.id), 60_000).unref()).catch(() => undefined);
@@ -118,7 +127,10 @@ export class DeployQueue {
   exclusive<T>(appId: number, fn: () => Promise<T>): Promise<T> {
     const tail = this.tails.get(appId) ?? Promise.resolve();
     const run = tail.then(fn);
-    this.tails.set(appId, run.catch(() => undefined));
+    this.tails.set(
+      appId,
+      run.catch(() => undefined),
+    );
     return run;
   }
 

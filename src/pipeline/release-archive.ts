@@ -42,7 +42,9 @@ export async function writeReleaseArchive(opts: ReleaseArchiveOptions): Promise<
   }
   store.releases.update(opts.release.id, { archivePath: info.path, sha256: info.sha256, size: info.size });
   for (const step of RUN_ONCE_STEPS) {
-    const ran = [`${step}@v${version}`, ...(opts.from?.sha256 ? [`${step}@sha256:${opts.from.sha256}`] : [])].some((key) => store.releases.stepDone(opts.app.id, key));
+    const ran = [`${step}@v${version}`, ...(opts.from?.sha256 ? [`${step}@sha256:${opts.from.sha256}`] : [])].some((key) =>
+      store.releases.stepDone(opts.app.id, key),
+    );
     if (ran) store.releases.markStep(opts.app.id, `${step}@sha256:${info.sha256}`);
   }
   return info;

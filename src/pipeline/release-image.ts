@@ -19,7 +19,9 @@ export async function imageForArchive(ctx: DeployContext, recorded: string): Pro
     ctx.log.info(`Reusing image ${short}`);
     return reusable.id;
   }
-  ctx.log.info(`Image ${short} is ${reusable.found ? "not one of your apps' images" : 'gone'}; building it again from the archive's Dockerfile`);
+  ctx.log.info(
+    `Image ${short} is ${reusable.found ? "not one of your apps' images" : 'gone'}; building it again from the archive's Dockerfile`,
+  );
   return builder.dockerfile({
     app: ctx.app.name,
     release: ctx.release!.version,

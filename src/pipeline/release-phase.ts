@@ -20,7 +20,13 @@ export async function runReleasePhase(ctx: DeployContext, env: Record<string, st
   }
   ctx.log.info(`Running release command: ${command}`);
   // Its writes to /app vanish with its guest, as on Heroku and Dokku.
-  const code = await runInGuest(ctx, { argv: ['bash', '-c', command], env, release: version, releaseDir: ctx.releaseDir!, image: ctx.image });
+  const code = await runInGuest(ctx, {
+    argv: ['bash', '-c', command],
+    env,
+    release: version,
+    releaseDir: ctx.releaseDir!,
+    image: ctx.image,
+  });
   if (code !== 0) {
     throw new DeployError(`the release command exited with status ${code}`, {
       app: ctx.app.name,

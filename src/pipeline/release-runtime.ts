@@ -20,7 +20,8 @@ export async function releaseRuntime(services: Services, app: App, version: numb
   if (!release) throw new SlipwayError('release_missing', `${app.name} has no release v${version}`, { status: 404 });
   const dir = layout.release(app.name, version);
   if (!fs.existsSync(dir)) {
-    if (!release.archivePath) throw new SlipwayError('release_missing', `v${version} of ${app.name} has neither a directory nor an archive`, { status: 500 });
+    if (!release.archivePath)
+      throw new SlipwayError('release_missing', `v${version} of ${app.name} has neither a directory nor an archive`, { status: 500 });
     await unpackArchive({ archive: release.archivePath, dest: dir });
     fs.symlinkSync(layout.data(app.name), `${dir}/data`);
   }
@@ -38,7 +39,10 @@ export async function releaseRuntime(services: Services, app: App, version: numb
 /** The live release's runtime, or a clear error when nothing was deployed yet. */
 export async function liveRuntime(services: Services, app: App): Promise<ReleaseRuntime> {
   if (app.currentRelease == null) {
-    throw new SlipwayError('no_release', `${app.name} has no live release yet`, { status: 409, hint: `push to deploy it: git push paas ${app.deployBranch}` });
+    throw new SlipwayError('no_release', `${app.name} has no live release yet`, {
+      status: 409,
+      hint: `push to deploy it: git push paas ${app.deployBranch}`,
+    });
   }
   return releaseRuntime(services, app, app.currentRelease);
 }

@@ -30,10 +30,16 @@ export async function runRepoHook(ctx: DeployContext, stage: Stage): Promise<voi
   const dir = ctx.releaseDir ?? ctx.workDir;
   const store = ctx.services.store;
   if (RUN_ONCE.has(stage) && ctx.release && store.releases.stepDone(ctx.app.id, runOnceKey(ctx, stage))) {
-    if (fs.existsSync(path.join(dir, '.slipway', stage))) ctx.log.info(`.slipway/${stage} already ran for this release; not running it again`);
+    if (fs.existsSync(path.join(dir, '.slipway', stage)))
+      ctx.log.info(`.slipway/${stage} already ran for this release; not running it again`);
     return;
   }
-  const ran = await runScript(ctx, { script: `.slipway/${stage}`, cwd: dir, env: processEnv(ctx.services, ctx.app.name, ctx.release?.version ?? 0, { ...ctx.configVars, ...ctx.config }, dir), stage });
+  const ran = await runScript(ctx, {
+    script: `.slipway/${stage}`,
+    cwd: dir,
+    env: processEnv(ctx.services, ctx.app.name, ctx.release?.version ?? 0, { ...ctx.configVars, ...ctx.config }, dir),
+    stage,
+  });
   if (ran && RUN_ONCE.has(stage) && ctx.release) store.releases.markStep(ctx.app.id, runOnceKey(ctx, stage));
 }
 
@@ -65,7 +71,13 @@ export async function runScript(ctx: DeployContext, opts: ScriptOptions): Promis
     return false;
   }
   ctx.log.info(`Running ${opts.script}`);
-  const code = await runInGuest(ctx, { argv: [`./${opts.script}`], env: opts.env, release: opts.release ?? ctx.release?.version ?? 0, releaseDir: opts.cwd, mounts: opts.mounts });
+  const code = await runInGuest(ctx, {
+    argv: [`./${opts.script}`],
+    env: opts.env,
+    release: opts.release ?? ctx.release?.version ?? 0,
+    releaseDir: opts.cwd,
+    mounts: opts.mounts,
+  });
   if (code !== 0) {
     throw new DeployError(`${opts.script} exited with status ${code}`, {
       app: ctx.app.name,

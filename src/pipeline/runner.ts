@@ -140,7 +140,9 @@ function resolveSource(services: Services, app: App, source: DeploySource): Reso
   if (source.kind !== 'live') return source;
   const live = app.currentRelease == null ? undefined : services.store.releases.get(app.id, app.currentRelease);
   if (!live?.archivePath) {
-    throw new SlipwayError('no_archive', `${app.name} has no live release archive to make a new release from`, { hint: 'push to deploy it first' });
+    throw new SlipwayError('no_archive', `${app.name} has no live release archive to make a new release from`, {
+      hint: 'push to deploy it first',
+    });
   }
   return { kind: 'archive', archive: live.archivePath, sha256: live.sha256 ?? undefined, fromVersion: live.version, commit: live.commit };
 }
@@ -176,7 +178,13 @@ export async function runDeploy(ctx: DeployContext, stageFns: Partial<Record<Sta
 }
 
 /** Runs one stage and its `.slipway/<stage>` hook, recording start, end and outcome on the job. */
-async function runStage(ctx: DeployContext, seq: number, stage: Stage, fn: StageFn, failure?: DeployError): Promise<DeployError | undefined> {
+async function runStage(
+  ctx: DeployContext,
+  seq: number,
+  stage: Stage,
+  fn: StageFn,
+  failure?: DeployError,
+): Promise<DeployError | undefined> {
   const jobs = ctx.services.store.jobs;
   jobs.stageStarted(ctx.job.id, seq, stage);
   if (stage !== 'notify') ctx.log.stage(STAGE_TITLES[stage]);
@@ -195,7 +203,18 @@ async function runStage(ctx: DeployContext, seq: number, stage: Stage, fn: Stage
 }
 
 function asDeployError(ctx: DeployContext, stage: Stage, err: unknown): DeployError {
-  if (err instanceof DeployError) return err.stage ? err : new DeployError(err.message, { app: err.app, release: err.release, stage, command: err.command, exitCode: err.exitCode, hint: err.hint, cause: err.cause });
+  if (err instanceof DeployError)
+    return err.stage
+      ? err
+      : new DeployError(err.message, {
+          app: err.app,
+          release: err.release,
+          stage,
+          command: err.command,
+          exitCode: err.exitCode,
+          hint: err.hint,
+          cause: err.cause,
+        });
   const e = err as Error & { hint?: string; command?: string; exitCode?: number };
   return new DeployError(e?.message ?? String(err), {
     app: ctx.app.name,

@@ -10,11 +10,19 @@ export const MAX_PER_TYPE = 100;
 
 /** Instances of the live release that are meant to be running (crashed ones count: they restart). */
 export function liveInstances(services: Services, app: App): Instance[] {
-  return services.driver.instances(app.name).filter((i) => i.release === app.currentRelease && i.state !== 'stopping' && i.state !== 'stopped');
+  return services.driver
+    .instances(app.name)
+    .filter((i) => i.release === app.currentRelease && i.state !== 'stopping' && i.state !== 'stopped');
 }
 
 /** Starts `wanted` of the live release and, once they are healthy, routes them beside `keep()`. */
-function startHealthy(services: Services, app: App, rt: ReleaseRuntime, wanted: Array<[string, number]>, opts: { keep: () => Instance[]; beforeSwitch?: () => void }): Promise<Instance[]> {
+function startHealthy(
+  services: Services,
+  app: App,
+  rt: ReleaseRuntime,
+  wanted: Array<[string, number]>,
+  opts: { keep: () => Instance[]; beforeSwitch?: () => void },
+): Promise<Instance[]> {
   return bringUp(services, app, rt, { instances: wanted, signal: AbortSignal.timeout(services.settings.healthTimeoutMs * 2), ...opts });
 }
 
@@ -25,7 +33,13 @@ export function parseScale(pairs: string[], processTypes: Record<string, string>
     const m = /^([A-Za-z0-9_-]+)=(\d{1,3})$/.exec(pair);
     if (!m) throw invalid(`"${pair}" is not TYPE=COUNT`, 'e.g. slipway ps:scale myapp web=3 worker=1');
     const [, type, n] = m;
-    if (!processTypes[type!] || type === 'release') throw invalid(`this release has no process type "${type}"`, `its types are: ${Object.keys(processTypes).filter((t) => t !== 'release').join(', ')}`);
+    if (!processTypes[type!] || type === 'release')
+      throw invalid(
+        `this release has no process type "${type}"`,
+        `its types are: ${Object.keys(processTypes)
+          .filter((t) => t !== 'release')
+          .join(', ')}`,
+      );
     if (Number(n) > MAX_PER_TYPE) throw invalid(`at most ${MAX_PER_TYPE} instances per type`);
     wanted[type!] = Number(n);
   }
@@ -37,7 +51,11 @@ export function parseScale(pairs: string[], processTypes: Record<string, string>
  * new instances start and pass health checks before they get traffic; surplus
  * ones leave the router, drain, then stop. Untouched instances keep running.
  */
-export async function scale(services: Services, app: App, wanted: Record<string, number>): Promise<{ started: Instance[]; stopped: Instance[] }> {
+export async function scale(
+  services: Services,
+  app: App,
+  wanted: Record<string, number>,
+): Promise<{ started: Instance[]; stopped: Instance[] }> {
   const rt = await liveRuntime(services, app);
   const current = liveInstances(services, app);
   const toStart: Array<[string, number]> = [];
@@ -45,7 +63,8 @@ export async function scale(services: Services, app: App, wanted: Record<string,
   for (const [type, n] of Object.entries(wanted)) {
     const have = current.filter((i) => i.type === type).sort((a, b) => a.index - b.index);
     const used = new Set(have.map((i) => i.index));
-    for (let index = 1; toStart.filter(([t]) => t === type).length + have.length < n; index++) if (!used.has(index)) toStart.push([type, index]);
+    for (let index = 1; toStart.filter(([t]) => t === type).length + have.length < n; index++)
+      if (!used.has(index)) toStart.push([type, index]);
     toStop.push(...have.slice(n));
   }
   const started = await startHealthy(services, app, rt, toStart, {
@@ -71,7 +90,12 @@ export async function restart(services: Services, app: App, type?: string): Prom
     const others = () => liveInstances(services, app).filter((i) => i.id !== old.id);
     let surge: Instance[] = [];
     if (old.type === 'web') {
-      const spare = Math.max(...liveInstances(services, app).filter((i) => i.type === 'web').map((i) => i.index)) + 1;
+      const spare =
+        Math.max(
+          ...liveInstances(services, app)
+            .filter((i) => i.type === 'web')
+            .map((i) => i.index),
+        ) + 1;
       surge = await startHealthy(services, app, rt, [['web', spare]], { keep: others });
     }
     await stopInstances(services, [old]);
@@ -87,7 +111,11 @@ export async function restart(services: Services, app: App, type?: string): Prom
 export async function stopAll(services: Services, app: App, type?: string): Promise<Instance[]> {
   const targets = liveInstances(services, app).filter((i) => !type || i.type === type);
   const ids = new Set(targets.map((i) => i.id));
-  await routeTo(services, app, liveInstances(services, app).filter((i) => !ids.has(i.id)));
+  await routeTo(
+    services,
+    app,
+    liveInstances(services, app).filter((i) => !ids.has(i.id)),
+  );
   await stopInstances(services, targets);
   return targets;
 }

@@ -15,7 +15,11 @@ export function describeSource(source: DeploySource): string {
       return `commit ${source.commit.slice(0, 7)} (${source.ref.replace(/^refs\/heads\//, '')})`;
     case 'archive':
       if (source.description) return source.description;
-      return source.fromApp ? `release archive of ${source.fromApp} v${source.fromVersion}` : source.fromVersion ? `release archive of v${source.fromVersion}` : `release archive ${path.basename(source.archive)}`;
+      return source.fromApp
+        ? `release archive of ${source.fromApp} v${source.fromVersion}`
+        : source.fromVersion
+          ? `release archive of v${source.fromVersion}`
+          : `release archive ${path.basename(source.archive)}`;
     case 'tarball':
       return 'an uploaded source tarball';
     case 'worktree':

@@ -45,10 +45,14 @@ export function updateProject(deps: ProjectDeps, project: Project, changes: { na
 export function destroyProject(deps: ProjectDeps, project: Project, confirm: string | undefined): Service[] {
   const services = deps.store.projects.services(project.id);
   if (services.length > 0 && confirm !== project.name) {
-    throw new SlipwayError('confirm_required', `project ${project.name} has ${services.length} service${services.length === 1 ? '' : 's'} (${services.map((s) => s.name).join(', ')})`, {
-      status: 409,
-      hint: `confirm with --confirm ${project.name} (API: ?confirm=${project.name}); its apps are unlinked, not deleted`,
-    });
+    throw new SlipwayError(
+      'confirm_required',
+      `project ${project.name} has ${services.length} service${services.length === 1 ? '' : 's'} (${services.map((s) => s.name).join(', ')})`,
+      {
+        status: 409,
+        hint: `confirm with --confirm ${project.name} (API: ?confirm=${project.name}); its apps are unlinked, not deleted`,
+      },
+    );
   }
   deps.store.projects.destroy(project.id);
   return services;
@@ -90,10 +94,14 @@ export function removeService(deps: ProjectDeps, project: Project, ref: string):
 
 async function createServiceApp(deps: ProjectDeps, name: string): Promise<App> {
   if (name.length > 63 || deps.store.apps.byName(name) || isReservedAppName(name, deps.settings)) {
-    throw new SlipwayError('app_exists', `cannot create app "${name}" for the service: ${name.length > 63 ? 'the name is longer than 63 characters' : 'the name is taken'}`, {
-      status: 409,
-      hint: 'name an existing app to link instead: {"name": "...", "app": "APP"}',
-    });
+    throw new SlipwayError(
+      'app_exists',
+      `cannot create app "${name}" for the service: ${name.length > 63 ? 'the name is longer than 63 characters' : 'the name is taken'}`,
+      {
+        status: 409,
+        hint: 'name an existing app to link instead: {"name": "...", "app": "APP"}',
+      },
+    );
   }
   await createBareRepo(deps.layout.repo(name), HOOKS_DIR);
   return deps.store.apps.create({ name, ownerId: deps.user.id, env: 'staging', mode: DEFAULT_MODE.staging });
@@ -106,7 +114,13 @@ function checkDescription(text: string): void {
 }
 
 const projectTaken = (name: string) =>
-  new SlipwayError('project_exists', `there is already a project named "${name}"`, { status: 409, hint: 'project names are unique per owner: pick another name' });
+  new SlipwayError('project_exists', `there is already a project named "${name}"`, {
+    status: 409,
+    hint: 'project names are unique per owner: pick another name',
+  });
 
 const serviceTaken = (project: Project, name: string) =>
-  new SlipwayError('service_exists', `project ${project.name} already has a service named "${name}"`, { status: 409, hint: 'service names are unique within a project: pick another name' });
+  new SlipwayError('service_exists', `project ${project.name} already has a service named "${name}"`, {
+    status: 409,
+    hint: 'service names are unique within a project: pick another name',
+  });

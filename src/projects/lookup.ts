@@ -56,7 +56,9 @@ export function projectFor(store: Store, user: User, ref: string): Project {
 
 /** A service of `project` by id or name. */
 export function serviceFor(store: Store, project: Project, ref: string): Service {
-  const service = ID.test(ref) ? store.projects.service(project.id, Number(ref)) : store.projects.serviceNamed(project.id, checkProjectName(ref, 'service'));
+  const service = ID.test(ref)
+    ? store.projects.service(project.id, Number(ref))
+    : store.projects.serviceNamed(project.id, checkProjectName(ref, 'service'));
   if (!service) {
     throw new SlipwayError('service_not_found', `project ${project.name} has no service "${ref}"`, {
       status: 404,

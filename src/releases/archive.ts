@@ -100,7 +100,10 @@ export async function unpackArchive(opts: UnpackOptions): Promise<void> {
   if (opts.sha256) {
     const actual = await sha256File(opts.archive);
     if (actual !== opts.sha256.toLowerCase()) {
-      throw bad(`sha256 mismatch: expected ${opts.sha256}, the archive has ${actual}`, 'upload the file again, or check the checksum you sent');
+      throw bad(
+        `sha256 mismatch: expected ${opts.sha256}, the archive has ${actual}`,
+        'upload the file again, or check the checksum you sent',
+      );
     }
   }
   await checkEntries(opts.archive, opts.maxBytes ?? 4 * 1024 ** 3);
@@ -129,10 +132,14 @@ async function checkEntries(file: string, maxBytes: number): Promise<string[]> {
     total += e.size ?? 0;
     if (problem) return;
     if (path.isAbsolute(p) || p.split('/').includes('..')) problem = bad(`archive entry "${p}" points outside the app directory`);
-    else if (e.type === 'SymbolicLink' && escapes(p, e.linkpath ?? '')) problem = bad(`archive symlink "${p}" -> "${e.linkpath}" points outside the app directory`);
-    else if (e.type === 'Link' && escapes(p, e.linkpath ?? '', true)) problem = bad(`archive hard link "${p}" points outside the app directory`);
-    else if (!['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link'].includes(e.type)) problem = bad(`archive entry "${p}" is a ${e.type}, which releases may not contain`);
-    else if (total > maxBytes) problem = bad(`archive unpacks to more than ${maxBytes} bytes`, 'raise the limit or make the release smaller');
+    else if (e.type === 'SymbolicLink' && escapes(p, e.linkpath ?? ''))
+      problem = bad(`archive symlink "${p}" -> "${e.linkpath}" points outside the app directory`);
+    else if (e.type === 'Link' && escapes(p, e.linkpath ?? '', true))
+      problem = bad(`archive hard link "${p}" points outside the app directory`);
+    else if (!['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link'].includes(e.type))
+      problem = bad(`archive entry "${p}" is a ${e.type}, which releases may not contain`);
+    else if (total > maxBytes)
+      problem = bad(`archive unpacks to more than ${maxBytes} bytes`, 'raise the limit or make the release smaller');
   };
   try {
     await tar.list({ file, strict: true, onReadEntry });

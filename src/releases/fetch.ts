@@ -52,7 +52,11 @@ export async function fetchArchive(opts: FetchOptions): Promise<Fetched> {
     body = got.response;
     done = got.done;
   } else {
-    throw egressError(target, `uses ${url.protocol.replace(/:$/, '')}:; only http and https are fetched (file URLs when an admin sets them)`, 'use an http:// or https:// URL');
+    throw egressError(
+      target,
+      `uses ${url.protocol.replace(/:$/, '')}:; only http and https are fetched (file URLs when an admin sets them)`,
+      'use an http:// or https:// URL',
+    );
   }
   await fsp.mkdir(opts.destDir, { recursive: true });
   const file = path.join(opts.destDir, `fetched-${crypto.randomUUID()}.tar.gz`);
@@ -61,7 +65,8 @@ export async function fetchArchive(opts: FetchOptions): Promise<Fetched> {
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       size += chunk.length;
-      if (size > opts.egress.maxBytes) return cb(egressError(target, `is larger than the ${opts.egress.maxBytes} bytes allowed (the server's --max-upload-mb)`));
+      if (size > opts.egress.maxBytes)
+        return cb(egressError(target, `is larger than the ${opts.egress.maxBytes} bytes allowed (the server's --max-upload-mb)`));
       hash.update(chunk);
       cb(null, chunk);
     },
@@ -70,14 +75,19 @@ export async function fetchArchive(opts: FetchOptions): Promise<Fetched> {
     await pipeline(body, meter, fs.createWriteStream(file));
   } catch (err) {
     await fsp.rm(file, { force: true });
-    throw err instanceof SlipwayError ? err : egressError(target, `could not be fetched: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw err instanceof SlipwayError
+      ? err
+      : egressError(target, `could not be fetched: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   } finally {
     done();
   }
   const sha256 = hash.digest('hex');
   if (pinned && pinned !== sha256) {
     await fsp.rm(file, { force: true });
-    throw new SlipwayError('fetch_failed', `sha256 mismatch for ${shownUrl(url.href)}: expected ${pinned}, got ${sha256}`, { status: 422, hint: 'the artifact changed or is corrupt; fix the URL or its #sha256= pin' });
+    throw new SlipwayError('fetch_failed', `sha256 mismatch for ${shownUrl(url.href)}: expected ${pinned}, got ${sha256}`, {
+      status: 422,
+      hint: 'the artifact changed or is corrupt; fix the URL or its #sha256= pin',
+    });
   }
   return { file, sha256, size };
 }

@@ -48,4 +48,3 @@ function walk(links: Map<string, string>, start: string[], rel: string, depth = 
   }
   return cur;
 }
-

@@ -205,7 +205,11 @@ function describeError(err: unknown): string {
 function reply(res: http.ServerResponse, status: number, text: string): void {
   if (res.headersSent) return void res.destroy();
   const body = `${text}\n`;
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
   res.end(body);
 }
 

@@ -48,7 +48,14 @@ export async function waitForHttp(opts: WaitForHttpOptions): Promise<void> {
     attempts++;
     // A floor keeps the last attempt meaningful: a 1ms try would only report its own timeout.
     const budget = Math.min(ATTEMPT_MS, Math.max(MIN_ATTEMPT_MS, deadline - Date.now()));
-    const result = await attempt({ host, port: opts.port, path, timeoutMs: budget, signal: opts.signal, readBody: opts.expectContent !== undefined });
+    const result = await attempt({
+      host,
+      port: opts.port,
+      path,
+      timeoutMs: budget,
+      signal: opts.signal,
+      readBody: opts.expectContent !== undefined,
+    });
     if (result.ok) {
       if (opts.expectContent === undefined || result.body.includes(opts.expectContent)) return;
       last = `HTTP ${result.status} without "${opts.expectContent}" in the body`;
@@ -65,9 +72,10 @@ export async function waitForHttp(opts: WaitForHttpOptions): Promise<void> {
     `no healthy answer from GET ${url} within ${opts.timeoutMs}ms (${attempts} attempt(s); last result: ${last})`,
     {
       status: 502,
-      hint: opts.expectContent === undefined
-        ? `the web process must listen on $PORT (${opts.port}) and answer HTTP; see the app's logs`
-        : `the page at ${path} must contain "${opts.expectContent}"; see the app's logs`,
+      hint:
+        opts.expectContent === undefined
+          ? `the web process must listen on $PORT (${opts.port}) and answer HTTP; see the app's logs`
+          : `the page at ${path} must contain "${opts.expectContent}"; see the app's logs`,
     },
   );
 }
@@ -98,18 +106,21 @@ function attempt(o: AttemptOptions): Promise<AttemptResult> {
     };
     // A fresh connection per attempt (no agent): a pooled socket to a process
     // that just died would turn into a confusing ECONNRESET.
-    const req = http.get({ host: o.host, port: o.port, path: o.path, agent: false, headers: { 'user-agent': 'slipway-health-check' } }, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 500) return done({ ok: false, error: `HTTP ${status}` });
-      if (!o.readBody) return done({ ok: true, status, body: '' });
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (body.length < MAX_BODY) body += chunk;
-      });
-      res.on('end', () => done({ ok: true, status, body }));
-      res.on('error', (err) => done({ ok: false, error: err.message }));
-    });
+    const req = http.get(
+      { host: o.host, port: o.port, path: o.path, agent: false, headers: { 'user-agent': 'slipway-health-check' } },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 500) return done({ ok: false, error: `HTTP ${status}` });
+        if (!o.readBody) return done({ ok: true, status, body: '' });
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          if (body.length < MAX_BODY) body += chunk;
+        });
+        res.on('end', () => done({ ok: true, status, body }));
+        res.on('error', (err) => done({ ok: false, error: err.message }));
+      },
+    );
     const timer = setTimeout(() => done({ ok: false, error: `no answer within ${o.timeoutMs}ms` }), o.timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => done({ ok: false, error: err.code ?? err.message }));
     o.signal?.addEventListener('abort', onAbort, { once: true });

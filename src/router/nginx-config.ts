@@ -48,11 +48,15 @@ const invalid = (message: string, hint: string) => new SlipwayError('invalid_rou
 
 /** Checks a route before any of it is written: app name, hosts, backends. Returns it with hosts normalized. */
 export function checkRoute(route: Route): Route {
-  if (!APP.test(route.app)) throw invalid(`the nginx router refuses app name ${JSON.stringify(route.app)}`, 'app names are lowercase letters, digits and "-"');
+  if (!APP.test(route.app))
+    throw invalid(`the nginx router refuses app name ${JSON.stringify(route.app)}`, 'app names are lowercase letters, digits and "-"');
   const hosts = [...new Set(route.hosts.map(normalizeHost).filter((h) => h !== ''))];
   for (const host of hosts) {
     if (!HOSTNAME.test(host) || host.endsWith('.invalid')) {
-      throw invalid(`the nginx router refuses host name ${JSON.stringify(host.slice(0, 80))} for ${route.app}`, 'host names are DNS names: letters, digits, "-" and dots');
+      throw invalid(
+        `the nginx router refuses host name ${JSON.stringify(host.slice(0, 80))} for ${route.app}`,
+        'host names are DNS names: letters, digits, "-" and dots',
+      );
     }
   }
   const backends = route.backends.map((b) => checkBackend(route.app, b));
@@ -60,12 +64,14 @@ export function checkRoute(route: Route): Route {
 }
 
 function checkBackend(app: string, b: Backend): Backend {
-  if (!BACKEND_ID.test(b.id)) throw invalid(`invalid backend id ${JSON.stringify(b.id.slice(0, 80))} for ${app}`, 'backend ids are instance ids like app.v3.web.1');
+  if (!BACKEND_ID.test(b.id))
+    throw invalid(`invalid backend id ${JSON.stringify(b.id.slice(0, 80))} for ${app}`, 'backend ids are instance ids like app.v3.web.1');
   const host = b.host.toLowerCase();
   if (net.isIPv4(host) === false && net.isIPv6(host) === false && !HOSTNAME.test(host)) {
     throw invalid(`invalid backend host ${JSON.stringify(b.host.slice(0, 80))} for ${app}`, 'backends are an IP address or a host name');
   }
-  if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535) throw invalid(`invalid backend port ${b.port} for ${app} (${b.id})`, 'ports are 1-65535');
+  if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535)
+    throw invalid(`invalid backend port ${b.port} for ${app} (${b.id})`, 'ports are 1-65535');
   return { id: b.id, host, port: b.port };
 }
 

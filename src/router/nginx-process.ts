@@ -14,7 +14,9 @@ export const INSTALL_HINT = 'or run the built-in router: --router builtin';
 
 /** The nginx executable to run: `explicit` if given, else the first `nginx` on PATH or in the usual sbin folders. */
 export function findNginx(explicit?: string): string {
-  const candidates = explicit ? [explicit] : [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...SEARCH].map((d) => path.join(d, 'nginx'));
+  const candidates = explicit
+    ? [explicit]
+    : [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...SEARCH].map((d) => path.join(d, 'nginx'));
   for (const file of candidates) {
     try {
       fs.accessSync(file, fs.constants.X_OK);
@@ -24,7 +26,9 @@ export function findNginx(explicit?: string): string {
     }
   }
   // The install command is in the message itself: some entrances print only the message.
-  const what = explicit ? `the nginx router cannot run ${explicit}: no such executable` : 'the nginx router needs nginx, which is not installed';
+  const what = explicit
+    ? `the nginx router cannot run ${explicit}: no such executable`
+    : 'the nginx router needs nginx, which is not installed';
   throw new SlipwayError('nginx_missing', `${what}; install it with \`apt-get install nginx\``, {
     status: 500,
     hint: INSTALL_HINT,
@@ -35,7 +39,12 @@ export function findNginx(explicit?: string): string {
 export function nginxMessages(stderr: string): string {
   const lines = stderr
     .split('\n')
-    .map((l) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (\*\d+ )?/, '$1 ').replace(/^nginx: /, '').trim())
+    .map((l) =>
+      l
+        .replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (\*\d+ )?/, '$1 ')
+        .replace(/^nginx: /, '')
+        .trim(),
+    )
     .filter((l) => /^\[(emerg|alert|crit|error)\]/.test(l));
   return lines.length ? lines.join('; ') : stderr.trim().split('\n').slice(-3).join('; ');
 }
@@ -45,7 +54,11 @@ export async function testConfig(bin: string, conf: string, prefix: string): Pro
   const result = await execa(bin, ['-t', '-q', '-c', conf, '-p', `${prefix}/`, '-g', 'daemon off;'], { timeout: 20_000, reject: false });
   if (!result.failed) return;
   // With `reject: false` a failed result is the ExecaError itself (command, exit code, stderr), kept as the cause.
-  throw new SlipwayError('router_config_rejected', `nginx rejected the configuration: ${nginxMessages(result.stderr) || result.shortMessage}`, { status: 500, cause: result });
+  throw new SlipwayError(
+    'router_config_rejected',
+    `nginx rejected the configuration: ${nginxMessages(result.stderr) || result.shortMessage}`,
+    { status: 500, cause: result },
+  );
 }
 
 export interface MasterOptions {
@@ -70,7 +83,10 @@ export class NginxMaster {
   private readonly lines: string[] = [];
   private linesDropped = 0;
 
-  private constructor(child: ChildProcess, private readonly log: (line: string) => void) {
+  private constructor(
+    child: ChildProcess,
+    private readonly log: (line: string) => void,
+  ) {
     this.pid = child.pid!;
     let partial = '';
     const onData = (chunk: Buffer) => {
@@ -89,10 +105,14 @@ export class NginxMaster {
   }
 
   static start(opts: MasterOptions): NginxMaster {
-    const child = spawn(opts.bin, ['-c', opts.conf, '-p', `${opts.prefix}/`, '-g', 'daemon off;'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(opts.bin, ['-c', opts.conf, '-p', `${opts.prefix}/`, '-g', 'daemon off;'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     // A spawn failure also arrives as an 'error' event, which would kill the daemon unhandled.
     child.on('error', (err) => opts.log(`could not run ${opts.bin}: ${err.message}`));
-    if (child.pid === undefined) throw new SlipwayError('router_failed', `could not start ${opts.bin}`, { status: 500, hint: INSTALL_HINT });
+    if (child.pid === undefined)
+      throw new SlipwayError('router_failed', `could not start ${opts.bin}`, { status: 500, hint: INSTALL_HINT });
     return new NginxMaster(child, opts.log);
   }
 

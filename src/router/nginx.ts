@@ -96,7 +96,12 @@ export class NginxRouter implements RouterEngine {
       const list = typeof hosts === 'string' ? [hosts] : hosts;
       const host = list[0] ?? '0.0.0.0';
       const actualPort = port === 0 ? await freePort(host) : port;
-      const at: Listening = { host, port: actualPort, directives: list.map((h) => listenAddress(h, actualPort)), probeHost: probeHostFor(host) };
+      const at: Listening = {
+        host,
+        port: actualPort,
+        directives: list.map((h) => listenAddress(h, actualPort)),
+        probeHost: probeHostFor(host),
+      };
       const dir = this.opts.stateDir;
       fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
       await stopStaleMaster(path.join(dir, 'nginx.pid'), this.mainFile());
@@ -119,10 +124,14 @@ export class NginxRouter implements RouterEngine {
       while ((await this.probe(at)) !== gen) {
         if (!master.running || Date.now() > deadline) {
           await master.stop(0);
-          throw new SlipwayError('router_failed', `nginx did not start on ${at.directives.join(', ')}: ${master.tail() || `exited with ${master.exitReason}`}`, {
-            status: 500,
-            hint: 'is another program using the router port?',
-          });
+          throw new SlipwayError(
+            'router_failed',
+            `nginx did not start on ${at.directives.join(', ')}: ${master.tail() || `exited with ${master.exitReason}`}`,
+            {
+              status: 500,
+              hint: 'is another program using the router port?',
+            },
+          );
         }
         await sleep(20);
       }
@@ -216,7 +225,10 @@ export class NginxRouter implements RouterEngine {
     if (!at) return; // not listening yet: `listen` writes the whole table
     const master = this.master;
     if (!master?.running) {
-      throw new SlipwayError('router_down', `nginx is not running (it exited with ${master?.exitReason ?? 'no status'})`, { status: 503, hint: 'restart the Slipway server' });
+      throw new SlipwayError('router_down', `nginx is not running (it exited with ${master?.exitReason ?? 'no status'})`, {
+        status: 503,
+        hint: 'restart the Slipway server',
+      });
     }
     const gen = ++this.generation;
     const candidate = path.join(this.opts.stateDir, 'candidate');
@@ -260,7 +272,11 @@ export class NginxRouter implements RouterEngine {
    * nginx cannot apply shows up as an `[emerg]` line and fails at once.
    */
   private async reload(master: NginxMaster, gen: number, at: Listening): Promise<void> {
-    const before = new Set(workers(master.pid).filter((w) => !w.shuttingDown).map((w) => w.pid));
+    const before = new Set(
+      workers(master.pid)
+        .filter((w) => !w.shuttingDown)
+        .map((w) => w.pid),
+    );
     const mark = master.mark();
     const deadline = Date.now() + (this.opts.reloadTimeoutMs ?? 15_000);
     master.reload();
@@ -268,13 +284,20 @@ export class NginxRouter implements RouterEngine {
       const errors = master.errorsSince(mark);
       if (errors.length || !master.running) {
         const why = errors.length ? errors.join('; ') : `nginx exited with ${master.exitReason}`;
-        throw new SlipwayError('router_reload_failed', `nginx could not apply the new configuration: ${why}`, { status: 500, hint: 'the previous configuration keeps serving' });
+        throw new SlipwayError('router_reload_failed', `nginx could not apply the new configuration: ${why}`, {
+          status: 500,
+          hint: 'the previous configuration keeps serving',
+        });
       }
       const now = workers(master.pid);
       const settled = now.some((w) => !before.has(w.pid) && !w.shuttingDown) && !now.some((w) => before.has(w.pid) && !w.shuttingDown);
       if (settled && (await this.probe(at)) === gen) return;
       if (Date.now() > deadline) {
-        throw new SlipwayError('router_reload_failed', `nginx did not switch to the new configuration within ${this.opts.reloadTimeoutMs ?? 15_000}ms`, { status: 500 });
+        throw new SlipwayError(
+          'router_reload_failed',
+          `nginx did not switch to the new configuration within ${this.opts.reloadTimeoutMs ?? 15_000}ms`,
+          { status: 500 },
+        );
       }
       await sleep(10);
     }
@@ -283,16 +306,19 @@ export class NginxRouter implements RouterEngine {
   /** The generation the probe server reports, or undefined when nginx (ours) does not answer. */
   private probe(at: Listening): Promise<number | undefined> {
     return new Promise((resolve) => {
-      const req = http.get({ host: at.probeHost, port: at.port, path: '/generation', headers: { host: PROBE_HOST }, agent: false, timeout: 1000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => {
-          const [token, gen] = body.trim().split(' ');
-          resolve(res.statusCode === 200 && token === this.token ? Number(gen) : undefined);
-        });
-        res.on('error', () => resolve(undefined));
-      });
+      const req = http.get(
+        { host: at.probeHost, port: at.port, path: '/generation', headers: { host: PROBE_HOST }, agent: false, timeout: 1000 },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => {
+            const [token, gen] = body.trim().split(' ');
+            resolve(res.statusCode === 200 && token === this.token ? Number(gen) : undefined);
+          });
+          res.on('error', () => resolve(undefined));
+        },
+      );
       req.on('timeout', () => req.destroy());
       req.on('error', () => resolve(undefined));
     });
@@ -309,14 +335,25 @@ export class NginxRouter implements RouterEngine {
   private writeConfig(dir: string, routes: Map<string, Route>, gen: number, at: Listening): void {
     const apps = path.join(dir, 'apps');
     fs.mkdirSync(apps, { recursive: true });
-    for (const file of fs.readdirSync(apps)) if (!routes.has(file.replace(/\.conf$/, ''))) fs.rmSync(path.join(apps, file), { force: true });
+    for (const file of fs.readdirSync(apps))
+      if (!routes.has(file.replace(/\.conf$/, ''))) fs.rmSync(path.join(apps, file), { force: true });
     for (const route of routes.values()) {
       const text = renderApp({ route, listen: at.directives, proxyTimeoutS: this.proxyTimeoutS, snippet: this.opts.appSnippet?.(route) });
       writeAtomic(path.join(apps, appFileName(route.app)), text);
     }
     const workerProcesses = this.opts.workerProcesses ?? Math.min(os.availableParallelism(), 4);
     const limits = connectionLimits(openFileLimits());
-    writeAtomic(path.join(dir, 'nginx.conf'), renderMain({ listen: at.directives, workerProcesses, ...limits, generation: gen, token: this.token, proxyTimeoutS: this.proxyTimeoutS }));
+    writeAtomic(
+      path.join(dir, 'nginx.conf'),
+      renderMain({
+        listen: at.directives,
+        workerProcesses,
+        ...limits,
+        generation: gen,
+        token: this.token,
+        proxyTimeoutS: this.proxyTimeoutS,
+      }),
+    );
   }
 
   /** Backends nobody drained stay known for a while, not forever. */

@@ -27,6 +27,9 @@ export function createRouter(choice: RouterChoice): RouterEngine {
     case 'nginx':
       return new NginxRouter({ stateDir: path.join(choice.home, 'nginx'), nginxBin: choice.nginxBin, log: choice.log });
     default:
-      throw new SlipwayError('invalid', `unknown router engine ${JSON.stringify(choice.kind)}`, { status: 422, hint: `use one of: ${ROUTER_ENGINES.join(', ')}` });
+      throw new SlipwayError('invalid', `unknown router engine ${JSON.stringify(choice.kind)}`, {
+        status: 422,
+        hint: `use one of: ${ROUTER_ENGINES.join(', ')}`,
+      });
   }
 }

@@ -69,7 +69,11 @@ export class RouteTable {
   }
 
   routes(): Route[] {
-    return [...this.apps.values()].map(({ route }) => ({ ...route, hosts: [...route.hosts], backends: route.backends.map((b) => ({ ...b })) }));
+    return [...this.apps.values()].map(({ route }) => ({
+      ...route,
+      hosts: [...route.hosts],
+      backends: route.backends.map((b) => ({ ...b })),
+    }));
   }
 }
 

@@ -1,12 +1,7 @@
 import type { InstanceSpec } from './driver.js';
 
 /** Sourced before every process: buildpacks' `.profile.d` scripts (see LAUNCHER). */
-const PROFILE = [
-  'set -a',
-  'for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done',
-  'unset f',
-  'set +a',
-];
+const PROFILE = ['set -a', 'for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done', 'unset f', 'set +a'];
 
 /**
  * The launcher every instance runs as `bash -c LAUNCHER <name> <command>`.

@@ -133,7 +133,10 @@ export class DriverMultiplexer implements Driver {
    */
   async removeApp(app: string): Promise<void> {
     const found = this.opts.store.apps.byName(app);
-    const usedDocker = !!found && (driverFor(found, this.opts.serverDefault) === 'docker' || this.opts.store.releases.list(found.id).some((r) => r.driver === 'docker' || r.image));
+    const usedDocker =
+      !!found &&
+      (driverFor(found, this.opts.serverDefault) === 'docker' ||
+        this.opts.store.releases.list(found.id).some((r) => r.driver === 'docker' || r.image));
     if (usedDocker) await this.driver('docker');
     for (const d of this.ready.values()) await d.removeApp?.(app);
   }

@@ -72,7 +72,10 @@ export class Orphans {
 
   /** At start, before anything is spawned: ends every recorded group and every marked process of this home. */
   reapAll(log: (msg: string) => void): number {
-    const killed = killMarked((value) => value.startsWith(`${this.scope}:`), this.reapRecorded(() => true)).size;
+    const killed = killMarked(
+      (value) => value.startsWith(`${this.scope}:`),
+      this.reapRecorded(() => true),
+    ).size;
     if (killed) log(`ended ${killed} process${killed === 1 ? '' : 'es'} of builds and one-offs left by a previous run of the daemon`);
     return killed;
   }

@@ -23,7 +23,10 @@ export class PortAllocator {
   constructor(opts: PortAllocatorOptions) {
     const [low, high] = opts.range;
     if (!Number.isInteger(low) || !Number.isInteger(high) || low < 1 || high > 65535 || low > high) {
-      throw new SlipwayError('invalid', `invalid port range ${low}-${high}`, { status: 422, hint: 'use two integers between 1 and 65535, low first' });
+      throw new SlipwayError('invalid', `invalid port range ${low}-${high}`, {
+        status: 422,
+        hint: 'use two integers between 1 and 65535, low first',
+      });
     }
     this.low = low;
     this.high = high;

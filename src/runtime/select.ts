@@ -25,7 +25,8 @@ export interface DriverSelection {
 
 /** One driver of one kind; a missing engine fails here with its one clear line. */
 export async function createDriver(sel: DriverSelection): Promise<Driver> {
-  if (sel.kind === 'docker') return DockerDriver.create({ docker: connectEngine(), home: sel.home, extraCaBundle: sel.extraCaBundle, log: sel.log });
+  if (sel.kind === 'docker')
+    return DockerDriver.create({ docker: connectEngine(), home: sel.home, extraCaBundle: sel.extraCaBundle, log: sel.log });
   return new ProcessDriver({ log: sel.log, stateDir: sel.stateDir, guests: sel.guests });
 }
 
@@ -35,5 +36,10 @@ export async function createDriver(sel: DriverSelection): Promise<Driver> {
  * other kind when an app first needs it.
  */
 export function createRuntime(sel: DriverSelection & { store: Store }): Promise<DriverMultiplexer> {
-  return DriverMultiplexer.create({ store: sel.store, serverDefault: sel.kind, log: sel.log, create: (kind) => createDriver({ ...sel, kind }) });
+  return DriverMultiplexer.create({
+    store: sel.store,
+    serverDefault: sel.kind,
+    log: sel.log,
+    create: (kind) => createDriver({ ...sel, kind }),
+  });
 }

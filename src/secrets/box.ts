@@ -41,7 +41,8 @@ export class SecretBox {
 
   open(app: string, name: string, sealed: string): string {
     const parts = sealed.slice(SEALED_PREFIX.length).split(':');
-    if (!isSealed(sealed) || parts.length !== 4 || parts[0] !== VERSION) throw cannotOpen(app, name, 'it is not a sealed value of a version this server knows');
+    if (!isSealed(sealed) || parts.length !== 4 || parts[0] !== VERSION)
+      throw cannotOpen(app, name, 'it is not a sealed value of a version this server knows');
     try {
       const decipher = crypto.createDecipheriv('aes-256-gcm', this.key, Buffer.from(parts[1]!, 'base64'));
       decipher.setAAD(aad(app, name));
@@ -85,6 +86,10 @@ const cannotOpen = (app: string, name: string, why: string, cause?: unknown) =>
 export function revealConfig(box: SecretBox | undefined, app: string, config: Record<string, string>): Record<string, string> {
   if (box) return box.reveal(app, config);
   const sealed = Object.keys(config).filter((k) => isSealed(config[k]!));
-  if (sealed.length) throw new SlipwayError('secret_key', `${app} has secret config vars (${sealed.join(', ')}) but no secret key was loaded`, { status: 500, hint: 'this is a bug: the server must load $SLIPWAY_HOME/secret.key' });
+  if (sealed.length)
+    throw new SlipwayError('secret_key', `${app} has secret config vars (${sealed.join(', ')}) but no secret key was loaded`, {
+      status: 500,
+      hint: 'this is a bug: the server must load $SLIPWAY_HOME/secret.key',
+    });
   return config;
 }

@@ -30,11 +30,26 @@ export function loadKeyFile(home: string): Buffer {
     throw keyError(file, `is unreadable: ${(err as Error).message}`, err);
   }
   if ((st.mode & 0o077) !== 0) {
-    throw keyError(file, `has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}, so other users may read it`, undefined, `chmod 600 ${file}`);
+    throw keyError(
+      file,
+      `has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}, so other users may read it`,
+      undefined,
+      `chmod 600 ${file}`,
+    );
   }
-  if (key.length !== KEY_BYTES) throw keyError(file, `holds ${key.length} bytes, not ${KEY_BYTES}`, undefined, 'restore it from a backup; without it the stored secrets cannot be opened');
+  if (key.length !== KEY_BYTES)
+    throw keyError(
+      file,
+      `holds ${key.length} bytes, not ${KEY_BYTES}`,
+      undefined,
+      'restore it from a backup; without it the stored secrets cannot be opened',
+    );
   return key;
 }
 
 const keyError = (file: string, what: string, cause?: unknown, hint?: string) =>
-  new SlipwayError('secret_key', `the secret key file ${file} ${what}`, { status: 500, cause, hint: hint ?? `check ${file} (it must be a regular file, mode 0600, owned by the server's user)` });
+  new SlipwayError('secret_key', `the secret key file ${file} ${what}`, {
+    status: 500,
+    cause,
+    hint: hint ?? `check ${file} (it must be a regular file, mode 0600, owned by the server's user)`,
+  });

@@ -19,7 +19,11 @@ export class CollaboratorStore {
 
   /** False when the user already was a collaborator. */
   add(appId: number, userId: number, addedBy: string): boolean {
-    return this.db.prepare('INSERT OR IGNORE INTO collaborators (app_id, user_id, added_by, created_at) VALUES (?, ?, ?, ?)').run(appId, userId, addedBy, now()).changes > 0;
+    return (
+      this.db
+        .prepare('INSERT OR IGNORE INTO collaborators (app_id, user_id, added_by, created_at) VALUES (?, ?, ?, ?)')
+        .run(appId, userId, addedBy, now()).changes > 0
+    );
   }
 
   remove(appId: number, userId: number): boolean {

@@ -10,7 +10,13 @@ export interface Domain {
   createdAt: number;
 }
 
-const toDomain = (r: any): Domain => ({ hostname: r.hostname, appId: r.app_id, appName: r.app_name, ownerId: r.owner_id, createdAt: r.created_at });
+const toDomain = (r: any): Domain => ({
+  hostname: r.hostname,
+  appId: r.app_id,
+  appName: r.app_name,
+  ownerId: r.owner_id,
+  createdAt: r.created_at,
+});
 
 const SELECT = 'SELECT d.*, a.name AS app_name, a.owner_id FROM domains d JOIN apps a ON a.id = d.app_id';
 
@@ -48,7 +54,9 @@ export class DomainStore {
     const above = labels.slice(1).map((_, i) => labels.slice(i + 1).join('.'));
     const marks = above.map(() => '?').join(', ');
     return this.db
-      .prepare(`${SELECT} WHERE d.hostname = ? OR d.hostname IN (${marks || "''"}) OR substr(d.hostname, -length(?) - 1) = '.' || ? ORDER BY d.rowid`)
+      .prepare(
+        `${SELECT} WHERE d.hostname = ? OR d.hostname IN (${marks || "''"}) OR substr(d.hostname, -length(?) - 1) = '.' || ? ORDER BY d.rowid`,
+      )
       .all(hostname, ...above, hostname, hostname)
       .map(toDomain);
   }

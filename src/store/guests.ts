@@ -41,9 +41,14 @@ export class GuestStore {
   }
 
   limits(appId: number): Record<string, StoredLimits> {
-    const rows = this.db.prepare('SELECT type, memory_mb, cpu_shares, pids FROM process_limits WHERE app_id = ? ORDER BY type').all(appId) as any[];
+    const rows = this.db
+      .prepare('SELECT type, memory_mb, cpu_shares, pids FROM process_limits WHERE app_id = ? ORDER BY type')
+      .all(appId) as any[];
     return Object.fromEntries(
-      rows.map((r) => [r.type, strip({ memoryMb: r.memory_mb ?? undefined, cpuShares: r.cpu_shares ?? undefined, pids: r.pids ?? undefined })]),
+      rows.map((r) => [
+        r.type,
+        strip({ memoryMb: r.memory_mb ?? undefined, cpuShares: r.cpu_shares ?? undefined, pids: r.pids ?? undefined }),
+      ]),
     );
   }
 

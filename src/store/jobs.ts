@@ -71,7 +71,15 @@ const SELECT = 'SELECT j.*, a.name AS app_name FROM jobs j JOIN apps a ON a.id =
 export class JobStore {
   constructor(private readonly db: Db) {}
 
-  create(j: { appId: number; kind: JobKind; mode: Mode | 'task'; commit: string | null; userName: string; params: object; logPath: (id: number) => string }): Job {
+  create(j: {
+    appId: number;
+    kind: JobKind;
+    mode: Mode | 'task';
+    commit: string | null;
+    userName: string;
+    params: object;
+    logPath: (id: number) => string;
+  }): Job {
     return this.db.transaction(() => {
       const info = this.db
         .prepare(
@@ -99,7 +107,11 @@ export class JobStore {
 
   /** How many jobs of the app are queued or running ahead of job `id`: its place in line. */
   aheadOf(appId: number, id: number): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM jobs WHERE app_id = ? AND id < ? AND status IN ('queued', 'running')").get(appId, id) as { n: number }).n;
+    return (
+      this.db.prepare("SELECT count(*) AS n FROM jobs WHERE app_id = ? AND id < ? AND status IN ('queued', 'running')").get(appId, id) as {
+        n: number;
+      }
+    ).n;
   }
 
   /** Jobs left queued or running by a daemon that stopped; used at start-up. */

@@ -45,7 +45,8 @@ const toService = (r: any): Service => ({
 });
 
 const PROJECTS = 'SELECT p.*, u.name AS owner_name FROM projects p JOIN users u ON u.id = p.owner_id';
-const SERVICES = 'SELECT s.*, p.name AS project_name, a.name AS app_name FROM services s JOIN projects p ON p.id = s.project_id JOIN apps a ON a.id = s.app_id';
+const SERVICES =
+  'SELECT s.*, p.name AS project_name, a.name AS app_name FROM services s JOIN projects p ON p.id = s.project_id JOIN apps a ON a.id = s.app_id';
 
 /** A unique index said no: the caller answers "name taken" instead of a 500. */
 const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';

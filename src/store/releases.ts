@@ -107,7 +107,10 @@ export class ReleaseStore {
     return r ? toRelease(r) : undefined;
   }
 
-  update(id: number, fields: Partial<Pick<Release, 'buildpacks' | 'processTypes' | 'archivePath' | 'sha256' | 'size' | 'error' | 'description' | 'image'>>): void {
+  update(
+    id: number,
+    fields: Partial<Pick<Release, 'buildpacks' | 'processTypes' | 'archivePath' | 'sha256' | 'size' | 'error' | 'description' | 'image'>>,
+  ): void {
     const cols: Record<string, unknown> = {};
     if (fields.buildpacks) cols.buildpacks = JSON.stringify(fields.buildpacks);
     if (fields.processTypes) cols.process_types = JSON.stringify(fields.processTypes);
@@ -123,7 +126,9 @@ export class ReleaseStore {
   }
 
   finish(id: number, status: 'succeeded' | 'failed', error?: string): void {
-    this.db.prepare('UPDATE releases SET status = ?, error = coalesce(?, error), finished_at = ? WHERE id = ?').run(status, error ?? null, now(), id);
+    this.db
+      .prepare('UPDATE releases SET status = ?, error = coalesce(?, error), finished_at = ? WHERE id = ?')
+      .run(status, error ?? null, now(), id);
   }
 
   setDriver(id: number, driver: string): void {
@@ -160,6 +165,7 @@ function configToJson(config: Record<string, string>): string {
 
 function configFromJson(json: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(JSON.parse(json) as Record<string, string | { secret: string }>)) out[k] = typeof v === 'string' ? v : SEALED_PREFIX + v.secret;
+  for (const [k, v] of Object.entries(JSON.parse(json) as Record<string, string | { secret: string }>))
+    out[k] = typeof v === 'string' ? v : SEALED_PREFIX + v.secret;
   return out;
 }

@@ -62,7 +62,10 @@ export class UserStore {
 
   /** The stored scrypt hash, or null when the user has no password (tokens and keys only). */
   passwordHash(id: number): string | null {
-    return (this.db.prepare('SELECT password_hash FROM users WHERE id = ?').get(id) as { password_hash: string | null } | undefined)?.password_hash ?? null;
+    return (
+      (this.db.prepare('SELECT password_hash FROM users WHERE id = ?').get(id) as { password_hash: string | null } | undefined)
+        ?.password_hash ?? null
+    );
   }
 
   setPasswordHash(id: number, hash: string | null): void {
@@ -114,9 +117,7 @@ export class UserStore {
   }
 
   addToken(userId: number, name: string, hash: string): TokenRow {
-    const info = this.db
-      .prepare('INSERT INTO tokens (user_id, name, hash, created_at) VALUES (?, ?, ?, ?)')
-      .run(userId, name, hash, now());
+    const info = this.db.prepare('INSERT INTO tokens (user_id, name, hash, created_at) VALUES (?, ?, ?, ?)').run(userId, name, hash, now());
     return this.tokens(userId).find((t) => t.id === Number(info.lastInsertRowid))!;
   }
 
@@ -134,8 +135,7 @@ export class UserStore {
   /** The user owning a live (not revoked) token with this hash; records its use. */
   userByTokenHash(hash: string): User | undefined {
     const r = this.db.prepare('SELECT id, user_id FROM tokens WHERE hash = ? AND revoked_at IS NULL').get(hash) as
-      | { id: number; user_id: number }
-      | undefined;
+      { id: number; user_id: number } | undefined;
     if (!r) return undefined;
     this.db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(now(), r.id);
     return this.byId(r.user_id);
@@ -143,7 +143,11 @@ export class UserStore {
 
   /** A name no live token of this user has: `base`, else `base-2`, `base-3` … */
   freeTokenName(userId: number, base: string): string {
-    const taken = new Set(this.tokens(userId).filter((t) => t.revokedAt == null).map((t) => t.name));
+    const taken = new Set(
+      this.tokens(userId)
+        .filter((t) => t.revokedAt == null)
+        .map((t) => t.name),
+    );
     if (!taken.has(base)) return base;
     let n = 2;
     while (taken.has(`${base}-${n}`)) n++;

@@ -144,14 +144,20 @@ export class WebhookStore {
 
   /** Deliveries not yet delivered nor given up, soonest due first: resumed when the daemon starts. */
   pending(): WebhookDelivery[] {
-    return this.db.prepare('SELECT * FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL ORDER BY next_attempt_at, id').all().map(toDelivery);
+    return this.db
+      .prepare('SELECT * FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL ORDER BY next_attempt_at, id')
+      .all()
+      .map(toDelivery);
   }
 
   /**
    * Records one attempt. `nextAttemptAt` null with no `delivered` means the
    * deliverer gave up: the delivery stays as failed.
    */
-  recordAttempt(id: number, a: { status: number | null; error: string | null; delivered: boolean; nextAttemptAt: number | null }): WebhookDelivery | undefined {
+  recordAttempt(
+    id: number,
+    a: { status: number | null; error: string | null; delivered: boolean; nextAttemptAt: number | null },
+  ): WebhookDelivery | undefined {
     this.db
       .prepare(
         `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?,

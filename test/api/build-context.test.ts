@@ -35,7 +35,10 @@ async function refusal(file: string, format: 'zip' | 'gzip'): Promise<SlipwayErr
 
 describe('api: build contexts (uploaded .zip and .tar.gz with a Dockerfile)', () => {
   it('accepts a zip with a Dockerfile at its root and unpacks it into a tar stream', async () => {
-    const file = zip([{ name: 'Dockerfile', text: 'FROM scratch\n' }, { name: 'app/main.txt', text: 'hi\n' }]);
+    const file = zip([
+      { name: 'Dockerfile', text: 'FROM scratch\n' },
+      { name: 'app/main.txt', text: 'hi\n' },
+    ]);
     await checkBuildContext(file, 'zip');
     const work = path.join(tmpdir('ctx-work'), 'unpacked');
     const opened = await openBuildContext(file, 'zip', work);
@@ -51,12 +54,24 @@ describe('api: build contexts (uploaded .zip and .tar.gz with a Dockerfile)', ()
 
   it('refuses zip entries that leave the context: .., absolute and drive paths, symlinks', async () => {
     for (const name of ['../evil', 'a/../../evil', '/etc/evil', 'C:\\evil', '..\\evil']) {
-      const err = await refusal(zip([{ name: 'Dockerfile', text: 'FROM scratch\n' }, { name, text: 'x' }]), 'zip');
+      const err = await refusal(
+        zip([
+          { name: 'Dockerfile', text: 'FROM scratch\n' },
+          { name, text: 'x' },
+        ]),
+        'zip',
+      );
       expect(err.status, name).to.equal(400);
       expect(err.message, name).to.include('outside the build context');
       expect(err.hint).to.include('zip -r');
     }
-    const link = await refusal(zip([{ name: 'Dockerfile', text: 'FROM scratch\n' }, { name: 'etc', text: '/etc', link: true }]), 'zip');
+    const link = await refusal(
+      zip([
+        { name: 'Dockerfile', text: 'FROM scratch\n' },
+        { name: 'etc', text: '/etc', link: true },
+      ]),
+      'zip',
+    );
     expect(link.status).to.equal(400);
     expect(link.message).to.include('symbolic link');
   });

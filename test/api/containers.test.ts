@@ -13,7 +13,10 @@ import { requires } from '../support/requires.js';
 /** An API answer with its text as `body`, as these tests read it. */
 type Answer = Omit<HttpAnswer, 'text'> & { body: string };
 
-async function request(server: TestServer, opts: { method?: string; path: string; token?: string; headers?: Record<string, string>; body?: Buffer | string }): Promise<Answer> {
+async function request(
+  server: TestServer,
+  opts: { method?: string; path: string; token?: string; headers?: Record<string, string>; body?: Buffer | string },
+): Promise<Answer> {
   const { text, ...rest } = await api(server, opts);
   return { ...rest, body: text };
 }
@@ -24,12 +27,16 @@ const postJson = (server: TestServer, token: string, p: string, body: unknown) =
 /** Follows a queue URL as a client of the 001 seed does: 200 while it works, then 303 (made) or a failed status. */
 async function waitForQueue(server: TestServer, token: string, url: string): Promise<Answer> {
   let last: Answer | undefined;
-  await until(`job ${url} to end`, async () => {
-    last = await request(server, { path: url, token });
-    if (last.status === 303 || last.json?.status === 'failed') return true;
-    expect(last.status, last.body).to.equal(200);
-    return false;
-  }, 240_000);
+  await until(
+    `job ${url} to end`,
+    async () => {
+      last = await request(server, { path: url, token });
+      if (last.status === 303 || last.json?.status === 'failed') return true;
+      expect(last.status, last.body).to.equal(200);
+      return false;
+    },
+    240_000,
+  );
   return last!;
 }
 
@@ -56,7 +63,8 @@ function tgz(dir: string, args: string[] = ['.']): Buffer {
 /** A zip made by Python's zipfile (entries named as given, `..` included when asked). */
 function zip(entries: Record<string, string>): Buffer {
   const file = path.join(tmpdir('image-zip'), 'context.zip');
-  const program = 'import json, sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], "w") as z:\n    for n, t in json.loads(sys.argv[2]).items(): z.writestr(n, t)';
+  const program =
+    'import json, sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], "w") as z:\n    for n, t in json.loads(sys.argv[2]).items(): z.writestr(n, t)';
   const r = spawnSync('python3', ['-c', program, file, JSON.stringify(entries)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`zip failed: ${r.stderr}`);
   return fs.readFileSync(file);
@@ -98,12 +106,17 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
     // A suite skipped for a missing engine started nothing.
     if (!env.server) return;
     // Only what this suite built: every image tagged slipway/APP.
-    const ids = docker(['images', '-q', '--filter', `label=slipway.app=${app}`]).stdout.split('\n').filter(Boolean);
+    const ids = docker(['images', '-q', '--filter', `label=slipway.app=${app}`])
+      .stdout.split('\n')
+      .filter(Boolean);
     for (const id of new Set([...ids, ...built])) docker(['rmi', '-f', id]);
   });
 
   it('The 001 seed flow: POST /api/v1/containers answers 202 with a queue URL that ends in a 303 to the container', async () => {
-    const started = await postJson(server, token, '/api/v1/containers', { app, command: ['sh', '-c', 'echo one-off says hi; exec sleep 300'] });
+    const started = await postJson(server, token, '/api/v1/containers', {
+      app,
+      command: ['sh', '-c', 'echo one-off says hi; exec sleep 300'],
+    });
     expect(started.status, started.body).to.equal(202);
     expect(started.headers.location).to.match(/^\/api\/v1\/queue\/\d+$/);
     expect(started.json).to.include({ app, kind: 'run', url: started.headers.location });
@@ -120,7 +133,19 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
 
     const c = await request(server, { path: url, token });
     expect(c.status, c.body).to.equal(200);
-    expect(c.json).to.include({ id: `${app}.v1.run.1`, app, release: 'v1', type: 'run', index: 1, kind: 'one-off', state: 'up', driver: 'process', restarts: 0, port: null, exit_code: null });
+    expect(c.json).to.include({
+      id: `${app}.v1.run.1`,
+      app,
+      release: 'v1',
+      type: 'run',
+      index: 1,
+      kind: 'one-off',
+      state: 'up',
+      driver: 'process',
+      restarts: 0,
+      port: null,
+      exit_code: null,
+    });
     expect(c.json.command).to.deep.equal(['sh', '-c', 'echo one-off says hi; exec sleep 300']);
     expect(Date.parse(c.json.started_at)).to.be.a('number').and.not.NaN;
 
@@ -150,7 +175,11 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
     const done = await waitForQueue(server, token, started.headers.location!);
     expect(done.status, done.body).to.equal(303);
     let c: Answer | undefined;
-    await until('the one-off to end', async () => (c = await request(server, { path: done.headers.location!, token })).json.finished_at != null, 30_000);
+    await until(
+      'the one-off to end',
+      async () => (c = await request(server, { path: done.headers.location!, token })).json.finished_at != null,
+      30_000,
+    );
     expect(c!.json.command).to.deep.equal(['ls', '/no/such/dir']);
     expect(c!.json).to.include({ state: 'crashed' });
     expect(c!.json.exit_code).to.be.a('number').and.not.equal(0);
@@ -198,11 +227,23 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
   });
 
   it('lists release archives as images, and deletes only those neither live nor the rollback target', async () => {
-    const ledger = () => query<{ version: number; sha256: string; status: string }>(server.home, 'SELECT r.version, r.sha256, r.status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version', app);
+    const ledger = () =>
+      query<{ version: number; sha256: string; status: string }>(
+        server.home,
+        'SELECT r.version, r.sha256, r.status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version',
+        app,
+      );
     let list = await request(server, { path: `/api/v1/images?app=${app}`, token });
     expect(list.status, list.body).to.equal(200);
     const v1 = list.json.find((i: any) => i.id === `${app}:v1`);
-    expect(v1).to.include({ kind: 'archive', app, release: 'v1', live: true, sha256: ledger()[0]!.sha256, url: `/api/v1/images/${app}:v1` });
+    expect(v1).to.include({
+      kind: 'archive',
+      app,
+      release: 'v1',
+      live: true,
+      sha256: ledger()[0]!.sha256,
+      url: `/api/v1/images/${app}:v1`,
+    });
     expect((await request(server, { path: `/api/v1/images/${app}:v1`, token })).json.sha256).to.equal(v1.sha256);
     expect((await request(server, { path: `/api/v1/images/${app}:v1`, token: bobToken })).status).to.equal(404);
 
@@ -310,7 +351,12 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
     fs.writeFileSync(path.join(dir, 'payload'), 'pwned\n');
     const before = jobs();
     const cases: Array<[Buffer, string, number, string]> = [
-      [tgz(dir, ['-P', 'Dockerfile', 'payload', '--transform', `s,^payload$,../../../../../../../..${evil}/pwned,`]), 'application/gzip', 400, 'outside'],
+      [
+        tgz(dir, ['-P', 'Dockerfile', 'payload', '--transform', `s,^payload$,../../../../../../../..${evil}/pwned,`]),
+        'application/gzip',
+        400,
+        'outside',
+      ],
       [zip({ Dockerfile: FROM, [`../../../../../../../..${evil}/pwned`]: 'x' }), 'application/zip', 400, 'outside'],
       [zip({ 'sub/Dockerfile': FROM }), 'application/zip', 422, 'no Dockerfile'],
       [Buffer.from('FROM scratch\n'), 'application/octet-stream', 415, 'neither a .zip nor a .tar.gz'],
@@ -367,14 +413,39 @@ describe('api: images and hosts without a Docker engine', function () {
     expect(host.docker.reachable).to.equal(false);
     expect(host.drivers).to.deep.equal(['process']);
     expect(host.docker.error).to.include('/nonexistent/docker.sock');
-    const r = await request(server, { method: 'POST', path: '/api/v1/images?app=noengine', token, headers: { 'content-type': 'application/gzip' }, body: tgz(contextDir(FROM)) });
+    const r = await request(server, {
+      method: 'POST',
+      path: '/api/v1/images?app=noengine',
+      token,
+      headers: { 'content-type': 'application/gzip' },
+      body: tgz(contextDir(FROM)),
+    });
     expect(r.status, r.body).to.equal(503);
     expect(r.json.error).to.equal('engine_unreachable');
     expect(r.json.message).to.include('cannot reach the Docker engine');
     // A client that waits for `100 Continue` is refused before it sends the body.
     const file = path.join(tmpdir('big'), 'ctx.tgz');
     fs.writeFileSync(file, tgz(contextDir(FROM)));
-    const curl = spawnSync('curl', ['-sv', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Expect: 100-continue', '-H', 'Content-Type: application/gzip', '-H', `Authorization: Bearer ${token}`, '--data-binary', `@${file}`, `http://127.0.0.1:${server.ports.http}/api/v1/images?app=noengine`], { encoding: 'utf8', timeout: 60_000 });
+    const curl = spawnSync(
+      'curl',
+      [
+        '-sv',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-H',
+        'Expect: 100-continue',
+        '-H',
+        'Content-Type: application/gzip',
+        '-H',
+        `Authorization: Bearer ${token}`,
+        '--data-binary',
+        `@${file}`,
+        `http://127.0.0.1:${server.ports.http}/api/v1/images?app=noengine`,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(curl.stdout).to.equal('503');
     expect(curl.stderr).to.include('Expect: 100-continue');
     expect(curl.stderr).to.not.match(/< HTTP\/1\.1 100/);
@@ -386,14 +457,23 @@ describe('api: one-off containers under the docker driver', function () {
   requires('docker', 'stack');
   const env = useServer({ env: { SLIPWAY_DRIVER: 'docker' } });
   const app = `ctrd-${crypto.randomBytes(3).toString('hex')}`;
-  const oneOffs = () => docker(['ps', '-aq', '--filter', `label=slipway.app=${app}`, '--filter', 'label=slipway.role=one-off']).stdout.split('\n').filter(Boolean);
+  const oneOffs = () =>
+    docker(['ps', '-aq', '--filter', `label=slipway.app=${app}`, '--filter', 'label=slipway.role=one-off'])
+      .stdout.split('\n')
+      .filter(Boolean);
 
   after(() => {
     // A suite skipped for a missing engine started nothing.
     if (!env.server) return;
     // Only this suite's containers, found by its own app label.
-    for (const id of docker(['ps', '-aq', '--filter', `label=slipway.app=${app}`]).stdout.split('\n').filter(Boolean)) docker(['rm', '-f', id]);
-    for (const v of docker(['volume', 'ls', '-q', '--filter', `label=slipway.app=${app}`]).stdout.split('\n').filter(Boolean)) docker(['volume', 'rm', '-f', v]);
+    for (const id of docker(['ps', '-aq', '--filter', `label=slipway.app=${app}`])
+      .stdout.split('\n')
+      .filter(Boolean))
+      docker(['rm', '-f', id]);
+    for (const v of docker(['volume', 'ls', '-q', '--filter', `label=slipway.app=${app}`])
+      .stdout.split('\n')
+      .filter(Boolean))
+      docker(['volume', 'rm', '-f', v]);
   });
 
   it('runs the one-off in its own container of the release, and removes it on DELETE', async () => {
@@ -403,14 +483,21 @@ describe('api: one-off containers under the docker driver', function () {
     const pushed = await push(appRepo('procfile-hello'), server.httpRemote(app, token));
     expect(pushed.code, pushed.stderr).to.equal(0);
 
-    const started = await postJson(server, token, '/api/v1/containers', { app, command: ['sh', '-c', 'echo inside-a-container; exec sleep 300'] });
+    const started = await postJson(server, token, '/api/v1/containers', {
+      app,
+      command: ['sh', '-c', 'echo inside-a-container; exec sleep 300'],
+    });
     expect(started.status, started.body).to.equal(202);
     const done = await waitForQueue(server, token, started.headers.location!);
     expect(done.status, done.body).to.equal(303);
     const c = await request(server, { path: done.headers.location!, token });
     expect(c.json).to.include({ app, kind: 'one-off', driver: 'docker', state: 'up', release: 'v1' });
     expect(oneOffs()).to.have.length(1);
-    await until('the one-off output in the app log', () => fs.readFileSync(path.join(server.home, 'apps', app, 'logs', 'app.log'), 'utf8').includes('run.1: inside-a-container'), 30_000);
+    await until(
+      'the one-off output in the app log',
+      () => fs.readFileSync(path.join(server.home, 'apps', app, 'logs', 'app.log'), 'utf8').includes('run.1: inside-a-container'),
+      30_000,
+    );
 
     expect((await request(server, { method: 'DELETE', path: done.headers.location!, token })).status).to.equal(204);
     expect(oneOffs()).to.deep.equal([]);

@@ -90,7 +90,9 @@ const ALLOWED = '127.0.0.2';
 
 describe('api/fuzz', function () {
   this.timeout(300_000);
-  const env = useServer({ env: { SLIPWAY_EGRESS_ALLOW: `${ALLOWED}/32`, SLIPWAY_EGRESS_IDLE_TIMEOUT: '2', SLIPWAY_WEBHOOK_RETRY_MS: '50' } });
+  const env = useServer({
+    env: { SLIPWAY_EGRESS_ALLOW: `${ALLOWED}/32`, SLIPWAY_EGRESS_IDLE_TIMEOUT: '2', SLIPWAY_WEBHOOK_RETRY_MS: '50' },
+  });
   const trapHits: string[] = [];
   let trapPort = 0;
   let redirector = '';
@@ -138,9 +140,16 @@ describe('api/fuzz', function () {
     const db = new Database(path.join(env.server.home, 'slipway.db'), { readonly: true, fileMustExist: true });
     try {
       // The audit log records the refusals themselves; it is checked on its own below.
-      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'audit_log' ORDER BY name").all() as Array<{ name: string }>;
+      const tables = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'audit_log' ORDER BY name")
+        .all() as Array<{ name: string }>;
       // Authenticating stamps a token's last use; that is bookkeeping, not state a request changed.
-      return Object.fromEntries(tables.map(({ name }) => [name, (db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all() as any[]).map(({ last_used_at: _, ...row }) => row)]));
+      return Object.fromEntries(
+        tables.map(({ name }) => [
+          name,
+          (db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all() as any[]).map(({ last_used_at: _, ...row }) => row),
+        ]),
+      );
     } finally {
       db.close();
     }
@@ -164,8 +173,10 @@ describe('api/fuzz', function () {
   }
 
   const paramsIn = (op: any, where: string): any[] => (op.parameters ?? []).filter((p: any) => p.in === where);
-  const fill = (template: string, values: Record<string, string>) => template.replace(/\{(\w+)\}/g, (_, n: string) => values[n] ?? 'nosuch');
-  const existing = (o: Operation) => Object.fromEntries(paramsIn(o.op, 'path').map((p: any) => [p.name, encodeURIComponent(EXISTING[p.name] ?? 'nosuch')]));
+  const fill = (template: string, values: Record<string, string>) =>
+    template.replace(/\{(\w+)\}/g, (_, n: string) => values[n] ?? 'nosuch');
+  const existing = (o: Operation) =>
+    Object.fromEntries(paramsIn(o.op, 'path').map((p: any) => [p.name, encodeURIComponent(EXISTING[p.name] ?? 'nosuch')]));
   const jsonBody = (o: Operation) => o.op.requestBody?.content?.['application/json']?.schema;
 
   async function send(what: string, opts: Parameters<typeof api>[1]): Promise<Answer> {
@@ -211,8 +222,14 @@ describe('api/fuzz', function () {
       expect(o.op.summary, what).to.be.a('string');
       expect(o.op.tags, what).to.be.an('array').that.is.not.empty;
       const templated = [...o.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
-      expect(paramsIn(o.op, 'path').map((p: any) => p.name), what).to.have.members(templated);
-      if (o.op.security?.length !== 0) expect(o.op.responses['401'], `${what} documents 401`).to.deep.include({ content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+      expect(
+        paramsIn(o.op, 'path').map((p: any) => p.name),
+        what,
+      ).to.have.members(templated);
+      if (o.op.security?.length !== 0)
+        expect(o.op.responses['401'], `${what} documents 401`).to.deep.include({
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        });
     }
   });
 
@@ -245,7 +262,8 @@ describe('api/fuzz', function () {
       // Query parameters: hostile values on reads of existing things, on changes only where nothing exists.
       for (const q of paramsIn(o.op, 'query')) {
         const target = o.method === 'GET' ? base : fill(o.path, {});
-        for (const value of pick(HOSTILE, 10)) await send(`query ${q.name}`, { method: o.method, path: `${target}?${q.name}=${encodeURIComponent(value)}`, token });
+        for (const value of pick(HOSTILE, 10))
+          await send(`query ${q.name}`, { method: o.method, path: `${target}?${q.name}=${encodeURIComponent(value)}`, token });
         await send(`query ${q.name} twice`, { method: o.method, path: `${target}?${q.name}=a&${q.name}=b`, token });
       }
       if (o.method === 'GET') await send('unknown query', { method: o.method, path: `${base}?zz%00=%ff&__proto__=1`, token });
@@ -276,14 +294,21 @@ describe('api/fuzz', function () {
 
         // Each field of the body alone: wrong types against existing things, hostile strings where nothing exists.
         for (const [field, prop] of Object.entries((schema.properties ?? {}) as Record<string, any>)) {
-          const types: string[] = prop.type ? [prop.type] : prop.oneOf?.map((t: any) => t.type) ?? [];
+          const types: string[] = prop.type ? [prop.type] : (prop.oneOf?.map((t: any) => t.type) ?? []);
           const wrong = Object.entries(WRONG_TYPES)
             .filter(([t]) => !types.includes(t))
             .flatMap(([, values]) => values)
-            .filter((v) => !(v === null && prop.nullable) && !types.some((t) => (t === 'integer' || t === 'number') && typeof v === 'number' && Number.isInteger(v)) && !(types.includes('string') && typeof v === 'string'));
-          for (const value of pick(wrong, 6)) await send(`${field} of a wrong type`, { method: o.method, path: base, token, body: { [field]: value } });
+            .filter(
+              (v) =>
+                !(v === null && prop.nullable) &&
+                !types.some((t) => (t === 'integer' || t === 'number') && typeof v === 'number' && Number.isInteger(v)) &&
+                !(types.includes('string') && typeof v === 'string'),
+            );
+          for (const value of pick(wrong, 6))
+            await send(`${field} of a wrong type`, { method: o.method, path: base, token, body: { [field]: value } });
           const nowhere = fill(o.path, {});
-          for (const value of [HUGE, ...pick(HOSTILE, 8)]) await send(`${field} hostile`, { method: o.method, path: nowhere, token, body: { [field]: value } });
+          for (const value of [HUGE, ...pick(HOSTILE, 8)])
+            await send(`${field} hostile`, { method: o.method, path: nowhere, token, body: { [field]: value } });
         }
       }
 
@@ -292,7 +317,13 @@ describe('api/fuzz', function () {
         const junk = crypto.createHash('sha256').update(String(random())).digest();
         junk[0] = 0; // never the gzip magic
         for (const type of ['application/gzip', 'application/json', 'text/plain', 'multipart/form-data; boundary=x']) {
-          await send(`upload as ${type}`, { method: o.method, path: `${base}?sha256=${junk.toString('hex').padEnd(64, '0').slice(0, 64)}`, token, body: junk, headers: { 'content-type': type } });
+          await send(`upload as ${type}`, {
+            method: o.method,
+            path: `${base}?sha256=${junk.toString('hex').padEnd(64, '0').slice(0, 64)}`,
+            token,
+            body: junk,
+            headers: { 'content-type': type },
+          });
         }
         await send('upload without a body', { method: o.method, path: base, token, headers: { 'content-type': 'application/gzip' } });
       }
@@ -360,14 +391,25 @@ describe('api/fuzz', function () {
 
     /** One request under the fuzz rules; a CLI answer is NDJSON ending in its exit code. */
     const run = async (as: string, argv: string[]): Promise<{ code: number; text: string }> => {
-      const r = await send(`${argv[0]} as ${as === member ? 'a member' : 'an admin'}`, { method: 'POST', path: '/api/v1/cli', token: as, body: { argv } });
+      const r = await send(`${argv[0]} as ${as === member ? 'a member' : 'an admin'}`, {
+        method: 'POST',
+        path: '/api/v1/cli',
+        token: as,
+        body: { argv },
+      });
       if (r.status !== 200) return { code: -1, text: r.text };
-      const lines = r.text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { out?: string; err?: string; exit?: number });
+      const lines = r.text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { out?: string; err?: string; exit?: number });
       return { code: lines.at(-1)?.exit ?? -1, text: lines.map((l) => l.out ?? l.err ?? '').join('') };
     };
     let tried = 0;
     let used = 0;
-    for (const [who, user] of [['member', member], ['admin', token]] as const) {
+    for (const [who, user] of [
+      ['member', member],
+      ['admin', token],
+    ] as const) {
       const apps = { final: `fz-${who}-final`, dev: `fz-${who}-dev`, stg: `fz-${who}-stg` };
       expect((await run(user, ['apps:create', apps.final, '--env', 'prod'])).code).to.equal(0);
       expect((await run(user, ['apps:create', apps.dev, '--env', 'dev'])).code).to.equal(0);
@@ -394,17 +436,29 @@ describe('api/fuzz', function () {
           const deployed = await run(user, ['deploy', app]);
           expect(deployed.code, `${who} ${name}=${value} deployed: ${deployed.text}`).to.not.equal(0);
           // A member's value got this far only by naming a host: refused by name, or (a redirect) not followed.
-          if (who === 'member') expect(deployed.text, `${name}=${value}`).to.match(new RegExp(`${name}: |unknown buildpack|git clone failed`));
+          if (who === 'member')
+            expect(deployed.text, `${name}=${value}`).to.match(new RegExp(`${name}: |unknown buildpack|git clone failed`));
           await run(user, name === 'BUILDPACK_URL' ? ['config:unset', app, 'BUILDPACK_URL'] : argv(''));
         }
         // A member gets past the setter only with a host name (checked when used); files, paths and literal internal addresses stop there.
-        const byName = [`http://localhost:${trapPort}/x`, `${redirector}/to-loopback`, ...(name === 'BUILDPACK_URL' ? [values.at(-1)!] : [])];
-        if (who === 'member') expect(accepted, `${name} accepted ${JSON.stringify(accepted)}`).to.include.members(byName.slice(0, 2)).and.to.satisfy((a: string[]) => a.every((v) => byName.includes(v)));
+        const byName = [
+          `http://localhost:${trapPort}/x`,
+          `${redirector}/to-loopback`,
+          ...(name === 'BUILDPACK_URL' ? [values.at(-1)!] : []),
+        ];
+        if (who === 'member')
+          expect(accepted, `${name} accepted ${JSON.stringify(accepted)}`)
+            .to.include.members(byName.slice(0, 2))
+            .and.to.satisfy((a: string[]) => a.every((v) => byName.includes(v)));
         tried += values.length;
         used += name === 'webhook URL' ? 0 : accepted.length;
       }
       // Every webhook that was accepted has been tried by now (the deploys above sent events) and reached nothing.
-      await eventually(async () => !/pending|retrying/.test((await run(user, ['webhooks:deliveries', apps.final])).text), 'webhook deliveries to settle', 60_000);
+      await eventually(
+        async () => !/pending|retrying/.test((await run(user, ['webhooks:deliveries', apps.final])).text),
+        'webhook deliveries to settle',
+        60_000,
+      );
     }
     expect(server.output).to.not.match(/^api: /m);
     const health = await api(server, { path: '/api/v1/health' });

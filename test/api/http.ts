@@ -12,7 +12,11 @@ export interface Answer {
  * One HTTP request to a running `slipway server`. `body` objects are sent as
  * JSON; strings and buffers are sent as they are (for malformed input).
  */
-export function api(server: TestServer, opts: { method?: string; path: string; token?: string; body?: unknown; headers?: Record<string, string>; refusedByClose?: boolean }, retried = false): Promise<Answer> {
+export function api(
+  server: TestServer,
+  opts: { method?: string; path: string; token?: string; body?: unknown; headers?: Record<string, string>; refusedByClose?: boolean },
+  retried = false,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     let payload: string | Buffer | undefined;
@@ -25,21 +29,24 @@ export function api(server: TestServer, opts: { method?: string; path: string; t
     Object.assign(headers, opts.headers);
     let answered = false;
     let retrying = false;
-    const req = http.request({ host: '127.0.0.1', port: server.ports.http, method: opts.method ?? 'GET', path: opts.path, headers }, (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: any;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: server.ports.http, method: opts.method ?? 'GET', path: opts.path, headers },
+      (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: any;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+      },
+    );
     // A server that refuses early (413, 401) may close before the whole body went out: its answer still counts.
     req.on('close', () => {
       // A server may refuse an oversized body by closing before its answer could be read (EPIPE on our side).

@@ -42,7 +42,10 @@ describe('api/projects', function () {
     const db = ok(await call('POST', '/api/v1/projects/shop/services', { name: 'db', app: 'shop-db' }), 201);
     expect(db).to.include({ name: 'db', app: 'shop-db' });
     refused(await call('POST', '/api/v1/projects/shop/services', { name: 'web', app: 'shop-db' }), 409, 'service_exists');
-    expect(query(env.server.home, 'SELECT name FROM apps WHERE name LIKE ? ORDER BY name', 'shop-%')).to.deep.equal([{ name: 'shop-db' }, { name: 'shop-web' }]);
+    expect(query(env.server.home, 'SELECT name FROM apps WHERE name LIKE ? ORDER BY name', 'shop-%')).to.deep.equal([
+      { name: 'shop-db' },
+      { name: 'shop-web' },
+    ]);
 
     // By id and by name, the project and each service are the same thing.
     const byId = ok(await call('GET', `/api/v1/projects/${project.id}`));
@@ -61,7 +64,11 @@ describe('api/projects', function () {
     const renamed = ok(await call('PATCH', '/api/v1/projects/shop', { name: 'store', description: 'renamed' }));
     expect(renamed).to.include({ id: project.id, name: 'store', description: 'renamed' });
     refused(await call('GET', '/api/v1/projects/shop'), 404, 'project_not_found');
-    expect(ok(await call('PATCH', `/api/v1/projects/store/services/${web.id}`, { name: 'frontend' }))).to.include({ id: web.id, name: 'frontend', app: 'shop-web' });
+    expect(ok(await call('PATCH', `/api/v1/projects/store/services/${web.id}`, { name: 'frontend' }))).to.include({
+      id: web.id,
+      name: 'frontend',
+      app: 'shop-web',
+    });
     refused(await call('PATCH', '/api/v1/projects/store/services/frontend', { name: 'db' }), 409, 'service_exists');
     ok(await call('POST', '/api/v1/projects', { name: 'other' }), 201);
     refused(await call('PATCH', '/api/v1/projects/store', { name: 'other' }), 409, 'project_exists');

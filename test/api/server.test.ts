@@ -54,8 +54,19 @@ describe('api/server', () => {
         queue: {
           enqueue: (req: DeployPlan) => {
             const file = req.source.kind === 'archive' ? req.source.archive : req.source.kind === 'tarball' ? req.source.file : '';
-            enqueued.push({ req, sha256: fs.existsSync(file) ? crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex') : null });
-            return store.jobs.create({ appId: req.app.id, kind: req.kind, mode: req.mode, commit: null, userName: req.userName, params: {}, logPath: (id) => path.join(home, `job-${id}.log`) });
+            enqueued.push({
+              req,
+              sha256: fs.existsSync(file) ? crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex') : null,
+            });
+            return store.jobs.create({
+              appId: req.app.id,
+              kind: req.kind,
+              mode: req.mode,
+              commit: null,
+              userName: req.userName,
+              params: {},
+              logPath: (id) => path.join(home, `job-${id}.log`),
+            });
           },
           follow: async (id: number, onData: (s: string) => void) => {
             onData('-----> done\n');
@@ -78,9 +89,19 @@ describe('api/server', () => {
   // Async: the server under test runs in this very process.
   async function curl(args: string[]) {
     const dir = tmp('curl');
-    const r = await execFileP('curl', ['-sS', '-D', path.join(dir, 'h'), '-o', path.join(dir, 'b'), '-w', '%{http_code} %{size_upload}', ...args], { encoding: 'utf8' });
+    const r = await execFileP(
+      'curl',
+      ['-sS', '-D', path.join(dir, 'h'), '-o', path.join(dir, 'b'), '-w', '%{http_code} %{size_upload}', ...args],
+      { encoding: 'utf8' },
+    );
     const [status, uploaded] = r.stdout.split(' ').map(Number);
-    return { status, uploaded, headers: fs.readFileSync(path.join(dir, 'h'), 'utf8'), body: JSON.parse(fs.readFileSync(path.join(dir, 'b'), 'utf8') || 'null'), stderr: r.stderr };
+    return {
+      status,
+      uploaded,
+      headers: fs.readFileSync(path.join(dir, 'h'), 'utf8'),
+      body: JSON.parse(fs.readFileSync(path.join(dir, 'b'), 'utf8') || 'null'),
+      stderr: r.stderr,
+    };
   }
 
   before(async () => {
@@ -101,7 +122,15 @@ describe('api/server', () => {
   it('answers Expect: 100-continue only once the upload is accepted, and streams it to the app dir', async () => {
     const file = artifact(2 * 1024 * 1024);
     const sha = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-    const r = await curl(['--data-binary', `@${file}`, '-H', 'Content-Type: application/gzip', '-H', `Authorization: Bearer ${token}`, `http://127.0.0.1:${port}/api/v1/apps/web/artifacts?sha256=${sha}`]);
+    const r = await curl([
+      '--data-binary',
+      `@${file}`,
+      '-H',
+      'Content-Type: application/gzip',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      `http://127.0.0.1:${port}/api/v1/apps/web/artifacts?sha256=${sha}`,
+    ]);
     expect(r.status, JSON.stringify(r.body) + r.stderr).to.equal(202);
     expect(r.headers).to.match(/^HTTP\/1\.1 100 Continue/);
     expect(r.uploaded).to.equal(fs.statSync(file).size);
@@ -134,7 +163,11 @@ describe('api/server', () => {
       expect(r.uploaded, `${what}: bytes sent`).to.equal(0);
       expect(r.headers, what).to.not.match(/100 Continue/);
     }
-    const empty = await app.inject({ method: 'POST', url: url('web').replace(/^http:\/\/[^/]+/, ''), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/gzip' } });
+    const empty = await app.inject({
+      method: 'POST',
+      url: url('web').replace(/^http:\/\/[^/]+/, ''),
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/gzip' },
+    });
     expect(empty.statusCode).to.equal(400);
     expect(empty.json().error).to.equal('empty_upload');
     expect(fs.readdirSync(path.join(home, 'apps', 'web', 'uploads'))).to.deep.equal([]);
@@ -143,7 +176,15 @@ describe('api/server', () => {
   });
 
   it('answers a succeeded job with 303 to its release, and hides jobs of apps you may not see', async () => {
-    const job = store.jobs.create({ appId: owner.id, kind: 'push', mode: 'cooking', commit: null, userName: 'admin', params: {}, logPath: (id) => path.join(home, `job-${id}.log`) });
+    const job = store.jobs.create({
+      appId: owner.id,
+      kind: 'push',
+      mode: 'cooking',
+      commit: null,
+      userName: 'admin',
+      params: {},
+      logPath: (id) => path.join(home, `job-${id}.log`),
+    });
     const get = (url: string, t = token) => app.inject({ url, headers: { authorization: `Bearer ${t}` } });
     let r = await get(`/api/v1/jobs/${job.id}`);
     expect(r.statusCode).to.equal(200);
@@ -166,7 +207,12 @@ describe('api/server', () => {
 
   it('validates promotions: JSON object, a source app, never itself', async () => {
     const post = (body: unknown) =>
-      app.inject({ method: 'POST', url: '/api/v1/apps/web/promotions', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/apps/web/promotions',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        payload: JSON.stringify(body),
+      });
     // Not an object at all is a schema violation (400); a well-formed body with a bad value is 422.
     const notObject = await post([]);
     expect(notObject.statusCode).to.equal(400);

@@ -42,7 +42,12 @@ describe('api/upload', () => {
   it('streams a body to a file in the given directory and hashes it', async () => {
     const dir = tmp('uploads');
     const body = gz('hello');
-    const up = await receiveUpload(Readable.from([body.subarray(0, 1), body.subarray(1)]), { dir, prefix: 'artifact', maxBytes: 1000, sha256: sha(body) });
+    const up = await receiveUpload(Readable.from([body.subarray(0, 1), body.subarray(1)]), {
+      dir,
+      prefix: 'artifact',
+      maxBytes: 1000,
+      sha256: sha(body),
+    });
     expect(path.dirname(up.file)).to.equal(dir);
     expect(path.basename(up.file)).to.match(/^artifact-.*\.tar\.gz$/);
     expect(fs.readFileSync(up.file).equals(body)).to.equal(true);
@@ -52,7 +57,12 @@ describe('api/upload', () => {
 
   const refusals: Array<[string, () => Readable, number, RegExp, string?]> = [
     ['a sha256 mismatch', () => Readable.from([gz('x')]), 422, /sha256 is [0-9a-f]{64}, not 0000/, '0'.repeat(64)],
-    ['a body over the limit', () => Readable.from([Buffer.from([0x1f, 0x8b]), Buffer.alloc(600), Buffer.alloc(600)]), 413, /larger than this server's limit of 1000 bytes/],
+    [
+      'a body over the limit',
+      () => Readable.from([Buffer.from([0x1f, 0x8b]), Buffer.alloc(600), Buffer.alloc(600)]),
+      413,
+      /larger than this server's limit of 1000 bytes/,
+    ],
     ['a body that is not gzip', () => Readable.from([Buffer.from('PK\x03\x04zip')]), 415, /not a gzip file \(it starts with 0x504b\)/],
     ['a one-byte body', () => Readable.from([Buffer.from([0x1f])]), 415, /not a gzip file/],
     ['an empty body', () => Readable.from([]), 400, /empty/],
@@ -90,7 +100,8 @@ describe('api/upload', () => {
   });
 
   it('accepts only tarball media types, saying what to send', () => {
-    for (const t of ['application/gzip', 'application/octet-stream', 'application/x-gzip; charset=binary']) expect(() => checkMediaType(t)).to.not.throw();
+    for (const t of ['application/gzip', 'application/octet-stream', 'application/x-gzip; charset=binary'])
+      expect(() => checkMediaType(t)).to.not.throw();
     for (const t of [undefined, 'application/json', 'multipart/form-data; boundary=x']) {
       try {
         checkMediaType(t);
@@ -109,7 +120,9 @@ describe('api/archive-check', () => {
   });
 
   it('accepts a Slipway bundle that carries its process types in .slipway-release.json', async () => {
-    await checkUploadedArchive(tarDir({ '.slipway-release.json': JSON.stringify({ format: 1, processTypes: { web: 'node s.js' } }) }), { requireProcessTypes: true });
+    await checkUploadedArchive(tarDir({ '.slipway-release.json': JSON.stringify({ format: 1, processTypes: { web: 'node s.js' } }) }), {
+      requireProcessTypes: true,
+    });
   });
 
   it('refuses an artifact without process types, and points at a nested Procfile', async () => {
@@ -129,7 +142,9 @@ describe('api/archive-check', () => {
   /** A tar made entry by entry with Python's tarfile, to build link chains exactly. */
   function crafted(entries: Array<[string, 'dir' | 'file' | 'symlink' | 'hardlink', string?]>): string {
     const file = path.join(tmp('tgz'), 'a.tgz');
-    const r = spawnSync('python3', ['-c', `
+    const r = spawnSync('python3', [
+      '-c',
+      `
 import io, json, sys, tarfile
 kinds = {'dir': tarfile.DIRTYPE, 'file': tarfile.REGTYPE, 'symlink': tarfile.SYMTYPE, 'hardlink': tarfile.LNKTYPE}
 with tarfile.open(sys.argv[1], 'w:gz') as t:
@@ -137,19 +152,35 @@ with tarfile.open(sys.argv[1], 'w:gz') as t:
         ti = tarfile.TarInfo(name); ti.type = kinds[kind]; ti.linkname = link[0] if link else ''
         data = b'web: x\\n' if kind == 'file' else b''
         ti.size = len(data); t.addfile(ti, io.BytesIO(data))
-`, file, JSON.stringify(entries)]);
+`,
+      file,
+      JSON.stringify(entries),
+    ]);
     if (r.status !== 0) throw new Error(String(r.stderr));
     return file;
   }
 
   it('refuses a symlink that leaves the tree only through another symlink (a -> b/.., c -> a/..)', async () => {
-    const chain = crafted([['Procfile', 'file'], ['b', 'dir'], ['a', 'symlink', 'b/..'], ['c', 'symlink', 'a/..']]);
+    const chain = crafted([
+      ['Procfile', 'file'],
+      ['b', 'dir'],
+      ['a', 'symlink', 'b/..'],
+      ['c', 'symlink', 'a/..'],
+    ]);
     const err = await refusal(checkUploadedArchive(chain, { requireProcessTypes: true }));
     expect(err.status).to.equal(422);
     expect(err.message).to.match(/"c" leads outside the app directory through the archive's own symlinks/);
-    const hardlink = crafted([['Procfile', 'file'], ['b', 'dir'], ['a', 'symlink', 'b/..'], ['h', 'hardlink', 'a/../secret']]);
+    const hardlink = crafted([
+      ['Procfile', 'file'],
+      ['b', 'dir'],
+      ['a', 'symlink', 'b/..'],
+      ['h', 'hardlink', 'a/../secret'],
+    ]);
     expect((await refusal(checkUploadedArchive(hardlink, { requireProcessTypes: false }))).message).to.match(/"h" leads outside/);
-    const loop = crafted([['Procfile', 'file'], ['l', 'symlink', 'l/x']]);
+    const loop = crafted([
+      ['Procfile', 'file'],
+      ['l', 'symlink', 'l/x'],
+    ]);
     expect((await refusal(checkUploadedArchive(loop, { requireProcessTypes: false }))).status).to.equal(422);
   });
 

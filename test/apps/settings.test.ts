@@ -18,7 +18,14 @@ async function run(store: Store, user: User, argv: string[]): Promise<{ code: nu
   let err = '';
   stdout.on('data', (d) => (out += d));
   stderr.on('data', (d) => (err += d));
-  const ctx = { store, layout: new Layout('/nonexistent'), settings: SERVER, user, io: { stdin: new PassThrough(), stdout, stderr, tty: false }, local: false } as unknown as CommandContext;
+  const ctx = {
+    store,
+    layout: new Layout('/nonexistent'),
+    settings: SERVER,
+    user,
+    io: { stdin: new PassThrough(), stdout, stderr, tty: false },
+    local: false,
+  } as unknown as CommandContext;
   const code = await runCommand(ctx, argv);
   return { code, stdout: out, stderr: err };
 }
@@ -67,7 +74,16 @@ describe('apps/settings', () => {
   });
 
   it('reads what apps:set stored as booleans, numbers, lists and driver names', async () => {
-    const r = await run(store, member, ['apps:set', 'shop', 'push.atomic=true', 'backups.keep=07', 'releases.keep=3', 'driver=docker', 'artifact_urls=https://ci.example/a.tgz, https://ci.example/b.tgz', 'deploy_branch=release/1']);
+    const r = await run(store, member, [
+      'apps:set',
+      'shop',
+      'push.atomic=true',
+      'backups.keep=07',
+      'releases.keep=3',
+      'driver=docker',
+      'artifact_urls=https://ci.example/a.tgz, https://ci.example/b.tgz',
+      'deploy_branch=release/1',
+    ]);
     expect(r.stderr).to.equal('');
     expect(r.code).to.equal(0);
     const s = settingsOf(fresh('shop'));
@@ -93,7 +109,9 @@ describe('apps/settings', () => {
     await run(store, member, ['apps:set', 'dev', 'mode=final', 'deploy_branch=trunk', 'push.atomic=true']);
     expect(fresh('dev').mode).to.equal('final');
     const r = await run(store, member, ['apps:set', 'dev', 'mode=', 'deploy_branch=', 'push.atomic=']);
-    expect(r.stdout).to.equal('-----> dev: mode reset to its default\n-----> dev: deploy_branch reset to its default\n-----> dev: push.atomic reset to its default\n');
+    expect(r.stdout).to.equal(
+      '-----> dev: mode reset to its default\n-----> dev: deploy_branch reset to its default\n-----> dev: push.atomic reset to its default\n',
+    );
     // A dev app's mode goes back to its environment's, not to a fixed value.
     expect(settingsOf(fresh('dev')).get('mode')).to.equal('editable');
     expect(settingsOf(fresh('dev')).get('deploy_branch')).to.equal('main');
@@ -101,11 +119,19 @@ describe('apps/settings', () => {
   });
 
   it('refuses bad values with one line saying what is allowed', () => {
-    expect(refusal('backups.keep', '0')).to.deep.equal({ code: 'invalid', message: 'backups.keep must be a whole number from 1 to 100, not "0"', hint: undefined });
+    expect(refusal('backups.keep', '0')).to.deep.equal({
+      code: 'invalid',
+      message: 'backups.keep must be a whole number from 1 to 100, not "0"',
+      hint: undefined,
+    });
     expect(refusal('releases.keep', '1').message).to.equal('releases.keep must be a whole number from 2 to 100, not "1"');
     expect(refusal('releases.keep', '101').message).to.equal('releases.keep must be a whole number from 2 to 100, not "101"');
     expect(refusal('push.atomic', 'yes').message).to.equal('push.atomic is true or false');
-    expect(refusal('mode', 'prod')).to.deep.equal({ code: 'invalid', message: 'unknown mode "prod"', hint: 'use editable, cooking or final' });
+    expect(refusal('mode', 'prod')).to.deep.equal({
+      code: 'invalid',
+      message: 'unknown mode "prod"',
+      hint: 'use editable, cooking or final',
+    });
     expect(refusal('driver', 'k8s')).to.deep.equal({ code: 'invalid', message: 'unknown driver "k8s"', hint: 'use process or docker' });
     expect(refusal('deploy_branch', 'a..b').message).to.equal('"a..b" is not a valid branch name');
     expect(refusal('deploy_branch', '-x').message).to.equal('"-x" is not a valid branch name');
@@ -120,7 +146,9 @@ describe('apps/settings', () => {
     const local = 'file:///srv/git/shop.git';
     const denied = await run(store, member, ['apps:set', 'dev', `origin=${local}`]);
     expect(denied.code).to.equal(1);
-    expect(denied.stderr).to.equal(' !     origin: file:///srv/git/shop.git names a file or directory on the server; only an admin may set file URLs and host paths (use an http(s) URL (git or ssh for a repository), or ask an admin of this Slipway server to set it)\n');
+    expect(denied.stderr).to.equal(
+      ' !     origin: file:///srv/git/shop.git names a file or directory on the server; only an admin may set file URLs and host paths (use an http(s) URL (git or ssh for a repository), or ask an admin of this Slipway server to set it)\n',
+    );
     expect(refusal('buildpack_url', '/opt/buildpacks/ruby').code).to.equal('egress_refused');
     expect(refusal('artifact_urls', 'file:///srv/a.tgz').code).to.equal('egress_refused');
     expect(() => checkSetting('artifact_urls', 'file:///srv/a.tgz', { admin: true, settings: DEFAULT_EGRESS })).to.not.throw();
@@ -147,8 +175,19 @@ describe('apps/settings', () => {
     expect(settingsOf(fresh('shop')).get('upstream')).to.equal(undefined);
   });
 
-  it('knows only the user settings by name: Slipway\'s own and unknown keys are refused, and nothing is stored', async () => {
-    expect(USER_SETTINGS).to.deep.equal(['deploy_branch', 'buildpack_url', 'mode', 'upstream', 'origin', 'push.atomic', 'artifact_urls', 'driver', 'backups.keep', 'releases.keep']);
+  it("knows only the user settings by name: Slipway's own and unknown keys are refused, and nothing is stored", async () => {
+    expect(USER_SETTINGS).to.deep.equal([
+      'deploy_branch',
+      'buildpack_url',
+      'mode',
+      'upstream',
+      'origin',
+      'push.atomic',
+      'artifact_urls',
+      'driver',
+      'backups.keep',
+      'releases.keep',
+    ]);
     expect(SETTINGS.stopped.who).to.equal('slipway');
     for (const key of ['stopped', 'constructor', 'nope']) {
       const r = await run(store, member, ['apps:set', 'shop', `${key}=true`, 'push.atomic=true']);
@@ -157,23 +196,33 @@ describe('apps/settings', () => {
     }
     expect((await run(store, member, ['apps:set', 'shop', 'push.atomic'])).stderr).to.include('unknown setting "push.atomic"');
     expect(fresh('shop').settings).to.deep.equal({});
-    expect(() => checkSetting('stopped', 'true', { admin: true, settings: DEFAULT_EGRESS })).to.throw(SlipwayError, 'stopped is set by Slipway itself');
+    expect(() => checkSetting('stopped', 'true', { admin: true, settings: DEFAULT_EGRESS })).to.throw(
+      SlipwayError,
+      'stopped is set by Slipway itself',
+    );
   });
 
-  it('apps:get prints the stored text of the user settings, never Slipway\'s own', async () => {
+  it("apps:get prints the stored text of the user settings, never Slipway's own", async () => {
     writeSetting(store, fresh('shop'), 'stopped', 'true');
     await run(store, member, ['apps:set', 'shop', 'releases.keep=4']);
     const all = await run(store, member, ['apps:get', 'shop']);
     expect(all.stdout.split('\n')).to.include.members(['deploy_branch  main', 'mode           cooking', 'releases.keep  4', 'push.atomic']);
     expect(all.stdout).to.not.include('stopped');
     expect((await run(store, member, ['apps:get', 'shop', 'releases.keep'])).stdout).to.equal('4\n');
-    expect((await run(store, member, ['apps:get', 'shop', 'stopped'])).stderr).to.equal(` !     unknown setting "stopped" (settings are: ${USER_SETTINGS.join(', ')})\n`);
+    expect((await run(store, member, ['apps:get', 'shop', 'stopped'])).stderr).to.equal(
+      ` !     unknown setting "stopped" (settings are: ${USER_SETTINGS.join(', ')})\n`,
+    );
     expect(settingsOf(fresh('shop')).get('stopped')).to.equal(true);
     expect(settingText(fresh('shop'), 'mode')).to.equal('cooking');
   });
 
   it('reads stored text it cannot use as unset, so the default applies', () => {
-    for (const [key, text] of [['backups.keep', 'lots'], ['driver', 'k8s'], ['push.atomic', 'yes']] as const) store.apps.setSetting(fresh('shop').id, key, text);
+    for (const [key, text] of [
+      ['backups.keep', 'lots'],
+      ['driver', 'k8s'],
+      ['push.atomic', 'yes'],
+    ] as const)
+      store.apps.setSetting(fresh('shop').id, key, text);
     const s = settingsOf(fresh('shop'));
     expect(s.get('backups.keep')).to.equal(undefined);
     expect(s.get('driver')).to.equal(undefined);

@@ -4,7 +4,10 @@ import { SlipwayError } from '../../src/errors.js';
 import { Store, type App, type User } from '../../src/store/index.js';
 
 const SETTINGS: HostSettings = { domain: 'example.test', publicHost: 'paas.example.test' };
-const TAKEN = { message: 'is already in use by another app', hint: 'a host name belongs to one app; ask its owner or an admin to remove it first' };
+const TAKEN = {
+  message: 'is already in use by another app',
+  hint: 'a host name belongs to one app; ask its owner or an admin to remove it first',
+};
 
 describe('auth/hosts: which host names an app may have', () => {
   let store: Store;
@@ -42,7 +45,14 @@ describe('auth/hosts: which host names an app may have', () => {
   const asTaken = { code: 'domain_in_use', status: 409, message: `HOST ${TAKEN.message}`, hint: TAKEN.hint };
 
   it("refuses another app's default name and every name under it, existing app or not, like a taken name", () => {
-    for (const host of ['bobshop.example.test', 'x.bobshop.example.test', 'a.b.bobshop.example.test', 'nosuch.example.test', 'x.nosuch.example.test', 'example.test']) {
+    for (const host of [
+      'bobshop.example.test',
+      'x.bobshop.example.test',
+      'a.b.bobshop.example.test',
+      'nosuch.example.test',
+      'x.nosuch.example.test',
+      'example.test',
+    ]) {
       expect(refusal(alice, herapp, host), host).to.deep.equal(asTaken);
     }
   });
@@ -61,7 +71,7 @@ describe('auth/hosts: which host names an app may have', () => {
     expect(() => checkHostClaim(store, elsewhere, alice, herapp, 'corp.test')).to.not.throw();
   });
 
-  it("refuses a name claimed at any level by another owner, like a taken name, in both directions", () => {
+  it('refuses a name claimed at any level by another owner, like a taken name, in both directions', () => {
     for (const host of ['shop.test', 'x.shop.test', 'y.x.shop.test', 'b.deep.test', 'deep.test', 'z.a.b.deep.test']) {
       expect(refusal(alice, herapp, host), host).to.deep.equal(asTaken);
     }
@@ -81,7 +91,9 @@ describe('auth/hosts: which host names an app may have', () => {
   });
 
   it('names the app that has it only to someone who may use that app', () => {
-    expect(() => checkHostClaim(store, SETTINGS, admin, herapp, 'x.shop.test')).to.throw('x.shop.test is already in use by app bobshop (as shop.test)');
+    expect(() => checkHostClaim(store, SETTINGS, admin, herapp, 'x.shop.test')).to.throw(
+      'x.shop.test is already in use by app bobshop (as shop.test)',
+    );
     expect(() => checkHostClaim(store, SETTINGS, admin, herapp, 'shop.test')).to.throw('shop.test is already in use by app bobshop');
   });
 

@@ -76,7 +76,10 @@ describe('auth/sessions: live sessions end when their access goes', () => {
     open('alice', { userId: alice.id }, ['shop', 'blog']);
     store.users.remove(bob.id);
     await settled();
-    expect(Object.fromEntries(ended)).to.deep.equal({ 'bob-ssh': 'your user account was removed', 'bob-api': 'your user account was removed' });
+    expect(Object.fromEntries(ended)).to.deep.equal({
+      'bob-ssh': 'your user account was removed',
+      'bob-api': 'your user account was removed',
+    });
     expect(sessions.size).to.equal(1);
   });
 

@@ -10,7 +10,9 @@ import { alive } from '../support/proc.js';
 
 const execFileP = promisify(execFile);
 const git = (cwd: string, ...args: string[]) =>
-  execFileP('git', ['-c', 'user.name=Slipway Test', '-c', 'user.email=test@slipway.invalid', '-c', 'init.defaultBranch=main', ...args], { cwd });
+  execFileP('git', ['-c', 'user.name=Slipway Test', '-c', 'user.email=test@slipway.invalid', '-c', 'init.defaultBranch=main', ...args], {
+    cwd,
+  });
 
 /**
  * A third-party buildpack written against the Heroku buildpack API v2 only:
@@ -105,13 +107,16 @@ describe('build/buildpack API v2', function () {
     await runBuildpacks(sb.opts({ buildpackUrl: `${url}#v1` }));
     expect(await readFile(path.join(sb.buildDir, 'which.txt'), 'utf8')).to.equal('tagged\n');
 
-    const err = await runBuildpacks(sb.opts({ buildpackUrl: `${url}#no-such-ref` })).then(() => null, (e: unknown) => e);
+    const err = await runBuildpacks(sb.opts({ buildpackUrl: `${url}#no-such-ref` })).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(BuildError);
     expect((err as BuildError).message).to.match(/^heroku-buildpack-greet buildpack: git clone failed \(exit \d+\)$/);
     expect((err as BuildError).hint).to.contain('"no-such-ref"');
   });
 
-  it('runs every buildpack in .buildpacks, passing each one\'s export file to the next', async () => {
+  it("runs every buildpack in .buildpacks, passing each one's export file to the next", async () => {
     const dir = await tempDir();
     const first = await makeBuildpack(path.join(dir, 'first'), {
       detect: 'echo First',
@@ -135,7 +140,12 @@ echo "export PATH=\\"/opt/first/bin:\\$PATH\\"" >> "$bp_dir/export"`,
     expect(result.configVars).to.deep.equal({ A: 'first', B: 'second' });
     expect(sb.lines.filter((l) => l.endsWith('app detected'))).to.deep.equal(['-----> First app detected', '-----> Second app detected']);
     // Buildpacks run from private copies, so the original folder stays clean.
-    expect(await stat(path.join(first, 'export')).then(() => true, () => false)).to.equal(false);
+    expect(
+      await stat(path.join(first, 'export')).then(
+        () => true,
+        () => false,
+      ),
+    ).to.equal(false);
   });
 
   it('mixes built-in names into .buildpacks', async () => {
@@ -152,7 +162,10 @@ echo "export PATH=\\"/opt/first/bin:\\$PATH\\"" >> "$bp_dir/export"`,
       compile: 'echo "-----> Trying"\necho " !     it broke" >&2\nexit 3',
     });
     const sb = await sandbox();
-    const err = await runBuildpacks(sb.opts({ buildpackUrl: pack })).then(() => null, (e: unknown) => e);
+    const err = await runBuildpacks(sb.opts({ buildpackUrl: pack })).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(BuildError);
     const e = err as BuildError;
     expect(e.message).to.equal('broken-pack buildpack: compile failed (exit 3)');
@@ -164,20 +177,34 @@ echo "export PATH=\\"/opt/first/bin:\\$PATH\\"" >> "$bp_dir/export"`,
     const dir = await tempDir();
     const picky = await makeBuildpack(path.join(dir, 'picky'), { detect: 'exit 1', compile: 'true' });
     const sb = await sandbox();
-    const err = await runBuildpacks(sb.opts({ buildpackUrl: picky })).then(() => null, (e: unknown) => e);
+    const err = await runBuildpacks(sb.opts({ buildpackUrl: picky })).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((err as BuildError).message).to.equal('picky buildpack: app not compatible (bin/detect failed)');
 
     const noexec = await makeBuildpack(path.join(dir, 'noexec'), { detect: 'echo NoExec' });
     await writeFile(path.join(noexec, 'bin', 'compile'), 'echo hi\n');
-    const err2 = await runBuildpacks(sb.opts({ buildpackUrl: noexec })).then(() => null, (e: unknown) => e);
+    const err2 = await runBuildpacks(sb.opts({ buildpackUrl: noexec })).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((err2 as BuildError).message).to.equal('noexec buildpack: bin/compile could not be started (EACCES)');
   });
 
   it('reports invalid release YAML', async () => {
-    const pack = await makeBuildpack(path.join(await tempDir(), 'yamlish'), { compile: 'true', release: 'echo "default_process_types: [web]"' });
+    const pack = await makeBuildpack(path.join(await tempDir(), 'yamlish'), {
+      compile: 'true',
+      release: 'echo "default_process_types: [web]"',
+    });
     const sb = await sandbox();
-    const err = await runBuildpacks(sb.opts({ buildpackUrl: pack })).then(() => null, (e: unknown) => e);
-    expect((err as BuildError).message).to.equal('yamlish buildpack: release printed invalid YAML: default_process_types must be a mapping');
+    const err = await runBuildpacks(sb.opts({ buildpackUrl: pack })).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect((err as BuildError).message).to.equal(
+      'yamlish buildpack: release printed invalid YAML: default_process_types must be a mapping',
+    );
   });
 
   it('streams compile output line by line while compile runs', async () => {
@@ -211,12 +238,19 @@ echo "export PATH=\\"/opt/first/bin:\\$PATH\\"" >> "$bp_dir/export"`,
     });
     const sb = await sandbox();
     const controller = new AbortController();
-    const build = runBuildpacks(sb.opts({
-      buildpackUrl: pack,
-      signal: controller.signal,
-      log: (line) => { if (line === '-----> sleeping') setTimeout(() => controller.abort(), 100); },
-    }));
-    const err = await build.then(() => null, (e: unknown) => e);
+    const build = runBuildpacks(
+      sb.opts({
+        buildpackUrl: pack,
+        signal: controller.signal,
+        log: (line) => {
+          if (line === '-----> sleeping') setTimeout(() => controller.abort(), 100);
+        },
+      }),
+    );
+    const err = await build.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((err as BuildError).message).to.equal('sleepy buildpack: compile aborted');
     const pid = Number(await readFile(pidFile, 'utf8'));
     // SIGKILL to the group is asynchronous: give the kernel a moment, then the grandchild must be gone.

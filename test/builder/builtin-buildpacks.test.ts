@@ -8,7 +8,11 @@ import path from 'node:path';
 import { BuildError, runBuildpacks } from '../../src/builder/buildpacks.js';
 import { cleanup, sandbox } from './helpers.js';
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 describe('build/built-in buildpacks', function () {
   this.timeout(60_000);
@@ -34,7 +38,7 @@ describe('build/built-in buildpacks', function () {
     await writeFile(path.join(sb.buildDir, 'tools', 'package.json'), JSON.stringify({ name: 'tools', version: '1.0.0' }));
     await writeFile(path.join(sb.buildDir, 'tools', 'index.js'), 'module.exports = "built by tools";\n');
     const pkg = JSON.parse(await readFile(path.join(sb.buildDir, 'package.json'), 'utf8'));
-    pkg.scripts.build = 'node -e "require(\'fs\').writeFileSync(\'dist.txt\', require(\'tools\'))"';
+    pkg.scripts.build = "node -e \"require('fs').writeFileSync('dist.txt', require('tools'))\"";
     pkg.devDependencies = { tools: 'file:./tools' };
     await writeFile(path.join(sb.buildDir, 'package.json'), JSON.stringify(pkg, null, 2));
 
@@ -56,7 +60,10 @@ describe('build/built-in buildpacks', function () {
     const pkg = JSON.parse(await readFile(path.join(sb.buildDir, 'package.json'), 'utf8'));
     pkg.scripts.build = 'node -e "process.exit(7)"';
     await writeFile(path.join(sb.buildDir, 'package.json'), JSON.stringify(pkg));
-    const err = await runBuildpacks(sb.opts()).then(() => null, (e: unknown) => e);
+    const err = await runBuildpacks(sb.opts()).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(BuildError);
     expect((err as BuildError).message).to.equal('nodejs buildpack: compile failed (exit 7)');
     expect((err as BuildError).buildpack).to.equal('nodejs');
@@ -85,7 +92,10 @@ describe('build/built-in buildpacks', function () {
     const sb = await sandbox('python-hello');
     await writeFile(path.join(sb.buildDir, 'requirements.txt'), 'slipway-no-such-package-zz9==1.0\n');
     const env = { PIP_INDEX_URL: 'http://127.0.0.1:9/simple', PIP_RETRIES: '0', PIP_TIMEOUT: '2' };
-    const err = await runBuildpacks(sb.opts({ env })).then(() => null, (e: unknown) => e);
+    const err = await runBuildpacks(sb.opts({ env })).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(BuildError);
     expect((err as BuildError).message).to.equal('python buildpack: compile failed (exit 1)');
     expect(sb.lines.join('\n')).to.contain('The Python package index could not be reached');
@@ -136,10 +146,14 @@ describe('build/built-in buildpacks', function () {
   it('fails with a hint naming what each built-in looks for when nothing matches', async () => {
     const sb = await sandbox();
     await writeFile(path.join(sb.buildDir, 'README.md'), '# nothing to run');
-    const err = await runBuildpacks(sb.opts()).then(() => null, (e: unknown) => e);
+    const err = await runBuildpacks(sb.opts()).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(BuildError);
     expect((err as BuildError).message).to.equal('no buildpack detected for this app');
-    for (const needle of ['package.json', 'requirements.txt', 'index.html', 'Procfile']) expect((err as BuildError).hint).to.contain(needle);
+    for (const needle of ['package.json', 'requirements.txt', 'index.html', 'Procfile'])
+      expect((err as BuildError).hint).to.contain(needle);
     await rm(sb.buildDir, { recursive: true });
   });
 });
@@ -158,7 +172,9 @@ function get(port: number, rawPath: string): Promise<{ status: number; type?: st
     const req = http.request({ host: '127.0.0.1', port, path: rawPath, method: 'GET' }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
+      res.on('data', (c: string) => {
+        body += c;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body }));
     });
     req.on('error', reject);

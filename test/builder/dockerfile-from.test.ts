@@ -5,12 +5,25 @@ const images = (text: string) => baseImages(text).map((r) => `${r.line}:${r.imag
 
 describe('build/dockerfile-from: the images a Dockerfile reads from', () => {
   it('lists every stage FROM, but not scratch nor an earlier stage (by name, any case, or index)', () => {
-    const text = ['FROM node:20 AS build', 'RUN npm ci', 'FROM scratch', 'FROM BUILD', 'COPY --from=build /a /b', 'COPY --from=0 /a /b', 'from debian:bookworm'].join('\n');
+    const text = [
+      'FROM node:20 AS build',
+      'RUN npm ci',
+      'FROM scratch',
+      'FROM BUILD',
+      'COPY --from=build /a /b',
+      'COPY --from=0 /a /b',
+      'from debian:bookworm',
+    ].join('\n');
     expect(images(text)).to.deep.equal(['1:node:20', '7:debian:bookworm']);
   });
 
   it('finds images read by COPY --from, RUN --mount from= and ONBUILD', () => {
-    const text = ['FROM slipway/stack:bookworm', 'COPY --chown=1:1 --from=slipway/other:v1 /x /y', 'RUN --mount=type=bind,from=other-image,target=/m true', 'ONBUILD COPY --from=hidden:v2 /x /y'].join('\n');
+    const text = [
+      'FROM slipway/stack:bookworm',
+      'COPY --chown=1:1 --from=slipway/other:v1 /x /y',
+      'RUN --mount=type=bind,from=other-image,target=/m true',
+      'ONBUILD COPY --from=hidden:v2 /x /y',
+    ].join('\n');
     expect(images(text)).to.deep.equal(['1:slipway/stack:bookworm', '2:slipway/other:v1', '3:other-image', '4:hidden:v2']);
   });
 

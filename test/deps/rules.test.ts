@@ -10,7 +10,8 @@ const root = path.resolve(new URL('../..', import.meta.url).pathname);
 const FIXTURE: Record<string, string> = {
   'src/errors.ts': 'export const E = 1;\n',
   'src/store/index.ts': "import { run } from '../pipeline/runner.js';\nexport const store = run;\n",
-  'src/pipeline/runner.ts': "import type Docker from 'dockerode';\nimport { ProcessDriver } from '../runtime/process/driver.js';\nexport const run = (d?: Docker) => [d, ProcessDriver];\n",
+  'src/pipeline/runner.ts':
+    "import type Docker from 'dockerode';\nimport { ProcessDriver } from '../runtime/process/driver.js';\nexport const run = (d?: Docker) => [d, ProcessDriver];\n",
   'src/runtime/process/driver.ts': "import { relay } from './relay.js';\nexport class ProcessDriver {\n  relay = relay;\n}\n",
   'src/runtime/process/relay.ts': 'export const relay = 1;\n',
   'src/runtime/docker/driver.ts': "import { ProcessDriver } from '../process/driver.js';\nexport const DockerDriver = ProcessDriver;\n",
@@ -41,7 +42,12 @@ describe('dependency rules (.dependency-cruiser.cjs)', function () {
     }
     fs.copyFileSync(path.join(root, 'tsconfig.json'), path.join(dir, 'tsconfig.json'));
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
-    const depcruise = (type: string) => execa(path.join(root, 'node_modules/.bin/depcruise'), ['src', '--config', path.join(root, '.dependency-cruiser.cjs'), '--output-type', type], { cwd: dir, reject: false });
+    const depcruise = (type: string) =>
+      execa(
+        path.join(root, 'node_modules/.bin/depcruise'),
+        ['src', '--config', path.join(root, '.dependency-cruiser.cjs'), '--output-type', type],
+        { cwd: dir, reject: false },
+      );
     violations = JSON.parse((await depcruise('json')).stdout).summary.violations;
     // What `npm run lint:deps` prints and exits with.
     const err = await depcruise('err');

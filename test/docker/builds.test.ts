@@ -11,7 +11,11 @@ import { requires } from '../support/requires.js';
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
 const releases = (home: string, app: string) =>
-  query<{ version: number; status: string; image: string | null }>(home, 'SELECT version, status, image FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY version', app);
+  query<{ version: number; status: string; image: string | null }>(
+    home,
+    'SELECT version, status, image FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY version',
+    app,
+  );
 
 /** Containers of one app in a role (instance, build), from the engine itself. */
 async function containersOf(app: string, role: string, all = false): Promise<Docker.ContainerInfo[]> {
@@ -44,8 +48,18 @@ describe('Dockerfile apps (real dockerd)', function () {
     await cleanUp(APP);
     // Only untagged ones: the same lines also name the tagged stack image (FROM), which is shared.
     for (const id of intermediates) {
-      const tags = await docker.getImage(id).inspect().then((i) => i.RepoTags ?? [], () => ['gone']);
-      if (!tags.length) await docker.getImage(id).remove().catch(() => undefined);
+      const tags = await docker
+        .getImage(id)
+        .inspect()
+        .then(
+          (i) => i.RepoTags ?? [],
+          () => ['gone'],
+        );
+      if (!tags.length)
+        await docker
+          .getImage(id)
+          .remove()
+          .catch(() => undefined);
     }
   });
 
@@ -86,7 +100,10 @@ describe('Dockerfile apps (real dockerd)', function () {
     expect(pushed.stderr).to.match(/Deploy of dfhello v2 failed at build: the Dockerfile build failed: .*returned a non-zero code: 3/);
     expect(pushed.stderr).to.include('v1 is still serving');
     expect((await server.get(APP)).body).to.equal('from a Dockerfile');
-    expect(releases(server.home, APP).map((r) => [r.version, r.status])).to.deep.equal([[1, 'succeeded'], [2, 'failed']]);
+    expect(releases(server.home, APP).map((r) => [r.version, r.status])).to.deep.equal([
+      [1, 'succeeded'],
+      [2, 'failed'],
+    ]);
     expect((await containersOf(APP, 'instance')).map((c) => c.Id)).to.deep.equal([before!.Id]);
   });
 
@@ -119,7 +136,10 @@ describe('Dockerfile apps (real dockerd)', function () {
   it('an app that names a buildpack is built with it even with a Dockerfile', async () => {
     const { server, key } = env;
     expect(server.cli(['apps:set', APP, 'buildpack_url=nodejs']).code).to.equal(0);
-    fs.writeFileSync(path.join(repo, 'package.json'), JSON.stringify({ name: 'dfhello', version: '1.0.0', scripts: { start: 'node server.js' } }));
+    fs.writeFileSync(
+      path.join(repo, 'package.json'),
+      JSON.stringify({ name: 'dfhello', version: '1.0.0', scripts: { start: 'node server.js' } }),
+    );
     setMessage(repo, 'buildpack wins');
     const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
     expect(pushed.code, pushed.stderr).to.equal(0);
@@ -139,7 +159,13 @@ describe('Dockerfile apps (real dockerd)', function () {
     expect(pushed.stderr).to.include('Pruned old releases: v4, v3, v1');
     // v1's image went only with v4, the rollback that reused it.
     for (const gone of [v1Image, v3Image]) {
-      const err = await docker.getImage(gone).inspect().then(() => undefined, (e: { statusCode?: number }) => e);
+      const err = await docker
+        .getImage(gone)
+        .inspect()
+        .then(
+          () => undefined,
+          (e: { statusCode?: number }) => e,
+        );
       expect(err?.statusCode, gone).to.equal(404);
     }
   });
@@ -158,7 +184,9 @@ describe('Dockerfile apps (real dockerd)', function () {
     expect(back.stdout).to.include(`Image ${lost.slice(7, 19)} is gone; building it again`);
     expect((await server.get(APP)).body).to.equal('image to lose');
     const rebuilt = imageOf(server, APP, 'v9')!;
-    expect(rebuilt).to.match(/^sha256:/).and.not.equal(lost);
+    expect(rebuilt)
+      .to.match(/^sha256:/)
+      .and.not.equal(lost);
     expect((await containersOf(APP, 'instance')).map((c) => c.ImageID)).to.deep.equal([rebuilt]);
   });
 });
@@ -245,12 +273,14 @@ describe('container builds with the engine stopped', function () {
   this.timeout(120_000);
   const env = useServer({ env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
 
-  it('a docker app\'s build fails with the one line saying what to start', async () => {
+  it("a docker app's build fails with the one line saying what to start", async () => {
     const { server, key } = env;
     expect(server.cli(['apps:create', 'noengine']).code).to.equal(0);
     expect(server.cli(['apps:set', 'noengine', 'driver=docker']).code).to.equal(0);
     const pushed = await push(appRepo('node-hello'), server.sshRemote('noengine'), { sshCommand: key.sshCommand });
-    expect(pushed.stderr).to.match(/failed at build: cannot reach the Docker engine at unix:\/\/\/nonexistent\.sock \(no socket there\): start it/);
+    expect(pushed.stderr).to.match(
+      /failed at build: cannot reach the Docker engine at unix:\/\/\/nonexistent\.sock \(no socket there\): start it/,
+    );
     expect(releases(server.home, 'noengine').map((r) => r.status)).to.deep.equal(['failed']);
   });
 });

@@ -15,7 +15,8 @@ async function containersOf(app: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ filters: { label: [`slipway.app=${app}`, 'slipway.role=instance'] } });
 }
 
-const underLoad = (server: TestServer, app: string, work: () => Promise<void>) => loadOnRouter(server.ports.router, `${app}.localhost`, work);
+const underLoad = (server: TestServer, app: string, work: () => Promise<void>) =>
+  loadOnRouter(server.ports.router, `${app}.localhost`, work);
 
 function sshTty(key: string, port: number, command: string, input: string): Result {
   const r = spawnSync('ssh', ['-tt', ...sshArgs(key, port), command], { input, encoding: 'utf8', timeout: 120_000 });
@@ -56,7 +57,13 @@ describe('docker driver (real dockerd)', function () {
     const c = found[0]!;
     const home = homeId(server.home);
     expect(c.Names[0]).to.equal(`/slipway-${home}-${APP}-v1-web-1`);
-    expect(c.Labels).to.include({ 'slipway.app': APP, 'slipway.release': '1', 'slipway.process': 'web', 'slipway.instance': `${APP}.v1.web.1`, 'slipway.home': home });
+    expect(c.Labels).to.include({
+      'slipway.app': APP,
+      'slipway.release': '1',
+      'slipway.process': 'web',
+      'slipway.instance': `${APP}.v1.web.1`,
+      'slipway.home': home,
+    });
     expect(c.Image).to.equal('slipway/stack:bookworm');
     expect(c.Ports.find((p) => p.PrivatePort === 5000)?.IP).to.equal('127.0.0.1');
     const info = await docker.getContainer(c.Id).inspect();
@@ -82,7 +89,7 @@ describe('docker driver (real dockerd)', function () {
     expect(all.map((c) => c.Id)).to.not.include(old!.Id);
   });
 
-  it('enter runs inside the container (its hostname, not the host\'s)', async () => {
+  it("enter runs inside the container (its hostname, not the host's)", async () => {
     const { server, key } = env;
     const [c] = await containersOf(APP);
     const hostname = (await docker.getContainer(c!.Id).inspect()).Config.Hostname;

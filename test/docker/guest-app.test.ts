@@ -47,7 +47,10 @@ function guestRepo(): string {
   const repo = appRepo('procfile-hello');
   fs.writeFileSync(path.join(repo, 'server.js'), SERVER);
   fs.writeFileSync(path.join(repo, 'Procfile'), `web: node server.js\nrelease: touch /app/release.test\nhog: ${HOG}\n`);
-  fs.writeFileSync(path.join(repo, 'app.json'), JSON.stringify({ scripts: { predeploy: 'echo predeployed > /app/predeploy.txt', postdeploy: 'touch /app/postdeploy.txt' } }));
+  fs.writeFileSync(
+    path.join(repo, 'app.json'),
+    JSON.stringify({ scripts: { predeploy: 'echo predeployed > /app/predeploy.txt', postdeploy: 'touch /app/postdeploy.txt' } }),
+  );
   setMessage(repo, 'one');
   commitAll(repo, 'guest app');
   return repo;
@@ -104,7 +107,14 @@ describe('the docker guest: /app and limits (real dockerd)', function () {
 
   it("predeploy's writes are kept in the release (run sees them); postdeploy's and the instances' are not", async () => {
     const { server } = env;
-    const ran = server.cli(['run', 'guest', '--', 'sh', '-c', 'cat /app/predeploy.txt; ls /app/postdeploy.txt /app/tmp/pids/x /app/release.test 2>&1 | wc -l; id -u']);
+    const ran = server.cli([
+      'run',
+      'guest',
+      '--',
+      'sh',
+      '-c',
+      'cat /app/predeploy.txt; ls /app/postdeploy.txt /app/tmp/pids/x /app/release.test 2>&1 | wc -l; id -u',
+    ]);
     expect(ran.code, ran.stderr).to.equal(0);
     const [kept, missing, uid] = ran.stdout.trim().split('\n');
     expect(kept).to.equal('predeployed');
@@ -136,13 +146,20 @@ describe('the docker guest: /app and limits (real dockerd)', function () {
     const pushed = await push(repo, server.sshRemote('guest'), { sshCommand: key.sshCommand });
     expect(pushed.code, pushed.stderr).to.equal(0);
     const seen = new Set(await bodies(6));
-    expect([...seen].sort()).to.deep.equal(['web.1 own=web.1 fresh=yes release.test=no predeploy=yes two', 'web.2 own=web.2 fresh=yes release.test=no predeploy=yes two']);
+    expect([...seen].sort()).to.deep.equal([
+      'web.1 own=web.1 fresh=yes release.test=no predeploy=yes two',
+      'web.2 own=web.2 fresh=yes release.test=no predeploy=yes two',
+    ]);
   });
 
   it('a process allocating past its memory limit is killed, and ps and logs say so (R15)', async () => {
     const { server } = env;
     expect(server.cli(['ps:scale', 'guest', 'hog=1']).code).to.equal(0);
-    await eventually(() => /^hog\.1\s+crashed \(memory\)/m.test(server.cli(['ps', 'guest']).stdout), 'ps to show hog.1 crashed (memory)', 120_000);
+    await eventually(
+      () => /^hog\.1\s+crashed \(memory\)/m.test(server.cli(['ps', 'guest']).stdout),
+      'ps to show hog.1 crashed (memory)',
+      120_000,
+    );
     const logs = server.cli(['logs', 'guest', '--ps', 'hog.1', '-n', '50']);
     expect(logs.stdout).to.match(/slipway\[hog\.1\]: Error R15 \(Memory quota vastly exceeded\): killed at its 512 MB memory limit/);
     expect(server.cli(['ps:scale', 'guest', 'hog=0']).code).to.equal(0);
@@ -154,7 +171,11 @@ describe('the docker guest: /app and limits (real dockerd)', function () {
     expect(server.cli(['apps:create', 'devapp', '--env', 'dev']).code).to.equal(0);
     const dev = appRepo('procfile-hello');
     // git runs this config's fsmonitor as the server's user on the next push, were the build able to write it.
-    addBuildpack(dev, 'git-bp', 'if printf "[core]\\n\\tfsmonitor = touch /tmp/slipway-pwned\\n" >> "$1/.git/config" 2>/dev/null; then echo "git config WRITTEN"; else echo "git config denied"; fi');
+    addBuildpack(
+      dev,
+      'git-bp',
+      'if printf "[core]\\n\\tfsmonitor = touch /tmp/slipway-pwned\\n" >> "$1/.git/config" 2>/dev/null; then echo "git config WRITTEN"; else echo "git config denied"; fi',
+    );
     for (const text of ['dev one', 'dev two']) {
       setMessage(dev, text);
       const pushed = await push(dev, server.sshRemote('devapp'), { sshCommand: key.sshCommand });

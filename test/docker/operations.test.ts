@@ -13,7 +13,8 @@ import { requires } from '../support/requires.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const STACK = 'slipway/stack:bookworm';
-const ENGINE_LINE = /cannot reach the Docker engine at unix:\/\/\S+\/docker\.sock \(no socket there\): start it with `systemctl start docker`/;
+const ENGINE_LINE =
+  /cannot reach the Docker engine at unix:\/\/\S+\/docker\.sock \(no socket there\): start it with `systemctl start docker`/;
 
 /** Everything (any state) one server created for one app, from the engine itself. */
 function containersOf(home: string, app: string, extra: string[] = []): Promise<Docker.ContainerInfo[]> {
@@ -115,7 +116,9 @@ describe('docker operations (real dockerd)', function () {
       expect(ranHome.stdout.trim()).to.equal('/app');
       const ranHost = ssh(key.key, server.ports.ssh, ['run', APP, '--', 'hostname']);
       expect(ranHost.code, ranHost.stderr).to.equal(0);
-      expect(ranHost.stdout.trim()).to.match(/^[0-9a-f]{12}$/).and.not.equal(os.hostname());
+      expect(ranHost.stdout.trim())
+        .to.match(/^[0-9a-f]{12}$/)
+        .and.not.equal(os.hostname());
     });
 
     it('switched back to process, a daemon restart keeps the live release in its container', async () => {
@@ -142,7 +145,13 @@ describe('docker operations (real dockerd)', function () {
       // A process guest names itself after the one-off (a container would say its id).
       expect(ran.stdout.trim()).to.match(new RegExp(`^${APP}\\.v4\\.run\\.`));
       // Each release remembers the driver it ran on; v2 never ran (its container build found no engine).
-      expect(query(server.home, 'SELECT r.version, r.status, r.driver FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version', APP)).to.deep.equal([
+      expect(
+        query(
+          server.home,
+          'SELECT r.version, r.status, r.driver FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version',
+          APP,
+        ),
+      ).to.deep.equal([
         { version: 1, status: 'succeeded', driver: 'process' },
         { version: 2, status: 'failed', driver: null },
         { version: 3, status: 'succeeded', driver: 'docker' },
@@ -198,18 +207,24 @@ describe('docker operations (real dockerd)', function () {
       const running = await containersOf(server.home, APP, ['slipway.role=instance']);
       expect(running.map((c) => [c.Labels['slipway.release'], c.State])).to.deep.equal([['3', 'running']]);
       live = running[0]!.Id;
-      expect(query(server.home, "SELECT version, status FROM releases ORDER BY version")).to.deep.equal([
+      expect(query(server.home, 'SELECT version, status FROM releases ORDER BY version')).to.deep.equal([
         { version: 1, status: 'pruned' },
         { version: 2, status: 'succeeded' },
         { version: 3, status: 'succeeded' },
       ]);
     });
 
-    it('a restarted daemon serves from the same container and removes a stray of a non-live release, but not another server\'s', async () => {
+    it("a restarted daemon serves from the same container and removes a stray of a non-live release, but not another server's", async () => {
       const { server } = env;
       const home = homeId(server.home);
       await server.stop();
-      const labels = { 'slipway.app': APP, 'slipway.release': '1', 'slipway.process': 'web', 'slipway.instance': `${APP}.v1.web.1`, 'slipway.role': 'instance' };
+      const labels = {
+        'slipway.app': APP,
+        'slipway.release': '1',
+        'slipway.process': 'web',
+        'slipway.instance': `${APP}.v1.web.1`,
+        'slipway.role': 'instance',
+      };
       const stray = await labelledContainer({ ...labels, 'slipway.home': home }, true);
       const foreign = await labelledContainer({ ...labels, 'slipway.home': FOREIGN }, true);
       await server.boot();
@@ -232,11 +247,19 @@ describe('docker operations (real dockerd)', function () {
 
       const restart = server.cli(['ps:restart', APP]);
       expect(restart.code).to.not.equal(0);
-      expect(restart.stderr.trim().split('\n').filter((l) => l.trim()), restart.stderr).to.have.length(1);
+      expect(
+        restart.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => l.trim()),
+        restart.stderr,
+      ).to.have.length(1);
       expect(restart.stderr).to.match(ENGINE_LINE);
 
       expect(query(server.home, 'SELECT current_release FROM apps WHERE name = ?', APP)).to.deep.equal([{ current_release: 3 }]);
-      expect(query(server.home, "SELECT status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? AND r.version = 3", APP)).to.deep.equal([{ status: 'succeeded' }]);
+      expect(
+        query(server.home, 'SELECT status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? AND r.version = 3', APP),
+      ).to.deep.equal([{ status: 'succeeded' }]);
       expect(server.cli(['releases', APP]).stdout).to.match(/^v3\*\s+\S+\s+succeeded/m);
       // The container itself never depended on Slipway reaching the engine.
       expect((await server.get(APP)).body).to.equal('three');

@@ -4,7 +4,20 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { homeId } from '../../src/docker/labels.js';
-import { BIN, addBuildpack, appRepo, commitAll, eventually, push, setMessage, sshArgs, sshKey, tmpdir, useServer, type Result } from '../e2e/harness.js';
+import {
+  BIN,
+  addBuildpack,
+  appRepo,
+  commitAll,
+  eventually,
+  push,
+  setMessage,
+  sshArgs,
+  sshKey,
+  tmpdir,
+  useServer,
+  type Result,
+} from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { requires } from '../support/requires.js';
 
@@ -38,7 +51,10 @@ function hostileRepo(): string {
   const repo = appRepo('procfile-hello');
   fs.writeFileSync(path.join(repo, 'probe.sh'), PROBE);
   fs.writeFileSync(path.join(repo, 'Procfile'), 'web: sh probe.sh web; exec node server.js\nrelease: sh probe.sh release\n');
-  fs.writeFileSync(path.join(repo, 'app.json'), JSON.stringify({ scripts: { predeploy: 'sh probe.sh predeploy', postdeploy: 'sh probe.sh postdeploy' } }));
+  fs.writeFileSync(
+    path.join(repo, 'app.json'),
+    JSON.stringify({ scripts: { predeploy: 'sh probe.sh predeploy', postdeploy: 'sh probe.sh postdeploy' } }),
+  );
   fs.mkdirSync(path.join(repo, '.slipway'));
   fs.writeFileSync(path.join(repo, '.slipway', 'configure'), '#!/bin/sh\nexec sh probe.sh hook\n', { mode: 0o755 });
   // A build sees config through ENV_DIR only (buildpack API v2).
@@ -122,7 +138,17 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
   it('a member pushes an app whose build, hook, predeploy, release phase, web and postdeploy probe the host: every attempt fails', async () => {
     for (const where of PLACES) {
       expect(seen, `the probe ran in ${where}`).to.match(new RegExp(`probe ${where} uid=\\d+ cap=0000000000000000`));
-      for (const attempt of ['read slipway.db', 'read secret.key', 'read ssh_host_ed25519_key', 'read apps/victim/data/private.txt', 'environ', 'write apps/victim/data/pwned', 'kill', 'control.sock', 'docker.sock']) {
+      for (const attempt of [
+        'read slipway.db',
+        'read secret.key',
+        'read ssh_host_ed25519_key',
+        'read apps/victim/data/private.txt',
+        'environ',
+        'write apps/victim/data/pwned',
+        'kill',
+        'control.sock',
+        'docker.sock',
+      ]) {
         expect(seen, `${where}: ${attempt}`).to.include(`${where} denied ${attempt}`);
       }
     }
@@ -130,7 +156,7 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
     expect(seen).to.not.include('victim-secret-value');
   });
 
-  it('every guest of the app runs as the app\'s own uid: not root, not the victim\'s, owner of its data dir', async () => {
+  it("every guest of the app runs as the app's own uid: not root, not the victim's, owner of its data dir", async () => {
     const uids = new Set([...seen.matchAll(/probe \w+ uid=(\d+)/g)].map((m) => Number(m[1])));
     expect(uids.size, [...uids].join(' ')).to.equal(1);
     const [uid] = [...uids];
@@ -159,8 +185,16 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
     expect(ln.code, ln.stderr).to.equal(0);
     const repo = hostileRepo();
     // Run by the live release at the next deploy: one aims the daemon's release.json at slipway.db, one reads the snapshot.
-    fs.writeFileSync(path.join(repo, '.slipway', 'pre_archive'), '#!/bin/sh\nln -s "$TEST_HOME/slipway.db" "$SLIPWAY_SNAPSHOT_DIR/release.json"\n', { mode: 0o755 });
-    fs.writeFileSync(path.join(repo, '.slipway', 'post_archive'), '#!/bin/sh\nif tar -xzOf "$SLIPWAY_SNAPSHOT" data/steal | grep -q .; then echo "archive READ secret.key"; else echo "archive denied secret.key"; fi\n', { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(repo, '.slipway', 'pre_archive'),
+      '#!/bin/sh\nln -s "$TEST_HOME/slipway.db" "$SLIPWAY_SNAPSHOT_DIR/release.json"\n',
+      { mode: 0o755 },
+    );
+    fs.writeFileSync(
+      path.join(repo, '.slipway', 'post_archive'),
+      '#!/bin/sh\nif tar -xzOf "$SLIPWAY_SNAPSHOT" data/steal | grep -q .; then echo "archive READ secret.key"; else echo "archive denied secret.key"; fi\n',
+      { mode: 0o755 },
+    );
     commitAll(repo, 'archive scripts');
     for (let i = 0; i < 2; i++) {
       if (i) setMessage(repo, 'again');
@@ -180,7 +214,11 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
     /** The image build job POST /api/v1/images started (its queue URL). */
     let buildJob = '';
     const api = (urlPath: string, init: RequestInit = {}) =>
-      fetch(`http://127.0.0.1:${env.server.ports.http}${urlPath}`, { ...init, redirect: 'manual', headers: { authorization: `Bearer ${token}`, ...init.headers } });
+      fetch(`http://127.0.0.1:${env.server.ports.http}${urlPath}`, {
+        ...init,
+        redirect: 'manual',
+        headers: { authorization: `Bearer ${token}`, ...init.headers },
+      });
 
     before(async () => {
       const { server, key } = env;
@@ -195,7 +233,10 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
 
     function dockerfileRepo(from: string): string {
       const repo = appRepo('dockerfile-hello');
-      fs.writeFileSync(path.join(repo, 'Dockerfile'), `ARG BASE=${from}\nFROM $BASE\nCOPY . /app\nWORKDIR /app\nCMD ["node", "server.js"]\n`);
+      fs.writeFileSync(
+        path.join(repo, 'Dockerfile'),
+        `ARG BASE=${from}\nFROM $BASE\nCOPY . /app\nWORKDIR /app\nCMD ["node", "server.js"]\n`,
+      );
       commitAll(repo, `from ${from}`);
       return repo;
     }
@@ -211,7 +252,10 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
 
     it("POST /api/v1/images FROM another user's app image answers 403; FROM the caller's own app image is accepted", async () => {
       const { server } = env;
-      const pushed = await push(dockerfileRepo('slipway/stack:bookworm'), server.sshRemote('thief'), { sshCommand: mallory.sshCommand, args: ['--force'] });
+      const pushed = await push(dockerfileRepo('slipway/stack:bookworm'), server.sshRemote('thief'), {
+        sshCommand: mallory.sshCommand,
+        args: ['--force'],
+      });
       expect(pushed.code, pushed.stderr).to.equal(0);
       const [own] = await docker.listImages({ filters: { label: [`slipway.home=${homeId(server.home)}`, 'slipway.app=thief'] } });
       const ownTag = own!.RepoTags![0]!;
@@ -220,7 +264,11 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
         fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${from}\nRUN true\n`);
         const tgz = path.join(tmpdir('tgz'), 'ctx.tgz');
         expect(spawnSync('tar', ['-czf', tgz, '-C', dir, '.']).status).to.equal(0);
-        return api('/api/v1/images?app=thief&tag=mine', { method: 'POST', headers: { 'content-type': 'application/gzip' }, body: fs.readFileSync(tgz) });
+        return api('/api/v1/images?app=thief&tag=mine', {
+          method: 'POST',
+          headers: { 'content-type': 'application/gzip' },
+          body: fs.readFileSync(tgz),
+        });
       };
       const refused = await upload('slipway/secretimg:v1');
       const answer = (await refused.json()) as { error: string; message: string };
@@ -239,7 +287,10 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
       if (buildJob) await eventually(async () => (await api(buildJob)).status === 303, 'the image build to finish', 180_000);
       // Run alone, thief has no image yet: a push of a Dockerfile app gives it one.
       if (!(await docker.listImages({ filters: { label: label('thief') } })).length) {
-        const pushed = await push(dockerfileRepo('slipway/stack:bookworm'), server.sshRemote('thief'), { sshCommand: mallory.sshCommand, args: ['--force'] });
+        const pushed = await push(dockerfileRepo('slipway/stack:bookworm'), server.sshRemote('thief'), {
+          sshCommand: mallory.sshCommand,
+          args: ['--force'],
+        });
         expect(pushed.code, pushed.stderr).to.equal(0);
       }
       expect((await docker.listImages({ filters: { label: label('thief') } })).length).to.be.greaterThan(0);

@@ -18,24 +18,30 @@ interface Answer {
 const sha256 = (data: Buffer) => crypto.createHash('sha256').update(data).digest('hex');
 
 /** One request to the API, the body kept as bytes (archives are binary). */
-function request(server: TestServer, opts: { method?: string; path: string; token?: string; headers?: Record<string, string>; body?: Buffer | string; chunks?: Buffer[] }): Promise<Answer> {
+function request(
+  server: TestServer,
+  opts: { method?: string; path: string; token?: string; headers?: Record<string, string>; body?: Buffer | string; chunks?: Buffer[] },
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    const req = http.request({ host: '127.0.0.1', port: server.ports.http, method: opts.method ?? 'GET', path: opts.path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        let json: any;
-        try {
-          json = JSON.parse(body.toString('utf8'));
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-      });
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: server.ports.http, method: opts.method ?? 'GET', path: opts.path, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          let json: any;
+          try {
+            json = JSON.parse(body.toString('utf8'));
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+        });
+      },
+    );
     req.on('error', reject);
     if (opts.chunks) {
       // Chunked, no Content-Length: the server only learns the size by reading.
@@ -48,8 +54,16 @@ function request(server: TestServer, opts: { method?: string; path: string; toke
 /** `curl` exactly as a Jenkins job runs it; returns the last response's status, headers and body. */
 function curl(args: string[]): { status: number; headers: Record<string, string>; body: string; json: any; stderr: string } {
   const dir = tmpdir('curl');
-  const r = spawnSync('curl', ['-sS', '-D', path.join(dir, 'headers'), '-o', path.join(dir, 'body'), '-w', '%{http_code}', ...args], { encoding: 'utf8', timeout: 60_000 });
-  const blocks = fs.existsSync(path.join(dir, 'headers')) ? fs.readFileSync(path.join(dir, 'headers'), 'utf8').trim().split(/\r?\n\r?\n/) : [''];
+  const r = spawnSync('curl', ['-sS', '-D', path.join(dir, 'headers'), '-o', path.join(dir, 'body'), '-w', '%{http_code}', ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const blocks = fs.existsSync(path.join(dir, 'headers'))
+    ? fs
+        .readFileSync(path.join(dir, 'headers'), 'utf8')
+        .trim()
+        .split(/\r?\n\r?\n/)
+    : [''];
   const headers: Record<string, string> = {};
   for (const line of blocks.at(-1)!.split(/\r?\n/).slice(1)) {
     const i = line.indexOf(':');
@@ -107,7 +121,15 @@ describe('e2e: the REST API (jobs, releases, artifacts, builds, promotions)', fu
   }
 
   const uploadArtifact = (file: string, app: string, sha = sha256(fs.readFileSync(file))) =>
-    curl(['--data-binary', `@${file}`, '-H', 'Content-Type: application/gzip', '-H', `Authorization: Bearer ${token}`, `${base()}/api/v1/apps/${app}/artifacts?sha256=${sha}`]);
+    curl([
+      '--data-binary',
+      `@${file}`,
+      '-H',
+      'Content-Type: application/gzip',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      `${base()}/api/v1/apps/${app}/artifacts?sha256=${sha}`,
+    ]);
 
   afterEach(function () {
     if (this.currentTest?.state === 'failed') console.log(`slipway server output:\n${server.output}`);
@@ -134,10 +156,19 @@ describe('e2e: the REST API (jobs, releases, artifacts, builds, promotions)', fu
       expect(r.headers['www-authenticate']).to.match(/^Bearer/);
     }
     expect((await request(server, { path: '/api/v1/apps', token: 'nope' })).status).to.equal(401);
-    const basic = await request(server, { path: '/api/v1/apps', headers: { authorization: `Basic ${Buffer.from(`jenkins:${token}`).toString('base64')}` } });
+    const basic = await request(server, {
+      path: '/api/v1/apps',
+      headers: { authorization: `Basic ${Buffer.from(`jenkins:${token}`).toString('base64')}` },
+    });
     expect(basic.status).to.equal(200);
     const before = count('jobs');
-    const r = curl(['--data-binary', '@/dev/null', '-H', 'Content-Type: application/gzip', `${base()}/api/v1/apps/stg/artifacts?sha256=${'0'.repeat(64)}`]);
+    const r = curl([
+      '--data-binary',
+      '@/dev/null',
+      '-H',
+      'Content-Type: application/gzip',
+      `${base()}/api/v1/apps/stg/artifacts?sha256=${'0'.repeat(64)}`,
+    ]);
     expect(r.status).to.equal(401);
     expect(count('jobs')).to.equal(before);
   });
@@ -148,7 +179,12 @@ describe('e2e: the REST API (jobs, releases, artifacts, builds, promotions)', fu
     const list = await request(server, { path: '/api/v1/apps/stg/releases', token });
     expect(list.status).to.equal(200);
     expect(list.json).to.have.length(1);
-    expect(list.json[0]).to.include({ version: 'v1', live: true, status: 'succeeded', archive_url: '/api/v1/apps/stg/releases/v1/archive' });
+    expect(list.json[0]).to.include({
+      version: 'v1',
+      live: true,
+      status: 'succeeded',
+      archive_url: '/api/v1/apps/stg/releases/v1/archive',
+    });
     expect(list.json[0]).to.not.have.property('config');
     const one = await request(server, { path: '/api/v1/apps/stg/releases/1', token });
     expect(one.json.version).to.equal('v1');
@@ -158,7 +194,10 @@ describe('e2e: the REST API (jobs, releases, artifacts, builds, promotions)', fu
     expect(r.headers['content-type']).to.equal('application/gzip');
     expect(Number(r.headers['content-length'])).to.equal(r.body.length);
     expect(r.headers['content-disposition']).to.equal('attachment; filename="stg-v1.tar.gz"');
-    const ledger = query<{ sha256: string }>(server.home, "SELECT r.sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'stg' AND r.version = 1")[0]!.sha256;
+    const ledger = query<{ sha256: string }>(
+      server.home,
+      "SELECT r.sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'stg' AND r.version = 1",
+    )[0]!.sha256;
     expect(sha256(r.body)).to.equal(ledger);
     expect(r.headers['x-slipway-sha256']).to.equal(ledger);
     expect(r.headers.digest).to.equal(`sha-256=${Buffer.from(ledger, 'hex').toString('base64')}`);
@@ -181,7 +220,13 @@ describe('e2e: the REST API (jobs, releases, artifacts, builds, promotions)', fu
     const done = await waitForJob(r.headers.location!);
     expect(done.status, JSON.stringify(done.json)).to.equal(303);
     expect(done.headers.location).to.equal('/api/v1/apps/stg/releases/v2');
-    expect(done.json).to.include({ app: 'stg', kind: 'upload', status: 'succeeded', release: 'v2', log_url: `/api/v1/jobs/${r.json.id}/log` });
+    expect(done.json).to.include({
+      app: 'stg',
+      kind: 'upload',
+      status: 'succeeded',
+      release: 'v2',
+      log_url: `/api/v1/jobs/${r.json.id}/log`,
+    });
     expect(done.json.stages.find((s: any) => s.stage === 'build').status).to.equal('skipped');
     expect((await server.get('stg')).body.trim()).to.equal('Built by Jenkins');
 
@@ -197,18 +242,29 @@ describe('e2e: the REST API (jobs, releases, artifacts, builds, promotions)', fu
     const evil = `/tmp/slipway-evil-${crypto.randomBytes(4).toString('hex')}`;
     const good = appDir('never deployed');
     fs.writeFileSync(path.join(good, 'payload'), 'pwned\n');
-    const dotdot = tgz(good, ['-P', 'Procfile', 'server.js', 'payload', '--transform', `s,^payload$,../../../../../../../../..${evil}/pwned,`]);
+    const dotdot = tgz(good, [
+      '-P',
+      'Procfile',
+      'server.js',
+      'payload',
+      '--transform',
+      `s,^payload$,../../../../../../../../..${evil}/pwned,`,
+    ]);
     const absolute = tgz(good, ['-P', 'Procfile', 'server.js', 'payload', '--transform', `s,^payload$,${evil}/pwned,`]);
     fs.symlinkSync(evil, path.join(good, 'escape'));
     const symlink = tgz(good, ['Procfile', 'server.js', 'escape', 'payload', '--transform', 's,^payload$,escape/pwned,']);
     fs.rmSync(path.join(good, 'escape'));
     const device = path.join(tmpdir('device'), 'app.tgz');
-    const py = spawnSync('python3', ['-c', `
+    const py = spawnSync('python3', [
+      '-c',
+      `
 import io, sys, tarfile
 with tarfile.open(sys.argv[1], 'w:gz') as t:
     ti = tarfile.TarInfo('Procfile'); data = b'web: node server.js\\n'; ti.size = len(data); t.addfile(ti, io.BytesIO(data))
     ti = tarfile.TarInfo('null'); ti.type = tarfile.CHRTYPE; ti.devmajor = 1; ti.devminor = 3; t.addfile(ti)
-`, device]);
+`,
+      device,
+    ]);
     expect(py.status, String(py.stderr)).to.equal(0);
     const noProcfile = appDir('no procfile');
     fs.rmSync(path.join(noProcfile, 'Procfile'));
@@ -229,18 +285,78 @@ with tarfile.open(sys.argv[1], 'w:gz') as t:
     const url = (sha?: string) => `${base()}/api/v1/apps/stg/artifacts${sha ? `?sha256=${sha}` : ''}`;
     const shaOf = (f: string) => sha256(fs.readFileSync(f));
     const cases: Array<[string, string[], number, RegExp]> = [
-      ['a wrong sha256', ['--data-binary', `@${tgz(appDir('x'))}`, '-H', 'Content-Type: application/gzip', ...auth, url('ab'.repeat(32))], 422, /sha256 is [0-9a-f]{64}, not abab/],
-      ['a missing sha256', ['--data-binary', `@${tgz(appDir('x'))}`, '-H', 'Content-Type: application/gzip', ...auth, url()], 400, /must say its sha256/],
-      ['a malformed sha256', ['--data-binary', `@${tgz(appDir('x'))}`, '-H', 'Content-Type: application/gzip', ...auth, url('xyz')], 422, /not a sha256/],
-      ['a ../ entry', ['--data-binary', `@${dotdot}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(dotdot))], 422, /points outside the app directory/],
-      ['an absolute path', ['--data-binary', `@${absolute}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(absolute))], 422, /points outside the app directory/],
-      ['a symlink pointing outside', ['--data-binary', `@${symlink}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(symlink))], 422, /symlink "escape" -> ".*" points outside/],
-      ['a device file', ['--data-binary', `@${device}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(device))], 422, /CharacterDevice/],
-      ['a body that is not gzip', ['--data-binary', `@${notGzip}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(notGzip))], 415, /not a gzip file/],
-      ['a gzip that is not a tar', ['--data-binary', `@${gzipNotTar}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(gzipNotTar))], 422, /not a valid .tar.gz/],
-      ['a body over the size limit', ['--data-binary', `@${big}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(big))], 413, /larger than this server's limit of 1 MiB/],
-      ['an archive without a Procfile', ['--data-binary', `@${noProcfileFile}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(noProcfileFile))], 422, /no Procfile/],
-      ['a form body (no Content-Type)', ['--data-binary', `@${tgz(appDir('x'))}`, ...auth, url('ab'.repeat(32))], 415, /not application\/x-www-form-urlencoded/],
+      [
+        'a wrong sha256',
+        ['--data-binary', `@${tgz(appDir('x'))}`, '-H', 'Content-Type: application/gzip', ...auth, url('ab'.repeat(32))],
+        422,
+        /sha256 is [0-9a-f]{64}, not abab/,
+      ],
+      [
+        'a missing sha256',
+        ['--data-binary', `@${tgz(appDir('x'))}`, '-H', 'Content-Type: application/gzip', ...auth, url()],
+        400,
+        /must say its sha256/,
+      ],
+      [
+        'a malformed sha256',
+        ['--data-binary', `@${tgz(appDir('x'))}`, '-H', 'Content-Type: application/gzip', ...auth, url('xyz')],
+        422,
+        /not a sha256/,
+      ],
+      [
+        'a ../ entry',
+        ['--data-binary', `@${dotdot}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(dotdot))],
+        422,
+        /points outside the app directory/,
+      ],
+      [
+        'an absolute path',
+        ['--data-binary', `@${absolute}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(absolute))],
+        422,
+        /points outside the app directory/,
+      ],
+      [
+        'a symlink pointing outside',
+        ['--data-binary', `@${symlink}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(symlink))],
+        422,
+        /symlink "escape" -> ".*" points outside/,
+      ],
+      [
+        'a device file',
+        ['--data-binary', `@${device}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(device))],
+        422,
+        /CharacterDevice/,
+      ],
+      [
+        'a body that is not gzip',
+        ['--data-binary', `@${notGzip}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(notGzip))],
+        415,
+        /not a gzip file/,
+      ],
+      [
+        'a gzip that is not a tar',
+        ['--data-binary', `@${gzipNotTar}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(gzipNotTar))],
+        422,
+        /not a valid .tar.gz/,
+      ],
+      [
+        'a body over the size limit',
+        ['--data-binary', `@${big}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(big))],
+        413,
+        /larger than this server's limit of 1 MiB/,
+      ],
+      [
+        'an archive without a Procfile',
+        ['--data-binary', `@${noProcfileFile}`, '-H', 'Content-Type: application/gzip', ...auth, url(shaOf(noProcfileFile))],
+        422,
+        /no Procfile/,
+      ],
+      [
+        'a form body (no Content-Type)',
+        ['--data-binary', `@${tgz(appDir('x'))}`, ...auth, url('ab'.repeat(32))],
+        415,
+        /not application\/x-www-form-urlencoded/,
+      ],
     ];
     for (const [what, args, status, message] of cases) {
       const r = curl(args);
@@ -279,13 +395,16 @@ with tarfile.open(sys.argv[1], 'w:gz') as t:
     expect(r.status, r.body).to.equal(202);
     const chunks: Array<{ at: number; text: string; status?: string }> = [];
     await new Promise<void>((resolve, reject) => {
-      const req = http.get({ host: '127.0.0.1', port: server.ports.http, path: `${r.json.log_url}?follow=1`, headers: { authorization: `Bearer ${token}` } }, (res) => {
-        expect(res.statusCode).to.equal(200);
-        expect(res.headers['content-type']).to.match(/^text\/plain/);
-        res.setEncoding('utf8');
-        res.on('data', (text: string) => chunks.push({ at: Date.now(), text }));
-        res.on('end', resolve);
-      });
+      const req = http.get(
+        { host: '127.0.0.1', port: server.ports.http, path: `${r.json.log_url}?follow=1`, headers: { authorization: `Bearer ${token}` } },
+        (res) => {
+          expect(res.statusCode).to.equal(200);
+          expect(res.headers['content-type']).to.match(/^text\/plain/);
+          res.setEncoding('utf8');
+          res.on('data', (text: string) => chunks.push({ at: Date.now(), text }));
+          res.on('end', resolve);
+        },
+      );
       req.on('error', reject);
     });
     const log = chunks.map((c) => c.text).join('');
@@ -301,7 +420,15 @@ with tarfile.open(sys.argv[1], 'w:gz') as t:
 
   it('builds a source tarball POSTed to /builds and serves it', async () => {
     const file = tgz(path.join(EXAMPLES, 'procfile-hello'));
-    const r = curl(['--data-binary', `@${file}`, '-H', 'Content-Type: application/octet-stream', '-H', `Authorization: Bearer ${token}`, `${base()}/api/v1/apps/stg/builds`]);
+    const r = curl([
+      '--data-binary',
+      `@${file}`,
+      '-H',
+      'Content-Type: application/octet-stream',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      `${base()}/api/v1/apps/stg/builds`,
+    ]);
     expect(r.status, r.body).to.equal(202);
     const done = await waitForJob(r.headers.location!);
     expect(done.status, JSON.stringify(done.json)).to.equal(303);
@@ -313,19 +440,47 @@ with tarfile.open(sys.argv[1], 'w:gz') as t:
   it('promotes staging to production through the API; the archive is byte-identical', async () => {
     expect(server.cli(['apps:create', 'prd', '--env', 'prod']).code).to.equal(0);
     const jobs = count('jobs');
-    const build = curl(['--data-binary', `@${tgz(path.join(EXAMPLES, 'procfile-hello'))}`, '-H', 'Content-Type: application/gzip', '-H', `Authorization: Bearer ${token}`, `${base()}/api/v1/apps/prd/builds`]);
+    const build = curl([
+      '--data-binary',
+      `@${tgz(path.join(EXAMPLES, 'procfile-hello'))}`,
+      '-H',
+      'Content-Type: application/gzip',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      `${base()}/api/v1/apps/prd/builds`,
+    ]);
     expect(build.status, build.body).to.equal(409);
     expect(build.json.error).to.equal('final_never_builds');
     expect(count('jobs')).to.equal(jobs);
     expect(uploadsLeft('prd')).to.deep.equal([]);
 
-    const badVersion = await request(server, { method: 'POST', path: '/api/v1/apps/prd/promotions', token, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'stg', version: 'latest' }) });
+    const badVersion = await request(server, {
+      method: 'POST',
+      path: '/api/v1/apps/prd/promotions',
+      token,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ from: 'stg', version: 'latest' }),
+    });
     expect(badVersion.status).to.equal(422);
-    const noFrom = await request(server, { method: 'POST', path: '/api/v1/apps/prd/promotions', token, headers: { 'content-type': 'application/json' }, body: '{}' });
+    const noFrom = await request(server, {
+      method: 'POST',
+      path: '/api/v1/apps/prd/promotions',
+      token,
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(noFrom.status).to.equal(422);
     expect(noFrom.json.hint).to.include('from');
 
-    const p = curl(['-H', 'Content-Type: application/json', '-H', `Authorization: Bearer ${token}`, '-d', '{"from": "stg"}', `${base()}/api/v1/apps/prd/promotions`]);
+    const p = curl([
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      '-d',
+      '{"from": "stg"}',
+      `${base()}/api/v1/apps/prd/promotions`,
+    ]);
     expect(p.status, p.body).to.equal(202);
     expect(p.headers.location).to.equal(`/api/v1/jobs/${p.json.id}`);
     const done = await waitForJob(p.headers.location!);
@@ -352,17 +507,46 @@ with tarfile.open(sys.argv[1], 'w:gz') as t:
       expect(b.status).to.equal(404);
       expect(a.body.toString().split(nameA).join('NAME')).to.equal(b.body.toString().split(nameB).join('NAME'));
     };
-    same(await request(server, { path: '/api/v1/apps/stg', token: bob }), await request(server, { path: '/api/v1/apps/nosuch', token: bob }), 'stg', 'nosuch');
-    same(await request(server, { path: '/api/v1/apps/stg/releases/v1/archive', token: bob }), await request(server, { path: '/api/v1/apps/nosuch/releases/v1/archive', token: bob }), 'stg', 'nosuch');
+    same(
+      await request(server, { path: '/api/v1/apps/stg', token: bob }),
+      await request(server, { path: '/api/v1/apps/nosuch', token: bob }),
+      'stg',
+      'nosuch',
+    );
+    same(
+      await request(server, { path: '/api/v1/apps/stg/releases/v1/archive', token: bob }),
+      await request(server, { path: '/api/v1/apps/nosuch/releases/v1/archive', token: bob }),
+      'stg',
+      'nosuch',
+    );
     const jobId = query<{ id: number }>(server.home, 'SELECT max(id) AS id FROM jobs')[0]!.id;
-    same(await request(server, { path: `/api/v1/jobs/${jobId}`, token: bob }), await request(server, { path: '/api/v1/jobs/999999', token: bob }), String(jobId), '999999');
+    same(
+      await request(server, { path: `/api/v1/jobs/${jobId}`, token: bob }),
+      await request(server, { path: '/api/v1/jobs/999999', token: bob }),
+      String(jobId),
+      '999999',
+    );
     expect((await request(server, { path: `/api/v1/jobs/${jobId}/log`, token: bob })).status).to.equal(404);
-    const promo = await request(server, { method: 'POST', path: '/api/v1/apps/prd/promotions', token: bob, headers: { 'content-type': 'application/json' }, body: '{"from":"stg"}' });
+    const promo = await request(server, {
+      method: 'POST',
+      path: '/api/v1/apps/prd/promotions',
+      token: bob,
+      headers: { 'content-type': 'application/json' },
+      body: '{"from":"stg"}',
+    });
     expect(promo.status).to.equal(404);
 
     const jobs = count('jobs');
     const file = tgz(appDir('bob was here'));
-    const up = curl(['--data-binary', `@${file}`, '-H', 'Content-Type: application/gzip', '-H', `Authorization: Bearer ${bob}`, `${base()}/api/v1/apps/stg/artifacts?sha256=${sha256(fs.readFileSync(file))}`]);
+    const up = curl([
+      '--data-binary',
+      `@${file}`,
+      '-H',
+      'Content-Type: application/gzip',
+      '-H',
+      `Authorization: Bearer ${bob}`,
+      `${base()}/api/v1/apps/stg/artifacts?sha256=${sha256(fs.readFileSync(file))}`,
+    ]);
     expect(up.status).to.equal(404);
     expect(count('jobs')).to.equal(jobs);
 

@@ -3,7 +3,21 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { addBuildpack, BIN, commitAll, eventually, git, httpGet, push, ssh, sshArgs, sshKey, tmpdir, useServer, type TestServer } from './harness.js';
+import {
+  addBuildpack,
+  BIN,
+  commitAll,
+  eventually,
+  git,
+  httpGet,
+  push,
+  ssh,
+  sshArgs,
+  sshKey,
+  tmpdir,
+  useServer,
+  type TestServer,
+} from './harness.js';
 import { alive } from '../support/proc.js';
 import { until } from '../support/wait.js';
 
@@ -116,7 +130,12 @@ describe('e2e: where access ends', function () {
   const sshWatch = (key: string, argv: string[]) => watch('ssh', [...sshArgs(key, server.ports.ssh), ...argv]);
   /** The remote CLI on a laptop, logged in with `token`: NDJSON over HTTP. */
   const remoteWatch = (token: string, argv: string[]) =>
-    watch(BIN, argv, { PATH: process.env.PATH, HOME: tmpdir('laptop'), SLIPWAY_URL: `http://127.0.0.1:${server.ports.http}`, SLIPWAY_TOKEN: token });
+    watch(BIN, argv, {
+      PATH: process.env.PATH,
+      HOME: tmpdir('laptop'),
+      SLIPWAY_URL: `http://127.0.0.1:${server.ports.http}`,
+      SLIPWAY_TOKEN: token,
+    });
   const hit = (app: string, marker: string) => httpGet({ port: server.ports.router, host: `${app}.example.test`, path: marker });
 
   /** Makes a log line appear and waits until every follower printed it: they are all streaming. */
@@ -128,10 +147,15 @@ describe('e2e: where access ends', function () {
   }
 
   /** The processes of the one-off whose command carries `marker`, once it runs. */
-  const oneOff = (marker: string) => until(`the one-off with ${marker} to run`, () => {
-    const pids = oneOffProcesses(server, marker);
-    return pids.length ? pids : undefined;
-  }, 30_000);
+  const oneOff = (marker: string) =>
+    until(
+      `the one-off with ${marker} to run`,
+      () => {
+        const pids = oneOffProcesses(server, marker);
+        return pids.length ? pids : undefined;
+      },
+      30_000,
+    );
 
   /** Each session ends with the reason and a non-zero exit; the given one-offs' processes are gone. */
   async function expectEnded(sessions: Watched[], reason: string, oneOffs: number[][] = []): Promise<void> {
@@ -140,7 +164,8 @@ describe('e2e: where access ends', function () {
       expect(s.out(), s.proc.spawnargs.join(' ')).to.include(ENDED(reason));
       expect(await s.exited, `${s.proc.spawnargs.join(' ')}\n${s.out()}`).to.not.equal(0);
     }
-    for (const pids of oneOffs) await eventually(() => !pids.some(alive), `the one-off's processes ${pids.join(', ')} to be gone`, ENDS_WITHIN);
+    for (const pids of oneOffs)
+      await eventually(() => !pids.some(alive), `the one-off's processes ${pids.join(', ')} to be gone`, ENDS_WITHIN);
   }
 
   /**
@@ -162,7 +187,13 @@ describe('e2e: where access ends', function () {
       expect(pushed.code, pushed.stderr).to.equal(0);
     }
     expect(sshAs('alice', ['apps:create', 'slowapp']).code).to.equal(0);
-    for (const [app, who] of [['myapp', 'bob'], ['myapp', 'carol'], ['myapp', 'dave'], ['otherapp', 'bob'], ['slowapp', 'bob']]) {
+    for (const [app, who] of [
+      ['myapp', 'bob'],
+      ['myapp', 'carol'],
+      ['myapp', 'dave'],
+      ['otherapp', 'bob'],
+      ['slowapp', 'bob'],
+    ]) {
       expect(sshAs('alice', ['access:add', app!, who!]).code).to.equal(0);
     }
   }
@@ -201,18 +232,40 @@ describe('e2e: where access ends', function () {
       const repo = echoRepo();
       addBuildpack(repo, 'slowpack', 'echo "-----> slow build starts"; sleep 120');
       commitAll(repo, 'a slow build');
-      const pushing = watch('git', ['push', server.sshRemote('slowapp'), 'main'], { ...process.env, GIT_SSH_COMMAND: keys.bob!.sshCommand, GIT_TERMINAL_PROMPT: '0' }, repo);
+      const pushing = watch(
+        'git',
+        ['push', server.sshRemote('slowapp'), 'main'],
+        { ...process.env, GIT_SSH_COMMAND: keys.bob!.sshCommand, GIT_TERMINAL_PROMPT: '0' },
+        repo,
+      );
       await eventually(() => pushing.out().includes('slow build starts'), 'the build to start', 60_000);
-      const jobs = JSON.parse((await httpGet({ port: server.ports.http, host: '127.0.0.1', path: '/api/v1/apps/slowapp/jobs', headers: { authorization: `Bearer ${tokens.bob}` } })).body) as Array<{ id: number; status: string }>;
+      const jobs = JSON.parse(
+        (
+          await httpGet({
+            port: server.ports.http,
+            host: '127.0.0.1',
+            path: '/api/v1/apps/slowapp/jobs',
+            headers: { authorization: `Bearer ${tokens.bob}` },
+          })
+        ).body,
+      ) as Array<{ id: number; status: string }>;
       const job = jobs.find((j) => j.status === 'running')!;
       expect(job, JSON.stringify(jobs)).to.not.equal(undefined);
       let log = '';
       let logEnded = false;
-      const followed = http.get({ host: '127.0.0.1', port: server.ports.http, path: `/api/v1/jobs/${job.id}/log?follow=1`, headers: { authorization: `Bearer ${tokens.bob}` } }, (res) => {
-        res.setEncoding('utf8');
-        res.on('data', (d) => (log += d));
-        res.on('end', () => (logEnded = true));
-      });
+      const followed = http.get(
+        {
+          host: '127.0.0.1',
+          port: server.ports.http,
+          path: `/api/v1/jobs/${job.id}/log?follow=1`,
+          headers: { authorization: `Bearer ${tokens.bob}` },
+        },
+        (res) => {
+          res.setEncoding('utf8');
+          res.on('data', (d) => (log += d));
+          res.on('end', () => (logEnded = true));
+        },
+      );
       followed.on('error', () => undefined);
       await eventually(() => log.includes('slow build starts'), 'the job log to stream');
 
@@ -241,7 +294,9 @@ describe('e2e: where access ends', function () {
       const running = await oneOff('600.4');
 
       // The first key added is the laptop's; dave removes it himself, from his desk.
-      const listed = cli(['keys:list', '--user', 'dave']).split('\n').filter((l) => l.includes('SHA256:'));
+      const listed = cli(['keys:list', '--user', 'dave'])
+        .split('\n')
+        .filter((l) => l.includes('SHA256:'));
       const laptopFingerprint = /(SHA256:\S+)/.exec(listed[0]!)![1]!;
       const removed = ssh(keys['dave-desk']!.key, server.ports.ssh, ['keys:remove', laptopFingerprint]);
       expect(removed.code, removed.stderr).to.equal(0);
@@ -281,7 +336,8 @@ describe('e2e: where access ends', function () {
     });
 
     /** What a user sees: exit code and both streams, with the name asked for made generic. */
-    const seen = (r: { code: number; stdout: string; stderr: string }, name: string) => `${r.code}\n${r.stdout}\n${r.stderr}`.split(name).join('<NAME>');
+    const seen = (r: { code: number; stdout: string; stderr: string }, name: string) =>
+      `${r.code}\n${r.stdout}\n${r.stderr}`.split(name).join('<NAME>');
 
     it("refuses names under another app's name, the server's host and another owner's domains exactly like a taken name; the victim is still served", async () => {
       const taken = sshAs('mallory', ['domains:add', 'malapp', 'shop.test']);
@@ -297,22 +353,32 @@ describe('e2e: where access ends', function () {
         'x.shop.test', // under another owner's domain
         'y.x.shop.test',
       ];
-      for (const host of attempts) expect(seen(sshAs('mallory', ['domains:add', 'malapp', host]), host), host).to.equal(seen(taken, 'shop.test'));
+      for (const host of attempts)
+        expect(seen(sshAs('mallory', ['domains:add', 'malapp', host]), host), host).to.equal(seen(taken, 'shop.test'));
       // The other direction: a name above one another owner has is taken too.
       expect(sshAs('mallory', ['domains:add', 'malapp', 'www.mal.test']).code).to.equal(0);
-      expect(seen(sshAs('victim', ['domains:add', 'shopapp', 'mal.test']), 'mal.test')).to.equal(seen(sshAs('victim', ['domains:add', 'shopapp', 'www.mal.test']), 'www.mal.test'));
+      expect(seen(sshAs('victim', ['domains:add', 'shopapp', 'mal.test']), 'mal.test')).to.equal(
+        seen(sshAs('victim', ['domains:add', 'shopapp', 'www.mal.test']), 'www.mal.test'),
+      );
       // An app named after the server's host answers like a taken app name.
       const paas = sshAs('mallory', ['apps:create', 'paas']);
       expect(paas.code).to.not.equal(0);
       expect(seen(paas, 'paas')).to.equal(seen(sshAs('mallory', ['apps:create', 'shopapp']), 'shopapp'));
 
-      expect(sshAs('mallory', ['domains', 'malapp']).stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0])).to.deep.equal(['malapp.example.test', 'www.mal.test']);
+      expect(
+        sshAs('mallory', ['domains', 'malapp'])
+          .stdout.trim()
+          .split('\n')
+          .slice(1)
+          .map((l) => l.split(/\s+/)[0]),
+      ).to.deep.equal(['malapp.example.test', 'www.mal.test']);
       for (const host of ['shopapp.example.test', 'shop.test']) {
         const served = await httpGet({ port: server.ports.router, host, path: '/' });
         expect(served.status, host).to.equal(200);
         expect(served.body, host).to.equal('echo');
       }
-      for (const host of ['x.shopapp.example.test', 'paas.example.test', 'x.shop.test']) expect((await httpGet({ port: server.ports.router, host, path: '/' })).status, host).to.equal(404);
+      for (const host of ['x.shopapp.example.test', 'paas.example.test', 'x.shop.test'])
+        expect((await httpGet({ port: server.ports.router, host, path: '/' })).status, host).to.equal(404);
     });
 
     it("lets an app have names under its own default name and its owner's domains", () => {

@@ -45,7 +45,10 @@ describe('e2e: a release whose second web instance cannot start', function () {
     const port = Number(/Started web\.1 on port (\d+)/.exec(r.stderr.split('Release v2')[1] ?? '')?.[1]);
     expect(port, `the port v2's web.1 started on, in:\n${r.stderr}`).to.be.greaterThan(0);
     const ps = server.cli(['ps', app]).stdout;
-    const rows = ps.split('\n').filter((l) => /^web\.\d/.test(l)).map((l) => l.trim().split(/\s+/).slice(0, 3).join(' '));
+    const rows = ps
+      .split('\n')
+      .filter((l) => /^web\.\d/.test(l))
+      .map((l) => l.trim().split(/\s+/).slice(0, 3).join(' '));
     expect(rows.sort(), ps).to.deep.equal(['web.1 up v1', 'web.2 up v1']);
     expect(await listening(port), `something listens on v2 web.1's port ${port}`).to.equal(false);
     for (let i = 0; i < 6; i++) expect((await server.get(app)).body.trim()).to.equal(`${app} v1`);
@@ -59,7 +62,12 @@ describe('e2e: a release whose second web instance cannot start', function () {
 
   it('when web.2 exits at once, the web.1 it started is stopped and v1 keeps serving', async () => {
     // The driver names each instance in its DYNO variable: only web.2 of v2 gives up.
-    const r = await deployTwice('exits', (repo) => fs.writeFileSync(path.join(repo, 'Procfile'), 'web: if [ "$DYNO" = web.2 ]; then echo "web.2 cannot open its socket" >&2; exit 1; fi; exec node server.js\n'));
+    const r = await deployTwice('exits', (repo) =>
+      fs.writeFileSync(
+        path.join(repo, 'Procfile'),
+        'web: if [ "$DYNO" = web.2 ]; then echo "web.2 cannot open its socket" >&2; exit 1; fi; exec node server.js\n',
+      ),
+    );
     expect(r.stderr, r.stderr).to.match(/failed at activate: web\.2 exited with status 1 before it was healthy/);
     await onlyV1Left('exits', r);
   });

@@ -37,7 +37,11 @@ function processesRunning(argv: string[]): number[] {
   return procPids().filter((pid) => read(`/proc/${pid}/cmdline`) === want && alive(pid));
 }
 
-const procPids = () => fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+const procPids = () =>
+  fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number);
 const read = (file: string) => {
   try {
     return fs.readFileSync(file, 'utf8');
@@ -85,10 +89,20 @@ describe('e2e: kill -9 of the daemon at every stage boundary of a deploy', funct
     expect(set.code, set.stderr).to.equal(0);
     repo = appRepo('env-app');
     // A buildpack that leaves a setsid'd child behind, and compiles for as long as the repo says (`slow`).
-    addBuildpack(repo, 'crash-bp', [`setsid sleep ${orphanSeconds} >/dev/null 2>&1 &`, `if [ -f "$1/slow" ]; then touch "$2/compiling"; sleep ${slow[1]}; fi`, 'echo "-----> compiled"'].join('\n'));
+    addBuildpack(
+      repo,
+      'crash-bp',
+      [
+        `setsid sleep ${orphanSeconds} >/dev/null 2>&1 &`,
+        `if [ -f "$1/slow" ]; then touch "$2/compiling"; sleep ${slow[1]}; fi`,
+        'echo "-----> compiled"',
+      ].join('\n'),
+    );
     // A hook that does the same: hooks are processes of the deploy too.
     fs.mkdirSync(path.join(repo, '.slipway'));
-    fs.writeFileSync(path.join(repo, '.slipway', 'configure'), `#!/bin/sh\nsetsid sleep ${orphanSeconds} >/dev/null 2>&1 &\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(repo, '.slipway', 'configure'), `#!/bin/sh\nsetsid sleep ${orphanSeconds} >/dev/null 2>&1 &\n`, {
+      mode: 0o755,
+    });
     setMessage(repo, 'release one');
     const first = await push(repo, server.sshRemote(APP), { sshCommand });
     expect(first.code, first.stderr).to.equal(0);
@@ -136,10 +150,17 @@ describe('e2e: kill -9 of the daemon at every stage boundary of a deploy', funct
     const releases = slipway('releases', APP).stdout;
     expect(releases).to.match(new RegExp(`^v${live.version}\\*\\s+\\S+\\s+succeeded\\s`, 'm'));
     expect(releases.match(/^v\d+\*/gm), 'one live release').to.have.length(1);
-    const row = query(server.home, 'SELECT archive_path, sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? AND r.version = ?', APP, live.version)[0];
+    const row = query(
+      server.home,
+      'SELECT archive_path, sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? AND r.version = ?',
+      APP,
+      live.version,
+    )[0];
     expect(row.archive_path, 'the live release’s archive').to.be.a('string');
     expect(crypto.createHash('sha256').update(fs.readFileSync(row.archive_path)).digest('hex')).to.equal(row.sha256);
-    expect(fs.readlinkSync(path.join(appDir(), 'releases', 'current')), 'releases/current').to.equal(path.join(appDir(), 'releases', `v${live.version}`));
+    expect(fs.readlinkSync(path.join(appDir(), 'releases', 'current')), 'releases/current').to.equal(
+      path.join(appDir(), 'releases', `v${live.version}`),
+    );
     if (notLive !== undefined) {
       expect(releases).to.match(new RegExp(`^v${notLive}\\s+\\S+\\s+failed\\s`, 'm'));
       expect(fs.existsSync(path.join(appDir(), 'releases', `v${notLive}`)), 'the failed release’s directory').to.equal(false);
@@ -147,17 +168,25 @@ describe('e2e: kill -9 of the daemon at every stage boundary of a deploy', funct
     expect(query(server.home, 'PRAGMA integrity_check')[0].integrity_check).to.equal('ok');
 
     // No scratch: the ENV_DIR held the secret in plain text; temp archives and snapshots are half-written files.
-    for (const dir of ['env', 'build', 'tmp', 'uploads']) expect(fs.existsSync(path.join(appDir(), dir)), `apps/${APP}/${dir}`).to.equal(false);
+    for (const dir of ['env', 'build', 'tmp', 'uploads'])
+      expect(fs.existsSync(path.join(appDir(), dir)), `apps/${APP}/${dir}`).to.equal(false);
     const all = files(server.home);
     expect(all.filter((f) => path.basename(f).startsWith('.') && /\/(archives|backups)\//.test(f))).to.deep.equal([]);
-    expect(all.filter((f) => fs.readFileSync(f).includes(secret)), 'files holding the secret in plain text').to.deep.equal([]);
+    expect(
+      all.filter((f) => fs.readFileSync(f).includes(secret)),
+      'files holding the secret in plain text',
+    ).to.deep.equal([]);
 
     // No process of the dead daemon: neither the setsid'd children nor any app process outside the instances now listed.
     await until('the orphaned build children to end', () => processesRunning(orphan).length + processesRunning(slow).length === 0);
-    const groups = slipway('ps', APP).stdout.split('\n').filter((l) => /^\w+\.\d+\s/.test(l)).map((l) => Number(l.trim().split(/\s+/)[4]));
+    const groups = slipway('ps', APP)
+      .stdout.split('\n')
+      .filter((l) => /^\w+\.\d+\s/.test(l))
+      .map((l) => Number(l.trim().split(/\s+/)[4]));
     expect(groups.length).to.be.greaterThan(0);
     const ours = `SLIPWAY_DATA_DIR=${path.join(appDir(), 'data')}`;
-    const strays = () => procPids().filter((pid) => read(`/proc/${pid}/environ`)?.split('\0').includes(ours) && alive(pid) && !groups.includes(pgrpOf(pid)));
+    const strays = () =>
+      procPids().filter((pid) => read(`/proc/${pid}/environ`)?.split('\0').includes(ours) && alive(pid) && !groups.includes(pgrpOf(pid)));
     await until('no app process outside the listed instances', () => strays().length === 0);
   };
 
@@ -166,7 +195,9 @@ describe('e2e: kill -9 of the daemon at every stage boundary of a deploy', funct
       // during-build is killed from outside: no crash point.
       await armedFor(phase.at === 'during-build' ? undefined : phase.at);
       const before = await served();
-      const next = (query(server.home, 'SELECT max(version) AS v FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ?', APP)[0].v as number) + 1;
+      const next =
+        (query(server.home, 'SELECT max(version) AS v FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ?', APP)[0]
+          .v as number) + 1;
       const message = `phase ${i} ${phase.at}`;
       fs.rmSync(path.join(repo, 'slow'), { force: true });
       if (phase.at === 'during-build') fs.writeFileSync(path.join(repo, 'slow'), '');
@@ -181,14 +212,23 @@ describe('e2e: kill -9 of the daemon at every stage boundary of a deploy', funct
         await server.kill9();
       }
       const pushed = await pushing;
-      await Promise.race([died, new Promise((_, reject) => setTimeout(() => reject(new Error(`the daemon did not die at ${phase.at}:\n${pushed.stderr}`)), 15_000))]);
+      await Promise.race([
+        died,
+        new Promise((_, reject) => setTimeout(() => reject(new Error(`the daemon did not die at ${phase.at}:\n${pushed.stderr}`)), 15_000)),
+      ]);
       expect(proc.signalCode).to.equal('SIGKILL');
       // What the dead daemon left, so that the checks below check something.
       if (phase.at === 'configure:after') expect(fs.readFileSync(path.join(appDir(), 'env', 'API_KEY'), 'utf8')).to.equal(secret);
-      if (phase.at === 'bundle:during') expect(fs.readdirSync(path.join(appDir(), 'archives')).filter((f) => f.startsWith(`.v${next}-`))).to.have.length(1);
+      if (phase.at === 'bundle:during')
+        expect(fs.readdirSync(path.join(appDir(), 'archives')).filter((f) => f.startsWith(`.v${next}-`))).to.have.length(1);
       // The configure hook's and the buildpack's setsid'd children, and bin/compile's own sleep, ran in
       // guests: those die with their daemon (bwrap's --die-with-parent takes the guest's pid namespace along).
-      if (phase.at === 'during-build') await until('the build guests to end with their daemon', () => processesRunning(orphan).length + processesRunning(slow).length === 0, 10_000);
+      if (phase.at === 'during-build')
+        await until(
+          'the build guests to end with their daemon',
+          () => processesRunning(orphan).length + processesRunning(slow).length === 0,
+          10_000,
+        );
 
       // Restarted with the next phase's crash point armed: deploys only ever reach it.
       const following = PHASES[i + 1]?.at;
@@ -202,14 +242,22 @@ describe('e2e: kill -9 of the daemon at every stage boundary of a deploy', funct
       } else {
         await checkAfterRestart({ version: next, message });
       }
-      const job = query(server.home, 'SELECT status, error FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = ? ORDER BY j.id DESC LIMIT 1', APP)[0];
+      const job = query(
+        server.home,
+        'SELECT status, error FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = ? ORDER BY j.id DESC LIMIT 1',
+        APP,
+      )[0];
       if (phase.at === 'post-install:after') {
         // Every stage had run: only notify was left.
         expect(job.status).to.equal('succeeded');
         expect(server.output).to.include(`the Slipway server stopped after the last stage; v${next} is live`);
       } else {
         expect(job.status).to.equal('failed');
-        expect(job.error).to.match(phase.live === 'new' ? new RegExp(`^interrupted: the Slipway server stopped after v${next} went live; v${next} stays live, but .* did not run`) : /^interrupted: the Slipway server stopped during this deploy/);
+        expect(job.error).to.match(
+          phase.live === 'new'
+            ? new RegExp(`^interrupted: the Slipway server stopped after v${next} went live; v${next} stays live, but .* did not run`)
+            : /^interrupted: the Slipway server stopped during this deploy/,
+        );
       }
     });
   }

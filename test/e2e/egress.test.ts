@@ -22,7 +22,9 @@ const ADMIN_ONLY = 'only an admin may set file URLs and host paths';
 
 describe('e2e: egress, as a member would attack it', function () {
   this.timeout(300_000);
-  const env = useServer({ env: { SLIPWAY_EGRESS_ALLOW: `${ALLOWED}/32`, SLIPWAY_EGRESS_IDLE_TIMEOUT: '2', SLIPWAY_WEBHOOK_RETRY_MS: '50' } });
+  const env = useServer({
+    env: { SLIPWAY_EGRESS_ALLOW: `${ALLOWED}/32`, SLIPWAY_EGRESS_IDLE_TIMEOUT: '2', SLIPWAY_WEBHOOK_RETRY_MS: '50' },
+  });
   let server: TestServer;
   let alice = '';
   const trapHits: string[] = [];
@@ -37,8 +39,15 @@ describe('e2e: egress, as a member would attack it', function () {
   const asAlice = async (argv: string[]): Promise<Result> => {
     const r = await api(server, { method: 'POST', path: '/api/v1/cli', token: alice, body: { argv } });
     if (r.status !== 200) return { code: 1, stdout: '', stderr: `${r.json?.message ?? r.text}\n` };
-    const lines = r.text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { out?: string; err?: string; exit?: number });
-    return { code: lines.find((l) => l.exit !== undefined)?.exit ?? -1, stdout: lines.map((l) => l.out ?? '').join(''), stderr: lines.map((l) => l.err ?? '').join('') };
+    const lines = r.text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { out?: string; err?: string; exit?: number });
+    return {
+      code: lines.find((l) => l.exit !== undefined)?.exit ?? -1,
+      stdout: lines.map((l) => l.out ?? '').join(''),
+      stderr: lines.map((l) => l.err ?? '').join(''),
+    };
   };
   const ok = async (args: string[]) => {
     const r = await asAlice(args);
@@ -68,8 +77,14 @@ describe('e2e: egress, as a member would attack it', function () {
       db.close();
     }
   };
-  const setting = (app: string, key: string) => JSON.parse(query(server.home, 'SELECT settings FROM apps WHERE name = ?', app)[0].settings)[key];
-  const releases = (app: string) => query(server.home, 'SELECT r.version, r.status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version', app);
+  const setting = (app: string, key: string) =>
+    JSON.parse(query(server.home, 'SELECT settings FROM apps WHERE name = ?', app)[0].settings)[key];
+  const releases = (app: string) =>
+    query(
+      server.home,
+      'SELECT r.version, r.status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version',
+      app,
+    );
   const fileSha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
   before(async () => {
@@ -80,7 +95,10 @@ describe('e2e: egress, as a member would attack it', function () {
     // Someone else's app, with a release archive and a repository alice must not reach.
     admin(['apps:create', 'other']);
     expect((await push(appRepo('env-app'), server.sshRemote('other'), { sshCommand: env.key.sshCommand })).code).to.equal(0);
-    const row = query(server.home, "SELECT r.archive_path, r.sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'other'")[0];
+    const row = query(
+      server.home,
+      "SELECT r.archive_path, r.sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'other'",
+    )[0];
     archive = { path: row.archive_path, sha256: row.sha256 };
 
     for (const host of ['127.0.0.1', '::1']) {
@@ -107,10 +125,13 @@ describe('e2e: egress, as a member would attack it', function () {
     const stall = net.createServer((c) => void stalled.push(c));
     await new Promise<void>((r) => stall.listen(0, ALLOWED, () => r()));
     stallPort = (stall.address() as net.AddressInfo).port;
-    closers.push(() => fileServer.close(), () => {
-      stalled.forEach((s) => s.destroy());
-      stall.close();
-    });
+    closers.push(
+      () => fileServer.close(),
+      () => {
+        stalled.forEach((s) => s.destroy());
+        stall.close();
+      },
+    );
 
     await ok(['apps:create', 'mine', '--env', 'prod']);
     await ok(['apps:create', 'mine-dev', '--env', 'dev']);
@@ -125,8 +146,17 @@ describe('e2e: egress, as a member would attack it', function () {
   });
 
   it('refuses an image reference that climbs out of the image namespace (it used to kill the daemon)', async () => {
-    for (const [method, suffix] of [['GET', ''], ['DELETE', ''], ['POST', '/tags']] as const) {
-      const r = await api(server, { method, path: `/api/v1/images/x%2f..%2f..%2f127.0.0.1:${trapPort}%2fz${suffix}`, token: alice, body: method === 'POST' ? { tag: 'x' } : undefined });
+    for (const [method, suffix] of [
+      ['GET', ''],
+      ['DELETE', ''],
+      ['POST', '/tags'],
+    ] as const) {
+      const r = await api(server, {
+        method,
+        path: `/api/v1/images/x%2f..%2f..%2f127.0.0.1:${trapPort}%2fz${suffix}`,
+        token: alice,
+        body: method === 'POST' ? { tag: 'x' } : undefined,
+      });
       expect(r.status, r.text).to.equal(404);
       expect(r.json).to.include({ error: 'not_found' });
       expect(r.json.message).to.match(/^image "x\/\.\.\/\.\.\/127\.0\.0\.1:\d+\/z" not found$/);
@@ -140,11 +170,15 @@ describe('e2e: egress, as a member would attack it', function () {
     expect((await api(server, { path: '/api/v1/health' })).status).to.equal(200);
   });
 
-  it('refuses artifact_urls naming files of the server (control.sock, a FIFO, another app\'s archive, /etc/shadow), when set and when used', async () => {
+  it("refuses artifact_urls naming files of the server (control.sock, a FIFO, another app's archive, /etc/shadow), when set and when used", async () => {
     const fifo = path.join(tmpdir('fifo'), 'pipe');
     expect(spawnSync('mkfifo', [fifo]).status).to.equal(0);
     const targets = [`file://${server.home}/control.sock`, `file://${fifo}`, `file://${archive.path}`, 'file:///etc/shadow'];
-    for (const url of targets) await refused(['apps:set', 'mine', `artifact_urls=${url}`], `artifact_urls: ${url} names a file or directory on the server; ${ADMIN_ONLY}`);
+    for (const url of targets)
+      await refused(
+        ['apps:set', 'mine', `artifact_urls=${url}`],
+        `artifact_urls: ${url} names a file or directory on the server; ${ADMIN_ONLY}`,
+      );
     expect(setting('mine', 'artifact_urls')).to.equal(undefined);
     // Written some other way, not by an admin: the deploy refuses it on its own.
     for (const url of targets) {
@@ -165,18 +199,30 @@ describe('e2e: egress, as a member would attack it', function () {
   });
 
   it('refuses artifact_urls that are, or redirect to, a loopback address (the API itself)', async () => {
-    await refused(['apps:set', 'mine', `artifact_urls=http://127.0.0.1:${server.ports.http}/api/v1/health`], `artifact_urls: http://127.0.0.1:${server.ports.http}/api/v1/health resolves to 127.0.0.1, a loopback address; only an admin may allow it (slipway server --egress-allow 127.0.0.1/32)`);
-    await refused(['apps:set', 'mine', 'artifact_urls=http://169.254.169.254/latest/meta-data/'], 'a link-local address (cloud metadata lives there)');
+    await refused(
+      ['apps:set', 'mine', `artifact_urls=http://127.0.0.1:${server.ports.http}/api/v1/health`],
+      `artifact_urls: http://127.0.0.1:${server.ports.http}/api/v1/health resolves to 127.0.0.1, a loopback address; only an admin may allow it (slipway server --egress-allow 127.0.0.1/32)`,
+    );
+    await refused(
+      ['apps:set', 'mine', 'artifact_urls=http://169.254.169.254/latest/meta-data/'],
+      'a link-local address (cloud metadata lives there)',
+    );
     await refused(['apps:set', 'mine', `artifact_urls=http://[::1]:${trapPort}/x`], 'resolves to ::1, a loopback address');
     await ok(['apps:set', 'mine', `artifact_urls=${files}/to-api`]);
-    await refused(['deploy', 'mine'], `artifact_urls: ${files}/to-api (redirected to http://127.0.0.1:${server.ports.http}/api/v1/health) resolves to 127.0.0.1, a loopback address`);
+    await refused(
+      ['deploy', 'mine'],
+      `artifact_urls: ${files}/to-api (redirected to http://127.0.0.1:${server.ports.http}/api/v1/health) resolves to 127.0.0.1, a loopback address`,
+    );
     await ok(['apps:set', 'mine', `artifact_urls=http://localhost:${trapPort}/x`]);
     await refused(['deploy', 'mine'], /artifact_urls: http:\/\/localhost:\d+\/x resolves to (127\.0\.0\.1|::1), a loopback address/);
   });
 
-  it('fails a deploy from a server that accepts and never answers within the idle timeout; the app\'s queue keeps working', async () => {
+  it("fails a deploy from a server that accepts and never answers within the idle timeout; the app's queue keeps working", async () => {
     await ok(['apps:set', 'mine', `artifact_urls=http://${ALLOWED}:${stallPort}/a.tgz`]);
-    const deploy = refused(['deploy', 'mine'], `artifact_urls: http://${ALLOWED}:${stallPort}/a.tgz sent nothing for 2s (egress idle timeout); the transfer stalled`);
+    const deploy = refused(
+      ['deploy', 'mine'],
+      `artifact_urls: http://${ALLOWED}:${stallPort}/a.tgz sent nothing for 2s (egress idle timeout); the transfer stalled`,
+    );
     // While it hangs on the silent server, everything else answers.
     await eventually(() => stalled.length > 0, 'the fetch to connect');
     expect((await server.get('other')).body.trim()).to.equal('env app v1');
@@ -199,14 +245,30 @@ describe('e2e: egress, as a member would attack it', function () {
   });
 
   it('refuses buildpacks at host paths or internal addresses: the setting, BUILDPACK_URL and a pushed .buildpacks', async () => {
-    await refused(['apps:set', 'mine-stg', 'buildpack_url=/usr/lib'], `buildpack_url: /usr/lib names a file or directory on the server; ${ADMIN_ONLY}`);
+    await refused(
+      ['apps:set', 'mine-stg', 'buildpack_url=/usr/lib'],
+      `buildpack_url: /usr/lib names a file or directory on the server; ${ADMIN_ONLY}`,
+    );
     await refused(['apps:set', 'mine-stg', `buildpack_url=file://${server.home}/repos/other.git`], ADMIN_ONLY);
     await refused(['apps:set', 'mine-stg', `buildpack_url=https://127.0.0.1:${trapPort}/bp.git`], 'a loopback address');
-    await refused(['config:set', 'mine-stg', 'BUILDPACK_URL=/usr/lib'], `BUILDPACK_URL: /usr/lib names a file or directory on the server; ${ADMIN_ONLY}`);
-    const patched = await api(server, { method: 'PATCH', path: '/api/v1/apps/mine-stg/config', token: alice, body: { vars: { BUILDPACK_URL: `file://${server.home}` } } });
+    await refused(
+      ['config:set', 'mine-stg', 'BUILDPACK_URL=/usr/lib'],
+      `BUILDPACK_URL: /usr/lib names a file or directory on the server; ${ADMIN_ONLY}`,
+    );
+    const patched = await api(server, {
+      method: 'PATCH',
+      path: '/api/v1/apps/mine-stg/config',
+      token: alice,
+      body: { vars: { BUILDPACK_URL: `file://${server.home}` } },
+    });
     expect(patched.status, patched.text).to.equal(422);
-    expect(patched.json).to.include({ error: 'egress_refused', message: `BUILDPACK_URL: file://${server.home} names a file or directory on the server; ${ADMIN_ONLY}` });
-    expect(query(server.home, "SELECT count(*) AS n FROM config_vars c JOIN apps a ON a.id = c.app_id WHERE a.name = 'mine-stg'")[0].n).to.equal(0);
+    expect(patched.json).to.include({
+      error: 'egress_refused',
+      message: `BUILDPACK_URL: file://${server.home} names a file or directory on the server; ${ADMIN_ONLY}`,
+    });
+    expect(
+      query(server.home, "SELECT count(*) AS n FROM config_vars c JOIN apps a ON a.id = c.app_id WHERE a.name = 'mine-stg'")[0].n,
+    ).to.equal(0);
 
     const repo = appRepo('env-app');
     const remote = server.httpRemote('mine-stg', alice);
@@ -239,6 +301,10 @@ describe('e2e: egress, as a member would attack it', function () {
     expect(listing).to.match(/webhook \d+: http:\/\/localhost:\d+\/hook resolves to (127\.0\.0\.1|::1), a loopback/);
     expect(listing).to.match(/HTTP 500 after \d+\.\d\ds/);
     expect(listing).to.not.include('SECRET');
-    expect(query(server.home, 'SELECT last_error FROM webhook_deliveries').map((r) => r.last_error).join('\n')).to.not.include('SECRET');
+    expect(
+      query(server.home, 'SELECT last_error FROM webhook_deliveries')
+        .map((r) => r.last_error)
+        .join('\n'),
+    ).to.not.include('SECRET');
   });
 });

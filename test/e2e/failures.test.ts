@@ -8,7 +8,11 @@ import { query } from './db.js';
 import { processesRunning } from '../support/proc.js';
 
 const releases = (home: string, app: string) =>
-  query<{ version: number; status: string; error: string | null }>(home, 'SELECT version, status, error FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY version', app);
+  query<{ version: number; status: string; error: string | null }>(
+    home,
+    'SELECT version, status, error FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY version',
+    app,
+  );
 
 describe('e2e: failures roll back, queues, rollback, restart, bad input', function () {
   this.timeout(180_000);
@@ -84,7 +88,11 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
     await eventually(() => processesRunning(gate).length === 1, 'the first build to start', 60_000);
     setMessage(clone, 'racer second');
     const second = push(clone, server.sshRemote('racer'), { sshCommand: key.sshCommand, args: ['--force'] });
-    const jobsOf = () => query(server.home, "SELECT j.id, j.status, j.started_at, j.finished_at FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer' ORDER BY j.id");
+    const jobsOf = () =>
+      query(
+        server.home,
+        "SELECT j.id, j.status, j.started_at, j.finished_at FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer' ORDER BY j.id",
+      );
     await eventually(() => jobsOf().length === 2, 'the second push to be queued', 60_000);
     for (const pid of processesRunning(gate)) process.kill(pid, 'SIGTERM');
     const [a, b] = await Promise.all([first, second]);
@@ -108,12 +116,18 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.include('To undo, run: slipway rollback rolly v2');
     expect((await server.get('rolly')).body.trim()).to.equal('rolly v1');
-    const job = query(server.home, "SELECT j.id, j.kind FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'rolly' ORDER BY j.id DESC LIMIT 1")[0];
+    const job = query(
+      server.home,
+      "SELECT j.id, j.kind FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'rolly' ORDER BY j.id DESC LIMIT 1",
+    )[0];
     expect(job.kind).to.equal('rollback');
     const stages = query(server.home, 'SELECT stage, status FROM job_stages WHERE job_id = ? ORDER BY seq', job.id);
     expect(stages.find((s) => s.stage === 'build')?.status).to.equal('skipped');
     expect(stages.filter((s) => s.status === 'ok').map((s) => s.stage)).to.include.members(['release-sync', 'activate']);
-    const sha = query(server.home, "SELECT version, sha256, kind FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'rolly' ORDER BY version");
+    const sha = query(
+      server.home,
+      "SELECT version, sha256, kind FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'rolly' ORDER BY version",
+    );
     expect(sha[2].kind).to.equal('rollback');
     expect(sha[2].sha256).to.equal(sha[0].sha256);
     expect(server.cli(['releases', 'rolly']).stdout).to.match(/v3\*\s+rollback\s+succeeded/);

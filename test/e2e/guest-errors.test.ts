@@ -23,7 +23,11 @@ describe('e2e: guest settings that cannot work', function () {
 
   it('refuses to start with a uid range it cannot use, in one line', () => {
     const home = tmpdir('home');
-    const r = spawnSync(BIN, ['server'], { env: { ...process.env, SLIPWAY_HOME: home, SLIPWAY_GUEST_UIDS: '5000-10' }, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(BIN, ['server'], {
+      env: { ...process.env, SLIPWAY_HOME: home, SLIPWAY_GUEST_UIDS: '5000-10' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status).to.not.equal(0);
     expect(r.stderr).to.contain('invalid guest uid range 5000-10');
   });

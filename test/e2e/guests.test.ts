@@ -43,7 +43,12 @@ describe('e2e: the guest contract (process driver)', function () {
       // Rails writes tmp/pids at start; each instance appends who it is to a file in /app.
       'release: touch /app/release.test && echo release-ran\nweb: mkdir -p /app/tmp/pids && echo "$DYNO $SLIPWAY_RELEASE" >> /app/tmp/pids/x && exec node server.js\n',
     );
-    fs.writeFileSync(path.join(repo, 'app.json'), JSON.stringify({ scripts: { dokku: { predeploy: 'echo predeployed > /app/predeploy.out', postdeploy: 'echo posted > /app/postdeploy.out' } } }));
+    fs.writeFileSync(
+      path.join(repo, 'app.json'),
+      JSON.stringify({
+        scripts: { dokku: { predeploy: 'echo predeployed > /app/predeploy.out', postdeploy: 'echo posted > /app/postdeploy.out' } },
+      }),
+    );
     commitAll(repo, 'contract');
     ok(['apps:create', 'contract']);
     // Every test may run alone: v1 is deployed, on two web instances, here.
@@ -76,7 +81,7 @@ describe('e2e: the guest contract (process driver)', function () {
     expect(server.cli(['run', 'contract', '--', 'cat', '/app/postdeploy.out']).code).to.not.equal(0);
   });
 
-  it('starts a new deploy without the old instances\' writes', async () => {
+  it("starts a new deploy without the old instances' writes", async () => {
     fs.writeFileSync(path.join(repo, 'message.txt'), 'again\n');
     commitAll(repo, 'again');
     const r = await push(repo, server.sshRemote('contract'), { sshCommand: env.key.sshCommand });
@@ -88,11 +93,19 @@ describe('e2e: the guest contract (process driver)', function () {
 
   it('resizes a process type, applies the limit and reports a kill by it (R15)', async () => {
     const out = ok(['ps:resize', 'contract', 'web=96M,pids=64']);
-    expect(out).to.match(/web\s+96M\s+1024\s+64/).and.contain('Restarted 2 web instances');
+    expect(out)
+      .to.match(/web\s+96M\s+1024\s+64/)
+      .and.contain('Restarted 2 web instances');
     expect(ok(['ps', 'contract'])).to.match(/web\.1\s+up .*96M/);
     await server.get('contract', '/hog').catch(() => undefined);
-    await eventually(() => server.cli(['logs', 'contract', '-n', '300']).stdout.includes('Error R15 (Memory quota vastly exceeded)'), 'the R15 line in the log');
-    await eventually(() => /^web\.\d\s+(up|crashed|starting) \(memory\)/m.test(server.cli(['ps', 'contract']).stdout), 'ps to report the memory kill');
+    await eventually(
+      () => server.cli(['logs', 'contract', '-n', '300']).stdout.includes('Error R15 (Memory quota vastly exceeded)'),
+      'the R15 line in the log',
+    );
+    await eventually(
+      () => /^web\.\d\s+(up|crashed|starting) \(memory\)/m.test(server.cli(['ps', 'contract']).stdout),
+      'ps to report the memory kill',
+    );
     // The killed instance comes back by itself.
     await eventually(async () => (await server.get('contract')).status === 200, 'web to serve again');
   });
@@ -100,7 +113,11 @@ describe('e2e: the guest contract (process driver)', function () {
   it('stops a fork loop at the pids limit while the server and other apps keep answering', async () => {
     ok(['ps:resize', 'contract', 'run=128M,pids=32']);
     const bomb = server.cliAsync([
-      'run', 'contract', '--', 'python3', '-c',
+      'run',
+      'contract',
+      '--',
+      'python3',
+      '-c',
       'import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            time.sleep(30); os._exit(0)\n        n += 1\nexcept OSError as e:\n    print("stopped after", n, "forks:", e.strerror)\n',
     ]);
     await new Promise((r) => setTimeout(r, 500));

@@ -83,7 +83,8 @@ export class TestServer {
     let ready = false;
     // Any exit nobody asked for is a crash, whatever the test was doing when it happened.
     proc.on('exit', (code, signal) => {
-      if (ready && !this.expectingExit && this.proc === proc) this.died = `slipway server died (${signal ?? `exit ${code}`}):\n${this.output.slice(-4000)}`;
+      if (ready && !this.expectingExit && this.proc === proc)
+        this.died = `slipway server died (${signal ?? `exit ${code}`}):\n${this.output.slice(-4000)}`;
     });
     await new Promise<void>((resolve, reject) => {
       const onData = (d: Buffer) => {
@@ -161,13 +162,30 @@ export class TestServer {
   }
 }
 
-export function httpGet(opts: { port: number; host: string; path?: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+export function httpGet(opts: {
+  port: number;
+  host: string;
+  path?: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ agent: false, host: '127.0.0.1', port: opts.port, path: opts.path ?? '/', method: opts.method ?? 'GET', headers: { host: opts.host, ...opts.headers } }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
+    const req = http.request(
+      {
+        agent: false,
+        host: '127.0.0.1',
+        port: opts.port,
+        path: opts.path ?? '/',
+        method: opts.method ?? 'GET',
+        headers: { host: opts.host, ...opts.headers },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      },
+    );
     req.on('error', reject);
     req.end(opts.body);
   });
@@ -186,7 +204,23 @@ export function sshKey(dir = tmpdir('key')): { key: string; pub: string; sshComm
 }
 
 export function sshArgs(key: string, port: number): string[] {
-  return ['-i', key, '-p', String(port), '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', 'slipway@127.0.0.1'];
+  return [
+    '-i',
+    key,
+    '-p',
+    String(port),
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'BatchMode=yes',
+    'slipway@127.0.0.1',
+  ];
 }
 
 export function ssh(key: string, port: number, command: string[], input?: string): Result {
@@ -205,7 +239,12 @@ export function appRepo(example: string): string {
 }
 
 export function git(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Result {
-  const r = spawnSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 180_000 });
+  const r = spawnSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 180_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -248,7 +287,14 @@ export function push(dir: string, remote: string, opts: { sshCommand?: string; r
 
 /** Polls until `fn` returns true; errors (a server not up yet) count as "not yet". Never used to assert durations. */
 export async function eventually(fn: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  await until(what, () => Promise.resolve().then(fn).catch(() => false), timeoutMs);
+  await until(
+    what,
+    () =>
+      Promise.resolve()
+        .then(fn)
+        .catch(() => false),
+    timeoutMs,
+  );
 }
 
 /**

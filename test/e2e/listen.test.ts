@@ -5,7 +5,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { BIN, eventually, freePort, sshKey, tmpdir, TestServer } from './harness.js';
 
-function request(host: string, port: number, opts: { path?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string }> {
+function request(
+  host: string,
+  port: number,
+  opts: { path?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     http
       .get({ host, port, path: opts.path ?? '/', headers: opts.headers, agent: false }, (res) => {
@@ -18,7 +22,22 @@ function request(host: string, port: number, opts: { path?: string; headers?: Re
 }
 
 function sshTo(host: string, port: number, key: string, command: string[]) {
-  const args = ['-i', key, '-p', String(port), '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes'];
+  const args = [
+    '-i',
+    key,
+    '-p',
+    String(port),
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'BatchMode=yes',
+  ];
   return spawnSync('ssh', [...args, `slipway@${host}`, ...command], { encoding: 'utf8', timeout: 60_000 });
 }
 
@@ -41,7 +60,10 @@ describe('e2e: listening on IPv4 and IPv6', function () {
       const key = sshKey();
       expect(server.cli(['keys:add', key.pub]).code).to.equal(0);
       for (const host of ['127.0.0.1', '::1']) {
-        const api = await request(host, server.ports.http, { path: '/api/v1/cli', headers: { authorization: `Bearer ${server.adminToken}` } });
+        const api = await request(host, server.ports.http, {
+          path: '/api/v1/cli',
+          headers: { authorization: `Bearer ${server.adminToken}` },
+        });
         expect(api.status, host).to.equal(200);
         expect(JSON.parse(api.body).user.name).to.equal('admin');
 
@@ -59,7 +81,11 @@ describe('e2e: listening on IPv4 and IPv6', function () {
 
   it('refuses to start, in one line naming the address, when another program holds [::]:PORT', async () => {
     const ports = { ssh: await freePort(), http: await freePort(), router: await freePort() };
-    for (const [which, what] of [['router', 'the router'], ['http', 'HTTP (git and the API)'], ['ssh', 'SSH']] as const) {
+    for (const [which, what] of [
+      ['router', 'the router'],
+      ['http', 'HTTP (git and the API)'],
+      ['ssh', 'SSH'],
+    ] as const) {
       // IPv6 only: the IPv4 wildcard stays free, as when another user's program took just [::].
       const taken = await hold('::', ports[which]);
       try {
@@ -93,8 +119,14 @@ describe('e2e: listening on IPv4 and IPv6', function () {
 
   it('refuses a --bind that names no IP address', () => {
     const home = tmpdir('home');
-    const r = spawnSync(BIN, ['server', '--bind', '127.0.0.1,localhost'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SLIPWAY_HOME: home } });
+    const r = spawnSync(BIN, ['server', '--bind', '127.0.0.1,localhost'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, SLIPWAY_HOME: home },
+    });
     expect(r.status).to.equal(1);
-    expect(r.stderr.trimEnd().split('\n')).to.deep.equal([' !     --bind "localhost" is not an IP address (name IP addresses, comma-separated (127.0.0.1,::1), or leave --bind out for every IPv4 and IPv6 address)']);
+    expect(r.stderr.trimEnd().split('\n')).to.deep.equal([
+      ' !     --bind "localhost" is not an IP address (name IP addresses, comma-separated (127.0.0.1,::1), or leave --bind out for every IPv4 and IPv6 address)',
+    ]);
   });
 });

@@ -69,12 +69,15 @@ describe('e2e: an app flooding its log', function () {
   this.timeout(240_000);
   const env = useServer();
 
-  it('keeps the daemon within 50 MB of its memory, gives it back, and keeps other apps\' logs and deploys working', async () => {
+  it("keeps the daemon within 50 MB of its memory, gives it back, and keeps other apps' logs and deploys working", async () => {
     const { server, key } = env;
     const pid = server.proc!.pid!;
     for (const app of ['flood', 'other']) expect(server.cli(['apps:create', app]).code).to.equal(0);
     const other = echoRepo();
-    for (const [app, repo] of [['flood', floodRepo()], ['other', other]] as const) {
+    for (const [app, repo] of [
+      ['flood', floodRepo()],
+      ['other', other],
+    ] as const) {
       const r = await push(repo, server.sshRemote(app), { sshCommand: key.sshCommand });
       expect(r.code, r.stderr).to.equal(0);
     }
@@ -98,7 +101,10 @@ describe('e2e: an app flooding its log', function () {
         while (Date.now() < floodEnds) {
           const mark = `/mark-${++marks}`;
           expect((await server.get('other', mark)).status).to.equal(200);
-          await eventually(async () => (await server.cliAsync(['logs', 'other', '-n', '20'])).stdout.includes(`request ${mark}`), `${mark} in the other app's log`);
+          await eventually(
+            async () => (await server.cliAsync(['logs', 'other', '-n', '20'])).stdout.includes(`request ${mark}`),
+            `${mark} in the other app's log`,
+          );
           expect((await server.get('flood')).body).to.equal('flood app');
           await sleep(500);
         }
@@ -126,7 +132,9 @@ describe('e2e: an app flooding its log', function () {
     expect(peak - before).to.be.below(MAX_GROWTH_MB);
     // Given back once the flood is over: back near where it started.
     let settled = peak;
-    await eventually(() => (settled = rssMb(pid)) - before < MAX_GROWTH_MB / 2, 'the daemon to give memory back', 30_000).catch(() => undefined);
+    await eventually(() => (settled = rssMb(pid)) - before < MAX_GROWTH_MB / 2, 'the daemon to give memory back', 30_000).catch(
+      () => undefined,
+    );
     // eslint-disable-next-line no-console
     console.log(`      daemon RSS after the flood: ${settled.toFixed(1)} MB`);
     expect(settled - before).to.be.below(MAX_GROWTH_MB / 2);

@@ -27,7 +27,11 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }
 
 /** A long-running client (`ssh … logs -f`, `slipway logs -f`) whose output we watch. */
-function follower(cmd: string, args: string[], env?: NodeJS.ProcessEnv): { proc: ChildProcess; out: () => string; exited: Promise<number | null> } {
+function follower(
+  cmd: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): { proc: ChildProcess; out: () => string; exited: Promise<number | null> } {
   const proc = spawn(cmd, args, { env: env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));

@@ -8,10 +8,16 @@ import { appRepo, commitAll, git, push, setMessage, tmpdir, TestServer, useServe
 import { query } from './db.js';
 
 const lastJob = (home: string, app: string) =>
-  query(home, 'SELECT j.id, j.kind, j.mode, j.status FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = ? ORDER BY j.id DESC LIMIT 1', app)[0];
-const stagesOf = (home: string, jobId: number) => query<{ stage: string; status: string }>(home, 'SELECT stage, status FROM job_stages WHERE job_id = ? ORDER BY seq', jobId);
+  query(
+    home,
+    'SELECT j.id, j.kind, j.mode, j.status FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = ? ORDER BY j.id DESC LIMIT 1',
+    app,
+  )[0];
+const stagesOf = (home: string, jobId: number) =>
+  query<{ stage: string; status: string }>(home, 'SELECT stage, status FROM job_stages WHERE job_id = ? ORDER BY seq', jobId);
 const liveSha = (home: string, app: string) =>
-  query(home, 'SELECT r.sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? AND r.version = a.current_release', app)[0]?.sha256;
+  query(home, 'SELECT r.sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? AND r.version = a.current_release', app)[0]
+    ?.sha256;
 
 describe('e2e: editable, cooking and final modes; promotion; atomic pushes', function () {
   this.timeout(300_000);
@@ -38,7 +44,10 @@ describe('e2e: editable, cooking and final modes; promotion; atomic pushes', fun
       const job = lastJob(server.home, app);
       const mode = ({ 'm-dev': 'editable', 'm-stg': 'cooking', 'm-prd': 'final' } as const)[app as 'm-dev'];
       expect(job.mode).to.equal(mode);
-      const expected = STAGES.filter((s) => s !== 'rollback').map((s) => ({ stage: s, status: MODES[mode][s] === 'run' ? 'ok' : 'skipped' }));
+      const expected = STAGES.filter((s) => s !== 'rollback').map((s) => ({
+        stage: s,
+        status: MODES[mode][s] === 'run' ? 'ok' : 'skipped',
+      }));
       expect(stagesOf(server.home, job.id), app).to.deep.equal(expected);
     }
     // The final app deployed the very archive staging built from that commit.
@@ -137,7 +146,24 @@ describe('e2e: editable, cooking and final modes; promotion; atomic pushes', fun
     const tgz = path.join(tmpdir('ci-tgz'), 'app.tgz');
     expect(spawnSync('tar', ['-czf', tgz, '-C', dir, '.']).status).to.equal(0);
     const sha = spawnSync('sha256sum', [tgz], { encoding: 'utf8' }).stdout.split(' ')[0];
-    const upload = spawnSync('curl', ['-fsS', '--data-binary', `@${tgz}`, '-H', 'Content-Type: application/gzip', '-H', `Authorization: Bearer ${token}`, '-o', '/dev/null', '-w', '%header{location}', `http://127.0.0.1:${server.ports.http}/api/v1/apps/ci-stg/artifacts?sha256=${sha}`], { encoding: 'utf8' });
+    const upload = spawnSync(
+      'curl',
+      [
+        '-fsS',
+        '--data-binary',
+        `@${tgz}`,
+        '-H',
+        'Content-Type: application/gzip',
+        '-H',
+        `Authorization: Bearer ${token}`,
+        '-o',
+        '/dev/null',
+        '-w',
+        '%header{location}',
+        `http://127.0.0.1:${server.ports.http}/api/v1/apps/ci-stg/artifacts?sha256=${sha}`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(upload.status, upload.stderr).to.equal(0);
     const jobUrl = upload.stdout.trim();
     expect(jobUrl).to.match(/^\/api\/v1\/jobs\/\d+$/);
@@ -156,7 +182,10 @@ describe('e2e: editable, cooking and final modes; promotion; atomic pushes', fun
     const repo = appRepo('env-app');
     setMessage(repo, 'from a url');
     expect((await push(repo, server.sshRemote('art-stg'), { sshCommand })).code).to.equal(0);
-    const archive = query(server.home, "SELECT r.archive_path, r.sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'art-stg'")[0];
+    const archive = query(
+      server.home,
+      "SELECT r.archive_path, r.sha256 FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'art-stg'",
+    )[0];
     const copy = path.join(tmpdir('artifact'), 'app.tar.gz');
     fs.copyFileSync(archive.archive_path, copy);
 
@@ -191,7 +220,11 @@ describe('e2e: editable, cooking and final modes; promotion; atomic pushes', fun
     ok(['apps:create', 'upg']);
     const repo = appRepo('env-app');
     fs.mkdirSync(path.join(repo, '.slipway'));
-    fs.writeFileSync(path.join(repo, '.slipway', 'upgrade'), '#!/bin/sh\necho "migrating $SLIPWAY_RELEASE" >> "$SLIPWAY_DATA_DIR/upgrades.log"\n', { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(repo, '.slipway', 'upgrade'),
+      '#!/bin/sh\necho "migrating $SLIPWAY_RELEASE" >> "$SLIPWAY_DATA_DIR/upgrades.log"\n',
+      { mode: 0o755 },
+    );
     commitAll(repo, 'upgrade step');
     expect((await push(repo, server.sshRemote('upg'), { sshCommand })).code).to.equal(0);
     ok(['config:set', 'upg', 'A=1']);
@@ -207,14 +240,21 @@ describe('e2e: editable, cooking and final modes; promotion; atomic pushes', fun
     ok(['apps:set', 'snap', 'backups.keep=2']);
     const repo = appRepo('env-app');
     fs.mkdirSync(path.join(repo, '.slipway'));
-    fs.writeFileSync(path.join(repo, '.slipway', 'pre_archive'), '#!/bin/sh\necho "dump of $SLIPWAY_APP" > "$SLIPWAY_SNAPSHOT_DIR/db.dump"\n', { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(repo, '.slipway', 'pre_archive'),
+      '#!/bin/sh\necho "dump of $SLIPWAY_APP" > "$SLIPWAY_SNAPSHOT_DIR/db.dump"\n',
+      { mode: 0o755 },
+    );
     commitAll(repo, 'pre_archive');
     for (let i = 0; i < 3; i++) {
       setMessage(repo, `snap ${i}`);
       expect((await push(repo, server.sshRemote('snap'), { sshCommand })).code).to.equal(0);
     }
     const dir = path.join(server.home, 'apps', 'snap', 'backups');
-    const snaps = fs.readdirSync(dir).filter((f) => f.endsWith('.tar.gz')).sort();
+    const snaps = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.tar.gz'))
+      .sort();
     expect(snaps).to.have.length(2);
     const listing = spawnSync('tar', ['-tzf', path.join(dir, snaps[1]!)], { encoding: 'utf8' }).stdout;
     expect(listing).to.include('db.dump');

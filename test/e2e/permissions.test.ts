@@ -110,7 +110,14 @@ const ANSWERS_OK = new Set([
 function programCommands(): Command[] {
   const store = Store.open(':memory:');
   const user = store.users.add('admin', 'admin');
-  const ctx = { store, layout: new Layout(tmpdir('enum')), settings: {} as ServerSettings, user, io: {} as CommandContext['io'], local: false } as CommandContext;
+  const ctx = {
+    store,
+    layout: new Layout(tmpdir('enum')),
+    settings: {} as ServerSettings,
+    user,
+    io: {} as CommandContext['io'],
+    local: false,
+  } as CommandContext;
   const commands = buildProgram(ctx).commands.slice();
   store.close();
   return commands;
@@ -119,7 +126,15 @@ function programCommands(): Command[] {
 /** Every API route of the real HTTP server, as `METHOD /url`. */
 async function apiRoutes(): Promise<string[]> {
   const store = Store.open(':memory:');
-  const app = await buildHttpServer({ store, gateway: {} as never, platform: {} as never, layout: new Layout(tmpdir('enum')), settings: {} as ServerSettings, gitHandler: () => undefined, version: 'test' });
+  const app = await buildHttpServer({
+    store,
+    gateway: {} as never,
+    platform: {} as never,
+    layout: new Layout(tmpdir('enum')),
+    settings: {} as ServerSettings,
+    gitHandler: () => undefined,
+    version: 'test',
+  });
   await app.ready();
   const routes = routesOf.get(app)!.slice();
   await app.close();
@@ -146,7 +161,9 @@ describe('e2e: the permission matrix', function () {
     commands = programCommands();
     routes = await apiRoutes();
     server = await TestServer.start();
-    const keys = Object.fromEntries((['admin', 'owner', 'collaborator', 'other', 'revoked', 'anonymous'] as const).map((n) => [n, sshKey()]));
+    const keys = Object.fromEntries(
+      (['admin', 'owner', 'collaborator', 'other', 'revoked', 'anonymous'] as const).map((n) => [n, sshKey()]),
+    );
     for (const u of ['owner', 'collaborator', 'other']) cli(['users:add', u]);
     cli(['keys:add', keys.admin!.pub]);
     for (const u of ['owner', 'collaborator', 'other']) cli(['keys:add', '--user', u, keys[u]!.pub]);
@@ -166,7 +183,11 @@ describe('e2e: the permission matrix', function () {
       { name: 'anonymous', uses: false, manages: false, key: keys.anonymous!.key },
     ];
     // The owner creates and shares the app over SSH, as a user would, and gives it a secret; one push makes v1.
-    for (const argv of [['apps:create', APP], ['access:add', APP, 'collaborator'], ['config:set', APP, '--secret', `MATRIX_SECRET=${SECRET}`]]) {
+    for (const argv of [
+      ['apps:create', APP],
+      ['access:add', APP, 'collaborator'],
+      ['config:set', APP, '--secret', `MATRIX_SECRET=${SECRET}`],
+    ]) {
       const r = sshAs(role('owner'), argv);
       expect(r.code, r.stderr).to.equal(0);
     }
@@ -190,14 +211,27 @@ describe('e2e: the permission matrix', function () {
   }
 
   describe('git', () => {
-    const gitEnv = (r: Role) => ({ ...process.env, GIT_SSH_COMMAND: sshCommand(r.key), GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: '/bin/false' });
+    const gitEnv = (r: Role) => ({
+      ...process.env,
+      GIT_SSH_COMMAND: sshCommand(r.key),
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_ASKPASS: '/bin/false',
+    });
     const remotes = {
       ssh: (_r: Role, app: string) => server.sshRemote(app),
       http: (r: Role, app: string) => server.httpRemote(app, r.token),
     };
     /** The audit log records every push and every refused push or fetch, with where it came from. */
     const expectAudited = (user: string, action: string, source: string, outcome: string) => {
-      const rows = query<{ n: number }>(server.home, 'SELECT count(*) AS n FROM audit_log WHERE app_name = ? AND user_name = ? AND action = ? AND source = ? AND outcome = ?', APP, user, action, source, outcome);
+      const rows = query<{ n: number }>(
+        server.home,
+        'SELECT count(*) AS n FROM audit_log WHERE app_name = ? AND user_name = ? AND action = ? AND source = ? AND outcome = ?',
+        APP,
+        user,
+        action,
+        source,
+        outcome,
+      );
       expect(rows[0]!.n, `audit: ${user} ${action} ${source} ${outcome}`).to.be.greaterThan(0);
     };
     const gitAs = (r: Role, args: string[]) => {
@@ -232,18 +266,27 @@ describe('e2e: the permission matrix', function () {
         expectAudited('other', 'fetch', `${transport} 127.0.0.1`, 'denied');
         // A real clone works for a collaborator too.
         const dir = tmpdir('clone');
-        const clone = spawnSync('git', ['clone', '-q', server.sshRemote(APP), dir], { env: gitEnv(role('collaborator')), encoding: 'utf8' });
+        const clone = spawnSync('git', ['clone', '-q', server.sshRemote(APP), dir], {
+          env: gitEnv(role('collaborator')),
+          encoding: 'utf8',
+        });
         expect(clone.status, clone.stderr).to.equal(0);
         expect(fs.readFileSync(path.join(dir, 'Procfile'), 'utf8')).to.contain('web:');
       });
     }
-
   });
 
   describe('SSH commands', () => {
     /** Commands whose first argument names an app (`jobs [app]` and `audit [app]` included). */
     const appCommands = () => commands.filter((c) => ['app', 'from'].includes(c.registeredArguments[0]?.name() ?? ''));
-    const probeArgs = (c: Command) => COMMAND_PROBES[c.name()]?.args ?? [APP, ...c.registeredArguments.slice(1).filter((a) => a.required).map(() => 'x')];
+    const probeArgs = (c: Command) =>
+      COMMAND_PROBES[c.name()]?.args ?? [
+        APP,
+        ...c.registeredArguments
+          .slice(1)
+          .filter((a) => a.required)
+          .map(() => 'x'),
+      ];
 
     it('enumerates the program: every app command, run and enter among them', () => {
       const names = appCommands().map((c) => c.name());
@@ -273,7 +316,8 @@ describe('e2e: the permission matrix', function () {
           const res = sshAs(r, [c.name(), ...probe.args], probe.input);
           const text = `${res.code}\n${res.stdout}${res.stderr}`;
           expect(text, `${c.name()} as ${who}`).to.not.contain(NOT_FOUND);
-          if (probe.manage && !r.manages) expect(text, `${c.name()} as ${who}`).to.contain(`only the owner of ${APP} (owner) or an admin may do this`);
+          if (probe.manage && !r.manages)
+            expect(text, `${c.name()} as ${who}`).to.contain(`only the owner of ${APP} (owner) or an admin may do this`);
           else expect(text, `${c.name()} as ${who}`).to.match(probe.ok);
         }
       });
@@ -335,15 +379,30 @@ describe('e2e: the permission matrix', function () {
         path: urlPath,
         body,
         // spawnSync blocks this process: a kept-alive socket may have been closed meanwhile.
-        headers: { connection: 'close', ...(r.token ? { authorization: `Bearer ${r.token}` } : {}), ...(contentType ? { 'content-type': contentType } : {}), ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }) },
+        headers: {
+          connection: 'close',
+          ...(r.token ? { authorization: `Bearer ${r.token}` } : {}),
+          ...(contentType ? { 'content-type': contentType } : {}),
+          ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }),
+        },
       });
     const fill = (route: string, app: string, id = '1') =>
-      route.replace(':app', app).replace(':version', 'v1').replace(':id', id).replace(':user', 'nosuchuser').replace(/:[a-z_]+/gi, 'x');
+      route
+        .replace(':app', app)
+        .replace(':version', 'v1')
+        .replace(':id', id)
+        .replace(':user', 'nosuchuser')
+        .replace(/:[a-z_]+/gi, 'x');
     const asResult = (res: { status: number; body: string }): Result => ({ code: res.status, stdout: res.body, stderr: '' });
     const appRoutes = () => routes.filter((r) => r.includes('/api/v1/apps/:app'));
 
     it('enumerates the HTTP server: every route under /api/v1/apps/:app', () => {
-      expect(appRoutes()).to.include.members(['GET /api/v1/apps/:app', 'GET /api/v1/apps/:app/releases/:version/archive', 'POST /api/v1/apps/:app/artifacts', 'POST /api/v1/apps/:app/promotions']);
+      expect(appRoutes()).to.include.members([
+        'GET /api/v1/apps/:app',
+        'GET /api/v1/apps/:app/releases/:version/archive',
+        'POST /api/v1/apps/:app/artifacts',
+        'POST /api/v1/apps/:app/promotions',
+      ]);
       const unprobed = appRoutes().filter((r) => !r.startsWith('GET ') && !ROUTE_PROBES[r]);
       if (unprobed.length) console.log(`      (deny checks only, no allow probe yet: ${unprobed.join(', ')})`);
     });
@@ -394,7 +453,9 @@ describe('e2e: the permission matrix', function () {
         expect(JSON.parse(revealed.body)).to.deep.equal({ app: APP, vars: { MATRIX_SECRET: SECRET }, secret: ['MATRIX_SECRET'] });
         const body = JSON.stringify({ argv: ['config:get', APP, 'MATRIX_SECRET', '--reveal'] });
         const remote = await api(r, 'POST', '/api/v1/cli', body, 'application/json');
-        expect(remote.body, `the remote CLI as ${r.name}`).to.include(JSON.stringify({ out: `${SECRET}\n` })).and.include('{"exit":0}');
+        expect(remote.body, `the remote CLI as ${r.name}`)
+          .to.include(JSON.stringify({ out: `${SECRET}\n` }))
+          .and.include('{"exit":0}');
       }
     });
 
@@ -415,7 +476,10 @@ describe('e2e: the permission matrix', function () {
       for (const r of roles.slice(0, 4)) {
         const res = await api(r, 'GET', '/api/v1/apps');
         expect(res.status).to.equal(200);
-        expect((JSON.parse(res.body) as Array<{ name: string }>).some((a) => a.name === APP), `GET /api/v1/apps as ${r.name}`).to.equal(r.uses);
+        expect(
+          (JSON.parse(res.body) as Array<{ name: string }>).some((a) => a.name === APP),
+          `GET /api/v1/apps as ${r.name}`,
+        ).to.equal(r.uses);
       }
     });
   });

@@ -6,8 +6,8 @@ import { query } from './db.js';
 import { alive } from '../support/proc.js';
 import { underLoad as loadOnRouter } from '../support/load.js';
 
-const underLoad = (server: TestServer, app: string, work: () => Promise<void>) => loadOnRouter(server.ports.router, `${app}.localhost`, work);
-
+const underLoad = (server: TestServer, app: string, work: () => Promise<void>) =>
+  loadOnRouter(server.ports.router, `${app}.localhost`, work);
 
 describe('e2e: running apps like production', function () {
   this.timeout(300_000);
@@ -74,20 +74,40 @@ describe('e2e: running apps like production', function () {
     const pid = Number(web2.trim().split(/\s+/)[4]);
     expect(pid).to.be.greaterThan(1);
     process.kill(pid, 'SIGKILL');
-    await eventually(() => /^web\.2\s+up\s+\S+\s+\d+\s+\d+\s+1\s/m.test(server.cli(['ps', 'scaly']).stdout), 'web.2 to come back with 1 restart');
+    await eventually(
+      () => /^web\.2\s+up\s+\S+\s+\d+\s+\d+\s+1\s/m.test(server.cli(['ps', 'scaly']).stdout),
+      'web.2 to come back with 1 restart',
+    );
     // Scaling down stops only the surplus; the survivors keep their pids.
-    const before = server.cli(['ps', 'scaly']).stdout.split('\n').find((l) => l.startsWith('web.1'))!.trim().split(/\s+/)[4];
+    const before = server
+      .cli(['ps', 'scaly'])
+      .stdout.split('\n')
+      .find((l) => l.startsWith('web.1'))!
+      .trim()
+      .split(/\s+/)[4];
     expect(server.cli(['ps:scale', 'scaly', 'web=1']).code).to.equal(0);
     const after = server.cli(['ps', 'scaly']).stdout;
     expect(after).to.not.match(/^web\.[23]/m);
-    expect(after.split('\n').find((l) => l.startsWith('web.1'))!.trim().split(/\s+/)[4]).to.equal(before);
+    expect(
+      after
+        .split('\n')
+        .find((l) => l.startsWith('web.1'))!
+        .trim()
+        .split(/\s+/)[4],
+    ).to.equal(before);
     expect(server.cli(['ps:scale', 'scaly', 'nope=1']).stderr).to.include('no process type "nope"');
   });
 
   it('ps:restart replaces instances without a failed request; ps:stop and ps:start', async () => {
     expect(server.cli(['apps:create', 'resty']).code).to.equal(0);
     expect((await deploy(appRepo('env-app'), 'resty')).code).to.equal(0);
-    const pidOf = () => server.cli(['ps', 'resty']).stdout.split('\n').find((l) => l.startsWith('web.1'))?.trim().split(/\s+/)[4];
+    const pidOf = () =>
+      server
+        .cli(['ps', 'resty'])
+        .stdout.split('\n')
+        .find((l) => l.startsWith('web.1'))
+        ?.trim()
+        .split(/\s+/)[4];
     const before = pidOf();
     const load = await underLoad(server, 'resty', async () => {
       const r = await server.cliAsync(['ps:restart', 'resty']);
@@ -121,12 +141,20 @@ describe('e2e: running apps like production', function () {
     expect(server.cli(['apps:create', 'checked']).code).to.equal(0);
     const repo = appRepo('env-app');
     expect((await deploy(repo, 'checked')).code).to.equal(0);
-    fs.writeFileSync(path.join(repo, 'app.json'), JSON.stringify({ healthchecks: { web: [{ type: 'startup', name: 'ready', path: '/health', content: 'ready', attempts: 2, wait: 0.2, timeout: 2 }] } }));
+    fs.writeFileSync(
+      path.join(repo, 'app.json'),
+      JSON.stringify({
+        healthchecks: { web: [{ type: 'startup', name: 'ready', path: '/health', content: 'ready', attempts: 2, wait: 0.2, timeout: 2 }] },
+      }),
+    );
     setMessage(repo, 'fails its check');
     const r = await deploy(repo, 'checked');
     expect(r.stderr).to.match(/health check "ready" failed for web\.1: GET \/health answered 200 without "ready" after 2 attempts/);
     expect(await body('checked')).to.equal('env app v1');
-    fs.writeFileSync(path.join(repo, 'app.json'), JSON.stringify({ healthchecks: { web: [{ path: '/health', content: 'healthy', attempts: 3 }] } }));
+    fs.writeFileSync(
+      path.join(repo, 'app.json'),
+      JSON.stringify({ healthchecks: { web: [{ path: '/health', content: 'healthy', attempts: 3 }] } }),
+    );
     setMessage(repo, 'passes its check');
     expect((await deploy(repo, 'checked')).code).to.equal(0);
     expect(await body('checked')).to.equal('passes its check');
@@ -155,7 +183,11 @@ describe('e2e: running apps like production', function () {
     const outcomes: number[] = [];
     const load = await underLoad(server, 'busy', async () => {
       for (let i = 1; i <= 10; i++) {
-        if (i === 5) fs.writeFileSync(path.join(repo, 'app.json'), JSON.stringify({ healthchecks: { web: [{ path: '/nope', attempts: 1, timeout: 1 }] } }));
+        if (i === 5)
+          fs.writeFileSync(
+            path.join(repo, 'app.json'),
+            JSON.stringify({ healthchecks: { web: [{ path: '/nope', attempts: 1, timeout: 1 }] } }),
+          );
         if (i === 6) fs.rmSync(path.join(repo, 'app.json'));
         setMessage(repo, `deploy ${i}`);
         outcomes.push((await deploy(repo, 'busy')).stderr.includes('is live at') ? 1 : 0);
@@ -173,17 +205,30 @@ describe('e2e: running apps like production', function () {
     expect((await deploy(repo, 'crashme')).code).to.equal(0);
     addBuildpack(repo, 'slow-bp', 'echo "-----> building slowly"\nsleep 30');
     setMessage(repo, 'never finished');
-    const oldPid = Number(server.cli(['ps', 'crashme']).stdout.split('\n').find((l) => l.startsWith('web.1'))!.trim().split(/\s+/)[4]);
+    const oldPid = Number(
+      server
+        .cli(['ps', 'crashme'])
+        .stdout.split('\n')
+        .find((l) => l.startsWith('web.1'))!
+        .trim()
+        .split(/\s+/)[4],
+    );
     expect(alive(oldPid)).to.equal(true);
     const pushing = deploy(repo, 'crashme');
-    await eventually(() => query(server.home, "SELECT current_stage FROM jobs WHERE status = 'running'").some((j) => j.current_stage === 'build'), 'the build stage');
+    await eventually(
+      () => query(server.home, "SELECT current_stage FROM jobs WHERE status = 'running'").some((j) => j.current_stage === 'build'),
+      'the build stage',
+    );
     await server.kill9();
     await pushing;
     await server.boot();
     // The daemon's orphans from before the crash were found and ended, not left holding their ports.
     expect(alive(oldPid), 'the pre-crash web process').to.equal(false);
     expect(await body('crashme')).to.equal('env app v1');
-    const job = query(server.home, "SELECT status, error FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'crashme' ORDER BY j.id DESC LIMIT 1")[0];
+    const job = query(
+      server.home,
+      "SELECT status, error FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'crashme' ORDER BY j.id DESC LIMIT 1",
+    )[0];
     expect(job.status).to.equal('failed');
     expect(job.error).to.match(/interrupted/);
     fs.rmSync(path.join(repo, '.buildpacks'));

@@ -27,8 +27,14 @@ describe('e2e: git push deploys (SSH and HTTP)', function () {
     expect(second.code, second.stderr).to.equal(0);
     expect(second.stderr).to.include('v2 of sshapp is live');
     expect((await server.get('sshapp')).body.trim()).to.equal('second over ssh');
-    const rows = query(server.home, "SELECT version, status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'sshapp' ORDER BY version");
-    expect(rows).to.deep.equal([{ version: 1, status: 'succeeded' }, { version: 2, status: 'succeeded' }]);
+    const rows = query(
+      server.home,
+      "SELECT version, status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'sshapp' ORDER BY version",
+    );
+    expect(rows).to.deep.equal([
+      { version: 1, status: 'succeeded' },
+      { version: 2, status: 'succeeded' },
+    ]);
     const archives = fs.readdirSync(path.join(server.home, 'apps', 'sshapp', 'archives'));
     expect(archives.some((f) => /^v2-[0-9a-f]{64}\.tar\.gz$/.test(f))).to.equal(true);
   });
@@ -84,7 +90,7 @@ describe('e2e: git push deploys (SSH and HTTP)', function () {
     const r = await push(appRepo('procfile-hello'), server.sshRemote('nokey'), { sshCommand: stranger.sshCommand });
     expect(r.code).to.not.equal(0);
     expect(r.stderr).to.match(/Permission denied/);
-    expect(query(server.home, "SELECT count(*) AS n FROM jobs")[0].n).to.be.a('number');
+    expect(query(server.home, 'SELECT count(*) AS n FROM jobs')[0].n).to.be.a('number');
     expect(query(server.home, "SELECT count(*) AS n FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'nokey'")[0].n).to.equal(0);
   });
 
@@ -112,7 +118,9 @@ describe('e2e: git push deploys (SSH and HTTP)', function () {
     const r = await push(repo, server.sshRemote('branches'), { sshCommand: key.sshCommand, ref: 'main:feature' });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stderr).to.include('Stored feature; only pushes to main deploy branches');
-    expect(query(server.home, "SELECT count(*) AS n FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'branches'")[0].n).to.equal(0);
+    expect(query(server.home, "SELECT count(*) AS n FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'branches'")[0].n).to.equal(
+      0,
+    );
   });
 
   for (const transport of ['ssh', 'http'] as const) {

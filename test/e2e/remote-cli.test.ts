@@ -27,7 +27,12 @@ describe('e2e: remote CLI (slipway login)', function () {
   /** The laptop's CLI; `local` also gives it the server's home, as on the server host itself. */
   function cli(args: string[], opts: { local?: boolean; input?: string; env?: Record<string, string> } = {}): Result {
     const base: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: laptop, XDG_CONFIG_HOME: path.join(laptop, 'xdg'), ...opts.env };
-    const r = spawnSync(BIN, args, { env: opts.local ? { ...server.env, ...base } : { ...base, SLIPWAY_HOME: path.join(laptop, 'no-server-here') }, input: opts.input ?? '', encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(BIN, args, {
+      env: opts.local ? { ...server.env, ...base } : { ...base, SLIPWAY_HOME: path.join(laptop, 'no-server-here') },
+      input: opts.input ?? '',
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
   const ok = (args: string[], opts?: Parameters<typeof cli>[1]) => {
@@ -98,7 +103,9 @@ describe('e2e: remote CLI (slipway login)', function () {
     await eventually(() => cli(['logs', 'carols', '-n', '20']).stdout.includes('web.1:'), 'log lines of web.1');
     const bad = cli(['config:set', 'carols', '1BAD=x']);
     expect(bad.code).to.equal(1);
-    expect(bad.stderr.trim()).to.equal(' !     "1BAD" is not a valid config var name (names match ^[A-Za-z_][A-Za-z0-9_]*$, e.g. DATABASE_URL)'.trim());
+    expect(bad.stderr.trim()).to.equal(
+      ' !     "1BAD" is not a valid config var name (names match ^[A-Za-z_][A-Za-z0-9_]*$, e.g. DATABASE_URL)'.trim(),
+    );
     const enter = cli(['enter', 'carols']);
     expect(enter.code).to.equal(1);
     expect(enter.stderr).to.include('ssh -t slipway@HOST enter carols');
@@ -111,7 +118,9 @@ describe('e2e: remote CLI (slipway login)', function () {
   it('SLIPWAY_URL and SLIPWAY_TOKEN work without a login; --local and SLIPWAY_REMOTE=0 force the control socket', () => {
     loginAsCarol();
     const admin = server.cli(['tokens:create', '--name', 'env']).stdout.trim();
-    expect(ok(['whoami'], { env: { SLIPWAY_URL: url, SLIPWAY_TOKEN: admin } })).to.include(`admin (admin) on ${url} (from SLIPWAY_URL and SLIPWAY_TOKEN)`);
+    expect(ok(['whoami'], { env: { SLIPWAY_URL: url, SLIPWAY_TOKEN: admin } })).to.include(
+      `admin (admin) on ${url} (from SLIPWAY_URL and SLIPWAY_TOKEN)`,
+    );
     expect(ok(['apps:list'], { local: true })).to.not.include('admins-app'); // the login (carol) wins over the host's socket…
     expect(ok(['--local', 'apps:list'], { local: true })).to.include('admins-app'); // …unless asked
     expect(ok(['apps:list'], { local: true, env: { SLIPWAY_REMOTE: '0' } })).to.include('admins-app');

@@ -162,10 +162,14 @@ describe('e2e: run and enter over SSH', function () {
       await eventually(() => /^40 100\r?$/m.test(session.output()), 'the initial size 40x100', 10_000);
       session.stream.setWindow(50, 120, 0, 0);
       // The resize and the keystrokes travel apart; ask until the new size shows.
-      await eventually(() => {
-        session.stream.write('stty size\n');
-        return /^50 120\r?$/m.test(session.output());
-      }, 'the new size 50x120', 10_000);
+      await eventually(
+        () => {
+          session.stream.write('stty size\n');
+          return /^50 120\r?$/m.test(session.output());
+        },
+        'the new size 50x120',
+        10_000,
+      );
       session.stream.write('exit 6\n');
       expect(await session.exit).to.equal(6);
     } finally {
@@ -176,7 +180,9 @@ describe('e2e: run and enter over SSH', function () {
   it('stops the command when the client goes away', async () => {
     // Its pid inside the guest means nothing on the host: find it by a sleep no other test runs.
     const secs = String(300 + Math.floor(Math.random() * 600));
-    const client = spawn('ssh', [...sshArgs(key.key, server.ports.ssh), `run ${APP} -- sh -c 'echo started; exec sleep ${secs}'`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const client = spawn('ssh', [...sshArgs(key.key, server.ports.ssh), `run ${APP} -- sh -c 'echo started; exec sleep ${secs}'`], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     client.stdout.on('data', (d) => (out += d));
     await eventually(() => out.includes('started') && hostPid(`sleep\0${secs}\0`) !== undefined, 'the one-off process to start');

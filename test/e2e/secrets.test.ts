@@ -11,24 +11,32 @@ import { query } from './db.js';
 const MASK = '********';
 
 /** One API request on a fresh connection (a pooled one may have been closed by the server meanwhile). */
-function api(server: TestServer, token: string, urlPath: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; text: string; json: any; location?: string }> {
+function api(
+  server: TestServer,
+  token: string,
+  urlPath: string,
+  init: { method?: string; body?: unknown } = {},
+): Promise<{ status: number; text: string; json: any; location?: string }> {
   return new Promise((resolve, reject) => {
     const body = init.body === undefined ? undefined : JSON.stringify(init.body);
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) };
-    const req = http.request({ host: '127.0.0.1', port: server.ports.http, method: init.method ?? 'GET', path: urlPath, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        let json: any;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, text, json, location: res.headers.location });
-      });
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: server.ports.http, method: init.method ?? 'GET', path: urlPath, headers, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          let json: any;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, text, json, location: res.headers.location });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -73,7 +81,10 @@ describe('e2e: secrets', function () {
     // The app prints its secrets at build time and when it starts, as careless apps do.
     fs.mkdirSync(path.join(repo, '.slipway'));
     fs.writeFileSync(path.join(repo, '.slipway', 'build'), '#!/bin/sh\necho "build sees API_KEY=$API_KEY"\n', { mode: 0o755 });
-    fs.writeFileSync(path.join(repo, 'Procfile'), 'web: echo "runtime sees API_KEY=$API_KEY DB_PASSWORD=$DB_PASSWORD"; exec node server.js\n');
+    fs.writeFileSync(
+      path.join(repo, 'Procfile'),
+      'web: echo "runtime sees API_KEY=$API_KEY DB_PASSWORD=$DB_PASSWORD"; exec node server.js\n',
+    );
     commitAll(repo, 'print the secrets');
 
     expect(env.server.cli(['apps:create', 'vault']).code).to.equal(0);
@@ -84,10 +95,17 @@ describe('e2e: secrets', function () {
     pushOutput = r.stdout + r.stderr;
     expect(r.code, pushOutput).to.equal(0);
 
-    const patch = await api(env.server, token, '/api/v1/apps/vault/config', { method: 'PATCH', body: { vars: { DB_PASSWORD: viaApi }, secret: ['DB_PASSWORD'] } });
+    const patch = await api(env.server, token, '/api/v1/apps/vault/config', {
+      method: 'PATCH',
+      body: { vars: { DB_PASSWORD: viaApi }, secret: ['DB_PASSWORD'] },
+    });
     expect(patch.status, patch.text).to.equal(202);
     const jobPath = patch.location!;
-    await eventually(async () => ['succeeded', 'failed'].includes((await api(env.server, token, jobPath)).json?.status), 'the API config release ends', 120_000);
+    await eventually(
+      async () => ['succeeded', 'failed'].includes((await api(env.server, token, jobPath)).json?.status),
+      'the API config release ends',
+      120_000,
+    );
     const job = await api(env.server, token, jobPath);
     expect(job.json.status, job.text).to.equal('succeeded');
     for (const j of (await api(env.server, token, '/api/v1/apps/vault/jobs')).json) jobIds.push(j.id);
@@ -124,9 +142,24 @@ describe('e2e: secrets', function () {
     expect(server.cli(['config:get', 'vault', 'DB_PASSWORD', '--reveal']).stdout.trim()).to.equal(viaApi);
 
     const listed = await api(server, token, '/api/v1/apps/vault/config');
-    expect(listed.json).to.deep.equal({ app: 'vault', vars: { API_KEY: MASK, DB_PASSWORD: MASK, PLAIN: 'visible' }, secret: ['API_KEY', 'DB_PASSWORD'] });
-    expect((await api(server, token, '/api/v1/apps/vault/config?reveal=1')).json.vars).to.deep.equal({ API_KEY: viaCli, DB_PASSWORD: viaApi, PLAIN: 'visible' });
-    for (const p of ['/api/v1/apps', '/api/v1/apps/vault', '/api/v1/apps/vault/releases', '/api/v1/apps/vault/releases/v2', '/api/v1/apps/vault/jobs']) clean(p, (await api(server, token, p)).text);
+    expect(listed.json).to.deep.equal({
+      app: 'vault',
+      vars: { API_KEY: MASK, DB_PASSWORD: MASK, PLAIN: 'visible' },
+      secret: ['API_KEY', 'DB_PASSWORD'],
+    });
+    expect((await api(server, token, '/api/v1/apps/vault/config?reveal=1')).json.vars).to.deep.equal({
+      API_KEY: viaCli,
+      DB_PASSWORD: viaApi,
+      PLAIN: 'visible',
+    });
+    for (const p of [
+      '/api/v1/apps',
+      '/api/v1/apps/vault',
+      '/api/v1/apps/vault/releases',
+      '/api/v1/apps/vault/releases/v2',
+      '/api/v1/apps/vault/jobs',
+    ])
+      clean(p, (await api(server, token, p)).text);
     for (const v of ['v1', 'v2']) clean(`releases:info ${v}`, server.cli(['releases:info', 'vault', v]).stdout);
   });
 
@@ -146,19 +179,33 @@ describe('e2e: secrets', function () {
   });
 
   it("the app's log shows what it printed, masked", async () => {
-    await eventually(() => server.cli(['logs', 'vault', '-n', '200']).stdout.includes(`runtime sees API_KEY=${MASK} DB_PASSWORD=${MASK}`), 'the masked start line in the log');
+    await eventually(
+      () => server.cli(['logs', 'vault', '-n', '200']).stdout.includes(`runtime sees API_KEY=${MASK} DB_PASSWORD=${MASK}`),
+      'the masked start line in the log',
+    );
     clean('slipway logs', server.cli(['logs', 'vault', '-n', '500']).stdout);
   });
 
   it('the database holds them sealed: not in slipway.db, -wal or -shm, before and after a checkpoint', () => {
-    const rows = query(server.home, "SELECT key, value, secret FROM config_vars WHERE app_id = (SELECT id FROM apps WHERE name = 'vault') ORDER BY key");
-    expect(rows.map((r) => [r.key, r.secret])).to.deep.equal([['API_KEY', 1], ['DB_PASSWORD', 1], ['PLAIN', 0]]);
+    const rows = query(
+      server.home,
+      "SELECT key, value, secret FROM config_vars WHERE app_id = (SELECT id FROM apps WHERE name = 'vault') ORDER BY key",
+    );
+    expect(rows.map((r) => [r.key, r.secret])).to.deep.equal([
+      ['API_KEY', 1],
+      ['DB_PASSWORD', 1],
+      ['PLAIN', 0],
+    ]);
     expect(rows[0].value).to.match(/^v1:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
-    const snapshot = JSON.parse(query(server.home, "SELECT config FROM releases WHERE version = 2 AND app_id = (SELECT id FROM apps WHERE name = 'vault')")[0].config);
+    const snapshot = JSON.parse(
+      query(server.home, "SELECT config FROM releases WHERE version = 2 AND app_id = (SELECT id FROM apps WHERE name = 'vault')")[0].config,
+    );
     expect(snapshot.DB_PASSWORD.secret).to.match(/^v1:/);
-    const dbFiles = () => ['slipway.db', 'slipway.db-wal', 'slipway.db-shm'].map((f) => path.join(server.home, f)).filter((f) => fs.existsSync(f));
+    const dbFiles = () =>
+      ['slipway.db', 'slipway.db-wal', 'slipway.db-shm'].map((f) => path.join(server.home, f)).filter((f) => fs.existsSync(f));
     const check = () => {
-      for (const f of dbFiles()) for (const s of secrets) expect(fs.readFileSync(f).includes(Buffer.from(s)), `${f} holds a secret`).to.equal(false);
+      for (const f of dbFiles())
+        for (const s of secrets) expect(fs.readFileSync(f).includes(Buffer.from(s)), `${f} holds a secret`).to.equal(false);
     };
     check();
     const db = new Database(path.join(server.home, 'slipway.db'));

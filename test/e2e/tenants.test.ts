@@ -51,8 +51,20 @@ grab();
 `;
 
 const ATTACKS = [
-  'read-db', 'read-secret-key', 'read-host-key', 'read-victim-release', 'list-victim-releases', 'read-victim-data', 'read-victim-environ',
-  'scan-environs', 'connect-control-sock', 'write-victim-release', 'write-victim-data', 'kill-victim', 'bind-victim-port', 'write-host-etc',
+  'read-db',
+  'read-secret-key',
+  'read-host-key',
+  'read-victim-release',
+  'list-victim-releases',
+  'read-victim-data',
+  'read-victim-environ',
+  'scan-environs',
+  'connect-control-sock',
+  'write-victim-release',
+  'write-victim-data',
+  'kill-victim',
+  'bind-victim-port',
+  'write-host-etc',
 ];
 
 /** The host pid of the victim's node process (found by the env its guest gave it) and its web port. */
@@ -188,7 +200,11 @@ describe('e2e: tenants are isolated from the host and from each other (process d
     watch.stop = true;
     await watch.done;
     // Mallory's one-off waits for the victim's port to come free and serves its own page there.
-    const child = spawn('ssh', [...sshArgs(mallory.key, server.ports.ssh), 'run', 'attacker', '--', 'node', 'grab.js', String(victim.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'ssh',
+      [...sshArgs(mallory.key, server.ports.ssh), 'run', 'attacker', '--', 'node', 'grab.js', String(victim.port)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

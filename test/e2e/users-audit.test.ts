@@ -31,9 +31,14 @@ describe('e2e: users, tokens, password login and the audit log', function () {
       path,
       body: opts.json === undefined ? undefined : JSON.stringify(opts.json),
       // spawnSync blocks this process: a kept-alive socket may have been closed meanwhile.
-      headers: { connection: 'close', ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.json === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        connection: 'close',
+        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        ...(opts.json === undefined ? {} : { 'content-type': 'application/json' }),
+      },
     });
-  const audit = (where = '1 = 1') => query<AuditRow>(server.home, `SELECT user_name, action, app_name, detail, source, outcome FROM audit_log WHERE ${where} ORDER BY id`);
+  const audit = (where = '1 = 1') =>
+    query<AuditRow>(server.home, `SELECT user_name, action, app_name, detail, source, outcome FROM audit_log WHERE ${where} ORDER BY id`);
 
   before(() => {
     server = env.server;
@@ -65,7 +70,9 @@ describe('e2e: users, tokens, password login and the audit log', function () {
     expect(empty.stderr).to.contain('no password on stdin');
     expect(cli(['users:passwd', 'pat'], 'short\n').stderr).to.contain('shorter than 8 characters');
     ok(['users:passwd', 'pat'], 'correct horse battery\n');
-    expect(query<{ h: string }>(server.home, "SELECT password_hash AS h FROM users WHERE name = 'pat'")[0]!.h).to.match(/^scrypt\$32768\$8\$1\$/);
+    expect(query<{ h: string }>(server.home, "SELECT password_hash AS h FROM users WHERE name = 'pat'")[0]!.h).to.match(
+      /^scrypt\$32768\$8\$1\$/,
+    );
 
     const login = await api('POST', '/api/v1/login', { json: { user: 'pat', password: 'correct horse battery', token_name: 'ci' } });
     expect(login.status, login.body).to.equal(201);
@@ -91,7 +98,10 @@ describe('e2e: users, tokens, password login and the audit log', function () {
   it('prompts for the password without echoing it when users:passwd runs at a terminal', async () => {
     ok(['users:add', 'typist']);
     // `script` gives the CLI a real pseudo-terminal; the password is typed once the prompt shows.
-    const child = spawn('script', ['-qec', `${BIN} users:passwd typist`, '/dev/null'], { env: server.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qec', `${BIN} users:passwd typist`, '/dev/null'], {
+      env: server.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     await eventually(() => output.includes('Password (not shown): '), 'the password prompt');
@@ -111,7 +121,11 @@ describe('e2e: users, tokens, password login and the audit log', function () {
     const piped = ssh(key.key, server.ports.ssh, ['users:passwd'], 'remote pass phrase\n');
     expect(piped.code, piped.stderr).to.equal(0);
     expect((await api('POST', '/api/v1/login', { json: { user: 'remo', password: 'remote pass phrase' } })).status).to.equal(201);
-    const tty = spawnSync('ssh', ['-tt', ...sshArgs(key.key, server.ports.ssh), 'users:passwd'], { input: 'x\n', encoding: 'utf8', timeout: 30_000 });
+    const tty = spawnSync('ssh', ['-tt', ...sshArgs(key.key, server.ports.ssh), 'users:passwd'], {
+      input: 'x\n',
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(tty.status).to.equal(1);
     expect(tty.stdout + tty.stderr).to.contain('would be echoed');
     // Any command reading stdin over SSH still answers once stdin ends (keys:add read it the same way).
@@ -128,7 +142,8 @@ describe('e2e: users, tokens, password login and the audit log', function () {
   it('slows down password guessing: after five failures even the right password waits', async () => {
     ok(['users:add', 'guessme']);
     ok(['users:passwd', 'guessme'], 'the real passphrase');
-    for (let i = 0; i < 5; i++) expect((await api('POST', '/api/v1/login', { json: { user: 'guessme', password: `guess ${i} nope` } })).status).to.equal(401);
+    for (let i = 0; i < 5; i++)
+      expect((await api('POST', '/api/v1/login', { json: { user: 'guessme', password: `guess ${i} nope` } })).status).to.equal(401);
     const locked = await api('POST', '/api/v1/login', { json: { user: 'guessme', password: 'the real passphrase' } });
     expect(locked.status).to.equal(429);
     expect(Number(locked.headers['retry-after'])).to.be.greaterThan(0);
@@ -190,11 +205,16 @@ describe('e2e: users, tokens, password login and the audit log', function () {
     const carol = ssh(key.key, server.ports.ssh, ['audit', 'audited']);
     expect(carol.stdout).to.match(/carol\s+config:set\s+audited\s+ssh 127\.0\.0\.1\s+ok\s+\{"args":\["API_SECRET","MODE"\]\}/);
     expect(ssh(mkey.key, server.ports.ssh, ['audit']).stdout).to.not.contain('audited');
-    expect(ssh(mkey.key, server.ports.ssh, ['audit', 'audited']).stderr).to.contain('app "audited" does not exist, or you have no access to it');
+    expect(ssh(mkey.key, server.ports.ssh, ['audit', 'audited']).stderr).to.contain(
+      'app "audited" does not exist, or you have no access to it',
+    );
     const carolToken = ok(['tokens:create', '--user', 'carol']).trim();
     const viaApi = await api('GET', '/api/v1/audit?app=audited&limit=2', { token: carolToken });
     expect(viaApi.status).to.equal(200);
-    expect(JSON.parse(viaApi.body).map((e: { action: string; user: string }) => `${e.user} ${e.action}`)).to.deep.equal(['mallory ps:scale', 'carol config:set']);
+    expect(JSON.parse(viaApi.body).map((e: { action: string; user: string }) => `${e.user} ${e.action}`)).to.deep.equal([
+      'mallory ps:scale',
+      'carol config:set',
+    ]);
 
     // Mutating API calls are recorded with their answer; reads are not.
     const reads = audit().length;
@@ -202,6 +222,12 @@ describe('e2e: users, tokens, password login and the audit log', function () {
     expect(audit().length).to.equal(reads);
     const shared = await api('PUT', '/api/v1/apps/audited/collaborators/mallory', { token: carolToken });
     expect(shared.status).to.equal(403);
-    expect(audit().at(-1)).to.include({ user_name: 'carol', action: 'PUT /api/v1/apps/:app/collaborators/:user', app_name: 'audited', source: 'http 127.0.0.1', outcome: 'denied' });
+    expect(audit().at(-1)).to.include({
+      user_name: 'carol',
+      action: 'PUT /api/v1/apps/:app/collaborators/:user',
+      app_name: 'audited',
+      source: 'http 127.0.0.1',
+      outcome: 'denied',
+    });
   });
 });

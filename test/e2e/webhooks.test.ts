@@ -62,7 +62,9 @@ describe('e2e: deploy webhooks', function () {
     expect(bad.code).to.not.equal(0);
     expect(bad.stderr).to.include('is not an http(s) URL');
     expect(server.cli(['webhooks:add', 'hookadmin', `https://example.com/${'a'.repeat(2000)}`]).stderr).to.include('at most 2000');
-    expect(server.cli(['webhooks:add', 'hookadmin', 'https://example.com/x', '--events', 'push']).stderr).to.include('unknown event "push"');
+    expect(server.cli(['webhooks:add', 'hookadmin', 'https://example.com/x', '--events', 'push']).stderr).to.include(
+      'unknown event "push"',
+    );
 
     const added = server.cli(['webhooks:add', 'hookadmin', 'https://user:pw@example.com/x', '--events', 'deploy.succeeded']);
     expect(added.code, added.stderr).to.equal(0);
@@ -86,7 +88,17 @@ describe('e2e: deploy webhooks', function () {
     expect(hit.headers['x-slipway-event']).to.equal('deploy.succeeded');
     expect(hit.headers['content-type']).to.equal('application/json');
     expect(hit.headers['user-agent']).to.equal('Slipway-Hookshot');
-    expect(hit.body).to.include({ event: 'deploy.succeeded', app: 'hooky', release: 1, status: 'succeeded', commit, kind: 'push', mode: 'cooking', stage: null, error: null });
+    expect(hit.body).to.include({
+      event: 'deploy.succeeded',
+      app: 'hooky',
+      release: 1,
+      status: 'succeeded',
+      commit,
+      kind: 'push',
+      mode: 'cooking',
+      stage: null,
+      error: null,
+    });
     expect(hit.body.log_url).to.equal(`/api/v1/jobs/${hit.body.job_id}/log`);
     expect(hit.body.duration_ms).to.be.a('number').and.above(0);
     expect(Date.parse(hit.body.created_at)).to.be.closeTo(Date.now(), 60_000);
@@ -174,6 +186,9 @@ describe('e2e: webhook deliveries survive a restart', function () {
     expect(hits[1]!.headers['x-slipway-delivery']).to.equal(hits[0]!.headers['x-slipway-delivery']);
     expect(hits[1]!.headers['x-slipway-signature']).to.equal(signatureOf('k3y', hits[1]!.raw));
     expect(hits[1]!.body).to.include({ event: 'deploy.succeeded', app: 'resumer', release: 1 });
-    await eventually(() => /deploy\.succeeded\s+v1\s+200\s+2\s+delivered/.test(server.cli(['webhooks:deliveries', 'resumer']).stdout), 'the delivery recorded');
+    await eventually(
+      () => /deploy\.succeeded\s+v1\s+200\s+2\s+delivered/.test(server.cli(['webhooks:deliveries', 'resumer']).stdout),
+      'the delivery recorded',
+    );
   });
 });

@@ -14,7 +14,8 @@ describe('egress/addresses', () => {
     expect([...parseIp('::ffff:127.0.0.1')!].slice(10)).to.deep.equal([0xff, 0xff, 127, 0, 0, 1]);
     expect([...parseIp('::ffff:7f00:1')!]).to.deep.equal([...parseIp('::ffff:127.0.0.1')!]);
     expect([...parseIp('2001:db8:0:0:0:0:0:1')!]).to.deep.equal([...parseIp('2001:db8::1')!]);
-    for (const junk of ['', 'localhost', '1.2.3', '256.1.1.1', '::g', '1.2.3.4/8', '01.2.3.4x']) expect(parseIp(junk), junk).to.equal(undefined);
+    for (const junk of ['', 'localhost', '1.2.3', '256.1.1.1', '::g', '1.2.3.4/8', '01.2.3.4x'])
+      expect(parseIp(junk), junk).to.equal(undefined);
   });
 
   it('classifies IPv4 ranges, with their edges', () => {
@@ -98,7 +99,8 @@ describe('egress/addresses', () => {
     expect(inCidr(parseIp('127.0.0.1')!, v6!)).to.equal(false);
     expect(parseCidr('192.168.1.7').text).to.equal('192.168.1.7/32');
     expect(parseAllowList('')).to.deep.equal([]);
-    for (const bad of ['10.0.0.0/33', '::1/129', 'example.com/8', '10.0.0.0/8/1', '10.0.0.0/x']) expect(() => parseCidr(bad), bad).to.throw(/not an address range/);
+    for (const bad of ['10.0.0.0/33', '::1/129', 'example.com/8', '10.0.0.0/8/1', '10.0.0.0/x'])
+      expect(() => parseCidr(bad), bad).to.throw(/not an address range/);
   });
 
   it('refuses what the rule forbids, naming the setting, the address and how an admin allows it', () => {
@@ -112,7 +114,9 @@ describe('egress/addresses', () => {
         return (err as SlipwayError).message;
       }
     };
-    expect(refusal('127.0.0.1')).to.equal(`artifact_urls: http://127.0.0.1:7000/x resolves to 127.0.0.1, ${CLASS_TEXT.loopback}; only an admin may allow it (slipway server --egress-allow 127.0.0.1/32)`);
+    expect(refusal('127.0.0.1')).to.equal(
+      `artifact_urls: http://127.0.0.1:7000/x resolves to 127.0.0.1, ${CLASS_TEXT.loopback}; only an admin may allow it (slipway server --egress-allow 127.0.0.1/32)`,
+    );
     expect(refusal('::ffff:169.254.169.254')).to.include('link-local').and.include('--egress-allow 169.254.169.254/32');
     expect(refusal('::1')).to.include('--egress-allow ::1/128');
     expect(refusal('8.8.8.8')).to.equal(undefined);
@@ -120,8 +124,13 @@ describe('egress/addresses', () => {
     expect(refusal('::ffff:127.0.0.1', ['127.0.0.1/32'])).to.equal(undefined);
     expect(refusal('127.0.0.2', ['127.0.0.1/32'])).to.include('loopback');
     // The server's own interface addresses, whatever their range (a public one is named as the server's own).
-    const own = Object.values(os.networkInterfaces()).flat().map((i) => i!.address);
+    const own = Object.values(os.networkInterfaces())
+      .flat()
+      .map((i) => i!.address);
     expect(own).to.not.be.empty;
-    for (const a of own) expect(refusal(a), a).to.match(classify(a) ? new RegExp(CLASS_TEXT[classify(a)!].replace(/[()]/g, '.')) : /this server's own addresses/);
+    for (const a of own)
+      expect(refusal(a), a).to.match(
+        classify(a) ? new RegExp(CLASS_TEXT[classify(a)!].replace(/[()]/g, '.')) : /this server's own addresses/,
+      );
   });
 });

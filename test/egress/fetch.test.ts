@@ -21,7 +21,13 @@ async function listen(server: net.Server, host: string): Promise<number> {
 
 describe('egress/fetch (artifact_urls under the egress rules)', function () {
   this.timeout(30_000);
-  const settings: EgressSettings = { ...DEFAULT_EGRESS, allow: [`${ALLOWED}/32`], idleTimeoutMs: 400, totalTimeoutMs: 3_000, maxBytes: 64 * 1024 };
+  const settings: EgressSettings = {
+    ...DEFAULT_EGRESS,
+    allow: [`${ALLOWED}/32`],
+    idleTimeoutMs: 400,
+    totalTimeoutMs: 3_000,
+    maxBytes: 64 * 1024,
+  };
   const servers: net.Server[] = [];
   const sockets: net.Socket[] = [];
   let dir: string;
@@ -83,7 +89,9 @@ describe('egress/fetch (artifact_urls under the egress rules)', function () {
     expect(await refusal(fetch('http://169.254.169.254/latest/meta-data/'))).to.include('link-local');
     expect(await refusal(fetch('http://[::1]:1/x'))).to.include('resolves to ::1, a loopback address');
     expect(await refusal(fetch('http://[::ffff:127.0.0.3]:1/x'))).to.include('a loopback address');
-    expect(await refusal(fetch('http://localhost:1/x', { egress: { ...settings, allow: [] } }))).to.include('resolves to 127.0.0.1, a loopback address');
+    expect(await refusal(fetch('http://localhost:1/x', { egress: { ...settings, allow: [] } }))).to.include(
+      'resolves to 127.0.0.1, a loopback address',
+    );
     expect(await refusal(fetch('ftp://example.com/x'))).to.include('only http and https');
   });
 
@@ -118,7 +126,9 @@ describe('egress/fetch (artifact_urls under the egress rules)', function () {
       res.writeHead(200);
       const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write('x')), 100);
     });
-    expect(await refusal(fetch(`${base}/slow`, { egress: { ...settings, totalTimeoutMs: 800 } }))).to.include('took longer than 0.8s (egress total timeout)');
+    expect(await refusal(fetch(`${base}/slow`, { egress: { ...settings, totalTimeoutMs: 800 } }))).to.include(
+      'took longer than 0.8s (egress total timeout)',
+    );
   });
 
   it('refuses bodies over the size limit, announced or not', async () => {

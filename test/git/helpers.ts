@@ -112,7 +112,10 @@ export class TestGateway implements GitGateway {
   readonly alice: User = { id: 1, name: 'alice', role: 'member', createdAt: 0 };
   readonly bob: User = { id: 2, name: 'bob', role: 'member', createdAt: 0 };
   readonly keys = new Map<string, User>();
-  readonly tokens = new Map<string, User>([['tok-alice', this.alice], ['tok-bob', this.bob]]);
+  readonly tokens = new Map<string, User>([
+    ['tok-alice', this.alice],
+    ['tok-bob', this.bob],
+  ]);
   readonly pushes: Array<{ user: string; app: string; closed: boolean }> = [];
   readonly commands: TestCall[] = [];
 

@@ -143,7 +143,7 @@ describe('git/http-backend', () => {
 
     it('streams hook output to the client while the hook runs', async () => {
       rmSync(GATE_FILE, { force: true });
-    await gateway.createApp('slow', SLOW_HOOK);
+      await gateway.createApp('slow', SLOW_HOOK);
       const r = await run('git', ['push', `http://git:tok-alice@${base}/git/slow.git`, 'main'], {
         cwd: work,
         env,

@@ -42,8 +42,7 @@ describe('git/ssh-server (real ssh and git)', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const ssh = (key: string, ...command: string[]) =>
-    run('ssh', [...sshArgs(key, server.port), 'slipway@127.0.0.1', ...command], { env });
+  const ssh = (key: string, ...command: string[]) => run('ssh', [...sshArgs(key, server.port), 'slipway@127.0.0.1', ...command], { env });
 
   it('computes the same fingerprint as ssh-keygen', () => {
     const blob = Buffer.from(alice.publicKey.split(' ')[1], 'base64');
@@ -168,7 +167,14 @@ describe('git/ssh-server (real ssh and git)', function () {
     });
     conn.end();
     expect(code).to.equal(0);
-    expect(gateway.commands.at(-1)).to.deep.include({ argv: ['cat'], tty: true, sizes: [[80, 24], [100, 40]] });
+    expect(gateway.commands.at(-1)).to.deep.include({
+      argv: ['cat'],
+      tty: true,
+      sizes: [
+        [80, 24],
+        [100, 40],
+      ],
+    });
   });
 
   it('speaks git protocol v2 when the client asks for it', async () => {

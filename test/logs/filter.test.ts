@@ -4,7 +4,7 @@ import { lineFilter, lineInstance, parseProcessFilter } from '../../src/logs/fil
 const T = '2026-11-21T23:59:59.123Z';
 
 describe('logs/filter', () => {
-  it('finds the instance of app lines and of Slipway\'s notes', () => {
+  it("finds the instance of app lines and of Slipway's notes", () => {
     expect(lineInstance(`${T} web.1: listening on 5000`)).to.equal('web.1');
     expect(lineInstance(`${T} slipway[worker.12]: State changed from starting to up`)).to.equal('worker.12');
     expect(lineInstance(`${T} web.1:no-space`)).to.equal(undefined);
@@ -19,6 +19,7 @@ describe('logs/filter', () => {
   });
 
   it('refuses a --ps that names no process', () => {
-    for (const bad of ['', 'web.', 'web.x', '.1', 'web 1', 'a;b', 'web.1.2']) expect(() => parseProcessFilter(bad), bad).to.throw(/invalid --ps/);
+    for (const bad of ['', 'web.', 'web.x', '.1', 'web 1', 'a;b', 'web.1.2'])
+      expect(() => parseProcessFilter(bad), bad).to.throw(/invalid --ps/);
   });
 });

@@ -6,7 +6,6 @@ import { followLog } from '../../src/logs/follow.js';
 import { readTail } from '../../src/logs/tail.js';
 import { until } from '../support/wait.js';
 
-
 describe('logs/follow', () => {
   let file: string;
   let got: string[];

@@ -31,20 +31,30 @@ describe('logs/log-writer: rotation', () => {
 
     const dir = path.dirname(file);
     // app.log itself is absent when the very last write filled it and rotated it away.
-    expect(fs.readdirSync(dir).filter((f) => f !== 'app.log').sort()).to.deep.equal(['app.log.1', 'app.log.2', 'app.log.3']);
+    expect(
+      fs
+        .readdirSync(dir)
+        .filter((f) => f !== 'app.log')
+        .sort(),
+    ).to.deep.equal(['app.log.1', 'app.log.2', 'app.log.3']);
     for (const f of ['app.log.1', 'app.log.2', 'app.log.3']) {
       const size = fs.statSync(path.join(dir, f)).size;
       expect(size, f).to.be.at.least(2000);
       expect(size, f).to.be.below(2000 + 1500);
     }
     // Oldest to newest, every line whole, and each writer's messages in order.
-    const text = ['app.log.3', 'app.log.2', 'app.log.1', 'app.log'].map((f) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), 'utf8') : '')).join('');
+    const text = ['app.log.3', 'app.log.2', 'app.log.1', 'app.log']
+      .map((f) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), 'utf8') : ''))
+      .join('');
     expect(text.endsWith('\n')).to.equal(true);
-    const numbers = text.trimEnd().split('\n').map((l) => {
-      const m = LINE.exec(l);
-      expect(m, l).to.not.equal(null);
-      return Number(/^message (\d+)$/.exec(m![2]!)![1]);
-    });
+    const numbers = text
+      .trimEnd()
+      .split('\n')
+      .map((l) => {
+        const m = LINE.exec(l);
+        expect(m, l).to.not.equal(null);
+        return Number(/^message (\d+)$/.exec(m![2]!)![1]);
+      });
     for (const w of [0, 1, 2]) {
       const mine = numbers.filter((n) => n % 3 === w);
       expect(mine).to.deep.equal([...mine].sort((a, b) => a - b));

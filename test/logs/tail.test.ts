@@ -5,7 +5,8 @@ import path from 'node:path';
 import { lineFilter, parseProcessFilter } from '../../src/logs/filter.js';
 import { closeCursor, readTail } from '../../src/logs/tail.js';
 
-const lines = (from: number, to: number, tag = 'web.1') => Array.from({ length: to - from + 1 }, (_, i) => `2026-01-01T00:00:00.000Z ${tag}: line ${from + i}`);
+const lines = (from: number, to: number, tag = 'web.1') =>
+  Array.from({ length: to - from + 1 }, (_, i) => `2026-01-01T00:00:00.000Z ${tag}: line ${from + i}`);
 
 describe('logs/tail', () => {
   let dir: string;

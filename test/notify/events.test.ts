@@ -16,7 +16,21 @@ describe('notify/events: the deploy payload', () => {
       startedAt,
       endedAt: startedAt + 1234.4,
     });
-    expect(Object.keys(e)).to.deep.equal(['event', 'app', 'release', 'status', 'commit', 'kind', 'mode', 'stage', 'error', 'duration_ms', 'job_id', 'log_url', 'created_at']);
+    expect(Object.keys(e)).to.deep.equal([
+      'event',
+      'app',
+      'release',
+      'status',
+      'commit',
+      'kind',
+      'mode',
+      'stage',
+      'error',
+      'duration_ms',
+      'job_id',
+      'log_url',
+      'created_at',
+    ]);
     expect(e).to.deep.equal({
       event: 'deploy.failed',
       app: 'myapp',
@@ -36,11 +50,28 @@ describe('notify/events: the deploy payload', () => {
 
   it('describes a success with nulls for what does not apply', () => {
     const e = deployEvent({ app: 'a', jobId: 1, kind: 'rollback', mode: 'final', release: 4, startedAt, endedAt: startedAt + 10 });
-    expect(e).to.include({ event: 'deploy.succeeded', status: 'succeeded', release: 4, commit: null, stage: null, error: null, kind: 'rollback', mode: 'final', duration_ms: 10 });
+    expect(e).to.include({
+      event: 'deploy.succeeded',
+      status: 'succeeded',
+      release: 4,
+      commit: null,
+      stage: null,
+      error: null,
+      kind: 'rollback',
+      mode: 'final',
+      duration_ms: 10,
+    });
   });
 
   it('has release null when the deploy failed before a release existed', () => {
-    const e = deployEvent({ app: 'a', jobId: 2, kind: 'deploy', mode: 'final', failure: { stage: 'trigger', error: 'no archive' }, startedAt });
+    const e = deployEvent({
+      app: 'a',
+      jobId: 2,
+      kind: 'deploy',
+      mode: 'final',
+      failure: { stage: 'trigger', error: 'no archive' },
+      startedAt,
+    });
     expect(e.release).to.equal(null);
     expect(e.stage).to.equal('trigger');
     expect(e.duration_ms).to.be.a('number').and.at.least(0);

@@ -13,9 +13,11 @@ describe('notify/signature', () => {
     expect(sign('s3cret', Buffer.from(body))).to.equal(header);
   });
 
-  it('matches GitHub\'s documented example', () => {
+  it("matches GitHub's documented example", () => {
     // https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries#testing-the-webhook-payload-validation
-    expect(sign("It's a Secret to Everybody", 'Hello, World!')).to.equal('sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17');
+    expect(sign("It's a Secret to Everybody", 'Hello, World!')).to.equal(
+      'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17',
+    );
   });
 
   it('verifies only the same body with the same secret', () => {

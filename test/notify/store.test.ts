@@ -16,7 +16,8 @@ describe('store/webhooks', () => {
   });
   afterEach(() => store.close());
 
-  const delivery = (webhookId: number, n: number) => store.webhooks.createDelivery({ uuid: `u-${webhookId}-${n}`, webhookId, jobId: null, event: 'deploy.failed', payload: '{}' });
+  const delivery = (webhookId: number, n: number) =>
+    store.webhooks.createDelivery({ uuid: `u-${webhookId}-${n}`, webhookId, jobId: null, event: 'deploy.failed', payload: '{}' });
 
   it('keeps secrets out of every listing', () => {
     const w = store.webhooks.add({ appId: a, url: 'http://x.example/h', events: ['deploy.failed'], secret: 'topsecret' });
@@ -43,10 +44,20 @@ describe('store/webhooks', () => {
     const w = store.webhooks.add({ appId: a, url: 'http://x.example/h', events: ['deploy.failed'], secret: 's' });
     const d = delivery(w.id, 1);
     expect(d).to.include({ state: 'pending', attempts: 0 });
-    expect(store.webhooks.recordAttempt(d.id, { status: 500, error: 'HTTP 500', delivered: false, nextAttemptAt: Date.now() + 1000 })).to.include({ state: 'pending', attempts: 1, lastStatus: 500 });
-    expect(store.webhooks.recordAttempt(d.id, { status: 200, error: null, delivered: true, nextAttemptAt: null })).to.include({ state: 'delivered', attempts: 2, lastStatus: 200, nextAttemptAt: null });
+    expect(
+      store.webhooks.recordAttempt(d.id, { status: 500, error: 'HTTP 500', delivered: false, nextAttemptAt: Date.now() + 1000 }),
+    ).to.include({ state: 'pending', attempts: 1, lastStatus: 500 });
+    expect(store.webhooks.recordAttempt(d.id, { status: 200, error: null, delivered: true, nextAttemptAt: null })).to.include({
+      state: 'delivered',
+      attempts: 2,
+      lastStatus: 200,
+      nextAttemptAt: null,
+    });
     const e = delivery(w.id, 2);
-    expect(store.webhooks.recordAttempt(e.id, { status: null, error: 'ECONNREFUSED', delivered: false, nextAttemptAt: null })).to.include({ state: 'failed', attempts: 1 });
+    expect(store.webhooks.recordAttempt(e.id, { status: null, error: 'ECONNREFUSED', delivered: false, nextAttemptAt: null })).to.include({
+      state: 'failed',
+      attempts: 1,
+    });
     expect(store.webhooks.lastDelivery(w.id)!.id).to.equal(e.id);
   });
 

@@ -32,9 +32,16 @@ async function receiver(answers: Array<number | ((res: http.ServerResponse) => v
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  return { got, url, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    got,
+    url,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
-
 
 describe('notify/webhook-notifier', () => {
   let dir: string;
@@ -44,11 +51,27 @@ describe('notify/webhook-notifier', () => {
   const closers: Array<() => Promise<void>> = [];
 
   const event = (over: Partial<Parameters<typeof deployEvent>[0]> = {}): DeployEvent =>
-    deployEvent({ app: 'hooky', jobId: jobId(), kind: 'push', mode: 'cooking', release: 2, commit: 'abc', failure: { stage: 'configure', error: 'boom' }, startedAt: Date.now() - 50, ...over });
-  const jobId = () => store.jobs.create({ appId, kind: 'push', mode: 'cooking', commit: null, userName: 'admin', params: {}, logPath: () => '/dev/null' }).id;
+    deployEvent({
+      app: 'hooky',
+      jobId: jobId(),
+      kind: 'push',
+      mode: 'cooking',
+      release: 2,
+      commit: 'abc',
+      failure: { stage: 'configure', error: 'boom' },
+      startedAt: Date.now() - 50,
+      ...over,
+    });
+  const jobId = () =>
+    store.jobs.create({ appId, kind: 'push', mode: 'cooking', commit: null, userName: 'admin', params: {}, logPath: () => '/dev/null' }).id;
   const notifier = (opts: Partial<ConstructorParameters<typeof WebhookNotifier>[0]> = {}) => {
     // The receivers listen on loopback: allowed here, as an admin would allow an internal range.
-    const n = new WebhookNotifier({ store, retry: { attempts: 3, baseDelayMs: 20 }, egress: { ...DEFAULT_EGRESS, allow: ['127.0.0.1/32'] }, ...opts });
+    const n = new WebhookNotifier({
+      store,
+      retry: { attempts: 3, baseDelayMs: 20 },
+      egress: { ...DEFAULT_EGRESS, allow: ['127.0.0.1/32'] },
+      ...opts,
+    });
     notifiers.push(n);
     return n;
   };
@@ -87,7 +110,15 @@ describe('notify/webhook-notifier', () => {
     expect(verify('s3cret', body, headers['x-slipway-signature'] as string)).to.equal(true);
     await until('the record', () => store.webhooks.deliveries(appId)[0]?.state === 'delivered');
     const d = store.webhooks.deliveries(appId, hook.id)[0]!;
-    expect(d).to.include({ uuid: headers['x-slipway-delivery'], attempts: 1, lastStatus: 200, lastError: null, nextAttemptAt: null, event: 'deploy.failed', jobId: e.job_id });
+    expect(d).to.include({
+      uuid: headers['x-slipway-delivery'],
+      attempts: 1,
+      lastStatus: 200,
+      lastError: null,
+      nextAttemptAt: null,
+      event: 'deploy.failed',
+      jobId: e.job_id,
+    });
     expect(d.deliveredAt).to.be.a('number');
   });
 
@@ -183,7 +214,9 @@ describe('notify/webhook-notifier', () => {
     n.start();
     n.deployEnded(event());
     await until('the failure', () => store.webhooks.deliveries(appId)[0]?.state === 'failed');
-    expect(store.webhooks.deliveries(appId)[0]!.lastError).to.match(/^HTTP 301 \(redirect to http:\/\/elsewhere\.example\/ not followed\) after \d+\.\d\ds$/);
+    expect(store.webhooks.deliveries(appId)[0]!.lastError).to.match(
+      /^HTTP 301 \(redirect to http:\/\/elsewhere\.example\/ not followed\) after \d+\.\d\ds$/,
+    );
   });
 
   it('sends nothing to an address the egress rule forbids, and says which rule', async () => {
@@ -193,7 +226,9 @@ describe('notify/webhook-notifier', () => {
     n.start();
     n.deployEnded(event());
     await until('the refusal', () => store.webhooks.deliveries(appId)[0]?.state === 'failed');
-    expect(store.webhooks.deliveries(appId)[0]!.lastError).to.equal(`webhook 1: ${r.url} resolves to 127.0.0.1, a loopback address; only an admin may allow it (slipway server --egress-allow 127.0.0.1/32)`);
+    expect(store.webhooks.deliveries(appId)[0]!.lastError).to.equal(
+      `webhook 1: ${r.url} resolves to 127.0.0.1, a loopback address; only an admin may allow it (slipway server --egress-allow 127.0.0.1/32)`,
+    );
     expect(r.got).to.have.length(0);
   });
 

@@ -35,15 +35,33 @@ describe('pipeline/bring-up', () => {
 
   /** An instance of v1 already serving, as a deploy finds it. */
   async function v1Serving(): Promise<Instance> {
-    const old = await w.driver.start({ app: 'demo', release: 1, type: 'web', index: 1, command: '', releaseDir: dir, dataDir: dir, env: {}, logFile: '/dev/null' });
-    await w.router.setRoute({ app: 'demo', hosts: ['demo.test.localhost'], backends: [{ id: old.id, host: '127.0.0.1', port: old.port! }] });
+    const old = await w.driver.start({
+      app: 'demo',
+      release: 1,
+      type: 'web',
+      index: 1,
+      command: '',
+      releaseDir: dir,
+      dataDir: dir,
+      env: {},
+      logFile: '/dev/null',
+    });
+    await w.router.setRoute({
+      app: 'demo',
+      hosts: ['demo.test.localhost'],
+      backends: [{ id: old.id, host: '127.0.0.1', port: old.port! }],
+    });
     w.driver.startedIds.length = 0;
     return old;
   }
 
   it('starts the formation, waits for health, then routes the web instances and records each instance', async () => {
     const record: Instance[] = [];
-    const started = await bringUp(w.services, w.app, release(), { signal: never(), record, beforeSwitch: () => w.currentRelease.value = 2 });
+    const started = await bringUp(w.services, w.app, release(), {
+      signal: never(),
+      record,
+      beforeSwitch: () => (w.currentRelease.value = 2),
+    });
     expect(started.map((i) => i.id)).to.deep.equal(ids('web.1', 'web.2', 'worker.1'));
     expect(record.map((i) => i.id)).to.deep.equal(ids('web.1', 'web.2', 'worker.1'));
     expect(w.router.routedIds('demo')).to.deep.equal(ids('web.1', 'web.2'));
@@ -59,7 +77,11 @@ describe('pipeline/bring-up', () => {
     expect(seen).to.deep.equal([[], ids('web.1'), ids('web.1', 'web.2')]);
   });
 
-  for (const [n, failing] of [[1, 'web.1'], [2, 'web.2'], [3, 'worker.1']] as const) {
+  for (const [n, failing] of [
+    [1, 'web.1'],
+    [2, 'web.2'],
+    [3, 'worker.1'],
+  ] as const) {
     it(`a failed start of instance ${n} (${failing}) stops exactly the ${n - 1} started before it and leaves the router alone`, async () => {
       const old = await v1Serving();
       w.driver.failStart = failing;
@@ -88,7 +110,9 @@ describe('pipeline/bring-up', () => {
   it('a web instance that never answers fails the health check; every instance started is stopped', async () => {
     w.driver.silent = { name: 'web.2', port: await deadPort() };
     let switched = false;
-    const err = await bringUp(w.services, w.app, release(), { signal: never(), beforeSwitch: () => (switched = true) }).catch((e: Error) => e);
+    const err = await bringUp(w.services, w.app, release(), { signal: never(), beforeSwitch: () => (switched = true) }).catch(
+      (e: Error) => e,
+    );
     expect(err).to.be.instanceOf(Error);
     expect(switched, 'beforeSwitch ran').to.equal(false);
     expect(w.driver.running()).to.deep.equal([]);
@@ -137,7 +161,11 @@ describe('pipeline/bring-up', () => {
 
   it('starts only the instances asked for and routes them beside the ones kept, each once', async () => {
     const old = await v1Serving();
-    const started = await bringUp(w.services, w.app, release(), { signal: never(), instances: [['web', 3]], keep: () => w.services.driver.instances('demo') });
+    const started = await bringUp(w.services, w.app, release(), {
+      signal: never(),
+      instances: [['web', 3]],
+      keep: () => w.services.driver.instances('demo'),
+    });
     expect(started.map((i) => i.id)).to.deep.equal(ids('web.3'));
     expect(w.router.routedIds('demo')).to.deep.equal([old.id, 'demo.v2.web.3']);
   });

@@ -3,7 +3,21 @@ import { MODES, STAGES, forwardStages } from '../../src/pipeline/modes.js';
 
 describe('pipeline/modes', () => {
   it('lists the corpus RFC stages in order', () => {
-    expect(STAGES).to.deep.equal(['trigger', 'archive', 'init-sync', 'release-sync', 'configure', 'build', 'reconfigure', 'activate', 'upgrade', 'bundle', 'post-install', 'rollback', 'notify']);
+    expect(STAGES).to.deep.equal([
+      'trigger',
+      'archive',
+      'init-sync',
+      'release-sync',
+      'configure',
+      'build',
+      'reconfigure',
+      'activate',
+      'upgrade',
+      'bundle',
+      'post-install',
+      'rollback',
+      'notify',
+    ]);
   });
 
   it('matches the mode table of DESIGN.md cell for cell', () => {

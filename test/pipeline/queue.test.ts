@@ -44,9 +44,10 @@ describe('pipeline/queue', () => {
   });
   afterEach(() => w.close());
 
-  const deploy = (app: App) => queue.enqueue(planDeploy(w.services, { kind: 'build', app, userName: 'owner', file: '/nonexistent/source.tgz' }));
+  const deploy = (app: App) =>
+    queue.enqueue(planDeploy(w.services, { kind: 'build', app, userName: 'owner', file: '/nonexistent/source.tgz' }));
 
-  it('runs one app\'s deploys one at a time, in arrival order, and says so in the waiting job\'s log', async () => {
+  it("runs one app's deploys one at a time, in arrival order, and says so in the waiting job's log", async () => {
     const app = w.newApp('serial');
     const first = deploy(app);
     const second = deploy(app);
@@ -60,7 +61,7 @@ describe('pipeline/queue', () => {
     expect(fs.readFileSync(second.logPath, 'utf8')).to.include(`Queued: 1 deploy of serial ahead of this one (job ${second.id})`);
   });
 
-  it('never makes one app wait for another app\'s deploy', async () => {
+  it("never makes one app wait for another app's deploy", async () => {
     const slow = deploy(w.newApp('slow'));
     const other = deploy(w.newApp('other'));
     gate(other.id).resolve();

@@ -28,9 +28,25 @@ describe('pipeline/stages/rollback', () => {
     w = deployWorld(web.port);
     app = w.newApp('back');
     w.store.apps.setFormation(app.id, 'web', 2);
-    const job = w.store.jobs.create({ appId: app.id, kind: 'push', mode: 'cooking', commit: null, userName: 'owner', params: {}, logPath: () => `${w.home}/job.log` });
+    const job = w.store.jobs.create({
+      appId: app.id,
+      kind: 'push',
+      mode: 'cooking',
+      commit: null,
+      userName: 'owner',
+      params: {},
+      logPath: () => `${w.home}/job.log`,
+    });
     const make = (): Release => {
-      const r = w.store.releases.create({ appId: app.id, kind: 'build', commit: null, author: 'owner', description: 'test', config: {}, jobId: job.id });
+      const r = w.store.releases.create({
+        appId: app.id,
+        kind: 'build',
+        commit: null,
+        author: 'owner',
+        description: 'test',
+        config: {},
+        jobId: job.id,
+      });
       w.store.releases.update(r.id, { processTypes: { web: 'node server.js' } });
       fs.mkdirSync(w.layout.release('back', r.version), { recursive: true });
       return w.store.releases.get(app.id, r.version)!;
@@ -38,9 +54,23 @@ describe('pipeline/stages/rollback', () => {
     make();
     const v2 = make();
     w.store.apps.setCurrentRelease(app.id, 2);
-    const spec = (index: number) => ({ app: 'back', release: 2, type: 'web', index, command: '', releaseDir: w.home, dataDir: w.home, env: {}, logFile: '/dev/null' });
+    const spec = (index: number) => ({
+      app: 'back',
+      release: 2,
+      type: 'web',
+      index,
+      command: '',
+      releaseDir: w.home,
+      dataDir: w.home,
+      env: {},
+      logFile: '/dev/null',
+    });
     const started = [await w.driver.start(spec(1)), await w.driver.start(spec(2))];
-    await w.router.setRoute({ app: 'back', hosts: ['back.test.localhost'], backends: started.map((i) => ({ id: i.id, host: '127.0.0.1', port: i.port! })) });
+    await w.router.setRoute({
+      app: 'back',
+      hosts: ['back.test.localhost'],
+      backends: started.map((i) => ({ id: i.id, host: '127.0.0.1', port: i.port! })),
+    });
     w.driver.startedIds.length = 0;
     ctx = {
       services: w.services,
@@ -74,7 +104,7 @@ describe('pipeline/stages/rollback', () => {
     expect(fs.existsSync(w.layout.release('back', 2))).to.equal(false);
   });
 
-  it('when v1\'s second instance cannot start, stops the first and leaves v2 serving', async () => {
+  it("when v1's second instance cannot start, stops the first and leaves v2 serving", async () => {
     w.driver.failStart = 'web.2';
     const err = await rollback(ctx).catch((e: Error) => e);
     expect(String(err)).to.include('cannot start web.2');

@@ -28,7 +28,16 @@ describe('pipeline/runner', () => {
       fns[stage] = async (ctx: DeployContext) => {
         ran.push(stage);
         if (stage === 'init-sync') {
-          ctx.release = w.store.releases.create({ appId: ctx.app.id, kind: ctx.releaseKind, commit: null, author: 'owner', description: 'test', config: ctx.config, sourceVersion: null, jobId: ctx.job.id });
+          ctx.release = w.store.releases.create({
+            appId: ctx.app.id,
+            kind: ctx.releaseKind,
+            commit: null,
+            author: 'owner',
+            description: 'test',
+            config: ctx.config,
+            sourceVersion: null,
+            jobId: ctx.job.id,
+          });
           fs.mkdirSync(ctx.workDir, { recursive: true });
           fs.writeFileSync(path.join(ctx.workDir, 'checked-out'), 'x');
         }
@@ -49,21 +58,42 @@ describe('pipeline/runner', () => {
 
   async function run(intent: DeployIntent, stageFns: Partial<Record<Stage, StageFn>>) {
     const plan = planDeploy(w.services, intent);
-    const job = w.store.jobs.create({ appId: intent.app.id, kind: plan.kind, mode: plan.mode, commit: null, userName: 'owner', params: {}, logPath: (id) => w.layout.jobLog(intent.app.name, id) });
+    const job = w.store.jobs.create({
+      appId: intent.app.id,
+      kind: plan.kind,
+      mode: plan.mode,
+      commit: null,
+      userName: 'owner',
+      params: {},
+      logPath: (id) => w.layout.jobLog(intent.app.name, id),
+    });
     fs.mkdirSync(path.dirname(job.logPath), { recursive: true });
     return runDeployJob(w.services, { jobId: job.id, plan, log: new JobLog(job.logPath), signal: new AbortController().signal, stageFns });
   }
 
-  it('runs the mode\'s stages in order, cleans up and marks the release and the job succeeded once', async () => {
+  it("runs the mode's stages in order, cleans up and marks the release and the job succeeded once", async () => {
     const app = w.newApp('okapp');
     const upload = leaveScratch('okapp');
     const job = await run({ kind: 'build', app, userName: 'owner', file: upload }, fakeStages());
-    expect(ran).to.deep.equal(['trigger', 'archive', 'init-sync', 'configure', 'build', 'reconfigure', 'activate', 'upgrade', 'bundle', 'post-install', 'notify']);
+    expect(ran).to.deep.equal([
+      'trigger',
+      'archive',
+      'init-sync',
+      'configure',
+      'build',
+      'reconfigure',
+      'activate',
+      'upgrade',
+      'bundle',
+      'post-install',
+      'notify',
+    ]);
     expect(job.status).to.equal('succeeded');
     const release = w.store.releases.list(app.id)[0]!;
     expect(finishes).to.deep.equal([[release.id, 'succeeded']]);
     expect(release.status).to.equal('succeeded');
-    for (const gone of [w.layout.build('okapp'), w.layout.scratch('okapp'), w.layout.env('okapp'), upload]) expect(fs.existsSync(gone), gone).to.equal(false);
+    for (const gone of [w.layout.build('okapp'), w.layout.scratch('okapp'), w.layout.env('okapp'), upload])
+      expect(fs.existsSync(gone), gone).to.equal(false);
   });
 
   it('on a failed stage runs rollback and notify, still cleans up, and marks the release and the job failed once', async () => {
@@ -83,7 +113,8 @@ describe('pipeline/runner', () => {
     const release = w.store.releases.list(app.id)[0]!;
     expect(finishes).to.deep.equal([[release.id, 'failed']]);
     expect(release.status).to.equal('failed');
-    for (const gone of [w.layout.build('badapp'), w.layout.scratch('badapp'), w.layout.env('badapp'), upload]) expect(fs.existsSync(gone), gone).to.equal(false);
+    for (const gone of [w.layout.build('badapp'), w.layout.scratch('badapp'), w.layout.env('badapp'), upload])
+      expect(fs.existsSync(gone), gone).to.equal(false);
   });
 
   it('a deploy that cannot be set up fails its job without running a stage or making a release', async () => {
@@ -107,9 +138,23 @@ describe('pipeline/runner', () => {
   it('a job whose app was destroyed while it waited fails without running', async () => {
     const app = w.newApp('gone');
     const plan = planDeploy(w.services, { kind: 'build', app, userName: 'owner', file: '/nonexistent' });
-    const job = w.store.jobs.create({ appId: app.id, kind: plan.kind, mode: plan.mode, commit: null, userName: 'owner', params: {}, logPath: () => path.join(w.home, 'gone.log') });
+    const job = w.store.jobs.create({
+      appId: app.id,
+      kind: plan.kind,
+      mode: plan.mode,
+      commit: null,
+      userName: 'owner',
+      params: {},
+      logPath: () => path.join(w.home, 'gone.log'),
+    });
     // The plan names an app the store no longer has.
-    const done = await runDeployJob(w.services, { jobId: job.id, plan: { ...plan, app: { ...app, id: app.id + 1000 } }, log: new JobLog(job.logPath), signal: new AbortController().signal, stageFns: fakeStages() });
+    const done = await runDeployJob(w.services, {
+      jobId: job.id,
+      plan: { ...plan, app: { ...app, id: app.id + 1000 } },
+      log: new JobLog(job.logPath),
+      signal: new AbortController().signal,
+      stageFns: fakeStages(),
+    });
     expect(done.status).to.equal('failed');
     expect(done.error).to.include('destroyed');
     expect(ran).to.deep.equal([]);

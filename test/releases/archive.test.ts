@@ -22,7 +22,16 @@ describe('releases/archive', () => {
     fs.writeFileSync(path.join(src, 'lib', 'a.js'), 'x');
     fs.symlinkSync('lib/a.js', path.join(src, 'link.js'));
     fs.symlinkSync('/somewhere', path.join(src, 'data'));
-    await writeMetadata(src, { format: 1, app: 'a', version: 3, commit: 'abc', buildpacks: [], processTypes: { web: 'node server.js' }, configVars: {}, createdAt: 'now' });
+    await writeMetadata(src, {
+      format: 1,
+      app: 'a',
+      version: 3,
+      commit: 'abc',
+      buildpacks: [],
+      processTypes: { web: 'node server.js' },
+      configVars: {},
+      createdAt: 'now',
+    });
     const info = await createArchive({ dir: src, destDir: tmp('dest'), version: 3, exclude: ['data'] });
     expect(path.basename(info.path)).to.equal(`v3-${info.sha256}.tar.gz`);
     const out = tmp('out');
@@ -48,31 +57,55 @@ describe('releases/archive', () => {
   });
 
   const hostile: Array<[string, (dir: string, file: string) => void, RegExp]> = [
-    ['a ../ entry', (dir, file) => {
-      fs.mkdirSync(path.join(dir, 'sub'));
-      fs.writeFileSync(path.join(dir, 'evil'), 'x');
-      gnuTar(path.join(dir, 'sub'), file, ['-P', '../evil']);
-    }, /points outside/],
-    ['an absolute path', (dir, file) => {
-      fs.writeFileSync(path.join(dir, 'evil'), 'x');
-      gnuTar(dir, file, ['-P', path.join(dir, 'evil')]);
-    }, /points outside/],
-    ['a symlink pointing outside', (dir, file) => {
-      fs.symlinkSync('../../etc/passwd', path.join(dir, 'link'));
-      gnuTar(dir, file, ['link']);
-    }, /symlink .* points outside/],
-    ['an absolute symlink', (dir, file) => {
-      fs.symlinkSync('/etc/passwd', path.join(dir, 'link'));
-      gnuTar(dir, file, ['link']);
-    }, /symlink .* points outside/],
-    ['a chain of symlinks that leaves the tree', (dir, file) => {
-      fs.mkdirSync(path.join(dir, 'b'));
-      fs.symlinkSync('b/..', path.join(dir, 'a'));
-      fs.symlinkSync('a/..', path.join(dir, 'c'));
-      gnuTar(dir, file, ['b', 'a', 'c']);
-    }, /leads outside the app directory through the archive's own symlinks/],
+    [
+      'a ../ entry',
+      (dir, file) => {
+        fs.mkdirSync(path.join(dir, 'sub'));
+        fs.writeFileSync(path.join(dir, 'evil'), 'x');
+        gnuTar(path.join(dir, 'sub'), file, ['-P', '../evil']);
+      },
+      /points outside/,
+    ],
+    [
+      'an absolute path',
+      (dir, file) => {
+        fs.writeFileSync(path.join(dir, 'evil'), 'x');
+        gnuTar(dir, file, ['-P', path.join(dir, 'evil')]);
+      },
+      /points outside/,
+    ],
+    [
+      'a symlink pointing outside',
+      (dir, file) => {
+        fs.symlinkSync('../../etc/passwd', path.join(dir, 'link'));
+        gnuTar(dir, file, ['link']);
+      },
+      /symlink .* points outside/,
+    ],
+    [
+      'an absolute symlink',
+      (dir, file) => {
+        fs.symlinkSync('/etc/passwd', path.join(dir, 'link'));
+        gnuTar(dir, file, ['link']);
+      },
+      /symlink .* points outside/,
+    ],
+    [
+      'a chain of symlinks that leaves the tree',
+      (dir, file) => {
+        fs.mkdirSync(path.join(dir, 'b'));
+        fs.symlinkSync('b/..', path.join(dir, 'a'));
+        fs.symlinkSync('a/..', path.join(dir, 'c'));
+        gnuTar(dir, file, ['b', 'a', 'c']);
+      },
+      /leads outside the app directory through the archive's own symlinks/,
+    ],
     ['a body that is not gzip', (_dir, file) => fs.writeFileSync(file, 'this is not an archive'), /not a valid .tar.gz/],
-    ['a gzip that is not tar', (_dir, file) => fs.writeFileSync(file, zlib.gzipSync(Buffer.from('plain text, not tar'))), /not a valid .tar.gz/],
+    [
+      'a gzip that is not tar',
+      (_dir, file) => fs.writeFileSync(file, zlib.gzipSync(Buffer.from('plain text, not tar'))),
+      /not a valid .tar.gz/,
+    ],
   ];
   for (const [what, make, message] of hostile) {
     it(`refuses ${what}, writing nothing`, async () => {

@@ -13,9 +13,25 @@ describe('releases/rotate', () => {
     const store = Store.open(layout.db);
     const owner = store.users.add('admin', 'admin');
     const app = store.apps.create({ name: 'app', ownerId: owner.id, env: 'staging', mode: 'cooking' });
-    const job = store.jobs.create({ appId: app.id, kind: 'push', mode: 'cooking', commit: null, userName: 'admin', params: {}, logPath: () => '/dev/null' });
+    const job = store.jobs.create({
+      appId: app.id,
+      kind: 'push',
+      mode: 'cooking',
+      commit: null,
+      userName: 'admin',
+      params: {},
+      logPath: () => '/dev/null',
+    });
     for (const status of versions) {
-      const r = store.releases.create({ appId: app.id, kind: 'build', commit: null, author: 'admin', description: '', config: {}, jobId: job.id });
+      const r = store.releases.create({
+        appId: app.id,
+        kind: 'build',
+        commit: null,
+        author: 'admin',
+        description: '',
+        config: {},
+        jobId: job.id,
+      });
       const file = path.join(layout.archives('app'), `v${r.version}-x.tar.gz`);
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, 'x');
@@ -31,7 +47,15 @@ describe('releases/rotate', () => {
     const { store, layout, app } = setup(['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded'], 7);
     const pruned = await rotateReleases({ store, layout, appId: app.id, appName: 'app', keep: 3 });
     expect(pruned).to.deep.equal([4, 3, 2, 1]);
-    expect(store.releases.list(app.id).map((r) => `${r.version}:${r.status}`)).to.deep.equal(['7:succeeded', '6:succeeded', '5:succeeded', '4:pruned', '3:pruned', '2:pruned', '1:pruned']);
+    expect(store.releases.list(app.id).map((r) => `${r.version}:${r.status}`)).to.deep.equal([
+      '7:succeeded',
+      '6:succeeded',
+      '5:succeeded',
+      '4:pruned',
+      '3:pruned',
+      '2:pruned',
+      '1:pruned',
+    ]);
     expect(fs.existsSync(layout.release('app', 4))).to.equal(false);
     expect(fs.existsSync(layout.release('app', 5))).to.equal(true);
   });

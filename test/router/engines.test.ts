@@ -85,7 +85,11 @@ for (const engine of ENGINES) {
       [a, b] = await Promise.all([startBackend('a'), startBackend('b')]);
       router = await engine.start();
       port = router.address()!.port;
-      await router.setRoute({ app: 'myapp', hosts: ['myapp.localhost', 'WWW.Example.COM'], backends: [backendOf('myapp', 1, 1, a), backendOf('myapp', 1, 2, b)] });
+      await router.setRoute({
+        app: 'myapp',
+        hosts: ['myapp.localhost', 'WWW.Example.COM'],
+        backends: [backendOf('myapp', 1, 1, a), backendOf('myapp', 1, 2, b)],
+      });
     });
 
     after(async () => {
@@ -110,7 +114,11 @@ for (const engine of ENGINES) {
     });
 
     it('answers 502 when the backend refuses connections', async () => {
-      await router.setRoute({ app: 'dead', hosts: ['dead.localhost'], backends: [{ id: 'dead.v1.web.1', host: '127.0.0.1', port: await freePort() }] });
+      await router.setRoute({
+        app: 'dead',
+        hosts: ['dead.localhost'],
+        backends: [{ id: 'dead.v1.web.1', host: '127.0.0.1', port: await freePort() }],
+      });
       const res = await request(port, 'dead.localhost');
       expect(res.status).to.equal(502);
       expect(res.body).to.include('dead did not answer');
@@ -138,7 +146,11 @@ for (const engine of ENGINES) {
       // A UUID from the built-in engine, nginx's 32 hex digits from nginx.
       expect(headers['x-request-id']).to.match(/^[0-9a-f-]{32,36}$/);
 
-      const seen = echoOf(await request(port, 'myapp.localhost', { headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'abc-123', 'x-forwarded-proto': 'https' } })).headers;
+      const seen = echoOf(
+        await request(port, 'myapp.localhost', {
+          headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'abc-123', 'x-forwarded-proto': 'https' },
+        }),
+      ).headers;
       expect(seen['x-forwarded-for']).to.equal('203.0.113.9, 127.0.0.1');
       expect(seen['x-request-id']).to.equal('abc-123');
       // Not trusted: a client cannot claim it came over https.
@@ -172,7 +184,11 @@ for (const engine of ENGINES) {
     it('switches to new backends under load without failing a request', async () => {
       const [c, d] = await Promise.all([startBackend('c'), startBackend('d')]);
       try {
-        await router.setRoute({ app: 'busy', hosts: ['busy.localhost'], backends: [backendOf('busy', 1, 1, a), backendOf('busy', 1, 2, b)] });
+        await router.setRoute({
+          app: 'busy',
+          hosts: ['busy.localhost'],
+          backends: [backendOf('busy', 1, 1, a), backendOf('busy', 1, 2, b)],
+        });
         const results: Array<{ startedAfterSwitch: boolean; answer?: Answer; error?: string }> = [];
         let switched = false;
         let sent = 0;
@@ -184,9 +200,11 @@ for (const engine of ENGINES) {
           while (sent < 200 || afterSwitch < 50) {
             sent++;
             if (sent === 50) {
-              switching = router.setRoute({ app: 'busy', hosts: ['busy.localhost'], backends: [backendOf('busy', 2, 1, c), backendOf('busy', 2, 2, d)] }).then(() => {
-                switched = true;
-              });
+              switching = router
+                .setRoute({ app: 'busy', hosts: ['busy.localhost'], backends: [backendOf('busy', 2, 1, c), backendOf('busy', 2, 2, d)] })
+                .then(() => {
+                  switched = true;
+                });
             }
             const startedAfterSwitch = switched;
             if (startedAfterSwitch) afterSwitch++;
@@ -208,7 +226,9 @@ for (const engine of ENGINES) {
         expect(results.length - after.length, 'requests sent before the switch resolved').to.be.at.least(50);
         // Once setRoute has resolved, every new request goes to the new release.
         expect([...new Set(after)].sort()).to.deep.equal(['c', 'd']);
-        expect(results.slice(0, 40).map((r) => echoOf(r.answer!).name)).to.satisfy((names: string[]) => names.every((n) => n === 'a' || n === 'b'));
+        expect(results.slice(0, 40).map((r) => echoOf(r.answer!).name)).to.satisfy((names: string[]) =>
+          names.every((n) => n === 'a' || n === 'b'),
+        );
         await router.removeRoute('busy');
       } finally {
         await Promise.all([stopBackend(c), stopBackend(d)]);
@@ -287,7 +307,9 @@ for (const engine of ENGINES) {
       try {
         const err = await router.listen(port, ['127.0.0.1', '::1']).catch((e: unknown) => e);
         expect(err).to.be.instanceOf(SlipwayError);
-        expect((err as SlipwayError).message).to.equal(`cannot listen on [::1]:${port} for the router: another program is listening there (EADDRINUSE)`);
+        expect((err as SlipwayError).message).to.equal(
+          `cannot listen on [::1]:${port} for the router: another program is listening there (EADDRINUSE)`,
+        );
         // Nothing is left holding the IPv4 side.
         await new Promise<void>((resolve, reject) => {
           const s = net.createServer().once('error', reject);

@@ -52,7 +52,9 @@ describe('waitForHttp', function () {
     const err = await waitForHttp({ port, path: '/health', timeoutMs: 300, intervalMs: 50 }).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(SlipwayError);
     expect((err as SlipwayError).code).to.equal('health_check_failed');
-    expect((err as SlipwayError).message).to.include(`http://127.0.0.1:${port}/health`).and.include('ECONNREFUSED');
+    expect((err as SlipwayError).message)
+      .to.include(`http://127.0.0.1:${port}/health`)
+      .and.include('ECONNREFUSED');
     expect((err as SlipwayError).hint).to.include('$PORT');
   });
 

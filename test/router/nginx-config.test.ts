@@ -43,7 +43,14 @@ describe('nginx config rendering', () => {
   });
 
   it('renders the main config with a 404 default server, the probe and the long timeouts', () => {
-    const text = renderMain({ listen: ['0.0.0.0:8000', '[::]:8000'], workerProcesses: 2, workerConnections: 4096, generation: 7, token: 'abc', proxyTimeoutS: 3600 });
+    const text = renderMain({
+      listen: ['0.0.0.0:8000', '[::]:8000'],
+      workerProcesses: 2,
+      workerConnections: 4096,
+      generation: 7,
+      token: 'abc',
+      proxyTimeoutS: 3600,
+    });
     // Every address gets its own listen, in the default server and in the probe server alike.
     expect(text).to.include('listen 0.0.0.0:8000 default_server;\n        listen [::]:8000 default_server;');
     expect(text).to.include('listen 0.0.0.0:8000;\n        listen [::]:8000;\n        server_name generation.slipway.invalid;');
@@ -58,9 +65,17 @@ describe('nginx config rendering', () => {
     expect(connectionLimits({ soft: 20000, hard: 20000 })).to.deep.equal({ workerConnections: 4096 });
     expect(connectionLimits({ soft: 1024, hard: 20000 })).to.deep.equal({ workerConnections: 4096, rlimitNofile: 8192 });
     expect(connectionLimits({ soft: 1024, hard: 1024 })).to.deep.equal({ workerConnections: 992 });
-    expect(renderMain({ listen: ['127.0.0.1:1'], workerProcesses: 1, workerConnections: 4096, rlimitNofile: 8192, generation: 1, token: 't', proxyTimeoutS: 1 })).to.include(
-      'worker_rlimit_nofile 8192;',
-    );
+    expect(
+      renderMain({
+        listen: ['127.0.0.1:1'],
+        workerProcesses: 1,
+        workerConnections: 4096,
+        rlimitNofile: 8192,
+        generation: 1,
+        token: 't',
+        proxyTimeoutS: 1,
+      }),
+    ).to.include('worker_rlimit_nofile 8192;');
   });
 
   it('normalizes what it can and refuses the rest', () => {

@@ -7,7 +7,17 @@ import type { Route } from '../../src/router/engine.js';
 import { NginxRouter } from '../../src/router/nginx.js';
 import { readTitle } from '../../src/router/nginx-procs.js';
 import { createRouter } from '../../src/router/select.js';
-import { backendOf, echoOf, echoOver, nginxStateDir, openWebsocket, request, startBackend, stopBackend, type TestBackend } from './support.js';
+import {
+  backendOf,
+  echoOf,
+  echoOver,
+  nginxStateDir,
+  openWebsocket,
+  request,
+  startBackend,
+  stopBackend,
+  type TestBackend,
+} from './support.js';
 import { requires } from '../support/requires.js';
 
 // What only the nginx engine has; the behaviour both engines share is in engines.test.ts.
@@ -22,13 +32,22 @@ describe('NginxRouter', function () {
   /** The snippet the `broken` hook puts into myapp's server block; undefined = none. */
   let snippet: string | undefined;
   const logged: string[] = [];
-  const myapp = (...backends: TestBackend[]): Route => ({ app: 'myapp', hosts: ['myapp.localhost'], backends: backends.map((x, i) => backendOf('myapp', 1, i + 1, x)) });
+  const myapp = (...backends: TestBackend[]): Route => ({
+    app: 'myapp',
+    hosts: ['myapp.localhost'],
+    backends: backends.map((x, i) => backendOf('myapp', 1, i + 1, x)),
+  });
   const liveFile = (app: string) => path.join(router.configDir, 'apps', `${app}.conf`);
 
   before(async () => {
     [a, b] = await Promise.all([startBackend('a'), startBackend('b')]);
     stateDir = nginxStateDir();
-    router = new NginxRouter({ stateDir, workerProcesses: 2, log: (m) => logged.push(m), appSnippet: (r) => (r.app === 'myapp' ? snippet : undefined) });
+    router = new NginxRouter({
+      stateDir,
+      workerProcesses: 2,
+      log: (m) => logged.push(m),
+      appSnippet: (r) => (r.app === 'myapp' ? snippet : undefined),
+    });
     await router.listen(0, '127.0.0.1');
     port = router.address()!.port;
     await router.setRoute(myapp(a));
@@ -63,10 +82,17 @@ describe('NginxRouter', function () {
     const err = await router.setRoute(myapp(b)).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(SlipwayError);
     expect((err as SlipwayError).code).to.equal('router_config_rejected');
-    expect((err as SlipwayError).message).to.include('for myapp').and.include('unknown directive "bogus_directive" in apps/myapp.conf:');
+    expect((err as SlipwayError).message)
+      .to.include('for myapp')
+      .and.include('unknown directive "bogus_directive" in apps/myapp.conf:');
     expect(fs.readFileSync(liveFile('myapp'), 'utf8')).to.equal(before);
     expect(fs.existsSync(path.join(stateDir, 'candidate'))).to.equal(false);
-    expect(router.routes().find((r) => r.app === 'myapp')!.backends.map((x) => x.port)).to.deep.equal([a.port]);
+    expect(
+      router
+        .routes()
+        .find((r) => r.app === 'myapp')!
+        .backends.map((x) => x.port),
+    ).to.deep.equal([a.port]);
     for (let i = 0; i < 4; i++) expect(echoOf(await request(port, 'myapp.localhost')).name).to.equal('a');
 
     snippet = undefined;
@@ -188,7 +214,9 @@ describe('NginxRouter', function () {
       const err = await r.listen(port, '127.0.0.1').catch((e: unknown) => e);
       expect(err).to.be.instanceOf(SlipwayError);
       expect((err as SlipwayError).code).to.equal('bind_failed');
-      expect((err as SlipwayError).message).to.equal(`cannot listen on 127.0.0.1:${port} for the router: another program is listening there (EADDRINUSE)`);
+      expect((err as SlipwayError).message).to.equal(
+        `cannot listen on 127.0.0.1:${port} for the router: another program is listening there (EADDRINUSE)`,
+      );
     } finally {
       await r.close();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -216,6 +244,8 @@ describe('NginxRouter', function () {
   it('picks the engine by name', () => {
     expect(createRouter({ kind: 'builtin', home: stateDir, log: () => undefined }).name).to.equal('builtin');
     expect(createRouter({ kind: 'nginx', home: stateDir, log: () => undefined }).name).to.equal('nginx');
-    expect(() => createRouter({ kind: 'traefik' as never, home: stateDir, log: () => undefined })).to.throw(/unknown router engine "traefik"/);
+    expect(() => createRouter({ kind: 'traefik' as never, home: stateDir, log: () => undefined })).to.throw(
+      /unknown router engine "traefik"/,
+    );
   });
 });

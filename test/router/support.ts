@@ -18,12 +18,15 @@ export interface Answer {
 /** A request with an explicit Host header (fetch refuses to set one), on a fresh connection. */
 export function request(port: number, host: string, opts: { path?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: opts.path ?? '/', agent: false, headers: { host, ...opts.headers } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path: opts.path ?? '/', agent: false, headers: { host, ...opts.headers } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -62,7 +65,9 @@ export async function startBackend(name: string): Promise<TestBackend> {
   // A minimal websocket handshake by hand; after it, echo raw bytes back.
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
     const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Backend: ${name}\r\n\r\n`);
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Backend: ${name}\r\n\r\n`,
+    );
     socket.on('data', (chunk: Buffer) => socket.write(Buffer.concat([Buffer.from(`${name}:`), chunk])));
     socket.on('end', () => socket.end());
     socket.on('error', () => socket.destroy());
@@ -76,7 +81,11 @@ export async function stopBackend(backend: TestBackend): Promise<void> {
   await new Promise((r) => backend.server.close(r));
 }
 
-export const backendOf = (app: string, version: number, index: number, b: TestBackend) => ({ id: `${app}.v${version}.web.${index}`, host: '127.0.0.1', port: b.port });
+export const backendOf = (app: string, version: number, index: number, b: TestBackend) => ({
+  id: `${app}.v${version}.web.${index}`,
+  host: '127.0.0.1',
+  port: b.port,
+});
 
 export async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -93,7 +102,13 @@ export function openWebsocket(port: number, host: string): Promise<Duplex> {
       host: '127.0.0.1',
       port,
       agent: false,
-      headers: { host, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
+      headers: {
+        host,
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        'sec-websocket-version': '13',
+      },
     });
     req.on('upgrade', (res: http.IncomingMessage, sock: Duplex) => {
       expect(res.statusCode).to.equal(101);

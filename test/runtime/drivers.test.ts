@@ -13,7 +13,8 @@ import { driverContract } from './driver-contract.js';
 // Both drivers as the daemon makes them (runtime/select.ts), guests on: the tests run as root.
 driverContract('process', {
   needs: ['guests'],
-  create: async (home) => new ProcessDriver({ guests: await GuestHost.create({ home }), portRange: [47300, 47399], restart: { initialMs: 100, maxMs: 1000 } }),
+  create: async (home) =>
+    new ProcessDriver({ guests: await GuestHost.create({ home }), portRange: [47300, 47399], restart: { initialMs: 100, maxMs: 1000 } }),
 });
 
 driverContract('docker', {
@@ -31,6 +32,11 @@ driverContract('multiplexer', {
     DriverMultiplexer.create({
       store: Store.open(path.join(home, 'slipway.db')),
       serverDefault: 'process',
-      create: async () => new ProcessDriver({ guests: await GuestHost.create({ home }), portRange: [47500, 47599], restart: { initialMs: 100, maxMs: 1000 } }),
+      create: async () =>
+        new ProcessDriver({
+          guests: await GuestHost.create({ home }),
+          portRange: [47500, 47599],
+          restart: { initialMs: 100, maxMs: 1000 },
+        }),
     }),
 });

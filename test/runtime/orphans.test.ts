@@ -75,7 +75,14 @@ describe('Orphans: builds and one-offs do not outlive their daemon', function ()
   it('a member with a cleared environment is found by its recorded group after its leader exited', async () => {
     const s = unique();
     const orphans = new Orphans(dir);
-    void runStreaming({ command: 'bash', args: ['-c', `env -i sleep ${s} & echo started`], cwd: dir, env: { PATH: process.env.PATH! }, onLine: () => undefined, owner: orphans.owner('deploy', 8) });
+    void runStreaming({
+      command: 'bash',
+      args: ['-c', `env -i sleep ${s} & echo started`],
+      cwd: dir,
+      env: { PATH: process.env.PATH! },
+      onLine: () => undefined,
+      owner: orphans.owner('deploy', 8),
+    });
     await until('the sleep', () => sleepers(s).length === 1);
     const [pid] = sleepers(s);
     strays.push(pid!);
@@ -100,7 +107,9 @@ describe('Orphans: builds and one-offs do not outlive their daemon', function ()
     const running = start(here.owner('one-off', 'web.v1.run.2').env);
     const foreign = start(otherHome.owner('one-off', 'web.v1.run.1').env);
     const unmarked = start({});
-    await until('all four to run', () => [done, running, foreign, unmarked].every((p) => fs.readFileSync(`/proc/${p}/environ`, 'utf8').length > 0));
+    await until('all four to run', () =>
+      [done, running, foreign, unmarked].every((p) => fs.readFileSync(`/proc/${p}/environ`, 'utf8').length > 0),
+    );
     expect(fs.readFileSync(`/proc/${done}/environ`, 'utf8')).to.include(`${OWNER_VAR}=${here.scope}:one-off:web.v1.run.1`);
 
     expect(here.reapOwner('one-off', 'web.v1.run.1')).to.equal(1);

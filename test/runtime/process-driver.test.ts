@@ -39,8 +39,6 @@ function getJson(port: number): Promise<Record<string, string | number | undefin
   });
 }
 
-
-
 describe('ProcessDriver', function () {
   this.timeout(30_000);
   let tmp: string;

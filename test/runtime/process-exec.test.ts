@@ -18,8 +18,6 @@ class Sink extends Writable {
   }
 }
 
-
-
 describe('ProcessDriver.exec', function () {
   this.timeout(30_000);
   let tmp: string;
@@ -194,7 +192,10 @@ describe('ProcessDriver.exec', function () {
     });
 
     it("types ^D when the client's input ends, so a shell fed a script exits", async () => {
-      const { req, stdout } = request({ argv: ['bash', '--norc', '--noprofile', '-i'], tty: { cols: 80, rows: 24 } }, 'echo one; echo two\n');
+      const { req, stdout } = request(
+        { argv: ['bash', '--norc', '--noprofile', '-i'], tty: { cols: 80, rows: 24 } },
+        'echo one; echo two\n',
+      );
       expect(await driver.exec(req)).to.equal(0);
       expect(stdout.text).to.match(/^two\r$/m);
       const cat = request({ argv: ['cat'], tty: { cols: 80, rows: 24 } }, 'line\n');
@@ -203,7 +204,10 @@ describe('ProcessDriver.exec', function () {
 
     it('hangs the terminal up on abort', async () => {
       const abort = new AbortController();
-      const { req, stdout } = request({ argv: ['sh', '-c', 'echo $$; exec sleep 300'], tty: { cols: 80, rows: 24 }, signal: abort.signal }, null);
+      const { req, stdout } = request(
+        { argv: ['sh', '-c', 'echo $$; exec sleep 300'], tty: { cols: 80, rows: 24 }, signal: abort.signal },
+        null,
+      );
       const done = driver.exec(req);
       await until('the pid', () => /\d+\r\n/.test(stdout.text));
       const pid = Number(stdout.text.trim());

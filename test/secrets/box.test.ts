@@ -78,8 +78,24 @@ describe('store: sealed config values', () => {
     expect(row.value).to.match(/^v1:/);
     expect(store.apps.config(app.id)).to.deep.equal({ PLAIN: 'p', TOKEN: sealed });
     expect(store.apps.secretKeys(app.id)).to.deep.equal(['TOKEN']);
-    const job = store.jobs.create({ appId: app.id, kind: 'push', mode: 'cooking', commit: null, userName: 'admin', params: {}, logPath: () => '/dev/null' });
-    const rel = store.releases.create({ appId: app.id, kind: 'config', commit: null, author: 'admin', description: '', config: store.apps.config(app.id), jobId: job.id });
+    const job = store.jobs.create({
+      appId: app.id,
+      kind: 'push',
+      mode: 'cooking',
+      commit: null,
+      userName: 'admin',
+      params: {},
+      logPath: () => '/dev/null',
+    });
+    const rel = store.releases.create({
+      appId: app.id,
+      kind: 'config',
+      commit: null,
+      author: 'admin',
+      description: '',
+      config: store.apps.config(app.id),
+      jobId: job.id,
+    });
     const raw = JSON.parse((store.db.prepare('SELECT config FROM releases WHERE id = ?').get(rel.id) as { config: string }).config);
     expect(raw.TOKEN.secret).to.match(/^v1:/);
     expect(store.releases.get(app.id, rel.version)!.config).to.deep.equal({ PLAIN: 'p', TOKEN: sealed });

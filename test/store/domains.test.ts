@@ -22,7 +22,7 @@ describe('store/domains', () => {
   });
   afterEach(() => store.close());
 
-  it('gives a host name to one app only, and lists an app\'s domains in the order added', () => {
+  it("gives a host name to one app only, and lists an app's domains in the order added", () => {
     expect(store.domains.add(a, 'www.example.com')).to.equal(true);
     expect(store.domains.add(a, 'api.example.com')).to.equal(true);
     expect(store.domains.add(a, 'www.example.com')).to.equal(false);
@@ -46,7 +46,11 @@ describe('store/domains', () => {
 
   it('finds the names at every level of a name: itself, above it and below it, not beside it', () => {
     for (const h of ['shop.test', 'x.shop.test', 'y.x.shop.test', 'eshop.test', 'shop.test.example', 'other.test']) store.domains.add(a, h);
-    const around = (h: string) => store.domains.around(h).map((d) => d.hostname).sort();
+    const around = (h: string) =>
+      store.domains
+        .around(h)
+        .map((d) => d.hostname)
+        .sort();
     expect(around('x.shop.test')).to.deep.equal(['shop.test', 'x.shop.test', 'y.x.shop.test']);
     expect(around('shop.test')).to.deep.equal(['shop.test', 'x.shop.test', 'y.x.shop.test']);
     expect(around('z.y.x.shop.test')).to.deep.equal(['shop.test', 'x.shop.test', 'y.x.shop.test']);
@@ -77,7 +81,21 @@ describe('commands/domains: checkHostname', () => {
   });
 
   it('refuses what is not a host name', () => {
-    for (const host of ['bad_host', '-x.com', 'x-.com', 'a..b', 'x.com;rm', 'x.com rm', 'localhost', '', '.', 'a.b/c', 'ex\u00e4mple.com', `${'a'.repeat(64)}.com`, `${'abcdefghi.'.repeat(30)}com`]) {
+    for (const host of [
+      'bad_host',
+      '-x.com',
+      'x-.com',
+      'a..b',
+      'x.com;rm',
+      'x.com rm',
+      'localhost',
+      '',
+      '.',
+      'a.b/c',
+      'ex\u00e4mple.com',
+      `${'a'.repeat(64)}.com`,
+      `${'abcdefghi.'.repeat(30)}com`,
+    ]) {
       refused(host, /invalid hostname/);
     }
   });

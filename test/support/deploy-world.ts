@@ -32,7 +32,16 @@ export function deployWorld(webPort = 1): DeployWorld {
     layout,
     driver,
     router,
-    settings: { domain: 'test.localhost', routerPort: 80, buildpacksDir: '/nonexistent', keepReleases: 5, keepBackups: 2, healthTimeoutMs: 1000, stopGraceMs: 0, defaultDriver: 'process' },
+    settings: {
+      domain: 'test.localhost',
+      routerPort: 80,
+      buildpacksDir: '/nonexistent',
+      keepReleases: 5,
+      keepBackups: 2,
+      healthTimeoutMs: 1000,
+      stopGraceMs: 0,
+      defaultDriver: 'process',
+    },
   } as unknown as Services;
   return {
     home,
@@ -41,7 +50,8 @@ export function deployWorld(webPort = 1): DeployWorld {
     services,
     driver,
     router,
-    newApp: (name, mode = 'cooking') => store.apps.create({ name, ownerId: owner.id, env: mode === 'editable' ? 'dev' : mode === 'final' ? 'prod' : 'staging', mode }),
+    newApp: (name, mode = 'cooking') =>
+      store.apps.create({ name, ownerId: owner.id, env: mode === 'editable' ? 'dev' : mode === 'final' ? 'prod' : 'staging', mode }),
     close: () => {
       store.close();
       fs.rmSync(home, { recursive: true, force: true });

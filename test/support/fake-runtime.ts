@@ -37,7 +37,17 @@ export class FakeDriver implements Driver {
     const name = `${spec.type}.${spec.index}`;
     if (this.failStart === name) throw new Error(`cannot start ${name}`);
     const id = `${spec.app}.v${spec.release}.${name}`;
-    const instance: Instance = { id, app: spec.app, release: spec.release, type: spec.type, index: spec.index, port: spec.type === 'web' ? (this.silent?.name === name ? this.silent.port : this.webPort) : undefined, state: 'up', restarts: 0, startedAt: 0 };
+    const instance: Instance = {
+      id,
+      app: spec.app,
+      release: spec.release,
+      type: spec.type,
+      index: spec.index,
+      port: spec.type === 'web' ? (this.silent?.name === name ? this.silent.port : this.webPort) : undefined,
+      state: 'up',
+      restarts: 0,
+      startedAt: 0,
+    };
     this.live.set(id, instance);
     this.startedIds.push(id);
     this.onStart?.(instance);

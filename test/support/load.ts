@@ -16,7 +16,10 @@ export interface LoadResult {
  */
 export async function underLoad(routerPort: number, host: string, work: () => Promise<void>): Promise<LoadResult> {
   let result: autocannon.Result | undefined;
-  const instance = autocannon({ url: `http://127.0.0.1:${routerPort}/`, headers: { host }, connections: 8, duration: 600 }, (_err, r) => (result = r));
+  const instance = autocannon(
+    { url: `http://127.0.0.1:${routerPort}/`, headers: { host }, connections: 8, duration: 600 },
+    (_err, r) => (result = r),
+  );
   const finished = new Promise<void>((resolve) => instance.on('done', () => resolve()));
   let answered = 0;
   instance.on('response', () => answered++);

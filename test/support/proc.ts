@@ -16,7 +16,10 @@ export function alive(pid: number): boolean {
 /** Pids of live processes whose command line is exactly `argv` (guests' included: they are host processes too). */
 export function processesRunning(argv: string[]): number[] {
   const want = `${argv.join('\0')}\0`;
-  const pids = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+  const pids = fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number);
   return pids.filter((pid) => {
     try {
       return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') === want && alive(pid);

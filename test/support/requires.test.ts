@@ -20,12 +20,19 @@ function runWithout(env: Record<string, string>): Promise<{ code: number; out: s
   const hide = `for f in $(which -a docker dockerd nginx) /usr/sbin/nginx /var/run/docker.sock; do [ -e "$f" ] && mount --bind "$1" "$f"; done; shift; exec "$@"`;
   // As root a mount namespace; otherwise one inside a user namespace (where the runner is "root" too).
   const unshare = process.getuid?.() === 0 ? ['-m', '--propagation', 'private'] : ['-rm', '--propagation', 'private'];
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'CI' && k !== 'SLIPWAY_TEST_REQUIRE')) as Record<string, string>;
-  const child = spawn('unshare', [...unshare, 'sh', '-c', hide, 'sh', cover, process.execPath, '--import', 'tsx', 'scripts/test.mjs', ...SUITES], {
-    cwd: ROOT,
-    env: { ...base, DOCKER_HOST: 'unix:///var/run/docker.sock', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'CI' && k !== 'SLIPWAY_TEST_REQUIRE')) as Record<
+    string,
+    string
+  >;
+  const child = spawn(
+    'unshare',
+    [...unshare, 'sh', '-c', hide, 'sh', cover, process.execPath, '--import', 'tsx', 'scripts/test.mjs', ...SUITES],
+    {
+      cwd: ROOT,
+      env: { ...base, DOCKER_HOST: 'unix:///var/run/docker.sock', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -61,7 +68,6 @@ describe('test runner on a machine without Docker and nginx', function () {
     expect(out).to.include('docker is required (CI or SLIPWAY_TEST_REQUIRE) but the docker CLI is not installed');
     expect(out).to.not.include('skipped the suites');
   });
-
 });
 
 describe('test/support/requires: which needs a run must meet', () => {

@@ -39,7 +39,8 @@ const CHECKS: Record<Need, () => string | undefined> = {
   docker: () => {
     if (!onPath('docker')) return 'the docker CLI is not installed: apt-get install docker.io, then start dockerd';
     // The same address the code under test uses: DOCKER_HOST, else the default socket.
-    if (!docker(['version', '--format', '{{.Server.Version}}']).ok) return `no Docker engine answers at ${process.env.DOCKER_HOST || 'unix:///var/run/docker.sock'}: start dockerd (apt-get install docker.io), or point DOCKER_HOST at one`;
+    if (!docker(['version', '--format', '{{.Server.Version}}']).ok)
+      return `no Docker engine answers at ${process.env.DOCKER_HOST || 'unix:///var/run/docker.sock'}: start dockerd (apt-get install docker.io), or point DOCKER_HOST at one`;
     return undefined;
   },
   stack: () => {
@@ -74,7 +75,8 @@ export function requiredNeeds(env: NodeJS.ProcessEnv = process.env): Set<Need> {
     .filter(Boolean);
   if (named.includes('all')) return new Set(NEEDS);
   const unknown = named.filter((n) => !NEEDS.includes(n as Need));
-  if (unknown.length) throw new Error(`SLIPWAY_TEST_REQUIRE names ${unknown.join(', ')}, which no test needs: use ${NEEDS.join(', ')} or all`);
+  if (unknown.length)
+    throw new Error(`SLIPWAY_TEST_REQUIRE names ${unknown.join(', ')}, which no test needs: use ${NEEDS.join(', ')} or all`);
   return new Set(named as Need[]);
 }
 

@@ -26,7 +26,16 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
       schema: {
         summary: 'Who this token acts as (used by `slipway login`)',
         tags: ['cli'],
-        response: { 200: { type: 'object', properties: { user: { type: 'object', properties: { name: { type: 'string' }, role: { type: 'string' } } }, version: { type: 'string' } } }, ...errors(401) },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              user: { type: 'object', properties: { name: { type: 'string' }, role: { type: 'string' } } },
+              version: { type: 'string' },
+            },
+          },
+          ...errors(401),
+        },
       },
     },
     async (req) => {
@@ -46,18 +55,29 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
           required: ['argv'],
           additionalProperties: false,
           properties: {
-            argv: { type: 'array', items: { type: 'string', maxLength: 65536 }, maxItems: 1000, description: 'the command line, e.g. ["config:set", "myapp", "A=1"]' },
+            argv: {
+              type: 'array',
+              items: { type: 'string', maxLength: 65536 },
+              maxItems: 1000,
+              description: 'the command line, e.g. ["config:set", "myapp", "A=1"]',
+            },
             stdin: { type: 'string', description: "the command's standard input (keys:add -, run)" },
           },
         },
-        response: { 200: { description: 'NDJSON lines: {"out": text}, {"err": text}, then {"exit": code}' }, ...errors(400, 401, 413, 415, 422) },
+        response: {
+          200: { description: 'NDJSON lines: {"out": text}, {"err": text}, then {"exit": code}' },
+          ...errors(400, 401, 413, 415, 422),
+        },
       },
     },
     async (req, reply) => {
       const user = requestUser(req);
       const { argv, stdin } = req.body;
       if (NEEDS_TERMINAL.has(argv[0] ?? '')) {
-        throw invalid(`\`${argv[0]}\` needs a terminal, which the remote CLI cannot give`, `use ssh: ssh -t -p ${ctx.settings.sshPort} slipway@${ctx.settings.publicHost} ${argv.join(' ')}`);
+        throw invalid(
+          `\`${argv[0]}\` needs a terminal, which the remote CLI cannot give`,
+          `use ssh: ssh -t -p ${ctx.settings.sshPort} slipway@${ctx.settings.publicHost} ${argv.join(' ')}`,
+        );
       }
       const body = new PassThrough();
       const send = (msg: object) => void (body.writable && body.write(`${JSON.stringify(msg)}\n`));
@@ -94,8 +114,27 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
         gone.abort();
         setTimeout(() => exit(1), CUT_GRACE_MS).unref();
       });
-      const io = { stdin: Readable.from(stdin === undefined ? [] : [stdin]), stdout: stream('out'), stderr: stream('err'), tty: false, signal: gone.signal, session };
-      runCommand({ store: ctx.store, layout: ctx.layout, settings: ctx.settings, user, io, local: false, platform: ctx.platform, source: `http ${req.ip}` }, argv)
+      const io = {
+        stdin: Readable.from(stdin === undefined ? [] : [stdin]),
+        stdout: stream('out'),
+        stderr: stream('err'),
+        tty: false,
+        signal: gone.signal,
+        session,
+      };
+      runCommand(
+        {
+          store: ctx.store,
+          layout: ctx.layout,
+          settings: ctx.settings,
+          user,
+          io,
+          local: false,
+          platform: ctx.platform,
+          source: `http ${req.ip}`,
+        },
+        argv,
+      )
         .catch((err) => {
           send({ err: ` !     ${describe(err)}\n` });
           return 1;

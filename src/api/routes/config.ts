@@ -37,7 +37,11 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
         summary: "An app's config vars, secrets masked",
         tags: ['config'],
         params: appParams,
-        querystring: { type: 'object', additionalProperties: false, properties: { reveal: { type: 'string', description: '1 to show secret values' } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { reveal: { type: 'string', description: '1 to show secret values' } },
+        },
         response: { 200: configView, ...errors(400, 401, 404, 422) },
       },
     },
@@ -64,7 +68,11 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
             secret: { type: 'array', items: { type: 'string' }, description: 'names among vars to keep secret' },
           },
         },
-        response: { 200: configView, 202: { description: 'a config release is under way: Location is its job' }, ...errors(400, 401, 404, 422) },
+        response: {
+          200: configView,
+          202: { description: 'a config release is under way: Location is its job' },
+          ...errors(400, 401, 404, 422),
+        },
       },
     },
     async (req, reply) => {
@@ -73,7 +81,8 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
       const change = changeFrom(req.body);
       const current = ctx.store.apps.config(app.id);
       const gone = change.unset.filter((k) => !(k in current));
-      if (gone.length && gone.length === change.unset.length && !Object.keys(change.set).length) throw invalid(`${app.name} has no config var ${gone.join(', ')}`);
+      if (gone.length && gone.length === change.unset.length && !Object.keys(change.set).length)
+        throw invalid(`${app.name} has no config var ${gone.join(', ')}`);
       const box = ctx.platform.services.secrets!;
       const changes = sealChanges({ box, store: ctx.store, app, change });
       checkConfigChange(ctx.store, app, change, { admin: user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS });

@@ -48,7 +48,8 @@ function containerView(c: Container, driver: string) {
 export function registerContainers(api: FastifyInstance, ctx: ApiContext): void {
   const { store } = ctx;
   // The driver a release runs on is fixed at its first start (runtime/multiplexer.ts).
-  const driverName = (c: Container) => ctx.store.releases.get(ctx.store.apps.byName(c.app)?.id ?? -1, c.release)?.driver ?? ctx.settings.defaultDriver;
+  const driverName = (c: Container) =>
+    ctx.store.releases.get(ctx.store.apps.byName(c.app)?.id ?? -1, c.release)?.driver ?? ctx.settings.defaultDriver;
 
   api.get<{ Querystring: { app?: string } }>(
     '/api/v1/containers',
@@ -56,7 +57,11 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
       schema: {
         summary: 'Running instances and one-offs of the apps you may see',
         tags: TAGS,
-        querystring: { type: 'object', additionalProperties: false, properties: { app: { type: 'string', maxLength: 100, description: 'only this app' } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { app: { type: 'string', maxLength: 100, description: 'only this app' } },
+        },
         response: { 200: list(containerSchema), ...errorResponses },
       },
     },
@@ -88,7 +93,10 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
           properties: {
             app: { type: 'string' },
             // Types are checked by parseCommand (one clear 422), not by the schema.
-            command: { description: 'program and arguments as an array of strings, run as given and never through a shell; a string is split at spaces' },
+            command: {
+              description:
+                'program and arguments as an array of strings, run as given and never through a shell; a string is split at spaces',
+            },
             release: { type: 'string', description: 'vN; default the live release' },
           },
         },
@@ -98,7 +106,8 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
     async (req, reply) => {
       const user = requestUser(req);
       const body = req.body ?? {};
-      if (typeof body.app !== 'string' || !body.app) throw invalid('say which app to run in', '{"app": "myapp", "command": ["node", "worker.js"]}');
+      if (typeof body.app !== 'string' || !body.app)
+        throw invalid('say which app to run in', '{"app": "myapp", "command": ["node", "worker.js"]}');
       const app = appFor(store, user, body.app);
       const argv = parseCommand(body.command);
       const version = body.release == null ? undefined : runnableRelease(ctx, app, body.release);
@@ -138,14 +147,25 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
 
   api.delete<{ Params: { id: string } }>(
     '/api/v1/containers/:id',
-    { schema: { summary: 'Stop a one-off (formation instances are scaled with ps:scale)', tags: TAGS, params: idParams, response: { 204: { type: 'null' }, ...errorResponses } } },
+    {
+      schema: {
+        summary: 'Stop a one-off (formation instances are scaled with ps:scale)',
+        tags: TAGS,
+        params: idParams,
+        response: { 204: { type: 'null' }, ...errorResponses },
+      },
+    },
     async (req, reply) => {
       const found = findContainer(ctx, requestUser(req), req.params.id);
       if (found.kind === 'formation') {
-        throw new SlipwayError('in_formation', `${found.id} is one of ${found.app}'s ${found.type} instances, kept running by its formation`, {
-          status: 409,
-          hint: `change the formation with \`slipway ps:scale ${found.app} ${found.type}=N\`, or restart it with \`slipway ps:restart ${found.app} ${found.type}\``,
-        });
+        throw new SlipwayError(
+          'in_formation',
+          `${found.id} is one of ${found.app}'s ${found.type} instances, kept running by its formation`,
+          {
+            status: 409,
+            hint: `change the formation with \`slipway ps:scale ${found.app} ${found.type}=N\`, or restart it with \`slipway ps:restart ${found.app} ${found.type}\``,
+          },
+        );
       }
       await ctx.platform.oneOffs.stop(found.id);
       return reply.code(204).send();
@@ -156,7 +176,10 @@ export function registerContainers(api: FastifyInstance, ctx: ApiContext): void 
 function containersOf(ctx: ApiContext, app: string): Container[] {
   const formation = ctx.platform.services.driver.instances(app).map((i): Container => ({ ...i, kind: 'formation' }));
   const oneOffs = ctx.platform.oneOffs.list(app).map((o): Container => ({ ...o, kind: 'one-off' }));
-  return [...formation.sort((a, b) => a.type.localeCompare(b.type) || a.index - b.index || a.release - b.release), ...oneOffs.sort((a, b) => a.index - b.index)];
+  return [
+    ...formation.sort((a, b) => a.type.localeCompare(b.type) || a.index - b.index || a.release - b.release),
+    ...oneOffs.sort((a, b) => a.index - b.index),
+  ];
 }
 
 /** A container of an app the caller may not see answers exactly like one that does not exist. */
@@ -175,7 +198,10 @@ function appVisible(ctx: ApiContext, user: User, app: App): boolean {
 function parseCommand(command: unknown): string[] {
   const argv = typeof command === 'string' ? command.trim().split(/\s+/).filter(Boolean) : command;
   if (!Array.isArray(argv) || !argv.length || !argv.every((a) => typeof a === 'string') || !argv[0]) {
-    throw invalid('say what to run', '{"command": ["node", "worker.js"]}: a program and its arguments, run without a shell (use ["sh", "-c", "…"] for shell syntax)');
+    throw invalid(
+      'say what to run',
+      '{"command": ["node", "worker.js"]}: a program and its arguments, run without a shell (use ["sh", "-c", "…"] for shell syntax)',
+    );
   }
   return argv as string[];
 }
@@ -186,7 +212,10 @@ function runnableRelease(ctx: ApiContext, app: App, release: unknown): number {
   const r = ctx.store.releases.get(app.id, version);
   if (!r) throw notFound(`release v${version} of ${app.name}`, `list them at /api/v1/apps/${app.name}/releases`);
   if (r.status !== 'succeeded') {
-    throw new SlipwayError('not_runnable', `v${version} of ${app.name} cannot run: it is ${r.status}`, { status: 409, hint: 'pick a succeeded release, or leave "release" out for the live one' });
+    throw new SlipwayError('not_runnable', `v${version} of ${app.name} cannot run: it is ${r.status}`, {
+      status: 409,
+      hint: 'pick a succeeded release, or leave "release" out for the live one',
+    });
   }
   return version;
 }

@@ -28,10 +28,18 @@ export function registerHosts(api: FastifyInstance, ctx: ApiContext): void {
 
   api.get<{ Params: { id: string } }>(
     '/api/v1/hosts/:id',
-    { schema: { summary: 'One host: `local`, or its host name', tags: TAGS, params: idParams, response: { 200: hostSchema, ...errorResponses } } },
+    {
+      schema: {
+        summary: 'One host: `local`, or its host name',
+        tags: TAGS,
+        params: idParams,
+        response: { 200: hostSchema, ...errorResponses },
+      },
+    },
     async (req) => {
       const user = requestUser(req);
-      if (req.params.id !== LOCAL && req.params.id !== os.hostname()) throw notFound(`host ${JSON.stringify(req.params.id.slice(0, 80))}`, 'Slipway runs on one host: /api/v1/hosts/local');
+      if (req.params.id !== LOCAL && req.params.id !== os.hostname())
+        throw notFound(`host ${JSON.stringify(req.params.id.slice(0, 80))}`, 'Slipway runs on one host: /api/v1/hosts/local');
       return hostView(ctx, user);
     },
   );
@@ -57,7 +65,10 @@ async function hostView(ctx: ApiContext, user: User) {
   const { services, oneOffs } = ctx.platform;
   const engine = await engineFor(ctx).version();
   const apps = visibleApps(ctx.store, user).map((a) => a.name);
-  const instances = apps.reduce((n, a) => n + services.driver.instances(a).length + oneOffs.list(a).filter((o) => o.finishedAt == null).length, 0);
+  const instances = apps.reduce(
+    (n, a) => n + services.driver.instances(a).length + oneOffs.list(a).filter((o) => o.finishedAt == null).length,
+    0,
+  );
   return {
     id: LOCAL,
     name: os.hostname(),

@@ -36,7 +36,11 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
       schema: {
         summary: 'Release archives and built Docker images of the apps you may see (archives only when no Docker engine answers)',
         tags: TAGS,
-        querystring: { type: 'object', additionalProperties: false, properties: { app: { type: 'string', maxLength: 100, description: 'only this app' } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { app: { type: 'string', maxLength: 100, description: 'only this app' } },
+        },
         response: { 200: list(imageSchema), ...errorResponses },
       },
     },
@@ -45,7 +49,14 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
 
   api.get<{ Params: { id: string } }>(
     '/api/v1/images/:id',
-    { schema: { summary: 'One image: APP:vN (a release archive), sha256:HEX or a tag (a Docker image)', tags: TAGS, params: idParams, response: { 200: imageSchema, ...errorResponses } } },
+    {
+      schema: {
+        summary: 'One image: APP:vN (a release archive), sha256:HEX or a tag (a Docker image)',
+        tags: TAGS,
+        params: idParams,
+        response: { 200: imageSchema, ...errorResponses },
+      },
+    },
     async (req) => (await findImage(ctx, requestUser(req), req.params.id)).view,
   );
 
@@ -91,12 +102,16 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
       '/api/v1/images',
       {
         schema: {
-          summary: 'Build a Docker image from a .zip or .tar.gz with a Dockerfile at its root (async: 202, then the queue answers 303 to the image)',
+          summary:
+            'Build a Docker image from a .zip or .tar.gz with a Dockerfile at its root (async: 202, then the queue answers 303 to the image)',
           tags: TAGS,
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: { app: { type: 'string', description: 'the app the image belongs to' }, tag: { type: 'string', description: 'tag of slipway/APP:TAG; default latest' } },
+            properties: {
+              app: { type: 'string', description: 'the app the image belongs to' },
+              tag: { type: 'string', description: 'tag of slipway/APP:TAG; default latest' },
+            },
           },
           response: { 202: acceptedSchema, ...errorResponses },
         },
@@ -108,7 +123,10 @@ export async function registerImages(api: FastifyInstance, ctx: ApiContext): Pro
 
 function checkTag(tag: unknown): string {
   if (typeof tag === 'string' && TAG.test(tag)) return tag;
-  throw invalid(`${JSON.stringify(typeof tag === 'string' ? tag.slice(0, 140) : tag ?? null)} is not a valid image tag`, 'send {"tag": "v2"}: letters, digits, "_", "." and "-", 128 characters at most, not starting with "." or "-"');
+  throw invalid(
+    `${JSON.stringify(typeof tag === 'string' ? tag.slice(0, 140) : (tag ?? null))} is not a valid image tag`,
+    'send {"tag": "v2"}: letters, digits, "_", "." and "-", 128 characters at most, not starting with "." or "-"',
+  );
 }
 
 async function build(ctx: ApiContext, req: BuildRequest, reply: FastifyReply) {
@@ -119,10 +137,14 @@ async function build(ctx: ApiContext, req: BuildRequest, reply: FastifyReply) {
   const docker = await engineFor(ctx).require();
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (!MEDIA_TYPES.includes(type)) {
-    throw new SlipwayError('unsupported_media_type', type ? `build contexts are raw .zip or .tar.gz bodies, not ${type}` : 'the upload has no Content-Type', {
-      status: 415,
-      hint: "send the file itself: -H 'Content-Type: application/zip' --data-binary @context.zip (or application/gzip for a .tar.gz)",
-    });
+    throw new SlipwayError(
+      'unsupported_media_type',
+      type ? `build contexts are raw .zip or .tar.gz bodies, not ${type}` : 'the upload has no Content-Type',
+      {
+        status: 415,
+        hint: "send the file itself: -H 'Content-Type: application/zip' --data-binary @context.zip (or application/gzip for a .tar.gz)",
+      },
+    );
   }
   checkDeclaredLength(req.headers['content-length'], ctx.maxUploadBytes);
   sendContinue(req.raw, reply.raw);
@@ -148,7 +170,11 @@ async function build(ctx: ApiContext, req: BuildRequest, reply: FastifyReply) {
     serial: false,
     run: async ({ job, log, signal }) => {
       log.stage(`Build ${name} from the uploaded ${upload.format === 'zip' ? '.zip' : '.tar.gz'} (${upload.size} bytes)`);
-      const opened = await openBuildContext(upload.file, upload.format, path.join(ctx.layout.app(app.name), 'image-builds', String(job.id)));
+      const opened = await openBuildContext(
+        upload.file,
+        upload.format,
+        path.join(ctx.layout.app(app.name), 'image-builds', String(job.id)),
+      );
       try {
         const id = await buildImage({
           docker,

@@ -27,39 +27,59 @@ export function accepted(reply: FastifyReply, job: Job) {
 export function registerJobs(api: FastifyInstance, ctx: ApiContext): void {
   const { store } = ctx;
 
-  api.get<{ Params: { app: string }; Querystring: { limit?: string } }>('/api/v1/apps/:app/jobs', {
-    schema: {
-      summary: "an app's deploy jobs, newest first",
-      tags: TAGS,
-      params: params({ app: APP_PARAM }),
-      querystring: { type: 'object', additionalProperties: false, properties: { limit: str('how many, 1 to 500 (default 50)', { pattern: '^[0-9]{1,6}$' }) } },
-      response: { 200: list(JOB_VIEW), ...errors(400, 401, 404, 422) },
+  api.get<{ Params: { app: string }; Querystring: { limit?: string } }>(
+    '/api/v1/apps/:app/jobs',
+    {
+      schema: {
+        summary: "an app's deploy jobs, newest first",
+        tags: TAGS,
+        params: params({ app: APP_PARAM }),
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: str('how many, 1 to 500 (default 50)', { pattern: '^[0-9]{1,6}$' }) },
+        },
+        response: { 200: list(JOB_VIEW), ...errors(400, 401, 404, 422) },
+      },
     },
-  }, async (req) => {
-    const app = appFor(store, requestUser(req), req.params.app);
-    const limit = Math.min(Math.max(Number(req.query.limit) || 50, 1), 500);
-    return store.jobs.list(app.id, limit).map((j) => jobView(j, store.jobs.stages(j.id)));
-  });
+    async (req) => {
+      const app = appFor(store, requestUser(req), req.params.app);
+      const limit = Math.min(Math.max(Number(req.query.limit) || 50, 1), 500);
+      return store.jobs.list(app.id, limit).map((j) => jobView(j, store.jobs.stages(j.id)));
+    },
+  );
 
-  api.get<{ Params: { id: string } }>('/api/v1/jobs/:id', {
-    schema: {
-      summary: 'one job; 303 to what it made (release, container, image) once it succeeded',
-      tags: TAGS,
-      params: JOB,
-      response: { 200: JOB_VIEW, 303: { description: 'succeeded: Location is what it made', ...JOB_VIEW }, ...errors(401, 404, 422) },
+  api.get<{ Params: { id: string } }>(
+    '/api/v1/jobs/:id',
+    {
+      schema: {
+        summary: 'one job; 303 to what it made (release, container, image) once it succeeded',
+        tags: TAGS,
+        params: JOB,
+        response: { 200: JOB_VIEW, 303: { description: 'succeeded: Location is what it made', ...JOB_VIEW }, ...errors(401, 404, 422) },
+      },
     },
-  }, async (req, reply) => answerJob(ctx, jobFor(ctx, requestUser(req), req.params.id), reply));
+    async (req, reply) => answerJob(ctx, jobFor(ctx, requestUser(req), req.params.id), reply),
+  );
 
-  api.get<{ Params: { id: string }; Querystring: { follow?: string } }>('/api/v1/jobs/:id/log', {
-    schema: {
-      summary: "a job's log; ?follow=1 streams it until the job ends",
-      tags: TAGS,
-      params: JOB,
-      querystring: { type: 'object', additionalProperties: false, properties: { follow: str('1, true or yes to follow', { maxLength: 10 }) } },
-      produces: ['text/plain'],
-      response: { 200: { type: 'string' }, ...errors(400, 401, 404, 422) },
+  api.get<{ Params: { id: string }; Querystring: { follow?: string } }>(
+    '/api/v1/jobs/:id/log',
+    {
+      schema: {
+        summary: "a job's log; ?follow=1 streams it until the job ends",
+        tags: TAGS,
+        params: JOB,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { follow: str('1, true or yes to follow', { maxLength: 10 }) },
+        },
+        produces: ['text/plain'],
+        response: { 200: { type: 'string' }, ...errors(400, 401, 404, 422) },
+      },
     },
-  }, async (req, reply) => sendJobLog(ctx, req, jobFor(ctx, requestUser(req), req.params.id), req.query.follow, reply));
+    async (req, reply) => sendJobLog(ctx, req, jobFor(ctx, requestUser(req), req.params.id), req.query.follow, reply),
+  );
 }
 
 /**
@@ -106,6 +126,6 @@ export function sendJobLog(ctx: ApiContext, req: FastifyRequest, job: Job, follo
 export function jobFor(ctx: ApiContext, user: User, id: string): Job {
   const job = ctx.store.jobs.get(parseJobId(id));
   const app = job && ctx.store.apps.byId(job.appId);
-  if (!job || !app || !mayUse(user, app)) throw notFound(`job ${id}`, 'list an app\'s jobs at /api/v1/apps/APP/jobs');
+  if (!job || !app || !mayUse(user, app)) throw notFound(`job ${id}`, "list an app's jobs at /api/v1/apps/APP/jobs");
   return job;
 }

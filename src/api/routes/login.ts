@@ -21,52 +21,78 @@ const failed = () =>
  * failures from one address for one name are slowed down.
  */
 export function registerLogin(app: FastifyInstance, ctx: ApiContext, throttle: LoginThrottle): void {
-  app.post<{ Body: unknown }>('/api/v1/login', {
-    schema: {
-      summary: 'exchange a user name and password for a new API token (shown once)',
-      tags: ['users'],
-      security: [],
-      body: {
-        type: 'object',
-        required: ['user', 'password'],
-        additionalProperties: false,
-        properties: { user: str('user name', { maxLength: 200 }), password: str('password', { maxLength: 1024 }), token_name: str('name of the new token (default login)', { maxLength: 64 }) },
-      },
-      response: {
-        201: { type: 'object', properties: { token: str('the token, shown once'), token_name: str('its name'), user: { type: 'object', properties: { name: str('user name'), role: str('admin or member') } } } },
-        ...errors(400, 401, 413, 415, 422, 429),
+  app.post<{ Body: unknown }>(
+    '/api/v1/login',
+    {
+      schema: {
+        summary: 'exchange a user name and password for a new API token (shown once)',
+        tags: ['users'],
+        security: [],
+        body: {
+          type: 'object',
+          required: ['user', 'password'],
+          additionalProperties: false,
+          properties: {
+            user: str('user name', { maxLength: 200 }),
+            password: str('password', { maxLength: 1024 }),
+            token_name: str('name of the new token (default login)', { maxLength: 64 }),
+          },
+        },
+        response: {
+          201: {
+            type: 'object',
+            properties: {
+              token: str('the token, shown once'),
+              token_name: str('its name'),
+              user: { type: 'object', properties: { name: str('user name'), role: str('admin or member') } },
+            },
+          },
+          ...errors(400, 401, 413, 415, 422, 429),
+        },
       },
     },
-  }, async (req, reply) => {
-    const body = req.body;
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('the body must be a JSON object', '{"user": "alice", "password": "…", "token_name": "laptop"}');
-    const { user: name, password, token_name: tokenName } = body as Record<string, unknown>;
-    if (typeof name !== 'string' || typeof password !== 'string' || !name || !password) {
-      throw invalid('send "user" and "password" as strings', '{"user": "alice", "password": "…"}');
-    }
-    if (tokenName !== undefined && typeof tokenName !== 'string') throw invalid('"token_name" must be a string', 'e.g. "laptop"');
-    const source = `http ${req.ip}`;
-    const claimed = name.slice(0, 64);
-    const audit = (outcome: 'ok' | 'denied', reason?: string, userName: string | null = null) =>
-      ctx.store.audit.record({ userName, action: 'login', appName: null, detail: reason ? { user: claimed, reason } : { user: claimed }, source, outcome });
+    async (req, reply) => {
+      const body = req.body;
+      if (!body || typeof body !== 'object' || Array.isArray(body))
+        throw invalid('the body must be a JSON object', '{"user": "alice", "password": "…", "token_name": "laptop"}');
+      const { user: name, password, token_name: tokenName } = body as Record<string, unknown>;
+      if (typeof name !== 'string' || typeof password !== 'string' || !name || !password) {
+        throw invalid('send "user" and "password" as strings', '{"user": "alice", "password": "…"}');
+      }
+      if (tokenName !== undefined && typeof tokenName !== 'string') throw invalid('"token_name" must be a string', 'e.g. "laptop"');
+      const source = `http ${req.ip}`;
+      const claimed = name.slice(0, 64);
+      const audit = (outcome: 'ok' | 'denied', reason?: string, userName: string | null = null) =>
+        ctx.store.audit.record({
+          userName,
+          action: 'login',
+          appName: null,
+          detail: reason ? { user: claimed, reason } : { user: claimed },
+          source,
+          outcome,
+        });
 
-    const wait = throttle.waitMs(req.ip, claimed);
-    if (wait > 0) {
-      audit('denied', 'too many failed logins');
-      const seconds = Math.ceil(wait / 1000);
-      reply.header('retry-after', String(seconds));
-      throw new SlipwayError('too_many_attempts', `too many failed logins for "${claimed}" from your address`, { status: 429, hint: `try again in ${seconds} s` });
-    }
-    const user = USER_NAME.test(name) ? ctx.store.users.byName(name) : undefined;
-    const ok = await verifyPassword(password, user ? ctx.store.users.passwordHash(user.id) : null);
-    if (!ok || !user) {
-      throttle.failed(req.ip, claimed);
-      audit('denied', user ? 'wrong password' : 'unknown user');
-      throw failed();
-    }
-    throttle.succeeded(req.ip, claimed);
-    const { token, row } = issueToken(ctx.store, user, { name: tokenName, base: 'login' });
-    audit('ok', undefined, user.name);
-    return reply.code(201).send({ token, token_name: row.name, user: { name: user.name, role: user.role } });
-  });
+      const wait = throttle.waitMs(req.ip, claimed);
+      if (wait > 0) {
+        audit('denied', 'too many failed logins');
+        const seconds = Math.ceil(wait / 1000);
+        reply.header('retry-after', String(seconds));
+        throw new SlipwayError('too_many_attempts', `too many failed logins for "${claimed}" from your address`, {
+          status: 429,
+          hint: `try again in ${seconds} s`,
+        });
+      }
+      const user = USER_NAME.test(name) ? ctx.store.users.byName(name) : undefined;
+      const ok = await verifyPassword(password, user ? ctx.store.users.passwordHash(user.id) : null);
+      if (!ok || !user) {
+        throttle.failed(req.ip, claimed);
+        audit('denied', user ? 'wrong password' : 'unknown user');
+        throw failed();
+      }
+      throttle.succeeded(req.ip, claimed);
+      const { token, row } = issueToken(ctx.store, user, { name: tokenName, base: 'login' });
+      audit('ok', undefined, user.name);
+      return reply.code(201).send({ token, token_name: row.name, user: { name: user.name, role: user.role } });
+    },
+  );
 }

@@ -1,5 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { addService, createProject, destroyProject, removeService, renameService, updateProject, type ProjectDeps } from '../../projects/actions.js';
+import {
+  addService,
+  createProject,
+  destroyProject,
+  removeService,
+  renameService,
+  updateProject,
+  type ProjectDeps,
+} from '../../projects/actions.js';
 import { projectFor, serviceFor, visibleProjects } from '../../projects/lookup.js';
 import type { Project, Service, Store } from '../../store/index.js';
 import { requestUser } from '../auth.js';
@@ -57,93 +65,148 @@ export function registerProjects(api: FastifyInstance, ctx: ApiContext): void {
   const deps = (req: FastifyRequest): ProjectDeps => ({ store, layout: ctx.layout, user: requestUser(req), settings: ctx.settings });
   const projectOf = (req: ProjectReq) => projectFor(store, requestUser(req), req.params.project);
 
-  api.get('/api/v1/projects', {
-    schema: { summary: 'list the projects you may see', tags: TAGS, response: { 200: list(PROJECT_VIEW), ...errors(401) } },
-  }, async (req) => visibleProjects(store, requestUser(req)).map((p) => projectView(store, p)));
-
-  api.post<{ Body: { name: string; description?: string } }>('/api/v1/projects', {
-    schema: {
-      summary: 'create a project (its name is unique among your projects)',
-      tags: TAGS,
-      body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: NAME, description: DESCRIPTION } },
-      response: { 201: PROJECT_VIEW, ...errors(400, 401, 409, 413, 415, 422) },
+  api.get(
+    '/api/v1/projects',
+    {
+      schema: { summary: 'list the projects you may see', tags: TAGS, response: { 200: list(PROJECT_VIEW), ...errors(401) } },
     },
-  }, async (req, reply) => {
-    const project = createProject(deps(req), req.body);
-    return reply.code(201).header('location', projectUrl(project)).send(projectView(store, project));
-  });
+    async (req) => visibleProjects(store, requestUser(req)).map((p) => projectView(store, p)),
+  );
 
-  api.get('/api/v1/projects/:project', {
-    schema: { summary: 'a project and its services, by id or name', tags: TAGS, params: P, response: { 200: PROJECT_VIEW, ...errors(401, 404, 422) } },
-  }, async (req: ProjectReq) => projectView(store, projectOf(req)));
-
-  api.patch<{ Params: { project: string }; Body: { name?: string; description?: string } }>('/api/v1/projects/:project', {
-    schema: {
-      summary: 'rename a project or change its description',
-      tags: TAGS,
-      params: P,
-      body: { type: 'object', minProperties: 1, additionalProperties: false, properties: { name: NAME, description: DESCRIPTION } },
-      response: { 200: PROJECT_VIEW, ...errors(400, 401, 404, 409, 413, 415, 422) },
-    },
-  }, async (req) => projectView(store, updateProject(deps(req), projectOf(req), req.body)));
-
-  api.delete<{ Params: { project: string }; Querystring: { confirm?: string } }>('/api/v1/projects/:project', {
-    schema: {
-      summary: 'delete a project; its apps stay, unlinked. With services it needs ?confirm=PROJECT_NAME',
-      tags: TAGS,
-      params: P,
-      querystring: { type: 'object', additionalProperties: false, properties: { confirm: str('the project name again, required when it has services') } },
-      response: { 200: { type: 'object', properties: { deleted: PROJECT_VIEW, unlinked_apps: list(str('app name')) } }, ...errors(400, 401, 404, 409, 422) },
-    },
-  }, async (req) => {
-    const project = projectOf(req);
-    const view = projectView(store, project);
-    const services = destroyProject(deps(req), project, req.query.confirm);
-    return { deleted: view, unlinked_apps: services.map((s) => s.appName) };
-  });
-
-  api.get('/api/v1/projects/:project/services', {
-    schema: { summary: "a project's services", tags: TAGS, params: P, response: { 200: list(SERVICE_VIEW), ...errors(401, 404, 422) } },
-  }, async (req: ProjectReq) => store.projects.services(projectOf(req).id).map(serviceView));
-
-  api.post<{ Params: { project: string }; Body: { name?: string; app?: string } }>('/api/v1/projects/:project/services', {
-    schema: {
-      summary: 'add a service: link an app you may use, or (without "app") create the app PROJECT-NAME for it',
-      tags: TAGS,
-      params: P,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        anyOf: [{ required: ['name'] }, { required: ['app'] }],
-        properties: { name: { ...NAME, description: 'service name, unique within the project; defaults to the app name' }, app: str('an existing app to link') },
+  api.post<{ Body: { name: string; description?: string } }>(
+    '/api/v1/projects',
+    {
+      schema: {
+        summary: 'create a project (its name is unique among your projects)',
+        tags: TAGS,
+        body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: NAME, description: DESCRIPTION } },
+        response: { 201: PROJECT_VIEW, ...errors(400, 401, 409, 413, 415, 422) },
       },
-      response: { 201: SERVICE_VIEW, ...errors(400, 401, 404, 409, 413, 415, 422) },
     },
-  }, async (req, reply) => {
-    const service = await addService(deps(req), projectOf(req), req.body);
-    return reply.code(201).header('location', serviceView(service).url).send(serviceView(service));
-  });
-
-  api.get('/api/v1/projects/:project/services/:service', {
-    schema: { summary: 'a service, by id or name', tags: TAGS, params: PS, response: { 200: SERVICE_VIEW, ...errors(401, 404, 422) } },
-  }, async (req: ServiceReq) => serviceView(serviceFor(store, projectOf(req), req.params.service)));
-
-  api.patch<{ Params: { project: string; service: string }; Body: { name: string } }>('/api/v1/projects/:project/services/:service', {
-    schema: {
-      summary: 'rename a service',
-      tags: TAGS,
-      params: PS,
-      body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: NAME } },
-      response: { 200: SERVICE_VIEW, ...errors(400, 401, 404, 409, 413, 415, 422) },
+    async (req, reply) => {
+      const project = createProject(deps(req), req.body);
+      return reply.code(201).header('location', projectUrl(project)).send(projectView(store, project));
     },
-  }, async (req) => serviceView(renameService(deps(req), projectOf(req), req.params.service, req.body.name)));
+  );
 
-  api.delete('/api/v1/projects/:project/services/:service', {
-    schema: {
-      summary: 'remove a service from its project; the app stays',
-      tags: TAGS,
-      params: PS,
-      response: { 200: { type: 'object', properties: { removed: SERVICE_VIEW } }, ...errors(401, 404, 422) },
+  api.get(
+    '/api/v1/projects/:project',
+    {
+      schema: {
+        summary: 'a project and its services, by id or name',
+        tags: TAGS,
+        params: P,
+        response: { 200: PROJECT_VIEW, ...errors(401, 404, 422) },
+      },
     },
-  }, async (req: ServiceReq) => ({ removed: serviceView(removeService(deps(req), projectOf(req), req.params.service)) }));
+    async (req: ProjectReq) => projectView(store, projectOf(req)),
+  );
+
+  api.patch<{ Params: { project: string }; Body: { name?: string; description?: string } }>(
+    '/api/v1/projects/:project',
+    {
+      schema: {
+        summary: 'rename a project or change its description',
+        tags: TAGS,
+        params: P,
+        body: { type: 'object', minProperties: 1, additionalProperties: false, properties: { name: NAME, description: DESCRIPTION } },
+        response: { 200: PROJECT_VIEW, ...errors(400, 401, 404, 409, 413, 415, 422) },
+      },
+    },
+    async (req) => projectView(store, updateProject(deps(req), projectOf(req), req.body)),
+  );
+
+  api.delete<{ Params: { project: string }; Querystring: { confirm?: string } }>(
+    '/api/v1/projects/:project',
+    {
+      schema: {
+        summary: 'delete a project; its apps stay, unlinked. With services it needs ?confirm=PROJECT_NAME',
+        tags: TAGS,
+        params: P,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { confirm: str('the project name again, required when it has services') },
+        },
+        response: {
+          200: { type: 'object', properties: { deleted: PROJECT_VIEW, unlinked_apps: list(str('app name')) } },
+          ...errors(400, 401, 404, 409, 422),
+        },
+      },
+    },
+    async (req) => {
+      const project = projectOf(req);
+      const view = projectView(store, project);
+      const services = destroyProject(deps(req), project, req.query.confirm);
+      return { deleted: view, unlinked_apps: services.map((s) => s.appName) };
+    },
+  );
+
+  api.get(
+    '/api/v1/projects/:project/services',
+    {
+      schema: { summary: "a project's services", tags: TAGS, params: P, response: { 200: list(SERVICE_VIEW), ...errors(401, 404, 422) } },
+    },
+    async (req: ProjectReq) => store.projects.services(projectOf(req).id).map(serviceView),
+  );
+
+  api.post<{ Params: { project: string }; Body: { name?: string; app?: string } }>(
+    '/api/v1/projects/:project/services',
+    {
+      schema: {
+        summary: 'add a service: link an app you may use, or (without "app") create the app PROJECT-NAME for it',
+        tags: TAGS,
+        params: P,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          anyOf: [{ required: ['name'] }, { required: ['app'] }],
+          properties: {
+            name: { ...NAME, description: 'service name, unique within the project; defaults to the app name' },
+            app: str('an existing app to link'),
+          },
+        },
+        response: { 201: SERVICE_VIEW, ...errors(400, 401, 404, 409, 413, 415, 422) },
+      },
+    },
+    async (req, reply) => {
+      const service = await addService(deps(req), projectOf(req), req.body);
+      return reply.code(201).header('location', serviceView(service).url).send(serviceView(service));
+    },
+  );
+
+  api.get(
+    '/api/v1/projects/:project/services/:service',
+    {
+      schema: { summary: 'a service, by id or name', tags: TAGS, params: PS, response: { 200: SERVICE_VIEW, ...errors(401, 404, 422) } },
+    },
+    async (req: ServiceReq) => serviceView(serviceFor(store, projectOf(req), req.params.service)),
+  );
+
+  api.patch<{ Params: { project: string; service: string }; Body: { name: string } }>(
+    '/api/v1/projects/:project/services/:service',
+    {
+      schema: {
+        summary: 'rename a service',
+        tags: TAGS,
+        params: PS,
+        body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: NAME } },
+        response: { 200: SERVICE_VIEW, ...errors(400, 401, 404, 409, 413, 415, 422) },
+      },
+    },
+    async (req) => serviceView(renameService(deps(req), projectOf(req), req.params.service, req.body.name)),
+  );
+
+  api.delete(
+    '/api/v1/projects/:project/services/:service',
+    {
+      schema: {
+        summary: 'remove a service from its project; the app stays',
+        tags: TAGS,
+        params: PS,
+        response: { 200: { type: 'object', properties: { removed: SERVICE_VIEW } }, ...errors(401, 404, 422) },
+      },
+    },
+    async (req: ServiceReq) => ({ removed: serviceView(removeService(deps(req), projectOf(req), req.params.service)) }),
+  );
 }

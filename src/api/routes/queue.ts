@@ -12,7 +12,10 @@ const TAGS = ['queue'];
 
 /** `202 Accepted` + `Location: /api/v1/queue/ID`: how the 001 seed's asynchronous calls answer. */
 export function acceptedInQueue(reply: FastifyReply, job: Job) {
-  return reply.code(202).header('location', queueUrl(job.id)).send({ ...acceptedView(job), url: queueUrl(job.id), log_url: `${queueUrl(job.id)}/log` });
+  return reply
+    .code(202)
+    .header('location', queueUrl(job.id))
+    .send({ ...acceptedView(job), url: queueUrl(job.id), log_url: `${queueUrl(job.id)}/log` });
 }
 
 /**
@@ -29,7 +32,14 @@ export function registerQueue(api: FastifyInstance, ctx: ApiContext): void {
       schema: {
         summary: 'Jobs of the apps you may see, newest first',
         tags: TAGS,
-        querystring: { type: 'object', additionalProperties: false, properties: { app: { type: 'string', maxLength: 100 }, limit: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'how many, 1 to 500 (default 50)' } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            app: { type: 'string', maxLength: 100 },
+            limit: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'how many, 1 to 500 (default 50)' },
+          },
+        },
         response: { 200: list(jobSchema), ...errorResponses },
       },
     },
@@ -37,7 +47,8 @@ export function registerQueue(api: FastifyInstance, ctx: ApiContext): void {
       const user = requestUser(req);
       const limit = Math.min(Math.max(Number(req.query.limit) || 50, 1), 500);
       const apps = req.query.app ? [appFor(store, user, req.query.app)] : visibleApps(store, user);
-      const jobs = user.role === 'admin' && !req.query.app ? store.jobs.list(undefined, limit) : apps.flatMap((a) => store.jobs.list(a.id, limit));
+      const jobs =
+        user.role === 'admin' && !req.query.app ? store.jobs.list(undefined, limit) : apps.flatMap((a) => store.jobs.list(a.id, limit));
       return jobs
         .sort((a, b) => b.id - a.id)
         .slice(0, limit)
@@ -65,7 +76,11 @@ export function registerQueue(api: FastifyInstance, ctx: ApiContext): void {
         summary: "A job's log as text; follow=1 streams it until the job ends",
         tags: TAGS,
         params: idParams,
-        querystring: { type: 'object', additionalProperties: false, properties: { follow: { type: 'string', maxLength: 10, description: '1, true or yes to follow' } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { follow: { type: 'string', maxLength: 10, description: '1, true or yes to follow' } },
+        },
         produces: ['text/plain'],
         response: { 200: { type: 'string' }, ...errorResponses },
       },

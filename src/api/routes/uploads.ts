@@ -54,8 +54,16 @@ export async function registerUploads(api: FastifyInstance, ctx: ApiContext): Pr
     // The body stays an unread stream: receiveUpload writes it to disk itself.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    scope.post('/api/v1/apps/:app/artifacts', { schema: uploadSchema('deploy a release archive built elsewhere (no build), as CI uploads it', true) }, (req: UploadRequest, reply) => upload(ctx, ARTIFACT, req, reply));
-    scope.post('/api/v1/apps/:app/builds', { schema: uploadSchema("build a source tarball in the app's mode and deploy it", false) }, (req: UploadRequest, reply) => upload(ctx, SOURCE, req, reply));
+    scope.post(
+      '/api/v1/apps/:app/artifacts',
+      { schema: uploadSchema('deploy a release archive built elsewhere (no build), as CI uploads it', true) },
+      (req: UploadRequest, reply) => upload(ctx, ARTIFACT, req, reply),
+    );
+    scope.post(
+      '/api/v1/apps/:app/builds',
+      { schema: uploadSchema("build a source tarball in the app's mode and deploy it", false) },
+      (req: UploadRequest, reply) => upload(ctx, SOURCE, req, reply),
+    );
   });
 }
 

@@ -25,20 +25,25 @@ export const activate: StageFn = async (ctx) => {
   const { scripts } = readAppJson(ctx.releaseDir);
   await runDeployScript(ctx, 'predeploy', scripts, env);
   await runReleasePhase(ctx, env);
-  await bringUp(services, app, { version, dir: ctx.releaseDir, env, processTypes: ctx.processTypes, image: ctx.image }, {
-    signal: ctx.signal,
-    record: ctx.started,
-    log: ctx.log,
-    announceChecks: true,
-    // The record moves first and the router right after it: a daemon killed
-    // between the two comes back with this release live (a restart routes what
-    // the store says), so the record and what is served never disagree.
-    beforeSwitch: () => {
-      crashPoint('activate:before-switch');
-      services.store.apps.setCurrentRelease(app.id, version);
+  await bringUp(
+    services,
+    app,
+    { version, dir: ctx.releaseDir, env, processTypes: ctx.processTypes, image: ctx.image },
+    {
+      signal: ctx.signal,
+      record: ctx.started,
+      log: ctx.log,
+      announceChecks: true,
+      // The record moves first and the router right after it: a daemon killed
+      // between the two comes back with this release live (a restart routes what
+      // the store says), so the record and what is served never disagree.
+      beforeSwitch: () => {
+        crashPoint('activate:before-switch');
+        services.store.apps.setCurrentRelease(app.id, version);
+      },
+      switchFailed: () => services.store.apps.setCurrentRelease(app.id, ctx.previous.version),
     },
-    switchFailed: () => services.store.apps.setCurrentRelease(app.id, ctx.previous.version),
-  });
+  );
   ctx.switched = true;
   if (settingsOf(app).get('stopped')) writeSetting(services.store, app, 'stopped', undefined);
   ctx.log.info(`Switched the router to v${version}`);

@@ -12,5 +12,9 @@ export const build: StageFn = async (ctx) => {
   ctx.processTypes = result.processTypes;
   ctx.configVars = result.configVars;
   ctx.image = result.image;
-  ctx.services.store.releases.update(ctx.release!.id, { buildpacks: result.buildpacks, processTypes: result.processTypes, ...(result.image ? { image: result.image } : {}) });
+  ctx.services.store.releases.update(ctx.release!.id, {
+    buildpacks: result.buildpacks,
+    processTypes: result.processTypes,
+    ...(result.image ? { image: result.image } : {}),
+  });
 };

@@ -11,7 +11,14 @@ import { writeReleaseArchive } from '../release-archive.js';
  */
 export const bundle: StageFn = async (ctx) => {
   const from = ctx.source.kind === 'archive' ? { archive: ctx.source.archive, sha256: ctx.source.sha256 } : undefined;
-  const info = await writeReleaseArchive({ services: ctx.services, app: ctx.app, release: ctx.release!, releaseDir: ctx.releaseDir!, from, beforeRename: () => crashPoint('bundle:during') });
+  const info = await writeReleaseArchive({
+    services: ctx.services,
+    app: ctx.app,
+    release: ctx.release!,
+    releaseDir: ctx.releaseDir!,
+    from,
+    beforeRename: () => crashPoint('bundle:during'),
+  });
   ctx.log.info(`Release archive ${path.basename(info.path).slice(0, 20)}… (${formatSize(info.size)}, sha256 ${info.sha256})`);
 };
 

@@ -30,7 +30,8 @@ export const initSync: StageFn = async (ctx) => {
     kind: ctx.releaseKind,
     commit: sourceCommit(src),
     author: ctx.job.userName,
-    description: ctx.releaseKind === 'rollback' && src.kind === 'archive' ? `Rollback to v${src.fromVersion}` : `Deploy ${describeSource(src)}`,
+    description:
+      ctx.releaseKind === 'rollback' && src.kind === 'archive' ? `Rollback to v${src.fromVersion}` : `Deploy ${describeSource(src)}`,
     config: ctx.config,
     sourceVersion: src.kind === 'archive' ? (src.fromVersion ?? null) : null,
     jobId: ctx.job.id,
@@ -104,9 +105,16 @@ async function pullOrigin(ctx: DeployContext, origin: string, branch: string): P
   const tree = await workTreeGit(ctx, process.env);
   const env = { ...process.env, ...transport.env };
   // `--` ends options: the URL and branch come from app settings and must never be read as flags.
-  await git(ctx, [...transport.args, ...tree, 'fetch', '--quiet', '--no-tags', '--', origin, branch], env, transport.timeoutMs).catch((err: DeployError) => {
-    throw new DeployError(`origin: ${shownUrl(origin)}: ${err.message}`, { app: ctx.app.name, command: err.command, exitCode: err.exitCode, hint: `check the origin setting (slipway apps:get ${ctx.app.name} origin) and that its server answers` });
-  });
+  await git(ctx, [...transport.args, ...tree, 'fetch', '--quiet', '--no-tags', '--', origin, branch], env, transport.timeoutMs).catch(
+    (err: DeployError) => {
+      throw new DeployError(`origin: ${shownUrl(origin)}: ${err.message}`, {
+        app: ctx.app.name,
+        command: err.command,
+        exitCode: err.exitCode,
+        hint: `check the origin setting (slipway apps:get ${ctx.app.name} origin) and that its server answers`,
+      });
+    },
+  );
   await git(ctx, [...tree, 'checkout', '--quiet', '--force', '--detach', 'FETCH_HEAD'], process.env);
   ctx.log.info(`Work tree ${work} is at ${branch} of ${shownUrl(origin)}`);
 }
@@ -125,13 +133,31 @@ async function workTreeGit(ctx: DeployContext, env: NodeJS.ProcessEnv): Promise<
     // Moves a repository a work tree already had into gitDir.
     await git(ctx, ['init', '--quiet', `--separate-git-dir=${gitDir}`, work], env);
   }
-  return ['-c', 'safe.directory=*', '-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/dev/null', `--git-dir=${gitDir}`, `--work-tree=${work}`];
+  return [
+    '-c',
+    'safe.directory=*',
+    '-c',
+    'core.fsmonitor=false',
+    '-c',
+    'core.hooksPath=/dev/null',
+    `--git-dir=${gitDir}`,
+    `--work-tree=${work}`,
+  ];
 }
 
 /** Runs git; `timeoutMs` kills it (a fetch that stalls must not hold the app's deploy queue). */
 async function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<void> {
   // A work tree belongs to the app's user (its git dir stays ours): git would call it dubious.
-  const run = await execa('git', ['-c', `safe.directory=${ctx.workDir}`, ...args], { env, extendEnv: false, stdin: 'ignore', stdout: 'ignore', cancelSignal: ctx.signal, timeout: timeoutMs, killSignal: 'SIGKILL', reject: false });
+  const run = await execa('git', ['-c', `safe.directory=${ctx.workDir}`, ...args], {
+    env,
+    extendEnv: false,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    cancelSignal: ctx.signal,
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    reject: false,
+  });
   if (!run.failed) return;
   // git could not be started at all: that error, as it is.
   if (run.exitCode === undefined && !run.signal && !run.timedOut && !run.isCanceled) throw run;
@@ -141,5 +167,9 @@ async function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, t
 }
 
 function gitFailed(ctx: DeployContext, what: string, command: string, exitCode: number, stderr: string): DeployError {
-  return new DeployError(`could not check out ${what.slice(0, 12)}: ${stderr.trim() || `${command} exited ${exitCode}`}`, { app: ctx.app.name, command, exitCode });
+  return new DeployError(`could not check out ${what.slice(0, 12)}: ${stderr.trim() || `${command} exited ${exitCode}`}`, {
+    app: ctx.app.name,
+    command,
+    exitCode,
+  });
 }

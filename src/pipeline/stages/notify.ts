@@ -13,9 +13,12 @@ export const notify: StageFn = async (ctx) => {
     ctx.log.stage(`v${ctx.release?.version} of ${ctx.app.name} is live at ${url} (deployed in ${secs}s)`);
     return;
   }
-  const stage = ctx.failure.stage ? STAGE_TITLES[ctx.failure.stage as Stage] ?? ctx.failure.stage : 'deploy';
-  const serving = ctx.previous.version != null ? `v${ctx.previous.version} is still serving` : 'nothing was serving before, so nothing is serving now';
-  ctx.log.error(`Deploy of ${ctx.app.name}${ctx.release ? ` v${ctx.release.version}` : ''} failed at ${stage.toLowerCase()}: ${describe(ctx.failure)}. ${serving}.`);
+  const stage = ctx.failure.stage ? (STAGE_TITLES[ctx.failure.stage as Stage] ?? ctx.failure.stage) : 'deploy';
+  const serving =
+    ctx.previous.version != null ? `v${ctx.previous.version} is still serving` : 'nothing was serving before, so nothing is serving now';
+  ctx.log.error(
+    `Deploy of ${ctx.app.name}${ctx.release ? ` v${ctx.release.version}` : ''} failed at ${stage.toLowerCase()}: ${describe(ctx.failure)}. ${serving}.`,
+  );
 };
 
 /** Hands the event over and moves on: whatever happens to it after must not change how the deploy ended. */

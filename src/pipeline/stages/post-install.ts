@@ -11,11 +11,23 @@ export const postInstall: StageFn = async (ctx) => {
   const { driver } = ctx.services;
   const onPrune = async (version: number) => {
     // A rollback runs from its target's image: an image a kept release names stays.
-    const keepImages = store.releases.list(ctx.app.id).flatMap((r) => (r.version !== version && r.status !== 'pruned' && r.image ? [r.image] : []));
+    const keepImages = store.releases
+      .list(ctx.app.id)
+      .flatMap((r) => (r.version !== version && r.status !== 'pruned' && r.image ? [r.image] : []));
     // The deploy has succeeded by now: a leftover image is worth a warning, not a failed deploy.
-    await driver.removeRelease?.(ctx.app.name, version, { keepImages }).catch((err: Error) => ctx.log.info(`Warning: could not remove what v${version} left in the runtime: ${err.message}`));
+    await driver
+      .removeRelease?.(ctx.app.name, version, { keepImages })
+      .catch((err: Error) => ctx.log.info(`Warning: could not remove what v${version} left in the runtime: ${err.message}`));
   };
   // The release counts as succeeded for rotation from here on; the runner marks it so when the job ends.
-  const pruned = await rotateReleases({ store, layout, appId: ctx.app.id, appName: ctx.app.name, keep, onPrune, deploying: ctx.release!.id });
+  const pruned = await rotateReleases({
+    store,
+    layout,
+    appId: ctx.app.id,
+    appName: ctx.app.name,
+    keep,
+    onPrune,
+    deploying: ctx.release!.id,
+  });
   if (pruned.length) ctx.log.info(`Pruned old releases: ${pruned.map((v) => `v${v}`).join(', ')}`);
 };

@@ -45,7 +45,9 @@ export const releaseSync: StageFn = async (ctx) => {
     ctx.processTypes = meta.processTypes;
     ctx.configVars = meta.configVars;
   }
-  ctx.log.info(`Unpacked ${src.sha256 ? `archive sha256 ${src.sha256.slice(0, 12)}…` : 'archive'}${meta ? ` (built as ${meta.app} v${meta.version})` : ''}`);
+  ctx.log.info(
+    `Unpacked ${src.sha256 ? `archive sha256 ${src.sha256.slice(0, 12)}…` : 'archive'}${meta ? ` (built as ${meta.app} v${meta.version})` : ''}`,
+  );
   if (meta?.image) {
     ctx.image = await imageForArchive(ctx, meta.image);
     ctx.services.store.releases.update(ctx.release!.id, { image: ctx.image });

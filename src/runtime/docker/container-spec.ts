@@ -7,7 +7,8 @@ import { EXEC_LAUNCHER, LAUNCHER } from '../command.js';
 
 /** Port every web container listens on inside; the host side is a free loopback port. */
 export const CONTAINER_PORT = 5000;
-const STACK_PATH = '/app/.heroku/node/bin:/app/.heroku/python/bin:/app/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const STACK_PATH =
+  '/app/.heroku/node/bin:/app/.heroku/python/bin:/app/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The home is in the name too: two servers on one engine may both have an app `web`. */
 export function containerName(spec: Pick<InstanceSpec, 'app' | 'release' | 'type' | 'index'>, home: string): string {
@@ -66,7 +67,11 @@ export interface Confined {
  * writable at /app instead of an overlay.
  */
 export function guestBinds(spec: Guest & { keepWrites?: boolean }, confined: Confined, opts: GuestOptions): string[] {
-  const binds = [...(spec.keepWrites && !spec.image ? [`${spec.releaseDir}:/app`] : []), `${spec.dataDir}:/data`, `${spec.dataDir}:${spec.dataDir}`];
+  const binds = [
+    ...(spec.keepWrites && !spec.image ? [`${spec.releaseDir}:/app`] : []),
+    `${spec.dataDir}:/data`,
+    `${spec.dataDir}:${spec.dataDir}`,
+  ];
   for (const m of confined.mounts ?? []) binds.push(`${m.path}:${m.path}${m.readOnly ? ':ro' : ''}`);
   if (opts.extraCaBundle && fs.existsSync(opts.extraCaBundle)) binds.push(`${opts.extraCaBundle}:${CONTAINER_CA}:ro`);
   return binds;
@@ -79,7 +84,13 @@ export function guestBinds(spec: Guest & { keepWrites?: boolean }, confined: Con
  * WORKDIR: a Procfile command replaces ENTRYPOINT and CMD (it is a shell line,
  * as on Heroku), no command keeps the image's own.
  */
-function guestProgram(spec: Guest, launcher: string[], confined: Confined, binds: string[], opts: GuestOptions): Partial<Docker.ContainerCreateOptions> {
+function guestProgram(
+  spec: Guest,
+  launcher: string[],
+  confined: Confined,
+  binds: string[],
+  opts: GuestOptions,
+): Partial<Docker.ContainerCreateOptions> {
   const { User, HostConfig } = confinement(confined.user, confined.limits);
   const host: Docker.HostConfig = {
     ...HostConfig,
@@ -90,18 +101,39 @@ function guestProgram(spec: Guest, launcher: string[], confined: Confined, binds
   };
   const labels: Record<string, string> = confined.scratch ? { [LABEL.scratch]: confined.scratch } : {};
   if (!spec.image) return { Image: opts.image, User, Cmd: launcher, WorkingDir: '/app', HostConfig: host, Labels: labels };
-  return { Image: spec.image, User, HostConfig: host, Labels: labels, ...(launcher.length ? { Entrypoint: launcher.slice(0, 1), Cmd: launcher.slice(1) } : {}) };
+  return {
+    Image: spec.image,
+    User,
+    HostConfig: host,
+    Labels: labels,
+    ...(launcher.length ? { Entrypoint: launcher.slice(0, 1), Cmd: launcher.slice(1) } : {}),
+  };
 }
 
-export function instanceCreateOptions(spec: InstanceSpec, id: string, port: number | undefined, confined: Confined, opts: GuestOptions): Docker.ContainerCreateOptions {
+export function instanceCreateOptions(
+  spec: InstanceSpec,
+  id: string,
+  port: number | undefined,
+  confined: Confined,
+  opts: GuestOptions,
+): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: {} };
-  const launcher = spec.image && !spec.command ? [] : ['bash', '-c', LAUNCHER, `slipway-${spec.app}-${spec.type}.${spec.index}`, spec.command];
+  const launcher =
+    spec.image && !spec.command ? [] : ['bash', '-c', LAUNCHER, `slipway-${spec.app}-${spec.type}.${spec.index}`, spec.command];
   const program = guestProgram(spec, launcher, confined, guestBinds(spec, confined, opts), opts);
   return {
     name: containerName(spec, opts.home),
     ...program,
     Env: guestEnv(spec, { DYNO: `${spec.type}.${spec.index}`, ...(port === undefined ? {} : { PORT: String(CONTAINER_PORT) }) }, opts),
-    Labels: { ...program.Labels, [LABEL.app]: spec.app, [LABEL.release]: String(spec.release), [LABEL.process]: spec.type, [LABEL.instance]: id, [LABEL.role]: 'instance', [LABEL.home]: opts.home },
+    Labels: {
+      ...program.Labels,
+      [LABEL.app]: spec.app,
+      [LABEL.release]: String(spec.release),
+      [LABEL.process]: spec.type,
+      [LABEL.instance]: id,
+      [LABEL.role]: 'instance',
+      [LABEL.home]: opts.home,
+    },
     ExposedPorts: exposed,
     HostConfig: {
       ...program.HostConfig,
@@ -114,13 +146,32 @@ export function instanceCreateOptions(spec: InstanceSpec, id: string, port: numb
 }
 
 /** A one-off container (`run`, hooks, the release phase): the same guest as an instance, no port, removed after. */
-export function oneOffCreateOptions(req: Guest & { argv: string[]; tty: boolean; keepWrites?: boolean }, name: string, dyno: string, confined: Confined, opts: GuestOptions): Docker.ContainerCreateOptions {
-  const program = guestProgram(req, ['bash', '-c', EXEC_LAUNCHER, `slipway-${req.app}-${dyno}`, ...req.argv], confined, guestBinds(req, confined, opts), opts);
+export function oneOffCreateOptions(
+  req: Guest & { argv: string[]; tty: boolean; keepWrites?: boolean },
+  name: string,
+  dyno: string,
+  confined: Confined,
+  opts: GuestOptions,
+): Docker.ContainerCreateOptions {
+  const program = guestProgram(
+    req,
+    ['bash', '-c', EXEC_LAUNCHER, `slipway-${req.app}-${dyno}`, ...req.argv],
+    confined,
+    guestBinds(req, confined, opts),
+    opts,
+  );
   return {
     name,
     ...program,
     Env: guestEnv(req, { DYNO: dyno }, opts),
-    Labels: { ...program.Labels, [LABEL.app]: req.app, [LABEL.release]: String(req.release), [LABEL.process]: 'run', [LABEL.role]: 'one-off', [LABEL.home]: opts.home },
+    Labels: {
+      ...program.Labels,
+      [LABEL.app]: req.app,
+      [LABEL.release]: String(req.release),
+      [LABEL.process]: 'run',
+      [LABEL.role]: 'one-off',
+      [LABEL.home]: opts.home,
+    },
     Tty: req.tty,
     OpenStdin: true,
     StdinOnce: true,

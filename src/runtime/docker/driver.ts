@@ -27,7 +27,6 @@ export interface DockerDriverOptions {
   log?: (msg: string) => void;
 }
 
-
 interface Tracked {
   instance: Instance;
   containerId: string;
@@ -84,7 +83,11 @@ export class DockerDriver implements Driver {
     const driver = new DockerDriver(opts);
     await requireEngine(opts.docker);
     if (!(await imageExists(opts.docker, driver.guest.image))) {
-      throw new SlipwayError('stack_missing', `the Docker stack image ${driver.guest.image} does not exist: build it once with \`slipway stack:build\``, { status: 503 });
+      throw new SlipwayError(
+        'stack_missing',
+        `the Docker stack image ${driver.guest.image} does not exist: build it once with \`slipway stack:build\``,
+        { status: 503 },
+      );
     }
     await driver.followEvents();
     const found = await opts.docker.listContainers({ all: true, filters: { label: [driver.ownLabel] } });
@@ -115,15 +118,34 @@ export class DockerDriver implements Driver {
 
   async start(spec: InstanceSpec): Promise<Instance> {
     const id = instanceId(spec);
-    if (this.tracked.has(id)) throw new SlipwayError('instance_exists', `${id} is already running`, { status: 409, hint: `stop ${id} first, or start another index` });
+    if (this.tracked.has(id))
+      throw new SlipwayError('instance_exists', `${id} is already running`, {
+        status: 409,
+        hint: `stop ${id} first, or start another index`,
+      });
     const adopted = this.orphans.get(id);
     if (adopted) {
       this.orphans.delete(id);
       return this.adopt(spec, id, adopted);
     }
     const port = spec.type === 'web' ? await this.ports.allocate() : undefined;
-    const logs = new LogWriter({ file: spec.logFile, name: `${spec.type}.${spec.index}`, mask: spec.mask, onError: (e) => this.log(`${id}: log: ${e.message}`) });
-    const instance: Instance = { id, app: spec.app, release: spec.release, type: spec.type, index: spec.index, port, state: 'starting', restarts: 0, startedAt: Date.now() };
+    const logs = new LogWriter({
+      file: spec.logFile,
+      name: `${spec.type}.${spec.index}`,
+      mask: spec.mask,
+      onError: (e) => this.log(`${id}: log: ${e.message}`),
+    });
+    const instance: Instance = {
+      id,
+      app: spec.app,
+      release: spec.release,
+      type: spec.type,
+      index: spec.index,
+      port,
+      state: 'starting',
+      restarts: 0,
+      startedAt: Date.now(),
+    };
     const limits = spec.limits ?? DEFAULT_LIMITS;
     const entry: Tracked = { instance, containerId: '', logs, memoryMb: limits.memoryMb };
     this.tracked.set(id, entry);
@@ -145,12 +167,18 @@ export class DockerDriver implements Driver {
     } catch (err) {
       this.tracked.delete(id);
       void logs.close();
-      await removeGuest(this.docker, entry.containerId || name, this.scratchRoot, { [LABEL.scratch]: confined?.scratch ?? '' }).catch(() => undefined);
+      await removeGuest(this.docker, entry.containerId || name, this.scratchRoot, { [LABEL.scratch]: confined?.scratch ?? '' }).catch(
+        () => undefined,
+      );
       if (port !== undefined) this.ports.release(port);
       const down = await this.engineDown();
       if (down) throw down;
       if (err instanceof SlipwayError) throw err;
-      throw new SlipwayError('container_start_failed', `cannot start ${id}: ${(err as Error).message}`, { status: 500, hint: 'check `docker info` and that the stack image exists (`slipway stack:build`)', cause: err });
+      throw new SlipwayError('container_start_failed', `cannot start ${id}: ${(err as Error).message}`, {
+        status: 500,
+        hint: 'check `docker info` and that the stack image exists (`slipway stack:build`)',
+        cause: err,
+      });
     }
   }
 
@@ -189,7 +217,13 @@ export class DockerDriver implements Driver {
   async exec(req: ExecRequest): Promise<number> {
     const entry = req.instanceId ? this.tracked.get(req.instanceId) : undefined;
     try {
-      if (entry) return await execInContainer(this.docker, this.docker.getContainer(entry.containerId), req, `${entry.instance.type}.${entry.instance.index}`);
+      if (entry)
+        return await execInContainer(
+          this.docker,
+          this.docker.getContainer(entry.containerId),
+          req,
+          `${entry.instance.type}.${entry.instance.index}`,
+        );
       const dyno = req.dyno ?? `run.${++this.runs}`;
       const name = `slipway-${this.guest.home}-${req.app}-${dyno.replace(/[^A-Za-z0-9_.-]/g, '-')}-${randomUUID().slice(0, 8)}`;
       const confined = await this.confine({ ...req, limits: req.limits ?? DEFAULT_LIMITS }, name);
@@ -236,14 +270,19 @@ export class DockerDriver implements Driver {
   async removeApp(app: string): Promise<void> {
     for (const i of this.instances(app)) await this.stop(i.id, { graceMs: 1000 });
     const label = [this.ownLabel, `${LABEL.app}=${app}`];
-    for (const c of await this.docker.listContainers({ all: true, filters: { label } })) await removeGuest(this.docker, c.Id, this.scratchRoot, c.Labels);
+    for (const c of await this.docker.listContainers({ all: true, filters: { label } }))
+      await removeGuest(this.docker, c.Id, this.scratchRoot, c.Labels);
     for (const image of await this.docker.listImages({ filters: { label } })) {
       // Another app may run from it (a promotion of a Dockerfile app): the engine keeps it then.
-      await this.docker.getImage(image.Id).remove({ force: true }).catch((err: Error & { statusCode?: number }) => {
-        if (err.statusCode !== 404) this.log(`${app}: image ${image.Id.slice(7, 19)} kept: ${err.message}`);
-      });
+      await this.docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch((err: Error & { statusCode?: number }) => {
+          if (err.statusCode !== 404) this.log(`${app}: image ${image.Id.slice(7, 19)} kept: ${err.message}`);
+        });
     }
-    for (const v of (await this.docker.listVolumes({ filters: { label } })).Volumes ?? []) await this.docker.getVolume(v.Name).remove({ force: true });
+    for (const v of (await this.docker.listVolumes({ filters: { label } })).Volumes ?? [])
+      await this.docker.getVolume(v.Name).remove({ force: true });
     this.log(`${app}: removed its containers, images and build cache`);
   }
 
@@ -252,7 +291,12 @@ export class DockerDriver implements Driver {
    * user once, then an overlay of it (writable, ephemeral) — or the release
    * itself for `keepWrites`. Images hold their app, so they get neither.
    */
-  private async confine(g: Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'image' | 'user' | 'keepWrites' | 'mounts'> & { limits: Confined['limits'] }, name: string): Promise<Confined> {
+  private async confine(
+    g: Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'image' | 'user' | 'keepWrites' | 'mounts'> & {
+      limits: Confined['limits'];
+    },
+    name: string,
+  ): Promise<Confined> {
     const user = guestUser(this.guest.home, g.app, g.user);
     await fsp.mkdir(g.dataDir, { recursive: true });
     // A data dir the app's user does not own yet (new, or written before guests had users) is handed over whole, once.
@@ -272,7 +316,11 @@ export class DockerDriver implements Driver {
     }
     await fsp.mkdir(this.scratchRoot, { recursive: true, mode: 0o700 });
     confined.scratch = path.join(this.scratchRoot, name);
-    confined.app = await appLayer(path.resolve(g.releaseDir), confined.scratch, user, { [LABEL.app]: g.app, [LABEL.home]: this.guest.home, [LABEL.role]: 'app-layer' });
+    confined.app = await appLayer(path.resolve(g.releaseDir), confined.scratch, user, {
+      [LABEL.app]: g.app,
+      [LABEL.home]: this.guest.home,
+      [LABEL.role]: 'app-layer',
+    });
     return confined;
   }
 
@@ -291,9 +339,24 @@ export class DockerDriver implements Driver {
     const port = c.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort;
     // The engine's proxy holds the host port, so the allocator's probe already sees it taken.
     const info = await this.docker.getContainer(c.Id).inspect();
-    const logs = new LogWriter({ file: spec.logFile, name: `${spec.type}.${spec.index}`, mask: spec.mask, onError: (e) => this.log(`${id}: log: ${e.message}`) });
+    const logs = new LogWriter({
+      file: spec.logFile,
+      name: `${spec.type}.${spec.index}`,
+      mask: spec.mask,
+      onError: (e) => this.log(`${id}: log: ${e.message}`),
+    });
     const entry: Tracked = {
-      instance: { id, app: spec.app, release: spec.release, type: spec.type, index: spec.index, port, state: 'up', restarts: info.RestartCount ?? 0, startedAt: Date.parse(info.State.StartedAt) },
+      instance: {
+        id,
+        app: spec.app,
+        release: spec.release,
+        type: spec.type,
+        index: spec.index,
+        port,
+        state: 'up',
+        restarts: info.RestartCount ?? 0,
+        startedAt: Date.parse(info.State.StartedAt),
+      },
       containerId: c.Id,
       logs,
       memoryMb: Math.round((info.HostConfig.Memory ?? 0) / 1024 / 1024) || (spec.limits ?? DEFAULT_LIMITS).memoryMb,
@@ -309,7 +372,9 @@ export class DockerDriver implements Driver {
   /** Follows the container's output from `since` (unix seconds) until it stops; re-attached on every restart. */
   private async attachLogs(entry: Tracked, since: number): Promise<void> {
     entry.logStream?.destroy();
-    const stream = (await this.docker.getContainer(entry.containerId).logs({ follow: true, stdout: true, stderr: true, since })) as unknown as Readable;
+    const stream = (await this.docker
+      .getContainer(entry.containerId)
+      .logs({ follow: true, stdout: true, stderr: true, since })) as unknown as Readable;
     const out = new PassThrough();
     const err = new PassThrough();
     this.docker.modem.demuxStream(stream, out, err);
@@ -324,7 +389,9 @@ export class DockerDriver implements Driver {
   }
 
   private async followEvents(): Promise<void> {
-    const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['die', 'start', 'oom'], label: [`${LABEL.role}=instance`, this.ownLabel] } })) as unknown as Readable;
+    const stream = (await this.docker.getEvents({
+      filters: { type: ['container'], event: ['die', 'start', 'oom'], label: [`${LABEL.role}=instance`, this.ownLabel] },
+    })) as unknown as Readable;
     this.events = stream;
     let partial = '';
     stream.setEncoding('utf8');

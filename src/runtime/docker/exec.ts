@@ -78,10 +78,12 @@ export interface OneOffGuest {
 /** `run APP -- cmd`, hooks, the release phase: a one-off container from the release, as Heroku's one-off dynos; removed after. */
 export async function runOneOff(docker: Docker, req: ExecRequest, guest: OneOffGuest, opts: GuestOptions): Promise<number> {
   const { name, dyno, confined, scratchRoot } = guest;
-  const container = await docker.createContainer(oneOffCreateOptions({ ...req, tty: !!req.tty }, name, dyno, confined, opts)).catch(async (err: unknown) => {
-    await removeGuest(docker, name, scratchRoot, confined.scratch ? { 'slipway.scratch': confined.scratch } : {}).catch(() => undefined);
-    throw err;
-  });
+  const container = await docker
+    .createContainer(oneOffCreateOptions({ ...req, tty: !!req.tty }, name, dyno, confined, opts))
+    .catch(async (err: unknown) => {
+      await removeGuest(docker, name, scratchRoot, confined.scratch ? { 'slipway.scratch': confined.scratch } : {}).catch(() => undefined);
+      throw err;
+    });
   const onAbort = () => void container.kill().catch(() => undefined);
   req.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -100,6 +102,8 @@ export async function runOneOff(docker: Docker, req: ExecRequest, guest: OneOffG
     return result.StatusCode ?? 1;
   } finally {
     req.signal?.removeEventListener('abort', onAbort);
-    await removeGuest(docker, container.id, scratchRoot, confined.scratch ? { 'slipway.scratch': confined.scratch } : {}).catch(() => undefined);
+    await removeGuest(docker, container.id, scratchRoot, confined.scratch ? { 'slipway.scratch': confined.scratch } : {}).catch(
+      () => undefined,
+    );
   }
 }

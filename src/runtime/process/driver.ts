@@ -38,7 +38,6 @@ export interface ProcessDriverOptions {
   guests?: GuestHost;
 }
 
-
 const DEFAULT_RESTART: RestartPolicy = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000 };
 const DEFAULT_GRACE_MS = 30_000;
 
@@ -89,9 +88,13 @@ export class ProcessDriver implements Driver {
     const id = instanceId(spec);
     if (spec.image) throw needsDocker(spec.app, spec.release);
     if (this.supervisors.has(id) || this.starting.has(id)) {
-      throw new SlipwayError('instance_exists', `${id} is already running`, { status: 409, hint: `stop ${id} first, or start another index` });
+      throw new SlipwayError('instance_exists', `${id} is already running`, {
+        status: 409,
+        hint: `stop ${id} first, or start another index`,
+      });
     }
-    if (startRefused(id)) throw new SlipwayError('process_start_failed', `cannot start ${id}: refused by SLIPWAY_TEST_REFUSE_START`, { status: 500 });
+    if (startRefused(id))
+      throw new SlipwayError('process_start_failed', `cannot start ${id}: refused by SLIPWAY_TEST_REFUSE_START`, { status: 500 });
     this.starting.add(id);
     let port: number | undefined;
     try {
@@ -178,7 +181,12 @@ export class ProcessDriver implements Driver {
     if (req.image) return Promise.reject(needsDocker(req.app, req.release));
     const abort = new AbortController();
     const signal = req.signal ? AbortSignal.any([req.signal, abort.signal]) : abort.signal;
-    const run = this.giveToApp(req).then(() => runExec({ ...req, signal }, { index: ++this.runs, path: this.path, python: this.python, killGraceMs: this.execGraceMs, guests: this.guests }));
+    const run = this.giveToApp(req).then(() =>
+      runExec(
+        { ...req, signal },
+        { index: ++this.runs, path: this.path, python: this.python, killGraceMs: this.execGraceMs, guests: this.guests },
+      ),
+    );
     this.execs.set(run, abort);
     const forget = () => this.execs.delete(run);
     run.then(forget, forget);

@@ -33,12 +33,17 @@ const DRAIN_MS = 2000;
  * running is killed once it exits.
  */
 export async function runExec(req: ExecRequest, opts: ExecOptions): Promise<number> {
-  if (!req.argv.length) throw new SlipwayError('invalid', 'no command to run', { status: 422, hint: 'name a program, e.g. `run APP -- ls`' });
+  if (!req.argv.length)
+    throw new SlipwayError('invalid', 'no command to run', { status: 422, hint: 'name a program, e.g. `run APP -- ls`' });
   await checkDir(req);
   if (req.signal?.aborted) throw new SlipwayError('aborted', 'cancelled before it started', { status: 499 });
   const { app, release, releaseDir, dataDir } = req;
   const dyno = req.dyno ?? `run.${opts.index}`;
-  const env = { ...instanceEnv({ spec: { app, release, releaseDir, dataDir, env: req.env, type: 'run', index: opts.index }, path: opts.path }), DYNO: dyno, ...req.owner?.env };
+  const env = {
+    ...instanceEnv({ spec: { app, release, releaseDir, dataDir, env: req.env, type: 'run', index: opts.index }, path: opts.path }),
+    DYNO: dyno,
+    ...req.owner?.env,
+  };
   const launched = launch(
     {
       name: `${app}.v${release}.${dyno}.${opts.index}`,
@@ -106,7 +111,10 @@ function supervise(req: ExecRequest, started: Launched, graceMs: number): Promis
     child.once('exit', async (code, signal) => {
       cleanup();
       const { memoryKilled } = await started.finish();
-      if (memoryKilled) req.stderr.write(` !     Error R15 (Memory quota vastly exceeded): ${req.argv[0]} was killed by its memory limit${req.limits ? ` of ${req.limits.memoryMb}M` : ''}\n`);
+      if (memoryKilled)
+        req.stderr.write(
+          ` !     Error R15 (Memory quota vastly exceeded): ${req.argv[0]} was killed by its memory limit${req.limits ? ` of ${req.limits.memoryMb}M` : ''}\n`,
+        );
       const exitCode = code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
       // Output still in the pipes is the process's last words; wait for it,
       // but not for leftovers that moved to a group of their own.

@@ -80,7 +80,19 @@ export class Supervisor {
 
   snapshot(): Instance {
     const { app, release, type, index } = this.spec;
-    return { id: this.id, app, release, type, index, port: this.port, pid: this.child?.pid, state: this.state, restarts: this.restarts, startedAt: this.startedAt, ...(this.reason ? { reason: this.reason } : {}) };
+    return {
+      id: this.id,
+      app,
+      release,
+      type,
+      index,
+      port: this.port,
+      pid: this.child?.pid,
+      state: this.state,
+      restarts: this.restarts,
+      startedAt: this.startedAt,
+      ...(this.reason ? { reason: this.reason } : {}),
+    };
   }
 
   /** First spawn. Rejects when the process cannot even be spawned. */
@@ -200,7 +212,9 @@ export class Supervisor {
     this.reason = memoryKilled ? 'memory' : undefined;
     if (memoryKilled) {
       const mb = this.spec.limits?.memoryMb;
-      this.logs.note(`Error R15 (Memory quota vastly exceeded): killed by its memory limit${mb ? ` of ${mb}M` : ''} (slipway ps:resize ${this.spec.app} ${this.spec.type}=SIZE)`);
+      this.logs.note(
+        `Error R15 (Memory quota vastly exceeded): killed by its memory limit${mb ? ` of ${mb}M` : ''} (slipway ps:resize ${this.spec.app} ${this.spec.type}=SIZE)`,
+      );
     }
     this.logs.note(signal ? `Process exited on signal ${signal}` : `Process exited with status ${code}`);
     const unasked = !this.stopping;

@@ -80,15 +80,23 @@ let found: Promise<string> | undefined;
  */
 export function findPython(): Promise<string> {
   found ??= (async () => {
-    const run = await execa('python3', ['-I', '-c', 'import pty, sys; print(sys.executable)'], { cwd: '/', timeout: 10_000, reject: false });
+    const run = await execa('python3', ['-I', '-c', 'import pty, sys; print(sys.executable)'], {
+      cwd: '/',
+      timeout: 10_000,
+      reject: false,
+    });
     const exe = run.stdout?.trim() ?? '';
     if (!run.failed && path.isAbsolute(exe)) return exe;
     found = undefined;
-    throw new SlipwayError('pty_unavailable', `cannot allocate a terminal: python3 is not usable${run.failed ? ` (${String(run.shortMessage).split('\n')[0]})` : ''}`, {
-      status: 500,
-      hint: 'install python3 on the Slipway host (apt-get install python3), or run without a terminal (ssh -T)',
-      cause: run.failed ? run : undefined,
-    });
+    throw new SlipwayError(
+      'pty_unavailable',
+      `cannot allocate a terminal: python3 is not usable${run.failed ? ` (${String(run.shortMessage).split('\n')[0]})` : ''}`,
+      {
+        status: 500,
+        hint: 'install python3 on the Slipway host (apt-get install python3), or run without a terminal (ssh -T)',
+        cause: run.failed ? run : undefined,
+      },
+    );
   })();
   return found;
 }
