@@ -1,5 +1,5 @@
 import * as tar from 'tar';
-import { parseProcfile } from '../build/procfile.js';
+import { parseProcfile } from '../builder/procfile.js';
 import { SlipwayError } from '../errors.js';
 import { METADATA_FILE, checkArchive } from '../releases/archive.js';
 import { normalizeEntryPath, type LinkEntry } from '../releases/link-walk.js';

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -141,17 +141,14 @@ export async function openBuildContext(file: string, format: UploadFormat, workD
   }
 }
 
-function python(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('python3', ['-I', ...args], { cwd: '/', timeout: 300_000, maxBuffer: 64 * 1024 ** 2 }, (err, stdout, stderr) => {
-      if (err) reject(Object.assign(err, { stderr }));
-      else resolve(stdout);
-    });
-  });
+async function python(args: string[]): Promise<string> {
+  return (await execa('python3', ['-I', ...args], { cwd: '/', timeout: 300_000, maxBuffer: 64 * 1024 ** 2 })).stdout;
 }
 
+/** What Python said last (its exception), else why it did not finish; never the script itself, which execa's message quotes. */
 const lastLine = (err: unknown) => {
-  const text = String((err as { stderr?: string }).stderr || (err as Error).message || err).trim();
+  const e = err as { stderr?: string; timedOut?: boolean; message?: string };
+  const text = String(e.stderr || (e.timedOut ? 'timed out' : e.message) || err).trim();
   return text.split('\n').at(-1) ?? text;
 };
 

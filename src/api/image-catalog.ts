@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import type Docker from 'dockerode';
 import { appFor, visibleApps } from '../auth/access.js';
 import { SlipwayError, notFound } from '../errors.js';
-import { LABEL, homeId } from '../runtime/docker/container-spec.js';
+import { LABEL, homeId } from '../docker/labels.js';
 import type { App, Release, User } from '../store/index.js';
 import type { ApiContext } from './context.js';
-import { engineFor } from './docker-engine.js';
+import { engineFor, type EngineAccess } from './docker-engine.js';
 import { IMAGE_ID } from './params.js';
 
 /**
@@ -72,13 +71,16 @@ export async function listImages(ctx: ApiContext, user: User, only?: string): Pr
   if (!(await engine.version()).reachable) return archives;
   // This server's images only: another server on the engine may have an app of the same name.
   const built = await engine.docker
-    .listImages({ filters: { label: [LABEL.app, `${LABEL.home}=${homeId(ctx.layout.home)}`] } } as Docker.ListImagesOptions)
+    .listImages({ filters: { label: [LABEL.app, `${LABEL.home}=${homeId(ctx.layout.home)}`] } })
     .catch(() => []);
   return [...archives, ...built.filter((i) => names.has(i.Labels?.[LABEL.app] ?? '')).map((i) => dockerView(i.Labels![LABEL.app]!, i))];
 }
 
+/** The engine's handle on one image; typed through the engine access, so the API needs no engine client of its own. */
+type EngineImage = ReturnType<EngineAccess['docker']['getImage']>;
+
 type Found =
-  { kind: 'archive'; app: App; release: Release; view: ImageView } | { kind: 'docker'; app: App; image: Docker.Image; view: ImageView };
+  { kind: 'archive'; app: App; release: Release; view: ImageView } | { kind: 'docker'; app: App; image: EngineImage; view: ImageView };
 
 /** One image by id (`APP:vN`, `sha256:…`, an id prefix or a tag); others' images answer as missing. */
 export async function findImage(ctx: ApiContext, user: User, id: string): Promise<Found> {
@@ -153,7 +155,7 @@ export async function deleteImage(ctx: ApiContext, found: Found): Promise<void> 
     return;
   }
   const docker = engineFor(ctx).docker;
-  const users = await docker.listContainers({ all: true, filters: { ancestor: [found.view.id] } } as Docker.ContainerListOptions);
+  const users = await docker.listContainers({ all: true, filters: { ancestor: [found.view.id] } });
   if (users.length) {
     throw new SlipwayError(
       'image_in_use',

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { SlipwayError } from '../errors.js';
+import { SlipwayError, type ErrorCode } from '../errors.js';
 import { appFor } from '../auth/access.js';
 import { LiveSessions } from '../auth/sessions.js';
 import { LoginThrottle } from '../auth/throttle.js';
@@ -179,7 +179,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
 const JSON_BODY_LIMIT = 1024 * 1024;
 
 /** Fastify's own refusals (validation, body parsing, routing) as Slipway error codes with a hint. */
-function frameworkError(status: number, req: FastifyRequest): { code: string; hint: string } {
+function frameworkError(status: number, req: FastifyRequest): { code: ErrorCode; hint: string } {
   const doc = `see /api/v1/openapi.json for what ${req.method} ${req.routeOptions.url ?? 'this route'} takes`;
   switch (status) {
     case 400:

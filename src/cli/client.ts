@@ -4,7 +4,9 @@ import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import { runCommand } from '../commands/program.js';
 import type { ServerSettings } from '../commands/context.js';
+import { SERVER_DEFAULTS } from '../daemon/defaults.js';
 import { BUILTIN_BUILDPACKS } from '../paths.js';
+import { DRIVERS, type DriverKind } from '../runtime/select.js';
 import { Store } from '../store/index.js';
 import { Layout } from '../store/layout.js';
 import { promptsForPassword, readSecret } from './secret-prompt.js';
@@ -60,20 +62,23 @@ export async function runHostCommand(argv: string[]): Promise<number> {
   }
 }
 
+/** What host commands assume while the daemon is down: the server's defaults, and the same environment variables `slipway server` reads. */
 function offlineSettings(): ServerSettings {
   const e = process.env;
+  const D = SERVER_DEFAULTS;
   return {
-    domain: e.SLIPWAY_DOMAIN ?? 'localhost',
-    routerPort: Number(e.SLIPWAY_ROUTER_PORT ?? 8000),
-    sshPort: Number(e.SLIPWAY_SSH_PORT ?? 2222),
-    httpPort: Number(e.SLIPWAY_HTTP_PORT ?? 7000),
+    domain: e.SLIPWAY_DOMAIN ?? D.domain,
+    routerPort: Number(e.SLIPWAY_ROUTER_PORT ?? D.routerPort),
+    sshPort: Number(e.SLIPWAY_SSH_PORT ?? D.sshPort),
+    httpPort: Number(e.SLIPWAY_HTTP_PORT ?? D.httpPort),
+    // The daemon defaults to its host name; without it, only what the operator set is known.
     publicHost: e.SLIPWAY_PUBLIC_HOST ?? 'localhost',
     buildpacksDir: BUILTIN_BUILDPACKS,
-    keepReleases: 5,
-    keepBackups: 5,
-    healthTimeoutMs: 60_000,
-    stopGraceMs: 30_000,
-    defaultDriver: e.SLIPWAY_DRIVER === 'docker' ? 'docker' : 'process',
+    keepReleases: D.keepReleases,
+    keepBackups: D.keepBackups,
+    healthTimeoutMs: D.healthTimeoutMs,
+    stopGraceMs: D.stopGraceMs,
+    defaultDriver: (DRIVERS as readonly string[]).includes(e.SLIPWAY_DRIVER ?? '') ? (e.SLIPWAY_DRIVER as DriverKind) : D.driver,
   };
 }
 

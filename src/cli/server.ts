@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import fs from 'node:fs';
+import { SERVER_DEFAULTS as D } from '../daemon/defaults.js';
 import { startServer } from '../daemon/server.js';
 import { ROUTER_ENGINES } from '../router/select.js';
 import { DRIVERS } from '../runtime/select.js';
@@ -37,30 +38,34 @@ export function serverCommand(): Command {
   return new Command('server')
     .description('run the Slipway daemon: SSH, HTTP (git + API) and the router')
     .addOption(new Option('--home <dir>', 'data directory').env('SLIPWAY_HOME').default(Layout.defaultHome()))
-    .addOption(new Option('--ssh-port <port>', 'SSH port (git push and commands)').env('SLIPWAY_SSH_PORT').default(2222).argParser(int))
     .addOption(
-      new Option('--http-port <port>', 'HTTP port (git over HTTP and the API)').env('SLIPWAY_HTTP_PORT').default(7000).argParser(int),
+      new Option('--ssh-port <port>', 'SSH port (git push and commands)').env('SLIPWAY_SSH_PORT').default(D.sshPort).argParser(int),
     )
-    .addOption(new Option('--router-port <port>', 'port apps are served on').env('SLIPWAY_ROUTER_PORT').default(8000).argParser(int))
+    .addOption(
+      new Option('--http-port <port>', 'HTTP port (git over HTTP and the API)').env('SLIPWAY_HTTP_PORT').default(D.httpPort).argParser(int),
+    )
+    .addOption(
+      new Option('--router-port <port>', 'port apps are served on').env('SLIPWAY_ROUTER_PORT').default(D.routerPort).argParser(int),
+    )
     .addOption(
       new Option('--router-tls-port <port>', 'port apps with a certificate are served on over HTTPS (certs:add)')
         .env('SLIPWAY_ROUTER_TLS_PORT')
-        .default(8443)
+        .default(D.routerTlsPort)
         .argParser(int),
     )
     .addOption(
       new Option('--router <engine>', 'router engine: builtin (Node) or nginx (needs nginx installed)')
         .env('SLIPWAY_ROUTER')
         .choices(ROUTER_ENGINES)
-        .default('builtin'),
+        .default(D.router),
     )
     .addOption(
       new Option('--driver <driver>', 'runtime driver: process (embedded) or docker (needs dockerd and `slipway stack:build`)')
         .env('SLIPWAY_DRIVER')
         .choices(DRIVERS)
-        .default('process'),
+        .default(D.driver),
     )
-    .addOption(new Option('--domain <domain>', 'apps are served at APP.DOMAIN').env('SLIPWAY_DOMAIN').default('localhost'))
+    .addOption(new Option('--domain <domain>', 'apps are served at APP.DOMAIN').env('SLIPWAY_DOMAIN').default(D.domain))
     .addOption(new Option('--public-host <host>', 'host name printed in git remotes').env('SLIPWAY_PUBLIC_HOST'))
     .addOption(
       new Option(
@@ -74,24 +79,27 @@ export function serverCommand(): Command {
         .default(defaultCa),
     )
     .addOption(
-      new Option('--keep-releases <n>', 'succeeded releases kept per app').env('SLIPWAY_KEEP_RELEASES').default(5).argParser(Number),
+      new Option('--keep-releases <n>', 'succeeded releases kept per app')
+        .env('SLIPWAY_KEEP_RELEASES')
+        .default(D.keepReleases)
+        .argParser(Number),
     )
     .addOption(
       new Option('--health-timeout <seconds>', 'how long a new web process has to answer HTTP')
         .env('SLIPWAY_HEALTH_TIMEOUT')
-        .default(60)
+        .default(D.healthTimeoutMs / 1000)
         .argParser(Number),
     )
     .addOption(
       new Option('--stop-grace <seconds>', 'SIGTERM to SIGKILL grace for old processes')
         .env('SLIPWAY_STOP_GRACE')
-        .default(30)
+        .default(D.stopGraceMs / 1000)
         .argParser(Number),
     )
     .addOption(
       new Option('--webhook-retry-ms <ms>', 'wait before a failed webhook delivery is retried; doubles each retry')
         .env('SLIPWAY_WEBHOOK_RETRY_MS')
-        .default(1000)
+        .default(D.webhookRetryMs)
         .argParser(Number),
     )
     .addOption(
@@ -100,31 +108,31 @@ export function serverCommand(): Command {
         'internal address ranges requests made for users may reach (artifact URLs, origins, buildpacks, webhooks), e.g. 10.0.0.0/8,127.0.0.1/32',
       )
         .env('SLIPWAY_EGRESS_ALLOW')
-        .default('')
+        .default(D.egress.allow.join(','))
         .argParser(allowList),
     )
     .addOption(
       new Option('--egress-connect-timeout <seconds>', 'connect timeout of those requests')
         .env('SLIPWAY_EGRESS_CONNECT_TIMEOUT')
-        .default(10)
+        .default(D.egress.connectTimeoutMs / 1000)
         .argParser(positive),
     )
     .addOption(
       new Option('--egress-idle-timeout <seconds>', 'a transfer silent this long fails')
         .env('SLIPWAY_EGRESS_IDLE_TIMEOUT')
-        .default(30)
+        .default(D.egress.idleTimeoutMs / 1000)
         .argParser(positive),
     )
     .addOption(
       new Option('--egress-total-timeout <seconds>', 'longest a fetch may take in all')
         .env('SLIPWAY_EGRESS_TOTAL_TIMEOUT')
-        .default(600)
+        .default(D.egress.totalTimeoutMs / 1000)
         .argParser(positive),
     )
     .addOption(
       new Option('--max-upload-mb <mb>', 'largest artifact or source tarball the API accepts')
         .env('SLIPWAY_MAX_UPLOAD_MB')
-        .default(1024)
+        .default(D.maxUploadBytes / 1024 / 1024)
         .argParser(positive),
     )
     .addOption(
@@ -134,12 +142,12 @@ export function serverCommand(): Command {
       )
         .env('SLIPWAY_GUESTS')
         .choices(['on', 'off'])
-        .default('on'),
+        .default(D.guests ? 'on' : 'off'),
     )
     .addOption(
       new Option('--guest-uids <low-high>', 'uid range apps get their own user from (root servers)')
         .env('SLIPWAY_GUEST_UIDS')
-        .default('70000-169999'),
+        .default(D.guestUids.join('-')),
     )
     .action(async (o) => {
       if (o.extraCaBundle && !fs.existsSync(o.extraCaBundle)) throw new Error(`--extra-ca-bundle ${o.extraCaBundle} does not exist`);

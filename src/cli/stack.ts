@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
-import { connectEngine, requireEngine } from '../runtime/docker/engine.js';
-import { buildStack } from '../runtime/docker/stack.js';
+import { connectEngine, requireEngine } from '../docker/engine.js';
+import { buildStack } from '../docker/stack.js';
 
 /** `slipway stack:build`: the docker driver's base image, built locally (no registry needed). Host only. */
 export function stackCommand(): Command {

@@ -5,11 +5,11 @@ import { isReservedAppName } from '../auth/hosts.js';
 import { checkAppName } from '../auth/names.js';
 import { SlipwayError, invalid } from '../errors.js';
 import { createBareRepo, removeRepo } from '../git/repos.js';
-import { DEFAULT_MODE } from '../pipeline/modes.js';
 import { HOOKS_DIR } from '../paths.js';
 import type { Environment, Mode } from '../store/index.js';
 import { out, type CommandContext } from './context.js';
 import { ago, appUrl, remotes, table } from './format.js';
+import { DEFAULT_MODE, writeSetting } from '../apps/settings.js';
 
 const ENVS = ['dev', 'staging', 'prod'];
 const MODES = ['editable', 'cooking', 'final'];
@@ -34,7 +34,7 @@ export function registerApps(program: Command, ctx: CommandContext): void {
       const mode = (o.mode as Mode | undefined) ?? DEFAULT_MODE[env];
       await createBareRepo(ctx.layout.repo(name), HOOKS_DIR);
       const created = ctx.store.apps.create({ name, ownerId: ctx.user.id, env, mode });
-      if (upstream) ctx.store.apps.setSetting(created.id, 'upstream', upstream.name);
+      if (upstream) writeSetting(ctx.store, created, 'upstream', upstream.name);
       const r = remotes(name, ctx.settings);
       out(ctx, `-----> Created ${name} (${env}, ${mode} mode${upstream ? `, deploys builds of ${upstream.name}` : ''})`);
       out(ctx, `       git remote add paas ${r.ssh}`);

@@ -5,6 +5,7 @@ import { liveRuntime } from '../pipeline/release-runtime.js';
 import { liveInstances, parseScale, restart, scale, stopAll } from '../pipeline/scale.js';
 import { out, requirePlatform, type CommandContext } from './context.js';
 import { table } from './format.js';
+import { writeSetting } from '../apps/settings.js';
 
 const uptime = (since: number) => {
   const s = Math.max(0, Math.round((Date.now() - since) / 1000));
@@ -91,7 +92,7 @@ export function registerPs(program: Command, ctx: CommandContext): void {
       const { services, queue } = requirePlatform(ctx);
       const stopped = await queue.exclusive(app.id, async () => {
         const r = await stopAll(services, app, type);
-        if (!type) ctx.store.apps.setSetting(app.id, 'stopped', 'true');
+        if (!type) writeSetting(ctx.store, app, 'stopped', 'true');
         return r;
       });
       out(
@@ -110,7 +111,7 @@ export function registerPs(program: Command, ctx: CommandContext): void {
       const r = await queue.exclusive(app.id, async () => {
         const fresh = ctx.store.apps.byId(app.id)!;
         const rt = await liveRuntime(services, fresh);
-        ctx.store.apps.setSetting(app.id, 'stopped', undefined);
+        writeSetting(ctx.store, app, 'stopped', undefined);
         return scale(services, fresh, desiredFormation(services, fresh, rt.processTypes));
       });
       out(

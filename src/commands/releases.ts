@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { appFor, mayUse } from '../auth/access.js';
 import { SlipwayError, notFound } from '../errors.js';
+import { startDeploy } from '../pipeline/deploys.js';
 import { writeInto } from '../pipeline/job-log.js';
 import type { Job } from '../store/index.js';
 import { out, requirePlatform, type CommandContext } from './context.js';
@@ -103,21 +104,7 @@ export function registerReleases(program: Command, ctx: CommandContext): void {
           hint: `pick a succeeded release from \`slipway releases ${app.name}\``,
         });
       }
-      const job = platform.queue.enqueue({
-        app,
-        userName: ctx.user.name,
-        kind: 'rollback',
-        mode: 'final',
-        releaseKind: 'rollback',
-        source: {
-          kind: 'archive',
-          archive: target.archivePath,
-          sha256: target.sha256 ?? undefined,
-          fromVersion: target.version,
-          commit: target.commit,
-        },
-        config: target.config,
-      });
+      const job = startDeploy(platform, { kind: 'rollback', app, userName: ctx.user.name, target });
       const previous = app.currentRelease;
       await followJob(ctx, job.id);
       if (previous != null) out(ctx, `To undo, run: slipway rollback ${app.name} v${previous}`);

@@ -2,14 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe } from '../errors.js';
 import type { DeploySource, Services } from '../pipeline/context.js';
-import { readAppJson } from '../pipeline/app-json.js';
-import { routeTo, startFormation, stopInstances } from '../pipeline/formation.js';
-import { awaitHealthy } from '../pipeline/health-checks.js';
+import { bringUp } from '../pipeline/bring-up.js';
 import { forwardStages, MODES } from '../pipeline/modes.js';
 import { writeReleaseArchive } from '../pipeline/release-archive.js';
 import { releaseRuntime } from '../pipeline/release-runtime.js';
 import { pointCurrent } from '../pipeline/stages/activate.js';
 import type { App, Job, Mode, Release } from '../store/index.js';
+import { settingsOf } from '../apps/settings.js';
 
 /**
  * What a restarted daemon owes the deploys it was running when it died. The
@@ -101,29 +100,10 @@ export async function restoreApps(services: Services, log: (m: string) => void):
   const { store } = services;
   await Promise.allSettled(
     store.apps.list().map(async (app) => {
-      if (app.currentRelease == null || app.settings.stopped) return;
+      if (app.currentRelease == null || settingsOf(app).get('stopped')) return;
       try {
         const rt = await releaseRuntime(services, app, app.currentRelease);
-        const instances = await startFormation({
-          services,
-          app,
-          version: rt.release.version,
-          releaseDir: rt.dir,
-          processTypes: rt.processTypes,
-          env: rt.env,
-          image: rt.image,
-        });
-        try {
-          await awaitHealthy(services, app.name, instances, {
-            timeoutMs: services.settings.healthTimeoutMs,
-            signal: new AbortController().signal,
-            checks: readAppJson(rt.dir).healthchecks.web,
-          });
-        } catch (err) {
-          await stopInstances(services, instances);
-          throw err;
-        }
-        await routeTo(services, app, instances);
+        await bringUp(services, app, rt, { signal: new AbortController().signal });
         log(`${app.name}: v${rt.release.version} is up`);
       } catch (err) {
         log(`${app.name}: could not bring v${app.currentRelease} back up: ${describe(err)}`);

@@ -1,11 +1,11 @@
 import { describeSource } from '../pipeline/source.js';
-import type { DeploySource } from '../pipeline/context.js';
-import { upstreamOf, upstreamReleaseFor, type DeployDeps } from '../pipeline/deploys.js';
+import { startDeploy, upstreamOf, upstreamReleaseFor, type DeployDeps } from '../pipeline/deploys.js';
 import { writeInto } from '../pipeline/job-log.js';
 import type { DeployQueue } from '../pipeline/queue.js';
-import type { App, ReleaseKind, Store } from '../store/index.js';
+import type { App, Release, Store } from '../store/index.js';
 import type { ControlIO, ControlRequest, RefUpdate } from './control.js';
 import type { PushSession } from './gateway.js';
+import { settingsOf } from '../apps/settings.js';
 
 const ZERO = /^0+$/;
 const QUARANTINE_VARS = ['GIT_QUARANTINE_PATH', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES'];
@@ -41,7 +41,7 @@ export async function handleHook(opts: PushHandlerOptions, req: HookRequest, io:
   const deployRef = `refs/heads/${app.deployBranch}`;
   const updates = (req.refs ?? []).filter((u) => u.ref === deployRef && !ZERO.test(u.newrev));
   // Editable apps fetch into their own work tree, which cannot read git's quarantine: they deploy after the refs move.
-  const atomic = app.settings['push.atomic'] === 'true' && app.mode !== 'editable';
+  const atomic = settingsOf(app).get('push.atomic') && app.mode !== 'editable';
 
   const audit = (code: number) => recordPush(opts, session, req.refs ?? [], code);
   if (req.hook === 'pre-receive') {
@@ -91,19 +91,9 @@ async function deployAll(
 ): Promise<number> {
   let code = 0;
   for (const u of updates) {
-    const plan =
-      app.mode === 'final'
-        ? finalSource(opts, app, u, () => undefined)
-        : { source: { kind: 'git', commit: u.newrev, ref: u.ref, gitEnv } as DeploySource, releaseKind: 'build' as ReleaseKind };
-    if (!plan) return 1;
-    const job = opts.queue.enqueue({
-      app,
-      userName: session.user.name,
-      kind: 'push',
-      mode: app.mode,
-      releaseKind: plan.releaseKind,
-      source: plan.source,
-    });
+    const upstream = app.mode === 'final' ? finalSource(opts, app, u, () => undefined) : undefined;
+    if (app.mode === 'final' && !upstream) return 1;
+    const job = startDeploy(opts.deps, { kind: 'push', app, userName: session.user.name, commit: u.newrev, ref: u.ref, gitEnv, upstream });
     const done = await opts.queue.follow(job.id, writeInto(io.stdout), io.signal);
     if (done.status !== 'succeeded') code = 1;
   }
@@ -120,7 +110,7 @@ function finalSource(
   app: App,
   u: RefUpdate,
   say: (l: string) => void,
-): { source: DeploySource; releaseKind: ReleaseKind } | undefined {
+): { app: App; release: Release } | undefined {
   const short = u.newrev.slice(0, 7);
   const upstream = upstreamOf(opts.deps, app);
   if (!upstream) {
@@ -138,14 +128,8 @@ function finalSource(
     );
     return undefined;
   }
-  const source: DeploySource = {
-    kind: 'archive',
-    archive: found.release.archivePath!,
-    sha256: found.release.sha256 ?? undefined,
-    fromApp: upstream.name,
-    fromVersion: found.release.version,
-    commit: u.newrev,
-  };
-  say(`-----> ${short} was built by ${upstream.name} as v${found.release.version}: deploying ${describeSource(source)}`);
-  return { source, releaseKind: 'promote' };
+  say(
+    `-----> ${short} was built by ${upstream.name} as v${found.release.version}: deploying ${describeSource({ kind: 'archive', archive: found.release.archivePath!, fromApp: upstream.name, fromVersion: found.release.version })}`,
+  );
+  return { app: upstream, release: found.release };
 }

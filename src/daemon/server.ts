@@ -4,8 +4,7 @@ import type net from 'node:net';
 import ssh2 from 'ssh2';
 import { buildHttpServer } from '../api/server.js';
 import { LiveSessions } from '../auth/sessions.js';
-import { DEFAULT_MAX_UPLOAD_BYTES } from '../api/context.js';
-import { DEFAULT_EGRESS, type EgressSettings } from '../egress/index.js';
+import type { EgressSettings } from '../egress/index.js';
 import { newToken } from '../auth/tokens.js';
 import type { Platform, ServerSettings } from '../commands/context.js';
 import { runCommand } from '../commands/program.js';
@@ -30,6 +29,7 @@ import { Layout } from '../store/layout.js';
 import { GuestHost } from '../guest/host.js';
 import { GuestUsers, SHARED_USER_WARNING } from '../guest/users.js';
 import { recoverJobs, restoreApps } from './boot.js';
+import { SERVER_DEFAULTS } from './defaults.js';
 import { removeLeftovers } from './leftovers.js';
 import { startControlSocket } from './control.js';
 import { DaemonGateway } from './gateway.js';
@@ -88,7 +88,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const bind = parseBind(opts.bind);
   const layout = new Layout(opts.home);
   // First, so a missing nginx fails before anything is opened.
-  const router = createRouter({ kind: opts.router ?? 'builtin', home: layout.home, log });
+  const router = createRouter({ kind: opts.router ?? SERVER_DEFAULTS.router, home: layout.home, log });
   fs.mkdirSync(layout.home, { recursive: true, mode: 0o700 });
   for (const d of [layout.reposDir, layout.appsDir]) fs.mkdirSync(d, { recursive: true });
   // Before the store: a key file others can read stops the start with one clear line.
@@ -104,12 +104,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     publicHost: opts.publicHost ?? os.hostname(),
     buildpacksDir: BUILTIN_BUILDPACKS,
     extraCaBundle: opts.extraCaBundle,
-    keepReleases: opts.keepReleases ?? 5,
-    keepBackups: 5,
-    healthTimeoutMs: opts.healthTimeoutMs ?? 60_000,
-    stopGraceMs: opts.stopGraceMs ?? 30_000,
-    defaultDriver: opts.driver ?? 'process',
-    egress: { ...DEFAULT_EGRESS, ...opts.egress, maxBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES },
+    keepReleases: opts.keepReleases ?? SERVER_DEFAULTS.keepReleases,
+    keepBackups: SERVER_DEFAULTS.keepBackups,
+    healthTimeoutMs: opts.healthTimeoutMs ?? SERVER_DEFAULTS.healthTimeoutMs,
+    stopGraceMs: opts.stopGraceMs ?? SERVER_DEFAULTS.stopGraceMs,
+    defaultDriver: opts.driver ?? SERVER_DEFAULTS.driver,
+    egress: { ...SERVER_DEFAULTS.egress, ...opts.egress, maxBytes: opts.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes },
   };
   const firstStart = ensureAdmin(store);
   // First thing after the store: builds and one-offs a crashed daemon left are ended before anything new is spawned.
@@ -119,9 +119,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let guests: GuestUsers;
   let guestHost: GuestHost | undefined;
   try {
-    guests = new GuestUsers(store, { range: opts.guestUids });
+    guests = new GuestUsers(store, { range: opts.guestUids ?? [...SERVER_DEFAULTS.guestUids] });
     // Only root can switch users; a root server that cannot make guests refuses to start rather than run apps as root.
-    if (process.getuid?.() === 0 && opts.guests !== false)
+    if (process.getuid?.() === 0 && (opts.guests ?? SERVER_DEFAULTS.guests))
       guestHost = await GuestHost.create({ home: layout.home, extraCaBundle: opts.extraCaBundle, log: (m) => log(`guests: ${m}`) });
     else log(` !     ${SHARED_USER_WARNING}`);
   } catch (err) {
@@ -143,7 +143,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const notifier = new WebhookNotifier({
     store,
     egress: settings.egress,
-    retry: opts.webhookRetryMs === undefined ? undefined : { baseDelayMs: opts.webhookRetryMs },
+    retry: { baseDelayMs: opts.webhookRetryMs ?? SERVER_DEFAULTS.webhookRetryMs },
     log: (m) => log(`webhooks: ${m}`),
   });
   // The built-in router asks the runtime before each request whether a backend's port is still its instance's.
@@ -189,7 +189,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       layout,
       settings,
       sessions,
-      maxUploadBytes: opts.maxUploadBytes,
+      maxUploadBytes: opts.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes,
       gitHandler: createGitHttpHandler({ gateway, log }),
       version: VERSION,
       log,

@@ -1,3 +1,4 @@
+// Not execa: git http-backend is a CGI streamed both ways between the request and the response, with backpressure.
 import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname } from 'node:path';

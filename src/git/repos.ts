@@ -1,10 +1,8 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { execa } from 'execa';
 
-const run = promisify(execFile);
 const HOOKS = ['pre-receive', 'post-receive'] as const;
 
 /**
@@ -13,10 +11,10 @@ const HOOKS = ['pre-receive', 'post-receive'] as const;
  */
 export async function createBareRepo(repoPath: string, hooksDir: string, branch = 'main'): Promise<void> {
   await fsp.mkdir(path.dirname(repoPath), { recursive: true });
-  await run('git', ['init', '--quiet', '--bare', `--initial-branch=${branch}`, repoPath]);
+  await execa('git', ['init', '--quiet', '--bare', `--initial-branch=${branch}`, repoPath]);
   // Refuse non-fast-forward surprises nowhere: `git push --force` is how the RFC triggers redeploys.
-  await run('git', ['config', 'receive.denyNonFastForwards', 'false'], { cwd: repoPath });
-  await run('git', ['config', 'receive.advertisePushOptions', 'true'], { cwd: repoPath });
+  await execa('git', ['config', 'receive.denyNonFastForwards', 'false'], { cwd: repoPath });
+  await execa('git', ['config', 'receive.advertisePushOptions', 'true'], { cwd: repoPath });
   await linkHooks(repoPath, hooksDir);
 }
 

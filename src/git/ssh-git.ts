@@ -1,3 +1,4 @@
+// Not execa: git-receive-pack/upload-pack run as long as the push, their stdio piped both ways through the SSH channel.
 import { spawn } from 'node:child_process';
 import type { LiveSession } from '../auth/sessions.js';
 import { describe, SlipwayError } from '../errors.js';

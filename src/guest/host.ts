@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -191,12 +191,20 @@ export class GuestHost {
       argv: ['id', '-u'],
     });
     try {
-      const out = await new Promise<string>((resolve, reject) => {
-        execFile(guest.launch.command, guest.launch.args, { env: guest.launch.env, timeout: 20_000 }, (err, stdout, stderr) => {
-          if (err) reject(new Error((stderr || err.message).trim().split('\n').pop()));
-          else resolve(stdout.trim());
-        });
+      const run = await execa(guest.launch.command, guest.launch.args, {
+        env: guest.launch.env,
+        extendEnv: false,
+        timeout: 20_000,
+        reject: false,
       });
+      if (run.failed)
+        throw new Error(
+          String(run.stderr || run.shortMessage)
+            .trim()
+            .split('\n')
+            .pop(),
+        );
+      const out = run.stdout.trim();
       if (out !== '65534') throw new Error(`the probe ran as uid ${out}, not 65534`);
     } catch (err) {
       throw unavailable(

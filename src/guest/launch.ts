@@ -25,10 +25,12 @@ import type { GuestUser } from '../runtime/driver.js';
  * starts on every deploy, so the chain is kept to unshare → bash → mount →
  * setpriv → bwrap: one `mount` for all mounts, mount points made here.
  *
- * bwrap reads its options from a file the prelude opens as fd 3, so the
- * app's environment (secrets) never shows in the host's `ps`. The file stays
- * in the guest's scratch dir (root only, like slipway.db that holds the same
- * values) until the guest is destroyed.
+ * bwrap reads its options from fd 3, so the app's environment (secrets)
+ * never shows in the host's `ps`: the prelude reads the options file into
+ * memory, empties it (bash's own redirection: no program to start, and no
+ * secret stays on disk while the guest runs) and feeds them to bwrap through
+ * a pipe. They never travel as environment either: root's prelude and tools
+ * must not see the app's variables (LD_PRELOAD, BASH_ENV).
  *
  * The prelude is a fixed script: paths arrive as arguments, never spliced in.
  */
@@ -37,8 +39,11 @@ args=$1; mounts=$2; shift 2
 # Only stdio reaches the guest: any other descriptor the daemon inherited stays out.
 for p in /proc/$$/fd/*; do n=\${p##*/}; case $n in 0|1|2) ;; *) eval "exec $n>&-" 2>/dev/null || true ;; esac; done
 for f in $SLIPWAY_GUEST_CGROUPS; do echo $$ > "$f"; done
+# bwrap's options hold the app's environment: read into memory and emptied on disk before anything else runs.
+mapfile -d '' opts < "$args"
+: > "$args"
 if [ -s "$mounts" ]; then mount --all --fstab "$mounts"; fi
-exec 3< "$args"
+exec 3< <(printf '%s\\0' "\${opts[@]}")
 exec "$@"`;
 
 /**
@@ -63,6 +68,8 @@ export function joinCommand(
 ): { argv: string[]; env: Record<string, string> } {
   const { uid, gid } = user;
   return {
+    // One line per program of the chain.
+    // prettier-ignore
     argv: [
       // --norc: Debian's bash reads ~/.bashrc when its stdin is a socket (as from sshd), and node's pipes are sockets.
       'bash',
@@ -159,6 +166,7 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   fs.rmSync(paths.stage, { recursive: true, force: true });
   fs.mkdirSync(paths.stage, { recursive: true, mode: 0o755 });
   const table: string[] = [];
+  // prettier-ignore
   const bwrap: string[] = [
     '--unshare-user',
     '--disable-userns',
@@ -216,6 +224,8 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   const { uid, gid } = spec.user;
   return {
     command: 'unshare',
+    // One line per program of the chain.
+    // prettier-ignore
     args: [
       '--mount',
       '--propagation',

@@ -23,6 +23,9 @@ export interface GuestUsersOptions {
  * has one uid whether its guest is a sandbox or a container, and `ps:resize`
  * means the same under either.
  */
+/** The uid range apps get their own user from unless the server says otherwise (`--guest-uids`). */
+export const DEFAULT_GUEST_UIDS: readonly [number, number] = [70000, 169999];
+
 export class GuestUsers {
   readonly range: [number, number];
   readonly defaults: Limits;
@@ -32,7 +35,7 @@ export class GuestUsers {
     private readonly store: Store,
     opts: GuestUsersOptions = {},
   ) {
-    this.range = opts.range ?? [70000, 169999];
+    this.range = opts.range ?? [...DEFAULT_GUEST_UIDS];
     this.defaults = opts.defaults ?? DEFAULT_LIMITS;
     const [low, high] = this.range;
     if (!Number.isInteger(low) || !Number.isInteger(high) || low < 1000 || high > 2 ** 31 - 2 || low > high) {

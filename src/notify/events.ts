@@ -1,3 +1,5 @@
+import type { Job, JobKind, Stage } from '../store/index.js';
+
 /**
  * What the pipeline tells the outside world when a deploy ends. The pipeline
  * knows only `DeployNotifier`; the daemon injects an implementation (webhooks
@@ -15,10 +17,10 @@ export interface DeployEvent {
   status: 'succeeded' | 'failed';
   commit: string | null;
   /** What started the job: push, rollback, config, promote, upload, deploy … */
-  kind: string;
-  mode: string;
+  kind: JobKind;
+  mode: Job['mode'];
   /** The stage that failed, or null. */
-  stage: string | null;
+  stage: Stage | null;
   error: string | null;
   duration_ms: number;
   job_id: number;
@@ -35,12 +37,12 @@ export interface DeployNotifier {
 export interface DeployEnd {
   app: string;
   jobId: number;
-  kind: string;
-  mode: string;
+  kind: JobKind;
+  mode: Job['mode'];
   release?: number | null;
   commit?: string | null;
   /** Absent when the deploy succeeded. */
-  failure?: { stage?: string | null; error: string };
+  failure?: { stage?: Stage | null; error: string };
   startedAt: number;
   endedAt?: number;
 }

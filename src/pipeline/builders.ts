@@ -1,32 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { runBuildpacks } from '../build/buildpacks.js';
-import { writeEnvDir } from '../build/build-env.js';
+import { runBuildpacks } from '../builder/buildpacks.js';
+import { writeEnvDir } from '../builder/build-env.js';
 import { buildSandbox } from './guests.js';
 import { buildInGuest } from './guest-build.js';
-import { buildInContainer } from '../build/container-build.js';
-import { buildFromDockerfile, hasDockerfile } from '../build/dockerfile.js';
-import { readDockerfile } from '../build/dockerfile-from.js';
+import type { BuildOutcome, BuilderKind, ImageBuilder } from '../builder/builder.js';
+import { DockerImageBuilder } from '../builder/docker-builder.js';
+import { hasDockerfile } from '../builder/dockerfile.js';
+import { readDockerfile } from '../builder/dockerfile-from.js';
 import { mayUse } from '../auth/access.js';
-import { readProcfile } from '../build/procfile.js';
+import { readProcfile } from '../builder/procfile.js';
 import { DeployError } from '../errors.js';
 import { driverFor, type DriverKind } from '../runtime/kinds.js';
-import type { DeployContext } from './context.js';
+import type { DeployContext, Services } from './context.js';
 import { checkBuildpacks } from './buildpack-egress.js';
-import { buildEngine } from './engine.js';
-import { homeId } from '../runtime/docker/container-spec.js';
 import { revealConfig } from '../secrets/box.js';
-
-/** How a release gets built: buildpacks on the host, buildpacks in a stack container, or the app's own Dockerfile. */
-export type BuilderKind = 'host' | 'container' | 'dockerfile';
-
-export interface BuildOutcome {
-  buildpacks: string[];
-  processTypes: Record<string, string>;
-  configVars: Record<string, string>;
-  /** Dockerfile builds: the image id the release runs from. */
-  image?: string;
-}
+import { settingsOf } from '../apps/settings.js';
 
 /**
  * The choice as data: what the source asks for × the driver the app runs
@@ -55,30 +44,28 @@ export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<Build
   container: async (ctx) => {
     const opts = buildpackOptions(ctx);
     await checkBuildpacks(ctx, opts.env);
-    const docker = await buildEngine(ctx.services);
+    const builder = imageBuilder(ctx.services);
+    await builder.ready();
     ctx.log.line('-----> Building inside a container from the stack image');
-    return buildInContainer({
+    return builder.buildpacks({
       ...opts,
-      docker,
       release: ctx.release!.version,
-      home: homeId(ctx.services.layout.home),
       builtinDir: ctx.services.settings.buildpacksDir,
       user: ctx.services.guests?.userOf(ctx.app),
     });
   },
   dockerfile: async (ctx) => {
-    const docker = await buildEngine(ctx.services);
+    const builder = imageBuilder(ctx.services);
+    await builder.ready();
     const { app, source } = ctx;
     ctx.log.line('-----> Dockerfile app detected: building its image');
     const context =
       source.kind === 'git'
         ? { kind: 'git' as const, repo: ctx.services.layout.repo(app.name), commit: source.commit, env: source.gitEnv }
         : { kind: 'dir' as const, dir: ctx.workDir };
-    const image = await buildFromDockerfile({
-      docker,
+    const image = await builder.dockerfile({
       app: app.name,
       release: ctx.release!.version,
-      home: homeId(ctx.services.layout.home),
       context,
       dockerfile: await readDockerfile(ctx.workDir),
       mayUse: deployerMayUse(ctx),
@@ -90,6 +77,12 @@ export const BUILDERS: Record<BuilderKind, (ctx: DeployContext) => Promise<Build
     return { buildpacks: [], processTypes: { web: '', ...(await readProcfile(ctx.workDir)) }, configVars: {}, image };
   },
 };
+
+/** The engine-backed builder of this server; the Docker one unless the services name another. */
+export function imageBuilder(services: Services): ImageBuilder {
+  services.imageBuilder ??= new DockerImageBuilder(services.layout.home);
+  return services.imageBuilder;
+}
 
 /** Picks the builder for this deploy, or refuses a Dockerfile app on the process driver with what to do. */
 export async function chooseBuilder(ctx: DeployContext): Promise<BuilderKind> {
@@ -107,7 +100,7 @@ export async function chooseBuilder(ctx: DeployContext): Promise<BuilderKind> {
 
 /** A buildpack named by the app (setting, BUILDPACK_URL, `.buildpacks`) wins over a Dockerfile, as in Dokku. */
 function forcedBuildpack(ctx: DeployContext): boolean {
-  return !!(ctx.app.settings.buildpack_url || ctx.config.BUILDPACK_URL || fs.existsSync(path.join(ctx.workDir, '.buildpacks')));
+  return !!(settingsOf(ctx.app).get('buildpack_url') || ctx.config.BUILDPACK_URL || fs.existsSync(path.join(ctx.workDir, '.buildpacks')));
 }
 
 /**
@@ -135,7 +128,7 @@ function buildpackOptions(ctx: DeployContext) {
     envDir: layout.env(app),
     env: { ...config, ...(ctx.source.kind === 'git' ? { SOURCE_VERSION: ctx.source.commit } : {}) },
     workDir: path.join(layout.app(app), 'tmp'),
-    buildpackUrl: ctx.app.settings.buildpack_url || config.BUILDPACK_URL || undefined,
+    buildpackUrl: settingsOf(ctx.app).get('buildpack_url') || config.BUILDPACK_URL || undefined,
     extraCaBundle: settings.extraCaBundle,
     egress: settings.egress,
     log: (line: string) => ctx.log.line(line),

@@ -1,20 +1,12 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { classifySpec, readBuildpacksFile } from '../build/buildpack-source.js';
-import {
-  DEFAULT_EGRESS,
-  checkGitUrlAtSet,
-  egressError,
-  gitEgress,
-  refuseLocal,
-  setByAdmin,
-  trustEntry,
-  type Setter,
-  type Target,
-} from '../egress/index.js';
+import { checkBuildpackSpec } from '../builder/buildpack-spec.js';
+import { classifySpec, readBuildpacksFile } from '../builder/buildpack-source.js';
+import { DEFAULT_EGRESS, egressError, gitEgress, refuseLocal, setByAdmin, trustEntry, type Setter, type Target } from '../egress/index.js';
 import type { App, Store } from '../store/index.js';
 import type { ConfigChange } from './config-changes.js';
 import type { DeployContext } from './context.js';
+import { settingsOf } from '../apps/settings.js';
 
 interface Named {
   spec: string;
@@ -48,14 +40,16 @@ export async function checkBuildpacks(ctx: DeployContext, env: Record<string, st
 }
 
 async function namedBuildpacks(ctx: DeployContext, env: Record<string, string>): Promise<Named[]> {
-  const { settings } = ctx.app;
-  if (settings.buildpack_url)
-    return [
-      { spec: settings.buildpack_url, setting: 'buildpack_url', trusted: setByAdmin(settings, 'buildpack_url', settings.buildpack_url) },
-    ];
+  const buildpackUrl = settingsOf(ctx.app).get('buildpack_url');
+  if (buildpackUrl) return [{ spec: buildpackUrl, setting: 'buildpack_url', trusted: settingsOf(ctx.app).setByAdmin('buildpack_url') }];
+  // BUILDPACK_URL is a config var, not a setting: its admin fingerprint is egress/trust.ts's own entry.
   if (env.BUILDPACK_URL)
     return [
-      { spec: env.BUILDPACK_URL, setting: 'BUILDPACK_URL', trusted: setByAdmin(settings, 'config.BUILDPACK_URL', env.BUILDPACK_URL) },
+      {
+        spec: env.BUILDPACK_URL,
+        setting: 'BUILDPACK_URL',
+        trusted: setByAdmin(ctx.app.settings, 'config.BUILDPACK_URL', env.BUILDPACK_URL),
+      },
     ];
   const specs = await readBuildpacksFile(ctx.workDir).catch(() => undefined);
   const byAdmin = ctx.services.store.users.byName(ctx.job.userName)?.role === 'admin';
@@ -74,25 +68,6 @@ async function insideSource(buildDir: string, dir: string, target: Target): Prom
       'ship the buildpack in the repository, or use a git URL',
     );
   }
-}
-
-/**
- * A buildpack spec as a setter may give it: built-in names and paths inside
- * the source for everyone, git URLs to allowed hosts, host paths and file
- * URLs for admins only. Unknown names are left to the build to refuse.
- */
-export function checkBuildpackSpec(setting: string, spec: string, who: Setter): void {
-  if (spec.startsWith('-'))
-    throw egressError({ setting, url: spec }, 'must not start with "-"', 'use a built-in name, a git URL or a path');
-  let source: ReturnType<typeof classifySpec>;
-  try {
-    source = classifySpec(spec, { builtinDir: '/', buildDir: '/' });
-  } catch {
-    return;
-  }
-  const target = { setting, url: spec };
-  if (source.kind === 'git') checkGitUrlAtSet(source.url, target, who);
-  else if (source.kind === 'path' && path.isAbsolute(spec)) refuseLocal(target, who.admin);
 }
 
 /**

@@ -2,6 +2,7 @@ import { SlipwayError, invalid } from '../errors.js';
 import type { SecretBox } from '../secrets/box.js';
 import { isSealed } from '../store/sealed.js';
 import type { App, Job, Store } from '../store/index.js';
+import { startDeploy } from './deploys.js';
 import type { DeployQueue } from './queue.js';
 
 export const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -71,15 +72,7 @@ export function startConfigRelease(opts: {
     store.apps.updateConfig(app.id, opts.changes);
     return undefined;
   }
-  return queue.enqueue({
-    app,
-    userName: opts.userName,
-    kind: 'config',
-    mode: 'final',
-    releaseKind: 'config',
-    source: { kind: 'live' },
-    configChanges: opts.changes,
-  });
+  return startDeploy({ services: queue.services, queue }, { kind: 'config', app, userName: opts.userName, changes: opts.changes });
 }
 
 export const missingVars = (app: App, names: string[]) =>

@@ -8,10 +8,12 @@ import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
 import type { DeployNotifier } from '../notify/events.js';
 import type { SecretBox } from '../secrets/box.js';
-import type Docker from 'dockerode';
+import type { ImageBuilder } from '../builder/builder.js';
 import type { GuestUsers } from '../guest/users.js';
 import type { GuestHost } from '../guest/host.js';
 import type { EgressSettings } from '../egress/index.js';
+import type { Plan } from './modes.js';
+import type { Workspace } from './workspaces.js';
 
 /** Server-wide settings the pipeline reads; set by `slipway server` flags and env. */
 export interface PlatformSettings {
@@ -36,21 +38,18 @@ export interface PlatformSettings {
   egress?: EgressSettings;
 }
 
-/** Routers that can wait for in-flight requests before old backends stop. */
-export type DrainingRouter = RouterEngine & { drain?(backendIds: string[], timeoutMs: number): Promise<void> };
-
 export interface Services {
   store: Store;
   layout: Layout;
   driver: Driver;
-  router: DrainingRouter;
+  router: RouterEngine;
   settings: PlatformSettings;
   /** Told when each deploy ends (webhooks); absent when nobody listens. */
   notifier?: DeployNotifier;
   /** Opens secret config vars for process environments; absent only where no app has secrets (unit tests). */
   secrets?: SecretBox;
-  /** Docker engine client for container and Dockerfile builds; connected on first use (see pipeline/engine.ts). */
-  docker?: Docker;
+  /** Container and Dockerfile builds; default the Docker engine, connected on first use (see imageBuilder in builders.ts). */
+  imageBuilder?: ImageBuilder;
   /** Each app's own user and its limits per process type (both drivers). */
   guests?: GuestUsers;
   /** Sandboxes on this host for host builds (and the process driver's guests); absent when the server is not root. */
@@ -91,6 +90,10 @@ export interface DeployContext {
   app: App;
   job: Job;
   mode: Mode;
+  /** The stages this deploy runs (its mode's row of MODES). */
+  stages: Plan;
+  /** Where its code is assembled and run from (WORKSPACES[mode]). */
+  workspace: Workspace;
   source: ResolvedSource;
   releaseKind: ReleaseKind;
   log: JobLog;

@@ -1,8 +1,152 @@
+/**
+ * What happens when X deploys — a push, a rollback, a promotion, a config
+ * change, an upload, a source build, a redeploy — is answered by three files:
+ *   - here, INTENTS: which job kind, mode, release kind, source and config each
+ *     way of starting a deploy gets;
+ *   - modes.ts: which stages each mode runs (MODES) and where its code is
+ *     assembled and run from (WORKSPACES);
+ *   - runner.ts: the set-up, the stages in order (rollback on error, notify
+ *     always) and the clean-up, in one try/finally.
+ * The queue only schedules and locks. Entrances (git hooks, CLI, SSH, API)
+ * build a DeployIntent and call startDeploy; nothing else picks a mode or kind.
+ */
 import fs from 'node:fs';
 import { SlipwayError, invalid } from '../errors.js';
-import type { App, Job, Release } from '../store/index.js';
+import type { App, DeployJobKind, Job, Mode, Release, ReleaseKind } from '../store/index.js';
 import type { DeploySource, Services } from './context.js';
+import { MODES, type Plan } from './modes.js';
 import type { DeployQueue } from './queue.js';
+import { settingsOf } from '../apps/settings.js';
+
+interface By {
+  app: App;
+  userName: string;
+}
+
+/** Every way a deploy starts. */
+export type DeployIntent =
+  /** A push to the deploy branch; a final app's push deploys what its upstream built from the commit (see upstreamReleaseFor). */
+  | (By & { kind: 'push'; commit: string; ref: string; gitEnv?: Record<string, string>; upstream?: { app: App; release: Release } })
+  /** `slipway rollback`: an earlier release's archive with that release's config. */
+  | (By & { kind: 'rollback'; target: Release })
+  /** A release of `from` copied to `app` with `app`'s own config. */
+  | (By & { kind: 'promote'; from: App; release: Release })
+  /** `config:set`/`unset`: the live release's archive with changed config. */
+  | (By & { kind: 'config'; changes: Record<string, string | undefined> })
+  /** A release archive built elsewhere (CI), uploaded as-is. */
+  | (By & { kind: 'upload'; file: string; sha256: string })
+  /** A source tarball to build (Heroku's Build API, Dokku's git:from-archive). */
+  | (By & { kind: 'build'; file: string })
+  /** `slipway deploy APP`: the pipeline again without a push. */
+  | (By & { kind: 'redeploy' });
+
+export type IntentKind = DeployIntent['kind'];
+
+/** The job kinds deploys are listed under (`jobs`, store/jobs.ts); a redeploy is listed as `deploy`. */
+export type { DeployJobKind };
+
+/** What the queue runs: everything the runner needs, decided here. */
+export interface DeployPlan {
+  app: App;
+  userName: string;
+  kind: DeployJobKind;
+  mode: Mode;
+  releaseKind: ReleaseKind;
+  source: DeploySource;
+  /** The stages the mode runs (MODES[mode]). */
+  stages: Plan;
+  /** Config for the new release; default: the app's current config. */
+  config?: Record<string, string>;
+  /** Changes applied to the app's config when the job starts (`undefined` unsets). */
+  configChanges?: Record<string, string | undefined>;
+}
+
+interface Row<I extends DeployIntent> {
+  job: DeployJobKind;
+  /** A fixed mode, or `own`: the app's mode (its environment's default or its setting). */
+  mode: Mode | 'own';
+  releaseKind: ReleaseKind | ((i: I) => ReleaseKind);
+  source: (i: I, services: Services) => DeploySource;
+  config?: (i: I) => Record<string, string>;
+  configChanges?: (i: I) => Record<string, string | undefined>;
+}
+
+type Rows = { [K in IntentKind]: Row<Extract<DeployIntent, { kind: K }>> };
+
+/**
+ * The intent table. Everything that never builds (a rollback, a promotion, a
+ * config change, an upload) runs in final mode from a release archive; a
+ * push, a source build and a redeploy run in the app's own mode.
+ */
+export const INTENTS: Rows = {
+  push: {
+    job: 'push',
+    mode: 'own',
+    releaseKind: (i) => (i.upstream ? 'promote' : 'build'),
+    source: (i) =>
+      i.upstream
+        ? { ...archiveOf(i.upstream.release), fromApp: i.upstream.app.name, commit: i.commit }
+        : { kind: 'git', commit: i.commit, ref: i.ref, gitEnv: i.gitEnv },
+  },
+  rollback: { job: 'rollback', mode: 'final', releaseKind: 'rollback', source: (i) => archiveOf(i.target), config: (i) => i.target.config },
+  promote: { job: 'promote', mode: 'final', releaseKind: 'promote', source: (i) => ({ ...archiveOf(i.release), fromApp: i.from.name }) },
+  config: { job: 'config', mode: 'final', releaseKind: 'config', source: () => ({ kind: 'live' }), configChanges: (i) => i.changes },
+  upload: {
+    job: 'upload',
+    mode: 'final',
+    releaseKind: 'artifact',
+    source: (i) => ({
+      kind: 'archive',
+      archive: i.file,
+      sha256: i.sha256,
+      description: `uploaded artifact sha256 ${i.sha256.slice(0, 12)}…`,
+    }),
+  },
+  build: { job: 'build', mode: 'own', releaseKind: 'build', source: (i) => ({ kind: 'tarball', file: i.file }) },
+  redeploy: { job: 'deploy', mode: 'own', releaseKind: 'build', source: (i, services) => redeploySource(services, i.app) },
+};
+
+/** Looks the intent up in INTENTS. */
+export function planDeploy(services: Services, intent: DeployIntent): DeployPlan {
+  const row = INTENTS[intent.kind] as Row<DeployIntent>;
+  const mode = row.mode === 'own' ? intent.app.mode : row.mode;
+  return {
+    app: intent.app,
+    userName: intent.userName,
+    kind: row.job,
+    mode,
+    releaseKind: typeof row.releaseKind === 'function' ? row.releaseKind(intent) : row.releaseKind,
+    source: row.source(intent, services),
+    stages: MODES[mode],
+    config: row.config?.(intent),
+    configChanges: row.configChanges?.(intent),
+  };
+}
+
+/** Queues the deploy an intent names; returns its job. */
+export function startDeploy(deps: DeployDeps, intent: DeployIntent): Job {
+  return deps.queue.enqueue(planDeploy(deps.services, intent));
+}
+
+/** The archive of an existing release, as a deploy source. */
+function archiveOf(r: Release): Extract<DeploySource, { kind: 'archive' }> {
+  return { kind: 'archive', archive: r.archivePath!, sha256: r.sha256 ?? undefined, fromVersion: r.version, commit: r.commit };
+}
+
+/**
+ * A redeploy takes the work tree as it is (editable; first moved to its
+ * origin's branch when one is set), the app's artifact URLs (final, when set),
+ * the live archive (final), or the head of the deploy branch.
+ */
+function redeploySource(services: Services, app: App): DeploySource {
+  const urls = artifactUrls(app);
+  if (app.mode === 'editable') {
+    const origin = settingsOf(app).get('origin');
+    return origin ? { kind: 'worktree', origin, branch: app.deployBranch } : { kind: 'worktree' };
+  }
+  if (app.mode === 'final') return urls.length ? { kind: 'urls', urls } : { kind: 'live' };
+  return { kind: 'git', commit: branchHead(services, app), ref: `refs/heads/${app.deployBranch}` };
+}
 
 /**
  * Every way a deploy starts, as one function each over the same queue: the
@@ -20,73 +164,23 @@ export interface Actor {
 
 /** A release archive built elsewhere (CI), uploaded as-is: deployed without a build, in any mode. */
 export function deployArtifact(deps: DeployDeps, app: App, actor: Actor, file: string, sha256: string): Job {
-  return deps.queue.enqueue({
-    app,
-    userName: actor.userName,
-    kind: 'upload',
-    mode: 'final',
-    releaseKind: 'artifact',
-    source: { kind: 'archive', archive: file, sha256, description: `uploaded artifact sha256 ${sha256.slice(0, 12)}…` },
-  });
+  return startDeploy(deps, { kind: 'upload', app, userName: actor.userName, file, sha256 });
 }
 
 /** A source tarball to build in the app's own mode (Heroku's Build API, Dokku's git:from-archive). */
 export function deploySource(deps: DeployDeps, app: App, actor: Actor, file: string): Job {
   if (app.mode === 'final') throw finalNeverBuilds(app);
-  return deps.queue.enqueue({
-    app,
-    userName: actor.userName,
-    kind: 'build',
-    mode: app.mode,
-    releaseKind: 'build',
-    source: { kind: 'tarball', file },
-  });
+  return startDeploy(deps, { kind: 'build', app, userName: actor.userName, file });
 }
 
-/**
- * `slipway deploy APP`: runs the pipeline again without a push — the work tree
- * as it is (editable), the app's artifact URLs (final, when set), or the head
- * of the deploy branch.
- */
+/** `slipway deploy APP`: runs the pipeline again without a push (see redeploySource). */
 export function redeploy(deps: DeployDeps, app: App, actor: Actor): Job {
-  const urls = artifactUrls(app);
-  let source: DeploySource;
-  if (app.mode === 'editable')
-    source = app.settings.origin ? { kind: 'worktree', origin: app.settings.origin, branch: app.deployBranch } : { kind: 'worktree' };
-  else if (app.mode === 'final' && urls.length) source = { kind: 'urls', urls };
-  else if (app.mode === 'final') source = { kind: 'live' };
-  else {
-    const commit = branchHead(deps, app);
-    source = { kind: 'git', commit, ref: `refs/heads/${app.deployBranch}` };
-  }
-  return deps.queue.enqueue({
-    app,
-    userName: actor.userName,
-    kind: 'deploy',
-    mode: source.kind === 'live' ? 'final' : app.mode,
-    releaseKind: 'build',
-    source,
-  });
+  return startDeploy(deps, { kind: 'redeploy', app, userName: actor.userName });
 }
 
 /** Copies a release of `from` (default: its live one) to `to` as a new release, with `to`'s own config. */
 export function promote(deps: DeployDeps, from: App, to: App, actor: Actor, version?: number): Job {
-  const release = promotable(deps, from, version);
-  return deps.queue.enqueue({
-    app: to,
-    userName: actor.userName,
-    kind: 'promote',
-    mode: 'final',
-    releaseKind: 'promote',
-    source: {
-      kind: 'archive',
-      archive: release.archivePath!,
-      sha256: release.sha256 ?? undefined,
-      fromApp: from.name,
-      fromVersion: release.version,
-      commit: release.commit,
-    },
-  });
+  return startDeploy(deps, { kind: 'promote', app: to, userName: actor.userName, from, release: promotable(deps, from, version) });
 }
 
 /**
@@ -102,7 +196,7 @@ export function upstreamReleaseFor(deps: DeployDeps, app: App, commit: string): 
 }
 
 export function upstreamOf(deps: DeployDeps, app: App): App | undefined {
-  const name = app.settings.upstream;
+  const name = settingsOf(app).get('upstream');
   return name ? deps.services.store.apps.byName(name) : undefined;
 }
 
@@ -128,13 +222,13 @@ function promotable(deps: DeployDeps, from: App, version?: number): Release {
 }
 
 export function artifactUrls(app: App): string[] {
-  return (app.settings.artifact_urls ?? '').split(/[\s,]+/).filter(Boolean);
+  return settingsOf(app).get('artifact_urls');
 }
 
-function branchHead(deps: DeployDeps, app: App): string {
-  const ref = `${deps.services.layout.repo(app.name)}/refs/heads/${app.deployBranch}`;
+function branchHead(services: Services, app: App): string {
+  const ref = `${services.layout.repo(app.name)}/refs/heads/${app.deployBranch}`;
   if (fs.existsSync(ref)) return fs.readFileSync(ref, 'utf8').trim();
-  const packed = `${deps.services.layout.repo(app.name)}/packed-refs`;
+  const packed = `${services.layout.repo(app.name)}/packed-refs`;
   const line = fs.existsSync(packed)
     ? fs
         .readFileSync(packed, 'utf8')

@@ -2,7 +2,6 @@ import type { Instance } from '../runtime/driver.js';
 import { revealConfig } from '../secrets/box.js';
 import type { App } from '../store/index.js';
 import type { Services } from './context.js';
-import type { JobLog } from './job-log.js';
 import { guestOf } from './guests.js';
 
 /**
@@ -40,33 +39,25 @@ export function desiredFormation(services: Services, app: App, processTypes: Rec
   return wanted;
 }
 
-export interface StartFormationOptions {
-  services: Services;
-  app: App;
+/** What it takes to start processes of a release: its directory, env, process types and (Dockerfile apps) image. */
+export interface RunnableRelease {
   version: number;
-  releaseDir: string;
-  processTypes: Record<string, string>;
+  dir: string;
   env: Record<string, string>;
+  processTypes: Record<string, string>;
   /** Dockerfile apps: the release's image (Release.image). */
   image?: string;
-  log?: JobLog;
 }
 
-/** Starts one instance (`type.index`) of a release. */
-export function startInstance(
-  services: Services,
-  app: App,
-  release: Pick<StartFormationOptions, 'version' | 'releaseDir' | 'processTypes' | 'env' | 'image'>,
-  type: string,
-  index: number,
-): Promise<Instance> {
+/** Starts one instance (`type.index`) of a release; pipeline/bring-up.ts is the only caller that may leave it running. */
+export function startInstance(services: Services, app: App, release: RunnableRelease, type: string, index: number): Promise<Instance> {
   return services.driver.start({
     app: app.name,
     release: release.version,
     type,
     index,
     command: release.processTypes[type]!,
-    releaseDir: release.releaseDir,
+    releaseDir: release.dir,
     dataDir: services.layout.data(app.name),
     env: release.env,
     logFile: `${services.layout.logs(app.name)}/app.log`,
@@ -74,19 +65,6 @@ export function startInstance(
     image: release.image,
     ...guestOf(services, app, type),
   });
-}
-
-export async function startFormation(opts: StartFormationOptions): Promise<Instance[]> {
-  const { services, app } = opts;
-  const started: Instance[] = [];
-  for (const [type, quantity] of Object.entries(desiredFormation(services, app, opts.processTypes))) {
-    for (let index = 1; index <= quantity; index++) {
-      const instance = await startInstance(services, app, opts, type, index);
-      started.push(instance);
-      opts.log?.info(`Started ${type}.${index}${instance.port ? ` on port ${instance.port}` : ''}`);
-    }
-  }
-  return started;
 }
 
 /**
@@ -106,7 +84,7 @@ export async function routeTo(services: Services, app: App, instances: Instance[
 export async function stopInstances(services: Services, instances: Instance[]): Promise<void> {
   if (!instances.length) return;
   await services.router
-    .drain?.(
+    .drain(
       instances.map((i) => i.id),
       services.settings.stopGraceMs,
     )

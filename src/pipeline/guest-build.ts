@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { BuildOptions, BuildResult } from '../build/buildpacks.js';
-import { nodeModulesDir, readOutcome } from '../build/container-build.js';
-import { IN_CONTAINER as P, type ContainerBuildRequest } from '../build/container-paths.js';
-import { runStreaming } from '../build/run-streaming.js';
+import type { BuildOptions, BuildResult } from '../builder/buildpacks.js';
+import { nodeModulesDir, readOutcome } from '../builder/container-build.js';
+import { IN_CONTAINER as P, type ContainerBuildRequest } from '../builder/container-paths.js';
+import { runStreaming } from '../builder/run-streaming.js';
 import { ownTree } from '../guest/ownership.js';
 import { BUILD_LIMITS } from '../guest/users.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -13,7 +13,7 @@ import type { Services } from './context.js';
 
 /**
  * A host build in one guest, as the app's own user: the same runner as a
- * container build (build/container-entry.ts), with the same paths inside
+ * container build (builder/container-entry.ts), with the same paths inside
  * (the source at /tmp/build, Slipway's runner read-only at /opt/slipway), on
  * the host's own node. One guest for the whole build rather than one per
  * buildpack step: a guest costs a few milliseconds to start, and a build has
@@ -57,7 +57,7 @@ export async function buildInGuest(services: Services, app: App, jobId: number, 
     ],
     cwd: P.build,
     env: { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', ...passThrough() },
-    argv: [process.execPath, `${P.root}/dist/build/container-entry.js`, JSON.stringify(request)],
+    argv: [process.execPath, `${P.root}/dist/builder/container-entry.js`, JSON.stringify(request)],
   });
   const res = await runStreaming({
     command: guest.launch.command,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Sandbox } from '../build/run-streaming.js';
+import type { Sandbox } from '../builder/run-streaming.js';
 import { ownTree } from '../guest/ownership.js';
 import { BUILD_LIMITS } from '../guest/users.js';
 import type { GuestUser, Limits } from '../runtime/driver.js';

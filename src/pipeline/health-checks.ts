@@ -2,7 +2,7 @@ import http from 'node:http';
 import { DeployError } from '../errors.js';
 import type { Instance } from '../runtime/driver.js';
 import { waitForHttp } from '../router/health.js';
-import { isPortOpen } from '../runtime/process/ports.js';
+import { isPortOpen } from '../runtime/ports.js';
 import type { HealthCheck } from './app-json.js';
 import type { Services } from './context.js';
 

@@ -1,27 +1,13 @@
-import type { Mode } from '../store/index.js';
+import { STAGES, type Mode, type Stage } from '../store/index.js';
+import { BUILD_DIR, WORK_TREE, type Workspace } from './workspaces.js';
 
 /**
- * The corpus RFC's "Full procedure", in order. Every deploy — a push, an
- * upload, a promotion, a rollback — walks this list; its mode decides which
- * stages run. `rollback` runs only when a stage failed, `notify` always.
+ * The corpus RFC's "Full procedure", in order (store/jobs.ts holds the names,
+ * since jobs record them). Every deploy — a push, an upload, a promotion, a
+ * rollback — walks this list; its mode decides which stages run. `rollback`
+ * runs only when a stage failed, `notify` always.
  */
-export const STAGES = [
-  'trigger',
-  'archive',
-  'init-sync',
-  'release-sync',
-  'configure',
-  'build',
-  'reconfigure',
-  'activate',
-  'upgrade',
-  'bundle',
-  'post-install',
-  'rollback',
-  'notify',
-] as const;
-
-export type Stage = (typeof STAGES)[number];
+export { STAGES, type Stage };
 
 export const STAGE_TITLES: Record<Stage, string> = {
   trigger: 'Trigger',
@@ -39,7 +25,7 @@ export const STAGE_TITLES: Record<Stage, string> = {
   notify: 'Notify',
 };
 
-type Plan = Record<Stage, 'run' | 'skip'>;
+export type Plan = Record<Stage, 'run' | 'skip'>;
 
 /**
  * DESIGN.md's mode × stage table, as data. Editable iterates in place (no
@@ -57,9 +43,14 @@ function row(...cells: Array<'run' | 'skip'>): Plan {
   return Object.fromEntries(STAGES.map((s, i) => [s, cells[i]!])) as Plan;
 }
 
+/**
+ * Where each mode assembles its code and runs it from (see workspaces.ts):
+ * editable works in the app's work tree in place; the others build in a fresh
+ * dir that becomes releases/vN.
+ */
+export const WORKSPACES: Record<Mode, Workspace> = { editable: WORK_TREE, cooking: BUILD_DIR, final: BUILD_DIR };
+
 /** The stages a mode runs on the way forward (rollback and notify are the error/always paths). */
 export function forwardStages(mode: Mode): Stage[] {
   return STAGES.filter((s) => s !== 'rollback' && s !== 'notify' && MODES[mode][s] === 'run');
 }
-
-export const DEFAULT_MODE: Record<'dev' | 'staging' | 'prod', Mode> = { dev: 'editable', staging: 'cooking', prod: 'final' };

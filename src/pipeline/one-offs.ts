@@ -2,7 +2,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { SlipwayError } from '../errors.js';
 import type { Driver, ExecRequest, Instance } from '../runtime/driver.js';
 import type { Orphans } from '../runtime/orphans.js';
-import { LogWriter } from '../runtime/process/log-writer.js';
+import { LogWriter } from '../logs/log-writer.js';
 
 /** A detached one-off (Heroku's `run:detached`): an instance of no formation, that ends when its command does. */
 export interface OneOff extends Instance {

@@ -1,24 +1,10 @@
-import fsp from 'node:fs/promises';
-import { SlipwayError, describe } from '../errors.js';
-import type { App, Job, Mode, ReleaseKind } from '../store/index.js';
-import type { DeployContext, DeploySource, ResolvedSource, Services } from './context.js';
+import { describe } from '../errors.js';
+import type { App, Job, TaskJobKind } from '../store/index.js';
+import type { Services } from './context.js';
+import type { DeployPlan } from './deploys.js';
 import { followJobLog, JobLog } from './job-log.js';
-import { runDeploy } from './runner.js';
+import { runDeployJob, type DeployJob } from './runner.js';
 import { sourceCommit } from './source.js';
-
-export interface DeployRequest {
-  app: App;
-  userName: string;
-  /** What started it: `push`, `rollback`, `deploy`, `promote`, `upload`. */
-  kind: string;
-  mode: Mode;
-  releaseKind: ReleaseKind;
-  source: DeploySource;
-  /** Config for the new release; defaults to the app's current config. */
-  config?: Record<string, string>;
-  /** Changes applied to the app's config when the job starts (`undefined` unsets). */
-  configChanges?: Record<string, string | undefined>;
-}
 
 /**
  * Work that is not a deploy but is still a job (a one-off container, an image
@@ -29,7 +15,7 @@ export interface TaskRequest {
   app: App;
   userName: string;
   /** What it is, as `jobs` lists it: `run`, `image`. */
-  kind: string;
+  kind: TaskJobKind;
   /** Stored with the job for `jobs:info`; never secrets. */
   params?: Record<string, unknown>;
   /**
@@ -48,16 +34,23 @@ interface LiveJob {
 }
 
 /**
- * Deploy jobs, one at a time per app, in arrival order. A job is never refused
- * because another is running: it waits, and its log says its place in line.
+ * Deploy jobs, one at a time per app, in arrival order; apps never wait for
+ * each other. A job is never refused because another is running: it waits,
+ * and its log says its place in line. The queue only schedules and locks:
+ * what a deploy does is runner.ts's.
  */
 export class DeployQueue {
   private readonly tails = new Map<number, Promise<unknown>>();
   private readonly live = new Map<number, LiveJob>();
 
-  constructor(private readonly services: Services) {}
+  /** `runJob` runs a deploy when its turn comes (runner.ts; unit tests pass their own). */
+  constructor(
+    readonly services: Services,
+    private readonly runJob: (services: Services, job: DeployJob) => Promise<Job> = runDeployJob,
+  ) {}
 
-  enqueue(req: DeployRequest): Job {
+  /** Queues a deploy planned by pipeline/deploys.ts (startDeploy); runner.ts runs it when its turn comes. */
+  enqueue(req: DeployPlan): Job {
     const { store, layout } = this.services;
     const job = store.jobs.create({
       appId: req.app.id,
@@ -76,7 +69,7 @@ export class DeployQueue {
       );
     const abort = new AbortController();
     const tail = this.tails.get(req.app.id) ?? Promise.resolve();
-    const done = tail.then(() => this.run(job.id, req, log, abort.signal));
+    const done = tail.then(() => this.runJob(this.services, { jobId: job.id, plan: req, log, signal: abort.signal }));
     this.tails.set(
       req.app.id,
       done.catch(() => undefined),
@@ -127,77 +120,6 @@ export class DeployQueue {
     return job;
   }
 
-  private async run(jobId: number, req: DeployRequest, log: JobLog, signal: AbortSignal): Promise<Job> {
-    const { store, layout } = this.services;
-    const app = store.apps.byId(req.app.id);
-    if (!app) {
-      store.jobs.finish(jobId, 'failed', 'the app was destroyed before this deploy started');
-      log.close();
-      return store.jobs.get(jobId)!;
-    }
-    store.jobs.start(jobId);
-    let source: ResolvedSource;
-    try {
-      source = resolveSource(store, app, req.source);
-    } catch (err) {
-      log.error(describe(err));
-      store.jobs.finish(jobId, 'failed', describe(err));
-      log.close();
-      return store.jobs.get(jobId)!;
-    }
-    const config = { ...(req.config ?? store.apps.config(app.id)) };
-    for (const [k, v] of Object.entries(req.configChanges ?? {})) v === undefined ? delete config[k] : (config[k] = v);
-    // Build output often echoes the environment: from here on the job log and
-    // everyone following it see `********` for every secret of the app.
-    if (this.services.secrets) {
-      this.services.secrets.reveal(app.name, { ...store.apps.config(app.id), ...config });
-      log.mask(this.services.secrets.masker(app.name));
-    }
-    const ctx: DeployContext = {
-      services: this.services,
-      app,
-      job: store.jobs.get(jobId)!,
-      mode: req.mode,
-      source,
-      releaseKind: req.releaseKind,
-      log,
-      signal,
-      config,
-      workDir: req.mode === 'editable' ? `${layout.app(app.name)}/work` : layout.build(app.name),
-      buildpacks: [],
-      processTypes: {},
-      configVars: {},
-      previous: { version: app.currentRelease, instances: [] },
-      started: [],
-      switched: false,
-      startedAt: Date.now(),
-    };
-    let error: string | undefined;
-    try {
-      const outcome = await runDeploy(ctx);
-      if (outcome.error) error = describe(outcome.error);
-    } catch (err) {
-      error = describe(err);
-      log.error(`internal error: ${error}`);
-    }
-    // What its builds and hooks left running (`setsid` or not) ends with the job, as a build dyno does.
-    this.services.orphans?.reapOwner('deploy', jobId);
-    // Cleaned up before the job counts as finished: whoever polls it then finds no scratch left.
-    if (ctx.mode !== 'editable') await fsp.rm(ctx.workDir, { recursive: true, force: true }).catch(() => undefined);
-    await fsp.rm(layout.scratch(app.name), { recursive: true, force: true }).catch(() => undefined);
-    // ENV_DIR holds secrets in plain text for the buildpacks; it is not needed once the build is over.
-    await fsp.rm(layout.env(app.name), { recursive: true, force: true }).catch(() => undefined);
-    // Uploaded or fetched files were linked into archives/ by bundle if the deploy got that far.
-    const uploads = `${layout.app(app.name)}/uploads/`;
-    for (const f of [ctx.source.kind === 'archive' ? ctx.source.archive : '', req.source.kind === 'tarball' ? req.source.file : '']) {
-      if (f.startsWith(uploads)) await fsp.rm(f, { force: true }).catch(() => undefined);
-    }
-    if (ctx.release) store.releases.finish(ctx.release.id, error ? 'failed' : 'succeeded', error);
-    store.jobs.finish(jobId, error ? 'failed' : 'succeeded', error);
-    log.close();
-    return store.jobs.get(jobId)!;
-  }
-
   /**
    * Runs `fn` under the app's deploy lock, after every job queued before it:
    * scaling or restarting never races a deploy's switch.
@@ -234,16 +156,4 @@ export class DeployQueue {
     for (const j of this.live.values()) j.abort.abort(new Error('the Slipway server is shutting down'));
     await Promise.allSettled([...this.live.values()].map((j) => j.done));
   }
-}
-
-/** Turns `live` into the archive of the release that is live when the job starts. */
-function resolveSource(store: Services['store'], app: App, source: DeploySource): ResolvedSource {
-  if (source.kind !== 'live') return source;
-  const live = app.currentRelease == null ? undefined : store.releases.get(app.id, app.currentRelease);
-  if (!live?.archivePath) {
-    throw new SlipwayError('no_archive', `${app.name} has no live release archive to make a new release from`, {
-      hint: 'push to deploy it first',
-    });
-  }
-  return { kind: 'archive', archive: live.archivePath, sha256: live.sha256 ?? undefined, fromVersion: live.version, commit: live.commit };
 }

@@ -1,9 +1,6 @@
-import { buildFromDockerfile } from '../build/dockerfile.js';
-import { readDockerfile } from '../build/dockerfile-from.js';
-import { deployerMayUse } from './builders.js';
+import { readDockerfile } from '../builder/dockerfile-from.js';
+import { deployerMayUse, imageBuilder } from './builders.js';
 import type { DeployContext } from './context.js';
-import { homeId } from '../runtime/docker/container-spec.js';
-import { buildEngine } from './engine.js';
 
 /**
  * The image a release made from a Dockerfile app's archive (rollback,
@@ -14,26 +11,20 @@ import { buildEngine } from './engine.js';
  * metadata is the uploader's word, and could name anyone's image.
  */
 export async function imageForArchive(ctx: DeployContext, recorded: string): Promise<string> {
-  const docker = await buildEngine(ctx.services);
+  const builder = imageBuilder(ctx.services);
   const short = recorded.replace(/^sha256:/, '').slice(0, 12);
-  const home = homeId(ctx.services.layout.home);
   const mayUse = deployerMayUse(ctx);
-  const found = await docker
-    .getImage(recorded)
-    .inspect()
-    .catch(() => undefined);
-  const labels = found?.Config?.Labels ?? {};
-  if (found && labels['slipway.home'] === home && mayUse(labels['slipway.app'] ?? '')) {
+  const reusable = await builder.reusableImage(recorded, mayUse);
+  if (reusable.id) {
     ctx.log.info(`Reusing image ${short}`);
-    // By id: a name in the metadata could point elsewhere by the time it starts.
-    return found.Id;
+    return reusable.id;
   }
-  ctx.log.info(`Image ${short} is ${found ? "not one of your apps' images" : 'gone'}; building it again from the archive's Dockerfile`);
-  return buildFromDockerfile({
-    docker,
+  ctx.log.info(
+    `Image ${short} is ${reusable.found ? "not one of your apps' images" : 'gone'}; building it again from the archive's Dockerfile`,
+  );
+  return builder.dockerfile({
     app: ctx.app.name,
     release: ctx.release!.version,
-    home,
     context: { kind: 'dir', dir: ctx.workDir },
     dockerfile: await readDockerfile(ctx.workDir),
     mayUse,

@@ -3,16 +3,11 @@ import { readMetadata, unpackArchive } from '../releases/archive.js';
 import { SlipwayError } from '../errors.js';
 import type { App, Release } from '../store/index.js';
 import type { Services } from './context.js';
-import { processEnv } from './formation.js';
+import { processEnv, type RunnableRelease } from './formation.js';
 
 /** What it takes to run processes of an existing release: its directory, env and process types. */
-export interface ReleaseRuntime {
+export interface ReleaseRuntime extends RunnableRelease {
   release: Release;
-  dir: string;
-  env: Record<string, string>;
-  processTypes: Record<string, string>;
-  /** Dockerfile apps: the image the release runs from. */
-  image?: string;
 }
 
 /**
@@ -33,6 +28,7 @@ export async function releaseRuntime(services: Services, app: App, version: numb
   const meta = await readMetadata(dir);
   return {
     release,
+    version,
     dir,
     env: processEnv(services, app.name, version, { ...(meta?.configVars ?? {}), ...release.config }, dir),
     processTypes: release.processTypes,

@@ -49,7 +49,7 @@ export interface ScriptOptions {
   /** The release directory it runs in (its guest's /app). */
   cwd: string;
   env: Record<string, string>;
-  stage: string;
+  stage: Stage;
   /** The release `cwd` belongs to; default the one being deployed. */
   release?: number;
   /** Host paths the script needs to see (the archive stage's snapshot). */

@@ -1,7 +1,11 @@
+import fsp from 'node:fs/promises';
 import { crashPoint } from '../crash-point.js';
-import { DeployError, describe } from '../errors.js';
-import type { DeployContext, StageFn } from './context.js';
-import { MODES, STAGE_TITLES, STAGES, type Stage } from './modes.js';
+import { DeployError, SlipwayError, describe } from '../errors.js';
+import type { App, Job } from '../store/index.js';
+import type { DeployContext, DeploySource, ResolvedSource, Services, StageFn } from './context.js';
+import type { DeployPlan } from './deploys.js';
+import type { JobLog } from './job-log.js';
+import { STAGE_TITLES, STAGES, WORKSPACES, type Stage } from './modes.js';
 import { runRepoHook } from './repo-hooks.js';
 import { trigger } from './stages/trigger.js';
 import { archive } from './stages/archive.js';
@@ -33,20 +37,131 @@ const STAGE_FNS: Record<Stage, StageFn> = {
   notify,
 };
 
+export interface DeployJob {
+  jobId: number;
+  plan: DeployPlan;
+  log: JobLog;
+  signal: AbortSignal;
+  /** Stage functions to use instead of the real ones (unit tests). */
+  stageFns?: Partial<Record<Stage, StageFn>>;
+}
+
+/**
+ * One deploy job from start to end: set-up (the app still exists, its source
+ * resolved, its config and secrets masked, the context made), the stages, and
+ * in a `finally` the clean-up — what its builds left running, its scratch,
+ * its secrets on disk, its uploads — after which the release and the job are
+ * marked finished, each exactly once. Resolves with the finished job.
+ */
+export async function runDeployJob(services: Services, job: DeployJob): Promise<Job> {
+  const { store } = services;
+  const { jobId, plan, log } = job;
+  const app = store.apps.byId(plan.app.id);
+  if (!app) {
+    store.jobs.finish(jobId, 'failed', 'the app was destroyed before this deploy started');
+    log.close();
+    return store.jobs.get(jobId)!;
+  }
+  store.jobs.start(jobId);
+  let ctx: DeployContext | undefined;
+  let error: string | undefined;
+  try {
+    ctx = setUp(services, app, job);
+    const outcome = await runDeploy(ctx, job.stageFns);
+    if (outcome.error) error = describe(outcome.error);
+  } catch (err) {
+    error = describe(err);
+    // A set-up failure (no live archive to resolve) is the user's to fix; anything later is ours.
+    log.error(ctx ? `internal error: ${error}` : error);
+  } finally {
+    if (ctx) await cleanUp(services, ctx, plan.source);
+    if (ctx?.release) store.releases.finish(ctx.release.id, error ? 'failed' : 'succeeded', error);
+    store.jobs.finish(jobId, error ? 'failed' : 'succeeded', error);
+    log.close();
+  }
+  return store.jobs.get(jobId)!;
+}
+
+function setUp(services: Services, app: App, job: DeployJob): DeployContext {
+  const { store, layout } = services;
+  const { plan, log } = job;
+  const source = resolveSource(services, app, plan.source);
+  const config = { ...(plan.config ?? store.apps.config(app.id)) };
+  for (const [k, v] of Object.entries(plan.configChanges ?? {})) v === undefined ? delete config[k] : (config[k] = v);
+  // Build output often echoes the environment: from here on the job log and
+  // everyone following it see `********` for every secret of the app.
+  if (services.secrets) {
+    services.secrets.reveal(app.name, { ...store.apps.config(app.id), ...config });
+    log.mask(services.secrets.masker(app.name));
+  }
+  const workspace = WORKSPACES[plan.mode];
+  return {
+    services,
+    app,
+    job: store.jobs.get(job.jobId)!,
+    mode: plan.mode,
+    stages: plan.stages,
+    workspace,
+    source,
+    releaseKind: plan.releaseKind,
+    log,
+    signal: job.signal,
+    config,
+    workDir: workspace.workDir(layout, app.name),
+    buildpacks: [],
+    processTypes: {},
+    configVars: {},
+    previous: { version: app.currentRelease, instances: [] },
+    started: [],
+    switched: false,
+    startedAt: Date.now(),
+  };
+}
+
+/** Everything a job leaves behind but its release, removed before the job counts as finished: whoever polls it then finds no scratch left. */
+async function cleanUp(services: Services, ctx: DeployContext, requested: DeploySource): Promise<void> {
+  const { layout } = services;
+  const app = ctx.app.name;
+  // What its builds and hooks left running (`setsid` or not) ends with the job, as a build dyno does.
+  services.orphans?.reapOwner('deploy', ctx.job.id);
+  await ctx.workspace.cleanUp(ctx);
+  await fsp.rm(layout.scratch(app), { recursive: true, force: true }).catch(() => undefined);
+  // ENV_DIR holds secrets in plain text for the buildpacks; it is not needed once the build is over.
+  await fsp.rm(layout.env(app), { recursive: true, force: true }).catch(() => undefined);
+  // Uploaded or fetched files were linked into archives/ by bundle if the deploy got that far.
+  const uploads = `${layout.app(app)}/uploads/`;
+  for (const f of [ctx.source.kind === 'archive' ? ctx.source.archive : '', requested.kind === 'tarball' ? requested.file : '']) {
+    if (f.startsWith(uploads)) await fsp.rm(f, { force: true }).catch(() => undefined);
+  }
+}
+
+/** Turns `live` into the archive of the release that is live when the job starts. */
+function resolveSource(services: Services, app: App, source: DeploySource): ResolvedSource {
+  if (source.kind !== 'live') return source;
+  const live = app.currentRelease == null ? undefined : services.store.releases.get(app.id, app.currentRelease);
+  if (!live?.archivePath) {
+    throw new SlipwayError('no_archive', `${app.name} has no live release archive to make a new release from`, {
+      hint: 'push to deploy it first',
+    });
+  }
+  return { kind: 'archive', archive: live.archivePath, sha256: live.sha256 ?? undefined, fromVersion: live.version, commit: live.commit };
+}
+
 export interface DeployOutcome {
   ok: boolean;
   error?: DeployError;
 }
 
 /**
- * The whole deploy, as the corpus RFC's "Full procedure": the forward stages in
- * order until one fails; then rollback (when the mode has it); notify always.
+ * The stages, as the corpus RFC's "Full procedure": the forward stages the
+ * deploy's mode runs, in order, until one fails; then rollback (when the mode
+ * has it); notify always.
  */
-export async function runDeploy(ctx: DeployContext): Promise<DeployOutcome> {
+export async function runDeploy(ctx: DeployContext, stageFns: Partial<Record<Stage, StageFn>> = {}): Promise<DeployOutcome> {
   let seq = 0;
   let failure: DeployError | undefined;
   for (const stage of STAGES) {
-    const wanted = MODES[ctx.mode][stage] === 'run';
+    const wanted = ctx.stages[stage] === 'run';
     const due = stage === 'rollback' ? failure !== undefined : stage === 'notify' || failure === undefined;
     if (!due) continue;
     seq += 1;
@@ -55,7 +170,7 @@ export async function runDeploy(ctx: DeployContext): Promise<DeployOutcome> {
       continue;
     }
     crashPoint(`${stage}:before`);
-    const error = await runStage(ctx, seq, stage, failure);
+    const error = await runStage(ctx, seq, stage, stageFns[stage] ?? STAGE_FNS[stage], failure);
     crashPoint(`${stage}:after`);
     if (error && !failure) failure = ctx.failure = error;
   }
@@ -63,13 +178,19 @@ export async function runDeploy(ctx: DeployContext): Promise<DeployOutcome> {
 }
 
 /** Runs one stage and its `.slipway/<stage>` hook, recording start, end and outcome on the job. */
-async function runStage(ctx: DeployContext, seq: number, stage: Stage, failure?: DeployError): Promise<DeployError | undefined> {
+async function runStage(
+  ctx: DeployContext,
+  seq: number,
+  stage: Stage,
+  fn: StageFn,
+  failure?: DeployError,
+): Promise<DeployError | undefined> {
   const jobs = ctx.services.store.jobs;
   jobs.stageStarted(ctx.job.id, seq, stage);
   if (stage !== 'notify') ctx.log.stage(STAGE_TITLES[stage]);
   try {
     if (ctx.signal.aborted && stage !== 'rollback' && stage !== 'notify') throw ctx.signal.reason ?? new Error('the deploy was cancelled');
-    await STAGE_FNS[stage](ctx);
+    await fn(ctx);
     if (stage !== 'notify') await runRepoHook(ctx, stage);
     jobs.stageFinished(ctx.job.id, seq, 'ok');
     return undefined;

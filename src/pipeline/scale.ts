@@ -2,9 +2,8 @@ import { invalid } from '../errors.js';
 import type { Instance } from '../runtime/driver.js';
 import type { App } from '../store/index.js';
 import type { Services } from './context.js';
-import { routeTo, startInstance, stopInstances } from './formation.js';
-import { awaitHealthy } from './health-checks.js';
-import { readAppJson } from './app-json.js';
+import { bringUp } from './bring-up.js';
+import { routeTo, stopInstances } from './formation.js';
 import { liveRuntime, type ReleaseRuntime } from './release-runtime.js';
 
 export const MAX_PER_TYPE = 100;
@@ -16,30 +15,15 @@ export function liveInstances(services: Services, app: App): Instance[] {
     .filter((i) => i.release === app.currentRelease && i.state !== 'stopping' && i.state !== 'stopped');
 }
 
-function startOne(services: Services, app: App, rt: ReleaseRuntime, type: string, index: number): Promise<Instance> {
-  return startInstance(
-    services,
-    app,
-    { version: rt.release.version, releaseDir: rt.dir, processTypes: rt.processTypes, env: rt.env, image: rt.image },
-    type,
-    index,
-  );
-}
-
-async function startHealthy(services: Services, app: App, rt: ReleaseRuntime, wanted: Array<[string, number]>): Promise<Instance[]> {
-  const started: Instance[] = [];
-  try {
-    for (const [type, index] of wanted) started.push(await startOne(services, app, rt, type, index));
-    await awaitHealthy(services, app.name, started, {
-      timeoutMs: services.settings.healthTimeoutMs,
-      signal: AbortSignal.timeout(services.settings.healthTimeoutMs * 2),
-      checks: readAppJson(rt.dir).healthchecks.web,
-    });
-    return started;
-  } catch (err) {
-    await stopInstances(services, started);
-    throw err;
-  }
+/** Starts `wanted` of the live release and, once they are healthy, routes them beside `keep()`. */
+function startHealthy(
+  services: Services,
+  app: App,
+  rt: ReleaseRuntime,
+  wanted: Array<[string, number]>,
+  opts: { keep: () => Instance[]; beforeSwitch?: () => void },
+): Promise<Instance[]> {
+  return bringUp(services, app, rt, { instances: wanted, signal: AbortSignal.timeout(services.settings.healthTimeoutMs * 2), ...opts });
 }
 
 /** Parses `web=3 worker=2` against the live release's process types. */
@@ -83,10 +67,12 @@ export async function scale(
       if (!used.has(index)) toStart.push([type, index]);
     toStop.push(...have.slice(n));
   }
-  const started = await startHealthy(services, app, rt, toStart);
-  for (const [type, n] of Object.entries(wanted)) services.store.apps.setFormation(app.id, type, n);
-  const keep = [...current.filter((i) => !toStop.includes(i)), ...started];
-  await routeTo(services, app, keep);
+  const started = await startHealthy(services, app, rt, toStart, {
+    keep: () => current.filter((i) => !toStop.includes(i)),
+    beforeSwitch: () => {
+      for (const [type, n] of Object.entries(wanted)) services.store.apps.setFormation(app.id, type, n);
+    },
+  });
   await stopInstances(services, toStop);
   return { started, stopped: toStop };
 }
@@ -110,14 +96,12 @@ export async function restart(services: Services, app: App, type?: string): Prom
             .filter((i) => i.type === 'web')
             .map((i) => i.index),
         ) + 1;
-      surge = await startHealthy(services, app, rt, [['web', spare]]);
-      await routeTo(services, app, others());
+      surge = await startHealthy(services, app, rt, [['web', spare]], { keep: others });
     }
     await stopInstances(services, [old]);
-    const [replacement] = await startHealthy(services, app, rt, [[old.type, old.index]]);
     // Driver snapshots are fresh objects each call: compare by id, never by identity.
     const surgeIds = new Set(surge.map((i) => i.id));
-    await routeTo(services, app, [...others().filter((i) => !surgeIds.has(i.id)), replacement!]);
+    await startHealthy(services, app, rt, [[old.type, old.index]], { keep: () => others().filter((i) => !surgeIds.has(i.id)) });
     await stopInstances(services, surge);
   }
   return targets.length;

@@ -3,10 +3,10 @@ import { isReservedAppName, type HostSettings } from '../auth/hosts.js';
 import { SlipwayError, invalid } from '../errors.js';
 import { createBareRepo } from '../git/repos.js';
 import { HOOKS_DIR } from '../paths.js';
-import { DEFAULT_MODE } from '../pipeline/modes.js';
 import type { App, Project, Service, Store, User } from '../store/index.js';
 import type { Layout } from '../store/layout.js';
 import { checkProjectName, serviceFor } from './lookup.js';
+import { DEFAULT_MODE } from '../apps/settings.js';
 
 /**
  * What the CLI and the API both do to projects and services; each entrance

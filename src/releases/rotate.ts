@@ -9,6 +9,8 @@ export interface RotateOptions {
   appName: string;
   /** How many succeeded releases keep their archive and directory. */
   keep: number;
+  /** The release a deploy is finishing (still pending): it counts as succeeded. */
+  deploying?: number;
   /** Called for each pruned release, e.g. so a driver can drop its images. */
   onPrune?: (version: number) => Promise<void>;
 }
@@ -21,7 +23,7 @@ export interface RotateOptions {
 export async function rotateReleases(opts: RotateOptions): Promise<number[]> {
   const app = opts.store.apps.byId(opts.appId);
   if (!app) return [];
-  const succeeded = opts.store.releases.list(opts.appId).filter((r) => r.status === 'succeeded');
+  const succeeded = opts.store.releases.list(opts.appId).filter((r) => r.status === 'succeeded' || r.id === opts.deploying);
   const live = app.currentRelease;
   const protectedVersions = new Set<number>();
   if (live != null) {

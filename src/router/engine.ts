@@ -57,6 +57,13 @@ export interface RouterEngine {
    */
   setChallenges?(challenges: AcmeChallenge[]): Promise<void>;
   routes(): Route[];
+  /**
+   * Resolves once none of `backendIds` has a request in flight, or after
+   * `timeoutMs` (the engine logs it): then stopping the instance is the lesser
+   * evil. Take the backends out of the route first, else new requests keep
+   * arriving. Never rejects.
+   */
+  drain(backendIds: string[], timeoutMs: number): Promise<void>;
   close(): Promise<void>;
   /**
    * Asked before a request goes to a backend (engines that can ask per

@@ -1,4 +1,6 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+// The nginx master is long-running (signals for reload and stop, its log lines followed): its own spawn. `nginx -t` is one-shot: execa.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -48,18 +50,15 @@ export function nginxMessages(stderr: string): string {
 }
 
 /** `nginx -t` on a whole config: resolves if nginx accepts it, else rejects with nginx's own message. */
-export function testConfig(bin: string, conf: string, prefix: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(bin, ['-t', '-q', '-c', conf, '-p', `${prefix}/`, '-g', 'daemon off;'], { timeout: 20_000 }, (err, _stdout, stderr) => {
-      if (!err) return resolve();
-      reject(
-        new SlipwayError('router_config_rejected', `nginx rejected the configuration: ${nginxMessages(stderr) || err.message}`, {
-          status: 500,
-          cause: err,
-        }),
-      );
-    });
-  });
+export async function testConfig(bin: string, conf: string, prefix: string): Promise<void> {
+  const result = await execa(bin, ['-t', '-q', '-c', conf, '-p', `${prefix}/`, '-g', 'daemon off;'], { timeout: 20_000, reject: false });
+  if (!result.failed) return;
+  // With `reject: false` a failed result is the ExecaError itself (command, exit code, stderr), kept as the cause.
+  throw new SlipwayError(
+    'router_config_rejected',
+    `nginx rejected the configuration: ${nginxMessages(result.stderr) || result.shortMessage}`,
+    { status: 500, cause: result },
+  );
 }
 
 export interface MasterOptions {

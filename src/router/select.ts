@@ -7,9 +7,6 @@ import { NginxRouter } from './nginx.js';
 export const ROUTER_ENGINES = ['builtin', 'nginx'] as const;
 export type RouterKind = (typeof ROUTER_ENGINES)[number];
 
-/** A router engine that can also wait for in-flight requests (both engines can). */
-export type Router = RouterEngine & { drain(backendIds: string[], timeoutMs: number): Promise<void> };
-
 export interface RouterChoice {
   kind: RouterKind;
   /** Slipway's data directory; the nginx engine keeps its config in `nginx/` under it. */
@@ -23,7 +20,7 @@ export interface RouterChoice {
  * The one place an engine is picked. Creating the nginx engine looks for the
  * nginx binary, so a missing one fails here, before the server starts anything.
  */
-export function createRouter(choice: RouterChoice): Router {
+export function createRouter(choice: RouterChoice): RouterEngine {
   switch (choice.kind) {
     case 'builtin':
       return new BuiltinRouter({ log: choice.log });

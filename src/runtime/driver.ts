@@ -1,7 +1,8 @@
 /**
  * The contract every runtime driver (process, docker, swarm) answers. The
- * pipeline and commands only ever see this interface; a registry in daemon/
- * picks the implementation.
+ * pipeline and commands only ever see this interface: runtime/select.ts makes
+ * the drivers, and runtime/multiplexer.ts sends each call to the one that
+ * runs the app. test/runtime/driver-contract.ts is what every driver passes.
  */
 
 export type InstanceState = 'starting' | 'up' | 'crashed' | 'stopping' | 'stopped';

@@ -9,6 +9,11 @@ export type DriverKind = (typeof DRIVERS)[number];
  * start of each deploy, so a change applies from the next one.
  */
 export function driverFor(app: App, serverDefault: DriverKind): DriverKind {
-  const own = app.settings.driver;
-  return (DRIVERS as readonly string[]).includes(own ?? '') ? (own as DriverKind) : serverDefault;
+  // The runtime sits below apps/settings.ts (which imports DRIVERS from here), so it reads the one key itself, with the same decoder.
+  return parseDriver(app.settings.driver) ?? serverDefault;
+}
+
+/** A stored driver name as a DriverKind; undefined when unset or not a driver this server has. */
+export function parseDriver(raw: string | undefined): DriverKind | undefined {
+  return (DRIVERS as readonly string[]).includes(raw ?? '') ? (raw as DriverKind) : undefined;
 }

@@ -1,15 +1,15 @@
 import type { Driver } from './driver.js';
 import { ProcessDriver } from './process/index.js';
 import { DockerDriver } from './docker/driver.js';
-import { connectEngine } from './docker/engine.js';
-import { DriverRegistry } from './registry.js';
+import { connectEngine } from '../docker/engine.js';
+import { DriverMultiplexer } from './multiplexer.js';
 import type { Store } from '../store/index.js';
 import type { GuestHost } from '../guest/host.js';
 
 import type { DriverKind } from './kinds.js';
 
 export { DRIVERS, driverFor, type DriverKind } from './kinds.js';
-export { DriverRegistry } from './registry.js';
+export { DriverMultiplexer } from './multiplexer.js';
 
 export interface DriverSelection {
   kind: DriverKind;
@@ -35,8 +35,8 @@ export async function createDriver(sel: DriverSelection): Promise<Driver> {
  * --driver docker` without an engine fails before anything listens), any
  * other kind when an app first needs it.
  */
-export function createRuntime(sel: DriverSelection & { store: Store }): Promise<DriverRegistry> {
-  return DriverRegistry.create({
+export function createRuntime(sel: DriverSelection & { store: Store }): Promise<DriverMultiplexer> {
+  return DriverMultiplexer.create({
     store: sel.store,
     serverDefault: sel.kind,
     log: sel.log,

@@ -85,6 +85,17 @@ export class AppStore {
     this.db.prepare('UPDATE apps SET current_release = ? WHERE id = ?').run(version, id);
   }
 
+  /** The branch whose pushes deploy (the `deploy_branch` setting, a column of its own). */
+  setDeployBranch(id: number, branch: string): void {
+    this.db.prepare('UPDATE apps SET deploy_branch = ? WHERE id = ?').run(branch, id);
+  }
+
+  /** Which stages the app's deploys run (the `mode` setting, a column of its own). */
+  setMode(id: number, mode: Mode): void {
+    this.db.prepare('UPDATE apps SET mode = ? WHERE id = ?').run(mode, id);
+  }
+
+  /** One key of the app's settings object; `undefined` removes it. The rules for each key are in apps/settings.ts. */
   setSetting(id: number, key: string, value: string | undefined): void {
     const app = this.byId(id)!;
     const settings = { ...app.settings };

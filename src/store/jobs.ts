@@ -1,5 +1,15 @@
+import { STAGES, type Stage } from '../stages.js';
 import type { Db } from './db.js';
 import { now } from './db.js';
+import type { Mode } from './apps.js';
+
+export { STAGES, type Stage };
+
+/** What started a deploy job, as `jobs` lists it (stored; API clients read it). */
+export type DeployJobKind = 'push' | 'deploy' | 'upload' | 'build' | 'promote' | 'rollback' | 'config';
+/** Work that is a job but not a deploy: a one-off container, an image build. */
+export type TaskJobKind = 'run' | 'image';
+export type JobKind = DeployJobKind | TaskJobKind;
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 export type StageStatus = 'running' | 'ok' | 'skipped' | 'failed';
@@ -8,8 +18,9 @@ export interface Job {
   id: number;
   appId: number;
   appName: string;
-  kind: string;
-  mode: string;
+  kind: JobKind;
+  /** The deploy's mode, or `task` for a task job. */
+  mode: Mode | 'task';
   status: JobStatus;
   commit: string | null;
   userName: string;
@@ -17,7 +28,7 @@ export interface Job {
   releaseVersion: number | null;
   /** What a non-deploy job made (`/api/v1/containers/ID`, `/api/v1/images/ID`); the queue answers 303 to it. */
   resultUrl: string | null;
-  currentStage: string | null;
+  currentStage: Stage | null;
   error: string | null;
   logPath: string;
   createdAt: number;
@@ -27,7 +38,7 @@ export interface Job {
 
 export interface StageRecord {
   seq: number;
-  stage: string;
+  stage: Stage;
   status: StageStatus;
   startedAt: number | null;
   finishedAt: number | null;
@@ -62,8 +73,8 @@ export class JobStore {
 
   create(j: {
     appId: number;
-    kind: string;
-    mode: string;
+    kind: JobKind;
+    mode: Mode | 'task';
     commit: string | null;
     userName: string;
     params: object;
@@ -126,14 +137,14 @@ export class JobStore {
       .run(status, error ?? null, now(), id);
   }
 
-  stageStarted(jobId: number, seq: number, stage: string): void {
+  stageStarted(jobId: number, seq: number, stage: Stage): void {
     this.db.prepare('UPDATE jobs SET current_stage = ? WHERE id = ?').run(stage, jobId);
     this.db
       .prepare("INSERT OR REPLACE INTO job_stages (job_id, seq, stage, status, started_at) VALUES (?, ?, ?, 'running', ?)")
       .run(jobId, seq, stage, now());
   }
 
-  stageSkipped(jobId: number, seq: number, stage: string): void {
+  stageSkipped(jobId: number, seq: number, stage: Stage): void {
     this.db.prepare("INSERT OR REPLACE INTO job_stages (job_id, seq, stage, status) VALUES (?, ?, ?, 'skipped')").run(jobId, seq, stage);
   }
 

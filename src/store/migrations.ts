@@ -142,7 +142,7 @@ export const migrations: string[] = [
   CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
   `,
-  // The runtime driver a release runs on, fixed at its first start (see runtime/registry.ts).
+  // The runtime driver a release runs on, fixed at its first start (see runtime/multiplexer.ts).
   `
   ALTER TABLE releases ADD COLUMN driver TEXT;
   `,

@@ -8,6 +8,7 @@ import { appRepo, push, setMessage, tmpdir, useServer, type TestServer } from '.
 import { query } from '../e2e/db.js';
 import { until } from '../support/wait.js';
 import { api, type Answer as HttpAnswer } from './http.js';
+import { requires } from '../support/requires.js';
 
 /** An API answer with its text as `body`, as these tests read it. */
 type Answer = Omit<HttpAnswer, 'text'> & { body: string };
@@ -73,6 +74,7 @@ const FROM = 'FROM slipway/stack:bookworm\n';
 
 describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)', function () {
   this.timeout(600_000);
+  requires('docker', 'stack');
   const env = useServer();
   let server: TestServer;
   let token: string;
@@ -101,6 +103,8 @@ describe('api: containers, images, hosts and the queue (the 001 and 003 seeds)',
   });
 
   after(() => {
+    // A suite skipped for a missing engine started nothing.
+    if (!env.server) return;
     // Only what this suite built: every image tagged slipway/APP.
     const ids = docker(['images', '-q', '--filter', `label=slipway.app=${app}`])
       .stdout.split('\n')
@@ -450,6 +454,7 @@ describe('api: images and hosts without a Docker engine', function () {
 
 describe('api: one-off containers under the docker driver', function () {
   this.timeout(300_000);
+  requires('docker', 'stack');
   const env = useServer({ env: { SLIPWAY_DRIVER: 'docker' } });
   const app = `ctrd-${crypto.randomBytes(3).toString('hex')}`;
   const oneOffs = () =>
@@ -458,6 +463,8 @@ describe('api: one-off containers under the docker driver', function () {
       .filter(Boolean);
 
   after(() => {
+    // A suite skipped for a missing engine started nothing.
+    if (!env.server) return;
     // Only this suite's containers, found by its own app label.
     for (const id of docker(['ps', '-aq', '--filter', `label=slipway.app=${app}`])
       .stdout.split('\n')

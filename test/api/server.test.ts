@@ -11,7 +11,7 @@ import { buildHttpServer } from '../../src/api/server.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import type { Platform, ServerSettings } from '../../src/commands/context.js';
 import type { GitGateway } from '../../src/git/gateway.js';
-import type { DeployRequest } from '../../src/pipeline/queue.js';
+import type { DeployPlan } from '../../src/pipeline/deploys.js';
 import { Store, type App, type User } from '../../src/store/index.js';
 import { Layout } from '../../src/store/layout.js';
 
@@ -39,7 +39,7 @@ describe('api/server', () => {
   let port: number;
   let owner: App;
   let admin: User;
-  const enqueued: Array<{ req: DeployRequest; sha256: string | null }> = [];
+  const enqueued: Array<{ req: DeployPlan; sha256: string | null }> = [];
   const token = 'slp_unit_admin';
   const bobToken = 'slp_unit_bob';
 
@@ -52,7 +52,7 @@ describe('api/server', () => {
         services: {},
         stopApp: async () => undefined,
         queue: {
-          enqueue: (req: DeployRequest) => {
+          enqueue: (req: DeployPlan) => {
             const file = req.source.kind === 'archive' ? req.source.archive : req.source.kind === 'tarball' ? req.source.file : '';
             enqueued.push({
               req,

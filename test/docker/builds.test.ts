@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { homeId } from '../../src/runtime/docker/container-spec.js';
+import { homeId } from '../../src/docker/labels.js';
 import Docker from 'dockerode';
 import fs from 'node:fs';
 import path from 'node:path';
-import { addBuildpack, appRepo, commitAll, push, setMessage, useServer, type TestServer } from '../e2e/harness.js';
+import { addBuildpack, appRepo, commitAll, push, setMessage, useServer, type Result, type TestServer } from '../e2e/harness.js';
 import { query } from '../e2e/db.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
+import { requires } from '../support/requires.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
@@ -33,6 +34,7 @@ function imageOf(server: TestServer, app: string, version: string): string | und
 
 describe('Dockerfile apps (real dockerd)', function () {
   this.timeout(300_000);
+  requires('docker', 'stack');
   const env = useServer({ env: { SLIPWAY_DRIVER: 'docker' } });
   const APP = 'dfhello';
   let repo: string;
@@ -41,6 +43,8 @@ describe('Dockerfile apps (real dockerd)', function () {
   const intermediates: string[] = [];
 
   after(async () => {
+    // A suite skipped for a missing engine started nothing.
+    if (!env.server) return;
     await cleanUp(APP);
     // Only untagged ones: the same lines also name the tagged stack image (FROM), which is shared.
     for (const id of intermediates) {
@@ -189,24 +193,33 @@ describe('Dockerfile apps (real dockerd)', function () {
 
 describe('builds in containers (real dockerd, process-driver server)', function () {
   this.timeout(300_000);
+  requires('docker', 'stack');
   const env = useServer();
   const APP = 'nodebox';
   const HOST_APP = 'dfhost';
   let repo: string;
 
   after(async () => {
+    // A suite skipped for a missing engine started nothing.
+    if (!env.server) return;
     await cleanUp(APP);
     await cleanUp(HOST_APP);
   });
 
-  it('a buildpack app with driver=docker is built inside a stack container', async () => {
+  // Every test may run alone: v1 is built in a container here.
+  let pushed: Result;
+  before(async () => {
     const { server, key } = env;
     expect(server.cli(['apps:create', APP]).code).to.equal(0);
     expect(server.cli(['apps:set', APP, 'driver=docker']).code).to.equal(0);
     repo = appRepo('node-hello');
     setMessage(repo, 'built in a container');
-    const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+    pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
     expect(pushed.code, pushed.stderr).to.equal(0);
+  });
+
+  it('a buildpack app with driver=docker is built inside a stack container', async () => {
+    const { server } = env;
     expect(pushed.stderr).to.include('Building inside a container from the stack image');
     // The stack's node answered, not the host's: only a build inside the container sees it.
     const stackNode = /Using host node (v\d+\.\d+\.\d+)/.exec(pushed.stderr)?.[1];

@@ -3,9 +3,10 @@ import Docker from 'dockerode';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { homeId } from '../../src/runtime/docker/container-spec.js';
-import { BIN, addBuildpack, appRepo, commitAll, eventually, push, setMessage, useServer } from '../e2e/harness.js';
+import { homeId } from '../../src/docker/labels.js';
+import { BIN, addBuildpack, appRepo, commitAll, eventually, push, setMessage, useServer, type Result } from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
+import { requires } from '../support/requires.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
@@ -57,6 +58,7 @@ function guestRepo(): string {
 
 describe('the docker guest: /app and limits (real dockerd)', function () {
   this.timeout(600_000);
+  requires('docker', 'stack');
   before(function () {
     this.timeout(30 * 60_000);
     const r = spawnSync(BIN, ['stack:build'], { encoding: 'utf8', timeout: 30 * 60_000 });
@@ -75,12 +77,18 @@ describe('the docker guest: /app and limits (real dockerd)', function () {
     return out;
   }
 
-  it('the release command writes /app, the web process writes /app/tmp/pids at start; neither reaches the release', async () => {
+  // Every test may run alone: v1 of guest is pushed here.
+  let pushed: Result;
+  before(async () => {
     const { server, key } = env;
     expect(server.cli(['apps:create', 'guest']).code).to.equal(0);
     repo = guestRepo();
-    const pushed = await push(repo, server.sshRemote('guest'), { sshCommand: key.sshCommand });
+    pushed = await push(repo, server.sshRemote('guest'), { sshCommand: key.sshCommand });
     expect(pushed.code, pushed.stderr).to.equal(0);
+  });
+
+  it('the release command writes /app, the web process writes /app/tmp/pids at start; neither reaches the release', async () => {
+    const { server } = env;
     expect(pushed.stderr).to.include('Running release command: touch /app/release.test');
     expect(pushed.stderr).to.include('is live at');
     expect((await server.get('guest')).body).to.equal('web.1 own=web.1 fresh=yes release.test=no predeploy=yes one');
@@ -133,6 +141,7 @@ describe('the docker guest: /app and limits (real dockerd)', function () {
 
   it('a new deploy starts from the release, not from what the old instances wrote', async () => {
     const { server, key } = env;
+    expect(server.cli(['ps:scale', 'guest', 'web=2']).code).to.equal(0);
     setMessage(repo, 'two');
     const pushed = await push(repo, server.sshRemote('guest'), { sshCommand: key.sshCommand });
     expect(pushed.code, pushed.stderr).to.equal(0);

@@ -4,11 +4,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { homeId, releaseImageLabels } from '../../src/runtime/docker/container-spec.js';
+import { homeId, releaseImageLabels } from '../../src/docker/labels.js';
 import { query } from '../e2e/db.js';
 import { BIN, appRepo, push, setMessage, ssh, tmpdir, useServer } from '../e2e/harness.js';
 import { EngineProxy } from '../support/engine-proxy.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
+import { requires } from '../support/requires.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const STACK = 'slipway/stack:bookworm';
@@ -49,6 +50,7 @@ const failureLines = (stderr: string) => stderr.split('\n').filter((l) => ENGINE
 
 describe('docker operations (real dockerd)', function () {
   this.timeout(300_000);
+  requires('docker', 'stack');
   before(function () {
     this.timeout(30 * 60_000);
     const r = spawnSync(BIN, ['stack:build'], { encoding: 'utf8', timeout: 30 * 60_000 });

@@ -3,7 +3,7 @@ import Docker from 'dockerode';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { homeId } from '../../src/runtime/docker/container-spec.js';
+import { homeId } from '../../src/docker/labels.js';
 import {
   BIN,
   addBuildpack,
@@ -19,6 +19,7 @@ import {
   type Result,
 } from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
+import { requires } from '../support/requires.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
@@ -81,6 +82,7 @@ async function victimContainer(): Promise<Docker.ContainerInspectInfo> {
 
 describe('hostile tenants under --driver docker (real dockerd)', function () {
   this.timeout(600_000);
+  requires('docker', 'stack');
   before(function () {
     this.timeout(30 * 60_000);
     const r = spawnSync(BIN, ['stack:build'], { encoding: 'utf8', timeout: 30 * 60_000 });
@@ -114,6 +116,18 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
         (err: Error) => poll.failures.push(err.message),
       );
     }, 250);
+    // The attack, here so each test below may run alone: a member's app whose every stage probes the host.
+    expect((await asMallory('apps:create', 'hostile')).code).to.equal(0);
+    const victimPid = String(victimStart.State.Pid);
+    expect((await asMallory('config:set', 'hostile', `TEST_HOME=${server.home}`, `VICTIM_PID=${victimPid}`)).code).to.equal(0);
+    const attack = await push(hostileRepo(), server.sshRemote('hostile'), { sshCommand: mallory.sshCommand });
+    expect(attack.code, attack.stderr).to.equal(0);
+    seen += attack.stderr;
+    const ran = await asMallory('run', 'hostile', '--', 'sh', 'probe.sh', 'run');
+    expect(ran.code, ran.stderr).to.equal(0);
+    seen += ran.stdout;
+    const logs = await asMallory('logs', 'hostile', '-n', '200');
+    seen += logs.stdout;
   });
 
   after(async () => {
@@ -122,18 +136,6 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
   });
 
   it('a member pushes an app whose build, hook, predeploy, release phase, web and postdeploy probe the host: every attempt fails', async () => {
-    const { server } = env;
-    expect((await asMallory('apps:create', 'hostile')).code).to.equal(0);
-    const victimPid = String(victimStart.State.Pid);
-    expect((await asMallory('config:set', 'hostile', `TEST_HOME=${server.home}`, `VICTIM_PID=${victimPid}`)).code).to.equal(0);
-    const pushed = await push(hostileRepo(), server.sshRemote('hostile'), { sshCommand: mallory.sshCommand });
-    expect(pushed.code, pushed.stderr).to.equal(0);
-    seen += pushed.stderr;
-    const ran = await asMallory('run', 'hostile', '--', 'sh', 'probe.sh', 'run');
-    expect(ran.code, ran.stderr).to.equal(0);
-    seen += ran.stdout;
-    const logs = await asMallory('logs', 'hostile', '-n', '200');
-    seen += logs.stdout;
     for (const where of PLACES) {
       expect(seen, `the probe ran in ${where}`).to.match(new RegExp(`probe ${where} uid=\\d+ cap=0000000000000000`));
       for (const attempt of [
@@ -210,7 +212,7 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
     let token: string;
     let secretImage: string;
     /** The image build job POST /api/v1/images started (its queue URL). */
-    let buildJob: string;
+    let buildJob = '';
     const api = (urlPath: string, init: RequestInit = {}) =>
       fetch(`http://127.0.0.1:${env.server.ports.http}${urlPath}`, {
         ...init,
@@ -225,6 +227,8 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
       const pushed = await push(appRepo('dockerfile-hello'), server.sshRemote('secretimg'), { sshCommand: key.sshCommand });
       expect(pushed.code, pushed.stderr).to.equal(0);
       secretImage = (await docker.getImage('slipway/secretimg:v1').inspect()).Id;
+      // mallory's own app, which the tests below build into (each may run alone).
+      expect((await asMallory('apps:create', 'thief')).code).to.equal(0);
     });
 
     function dockerfileRepo(from: string): string {
@@ -239,7 +243,6 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
 
     it("a push FROM another user's app image is refused before anything is built, naming the image", async () => {
       const { server } = env;
-      expect((await asMallory('apps:create', 'thief')).code).to.equal(0);
       for (const from of ['slipway/secretimg:v1', secretImage.slice(7, 19)]) {
         const pushed = await push(dockerfileRepo(from), server.sshRemote('thief'), { sshCommand: mallory.sshCommand, args: ['--force'] });
         expect(pushed.stderr).to.include(`failed at build: the Dockerfile may not build from ${from} (line 2)`);
@@ -280,8 +283,16 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
     it('apps:destroy leaves no container, image or volume of the app, and a new app of that name inherits nothing', async () => {
       const { server } = env;
       const label = (app: string) => [`slipway.home=${homeId(server.home)}`, `slipway.app=${app}`];
-      // The image build above runs in the queue: let it end first (303 to the image once built).
-      await eventually(async () => (await api(buildJob)).status === 303, 'the image build to finish', 180_000);
+      // The image build of the test above runs in the queue: let it end first (303 to the image once built).
+      if (buildJob) await eventually(async () => (await api(buildJob)).status === 303, 'the image build to finish', 180_000);
+      // Run alone, thief has no image yet: a push of a Dockerfile app gives it one.
+      if (!(await docker.listImages({ filters: { label: label('thief') } })).length) {
+        const pushed = await push(dockerfileRepo('slipway/stack:bookworm'), server.sshRemote('thief'), {
+          sshCommand: mallory.sshCommand,
+          args: ['--force'],
+        });
+        expect(pushed.code, pushed.stderr).to.equal(0);
+      }
       expect((await docker.listImages({ filters: { label: label('thief') } })).length).to.be.greaterThan(0);
       expect((await docker.listVolumes({ filters: { label: label('hostile') } })).Volumes?.length).to.be.greaterThan(0);
       for (const app of ['thief', 'hostile']) {

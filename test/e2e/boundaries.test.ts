@@ -168,30 +168,40 @@ describe('e2e: where access ends', function () {
       await eventually(() => !pids.some(alive), `the one-off's processes ${pids.join(', ')} to be gone`, ENDS_WITHIN);
   }
 
+  /**
+   * alice's apps, shared with bob, carol and dave: made once, by whichever
+   * suite below runs first, so each test can also run alone.
+   */
+  let alicesApps: Promise<void> | undefined;
+  const withAlicesApps = () => (alicesApps ??= makeAlicesApps());
+  async function makeAlicesApps(): Promise<void> {
+    for (const who of ['alice', 'bob', 'carol', 'dave']) addUser(who);
+    keys['dave-desk'] = sshKey();
+    cli(['keys:add', '--user', 'dave', keys['dave-desk']!.pub]);
+    tokens['dave-ci'] = cli(['tokens:create', '--user', 'dave', '--name', 'ci']);
+    // alice owns the apps and shares them, over SSH as a user would.
+    const repo = echoRepo();
+    for (const app of ['myapp', 'otherapp']) {
+      expect(sshAs('alice', ['apps:create', app]).code).to.equal(0);
+      const pushed = await push(repo, server.sshRemote(app), { sshCommand: keys.alice!.sshCommand });
+      expect(pushed.code, pushed.stderr).to.equal(0);
+    }
+    expect(sshAs('alice', ['apps:create', 'slowapp']).code).to.equal(0);
+    for (const [app, who] of [
+      ['myapp', 'bob'],
+      ['myapp', 'carol'],
+      ['myapp', 'dave'],
+      ['otherapp', 'bob'],
+      ['slowapp', 'bob'],
+    ]) {
+      expect(sshAs('alice', ['access:add', app!, who!]).code).to.equal(0);
+    }
+  }
+
   describe('revocation ends sessions', () => {
     before(async function () {
       this.timeout(180_000);
-      for (const who of ['alice', 'bob', 'carol', 'dave']) addUser(who);
-      keys['dave-desk'] = sshKey();
-      cli(['keys:add', '--user', 'dave', keys['dave-desk']!.pub]);
-      tokens['dave-ci'] = cli(['tokens:create', '--user', 'dave', '--name', 'ci']);
-      // alice owns the apps and shares them, over SSH as a user would.
-      const repo = echoRepo();
-      for (const app of ['myapp', 'otherapp']) {
-        expect(sshAs('alice', ['apps:create', app]).code).to.equal(0);
-        const pushed = await push(repo, server.sshRemote(app), { sshCommand: keys.alice!.sshCommand });
-        expect(pushed.code, pushed.stderr).to.equal(0);
-      }
-      expect(sshAs('alice', ['apps:create', 'slowapp']).code).to.equal(0);
-      for (const [app, who] of [
-        ['myapp', 'bob'],
-        ['myapp', 'carol'],
-        ['myapp', 'dave'],
-        ['otherapp', 'bob'],
-        ['slowapp', 'bob'],
-      ]) {
-        expect(sshAs('alice', ['access:add', app!, who!]).code).to.equal(0);
-      }
+      await withAlicesApps();
     });
 
     it("access:remove ends the collaborator's logs -f and run on that app (SSH and API) with the reason; their session on another app goes on", async () => {
@@ -380,6 +390,11 @@ describe('e2e: where access ends', function () {
   });
 
   describe('stopping the server', () => {
+    before(async function () {
+      this.timeout(180_000);
+      await withAlicesApps();
+    });
+
     it('ends open remote-CLI follows with a line saying why, instead of waiting for them', async () => {
       const follow = remoteWatch(tokens.alice!, ['logs', 'myapp', '-f', '-n', '0']);
       await streaming('myapp', '/before-stop', [follow]);

@@ -2,8 +2,10 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { appRepo, commitAll, push, setMessage, ssh, sshKey, TestServer, useServer } from './harness.js';
+import crypto from 'node:crypto';
+import { addBuildpack, appRepo, commitAll, eventually, push, setMessage, ssh, sshKey, TestServer, useServer } from './harness.js';
 import { query } from './db.js';
+import { processesRunning } from '../support/proc.js';
 
 const releases = (home: string, app: string) =>
   query<{ version: number; status: string; error: string | null }>(
@@ -27,6 +29,14 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
     expect(r.code, r.stderr).to.equal(0);
     expect((await server.get(app)).body.trim()).to.equal(`${app} v1`);
     return repo;
+  }
+
+  /** A push whose build fails at once (a buildpack whose compile exits 1); the app stays as it was. */
+  async function failBuild(app: string, repo: string): Promise<void> {
+    addBuildpack(repo, 'failpack', 'echo "broken on purpose" >&2; exit 1');
+    commitAll(repo, 'a build that fails');
+    const r = await push(repo, server.sshRemote(app), { sshCommand: key.sshCommand });
+    expect(r.stderr).to.match(/failed at build/);
   }
 
   it('a failing build says why, keeps v1 serving and records the release as failed', async () => {
@@ -65,32 +75,36 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
     expect(releases(server.home, 'silent').map((x) => x.status)).to.deep.equal(['succeeded', 'failed']);
   });
 
-  it('two concurrent pushes both deploy, in order, and the app ends on the second commit', async () => {
-    const repo = await deployV1('racer', 'procfile-hello');
+  it('a push while another deploy of the app runs is queued behind it, and the app ends on the second commit', async () => {
+    expect(server.cli(['apps:create', 'racer']).code).to.equal(0);
+    const repo = appRepo('procfile-hello');
     const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-clone-'));
     fs.cpSync(repo, clone, { recursive: true });
+    // The first build holds until the test lets it go: it is surely running when the second push arrives.
+    const gate = ['sleep', `300.${crypto.randomInt(1e6)}`];
+    addBuildpack(repo, 'gatepack', `${gate.join(' ')}; echo "-----> gate opened"`);
     setMessage(repo, 'racer first');
     const first = push(repo, server.sshRemote('racer'), { sshCommand: key.sshCommand });
-    // The second push starts once the first one's deploy job exists, so the order is known.
-    const { eventually } = await import('./harness.js');
-    await eventually(
-      () => query(server.home, "SELECT count(*) AS n FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer'")[0].n === 2,
-      'the first job',
-    );
+    await eventually(() => processesRunning(gate).length === 1, 'the first build to start', 60_000);
     setMessage(clone, 'racer second');
     const second = push(clone, server.sshRemote('racer'), { sshCommand: key.sshCommand, args: ['--force'] });
+    const jobsOf = () =>
+      query(
+        server.home,
+        "SELECT j.id, j.status, j.started_at, j.finished_at FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer' ORDER BY j.id",
+      );
+    await eventually(() => jobsOf().length === 2, 'the second push to be queued', 60_000);
+    for (const pid of processesRunning(gate)) process.kill(pid, 'SIGTERM');
     const [a, b] = await Promise.all([first, second]);
     expect(a.code, a.stderr).to.equal(0);
     expect(b.code, b.stderr).to.equal(0);
-    expect(b.stderr).to.match(/Queued: 1 deploy of racer ahead of this one|deploying commit/);
+    expect(a.stderr).to.include('gate opened').and.not.include('Queued:');
+    expect(b.stderr).to.include('Queued: 1 deploy of racer ahead of this one');
     expect((await server.get('racer')).body.trim()).to.equal('racer second');
-    const jobs = query(
-      server.home,
-      "SELECT j.id, j.status, j.started_at, j.finished_at FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'racer' ORDER BY j.id",
-    );
-    expect(jobs.map((j) => j.status)).to.deep.equal(['succeeded', 'succeeded', 'succeeded']);
+    const jobs = jobsOf();
+    expect(jobs.map((j) => j.status)).to.deep.equal(['succeeded', 'succeeded']);
     // One at a time: the later job started only after the earlier one finished.
-    expect(jobs[2].started_at).to.be.at.least(jobs[1].finished_at);
+    expect(jobs[1].started_at).to.be.at.least(jobs[0].finished_at);
   });
 
   it('rollback to v1 serves v1 again without a build stage, and prints how to undo it', async () => {
@@ -119,10 +133,13 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
     expect(server.cli(['releases', 'rolly']).stdout).to.match(/v3\*\s+rollback\s+succeeded/);
   });
 
-  it('rollback to a failed release is refused with a clear message', () => {
-    const r = server.cli(['rollback', 'badbuild', 'v2']);
+  it('rollback to a failed release is refused with a clear message', async () => {
+    expect(server.cli(['apps:create', 'neverbuilt']).code).to.equal(0);
+    await failBuild('neverbuilt', appRepo('procfile-hello'));
+    expect(releases(server.home, 'neverbuilt').map((x) => x.status)).to.deep.equal(['failed']);
+    const r = server.cli(['rollback', 'neverbuilt', 'v1']);
     expect(r.code).to.not.equal(0);
-    expect(r.stderr).to.include('v2 has no release archive to roll back to (it is failed)');
+    expect(r.stderr).to.include('v1 has no release archive to roll back to (it is failed)');
   });
 
   it('refuses bad app names and shell syntax over SSH; nothing is created', () => {
@@ -148,19 +165,27 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
   });
 
   it('runs commands over SSH as the key owner', () => {
+    const created = ssh(key.key, server.ports.ssh, ['apps:create', 'sshmade']);
+    expect(created.code, created.stderr).to.equal(0);
     const r = ssh(key.key, server.ports.ssh, ['apps:list']);
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stdout).to.include('rolly');
+    expect(r.stdout).to.include('sshmade');
     const unknown = ssh(key.key, server.ports.ssh, ['no-such-command']);
     expect(unknown.code).to.not.equal(0);
   });
 
-  it('a restarted server brings every app back', async () => {
+  it('a restarted server brings every app back, each on its current release', async () => {
+    // One whose last push failed, one rolled back to v1: neither serves its newest release.
+    const kept = await deployV1('keeper', 'procfile-hello');
+    await failBuild('keeper', kept);
+    const rolled = await deployV1('rolledback', 'procfile-hello');
+    setMessage(rolled, 'rolledback v2');
+    expect((await push(rolled, server.sshRemote('rolledback'), { sshCommand: key.sshCommand })).code).to.equal(0);
+    expect(server.cli(['rollback', 'rolledback', 'v1']).code).to.equal(0);
     await server.stop();
     // Stopped means stopped: the apps' processes went with the daemon.
     await server.boot();
-    expect((await server.get('rolly')).body.trim()).to.equal('rolly v1');
-    expect((await server.get('racer')).body.trim()).to.equal('racer second');
-    expect((await server.get('badbuild')).body.trim()).to.equal('badbuild v1');
+    expect((await server.get('keeper')).body.trim()).to.equal('keeper v1');
+    expect((await server.get('rolledback')).body.trim()).to.equal('rolledback v1');
   });
 });

@@ -1,10 +1,12 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { BIN, appRepo, push, tmpdir, useServer } from './harness.js';
+import { requires } from '../support/requires.js';
 
 /** What an operator sees when guests cannot be made as asked: one line, never apps running as root. */
 describe('e2e: guest settings that cannot work', function () {
   this.timeout(180_000);
+  requires('guests');
   // A range of one uid: the first app takes it, the second has none left.
   const env = useServer({ env: { SLIPWAY_GUEST_UIDS: '90000-90000' } });
 

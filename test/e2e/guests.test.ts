@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
-import { appRepo, commitAll, eventually, httpGet, push, useServer, type TestServer } from './harness.js';
+import { appRepo, commitAll, eventually, httpGet, push, useServer, type Result, type TestServer } from './harness.js';
+import { requires } from '../support/requires.js';
 
 /**
  * The guest contract under the process driver (Heroku's): /app is the release,
@@ -21,6 +22,7 @@ http.createServer((req, res) => {
 
 describe('e2e: the guest contract (process driver)', function () {
   this.timeout(300_000);
+  requires('guests');
   const env = useServer();
   let server: TestServer;
   const ok = (args: string[], input?: string) => {
@@ -30,6 +32,7 @@ describe('e2e: the guest contract (process driver)', function () {
   };
   const read = (file: string) => server.get('contract', `/read?p=${encodeURIComponent(file)}`);
   let repo = '';
+  let firstPush: Result;
 
   before(async function () {
     server = env.server;
@@ -48,13 +51,14 @@ describe('e2e: the guest contract (process driver)', function () {
     );
     commitAll(repo, 'contract');
     ok(['apps:create', 'contract']);
+    // Every test may run alone: v1 is deployed, on two web instances, here.
+    firstPush = await push(repo, server.sshRemote('contract'), { sshCommand: env.key.sshCommand });
+    expect(firstPush.code, firstPush.stderr).to.equal(0);
+    ok(['ps:scale', 'contract', 'web=2']);
   });
 
   it('runs the release phase with a writable /app whose writes vanish', async () => {
-    const r = await push(repo, server.sshRemote('contract'), { sshCommand: env.key.sshCommand });
-    expect(r.code, r.stderr).to.equal(0);
-    expect(r.stderr).to.contain('release-ran');
-    ok(['ps:scale', 'contract', 'web=2']);
+    expect(firstPush.stderr).to.contain('release-ran');
     expect((await read('/app/release.test')).body).to.equal('ENOENT');
     expect(fs.existsSync(path.join(server.home, 'apps/contract/releases/v1/release.test'))).to.equal(false);
   });

@@ -1,3 +1,4 @@
+import { requires } from '../support/requires.js';
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -43,6 +44,7 @@ const fingerprint = (leaf: Leaf) => new X509Certificate(leaf.certPem).fingerprin
 for (const engine of ['builtin', 'nginx'] as const)
   describe(`e2e: HTTPS with your own certificate (${engine} router)`, function () {
     this.timeout(300_000);
+    if (engine === 'nginx') requires('nginx');
     const pki: Pki = makePki();
     const root = fs.readFileSync(pki.root, 'utf8');
     // The test root is a "private CA" the operator trusts through --extra-ca-bundle.

@@ -14,8 +14,13 @@ describe('e2e: remote CLI (slipway login)', function () {
   let server: TestServer;
   beforeEach(() => ({ server } = env));
 
-  const laptop = tmpdir('laptop');
-  const configFile = path.join(laptop, 'xdg', 'slipway', 'config.json');
+  // A fresh laptop for each test (no login yet), so each can run alone.
+  let laptop = '';
+  let configFile = '';
+  beforeEach(() => {
+    laptop = tmpdir('laptop');
+    configFile = path.join(laptop, 'xdg', 'slipway', 'config.json');
+  });
   let url = '';
   let carolToken = '';
 
@@ -35,6 +40,8 @@ describe('e2e: remote CLI (slipway login)', function () {
     expect(r.code, `${args.join(' ')}: ${r.stderr}`).to.equal(0);
     return r.stdout;
   };
+
+  const loginAsCarol = () => ok(['login', url, '--token', carolToken]);
 
   before(() => {
     url = `http://127.0.0.1:${env.server.ports.http}`;
@@ -70,6 +77,7 @@ describe('e2e: remote CLI (slipway login)', function () {
   });
 
   it('commands run remotely as that user: create, keys, push, config, releases, ps, logs, destroy', async () => {
+    loginAsCarol();
     const created = ok(['apps:create', 'carols']);
     expect(created).to.include('Created carols');
     const apps = ok(['apps:list']);
@@ -108,6 +116,7 @@ describe('e2e: remote CLI (slipway login)', function () {
   });
 
   it('SLIPWAY_URL and SLIPWAY_TOKEN work without a login; --local and SLIPWAY_REMOTE=0 force the control socket', () => {
+    loginAsCarol();
     const admin = server.cli(['tokens:create', '--name', 'env']).stdout.trim();
     expect(ok(['whoami'], { env: { SLIPWAY_URL: url, SLIPWAY_TOKEN: admin } })).to.include(
       `admin (admin) on ${url} (from SLIPWAY_URL and SLIPWAY_TOKEN)`,
@@ -118,6 +127,7 @@ describe('e2e: remote CLI (slipway login)', function () {
   });
 
   it('after logout, commands go to the control socket again', () => {
+    loginAsCarol();
     expect(ok(['logout'])).to.include(`Logged out of ${url}`);
     expect(fs.existsSync(configFile)).to.equal(false);
     expect(ok(['whoami'], { local: true })).to.include('local server');

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Client, type ClientChannel } from 'ssh2';
 import { appRepo, commitAll, eventually, push, ssh, sshArgs, sshKey, tmpdir, TestServer, useServer, type Result } from './harness.js';
 import { alive } from '../support/proc.js';
+import { requires } from '../support/requires.js';
 
 /** `ssh -tt`: a terminal even though our stdin is a pipe. */
 function sshTty(key: string, port: number, command: string, input: string): Result {
@@ -32,6 +33,7 @@ async function ptySession(server: TestServer, keyFile: string, command: string, 
 
 describe('e2e: run and enter over SSH', function () {
   this.timeout(180_000);
+  requires('guests');
   const env = useServer();
   let server: TestServer;
   let key: ReturnType<typeof sshKey>;

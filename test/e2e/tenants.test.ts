@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addBuildpack, appRepo, commitAll, eventually, push, ssh, sshArgs, sshKey, useServer, type TestServer } from './harness.js';
 import { query } from './db.js';
+import { requires } from '../support/requires.js';
 
 /**
  * A hostile member with one app of her own, under the default process driver:
@@ -94,6 +95,7 @@ function expectAllBlocked(output: string, where: string, uid: number): void {
 
 describe('e2e: tenants are isolated from the host and from each other (process driver)', function () {
   this.timeout(300_000);
+  requires('guests');
   const env = useServer();
   let server: TestServer;
   const mallory = sshKey();

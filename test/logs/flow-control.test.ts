@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LogWriter } from '../../src/runtime/process/log-writer.js';
+import { LogWriter } from '../../src/logs/log-writer.js';
 
 const LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (web\.1|slipway\[web\.1\]): (.*)$/;
 
@@ -37,7 +37,7 @@ function bytesWritten(pid: number): number {
   return Number(/^wchar: (\d+)$/m.exec(io)![1]);
 }
 
-describe('runtime/process/log-writer: flow control', function () {
+describe('logs/log-writer: flow control', function () {
   this.timeout(30_000);
 
   it('stops reading a flooding process while its log cannot be written, then catches up without losing a line', async () => {

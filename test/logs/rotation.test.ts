@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { LogWriter } from '../../src/runtime/process/log-writer.js';
+import { LogWriter } from '../../src/logs/log-writer.js';
 import { readTail, closeCursor } from '../../src/logs/tail.js';
 
 const LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (web\.\d|slipway\[web\.\d\]): (.*)$/;
 
-describe('runtime/process/log-writer: rotation', () => {
+describe('logs/log-writer: rotation', () => {
   let file: string;
   beforeEach(() => {
     file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-rotate-')), 'logs', 'app.log');

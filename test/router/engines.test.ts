@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { BuiltinRouter } from '../../src/router/builtin.js';
 import { NginxRouter } from '../../src/router/nginx.js';
-import type { Router } from '../../src/router/select.js';
+import type { RouterEngine } from '../../src/router/engine.js';
 import { SlipwayError } from '../../src/errors.js';
 import {
   backendOf,
@@ -14,12 +14,12 @@ import {
   nginxStateDir,
   openWebsocket,
   request,
-  requireNginx,
   startBackend,
   stopBackend,
   type Answer,
   type TestBackend,
 } from './support.js';
+import { requires, type Need } from '../support/requires.js';
 
 /**
  * One behaviour, every engine: the same suite runs against the built-in Node
@@ -27,10 +27,12 @@ import {
  * (builtin.test.ts, nginx.test.ts).
  */
 
-type TestRouter = Router & { address(): { host: string; port: number } | undefined };
+type TestRouter = RouterEngine & { address(): { host: string; port: number } | undefined };
 
 interface Engine {
   name: string;
+  /** What the machine must have for this engine's suites (else they skip, or fail under CI). */
+  needs: Need[];
   /** A router not listening yet. */
   make(): TestRouter;
   start(): Promise<TestRouter>;
@@ -41,6 +43,7 @@ const stateDirs: string[] = [];
 const ENGINES: Engine[] = [
   {
     name: 'builtin',
+    needs: [],
     make: () => new BuiltinRouter(),
     start: async () => {
       const router = new BuiltinRouter();
@@ -50,14 +53,13 @@ const ENGINES: Engine[] = [
   },
   {
     name: 'nginx',
+    needs: ['nginx'],
     make: () => {
-      requireNginx();
       const stateDir = nginxStateDir();
       stateDirs.push(stateDir);
       return new NginxRouter({ stateDir, workerProcesses: 1 });
     },
     start: async () => {
-      requireNginx();
       const stateDir = nginxStateDir();
       stateDirs.push(stateDir);
       const router = new NginxRouter({ stateDir, workerProcesses: 2 });
@@ -73,6 +75,7 @@ const ENGINES: Engine[] = [
 for (const engine of ENGINES) {
   describe(`router engine: ${engine.name}`, function () {
     this.timeout(30_000);
+    requires(...engine.needs);
     let router: TestRouter;
     let port: number;
     let a: TestBackend;
@@ -275,6 +278,7 @@ function requestAt(address: string, port: number, host: string): Promise<Answer>
 for (const engine of ENGINES) {
   describe(`router engine: ${engine.name} on several addresses`, function () {
     this.timeout(30_000);
+    requires(...engine.needs);
     after(() => engine.cleanup?.());
 
     it('serves every address it listens on, IPv4 and IPv6', async () => {

@@ -14,15 +14,16 @@ import {
   nginxStateDir,
   openWebsocket,
   request,
-  requireNginx,
   startBackend,
   stopBackend,
   type TestBackend,
 } from './support.js';
+import { requires } from '../support/requires.js';
 
 // What only the nginx engine has; the behaviour both engines share is in engines.test.ts.
 describe('NginxRouter', function () {
   this.timeout(30_000);
+  requires('nginx');
   let stateDir: string;
   let router: NginxRouter;
   let port: number;
@@ -39,7 +40,6 @@ describe('NginxRouter', function () {
   const liveFile = (app: string) => path.join(router.configDir, 'apps', `${app}.conf`);
 
   before(async () => {
-    requireNginx();
     [a, b] = await Promise.all([startBackend('a'), startBackend('b')]);
     stateDir = nginxStateDir();
     router = new NginxRouter({

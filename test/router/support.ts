@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findNginx } from '../../src/router/nginx-process.js';
 
 /** Helpers shared by the router engine tests: a test backend and raw requests with any Host header. */
 
@@ -127,20 +126,6 @@ export function echoOver(socket: Duplex, text: string): Promise<string> {
   const echoed = new Promise<string>((r) => socket.once('data', (c: Buffer) => r(c.toString())));
   socket.write(text);
   return echoed;
-}
-
-/**
- * The nginx engine's tests need a real nginx. Missing, they fail (never skip)
- * and say how to get it.
- */
-export function requireNginx(): void {
-  try {
-    findNginx();
-  } catch {
-    throw new Error(
-      'nginx is not installed, so the nginx router engine cannot be tested: run `apt-get install -y nginx` (.ci/run installs it)',
-    );
-  }
 }
 
 /** A fresh state dir for one nginx engine. */

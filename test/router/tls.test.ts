@@ -1,3 +1,4 @@
+import { requires, type Need } from '../support/requires.js';
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,19 +9,9 @@ import { createHash } from 'node:crypto';
 import { BuiltinRouter } from '../../src/router/builtin.js';
 import type { AcmeChallenge, AppCertificate } from '../../src/router/engine.js';
 import { NginxRouter } from '../../src/router/nginx.js';
-import type { Router } from '../../src/router/select.js';
+import type { RouterEngine as Router } from '../../src/router/engine.js';
 import { makeLeaf, makePki, type Leaf, type Pki } from '../tls/pki.js';
-import {
-  backendOf,
-  echoOf,
-  nginxStateDir,
-  request,
-  requireNginx,
-  startBackend,
-  stopBackend,
-  type Echo,
-  type TestBackend,
-} from './support.js';
+import { backendOf, echoOf, nginxStateDir, request, startBackend, stopBackend, type Echo, type TestBackend } from './support.js';
 
 type TlsRouter = Router & {
   address(): { host: string; port: number } | undefined;
@@ -31,7 +22,7 @@ type TlsRouter = Router & {
 };
 
 /** TLS termination, one behaviour for both engines (as engines.test.ts for plain HTTP). */
-const ENGINES: Array<{ name: string; start(): Promise<TlsRouter>; stateDir?: string }> = [
+const ENGINES: Array<{ name: string; start(): Promise<TlsRouter>; stateDir?: string; needs?: Need[] }> = [
   {
     name: 'builtin',
     start: async () => {
@@ -42,8 +33,8 @@ const ENGINES: Array<{ name: string; start(): Promise<TlsRouter>; stateDir?: str
   },
   {
     name: 'nginx',
+    needs: ['nginx'],
     async start() {
-      requireNginx();
       this.stateDir = nginxStateDir();
       const router = new NginxRouter({ stateDir: this.stateDir, workerProcesses: 2 });
       await router.listen(0, '127.0.0.1');
@@ -68,6 +59,7 @@ const fingerprintOf = (pem: string) => {
 
 for (const engine of ENGINES)
   describe(`router engine ${engine.name}: TLS by SNI, ACME challenges`, function () {
+    requires(...(engine.needs ?? []));
     this.timeout(60_000);
     let pki: Pki;
     let ca: string;

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runStreaming } from '../../src/build/run-streaming.js';
+import { runStreaming } from '../../src/builder/run-streaming.js';
 import { Orphans, OWNER_VAR } from '../../src/runtime/orphans.js';
 import { alive } from '../support/proc.js';
 import { until } from '../support/wait.js';

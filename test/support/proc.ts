@@ -12,3 +12,19 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Pids of live processes whose command line is exactly `argv` (guests' included: they are host processes too). */
+export function processesRunning(argv: string[]): number[] {
+  const want = `${argv.join('\0')}\0`;
+  const pids = fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number);
+  return pids.filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') === want && alive(pid);
+    } catch {
+      return false;
+    }
+  });
+}

@@ -1,21 +1,22 @@
+import { requires, type Need } from '../support/requires.js';
 import { expect } from 'chai';
 import fs from 'node:fs';
 import { BuiltinRouter } from '../../src/router/builtin.js';
 import type { AcmeChallenge } from '../../src/router/engine.js';
 import { NginxRouter } from '../../src/router/nginx.js';
-import type { Router } from '../../src/router/select.js';
-import { backendOf, nginxStateDir, requireNginx, startBackend, stopBackend, type TestBackend } from '../router/support.js';
+import type { RouterEngine as Router } from '../../src/router/engine.js';
+import { backendOf, nginxStateDir, startBackend, stopBackend, type TestBackend } from '../router/support.js';
 import { validateHttp01 } from './acme-probe.js';
 import { startPebble, type Pebble } from './pebble.js';
 
 type ChallengeRouter = Router & { address(): { host: string; port: number } | undefined; setChallenges(c: AcmeChallenge[]): Promise<void> };
 
-const ENGINES: Array<{ name: string; make(): ChallengeRouter; stateDir?: string }> = [
+const ENGINES: Array<{ name: string; make(): ChallengeRouter; stateDir?: string; needs?: Need[] }> = [
   { name: 'builtin', make: () => new BuiltinRouter() },
   {
     name: 'nginx',
+    needs: ['nginx'],
     make() {
-      requireNginx();
       this.stateDir = nginxStateDir();
       return new NginxRouter({ stateDir: this.stateDir, workerProcesses: 1 });
     },
@@ -25,6 +26,7 @@ const ENGINES: Array<{ name: string; make(): ChallengeRouter; stateDir?: string 
 /** A real CA's validation authority fetching the router's challenge answers: pebble, as issue 13 asks. */
 for (const engine of ENGINES)
   describe(`ACME HTTP-01 through the ${engine.name} router, validated by pebble`, function () {
+    requires('pebble', ...(engine.needs ?? []));
     this.timeout(120_000);
     let router: ChallengeRouter;
     let pebble: Pebble;

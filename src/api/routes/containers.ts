@@ -47,7 +47,7 @@ function containerView(c: Container, driver: string) {
  */
 export function registerContainers(api: FastifyInstance, ctx: ApiContext): void {
   const { store } = ctx;
-  // The driver a release runs on is fixed at its first start (runtime/registry.ts).
+  // The driver a release runs on is fixed at its first start (runtime/multiplexer.ts).
   const driverName = (c: Container) =>
     ctx.store.releases.get(ctx.store.apps.byName(c.app)?.id ?? -1, c.release)?.driver ?? ctx.settings.defaultDriver;
 

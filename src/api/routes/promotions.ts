@@ -7,6 +7,7 @@ import type { ApiContext } from '../context.js';
 import { parseVersion } from '../params.js';
 import { ACCEPTED_VIEW, APP_PARAM, errors, params, str } from '../schemas.js';
 import { accepted } from './jobs.js';
+import { settingsOf } from '../../apps/settings.js';
 
 /**
  * `POST /api/v1/apps/TARGET/promotions {"from": "STAGING", "version": "v3"}`:
@@ -38,7 +39,7 @@ export function registerPromotions(api: FastifyInstance, ctx: ApiContext): void 
       const body = req.body ?? {};
       if (typeof body !== 'object' || Array.isArray(body))
         throw invalid('the body must be a JSON object', '{"from": "myapp-staging", "version": "v3"}');
-      const { from: fromName = to.settings.upstream, version } = body as { from?: unknown; version?: unknown };
+      const { from: fromName = settingsOf(to).get('upstream'), version } = body as { from?: unknown; version?: unknown };
       if (typeof fromName !== 'string' || !fromName) {
         throw invalid(
           'say which app to promote from',

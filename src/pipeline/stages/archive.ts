@@ -6,6 +6,7 @@ import * as tar from 'tar';
 import type { StageFn } from '../context.js';
 import { processEnv } from '../formation.js';
 import { runScript } from '../repo-hooks.js';
+import { settingsOf } from '../../apps/settings.js';
 
 /**
  * The RFC's archive procedure: before anything changes, snapshot the live
@@ -80,6 +81,6 @@ export const archive: StageFn = async (ctx) => {
     `Snapshot of live release ${ctx.previous.version == null ? '(none yet)' : `v${ctx.previous.version}`} and data: backups/${name} (${size} bytes)`,
   );
   const snapshots = (await fsp.readdir(dir)).filter((f) => f.endsWith('.tar.gz')).sort();
-  const keep = Number(ctx.app.settings['backups.keep'] ?? settings.keepBackups);
+  const keep = settingsOf(ctx.app).get('backups.keep') ?? settings.keepBackups;
   for (const old of snapshots.slice(0, Math.max(0, snapshots.length - keep))) await fsp.rm(path.join(dir, old), { force: true });
 };

@@ -1,20 +1,22 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
+import { execa } from 'execa';
 import * as tar from 'tar';
-import { DEFAULT_EGRESS, gitEgress, setByAdmin, shownUrl } from '../../egress/index.js';
+import { DEFAULT_EGRESS, gitEgress, shownUrl } from '../../egress/index.js';
 import { DeployError } from '../../errors.js';
 import { unpackArchive } from '../../releases/archive.js';
 import type { DeployContext, StageFn } from '../context.js';
 import { describeSource, sourceCommit } from '../source.js';
+import { settingsOf } from '../../apps/settings.js';
 
 /**
  * The RFC's initialization/sync procedure: the app's directories exist, the
  * release is recorded (pending), and the code to build is put in place: a
- * pushed commit checked out, a source tarball unpacked, or — in editable mode —
- * the work tree updated in place. Archive sources wait for release-sync.
+ * pushed commit checked out (by the mode's workspace: into a fresh build dir, or
+ * in editable mode the work tree moved in place), a source tarball unpacked.
+ * Archive sources wait for release-sync.
  */
 export const initSync: StageFn = async (ctx) => {
   const { layout, store } = ctx.services;
@@ -36,8 +38,7 @@ export const initSync: StageFn = async (ctx) => {
   });
   store.jobs.setRelease(ctx.job.id, ctx.release.version);
   ctx.log.info(`Release v${ctx.release.version}`);
-  if (src.kind === 'git' && ctx.mode === 'editable') await updateWorkTree(ctx, src.commit, src.gitEnv);
-  else if (src.kind === 'git') await freshDir(ctx).then(() => exportCommit(ctx, src.commit, src.gitEnv));
+  if (src.kind === 'git') await ctx.workspace.checkout(ctx, src.commit, src.gitEnv);
   else if (src.kind === 'tarball') {
     await freshDir(ctx);
     await unpackArchive({ archive: src.file, dest: ctx.workDir });
@@ -49,24 +50,25 @@ export const initSync: StageFn = async (ctx) => {
   }
 };
 
-async function freshDir(ctx: DeployContext): Promise<void> {
+export async function freshDir(ctx: DeployContext): Promise<void> {
   await fsp.rm(ctx.workDir, { recursive: true, force: true });
   await fsp.mkdir(ctx.workDir, { recursive: true });
 }
 
 /** `git archive <commit>` straight into the build dir: no work tree, no .git. */
-async function exportCommit(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void> {
-  const git = spawn('git', ['archive', '--format=tar', commit], {
+export async function exportCommit(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void> {
+  const git = execa('git', ['archive', '--format=tar', commit], {
     cwd: ctx.services.layout.repo(ctx.app.name),
     env: { ...process.env, ...gitEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    extendEnv: false,
+    stdin: 'ignore',
+    // The tar streams into the build dir; only stderr is kept, for the error.
+    buffer: { stdout: false },
+    reject: false,
   });
-  let stderr = '';
-  git.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number>((resolve) => git.on('close', (code) => resolve(code ?? 1)));
   await pipeline(git.stdout, tar.extract({ cwd: ctx.workDir, strict: true, preserveOwner: false }));
-  const code = await exited;
-  if (code !== 0) throw gitFailed(ctx, commit, 'git archive', code, stderr);
+  const run = await git;
+  if (run.failed) throw gitFailed(ctx, commit, 'git archive', run.exitCode ?? 1, run.stderr);
   const entries = await fsp.readdir(ctx.workDir);
   ctx.log.info(`Checked out ${commit.slice(0, 7)} (${entries.length} top-level entries)`);
 }
@@ -77,7 +79,7 @@ async function exportCommit(ctx: DeployContext, commit: string, gitEnv?: Record<
  * repo). Files the build made and git ignores stay, which is what makes
  * iteration fast; `node_modules` survives between pushes.
  */
-async function updateWorkTree(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void> {
+export async function updateWorkTree(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void> {
   const repo = ctx.services.layout.repo(ctx.app.name);
   const work = ctx.workDir;
   const env = { ...process.env, ...gitEnv };
@@ -97,7 +99,7 @@ async function pullOrigin(ctx: DeployContext, origin: string, branch: string): P
     url: origin,
     target: { setting: 'origin', url: origin },
     settings: ctx.services.settings.egress ?? DEFAULT_EGRESS,
-    trusted: setByAdmin(ctx.app.settings, 'origin', origin),
+    trusted: settingsOf(ctx.app).setByAdmin('origin', origin),
   });
   const work = ctx.workDir;
   const tree = await workTreeGit(ctx, process.env);
@@ -144,26 +146,24 @@ async function workTreeGit(ctx: DeployContext, env: NodeJS.ProcessEnv): Promise<
 }
 
 /** Runs git; `timeoutMs` kills it (a fetch that stalls must not hold the app's deploy queue). */
-function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // A work tree belongs to the app's user (its git dir stays ours): git would call it dubious.
-    const child = spawn('git', ['-c', `safe.directory=${ctx.workDir}`, ...args], {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      signal: ctx.signal,
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (err) => (err.name === 'AbortError' ? undefined : reject(err)));
-    child.on('close', (code, signal) => {
-      if (code === 0) return resolve();
-      const subcommand = `git ${args.find((a) => ['init', 'fetch', 'checkout'].includes(a)) ?? ''}`;
-      if (signal && timeoutMs && !ctx.signal.aborted) stderr = `${subcommand} took longer than ${timeoutMs / 1000}s (egress total timeout)`;
-      reject(gitFailed(ctx, args.at(-1)!, subcommand, code ?? 1, stderr));
-    });
+async function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<void> {
+  // A work tree belongs to the app's user (its git dir stays ours): git would call it dubious.
+  const run = await execa('git', ['-c', `safe.directory=${ctx.workDir}`, ...args], {
+    env,
+    extendEnv: false,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    cancelSignal: ctx.signal,
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    reject: false,
   });
+  if (!run.failed) return;
+  // git could not be started at all: that error, as it is.
+  if (run.exitCode === undefined && !run.signal && !run.timedOut && !run.isCanceled) throw run;
+  const subcommand = `git ${args.find((a) => ['init', 'fetch', 'checkout'].includes(a)) ?? ''}`;
+  const stderr = run.timedOut ? `${subcommand} took longer than ${timeoutMs! / 1000}s (egress total timeout)` : run.stderr;
+  throw gitFailed(ctx, args.at(-1)!, subcommand, run.exitCode ?? 1, stderr);
 }
 
 function gitFailed(ctx: DeployContext, what: string, command: string, exitCode: number, stderr: string): DeployError {

@@ -1,4 +1,4 @@
-import { readProcfile } from '../../build/procfile.js';
+import { readProcfile } from '../../builder/procfile.js';
 import { writeMetadata } from '../../releases/archive.js';
 import type { StageFn } from '../context.js';
 import { resolveProcessTypes } from '../process-types.js';

@@ -1,11 +1,12 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { DEFAULT_EGRESS, setByAdmin, shownUrl } from '../../egress/index.js';
+import { DEFAULT_EGRESS, shownUrl } from '../../egress/index.js';
 import { fetchArchive } from '../../releases/fetch.js';
 import { DeployError } from '../../errors.js';
 import { readMetadata, unpackArchive } from '../../releases/archive.js';
 import type { StageFn } from '../context.js';
 import { imageForArchive } from '../release-image.js';
+import { settingsOf } from '../../apps/settings.js';
 
 /**
  * The RFC's release-sync procedure: a release archive made elsewhere (a
@@ -17,14 +18,13 @@ export const releaseSync: StageFn = async (ctx) => {
     // The RFC's "fetch each archive of release_artifacts_urls": the first is the project archive.
     const url = ctx.source.urls[0]!;
     ctx.log.info(`Fetching ${shownUrl(url.replace(/#.*$/, ''))}`);
-    const current = ctx.app.settings.artifact_urls ?? '';
     const fetched = await fetchArchive({
       url,
       destDir: path.join(ctx.services.layout.app(ctx.app.name), 'uploads'),
       egress: ctx.services.settings.egress ?? DEFAULT_EGRESS,
       setting: 'artifact_urls',
       // A file URL is followed only as the admin set it (see egress/trust.ts).
-      trusted: setByAdmin(ctx.app.settings, 'artifact_urls', current) && current.split(/[\s,]+/).includes(url),
+      trusted: settingsOf(ctx.app).setByAdmin('artifact_urls') && settingsOf(ctx.app).get('artifact_urls').includes(url),
       signal: ctx.signal,
     });
     ctx.log.info(`Fetched ${fetched.size} bytes, sha256 ${fetched.sha256}`);

@@ -1,8 +1,7 @@
 import fsp from 'node:fs/promises';
 import type { StageFn } from '../context.js';
-import { readAppJson } from '../app-json.js';
-import { routeTo, startFormation, stopInstances } from '../formation.js';
-import { awaitHealthy } from '../health-checks.js';
+import { bringUp } from '../bring-up.js';
+import { stopInstances } from '../formation.js';
 import { releaseRuntime } from '../release-runtime.js';
 import { pointCurrent } from './activate.js';
 
@@ -17,24 +16,16 @@ export const rollback: StageFn = async (ctx) => {
   if (ctx.switched) {
     if (prev != null) {
       const rt = await releaseRuntime(services, app, prev);
-      const instances = await startFormation({
-        services,
-        app,
-        version: prev,
-        releaseDir: rt.dir,
-        processTypes: rt.processTypes,
-        env: rt.env,
-        image: rt.image,
-        log: ctx.log,
-      });
-      await awaitHealthy(services, app.name, instances, {
-        timeoutMs: services.settings.healthTimeoutMs,
+      // The path activate took, for the previous release. It must come up even
+      // while the deploy is being cancelled, so the deploy's signal is not its.
+      // Should it fail, it stops what it started and the new release keeps serving.
+      await bringUp(services, app, rt, {
         signal: new AbortController().signal,
-        checks: readAppJson(rt.dir).healthchecks.web,
+        log: ctx.log,
+        // As in activate: the record moves first, the router right after it.
+        beforeSwitch: () => services.store.apps.setCurrentRelease(app.id, prev),
+        switchFailed: () => services.store.apps.setCurrentRelease(app.id, ctx.release!.version),
       });
-      // As in activate: the record moves first, the router right after it.
-      services.store.apps.setCurrentRelease(app.id, prev);
-      await routeTo(services, app, instances);
       await pointCurrent(services.layout.current(app.name), rt.dir);
     } else {
       services.store.apps.setCurrentRelease(app.id, null);
@@ -44,8 +35,6 @@ export const rollback: StageFn = async (ctx) => {
   }
   await stopInstances(services, ctx.started);
   ctx.started = [];
-  if (ctx.mode !== 'editable' && ctx.release) {
-    await fsp.rm(services.layout.release(app.name, ctx.release.version), { recursive: true, force: true });
-  }
+  if (ctx.release) await ctx.workspace.discard(services.layout, app.name, ctx.release.version);
   ctx.log.info(prev != null ? `v${prev} is serving` : 'No release was live before this deploy');
 };

@@ -1,37 +1,14 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import type Docker from 'dockerode';
 import type { GuestUser, InstanceSpec, Limits } from '../driver.js';
-import { confinement } from './guest.js';
-import { EXEC_LAUNCHER, LAUNCHER } from '../process/command.js';
+import { confinement } from '../../docker/guest.js';
+import { CONTAINER_CA, LABEL } from '../../docker/labels.js';
+import { EXEC_LAUNCHER, LAUNCHER } from '../command.js';
 
 /** Port every web container listens on inside; the host side is a free loopback port. */
 export const CONTAINER_PORT = 5000;
-/** Where the CA bundle of a TLS-intercepting proxy appears inside containers. */
-export const CONTAINER_CA = '/etc/ssl/slipway/extra-ca.crt';
 const STACK_PATH =
   '/app/.heroku/node/bin:/app/.heroku/python/bin:/app/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-export const LABEL = {
-  app: 'slipway.app',
-  release: 'slipway.release',
-  process: 'slipway.process',
-  instance: 'slipway.instance',
-  role: 'slipway.role',
-  home: 'slipway.home',
-  /** The host dir holding a container's /app upper layer, removed with it. */
-  scratch: 'slipway.scratch',
-} as const;
-
-/**
- * The `slipway.home` label value: a short hash of the data directory's path.
- * Several Slipway servers may share one engine; each only ever adopts or
- * removes containers and images that carry its own home's value.
- */
-export function homeId(home: string): string {
-  return createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 10);
-}
 
 /** The home is in the name too: two servers on one engine may both have an app `web`. */
 export function containerName(spec: Pick<InstanceSpec, 'app' | 'release' | 'type' | 'index'>, home: string): string {
@@ -203,12 +180,4 @@ export function oneOffCreateOptions(
     AttachStderr: true,
     HostConfig: { ...program.HostConfig, AutoRemove: false },
   };
-}
-
-/**
- * Labels for an image built for one release (a Dockerfile app's `slipway/<app>:v<N>`):
- * release rotation finds and removes the images of pruned releases by them.
- */
-export function releaseImageLabels(app: string, release: number, home: string): Record<string, string> {
-  return { [LABEL.app]: app, [LABEL.release]: String(release), [LABEL.role]: 'image', [LABEL.home]: home };
 }

@@ -7,13 +7,14 @@ import { randomUUID } from 'node:crypto';
 import type { Driver, ExecRequest, Instance, InstanceSpec, InstanceState } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
-import { instanceId } from '../process/command.js';
-import { LogWriter } from '../process/log-writer.js';
-import { PortAllocator } from '../process/ports.js';
-import { CONTAINER_PORT, LABEL, containerName, homeId, instanceCreateOptions, type Confined, type GuestOptions } from './container-spec.js';
-import { STACK_IMAGE, imageExists, requireEngine } from './engine.js';
+import { instanceId } from '../command.js';
+import { LogWriter } from '../../logs/log-writer.js';
+import { PortAllocator } from '../ports.js';
+import { CONTAINER_PORT, containerName, instanceCreateOptions, type Confined, type GuestOptions } from './container-spec.js';
+import { LABEL, homeId } from '../../docker/labels.js';
+import { STACK_IMAGE, imageExists, requireEngine } from '../../docker/engine.js';
 import { execInContainer, runOneOff } from './exec.js';
-import { DEFAULT_LIMITS, SERVER_OWNED, appLayer, guestUser, handOver, isDir, removeGuest } from './guest.js';
+import { DEFAULT_LIMITS, SERVER_OWNED, appLayer, guestUser, handOver, isDir, removeGuest } from '../../docker/guest.js';
 
 export interface DockerDriverOptions {
   docker: Docker;

@@ -1,14 +1,15 @@
 import fs from 'node:fs/promises';
 import type { ExecRequest, Driver, Instance, InstanceSpec } from '../driver.js';
+import { startRefused } from '../../crash-point.js';
 import { SlipwayError } from '../../errors.js';
 import type { GuestHost } from '../../guest/host.js';
 import { ownTree } from '../../guest/ownership.js';
 import { findPython } from '../pty/spawn-pty.js';
-import { instanceId } from './command.js';
+import { instanceId } from '../command.js';
 import { runExec } from './exec.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { PidFiles } from './pidfiles.js';
-import { PortAllocator } from './ports.js';
+import { PortAllocator } from '../ports.js';
 import { Supervisor, type RestartPolicy } from './supervisor.js';
 
 export interface ProcessDriverOptions {
@@ -92,6 +93,8 @@ export class ProcessDriver implements Driver {
         hint: `stop ${id} first, or start another index`,
       });
     }
+    if (startRefused(id))
+      throw new SlipwayError('process_start_failed', `cannot start ${id}: refused by SLIPWAY_TEST_REFUSE_START`, { status: 500 });
     this.starting.add(id);
     let port: number | undefined;
     try {

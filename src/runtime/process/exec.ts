@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { GuestHost } from '../../guest/host.js';
 import type { ExecRequest } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
-import { execLauncherArgs, instanceEnv } from './command.js';
+import { execLauncherArgs, instanceEnv } from '../command.js';
 import { launch, type Launched } from './launcher.js';
 
 export interface ExecOptions {

@@ -1,3 +1,4 @@
+// Not execa: instances and one-offs are long-running, detached in their own process group, with stdio wired to logs or a session; the supervisor owns their life.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Guest, GuestHost, GuestRun } from '../../guest/host.js';
 import { spawnPty, type PtySize } from '../pty/spawn-pty.js';

@@ -1,12 +1,13 @@
+// Not execa: a supervised instance lives until stopped and is respawned with backoff; its exit is an event, not a result.
 import type { ChildProcess } from 'node:child_process';
 import type { GuestHost } from '../../guest/host.js';
 import { acceptedByUid, loopbackListenerUid } from '../../guest/listeners.js';
 import type { Instance, InstanceSpec, InstanceState } from '../driver.js';
-import { instanceEnv, launcherArgs } from './command.js';
+import { instanceEnv, launcherArgs } from '../command.js';
 import { launch, type Launched } from './launcher.js';
-import { LogWriter } from './log-writer.js';
+import { LogWriter } from '../../logs/log-writer.js';
 import type { PidFiles } from './pidfiles.js';
-import { isPortOpen } from './ports.js';
+import { isPortOpen } from '../ports.js';
 
 export interface RestartPolicy {
   /** First delay after a crash. */

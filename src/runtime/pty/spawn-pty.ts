@@ -1,4 +1,6 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+// The relay is a long-running process wired to a terminal session: it keeps its own spawn. Only the one-shot python3 lookup goes through execa.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execa } from 'execa';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { SlipwayError } from '../../errors.js';
@@ -77,23 +79,24 @@ let found: Promise<string> | undefined;
  * cached: the operator may install python3 without restarting Slipway.
  */
 export function findPython(): Promise<string> {
-  found ??= new Promise<string>((resolve, reject) => {
-    execFile('python3', ['-I', '-c', 'import pty, sys; print(sys.executable)'], { cwd: '/', timeout: 10_000 }, (err, stdout) => {
-      const exe = stdout?.trim() ?? '';
-      if (!err && path.isAbsolute(exe)) return resolve(exe);
-      found = undefined;
-      reject(
-        new SlipwayError(
-          'pty_unavailable',
-          `cannot allocate a terminal: python3 is not usable${err ? ` (${err.message.split('\n')[0]})` : ''}`,
-          {
-            status: 500,
-            hint: 'install python3 on the Slipway host (apt-get install python3), or run without a terminal (ssh -T)',
-            cause: err ?? undefined,
-          },
-        ),
-      );
+  found ??= (async () => {
+    const run = await execa('python3', ['-I', '-c', 'import pty, sys; print(sys.executable)'], {
+      cwd: '/',
+      timeout: 10_000,
+      reject: false,
     });
-  });
+    const exe = run.stdout?.trim() ?? '';
+    if (!run.failed && path.isAbsolute(exe)) return exe;
+    found = undefined;
+    throw new SlipwayError(
+      'pty_unavailable',
+      `cannot allocate a terminal: python3 is not usable${run.failed ? ` (${String(run.shortMessage).split('\n')[0]})` : ''}`,
+      {
+        status: 500,
+        hint: 'install python3 on the Slipway host (apt-get install python3), or run without a terminal (ssh -T)',
+        cause: run.failed ? run : undefined,
+      },
+    );
+  })();
   return found;
 }

@@ -1,0 +1,114 @@
+/**
+ * The house rules of DESIGN.md as checks (`npm run lint:deps`, part of
+ * `npm test`): dependencies point down, the pipeline knows drivers and
+ * builders only by their interfaces, and only the Docker code talks to the
+ * engine. test/deps/rules.test.ts proves each rule fails on a bad import.
+ */
+
+/** Interfaces and small shared parts of runtime/ and router/ that sit below their implementations. */
+const CONTRACT_FILES = '(runtime/(driver|kinds|exit-listeners|orphans|ports|command)|router/engine)\\.ts$';
+const CONTRACTS = `^src/${CONTRACT_FILES}`;
+/** The implementations: drivers, router engines, builders, git; peers that never import each other. */
+const ENGINES = ['runtime', 'router', 'builder', 'git'];
+/** An engine folder's modules, its contract files left out. */
+const engine = (folder) => `^src/(?!${CONTRACT_FILES})${folder}/`;
+
+/** Bottom to top: a module may import its own layer and the ones below, never one above. */
+const LAYERS = [
+  ['base', '^src/(errors|paths|crash-point|listen|stages)\\.ts$'],
+  ['store', '^src/store/'],
+  ['services', '^src/(auth|secrets|egress|logs|notify|releases)/'],
+  ['contracts', CONTRACTS],
+  ['guest', '^src/guest/'],
+  ['docker', '^src/docker/'],
+  ['engines', engine(`(${ENGINES.join('|')})`)],
+  // Certificates: checks, the store's sealed keys, what the router engines serve.
+  ['tls', '^src/tls/'],
+  // App settings: their schema checks with egress, auth and the builders; commands and the pipeline read them.
+  ['apps', '^src/apps/'],
+  ['pipeline', '^src/pipeline/'],
+  ['commands', '^src/(projects|commands)/'],
+  ['api', '^src/api/'],
+  ['daemon', '^src/daemon/'],
+  ['cli', '^src/cli/'],
+];
+
+/** Who may hold a dockerode client: the docker driver, the shared docker library, container and Dockerfile builds. */
+const DOCKER_USERS = '^src/(docker|runtime/docker)/|^src/builder/(container-build|dockerfile|dockerfile-from|docker-builder)\\.ts$';
+
+const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({
+  name: `no-upward-from-${name}`,
+  comment: `${name} sits below ${LAYERS.slice(i + 1)
+    .map(([n]) => n)
+    .join(', ')} (DESIGN.md: dependencies point down); move the shared part down instead`,
+  severity: 'error',
+  from: { path },
+  to: {
+    path: LAYERS.slice(i + 1)
+      .map(([, p]) => `(${p})`)
+      .join('|'),
+  },
+}));
+
+const peers = ENGINES.map((folder) => ({
+  name: `no-${folder}-to-other-engines`,
+  comment: `${folder}/ is one implementation among runtime, router, builder and git; what they share lives in a lower layer (contracts, docker/, guest/)`,
+  severity: 'error',
+  from: { path: engine(folder) },
+  to: {
+    path: ENGINES.filter((f) => f !== folder)
+      .map((f) => `(${engine(f)})`)
+      .join('|'),
+  },
+}));
+
+module.exports = {
+  forbidden: [
+    ...upward,
+    ...peers,
+    {
+      name: 'no-dockerode-outside-docker',
+      comment:
+        'only runtime/docker, the docker library and container builds talk to the engine; others go through a Driver or an ImageBuilder',
+      severity: 'error',
+      from: { path: '^src/', pathNot: DOCKER_USERS },
+      to: { path: '(^|/)node_modules/(@types/)?dockerode/|^dockerode$' },
+    },
+    {
+      name: 'no-driver-to-other-driver',
+      comment:
+        'each driver stands alone; what drivers share (the launch command, ports, exit listeners) lives in runtime/ beside driver.ts',
+      severity: 'error',
+      from: { path: '^src/runtime/(process|docker)/' },
+      to: { path: '^src/runtime/(process|docker)/', pathNot: '^src/runtime/$1/' },
+    },
+    {
+      name: 'pipeline-only-through-interfaces',
+      comment: 'the pipeline knows the Driver and Builder interfaces, never a driver implementation or the engine',
+      severity: 'error',
+      from: { path: '^src/pipeline/' },
+      to: { path: '^src/(docker/|runtime/(process|docker|pty)/|runtime/(select|multiplexer)\\.ts$)' },
+    },
+    {
+      name: 'every-module-in-a-layer',
+      comment: 'a module no layer names escapes every rule: add its folder to LAYERS',
+      severity: 'error',
+      from: { path: '^src/', pathNot: LAYERS.map(([, p]) => `(${p})`).join('|') },
+      to: {},
+    },
+    {
+      name: 'no-circular',
+      comment: 'a cycle makes two modules one; cut it at an interface (cycles through type-only imports load fine and are let be)',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    // Type-only imports count: they are dependencies of the design all the same.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    moduleSystems: ['es6'],
+  },
+};

@@ -1,0 +1,207 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { SlipwayError } from '../errors.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { CONTAINER_CA, LABEL } from '../docker/labels.js';
+import { STACK_IMAGE, imageExists } from '../docker/engine.js';
+import { BUILD_LIMITS } from '../guest/users.js';
+import { SERVER_OWNED, confinement, guestUser, handOver, isDir } from '../docker/guest.js';
+import type { GuestUser } from '../runtime/driver.js';
+import { BuildError, type BuildResult } from './buildpacks.js';
+import { writeEnvDir } from './build-env.js';
+import { IN_CONTAINER as P, type ContainerBuildOutcome, type ContainerBuildRequest } from './container-paths.js';
+import { splitLines } from './run-streaming.js';
+
+export interface ContainerBuildOptions {
+  docker: Docker;
+  app: string;
+  /** The release being built; names the container (`slipway-<home>-<app>-build-v<N>`). */
+  release: number;
+  /** This server's `homeId`: in the build container's and cache volume's names and labels, so servers sharing an engine never touch each other's. */
+  home: string;
+  /** The app's source on the host, compiled in place (mounted at /tmp/build). */
+  buildDir: string;
+  /** ENV_DIR on the host: rewritten from `env`, then mounted read-only. */
+  envDir: string;
+  /** The app's config vars (and SOURCE_VERSION). */
+  env: Record<string, string>;
+  /** Scratch space on the host for this app's builds (mounted at /tmp/slipway). */
+  workDir: string;
+  /** The built-in buildpacks folder (mounted read-only). */
+  builtinDir: string;
+  buildpackUrl?: string;
+  /** Host CA bundle, mounted read-only and named by the CA variables inside. */
+  extraCaBundle?: string;
+  /** Default slipway/stack:bookworm. */
+  image?: string;
+  /** The app's own user: the build runs as it, as the app's processes do. */
+  user?: GuestUser;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Proxy settings reach the build as they do on the host: without them no registry is reachable. */
+const PASS_THROUGH = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+
+/**
+ * A build may need more memory than a small dyno (npm, pip, compilers), but
+ * it is bounded all the same, and a fork loop in a build script stops at the
+ * pids limit.
+ */
+
+/** The per-app CACHE_DIR of container builds, kept between builds as herokuish keeps /cache. */
+export const cacheVolume = (home: string, app: string) => `slipway-${home}-cache-${app}`;
+
+/**
+ * Buildpacks run inside a container from the stack image, as herokuish does:
+ * the source, the app's cache volume and ENV_DIR are mounted, and the same
+ * runner as a host build (container-entry.ts) does the work. The release dir
+ * it leaves is the one a host build leaves, so the archive stage packs the
+ * same kind of release and releases stay interchangeable between drivers.
+ */
+export async function buildInContainer(opts: ContainerBuildOptions): Promise<BuildResult> {
+  const { docker } = opts;
+  const image = opts.image ?? STACK_IMAGE;
+  if (!(await imageExists(docker, image))) {
+    throw new SlipwayError('stack_missing', `the Docker stack image ${image} does not exist: build it once with \`slipway stack:build\``, {
+      status: 503,
+    });
+  }
+  const user = guestUser(opts.home, opts.app, opts.user);
+  await writeEnvDir(opts.envDir, opts.env);
+  await fsp.mkdir(opts.workDir, { recursive: true });
+  const outcomeFile = path.join(opts.workDir, path.basename(P.outcome));
+  await fsp.rm(outcomeFile, { force: true });
+  // What the build writes is the app user's: its source, its scratch space (a host build may have left
+  // buildpack copies there); ENV_DIR it reads (mode 0600).
+  for (const dir of [opts.buildDir, opts.workDir, opts.envDir]) await handOver(dir, user, { recursive: true, skip: SERVER_OWNED });
+  await docker.createVolume({
+    Name: cacheVolume(opts.home, opts.app),
+    Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache', [LABEL.home]: opts.home },
+  });
+
+  const name = `slipway-${opts.home}-${opts.app}-build-v${opts.release}`;
+  // Only a dead leftover can have this name: an app's deploys never overlap, and other servers' names carry their own home.
+  await docker
+    .getContainer(name)
+    .remove({ force: true })
+    .catch(() => undefined);
+  const container = await docker.createContainer(createOptions(opts, image, name, user));
+  const onAbort = () => void container.stop({ t: 5 }).catch(() => undefined);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const output = await follow(docker, container, opts.log);
+    // 'next-exit': the default answers at once for a container not yet started.
+    const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode?: number }>;
+    await container.start();
+    const { StatusCode: code } = await exited;
+    await output.ended;
+    if (opts.signal?.aborted) throw new BuildError('the build was aborted', { step: 'compile' });
+    return await readOutcome(outcomeFile, code ?? 1);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+function createOptions(opts: ContainerBuildOptions, image: string, name: string, user: GuestUser): Docker.ContainerCreateOptions {
+  const request: ContainerBuildRequest = {
+    app: opts.app,
+    buildpackUrl: opts.buildpackUrl || opts.env.BUILDPACK_URL || undefined,
+    sourceVersion: opts.env.SOURCE_VERSION,
+    extraCaBundle: opts.extraCaBundle ? CONTAINER_CA : undefined,
+  };
+  const node = ['node', path.join(P.root, 'dist', 'builder', 'container-entry.js'), JSON.stringify(request)];
+  const binds = [
+    `${opts.buildDir}:${P.build}`,
+    `${cacheVolume(opts.home, opts.app)}:${P.cache}`,
+    `${opts.envDir}:${P.env}:ro`,
+    `${opts.workDir}:${P.scratch}`,
+    `${path.join(PACKAGE_ROOT, 'dist')}:${P.root}/dist:ro`,
+    `${path.join(PACKAGE_ROOT, 'package.json')}:${P.root}/package.json:ro`,
+    `${nodeModulesDir()}:${P.root}/node_modules:ro`,
+    `${opts.builtinDir}:${P.root}/buildpacks:ro`,
+  ];
+  if (opts.extraCaBundle && fs.existsSync(opts.extraCaBundle)) binds.push(`${opts.extraCaBundle}:${CONTAINER_CA}:ro`);
+  const { HostConfig } = confinement(user, BUILD_LIMITS);
+  return {
+    name,
+    Image: image,
+    Cmd: asGuestUser(node, user),
+    WorkingDir: P.build,
+    Env: PASS_THROUGH.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`),
+    Labels: { [LABEL.app]: opts.app, [LABEL.release]: String(opts.release), [LABEL.role]: 'build', [LABEL.home]: opts.home },
+    // Root needs three capabilities for the first line of asGuestUser's script; setpriv leaves none after it.
+    HostConfig: { ...HostConfig, CapAdd: ['CHOWN', 'SETUID', 'SETGID'], Init: true, Binds: binds, Tmpfs: hidden(opts.buildDir) },
+  };
+}
+
+/** An editable app's build dir is its work tree: the server's git repository in it is not the build's to see or change. */
+function hidden(buildDir: string): Record<string, string> {
+  return Object.fromEntries(SERVER_OWNED.filter((e) => isDir(path.join(buildDir, e))).map((e) => [`${P.build}/${e}`, 'ro,size=4k']));
+}
+
+/**
+ * The buildpacks (and the app's own build scripts they run) run as the app's
+ * user, as its processes do. The container starts as root only to hand that
+ * user the cache volume (the engine creates volumes root-owned; handed over
+ * whole once), then `setpriv` drops to it, which leaves no capability; with
+ * `no-new-privileges` none comes back.
+ */
+function asGuestUser(argv: string[], user: GuestUser): string[] {
+  const drop = [
+    '[ "$(stat -c %u:%g /tmp/cache)" = "$1:$2" ] || chown -R "$1:$2" /tmp/cache || exit 1',
+    'u=$1 g=$2 && shift 2',
+    'exec setpriv --reuid="$u" --regid="$g" --clear-groups --inh-caps=-all -- "$@"',
+  ].join('\n');
+  return ['sh', '-c', drop, 'slipway-build', String(user.uid), String(user.gid), ...argv];
+}
+
+/** Where Slipway's dependencies are (the runner needs `yaml`), with symlinks resolved so the mount holds real files. */
+export function nodeModulesDir(): string {
+  const entry = createRequire(import.meta.url).resolve('yaml');
+  const marker = `${path.sep}node_modules${path.sep}`;
+  return fs.realpathSync(entry.slice(0, entry.lastIndexOf(marker) + marker.length - 1));
+}
+
+/** Streams the container's output lines as they come; `ended` settles once its output is over. */
+async function follow(docker: Docker, container: Docker.Container, log: (line: string) => void): Promise<{ ended: Promise<void> }> {
+  const stream = (await container.attach({ stream: true, stdout: true, stderr: true, hijack: true })) as unknown as Readable;
+  const out = new PassThrough();
+  const err = new PassThrough();
+  docker.modem.demuxStream(stream, out, err);
+  splitLines(out, log);
+  splitLines(err, log);
+  const drained = Promise.all([out, err].map((s) => new Promise((resolve) => s.on('end', resolve))));
+  const ended = new Promise<void>((resolve) => {
+    const done = () => {
+      out.end();
+      err.end();
+      void drained.then(() => resolve());
+    };
+    stream.on('end', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+  return { ended };
+}
+
+export async function readOutcome(file: string, exitCode: number): Promise<BuildResult> {
+  const text = await fsp.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) {
+    throw new BuildError(`the build container exited with status ${exitCode} before the buildpacks finished`, {
+      exitCode,
+      hint: 'read the build output above; `slipway stack:build --force` rebuilds a broken stack image',
+    });
+  }
+  const outcome = JSON.parse(text) as ContainerBuildOutcome;
+  if (!outcome.ok) {
+    const { message, ok: _ok, ...ctx } = outcome;
+    throw new BuildError(message, ctx);
+  }
+  return { buildpacks: outcome.buildpacks, processTypes: outcome.processTypes, configVars: outcome.configVars };
+}
