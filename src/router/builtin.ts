@@ -11,6 +11,7 @@ import { RouteTable, normalizeHost } from './table.js';
 import { SniTable } from './sni.js';
 import { ChallengeTable } from './acme-challenges.js';
 import { createTlsServer } from './tls-server.js';
+import { relayResponse } from './proxy-response.js';
 
 export interface BuiltinRouterOptions {
   /** Operator-facing messages (proxy errors, drain timeouts); default: discarded. */
@@ -49,19 +50,24 @@ export class BuiltinRouter implements RouterEngine {
   private tlsServer?: http2.Http2SecureServer;
   private tlsExtra?: ExtraListeners;
   private readonly challenges = new ChallengeTable();
+  /** The app each proxied request is for, so an answer the router refuses can name it. */
+  private readonly appOf = new WeakMap<http.IncomingMessage, string>();
 
   constructor(private readonly opts: BuiltinRouterOptions = {}) {
     this.log = opts.log ?? (() => undefined);
     this.sni = new SniTable(this.log);
     this.agent = new VerifyingAgent({ keepAlive: true }, this);
     this.oneShot = new VerifyingAgent({ keepAlive: false }, this);
-    this.proxy = createProxyServer({ ws: true, proxyTimeout: opts.proxyTimeoutMs });
+    // The router relays answers itself: http-proxy-3's passes throw (and kill the daemon) on
+    // answers an HTTP/2 client cannot be sent, such as an Upgrade header or status 600.
+    this.proxy = createProxyServer({ ws: true, proxyTimeout: opts.proxyTimeoutMs, selfHandleResponse: true });
+    this.proxy.on('proxyRes', (proxyRes, req, res) => this.relay(proxyRes, req, res as http.ServerResponse));
     // Every call passes its own error callback; this is the net for anything
     // emitted outside one, since an unhandled 'error' would kill the daemon.
     this.proxy.on('error', (err) => this.log(`router: proxy error: ${err.message}`));
     // Upgraded connections to backends: close() must end them too, not only the client side.
     this.proxy.on('open', (proxySocket) => this.track(proxySocket));
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server = http.createServer((req, res) => this.handleSafely(req, res));
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
     this.server.on('connection', (socket: Socket) => this.track(socket));
     this.server.on('clientError', (_err, socket) => {
@@ -96,7 +102,7 @@ export class BuiltinRouter implements RouterEngine {
   async listenTls(port: number, hosts: string | string[] = WILDCARD_HOSTS): Promise<void> {
     const server = createTlsServer({
       sni: this.sni,
-      request: (req, res) => this.handle(req, res),
+      request: (req, res) => this.handleSafely(req, res),
       upgrade: (req, socket, head) => this.handleUpgrade(req, socket, head),
       connection: (socket) => this.track(socket),
     });
@@ -189,6 +195,35 @@ export class BuiltinRouter implements RouterEngine {
     this.inFlight.clear();
   }
 
+  /** The daemon must never die on a request: whatever throws answers 502 (or drops that one connection). */
+  private handleSafely(req: http.IncomingMessage, res: http.ServerResponse): void {
+    try {
+      this.handle(req, res);
+    } catch (err) {
+      this.log(`router: ${displayHost(req)}: ${describeError(err)}`);
+      try {
+        reply(res, 502, 'The router could not handle this request');
+      } catch {
+        res.destroy();
+      }
+    }
+  }
+
+  private relay(proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const app = this.appOf.get(req) ?? displayHost(req);
+    try {
+      if (relayResponse(req, res, proxyRes)) return;
+      proxyRes.resume();
+      this.log(`router: ${app} answered with status ${proxyRes.statusCode}; sent 502`);
+      reply(res, 502, `${app} answered with status ${proxyRes.statusCode}, which is not a valid HTTP status`);
+    } catch (err) {
+      this.log(`router: ${app}: could not relay the answer: ${describeError(err)}`);
+      proxyRes.destroy();
+      if (res.headersSent) res.destroy();
+      else reply(res, 502, `${app} sent an answer the router could not relay`);
+    }
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     // Before the route, the app and any redirect: the CA asks before the host may even be routed.
     const keyAuthorization = this.challenges.answer(req.method, hostOf(req), req.url);
@@ -212,6 +247,7 @@ export class BuiltinRouter implements RouterEngine {
     if (!hit.backend) return reply(res, 502, `${hit.app} has no running web process`);
     const backend = hit.backend;
     this.setForwardedHeaders(req);
+    this.appOf.set(req, hit.app);
     const end = this.inFlight.begin(backend.id);
     // 'close' fires once whether the response finished or the client went away.
     res.once('close', end);

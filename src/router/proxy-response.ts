@@ -1,0 +1,43 @@
+import type http from 'node:http';
+
+/**
+ * Headers that only mean something on one HTTP/1.1 connection. HTTP/2 forbids
+ * them, and Node's HTTP/2 server throws when asked to send one — from inside
+ * the proxy's response handler, where nothing would catch it.
+ */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
+
+/** The statuses each protocol can carry as a final answer (Node refuses the others with a throw). */
+const validStatus = (status: number, http2: boolean) => (http2 ? status >= 200 && status <= 599 : status >= 100 && status <= 999);
+
+/**
+ * What http-proxy-3's own response passes do, for the options the router uses,
+ * made safe for any answer a backend can send: connection-specific headers are
+ * never relayed to an HTTP/2 client, and a status the client's protocol cannot
+ * carry becomes `invalid(status)` (the router's 502). Returns false when it did
+ * not relay the answer (the caller answers instead).
+ */
+export function relayResponse(req: http.IncomingMessage, res: http.ServerResponse, proxyRes: http.IncomingMessage): boolean {
+  const http2 = req.httpVersionMajor >= 2;
+  const status = proxyRes.statusCode ?? 0;
+  if (!validStatus(status, http2)) return false;
+  const headers = { ...proxyRes.headers };
+  if (http2) {
+    // Every name Connection lists is hop-by-hop too (RFC 9110 §7.6.1).
+    const named = String(headers.connection ?? '')
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean);
+    for (const name of [...CONNECTION_SPECIFIC, ...named]) delete headers[name];
+    if (headers.te !== undefined && String(headers.te).trim().toLowerCase() !== 'trailers') delete headers.te;
+  } else if (req.httpVersion === '1.0') {
+    // An HTTP/1.0 client cannot read chunks, and closes unless it asked otherwise.
+    delete headers['transfer-encoding'];
+    headers.connection = req.headers.connection ?? 'close';
+  } else if (!headers.connection) headers.connection = req.headers.connection ?? 'keep-alive';
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
+  res.statusCode = status;
+  if (!http2 && proxyRes.statusMessage) res.statusMessage = proxyRes.statusMessage;
+  proxyRes.pipe(res);
+  return true;
+}
