@@ -29,6 +29,9 @@ export interface CheckOptions {
 
 /** Longest chain followed; real ones have one or two intermediates. */
 const MAX_DEPTH = 8;
+/** Most certificates a file may hold: a leaf, its intermediates and perhaps a root; more is no chain anyone serves. */
+export const MAX_CERTIFICATES = 10;
+const ALLOWED_KEYS = 'allowed: RSA 2048-4096 bits, EC P-256 or P-384, Ed25519';
 
 /**
  * The checks `certs:add` makes before anything is stored, each refusal one
@@ -37,8 +40,18 @@ const MAX_DEPTH = 8;
  */
 export function checkCertificate(opts: CheckOptions): CheckedCertificate {
   const now = opts.now ?? Date.now();
+  if (opts.bundle.certificates.length > MAX_CERTIFICATES) {
+    throw refusal(
+      'oversized chain',
+      `the file holds ${opts.bundle.certificates.length} certificates; at most ${MAX_CERTIFICATES} are accepted`,
+      "give the leaf and its intermediates only (your CA's full chain)",
+    );
+  }
   const certs = opts.bundle.certificates.map((pem, i) => parseCertificate(pem, i));
   const key = parseKey(opts.bundle.key);
+  // Before anything uses them: every handshake pays for the key's size on the router's one thread.
+  checkKeyType(key, 'the private key');
+  certs.forEach((c, i) => checkKeyType(c.publicKey, `the key of certificate ${i + 1} (${subjectOf(c)})`));
   // The leaf is the certificate the key belongs to, wherever it is in the file.
   const leaf = certs.find((c) => c.checkPrivateKey(key));
   if (!leaf) {
@@ -120,6 +133,26 @@ function chainOf(leaf: X509Certificate, given: X509Certificate[], trusted: X509C
     `the chain is longer than ${MAX_DEPTH} certificates without reaching a root`,
     'give the leaf and its intermediates only',
   );
+}
+
+/**
+ * Only keys TLS clients accept and the router can afford: a 16384-bit RSA key
+ * costs every handshake a third of a second of the daemon's only thread.
+ */
+function checkKeyType(key: KeyObject, which: string): void {
+  const type = key.asymmetricKeyType;
+  const details = key.asymmetricKeyDetails ?? {};
+  const hint = 'make a new key and certificate, e.g. `openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes`';
+  if (type === 'rsa') {
+    const bits = details.modulusLength ?? 0;
+    if (bits < 2048) throw refusal('weak key', `${which} is RSA ${bits} bits; ${ALLOWED_KEYS}`, hint);
+    if (bits > 4096) throw refusal('oversized key', `${which} is RSA ${bits} bits; ${ALLOWED_KEYS}`, hint);
+    return;
+  }
+  if (type === 'ec' && (details.namedCurve === 'prime256v1' || details.namedCurve === 'secp384r1')) return;
+  if (type === 'ed25519') return;
+  const what = type === 'ec' ? `EC ${details.namedCurve ?? 'with an unnamed curve'}` : (type ?? 'of an unknown type');
+  throw refusal('unsupported key', `${which} is ${what}; ${ALLOWED_KEYS}`, hint);
 }
 
 /** `parent` issued `child`: names match and its key verifies the signature. */

@@ -92,12 +92,62 @@ describe('tls/check: what certs:add accepts', function () {
     expect(refusal(() => check(leaf.certPem + encrypted, []))).to.equal('malformed PEM: the private key is encrypted');
   });
 
-  it('refuses a pair TLS itself cannot use (an RSA key too small for OpenSSL)', () => {
-    const weak = path.join(pki.dir, 'weak.key');
-    expect(spawnSync('openssl', ['genrsa', '-out', weak, '512']).status).to.equal(0);
-    const leaf = makeLeaf(pki, ['weak.example.test'], { key: weak });
-    expect(refusal(() => check(leaf.fullchainPem + leaf.keyPem, ['weak.example.test']))).to.match(
-      /^unusable: TLS cannot use this certificate and key: .*too small/,
+  /** A key made with openssl: `genpkey` arguments. */
+  const keyFile = (name: string, args: string[]) => {
+    const file = path.join(pki.dir, name);
+    expect(spawnSync('openssl', ['genpkey', ...args, '-out', file]).status).to.equal(0);
+    return file;
+  };
+
+  it('refuses RSA keys under 2048 bits, saying what is allowed', () => {
+    for (const bits of ['512', '1024']) {
+      const leaf = makeLeaf(pki, ['weak.example.test'], {
+        key: keyFile(`weak-${bits}.key`, ['-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${bits}`]),
+      });
+      expect(refusal(() => check(leaf.fullchainPem + leaf.keyPem, ['weak.example.test']))).to.equal(
+        `weak key: the private key is RSA ${bits} bits; allowed: RSA 2048-4096 bits, EC P-256 or P-384, Ed25519`,
+      );
+    }
+  });
+
+  it('refuses an RSA key over 4096 bits (each handshake would stall the router), in a self-signed certificate too', () => {
+    // 5120 bits is over the limit as 8192 or 16384 are, and openssl makes it in seconds rather than a minute.
+    const big = keyFile('big.key', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:5120']);
+    const self = path.join(pki.dir, 'big-self.pem');
+    const made = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-key',
+      big,
+      '-out',
+      self,
+      '-days',
+      '5',
+      '-subj',
+      '/CN=big.example.test',
+      '-addext',
+      'subjectAltName=DNS:big.example.test',
+    ]);
+    expect(made.status).to.equal(0);
+    const text = fs.readFileSync(self, 'utf8') + fs.readFileSync(big, 'utf8');
+    expect(refusal(() => check(text, ['big.example.test']))).to.equal(
+      'oversized key: the private key is RSA 5120 bits; allowed: RSA 2048-4096 bits, EC P-256 or P-384, Ed25519',
+    );
+  });
+
+  it('accepts an EC P-384 key', () => {
+    const leaf = makeLeaf(pki, ['p384.example.test'], {
+      key: keyFile('p384.key', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384']),
+    });
+    expect(check(leaf.fullchainPem + leaf.keyPem, ['p384.example.test']).names).to.deep.equal(['p384.example.test']);
+  });
+
+  it('refuses a file of more than 10 certificates', () => {
+    const leaf = makeLeaf(pki, ['many.example.test']);
+    const intermediate = fs.readFileSync(pki.intermediate, 'utf8');
+    const text = leaf.fullchainPem + intermediate.repeat(9) + leaf.keyPem;
+    expect(refusal(() => check(text, ['many.example.test']))).to.equal(
+      'oversized chain: the file holds 11 certificates; at most 10 are accepted',
     );
   });
 
