@@ -6,18 +6,36 @@ export interface PemBlock {
   pem: string;
 }
 
-const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g;
+const BEGIN = '-----BEGIN ';
+const LABEL = /^[A-Z0-9 ]+$/;
 const BASE64 = /^[A-Za-z0-9+/=\s]*$/;
 /** Encrypted PEM keys carry headers (`Proc-Type:`, `DEK-Info:`) before the base64. */
 const HEADER = /^[A-Za-z-]+:.*$/gm;
+/** Most blocks a certificate file may hold: the chain (see check.ts's cap), its key, perhaps EC parameters. */
+export const MAX_BUNDLE_BLOCKS = 16;
 
-/** Every PEM block of `text`, in order; text between blocks (openssl's `subject=` lines) is ignored. */
-export function pemBlocks(text: string): PemBlock[] {
+/**
+ * Every PEM block of `text`, in order; text between blocks (openssl's
+ * `subject=` lines) is ignored. One pass with indexOf, each BEGIN taken to its
+ * own END and failing at once without one: a backtracking regex took seconds
+ * on a file of many BEGIN lines, with the event loop stopped meanwhile.
+ */
+export function pemBlocks(text: string, maxBlocks = Infinity): PemBlock[] {
   const blocks: PemBlock[] = [];
-  for (const m of text.matchAll(BLOCK)) {
-    const body = m[2]!.replace(HEADER, '');
-    if (!BASE64.test(body)) throw malformed(`the ${m[1]} block is not base64`);
-    blocks.push({ label: m[1]!, pem: `-----BEGIN ${m[1]}-----\n${m[2]!.trim().replace(/\r/g, '')}\n-----END ${m[1]}-----\n` });
+  for (let at = text.indexOf(BEGIN); at >= 0; at = text.indexOf(BEGIN, at)) {
+    if (blocks.length >= maxBlocks) throw malformed(`more than ${maxBlocks} PEM blocks were given`);
+    const labelEnd = text.indexOf('-----', at + BEGIN.length);
+    const label = labelEnd < 0 ? '' : text.slice(at + BEGIN.length, labelEnd);
+    if (!LABEL.test(label) || label.length > 64) throw malformed('a -----BEGIN line is cut short or names no block type');
+    const bodyStart = text.startsWith('\r\n', labelEnd + 5) ? labelEnd + 7 : labelEnd + 6;
+    if (text[bodyStart - 1] !== '\n') throw malformed(`the -----BEGIN ${label}----- line does not end the line`);
+    const end = `-----END ${label}-----`;
+    const bodyEnd = text.indexOf(end, bodyStart);
+    if (bodyEnd < 0) throw malformed(`the ${label} block has no ${end} line`);
+    const body = text.slice(bodyStart, bodyEnd);
+    if (!BASE64.test(body.replace(HEADER, ''))) throw malformed(`the ${label} block is not base64`);
+    blocks.push({ label, pem: `-----BEGIN ${label}-----\n${body.trim().replace(/\r/g, '')}\n${end}\n` });
+    at = bodyEnd + end.length;
   }
   return blocks;
 }
@@ -34,7 +52,7 @@ export interface CertificateBundle {
  * in one text — into certificates and the private key. Exactly one key.
  */
 export function splitBundle(text: string): CertificateBundle {
-  const blocks = pemBlocks(text);
+  const blocks = pemBlocks(text, MAX_BUNDLE_BLOCKS);
   if (!blocks.length) throw malformed('no PEM block (-----BEGIN CERTIFICATE-----) was found');
   const certificates = blocks.filter((b) => b.label === 'CERTIFICATE').map((b) => b.pem);
   const keys = blocks.filter((b) => b.label.endsWith('PRIVATE KEY'));

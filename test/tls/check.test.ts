@@ -92,6 +92,17 @@ describe('tls/check: what certs:add accepts', function () {
     expect(refusal(() => check(leaf.certPem + encrypted, []))).to.equal('malformed PEM: the private key is encrypted');
   });
 
+  it('refuses a file of many BEGIN lines without END with one line (no backtracking over them), and more than 16 blocks', () => {
+    expect(refusal(() => splitBundle('-----BEGIN A-----\n'.repeat(18_000)))).to.equal(
+      'malformed PEM: the A block has no -----END A----- line',
+    );
+    const leaf = makeLeaf(pki, ['www.example.test']);
+    expect(refusal(() => splitBundle(leaf.certPem.repeat(17) + leaf.keyPem))).to.equal('malformed PEM: more than 16 PEM blocks were given');
+    expect(splitBundle(`subject=CN = x\r\n${leaf.certPem.replace(/\n/g, '\r\n')}${leaf.keyPem}`).certificates).to.deep.equal([
+      leaf.certPem,
+    ]);
+  });
+
   /** A key made with openssl: `genpkey` arguments. */
   const keyFile = (name: string, args: string[]) => {
     const file = path.join(pki.dir, name);
