@@ -23,6 +23,10 @@ export interface BuiltinRouterOptions {
   trustForwarded?: boolean;
   /** Give up on a backend that has not answered after this long (502). Default: no limit, for long polls. */
   proxyTimeoutMs?: number;
+  /** TLS port: an HTTP/2 session or connection idle this long is closed. Default 120 s. */
+  tlsIdleTimeoutMs?: number;
+  /** How long a kept-alive HTTP/1.1 connection waits for its next request, on both ports. Default 5 s (Node's). */
+  keepAliveTimeoutMs?: number;
 }
 
 /**
@@ -68,6 +72,7 @@ export class BuiltinRouter implements RouterEngine {
     // Upgraded connections to backends: close() must end them too, not only the client side.
     this.proxy.on('open', (proxySocket) => this.track(proxySocket));
     this.server = http.createServer((req, res) => this.handleSafely(req, res));
+    this.server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? this.server.keepAliveTimeout;
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
     this.server.on('connection', (socket: Socket) => this.track(socket));
     this.server.on('clientError', (_err, socket) => {
@@ -105,6 +110,8 @@ export class BuiltinRouter implements RouterEngine {
       request: (req, res) => this.handleSafely(req, res),
       upgrade: (req, socket, head) => this.handleUpgrade(req, socket, head),
       connection: (socket) => this.track(socket),
+      idleTimeoutMs: this.opts.tlsIdleTimeoutMs ?? 120_000,
+      keepAliveTimeoutMs: this.server.keepAliveTimeout,
     });
     const { extra } = await listenAll({
       what: 'the router (TLS)',

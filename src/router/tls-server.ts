@@ -10,6 +10,10 @@ export interface TlsServerHandlers {
   request: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   upgrade: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
   connection: (socket: Socket) => void;
+  /** Closes an HTTP/2 session or HTTP/1.1 connection with nothing in flight for this long. */
+  idleTimeoutMs: number;
+  /** An HTTP/1.1 connection waits this long for its next request, as on the plain port. */
+  keepAliveTimeoutMs: number;
 }
 
 /**
@@ -28,8 +32,23 @@ export function createTlsServer(h: TlsServerHandlers): http2.Http2SecureServer {
       else cb(new Error(`no certificate for ${servername}`), undefined);
     },
   });
+  // Node leaves both unset on an HTTP/2 server (0: never), so idle sessions and kept-alive
+  // HTTP/1.1 connections would pile up; headersTimeout/requestTimeout have allowHTTP1 defaults.
+  server.setTimeout(h.idleTimeoutMs);
+  (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = h.keepAliveTimeoutMs;
+  // Requests in flight per HTTP/2 session or HTTP/1.1 socket: a long poll is not idle, and
+  // the plain port lets it wait as long as the app takes. (Upgraded sockets leave the timeout.)
+  const inFlight = new WeakMap<object, number>();
+  server.on('timeout', (conn: http2.ServerHttp2Session | Socket) => {
+    if (!inFlight.get(conn)) conn.destroy();
+  });
   // http-proxy-3 speaks to HTTP/2 clients through the compatibility API (it drops connection headers for them).
-  server.on('request', (req, res) => h.request(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse));
+  server.on('request', (req, res) => {
+    const conn: object = req.stream?.session ?? req.socket;
+    inFlight.set(conn, (inFlight.get(conn) ?? 0) + 1);
+    res.once('close', () => inFlight.set(conn, (inFlight.get(conn) ?? 1) - 1));
+    h.request(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse);
+  });
   server.on('upgrade', h.upgrade);
   server.on('connection', h.connection);
   // A failed handshake (unknown name, a scanner) is the client's affair; the socket is already destroyed.

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import net from 'node:net';
 import http2 from 'node:http2';
+import https from 'node:https';
 import { BuiltinRouter } from '../../src/router/builtin.js';
 import { makeLeaf, makePki } from '../tls/pki.js';
 
@@ -34,11 +35,13 @@ describe('router engine builtin: HTTP/2 clients and what a backend answers', fun
         if (end < 0) return;
         const path = seen.split(' ')[1] ?? '/';
         seen = seen.slice(end + 4);
-        socket.write(RAW[path] ?? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        // A long poll: silent for longer than the router's idle timeout (600 ms here).
+        if (path === '/slow') setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate'), 1500);
+        else socket.write(RAW[path] ?? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
       });
     });
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
-    router = new BuiltinRouter({ log: (m) => logs.push(m) });
+    router = new BuiltinRouter({ log: (m) => logs.push(m), keepAliveTimeoutMs: 300, tlsIdleTimeoutMs: 600 });
     await router.listen(0, '127.0.0.1');
     await router.listenTls(0, '127.0.0.1');
     port = router.tlsAddress()!.port;
@@ -93,5 +96,49 @@ describe('router engine builtin: HTTP/2 clients and what a backend answers', fun
     expect(res.status).to.equal(502);
     expect(res.body).to.equal('odd answered with status 600, which is not a valid HTTP status\n');
     expect((await h2get('/')).body).to.equal('ok');
+  });
+
+  it('closes a kept-alive HTTP/1.1 connection after keepAliveTimeout, and an idle HTTP/2 session after the idle timeout', async () => {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    const closed = await new Promise<string>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port, servername: 'odd.test', ca, agent, headers: { host: 'odd.test' } }, (res) => {
+        res.resume();
+      });
+      // The agent keeps the socket open for the next request: only the server can close it.
+      req.on('socket', (socket) => socket.once('close', () => resolve('closed by the server')));
+      req.on('error', reject);
+      req.end();
+    });
+    agent.destroy();
+    expect(closed).to.equal('closed by the server');
+    const session = http2.connect(`https://odd.test:${port}`, { ca, host: '127.0.0.1', servername: 'odd.test' });
+    session.on('error', () => undefined);
+    const goaway = new Promise<string>((resolve) => session.once('close', () => resolve('session closed')));
+    await new Promise<void>((resolve, reject) => {
+      const req = session.request({ ':path': '/' });
+      req.on('error', reject);
+      req.resume();
+      req.on('end', () => resolve());
+      req.end();
+    });
+    expect(await goaway).to.equal('session closed');
+  });
+
+  it('keeps a request in flight past the idle timeout (a long poll is not idle), over HTTP/2 and HTTP/1.1', async () => {
+    expect((await h2get('/slow')).body).to.equal('late');
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = https.request(
+        { host: '127.0.0.1', port, servername: 'odd.test', ca, agent: false, path: '/slow', headers: { host: 'odd.test' } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve(text));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(body).to.equal('late');
   });
 });
