@@ -270,6 +270,15 @@ export class BuiltinRouter implements RouterEngine {
     socket.on('error', () => socket.destroy());
     const misdirected = misdirection(req);
     if (misdirected) return rawReply(socket, 421, misdirected);
+    // tls.redirect covers websockets too: a plain one would carry the app's traffic in clear.
+    const tlsPort = this.tlsAddress()?.port;
+    const host = normalizeHost(hostOf(req) ?? '');
+    if (tlsPort !== undefined && !(req.socket as { encrypted?: boolean }).encrypted && this.sni.lookup(host)?.redirect) {
+      return void socket.end(
+        `HTTP/1.1 308 Permanent Redirect\r\nlocation: ${httpsUrl(host, tlsPort, req.url ?? '/')}\r\ncontent-length: 0\r\n` +
+          'cache-control: no-store\r\nconnection: close\r\n\r\n',
+      );
+    }
     const hit = this.table.lookup(hostOf(req), this.serves);
     if (!hit) return rawReply(socket, 404, `No app is served at ${displayHost(req)}`);
     if (!hit.backend) return rawReply(socket, 502, `${hit.app} has no running web process`);
@@ -343,10 +352,17 @@ function describeError(err: unknown): string {
   return e?.code ?? e?.message ?? String(err);
 }
 
+const httpsUrl = (host: string, port: number, url: string) =>
+  `https://${host}${port === 443 ? '' : `:${port}`}${url.startsWith('/') ? url : '/'}`;
+
 /** `tls.redirect`: 308 keeps the method and body, so a form POST is not turned into a GET. */
 function redirect(res: http.ServerResponse, host: string, port: number, url: string): void {
-  const location = `https://${host}${port === 443 ? '' : `:${port}`}${url.startsWith('/') ? url : '/'}`;
-  res.writeHead(308, { location, 'content-type': 'text/plain; charset=utf-8', 'content-length': 0, 'cache-control': 'no-store' });
+  res.writeHead(308, {
+    location: httpsUrl(host, port, url),
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': 0,
+    'cache-control': 'no-store',
+  });
   res.end();
 }
 

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import http2 from 'node:http2';
+import plainHttp from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { createHash } from 'node:crypto';
@@ -295,6 +296,33 @@ for (const engine of ENGINES)
       expect(moved.status).to.equal(308);
       expect(moved.headers.location).to.equal(`https://www.alpha.test:${port}/a/b?c=1`);
       expect(echoOf(await request(plain, 'alpha.localhost')).name, 'a host the certificate does not cover').to.equal('alpha');
+      // A websocket asked for over plain HTTP is redirected too, or tls.redirect would leave it in clear.
+      const upgrade = await new Promise<{ status: number; location?: string }>((resolve, reject) => {
+        const req = plainHttp.request({
+          host: '127.0.0.1',
+          port: plain,
+          path: '/ws?x=1',
+          agent: false,
+          headers: {
+            host: 'www.alpha.test',
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+            'sec-websocket-version': '13',
+          },
+        });
+        req.on('upgrade', (_res, sock) => {
+          sock.destroy();
+          resolve({ status: 101 });
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, location: res.headers.location });
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(upgrade).to.deep.equal({ status: 308, location: `https://www.alpha.test:${port}/ws?x=1` });
       const token = 'redirect-exempt-' + 'z'.repeat(20);
       await router.setChallenges([{ host: 'www.alpha.test', token, keyAuthorization: `${token}.${'K'.repeat(43)}` }]);
       expect((await request(plain, 'www.alpha.test', { path: `/.well-known/acme-challenge/${token}` })).body).to.equal(
