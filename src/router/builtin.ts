@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type http2 from 'node:http2';
-import net, { type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
@@ -12,6 +12,7 @@ import { SniTable } from './sni.js';
 import { ChallengeTable } from './acme-challenges.js';
 import { createTlsServer } from './tls-server.js';
 import { relayResponse } from './proxy-response.js';
+import { VerifyingAgent } from './verifying-agent.js';
 
 export interface BuiltinRouterOptions {
   /** Operator-facing messages (proxy errors, drain timeouts); default: discarded. */
@@ -384,47 +385,4 @@ function rawReply(socket: Duplex, status: number, text: string): void {
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
-}
-
-/**
- * An agent whose every new backend connection is checked once it is up: the
- * process that accepted it must be the backend's own (see RouterEngine.owns),
- * else the connection is dropped and the request gets a 502. Pooled
- * connections were checked when they were made; an app's port cannot change
- * hands under an established connection.
- */
-class VerifyingAgent extends http.Agent {
-  constructor(
-    opts: http.AgentOptions,
-    private readonly router: { owns?: (port: number, clientPort: number) => boolean },
-  ) {
-    super(opts);
-  }
-
-  override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): undefined {
-    const socket = net.connect(options as net.NetConnectOpts);
-    const port = Number(options.port);
-    const done = callback ?? (() => undefined);
-    let settled = false;
-    const settle = (err: Error | null) => {
-      if (settled) return;
-      settled = true;
-      done(err, socket);
-    };
-    // Never without a listener: a backend that dies while we check would otherwise kill the daemon.
-    socket.on('error', (err) => settle(err));
-    socket.once('connect', () => {
-      const owns = this.router.owns;
-      // The kernel may list the accepted side a moment after our side connected: a "no" is asked again.
-      const check = (tries: number) => {
-        if (settled) return;
-        if (!owns || socket.localPort === undefined || owns(port, socket.localPort)) return settle(null);
-        if (tries > 0) return void setTimeout(() => check(tries - 1), 5);
-        socket.destroy();
-        settle(new Error(`the listener on port ${port} is not the instance's own`));
-      };
-      check(3);
-    });
-    return undefined;
-  }
 }
