@@ -188,6 +188,13 @@ http {
         "~^[A-Za-z0-9_.:+=/-]{1,200}$"  $http_x_request_id;
     }
 
+    # TLS port: a request must ask for the name its connection was made for. SNI is as the
+    # client sent it, $host lowercased without a trailing dot: compare them the same way.
+    map "$ssl_server_name:$host" $slipway_misdirected {
+        "~*^([^:]*?)\\.?:\\1$"  0;
+        default                 1;
+    }
+
     map $http_host $slipway_shown_host {
         ''      '(no Host header)';
         default $host;
@@ -327,7 +334,7 @@ ${snippet}${challengesOf(plainHosts)}`
     server_name ${tls.hosts.join(' ')};
     ssl_certificate ${tls.file};
     ssl_certificate_key ${tls.file};${tls.hstsMaxAge ? `\n    add_header Strict-Transport-Security "max-age=${tls.hstsMaxAge}" always;` : ''}
-    if ($ssl_server_name != $host) {
+    if ($slipway_misdirected) {
         return 421 "This connection is for $ssl_server_name, not $host\\n";
     }
 ${snippet}`

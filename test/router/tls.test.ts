@@ -139,6 +139,14 @@ for (const engine of ENGINES)
       }
     });
 
+    it('takes a server name in another case (or with a trailing dot) for the host it names', async () => {
+      for (const name of ['WWW.Alpha.TEST', 'www.alpha.test.']) {
+        const res = await get(name, { host: 'www.alpha.test' });
+        expect(res.status, name).to.equal(200);
+        expect((JSON.parse(res.body) as Echo).name, name).to.equal('alpha');
+      }
+    });
+
     it('answers 421 when a request asks for another host than the one its connection was made for', async () => {
       const res = await get('www.alpha.test', { host: 'www.beta.test' });
       expect(res.status).to.equal(421);
