@@ -193,7 +193,11 @@ export class NginxRouter implements RouterEngine {
           return o?.sha256 === c.sha256 && o.redirect === c.redirect && o.hstsMaxAge === c.hstsMaxAge;
         });
       if (same) return;
-      await this.apply(this.table, [...this.table.keys()], { certs: next });
+      await this.apply(this.table, [...this.table.keys()], { certs: next }).catch((err: unknown) => {
+        // A refused certificate's file (it holds a key) goes at once, not at the next successful change.
+        removeUnusedCertFiles(this.opts.stateDir, this.certs);
+        throw err;
+      });
       this.certs = next;
       if (this.at) removeUnusedCertFiles(this.opts.stateDir, next);
     });

@@ -7,7 +7,7 @@ import { NginxRouter } from '../../src/router/nginx.js';
 import { makeLeaf, makePki } from '../tls/pki.js';
 import { backendOf, nginxStateDir, startBackend, stopBackend, type TestBackend } from './support.js';
 
-describe('router engine nginx: a stored certificate nginx would refuse', function () {
+describe('router engine nginx: certificates it cannot serve', function () {
   requires('nginx');
   this.timeout(60_000);
   let router: NginxRouter;
@@ -56,4 +56,34 @@ describe('router engine nginx: a stored certificate nginx would refuse', functio
     // Only alpha's file is kept: nothing of the refused certificate (it holds a key) stays on disk.
     expect(fs.readdirSync(path.join(stateDir, 'certs'))).to.have.length(1);
   });
+
+  it('keeps no file of a certificate a failed change did not put in service', async () => {
+    const certs = () => fs.readdirSync(path.join(stateDir, 'certs'));
+    const before = certs();
+    // nginx gone (as after a crash): the change fails, and the new certificate's file must not stay behind.
+    const pid = Number(fs.readFileSync(path.join(stateDir, 'nginx.pid'), 'utf8'));
+    process.kill(pid, 'SIGKILL');
+    await until(() => !alive(pid));
+    const pki = makePki();
+    const fresh = makeLeaf(pki, ['www.alpha.test']);
+    const err = await router.setCertificates([{ app: 'alpha', chain: fresh.fullchainPem, key: fresh.keyPem }]).then(
+      () => undefined,
+      (e: Error) => e.message,
+    );
+    expect(err).to.match(/^nginx is not running/);
+    expect(certs()).to.deep.equal(before);
+  });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(ok: () => boolean): Promise<void> {
+  while (!ok()) await new Promise((r) => setTimeout(r, 20));
+}
