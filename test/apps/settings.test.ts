@@ -185,6 +185,8 @@ describe('apps/settings', () => {
       'push.atomic',
       'artifact_urls',
       'driver',
+      'tls.redirect',
+      'tls.hsts',
       'backups.keep',
       'releases.keep',
     ]);
