@@ -66,40 +66,23 @@ export function joinCommand(
   cgroupProcs: string[],
   argv: string[],
 ): { argv: string[]; env: Record<string, string> } {
-  const { uid, gid } = user;
   return {
     // One line per program of the chain.
     // prettier-ignore
     argv: [
       // --norc: Debian's bash reads ~/.bashrc when its stdin is a socket (as from sshd), and node's pipes are sockets.
-      'bash',
-      '--norc',
-      '--noprofile',
-      '-c',
-      JOIN_PRELUDE,
-      'slipway-join',
-      'nsenter',
-      '-t',
-      String(pid),
-      '-m',
-      '-p',
-      '-i',
-      '-u',
-      '-r',
-      '-w',
-      '--',
-      'setpriv',
-      `--reuid=${uid}`,
-      `--regid=${gid}`,
-      '--clear-groups',
-      '--no-new-privs',
-      '--inh-caps=-all',
-      '--bounding-set=-all',
-      '--',
+      'bash', '--norc', '--noprofile', '-c', JOIN_PRELUDE, 'slipway-join',
+      'nsenter', '-t', String(pid), '-m', '-p', '-i', '-u', '-r', '-w', '--',
+      ...dropTo(user), '--',
       ...argv,
     ],
     env: { SLIPWAY_GUEST_CGROUPS: cgroupProcs.map((f) => checkPath(f, 'cgroup')).join(' ') },
   };
+}
+
+/** `setpriv` down to the app's user: its uid and gid only, no supplementary groups, no capabilities, no_new_privs. */
+function dropTo({ uid, gid }: GuestUser): string[] {
+  return ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all'];
 }
 
 /** What the guest sees at one path. */
@@ -221,36 +204,15 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   const mountTable = path.join(paths.scratch, 'mounts');
   fs.writeFileSync(mountTable, table.map((l) => `${l}\n`).join(''), { mode: 0o600 });
 
-  const { uid, gid } = spec.user;
   return {
     command: 'unshare',
     // One line per program of the chain.
     // prettier-ignore
     args: [
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      'bash',
-      '--norc',
-      '--noprofile',
-      '-c',
-      PRELUDE,
-      'slipway-guest',
-      argsFile,
-      mountTable,
-      'setpriv',
-      `--reuid=${uid}`,
-      `--regid=${gid}`,
-      '--clear-groups',
-      '--no-new-privs',
-      '--inh-caps=-all',
-      '--bounding-set=-all',
-      'bwrap',
-      '--args',
-      '3',
-      '--',
-      ...spec.argv,
+      '--mount', '--propagation', 'private', '--',
+      'bash', '--norc', '--noprofile', '-c', PRELUDE, 'slipway-guest', argsFile, mountTable,
+      ...dropTo(spec.user),
+      'bwrap', '--args', '3', '--', ...spec.argv,
     ],
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SLIPWAY_GUEST_CGROUPS: paths.cgroupProcs.map((f) => checkPath(f, 'cgroup')).join(' ') },
   };
