@@ -1,22 +1,31 @@
 // Runs the mocha suite and ends with the one line CI reads:
 // "N passed, N failed, M skipped". Run through `node --import tsx` so tests are
 // TypeScript. Arguments: files or folders to run (any path containing one of
-// them), and `--grep PATTERN` for the tests whose full title matches.
+// them), `--grep PATTERN` for the tests whose full title matches, and
+// `--jobs N` for the number of lanes (default: 2 for the whole suite, where
+// most of the time is spent waiting on servers, builds and engines; 1 when
+// files are named, so their output streams live).
 import Mocha from 'mocha';
+import { fork } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { requiredNeeds, skipLines } from '../test/support/requires.ts';
 
 const root = path.resolve(new URL('..', import.meta.url).pathname);
 const only = [];
 let grep;
+let jobs;
 const args = process.argv.slice(2);
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--grep' || args[i] === '-g') grep = args[++i];
   else if (args[i].startsWith('--grep=')) grep = args[i].slice('--grep='.length);
+  else if (args[i] === '--jobs' || args[i] === '-j') jobs = Number(args[++i]);
+  else if (args[i].startsWith('--jobs=')) jobs = Number(args[i].slice('--jobs='.length));
   else only.push(args[i]);
 }
 if (grep === undefined && args.some((a) => a === '--grep' || a === '-g')) throw new Error('--grep needs a pattern');
+if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new Error('--jobs needs a whole number of lanes, 1 or more');
 // A typo in SLIPWAY_TEST_REQUIRE must not turn a required suite into a skipped one.
 requiredNeeds();
 
@@ -30,16 +39,105 @@ const walk = (dir) => {
 };
 walk(path.join(root, 'test'));
 files.sort();
+const chosen = files.filter((f) => !only.length || only.some((o) => f.includes(o)));
+jobs = Math.min(jobs ?? (only.length ? 1 : Math.min(2, os.availableParallelism())), Math.max(chosen.length, 1));
 
-const mocha = new Mocha({ reporter: 'spec', timeout: 60_000, slow: 10_000, ...(grep ? { grep } : {}) });
-for (const f of files) if (!only.length || only.some((o) => f.includes(o))) mocha.addFile(f);
-await mocha.loadFilesAsync();
-const runner = mocha.run();
-runner.on('end', () => {
-  const s = runner.stats ?? { passes: 0, failures: 0, pending: 0 };
-  const skips = skipLines();
-  if (skips.length) console.log(`\n${skips.join('\n')}`);
+const finish = (s, skips) => {
+  if (skips.length) console.log(`\n${[...new Set(skips)].join('\n')}`);
   console.log(`\n${s.passes} passed, ${s.failures} failed, ${s.pending} skipped`);
   // A run that found no test at all is a mistake (a wrong path or pattern), not a success.
   process.exitCode = s.failures > 0 || s.passes + s.pending === 0 ? 1 : 0;
-});
+};
+
+if (jobs === 1) {
+  const mocha = new Mocha({ reporter: 'spec', timeout: 60_000, slow: 10_000, ...(grep ? { grep } : {}) });
+  for (const f of chosen) mocha.addFile(f);
+  await mocha.loadFilesAsync();
+  const runner = mocha.run();
+  runner.on('end', () => finish(runner.stats ?? { passes: 0, failures: 0, pending: 0 }, skipLines()));
+} else {
+  await lanes(chosen, jobs);
+}
+
+/**
+ * Several lanes, each a worker process taking the next file when it is free.
+ * The engine-heavy folders go first so that the long files do not end up
+ * alone at the tail; each file's report is printed whole when it ends.
+ */
+async function lanes(list, n) {
+  const weight = (f) => (f.includes('/test/docker/') ? 0 : f.includes('/test/e2e/') ? 1 : 2);
+  const queue = [...list].sort((a, b) => weight(a) - weight(b) || fs.statSync(b).size - fs.statSync(a).size);
+  // Files on the shared Docker engine run one at a time: they find (and clean up)
+  // what they made by app labels, and two servers may both have an app "nodebox".
+  const usesEngine = new Set(list.filter((f) => /(requires\(|needs:)[^)\]]*'(docker|stack)'/.test(fs.readFileSync(f, 'utf8'))));
+  let engineBusy = false;
+  const take = () => {
+    const i = queue.findIndex((f) => !(engineBusy && usesEngine.has(f)));
+    if (i < 0) return undefined;
+    const [f] = queue.splice(i, 1);
+    if (usesEngine.has(f)) engineBusy = true;
+    return f;
+  };
+  const waiting = [];
+  const release = (f) => {
+    if (!usesEngine.has(f)) return;
+    engineBusy = false;
+    for (const wake of waiting.splice(0)) wake();
+  };
+  const total = { passes: 0, failures: 0, pending: 0 };
+  const skips = [];
+  const times = [];
+  const lane = () =>
+    new Promise((resolve) => {
+      const worker = fork(path.join(root, 'scripts/test-worker.mjs'), [], {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      let current;
+      let output = '';
+      let started = 0;
+      const next = () => {
+        if (current) release(current);
+        current = take();
+        if (!current && queue.length) {
+          // Only engine files are left and another lane has the engine: wait for it.
+          waiting.push(next);
+          return;
+        }
+        if (!current) {
+          worker.kill();
+          return resolve();
+        }
+        output = '';
+        started = Date.now();
+        worker.send({ type: 'run', file: current, grep });
+      };
+      worker.on('message', (msg) => {
+        if (msg.type === 'ready') next();
+        else if (msg.type === 'output') output += msg.text;
+        else if (msg.type === 'done') {
+          process.stdout.write(output);
+          times.push([Date.now() - started, path.relative(root, msg.file)]);
+          total.passes += msg.passes;
+          total.failures += msg.failures;
+          total.pending += msg.pending;
+          skips.push(...msg.skips);
+          next();
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        if (!current) return;
+        // A test that killed its own process: what it printed, then the file counts as failed.
+        process.stdout.write(`${output}\n  ✗ ${path.relative(root, current)}: the test process ended (${signal ?? `exit ${code}`})\n`);
+        total.failures += 1;
+        release(current);
+        current = undefined;
+        lane().then(resolve);
+      });
+    });
+  await Promise.all(Array.from({ length: n }, lane));
+  times.sort((a, b) => b[0] - a[0]);
+  console.log(`\nSlowest files (${n} lanes):`);
+  for (const [ms, f] of times.slice(0, 12)) console.log(`  ${(ms / 1000).toFixed(1).padStart(6)} s  ${f}`);
+  finish(total, skips);
+}

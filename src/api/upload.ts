@@ -117,8 +117,12 @@ function writeBody(
       if (settled) return;
       settled = true;
       detach();
+      const refuse = () => reject(err instanceof SlipwayError ? err : storageError(err));
+      // Answer once the client has finished sending (or after a bounded linger, as nginx's
+      // lingering close does): answered earlier, the server closes while the client still
+      // writes, and the reset that follows can wipe the answer from the client's socket.
+      const fail = () => linger(body, refuse);
       body.resume();
-      const fail = () => reject(err instanceof SlipwayError ? err : storageError(err));
       if (out.closed) fail();
       else {
         out.once('close', fail);
@@ -166,6 +170,34 @@ function writeBody(
       resolve({ sha256: hash.digest('hex'), size, format });
     });
   });
+}
+
+/** How long and how much a refused upload is still read (and dropped) before the answer. */
+const LINGER_MS = 5_000;
+const LINGER_BYTES = 64 * 1024 * 1024;
+
+function linger(body: Readable, then: () => void): void {
+  if (body.readableEnded || body.destroyed) return then();
+  let dropped = 0;
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    body.off('data', count);
+    body.off('end', finish);
+    body.off('close', finish);
+    then();
+  };
+  const count = (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) finish();
+  };
+  const timer = setTimeout(finish, LINGER_MS);
+  body.on('data', count);
+  body.once('end', finish);
+  body.once('close', finish);
+  body.resume();
 }
 
 const tooLarge = (maxBytes: number) =>

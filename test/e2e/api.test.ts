@@ -26,7 +26,8 @@ function request(
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     const req = http.request(
-      { host: '127.0.0.1', port: server.ports.http, method: opts.method ?? 'GET', path: opts.path, headers },
+      // A connection each, as curl has: a reused keep-alive socket can be one the server is closing at that moment.
+      { host: '127.0.0.1', port: server.ports.http, method: opts.method ?? 'GET', path: opts.path, headers, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d));

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,14 +13,25 @@ export const BIN = path.join(ROOT, 'bin', 'slipway');
 export const EXAMPLES = path.join(ROOT, 'examples');
 const CA = '/etc/ssl/certs/ca-certificates.crt';
 
+/**
+ * A port no one listens on, picked at random below the kernel's ephemeral range
+ * (32768+): a port the kernel handed out for a moment (bind to port 0) is the
+ * next one it hands to any outgoing connection, so a server started on it a
+ * moment later can find it taken, more so when test lanes run side by side.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let tried = 0; tried < 200; tried++) {
+    const port = 20_000 + crypto.randomInt(12_000);
+    if (await bindable(port)) return port;
+  }
+  throw new Error('no free port in 20000-31999 on 127.0.0.1');
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
 
@@ -49,10 +61,18 @@ export class TestServer {
   ) {}
 
   static async start(opts: { home?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
-    const ports = { ssh: await freePort(), http: await freePort(), router: await freePort(), routerTls: await freePort() };
-    const server = new TestServer(opts.home ?? tmpdir('home'), ports, opts.env ?? {});
-    await server.boot();
-    return server;
+    for (let attempt = 1; ; attempt++) {
+      const ports = { ssh: await freePort(), http: await freePort(), router: await freePort(), routerTls: await freePort() };
+      const server = new TestServer(opts.home ?? tmpdir('home'), ports, opts.env ?? {});
+      try {
+        await server.boot();
+        return server;
+      } catch (err) {
+        // Another program took a port between the pick and the bind: a fresh home and fresh ports
+        // (a given home may already hold the first start's admin token, shown once).
+        if (opts.home || attempt === 3 || !/EADDRINUSE/.test(String(err))) throw err;
+      }
+    }
   }
 
   get env(): NodeJS.ProcessEnv {
