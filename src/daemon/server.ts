@@ -1,8 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import type net from 'node:net';
 import ssh2 from 'ssh2';
 import { buildHttpServer } from '../api/server.js';
+import { clientAddress } from '../api/client-address.js';
+import { apiDomainHolders } from '../auth/hosts.js';
+import { checkHostname } from '../commands/domains.js';
+import { loadPlatformCertificate, type PlatformCertificate } from '../tls/platform-cert.js';
+import { invalid } from '../errors.js';
 import { LiveSessions } from '../auth/sessions.js';
 import type { EgressSettings } from '../egress/index.js';
 import { newToken } from '../auth/tokens.js';
@@ -33,6 +39,7 @@ import { SERVER_DEFAULTS } from './defaults.js';
 import { removeLeftovers } from './leftovers.js';
 import { startControlSocket } from './control.js';
 import { DaemonGateway } from './gateway.js';
+import { PlatformRouter } from './platform-route.js';
 import { handleHook } from './push.js';
 
 export interface ServerOptions {
@@ -45,6 +52,11 @@ export interface ServerOptions {
   domain: string;
   /** Host name printed in git remotes. */
   publicHost?: string;
+  /** `--api-domain`: the router serves the API and git over HTTP at this name too (plain and TLS port). */
+  apiDomain?: string;
+  /** `--api-cert`/`--api-key`: the API domain's certificate chain and key files, PEM. */
+  apiCert?: string;
+  apiKey?: string;
   /**
    * Addresses the SSH, HTTP and router ports listen on, comma-separated
    * (`--bind`); default every IPv4 and IPv6 address (see listen.ts).
@@ -87,8 +99,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? ((m: string) => process.stdout.write(`${m}\n`));
   const bind = parseBind(opts.bind);
   const layout = new Layout(opts.home);
+  const apiDomain = opts.apiDomain ? checkHostname(opts.apiDomain) : SERVER_DEFAULTS.apiDomain;
+  const apiCert = platformCertificate(opts, apiDomain);
+  // The router proves with it that a request to the API came through it (api/client-address.ts); new at every start.
+  const routerKey = randomBytes(32).toString('base64url');
   // First, so a missing nginx fails before anything is opened.
-  const router = createRouter({ kind: opts.router ?? SERVER_DEFAULTS.router, home: layout.home, log });
+  const router = new PlatformRouter(createRouter({ kind: opts.router ?? SERVER_DEFAULTS.router, home: layout.home, log }), {
+    domain: apiDomain,
+    routerKey,
+    certificate: apiCert,
+  });
   fs.mkdirSync(layout.home, { recursive: true, mode: 0o700 });
   for (const d of [layout.reposDir, layout.appsDir]) fs.mkdirSync(d, { recursive: true });
   // Before the store: a key file others can read stops the start with one clear line.
@@ -99,6 +119,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     domain: opts.domain,
     routerPort: opts.routerPort,
     routerTlsPort: opts.routerTlsPort,
+    apiDomain,
     sshPort: opts.sshPort,
     httpPort: opts.httpPort,
     publicHost: opts.publicHost ?? os.hostname(),
@@ -111,6 +132,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     defaultDriver: opts.driver ?? SERVER_DEFAULTS.driver,
     egress: { ...SERVER_DEFAULTS.egress, ...opts.egress, maxBytes: opts.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes },
   };
+  const holders = apiDomainHolders(store, settings);
+  if (holders.length) {
+    store.close();
+    throw invalid(
+      `--api-domain ${apiDomain} is already served for an app: ${holders.join(', ')}`,
+      'choose another --api-domain, or remove the domain from the app first',
+    );
+  }
   const firstStart = ensureAdmin(store);
   // First thing after the store: builds and one-offs a crashed daemon left are ended before anything new is spawned.
   const orphans = new Orphans(layout.orphansDir);
@@ -190,9 +219,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       settings,
       sessions,
       maxUploadBytes: opts.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes,
-      gitHandler: createGitHttpHandler({ gateway, log }),
+      gitHandler: createGitHttpHandler({ gateway, log, clientAddress: (req) => clientAddress(req, routerKey) }),
       version: VERSION,
       log,
+      routerKey,
     });
     const api = await listenAll({
       what: 'HTTP (git and the API)',
@@ -209,6 +239,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
     closers.push(() => http.close());
     closers.push(() => api.extra.close());
+    await router.routeApi({ host: loopbackFor(hosts[0]!), port: api.port });
     const ssh: SshServer = await startSshServer({ port: opts.sshPort, hosts, hostKey: hostKey(layout), gateway, log });
     closers.push(() => ssh.close());
   } catch (err) {
@@ -227,6 +258,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   log(`       apps           ${appUrl('APP', settings)}`);
   if (opts.routerTlsPort !== undefined && router.listenTls)
     log(`       apps over TLS  https://DOMAIN:${opts.routerTlsPort}/   (domains with a certificate: slipway certs:add)`);
+  if (apiDomain) {
+    const tls = apiCert && opts.routerTlsPort !== undefined && router.listenTls;
+    log(
+      tls
+        ? `       API over TLS   https://${apiDomain}${opts.routerTlsPort === 443 ? '' : `:${opts.routerTlsPort}`}/git/APP.git   (API: /api/v1)`
+        : `       API            http://${apiDomain}${opts.routerPort === 80 ? '' : `:${opts.routerPort}`}/   (no certificate yet: give --api-cert and --api-key)`,
+    );
+  }
   log(`       listening on   ${hosts.map((h) => (h.includes(':') ? `[${h}]` : h)).join(', ')}`);
   if (firstStart) {
     log(`-----> First start: created the admin user "admin"`);
@@ -271,6 +310,29 @@ async function listenTls(
   await publishCertificates(deps);
   await deps.router.listenTls(port, hosts);
   deps.store.onAccessChange(() => void publishCertificates(deps).catch((err) => deps.log(`tls: ${(err as Error).message}`)));
+}
+
+/** `--api-cert`/`--api-key`, checked as certs:add checks a pair; both or neither, and only with `--api-domain`. */
+function platformCertificate(opts: ServerOptions, apiDomain: string | undefined): PlatformCertificate | undefined {
+  if (!opts.apiCert !== !opts.apiKey)
+    throw invalid('--api-cert and --api-key go together', 'give the certificate chain file and its key file');
+  if (!opts.apiCert) return undefined;
+  if (!apiDomain)
+    throw invalid('--api-cert needs --api-domain', 'give the host name the certificate is for: --api-domain paas.example.com');
+  const checked = loadPlatformCertificate({
+    certFile: opts.apiCert,
+    keyFile: opts.apiKey!,
+    domain: apiDomain,
+    extraCaBundle: opts.extraCaBundle,
+  });
+  return { chain: checked.chain, key: checked.key };
+}
+
+/** Where the router reaches the API: the first bound address, or loopback for a wildcard one. */
+function loopbackFor(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
 }
 
 function ensureAdmin(store: Store): { adminToken: string } | undefined {
