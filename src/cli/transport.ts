@@ -13,13 +13,16 @@ export interface Transport {
   insecure?: boolean;
 }
 
-/** 127.0.0.0/8, ::1 and `localhost`: a token sent there never leaves the machine. */
+const LOOPBACK = new net.BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** 127.0.0.0/8 (IPv4-mapped too), ::1 and `localhost`: a token sent there never leaves the machine. */
 export function isLoopback(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host === '::1') return true;
-  if (net.isIPv4(host)) return host.startsWith('127.');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(host);
-  return mapped ? mapped[1]!.startsWith('127.') : false;
+  if (host === 'localhost') return true;
+  const family = net.isIP(host);
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /**
