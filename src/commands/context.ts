@@ -16,6 +16,8 @@ export interface ServerSettings extends PlatformSettings {
   routerTlsPort?: number;
   /** `--api-domain`: the router serves the API and git over HTTP at this name too, over TLS with its certificate. */
   apiDomain?: string;
+  /** Where the router serves the API and git at `--api-domain` (https with a certificate): the git remotes shown use it. */
+  apiUrl?: string;
 }
 
 /** What only a running daemon has: the runtime, the router and the deploy queue. */

@@ -1,6 +1,7 @@
 import { ROUTER_KEY_HEADER } from '../api/client-address.js';
 import { PLATFORM_ROUTE, type AppCertificate, type Route, type RouterEngine } from '../router/engine.js';
-import type { PlatformCertificate } from '../tls/platform-cert.js';
+import { invalid } from '../errors.js';
+import { loadPlatformCertificate, type PlatformCertificate } from '../tls/platform-cert.js';
 
 /** Where the API and git over HTTP listen, as the router reaches them. */
 export interface ApiBackend {
@@ -109,4 +110,36 @@ export class PlatformRouter implements RouterEngine {
 function ownRoute(route: Route): Route {
   if (route.app === PLATFORM_ROUTE) throw new Error(`${PLATFORM_ROUTE} is the server's own route`);
   return route;
+}
+
+/** `--api-cert`/`--api-key`, checked as certs:add checks a pair; both or neither, and only with `--api-domain`. */
+export function platformCertificate(
+  opts: { apiCert?: string; apiKey?: string; extraCaBundle?: string },
+  apiDomain: string | undefined,
+): PlatformCertificate | undefined {
+  if (!opts.apiCert !== !opts.apiKey)
+    throw invalid('--api-cert and --api-key go together', 'give the certificate chain file and its key file');
+  if (!opts.apiCert) return undefined;
+  if (!apiDomain)
+    throw invalid('--api-cert needs --api-domain', 'give the host name the certificate is for: --api-domain paas.example.com');
+  const checked = loadPlatformCertificate({
+    certFile: opts.apiCert,
+    keyFile: opts.apiKey!,
+    domain: apiDomain,
+    extraCaBundle: opts.extraCaBundle,
+  });
+  return { chain: checked.chain, key: checked.key };
+}
+
+/** The API domain's base URL: https on the TLS port when it has a certificate there, else plain. */
+export function apiUrlOf(domain: string, tlsPort: number | undefined, plainPort: number): string {
+  if (tlsPort !== undefined) return `https://${domain}${tlsPort === 443 ? '' : `:${tlsPort}`}`;
+  return `http://${domain}${plainPort === 80 ? '' : `:${plainPort}`}`;
+}
+
+/** Where the router reaches the API: the first bound address, or loopback for a wildcard one. */
+export function loopbackFor(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
 }

@@ -7,7 +7,6 @@ import { buildHttpServer } from '../api/server.js';
 import { clientAddress } from '../api/client-address.js';
 import { apiDomainHolders } from '../auth/hosts.js';
 import { checkHostname } from '../commands/domains.js';
-import { loadPlatformCertificate, type PlatformCertificate } from '../tls/platform-cert.js';
 import { invalid } from '../errors.js';
 import { LiveSessions } from '../auth/sessions.js';
 import type { EgressSettings } from '../egress/index.js';
@@ -39,7 +38,7 @@ import { SERVER_DEFAULTS } from './defaults.js';
 import { removeLeftovers } from './leftovers.js';
 import { startControlSocket } from './control.js';
 import { DaemonGateway } from './gateway.js';
-import { PlatformRouter } from './platform-route.js';
+import { apiUrlOf, loopbackFor, platformCertificate, PlatformRouter } from './platform-route.js';
 import { handleHook } from './push.js';
 
 export interface ServerOptions {
@@ -120,6 +119,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     routerPort: opts.routerPort,
     routerTlsPort: opts.routerTlsPort,
     apiDomain,
+    apiUrl: apiDomain && apiUrlOf(apiDomain, apiCert && router.listenTls ? opts.routerTlsPort : undefined, opts.routerPort),
     sshPort: opts.sshPort,
     httpPort: opts.httpPort,
     publicHost: opts.publicHost ?? os.hostname(),
@@ -258,14 +258,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   log(`       apps           ${appUrl('APP', settings)}`);
   if (opts.routerTlsPort !== undefined && router.listenTls)
     log(`       apps over TLS  https://DOMAIN:${opts.routerTlsPort}/   (domains with a certificate: slipway certs:add)`);
-  if (apiDomain) {
-    const tls = apiCert && opts.routerTlsPort !== undefined && router.listenTls;
+  if (settings.apiUrl)
     log(
-      tls
-        ? `       API over TLS   https://${apiDomain}${opts.routerTlsPort === 443 ? '' : `:${opts.routerTlsPort}`}/git/APP.git   (API: /api/v1)`
-        : `       API            http://${apiDomain}${opts.routerPort === 80 ? '' : `:${opts.routerPort}`}/   (no certificate yet: give --api-cert and --api-key)`,
+      settings.apiUrl.startsWith('https:')
+        ? `       API over TLS   ${settings.apiUrl}/git/APP.git   (API: /api/v1)`
+        : `       API            ${settings.apiUrl}/   (plain HTTP: give --api-cert and --api-key for HTTPS)`,
     );
-  }
   log(`       listening on   ${hosts.map((h) => (h.includes(':') ? `[${h}]` : h)).join(', ')}`);
   if (firstStart) {
     log(`-----> First start: created the admin user "admin"`);
@@ -310,29 +308,6 @@ async function listenTls(
   await publishCertificates(deps);
   await deps.router.listenTls(port, hosts);
   deps.store.onAccessChange(() => void publishCertificates(deps).catch((err) => deps.log(`tls: ${(err as Error).message}`)));
-}
-
-/** `--api-cert`/`--api-key`, checked as certs:add checks a pair; both or neither, and only with `--api-domain`. */
-function platformCertificate(opts: ServerOptions, apiDomain: string | undefined): PlatformCertificate | undefined {
-  if (!opts.apiCert !== !opts.apiKey)
-    throw invalid('--api-cert and --api-key go together', 'give the certificate chain file and its key file');
-  if (!opts.apiCert) return undefined;
-  if (!apiDomain)
-    throw invalid('--api-cert needs --api-domain', 'give the host name the certificate is for: --api-domain paas.example.com');
-  const checked = loadPlatformCertificate({
-    certFile: opts.apiCert,
-    keyFile: opts.apiKey!,
-    domain: apiDomain,
-    extraCaBundle: opts.extraCaBundle,
-  });
-  return { chain: checked.chain, key: checked.key };
-}
-
-/** Where the router reaches the API: the first bound address, or loopback for a wildcard one. */
-function loopbackFor(host: string): string {
-  if (host === '0.0.0.0') return '127.0.0.1';
-  if (host === '::') return '::1';
-  return host;
 }
 
 function ensureAdmin(store: Store): { adminToken: string } | undefined {

@@ -91,8 +91,9 @@ for (const engine of ['builtin', 'nginx'] as const)
     });
 
     it('git push https://paas.test/git/APP.git with a token deploys through the router, and the app serves its body', async () => {
-      expect(server.cli(['apps:create', 'hello']).code).to.equal(0);
       const tls = server.ports.routerTls;
+      const created = server.cli(['apps:create', 'hello']);
+      expect(created.stdout).to.contain(`or over HTTP: git remote add paas https://${API}:${tls}/git/hello.git`);
       const pushed = await run(
         'git',
         [
@@ -112,11 +113,16 @@ for (const engine of ['builtin', 'nginx'] as const)
       expect((await server.get('hello')).body).to.equal('Hello from Slipway');
     });
 
-    it('the remote CLI works over https with --ca (given or kept by login), and refuses the certificate without it in one line', async () => {
+    it('the remote CLI works over https with --ca and plain HTTP at the API domain; --ca is kept by login, and without it the certificate is refused in one line', async () => {
       const token = { SLIPWAY_URL: apiUrl(), SLIPWAY_TOKEN: server.adminToken };
       const listed = await remote(['--ca', pki.root, 'apps'], token);
       expect(listed.code, listed.stderr).to.equal(0);
       expect(listed.stdout).to.match(/^hello\b/m);
+      // Plain HTTP at the API domain on the router's plain port reaches the API too.
+      const health = curl(['--resolve', `${API}:${server.ports.router}:127.0.0.1`, `http://${API}:${server.ports.router}/api/v1/health`]);
+      expect(health.stdout).to.equal('{"ok":true}');
+      // What follows is the client's own doing, the same whatever engine serves: once is enough.
+      if (engine !== 'builtin') return;
       expect(refusedLine(await remote(['apps'], token))).to.match(
         new RegExp(
           `^ !     the certificate of https://${API.replace('.', '\\.')}:${server.ports.routerTls} is not trusted \\((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)`,
@@ -126,9 +132,6 @@ for (const engine of ['builtin', 'nginx'] as const)
       expect(login.code, login.stderr).to.equal(0);
       const who = await remote(['whoami']);
       expect(who.stdout).to.equal(`admin (admin) on ${apiUrl()} (from slipway login)\n`);
-      // Plain HTTP at the API domain on the router's plain port reaches the API too.
-      const health = curl(['--resolve', `${API}:${server.ports.router}:127.0.0.1`, `http://${API}:${server.ports.router}/api/v1/health`]);
-      expect(health.stdout).to.equal('{"ok":true}');
     });
 
     if (engine === 'builtin') {
@@ -145,7 +148,6 @@ for (const engine of ['builtin', 'nginx'] as const)
           const line = `^ !     refusing to send a token to ${url.replace(/\./g, '\\.')} over plain http://, where anyone on the way can read it; use the server's https:// address \\(its --api-domain\\), or add --insecure if you trust every network in between$`;
           expect(refusedLine(await remote(['apps'], { SLIPWAY_URL: url, SLIPWAY_TOKEN: 'x' }))).to.match(new RegExp(line));
           expect(refusedLine(await remote(['login', url, '--token', 'x']))).to.match(new RegExp(line));
-          expect(refusedLine(await remote(['login', 'http://192.0.2.1:1', '--user', 'admin']))).to.match(/refusing to send a password/);
           expect(connections).to.equal(0);
         } finally {
           trap.close();
@@ -155,9 +157,6 @@ for (const engine of ['builtin', 'nginx'] as const)
         const listed = await remote(['--insecure', 'apps'], insecure);
         expect(listed.code, listed.stderr).to.equal(0);
         expect(listed.stdout).to.match(/^hello\b/m);
-        // Loopback stays allowed without it.
-        const local = await remote(['apps'], { SLIPWAY_URL: `http://127.0.0.1:${server.ports.http}`, SLIPWAY_TOKEN: server.adminToken });
-        expect(local.code, local.stderr).to.equal(0);
       });
 
       it('the API records the address the router saw; a forged X-Forwarded-For or router header is not believed', () => {
@@ -191,7 +190,6 @@ for (const engine of ['builtin', 'nginx'] as const)
         expect(refusedLine(server.cli(['domains:add', 'hello', `www.${API}`]))).to.match(
           /^ !     www\.paas\.test is under the server's own API domain/,
         );
-        expect(refusedLine(server.cli(['apps:create', 'paas']))).to.match(/^ !     /);
       });
     }
   });
