@@ -80,12 +80,12 @@ export class PlatformRouter implements RouterEngine {
     await this.publish();
   }
 
-  setRoute(route: Route): Promise<void> {
-    return this.inner.setRoute(ownRoute(route));
+  async setRoute(route: Route): Promise<void> {
+    await this.inner.setRoute(ownRoute(route));
   }
 
-  removeRoute(app: string): Promise<void> {
-    return this.inner.removeRoute(ownRoute({ app, hosts: [], backends: [] }).app);
+  async removeRoute(app: string): Promise<void> {
+    await this.inner.removeRoute(ownRoute({ app, hosts: [], backends: [] }).app);
   }
 
   routes(): Route[] {
