@@ -24,6 +24,8 @@ export interface ApiOptions {
   log?: (msg: string) => void;
   /** Streams that end when their token's access is revoked; default one of this server's own. */
   sessions?: LiveSessions;
+  /** The key the router proves itself with on the server's own route (`--api-domain`); see client-address.ts. */
+  routerKey?: string;
 }
 
 /** What every route module gets: the options, with defaults filled in. */
@@ -31,6 +33,8 @@ export interface ApiContext extends ApiOptions {
   maxUploadBytes: number;
   log: (msg: string) => void;
   sessions: LiveSessions;
+  /** Where a request came from: the socket's address, or the router's word for it (client-address.ts). */
+  clientAddress(req: http.IncomingMessage): string;
 }
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 1024 ** 3;

@@ -6,6 +6,7 @@ import { LiveSessions } from '../auth/sessions.js';
 import { LoginThrottle } from '../auth/throttle.js';
 import { hashToken } from '../auth/tokens.js';
 import { auditMutations } from './audit-hook.js';
+import { clientAddress } from './client-address.js';
 import { checkPathParams } from './params.js';
 import { authenticate, tokenFrom } from './auth.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, type ApiContext, type ApiOptions } from './context.js';
@@ -48,6 +49,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
     log,
     sessions: opts.sessions ?? new LiveSessions(opts.store, log),
+    clientAddress: (req) => clientAddress(req, opts.routerKey),
   };
   const app = Fastify({
     // Every body that is not an upload (those stream to disk under maxUploadBytes) is small JSON.
@@ -143,7 +145,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
       } catch (err) {
         // A token that was sent and refused is a failed login; no token at all is only a question.
         if (tokenFrom(req.headers.authorization))
-          opts.gateway.authFailed?.({ source: `http ${req.ip}`, reason: 'invalid or revoked API token' });
+          opts.gateway.authFailed?.({ source: `http ${ctx.clientAddress(req.raw)}`, reason: 'invalid or revoked API token' });
         throw err;
       }
     });
@@ -156,7 +158,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
       if (typeof app === 'string' && req.slipwayUser) appFor(opts.store, req.slipwayUser, app);
       return payload;
     });
-    auditMutations(api, opts.store);
+    auditMutations(api, ctx);
     registerAccess(api, ctx);
     registerApps(api, ctx);
     registerCerts(api, ctx);

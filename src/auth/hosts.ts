@@ -9,6 +9,8 @@ export interface HostSettings {
   domain: string;
   /** The server's own name: git remotes, the API and the remote CLI use it. */
   publicHost: string;
+  /** `--api-domain`: the name the router serves the API and git over HTTP at. */
+  apiDomain?: string;
 }
 
 /**
@@ -17,8 +19,8 @@ export interface HostSettings {
  * an IP address is no name to take.
  */
 export function serverHosts(settings: HostSettings): string[] {
-  const host = settings.publicHost.toLowerCase().replace(/\.$/, '');
-  return host && net.isIP(host) === 0 ? [host] : [];
+  const hosts = [settings.publicHost, settings.apiDomain ?? ''].map((h) => h.toLowerCase().replace(/\.$/, ''));
+  return [...new Set(hosts.filter((h) => h && net.isIP(h) === 0))];
 }
 
 /**
@@ -50,6 +52,13 @@ const within = (host: string, name: string) => host === name || host.endsWith(`.
 export function checkHostClaim(store: Store, settings: HostSettings, user: User, app: App, host: string): void {
   const domain = settings.domain.toLowerCase();
   const own = `${app.name}.${domain}`;
+  // The API domain is public (every remote and login names it): saying so tells nothing about any app.
+  const api = settings.apiDomain?.toLowerCase();
+  if (api && within(host, api))
+    throw new SlipwayError('domain_in_use', `${host} is ${host === api ? '' : 'under '}the server's own API domain (--api-domain ${api})`, {
+      status: 409,
+      hint: 'the API and git over HTTP are served there; give the app another host name',
+    });
   if (within(host, domain) && !within(host, own)) throw hostTaken(host);
   if (serverHosts(settings).some((h) => within(host, h) && !within(host, own))) throw hostTaken(host);
   for (const d of store.domains.around(host)) {
@@ -76,4 +85,21 @@ export function hostTaken(host: string, by?: { app: string; hostname: string }):
     status: 409,
     hint: `remove it there first: slipway domains:remove ${by.app} ${by.hostname}`,
   });
+}
+
+/**
+ * Apps that already have the API domain or a name under it: as their default
+ * name (APP.<domain>) or as a custom domain. The server refuses to start
+ * with such an `--api-domain` rather than take the name from the app.
+ */
+export function apiDomainHolders(store: Store, settings: HostSettings): string[] {
+  const api = settings.apiDomain?.toLowerCase();
+  if (!api) return [];
+  const holders = store.domains
+    .around(api)
+    .filter((d) => within(d.hostname, api))
+    .map((d) => `${store.apps.byId(d.appId)?.name ?? '?'} (as ${d.hostname})`);
+  const domain = settings.domain.toLowerCase();
+  for (const app of store.apps.list()) if (within(`${app.name}.${domain}`, api)) holders.push(`${app.name} (as ${app.name}.${domain})`);
+  return holders;
 }

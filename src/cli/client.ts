@@ -68,6 +68,7 @@ function offlineSettings(): ServerSettings {
   const D = SERVER_DEFAULTS;
   return {
     domain: e.SLIPWAY_DOMAIN ?? D.domain,
+    apiDomain: e.SLIPWAY_API_DOMAIN || D.apiDomain,
     routerPort: Number(e.SLIPWAY_ROUTER_PORT ?? D.routerPort),
     sshPort: Number(e.SLIPWAY_SSH_PORT ?? D.sshPort),
     httpPort: Number(e.SLIPWAY_HTTP_PORT ?? D.httpPort),

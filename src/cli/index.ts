@@ -2,7 +2,7 @@ import { CommanderError } from 'commander';
 import { describe } from '../errors.js';
 import { runHostCommand } from './client.js';
 import { loginCommands } from './login.js';
-import { remoteTarget, runRemote } from './remote.js';
+import { remoteTarget, runRemote, type TransportFlags } from './remote.js';
 import { serverCommand } from './server.js';
 import { stackCommand } from './stack.js';
 
@@ -39,9 +39,18 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   let local = false;
-  if (argv[0] === '--local') [local, argv] = [true, argv.slice(1)];
+  const flags: TransportFlags = {};
+  // Options of the client itself, before the command: where it goes and how it may get there.
+  for (;;) {
+    if (argv[0] === '--local') [local, argv] = [true, argv.slice(1)];
+    else if (argv[0] === '--insecure') [flags.insecure, argv] = [true, argv.slice(1)];
+    else if (argv[0] === '--ca') {
+      if (!argv[1]) throw new Error('--ca needs a file: slipway --ca ca.pem COMMAND');
+      [flags.ca, argv] = [argv[1], argv.slice(2)];
+    } else break;
+  }
   if (argv[0] === '--help' || argv[0] === '-h') argv = ['help'];
-  const target = local ? undefined : remoteTarget();
+  const target = local ? undefined : remoteTarget(flags);
   return target ? runRemote(target, argv) : runHostCommand(argv);
 }
 

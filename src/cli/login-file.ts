@@ -8,6 +8,10 @@ export interface Login {
   token: string;
   /** The user the token belongs to, as the server said at login. */
   user: string;
+  /** `login --ca FILE`: the private CA's PEM, kept here so the file may move. */
+  ca?: string;
+  /** `login --insecure`: plain http:// to another host was asked for. */
+  insecure?: boolean;
 }
 
 /** `$XDG_CONFIG_HOME/slipway/config.json`, else `~/.config/slipway/config.json`. */
@@ -27,7 +31,13 @@ export function readLogin(): Login | undefined {
   }
   if (typeof parsed.url !== 'string' || typeof parsed.token !== 'string')
     throw new Error(`${file} has no url and token; log in again with \`slipway login URL --token TOKEN\``);
-  return { url: parsed.url, token: parsed.token, user: String(parsed.user ?? '') };
+  return {
+    url: parsed.url,
+    token: parsed.token,
+    user: String(parsed.user ?? ''),
+    ...(typeof parsed.ca === 'string' ? { ca: parsed.ca } : {}),
+    ...(parsed.insecure === true ? { insecure: true } : {}),
+  };
 }
 
 /** The token is a password: the file is 0600 in a 0700 directory, written whole or not at all. */

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { loginFile, readLogin, removeLogin, writeLogin } from './login-file.js';
 import { apiError, apiFetch, baseUrl, remoteTarget } from './remote.js';
+import { checkTransport, readCa, send, type Transport } from './transport.js';
 
 /**
  * `slipway login URL --token T | --user NAME`, `logout`, `whoami`: the
@@ -15,15 +16,26 @@ export function loginCommands(): Command {
     .argument('<url>', "the server's API address, e.g. http://slipway.example.com:7000")
     .option('--token <token>', 'an API token (slipway tokens:create on the server)')
     .option('--user <name>', 'log in with a password instead; it is read from stdin')
-    .action(async (rawUrl: string, o: { token?: string; user?: string }) => {
+    .option('--ca <file>', "trust this CA's certificates too (a private CA); kept with the login")
+    .option('--insecure', 'allow plain http:// to a host other than this one (the token travels in clear); kept with the login')
+    .action(async (rawUrl: string, o: { token?: string; user?: string; ca?: string; insecure?: boolean }) => {
       const url = baseUrl(rawUrl);
       if (!o.token === !o.user) throw new Error('give either --token TOKEN or --user NAME (the password is then read from stdin)');
-      const token = o.token ?? (await passwordLogin(url, o.user!));
-      const res = await apiFetch({ url, token }, '/api/v1/cli');
+      const transport: Transport = { ca: o.ca ? readCa(o.ca) : undefined, insecure: o.insecure === true };
+      // Before a password is even asked for.
+      checkTransport(url, transport, o.user ? 'a password' : 'a token');
+      const token = o.token ?? (await passwordLogin(url, o.user!, transport));
+      const res = await apiFetch({ url, token, transport }, '/api/v1/cli');
       if (!res.ok) throw await apiError(res, url);
       const who = (await res.json()) as { user?: { name?: string; role?: string } };
       if (!who.user?.name) throw new Error(`${url} did not say who the token belongs to; is it a Slipway server of this version?`);
-      const file = writeLogin({ url, token, user: who.user.name });
+      const file = writeLogin({
+        url,
+        token,
+        user: who.user.name,
+        ...(transport.ca ? { ca: transport.ca } : {}),
+        ...(transport.insecure ? { insecure: true } : {}),
+      });
       process.stdout.write(`-----> Logged in to ${url} as ${who.user.name} (${who.user.role}); saved in ${file}\n`);
       process.stdout.write('       Every slipway command now runs there. `slipway logout` goes back to the local server.\n');
     });
@@ -52,15 +64,13 @@ export function loginCommands(): Command {
 }
 
 /** POST /api/v1/login {user, password} → {token}: the password is read from stdin, without echo on a terminal. */
-async function passwordLogin(url: string, user: string): Promise<string> {
+async function passwordLogin(url: string, user: string, transport: Transport): Promise<string> {
   const password = await readPassword(`Password for ${user} at ${url}: `);
-  const res = await fetch(`${url}/api/v1/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ user, password }),
-  }).catch((err) => {
-    throw new Error(`cannot reach ${url} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message})`);
-  });
+  const res = await send(
+    `${url}/api/v1/login`,
+    { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password }) },
+    transport,
+  );
   if (!res.ok) throw await apiError(res, url);
   const body = (await res.json()) as { token?: string };
   if (!body.token) throw new Error(`${url} answered the login without a token`);

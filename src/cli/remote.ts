@@ -3,6 +3,7 @@ import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import { readLogin, type Login } from './login-file.js';
 import { certFilesInput } from './cert-files.js';
+import { readCa, send, type Transport } from './transport.js';
 
 /** Where a remote command goes, and as whom. */
 export interface RemoteTarget {
@@ -10,19 +11,38 @@ export interface RemoteTarget {
   token: string;
   /** Where the target came from, for `whoami`. */
   from: string;
+  transport: Transport;
+}
+
+/** `slipway --ca FILE --insecure COMMAND`: for this command, over what the login or the environment say. */
+export interface TransportFlags {
+  ca?: string;
+  insecure?: boolean;
 }
 
 /**
  * Precedence: SLIPWAY_REMOTE=0 (or `--local`) forces the control socket;
- * otherwise SLIPWAY_URL + SLIPWAY_TOKEN, then the stored login; with neither,
- * commands go to the local server as before.
+ * otherwise SLIPWAY_URL + SLIPWAY_TOKEN (with SLIPWAY_CA, SLIPWAY_INSECURE=1),
+ * then the stored login; with neither, commands go to the local server as before.
  */
-export function remoteTarget(): RemoteTarget | undefined {
+export function remoteTarget(flags: TransportFlags = {}): RemoteTarget | undefined {
   if (process.env.SLIPWAY_REMOTE === '0') return undefined;
-  const { SLIPWAY_URL: url, SLIPWAY_TOKEN: token } = process.env;
-  if (url && token) return { url: baseUrl(url), token, from: 'SLIPWAY_URL and SLIPWAY_TOKEN' };
+  const { SLIPWAY_URL: url, SLIPWAY_TOKEN: token, SLIPWAY_CA: caFile, SLIPWAY_INSECURE: insecure } = process.env;
+  const given = (t: Transport): Transport => ({
+    ca: flags.ca ? readCa(flags.ca) : t.ca,
+    insecure: flags.insecure || t.insecure,
+  });
+  if (url && token)
+    return {
+      url: baseUrl(url),
+      token,
+      from: 'SLIPWAY_URL and SLIPWAY_TOKEN',
+      transport: given({ ca: caFile ? readCa(caFile) : undefined, insecure: insecure === '1' }),
+    };
   const login: Login | undefined = readLogin();
-  return login ? { url: baseUrl(login.url), token: login.token, from: 'slipway login' } : undefined;
+  return login
+    ? { url: baseUrl(login.url), token: login.token, from: 'slipway login', transport: given({ ca: login.ca, insecure: login.insecure }) }
+    : undefined;
 }
 
 export function baseUrl(url: string): string {
@@ -48,19 +68,20 @@ export async function apiError(res: Response, url: string): Promise<Error> {
   return new Error(`${url} answered ${res.status} ${res.statusText}; is it a Slipway server's API address?`);
 }
 
-export async function apiFetch(target: Pick<RemoteTarget, 'url' | 'token'>, path: string, init: RequestInit = {}): Promise<Response> {
-  const url = `${target.url}${path}`;
-  try {
-    return await fetch(url, {
+/** A request with the token; refused before connecting when the transport would expose it (transport.ts). */
+export function apiFetch(
+  target: Pick<RemoteTarget, 'url' | 'token' | 'transport'>,
+  path: string,
+  init: { method?: string; body?: string } = {},
+): Promise<Response> {
+  return send(
+    `${target.url}${path}`,
+    {
       ...init,
-      headers: { authorization: `Bearer ${target.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers },
-    });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(
-      `cannot reach ${target.url} (${cause?.code ?? cause?.message ?? (err as Error).message}); check the URL, or log out to use the local server`,
-    );
-  }
+      headers: { authorization: `Bearer ${target.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
+    },
+    target.transport,
+  );
 }
 
 /**

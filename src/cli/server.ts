@@ -68,6 +68,15 @@ export function serverCommand(): Command {
     .addOption(new Option('--domain <domain>', 'apps are served at APP.DOMAIN').env('SLIPWAY_DOMAIN').default(D.domain))
     .addOption(new Option('--public-host <host>', 'host name printed in git remotes').env('SLIPWAY_PUBLIC_HOST'))
     .addOption(
+      new Option('--api-domain <host>', 'the router serves the API and git over HTTP at this name too, on its plain and TLS ports')
+        .env('SLIPWAY_API_DOMAIN')
+        .default(D.apiDomain),
+    )
+    .addOption(
+      new Option('--api-cert <file>', "the API domain's certificate chain, PEM, leaf first (with --api-key)").env('SLIPWAY_API_CERT'),
+    )
+    .addOption(new Option('--api-key <file>', "the API domain's private key, PEM").env('SLIPWAY_API_KEY'))
+    .addOption(
       new Option(
         '--bind <addrs>',
         'IP addresses SSH, HTTP and the router listen on, comma-separated (default: every IPv4 and IPv6 address)',
@@ -161,6 +170,9 @@ export function serverCommand(): Command {
         driver: o.driver,
         domain: o.domain,
         publicHost: o.publicHost,
+        apiDomain: o.apiDomain || undefined,
+        apiCert: o.apiCert,
+        apiKey: o.apiKey,
         bind: o.bind,
         extraCaBundle: o.extraCaBundle,
         keepReleases: o.keepReleases,

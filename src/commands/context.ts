@@ -14,6 +14,10 @@ export interface ServerSettings extends PlatformSettings {
   httpPort: number;
   /** The router's TLS port (`--router-tls-port`); absent when the server does not listen for TLS. */
   routerTlsPort?: number;
+  /** `--api-domain`: the router serves the API and git over HTTP at this name too, over TLS with its certificate. */
+  apiDomain?: string;
+  /** Where the router serves the API and git at `--api-domain` (https with a certificate): the git remotes shown use it. */
+  apiUrl?: string;
 }
 
 /** What only a running daemon has: the runtime, the router and the deploy queue. */

@@ -25,12 +25,12 @@ export function ago(ms: number | null | undefined): string {
 
 export function remotes(
   app: string,
-  s: { publicHost: string; sshPort: number; httpPort: number },
+  s: { publicHost: string; sshPort: number; httpPort: number; apiUrl?: string },
 ): { ssh: string; scp: string; http: string } {
   return {
     ssh: `ssh://slipway@${s.publicHost}:${s.sshPort}/${app}.git`,
     scp: `slipway@${s.publicHost}:${app}`,
-    http: `http://${s.publicHost}:${s.httpPort}/git/${app}.git`,
+    http: s.apiUrl ? `${s.apiUrl}/git/${app}.git` : `http://${s.publicHost}:${s.httpPort}/git/${app}.git`,
   };
 }
 

@@ -18,6 +18,8 @@ export const SERVER_DEFAULTS = {
   routerTlsPort: 8443,
   /** Apps are served at APP.DOMAIN. */
   domain: 'localhost',
+  /** `--api-domain`: none, the API and git over HTTP answer on the HTTP port only. */
+  apiDomain: undefined as string | undefined,
   router: 'builtin' as RouterKind,
   driver: 'process' as DriverKind,
   /** Succeeded releases kept per app (`--keep-releases`); an app's `releases.keep` overrides it. */

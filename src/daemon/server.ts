@@ -1,8 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import type net from 'node:net';
 import ssh2 from 'ssh2';
 import { buildHttpServer } from '../api/server.js';
+import { clientAddress } from '../api/client-address.js';
+import { apiDomainHolders } from '../auth/hosts.js';
+import { checkHostname } from '../commands/domains.js';
+import { invalid } from '../errors.js';
 import { LiveSessions } from '../auth/sessions.js';
 import type { EgressSettings } from '../egress/index.js';
 import { newToken } from '../auth/tokens.js';
@@ -33,6 +38,7 @@ import { SERVER_DEFAULTS } from './defaults.js';
 import { removeLeftovers } from './leftovers.js';
 import { startControlSocket } from './control.js';
 import { DaemonGateway } from './gateway.js';
+import { apiUrlOf, loopbackFor, platformCertificate, PlatformRouter } from './platform-route.js';
 import { handleHook } from './push.js';
 
 export interface ServerOptions {
@@ -45,6 +51,11 @@ export interface ServerOptions {
   domain: string;
   /** Host name printed in git remotes. */
   publicHost?: string;
+  /** `--api-domain`: the router serves the API and git over HTTP at this name too (plain and TLS port). */
+  apiDomain?: string;
+  /** `--api-cert`/`--api-key`: the API domain's certificate chain and key files, PEM. */
+  apiCert?: string;
+  apiKey?: string;
   /**
    * Addresses the SSH, HTTP and router ports listen on, comma-separated
    * (`--bind`); default every IPv4 and IPv6 address (see listen.ts).
@@ -87,8 +98,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? ((m: string) => process.stdout.write(`${m}\n`));
   const bind = parseBind(opts.bind);
   const layout = new Layout(opts.home);
+  const apiDomain = opts.apiDomain ? checkHostname(opts.apiDomain) : SERVER_DEFAULTS.apiDomain;
+  const apiCert = platformCertificate(opts, apiDomain);
+  // The router proves with it that a request to the API came through it (api/client-address.ts); new at every start.
+  const routerKey = randomBytes(32).toString('base64url');
   // First, so a missing nginx fails before anything is opened.
-  const router = createRouter({ kind: opts.router ?? SERVER_DEFAULTS.router, home: layout.home, log });
+  const router = new PlatformRouter(createRouter({ kind: opts.router ?? SERVER_DEFAULTS.router, home: layout.home, log }), {
+    domain: apiDomain,
+    routerKey,
+    certificate: apiCert,
+  });
   fs.mkdirSync(layout.home, { recursive: true, mode: 0o700 });
   for (const d of [layout.reposDir, layout.appsDir]) fs.mkdirSync(d, { recursive: true });
   // Before the store: a key file others can read stops the start with one clear line.
@@ -99,6 +118,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     domain: opts.domain,
     routerPort: opts.routerPort,
     routerTlsPort: opts.routerTlsPort,
+    apiDomain,
+    apiUrl: apiDomain && apiUrlOf(apiDomain, apiCert && router.listenTls ? opts.routerTlsPort : undefined, opts.routerPort),
     sshPort: opts.sshPort,
     httpPort: opts.httpPort,
     publicHost: opts.publicHost ?? os.hostname(),
@@ -111,6 +132,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     defaultDriver: opts.driver ?? SERVER_DEFAULTS.driver,
     egress: { ...SERVER_DEFAULTS.egress, ...opts.egress, maxBytes: opts.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes },
   };
+  const holders = apiDomainHolders(store, settings);
+  if (holders.length) {
+    store.close();
+    throw invalid(
+      `--api-domain ${apiDomain} is already served for an app: ${holders.join(', ')}`,
+      'choose another --api-domain, or remove the domain from the app first',
+    );
+  }
   const firstStart = ensureAdmin(store);
   // First thing after the store: builds and one-offs a crashed daemon left are ended before anything new is spawned.
   const orphans = new Orphans(layout.orphansDir);
@@ -190,9 +219,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       settings,
       sessions,
       maxUploadBytes: opts.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes,
-      gitHandler: createGitHttpHandler({ gateway, log }),
+      gitHandler: createGitHttpHandler({ gateway, log, clientAddress: (req) => clientAddress(req, routerKey) }),
       version: VERSION,
       log,
+      routerKey,
     });
     const api = await listenAll({
       what: 'HTTP (git and the API)',
@@ -209,6 +239,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
     closers.push(() => http.close());
     closers.push(() => api.extra.close());
+    await router.routeApi({ host: loopbackFor(hosts[0]!), port: api.port });
     const ssh: SshServer = await startSshServer({ port: opts.sshPort, hosts, hostKey: hostKey(layout), gateway, log });
     closers.push(() => ssh.close());
   } catch (err) {
@@ -227,6 +258,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   log(`       apps           ${appUrl('APP', settings)}`);
   if (opts.routerTlsPort !== undefined && router.listenTls)
     log(`       apps over TLS  https://DOMAIN:${opts.routerTlsPort}/   (domains with a certificate: slipway certs:add)`);
+  if (settings.apiUrl)
+    log(
+      settings.apiUrl.startsWith('https:')
+        ? `       API over TLS   ${settings.apiUrl}/git/APP.git   (API: /api/v1)`
+        : `       API            ${settings.apiUrl}/   (plain HTTP: give --api-cert and --api-key for HTTPS)`,
+    );
   log(`       listening on   ${hosts.map((h) => (h.includes(':') ? `[${h}]` : h)).join(', ')}`);
   if (firstStart) {
     log(`-----> First start: created the admin user "admin"`);

@@ -13,6 +13,8 @@ export interface GitHttpOptions {
   gateway: GitGateway;
   /** Where failures of git http-backend go; default stderr. */
   log?: (msg: string) => void;
+  /** Where a request came from (the API's answer, which knows the router); default the socket's address. */
+  clientAddress?: (req: IncomingMessage) => string;
 }
 
 type Service = 'git-upload-pack' | 'git-receive-pack';
@@ -55,7 +57,7 @@ export function matchGitRoute(method: string, url: string): GitRoute | { status:
 export function createGitHttpHandler(opts: GitHttpOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const log = opts.log ?? ((msg: string) => process.stderr.write(`${msg}\n`));
   return (req, res) => {
-    serve(req, res, opts.gateway, log).catch((err: unknown) => {
+    serve(req, res, opts, log).catch((err: unknown) => {
       log(`http git: ${req.method} ${req.url} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       if (!res.headersSent) text(res, 500, 'internal error');
       else res.destroy();
@@ -70,7 +72,8 @@ function text(res: ServerResponse, status: number, body: string, headers: Record
 
 const CHALLENGE = { 'WWW-Authenticate': 'Basic realm="Slipway"' };
 
-async function serve(req: IncomingMessage, res: ServerResponse, gateway: GitGateway, log: (m: string) => void): Promise<void> {
+async function serve(req: IncomingMessage, res: ServerResponse, opts: GitHttpOptions, log: (m: string) => void): Promise<void> {
+  const gateway = opts.gateway;
   const route = matchGitRoute(req.method ?? 'GET', req.url ?? '/');
   if ('status' in route) return text(res, route.status, route.message);
 
@@ -78,7 +81,8 @@ async function serve(req: IncomingMessage, res: ServerResponse, gateway: GitGate
   // git asks without credentials first, to get the challenge: not a failure.
   if (!token) return text(res, 401, 'authentication required: use an API token as the password', CHALLENGE);
   const user = gateway.userForToken(token);
-  const source = `http ${req.socket.remoteAddress ?? ''}`;
+  const address = opts.clientAddress?.(req) ?? req.socket.remoteAddress ?? '';
+  const source = `http ${address}`;
   if (!user) {
     gateway.authFailed?.({ source, reason: 'invalid or revoked API token (git over HTTP)' });
     return text(res, 401, 'invalid or revoked API token', CHALLENGE);
@@ -97,7 +101,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, gateway: GitGate
     throw err;
   }
   try {
-    await runBackend({ req, res, user, route, repoPath: target.repoPath, pushEnv: session?.env, log });
+    await runBackend({ req, res, user, route, repoPath: target.repoPath, pushEnv: session?.env, address, log });
   } finally {
     session?.close();
   }
@@ -110,6 +114,7 @@ interface BackendRun {
   route: GitRoute;
   repoPath: string;
   pushEnv?: Record<string, string>;
+  address: string;
   log: (m: string) => void;
 }
 
@@ -133,7 +138,7 @@ async function runBackend(run: BackendRun): Promise<void> {
     HTTP_CONTENT_ENCODING: header('content-encoding'),
     HTTP_GIT_PROTOCOL: safeGitProtocol(header('git-protocol')),
     REMOTE_USER: run.user.name,
-    REMOTE_ADDR: req.socket.remoteAddress ?? '',
+    REMOTE_ADDR: run.address,
   });
 
   const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -254,7 +254,7 @@ export class BuiltinRouter implements RouterEngine {
     if (!hit) return reply(res, 404, `No app is served at ${displayHost(req)}`);
     if (!hit.backend) return reply(res, 502, `${hit.app} has no running web process`);
     const backend = hit.backend;
-    this.setForwardedHeaders(req);
+    this.setForwardedHeaders(req, hit.headers);
     this.appOf.set(req, hit.app);
     const end = this.inFlight.begin(backend.id);
     // 'close' fires once whether the response finished or the client went away.
@@ -284,7 +284,7 @@ export class BuiltinRouter implements RouterEngine {
     if (!hit) return rawReply(socket, 404, `No app is served at ${displayHost(req)}`);
     if (!hit.backend) return rawReply(socket, 502, `${hit.app} has no running web process`);
     const backend = hit.backend;
-    this.setForwardedHeaders(req);
+    this.setForwardedHeaders(req, hit.headers);
     // No pooled agent: an upgraded connection belongs to this client for good.
     this.proxy.ws(req, socket, head, { target: target(backend), agent: this.oneShot }, (err) => {
       this.log(`router: websocket ${hit.app} → ${backend.id}: ${describeError(err)}`);
@@ -298,9 +298,10 @@ export class BuiltinRouter implements RouterEngine {
   /**
    * Heroku's headers: the client chain in X-Forwarded-For (appended to, since
    * the app decides how far to trust it), proto and port as we saw them, and a
-   * request id the app can log (kept if the client sent a sane one).
+   * request id the app can log (kept if the client sent a sane one). The
+   * route's own headers go last, over anything the client sent.
    */
-  private setForwardedHeaders(req: http.IncomingMessage): void {
+  private setForwardedHeaders(req: http.IncomingMessage, own: Record<string, string> = {}): void {
     const h = req.headers;
     const remote = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const prior = h['x-forwarded-for'];
@@ -310,6 +311,7 @@ export class BuiltinRouter implements RouterEngine {
     if (!this.opts.trustForwarded || !h['x-forwarded-port']) h['x-forwarded-port'] = String(req.socket.localPort ?? '');
     const id = h['x-request-id'];
     if (typeof id !== 'string' || !/^[\w\-.:+=/]{1,200}$/.test(id)) h['x-request-id'] = randomUUID();
+    for (const [name, value] of Object.entries(own)) h[name.toLowerCase()] = value;
   }
 
   private track(socket: Socket): void {

@@ -11,7 +11,19 @@ export interface Route {
   /** Host names served, e.g. `myapp.localhost` plus custom domains. */
   hosts: string[];
   backends: Backend[];
+  /**
+   * Request headers set on every request proxied for this route, replacing
+   * any a client sent: how the platform's own route proves to the API that a
+   * request came through the router. Names are tokens, values base64url-ish.
+   */
+  headers?: Record<string, string>;
 }
+
+/**
+ * The route name of the server's own API and git-over-HTTP (`--api-domain`):
+ * no app can have it, since app names start with a letter.
+ */
+export const PLATFORM_ROUTE = '_slipway';
 
 /** A certificate an app is served with over TLS: PEM chain (leaf first) and PEM private key. */
 export interface AppCertificate {

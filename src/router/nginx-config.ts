@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { SlipwayError } from '../errors.js';
-import type { AcmeChallenge, Backend, Route } from './engine.js';
+import { PLATFORM_ROUTE, type AcmeChallenge, type Backend, type Route } from './engine.js';
 import { CHALLENGE_PREFIX, checkChallenge } from './acme-challenges.js';
 import { normalizeHost } from './table.js';
 
@@ -18,6 +18,9 @@ const APP = /^[a-z][a-z0-9-]{0,62}$/;
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 /** Backend ids only appear in comments, but a newline there would still end the comment. */
 const BACKEND_ID = /^[\w.:@-]{1,200}$/;
+/** A route's own request headers (Route.headers): token names, values without quotes, spaces or `;`. */
+const HEADER_NAME = /^[A-Za-z0-9-]{1,64}$/;
+const HEADER_VALUE = /^[A-Za-z0-9._~+/=-]{1,200}$/;
 
 /** The probe server's name: `.invalid` is reserved (RFC 6761), and HOSTNAME refuses it for apps. */
 export const PROBE_HOST = 'generation.slipway.invalid';
@@ -76,7 +79,7 @@ const invalid = (message: string, hint: string) => new SlipwayError('invalid_rou
 
 /** Checks a route before any of it is written: app name, hosts, backends. Returns it with hosts normalized. */
 export function checkRoute(route: Route): Route {
-  if (!APP.test(route.app))
+  if (!APP.test(route.app) && route.app !== PLATFORM_ROUTE)
     throw invalid(`the nginx router refuses app name ${JSON.stringify(route.app)}`, 'app names are lowercase letters, digits and "-"');
   const hosts = [...new Set(route.hosts.map(normalizeHost).filter((h) => h !== ''))];
   for (const host of hosts) {
@@ -88,7 +91,10 @@ export function checkRoute(route: Route): Route {
     }
   }
   const backends = route.backends.map((b) => checkBackend(route.app, b));
-  return { app: route.app, hosts, backends };
+  for (const [name, value] of Object.entries(route.headers ?? {}))
+    if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value))
+      throw invalid(`invalid request header ${JSON.stringify(name.slice(0, 80))} for ${route.app}`, 'this is a bug in the caller');
+  return { app: route.app, hosts, backends, ...(route.headers ? { headers: { ...route.headers } } : {}) };
 }
 
 function checkBackend(app: string, b: Backend): Backend {
@@ -364,7 +370,9 @@ ${snippet}`
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header X-Forwarded-Proto $scheme;
         proxy_set_header X-Forwarded-Port $server_port;
-        proxy_set_header X-Request-Id $slipway_request_id;
+        proxy_set_header X-Request-Id $slipway_request_id;${Object.entries(route.headers ?? {})
+          .map(([name, value]) => `\n        proxy_set_header ${name} "${value}";`)
+          .join('')}
     }
 
     location @slipway_down {

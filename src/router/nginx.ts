@@ -234,7 +234,12 @@ export class NginxRouter implements RouterEngine {
   }
 
   routes(): Route[] {
-    return [...this.table.values()].map((r) => ({ app: r.app, hosts: [...r.hosts], backends: r.backends.map((b) => ({ ...b })) }));
+    return [...this.table.values()].map((r) => ({
+      app: r.app,
+      hosts: [...r.hosts],
+      backends: r.backends.map((b) => ({ ...b })),
+      ...(r.headers ? { headers: { ...r.headers } } : {}),
+    }));
   }
 
   /**

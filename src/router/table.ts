@@ -5,6 +5,8 @@ import type { Backend, Route } from './engine.js';
 export interface RouteHit {
   app: string;
   backend?: Backend;
+  /** The route's own request headers (Route.headers). */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -35,6 +37,7 @@ export class RouteTable {
     const nextHosts = new Map([...this.hosts].filter(([, app]) => app !== route.app));
     for (const host of hosts) nextHosts.set(host, route.app);
     const copy: Route = { app: route.app, hosts, backends: route.backends.map((b) => ({ ...b })) };
+    if (route.headers) copy.headers = { ...route.headers };
     const nextApps = new Map(this.apps);
     // Keep the cursor so a redeploy does not send the next request to backend 0 every time.
     nextApps.set(route.app, { route: copy, next: this.apps.get(route.app)?.next ?? 0 });
@@ -59,13 +62,13 @@ export class RouteTable {
     const app = this.hosts.get(normalizeHost(rawHost ?? ''));
     if (app === undefined) return undefined;
     const entry = this.apps.get(app)!;
-    const { backends } = entry.route;
+    const { backends, headers } = entry.route;
     for (let tried = 0; tried < backends.length; tried++) {
       const backend = backends[entry.next % backends.length]!;
       entry.next = (entry.next + 1) % backends.length;
-      if (!serves || serves(backend.id)) return { app, backend };
+      if (!serves || serves(backend.id)) return { app, backend, headers };
     }
-    return { app };
+    return { app, headers };
   }
 
   routes(): Route[] {
@@ -73,6 +76,7 @@ export class RouteTable {
       ...route,
       hosts: [...route.hosts],
       backends: route.backends.map((b) => ({ ...b })),
+      ...(route.headers ? { headers: { ...route.headers } } : {}),
     }));
   }
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { checkHostClaim, isReservedAppName, serverHosts, type HostSettings } from '../../src/auth/hosts.js';
+import { apiDomainHolders, checkHostClaim, isReservedAppName, serverHosts, type HostSettings } from '../../src/auth/hosts.js';
 import { SlipwayError } from '../../src/errors.js';
 import { Store, type App, type User } from '../../src/store/index.js';
 
@@ -104,5 +104,29 @@ describe('auth/hosts: which host names an app may have', () => {
     expect(serverHosts({ domain: 'localhost', publicHost: '127.0.0.1' })).to.deep.equal([]);
     expect(serverHosts({ domain: 'localhost', publicHost: '::1' })).to.deep.equal([]);
     expect(isReservedAppName('127', { domain: 'localhost', publicHost: '127.0.0.1' })).to.equal(false);
+  });
+
+  it('keeps the API domain (--api-domain) and the names under it from every app, saying why, and reserves its first label', () => {
+    const api: HostSettings = { ...SETTINGS, apiDomain: 'api.other.test' };
+    const claim = (host: string) => {
+      try {
+        checkHostClaim(store, api, admin, herapp, host);
+        return 'allowed';
+      } catch (err) {
+        return (err as SlipwayError).message;
+      }
+    };
+    expect(claim('api.other.test')).to.equal("api.other.test is the server's own API domain (--api-domain api.other.test)");
+    expect(claim('x.api.other.test')).to.equal("x.api.other.test is under the server's own API domain (--api-domain api.other.test)");
+    expect(claim('other.test')).to.equal('allowed');
+    expect(serverHosts(api)).to.deep.equal(['paas.example.test', 'api.other.test']);
+    expect(isReservedAppName('api', api)).to.equal(true);
+  });
+
+  it('names the apps that already hold the API domain, as a default name or a custom domain', () => {
+    expect(apiDomainHolders(store, { ...SETTINGS, apiDomain: 'deep.test' })).to.deep.equal(['bobshop (as a.b.deep.test)']);
+    expect(apiDomainHolders(store, { ...SETTINGS, apiDomain: 'herapp.example.test' })).to.deep.equal(['herapp (as herapp.example.test)']);
+    expect(apiDomainHolders(store, { ...SETTINGS, apiDomain: 'free.test' })).to.deep.equal([]);
+    expect(apiDomainHolders(store, SETTINGS)).to.deep.equal([]);
   });
 });

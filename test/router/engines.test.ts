@@ -160,6 +160,22 @@ for (const engine of ENGINES) {
       expect(replaced['x-request-id']).to.match(/^[0-9a-f-]{32,36}$/);
     });
 
+    it("sets a route's own request headers over any the client sent (the platform route's proof)", async () => {
+      await router.setRoute({
+        app: '_slipway',
+        hosts: ['paas.localhost'],
+        backends: [{ id: '_slipway.api', host: '127.0.0.1', port: a.port }],
+        headers: { 'X-Slipway-Router': 'k3y_-.x' },
+      });
+      const seen = echoOf(await request(port, 'paas.localhost', { headers: { 'x-slipway-router': 'forged' } })).headers;
+      expect(seen['x-slipway-router']).to.equal('k3y_-.x');
+      expect(router.routes().find((r) => r.app === '_slipway')?.headers).to.deep.equal({ 'X-Slipway-Router': 'k3y_-.x' });
+      // Other routes do not get it, and the client's own header passes to them untouched.
+      const app = echoOf(await request(port, 'myapp.localhost', { headers: { 'x-slipway-router': 'mine' } })).headers;
+      expect(app['x-slipway-router']).to.equal('mine');
+      await router.removeRoute('_slipway');
+    });
+
     it('refuses to give one host to two apps', async () => {
       const err = await router.setRoute({ app: 'thief', hosts: ['myapp.localhost'], backends: [] }).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(SlipwayError);

@@ -131,7 +131,7 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
           io,
           local: false,
           platform: ctx.platform,
-          source: `http ${req.ip}`,
+          source: `http ${ctx.clientAddress(req.raw)}`,
         },
         argv,
       )

@@ -60,7 +60,8 @@ export function registerLogin(app: FastifyInstance, ctx: ApiContext, throttle: L
         throw invalid('send "user" and "password" as strings', '{"user": "alice", "password": "…"}');
       }
       if (tokenName !== undefined && typeof tokenName !== 'string') throw invalid('"token_name" must be a string', 'e.g. "laptop"');
-      const source = `http ${req.ip}`;
+      const address = ctx.clientAddress(req.raw);
+      const source = `http ${address}`;
       const claimed = name.slice(0, 64);
       const audit = (outcome: 'ok' | 'denied', reason?: string, userName: string | null = null) =>
         ctx.store.audit.record({
@@ -72,7 +73,7 @@ export function registerLogin(app: FastifyInstance, ctx: ApiContext, throttle: L
           outcome,
         });
 
-      const wait = throttle.waitMs(req.ip, claimed);
+      const wait = throttle.waitMs(address, claimed);
       if (wait > 0) {
         audit('denied', 'too many failed logins');
         const seconds = Math.ceil(wait / 1000);
@@ -85,11 +86,11 @@ export function registerLogin(app: FastifyInstance, ctx: ApiContext, throttle: L
       const user = USER_NAME.test(name) ? ctx.store.users.byName(name) : undefined;
       const ok = await verifyPassword(password, user ? ctx.store.users.passwordHash(user.id) : null);
       if (!ok || !user) {
-        throttle.failed(req.ip, claimed);
+        throttle.failed(address, claimed);
         audit('denied', user ? 'wrong password' : 'unknown user');
         throw failed();
       }
-      throttle.succeeded(req.ip, claimed);
+      throttle.succeeded(address, claimed);
       const { token, row } = issueToken(ctx.store, user, { name: tokenName, base: 'login' });
       audit('ok', undefined, user.name);
       return reply.code(201).send({ token, token_name: row.name, user: { name: user.name, role: user.role } });
