@@ -76,7 +76,7 @@ export async function addHost(deps: HostDeps, req: AddHost): Promise<{ host: Hos
     );
   const itself = theirs.ID === ours.ID;
   const remoteState = theirs.Swarm.LocalNodeState;
-  if (!itself && remoteState !== 'inactive' && (remoteState !== 'active' || theirs.Swarm.Cluster?.ID !== ours.Swarm.Cluster?.ID)) {
+  if (!itself && remoteState !== 'inactive' && !(remoteState === 'active' && (await inOurSwarm(manager, theirs, ours)))) {
     throw new SlipwayError(
       'host_in_other_swarm',
       `the engine at ${req.engine} is already ${remoteState === 'active' ? 'part of another Swarm' : `in a Swarm (${remoteState})`}${theirs.Swarm.Cluster?.ID ? ` (cluster ${theirs.Swarm.Cluster.ID})` : ''}`,
@@ -107,6 +107,17 @@ export async function addHost(deps: HostDeps, req: AddHost): Promise<{ host: Hos
     if (!itself && remoteState === 'inactive') await remote.swarmLeave({ force: true }).catch(() => undefined);
     throw err;
   }
+}
+
+/** Whether an active engine is a node of the manager's Swarm (a worker's `info` names no cluster, so ask the manager). */
+async function inOurSwarm(manager: Manager, theirs: EngineInfo, ours: EngineInfo): Promise<boolean> {
+  if (ours.Swarm.LocalNodeState !== 'active' || !ours.Swarm.ControlAvailable) return false;
+  if (theirs.Swarm.Cluster?.ID) return theirs.Swarm.Cluster.ID === ours.Swarm.Cluster?.ID;
+  return manager.docker
+    .getNode(theirs.Swarm.NodeID)
+    .inspect()
+    .then(() => true)
+    .catch(() => false);
 }
 
 async function join(remote: Docker, req: AddHost, managerAddr: string, manager: Manager): Promise<string> {

@@ -417,3 +417,26 @@ export async function loadTinyImage(node: ClusterNode): Promise<void> {
   const stream = await docker.importImage(tar.stdout, { repo, tag });
   await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))));
 }
+
+/**
+ * Puts TINY_IMAGE into the cluster's registry (through the first node) and
+ * returns its reference there, which every node pulls without leaving the
+ * machine (a bare `slpsw/sleep:1` would send each node to Docker Hub first).
+ */
+export async function pushTinyImage(cluster: SwarmCluster): Promise<string> {
+  const node = cluster.nodes[0]!;
+  await loadTinyImage(node);
+  const docker = new Docker({ socketPath: node.socket });
+  const [name, tag] = TINY_IMAGE.split(':');
+  const repo = `${cluster.registry}/${name}`;
+  await docker.getImage(TINY_IMAGE).tag({ repo, tag });
+  const stream = await docker.getImage(`${repo}:${tag}`).push({ authconfig: {} });
+  await new Promise((resolve, reject) =>
+    docker.modem.followProgress(stream, (err, events) => {
+      const failed = (events as Array<{ error?: string }> | undefined)?.find((e) => e.error);
+      if (err || failed) reject(err ?? new Error(failed!.error));
+      else resolve(undefined);
+    }),
+  );
+  return `${repo}:${tag}`;
+}
