@@ -23,6 +23,19 @@ describe('hosts: a Swarm of three dockerds', function () {
   const engine = (n: ClusterNode) => new Docker({ socketPath: n.socket });
   const manager = () => engine(nodes[0]!);
   const nodeOf = async (name: string) => ((await manager().listNodes()) as any[]).find((n) => n.Description.Hostname === name);
+  /** A command through the remote CLI (`POST /api/v1/cli`), as the admin: the program the host CLI runs, without a process per call. */
+  const cli = async (argv: string[]): Promise<Result> => {
+    const r = await api(server, { method: 'POST', path: '/api/v1/cli', token: adminToken, body: { argv } });
+    const lines = r.text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { out?: string; err?: string; exit?: number });
+    return {
+      code: lines.find((l) => l.exit !== undefined)?.exit ?? -1,
+      stdout: lines.map((l) => l.out ?? '').join(''),
+      stderr: lines.map((l) => l.err ?? '').join(''),
+    };
+  };
   /** A refusal is one line on stderr and a non-zero exit. */
   const refused = (r: Result, text: RegExp) => {
     expect(r.code, r.stdout + r.stderr).to.equal(1);
@@ -68,7 +81,7 @@ describe('hosts: a Swarm of three dockerds', function () {
     expect(ids.map((s) => s.LocalNodeState)).to.deep.equal(['active', 'active', 'active']);
     expect(ids.map((s) => s.NodeID).sort()).to.deep.equal(listed.map((n) => n.ID).sort());
 
-    const hosts = server.cli(['hosts']);
+    const hosts = await cli(['hosts']);
     expect(hosts.code, hosts.stderr).to.equal(0);
     for (const [i, n] of nodes.entries())
       expect(hosts.stdout).to.match(
@@ -77,24 +90,24 @@ describe('hosts: a Swarm of three dockerds', function () {
   });
 
   it('refuses a taken name and an engine that does not answer, one line each, joining nothing', async () => {
-    refused(server.cli(['hosts:add', 'node2', '--engine', nodes[2]!.engine]), /a host named node2 exists already/);
+    refused(await cli(['hosts:add', 'node2', '--engine', nodes[2]!.engine]), /a host named node2 exists already/);
     const ghost = `tcp://${cluster.bridgeAddress}:9`;
     refused(
-      server.cli(['hosts:add', 'ghost', '--engine', ghost]),
+      await cli(['hosts:add', 'ghost', '--engine', ghost]),
       new RegExp(`the Docker engine at ${ghost} does not answer \\(connection refused\\)`),
     );
-    refused(server.cli(['hosts:add', 'ghost', '--engine', 'ftp://x']), /the engine address "ftp:\/\/x" is not one Slipway knows/);
-    expect(server.cli(['hosts']).stdout).to.not.include('ghost');
+    refused(await cli(['hosts:add', 'ghost', '--engine', 'ftp://x']), /the engine address "ftp:\/\/x" is not one Slipway knows/);
+    expect((await cli(['hosts'])).stdout).to.not.include('ghost');
     expect((await manager().listNodes()).length).to.equal(3);
   });
 
   it('labels become Swarm node labels; drain moves the instances off a node', async () => {
-    const label = server.cli(['hosts:label', 'node3', 'env=prod', 'tier=web']);
+    const label = await cli(['hosts:label', 'node3', 'env=prod', 'tier=web']);
     expect(label.code, label.stderr).to.equal(0);
     expect((await nodeOf('node3')).Spec.Labels).to.include({ env: 'prod', tier: 'web', 'slipway.host': 'node3' });
-    expect(server.cli(['hosts:label', 'node3', 'tier-']).code).to.equal(0);
+    expect((await cli(['hosts:label', 'node3', 'tier-'])).code).to.equal(0);
     expect((await nodeOf('node3')).Spec.Labels).to.not.have.property('tier');
-    expect(server.cli(['hosts:info', 'node3']).stdout).to.match(/^Labels:\s+env=prod$/m);
+    expect((await cli(['hosts:info', 'node3'])).stdout).to.match(/^Labels:\s+env=prod$/m);
 
     // Instances to see and to move: a service of three tasks, one per node.
     const image = await pushTinyImage(cluster);
@@ -114,9 +127,9 @@ describe('hosts: a Swarm of three dockerds', function () {
       async () => (await Promise.all(nodes.map((n) => running(n.name)))).every((c) => c === 1),
       60_000,
     );
-    expect(server.cli(['hosts:info', 'node2']).stdout).to.match(/^Instances:\s+probe\.\d \(running\)$/m);
+    expect((await cli(['hosts:info', 'node2'])).stdout).to.match(/^Instances:\s+probe\.\d \(running\)$/m);
 
-    const drain = server.cli(['hosts:drain', 'node2']);
+    const drain = await cli(['hosts:drain', 'node2']);
     expect(drain.code, drain.stderr).to.equal(0);
     expect((await nodeOf('node2')).Spec.Availability).to.equal('drain');
     await until(
@@ -124,10 +137,10 @@ describe('hosts: a Swarm of three dockerds', function () {
       async () => (await running('node2')) === 0 && (await running('node1')) + (await running('node3')) === 3,
       60_000,
     );
-    const info = server.cli(['hosts:info', 'node2']).stdout;
+    const info = (await cli(['hosts:info', 'node2'])).stdout;
     expect(info).to.match(/^Availability:\s+drain$/m);
     expect(info).to.match(/^Instances:\s+\(none\)$/m);
-    expect(server.cli(['hosts:activate', 'node2']).code).to.equal(0);
+    expect((await cli(['hosts:activate', 'node2'])).code).to.equal(0);
     expect((await nodeOf('node2')).Spec.Availability).to.equal('active');
     await manager().getService('probe').remove();
   });
@@ -177,18 +190,18 @@ describe('hosts: a Swarm of three dockerds', function () {
   });
 
   it('hosts:remove drains, leaves the Swarm and forgets; an engine of another Swarm is refused untouched', async () => {
-    refused(server.cli(['hosts:remove', 'node1']), /node1 is the server's own engine, which manages the Swarm/);
-    const remove = server.cli(['hosts:remove', 'node3']);
+    refused(await cli(['hosts:remove', 'node1']), /node1 is the server's own engine, which manages the Swarm/);
+    const remove = await cli(['hosts:remove', 'node3']);
     expect(remove.code, remove.stderr).to.equal(0);
     expect(((await engine(nodes[2]!).info()) as any).Swarm.LocalNodeState).to.equal('inactive');
     expect(await nodeOf('node3')).to.equal(undefined);
-    expect(server.cli(['hosts']).stdout).to.not.match(/^node3/m);
+    expect((await cli(['hosts'])).stdout).to.not.match(/^node3/m);
 
     // node3 starts a Swarm of its own: adding it is refused, and it stays where it was.
     await engine(nodes[2]!).swarmInit({ ListenAddr: '0.0.0.0:2377', AdvertiseAddr: nodes[2]!.address });
     const own = ((await engine(nodes[2]!).info()) as any).Swarm.Cluster.ID;
     refused(
-      server.cli(['hosts:add', 'node3', '--engine', nodes[2]!.engine]),
+      await cli(['hosts:add', 'node3', '--engine', nodes[2]!.engine]),
       new RegExp(`is already part of another Swarm \\(cluster ${own}\\)`),
     );
     expect(((await engine(nodes[2]!).info()) as any).Swarm.Cluster.ID).to.equal(own);
@@ -197,7 +210,7 @@ describe('hosts: a Swarm of three dockerds', function () {
 
   it('a Swarm that lost its manager: hosts says so', async () => {
     cluster.kill(nodes[0]!);
-    const hosts = server.cli(['hosts']);
+    const hosts = await cli(['hosts']);
     expect(hosts.code, hosts.stderr).to.equal(0);
     expect(hosts.stdout).to.include(`the Swarm has no manager: the Docker engine at ${nodes[0]!.engine} does not answer`);
     expect(hosts.stdout).to.match(/^node2\s+-\s+unknown/m);
