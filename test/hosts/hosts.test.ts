@@ -208,11 +208,15 @@ describe('hosts: a Swarm of three dockerds', function () {
     expect((await manager().listNodes()).length).to.equal(2);
   });
 
-  it('a Swarm that lost its manager: hosts says so', async () => {
+  it('a Swarm that lost its manager: hosts says so, and so does the daemon at start', async () => {
     cluster.kill(nodes[0]!);
+    const lost = `the Swarm has no manager: the Docker engine at ${nodes[0]!.engine} does not answer`;
     const hosts = await cli(['hosts']);
     expect(hosts.code, hosts.stderr).to.equal(0);
-    expect(hosts.stdout).to.include(`the Swarm has no manager: the Docker engine at ${nodes[0]!.engine} does not answer`);
+    expect(hosts.stdout).to.include(lost);
     expect(hosts.stdout).to.match(/^node2\s+-\s+unknown/m);
+    await server.stop();
+    await server.boot();
+    await until('the daemon to report the lost manager', () => server.output.includes(` !     hosts: ${lost}`), 20_000);
   });
 });
