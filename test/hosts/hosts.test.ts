@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import Docker from 'dockerode';
+import fs from 'node:fs';
 import { api } from '../api/http.js';
+import { query } from '../e2e/db.js';
 import { TestServer, ssh, sshKey, type Result } from '../e2e/harness.js';
 import { requires } from '../support/requires.js';
 import { clusterUp, leftovers, pushTinyImage, type ClusterNode, type SwarmCluster } from '../support/swarm-cluster.js';
@@ -45,7 +47,7 @@ describe('hosts: a Swarm of three dockerds', function () {
 
   before(async function () {
     this.timeout(180_000);
-    cluster = await clusterUp({ nodes: 3 });
+    cluster = await clusterUp({ nodes: 3, tls: true });
     nodes = cluster.nodes;
     server = await TestServer.start({ env: { DOCKER_HOST: nodes[0]!.engine } });
     adminToken = server.cli(['tokens:create']).stdout.trim();
@@ -66,11 +68,21 @@ describe('hosts: a Swarm of three dockerds', function () {
     const init = server.cli(['swarm:init', '--advertise-addr', nodes[0]!.address]);
     expect(init.code, init.stderr).to.equal(0);
     expect(init.stdout).to.include(`joined at ${nodes[0]!.address}:2377`);
-    for (const n of nodes) {
-      const add = server.cli(['hosts:add', n.name, '--engine', n.engine]);
+    // node1 and node2 by their unix sockets; node3 over TCP with TLS client certificates, as a real second machine.
+    const { ca, cert, key } = cluster.tls!;
+    const engines = [nodes[0]!.engine, nodes[1]!.engine, nodes[2]!.tlsEngine!];
+    for (const [i, n] of nodes.entries()) {
+      const tls = i === 2 ? ['--ca', ca, '--cert', cert, '--key', key] : [];
+      const add = server.cli(['hosts:add', n.name, '--engine', engines[i]!, ...tls]);
       expect(add.code, add.stderr).to.equal(0);
-      expect(add.stdout).to.match(new RegExp(`Added host ${n.name} \\(${n.engine}\\)`));
+      expect(add.stdout).to.include(`Added host ${n.name} (${engines[i]})`);
     }
+    // The client key is sealed in SQLite, never there as written.
+    const [row] = query(server.home, 'SELECT credentials FROM hosts WHERE name = ?', 'node3');
+    const pem = fs.readFileSync(key, 'utf8');
+    expect(row.credentials).to.be.a('string').and.not.include('PRIVATE KEY');
+    expect(row.credentials).to.not.include(pem.split('\n')[1]);
+    expect(query(server.home, 'SELECT credentials FROM hosts WHERE name = ?', 'node1')[0].credentials).to.equal(null);
     // The manager's own view: three ready nodes, one cluster, each at its own address.
     const listed = (await manager().listNodes()) as any[];
     expect(listed.map((n) => [n.Description.Hostname, n.Status.State, n.Status.Addr]).sort()).to.deep.equal(
@@ -189,7 +201,7 @@ describe('hosts: a Swarm of three dockerds', function () {
     expect((await nodeOf('node3')).Spec.Labels.env).to.equal('prod');
   });
 
-  it('hosts:remove drains, leaves the Swarm and forgets; an engine of another Swarm is refused untouched', async () => {
+  it('hosts:remove drains, leaves the Swarm (node3 through its sealed TLS credentials) and forgets; another Swarm is refused untouched', async () => {
     refused(await cli(['hosts:remove', 'node1']), /node1 is the server's own engine, which manages the Swarm/);
     const remove = await cli(['hosts:remove', 'node3']);
     expect(remove.code, remove.stderr).to.equal(0);

@@ -24,6 +24,15 @@ export interface ClusterOptions {
   prefix?: string;
   /** The first three octets of the /24 the bridge and nodes live on (default `10.213.0`). */
   subnet?: string;
+  /** Also serve each engine on tcp://ADDRESS:2376 with TLS client certificates (a CA made for the cluster). */
+  tls?: boolean;
+}
+
+/** PEM files of the cluster's CA and one client certificate it signed, for `hosts:add --ca --cert --key`. */
+export interface ClusterTls {
+  ca: string;
+  cert: string;
+  key: string;
 }
 
 export interface ClusterNode {
@@ -35,6 +44,8 @@ export interface ClusterNode {
   engine: string;
   socket: string;
   pid: number;
+  /** `tcp://ADDRESS:2376`, with `tls`; answers only a client certificate of the cluster's CA. */
+  tlsEngine?: string;
 }
 
 export interface SwarmCluster {
@@ -44,6 +55,8 @@ export interface SwarmCluster {
   bridgeAddress: string;
   /** `HOST:PORT` of the registry every node may pull from over plain HTTP. */
   registry: string;
+  /** With `tls`: the files a client presents. */
+  tls?: ClusterTls;
   /** SIGKILL one node's dockerd (its containerd, shims and containers stay until `down`). */
   kill(node: ClusterNode): void;
   /** Removes everything `clusterUp` made; also safe after a failed or partial start. */
@@ -179,6 +192,7 @@ export async function clusterUp(options: ClusterOptions = {}): Promise<SwarmClus
   try {
     fs.mkdirSync(runDir, { recursive: true });
     fs.mkdirSync(lib, { recursive: true });
+    if (options.tls) cluster.tls = makeCa(path.join(lib, 'tls'));
     const br = bridge(prefix);
     run('ip', ['link', 'add', br, 'type', 'bridge']);
     run('ip', ['addr', 'add', `${bridgeAddress}/24`, 'dev', br]);
@@ -213,7 +227,7 @@ export async function clusterUp(options: ClusterOptions = {}): Promise<SwarmClus
       fs.writeFileSync(
         config,
         JSON.stringify({
-          hosts: [`unix://${socket}`],
+          hosts: [`unix://${socket}`, ...(options.tls ? [`tcp://${address}:2376`] : [])],
           'data-root': path.join(nodeLib, 'data'),
           'exec-root': path.join(nodeRun, 'exec'),
           pidfile: path.join(nodeRun, 'docker.pid'),
@@ -224,6 +238,7 @@ export async function clusterUp(options: ClusterOptions = {}): Promise<SwarmClus
           'default-address-pools': [{ base: `172.${31 + i}.0.0/16`, size: 24 }],
           'storage-driver': 'overlay2',
           'log-level': 'warn',
+          ...(cluster.tls ? serverTls(cluster.tls, path.join(nodeLib, 'tls'), address) : {}),
         }),
       );
       const log = path.join(nodeLib, 'dockerd.log');
@@ -234,7 +249,14 @@ export async function clusterUp(options: ClusterOptions = {}): Promise<SwarmClus
         ], // prettier-ignore
         log,
       );
-      const node = { name, address, engine: `unix://${socket}`, socket, pid };
+      const node = {
+        name,
+        address,
+        engine: `unix://${socket}`,
+        socket,
+        pid,
+        ...(cluster.tls ? { tlsEngine: `tcp://${address}:2376` } : {}),
+      };
       cluster.nodes.push(node);
       starting.push({ node, log });
     }
@@ -439,4 +461,31 @@ export async function pushTinyImage(cluster: SwarmCluster): Promise<string> {
     }),
   );
   return `${repo}:${tag}`;
+}
+
+function openssl(args: string[]): void {
+  run('openssl', args);
+}
+
+/** A CA for one cluster and a client certificate it signed (EC keys: quick to make). */
+function makeCa(dir: string): ClusterTls {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (n: string) => path.join(dir, n);
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(['req', '-x509', ...key, '-keyout', f('ca-key.pem'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=swarm test cluster CA']);
+  fs.writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
+  openssl(['req', ...key, '-keyout', f('key.pem'), '-out', f('client.csr'), '-subj', '/CN=slipway']);
+  openssl(['x509', '-req', '-in', f('client.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca-key.pem'), '-CAcreateserial', '-out', f('cert.pem'), '-days', '2', '-extfile', f('client.ext')]); // prettier-ignore
+  return { ca: f('ca.pem'), cert: f('cert.pem'), key: f('key.pem') };
+}
+
+/** A server certificate for one node's address, and the daemon.json keys that demand client certificates. */
+function serverTls(ca: ClusterTls, dir: string, address: string): Record<string, unknown> {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (n: string) => path.join(dir, n);
+  const caKey = path.join(path.dirname(ca.ca), 'ca-key.pem');
+  fs.writeFileSync(f('server.ext'), `subjectAltName=IP:${address}\nextendedKeyUsage=serverAuth\n`);
+  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('server-key.pem'), '-out', f('server.csr'), '-subj', `/CN=${address}`]); // prettier-ignore
+  openssl(['x509', '-req', '-in', f('server.csr'), '-CA', ca.ca, '-CAkey', caKey, '-CAcreateserial', '-out', f('server-cert.pem'), '-days', '2', '-extfile', f('server.ext')]); // prettier-ignore
+  return { tls: true, tlsverify: true, tlscacert: ca.ca, tlscert: f('server-cert.pem'), tlskey: f('server-key.pem') };
 }
