@@ -85,11 +85,11 @@ const attempt = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding
 /** Whether this machine can run a cluster: root, and the programs it uses. Undefined when it can. */
 export function clusterMissing(): string | undefined {
   if (process.getuid?.() !== 0) return 'a swarm test cluster needs root (network namespaces, dockerds)';
-  const missing = ['ip', 'iptables', 'dockerd', 'docker-registry', 'unshare'].filter(
+  const missing = ['ip', 'iptables', 'dockerd', 'docker-registry', 'unshare', 'openssl'].filter(
     (b) => attempt('sh', ['-c', 'command -v "$1" || test -x "/usr/sbin/$1"', 'sh', b]).status !== 0,
   );
   if (missing.length)
-    return `the swarm test cluster needs ${missing.join(', ')}: apt-get install docker.io docker-registry iproute2 iptables util-linux`;
+    return `the swarm test cluster needs ${missing.join(', ')}: apt-get install docker.io docker-registry iproute2 iptables util-linux openssl`;
   if (!fs.existsSync(PIDS_CGROUP))
     return `the swarm test cluster tracks its processes in the cgroup v1 pids hierarchy, and ${PIDS_CGROUP} is missing`;
   return undefined;
