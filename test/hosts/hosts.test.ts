@@ -5,7 +5,8 @@ import { api } from '../api/http.js';
 import { query } from '../e2e/db.js';
 import { TestServer, ssh, sshKey, type Result } from '../e2e/harness.js';
 import { requires } from '../support/requires.js';
-import { clusterUp, leftovers, pushTinyImage, type ClusterNode, type SwarmCluster } from '../support/swarm-cluster.js';
+import { clusterUp, leftovers, type ClusterNode, type SwarmCluster } from '../support/swarm-cluster.js';
+import { pushTinyImage } from '../support/swarm-images.js';
 import { until } from '../support/wait.js';
 
 /**

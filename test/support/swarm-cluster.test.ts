@@ -5,7 +5,8 @@ import { expect } from 'chai';
 import Docker from 'dockerode';
 import { alive } from './proc.js';
 import { requires } from './requires.js';
-import { TINY_IMAGE, clusterUp, leftovers, loadTinyImage, sweep, type SwarmCluster } from './swarm-cluster.js';
+import { clusterUp, leftovers, sweep, type SwarmCluster } from './swarm-cluster.js';
+import { TINY_IMAGE, loadTinyImage } from './swarm-images.js';
 
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** Its own prefix and subnet: this file never meets a cluster another suite left up. */

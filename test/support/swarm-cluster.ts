@@ -2,8 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import Docker from 'dockerode';
 import { alive } from './proc.js';
+import { makeCa, serverTls } from './swarm-tls.js';
 
 /**
  * A Docker Swarm test cluster on one machine: N extra dockerds, each in its own
@@ -424,68 +424,4 @@ export async function sweep(prefix = DEFAULT_PREFIX): Promise<void> {
   for (const d of [runDir, lib]) fs.rmSync(d, { recursive: true, force: true });
   const left = leftovers(prefix);
   if (left.length) throw new Error(`the swarm test cluster left ${left.length} thing(s) behind:\n${left.join('\n')}`);
-}
-
-/** A ~2 MB image (`sleep` and its libc) for tests that need a container, not a stack: loads in a blink. */
-export const TINY_IMAGE = 'slpsw/sleep:1';
-
-/** Imports TINY_IMAGE into a node's engine from this machine's own `sleep`. */
-export async function loadTinyImage(node: ClusterNode): Promise<void> {
-  const files = ['usr/bin/sleep', 'lib/x86_64-linux-gnu/libc.so.6', 'lib64/ld-linux-x86-64.so.2'];
-  // -h: Debian's /lib is a link into /usr; the image holds the files themselves.
-  const tar = spawn('tar', ['-chf', '-', '-C', '/', ...files], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const docker = new Docker({ socketPath: node.socket });
-  const [repo, tag] = TINY_IMAGE.split(':');
-  const stream = await docker.importImage(tar.stdout, { repo, tag });
-  await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))));
-}
-
-/**
- * Puts TINY_IMAGE into the cluster's registry (through the first node) and
- * returns its reference there, which every node pulls without leaving the
- * machine (a bare `slpsw/sleep:1` would send each node to Docker Hub first).
- */
-export async function pushTinyImage(cluster: SwarmCluster): Promise<string> {
-  const node = cluster.nodes[0]!;
-  await loadTinyImage(node);
-  const docker = new Docker({ socketPath: node.socket });
-  const [name, tag] = TINY_IMAGE.split(':');
-  const repo = `${cluster.registry}/${name}`;
-  await docker.getImage(TINY_IMAGE).tag({ repo, tag });
-  const stream = await docker.getImage(`${repo}:${tag}`).push({ authconfig: {} });
-  await new Promise((resolve, reject) =>
-    docker.modem.followProgress(stream, (err, events) => {
-      const failed = (events as Array<{ error?: string }> | undefined)?.find((e) => e.error);
-      if (err || failed) reject(err ?? new Error(failed!.error));
-      else resolve(undefined);
-    }),
-  );
-  return `${repo}:${tag}`;
-}
-
-function openssl(args: string[]): void {
-  run('openssl', args);
-}
-
-/** A CA for one cluster and a client certificate it signed (EC keys: quick to make). */
-function makeCa(dir: string): ClusterTls {
-  fs.mkdirSync(dir, { recursive: true });
-  const f = (n: string) => path.join(dir, n);
-  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...key, '-keyout', f('ca-key.pem'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=swarm test cluster CA']);
-  fs.writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
-  openssl(['req', ...key, '-keyout', f('key.pem'), '-out', f('client.csr'), '-subj', '/CN=slipway']);
-  openssl(['x509', '-req', '-in', f('client.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca-key.pem'), '-CAcreateserial', '-out', f('cert.pem'), '-days', '2', '-extfile', f('client.ext')]); // prettier-ignore
-  return { ca: f('ca.pem'), cert: f('cert.pem'), key: f('key.pem') };
-}
-
-/** A server certificate for one node's address, and the daemon.json keys that demand client certificates. */
-function serverTls(ca: ClusterTls, dir: string, address: string): Record<string, unknown> {
-  fs.mkdirSync(dir, { recursive: true });
-  const f = (n: string) => path.join(dir, n);
-  const caKey = path.join(path.dirname(ca.ca), 'ca-key.pem');
-  fs.writeFileSync(f('server.ext'), `subjectAltName=IP:${address}\nextendedKeyUsage=serverAuth\n`);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('server-key.pem'), '-out', f('server.csr'), '-subj', `/CN=${address}`]); // prettier-ignore
-  openssl(['x509', '-req', '-in', f('server.csr'), '-CA', ca.ca, '-CAkey', caKey, '-CAcreateserial', '-out', f('server-cert.pem'), '-days', '2', '-extfile', f('server.ext')]); // prettier-ignore
-  return { tls: true, tlsverify: true, tlscacert: ca.ca, tlscert: f('server-cert.pem'), tlskey: f('server-key.pem') };
 }
