@@ -21,6 +21,8 @@ const LAYERS = [
   ['contracts', CONTRACTS],
   ['guest', '^src/guest/'],
   ['docker', '^src/docker/'],
+  // Hosts: the engines joined to the Swarm the server's engine manages; the swarm driver will sit above it.
+  ['hosts', '^src/hosts/'],
   ['engines', engine(`(${ENGINES.join('|')})`)],
   // Certificates: checks, the store's sealed keys, what the router engines serve.
   ['tls', '^src/tls/'],
@@ -33,8 +35,8 @@ const LAYERS = [
   ['cli', '^src/cli/'],
 ];
 
-/** Who may hold a dockerode client: the docker driver, the shared docker library, container and Dockerfile builds. */
-const DOCKER_USERS = '^src/(docker|runtime/docker)/|^src/builder/(container-build|dockerfile|dockerfile-from|docker-builder)\\.ts$';
+/** Who may hold a dockerode client: the docker driver, the shared docker library, the hosts (Swarm membership), container and Dockerfile builds. */
+const DOCKER_USERS = '^src/(docker|hosts|runtime/docker)/|^src/builder/(container-build|dockerfile|dockerfile-from|docker-builder)\\.ts$';
 
 const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({
   name: `no-upward-from-${name}`,

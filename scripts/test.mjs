@@ -69,7 +69,8 @@ async function lanes(list, n) {
   const queue = [...list].sort((a, b) => weight(a) - weight(b) || fs.statSync(b).size - fs.statSync(a).size);
   // Files on the shared Docker engine run one at a time: they find (and clean up)
   // what they made by app labels, and two servers may both have an app "nodebox".
-  const usesEngine = new Set(list.filter((f) => /(requires\(|needs:)[^)\]]*'(docker|stack)'/.test(fs.readFileSync(f, 'utf8'))));
+  // The Swarm test clusters (three engines each, one sweep of the host's namespaces) join them.
+  const usesEngine = new Set(list.filter((f) => /(requires\(|needs:)[^)\]]*'(docker|stack|swarm)'/.test(fs.readFileSync(f, 'utf8'))));
   let engineBusy = false;
   const take = () => {
     const i = queue.findIndex((f) => !(engineBusy && usesEngine.has(f)));

@@ -124,6 +124,14 @@ export type ErrorCode =
   | 'invalid_route'
   | 'nginx_missing'
   | 'bind_failed'
+  // Hosts and the Swarm (hosts/).
+  | 'host_exists'
+  | 'host_in_other_swarm'
+  | 'host_architecture'
+  | 'host_join_failed'
+  | 'host_is_manager'
+  | 'host_unreachable'
+  | 'swarm_unavailable'
   // Secrets.
   | 'secret_key'
   | 'secret_unreadable';

@@ -31,6 +31,8 @@ export const READ_ONLY = new Set([
   'audit',
   'help',
   'certs:report',
+  'hosts',
+  'hosts:info',
 ]);
 
 /** Commands whose `KEY=VALUE` arguments carry secrets: only the keys are kept. */

@@ -11,6 +11,7 @@ import { registerReleases } from './releases.js';
 import { registerConfig } from './config.js';
 import { registerDeploys } from './deploys.js';
 import { registerDomains } from './domains.js';
+import { registerHosts } from './hosts.js';
 import { registerLogs } from './logs.js';
 import { registerProjects } from './projects.js';
 import { registerPs } from './ps.js';
@@ -51,6 +52,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerTokens(program, ctx);
   registerAccess(program, ctx);
   registerAudit(program, ctx);
+  registerHosts(program, ctx);
   for (const c of program.commands)
     c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
   return program;

@@ -34,6 +34,7 @@ import { Layout } from '../store/layout.js';
 import { GuestHost } from '../guest/host.js';
 import { GuestUsers, SHARED_USER_WARNING } from '../guest/users.js';
 import { recoverJobs, restoreApps } from './boot.js';
+import { managerState, serverManager } from '../hosts/swarm.js';
 import { SERVER_DEFAULTS } from './defaults.js';
 import { removeLeftovers } from './leftovers.js';
 import { startControlSocket } from './control.js';
@@ -265,6 +266,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         : `       API            ${settings.apiUrl}/   (plain HTTP: give --api-cert and --api-key for HTTPS)`,
     );
   log(`       listening on   ${hosts.map((h) => (h.includes(':') ? `[${h}]` : h)).join(', ')}`);
+  // Hosts joined to a Swarm depend on its manager, the server's engine: say at start when it is gone (without waiting for it).
+  if (store.hosts.list().length)
+    void managerState(serverManager()).then((s) => {
+      if (!s.ok) log(` !     hosts: ${s.why}; ${s.hint}`);
+    });
   if (firstStart) {
     log(`-----> First start: created the admin user "admin"`);
     log(`       admin API token (shown once, keep it): ${firstStart.adminToken}`);

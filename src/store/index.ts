@@ -5,6 +5,7 @@ import { CertStore } from './certs.js';
 import { CollaboratorStore } from './collaborators.js';
 import { DomainStore } from './domains.js';
 import { GuestStore } from './guests.js';
+import { HostStore } from './hosts.js';
 import { JobStore } from './jobs.js';
 import { ProjectStore } from './projects.js';
 import { ReleaseStore } from './releases.js';
@@ -17,6 +18,7 @@ export type { Cert, CertSource, NewCert } from './certs.js';
 export type { Collaborator } from './collaborators.js';
 export type { Domain } from './domains.js';
 export type { StoredLimits } from './guests.js';
+export type { Host, NewHost } from './hosts.js';
 export { STAGES } from './jobs.js';
 export type { DeployJobKind, Job, JobKind, JobStatus, Stage, StageRecord, StageStatus, TaskJobKind } from './jobs.js';
 export type { Project, Service } from './projects.js';
@@ -37,6 +39,7 @@ export class Store {
   readonly audit: AuditStore;
   readonly guests: GuestStore;
   readonly certs: CertStore;
+  readonly hosts: HostStore;
   private readonly accessListeners = new Set<() => void>();
 
   constructor(readonly db: Db) {
@@ -52,6 +55,7 @@ export class Store {
     this.audit = new AuditStore(db);
     this.guests = new GuestStore(db);
     this.certs = new CertStore(db);
+    this.hosts = new HostStore(db);
   }
 
   /**

@@ -237,4 +237,16 @@ export const migrations: string[] = [
     CHECK (source = 'acme' OR (chain IS NOT NULL AND private_key IS NOT NULL))
   );
   `,
+  // Hosts (issue 14): engines joined to the Swarm the server's own engine manages. `credentials` is the
+  // TLS material or SSH key as the secrets box sealed it (NULL for a unix socket or plain TCP).
+  `
+  CREATE TABLE hosts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    engine TEXT NOT NULL,
+    credentials TEXT,
+    node_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];

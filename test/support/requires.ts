@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { findNginx } from '../../src/router/nginx-process.js';
+import { clusterMissing } from './swarm-cluster.js';
 
 /**
  * What some suites need beyond the README's quick start. Missing, such a suite
@@ -10,9 +11,9 @@ import { findNginx } from '../../src/router/nginx-process.js';
  * (`.ci/run` names them all) turn the skip into a failure, so nothing is skipped
  * there unnoticed.
  */
-export type Need = 'docker' | 'stack' | 'nginx' | 'guests' | 'pebble';
+export type Need = 'docker' | 'stack' | 'nginx' | 'guests' | 'pebble' | 'swarm';
 
-export const NEEDS: readonly Need[] = ['docker', 'stack', 'nginx', 'guests', 'pebble'];
+export const NEEDS: readonly Need[] = ['docker', 'stack', 'nginx', 'guests', 'pebble', 'swarm'];
 
 const STACK_IMAGE = 'slipway/stack:bookworm';
 
@@ -63,6 +64,8 @@ const CHECKS: Record<Need, () => string | undefined> = {
     const missing = ['pebble', 'pebble-challtestsrv', 'openssl'].filter((b) => !onPath(b));
     return missing.length ? `the ACME tests need ${missing.join(', ')}: apt-get install pebble openssl` : undefined;
   },
+  // A multi-node Swarm on this machine (test/support/swarm-cluster.ts): root, namespaces, extra dockerds, a registry.
+  swarm: () => clusterMissing(),
   guests: () => {
     if (process.getuid?.() !== 0) return 'guests (bubblewrap, one uid per app) need a root server: run the tests as root';
     const missing = ['bwrap', 'unshare', 'setpriv'].filter((b) => !onPath(b));

@@ -1,0 +1,90 @@
+import Docker from 'dockerode';
+import { SlipwayError, invalid } from '../errors.js';
+
+/** What reaching a host's engine takes beyond its address: TLS files (tcp://) or an SSH key (ssh://), PEM texts. */
+export interface EngineCredentials {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export interface EngineSpec {
+  /** `unix:///PATH`, `tcp://HOST[:PORT]` or `ssh://USER@HOST[:PORT]`. */
+  address: string;
+  credentials?: EngineCredentials;
+}
+
+/** How long an engine has to answer a ping before it counts as unreachable (a dropped TCP SYN would hang). */
+export const ANSWER_MS = 5000;
+
+const FORMS = 'unix:///PATH, tcp://HOST[:PORT] (with --ca, --cert, --key for TLS) or ssh://USER@HOST[:PORT]';
+
+/** A dockerode client for a host's engine; refuses addresses and credentials that do not fit together. */
+export function engineClient(spec: EngineSpec): Docker {
+  const { address, credentials: c = {} } = spec;
+  const bad = (why: string) => invalid(`the engine address ${JSON.stringify(address.slice(0, 100))} ${why}`, `use ${FORMS}`);
+  if (address.startsWith('unix://')) {
+    const socketPath = address.slice('unix://'.length);
+    if (!socketPath.startsWith('/')) throw bad('names no absolute socket path');
+    if (c.ca || c.cert || c.key) throw bad('is a unix socket, which takes no --ca, --cert or --key');
+    return new Docker({ socketPath });
+  }
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    throw bad('is not one Slipway knows');
+  }
+  if (url.protocol === 'tcp:') {
+    const tls = Boolean(c.ca || c.cert || c.key);
+    if (tls && !(c.ca && c.cert && c.key)) throw bad('needs all three of --ca, --cert and --key for TLS, or none of them');
+    if (!url.hostname) throw bad('names no host');
+    return new Docker({
+      host: url.hostname,
+      port: Number(url.port || (tls ? 2376 : 2375)),
+      protocol: tls ? 'https' : 'http',
+      ...(tls ? { ca: c.ca, cert: c.cert, key: c.key } : {}),
+    });
+  }
+  if (url.protocol === 'ssh:') {
+    if (!url.username || !url.hostname) throw bad('needs a user and a host: ssh://USER@HOST');
+    if (c.ca || c.cert) throw bad('is SSH, which takes only --key (the private key), no --ca or --cert');
+    return new Docker({
+      protocol: 'ssh',
+      host: url.hostname,
+      port: Number(url.port || 22),
+      username: decodeURIComponent(url.username),
+      // The engine is reached as `docker system dial-stdio` over SSH (what the docker CLI does too).
+      sshOptions: c.key ? { privateKey: c.key } : { agent: process.env.SSH_AUTH_SOCK },
+    } as Docker.DockerOptions);
+  }
+  throw bad('is not one Slipway knows');
+}
+
+/** Pings the engine; fails with one line naming the address and why, within ANSWER_MS. */
+export async function requireAnswer(docker: Docker, address: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ANSWER_MS / 1000} s`)), ANSWER_MS);
+  });
+  try {
+    await Promise.race([docker.ping(), silent]);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why =
+      e.code === 'ENOENT'
+        ? 'no socket there'
+        : e.code === 'ECONNREFUSED'
+          ? 'connection refused'
+          : e.code === 'EACCES'
+            ? 'permission denied'
+            : (e.message ?? String(err)).split('\n')[0];
+    throw new SlipwayError('host_unreachable', `the Docker engine at ${address} does not answer (${why})`, {
+      status: 422,
+      cause: err,
+      hint: 'check that dockerd runs there and listens on that address (and, for TLS, that the files are its client certificate)',
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
