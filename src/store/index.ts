@@ -1,4 +1,5 @@
 import { openDb, type Db } from './db.js';
+import { AcmeAccountStore } from './acme-accounts.js';
 import { AppStore } from './apps.js';
 import { AuditStore } from './audit.js';
 import { CertStore } from './certs.js';
@@ -11,6 +12,7 @@ import { ReleaseStore } from './releases.js';
 import { UserStore } from './users.js';
 import { WebhookStore } from './webhooks.js';
 
+export type { AcmeAccount } from './acme-accounts.js';
 export type { App, Mode, Environment } from './apps.js';
 export type { AuditEntry, AuditOutcome, NewAuditEntry } from './audit.js';
 export type { Cert, CertSource, NewCert } from './certs.js';
@@ -37,6 +39,7 @@ export class Store {
   readonly audit: AuditStore;
   readonly guests: GuestStore;
   readonly certs: CertStore;
+  readonly acmeAccounts: AcmeAccountStore;
   private readonly accessListeners = new Set<() => void>();
 
   constructor(readonly db: Db) {
@@ -52,6 +55,7 @@ export class Store {
     this.audit = new AuditStore(db);
     this.guests = new GuestStore(db);
     this.certs = new CertStore(db);
+    this.acmeAccounts = new AcmeAccountStore(db);
   }
 
   /**
