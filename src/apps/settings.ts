@@ -174,7 +174,8 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
     },
   },
   tls: {
-    describe: "auto: get a certificate for the app's custom domains from the ACME CA and keep it renewed (as certs:auto); empty: stop (removes it)",
+    describe:
+      "auto: get a certificate for the app's custom domains from the ACME CA and keep it renewed (as certs:auto); empty: stop (removes it)",
     who: 'app',
     read: (text) => (text === 'auto' ? 'auto' : undefined),
     check: (v) => {

@@ -79,14 +79,23 @@ export function serverCommand(): Command {
         .default(defaultCa),
     )
     .addOption(
-      new Option('--acme-directory <url>', "ACME directory certificates come from (certs:auto); Let's Encrypt staging: https://acme-staging-v02.api.letsencrypt.org/directory")
+      new Option(
+        '--acme-directory <url>',
+        "ACME directory certificates come from (certs:auto); Let's Encrypt staging: https://acme-staging-v02.api.letsencrypt.org/directory",
+      )
         .env('SLIPWAY_ACME_DIRECTORY')
         .default(D.acmeDirectory),
     )
-    .addOption(new Option('--acme-email <email>', "the ACME account's contact: the CA's expiry and policy mail goes there").env('SLIPWAY_ACME_EMAIL'))
+    .addOption(
+      new Option('--acme-email <email>', "the ACME account's contact: the CA's expiry and policy mail goes there").env(
+        'SLIPWAY_ACME_EMAIL',
+      ),
+    )
     .addOption(new Option('--acme-eab-kid <kid>', 'external account binding key id, for CAs that ask for one').env('SLIPWAY_ACME_EAB_KID'))
     .addOption(
-      new Option('--acme-eab-hmac-key <key>', 'external account binding HMAC key (base64url), with --acme-eab-kid').env('SLIPWAY_ACME_EAB_HMAC_KEY'),
+      new Option('--acme-eab-hmac-key <key>', 'external account binding HMAC key (base64url), with --acme-eab-kid').env(
+        'SLIPWAY_ACME_EAB_HMAC_KEY',
+      ),
     )
     .addOption(
       new Option('--keep-releases <n>', 'succeeded releases kept per app')

@@ -117,7 +117,7 @@ export function registerCerts(api: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const app = appFor(ctx.store, requestUser(req), req.params.app);
       const acme = ctx.platform.services.acme;
-      if (!acme) throw new SlipwayError('router_failed', 'this server\'s router cannot answer ACME challenges', { status: 503 });
+      if (!acme) throw new SlipwayError('router_failed', "this server's router cannot answer ACME challenges", { status: 503 });
       await acme.obtain(app, { user: requestUser(req).name, trigger: 'certs:auto' });
       return view(app);
     },

@@ -30,7 +30,11 @@ export async function accountFor(deps: { store: Store; secrets: SecretBox }, set
   let row = deps.store.acmeAccounts.get(settings.directory, email);
   if (!row) {
     const key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
-    row = deps.store.acmeAccounts.add(settings.directory, email, deps.secrets.seal(settings.directory, name, key).slice(SEALED_PREFIX.length));
+    row = deps.store.acmeAccounts.add(
+      settings.directory,
+      email,
+      deps.secrets.seal(settings.directory, name, key).slice(SEALED_PREFIX.length),
+    );
   }
   const key = deps.secrets.open(settings.directory, name, SEALED_PREFIX + row.sealedKey);
   return { id: row.id, key, email: settings.email, eab: settings.eab };

@@ -83,7 +83,8 @@ export async function issue(opts: IssueOptions): Promise<Issued> {
         continue;
       }
       const challenge = authz.challenges.find((c) => c.type === 'http-01');
-      if (!challenge) throw new AcmeError(`the CA offers no http-01 challenge for ${host}`, undefined, { hint: 'use a CA that validates over HTTP' });
+      if (!challenge)
+        throw new AcmeError(`the CA offers no http-01 challenge for ${host}`, undefined, { hint: 'use a CA that validates over HTTP' });
       const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
       const answer = { host, token: challenge.token, keyAuthorization };
       await opts.challenges.add(answer);

@@ -29,18 +29,24 @@ export function renewalDue(c: Dates): number {
  * The wait after the `failures`-th failure in a row: a base that doubles,
  * capped at a day. The base is a 64th of the lifetime (at most an hour, at
  * least a second): an hour for real certificates; for 120 s test
- * certificates about 2 s, so several retries fit before they expire.
+ * certificates about 2 s, so several retries fit before they expire. With
+ * less than 8 waits of life left, the wait is an eighth of what is left.
  */
-export function backoffMs(lifetimeMs: number, failures: number): number {
-  const base = Math.min(3_600_000, Math.max(1000, lifetimeMs / 64));
-  return Math.min(BACKOFF_CAP_MS, base * 2 ** Math.max(0, failures - 1));
+export function backoffMs(lifetimeMs: number, failures: number, remainingMs = Infinity): number {
+  const base = backoffBase(lifetimeMs);
+  // Near expiry the waits shrink with the time left (an eighth of it), never below the base: the last days see more tries.
+  return Math.min(BACKOFF_CAP_MS, base * 2 ** Math.max(0, failures - 1), Math.max(base, remainingMs / 8));
 }
+
+export const backoffBase = (lifetimeMs: number) => Math.min(3_600_000, Math.max(1000, lifetimeMs / 64));
 
 export interface Failure {
   now: number;
   /** Failures in a row, this one included. */
   failures: number;
   lifetimeMs: number;
+  /** Until the served certificate expires (none: Infinity). */
+  remainingMs?: number;
   /** From the CA's Retry-After header. */
   retryAfterMs?: number;
   /** The CA answered `urn:ietf:params:acme:error:rateLimited`. */
@@ -49,7 +55,7 @@ export interface Failure {
 
 /** When the next attempt may start: our back-off, but never before the time the CA gave (Retry-After, which may exceed the cap) or an hour after a rate limit that gave none. */
 export function nextAttempt(f: Failure): number {
-  let at = f.now + backoffMs(f.lifetimeMs, f.failures);
+  let at = f.now + backoffMs(f.lifetimeMs, f.failures, f.remainingMs);
   if (f.retryAfterMs !== undefined) at = Math.max(at, f.now + f.retryAfterMs);
   else if (f.rateLimited) at = Math.max(at, f.now + RATE_LIMIT_WAIT_MS);
   return at;
@@ -68,7 +74,8 @@ export interface Candidate {
 
 /** When the candidate should next be attempted. */
 export function dueAt(c: Candidate): number {
-  const due = c.notBefore === null || c.notAfter === null || !c.matchesDomains ? 0 : renewalDue({ notBefore: c.notBefore, notAfter: c.notAfter });
+  const due =
+    c.notBefore === null || c.notAfter === null || !c.matchesDomains ? 0 : renewalDue({ notBefore: c.notBefore, notAfter: c.notAfter });
   return c.nextAttemptAt === null ? due : Math.max(due, c.nextAttemptAt);
 }
 

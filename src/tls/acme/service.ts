@@ -99,10 +99,14 @@ export class AcmeService {
       });
     const before = this.deps.store.certs.forApp(app.id);
     if (before?.source === 'acme' && before.holdUntil !== null && before.holdUntil > this.now)
-      throw new SlipwayError('acme_failed', `the CA asked Slipway to wait until ${iso(before.holdUntil)} before ordering for ${app.name} again`, {
-        status: 429,
-        hint: 'Slipway tries again at that time by itself; see `slipway certs:report`',
-      });
+      throw new SlipwayError(
+        'acme_failed',
+        `the CA asked Slipway to wait until ${iso(before.holdUntil)} before ordering for ${app.name} again`,
+        {
+          status: 429,
+          hint: 'Slipway tries again at that time by itself; see `slipway certs:report`',
+        },
+      );
     const log = new AttemptLog(
       this.deps.store,
       this.deps.layout,
@@ -148,7 +152,12 @@ export class AcmeService {
   }
 
   /** Records a failed attempt: the row's back-off (when the app has an ACME row), the audit log and the webhook. */
-  private failed(app: App, opts: ObtainOptions, err: unknown, at: { started: number; domains: string[]; jobId: number; before?: Cert }): void {
+  private failed(
+    app: App,
+    opts: ObtainOptions,
+    err: unknown,
+    at: { started: number; domains: string[]; jobId: number; before?: Cert },
+  ): void {
     const row = this.deps.store.certs.forApp(app.id);
     const acmeErr = err instanceof AcmeError ? err : undefined;
     let next: number | null = null;
@@ -160,6 +169,7 @@ export class AcmeService {
         now: this.now,
         failures,
         lifetimeMs: lifetime,
+        remainingMs: row.notAfter === null ? undefined : Math.max(0, row.notAfter - this.now),
         retryAfterMs: acmeErr?.problem?.retryAfterMs,
         rateLimited: acmeErr?.rateLimited,
       });

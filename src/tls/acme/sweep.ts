@@ -79,13 +79,15 @@ export class RenewalSweep {
 
   private candidates(): Candidate[] {
     const { store } = this.acme.deps;
-    return store.certs
-      .list()
-      .filter((c) => c.source === 'acme')
-      .map((c) => ({ cert: c, domains: store.domains.forApp(c.appId).map((d) => d.hostname) }))
-      // Without a custom domain there is nothing to order for; the certificate it has stays until it expires.
-      .filter(({ domains }) => domains.length > 0)
-      .map(({ cert, domains }) => ({ ...cert, matchesDomains: matches(cert, domains) }));
+    return (
+      store.certs
+        .list()
+        .filter((c) => c.source === 'acme')
+        .map((c) => ({ cert: c, domains: store.domains.forApp(c.appId).map((d) => d.hostname) }))
+        // Without a custom domain there is nothing to order for; the certificate it has stays until it expires.
+        .filter(({ domains }) => domains.length > 0)
+        .map(({ cert, domains }) => ({ ...cert, matchesDomains: matches(cert, domains) }))
+    );
   }
 
   private now(): number {

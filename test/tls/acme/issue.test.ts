@@ -71,7 +71,7 @@ describe('ACME issue() against pebble', function () {
     expect(err.message).to.match(/^cannot reach the ACME directory https:\/\/127\.0\.0\.1:\d+\/dir: .*(certificate|self.signed)/i);
   });
 
-  it('says in one line that the CA refused a name, with the CA\'s reason', async () => {
+  it("says in one line that the CA refused a name, with the CA's reason", async () => {
     const err = await order(['www.blocked.test']).catch((e) => e);
     expect(err).to.be.instanceOf(AcmeError);
     expect(err.message).to.not.contain('\n');
