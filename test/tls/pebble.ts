@@ -34,6 +34,8 @@ export interface PebbleOptions {
   validitySeconds?: number;
   /** Names it refuses to issue for (`domainBlocklist`). */
   blocklist?: string[];
+  /** External account binding required, with this key id and base64url HMAC key. */
+  eab?: { kid: string; hmacKey: string };
 }
 
 export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
@@ -83,7 +85,8 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
         httpPort: opts.httpPort,
         tlsPort,
         ocspResponderURL: '',
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: Boolean(opts.eab),
+        ...(opts.eab ? { externalAccountMACKeys: { [opts.eab.kid]: opts.eab.hmacKey } } : {}),
         ...(opts.validitySeconds ? { certificateValidityPeriod: opts.validitySeconds } : {}),
         ...(opts.blocklist ? { domainBlocklist: opts.blocklist } : {}),
       },

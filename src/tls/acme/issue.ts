@@ -173,9 +173,11 @@ function failure(err: unknown, at: Seen & { step: Step; host: string; directory:
   const hint =
     at.step === 'validation'
       ? `point ${at.host}'s DNS at this server, reachable on port 80 (the router's port), then retry`
-      : at.problem?.type?.endsWith(':rateLimited')
-        ? 'the CA limits how often it issues: Slipway waits until the time it gave before asking again'
-        : undefined;
+      : at.step === 'account'
+        ? 'check --acme-email, and --acme-eab-kid/--acme-eab-hmac-key for a CA that asks for external account binding'
+        : at.problem?.type?.endsWith(':rateLimited')
+          ? 'the CA limits how often it issues: Slipway waits until the time it gave before asking again'
+          : undefined;
   return new AcmeError(`${what}: ${why}`, at.problem, { hint, cause: err });
 }
 

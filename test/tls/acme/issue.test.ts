@@ -94,4 +94,31 @@ describe('ACME issue() against pebble', function () {
     expect(err.message).to.match(/^the CA could not validate www\.elsewhere\.test: .*404/);
     expect(nowhere.size).to.equal(0);
   });
+
+  it("binds the account to the CA's external account (EAB) when the CA asks for one, and says so in one line when it is missing", async () => {
+    const eab = { kid: 'slipway-test', hmacKey: Buffer.alloc(32, 7).toString('base64url') };
+    const strict = await startPebble({ httpPort: router.address()!.port, eab });
+    try {
+      const key = (await acme.crypto.createPrivateEcdsaKey()).toString();
+      const without = await issue({
+        directory: strict.directory,
+        account: { key },
+        domains: ['eab.shop.test'],
+        challenges: board,
+        trust: strict.apiCa,
+      }).catch((e) => e);
+      expect(without).to.be.instanceOf(AcmeError);
+      expect(without.message, without.message).to.match(/^the CA refused the account: .*externalAccountBinding/);
+      const issued = await issue({
+        directory: strict.directory,
+        account: { key, eab },
+        domains: ['eab.shop.test'],
+        challenges: board,
+        trust: strict.apiCa,
+      });
+      expect(new X509Certificate(issued.chain).subjectAltName).to.equal('DNS:eab.shop.test');
+    } finally {
+      await strict.stop();
+    }
+  });
 });
