@@ -169,6 +169,19 @@ for (const engine of ['builtin', 'nginx'] as const)
       expect(cli(['certs:report', 'auto']).stdout).to.match(/auto\s+www\.auto\.test\s+CN=Pebble Intermediate CA.*\s0d\s+acme/);
     });
 
+    if (engine === 'nginx')
+      it('domains:add on an ACME app orders a certificate for the new set of names at once; apps:set tls= turns ACME off and removes it', async () => {
+        const added = await cliAsync(['domains:add', 'auto', 'api.auto.test']);
+        expect(added.code, added.stderr).to.equal(0);
+        expect(added.stdout).to.contain('-----> Getting a certificate for auto (www.auto.test, api.auto.test)');
+        expect(cli(['certs:report', 'auto']).stdout).to.match(/auto\s+www\.auto\.test, api\.auto\.test\s/);
+        const off = cli(['apps:set', 'auto', 'tls=']);
+        expect(off.code, off.stderr).to.equal(0);
+        expect(off.stdout).to.contain('-----> ACME is off for auto: its certificate is removed');
+        expect(cli(['certs:report', 'auto']).stdout).to.match(/auto\s+\(none\)/);
+        expect(await presented(server.ports.routerTls)).to.match(/^error /);
+      });
+
     if (engine === 'builtin')
       it('renews by itself: with the CA down the old certificate keeps serving, the failure is reported and backed off; once it is back, the new one is served before expiry, with no failed request and no restart', async function () {
         this.timeout(200_000);
