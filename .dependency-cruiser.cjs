@@ -24,10 +24,10 @@ const LAYERS = [
   // Hosts: the engines joined to the Swarm the server's engine manages; the swarm driver will sit above it.
   ['hosts', '^src/hosts/'],
   ['engines', engine(`(${ENGINES.join('|')})`)],
-  // Certificates: checks, the store's sealed keys, what the router engines serve.
-  ['tls', '^src/tls/'],
-  // App settings: their schema checks with egress, auth and the builders; commands and the pipeline read them.
+  // App settings: their schema checks with egress, auth and the builders; tls, commands and the pipeline read them.
   ['apps', '^src/apps/'],
+  // Certificates: checks, the store's sealed keys, what the router engines serve, ACME and its renewal sweep.
+  ['tls', '^src/tls/'],
   ['pipeline', '^src/pipeline/'],
   ['commands', '^src/(projects|commands)/'],
   ['api', '^src/api/'],

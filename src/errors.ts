@@ -120,6 +120,8 @@ export type ErrorCode =
   | 'router_reload_failed'
   // Certificates (tls/): a pair certs:add refuses, an ACME challenge the router cannot answer.
   | 'certificate_refused'
+  | 'acme_failed'
+  | 'no_custom_domains'
   | 'invalid_challenge'
   | 'invalid_route'
   | 'nginx_missing'

@@ -1,4 +1,3 @@
-import { HSTS_MAX } from '../tls/certificates.js';
 import { BRANCH_NAME, checkAppName } from '../auth/names.js';
 import { checkBuildpackSpec } from '../builder/buildpack-spec.js';
 import { checkFetchUrlAtSet, checkGitUrlAtSet, setByAdmin, trustEntry, type Setter } from '../egress/index.js';
@@ -14,6 +13,9 @@ import type { App, Environment, Mode, Store } from '../store/index.js';
  * stored strings. This sits above the store (which only keeps the text) and
  * below the pipeline and the commands, which both import it.
  */
+
+/** Two years: what HSTS preload lists ask for; more commits browsers for longer than anyone plans. */
+export const HSTS_MAX = 63_072_000;
 
 /** The mode an app of each environment deploys in unless its `mode` setting says otherwise. */
 export const DEFAULT_MODE: Record<Environment, Mode> = { dev: 'editable', staging: 'cooking', prod: 'final' };
@@ -35,6 +37,8 @@ export interface SettingValues {
   'releases.keep': number | undefined;
   /** `ps:stop` without a type: the daemon leaves the app stopped when it restarts. */
   stopped: boolean;
+  /** `auto`: the app's certificate comes from the ACME CA and is renewed (certs:auto); unset: none, or its own (certs:add). */
+  tls: 'auto' | undefined;
   'tls.redirect': boolean;
   /** Seconds; 0 is off. */
   'tls.hsts': number;
@@ -166,6 +170,16 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
     read: parseDriver,
     check: (v) => {
       if (!(DRIVERS as readonly string[]).includes(v)) throw invalid(`unknown driver "${v}"`, `use ${DRIVERS.join(' or ')}`);
+      return v;
+    },
+  },
+  tls: {
+    describe:
+      "auto: get a certificate for the app's custom domains from the ACME CA and keep it renewed (as certs:auto); empty: stop (removes it)",
+    who: 'app',
+    read: (text) => (text === 'auto' ? 'auto' : undefined),
+    check: (v) => {
+      if (v !== 'auto') throw invalid(`tls is auto, not "${v}"`, 'tls=auto turns ACME on; tls= turns it off');
       return v;
     },
   },

@@ -88,6 +88,25 @@ export function serverCommand(): Command {
         .default(defaultCa),
     )
     .addOption(
+      new Option(
+        '--acme-directory <url>',
+        "ACME directory certificates come from (certs:auto); Let's Encrypt staging: https://acme-staging-v02.api.letsencrypt.org/directory",
+      )
+        .env('SLIPWAY_ACME_DIRECTORY')
+        .default(D.acmeDirectory),
+    )
+    .addOption(
+      new Option('--acme-email <email>', "the ACME account's contact: the CA's expiry and policy mail goes there").env(
+        'SLIPWAY_ACME_EMAIL',
+      ),
+    )
+    .addOption(new Option('--acme-eab-kid <kid>', 'external account binding key id, for CAs that ask for one').env('SLIPWAY_ACME_EAB_KID'))
+    .addOption(
+      new Option('--acme-eab-hmac-key <key>', 'external account binding HMAC key (base64url), with --acme-eab-kid').env(
+        'SLIPWAY_ACME_EAB_HMAC_KEY',
+      ),
+    )
+    .addOption(
       new Option('--keep-releases <n>', 'succeeded releases kept per app')
         .env('SLIPWAY_KEEP_RELEASES')
         .default(D.keepReleases)
@@ -160,6 +179,8 @@ export function serverCommand(): Command {
     )
     .action(async (o) => {
       if (o.extraCaBundle && !fs.existsSync(o.extraCaBundle)) throw new Error(`--extra-ca-bundle ${o.extraCaBundle} does not exist`);
+      if (!/^https:\/\/[^\s]+$/.test(o.acmeDirectory)) throw new Error(`--acme-directory ${o.acmeDirectory} is not an https:// URL`);
+      if (Boolean(o.acmeEabKid) !== Boolean(o.acmeEabHmacKey)) throw new Error('--acme-eab-kid and --acme-eab-hmac-key go together');
       const server = await startServer({
         home: o.home,
         sshPort: o.sshPort,
@@ -175,6 +196,11 @@ export function serverCommand(): Command {
         apiKey: o.apiKey,
         bind: o.bind,
         extraCaBundle: o.extraCaBundle,
+        acme: {
+          directory: o.acmeDirectory,
+          email: o.acmeEmail,
+          eab: o.acmeEabKid ? { kid: o.acmeEabKid, hmacKey: o.acmeEabHmacKey } : undefined,
+        },
         keepReleases: o.keepReleases,
         healthTimeoutMs: o.healthTimeout * 1000,
         stopGraceMs: o.stopGrace * 1000,

@@ -1,11 +1,11 @@
 import fsp from 'node:fs/promises';
 import type { Command } from 'commander';
+import { settingsOf, writeSetting } from '../apps/settings.js';
 import { appFor, visibleApps } from '../auth/access.js';
-import { SlipwayError } from '../errors.js';
+import { SlipwayError, invalid } from '../errors.js';
 import { SecretBox } from '../secrets/box.js';
 import type { App } from '../store/index.js';
 import {
-  TLS_HSTS,
   addOwnCertificate,
   certStatus,
   noCertificate,
@@ -14,7 +14,7 @@ import {
   removeCertificate,
   type CertDeps,
 } from '../tls/certificates.js';
-import { out, type CommandContext } from './context.js';
+import { out, requirePlatform, type CommandContext } from './context.js';
 import { readAll } from './users.js';
 import { table } from './format.js';
 
@@ -47,13 +47,25 @@ export function registerCerts(program: Command, ctx: CommandContext): void {
     });
 
   program
+    .command('certs:auto')
+    .description("get a certificate for all of an app's custom domains from the ACME CA (Let's Encrypt by default), and keep it renewed")
+    .argument('<app>')
+    .argument('[hostnames...]', "optional: names you expect it to cover; each must be one of the app's custom domains")
+    .action(async (name: string, hostnames: string[]) => {
+      const app = appFor(ctx.store, ctx.user, name);
+      await autoCertificate(ctx, app, 'certs:auto', hostnames);
+    });
+
+  program
     .command('certs:remove')
     .description('stop serving an app over HTTPS with its own certificate')
     .argument('<app>')
     .action(async (name: string) => {
       const app = appFor(ctx.store, ctx.user, name);
+      const auto = ctx.store.certs.forApp(app.id)?.source === 'acme';
       if (!(await removeCertificate(deps(ctx), app))) throw noCertificate(app);
       out(ctx, `-----> Removed the certificate of ${app.name}; its domains are served over plain HTTP only`);
+      if (auto) out(ctx, '       ACME is off for it: nothing is renewed (certs:auto turns it back on)');
     });
 
   program
@@ -82,6 +94,8 @@ export function registerCerts(program: Command, ctx: CommandContext): void {
         ]);
         if (cert.lastAttemptAt)
           rows.push(['', `last attempt ${new Date(cert.lastAttemptAt).toISOString()}: ${cert.lastError ?? 'ok'}`, '', '', '', '']);
+        if (cert.nextAttemptAt)
+          rows.push(['', `next attempt ${new Date(cert.nextAttemptAt).toISOString()} (${cert.failures} failed in a row)`, '', '', '', '']);
         warnings.push(...s.warnings);
       }
       out(ctx, rows.length ? table(['APP', 'DOMAINS', 'ISSUER', 'EXPIRES', 'LEFT', 'SOURCE'], rows) : 'No certificates.');
@@ -116,9 +130,26 @@ async function certificateText(ctx: CommandContext, certFile?: string, keyFile?:
  * After `apps:set APP tls.*=…`: the router gets the new policy at once, and
  * whoever turned HSTS on is told what it commits them to.
  */
-export async function applyTlsSettings(ctx: CommandContext, app: App): Promise<void> {
+export async function applyTlsSettings(ctx: CommandContext, app: App, before: App): Promise<void> {
   const fresh = ctx.store.apps.byId(app.id) ?? app;
-  const hsts = Number(fresh.settings[TLS_HSTS] ?? 0);
+  const auto = settingsOf(fresh).get('tls') === 'auto';
+  const cert = ctx.store.certs.forApp(app.id);
+  if (auto && cert?.source !== 'acme') {
+    try {
+      await autoCertificate(ctx, fresh, 'apps:set');
+    } catch (err) {
+      // Nothing changes when the CA says no: the setting goes back with the certificate.
+      writeSetting(ctx.store, fresh, 'tls', settingsOf(before).get('tls'));
+      throw err;
+    }
+    return;
+  }
+  if (!auto && settingsOf(before).get('tls') === 'auto' && cert?.source === 'acme') {
+    await removeCertificate(deps(ctx), fresh);
+    out(ctx, `-----> ACME is off for ${app.name}: its certificate is removed; its domains are served over plain HTTP only`);
+    return;
+  }
+  const hsts = settingsOf(fresh).get('tls.hsts');
   if (hsts > 0) {
     warn(ctx, [
       `HSTS: a browser that gets an HTTPS answer from ${app.name} refuses plain HTTP to that domain for the next ${hsts} seconds, even if the certificate, the setting or the app goes; only turn it on once HTTPS must stay`,
@@ -126,6 +157,54 @@ export async function applyTlsSettings(ctx: CommandContext, app: App): Promise<v
   }
   if (!ctx.store.certs.forApp(app.id)) warn(ctx, [`${app.name} has no certificate yet: tls.* settings apply once it has one (certs:add)`]);
   await publishCertificates(deps(ctx));
+}
+
+/**
+ * certs:auto and `apps:set tls=auto`: an order for every custom domain of the
+ * app, its stage lines printed as they happen, then served at once. Needs the
+ * daemon: its router answers the CA's challenges.
+ */
+export async function autoCertificate(
+  ctx: CommandContext,
+  app: App,
+  trigger: 'certs:auto' | 'apps:set' | 'domains',
+  hostnames: string[] = [],
+): Promise<void> {
+  const acme = requirePlatform(ctx).services.acme;
+  if (!acme)
+    throw new SlipwayError('router_failed', `the ${requirePlatform(ctx).services.router.name} router cannot answer ACME challenges`, {
+      hint: 'run the server with --router builtin or --router nginx',
+    });
+  const domains = acme.domainsOf(app);
+  for (const h of hostnames) {
+    const host = h.toLowerCase().replace(/\.$/, '');
+    if (!domains.includes(host))
+      throw invalid(
+        `${JSON.stringify(h.slice(0, 80))} is not a custom domain of ${app.name}${domains.length ? ` (it has ${domains.join(', ')})` : ''}`,
+        `add it first: slipway domains:add ${app.name} ${host}`,
+      );
+  }
+  await acme.obtain(app, { user: ctx.user.name, trigger, progress: (line) => out(ctx, line) });
+  const status = certStatus(deps(ctx), app, ctx.store.certs.forApp(app.id)!);
+  for (const host of status.served) out(ctx, `       served at ${httpsUrl(ctx, host)}`);
+  warn(ctx, status.warnings);
+}
+
+/**
+ * After domains:add or domains:remove on an app whose certificate comes from
+ * ACME: a new order for the new set of names. Its failure does not undo the
+ * domain change: the old certificate stays served and the sweep retries.
+ */
+export async function reissueAfterDomainChange(ctx: CommandContext, app: App): Promise<void> {
+  const acme = ctx.platform?.services.acme;
+  if (!acme || !acme.isAuto(app) || !acme.domainsOf(app).length) return;
+  try {
+    await acme.obtain(app, { user: ctx.user.name, trigger: 'domains', progress: (line) => out(ctx, line) });
+  } catch (err) {
+    warn(ctx, [
+      `the certificate of ${app.name} was not re-issued: ${(err as Error).message}; the old one is still served and Slipway retries (slipway certs:report ${app.name})`,
+    ]);
+  }
 }
 
 function deps(ctx: CommandContext): CertDeps {

@@ -4,6 +4,7 @@ import { checkHostClaim, hostTaken } from '../auth/hosts.js';
 import { invalid, notFound } from '../errors.js';
 import { routeTo } from '../pipeline/formation.js';
 import type { App } from '../store/index.js';
+import { reissueAfterDomainChange } from './certs.js';
 import { out, type CommandContext } from './context.js';
 import { ago, table } from './format.js';
 
@@ -65,6 +66,7 @@ export function registerDomains(program: Command, ctx: CommandContext): void {
       }
       out(ctx, `-----> Added ${host} to ${app.name}`);
       out(ctx, `       point its DNS (A/AAAA or CNAME) at this server; it is served at ${urlFor(ctx, host)}`);
+      await reissueAfterDomainChange(ctx, app);
     });
 
   program
@@ -80,6 +82,7 @@ export function registerDomains(program: Command, ctx: CommandContext): void {
         throw notFound(`domain ${shown(raw)} of ${app.name}`, `list them with \`slipway domains ${app.name}\``);
       await applyRoute(ctx, app);
       out(ctx, `-----> Removed ${host} from ${app.name}`);
+      await reissueAfterDomainChange(ctx, app);
     });
 }
 

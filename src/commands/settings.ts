@@ -15,6 +15,7 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
     .argument('<key=value...>', 'one or more settings; `key=` resets a setting to its default')
     .action(async (name: string, pairs: string[]) => {
       const app = appFor(ctx.store, ctx.user, name);
+      const before = ctx.store.apps.byId(app.id) ?? app;
       const who: Setter = { admin: ctx.user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS };
       const changes = pairs.map((pair) => {
         const eq = pair.indexOf('=');
@@ -29,7 +30,7 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
       for (const c of changes) writeSetting(ctx.store, app, c.key, c.value, who);
       for (const c of changes) out(ctx, `-----> ${app.name}: ${c.key} ${c.value === undefined ? 'reset to its default' : `= ${c.value}`}`);
       // The router answers redirects and HSTS itself: it takes the new policy now, not at the next deploy.
-      if (changes.some((c) => c.key.startsWith('tls.'))) await applyTlsSettings(ctx, app);
+      if (changes.some((c) => c.key === 'tls' || c.key.startsWith('tls.'))) await applyTlsSettings(ctx, app, before);
     });
 
   program

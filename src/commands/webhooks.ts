@@ -55,7 +55,7 @@ export function registerWebhooks(program: Command, ctx: CommandContext): void {
     .description('POST a signed JSON event to URL whenever a deploy of the app ends')
     .argument('<app>')
     .argument('<url>', 'http:// or https:// URL of the receiver')
-    .option('--events <list>', 'comma-separated: deploy.succeeded,deploy.failed (default: both)')
+    .option('--events <list>', 'comma-separated: deploy.succeeded, deploy.failed, cert.failed (default: the two deploy events)')
     .option('--secret <secret>', 'HMAC key for X-Slipway-Signature (default: a generated one, printed once)')
     .action((name: string, rawUrl: string, o: { events?: string; secret?: string }) => {
       const app = appFor(ctx.store, ctx.user, name);

@@ -16,6 +16,8 @@ export const SERVER_DEFAULTS = {
   httpPort: 7000,
   routerPort: 8000,
   routerTlsPort: 8443,
+  /** Where ACME certificates come from (`--acme-directory`): Let's Encrypt production. */
+  acmeDirectory: 'https://acme-v02.api.letsencrypt.org/directory',
   /** Apps are served at APP.DOMAIN. */
   domain: 'localhost',
   /** `--api-domain`: none, the API and git over HTTP answer on the HTTP port only. */

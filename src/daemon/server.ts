@@ -28,6 +28,9 @@ import { Orphans } from '../runtime/orphans.js';
 import { createRuntime, type DriverKind } from '../runtime/select.js';
 import { SecretBox } from '../secrets/box.js';
 import { publishCertificates } from '../tls/certificates.js';
+import type { AcmeSettings } from '../tls/acme/accounts.js';
+import { AcmeService } from '../tls/acme/service.js';
+import { RenewalSweep } from '../tls/acme/sweep.js';
 import { Store } from '../store/index.js';
 import { listenAll, parseBind, resolveBind } from '../listen.js';
 import { Layout } from '../store/layout.js';
@@ -63,6 +66,8 @@ export interface ServerOptions {
    */
   bind?: string;
   extraCaBundle?: string;
+  /** The ACME CA (`--acme-directory`, default Let's Encrypt), the account's contact (`--acme-email`) and binding (`--acme-eab-*`). */
+  acme?: Partial<AcmeSettings>;
   keepReleases?: number;
   healthTimeoutMs?: number;
   stopGraceMs?: number;
@@ -180,6 +185,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   router.serves = (id) => driver.serves(id) ?? true;
   router.owns = (port, clientPort) => driver.ownsConnection(port, clientPort) ?? true;
   const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost, orphans };
+  if (router.setChallenges) {
+    services.acme = new AcmeService({
+      store,
+      secrets,
+      router,
+      layout,
+      notifier,
+      extraCaBundle: opts.extraCaBundle,
+      domain: opts.domain,
+      acme: { directory: SERVER_DEFAULTS.acmeDirectory, ...opts.acme },
+      log: (m) => log(m),
+    });
+  }
+  const renewals = services.acme && new RenewalSweep(services.acme);
   const queue = new DeployQueue(services);
   const oneOffs = new OneOffs({ driver, orphans });
   const platform: Platform = {
@@ -252,6 +271,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await restoreApps(services, log);
   await driver.sweep();
   notifier.start();
+  renewals?.start();
 
   log(`-----> Slipway ${VERSION} is running (home ${layout.home})`);
   log(`       git over SSH   ssh://slipway@${settings.publicHost}:${opts.sshPort}/APP.git`);
@@ -290,6 +310,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         // Open follows and one-offs would hold the HTTP server open; each is told why it ends.
         sessions.endAll('the Slipway server is stopping');
         await queue.shutdown();
+        await renewals?.stop();
         await notifier.stop();
         for (const close of closers.reverse()) await close().catch(() => undefined);
         await oneOffs.shutdown();

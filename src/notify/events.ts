@@ -8,6 +8,32 @@ import type { Job, JobKind, Stage } from '../store/index.js';
 
 export const DEPLOY_EVENTS = ['deploy.succeeded', 'deploy.failed'] as const;
 export type DeployEventName = (typeof DEPLOY_EVENTS)[number];
+/** Every event a webhook may subscribe to: the deploy events and an ACME certificate attempt that failed. */
+export const WEBHOOK_EVENTS = [...DEPLOY_EVENTS, 'cert.failed'] as const;
+export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
+
+/** `cert.failed`: obtaining or renewing an app's ACME certificate failed; the old certificate (if any) is still served. */
+export interface CertFailedEvent {
+  event: 'cert.failed';
+  app: string;
+  /** The names asked for. */
+  domains: string[];
+  error: string;
+  /** ISO 8601: when the served certificate expires, or null when there is none yet. */
+  expires_at: string | null;
+  /** ISO 8601: when Slipway tries again. */
+  next_attempt_at: string | null;
+  /** Failed attempts in a row. */
+  failures: number;
+  job_id: number;
+  log_url: string;
+  created_at: string;
+}
+
+export interface CertNotifier {
+  /** Must return at once and never throw into the renewal. */
+  certFailed(event: CertFailedEvent): void;
+}
 
 /** The JSON body every webhook receives, in this key order. */
 export interface DeployEvent {

@@ -1,4 +1,4 @@
-import { DEPLOY_EVENTS, type DeployEventName } from './events.js';
+import { DEPLOY_EVENTS, WEBHOOK_EVENTS, type WebhookEventName } from './events.js';
 
 export const MAX_URL_LENGTH = 2000;
 export const MAX_SECRET_LENGTH = 256;
@@ -36,8 +36,8 @@ export function displayUrl(stored: string): string {
   }
 }
 
-/** `deploy.succeeded,deploy.failed` → the list, deduplicated; every name must be known. */
-export function parseEvents(raw: string | undefined, invalid: Invalid): DeployEventName[] {
+/** `deploy.succeeded,cert.failed` → the list, deduplicated; every name must be known. Default: the deploy events. */
+export function parseEvents(raw: string | undefined, invalid: Invalid): WebhookEventName[] {
   if (raw === undefined) return [...DEPLOY_EVENTS];
   const names = [
     ...new Set(
@@ -47,11 +47,11 @@ export function parseEvents(raw: string | undefined, invalid: Invalid): DeployEv
         .filter(Boolean),
     ),
   ];
-  const hint = `choose from ${DEPLOY_EVENTS.join(', ')} (comma-separated)`;
+  const hint = `choose from ${WEBHOOK_EVENTS.join(', ')} (comma-separated)`;
   if (!names.length) throw invalid('--events names no event', hint);
   for (const n of names)
-    if (!(DEPLOY_EVENTS as readonly string[]).includes(n)) throw invalid(`unknown event ${JSON.stringify(n.slice(0, 40))}`, hint);
-  return names as DeployEventName[];
+    if (!(WEBHOOK_EVENTS as readonly string[]).includes(n)) throw invalid(`unknown event ${JSON.stringify(n.slice(0, 40))}`, hint);
+  return names as WebhookEventName[];
 }
 
 /** A secret the user chose: printable, 1 to 256 characters. */

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { DEFAULT_EGRESS, type EgressSettings } from '../egress/index.js';
 import type { Store } from '../store/index.js';
-import type { DeployEvent, DeployNotifier } from './events.js';
+import type { CertFailedEvent, CertNotifier, DeployEvent, DeployNotifier } from './events.js';
 import { post } from './post.js';
 import { DEFAULT_RETRY, retryDelay, type RetryPolicy } from './retry.js';
 import { sign } from './signature.js';
@@ -26,7 +26,7 @@ export interface WebhookNotifierOptions {
  * attempt is recorded, so a slow, failing or absent receiver never touches the
  * deploy, and deliveries still due when the daemon stops resume when it starts.
  */
-export class WebhookNotifier implements DeployNotifier {
+export class WebhookNotifier implements DeployNotifier, CertNotifier {
   private readonly store: Store;
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
@@ -65,6 +65,14 @@ export class WebhookNotifier implements DeployNotifier {
   }
 
   deployEnded(event: DeployEvent): void {
+    this.emit(event);
+  }
+
+  certFailed(event: CertFailedEvent): void {
+    this.emit(event);
+  }
+
+  private emit(event: DeployEvent | CertFailedEvent): void {
     const app = this.store.apps.byName(event.app);
     if (!app) return;
     const hooks = this.store.webhooks.subscribed(app.id, event.event);

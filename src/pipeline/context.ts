@@ -1,3 +1,4 @@
+import type { AcmeService } from '../tls/acme/service.js';
 import type { App, Job, Mode, Release, ReleaseKind, Store } from '../store/index.js';
 import type { Layout } from '../store/layout.js';
 import type { Driver, Instance } from '../runtime/driver.js';
@@ -56,6 +57,8 @@ export interface Services {
   guestHost?: GuestHost;
   /** Marks and records the processes of builds, hooks and one-offs, so none outlives its job or a crashed daemon. */
   orphans?: Orphans;
+  /** ACME certificates for apps (certs:auto, tls=auto) and their renewal; absent without a router that answers challenges. */
+  acme?: AcmeService;
 }
 
 /** Where a deploy's code comes from. */

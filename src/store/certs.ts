@@ -25,6 +25,10 @@ export interface Cert {
   lastAttemptAt: number | null;
   lastError: string | null;
   nextAttemptAt: number | null;
+  /** Failed attempts in a row since the last certificate (ACME): the back-off's exponent. */
+  failures: number;
+  /** Set when the CA gave a time (Retry-After, a rate limit): no attempt, not even certs:auto, starts before it. */
+  holdUntil: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -55,6 +59,8 @@ const toCert = (r: any): Cert => ({
   lastAttemptAt: r.last_attempt_at,
   lastError: r.last_error,
   nextAttemptAt: r.next_attempt_at,
+  failures: r.failures ?? 0,
+  holdUntil: r.hold_until ?? null,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -75,9 +81,27 @@ export class CertStore {
          ON CONFLICT (app_id) DO UPDATE SET source = excluded.source, domains = excluded.domains, chain = excluded.chain,
            private_key = excluded.private_key, fingerprint = excluded.fingerprint, issuer = excluded.issuer,
            not_before = excluded.not_before, not_after = excluded.not_after, updated_at = excluded.updated_at,
-           last_attempt_at = NULL, last_error = NULL, next_attempt_at = NULL`,
+           last_attempt_at = NULL, last_error = NULL, next_attempt_at = NULL, failures = 0, hold_until = NULL`,
       )
       .run({ ...cert, appId, domains: JSON.stringify(cert.domains), t });
+  }
+
+  /**
+   * Records an ACME attempt on the app's row: when it was, its error (null:
+   * it worked), when the next may start (null: when renewal is due) and the
+   * failures in a row. Resolves false when the app has no row (any more).
+   */
+  recordAttempt(
+    appId: number,
+    a: { at: number; error: string | null; nextAttemptAt: number | null; failures: number; holdUntil?: number | null },
+  ): boolean {
+    return (
+      this.db
+        .prepare(
+          'UPDATE certs SET last_attempt_at = ?, last_error = ?, next_attempt_at = ?, failures = ?, hold_until = ?, updated_at = ? WHERE app_id = ?',
+        )
+        .run(a.at, a.error, a.nextAttemptAt, a.failures, a.holdUntil ?? null, now(), appId).changes === 1
+    );
   }
 
   /** False when the app had none. */

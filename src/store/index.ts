@@ -1,4 +1,5 @@
 import { openDb, type Db } from './db.js';
+import { AcmeAccountStore } from './acme-accounts.js';
 import { AppStore } from './apps.js';
 import { AuditStore } from './audit.js';
 import { CertStore } from './certs.js';
@@ -12,6 +13,7 @@ import { ReleaseStore } from './releases.js';
 import { UserStore } from './users.js';
 import { WebhookStore } from './webhooks.js';
 
+export type { AcmeAccount } from './acme-accounts.js';
 export type { App, Mode, Environment } from './apps.js';
 export type { AuditEntry, AuditOutcome, NewAuditEntry } from './audit.js';
 export type { Cert, CertSource, NewCert } from './certs.js';
@@ -40,6 +42,7 @@ export class Store {
   readonly guests: GuestStore;
   readonly certs: CertStore;
   readonly hosts: HostStore;
+  readonly acmeAccounts: AcmeAccountStore;
   private readonly accessListeners = new Set<() => void>();
 
   constructor(readonly db: Db) {
@@ -56,6 +59,7 @@ export class Store {
     this.guests = new GuestStore(db);
     this.certs = new CertStore(db);
     this.hosts = new HostStore(db);
+    this.acmeAccounts = new AcmeAccountStore(db);
   }
 
   /**

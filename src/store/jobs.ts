@@ -7,8 +7,8 @@ export { STAGES, type Stage };
 
 /** What started a deploy job, as `jobs` lists it (stored; API clients read it). */
 export type DeployJobKind = 'push' | 'deploy' | 'upload' | 'build' | 'promote' | 'rollback' | 'config';
-/** Work that is a job but not a deploy: a one-off container, an image build. */
-export type TaskJobKind = 'run' | 'image';
+/** Work that is a job but not a deploy: a one-off container, an image build, an ACME certificate attempt. */
+export type TaskJobKind = 'run' | 'image' | 'cert';
 export type JobKind = DeployJobKind | TaskJobKind;
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';

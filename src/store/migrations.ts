@@ -249,4 +249,18 @@ export const migrations: string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  // ACME accounts (issue 13): one per directory URL and email; the key sealed by the secrets box, never plain.
+  `
+  CREATE TABLE acme_accounts (
+    id INTEGER PRIMARY KEY,
+    directory TEXT NOT NULL,
+    email TEXT NOT NULL DEFAULT '',
+    private_key TEXT NOT NULL,
+    url TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (directory, email)
+  );
+  ALTER TABLE certs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE certs ADD COLUMN hold_until INTEGER;
+  `,
 ];

@@ -1,9 +1,10 @@
 import { X509Certificate } from 'node:crypto';
+import { settingsOf, writeSetting } from '../apps/settings.js';
 import { SlipwayError, invalid } from '../errors.js';
 import type { AppCertificate, RouterEngine } from '../router/engine.js';
 import type { SecretBox } from '../secrets/box.js';
 import { SEALED_PREFIX } from '../store/sealed.js';
-import type { App, Cert, Store } from '../store/index.js';
+import type { App, Cert, CertSource, Store } from '../store/index.js';
 import { checkCertificate, type CheckedCertificate } from './check.js';
 import { covers } from '../router/cert-names.js';
 import { splitBundle } from './pem.js';
@@ -14,19 +15,13 @@ export interface CertDeps {
   store: Store;
   secrets: SecretBox;
   /** The live router, when the daemon runs; without it the next start serves the change. */
-  router?: Pick<RouterEngine, 'setCertificates'>;
+  router?: Pick<RouterEngine, 'setCertificates' | 'setChallenges'>;
   /** The server's `--extra-ca-bundle`: private roots a chain may end at. */
   extraCaBundle?: string;
   /** Apps are served at APP.<domain>. */
   domain: string;
   log?: (msg: string) => void;
 }
-
-/** App settings (`apps:set`) the router applies to hosts served over TLS. */
-export const TLS_REDIRECT = 'tls.redirect';
-export const TLS_HSTS = 'tls.hsts';
-/** Two years: what HSTS preload lists ask for; more commits browsers for longer than anyone plans. */
-export const HSTS_MAX = 63_072_000;
 
 /** The var name the key is sealed under: not a valid env var name, so no config value can be swapped in for it. */
 const KEY_NAME = 'tls:private-key';
@@ -44,9 +39,21 @@ export async function addOwnCertificate(deps: CertDeps, app: App, text: string):
     domains: custom.length ? custom : [defaultHost(deps, app)],
     trusted: trustedCas(deps.extraCaBundle),
   });
+  await storeCertificate(deps, app, checked, 'own');
+  // An own certificate ends ACME for the app: it is never renewed.
+  if (settingsOf(app).get('tls') === 'auto') writeSetting(deps.store, app, 'tls', undefined);
+  return checked;
+}
+
+/**
+ * Stores a checked certificate as the app's and hands every certificate to
+ * the router. When the router refuses it (nginx -t), what is stored goes
+ * back to what is served, and the error is thrown.
+ */
+export async function storeCertificate(deps: CertDeps, app: App, checked: CheckedCertificate, source: CertSource): Promise<void> {
   const previous = deps.store.certs.forApp(app.id);
   deps.store.certs.put(app.id, {
-    source: 'own',
+    source,
     domains: checked.names,
     chain: checked.chain,
     sealedKey: deps.secrets.seal(app.name, KEY_NAME, checked.key).slice(SEALED_PREFIX.length),
@@ -58,7 +65,6 @@ export async function addOwnCertificate(deps: CertDeps, app: App, text: string):
   try {
     await publishCertificates(deps);
   } catch (err) {
-    // The router refused it (nginx -t): what is stored goes back to what is served.
     if (previous?.chain && previous.sealedKey)
       deps.store.certs.put(app.id, {
         ...previous,
@@ -72,11 +78,11 @@ export async function addOwnCertificate(deps: CertDeps, app: App, text: string):
     else deps.store.certs.remove(app.id);
     throw err;
   }
-  return checked;
 }
 
-/** False when the app had no certificate. */
+/** False when the app had no certificate. Removing it ends ACME for the app too. */
 export async function removeCertificate(deps: CertDeps, app: App): Promise<boolean> {
+  if (settingsOf(app).get('tls') === 'auto') writeSetting(deps.store, app, 'tls', undefined);
   if (!deps.store.certs.remove(app.id)) return false;
   await publishCertificates(deps);
   return true;
@@ -88,8 +94,9 @@ export function servableCertificates(deps: Pick<CertDeps, 'store' | 'secrets' | 
   for (const c of deps.store.certs.list()) {
     if (!c.chain || !c.sealedKey) continue;
     try {
-      const settings = deps.store.apps.byId(c.appId)?.settings ?? {};
-      const policy = { redirect: settings[TLS_REDIRECT] === 'true', hstsMaxAge: Number(settings[TLS_HSTS] ?? 0) };
+      const app = deps.store.apps.byId(c.appId);
+      const settings = app && settingsOf(app);
+      const policy = { redirect: settings?.get('tls.redirect') ?? false, hstsMaxAge: settings?.get('tls.hsts') ?? 0 };
       out.push({ app: c.appName, chain: c.chain, key: deps.secrets.open(c.appName, KEY_NAME, SEALED_PREFIX + c.sealedKey), ...policy });
     } catch (err) {
       deps.log?.(`tls: the certificate of ${c.appName} is not served: ${(err as Error).message}`);
@@ -129,14 +136,20 @@ export function certStatus(deps: Pick<CertDeps, 'store' | 'domain'>, app: App, c
   if (cert.notAfter !== null) {
     const left = cert.notAfter - now;
     const when = new Date(cert.notAfter).toISOString().slice(0, 10);
-    if (left <= 0) warnings.push(`the certificate of ${app.name} expired on ${when}: browsers refuse it; add a new one with certs:add`);
+    if (left <= 0)
+      warnings.push(
+        `the certificate of ${app.name} expired on ${when}: browsers refuse it; ${cert.source === 'acme' ? 'see the last error below' : 'add a new one with certs:add'}`,
+      );
     else if (cert.source === 'own' && left < EXPIRY_WARNING_MS)
       warnings.push(
         `the certificate of ${app.name} expires in ${Math.ceil(left / 86_400_000)} days (${when}); own certificates are not renewed: add a new one with certs:add`,
       );
   }
   for (const h of uncovered) warnings.push(`${h} is not covered by the certificate of ${app.name}: it is served over plain HTTP only`);
-  if (cert.lastError) warnings.push(`the last attempt failed: ${cert.lastError}`);
+  if (cert.lastError) {
+    const next = cert.nextAttemptAt ? `; next attempt ${new Date(cert.nextAttemptAt).toISOString()}` : '';
+    warnings.push(`the last ACME attempt failed (${cert.failures} in a row): ${cert.lastError}${next}`);
+  }
   return { cert, served, uncovered, warnings };
 }
 

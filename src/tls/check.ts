@@ -25,6 +25,12 @@ export interface CheckOptions {
   trusted: X509Certificate[];
   /** Default: now. */
   now?: number;
+  /**
+   * The chain came from the CA itself over a verified connection (ACME): it
+   * is complete as given, ending at an intermediate the CA chose, even when
+   * its root is in no bundle of this server (a private or test CA).
+   */
+  fromCa?: boolean;
 }
 
 /** Longest chain followed; real ones have one or two intermediates. */
@@ -61,7 +67,7 @@ export function checkCertificate(opts: CheckOptions): CheckedCertificate {
       'give the key the certificate was made for: `openssl x509 -noout -pubkey -in cert.pem` and `openssl pkey -pubout -in key.pem` must print the same key',
     );
   }
-  const path = chainOf(leaf, certs, opts.trusted);
+  const path = chainOf(leaf, certs, opts.trusted, opts.fromCa);
   for (const c of path) {
     const from = Date.parse(c.validFrom);
     const to = Date.parse(c.validTo);
@@ -110,7 +116,7 @@ export function checkCertificate(opts: CheckOptions): CheckedCertificate {
  * bundle, signed-checked; complete when one is self-signed, or is issued by
  * a trusted CA. Certificates in the bundle off that path are not served.
  */
-function chainOf(leaf: X509Certificate, given: X509Certificate[], trusted: X509Certificate[]): X509Certificate[] {
+function chainOf(leaf: X509Certificate, given: X509Certificate[], trusted: X509Certificate[], fromCa = false): X509Certificate[] {
   const path = [leaf];
   let cur = leaf;
   for (let depth = 0; depth < MAX_DEPTH; depth++) {
@@ -122,6 +128,7 @@ function chainOf(leaf: X509Certificate, given: X509Certificate[], trusted: X509C
       continue;
     }
     if (trusted.some((ca) => issued(cur, ca))) return path;
+    if (fromCa && path.length === given.length) return path;
     throw refusal(
       'missing intermediate',
       `the chain stops at ${subjectOf(cur)}: its issuer ${subjectOf(cur, 'issuer')} is neither in the file nor a trusted CA`,

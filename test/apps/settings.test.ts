@@ -185,6 +185,7 @@ describe('apps/settings', () => {
       'push.atomic',
       'artifact_urls',
       'driver',
+      'tls',
       'tls.redirect',
       'tls.hsts',
       'backups.keep',

@@ -60,9 +60,18 @@ export class TestServer {
     readonly extraEnv: Record<string, string>,
   ) {}
 
-  static async start(opts: { home?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+  /** `ports` fixes some ports in advance (a test CA must know the router's before the server starts). */
+  static async start(
+    opts: { home?: string; env?: Record<string, string>; ports?: Partial<TestServer['ports']> } = {},
+  ): Promise<TestServer> {
     for (let attempt = 1; ; attempt++) {
-      const ports = { ssh: await freePort(), http: await freePort(), router: await freePort(), routerTls: await freePort() };
+      const ports = {
+        ssh: await freePort(),
+        http: await freePort(),
+        router: await freePort(),
+        routerTls: await freePort(),
+        ...opts.ports,
+      };
       const server = new TestServer(opts.home ?? tmpdir('home'), ports, opts.env ?? {});
       try {
         await server.boot();

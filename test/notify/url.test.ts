@@ -33,6 +33,7 @@ describe('notify/url: webhook input', () => {
   it('parses --events: both by default, known names only, deduplicated', () => {
     expect(parseEvents(undefined, invalid)).to.deep.equal(['deploy.succeeded', 'deploy.failed']);
     expect(parseEvents('deploy.failed', invalid)).to.deep.equal(['deploy.failed']);
+    expect(parseEvents('cert.failed,deploy.failed', invalid)).to.deep.equal(['cert.failed', 'deploy.failed']);
     expect(parseEvents(' deploy.failed , deploy.failed,deploy.succeeded', invalid)).to.deep.equal(['deploy.failed', 'deploy.succeeded']);
     expect(() => parseEvents('push', invalid)).to.throw(/unknown event "push"/);
     expect(() => parseEvents(',', invalid)).to.throw(/names no event/);

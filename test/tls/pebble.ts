@@ -20,10 +20,25 @@ export interface Pebble {
   apiCa: string;
   /** PEM of the root its certificates chain to (new at every start). */
   root(): Promise<string>;
+  /** Stops the CA alone (its DNS stays): the directory's port refuses connections. */
+  pause(): Promise<void>;
+  /** Starts it again on the same ports and TLS certificate (a new root, and no accounts or orders). */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startPebble(opts: { httpPort: number }): Promise<Pebble> {
+export interface PebbleOptions {
+  /** Where its VA fetches HTTP-01 answers: the router's port. */
+  httpPort: number;
+  /** Lifetime of the certificates it issues, in seconds (pebble's default is years). */
+  validitySeconds?: number;
+  /** Names it refuses to issue for (`domainBlocklist`). */
+  blocklist?: string[];
+  /** External account binding required, with this key id and base64url HMAC key. */
+  eab?: { kid: string; hmacKey: string };
+}
+
+export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-pebble-'));
   const cert = path.join(dir, 'cert.pem');
   const key = path.join(dir, 'key.pem');
@@ -70,7 +85,10 @@ export async function startPebble(opts: { httpPort: number }): Promise<Pebble> {
         httpPort: opts.httpPort,
         tlsPort,
         ocspResponderURL: '',
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: Boolean(opts.eab),
+        ...(opts.eab ? { externalAccountMACKeys: { [opts.eab.kid]: opts.eab.hmacKey } } : {}),
+        ...(opts.validitySeconds ? { certificateValidityPeriod: opts.validitySeconds } : {}),
+        ...(opts.blocklist ? { domainBlocklist: opts.blocklist } : {}),
       },
     }),
   );
@@ -81,13 +99,12 @@ export async function startPebble(opts: { httpPort: number }): Promise<Pebble> {
     p.stdout!.on('data', (d) => output.push(String(d)));
     p.stderr!.on('data', (d) => output.push(String(d)));
     procs.push(p);
+    return p;
   };
+  const end = (p: ChildProcess) =>
+    p.exitCode === null && p.signalCode === null ? new Promise((r) => (p.once('exit', r), p.kill('SIGTERM'))) : undefined;
   const stop = async () => {
-    await Promise.all(
-      procs.map((p) =>
-        p.exitCode === null && p.signalCode === null ? new Promise((r) => (p.once('exit', r), p.kill('SIGTERM'))) : undefined,
-      ),
-    );
+    await Promise.all(procs.map(end));
     fs.rmSync(dir, { recursive: true, force: true });
   };
   run('pebble-challtestsrv', [
@@ -106,16 +123,30 @@ export async function startPebble(opts: { httpPort: number }): Promise<Pebble> {
     '-management',
     `127.0.0.1:${dnsManagement}`,
   ]);
-  run('pebble', ['-config', config, '-dnsserver', `127.0.0.1:${dns}`], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' });
+  const startCa = () =>
+    run('pebble', ['-config', config, '-dnsserver', `127.0.0.1:${dns}`], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' });
+  let ca = startCa();
   const apiCa = fs.readFileSync(cert, 'utf8');
   const directory = `https://127.0.0.1:${api}/dir`;
+  const ready = () =>
+    until('pebble answers its directory', async () => (await get(directory, apiCa).catch(() => undefined))?.status === 200, 20_000);
   try {
-    await until('pebble answers its directory', async () => (await get(directory, apiCa).catch(() => undefined))?.status === 200, 20_000);
+    await ready();
   } catch (err) {
     await stop();
     throw new Error(`${(err as Error).message}\n${output.join('')}`);
   }
-  return { directory, apiCa, root: async () => (await get(`https://127.0.0.1:${management}/roots/0`, apiCa)).body, stop };
+  return {
+    directory,
+    apiCa,
+    root: async () => (await get(`https://127.0.0.1:${management}/roots/0`, apiCa)).body,
+    pause: async () => void (await end(ca)),
+    resume: async () => {
+      ca = startCa();
+      await ready();
+    },
+    stop,
+  };
 }
 
 function get(url: string, ca: string): Promise<{ status: number; body: string }> {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { appFor } from '../../auth/access.js';
+import { SlipwayError } from '../../errors.js';
 import { SecretBox } from '../../secrets/box.js';
 import type { App } from '../../store/index.js';
 import { addOwnCertificate, certStatus, noCertificate, removeCertificate, type CertDeps } from '../../tls/certificates.js';
@@ -25,6 +26,8 @@ const CERT_VIEW = {
     not_after: time('valid until'),
     last_attempt_at: time('last renewal attempt (acme)'),
     last_error: { type: ['string', 'null'] },
+    next_attempt_at: time('next renewal attempt after a failure (acme)'),
+    failures: { type: 'integer', description: 'failed ACME attempts in a row' },
     warnings: { type: 'array', items: { type: 'string' } },
   },
 };
@@ -56,6 +59,8 @@ export function registerCerts(api: FastifyInstance, ctx: ApiContext): void {
       not_after: iso(cert.notAfter),
       last_attempt_at: iso(cert.lastAttemptAt),
       last_error: cert.lastError,
+      next_attempt_at: iso(cert.nextAttemptAt),
+      failures: cert.failures,
       warnings: s.warnings,
     };
   };
@@ -95,6 +100,25 @@ export function registerCerts(api: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const app = appFor(ctx.store, requestUser(req), req.params.app);
       await addOwnCertificate(deps(), app, `${req.body.chain}\n${req.body.key}`);
+      return view(app);
+    },
+  );
+
+  api.post<{ Params: { app: string } }>(
+    '/api/v1/apps/:app/certs/auto',
+    {
+      schema: {
+        summary: "get a certificate for all of an app's custom domains from the ACME CA and keep it renewed (certs:auto)",
+        tags: TAGS,
+        params: appParams,
+        response: { 200: CERT_VIEW, ...errors(401, 404, 409, 422, 429, 502, 503) },
+      },
+    },
+    async (req) => {
+      const app = appFor(ctx.store, requestUser(req), req.params.app);
+      const acme = ctx.platform.services.acme;
+      if (!acme) throw new SlipwayError('router_failed', "this server's router cannot answer ACME challenges", { status: 503 });
+      await acme.obtain(app, { user: requestUser(req).name, trigger: 'certs:auto' });
       return view(app);
     },
   );
