@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { appFor } from '../auth/access.js';
 import { SlipwayError, invalid } from '../errors.js';
-import { checkKey, missingVars, sealChanges, startConfigRelease, type ConfigChange } from '../pipeline/config-changes.js';
+import { checkKey, missingVars, sealChanges, type ConfigChange } from '../pipeline/config-changes.js';
+import { startConfigRelease } from '../pipeline/deploys.js';
 import { SecretBox } from '../secrets/box.js';
 import { DEFAULT_EGRESS } from '../egress/index.js';
 import { checkConfigChange } from '../pipeline/buildpack-egress.js';
