@@ -86,7 +86,7 @@ export function imageBuilder(services: Services): ImageBuilder {
 
 /** Picks the builder for this deploy, or refuses a Dockerfile app on the process driver with what to do. */
 export async function chooseBuilder(ctx: DeployContext): Promise<BuilderKind> {
-  const driver = driverFor(ctx.app, ctx.services.settings.defaultDriver);
+  const driver = driverFor(settingsOf(ctx.app).get('driver'), ctx.services.settings.defaultDriver);
   const wants = !forcedBuildpack(ctx) && (await hasDockerfile(ctx.workDir)) ? 'dockerfile' : 'buildpacks';
   const kind = BUILDER[wants][driver];
   if (!kind) {
