@@ -8,7 +8,7 @@ import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
 import type { DeployNotifier } from '../notify/events.js';
 import type { SecretBox } from '../secrets/box.js';
-import type { ImageBuilder } from '../builder/builder.js';
+import type { Builder, BuilderKind, ImageBuilder } from '../builder/builder.js';
 import type { GuestUsers } from '../guest/users.js';
 import type { GuestHost } from '../guest/host.js';
 import type { EgressSettings } from '../egress/index.js';
@@ -48,6 +48,8 @@ export interface Services {
   secrets?: SecretBox;
   /** Container and Dockerfile builds; default the Docker engine, connected on first use (see imageBuilder in builders.ts). */
   imageBuilder?: ImageBuilder;
+  /** One builder of each kind (builder/builders.ts); made on first use from the guest host and the image builder (see builders.ts). */
+  builders?: Record<BuilderKind, Builder>;
   /** Each app's own user and its limits per process type (both drivers). */
   guests?: GuestUsers;
   /** Sandboxes on this host for host builds (and the process driver's guests); absent when the server is not root. */
