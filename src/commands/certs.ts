@@ -4,8 +4,8 @@ import { appFor, visibleApps } from '../auth/access.js';
 import { SlipwayError } from '../errors.js';
 import { SecretBox } from '../secrets/box.js';
 import type { App } from '../store/index.js';
+import { settingsOf } from '../apps/settings.js';
 import {
-  TLS_HSTS,
   addOwnCertificate,
   certStatus,
   noCertificate,
@@ -118,7 +118,7 @@ async function certificateText(ctx: CommandContext, certFile?: string, keyFile?:
  */
 export async function applyTlsSettings(ctx: CommandContext, app: App): Promise<void> {
   const fresh = ctx.store.apps.byId(app.id) ?? app;
-  const hsts = Number(fresh.settings[TLS_HSTS] ?? 0);
+  const hsts = settingsOf(fresh).get('tls.hsts');
   if (hsts > 0) {
     warn(ctx, [
       `HSTS: a browser that gets an HTTPS answer from ${app.name} refuses plain HTTP to that domain for the next ${hsts} seconds, even if the certificate, the setting or the app goes; only turn it on once HTTPS must stay`,
