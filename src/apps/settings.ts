@@ -224,12 +224,19 @@ export function settingText(app: App, key: SettingKey): string | undefined {
   return column ? column.text(app) : app.settings[key];
 }
 
+/** Config vars that name something the server fetches: an admin's value of one is recorded as theirs, as adminOnly settings are. */
+export type ConfigTrusted = 'BUILDPACK_URL';
+/** The key its admin fingerprint is kept under among the app's settings (egress/trust.ts). */
+export const configTrustKey = (name: ConfigTrusted) => `config.${name}`;
+
 /** An app's settings, typed: `settingsOf(app).get('push.atomic')` is a boolean. Reads the `app` given, so fetch a fresh one for a fresh value. */
 export function settingsOf(app: App) {
   return {
     get: <K extends SettingKey>(key: K): SettingValues[K] => (SETTINGS[key] as Setting<SettingValues[K]>).read(settingText(app, key)),
     /** True when `text` (default: the setting's current text) is the value of `key` an admin set (egress/trust.ts): only then may it name the server's own files. */
     setByAdmin: (key: SettingKey, text = settingText(app, key)): boolean => text !== undefined && setByAdmin(app.settings, key, text),
+    /** The same for a config var that names something fetched (BUILDPACK_URL): true when `value` is the value an admin set (see checkConfigChange). */
+    configSetByAdmin: (name: ConfigTrusted, value: string): boolean => setByAdmin(app.settings, configTrustKey(name), value),
   };
 }
 

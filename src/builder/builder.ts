@@ -1,6 +1,8 @@
-import type { BuildResult } from './buildpacks.js';
+import type { GuestUser } from '../runtime/driver.js';
+import type { ChildOwner } from '../runtime/orphans.js';
+import type { BuildOptions, BuildResult } from './buildpacks.js';
 import type { ContainerBuildOptions } from './container-build.js';
-import type { DockerfileBuildOptions } from './dockerfile.js';
+import type { DockerfileBuildOptions, DockerfileContext } from './dockerfile.js';
 
 /** How a release gets built: buildpacks on the host, buildpacks in a stack container, or the app's own Dockerfile. */
 export type BuilderKind = 'host' | 'container' | 'dockerfile';
@@ -13,15 +15,61 @@ export interface BuildOutcome {
   image?: string;
 }
 
+/** One release's build, as the pipeline asks every builder; each takes what its kind of build needs. */
+export interface BuildRequest {
+  app: { id: number; name: string };
+  release: number;
+  /** The deploy's job: names the build's guests. */
+  jobId: number;
+  /** The source, extracted: buildpacks compile it in place; a Dockerfile build reads its Dockerfile and Procfile here. */
+  buildDir: string;
+  /** Where a Dockerfile build's context comes from: the pushed commit, read from the repository, or `buildDir`. */
+  context: DockerfileContext;
+  /** The app's config vars, secrets opened, and SOURCE_VERSION; buildpacks read them from ENV_DIR. */
+  env: Record<string, string>;
+  envDir: string;
+  /** CACHE_DIR of host builds (a container build keeps its cache in a volume). */
+  cacheDir: string;
+  /** Scratch space for this app's builds. */
+  workDir: string;
+  /** The built-in buildpacks folder. */
+  builtinDir: string;
+  /** The app's buildpack (its setting, else its BUILDPACK_URL). */
+  buildpackUrl?: string;
+  extraCaBundle?: string;
+  egress?: BuildOptions['egress'];
+  /** The app's own user, when the server makes guests: builds run as it. */
+  user?: GuestUser;
+  /** Whether the deploying user may use an app, whose images a Dockerfile may start from. */
+  mayUse(app: string): boolean;
+  /** The job log, a line at a time. */
+  log(line: string): void;
+  signal: AbortSignal;
+  /** Marks the build's processes, so none outlives the deploy or a crashed daemon. */
+  owner?: ChildOwner;
+}
+
+/**
+ * A way to build a release. The pipeline picks one by data (BUILDER_FOR in
+ * builders.ts: what the source asks for × the app's driver) and asks it to
+ * build; it never knows whether that runs in a guest, a container or an
+ * engine build.
+ */
+export interface Builder {
+  /** True for buildpack builds: the pipeline checks where their buildpacks come from (egress) before it asks. */
+  readonly runsBuildpacks: boolean;
+  build(req: BuildRequest): Promise<BuildOutcome>;
+}
+
 /** What a container build is asked: everything but the engine and this server's home, which the builder owns. */
 export type BuildpacksRequest = Omit<ContainerBuildOptions, 'docker' | 'home'>;
 /** What a Dockerfile build is asked (see BuildpacksRequest). */
 export type DockerfileRequest = Omit<DockerfileBuildOptions, 'docker' | 'home'>;
 
 /**
- * The builds that need an image engine, as the pipeline sees them: it asks
- * for a build and gets a result or an error, and never holds the engine.
- * Host builds need no such builder: they run in the pipeline's own guests.
+ * The builds that need an image engine: container and Dockerfile builders
+ * use it, and so do rollbacks that reuse or rebuild a Dockerfile release's
+ * image. The pipeline never holds the engine itself.
  */
 export interface ImageBuilder {
   /** Fails with the engine's one-line error (what to start) before a build says it begins. */

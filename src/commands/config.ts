@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { appFor } from '../auth/access.js';
 import { SlipwayError, invalid } from '../errors.js';
-import { checkKey, missingVars, sealChanges, startConfigRelease, type ConfigChange } from '../pipeline/config-changes.js';
+import { checkKey, missingVars, sealChanges, type ConfigChange } from '../pipeline/config-changes.js';
+import { startConfigRelease } from '../pipeline/deploys.js';
 import { SecretBox } from '../secrets/box.js';
 import { DEFAULT_EGRESS } from '../egress/index.js';
 import { checkConfigChange } from '../pipeline/buildpack-egress.js';
@@ -44,6 +45,12 @@ async function applyConfig(ctx: CommandContext, app: App, change: ConfigChange, 
   const changes = sealChanges({ box: secretBox(ctx), store: ctx.store, app, change });
   checkConfigChange(ctx.store, app, change, { admin: ctx.user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS });
   const job = startConfigRelease({ store: ctx.store, queue: ctx.platform?.queue, app, userName: ctx.user.name, changes });
+  // Stored, no release made: either there is nothing live to make one from, or (the host CLI with the daemon down) nobody to run it.
+  if (!job && !ctx.platform?.queue && app.currentRelease != null)
+    return void out(
+      ctx,
+      `-----> ${what}; the Slipway server is not running, so ${app.name} keeps its config until its next deploy (once the server runs: slipway deploy ${app.name})`,
+    );
   if (!job) return void out(ctx, `-----> ${what}; ${app.name} has no live release archive, so it applies on the next deploy`);
   out(ctx, `-----> ${what}; making a new release of ${app.name}`);
   try {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe } from '../errors.js';
 import type { DeploySource, Services } from '../pipeline/context.js';
 import { bringUp } from '../pipeline/bring-up.js';
-import { forwardStages, MODES } from '../pipeline/modes.js';
+import { forwardStages, MODES, WORKSPACES } from '../pipeline/modes.js';
 import { writeReleaseArchive } from '../pipeline/release-archive.js';
 import { releaseRuntime } from '../pipeline/release-runtime.js';
 import { pointCurrent } from '../pipeline/stages/activate.js';
@@ -32,10 +32,9 @@ export async function recoverJobs(services: Services, log: (m: string) => void):
     store.jobs.finish(job.id, 'failed', reason);
     if (release?.status === 'pending') store.releases.finish(release.id, 'failed', reason);
     fs.appendFileSync(job.logPath, ` !     ${reason}\n`);
-    // A half-built tree or half-placed release is of no use to anyone now.
+    // A half-built tree or half-placed release is of no use to anyone now (an editable work tree stays: it is the app's code).
     fs.rmSync(services.layout.build(job.appName), { recursive: true, force: true });
-    if (release && job.mode !== 'editable')
-      fs.rmSync(services.layout.release(job.appName, release.version), { recursive: true, force: true });
+    if (release) await WORKSPACES[modeOf(job)].discard(services.layout, job.appName, release.version);
     log(`job ${job.id} (${job.appName}) marked failed: ${reason}`);
   }
 }
@@ -49,8 +48,8 @@ export async function recoverJobs(services: Services, log: (m: string) => void):
  */
 async function keepLive(services: Services, app: App, release: Release, job: Job, log: (m: string) => void): Promise<void> {
   const { store, layout } = services;
-  const mode = (job.mode in MODES ? job.mode : 'cooking') as Mode;
-  const dir = mode === 'editable' ? path.join(layout.app(app.name), 'work') : layout.release(app.name, release.version);
+  const mode = modeOf(job);
+  const dir = WORKSPACES[mode].releaseDir(layout, app.name, release.version);
   const notes: string[] = [];
   if (MODES[mode].bundle === 'run' && !release.archivePath) {
     try {
@@ -63,7 +62,8 @@ async function keepLive(services: Services, app: App, release: Release, job: Job
       notes.push(`its archive could not be made (${describe(err)}); deploy it again`);
     }
   }
-  if (mode !== 'editable' && fs.existsSync(dir)) await pointCurrent(layout.current(app.name), dir);
+  // As activate does after the switch, whatever the mode: `current` names where the live release runs from.
+  if (fs.existsSync(dir)) await pointCurrent(layout.current(app.name), dir);
   // Post-install's part of a config release or a rollback: its config is the app's from now on.
   if (release.kind === 'config' || release.kind === 'rollback') store.apps.replaceConfig(app.id, release.config);
   if (release.status === 'pending') store.releases.finish(release.id, 'succeeded');
@@ -82,6 +82,11 @@ async function keepLive(services: Services, app: App, release: Release, job: Job
   store.jobs.finish(job.id, ok ? 'succeeded' : 'failed', ok ? undefined : reason);
   fs.appendFileSync(job.logPath, [` !     ${reason}`, ...notes.map((n) => `       ${n}`)].join('\n') + '\n');
   log(`job ${job.id} (${app.name}): ${reason}${notes.length ? ` (${notes.join('; ')})` : ''}`);
+}
+
+/** The mode a job recorded (an unknown one, from an older store, as cooking). */
+function modeOf(job: Job): Mode {
+  return (job.mode in MODES ? job.mode : 'cooking') as Mode;
 }
 
 /** The archive a release was deployed from, when it still exists: linked again, its sha256 stays the one promotions and rollbacks know. */

@@ -39,6 +39,7 @@ import { GuestUsers, SHARED_USER_WARNING } from '../guest/users.js';
 import { recoverJobs, restoreApps } from './boot.js';
 import { managerState, serverManager } from '../hosts/swarm.js';
 import { SERVER_DEFAULTS } from './defaults.js';
+import { settingsOf } from '../apps/settings.js';
 import { removeLeftovers } from './leftovers.js';
 import { startControlSocket } from './control.js';
 import { DaemonGateway } from './gateway.js';
@@ -165,6 +166,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   const driver = await createRuntime({
     store,
+    appDriver: (app) => settingsOf(app).get('driver'),
     kind: settings.defaultDriver,
     home: layout.home,
     log: (m) => log(`driver: ${m}`),

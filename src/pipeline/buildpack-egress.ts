@@ -2,11 +2,11 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { checkBuildpackSpec } from '../builder/buildpack-spec.js';
 import { classifySpec, readBuildpacksFile } from '../builder/buildpack-source.js';
-import { DEFAULT_EGRESS, egressError, gitEgress, refuseLocal, setByAdmin, trustEntry, type Setter, type Target } from '../egress/index.js';
+import { DEFAULT_EGRESS, egressError, gitEgress, refuseLocal, trustEntry, type Setter, type Target } from '../egress/index.js';
 import type { App, Store } from '../store/index.js';
 import type { ConfigChange } from './config-changes.js';
 import type { DeployContext } from './context.js';
-import { settingsOf } from '../apps/settings.js';
+import { configTrustKey, settingsOf } from '../apps/settings.js';
 
 interface Named {
   spec: string;
@@ -48,7 +48,7 @@ async function namedBuildpacks(ctx: DeployContext, env: Record<string, string>):
       {
         spec: env.BUILDPACK_URL,
         setting: 'BUILDPACK_URL',
-        trusted: setByAdmin(ctx.app.settings, 'config.BUILDPACK_URL', env.BUILDPACK_URL),
+        trusted: settingsOf(ctx.app).configSetByAdmin('BUILDPACK_URL', env.BUILDPACK_URL),
       },
     ];
   const specs = await readBuildpacksFile(ctx.workDir).catch(() => undefined);
@@ -80,5 +80,5 @@ export function checkConfigChange(store: Store, app: App, change: ConfigChange, 
   if (value !== undefined) checkBuildpackSpec('BUILDPACK_URL', value, who);
   if (value === undefined && !change.unset.includes('BUILDPACK_URL')) return;
   const local = value !== undefined && (path.isAbsolute(value) || value.startsWith('file:'));
-  store.apps.setSetting(app.id, ...trustEntry('config.BUILDPACK_URL', value, who.admin && local));
+  store.apps.setSetting(app.id, ...trustEntry(configTrustKey('BUILDPACK_URL'), value, who.admin && local));
 }

@@ -1,9 +1,7 @@
 import { SlipwayError, invalid } from '../errors.js';
 import type { SecretBox } from '../secrets/box.js';
 import { isSealed } from '../store/sealed.js';
-import type { App, Job, Store } from '../store/index.js';
-import { startDeploy } from './deploys.js';
-import type { DeployQueue } from './queue.js';
+import type { App, Store } from '../store/index.js';
 
 export const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_VALUE = 32 * 1024;
@@ -52,27 +50,6 @@ export function sealChanges(opts: { box: SecretBox; store: Store; app: App; chan
     out[k] = undefined;
   }
   return out;
-}
-
-/**
- * A config change is a release, as on Heroku: the live release's archive with
- * the new config. Returns the job making it, or undefined when the app has no
- * live archive yet and the change was stored at once (it applies on the next deploy).
- */
-export function startConfigRelease(opts: {
-  store: Store;
-  queue?: DeployQueue;
-  app: App;
-  userName: string;
-  changes: Record<string, string | undefined>;
-}): Job | undefined {
-  const { store, queue, app } = opts;
-  const live = app.currentRelease == null ? undefined : store.releases.get(app.id, app.currentRelease);
-  if (!live?.archivePath || !queue) {
-    store.apps.updateConfig(app.id, opts.changes);
-    return undefined;
-  }
-  return startDeploy({ services: queue.services, queue }, { kind: 'config', app, userName: opts.userName, changes: opts.changes });
 }
 
 export const missingVars = (app: App, names: string[]) =>

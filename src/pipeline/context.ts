@@ -1,5 +1,5 @@
 import type { AcmeService } from '../tls/acme/service.js';
-import type { App, Job, Mode, Release, ReleaseKind, Store } from '../store/index.js';
+import type { App, DeployJobKind, Job, Mode, Release, ReleaseKind, Stage, Store } from '../store/index.js';
 import type { Layout } from '../store/layout.js';
 import type { Driver, Instance } from '../runtime/driver.js';
 import type { DriverKind } from '../runtime/kinds.js';
@@ -9,12 +9,10 @@ import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
 import type { DeployNotifier } from '../notify/events.js';
 import type { SecretBox } from '../secrets/box.js';
-import type { ImageBuilder } from '../builder/builder.js';
+import type { Builder, BuilderKind, ImageBuilder } from '../builder/builder.js';
 import type { GuestUsers } from '../guest/users.js';
 import type { GuestHost } from '../guest/host.js';
 import type { EgressSettings } from '../egress/index.js';
-import type { Plan } from './modes.js';
-import type { Workspace } from './workspaces.js';
 
 /** Server-wide settings the pipeline reads; set by `slipway server` flags and env. */
 export interface PlatformSettings {
@@ -51,6 +49,8 @@ export interface Services {
   secrets?: SecretBox;
   /** Container and Dockerfile builds; default the Docker engine, connected on first use (see imageBuilder in builders.ts). */
   imageBuilder?: ImageBuilder;
+  /** One builder of each kind (builder/builders.ts); made on first use from the guest host and the image builder (see builders.ts). */
+  builders?: Record<BuilderKind, Builder>;
   /** Each app's own user and its limits per process type (both drivers). */
   guests?: GuestUsers;
   /** Sandboxes on this host for host builds (and the process driver's guests); absent when the server is not root. */
@@ -86,6 +86,46 @@ export type DeploySource =
 
 /** A source a running deploy works from: `live` is resolved to an archive when the job starts. */
 export type ResolvedSource = Exclude<DeploySource, { kind: 'live' }>;
+
+/** Which stages a deploy runs: its mode's row of MODES (modes.ts). */
+export type Plan = Record<Stage, 'run' | 'skip'>;
+
+/** What the queue runs: everything the runner needs, decided by the intent table (deploys.ts). */
+export interface DeployPlan {
+  app: App;
+  userName: string;
+  kind: DeployJobKind;
+  mode: Mode;
+  releaseKind: ReleaseKind;
+  source: DeploySource;
+  /** The stages the mode runs (MODES[mode]). */
+  stages: Plan;
+  /** Config for the new release; default: the app's current config. */
+  config?: Record<string, string>;
+  /** Changes applied to the app's config when the job starts (`undefined` unsets). */
+  configChanges?: Record<string, string | undefined>;
+}
+
+/**
+ * Where a mode assembles a release's code and runs it from. A mode's
+ * difference in place is written once, in the two workspaces of
+ * workspaces.ts, and the stages ask the deploy's workspace (`ctx.workspace`,
+ * chosen by WORKSPACES in modes.ts) instead of asking which mode they are in.
+ */
+export interface Workspace {
+  /** Where the code is assembled (`ctx.workDir`). */
+  workDir(layout: Layout, app: string): string;
+  /** Where release `version` runs from once placed. */
+  releaseDir(layout: Layout, app: string, version: number): string;
+  /** Puts a pushed commit's tree in the work dir. */
+  checkout(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void>;
+  /** Moves the assembled code to where the release runs from; returns that directory. */
+  place(ctx: DeployContext): Promise<string>;
+  /** Removes what a failed deploy placed of release `version`. */
+  discard(layout: Layout, app: string, version: number): Promise<void>;
+  /** After the job, whatever its outcome: what of the work dir goes. */
+  cleanUp(ctx: DeployContext): Promise<void>;
+}
 
 /** Everything one deploy knows; passed by reference through the stages, as the RFC's `cfg` mapping. */
 export interface DeployContext {

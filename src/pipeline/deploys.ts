@@ -12,9 +12,9 @@
  */
 import fs from 'node:fs';
 import { SlipwayError, invalid } from '../errors.js';
-import type { App, DeployJobKind, Job, Mode, Release, ReleaseKind } from '../store/index.js';
-import type { DeploySource, Services } from './context.js';
-import { MODES, type Plan } from './modes.js';
+import type { App, DeployJobKind, Job, Mode, Release, ReleaseKind, Store } from '../store/index.js';
+import type { DeployPlan, DeploySource, Services } from './context.js';
+import { MODES } from './modes.js';
 import type { DeployQueue } from './queue.js';
 import { settingsOf } from '../apps/settings.js';
 
@@ -45,21 +45,8 @@ export type IntentKind = DeployIntent['kind'];
 /** The job kinds deploys are listed under (`jobs`, store/jobs.ts); a redeploy is listed as `deploy`. */
 export type { DeployJobKind };
 
-/** What the queue runs: everything the runner needs, decided here. */
-export interface DeployPlan {
-  app: App;
-  userName: string;
-  kind: DeployJobKind;
-  mode: Mode;
-  releaseKind: ReleaseKind;
-  source: DeploySource;
-  /** The stages the mode runs (MODES[mode]). */
-  stages: Plan;
-  /** Config for the new release; default: the app's current config. */
-  config?: Record<string, string>;
-  /** Changes applied to the app's config when the job starts (`undefined` unsets). */
-  configChanges?: Record<string, string | undefined>;
-}
+/** What the queue runs (the plan an intent maps to; the type sits in context.ts, below the queue and the runner). */
+export type { DeployPlan };
 
 interface Row<I extends DeployIntent> {
   job: DeployJobKind;
@@ -160,6 +147,27 @@ export interface DeployDeps {
 
 export interface Actor {
   userName: string;
+}
+
+/**
+ * A config change is a release, as on Heroku: the live release's archive with
+ * the new config. Returns the job making it, or undefined when the app has no
+ * live archive yet and the change was stored at once (it applies on the next deploy).
+ */
+export function startConfigRelease(opts: {
+  store: Store;
+  queue?: DeployQueue;
+  app: App;
+  userName: string;
+  changes: Record<string, string | undefined>;
+}): Job | undefined {
+  const { store, queue, app } = opts;
+  const live = app.currentRelease == null ? undefined : store.releases.get(app.id, app.currentRelease);
+  if (!live?.archivePath || !queue) {
+    store.apps.updateConfig(app.id, opts.changes);
+    return undefined;
+  }
+  return startDeploy({ services: queue.services, queue }, { kind: 'config', app, userName: opts.userName, changes: opts.changes });
 }
 
 /** A release archive built elsewhere (CI), uploaded as-is: deployed without a build, in any mode. */

@@ -1,5 +1,6 @@
 import { STAGES, type Mode, type Stage } from '../store/index.js';
-import { BUILD_DIR, WORK_TREE, type Workspace } from './workspaces.js';
+import type { Plan, Workspace } from './context.js';
+import { BUILD_DIR, WORK_TREE } from './workspaces.js';
 
 /**
  * The corpus RFC's "Full procedure", in order (store/jobs.ts holds the names,
@@ -25,7 +26,7 @@ export const STAGE_TITLES: Record<Stage, string> = {
   notify: 'Notify',
 };
 
-export type Plan = Record<Stage, 'run' | 'skip'>;
+export type { Plan };
 
 /**
  * DESIGN.md's mode × stage table, as data. Editable iterates in place (no

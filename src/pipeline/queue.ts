@@ -1,7 +1,6 @@
 import { describe } from '../errors.js';
 import type { App, Job, TaskJobKind } from '../store/index.js';
-import type { Services } from './context.js';
-import type { DeployPlan } from './deploys.js';
+import type { DeployPlan, Services } from './context.js';
 import { followJobLog, JobLog } from './job-log.js';
 import { runDeployJob, type DeployJob } from './runner.js';
 import { sourceCommit } from './source.js';

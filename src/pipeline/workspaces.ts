@@ -1,29 +1,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Layout } from '../store/layout.js';
-import type { DeployContext } from './context.js';
+import type { Workspace } from './context.js';
 import { exportCommit, freshDir, updateWorkTree } from './stages/init-sync.js';
-
-/**
- * Where a mode assembles a release's code and runs it from. A mode's
- * difference in place is written here once, and the stages ask the deploy's
- * workspace (`ctx.workspace`, chosen by WORKSPACES in modes.ts) instead of
- * asking which mode they are in.
- */
-export interface Workspace {
-  /** Where the code is assembled (`ctx.workDir`). */
-  workDir(layout: Layout, app: string): string;
-  /** Where release `version` runs from once placed. */
-  releaseDir(layout: Layout, app: string, version: number): string;
-  /** Puts a pushed commit's tree in the work dir. */
-  checkout(ctx: DeployContext, commit: string, gitEnv?: Record<string, string>): Promise<void>;
-  /** Moves the assembled code to where the release runs from; returns that directory. */
-  place(ctx: DeployContext): Promise<string>;
-  /** Removes what a failed deploy placed of release `version`. */
-  discard(layout: Layout, app: string, version: number): Promise<void>;
-  /** After the job, whatever its outcome: what of the work dir goes. */
-  cleanUp(ctx: DeployContext): Promise<void>;
-}
 
 /**
  * Editable mode: one work tree per app, a real git checkout moved to each

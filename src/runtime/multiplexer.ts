@@ -1,4 +1,4 @@
-import type { Store } from '../store/index.js';
+import type { App, Store } from '../store/index.js';
 import type { Driver, ExecRequest, Instance, InstanceSpec } from './driver.js';
 import type { ExitListener } from './exit-listeners.js';
 import { DRIVERS, driverFor, type DriverKind } from './kinds.js';
@@ -7,6 +7,12 @@ export interface DriverMultiplexerOptions {
   store: Store;
   /** The server's `--driver`: created at once, so a missing engine stops `slipway server` before it listens. */
   serverDefault: DriverKind;
+  /**
+   * An app's own `driver` setting, typed (undefined: the server's default).
+   * The daemon passes apps/settings.ts's reader down: the runtime sits below
+   * apps/ and never reads the stored settings itself.
+   */
+  appDriver: (app: App) => DriverKind | undefined;
   /** Makes one driver; called at most once per kind at a time, and again after a failure. */
   create: (kind: DriverKind) => Promise<Driver>;
   log?: (msg: string) => void;
@@ -71,7 +77,7 @@ export class DriverMultiplexer implements Driver {
     if (!found) return serverDefault;
     const release = store.releases.get(found.id, version);
     if ((DRIVERS as readonly string[]).includes(release?.driver ?? '')) return release!.driver as DriverKind;
-    const kind = driverFor(found, serverDefault);
+    const kind = driverFor(this.opts.appDriver(found), serverDefault);
     if (release) store.releases.setDriver(release.id, kind);
     return kind;
   }
@@ -135,7 +141,7 @@ export class DriverMultiplexer implements Driver {
     const found = this.opts.store.apps.byName(app);
     const usedDocker =
       !!found &&
-      (driverFor(found, this.opts.serverDefault) === 'docker' ||
+      (driverFor(this.opts.appDriver(found), this.opts.serverDefault) === 'docker' ||
         this.opts.store.releases.list(found.id).some((r) => r.driver === 'docker' || r.image));
     if (usedDocker) await this.driver('docker');
     for (const d of this.ready.values()) await d.removeApp?.(app);

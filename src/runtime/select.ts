@@ -3,7 +3,7 @@ import { ProcessDriver } from './process/index.js';
 import { DockerDriver } from './docker/driver.js';
 import { connectEngine } from '../docker/engine.js';
 import { DriverMultiplexer } from './multiplexer.js';
-import type { Store } from '../store/index.js';
+import type { App, Store } from '../store/index.js';
 import type { GuestHost } from '../guest/host.js';
 
 import type { DriverKind } from './kinds.js';
@@ -35,9 +35,12 @@ export async function createDriver(sel: DriverSelection): Promise<Driver> {
  * --driver docker` without an engine fails before anything listens), any
  * other kind when an app first needs it.
  */
-export function createRuntime(sel: DriverSelection & { store: Store }): Promise<DriverMultiplexer> {
+export function createRuntime(
+  sel: DriverSelection & { store: Store; appDriver: (app: App) => DriverKind | undefined },
+): Promise<DriverMultiplexer> {
   return DriverMultiplexer.create({
     store: sel.store,
+    appDriver: sel.appDriver,
     serverDefault: sel.kind,
     log: sel.log,
     create: (kind) => createDriver({ ...sel, kind }),

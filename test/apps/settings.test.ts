@@ -4,6 +4,7 @@ import { SETTINGS, USER_SETTINGS, checkSetting, settingText, settingsOf, writeSe
 import type { CommandContext, ServerSettings } from '../../src/commands/context.js';
 import { runCommand } from '../../src/commands/program.js';
 import { DEFAULT_EGRESS } from '../../src/egress/index.js';
+import { checkConfigChange } from '../../src/pipeline/buildpack-egress.js';
 import { SlipwayError } from '../../src/errors.js';
 import { Store, type App, type User } from '../../src/store/index.js';
 import { Layout } from '../../src/store/layout.js';
@@ -162,6 +163,16 @@ describe('apps/settings', () => {
     // Setting the admin's value again as a member does not inherit the admin's trust.
     writeSetting(store, fresh('dev'), 'origin', local, { admin: false });
     expect(settingsOf(fresh('dev')).setByAdmin('origin')).to.equal(false);
+  });
+
+  it("records an admin's host-path BUILDPACK_URL config var as theirs, and a member's change of it never", () => {
+    const change = (value: string, admin: boolean) =>
+      checkConfigChange(store, fresh('dev'), { set: { BUILDPACK_URL: value }, unset: [], secret: [] }, { admin, settings: DEFAULT_EGRESS });
+    change('/opt/buildpacks/ruby', true);
+    expect(settingsOf(fresh('dev')).configSetByAdmin('BUILDPACK_URL', '/opt/buildpacks/ruby')).to.equal(true);
+    expect(settingsOf(fresh('dev')).configSetByAdmin('BUILDPACK_URL', '/opt/buildpacks/other')).to.equal(false);
+    change('https://github.com/heroku/heroku-buildpack-ruby.git', false);
+    expect(settingsOf(fresh('dev')).configSetByAdmin('BUILDPACK_URL', '/opt/buildpacks/ruby')).to.equal(false);
   });
 
   it('refuses a user who may not use the app, and an upstream they may not use', async () => {

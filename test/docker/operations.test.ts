@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { homeId, releaseImageLabels } from '../../src/docker/labels.js';
 import { query } from '../e2e/db.js';
-import { BIN, appRepo, push, setMessage, ssh, tmpdir, useServer } from '../e2e/harness.js';
+import { BIN, appRepo, push, setMessage, ssh, tmpdir, useServer, type Result } from '../e2e/harness.js';
 import { EngineProxy } from '../support/engine-proxy.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { requires } from '../support/requires.js';
@@ -58,54 +58,109 @@ describe('docker operations (real dockerd)', function () {
   });
 
   describe('per-app driver on a process server', () => {
-    // The engine's socket does not exist until the test starts the proxy: a process server must not care.
+    // The engine's socket does not exist until a test starts the proxy: a process server must not care.
     const engine = new EngineProxy();
     const env = useServer({ env: { DOCKER_HOST: engine.dockerHost } });
     const APP = 'opsmixed';
     let repo: string;
+    /** v1, pushed with no engine anywhere, as it was right after its push. */
+    let first: { socketBefore: boolean; pushed: Result; body: string };
+
+    // Every test may run alone, in any order: v1 is pushed here as a process, and each test first
+    // brings the app where it starts (processLive, containerLive). In file order those find it there
+    // already and push nothing.
+    before(async () => {
+      const { server, key } = env;
+      const socketBefore = fs.existsSync(engine.socket);
+      expect(server.cli(['apps:create', APP]).code).to.equal(0);
+      repo = appRepo('procfile-hello');
+      setMessage(repo, 'as a process');
+      const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
+      first = { socketBefore, pushed, body: (await server.get(APP)).body };
+    });
 
     after(async () => {
       await engine.close();
       if (env.server) await removeFromEngine(docker, [`slipway.home=${homeId(env.server.home)}`]);
     });
 
-    it('starts and serves process apps with no engine anywhere', async () => {
+    const releaseRows = () =>
+      query<{ version: number; status: string; driver: string | null }>(
+        env.server.home,
+        'SELECT r.version, r.status, r.driver FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version',
+        APP,
+      );
+    /** The live release's row. */
+    const live = () => {
+      const [{ current }] = query<{ current: number }>(env.server.home, 'SELECT current_release AS current FROM apps WHERE name = ?', APP);
+      return releaseRows().find((r) => r.version === current)!;
+    };
+    const deploy = async (driver: 'process' | 'docker', body: string) => {
       const { server, key } = env;
-      expect(fs.existsSync(engine.socket)).to.equal(false);
-      expect(server.cli(['apps:create', APP]).code).to.equal(0);
-      repo = appRepo('procfile-hello');
-      setMessage(repo, 'as a process');
+      expect(server.cli(['apps:set', APP, `driver=${driver}`]).code).to.equal(0);
+      setMessage(repo, body);
       const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
       expect(r.code, r.stderr).to.equal(0);
-      expect((await server.get(APP)).body).to.equal('as a process');
+    };
+    /** A live release that runs as a process (the engine as it is). */
+    const processLive = async () => {
+      if (live().driver === 'process') return;
+      // Stopping the container it replaces needs the engine.
+      await engine.open();
+      await deploy('process', 'as a process');
+    };
+    /** The engine up and a live release in a container. */
+    const containerLive = async () => {
+      await engine.open();
+      if (live().driver !== 'docker') await deploy('docker', 'in a container');
+    };
+
+    it('starts and serves process apps with no engine anywhere', () => {
+      expect(first.socketBefore).to.equal(false);
+      expect(first.pushed.code, first.pushed.stderr).to.equal(0);
+      expect(first.body).to.equal('as a process');
+      expect(releaseRows()[0]).to.deep.equal({ version: 1, status: 'succeeded', driver: 'process' });
     });
 
     it('an app switched to docker while the engine is missing: one clear line, the process release keeps serving', async () => {
       const { server, key } = env;
+      await processLive();
+      await engine.close();
+      const before = live();
+      const body = (await server.get(APP)).body;
       expect(server.cli(['apps:set', APP, 'driver=docker']).code).to.equal(0);
       setMessage(repo, 'never live');
       const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
       expect(failureLines(r.stderr), r.stderr).to.have.length(1);
-      expect((await server.get(APP)).body).to.equal('as a process');
-      expect(server.cli(['releases', APP]).stdout).to.match(/^v1\*\s/m);
+      expect((await server.get(APP)).body).to.equal(body);
+      expect(server.cli(['releases', APP]).stdout).to.match(new RegExp(`^v${before.version}\\*\\s`, 'm'));
+      // The release never ran: its container build found no engine, so it has no driver.
+      expect(releaseRows().at(-1)).to.deep.equal({ version: before.version + 1, status: 'failed', driver: null });
     });
 
     it('once the engine is up, the next deploy runs in a container and the old process stops', async () => {
       const { server, key } = env;
+      await processLive();
       await engine.open();
+      const before = live();
+      expect(server.cli(['apps:set', APP, 'driver=docker']).code).to.equal(0);
       setMessage(repo, 'in a container');
       const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
       expect(r.code, r.stderr).to.equal(0);
       expect((await server.get(APP)).body).to.equal('in a container');
+      const now = live();
+      expect(now).to.include({ status: 'succeeded', driver: 'docker' });
+      expect(now.version).to.be.greaterThan(before.version);
       const running = await containersOf(server.home, APP, ['slipway.role=instance']);
-      expect(running.map((c) => [c.Labels['slipway.release'], c.State])).to.deep.equal([['3', 'running']]);
+      expect(running.map((c) => [c.Labels['slipway.release'], c.State])).to.deep.equal([[String(now.version), 'running']]);
       const ps = server.cli(['ps', APP]).stdout;
-      expect(ps).to.match(/web\.1\s+up\s+v3/);
-      expect(ps).to.not.match(/v1/);
+      expect(ps).to.match(new RegExp(`web\\.1\\s+up\\s+v${now.version}\\b`));
+      expect(ps).to.not.match(new RegExp(`\\bv${before.version}\\b`));
     });
 
     it('run and enter go to the container, not the host', async () => {
       const { server, key } = env;
+      await containerLive();
       const [c] = await containersOf(server.home, APP, ['slipway.role=instance']);
       const hostname = (await docker.getContainer(c!.Id).inspect()).Config.Hostname;
       const entered = ssh(key.key, server.ports.ssh, ['enter', APP, 'web.1'], 'hostname\n');
@@ -123,39 +178,34 @@ describe('docker operations (real dockerd)', function () {
 
     it('switched back to process, a daemon restart keeps the live release in its container', async () => {
       const { server } = env;
+      await containerLive();
+      const body = (await server.get(APP)).body;
       const [before] = await containersOf(server.home, APP, ['slipway.role=instance']);
       expect(server.cli(['apps:set', APP, 'driver=process']).code).to.equal(0);
       await server.stop();
       await server.boot();
-      expect((await server.get(APP)).body).to.equal('in a container');
+      expect((await server.get(APP)).body).to.equal(body);
       const after = await containersOf(server.home, APP, ['slipway.role=instance']);
       expect(after.map((c) => [c.Id, c.State])).to.deep.equal([[before!.Id, 'running']]);
     });
 
     it('the next release is a process and the container is gone', async () => {
       const { server, key } = env;
-      setMessage(repo, 'a process again');
-      const r = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
-      expect(r.code, r.stderr).to.equal(0);
+      await containerLive();
+      const before = live();
+      await deploy('process', 'a process again');
       expect((await server.get(APP)).body).to.equal('a process again');
       expect(await containersOf(server.home, APP)).to.deep.equal([]);
-      expect(server.cli(['ps', APP]).stdout).to.match(/web\.1\s+up\s+v4\s+\d+\s+\d+/);
+      const now = live();
+      expect(server.cli(['ps', APP]).stdout).to.match(new RegExp(`web\\.1\\s+up\\s+v${now.version}\\s+\\d+\\s+\\d+`));
       const ran = ssh(key.key, server.ports.ssh, ['run', APP, '--', 'hostname']);
       expect(ran.code, ran.stderr).to.equal(0);
       // A process guest names itself after the one-off (a container would say its id).
-      expect(ran.stdout.trim()).to.match(new RegExp(`^${APP}\\.v4\\.run\\.`));
-      // Each release remembers the driver it ran on; v2 never ran (its container build found no engine).
-      expect(
-        query(
-          server.home,
-          'SELECT r.version, r.status, r.driver FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version',
-          APP,
-        ),
-      ).to.deep.equal([
-        { version: 1, status: 'succeeded', driver: 'process' },
-        { version: 2, status: 'failed', driver: null },
-        { version: 3, status: 'succeeded', driver: 'docker' },
-        { version: 4, status: 'succeeded', driver: 'process' },
+      expect(ran.stdout.trim()).to.match(new RegExp(`^${APP}\\.v${now.version}\\.run\\.`));
+      // Each release remembers the driver it ran on.
+      expect([before, now].map((r) => [r.status, r.driver])).to.deep.equal([
+        ['succeeded', 'docker'],
+        ['succeeded', 'process'],
       ]);
     });
   });
@@ -167,7 +217,6 @@ describe('docker operations (real dockerd)', function () {
     const APP = 'opsrot';
     const FOREIGN = 'f0reign000';
     let repo: string;
-    let live: string;
 
     after(async () => {
       await engine.close();
@@ -182,42 +231,66 @@ describe('docker operations (real dockerd)', function () {
       expect((await server.get(APP)).body).to.equal(body);
       return r;
     };
+    const releaseRows = () =>
+      query<{ version: number; status: string }>(
+        env.server.home,
+        'SELECT r.version, r.status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version',
+        APP,
+      );
+    const liveVersion = () => query<{ v: number }>(env.server.home, 'SELECT current_release AS v FROM apps WHERE name = ?', APP)[0]!.v;
 
-    it('rotation removes the containers and images of pruned releases, never the live one or its rollback target', async () => {
+    // Every test may run alone, in any order: the app keeps two releases, and two are deployed here;
+    // each test opens or closes the engine as it needs it.
+    before(async () => {
       const { server } = env;
-      const home = homeId(server.home);
       expect(server.cli(['apps:create', APP]).code).to.equal(0);
       expect(server.cli(['apps:set', APP, 'releases.keep=2']).code).to.equal(0);
       repo = appRepo('procfile-hello');
       await deploy('one');
       await deploy('two');
-      // What v1 and v2 could have left behind: a one-off's container, and Dockerfile-built images.
-      const leftover = await labelledContainer({ ...releaseImageLabels(APP, 1, home), 'slipway.role': 'one-off' }, false);
-      const v1Image = await releaseImage(`slipway/${APP}:v1`, releaseImageLabels(APP, 1, home));
-      const v2Image = await releaseImage(`slipway/${APP}:v2`, releaseImageLabels(APP, 2, home));
+    });
+
+    it('rotation removes the containers and images of pruned releases, never the live one or its rollback target', async () => {
+      const { server } = env;
+      await engine.open();
+      const home = homeId(server.home);
+      // The two kept releases: the next deploy prunes the older; the newer stays as the rollback target.
+      const [older, newer] = releaseRows()
+        .filter((r) => r.status === 'succeeded')
+        .map((r) => r.version)
+        .slice(-2) as [number, number];
+      // What they could have left behind: a one-off's container, and Dockerfile-built images.
+      const leftover = await labelledContainer({ ...releaseImageLabels(APP, older, home), 'slipway.role': 'one-off' }, false);
+      const olderImage = await releaseImage(`slipway/${APP}:v${older}`, releaseImageLabels(APP, older, home));
+      const newerImage = await releaseImage(`slipway/${APP}:v${newer}`, releaseImageLabels(APP, newer, home));
       // Another server on this engine with an app of the same name: not ours to touch.
-      const foreignImage = await releaseImage(`slipway/${APP}:v1-${FOREIGN}`, releaseImageLabels(APP, 1, FOREIGN));
+      const foreignImage = await releaseImage(`slipway/${APP}:v${older}-${FOREIGN}`, releaseImageLabels(APP, older, FOREIGN));
 
       const r = await deploy('three');
-      expect(r.stderr).to.include('Pruned old releases: v1');
+      const made = liveVersion();
+      expect(r.stderr).to.match(new RegExp(`Pruned old releases: v${older}\\b(?!,)`));
       expect(await exists(leftover)).to.equal(false);
-      expect(await exists(docker.getImage(v1Image))).to.equal(false);
-      expect(await exists(docker.getImage(v2Image))).to.equal(true);
+      expect(await exists(docker.getImage(olderImage))).to.equal(false);
+      expect(await exists(docker.getImage(newerImage))).to.equal(true);
       expect(await exists(docker.getImage(foreignImage))).to.equal(true);
       const running = await containersOf(server.home, APP, ['slipway.role=instance']);
-      expect(running.map((c) => [c.Labels['slipway.release'], c.State])).to.deep.equal([['3', 'running']]);
-      live = running[0]!.Id;
-      expect(query(server.home, 'SELECT version, status FROM releases ORDER BY version')).to.deep.equal([
-        { version: 1, status: 'pruned' },
-        { version: 2, status: 'succeeded' },
-        { version: 3, status: 'succeeded' },
+      expect(running.map((c) => [c.Labels['slipway.release'], c.State])).to.deep.equal([[String(made), 'running']]);
+      expect(releaseRows().filter((x) => [older, newer, made].includes(x.version))).to.deep.equal([
+        { version: older, status: 'pruned' },
+        { version: newer, status: 'succeeded' },
+        { version: made, status: 'succeeded' },
       ]);
     });
 
     it("a restarted daemon serves from the same container and removes a stray of a non-live release, but not another server's", async () => {
       const { server } = env;
+      await engine.open();
       const home = homeId(server.home);
+      const live = liveVersion();
+      const body = (await server.get(APP)).body;
+      const [serving] = await containersOf(server.home, APP, ['slipway.role=instance']);
       await server.stop();
+      // v1 is never live here (two releases are deployed before any test).
       const labels = {
         'slipway.app': APP,
         'slipway.release': '1',
@@ -228,11 +301,11 @@ describe('docker operations (real dockerd)', function () {
       const stray = await labelledContainer({ ...labels, 'slipway.home': home }, true);
       const foreign = await labelledContainer({ ...labels, 'slipway.home': FOREIGN }, true);
       await server.boot();
-      expect(server.output).to.include(`${APP}.v3.web.1 adopted`);
+      expect(server.output).to.include(`${APP}.v${live}.web.1 adopted`);
       expect(server.output).to.include(`${APP}.v1.web.1: removing container`);
-      expect((await server.get(APP)).body).to.equal('three');
+      expect((await server.get(APP)).body).to.equal(body);
       const instances = await containersOf(server.home, APP, ['slipway.role=instance']);
-      expect(instances.map((c) => c.Id)).to.deep.equal([live]);
+      expect(instances.map((c) => c.Id)).to.deep.equal([serving!.Id]);
       expect(await exists(stray)).to.equal(false);
       expect((await foreign.inspect()).State.Running).to.equal(true);
       await foreign.remove({ force: true });
@@ -240,6 +313,10 @@ describe('docker operations (real dockerd)', function () {
 
     it('with the engine stopped: one clear line, and the live release keeps its state in the store', async () => {
       const { server, key } = env;
+      // Up first, so the live release is the one the engine ran.
+      await engine.open();
+      const live = liveVersion();
+      const body = (await server.get(APP)).body;
       await engine.close();
       setMessage(repo, 'four');
       const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
@@ -256,16 +333,15 @@ describe('docker operations (real dockerd)', function () {
       ).to.have.length(1);
       expect(restart.stderr).to.match(ENGINE_LINE);
 
-      expect(query(server.home, 'SELECT current_release FROM apps WHERE name = ?', APP)).to.deep.equal([{ current_release: 3 }]);
-      expect(
-        query(server.home, 'SELECT status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? AND r.version = 3', APP),
-      ).to.deep.equal([{ status: 'succeeded' }]);
-      expect(server.cli(['releases', APP]).stdout).to.match(/^v3\*\s+\S+\s+succeeded/m);
+      expect(liveVersion()).to.equal(live);
+      expect(releaseRows().find((r) => r.version === live)).to.deep.equal({ version: live, status: 'succeeded' });
+      expect(server.cli(['releases', APP]).stdout).to.match(new RegExp(`^v${live}\\*\\s+\\S+\\s+succeeded`, 'm'));
       // The container itself never depended on Slipway reaching the engine.
-      expect((await server.get(APP)).body).to.equal('three');
+      expect((await server.get(APP)).body).to.equal(body);
     });
 
-    it('slipway server --driver docker without an engine exits non-zero with that one line', () => {
+    it('slipway server --driver docker without an engine exits non-zero with that one line', async () => {
+      await engine.close();
       const home = tmpdir('home');
       const r = spawnSync(BIN, ['server', '--driver', 'docker', '--ssh-port', '0', '--http-port', '0', '--router-port', '0'], {
         env: { ...process.env, SLIPWAY_HOME: home, DOCKER_HOST: engine.dockerHost },

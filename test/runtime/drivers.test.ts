@@ -7,6 +7,7 @@ import { DriverMultiplexer } from '../../src/runtime/multiplexer.js';
 import { ProcessDriver } from '../../src/runtime/process/index.js';
 import path from 'node:path';
 import { Store } from '../../src/store/index.js';
+import { settingsOf } from '../../src/apps/settings.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { driverContract } from './driver-contract.js';
 
@@ -32,6 +33,7 @@ driverContract('multiplexer', {
     DriverMultiplexer.create({
       store: Store.open(path.join(home, 'slipway.db')),
       serverDefault: 'process',
+      appDriver: (app) => settingsOf(app).get('driver'),
       create: async () =>
         new ProcessDriver({
           guests: await GuestHost.create({ home }),

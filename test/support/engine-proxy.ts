@@ -34,7 +34,14 @@ export class EngineProxy {
     return `unix://${this.socket}`;
   }
 
+  /** True while the socket answers (between `open` and `close`). */
+  get running(): boolean {
+    return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Starts answering; a no-op when it already does, so each test can ask for the engine it needs. */
   async open(target = '/var/run/docker.sock'): Promise<void> {
+    if (this.running) return;
     const proc = spawn(process.execPath, ['-e', SCRIPT, target, this.socket], { stdio: ['ignore', 'pipe', 'inherit'] });
     this.proc = proc;
     await new Promise<void>((resolve, reject) => {
@@ -45,7 +52,7 @@ export class EngineProxy {
 
   async close(): Promise<void> {
     const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
+    if (!proc || !this.running) return;
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
     await exited;

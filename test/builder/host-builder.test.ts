@@ -1,0 +1,94 @@
+import { expect } from 'chai';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BuildRequest } from '../../src/builder/builder.js';
+import { createBuilders } from '../../src/builder/builders.js';
+import { HostBuilder } from '../../src/builder/host-builder.js';
+import { GuestHost } from '../../src/guest/host.js';
+import type { ImageBuilder } from '../../src/builder/builder.js';
+import { requires } from '../support/requires.js';
+import { BUILTIN_DIR, cleanup, makeBuildpack, tempDir } from './helpers.js';
+
+/** A buildpack in the app's source that says who built it and what ENV_DIR held. */
+const PROBE = {
+  detect: 'echo Probe',
+  compile: 'echo "uid=$(id -u) greeting=$(cat "$3/GREETING")" > "$1/built.txt"; echo "-----> probed"',
+  release: 'echo "--- {}"',
+};
+
+/** A build request of a fresh app whose source names the probe buildpack (`.buildpacks`). */
+async function request(user?: BuildRequest['user']): Promise<{ req: BuildRequest; lines: string[] }> {
+  const root = await tempDir();
+  const buildDir = path.join(root, 'build');
+  await makeBuildpack(path.join(buildDir, 'probe'), PROBE);
+  fs.writeFileSync(path.join(buildDir, '.buildpacks'), './probe\n');
+  fs.writeFileSync(path.join(buildDir, 'Procfile'), 'web: ./serve\n');
+  // As the pipeline's dirs are: the app's own, searchable by its guest user.
+  fs.chmodSync(root, 0o755);
+  const lines: string[] = [];
+  const req: BuildRequest = {
+    app: { id: 1, name: 'probed' },
+    release: 1,
+    jobId: 7,
+    buildDir,
+    context: { kind: 'dir', dir: buildDir },
+    env: { GREETING: 'hello' },
+    envDir: path.join(root, 'env'),
+    cacheDir: path.join(root, 'cache'),
+    workDir: path.join(root, 'tmp'),
+    builtinDir: BUILTIN_DIR,
+    user,
+    mayUse: () => false,
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+  };
+  return { req, lines };
+}
+
+describe('builder/builders: one builder of each kind', () => {
+  it('buildpack builders ask for the egress check, the Dockerfile builder does not; none touches the engine until it builds', () => {
+    let asked = 0;
+    const builders = createBuilders({
+      images: () => {
+        asked++;
+        return {} as ImageBuilder;
+      },
+    });
+    expect(Object.fromEntries(Object.entries(builders).map(([k, b]) => [k, b.runsBuildpacks]))).to.deep.equal({
+      host: true,
+      container: true,
+      dockerfile: false,
+    });
+    expect(asked).to.equal(0);
+  });
+});
+
+describe('builder/host-builder: buildpacks on this host', function () {
+  this.timeout(60_000);
+  after(cleanup);
+
+  it("without guests: builds as the server's user, with ENV_DIR written from the config and the Procfile's types", async () => {
+    const { req, lines } = await request();
+    const result = await new HostBuilder().build(req);
+    expect(fs.readFileSync(path.join(req.buildDir, 'built.txt'), 'utf8')).to.equal(`uid=${process.getuid!()} greeting=hello\n`);
+    expect(result.buildpacks).to.deep.equal(['./probe']);
+    expect(result.processTypes).to.deep.equal({ web: './serve' });
+    expect(lines).to.include('-----> probed');
+  });
+
+  describe('with guests', () => {
+    requires('guests');
+    const USER = { uid: 64177, gid: 64177 };
+
+    it("runs the build in a guest as the app's own user", async () => {
+      const home = await tempDir('slipway-home-');
+      const { req, lines } = await request(USER);
+      const result = await new HostBuilder(await GuestHost.create({ home })).build(req);
+      expect(fs.readFileSync(path.join(req.buildDir, 'built.txt'), 'utf8')).to.equal(`uid=${USER.uid} greeting=hello\n`);
+      expect(result.processTypes).to.deep.equal({ web: './serve' });
+      expect(lines).to.include('-----> probed');
+      // ENV_DIR is the app user's to read, and nobody else's.
+      expect(fs.statSync(req.envDir).uid).to.equal(USER.uid);
+    });
+  });
+});
