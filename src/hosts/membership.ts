@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { SlipwayError, invalid, notFound } from '../errors.js';
 import { SEALED_PREFIX, type SecretBox } from '../secrets/box.js';
 import type { Host, Store } from '../store/index.js';
-import { engineClient, requireAnswer, type EngineCredentials } from './engines.js';
+import { answer, engineClient, requireAnswer, type EngineCredentials } from './engines.js';
 import { engineMessage, initSwarm, requireManager, type EngineInfo, type Manager, type SwarmInfo } from './swarm.js';
 
 /** What every hosts operation needs: the store, the box that seals engine credentials, the manager. */
@@ -67,7 +67,10 @@ export async function addHost(deps: HostDeps, req: AddHost): Promise<{ host: Hos
   const remote = engineClient({ address: req.engine, credentials: req.credentials });
   await requireAnswer(remote, req.engine);
   await requireAnswer(manager.docker, manager.address);
-  const [theirs, ours] = (await Promise.all([remote.info(), manager.docker.info()])) as EngineInfo[];
+  const [theirs, ours] = (await Promise.all([
+    answer(req.engine, () => remote.info()),
+    answer(manager.address, () => manager.docker.info()),
+  ])) as EngineInfo[];
   if (theirs.Architecture !== ours.Architecture)
     throw new SlipwayError(
       'host_architecture',

@@ -1,0 +1,130 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import Docker from 'dockerode';
+import { SlipwayError } from '../../src/errors.js';
+import { engineClient } from '../../src/hosts/engines.js';
+import { addHost, type HostDeps } from '../../src/hosts/membership.js';
+import { managerState } from '../../src/hosts/swarm.js';
+import { SecretBox } from '../../src/secrets/box.js';
+import { Store } from '../../src/store/index.js';
+
+/**
+ * An admin's bad input to hosts:add and an engine that misbehaves after a
+ * good ping: one line each, nothing recorded, and never a call left hanging
+ * or a rejection nobody catches (the daemon asks managerState at start
+ * without waiting for it).
+ */
+function engine(onInfo: (res: http.ServerResponse) => void): { socket: string; address: string; close: () => void } {
+  const socket = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-engine-')), 'docker.sock');
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? '').replace(/^\/v[\d.]+/, '');
+    if (url === '/_ping') return void res.end('OK');
+    if (url === '/info') return onInfo(res);
+    res.statusCode = 500;
+    res.end('{"message":"not expected"}');
+  });
+  server.listen(socket);
+  return {
+    socket,
+    address: `unix://${socket}`,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+const info = (res: http.ServerResponse) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(
+    JSON.stringify({
+      ID: 'ours',
+      Architecture: 'x86_64',
+      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false },
+    }),
+  );
+};
+
+const refusal = (address: string, credentials?: { key?: string }) => {
+  try {
+    engineClient({ address, credentials });
+    return 'accepted';
+  } catch (err) {
+    return (err as Error).message;
+  }
+};
+
+describe('hosts: engine addresses and engines that misbehave', () => {
+  it('refuses an address with a newline, space or control character, whose record would print more than one line', () => {
+    for (const address of [
+      'tcp://10.0.0.2:2376\n-----> Added host evil',
+      'tcp://10.0.\t0.2',
+      'unix:///run/x y.sock',
+      'ssh://root@10.0.0.3\u0000',
+    ]) {
+      const message = refusal(address);
+      expect(message, JSON.stringify(address)).to.match(/holds spaces or control characters/);
+      expect(message).to.not.include('\n');
+    }
+  });
+
+  it('refuses an address longer than 500 characters, naming only its start', () => {
+    const message = refusal(`tcp://${'a'.repeat(600)}.example:2376`);
+    expect(message).to.match(/is longer than 500 characters/);
+    expect(message.length).to.be.below(300);
+  });
+
+  it('refuses a password in the address (it would be stored and shown in clear), a user on tcp:// and an SSH user that reads as an option', () => {
+    expect(refusal('ssh://root:hunter2@10.0.0.3')).to.match(/holds a password/);
+    expect(refusal('tcp://admin:hunter2@10.0.0.2:2375')).to.match(/has a user or password/);
+    expect(refusal('ssh://-oProxyCommand=touch%20%2Ftmp%2Fx@10.0.0.3')).to.match(/names an invalid user/);
+    expect(refusal('ssh://-oProxyCommand=x@10.0.0.3')).to.match(/names an invalid user/);
+    expect(refusal('ssh://deploy@10.0.0.3:2222', { key: 'k' })).to.equal('accepted');
+    expect(refusal('ssh://root@node3.example')).to.equal('accepted');
+  });
+
+  it('refuses, in one line, an engine that answers the ping and then never answers info; nothing is recorded', async () => {
+    const ours = engine(info);
+    const held: http.ServerResponse[] = [];
+    const theirs = engine((res) => void held.push(res));
+    const store = Store.open(':memory:');
+    try {
+      const deps: HostDeps = {
+        store,
+        secrets: new SecretBox(crypto.randomBytes(32)),
+        manager: { docker: new Docker({ socketPath: ours.socket }), address: ours.address },
+      };
+      const err = await addHost(deps, { name: 'slow', engine: theirs.address }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(SlipwayError);
+      expect((err as SlipwayError).code).to.equal('host_unreachable');
+      expect((err as SlipwayError).message).to.equal(`the Docker engine at ${theirs.address} does not answer (no answer within 5 s)`);
+      expect(held).to.have.length(1);
+      expect(store.hosts.list()).to.deep.equal([]);
+    } finally {
+      ours.close();
+      theirs.close();
+      store.close();
+    }
+  });
+
+  it("says the Swarm has no manager, rather than rejecting, when the server's engine pings but fails info", async () => {
+    const broken = engine((res) => {
+      res.statusCode = 500;
+      res.setHeader('content-type', 'application/json');
+      res.end('{"message":"engine is shutting down"}');
+    });
+    try {
+      const state = await managerState({ docker: new Docker({ socketPath: broken.socket }), address: broken.address });
+      expect(state.ok).to.equal(false);
+      expect(state.ok ? '' : state.why).to.include(
+        `the Swarm has no manager: the Docker engine at ${broken.address} does not answer (engine is shutting down)`,
+      );
+    } finally {
+      broken.close();
+    }
+  });
+});
