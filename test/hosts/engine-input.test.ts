@@ -58,6 +58,43 @@ const refusal = (address: string, credentials?: { key?: string }) => {
   }
 };
 
+/**
+ * A manager of an active Swarm (cluster C, node n1) or an engine that is a
+ * worker of it (node n2): what addHost asks of an engine that joins no one.
+ */
+function swarmEngine(id: string, nodeId: string, manager: boolean) {
+  const updates: string[] = [];
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? '').replace(/^\/v[\d.]+/, '');
+    res.setHeader('content-type', 'application/json');
+    if (url === '/_ping') return void res.end('OK');
+    if (url === '/info')
+      return void res.end(
+        JSON.stringify({
+          ID: id,
+          Architecture: 'x86_64',
+          Swarm: { NodeID: nodeId, NodeAddr: '10.0.0.1', LocalNodeState: 'active', ControlAvailable: manager, Cluster: { ID: 'C' } },
+        }),
+      );
+    const node = /^\/nodes\/(\w+)(\/update)?/.exec(url.split('?')[0]!);
+    if (node && !node[2]) return void res.end(JSON.stringify({ ID: node[1], Version: { Index: 1 }, Spec: { Labels: {} } }));
+    if (node && node[2]) {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => {
+        updates.push(`${node[1]} ${body}`);
+        res.end('{}');
+      });
+      return;
+    }
+    res.statusCode = 500;
+    res.end('{"message":"not expected"}');
+  });
+  const socket = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-engine-')), 'docker.sock');
+  server.listen(socket);
+  return { socket, address: `unix://${socket}`, updates, close: () => (server.closeAllConnections(), server.close()) };
+}
+
 describe('hosts: engine addresses and engines that misbehave', () => {
   it('refuses an address with a newline, space or control character, whose record would print more than one line', () => {
     for (const address of [
@@ -125,6 +162,32 @@ describe('hosts: engine addresses and engines that misbehave', () => {
       );
     } finally {
       broken.close();
+    }
+  });
+
+  it('adds two hosts of the same name asked at once as one host and one refusal, the added one kept', async () => {
+    const ours = swarmEngine('ours', 'n1', true);
+    const worker = swarmEngine('theirs', 'n2', false);
+    const store = Store.open(':memory:');
+    try {
+      const deps: HostDeps = {
+        store,
+        secrets: new SecretBox(crypto.randomBytes(32)),
+        manager: { docker: new Docker({ socketPath: ours.socket }), address: ours.address },
+      };
+      const results = await Promise.allSettled([
+        addHost(deps, { name: 'node1', engine: ours.address }),
+        addHost(deps, { name: 'node1', engine: worker.address }),
+      ]);
+      const added = results.filter((r) => r.status === 'fulfilled');
+      const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as SlipwayError);
+      expect(added).to.have.length(1);
+      expect(refused.map((e) => [e.code, e.message])).to.deep.equal([['host_exists', 'a host named node1 exists already']]);
+      expect(store.hosts.list().map((h) => [h.name, h.engine])).to.deep.equal([['node1', ours.address]]);
+    } finally {
+      ours.close();
+      worker.close();
+      store.close();
     }
   });
 });
