@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
 import { SlipwayError, invalid } from '../errors.js';
+import { KNOWN_HOSTS_FILES, knownHostKeys } from './known-hosts.js';
 
 /** What reaching a host's engine takes beyond its address: TLS files (tcp://) or an SSH key (ssh://), PEM texts. */
 export interface EngineCredentials {
@@ -36,7 +37,7 @@ const FORMS = 'unix:///PATH, tcp://HOST[:PORT] (with --ca, --cert, --key for TLS
  * spaces (the URL parser drops a newline, the record would keep it) and no
  * password (engine credentials are sealed; an address is not).
  */
-export function engineClient(spec: EngineSpec, opts: { timeoutMs?: number } = {}): Docker {
+export function engineClient(spec: EngineSpec, opts: { timeoutMs?: number; knownHosts?: string[] } = {}): Docker {
   const { address, credentials: c = {} } = spec;
   const bad = (why: string) => invalid(`the engine address ${JSON.stringify(address.slice(0, 100))} ${why}`, `use ${FORMS}`);
   const timeout = opts.timeoutMs ?? CALL_MS;
@@ -72,14 +73,32 @@ export function engineClient(spec: EngineSpec, opts: { timeoutMs?: number } = {}
     if (url.password) throw bad('holds a password, which would be stored and shown in clear; give the private key with --key');
     if (!SSH_USER.test(decodeURIComponent(url.username))) throw bad('names an invalid user (letters, digits, ".", "_" and "-")');
     if (c.ca || c.cert) throw bad('is SSH, which takes only --key (the private key), no --ca or --cert');
+    const port = Number(url.port || 22);
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    // As `ssh` itself: only a host key known_hosts trusts. The engine is given the Swarm's join token
+    // and the key signs in to it: an impostor on the way must get neither.
+    const known = knownHostKeys(host, port, opts.knownHosts ?? KNOWN_HOSTS_FILES);
+    if (!known.size)
+      throw new SlipwayError(
+        'host_key_unknown',
+        `no known host key for ${host}${port === 22 ? '' : ` port ${port}`} in ${(opts.knownHosts ?? KNOWN_HOSTS_FILES).join(' or ')}`,
+        {
+          status: 422,
+          hint: `on the server host, check its fingerprint and add it: ssh-keyscan ${port === 22 ? '' : `-p ${port} `}${host} >> ~/.ssh/known_hosts`,
+        },
+      );
     return new Docker({
       protocol: 'ssh',
-      host: url.hostname,
-      port: Number(url.port || 22),
+      host,
+      port,
       username: decodeURIComponent(url.username),
-      timeout,
+      // No `timeout` here: Node's http client calls setTimeout on the socket, which an SSH channel lacks
+      // (an uncaught TypeError). Calls are bounded by answer() and ssh2's own readyTimeout instead.
       // The engine is reached as `docker system dial-stdio` over SSH (what the docker CLI does too).
-      sshOptions: c.key ? { privateKey: c.key } : { agent: process.env.SSH_AUTH_SOCK },
+      sshOptions: {
+        ...(c.key ? { privateKey: c.key } : { agent: process.env.SSH_AUTH_SOCK }),
+        hostVerifier: (key: Buffer) => known.has(key.toString('base64')),
+      },
     } as Docker.DockerOptions);
   }
   throw bad('is not one Slipway knows');

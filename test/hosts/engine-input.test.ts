@@ -49,9 +49,18 @@ const info = (res: http.ServerResponse) => {
   );
 };
 
+/** A known_hosts file trusting KEY for the given `[host]:port` or host names. */
+function knownHosts(lines: string[]): string {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-known-')), 'known_hosts');
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+const SOME_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5';
+const TEST_KNOWN = knownHosts([`[10.0.0.3]:2222 ${SOME_KEY}`, `node3.example ${SOME_KEY}`]);
+
 const refusal = (address: string, credentials?: { key?: string }) => {
   try {
-    engineClient({ address, credentials });
+    engineClient({ address, credentials }, { knownHosts: [TEST_KNOWN] });
     return 'accepted';
   } catch (err) {
     return (err as Error).message;
