@@ -194,7 +194,8 @@ export async function labelNode(docker: Docker, nodeId: string, labels: Record<s
 export function parseLabels(args: string[]): Record<string, string | null> {
   const out: Record<string, string | null> = {};
   for (const a of args) {
-    const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,99})(?:=(.{0,200})|(-))$/.exec(a);
+    // Values are shown to every admin in `hosts`: no control characters (a terminal would run an escape).
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,99})(?:=([^\x00-\x1f\x7f]{0,200})|(-))$/.exec(a);
     if (!m) throw invalid(`invalid label ${JSON.stringify(a.slice(0, 70))}`, 'write KEY=VALUE to set a label, KEY- to remove it');
     if (m[1]!.startsWith('slipway.')) throw invalid(`labels starting with "slipway." are Slipway's own`, 'pick another key');
     out[m[1]!] = m[3] ? null : m[2]!;

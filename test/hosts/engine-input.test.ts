@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import Docker from 'dockerode';
 import { SlipwayError } from '../../src/errors.js';
 import { engineClient } from '../../src/hosts/engines.js';
-import { addHost, type HostDeps } from '../../src/hosts/membership.js';
+import { addHost, parseLabels, type HostDeps } from '../../src/hosts/membership.js';
 import { managerState } from '../../src/hosts/swarm.js';
 import { SecretBox } from '../../src/secrets/box.js';
 import { Store } from '../../src/store/index.js';
@@ -198,5 +198,11 @@ describe('hosts: engine addresses and engines that misbehave', () => {
       worker.close();
       store.close();
     }
+  });
+
+  it('refuses label values with control characters, which `hosts` would print to every admin', () => {
+    for (const label of ['env=a\rb', 'env=\u001b[2J\u001b[31mred', 'env=a\u007f'])
+      expect(() => parseLabels([label]), JSON.stringify(label)).to.throw(/invalid label/);
+    expect(parseLabels(['env=prod eu-west'])).to.deep.equal({ env: 'prod eu-west' });
   });
 });
