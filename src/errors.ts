@@ -133,6 +133,7 @@ export type ErrorCode =
   | 'host_join_failed'
   | 'host_is_manager'
   | 'host_unreachable'
+  | 'host_key_unknown'
   | 'swarm_unavailable'
   // Secrets.
   | 'secret_key'

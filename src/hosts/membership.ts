@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { SlipwayError, invalid, notFound } from '../errors.js';
 import { SEALED_PREFIX, type SecretBox } from '../secrets/box.js';
 import type { Host, Store } from '../store/index.js';
-import { engineClient, requireAnswer, type EngineCredentials } from './engines.js';
+import { answer, engineClient, requireAnswer, type EngineCredentials } from './engines.js';
 import { engineMessage, initSwarm, requireManager, type EngineInfo, type Manager, type SwarmInfo } from './swarm.js';
 
 /** What every hosts operation needs: the store, the box that seals engine credentials, the manager. */
@@ -56,7 +56,23 @@ export function hostEngine(deps: HostDeps, host: Host): Docker {
  * runs before the join, so a refused host is left as it was; a failure after
  * the join makes it leave again.
  */
-export async function addHost(deps: HostDeps, req: AddHost): Promise<{ host: Host; initialized: boolean }> {
+export function addHost(deps: HostDeps, req: AddHost): Promise<{ host: Host; initialized: boolean }> {
+  return oneAtATime(() => addHostNow(deps, req));
+}
+
+let changing: Promise<unknown> = Promise.resolve();
+/**
+ * Joins and removals run one at a time: two at once both pass the name and
+ * engine checks, then one's undo (forget the name, leave the Swarm) hit what
+ * the other had just recorded or joined.
+ */
+function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+  const run = changing.then(fn, fn);
+  changing = run.catch(() => undefined);
+  return run;
+}
+
+async function addHostNow(deps: HostDeps, req: AddHost): Promise<{ host: Host; initialized: boolean }> {
   const name = checkHostName(req.name);
   const { store, manager } = deps;
   if (store.hosts.byName(name))
@@ -67,7 +83,10 @@ export async function addHost(deps: HostDeps, req: AddHost): Promise<{ host: Hos
   const remote = engineClient({ address: req.engine, credentials: req.credentials });
   await requireAnswer(remote, req.engine);
   await requireAnswer(manager.docker, manager.address);
-  const [theirs, ours] = (await Promise.all([remote.info(), manager.docker.info()])) as EngineInfo[];
+  const [theirs, ours] = (await Promise.all([
+    answer(req.engine, () => remote.info()),
+    answer(manager.address, () => manager.docker.info()),
+  ])) as EngineInfo[];
   if (theirs.Architecture !== ours.Architecture)
     throw new SlipwayError(
       'host_architecture',
@@ -97,13 +116,15 @@ export async function addHost(deps: HostDeps, req: AddHost): Promise<{ host: Hos
       status: 409,
       hint: `see it with \`slipway hosts:info ${taken.name}\``,
     });
+  let host: Host | undefined;
   try {
     const sealed = req.credentials ? deps.secrets.seal(sealScope(name), CREDENTIALS, JSON.stringify(req.credentials)) : null;
-    const host = store.hosts.add({ name, engine: req.engine, sealedCredentials: sealed?.slice(SEALED_PREFIX.length) ?? null, nodeId });
+    host = store.hosts.add({ name, engine: req.engine, sealedCredentials: sealed?.slice(SEALED_PREFIX.length) ?? null, nodeId });
     await labelNode(manager.docker, nodeId, { 'slipway.host': name });
     return { host, initialized };
   } catch (err) {
-    store.hosts.remove(name);
+    // Only what this call recorded: a record of that name made meanwhile is another host's.
+    if (host) store.hosts.remove(name);
     if (!itself && remoteState === 'inactive') await remote.swarmLeave({ force: true }).catch(() => undefined);
     throw err;
   }
@@ -173,7 +194,8 @@ export async function labelNode(docker: Docker, nodeId: string, labels: Record<s
 export function parseLabels(args: string[]): Record<string, string | null> {
   const out: Record<string, string | null> = {};
   for (const a of args) {
-    const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,99})(?:=(.{0,200})|(-))$/.exec(a);
+    // Values are shown to every admin in `hosts`: no control characters (a terminal would run an escape).
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,99})(?:=([^\x00-\x1f\x7f]{0,200})|(-))$/.exec(a);
     if (!m) throw invalid(`invalid label ${JSON.stringify(a.slice(0, 70))}`, 'write KEY=VALUE to set a label, KEY- to remove it');
     if (m[1]!.startsWith('slipway.')) throw invalid(`labels starting with "slipway." are Slipway's own`, 'pick another key');
     out[m[1]!] = m[3] ? null : m[2]!;
@@ -209,7 +231,11 @@ export async function liveTasks(docker: Docker, nodeId: string): Promise<Array<R
  * forgets the host. `force` skips what needs the host's own engine (one that
  * is gone for good): the manager removes the node anyway.
  */
-export async function removeHost(deps: HostDeps, name: string, opts: { force?: boolean } = {}): Promise<void> {
+export function removeHost(deps: HostDeps, name: string, opts: { force?: boolean } = {}): Promise<void> {
+  return oneAtATime(() => removeHostNow(deps, name, opts));
+}
+
+async function removeHostNow(deps: HostDeps, name: string, opts: { force?: boolean }): Promise<void> {
   const host = hostFor(deps.store, name);
   const swarm = await requireManager(deps.manager);
   if (host.nodeId === swarm.nodeId)

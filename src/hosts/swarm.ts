@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { connectEngine, engineAddress } from '../docker/engine.js';
 import { SlipwayError, describe } from '../errors.js';
-import { requireAnswer } from './engines.js';
+import { answer, requireAnswer } from './engines.js';
 
 /** The server's own engine, which manages the Swarm: the client and its address for messages. */
 export interface Manager {
@@ -36,8 +36,12 @@ export const SWARM_PORT = 2377;
 
 /** Never throws: whether the server's engine manages an active Swarm, and if not, why. */
 export async function managerState(manager: Manager): Promise<ManagerState> {
+  let info: EngineInfo;
   try {
+    // `info` may fail after a good ping (an engine starting or stopping): still an answer, not a throw, since
+    // the daemon asks this at start without waiting, where a rejection would end the process.
     await requireAnswer(manager.docker, manager.address);
+    info = (await answer(manager.address, () => manager.docker.info())) as EngineInfo;
   } catch (err) {
     return {
       ok: false,
@@ -45,7 +49,6 @@ export async function managerState(manager: Manager): Promise<ManagerState> {
       hint: "start the server's Docker engine again; the apps' tasks on other hosts keep running meanwhile",
     };
   }
-  const info = (await manager.docker.info()) as EngineInfo;
   const swarm = info.Swarm;
   if (swarm.LocalNodeState === 'inactive')
     return {
@@ -77,8 +80,7 @@ export async function requireManager(manager: Manager): Promise<Extract<ManagerS
 export async function initSwarm(manager: Manager, opts: { advertiseAddr?: string } = {}): Promise<boolean> {
   const state = await managerState(manager);
   if (state.ok) return false;
-  await requireAnswer(manager.docker, manager.address);
-  const info = (await manager.docker.info()) as { Swarm: SwarmInfo };
+  const info = (await answer(manager.address, () => manager.docker.info())) as { Swarm: SwarmInfo };
   if (info.Swarm.LocalNodeState !== 'inactive') throw new SlipwayError('swarm_unavailable', state.why, { status: 503, hint: state.hint });
   try {
     await manager.docker.swarmInit({

@@ -21,9 +21,17 @@ export function freePort(host: string): Promise<number> {
   });
 }
 
+/**
+ * Writes a config file whole (rename: nginx never reads half of one), for
+ * its owner only: the platform route's file holds the router key (Route.headers),
+ * which must not rest on the mode of the directory. nginx's master reads
+ * config as the daemon's user; its workers never do.
+ */
 export function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
+  fs.writeFileSync(tmp, text, { mode: 0o600 });
+  // A leftover tmp of a crashed daemon keeps its old mode through writeFileSync.
+  fs.chmodSync(tmp, 0o600);
   fs.renameSync(tmp, file);
 }
 
