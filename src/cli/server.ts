@@ -73,7 +73,10 @@ export function serverCommand(): Command {
         .default(D.apiDomain),
     )
     .addOption(
-      new Option('--api-cert <file>', "the API domain's certificate chain, PEM, leaf first (with --api-key)").env('SLIPWAY_API_CERT'),
+      new Option(
+        '--api-cert <file>',
+        "the API domain's certificate chain, PEM, leaf first (with --api-key); or acme: get and renew it from --acme-directory",
+      ).env('SLIPWAY_API_CERT'),
     )
     .addOption(new Option('--api-key <file>', "the API domain's private key, PEM").env('SLIPWAY_API_KEY'))
     .addOption(

@@ -98,6 +98,16 @@ export function registerCerts(program: Command, ctx: CommandContext): void {
           rows.push(['', `next attempt ${new Date(cert.nextAttemptAt).toISOString()} (${cert.failures} failed in a row)`, '', '', '', '']);
         warnings.push(...s.warnings);
       }
+      // The server's own name (`--api-domain … --api-cert acme`): admins see how its certificate stands, as for an app.
+      const own =
+        !name && ctx.user.role === 'admin' && ctx.settings.apiDomain ? ctx.store.platformCerts.get(ctx.settings.apiDomain) : undefined;
+      if (own) {
+        rows.push(['(server)', own.domain, own.issuer ?? '', own.notAfter ? day(own.notAfter) : '', daysLeft(own.notAfter), 'acme']);
+        if (own.lastAttemptAt)
+          rows.push(['', `last attempt ${new Date(own.lastAttemptAt).toISOString()}: ${own.lastError ?? 'ok'}`, '', '', '', '']);
+        if (own.nextAttemptAt)
+          rows.push(['', `next attempt ${new Date(own.nextAttemptAt).toISOString()} (${own.failures} failed in a row)`, '', '', '', '']);
+      }
       out(ctx, rows.length ? table(['APP', 'DOMAINS', 'ISSUER', 'EXPIRES', 'LEFT', 'SOURCE'], rows) : 'No certificates.');
       warn(ctx, warnings);
     });

@@ -112,13 +112,21 @@ function ownRoute(route: Route): Route {
   return route;
 }
 
+/** `--api-cert acme`: the API domain's certificate comes from the ACME CA (tls/acme/platform.ts), kept and renewed. */
+export const API_CERT_ACME = 'acme';
+
 /** `--api-cert`/`--api-key`, checked as certs:add checks a pair; both or neither, and only with `--api-domain`. */
 export function platformCertificate(
   opts: { apiCert?: string; apiKey?: string; extraCaBundle?: string },
   apiDomain: string | undefined,
 ): PlatformCertificate | undefined {
+  if (opts.apiCert === API_CERT_ACME) {
+    if (!apiDomain) throw invalid('--api-cert acme needs --api-domain', "give the server's own name: --api-domain paas.example.com");
+    if (opts.apiKey) throw invalid('--api-cert acme takes no --api-key', 'the key is made with each ACME certificate: leave --api-key out');
+    return undefined;
+  }
   if (!opts.apiCert !== !opts.apiKey)
-    throw invalid('--api-cert and --api-key go together', 'give the certificate chain file and its key file');
+    throw invalid('--api-cert and --api-key go together', 'give the certificate chain file and its key file, or --api-cert acme');
   if (!opts.apiCert) return undefined;
   if (!apiDomain)
     throw invalid('--api-cert needs --api-domain', 'give the host name the certificate is for: --api-domain paas.example.com');

@@ -43,7 +43,8 @@ import { settingsOf } from '../apps/settings.js';
 import { removeLeftovers } from './leftovers.js';
 import { startControlSocket } from './control.js';
 import { DaemonGateway } from './gateway.js';
-import { apiUrlOf, loopbackFor, platformCertificate, PlatformRouter } from './platform-route.js';
+import { API_CERT_ACME, apiUrlOf, loopbackFor, platformCertificate, PlatformRouter } from './platform-route.js';
+import { PlatformAcme } from '../tls/acme/platform.js';
 import { handleHook } from './push.js';
 
 export interface ServerOptions {
@@ -107,6 +108,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const layout = new Layout(opts.home);
   const apiDomain = opts.apiDomain ? checkHostname(opts.apiDomain) : SERVER_DEFAULTS.apiDomain;
   const apiCert = platformCertificate(opts, apiDomain);
+  const apiAcme = opts.apiCert === API_CERT_ACME;
   // The router proves with it that a request to the API came through it (api/client-address.ts); new at every start.
   const routerKey = randomBytes(32).toString('base64url');
   // First, so a missing nginx fails before anything is opened.
@@ -126,7 +128,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     routerPort: opts.routerPort,
     routerTlsPort: opts.routerTlsPort,
     apiDomain,
-    apiUrl: apiDomain && apiUrlOf(apiDomain, apiCert && router.listenTls ? opts.routerTlsPort : undefined, opts.routerPort),
+    apiUrl: apiDomain && apiUrlOf(apiDomain, (apiCert || apiAcme) && router.listenTls ? opts.routerTlsPort : undefined, opts.routerPort),
     sshPort: opts.sshPort,
     httpPort: opts.httpPort,
     publicHost: opts.publicHost ?? os.hostname(),
@@ -201,6 +203,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   }
   const renewals = services.acme && new RenewalSweep(services.acme);
+  if (apiAcme && !services.acme)
+    throw invalid(
+      `the ${router.name} router cannot answer ACME challenges`,
+      'use --router builtin or nginx, or give --api-cert FILE --api-key FILE',
+    );
+  const platformAcme =
+    apiAcme && services.acme
+      ? new PlatformAcme({
+          store,
+          secrets,
+          acme: services.acme.deps.acme,
+          challenges: services.acme.challenges,
+          domain: apiDomain!,
+          serve: (cert) => router.setPlatformCertificate(cert),
+          extraCaBundle: opts.extraCaBundle,
+          log,
+        })
+      : undefined;
   const queue = new DeployQueue(services);
   const oneOffs = new OneOffs({ driver, orphans });
   const platform: Platform = {
@@ -274,6 +294,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await driver.sweep();
   notifier.start();
   renewals?.start();
+  await platformAcme?.start();
 
   log(`-----> Slipway ${VERSION} is running (home ${layout.home})`);
   log(`       git over SSH   ssh://slipway@${settings.publicHost}:${opts.sshPort}/APP.git`);
@@ -313,6 +334,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         sessions.endAll('the Slipway server is stopping');
         await queue.shutdown();
         await renewals?.stop();
+        await platformAcme?.stop();
         await notifier.stop();
         for (const close of closers.reverse()) await close().catch(() => undefined);
         await oneOffs.shutdown();

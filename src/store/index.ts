@@ -7,6 +7,7 @@ import { CollaboratorStore } from './collaborators.js';
 import { DomainStore } from './domains.js';
 import { GuestStore } from './guests.js';
 import { HostStore } from './hosts.js';
+import { PlatformCertStore } from './platform-certs.js';
 import { JobStore } from './jobs.js';
 import { ProjectStore } from './projects.js';
 import { ReleaseStore } from './releases.js';
@@ -24,6 +25,7 @@ export type { Host, NewHost } from './hosts.js';
 export { STAGES } from './jobs.js';
 export type { DeployJobKind, Job, JobKind, JobStatus, Stage, StageRecord, StageStatus, TaskJobKind } from './jobs.js';
 export type { Project, Service } from './projects.js';
+export type { PlatformCert } from './platform-certs.js';
 export type { Release, ReleaseKind, ReleaseStatus } from './releases.js';
 export type { User, Role, SshKey, TokenRow } from './users.js';
 export type { Webhook, WebhookDelivery, DeliveryState } from './webhooks.js';
@@ -43,6 +45,7 @@ export class Store {
   readonly certs: CertStore;
   readonly hosts: HostStore;
   readonly acmeAccounts: AcmeAccountStore;
+  readonly platformCerts: PlatformCertStore;
   private readonly accessListeners = new Set<() => void>();
 
   constructor(readonly db: Db) {
@@ -60,6 +63,7 @@ export class Store {
     this.certs = new CertStore(db);
     this.hosts = new HostStore(db);
     this.acmeAccounts = new AcmeAccountStore(db);
+    this.platformCerts = new PlatformCertStore(db);
   }
 
   /**

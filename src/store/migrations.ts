@@ -263,4 +263,23 @@ export const migrations: string[] = [
   ALTER TABLE certs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE certs ADD COLUMN hold_until INTEGER;
   `,
+  // The server's own certificate (issue 13, `--api-domain` with `--api-cert acme`): one row per name,
+  // the key sealed by the secrets box; the attempt columns are the renewal's back-off, as for apps.
+  `
+  CREATE TABLE platform_certs (
+    domain TEXT PRIMARY KEY,
+    chain TEXT,
+    private_key TEXT,
+    issuer TEXT,
+    not_before INTEGER,
+    not_after INTEGER,
+    last_attempt_at INTEGER,
+    last_error TEXT,
+    next_attempt_at INTEGER,
+    failures INTEGER NOT NULL DEFAULT 0,
+    hold_until INTEGER,
+    updated_at INTEGER NOT NULL,
+    CHECK ((chain IS NULL) = (private_key IS NULL))
+  );
+  `,
 ];

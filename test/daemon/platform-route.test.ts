@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { BuiltinRouter } from '../../src/router/builtin.js';
 import { PLATFORM_ROUTE, type AppCertificate, type RouterEngine } from '../../src/router/engine.js';
-import { PlatformRouter, apiUrlOf, loopbackFor } from '../../src/daemon/platform-route.js';
+import { PlatformRouter, apiUrlOf, loopbackFor, platformCertificate } from '../../src/daemon/platform-route.js';
 
 /** The certificates the engine was last given: what the wrapper publishes. */
 function recording(inner: BuiltinRouter): { engine: RouterEngine; published: () => AppCertificate[] } {
@@ -64,5 +64,12 @@ describe("daemon/platform-route: the server's own route rides along with the app
     expect(apiUrlOf('paas.test', 443, 80)).to.equal('https://paas.test');
     expect(apiUrlOf('paas.test', 8443, 8000)).to.equal('https://paas.test:8443');
     expect(apiUrlOf('paas.test', undefined, 8000)).to.equal('http://paas.test:8000');
+  });
+
+  it('takes --api-cert acme only with --api-domain and without --api-key, one line each', () => {
+    expect(platformCertificate({ apiCert: 'acme' }, 'paas.test')).to.equal(undefined);
+    expect(() => platformCertificate({ apiCert: 'acme' }, undefined)).to.throw(/--api-cert acme needs --api-domain/);
+    expect(() => platformCertificate({ apiCert: 'acme', apiKey: 'key.pem' }, 'paas.test')).to.throw(/--api-cert acme takes no --api-key/);
+    expect(() => platformCertificate({ apiCert: 'cert.pem' }, 'paas.test')).to.throw(/--api-cert and --api-key go together/);
   });
 });
