@@ -46,3 +46,13 @@ function pemBlocksOf(file: string) {
     return [];
   }
 }
+
+/** The `--extra-ca-bundle` file's text, for the ACME client's TLS to the directory; none when unset or unreadable. */
+export function extraBundleText(file: string | undefined): string | undefined {
+  if (!file) return undefined;
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

@@ -3,13 +3,12 @@ import { SEALED_PREFIX } from '../../store/sealed.js';
 import type { PlatformCert, Store } from '../../store/index.js';
 import { checkCertificate } from '../check.js';
 import { splitBundle } from '../pem.js';
-import { trustedCas } from '../trust.js';
+import { extraBundleText, trustedCas } from '../trust.js';
 import { accountFor, type AcmeSettings } from './accounts.js';
 import type { ChallengeBoard } from './challenges.js';
 import { issue } from './issue.js';
 import { AcmeError } from './problem.js';
 import { DAY_MS, DEFAULT_LIFETIME_MS, dueAt, nextAttempt } from './schedule.js';
-import fs from 'node:fs';
 
 export interface PlatformAcmeDeps {
   store: Store;
@@ -108,7 +107,7 @@ export class PlatformAcme {
         account,
         domains: [domain],
         challenges: this.deps.challenges,
-        trust: readBundle(this.deps.extraCaBundle),
+        trust: extraBundleText(this.deps.extraCaBundle),
       });
       if (issued.accountUrl) this.deps.store.acmeAccounts.setUrl(account.id, issued.accountUrl);
       const checked = checkCertificate({
@@ -159,14 +158,5 @@ export class PlatformAcme {
 
   private now(): number {
     return (this.deps.now ?? Date.now)();
-  }
-}
-
-function readBundle(file: string | undefined): string | undefined {
-  if (!file) return undefined;
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
   }
 }

@@ -6,8 +6,7 @@ import type { Layout } from '../../store/layout.js';
 import { defaultHost, storeCertificate, type CertDeps } from '../certificates.js';
 import { checkCertificate, type CheckedCertificate } from '../check.js';
 import { splitBundle } from '../pem.js';
-import { trustedCas } from '../trust.js';
-import fs from 'node:fs';
+import { extraBundleText, trustedCas } from '../trust.js';
 import { accountFor, type AcmeSettings } from './accounts.js';
 import { ChallengeBoard } from './challenges.js';
 import { issue } from './issue.js';
@@ -122,7 +121,7 @@ export class AcmeService {
         account,
         domains,
         challenges: this.challenges,
-        trust: this.deps.extraCaBundle ? readBundle(this.deps.extraCaBundle) : undefined,
+        trust: extraBundleText(this.deps.extraCaBundle),
         progress: (line) => log.stage(line),
       });
       if (issued.accountUrl) this.deps.store.acmeAccounts.setUrl(account.id, issued.accountUrl);
@@ -213,11 +212,3 @@ export class AcmeService {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-function readBundle(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
