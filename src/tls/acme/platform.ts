@@ -7,8 +7,8 @@ import { extraBundleText, trustedCas } from '../trust.js';
 import { accountFor, type AcmeSettings } from './accounts.js';
 import type { ChallengeBoard } from './challenges.js';
 import { issue } from './issue.js';
-import { AcmeError } from './problem.js';
-import { DAY_MS, DEFAULT_LIFETIME_MS, dueAt, nextAttempt } from './schedule.js';
+import { afterFailure } from './problem.js';
+import { DAY_MS, dueAt } from './schedule.js';
 
 export interface PlatformAcmeDeps {
   store: Store;
@@ -128,24 +128,14 @@ export class PlatformAcme {
       this.deps.log?.(`tls: ${domain}: a certificate from ${checked.issuer}, expires ${new Date(checked.notAfter).toISOString()}`);
     } catch (err) {
       const row = this.row();
-      const failures = (row?.failures ?? 0) + 1;
-      const acmeErr = err instanceof AcmeError ? err : undefined;
-      const next = nextAttempt({
+      const failed = afterFailure(err, {
         now: this.now(),
-        failures,
-        lifetimeMs: row?.notAfter != null && row.notBefore != null ? row.notAfter - row.notBefore : DEFAULT_LIFETIME_MS,
-        remainingMs: row?.notAfter != null ? Math.max(0, row.notAfter - this.now()) : undefined,
-        retryAfterMs: acmeErr?.problem?.retryAfterMs,
-        rateLimited: acmeErr?.rateLimited,
+        previous: row?.failures ?? 0,
+        notBefore: row?.notBefore ?? null,
+        notAfter: row?.notAfter ?? null,
       });
-      const caTime = acmeErr?.problem?.retryAfterMs !== undefined || acmeErr?.rateLimited;
-      this.deps.store.platformCerts.recordFailure(domain, {
-        at: started,
-        error: (err as Error).message,
-        nextAttemptAt: next,
-        failures,
-        holdUntil: caTime ? next : null,
-      });
+      const { failures, nextAttemptAt: next } = failed;
+      this.deps.store.platformCerts.recordFailure(domain, { at: started, error: (err as Error).message, ...failed });
       this.deps.log?.(
         `tls: ${domain}: ACME attempt ${failures} failed, next at ${new Date(next).toISOString()}: ${(err as Error).message}`,
       );

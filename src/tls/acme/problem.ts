@@ -1,4 +1,5 @@
 import { SlipwayError } from '../../errors.js';
+import { DEFAULT_LIFETIME_MS, nextAttempt } from './schedule.js';
 
 /** What a CA said when it refused a request (RFC 8555 §6.7 problem document), with its Retry-After. */
 export interface AcmeProblem {
@@ -54,4 +55,35 @@ export function problemOf(resp: { status: number; headers?: Record<string, unkno
     status: resp.status,
     retryAfterMs: parseRetryAfter(resp.headers?.['retry-after']),
   };
+}
+
+/** What a failed attempt leaves for the next one: the failures in a row, when to try again, and whether the CA set that time. */
+export interface FailedAttempt {
+  failures: number;
+  nextAttemptAt: number;
+  /** The CA's own time (Retry-After, a rate limit): nothing may order before it, certs:auto included. */
+  holdUntil: number | null;
+}
+
+/**
+ * The back-off after a failure of `err`, for a certificate with `previous`
+ * failures in a row and these dates (null before the first certificate):
+ * the same rule for an app's certificate and the API domain's.
+ */
+export function afterFailure(
+  err: unknown,
+  c: { now: number; previous: number; notBefore: number | null; notAfter: number | null },
+): FailedAttempt {
+  const acmeErr = err instanceof AcmeError ? err : undefined;
+  const failures = c.previous + 1;
+  const nextAttemptAt = nextAttempt({
+    now: c.now,
+    failures,
+    lifetimeMs: c.notAfter !== null && c.notBefore !== null ? c.notAfter - c.notBefore : DEFAULT_LIFETIME_MS,
+    remainingMs: c.notAfter === null ? undefined : Math.max(0, c.notAfter - c.now),
+    retryAfterMs: acmeErr?.problem?.retryAfterMs,
+    rateLimited: acmeErr?.rateLimited,
+  });
+  const caTime = acmeErr?.problem?.retryAfterMs !== undefined || acmeErr?.rateLimited;
+  return { failures, nextAttemptAt, holdUntil: caTime ? nextAttemptAt : null };
 }

@@ -10,8 +10,7 @@ import { extraBundleText, trustedCas } from '../trust.js';
 import { accountFor, type AcmeSettings } from './accounts.js';
 import { ChallengeBoard } from './challenges.js';
 import { issue } from './issue.js';
-import { AcmeError } from './problem.js';
-import { DEFAULT_LIFETIME_MS, nextAttempt } from './schedule.js';
+import { afterFailure } from './problem.js';
 import { AttemptLog } from './attempt-log.js';
 
 export interface AcmeServiceDeps extends CertDeps {
@@ -158,28 +157,12 @@ export class AcmeService {
     at: { started: number; domains: string[]; jobId: number; before?: Cert },
   ): void {
     const row = this.deps.store.certs.forApp(app.id);
-    const acmeErr = err instanceof AcmeError ? err : undefined;
     let next: number | null = null;
     let failures = 1;
     if (row?.source === 'acme') {
-      failures = row.failures + 1;
-      const lifetime = row.notAfter !== null && row.notBefore !== null ? row.notAfter - row.notBefore : DEFAULT_LIFETIME_MS;
-      next = nextAttempt({
-        now: this.now,
-        failures,
-        lifetimeMs: lifetime,
-        remainingMs: row.notAfter === null ? undefined : Math.max(0, row.notAfter - this.now),
-        retryAfterMs: acmeErr?.problem?.retryAfterMs,
-        rateLimited: acmeErr?.rateLimited,
-      });
-      const caTime = acmeErr?.problem?.retryAfterMs !== undefined || acmeErr?.rateLimited;
-      this.deps.store.certs.recordAttempt(app.id, {
-        at: at.started,
-        error: (err as Error).message,
-        nextAttemptAt: next,
-        failures,
-        holdUntil: caTime ? next : null,
-      });
+      const failed = afterFailure(err, { now: this.now, previous: row.failures, notBefore: row.notBefore, notAfter: row.notAfter });
+      ({ failures, nextAttemptAt: next } = failed);
+      this.deps.store.certs.recordAttempt(app.id, { at: at.started, error: (err as Error).message, ...failed });
       this.deps.log?.(`tls: ${app.name}: ACME attempt ${failures} failed, next at ${iso(next)}: ${(err as Error).message}`);
     }
     this.audit(app, opts, 'failed', { domains: at.domains, error: (err as Error).message });
