@@ -89,6 +89,24 @@ describe('api/upload', () => {
     }
   });
 
+  it('answers a refused upload whose client keeps sending without end (a slow flood), instead of reading it forever', async function () {
+    this.timeout(20_000);
+    const dir = tmp('uploads');
+    let sent = 0;
+    // Over the limit at once, then a chunk now and then, never ending: the linger after a refusal is bounded.
+    const body = new Readable({
+      read() {
+        sent += 1;
+        setTimeout(() => this.push(Buffer.alloc(4096, sent === 1 ? 0x1f : 0)), sent === 1 ? 0 : 50);
+      },
+    });
+    body.push(Buffer.concat([Buffer.from([0x1f, 0x8b]), crypto.randomBytes(8192)]));
+    const err = await refusal(receiveUpload(body, { dir, prefix: 'x', maxBytes: 4096 }));
+    expect(err.status).to.equal(413);
+    expect(fs.readdirSync(dir)).to.deep.equal([]);
+    body.destroy();
+  });
+
   it('refuses an upload whose client went away, leaving no file', async () => {
     const dir = tmp('uploads');
     const body = new Readable({ read() {} });
