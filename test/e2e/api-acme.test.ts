@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { startPebble, type Pebble } from '../tls/pebble.js';
-import { eventually, freePort, tmpdir, TestServer } from './harness.js';
+import { eventually, freePort, ssh, sshKey, tmpdir, TestServer } from './harness.js';
 
 const API = 'paas.test';
 const SYSTEM_CA = '/etc/ssl/certs/ca-certificates.crt';
@@ -79,6 +79,14 @@ for (const engine of ['builtin', 'nginx'] as const)
       const report = server.cli(['certs:report']);
       expect(report.code, report.stderr).to.equal(0);
       expect(report.stdout).to.match(/\(server\)\s+paas\.test\s+.*Pebble Intermediate.*acme/);
+      // A member sees her own apps' certificates only: not the server's row, its issuer or its errors.
+      const eve = sshKey();
+      expect(server.cli(['users:add', 'eve']).code).to.equal(0);
+      expect(server.cli(['keys:add', '--user', 'eve', eve.pub]).code).to.equal(0);
+      const asEve = ssh(eve.key, server.ports.ssh, ['certs:report']);
+      expect(asEve.code, asEve.stderr).to.equal(0);
+      expect(asEve.stdout).to.not.include('(server)');
+      expect(asEve.stdout).to.not.include(API);
       const before = await presented(server.ports.routerTls);
       expect(before).to.match(/^[0-9A-F:]{95}$/);
 
