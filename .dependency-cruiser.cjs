@@ -92,6 +92,18 @@ module.exports = {
       to: { path: '^src/(docker/|runtime/(process|docker|pty)/|runtime/(select|multiplexer)\\.ts$)' },
     },
     {
+      name: 'cli-starts-light',
+      comment:
+        "every slipway command starts in cli/index.ts and, with the daemon up, only passes argv to its socket: the daemon, the command program and the engines are about a second of start-up, so they are imported where a path needs them (`await import(...)`), never at the CLI's top",
+      severity: 'error',
+      from: { path: '^src/cli/(index|client|remote|transport|login-file|cert-files|secret-prompt)\\.ts$' },
+      to: {
+        path: '^src/(commands|projects|daemon|api|pipeline|runtime|router|builder|docker|hosts|tls|git)/',
+        dynamic: false,
+        dependencyTypesNot: ['type-only'],
+      },
+    },
+    {
       name: 'every-module-in-a-layer',
       comment: 'a module no layer names escapes every rule: add its folder to LAYERS',
       severity: 'error',
