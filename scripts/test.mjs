@@ -79,20 +79,29 @@ async function lanes(list, n) {
   );
   // Files on the shared Docker engine run one at a time: they find (and clean up)
   // what they made by app labels, and two servers may both have an app "nodebox".
-  // The Swarm test clusters (three engines each, one sweep of the host's namespaces) join them.
-  const usesEngine = new Set(list.filter((f) => /(requires\(|needs:)[^)\]]*'(docker|stack|swarm)'/.test(fs.readFileSync(f, 'utf8'))));
-  let engineBusy = false;
+  // The Swarm test clusters run one at a time too (one bridge, one sweep of the host's
+  // namespaces by prefix), but beside an engine file: their engines are their own.
+  const locksOf = new Map(
+    list.map((f) => {
+      const needs = [...fs.readFileSync(f, 'utf8').matchAll(/(?:requires\(|needs:)[^)\]]*/g)].map((m) => m[0]).join(' ');
+      const locks = [];
+      if (/'(docker|stack)'/.test(needs)) locks.push('engine');
+      if (/'swarm'/.test(needs)) locks.push('swarm');
+      return [f, locks];
+    }),
+  );
+  const held = new Set();
   const take = () => {
-    const i = queue.findIndex((f) => !(engineBusy && usesEngine.has(f)));
+    const i = queue.findIndex((f) => !locksOf.get(f).some((l) => held.has(l)));
     if (i < 0) return undefined;
     const [f] = queue.splice(i, 1);
-    if (usesEngine.has(f)) engineBusy = true;
+    for (const l of locksOf.get(f)) held.add(l);
     return f;
   };
   const waiting = [];
   const release = (f) => {
-    if (!usesEngine.has(f)) return;
-    engineBusy = false;
+    if (!locksOf.get(f).length) return;
+    for (const l of locksOf.get(f)) held.delete(l);
     for (const wake of waiting.splice(0)) wake();
   };
   const total = { passes: 0, failures: 0, pending: 0 };
