@@ -22,6 +22,7 @@ import { registerQueue } from './routes/queue.js';
 import { registerJobs } from './routes/jobs.js';
 import { registerProjects } from './routes/projects.js';
 import { registerLogin } from './routes/login.js';
+import { registerMetrics } from './routes/metrics.js';
 import { registerPromotions } from './routes/promotions.js';
 import { registerReleases } from './routes/releases.js';
 import { UPLOAD_ROUTE, registerUploads } from './routes/uploads.js';
@@ -136,6 +137,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     async () => openApiDocument(routes, opts.version),
   );
   registerLogin(app, ctx, opts.loginThrottle ?? new LoginThrottle());
+  registerMetrics(app, ctx);
 
   await app.register(async (api) => {
     api.addHook('onRequest', async (req) => {
