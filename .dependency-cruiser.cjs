@@ -30,7 +30,8 @@ const LAYERS = [
   ['tls', '^src/tls/'],
   ['pipeline', '^src/pipeline/'],
   ['commands', '^src/(projects|commands)/'],
-  ['api', '^src/api/'],
+  // The dashboard is the API's other face: same context, same checks, registered by api/server.ts.
+  ['api', '^src/(api|dashboard)/'],
   ['daemon', '^src/daemon/'],
   ['cli', '^src/cli/'],
 ];
