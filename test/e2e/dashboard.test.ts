@@ -145,6 +145,20 @@ describe('e2e: the dashboard in a real browser', function () {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  it('logs out from the button, which revokes the token the password login made', async () => {
+    const live = () => cli(['tokens', '--user', 'mia']);
+    expect(live()).to.match(/dashboard/);
+    await page.goto(`${base()}/`);
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(`${base()}/login`);
+    await page.goto(`${base()}/apps/mia-app`);
+    expect(new URL(page.url()).pathname).to.equal('/login');
+    const row = live()
+      .split('\n')
+      .find((l) => /\bdashboard\b/.test(l))!;
+    expect(row).to.match(/revoked/);
+  });
+
   it('logs out a session whose token is revoked', async () => {
     const token = cli(['tokens:create', '--user', 'mia', '--name', 'browser']);
     const other = await browser.newContext();
