@@ -10,6 +10,8 @@ import { checkCsrf, endSession, issuedTokenName, startSession } from './session.
 import { runAs } from './command.js';
 
 type Form = Record<string, unknown>;
+/** Longest a scale or restart is waited for before the page comes back (rolling restarts wait for health checks). */
+const WAIT_MS = 120_000;
 type AppPost = { Params: { app: string }; Body: Form };
 
 /** One form field as a string ('' when absent or sent twice). */
@@ -79,12 +81,17 @@ export function registerActions(web: FastifyInstance, ctx: ApiContext, throttle:
     return reply.redirect('/login', 303);
   });
 
-  const action = (path: string, argv: (form: Form, app: string) => string[]) =>
+  /**
+   * Commands that start a deploy answer after a moment (the app page then follows the job);
+   * scale and restart are waited for, as they make no job to follow.
+   */
+  const action = (path: string, argv: (form: Form, app: string) => string[], waitMs = 1500) =>
     web.post<AppPost>(`/apps/:app/${path}`, async (req, reply) => {
       const session = requireSession(ctx, req);
       checkCsrf(session, field(req.body, '_csrf'));
       const app = appFor(ctx.store, session.user, req.params.app);
-      return done(reply, app.name, await runAs(ctx, req, session.user, argv(req.body ?? {}, app.name)));
+      const command = argv(req.body ?? {}, app.name);
+      return done(reply, app.name, command, await runAs(ctx, req, session.user, command, waitMs));
     });
 
   action('rollback', (f, app) => ['rollback', '--', app, field(f, 'version')]);
@@ -97,14 +104,15 @@ export function registerActions(web: FastifyInstance, ctx: ApiContext, throttle:
     `${field(f, 'key')}=${field(f, 'value')}`,
   ]);
   action('config/unset', (f, app) => ['config:unset', '--', app, field(f, 'key')]);
-  action('scale', (f, app) => ['ps:scale', '--', app, `${field(f, 'type')}=${field(f, 'count')}`]);
-  action('restart', (f, app) => ['ps:restart', '--', app, ...(field(f, 'type') ? [field(f, 'type')] : [])]);
+  action('scale', (f, app) => ['ps:scale', '--', app, `${field(f, 'type')}=${field(f, 'count')}`], WAIT_MS);
+  action('restart', (f, app) => ['ps:restart', '--', app, ...(field(f, 'type') ? [field(f, 'type')] : [])], WAIT_MS);
 }
 
 /** Back to the app page with what the command said; a deploy still running shows there with its live log. */
-function done(reply: FastifyReply, app: string, outcome: { code?: number; output: string }) {
+function done(reply: FastifyReply, app: string, command: string[], outcome: { code?: number; output: string }) {
   const text = outcome.output.trim();
-  if (outcome.code === undefined) flash(reply, true, `${text}\n(still running: its log follows below)`.trim());
+  const started = `slipway ${command.filter((a) => a !== '--').join(' ')} is running; its job and log follow below.`;
+  if (outcome.code === undefined) flash(reply, true, text ? `${text}\n${started}` : started);
   else flash(reply, outcome.code === 0, text || (outcome.code === 0 ? 'Done.' : 'The command failed.'));
   return reply.redirect(`/apps/${encodeURIComponent(app)}`, 303);
 }

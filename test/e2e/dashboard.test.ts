@@ -118,6 +118,22 @@ describe('e2e: the dashboard in a real browser', function () {
     expect(await page.locator('#config').textContent()).to.include('hello <b>world</b>');
   });
 
+  it('tails the runtime log live, filtered to a process type, while Restart brings up a new instance', async () => {
+    const logs = await context.newPage();
+    await logs.goto(`${base()}/apps/mia-app/logs?ps=web`);
+    const pre = logs.locator('#runtime-log');
+    const listening = async () => ((await pre.textContent()) ?? '').split('listening on port').length - 1;
+    await eventually(async () => (await listening()) > 0, "the instance's start in the log");
+    const before = await listening();
+    await page.goto(`${base()}/apps/mia-app`);
+    await page.getByRole('button', { name: 'Restart web' }).click();
+    await page.waitForURL(`${base()}/apps/mia-app`);
+    expect(await page.locator('.flash').textContent()).to.match(/Restarted 1 instance/);
+    // The new instance's line reaches the open page without a reload.
+    await eventually(async () => (await listening()) > before, 'the restarted instance in the live log', 60_000);
+    await logs.close();
+  });
+
   it('refuses a POST without the CSRF token', async () => {
     const r = await context.request.post(`${base()}/apps/mia-app/config`, {
       form: { key: 'SNEAKY', value: '1' },
