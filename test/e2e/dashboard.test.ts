@@ -88,6 +88,15 @@ describe('e2e: the dashboard in a real browser', function () {
     expect(await log.textContent()).not.to.include('tick-two');
     const jobs = await api('/api/v1/apps/mia-app/jobs');
     expect(jobs.json[0].status).to.equal('running');
+    // The deploys page lists it among the running jobs meanwhile (the build still sleeps before tick-two).
+    const deploys = await context.newPage();
+    await deploys.goto(`${base()}/deploys`);
+    const row = deploys
+      .locator('#deploys table')
+      .first()
+      .locator('tr', { hasText: `#${jobs.json[0].id}` });
+    expect(await row.textContent()).to.match(/mia-app[\s\S]*running/);
+    await deploys.close();
     await log.getByText('tick-two').waitFor({ timeout: 60_000 });
     const pushed = await pushing;
     expect(pushed.code, pushed.stderr).to.equal(0);
