@@ -21,7 +21,7 @@ export function registerStreams(web: FastifyInstance, ctx: ApiContext): void {
     const job = jobFor(ctx, session.user, req.params.id);
     if (job.appId !== app.id) return reply.code(404).send();
     const sse = new EventStream(reply);
-    const live = ctx.sessions.open({ userId: session.user.id, tokenHash: session.tokenHash }, (reason) => sse.end('end', reason));
+    const live = ctx.sessions.open({ userId: session.user.id, tokenHash: session.tokenHash }, (reason) => sse.end('revoked', reason));
     live.useApp(app.name);
     let partial = '';
     ctx.platform.queue
@@ -57,7 +57,7 @@ export function registerStreams(web: FastifyInstance, ctx: ApiContext): void {
     sse.closed.signal.addEventListener('abort', () => stop.abort());
     const live = ctx.sessions.open({ userId: session.user.id, tokenHash: session.tokenHash }, (reason) => {
       stop.abort();
-      sse.end('end', reason);
+      sse.end('revoked', reason);
     });
     let partial = '';
     const out = new Writable({

@@ -184,7 +184,7 @@ describe('e2e: the dashboard in a real browser', function () {
     expect(row).to.match(/revoked/);
   });
 
-  it('logs out a session whose token is revoked', async () => {
+  it('logs out a session whose token is revoked, and ends its open log stream at once', async () => {
     const token = cli(['tokens:create', '--user', 'mia', '--name', 'browser']);
     const other = await browser.newContext();
     const tab = await other.newPage();
@@ -193,7 +193,13 @@ describe('e2e: the dashboard in a real browser', function () {
     await tab.getByRole('button', { name: 'Log in' }).nth(1).click();
     await tab.waitForURL(`${base()}/`);
     expect(await tab.locator('tr[data-app="mia-app"]').count()).to.equal(1);
+    // A runtime log followed live: the stream is open when the revocation comes.
+    await Promise.all([
+      tab.waitForResponse((r) => r.url().includes('/apps/mia-app/logs/stream') && r.status() === 200),
+      tab.goto(`${base()}/apps/mia-app/logs`),
+    ]);
     cli(['tokens:revoke', '--user', 'mia', 'browser']);
+    await tab.locator('#runtime-log').getByText('this session is closed').waitFor({ timeout: 30_000 });
     await tab.goto(`${base()}/apps/mia-app`);
     expect(new URL(tab.url()).pathname).to.equal('/login');
     await other.close();

@@ -13,6 +13,11 @@
       pre.textContent += e.data + '\n';
       if (atBottom) pre.scrollTop = pre.scrollHeight;
     });
+    // Access was taken away (token revoked, user or collaborator removed): say so, and do not reconnect.
+    source.addEventListener('revoked', function (e) {
+      source.close();
+      pre.textContent += ' !     ' + e.data + '; this session is closed\n';
+    });
     source.addEventListener('end', function (e) {
       source.close();
       var status = pre.dataset.status && document.getElementById(pre.dataset.status);
