@@ -17,7 +17,7 @@ const engine = (folder) => `^src/(?!${CONTRACT_FILES})${folder}/`;
 const LAYERS = [
   ['base', '^src/(errors|paths|crash-point|listen|stages)\\.ts$'],
   ['store', '^src/store/'],
-  ['services', '^src/(auth|secrets|egress|logs|notify|releases)/'],
+  ['services', '^src/(auth|secrets|egress|logs|notify|releases|metrics)/'],
   ['contracts', CONTRACTS],
   ['guest', '^src/guest/'],
   ['docker', '^src/docker/'],
@@ -30,7 +30,8 @@ const LAYERS = [
   ['tls', '^src/tls/'],
   ['pipeline', '^src/pipeline/'],
   ['commands', '^src/(projects|commands)/'],
-  ['api', '^src/api/'],
+  // The dashboard is the API's other face: same context, same checks, registered by api/server.ts.
+  ['api', '^src/(api|dashboard)/'],
   ['daemon', '^src/daemon/'],
   ['cli', '^src/cli/'],
 ];
