@@ -17,7 +17,7 @@ const engine = (folder) => `^src/(?!${CONTRACT_FILES})${folder}/`;
 const LAYERS = [
   ['base', '^src/(errors|paths|crash-point|listen|stages)\\.ts$'],
   ['store', '^src/store/'],
-  ['services', '^src/(auth|secrets|egress|logs|notify|releases)/'],
+  ['services', '^src/(auth|secrets|egress|logs|notify|releases|vendors)/'],
   ['contracts', CONTRACTS],
   ['guest', '^src/guest/'],
   ['docker', '^src/docker/'],

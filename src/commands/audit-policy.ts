@@ -33,6 +33,8 @@ export const READ_ONLY = new Set([
   'certs:report',
   'hosts',
   'hosts:info',
+  'vendors',
+  'hooks:info',
 ]);
 
 /** Commands whose `KEY=VALUE` arguments carry secrets: only the keys are kept. */

@@ -1,0 +1,85 @@
+import crypto from 'node:crypto';
+import type { VendorKind } from './kinds.js';
+
+/** Request headers as Node gives them (lower-case names). */
+export type Headers = Record<string, string | string[] | undefined>;
+
+/** What a delivery asks for: a branch moved (or was deleted), or nothing Slipway acts on. */
+export type HookEvent = { kind: 'push'; branch: string; commit: string; deleted: boolean } | { kind: 'ignored'; reason: string };
+
+interface HookProvider {
+  /** True when the delivery proves it knows the app's secret; compared in constant time. */
+  verify(headers: Headers, raw: Buffer, secret: string): boolean;
+  /** The provider's id of this delivery: a replay carries the same one. */
+  delivery(headers: Headers): string | undefined;
+  /** The event, from the headers and the parsed JSON body. */
+  event(headers: Headers, body: any): HookEvent;
+}
+
+const header = (h: Headers, name: string): string | undefined => {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/** Compares two strings in time that depends only on their lengths' digests, never on where they differ. */
+export function sameSecret(given: string, expected: string): boolean {
+  const a = crypto.createHash('sha256').update(given).digest();
+  const b = crypto.createHash('sha256').update(expected).digest();
+  return crypto.timingSafeEqual(a, b) && given.length === expected.length;
+}
+
+/** `sha256=HEX` of the raw body under `secret`, as GitHub and Bitbucket sign. */
+const hubSignature = (name: string) => (h: Headers, raw: Buffer, secret: string) => {
+  const given = header(h, name) ?? '';
+  const want = `sha256=${crypto.createHmac('sha256', secret).update(raw).digest('hex')}`;
+  return sameSecret(given, want);
+};
+
+const ZERO = /^0+$/;
+const BRANCH_REF = /^refs\/heads\/(.+)$/;
+
+function pushOf(ref: unknown, after: unknown): HookEvent {
+  const branch = typeof ref === 'string' ? BRANCH_REF.exec(ref)?.[1] : undefined;
+  if (!branch) return { kind: 'ignored', reason: `${String(ref).slice(0, 100)} is not a branch` };
+  if (typeof after !== 'string' || !/^[0-9a-f]{40}$/.test(after)) return { kind: 'ignored', reason: 'the push names no commit' };
+  return { kind: 'push', branch, commit: after, deleted: ZERO.test(after) };
+}
+
+/**
+ * The three providers' push webhooks, as each documents them: GitHub signs
+ * the body (`X-Hub-Signature-256`), GitLab sends the secret itself
+ * (`X-Gitlab-Token`), Bitbucket Cloud signs like GitHub (`X-Hub-Signature`).
+ */
+export const HOOK_PROVIDERS: Record<VendorKind, HookProvider> = {
+  github: {
+    verify: hubSignature('x-hub-signature-256'),
+    delivery: (h) => header(h, 'x-github-delivery'),
+    event: (h, body) => {
+      const kind = header(h, 'x-github-event');
+      if (kind !== 'push') return { kind: 'ignored', reason: `${kind ?? 'an unnamed'} event; only push deploys` };
+      return pushOf(body?.ref, body?.after);
+    },
+  },
+  gitlab: {
+    verify: (h, _raw, secret) => sameSecret(header(h, 'x-gitlab-token') ?? '', secret),
+    delivery: (h) => header(h, 'idempotency-key') ?? header(h, 'x-gitlab-event-uuid'),
+    event: (h, body) => {
+      const kind = header(h, 'x-gitlab-event');
+      if (kind !== 'Push Hook' || body?.object_kind !== 'push') return { kind: 'ignored', reason: `${kind ?? 'an unnamed'} event; only Push Hook deploys` };
+      return pushOf(body?.ref, body?.after);
+    },
+  },
+  bitbucket: {
+    verify: hubSignature('x-hub-signature'),
+    delivery: (h) => header(h, 'x-request-uuid'),
+    event: (h, body) => {
+      const kind = header(h, 'x-event-key');
+      if (kind !== 'repo:push') return { kind: 'ignored', reason: `${kind ?? 'an unnamed'} event; only repo:push deploys` };
+      const change = body?.push?.changes?.[0];
+      const ref = change?.new ?? change?.old;
+      if (!ref || ref.type !== 'branch' || typeof ref.name !== 'string') return { kind: 'ignored', reason: 'the push moved no branch' };
+      if (!change.new) return { kind: 'push', branch: ref.name, commit: '0'.repeat(40), deleted: true };
+      return pushOf(`refs/heads/${ref.name}`, ref.target?.hash);
+    },
+  },
+};
