@@ -24,6 +24,8 @@ import { registerProjects } from './routes/projects.js';
 import { registerLogin } from './routes/login.js';
 import { registerPromotions } from './routes/promotions.js';
 import { registerReleases } from './routes/releases.js';
+import { registerHooks } from './routes/hooks.js';
+import { registerVendors } from './routes/vendors.js';
 import { UPLOAD_ROUTE, registerUploads } from './routes/uploads.js';
 import { awaitsContinue, sendContinue } from './upload.js';
 import { collectRoutes, methodsFor, openApiDocument } from './openapi.js';
@@ -136,6 +138,8 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     async () => openApiDocument(routes, opts.version),
   );
   registerLogin(app, ctx, opts.loginThrottle ?? new LoginThrottle());
+  // Providers authenticate by signature, not token: outside the token scope, with its own raw-body parser and limits.
+  await registerHooks(app, ctx);
 
   await app.register(async (api) => {
     api.addHook('onRequest', async (req) => {
@@ -173,6 +177,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     await registerImages(api, ctx);
     registerHosts(api, ctx);
     registerQueue(api, ctx);
+    registerVendors(api, ctx);
   });
   return app;
 }

@@ -1,10 +1,11 @@
 import crypto from 'node:crypto';
 import type { Command } from 'commander';
 import { appFor } from '../auth/access.js';
-import { SlipwayError, invalid } from '../errors.js';
+import { SlipwayError } from '../errors.js';
 import type { App } from '../store/index.js';
-import { VENDORS, VENDOR_KINDS, checkVendor, checkVendorHost } from '../vendors/kinds.js';
-import { HOOK_SECRET, sealVendorToken } from '../vendors/tokens.js';
+import { addVendorAccount } from '../vendors/accounts.js';
+import { VENDOR_KINDS, checkVendor, checkVendorHost } from '../vendors/kinds.js';
+import { HOOK_SECRET } from '../vendors/tokens.js';
 import { secretBox } from './config.js';
 import { out, type CommandContext } from './context.js';
 import { ago, table } from './format.js';
@@ -20,14 +21,9 @@ export function registerVendors(program: Command, ctx: CommandContext): void {
     .option('--host <host>', 'a self-hosted server: a host name or an http(s) base URL (default: the public one)')
     .option('--username <name>', 'your user name there, for display', '')
     .action(async (raw: string, o: { token: string; host?: string; username: string }) => {
-      const vendor = checkVendor(raw);
-      const host = o.host ? checkVendorHost(o.host) : VENDORS[vendor].host;
-      const token = (o.token === '-' ? await readAll(ctx.io.stdin, 'the token') : o.token).trim();
-      if (!token || token.length > 4096 || /[\s\0]/.test(token)) throw invalid('the token is one word of at most 4096 characters');
-      if (o.username.length > 100 || /[\s\0:]/.test(o.username)) throw invalid('the user name is one word without ":"');
-      const sealed = sealVendorToken(secretBox(ctx), { userId: ctx.user.id, vendor, host }, token);
-      ctx.store.vendors.put({ userId: ctx.user.id, vendor, host, username: o.username, token: sealed });
-      out(ctx, `-----> Stored your ${vendor} account at ${host}; the token is sealed and will not be shown again`);
+      const token = o.token === '-' ? await readAll(ctx.io.stdin, 'the token') : o.token;
+      const a = addVendorAccount(ctx.store, secretBox(ctx), ctx.user.id, { vendor: raw, token, host: o.host, username: o.username });
+      out(ctx, `-----> Stored your ${a.vendor} account at ${a.host}; the token is sealed and will not be shown again`);
     });
 
   program
