@@ -223,7 +223,8 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
     },
   },
   previews: {
-    describe: 'true: a push of another branch makes or updates the preview app APP-pr-BRANCH; deleting the branch removes it (default false)',
+    describe:
+      'true: a push of another branch makes or updates the preview app APP-pr-BRANCH; deleting the branch removes it (default false)',
     who: 'app',
     read: (text) => text === 'true',
     check: (v) => {

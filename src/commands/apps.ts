@@ -124,7 +124,8 @@ export function registerApps(program: Command, ctx: CommandContext): void {
 /** A preview names its parent and branch; a parent lists its previews. */
 function previewLines(ctx: CommandContext, app: App): Array<[string, string]> {
   const link = ctx.store.previews.of(app.id);
-  if (link) return [['Preview of', `${ctx.store.apps.byId(link.parentId)?.name ?? '?'} (branch ${link.branch}, last push ${ago(link.pushedAt)})`]];
+  if (link)
+    return [['Preview of', `${ctx.store.apps.byId(link.parentId)?.name ?? '?'} (branch ${link.branch}, last push ${ago(link.pushedAt)})`]];
   const children = ctx.store.previews.children(app.id);
   if (!children.length) return [];
   return [['Previews', children.map((l) => `${ctx.store.apps.byId(l.appId)?.name ?? '?'} (${l.branch})`).join(', ')]];

@@ -32,7 +32,12 @@ export function registerVendors(program: Command, ctx: CommandContext): void {
     .description('list your git provider accounts (never their tokens)')
     .action(() => {
       const rows = ctx.store.vendors.list(ctx.user.id).map((a) => [a.vendor, a.host, a.username || '-', ago(a.createdAt)]);
-      out(ctx, rows.length ? table(['VENDOR', 'HOST', 'USER', 'ADDED'], rows) : 'No vendor accounts. Add one with `slipway vendors:add github --token TOKEN`.');
+      out(
+        ctx,
+        rows.length
+          ? table(['VENDOR', 'HOST', 'USER', 'ADDED'], rows)
+          : 'No vendor accounts. Add one with `slipway vendors:add github --token TOKEN`.',
+      );
     });
 
   program
@@ -59,7 +64,10 @@ export function registerVendors(program: Command, ctx: CommandContext): void {
       out(ctx, `=== ${app.name} push webhooks (content type application/json, push events)`);
       for (const v of VENDOR_KINDS) out(ctx, `${(v + ':').padEnd(11)}${base}/api/v1/hooks/${app.name}/${v}`);
       out(ctx, `${'Secret:'.padEnd(11)}${secret}`);
-      out(ctx, `${'Source:'.padEnd(11)}${app.settings.source ?? `none; set it with \`slipway apps:set ${app.name} source=github:OWNER/REPO#BRANCH\``}`);
+      out(
+        ctx,
+        `${'Source:'.padEnd(11)}${app.settings.source ?? `none; set it with \`slipway apps:set ${app.name} source=github:OWNER/REPO#BRANCH\``}`,
+      );
     });
 }
 

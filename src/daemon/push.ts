@@ -75,7 +75,14 @@ export async function handleHook(opts: PushHandlerOptions, req: HookRequest, io:
 }
 
 /** A push (or deletion) of another branch of an app with previews on: its preview app is made, updated or removed. */
-async function previewPush(opts: PushHandlerOptions, parent: App, session: PushSession, branch: string, pushed: boolean, io: ControlIO): Promise<number> {
+async function previewPush(
+  opts: PushHandlerOptions,
+  parent: App,
+  session: PushSession,
+  branch: string,
+  pushed: boolean,
+  io: ControlIO,
+): Promise<number> {
   const say = (line: string) => io.stdout.write(`${line}\n`);
   const d = { ...opts.deps, stopApp: opts.stopApp };
   try {

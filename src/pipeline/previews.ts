@@ -42,7 +42,12 @@ export async function destroyApp(d: AppDeps, app: App): Promise<void> {
  * to it as a push. A name held by an app that is not this parent's preview of
  * this branch is never touched.
  */
-export async function deployPreview(d: AppDeps, parent: App, branch: string, userName: string): Promise<{ app: App; job: Job; created: boolean }> {
+export async function deployPreview(
+  d: AppDeps,
+  parent: App,
+  branch: string,
+  userName: string,
+): Promise<{ app: App; job: Job; created: boolean }> {
   const { store, layout } = d.services;
   const name = previewName(parent.name, branch);
   let app = store.apps.byName(name);
@@ -64,7 +69,14 @@ export async function deployPreview(d: AppDeps, parent: App, branch: string, use
   shareLike(store, parent, app);
   store.apps.replaceConfig(app.id, previewConfig(d, parent, app));
   // The pushed branch becomes the preview's deploy branch head: from here on it is a push to the preview.
-  await git(layout.repo(name), ['fetch', '--quiet', '--no-tags', '--', layout.repo(parent.name), `+refs/heads/${branch}:refs/heads/${app.deployBranch}`]);
+  await git(layout.repo(name), [
+    'fetch',
+    '--quiet',
+    '--no-tags',
+    '--',
+    layout.repo(parent.name),
+    `+refs/heads/${branch}:refs/heads/${app.deployBranch}`,
+  ]);
   const commit = (await git(layout.repo(name), ['rev-parse', '--verify', `refs/heads/${app.deployBranch}^{commit}`])).trim();
   const fresh = store.apps.byId(app.id)!;
   const job = startDeploy(d, { kind: 'push', app: fresh, userName, commit, ref: `refs/heads/${fresh.deployBranch}` });
@@ -118,6 +130,9 @@ function previewConfig(d: AppDeps, parent: App, app: App): Record<string, string
 
 async function git(cwd: string, args: string[]): Promise<string> {
   const run = await execa('git', args, { cwd, stdin: 'ignore', reject: false });
-  if (run.failed) throw new SlipwayError('preview_failed', `git ${args[0]} for the preview failed: ${run.stderr.trim().split('\n').at(-1) ?? ''}`, { status: 500 });
+  if (run.failed)
+    throw new SlipwayError('preview_failed', `git ${args[0]} for the preview failed: ${run.stderr.trim().split('\n').at(-1) ?? ''}`, {
+      status: 500,
+    });
   return run.stdout;
 }

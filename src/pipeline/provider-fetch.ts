@@ -35,9 +35,16 @@ export async function fetchProvider(ctx: DeployContext, src: ProviderSource): Pr
   // Anything git or the provider echoes is masked in the job log like a secret config value.
   secrets.masker(app.name).add(token);
   const { url } = found;
-  const transport = await gitEgress({ url, target: { setting: 'source', url }, settings: settings.egress ?? DEFAULT_EGRESS, trusted: false });
+  const transport = await gitEgress({
+    url,
+    target: { setting: 'source', url },
+    settings: settings.egress ?? DEFAULT_EGRESS,
+    trusted: false,
+  });
   const ref = `refs/heads/${app.deployBranch}`;
-  ctx.log.info(`Fetching ${parsed.branch} of ${shownUrl(url)} with ${found.account.vendor} account ${found.account.username || found.account.host}`);
+  ctx.log.info(
+    `Fetching ${parsed.branch} of ${shownUrl(url)} with ${found.account.vendor} account ${found.account.username || found.account.host}`,
+  );
   const run = await execa('git', [...transport.args, 'fetch', '--quiet', '--no-tags', '--', url, `+refs/heads/${parsed.branch}:${ref}`], {
     cwd: layout.repo(app.name),
     env: { ...process.env, ...transport.env, ...tokenEnv(url, found.account, token) },
@@ -56,15 +63,29 @@ export async function fetchProvider(ctx: DeployContext, src: ProviderSource): Pr
       : run.timedOut
         ? `fetching ${shownUrl(url)} took longer than the egress total timeout`
         : `could not fetch ${parsed.branch} of ${shownUrl(url)}: ${lastLine(stderr) || `git fetch exited ${run.exitCode}`}`;
-    throw fail(why, refused ? `give a valid token: slipway vendors:add ${found.account.vendor} --token TOKEN` : 'check the source setting and that the provider answers');
+    throw fail(
+      why,
+      refused
+        ? `give a valid token: slipway vendors:add ${found.account.vendor} --token TOKEN`
+        : 'check the source setting and that the provider answers',
+    );
   }
   const commit = src.commit ?? (await revParse(ctx, ref));
   if (!(await hasCommit(ctx, commit)))
-    throw fail(`${commit.slice(0, 12)} is not on ${parsed.branch} of ${shownUrl(url)}`, 'push it to the provider, then deliver the webhook again');
+    throw fail(
+      `${commit.slice(0, 12)} is not on ${parsed.branch} of ${shownUrl(url)}`,
+      'push it to the provider, then deliver the webhook again',
+    );
   return { kind: 'git', commit, ref };
 }
 
-const lastLine = (text: string) => text.trim().split('\n').at(-1)?.replace(/^fatal: /, '').slice(0, 300) ?? '';
+const lastLine = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .at(-1)
+    ?.replace(/^fatal: /, '')
+    .slice(0, 300) ?? '';
 
 async function revParse(ctx: DeployContext, ref: string): Promise<string> {
   const run = await execa('git', ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`], {

@@ -78,7 +78,10 @@ export class HookStore {
   firstDelivery(appId: number, delivery: string, keepMs = 30 * 86_400_000): boolean {
     const t = now();
     this.db.prepare('DELETE FROM hook_deliveries WHERE received_at < ?').run(t - keepMs);
-    return this.db.prepare('INSERT OR IGNORE INTO hook_deliveries (app_id, delivery, received_at) VALUES (?, ?, ?)').run(appId, delivery, t).changes > 0;
+    return (
+      this.db.prepare('INSERT OR IGNORE INTO hook_deliveries (app_id, delivery, received_at) VALUES (?, ?, ?)').run(appId, delivery, t)
+        .changes > 0
+    );
   }
 }
 

@@ -12,7 +12,12 @@ export interface VendorView {
   createdAt: number;
 }
 
-export const vendorView = (a: VendorAccount): VendorView => ({ vendor: a.vendor, host: a.host, username: a.username, createdAt: a.createdAt });
+export const vendorView = (a: VendorAccount): VendorView => ({
+  vendor: a.vendor,
+  host: a.host,
+  username: a.username,
+  createdAt: a.createdAt,
+});
 
 /** `vendors:add` and `POST /api/v1/vendors`: checks, seals the token, stores (replacing the same vendor and host). */
 export function addVendorAccount(

@@ -65,7 +65,8 @@ export const HOOK_PROVIDERS: Record<VendorKind, HookProvider> = {
     delivery: (h) => header(h, 'idempotency-key') ?? header(h, 'x-gitlab-event-uuid'),
     event: (h, body) => {
       const kind = header(h, 'x-gitlab-event');
-      if (kind !== 'Push Hook' || body?.object_kind !== 'push') return { kind: 'ignored', reason: `${kind ?? 'an unnamed'} event; only Push Hook deploys` };
+      if (kind !== 'Push Hook' || body?.object_kind !== 'push')
+        return { kind: 'ignored', reason: `${kind ?? 'an unnamed'} event; only Push Hook deploys` };
       return pushOf(body?.ref, body?.after);
     },
   },

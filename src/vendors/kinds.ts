@@ -44,9 +44,7 @@ function parseBase(text: string): URL | undefined {
 }
 
 /** An app's `source` setting: `github:owner/repo#branch`, or an https git URL `#branch` fetched with a matching account. */
-export type AppSource =
-  | { vendor: VendorKind; path: string; branch: string }
-  | { url: string; branch: string };
+export type AppSource = { vendor: VendorKind; path: string; branch: string } | { url: string; branch: string };
 
 const REPO_PATH = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){1,4}$/;
 const BRANCH = /^[A-Za-z0-9._/-]{1,200}$/;
@@ -70,10 +68,16 @@ export function parseSource(text: string): AppSource {
   try {
     url = new URL(head);
   } catch {
-    throw invalid(`"${text}" is not a source`, 'write it as github:OWNER/REPO#BRANCH (or gitlab:, bitbucket:) or https://HOST/REPO.git#BRANCH');
+    throw invalid(
+      `"${text}" is not a source`,
+      'write it as github:OWNER/REPO#BRANCH (or gitlab:, bitbucket:) or https://HOST/REPO.git#BRANCH',
+    );
   }
   if (!['http:', 'https:'].includes(url.protocol) || url.username || url.password || url.search || text.length > 500)
-    throw invalid(`"${head}" is not an http(s) git URL without credentials`, 'the token comes from your vendor account (slipway vendors:add)');
+    throw invalid(
+      `"${head}" is not an http(s) git URL without credentials`,
+      'the token comes from your vendor account (slipway vendors:add)',
+    );
   return { url: url.href, branch };
 }
 

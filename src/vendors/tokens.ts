@@ -12,7 +12,8 @@ const varName = (vendor: string, host: string) => `vendor:${vendor}:${host}`;
 export const sealVendorToken = (box: SecretBox, a: { userId: number; vendor: string; host: string }, token: string): string =>
   box.seal(boxName(a.userId), varName(a.vendor, a.host), token);
 
-export const openVendorToken = (box: SecretBox, a: VendorAccount): string => box.open(boxName(a.userId), varName(a.vendor, a.host), a.token);
+export const openVendorToken = (box: SecretBox, a: VendorAccount): string =>
+  box.open(boxName(a.userId), varName(a.vendor, a.host), a.token);
 
 /** The name an app's webhook secret is sealed under (the box binds it to the app). */
 export const HOOK_SECRET = 'hook:secret';

@@ -109,7 +109,11 @@ describe('e2e: git providers, push webhooks and preview apps', function () {
     return r.stdout;
   };
   const releases = (app: string) =>
-    query(server.home, 'SELECT r.version, r.status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version', app);
+    query(
+      server.home,
+      'SELECT r.version, r.status FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY r.version',
+      app,
+    );
   const body = async (app: string) => (await server.get(app)).body.trim();
   /** A new commit on the provider's main (as a developer pushing to GitHub would make). */
   const publish = (text: string, branch = 'main') => {
@@ -145,7 +149,9 @@ describe('e2e: git providers, push webhooks and preview apps', function () {
   it('deploys the source branch with a vendor account whose token is sealed and never shown', async () => {
     const added = cli(['vendors:add', 'github', '--token', '-', '--host', provider.base, '--username', 'octo'], `${TOKEN}\n`);
     expect(added).to.include('sealed').and.not.include(TOKEN);
-    expect(cli(['vendors'])).to.match(/github\s+http:\/\/127\.0\.0\.2:\d+\s+octo/).and.not.include(TOKEN);
+    expect(cli(['vendors']))
+      .to.match(/github\s+http:\/\/127\.0\.0\.2:\d+\s+octo/)
+      .and.not.include(TOKEN);
     const stored = query(server.home, 'SELECT token FROM vendor_accounts')[0].token as string;
     expect(stored).to.not.include(TOKEN);
     cli(['apps:create', 'prov']);
@@ -261,7 +267,11 @@ describe('e2e: git providers, push webhooks and preview apps', function () {
       commits: [{ id: gl, message: 'say provider v4 from gitlab' }],
       total_commits_count: 1,
     });
-    const glHeaders = { 'x-gitlab-event': 'Push Hook', 'x-gitlab-event-uuid': crypto.randomUUID(), 'x-gitlab-instance': 'https://gitlab.com' };
+    const glHeaders = {
+      'x-gitlab-event': 'Push Hook',
+      'x-gitlab-event-uuid': crypto.randomUUID(),
+      'x-gitlab-instance': 'https://gitlab.com',
+    };
     expect((await deliver('gitlab', { ...glHeaders, 'x-gitlab-token': 'nope' }, glRaw)).status).to.equal(401);
     const glOk = await deliver('gitlab', { ...glHeaders, 'x-gitlab-token': secret }, glRaw);
     expect(glOk.status, glOk.body).to.equal(200);

@@ -14,7 +14,14 @@ describe('vendors: sources, signatures, preview names', () => {
     expect(parseSource('github:acme/shop#prod')).to.deep.equal({ vendor: 'github', path: 'acme/shop', branch: 'prod' });
     expect(parseSource('gitlab:group/sub/proj.git')).to.deep.equal({ vendor: 'gitlab', path: 'group/sub/proj', branch: 'main' });
     expect(parseSource('https://git.example.com/a/b.git#dev')).to.deep.equal({ url: 'https://git.example.com/a/b.git', branch: 'dev' });
-    for (const bad of ['github:../x#main', 'github:acme/shop#-x', 'nosuch:acme/shop', 'https://u:p@git.example.com/a.git', 'ext::sh -c x', 'github:acme'])
+    for (const bad of [
+      'github:../x#main',
+      'github:acme/shop#-x',
+      'nosuch:acme/shop',
+      'https://u:p@git.example.com/a.git',
+      'ext::sh -c x',
+      'github:acme',
+    ])
       expect(() => parseSource(bad), bad).to.throw();
   });
 
@@ -31,7 +38,11 @@ describe('vendors: sources, signatures, preview names', () => {
   });
 
   it('hands the token to git in its environment, scoped to the base URL, never in the URL', () => {
-    const env = tokenEnv('http://127.0.0.2:8080/g/p.git', { id: 1, userId: 1, vendor: 'github', host: 'x', username: '', token: '', createdAt: 0 }, 'T0KEN');
+    const env = tokenEnv(
+      'http://127.0.0.2:8080/g/p.git',
+      { id: 1, userId: 1, vendor: 'github', host: 'x', username: '', token: '', createdAt: 0 },
+      'T0KEN',
+    );
     expect(env.GIT_CONFIG_KEY_0).to.equal('http.http://127.0.0.2:8080/.extraHeader');
     expect(Buffer.from(env.GIT_CONFIG_VALUE_0!.replace('Authorization: Basic ', ''), 'base64').toString()).to.equal('x-access-token:T0KEN');
   });
@@ -57,12 +68,22 @@ describe('vendors: sources, signatures, preview names', () => {
     });
     expect(HOOK_PROVIDERS.github.event({ 'x-github-event': 'ping' }, {}).kind).to.equal('ignored');
     expect(HOOK_PROVIDERS.github.event({ 'x-github-event': 'push' }, { ref: 'refs/tags/v1', after: SHA }).kind).to.equal('ignored');
-    expect(HOOK_PROVIDERS.gitlab.event({ 'x-gitlab-event': 'Push Hook' }, { object_kind: 'push', ref: 'refs/heads/main', after: '0'.repeat(40) })).to.include({
+    expect(
+      HOOK_PROVIDERS.gitlab.event(
+        { 'x-gitlab-event': 'Push Hook' },
+        { object_kind: 'push', ref: 'refs/heads/main', after: '0'.repeat(40) },
+      ),
+    ).to.include({
       deleted: true,
     });
     const bb = { push: { changes: [{ new: { type: 'branch', name: 'main', target: { hash: SHA } }, old: null }] } };
     expect(HOOK_PROVIDERS.bitbucket.event({ 'x-event-key': 'repo:push' }, bb)).to.include({ branch: 'main', commit: SHA });
-    expect(HOOK_PROVIDERS.bitbucket.event({ 'x-event-key': 'repo:push' }, { push: { changes: [{ new: null, old: { type: 'branch', name: 'f' } }] } })).to.include({
+    expect(
+      HOOK_PROVIDERS.bitbucket.event(
+        { 'x-event-key': 'repo:push' },
+        { push: { changes: [{ new: null, old: { type: 'branch', name: 'f' } }] } },
+      ),
+    ).to.include({
       deleted: true,
     });
     expect(HOOK_PROVIDERS.bitbucket.event({ 'x-event-key': 'pullrequest:created' }, bb).kind).to.equal('ignored');
@@ -71,7 +92,9 @@ describe('vendors: sources, signatures, preview names', () => {
   });
 
   it('makes preview names valid and distinct for branches that differ only in case, "/" or length', () => {
-    const names = ['feature', 'Feature', 'feature/x', 'feature-x', 'feature.x', 'x'.repeat(200), `${'x'.repeat(199)}y`].map((b) => previewName('shop', b));
+    const names = ['feature', 'Feature', 'feature/x', 'feature-x', 'feature.x', 'x'.repeat(200), `${'x'.repeat(199)}y`].map((b) =>
+      previewName('shop', b),
+    );
     expect(names[0]).to.equal('shop-pr-feature');
     expect(new Set(names).size).to.equal(names.length);
     for (const n of [...names, previewName('a'.repeat(63), 'main'), previewName('shop', '---')]) expect(n, n).to.match(APP_NAME);

@@ -121,6 +121,9 @@ function parseBody(contentType: string | undefined, raw: Buffer): unknown {
       return JSON.parse(new URLSearchParams(raw.toString('utf8')).get('payload') ?? '');
     return JSON.parse(raw.toString('utf8'));
   } catch {
-    throw new SlipwayError('invalid_request', 'the webhook body is not JSON', { status: 400, hint: 'send the push event as application/json' });
+    throw new SlipwayError('invalid_request', 'the webhook body is not JSON', {
+      status: 400,
+      hint: 'send the push event as application/json',
+    });
   }
 }

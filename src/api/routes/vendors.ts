@@ -18,7 +18,13 @@ export function registerVendors(api: FastifyInstance, ctx: ApiContext): void {
   const box = () => ctx.platform.services.secrets ?? SecretBox.forHome(ctx.layout.home);
   api.get(
     '/api/v1/vendors',
-    { schema: { summary: 'your git provider accounts (never their tokens)', tags: TAGS, response: { 200: list(VENDOR_VIEW), ...errors(401) } } },
+    {
+      schema: {
+        summary: 'your git provider accounts (never their tokens)',
+        tags: TAGS,
+        response: { 200: list(VENDOR_VIEW), ...errors(401) },
+      },
+    },
     async (req) => ctx.store.vendors.list(requestUser(req).id).map(vendorView),
   );
   api.post<{ Body: { vendor: string; token: string; host?: string; username?: string } }>(
