@@ -1,6 +1,6 @@
 import { BRANCH_NAME, checkAppName } from '../auth/names.js';
 import { checkBuildpackSpec } from '../builder/buildpack-spec.js';
-import { checkFetchUrlAtSet, checkGitUrlAtSet, setByAdmin, trustEntry, type Setter } from '../egress/index.js';
+import { checkFetchUrlAtSet, checkGitUrlAtSet, checkLiteralHost, setByAdmin, trustEntry, type Setter } from '../egress/index.js';
 import { invalid } from '../errors.js';
 import { parseSource } from '../vendors/kinds.js';
 import { DRIVERS, parseDriver, type DriverKind } from '../runtime/kinds.js';
@@ -217,8 +217,10 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
       'github:OWNER/REPO#BRANCH (or gitlab:, bitbucket:, or an https git URL#BRANCH): `slipway deploy` and push webhooks fetch it with your vendor account',
     who: 'app',
     read: optionalText,
-    check: (v) => {
-      parseSource(v);
+    check: (v, who) => {
+      const source = parseSource(v);
+      // A literal address is checked now; a host name each time it is fetched (egress/rules.ts).
+      if ('url' in source) checkLiteralHost(who.settings, new URL(source.url).hostname, { setting: 'source', url: source.url });
       return v;
     },
   },
