@@ -19,6 +19,8 @@ export interface PushHandlerOptions {
   sessions: Map<string, PushSession>;
   /** Stops an app's processes and route: a deleted branch's preview app goes with everything it made. */
   stopApp?: (app: string) => Promise<void>;
+  /** Names no preview may take: the server's own host names (auth/hosts.ts). */
+  reservedName?: (name: string) => boolean;
 }
 
 type HookRequest = Extract<ControlRequest, { type: 'hook' }>;
@@ -84,7 +86,7 @@ async function previewPush(
   io: ControlIO,
 ): Promise<number> {
   const say = (line: string) => io.stdout.write(`${line}\n`);
-  const d = { ...opts.deps, stopApp: opts.stopApp };
+  const d = { ...opts.deps, stopApp: opts.stopApp, reservedName: opts.reservedName };
   try {
     if (!pushed) {
       const name = await removePreview(d, parent, branch);

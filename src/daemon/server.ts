@@ -5,7 +5,7 @@ import type net from 'node:net';
 import ssh2 from 'ssh2';
 import { buildHttpServer } from '../api/server.js';
 import { clientAddress } from '../api/client-address.js';
-import { apiDomainHolders } from '../auth/hosts.js';
+import { apiDomainHolders, isReservedAppName } from '../auth/hosts.js';
 import { checkHostname } from '../commands/domains.js';
 import { describe, invalid } from '../errors.js';
 import { LiveSessions } from '../auth/sessions.js';
@@ -252,7 +252,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const control: net.Server = await startControlSocket(layout.controlSocket, {
       command: (argv, io) => runCommand({ store, layout, settings, user: admin(), io: { ...io, tty: false }, local: true, platform }, argv),
       hook: (req, io) =>
-        handleHook({ store, queue, deps: { services, queue }, sessions: gateway.pushes, stopApp: platform.stopApp }, req, io),
+        handleHook(
+          {
+            store,
+            queue,
+            deps: { services, queue },
+            sessions: gateway.pushes,
+            stopApp: platform.stopApp,
+            reservedName: (name) => isReservedAppName(name, settings),
+          },
+          req,
+          io,
+        ),
     });
     closers.push(() => new Promise((r) => control.close(() => r(undefined))));
     const http = await buildHttpServer({

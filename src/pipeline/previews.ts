@@ -12,6 +12,8 @@ import { startDeploy, type DeployDeps } from './deploys.js';
 /** What making and removing apps needs beyond the deploy queue: stopping an app's processes and route (the daemon's). */
 export interface AppDeps extends DeployDeps {
   stopApp?: (app: string) => Promise<void>;
+  /** True for a name that would put an app at the server's own host name (auth/hosts.ts isReservedAppName). */
+  reservedName?: (name: string) => boolean;
 }
 
 /**
@@ -52,9 +54,9 @@ export async function deployPreview(
   const name = previewName(parent.name, branch);
   let app = store.apps.byName(name);
   const created = !app;
-  if (app) {
-    const link = store.previews.of(app.id);
-    if (!link || link.parentId !== parent.id || link.branch !== branch)
+  if (app || d.reservedName?.(name)) {
+    const link = app && store.previews.of(app.id);
+    if (!app || !link || link.parentId !== parent.id || link.branch !== branch)
       throw new SlipwayError('preview_name_taken', `the preview name ${name} is already taken by another app`, {
         status: 409,
         hint: `rename the branch, or destroy ${name} if it is not needed`,

@@ -311,6 +311,20 @@ describe('e2e: git providers, push webhooks and preview apps', function () {
     expect(await body('prov')).to.equal('provider v5 from bitbucket');
   });
 
+  it('answers garbage with 400, a huge body with 413 and a flood with 429, and stays up', async () => {
+    const garbage = await deliver('gitlab', { 'x-gitlab-token': secret, 'x-gitlab-event': 'Push Hook' }, '{"object_kind": "push", ');
+    expect(garbage.status, garbage.body).to.equal(400);
+    const huge = await deliver('github', { 'x-github-event': 'push', 'x-hub-signature-256': 'sha256=00' }, `"${'x'.repeat(600 * 1024)}"`);
+    expect(huge.status).to.equal(413);
+    const answers: number[] = [];
+    for (let i = 0; i < 70; i++) answers.push((await deliver('github', { 'x-github-event': 'push' }, '{}')).status);
+    expect(answers).to.include(401).and.include(429);
+    expect(answers.indexOf(429)).to.be.greaterThan(answers.indexOf(401));
+    const releasesBefore = releases('prov').length;
+    expect(releasesBefore).to.equal(4);
+    expect(await body('prov')).to.equal('provider v5 from bitbucket');
+  });
+
   it('a branch push makes a preview that serves its own body; deleting the branch removes it and all it made', async () => {
     const key = env.key;
     cli(['apps:create', 'shop']);
