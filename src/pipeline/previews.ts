@@ -1,13 +1,14 @@
 import fsp from 'node:fs/promises';
 import { execa } from 'execa';
-import { DEFAULT_MODE, settingsOf } from '../apps/settings.js';
-import { SlipwayError } from '../errors.js';
+import { DEFAULT_MODE, settingsOf, writeSetting } from '../apps/settings.js';
+import { SlipwayError, invalid } from '../errors.js';
 import { createBareRepo, removeRepo } from '../git/repos.js';
 import { HOOKS_DIR } from '../paths.js';
 import { isSealed } from '../secrets/box.js';
 import type { App, Job, Store } from '../store/index.js';
 import { previewName } from '../vendors/preview-name.js';
-import { startDeploy, type DeployDeps } from './deploys.js';
+import { parseSource, withBranch } from '../vendors/kinds.js';
+import { fetchAndDeploy, startDeploy, type DeployDeps } from './deploys.js';
 
 /** What making and removing apps needs beyond the deploy queue: stopping an app's processes and route (the daemon's). */
 export interface AppDeps extends DeployDeps {
@@ -38,18 +39,12 @@ export async function destroyApp(d: AppDeps, app: App): Promise<void> {
 }
 
 /**
- * A push of `branch` to a parent with `previews=true`: makes or updates its
- * preview app (a dev app owned and shared like the parent, with the parent's
- * config but the keys in `previews.exclude`) and deploys the pushed commit
- * to it as a push. A name held by an app that is not this parent's preview of
- * this branch is never touched.
+ * Makes (or finds) `parent`'s preview app for `branch` and brings it in step:
+ * a dev app owned and shared like the parent, with the parent's config but
+ * the keys in `previews.exclude`. A name held by an app that is not this
+ * parent's preview of this branch (or reserved for the server) is never touched.
  */
-export async function deployPreview(
-  d: AppDeps,
-  parent: App,
-  branch: string,
-  userName: string,
-): Promise<{ app: App; job: Job; created: boolean }> {
+export async function ensurePreview(d: AppDeps, parent: App, branch: string): Promise<{ app: App; created: boolean }> {
   const { store, layout } = d.services;
   const name = previewName(parent.name, branch);
   let app = store.apps.byName(name);
@@ -70,6 +65,22 @@ export async function deployPreview(
   store.previews.touch(app.id);
   shareLike(store, parent, app);
   store.apps.replaceConfig(app.id, previewConfig(d, parent, app));
+  return { app: store.apps.byId(app.id)!, created };
+}
+
+/**
+ * A push of `branch` to a parent with `previews=true`: its preview app is
+ * made or updated (ensurePreview) and the pushed commit deployed to it as a push.
+ */
+export async function deployPreview(
+  d: AppDeps,
+  parent: App,
+  branch: string,
+  userName: string,
+): Promise<{ app: App; job: Job; created: boolean }> {
+  const { layout } = d.services;
+  const { app, created } = await ensurePreview(d, parent, branch);
+  const name = app.name;
   // The pushed branch becomes the preview's deploy branch head: from here on it is a push to the preview.
   await git(layout.repo(name), [
     'fetch',
@@ -80,9 +91,28 @@ export async function deployPreview(
     `+refs/heads/${branch}:refs/heads/${app.deployBranch}`,
   ]);
   const commit = (await git(layout.repo(name), ['rev-parse', '--verify', `refs/heads/${app.deployBranch}^{commit}`])).trim();
-  const fresh = store.apps.byId(app.id)!;
-  const job = startDeploy(d, { kind: 'push', app: fresh, userName, commit, ref: `refs/heads/${fresh.deployBranch}` });
-  return { app: fresh, job, created };
+  const job = startDeploy(d, { kind: 'push', app, userName, commit, ref: `refs/heads/${app.deployBranch}` });
+  return { app, job, created };
+}
+
+/**
+ * A provider's pull (merge) request for `branch` of a parent with previews on:
+ * the preview's `source` is the parent's with that branch, and it is fetched
+ * and deployed as `slipway deploy` would (`commit`: the request's head).
+ */
+export async function deployProviderPreview(
+  d: AppDeps,
+  parent: App,
+  branch: string,
+  userName: string,
+  commit?: string,
+): Promise<{ app: App; job: Job; created: boolean }> {
+  const source = settingsOf(parent).get('source');
+  if (!source) throw invalid(`${parent.name} has no source to fetch ${branch} from`, `set it: slipway apps:set ${parent.name} source=...`);
+  const { app, created } = await ensurePreview(d, parent, branch);
+  writeSetting(d.services.store, app, 'source', withBranch(parseSource(source), branch));
+  const job = fetchAndDeploy(d, d.services.store.apps.byId(app.id)!, { userName }, commit);
+  return { app, job, created };
 }
 
 /** The branch was deleted: its preview goes, with everything it made. Returns its name, or undefined when there was none. */

@@ -5,7 +5,11 @@ import type { VendorKind } from './kinds.js';
 export type Headers = Record<string, string | string[] | undefined>;
 
 /** What a delivery asks for: a branch moved (or was deleted), or nothing Slipway acts on. */
-export type HookEvent = { kind: 'push'; branch: string; commit: string; deleted: boolean } | { kind: 'ignored'; reason: string };
+export type HookEvent =
+  | { kind: 'push'; branch: string; commit: string; deleted: boolean }
+  /** A pull (merge) request opened, updated or closed: the preview of its branch, when the app has previews. */
+  | { kind: 'pull'; branch: string; commit?: string; closed: boolean }
+  | { kind: 'ignored'; reason: string };
 
 interface HookProvider {
   /** True when the delivery proves it knows the app's secret; compared in constant time. */
@@ -45,6 +49,18 @@ function pushOf(ref: unknown, after: unknown): HookEvent {
   return { kind: 'push', branch, commit: after, deleted: ZERO.test(after) };
 }
 
+/** A pull request's event, when it is one Slipway acts on: from the same repository (a fork's branch is not there to fetch). */
+function pullOf(o: { action: string; opens: string[]; closes: string[]; branch: unknown; commit: unknown; sameRepo: boolean }): HookEvent {
+  const closed = o.closes.includes(o.action);
+  if (!closed && !o.opens.includes(o.action))
+    return { kind: 'ignored', reason: `a pull request ${String(o.action).slice(0, 50)}; previews follow ${o.opens[0]} and ${o.closes[0]}` };
+  if (typeof o.branch !== 'string' || !o.branch || o.branch.length > 200)
+    return { kind: 'ignored', reason: 'the pull request names no branch' };
+  if (!o.sameRepo) return { kind: 'ignored', reason: 'a pull request from a fork; only branches of the source repository get previews' };
+  const commit = typeof o.commit === 'string' && /^[0-9a-f]{40}$/.test(o.commit) ? o.commit : undefined;
+  return { kind: 'pull', branch: o.branch, commit, closed };
+}
+
 /**
  * The three providers' push webhooks, as each documents them: GitHub signs
  * the body (`X-Hub-Signature-256`), GitLab sends the secret itself
@@ -56,6 +72,16 @@ export const HOOK_PROVIDERS: Record<VendorKind, HookProvider> = {
     delivery: (h) => header(h, 'x-github-delivery'),
     event: (h, body) => {
       const kind = header(h, 'x-github-event');
+      const pr = body?.pull_request;
+      if (kind === 'pull_request')
+        return pullOf({
+          action: body?.action,
+          opens: ['opened', 'reopened', 'synchronize'],
+          closes: ['closed'],
+          branch: pr?.head?.ref,
+          commit: pr?.head?.sha,
+          sameRepo: !!pr?.head?.repo && pr.head.repo.full_name === pr?.base?.repo?.full_name,
+        });
       if (kind !== 'push') return { kind: 'ignored', reason: `${kind ?? 'an unnamed'} event; only push deploys` };
       return pushOf(body?.ref, body?.after);
     },
@@ -65,6 +91,16 @@ export const HOOK_PROVIDERS: Record<VendorKind, HookProvider> = {
     delivery: (h) => header(h, 'idempotency-key') ?? header(h, 'x-gitlab-event-uuid'),
     event: (h, body) => {
       const kind = header(h, 'x-gitlab-event');
+      const mr = body?.object_attributes;
+      if (kind === 'Merge Request Hook' && body?.object_kind === 'merge_request')
+        return pullOf({
+          action: mr?.action,
+          opens: ['open', 'reopen', 'update'],
+          closes: ['close', 'merge'],
+          branch: mr?.source_branch,
+          commit: mr?.last_commit?.id,
+          sameRepo: mr?.source_project_id === mr?.target_project_id,
+        });
       if (kind !== 'Push Hook' || body?.object_kind !== 'push')
         return { kind: 'ignored', reason: `${kind ?? 'an unnamed'} event; only Push Hook deploys` };
       return pushOf(body?.ref, body?.after);
@@ -75,6 +111,16 @@ export const HOOK_PROVIDERS: Record<VendorKind, HookProvider> = {
     delivery: (h) => header(h, 'x-request-uuid'),
     event: (h, body) => {
       const kind = header(h, 'x-event-key');
+      const pr = body?.pullrequest;
+      if (kind?.startsWith('pullrequest:'))
+        return pullOf({
+          action: kind.slice('pullrequest:'.length),
+          opens: ['created', 'updated'],
+          closes: ['fulfilled', 'rejected'],
+          branch: pr?.source?.branch?.name,
+          commit: pr?.source?.commit?.hash,
+          sameRepo: !!pr?.source?.repository && pr.source.repository.full_name === pr?.destination?.repository?.full_name,
+        });
       if (kind !== 'repo:push') return { kind: 'ignored', reason: `${kind ?? 'an unnamed'} event; only repo:push deploys` };
       const change = body?.push?.changes?.[0];
       const ref = change?.new ?? change?.old;

@@ -81,6 +81,10 @@ export function parseSource(text: string): AppSource {
   return { url: url.href, branch };
 }
 
+/** The same source on another branch, as `source` text. */
+export const withBranch = (source: AppSource, branch: string): string =>
+  'vendor' in source ? `${source.vendor}:${source.path}#${branch}` : `${source.url}#${branch}`;
+
 /** Where a source is fetched from with an account, and the account to use: the first of `accounts` that fits. */
 export function resolveSource(source: AppSource, accounts: VendorAccount[]): { url: string; account: VendorAccount } | undefined {
   if ('vendor' in source) {

@@ -311,6 +311,41 @@ describe('e2e: git providers, push webhooks and preview apps', function () {
     expect(await body('prov')).to.equal('provider v5 from bitbucket');
   });
 
+  it('a GitHub pull request makes a preview fetched from the provider; closing it removes the preview', async () => {
+    cli(['apps:set', 'prov', 'previews=true']);
+    git(work, ['checkout', '-q', '-b', 'feature']);
+    const head = publish('prov feature branch', 'feature');
+    const pr = (action: string) =>
+      JSON.stringify({
+        action,
+        number: 7,
+        pull_request: {
+          number: 7,
+          state: action === 'closed' ? 'closed' : 'open',
+          head: { ref: 'feature', sha: head, repo: { full_name: 'acme/shop' } },
+          base: { ref: 'main', sha: '0'.repeat(40), repo: { full_name: 'acme/shop' } },
+        },
+        repository: { full_name: 'acme/shop' },
+      });
+    const send = (raw: string) =>
+      deliver(
+        'github',
+        { 'x-github-event': 'pull_request', 'x-github-delivery': crypto.randomUUID(), 'x-hub-signature-256': hmac(raw) },
+        raw,
+      );
+    const opened = await send(pr('opened'));
+    expect(opened.status, opened.body).to.equal(200);
+    expect(JSON.parse(opened.body).preview).to.equal('prov-pr-feature');
+    await waitJob(opened);
+    expect(await body('prov-pr-feature')).to.equal('prov feature branch');
+    expect(await body('prov')).to.equal('provider v5 from bitbucket');
+    const closed = await send(pr('closed'));
+    expect(closed.status, closed.body).to.equal(200);
+    expect(JSON.parse(closed.body).removed).to.equal('prov-pr-feature');
+    expect(query(server.home, "SELECT id FROM apps WHERE name = 'prov-pr-feature'")).to.deep.equal([]);
+    expect(fs.existsSync(path.join(server.home, 'repos', 'prov-pr-feature.git'))).to.equal(false);
+  });
+
   it('answers garbage with 400, a huge body with 413 and a flood with 429, and stays up', async () => {
     const garbage = await deliver('gitlab', { 'x-gitlab-token': secret, 'x-gitlab-event': 'Push Hook' }, '{"object_kind": "push", ');
     expect(garbage.status, garbage.body).to.equal(400);

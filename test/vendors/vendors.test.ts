@@ -91,6 +91,42 @@ describe('vendors: sources, signatures, preview names', () => {
     for (const p of Object.values(HOOK_PROVIDERS)) expect(p.event({}, null).kind).to.equal('ignored');
   });
 
+  it('reads pull requests of each provider as previews to make or remove, and ignores forks', () => {
+    const same = { full_name: 'acme/shop' };
+    const gh = (action: string, head = same) => ({
+      action,
+      pull_request: { head: { ref: 'f', sha: SHA, repo: head }, base: { repo: same } },
+    });
+    expect(HOOK_PROVIDERS.github.event({ 'x-github-event': 'pull_request' }, gh('synchronize'))).to.deep.equal({
+      kind: 'pull',
+      branch: 'f',
+      commit: SHA,
+      closed: false,
+    });
+    expect(HOOK_PROVIDERS.github.event({ 'x-github-event': 'pull_request' }, gh('closed'))).to.include({ closed: true });
+    expect(HOOK_PROVIDERS.github.event({ 'x-github-event': 'pull_request' }, gh('opened', { full_name: 'eve/shop' })).kind).to.equal(
+      'ignored',
+    );
+    expect(HOOK_PROVIDERS.github.event({ 'x-github-event': 'pull_request' }, gh('labeled')).kind).to.equal('ignored');
+    const mr = {
+      object_kind: 'merge_request',
+      object_attributes: { action: 'merge', source_branch: 'f', source_project_id: 1, target_project_id: 1 },
+    };
+    expect(HOOK_PROVIDERS.gitlab.event({ 'x-gitlab-event': 'Merge Request Hook' }, mr)).to.include({ kind: 'pull', closed: true });
+    const bb = {
+      pullrequest: {
+        source: { branch: { name: 'f' }, commit: { hash: 'abc123def456' }, repository: same },
+        destination: { repository: same },
+      },
+    };
+    expect(HOOK_PROVIDERS.bitbucket.event({ 'x-event-key': 'pullrequest:created' }, bb)).to.deep.equal({
+      kind: 'pull',
+      branch: 'f',
+      commit: undefined,
+      closed: false,
+    });
+  });
+
   it('makes preview names valid and distinct for branches that differ only in case, "/" or length', () => {
     const names = ['feature', 'Feature', 'feature/x', 'feature-x', 'feature.x', 'x'.repeat(200), `${'x'.repeat(199)}y`].map((b) =>
       previewName('shop', b),

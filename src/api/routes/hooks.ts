@@ -3,7 +3,11 @@ import { APP_NAME } from '../../auth/names.js';
 import { SlipwayError } from '../../errors.js';
 import { fetchAndDeploy } from '../../pipeline/deploys.js';
 import { SecretBox } from '../../secrets/box.js';
-import { HOOK_PROVIDERS } from '../../vendors/hooks.js';
+import { HOOK_PROVIDERS, type HookEvent } from '../../vendors/hooks.js';
+import { settingsOf } from '../../apps/settings.js';
+import { isReservedAppName } from '../../auth/hosts.js';
+import { deployProviderPreview, removePreview } from '../../pipeline/previews.js';
+import type { App } from '../../store/index.js';
 import { VENDOR_KINDS, parseSource, type VendorKind } from '../../vendors/kinds.js';
 import { HOOK_SECRET } from '../../vendors/tokens.js';
 import type { ApiContext } from '../context.js';
@@ -20,6 +24,8 @@ const HOOK_ANSWER = {
     deployed: { type: 'string', description: 'the commit being deployed' },
     job: { type: 'number' },
     ignored: { type: 'string', description: 'why nothing was deployed' },
+    preview: { type: 'string', description: 'the preview app a pull request deploys to' },
+    removed: { type: 'string', description: 'the preview app a closed pull request removed' },
   },
 } as const;
 
@@ -79,6 +85,10 @@ export async function registerHooks(app: FastifyInstance, ctx: ApiContext): Prom
             status: 409,
             hint: `set it: slipway apps:set ${app.name} source=${vendor}:OWNER/REPO#BRANCH`,
           });
+        if (event.kind === 'pull') {
+          const done = await pullRequest(app, event, vendor, address);
+          return done.ignored !== undefined ? ignore(reply, done.ignored) : done;
+        }
         const { branch } = parseSource(source);
         if (event.branch !== branch) return ignore(reply, `a push to ${event.branch.slice(0, 200)}; ${app.name} deploys ${branch}`);
         if (event.deleted) return ignore(reply, `${branch} was deleted; the live release keeps serving`);
@@ -96,6 +106,35 @@ export async function registerHooks(app: FastifyInstance, ctx: ApiContext): Prom
       },
     );
   });
+
+  /** A pull request's preview: made or updated from the provider, or removed when the request is closed. */
+  async function pullRequest(
+    parent: App,
+    event: Extract<HookEvent, { kind: 'pull' }>,
+    vendor: string,
+    address: string,
+  ): Promise<{ ignored?: string; removed?: string; preview?: string; deployed?: string; job?: number }> {
+    if (!settingsOf(parent).get('previews')) return { ignored: `a pull request, and ${parent.name} has previews off` };
+    const d = { ...ctx.platform, reservedName: (name: string) => isReservedAppName(name, ctx.settings) };
+    const userName = `${vendor}-webhook`;
+    const audit = (detail: Record<string, unknown>) =>
+      ctx.store.audit.record({
+        userName,
+        action: 'hook',
+        appName: parent.name,
+        detail: { vendor, branch: event.branch, ...detail },
+        source: `http ${address}`,
+        outcome: 'ok',
+      });
+    if (event.closed) {
+      const removed = await removePreview(d, parent, event.branch);
+      audit({ removed: removed ?? null });
+      return removed ? { removed } : { ignored: `${event.branch.slice(0, 200)} has no preview` };
+    }
+    const { app, job } = await deployProviderPreview(d, parent, event.branch, userName, event.commit);
+    audit({ preview: app.name, job: job.id });
+    return { preview: app.name, deployed: event.commit ?? event.branch, job: job.id };
+  }
 
   function limit(map: typeof seen, address: string): void {
     const now = Date.now();
