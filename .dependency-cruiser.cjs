@@ -17,7 +17,7 @@ const engine = (folder) => `^src/(?!${CONTRACT_FILES})${folder}/`;
 const LAYERS = [
   ['base', '^src/(errors|paths|crash-point|listen|stages)\\.ts$'],
   ['store', '^src/store/'],
-  ['services', '^src/(auth|secrets|egress|logs|notify|releases|metrics)/'],
+  ['services', '^src/(auth|secrets|egress|logs|notify|releases|metrics|vendors)/'],
   ['contracts', CONTRACTS],
   ['guest', '^src/guest/'],
   ['docker', '^src/docker/'],

@@ -82,6 +82,12 @@ export type ErrorCode =
   | 'sha256_mismatch'
   // Fetches for users (artifact URLs, origins, buildpacks, webhooks).
   | 'egress_refused'
+  // Git providers, push webhooks and preview apps (issue 17).
+  | 'preview_name_taken'
+  | 'preview_failed'
+  | 'hook_signature'
+  | 'hook_rate_limited'
+  | 'hook_not_set_up'
   | 'fetch_failed'
   | 'checkout_failed'
   // Dockerfiles, images and the stack.

@@ -26,6 +26,8 @@ import { registerMetrics } from './routes/metrics.js';
 import { registerDashboard } from '../dashboard/index.js';
 import { registerPromotions } from './routes/promotions.js';
 import { registerReleases } from './routes/releases.js';
+import { registerHooks } from './routes/hooks.js';
+import { registerVendors } from './routes/vendors.js';
 import { UPLOAD_ROUTE, registerUploads } from './routes/uploads.js';
 import { awaitsContinue, sendContinue } from './upload.js';
 import { collectRoutes, methodsFor, openApiDocument } from './openapi.js';
@@ -140,6 +142,8 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
   const throttle = opts.loginThrottle ?? new LoginThrottle();
   registerLogin(app, ctx, throttle);
   registerMetrics(app, ctx);
+  // Providers authenticate by signature, not token: outside the token scope, with its own raw-body parser and limits.
+  await registerHooks(app, ctx);
 
   await app.register(async (api) => {
     api.addHook('onRequest', async (req) => {
@@ -177,6 +181,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     await registerImages(api, ctx);
     registerHosts(api, ctx);
     registerQueue(api, ctx);
+    registerVendors(api, ctx);
   });
   // The dashboard at / sits beside the API, in its own scope (cookies, forms); src/dashboard/.
   await registerDashboard(app, ctx, throttle);

@@ -1,7 +1,8 @@
 import { BRANCH_NAME, checkAppName } from '../auth/names.js';
 import { checkBuildpackSpec } from '../builder/buildpack-spec.js';
-import { checkFetchUrlAtSet, checkGitUrlAtSet, setByAdmin, trustEntry, type Setter } from '../egress/index.js';
+import { checkFetchUrlAtSet, checkGitUrlAtSet, checkLiteralHost, setByAdmin, trustEntry, type Setter } from '../egress/index.js';
 import { invalid } from '../errors.js';
+import { parseSource } from '../vendors/kinds.js';
 import { DRIVERS, parseDriver, type DriverKind } from '../runtime/kinds.js';
 import type { App, Environment, Mode, Store } from '../store/index.js';
 
@@ -42,6 +43,14 @@ export interface SettingValues {
   'tls.redirect': boolean;
   /** Seconds; 0 is off. */
   'tls.hsts': number;
+  /** Where `slipway deploy` and push webhooks fetch from: `github:owner/repo#branch` or an https git URL `#branch`. */
+  source: string | undefined;
+  /** true: a push of another branch makes or updates the preview app APP-pr-BRANCH. */
+  previews: boolean;
+  /** Days a preview lives without a push (default 7). */
+  'previews.ttl': number;
+  /** Config keys previews do not copy (`config:set --no-preview`). */
+  'previews.exclude': string[];
 }
 
 export type SettingKey = keyof SettingValues;
@@ -201,6 +210,48 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
       if (!Number.isInteger(n) || n < 0 || n > HSTS_MAX)
         throw invalid(`tls.hsts must be a whole number of seconds from 0 to ${HSTS_MAX}, not "${v}"`);
       return String(n);
+    },
+  },
+  source: {
+    describe:
+      'github:OWNER/REPO#BRANCH (or gitlab:, bitbucket:, or an https git URL#BRANCH): `slipway deploy` and push webhooks fetch it with your vendor account',
+    who: 'app',
+    read: optionalText,
+    check: (v, who) => {
+      const source = parseSource(v);
+      // A literal address is checked now; a host name each time it is fetched (egress/rules.ts).
+      if ('url' in source) checkLiteralHost(who.settings, new URL(source.url).hostname, { setting: 'source', url: source.url });
+      return v;
+    },
+  },
+  previews: {
+    describe:
+      'true: a push of another branch makes or updates the preview app APP-pr-BRANCH; deleting the branch removes it (default false)',
+    who: 'app',
+    read: (text) => text === 'true',
+    check: (v) => {
+      if (v !== 'true' && v !== 'false') throw invalid('previews is true or false');
+      return v;
+    },
+  },
+  'previews.ttl': {
+    describe: 'days a preview app lives without a push before it is removed (1–365; default 7)',
+    who: 'app',
+    read: (text) => (text !== undefined && /^\d+$/.test(text) ? Number(text) : 7),
+    check: (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 365) throw invalid(`previews.ttl must be a whole number of days from 1 to 365, not "${v}"`);
+      return String(n);
+    },
+  },
+  'previews.exclude': {
+    describe: 'config keys previews do not copy, comma-separated (`config:set --no-preview` adds to it)',
+    who: 'app',
+    read: (text) => (text ?? '').split(',').filter(Boolean),
+    check: (v) => {
+      const keys = v.split(/[\s,]+/).filter(Boolean);
+      for (const k of keys) if (!/^[A-Za-z_][A-Za-z0-9_]{0,199}$/.test(k)) throw invalid(`"${k}" is not a config key`);
+      return keys.join(',');
     },
   },
   'backups.keep': count('backups.keep', 1, 'archive-stage snapshots kept (1–100; default 5)'),

@@ -10,6 +10,8 @@ import type { Environment, Mode } from '../store/index.js';
 import { out, type CommandContext } from './context.js';
 import { ago, appUrl, remotes, table } from './format.js';
 import { DEFAULT_MODE, writeSetting } from '../apps/settings.js';
+import { destroyApp } from '../pipeline/previews.js';
+import type { App } from '../store/index.js';
 
 const ENVS = ['dev', 'staging', 'prod'];
 const MODES = ['editable', 'cooking', 'final'];
@@ -90,6 +92,7 @@ export function registerApps(program: Command, ctx: CommandContext): void {
         ['Git (SSH)', r.ssh],
         ['Git (HTTP)', r.http],
         ['Created', ago(app.createdAt)],
+        ...previewLines(ctx, app),
       ];
       out(ctx, `=== ${app.name}`);
       for (const [k, v] of lines) out(ctx, `${(k + ':').padEnd(15)}${v}`);
@@ -107,12 +110,23 @@ export function registerApps(program: Command, ctx: CommandContext): void {
           hint: `run again with --confirm ${app.name}`,
         });
       }
-      await ctx.platform?.stopApp(app.name);
-      // Its containers, images and build cache: a new app of the same name must inherit nothing.
-      await ctx.platform?.services.driver.removeApp?.(app.name);
-      await removeRepo(ctx.layout.repo(app.name));
-      await fsp.rm(ctx.layout.app(app.name), { recursive: true, force: true });
-      ctx.store.apps.destroy(app.id);
-      out(ctx, `-----> Destroyed ${app.name}`);
+      const previews = ctx.store.previews.children(app.id).map((l) => ctx.store.apps.byId(l.appId)?.name);
+      if (ctx.platform) await destroyApp(ctx.platform, app);
+      else {
+        await removeRepo(ctx.layout.repo(app.name));
+        await fsp.rm(ctx.layout.app(app.name), { recursive: true, force: true });
+        ctx.store.apps.destroy(app.id);
+      }
+      out(ctx, `-----> Destroyed ${app.name}${previews.length ? ` and its previews ${previews.join(', ')}` : ''}`);
     });
+}
+
+/** A preview names its parent and branch; a parent lists its previews. */
+function previewLines(ctx: CommandContext, app: App): Array<[string, string]> {
+  const link = ctx.store.previews.of(app.id);
+  if (link)
+    return [['Preview of', `${ctx.store.apps.byId(link.parentId)?.name ?? '?'} (branch ${link.branch}, last push ${ago(link.pushedAt)})`]];
+  const children = ctx.store.previews.children(app.id);
+  if (!children.length) return [];
+  return [['Previews', children.map((l) => `${ctx.store.apps.byId(l.appId)?.name ?? '?'} (${l.branch})`).join(', ')]];
 }

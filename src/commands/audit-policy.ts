@@ -33,6 +33,8 @@ export const READ_ONLY = new Set([
   'certs:report',
   'hosts',
   'hosts:info',
+  'vendors',
+  'hooks:info',
 ]);
 
 /** Commands whose `KEY=VALUE` arguments carry secrets: only the keys are kept. */
@@ -60,7 +62,8 @@ export function describeCommand(cmd: Command): Pick<NewAuditEntry, 'action' | 'a
   // A one-off command line may hold anything (a database URL with its password): keep the program only.
   if (action === 'run') detail.command = args.find((a) => a !== '--')?.slice(0, 100) ?? '';
   else if (args.length) detail.args = args.slice(0, 50).map((a) => redactPair(action, a));
-  const options = Object.entries(cmd.opts()).filter(([, v]) => v !== undefined);
+  // Only what the caller gave: a default (`--no-preview` makes `preview: true` one) says nothing about this call.
+  const options = Object.entries(cmd.opts()).filter(([k, v]) => v !== undefined && cmd.getOptionValueSource(k) !== 'default');
   if (options.length)
     detail.options = Object.fromEntries(
       options.map(([k, v]) => [k, SENSITIVE.test(k) ? '[redacted]' : typeof v === 'string' ? v.slice(0, 200) : v]),

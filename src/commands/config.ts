@@ -7,6 +7,7 @@ import { SecretBox } from '../secrets/box.js';
 import { DEFAULT_EGRESS } from '../egress/index.js';
 import { checkConfigChange } from '../pipeline/buildpack-egress.js';
 import { MASK } from '../secrets/masker.js';
+import { settingsOf, writeSetting } from '../apps/settings.js';
 import { isSealed } from '../store/sealed.js';
 import type { App } from '../store/index.js';
 import { out, type CommandContext } from './context.js';
@@ -102,10 +103,12 @@ export function registerConfig(program: Command, ctx: CommandContext): void {
     .argument('<app>')
     .argument('<key=value...>')
     .option('--secret', 'keep these vars secret: encrypted at rest, masked in every listing and log')
-    .action(async (name: string, pairs: string[], o: { secret?: boolean }) => {
+    .option('--no-preview', 'preview apps (previews=true) do not copy these vars')
+    .action(async (name: string, pairs: string[], o: { secret?: boolean; preview: boolean }) => {
       const app = appFor(ctx.store, ctx.user, name);
       const set = parsePairs(pairs);
       const keys = Object.keys(set);
+      if (!o.preview) excludeFromPreviews(ctx, app, keys);
       await applyConfig(
         ctx,
         app,
@@ -126,4 +129,10 @@ export function registerConfig(program: Command, ctx: CommandContext): void {
       if (missing.length === keys.length) throw missingVars(app, missing);
       await applyConfig(ctx, app, { set: {}, unset: keys, secret: [] }, `Unsetting ${keys.join(', ')}`);
     });
+}
+
+/** `config:set --no-preview`: the keys join the app's `previews.exclude`, so its previews never get them. */
+function excludeFromPreviews(ctx: CommandContext, app: App, keys: string[]): void {
+  const list = [...new Set([...settingsOf(app).get('previews.exclude'), ...keys])];
+  writeSetting(ctx.store, app, 'previews.exclude', list.join(','));
 }

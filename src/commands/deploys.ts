@@ -33,7 +33,7 @@ export function registerDeploys(program: Command, ctx: CommandContext): void {
   program
     .command('deploy')
     .description(
-      'run the pipeline again without a push: the work tree (editable), artifact_urls (final), or the deploy branch; --source builds a tarball',
+      "run the pipeline again without a push: the app's source at its git provider when set, else the work tree (editable), artifact_urls (final), or the deploy branch; --source builds a tarball",
     )
     .argument('<app>')
     .option('--source <file>', 'a source .tar.gz to build (host CLI only)')

@@ -20,6 +20,7 @@ import { registerRun } from './run.js';
 import { registerSettings } from './settings.js';
 import { registerUsers } from './users.js';
 import { registerWebhooks } from './webhooks.js';
+import { registerVendors } from './vendors.js';
 
 /**
  * Every Slipway command, bound to one caller. The same program serves the
@@ -53,6 +54,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerAccess(program, ctx);
   registerAudit(program, ctx);
   registerHosts(program, ctx);
+  registerVendors(program, ctx);
   for (const c of program.commands)
     c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
   return program;

@@ -6,6 +6,8 @@ import type { App, Release, Store } from '../store/index.js';
 import type { ControlIO, ControlRequest, RefUpdate } from './control.js';
 import type { PushSession } from './gateway.js';
 import { settingsOf } from '../apps/settings.js';
+import { describe } from '../errors.js';
+import { deployPreview, removePreview } from '../pipeline/previews.js';
 
 const ZERO = /^0+$/;
 const QUARANTINE_VARS = ['GIT_QUARANTINE_PATH', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES'];
@@ -15,6 +17,10 @@ export interface PushHandlerOptions {
   queue: DeployQueue;
   deps: DeployDeps;
   sessions: Map<string, PushSession>;
+  /** Stops an app's processes and route: a deleted branch's preview app goes with everything it made. */
+  stopApp?: (app: string) => Promise<void>;
+  /** Names no preview may take: the server's own host names (auth/hosts.ts). */
+  reservedName?: (name: string) => boolean;
 }
 
 type HookRequest = Extract<ControlRequest, { type: 'hook' }>;
@@ -55,15 +61,46 @@ export async function handleHook(opts: PushHandlerOptions, req: HookRequest, io:
     return code === 0 ? 0 : audit(code);
   }
 
+  const previews = settingsOf(app).get('previews') && !opts.store.previews.of(app.id);
+  let code = 0;
   for (const u of req.refs ?? []) {
-    if (u.ref !== deployRef)
+    const branch = /^refs\/heads\/(.+)$/.exec(u.ref)?.[1];
+    if (u.ref !== deployRef && previews && branch) code |= await previewPush(opts, app, session, branch, !ZERO.test(u.newrev), io);
+    else if (u.ref !== deployRef)
       say(
         `-----> Stored ${u.ref.replace(/^refs\/heads\//, '')}; only pushes to ${app.deployBranch} deploy ${app.name} (change it with \`slipway apps:set ${app.name} deploy_branch=BRANCH\`).`,
       );
     else if (ZERO.test(u.newrev)) say(`-----> ${app.deployBranch} was deleted; nothing was deployed and the live release keeps serving.`);
   }
-  if (atomic) return audit(0); // it deployed in pre-receive, before the refs moved
-  return audit(await deployAll(opts, app, session, updates, io));
+  if (atomic) return audit(code); // it deployed in pre-receive, before the refs moved
+  return audit((await deployAll(opts, app, session, updates, io)) | code);
+}
+
+/** A push (or deletion) of another branch of an app with previews on: its preview app is made, updated or removed. */
+async function previewPush(
+  opts: PushHandlerOptions,
+  parent: App,
+  session: PushSession,
+  branch: string,
+  pushed: boolean,
+  io: ControlIO,
+): Promise<number> {
+  const say = (line: string) => io.stdout.write(`${line}\n`);
+  const d = { ...opts.deps, stopApp: opts.stopApp, reservedName: opts.reservedName };
+  try {
+    if (!pushed) {
+      const name = await removePreview(d, parent, branch);
+      say(name ? `-----> ${branch} was deleted: removed the preview app ${name}` : `-----> ${branch} was deleted; it had no preview app`);
+      return 0;
+    }
+    const { app, job, created } = await deployPreview(d, parent, branch, session.user.name);
+    say(`-----> ${created ? 'Created' : 'Updating'} the preview app ${app.name} for ${branch}`);
+    const done = await opts.queue.follow(job.id, writeInto(io.stdout), io.signal);
+    return done.status === 'succeeded' ? 0 : 1;
+  } catch (err) {
+    say(` !     ${describe(err)}`);
+    return 1;
+  }
 }
 
 /** One audit entry per push: the refs it moved (or tried to) and whether it deployed. Returns `code`. */

@@ -5,9 +5,9 @@ import type net from 'node:net';
 import ssh2 from 'ssh2';
 import { buildHttpServer } from '../api/server.js';
 import { clientAddress } from '../api/client-address.js';
-import { apiDomainHolders } from '../auth/hosts.js';
+import { apiDomainHolders, isReservedAppName } from '../auth/hosts.js';
 import { checkHostname } from '../commands/domains.js';
-import { invalid } from '../errors.js';
+import { describe, invalid } from '../errors.js';
 import { LiveSessions } from '../auth/sessions.js';
 import type { EgressSettings } from '../egress/index.js';
 import { newToken } from '../auth/tokens.js';
@@ -47,6 +47,7 @@ import { API_CERT_ACME, apiUrlOf, loopbackFor, platformCertificate, PlatformRout
 import { PlatformAcme } from '../tls/acme/platform.js';
 import { PlatformMetrics } from '../metrics/platform-metrics.js';
 import { handleHook } from './push.js';
+import { expirePreviews } from '../pipeline/previews.js';
 
 export interface ServerOptions {
   home: string;
@@ -262,7 +263,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await listenTls({ router, store, secrets, log }, opts.routerTlsPort, hosts);
     const control: net.Server = await startControlSocket(layout.controlSocket, {
       command: (argv, io) => runCommand({ store, layout, settings, user: admin(), io: { ...io, tty: false }, local: true, platform }, argv),
-      hook: (req, io) => handleHook({ store, queue, deps: { services, queue }, sessions: gateway.pushes }, req, io),
+      hook: (req, io) =>
+        handleHook(
+          {
+            store,
+            queue,
+            deps: { services, queue },
+            sessions: gateway.pushes,
+            stopApp: platform.stopApp,
+            reservedName: (name) => isReservedAppName(name, settings),
+          },
+          req,
+          io,
+        ),
     });
     closers.push(() => new Promise((r) => control.close(() => r(undefined))));
     const http = await buildHttpServer({
@@ -308,6 +321,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await driver.sweep();
   notifier.start();
   renewals?.start();
+  // Previews past their parent's previews.ttl go, with everything they made; checked hourly.
+  const previewSweep = setInterval(
+    () =>
+      void expirePreviews(platform)
+        .then((names) => names.length && log(`-----> Removed expired preview apps: ${names.join(', ')}`))
+        .catch((err) => log(`previews: ${describe(err)}`)),
+    3_600_000,
+  ).unref();
   await platformAcme?.start();
 
   log(`-----> Slipway ${VERSION} is running (home ${layout.home})`);
@@ -346,6 +367,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       (closing ??= (async () => {
         // Open follows and one-offs would hold the HTTP server open; each is told why it ends.
         sessions.endAll('the Slipway server is stopping');
+        clearInterval(previewSweep);
         await queue.shutdown();
         await renewals?.stop();
         await platformAcme?.stop();

@@ -89,7 +89,12 @@ export type DeploySource =
   /** The app's `artifact_urls`, fetched by release-sync. */
   | { kind: 'urls'; urls: string[] }
   /** The live release's archive, resolved when the job starts (config changes, restarts). */
-  | { kind: 'live' };
+  | { kind: 'live' }
+  /**
+   * The app's `source` at its git provider, fetched with a vendor account into the app's repo by
+   * init-sync (then deployed as a `git` source): `commit` when a webhook named it, else the branch head.
+   */
+  | { kind: 'provider'; source: string; commit?: string };
 
 /** A source a running deploy works from: `live` is resolved to an archive when the job starts. */
 export type ResolvedSource = Exclude<DeploySource, { kind: 'live' }>;

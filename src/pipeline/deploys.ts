@@ -38,7 +38,9 @@ export type DeployIntent =
   /** A source tarball to build (Heroku's Build API, Dokku's git:from-archive). */
   | (By & { kind: 'build'; file: string })
   /** `slipway deploy APP`: the pipeline again without a push. */
-  | (By & { kind: 'redeploy' });
+  | (By & { kind: 'redeploy' })
+  /** `slipway deploy APP` with a `source` set, or a provider's push webhook (`commit`): fetched from the provider, then as a push. */
+  | (By & { kind: 'fetch'; commit?: string });
 
 export type IntentKind = DeployIntent['kind'];
 
@@ -91,6 +93,12 @@ export const INTENTS: Rows = {
   },
   build: { job: 'build', mode: 'own', releaseKind: 'build', source: (i) => ({ kind: 'tarball', file: i.file }) },
   redeploy: { job: 'deploy', mode: 'own', releaseKind: 'build', source: (i, services) => redeploySource(services, i.app) },
+  fetch: {
+    job: 'deploy',
+    mode: 'own',
+    releaseKind: 'build',
+    source: (i) => ({ kind: 'provider', source: settingsOf(i.app).get('source') ?? '', commit: i.commit }),
+  },
 };
 
 /** Looks the intent up in INTENTS. */
@@ -181,9 +189,16 @@ export function deploySource(deps: DeployDeps, app: App, actor: Actor, file: str
   return startDeploy(deps, { kind: 'build', app, userName: actor.userName, file });
 }
 
-/** `slipway deploy APP`: runs the pipeline again without a push (see redeploySource). */
+/** `slipway deploy APP`: fetches the app's `source` when it has one, else runs the pipeline again without a push (see redeploySource). */
 export function redeploy(deps: DeployDeps, app: App, actor: Actor): Job {
+  if (settingsOf(app).get('source')) return fetchAndDeploy(deps, app, actor);
   return startDeploy(deps, { kind: 'redeploy', app, userName: actor.userName });
+}
+
+/** Deploys the app's `source` from its provider: the branch head, or `commit` (a push webhook's). */
+export function fetchAndDeploy(deps: DeployDeps, app: App, actor: Actor, commit?: string): Job {
+  if (app.mode === 'final') throw finalNeverBuilds(app);
+  return startDeploy(deps, { kind: 'fetch', app, userName: actor.userName, commit });
 }
 
 /** Copies a release of `from` (default: its live one) to `to` as a new release, with `to`'s own config. */

@@ -5,6 +5,7 @@ import type { DeploySource } from './context.js';
 export function sourceCommit(source: DeploySource): string | null {
   if (source.kind === 'git') return source.commit;
   if (source.kind === 'archive') return source.commit ?? null;
+  if (source.kind === 'provider') return source.commit ?? null;
   return null;
 }
 
@@ -28,5 +29,7 @@ export function describeSource(source: DeploySource): string {
       return `the release archive at ${source.urls[0]}`;
     case 'live':
       return 'the live release archive';
+    case 'provider':
+      return source.commit ? `commit ${source.commit.slice(0, 7)} of ${source.source}` : source.source;
   }
 }

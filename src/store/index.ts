@@ -13,6 +13,7 @@ import { ProjectStore } from './projects.js';
 import { ReleaseStore } from './releases.js';
 import { UserStore } from './users.js';
 import { WebhookStore } from './webhooks.js';
+import { HookStore, PreviewStore, VendorStore } from './vendors.js';
 
 export type { AcmeAccount } from './acme-accounts.js';
 export type { App, Mode, Environment } from './apps.js';
@@ -29,6 +30,7 @@ export type { PlatformCert } from './platform-certs.js';
 export type { Release, ReleaseKind, ReleaseStatus } from './releases.js';
 export type { User, Role, SshKey, TokenRow } from './users.js';
 export type { Webhook, WebhookDelivery, DeliveryState } from './webhooks.js';
+export type { PreviewLink, VendorAccount } from './vendors.js';
 
 /** One handle on the SQLite file, with a repository object per table group. */
 export class Store {
@@ -46,6 +48,9 @@ export class Store {
   readonly hosts: HostStore;
   readonly acmeAccounts: AcmeAccountStore;
   readonly platformCerts: PlatformCertStore;
+  readonly vendors: VendorStore;
+  readonly hooks: HookStore;
+  readonly previews: PreviewStore;
   private readonly accessListeners = new Set<() => void>();
 
   constructor(readonly db: Db) {
@@ -64,6 +69,9 @@ export class Store {
     this.hosts = new HostStore(db);
     this.acmeAccounts = new AcmeAccountStore(db);
     this.platformCerts = new PlatformCertStore(db);
+    this.vendors = new VendorStore(db);
+    this.hooks = new HookStore(db);
+    this.previews = new PreviewStore(db);
   }
 
   /**

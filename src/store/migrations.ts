@@ -282,4 +282,37 @@ export const migrations: string[] = [
     CHECK ((chain IS NULL) = (private_key IS NULL))
   );
   `,
+  // Git providers and previews (issue 17): vendor accounts per user (the token sealed by the secrets box), each
+  // app's webhook secret (sealed), the delivery ids already seen (replays are ignored), and which apps are
+  // previews of which parent and branch (the link that lets a branch push update or remove only its own preview).
+  `
+  CREATE TABLE vendor_accounts (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    vendor TEXT NOT NULL,
+    host TEXT NOT NULL,
+    username TEXT NOT NULL DEFAULT '',
+    token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (user_id, vendor, host)
+  );
+  CREATE TABLE app_hooks (
+    app_id INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE hook_deliveries (
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    delivery TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (app_id, delivery)
+  );
+  CREATE TABLE previews (
+    app_id INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    parent_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    branch TEXT NOT NULL,
+    pushed_at INTEGER NOT NULL,
+    UNIQUE (parent_id, branch)
+  );
+  `,
 ];

@@ -199,6 +199,10 @@ describe('apps/settings', () => {
       'tls',
       'tls.redirect',
       'tls.hsts',
+      'source',
+      'previews',
+      'previews.ttl',
+      'previews.exclude',
       'backups.keep',
       'releases.keep',
     ]);

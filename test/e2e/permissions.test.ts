@@ -86,6 +86,7 @@ const COMMAND_PROBES: Record<string, { args: string[]; ok: RegExp; manage?: bool
   access: { args: [APP], ok: /owner\s+owner[\s\S]*collaborator\s+collaborator/ },
   'access:add': { args: [APP, 'nosuchuser'], ok: /user "nosuchuser" not found/, manage: true },
   'access:remove': { args: [APP, 'nosuchuser'], ok: /user "nosuchuser" not found/, manage: true },
+  'hooks:info': { args: [APP], ok: /Secret:\s+[0-9a-f]{48}\n/ },
   audit: { args: [APP, '-n', '10000'], ok: /push\s+permapp\s+ssh 127\.0\.0\.1\s+ok/ },
 };
 

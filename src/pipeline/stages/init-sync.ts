@@ -9,6 +9,7 @@ import { DeployError } from '../../errors.js';
 import { unpackArchive } from '../../releases/archive.js';
 import type { DeployContext, StageFn } from '../context.js';
 import { describeSource, sourceCommit } from '../source.js';
+import { fetchProvider } from '../provider-fetch.js';
 import { settingsOf } from '../../apps/settings.js';
 
 /**
@@ -24,6 +25,8 @@ export const initSync: StageFn = async (ctx) => {
   for (const dir of [layout.app(app), layout.cache(app), layout.data(app), layout.releases(app), layout.archives(app), layout.logs(app)]) {
     await fsp.mkdir(dir, { recursive: true });
   }
+  // A provider's branch is fetched into the app's repo first; from there on the deploy is a push's.
+  if (ctx.source.kind === 'provider') ctx.source = await fetchProvider(ctx, ctx.source);
   const src = ctx.source;
   ctx.release = store.releases.create({
     appId: ctx.app.id,
