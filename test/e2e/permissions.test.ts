@@ -10,7 +10,7 @@ import type { CommandContext, ServerSettings } from '../../src/commands/context.
 import { Store } from '../../src/store/index.js';
 import { Layout } from '../../src/store/layout.js';
 import { query } from './db.js';
-import { appRepo, httpGet, push, ssh, sshKey, tmpdir, TestServer, type Result } from './harness.js';
+import { appRepo, httpGet, push, sshArgs, sshKey, tmpdir, TestServer, type Result } from './harness.js';
 
 /**
  * The permission matrix: every entrance × every role, one real server.
@@ -165,7 +165,19 @@ describe('e2e: the permission matrix', function () {
     if (r.code !== 0) throw new Error(`slipway ${args.join(' ')} failed: ${r.stderr}`);
     return r.stdout.trim();
   };
-  const sshAs = (r: Role, argv: string[], input?: string) => ssh(r.key, server.ports.ssh, argv.map(quote), input);
+  /**
+   * One SSH connection per role, shared by its commands (OpenSSH's ControlMaster, as users configure it):
+   * each command is a new session channel on it, checked as such, and the suite is spared a key exchange
+   * per command. Roles never share one (a path per role); a role whose key is refused gets no connection
+   * to share, so each of its commands is refused at login as before.
+   */
+  const mux = tmpdir('ssh-mux');
+  const sshAs = (r: Role, argv: string[], input?: string): Result => {
+    const args = sshArgs(r.key, server.ports.ssh);
+    args.splice(-1, 0, '-o', 'ControlMaster=auto', '-o', `ControlPath=${path.join(mux, r.name)}`, '-o', 'ControlPersist=60');
+    const res = spawnSync('ssh', [...args, ...argv.map(quote)], { input, encoding: 'utf8', timeout: 120_000 });
+    return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
+  };
 
   before(async function () {
     commands = programCommands();
