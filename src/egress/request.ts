@@ -13,6 +13,8 @@ export interface RequestOptions {
   body?: string;
   /** Fails the request at once when it fires (a stopping server, a cancelled deploy, the total timeout). */
   signal?: AbortSignal;
+  /** CAs an https server's chain may end at, instead of Node's own list (the system bundle and `--extra-ca-bundle`). */
+  ca?: string[];
 }
 
 /**
@@ -43,6 +45,7 @@ export function egressRequest(opts: RequestOptions): Promise<http.IncomingMessag
       agent: false,
       headers: { ...opts.headers, ...(opts.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(opts.body)) } : {}) },
       lookup: checkedLookup(settings, target) as never,
+      ...(opts.ca && url.protocol === 'https:' ? { ca: opts.ca } : {}),
     });
     let response: http.IncomingMessage | undefined;
     const fail = (err: Error) => {

@@ -14,6 +14,10 @@ export interface PostOptions {
   /** Names the receiver in refusals (`webhook 3`). */
   setting: string;
   signal?: AbortSignal;
+  /** CAs an https receiver's chain may end at, instead of Node's own list. */
+  ca?: string[];
+  /** The URL as messages may show it, when the URL itself holds a token; default the URL. */
+  shownUrl?: string;
 }
 
 export interface PostResult {
@@ -43,9 +47,18 @@ export async function post(opts: PostOptions): Promise<PostResult> {
   }
   const total = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, total]) : total;
-  const target = { setting: opts.setting, url: opts.url };
+  const target = { setting: opts.setting, url: opts.shownUrl ?? opts.url };
   try {
-    const res = await egressRequest({ url, target, settings: opts.egress, method: 'POST', headers: opts.headers, body: opts.body, signal });
+    const res = await egressRequest({
+      url,
+      target,
+      settings: opts.egress,
+      method: 'POST',
+      headers: opts.headers,
+      body: opts.body,
+      signal,
+      ca: opts.ca,
+    });
     const status = res.statusCode ?? 0;
     await drain(res, opts.maxResponseBytes);
     if (status >= 200 && status < 300) return result({ status });
