@@ -21,6 +21,9 @@ export interface DrainTuning {
   retryMaxMs: number;
 }
 
+/** A full queue's drops are told in one line per this long at most (the manager's own limit is longer). */
+const OVERFLOW_NOTE_DELAY_MS = 1000;
+
 export const DEFAULT_DRAIN_TUNING: DrainTuning = {
   queueLines: 10_000,
   queueBytes: 4 * 1024 * 1024,
@@ -77,6 +80,7 @@ export class DrainRunner {
   private loop: Promise<void>;
   /** Lines pushed out of the full queue since the last announcement. */
   private overflowed = 0;
+  private overflowTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: DrainRunnerOptions) {
     this.queue = new DropOldestQueue<LogRecord>({
@@ -96,7 +100,16 @@ export class DrainRunner {
     let dropped = 0;
     for (const r of records) dropped += this.queue.push(r);
     if (dropped) this.drop(dropped, 'overflow');
+    // Said a moment later, in a turn of its own: the line goes through the app's log, which is what called push.
+    if (dropped && !this.overflowTimer) this.overflowTimer = setTimeout(() => this.announceOverflow(), OVERFLOW_NOTE_DELAY_MS);
     this.wake?.();
+  }
+
+  private announceOverflow(): void {
+    this.overflowTimer = undefined;
+    if (!this.overflowed || this.abort.signal.aborted) return;
+    this.opts.announce(`drain ${this.opts.id} dropped ${this.overflowed} line(s): its queue was full (the receiver is slow or down)`);
+    this.overflowed = 0;
   }
 
   stats(): DrainStats {
@@ -107,6 +120,7 @@ export class DrainRunner {
   async stop(): Promise<void> {
     if (this.abort.signal.aborted) return this.loop;
     this.abort.abort();
+    clearTimeout(this.overflowTimer);
     this.wake?.();
     this.opts.sender.close();
     await this.loop;
@@ -137,10 +151,6 @@ export class DrainRunner {
       // A short wait lets a burst fill the batch: one POST (one write) for many lines.
       if (this.queue.length && this.queue.length < tuning.batchLines) await this.sleep(tuning.batchWaitMs, true);
       if (signal.aborted) break;
-      if (this.overflowed) {
-        this.opts.announce(`drain ${this.opts.id} dropped ${this.overflowed} line(s): its queue was full (the receiver is slow or down)`);
-        this.overflowed = 0;
-      }
       const records = this.queue.take(tuning.batchLines, tuning.batchBytes);
       if (records.length) await this.deliver({ id: randomUUID(), records });
     }

@@ -26,7 +26,7 @@ export const HOSTNAME = field(os.hostname(), 255);
 
 /** `<190>1 TIMESTAMP HOSTNAME APP PROCID MSGID - MSG`: one RFC 5424 message (no structured data). */
 export function rfc5424(rec: LogRecord, app: string, hostname = HOSTNAME): string {
-  return `${PRI}1 ${rec.time} ${hostname} ${field(app, 48)} ${field(rec.procid, 128)} ${rec.own ? 'slipway' : NILVALUE} ${NILVALUE} ${rec.msg}`;
+  return `${PRI}1 ${rec.time} ${field(hostname, 255)} ${field(app, 48)} ${field(rec.procid, 128)} ${rec.own ? 'slipway' : NILVALUE} ${NILVALUE} ${rec.msg}`;
 }
 
 /** RFC 6587 octet counting: `LENGTH SP MESSAGE`, the length in bytes (a UTF-8 character may take four). */
