@@ -29,6 +29,8 @@ export interface SyslogReceiver {
   port: number;
   url: string;
   messages: string[];
+  /** Framing errors seen (a count that is not one, a frame cut wrong): none is the test's expectation. */
+  errors: string[];
   /** Connections open now. */
   open: number;
   close(): Promise<void>;
@@ -37,15 +39,20 @@ export interface SyslogReceiver {
 /** A TCP (or, given a certificate, TLS) syslog server. */
 export async function syslogReceiver(cert?: { cert: string; key: string }): Promise<SyslogReceiver> {
   const sockets = new Set<net.Socket>();
-  const r: SyslogReceiver = { port: 0, url: '', messages: [], open: 0, close: async () => undefined };
+  const r: SyslogReceiver = { port: 0, url: '', messages: [], errors: [], open: 0, close: async () => undefined };
   const onSocket = (socket: net.Socket) => {
     sockets.add(socket);
     r.open++;
     let pending = Buffer.alloc(0);
     socket.on('data', (d: Buffer) => {
-      const { messages, rest } = parseOctetFrames(Buffer.concat([pending, d]));
-      r.messages.push(...messages);
-      pending = Buffer.from(rest);
+      try {
+        const { messages, rest } = parseOctetFrames(Buffer.concat([pending, d]));
+        r.messages.push(...messages);
+        pending = Buffer.from(rest);
+      } catch (err) {
+        r.errors.push((err as Error).message);
+        socket.destroy();
+      }
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -97,20 +104,30 @@ export interface LogplexReceiver {
   hits: LogplexHit[];
   /** Status codes for the next requests, in order; 204 once it runs out. */
   answers: number[];
+  /** Decides a request's status first, by its messages; undefined leaves it to `answers`. */
+  decide?: (messages: string[]) => number | undefined;
+  /** Framing errors seen: none is the test's expectation. */
+  errors: string[];
   close(): Promise<void>;
 }
 
 /** An HTTP(S) endpoint taking `application/logplex-1` batches. */
 export async function logplexReceiver(cert?: { cert: string; key: string }): Promise<LogplexReceiver> {
-  const r: LogplexReceiver = { port: 0, url: '', hits: [], answers: [], close: async () => undefined };
+  const r: LogplexReceiver = { port: 0, url: '', hits: [], answers: [], errors: [], close: async () => undefined };
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const status = r.answers.shift() ?? 204;
-      const { messages, rest } = parseOctetFrames(body);
-      if (rest.length) throw new Error(`a logplex body with ${rest.length} bytes after its last frame`);
+      let messages: string[] = [];
+      try {
+        const parsed = parseOctetFrames(body);
+        messages = parsed.messages;
+        if (parsed.rest.length) r.errors.push(`a logplex body with ${parsed.rest.length} bytes after its last frame`);
+      } catch (err) {
+        r.errors.push((err as Error).message);
+      }
+      const status = r.decide?.(messages) ?? r.answers.shift() ?? 204;
       r.hits.push({ headers: req.headers, body, messages, status });
       res.writeHead(status).end();
     });

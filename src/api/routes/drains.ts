@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { appFor } from '../../auth/access.js';
 import { addDrain, listDrains, removeDrain, type DrainDeps, type DrainView } from '../../drains/admin.js';
 import { DEFAULT_EGRESS } from '../../egress/index.js';
+import { invalid } from '../../errors.js';
 import { requestUser } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { APP_PARAM, errors, list, params, str } from '../schemas.js';
@@ -79,19 +80,39 @@ export function registerDrains(api: FastifyInstance, ctx: ApiContext): void {
     },
   );
 
-  api.delete<{ Params: { app: string; drain: string } }>(
-    '/api/v1/apps/:app/drains/:drain',
+  api.delete<{ Params: { app: string; id: string } }>(
+    '/api/v1/apps/:app/drains/:id',
     {
       schema: {
-        summary: 'Remove a log drain, named by its id or its URL (URL-encoded)',
+        summary: 'Remove a log drain by its id',
         tags: ['drains'],
-        params: params({ app: APP_PARAM, drain: 'drain id, or its URL' }),
+        params: params({ app: APP_PARAM, id: 'drain id' }),
         response: { 200: DRAIN_VIEW, ...errors(401, 404) },
       },
     },
     async (req) => {
       const app = appFor(ctx.store, requestUser(req), req.params.app);
-      return present(removeDrain(deps(), app, req.params.drain));
+      return present(removeDrain(deps(), app, req.params.id));
+    },
+  );
+
+  // A URL does not fit a path parameter (it has slashes): removing by URL names it in the query.
+  api.delete<{ Params: { app: string }; Querystring: { url?: string } }>(
+    '/api/v1/apps/:app/drains',
+    {
+      schema: {
+        summary: 'Remove a log drain by its URL (as added, or as listed)',
+        tags: ['drains'],
+        params: params({ app: APP_PARAM }),
+        querystring: { type: 'object', additionalProperties: false, properties: { url: str('the drain URL') } },
+        response: { 200: DRAIN_VIEW, ...errors(400, 401, 404, 422) },
+      },
+    },
+    async (req) => {
+      const app = appFor(ctx.store, requestUser(req), req.params.app);
+      // Checked after the app, so a caller who may not use it learns nothing more than for a missing app.
+      if (!req.query.url) throw invalid('no drain URL given', `DELETE /api/v1/apps/${app.name}/drains?url=URL, or …/drains/ID`);
+      return present(removeDrain(deps(), app, req.query.url));
     },
   );
 }
