@@ -1,3 +1,4 @@
+import type { SecureContext } from 'node:tls';
 import type { EgressSettings } from '../egress/index.js';
 import { post } from '../notify/post.js';
 import type { Batch, DrainSender, SendResult } from './sender.js';
@@ -11,7 +12,8 @@ export interface LogplexSenderOptions {
   /** The drain's public name, sent as `Logplex-Drain-Token: d.<token>`. */
   token: string;
   egress: EgressSettings;
-  ca: string[];
+  /** The CAs a receiver's chain may end at (system, Node's and the extra bundle), made once. */
+  secureContext: SecureContext;
 }
 
 /** Longest a batch's POST may take, connect to answer. */
@@ -44,7 +46,7 @@ export class LogplexSender implements DrainSender {
       egress: this.opts.egress,
       setting: 'drain',
       signal,
-      ca: this.opts.ca,
+      secureContext: this.opts.secureContext,
       shownUrl: this.opts.shown,
     });
     if (res.status !== undefined && res.status >= 200 && res.status < 300) return { ok: true };

@@ -54,14 +54,15 @@ export class DrainManager {
   private readonly running = new Map<number, Running>();
   private readonly taps = new Map<string, () => void>();
   private readonly listeners = new Set<(e: DrainEvent) => void>();
-  private readonly ca: string[];
+  /** Made once: building it parses every CA of the bundles. */
+  private readonly secureContext: tls.SecureContext;
   private unsubscribe?: () => void;
   private stopped = false;
 
   constructor(private readonly opts: DrainManagerOptions) {
     this.tuning = { ...DEFAULT_DRAIN_TUNING, ...opts.tuning };
     const bundles = [extraBundleText(SYSTEM_BUNDLE), extraBundleText(opts.extraCaBundle)].filter((t): t is string => Boolean(t));
-    this.ca = [...tls.rootCertificates, ...bundles];
+    this.secureContext = tls.createSecureContext({ ca: [...tls.rootCertificates, ...bundles] });
   }
 
   start(): void {
@@ -179,7 +180,7 @@ export class DrainManager {
     const raw = d.sealedUrl === null ? d.url : this.opts.secrets!.open(sealScope(d.token), SEAL_NAME, SEALED_PREFIX + d.sealedUrl);
     // Its address is checked at each connect (egress), under the server's policy of the day.
     const checked = parseDrainUrl(raw);
-    const common = { app: d.appName, url: checked.url, shown: checked.shown, egress: this.opts.egress, ca: this.ca };
+    const common = { app: d.appName, url: checked.url, shown: checked.shown, egress: this.opts.egress, secureContext: this.secureContext };
     if (checked.kind === 'syslog' || checked.kind === 'syslog+tls')
       return new SyslogSender({ ...common, tls: checked.kind === 'syslog+tls' });
     return new LogplexSender({ ...common, token: d.token });

@@ -14,8 +14,8 @@ export interface SyslogSenderOptions {
   shown: string;
   tls: boolean;
   egress: EgressSettings;
-  /** CAs the receiver's certificate may chain to (system and extra bundle). */
-  ca: string[];
+  /** The CAs the receiver's certificate may chain to (system, Node's and the extra bundle), made once. */
+  secureContext: tls.SecureContext;
 }
 
 /**
@@ -64,7 +64,7 @@ export class SyslogSender implements DrainSender {
       ? tls.connect({
           host: address!.address,
           port,
-          ca: this.opts.ca,
+          secureContext: this.opts.secureContext,
           ...(net.isIP(host) ? {} : { servername: host }),
           checkServerIdentity: (_, cert) => tls.checkServerIdentity(host, cert),
         })

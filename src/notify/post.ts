@@ -1,3 +1,4 @@
+import type { SecureContext } from 'node:tls';
 import { egressRequest, type EgressSettings } from '../egress/index.js';
 import { SlipwayError } from '../errors.js';
 
@@ -14,8 +15,8 @@ export interface PostOptions {
   /** Names the receiver in refusals (`webhook 3`). */
   setting: string;
   signal?: AbortSignal;
-  /** CAs an https receiver's chain may end at, instead of Node's own list. */
-  ca?: string[];
+  /** The CAs an https receiver's chain may end at; default Node's. */
+  secureContext?: SecureContext;
   /** The URL as messages may show it, when the URL itself holds a token; default the URL. */
   shownUrl?: string;
 }
@@ -57,7 +58,7 @@ export async function post(opts: PostOptions): Promise<PostResult> {
       headers: opts.headers,
       body: opts.body,
       signal,
-      ca: opts.ca,
+      secureContext: opts.secureContext,
     });
     const status = res.statusCode ?? 0;
     await drain(res, opts.maxResponseBytes);

@@ -21,7 +21,8 @@ describe('drains/drain: real receivers on 127.0.0.1', function () {
   const pki = makePki();
   const leaf = makeLeaf(pki, ['127.0.0.1']);
   const served = { cert: leaf.fullchainPem, key: leaf.keyPem };
-  const withRoot = [...tls.rootCertificates, fs.readFileSync(pki.root, 'utf8')];
+  const withRoot = tls.createSecureContext({ ca: [...tls.rootCertificates, fs.readFileSync(pki.root, 'utf8')] });
+  const nodeRoots = tls.createSecureContext({ ca: [...tls.rootCertificates] });
   const runners: DrainRunner[] = [];
   afterEach(async () => Promise.all(runners.splice(0).map((r) => r.stop())));
 
@@ -39,8 +40,8 @@ describe('drains/drain: real receivers on 127.0.0.1', function () {
     runners.push(r);
     return { r, events, announced };
   }
-  const syslog = (url: string, ca: string[] = []) =>
-    new SyslogSender({ app: 'shop', url, shown: url, tls: url.startsWith('syslog+tls'), egress, ca });
+  const syslog = (url: string, secureContext = nodeRoots) =>
+    new SyslogSender({ app: 'shop', url, shown: url, tls: url.startsWith('syslog+tls'), egress, secureContext });
 
   it('syslog over TCP: each line arrives whole as one RFC 5424 message, multi-byte UTF-8 included', async () => {
     const rx = await syslogReceiver();
@@ -65,7 +66,7 @@ describe('drains/drain: real receivers on 127.0.0.1', function () {
       await eventually(() => rx.messages.length === 1, 'the message over TLS');
       expect(rx.messages[0]).to.match(new RegExp(` shop web\\.1 - - ${UTF8}$`));
       // Without the test root the chain ends nowhere trusted: nothing is sent, the error says why, and it keeps trying.
-      const bad = runner(syslog(rx.url, [...tls.rootCertificates]));
+      const bad = runner(syslog(rx.url, nodeRoots));
       bad.r.push([line('must not arrive')]);
       await eventually(() => Boolean(bad.r.stats().lastError), 'a TLS error');
       expect(bad.r.stats().lastError).to.match(/certificate/i);
@@ -80,7 +81,7 @@ describe('drains/drain: real receivers on 127.0.0.1', function () {
     const rx = await logplexReceiver(served);
     rx.answers.push(500, 204);
     try {
-      const sender = new LogplexSender({ app: 'shop', url: rx.url, shown: rx.url, token: 'abc', egress, ca: withRoot });
+      const sender = new LogplexSender({ app: 'shop', url: rx.url, shown: rx.url, token: 'abc', egress, secureContext: withRoot });
       const { r } = runner(sender);
       r.push([line('one'), line(UTF8)]);
       await eventually(() => rx.hits.length === 2, 'the batch twice');
@@ -108,7 +109,7 @@ describe('drains/drain: real receivers on 127.0.0.1', function () {
     const rx = await logplexReceiver();
     rx.answers.push(400, 429, 204);
     try {
-      const sender = new LogplexSender({ app: 'shop', url: rx.url, shown: rx.url, token: 't', egress, ca: [] });
+      const sender = new LogplexSender({ app: 'shop', url: rx.url, shown: rx.url, token: 't', egress, secureContext: nodeRoots });
       const { r, events, announced } = runner(sender);
       r.push([line('refused one'), line('refused two')]);
       await eventually(() => r.stats().dropped === 2, 'the refused batch dropped');
