@@ -198,6 +198,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     log,
   });
   const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost, orphans, drains };
+  router.onAccess = (entry) => drains.routerAccess(entry);
   if (router.setChallenges) {
     services.acme = new AcmeService({
       store,

@@ -15,6 +15,8 @@ import type { DrainSender } from './sender.js';
 import { SyslogSender } from './syslog-sender.js';
 import { parseLogChunk, type LogRecord } from './syslog.js';
 import { parseDrainUrl } from './url.js';
+import { routerLine } from './router-line.js';
+import type { AccessEntry } from '../router/engine.js';
 
 export interface DrainManagerOptions {
   store: Store;
@@ -123,7 +125,13 @@ export class DrainManager {
     );
   }
 
-  /** Router access lines and other lines of the app that do not go through its log file. */
+  /** A request the router relayed for the app, as a `router` line (Heroku's shape). */
+  routerAccess(entry: AccessEntry): void {
+    if (!this.hasDrains(entry.app)) return;
+    this.push(entry.app, [{ time: new Date().toISOString(), procid: 'router', own: false, msg: routerLine(entry) }]);
+  }
+
+  /** Lines of the app that do not go through its log file (router lines, deploy lines). */
   push(app: string, records: LogRecord[]): void {
     if (!records.length) return;
     for (const r of this.running.values()) if (r.app === app) r.runner.push(records);

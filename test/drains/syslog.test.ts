@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { routerLine } from '../../src/drains/router-line.js';
 import { octetFrame, parseLogChunk, rfc5424 } from '../../src/drains/syslog.js';
 import { parseOctetFrames } from './receivers.js';
 
@@ -33,5 +34,18 @@ describe('drains/syslog', () => {
     expect(a).to.deep.equal({ time: '2026-11-30T01:02:03.456Z', procid: 'web.1', own: false, msg: 'hello ✓' });
     expect(b).to.deep.equal({ time: '2026-11-30T01:02:04.000Z', procid: 'web.2', own: true, msg: 'started' });
     expect(c).to.include({ procid: 'app', own: false, msg: 'not stamped' });
+  });
+});
+
+describe('drains/router-line', () => {
+  it("writes Heroku's key=value router line, quoting what the client chose", () => {
+    const entry = { app: 'shop', method: 'GET', host: 'shop.example.com', fwd: '203.0.113.9', status: 200, protocol: 'https' as const };
+    expect(routerLine({ ...entry, path: '/cart?id=3', bytes: 12 })).to.equal(
+      'at=info method=GET path="/cart?id=3" host=shop.example.com fwd="203.0.113.9" status=200 bytes=12 protocol=https',
+    );
+    // A quote or a newline in the path cannot forge another field or another line.
+    expect(routerLine({ ...entry, path: '/a" status=500\nx' })).to.equal(
+      'at=info method=GET path="/a\\x22 status=500\\x0ax" host=shop.example.com fwd="203.0.113.9" status=200 bytes=- protocol=https',
+    );
   });
 });

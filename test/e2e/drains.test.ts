@@ -113,6 +113,11 @@ describe('e2e: log drains', function () {
         messages().some((m) => m.includes(` ${APP} web.1 - - up and saying `)),
         `${name}: the start line`,
       ).to.equal(true);
+      const routed = `path="/${encodeURIComponent(UTF8)}" host=${APP}.localhost fwd="127.0.0.1" status=200`;
+      await eventually(
+        () => messages().some((m) => m.includes(` ${APP} router - - at=info method=GET ${routed}`)),
+        `${name}: the router line`,
+      );
       expect(
         messages().every((m) => /^<190>1 \S+Z \S+ drainy \S+ \S+ - /.test(m)),
         `${name}: RFC 5424 headers`,
