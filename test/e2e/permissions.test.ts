@@ -111,7 +111,7 @@ const ROUTE_PROBES: Record<string, { body?: string; contentType?: string; ok: Re
     ok: /drain: notaurl is not a URL/,
   },
   'DELETE /api/v1/apps/:app/drains': { ok: /no drain URL given/ },
-  'DELETE /api/v1/apps/:app/drains/:id': { ok: /drain \\"x\\" of permapp not found/ },
+  'DELETE /api/v1/apps/:app/drains/:id': { ok: /drain \\"\d+\\" of permapp not found/ },
 };
 
 /** Reads that must succeed for anyone who may use the app (with v1 and job 1 in place). */
