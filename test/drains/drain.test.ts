@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
+import net from 'node:net';
 import tls from 'node:tls';
 import { DrainRunner, DEFAULT_DRAIN_TUNING, type DrainEvent, type DrainTuning } from '../../src/drains/drain.js';
 import { LogplexSender } from '../../src/drains/logplex-sender.js';
@@ -137,6 +138,49 @@ describe('drains/drain: real receivers on 127.0.0.1', function () {
     await r.stop();
     expect(r.stats()).to.include({ queued: 0 });
     expect(r.stats().dropped).to.be.at.least(1);
+  });
+
+  it('hostile receivers: garbage answers, resets and a silent HTTP server are retried, never thrown', async () => {
+    // Answers every connection with bytes that are neither TLS nor HTTP, then resets it. (Plain TCP syslog has no
+    // answer to get wrong: a write the kernel took before the reset counts as sent, as on any syslog client.)
+    const rude = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write('\x00\xffgarbage\r\n\r\n', () => socket.resetAndDestroy());
+    });
+    // Accepts, reads, and never answers (a slow loris on the receiving side).
+    const silent = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.resume();
+    });
+    await Promise.all([rude, silent].map((srv) => new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))));
+    const port = (srv: net.Server) => (srv.address() as net.AddressInfo).port;
+    const quick = { ...egress, idleTimeoutMs: 300 };
+    try {
+      const url = (srv: net.Server) => `http://127.0.0.1:${port(srv)}/logs`;
+      const senders = [
+        new SyslogSender({
+          app: 'shop',
+          url: `syslog+tls://127.0.0.1:${port(rude)}`,
+          shown: 'rude',
+          tls: true,
+          egress: quick,
+          secureContext: nodeRoots,
+        }),
+        new LogplexSender({ app: 'shop', url: url(rude), shown: url(rude), token: 't', egress: quick, secureContext: nodeRoots }),
+        new LogplexSender({ app: 'shop', url: url(silent), shown: url(silent), token: 't', egress: quick, secureContext: nodeRoots }),
+      ];
+      const all = senders.map((sender) => runner(sender).r);
+      for (const r of all) r.push([line('into the void')]);
+      await eventually(() => all.every((r) => Boolean(r.stats().lastError)), 'every drain failed at least once');
+      // Still trying (the batch is held, not delivered, not dropped), and the process is alive to say so.
+      await new Promise((r) => setTimeout(r, 500));
+      for (const r of all) expect(r.stats(), r.stats().lastError).to.include({ delivered: 0, dropped: 0 });
+      expect(all[2]!.stats().lastError).to.match(/idle timeout|stalled|timed out/);
+    } finally {
+      await Promise.all(runners.splice(0).map((r) => r.stop()));
+      rude.close();
+      silent.close();
+    }
   });
 
   it('hostile: a receiver that never reads holds its own drain only; its queue stays bounded, dropping the oldest', async () => {
