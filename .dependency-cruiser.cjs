@@ -17,7 +17,7 @@ const engine = (folder) => `^src/(?!${CONTRACT_FILES})${folder}/`;
 const LAYERS = [
   ['base', '^src/(errors|paths|crash-point|listen|stages)\\.ts$'],
   ['store', '^src/store/'],
-  ['services', '^src/(auth|secrets|egress|logs|notify|releases)/'],
+  ['services', '^src/(auth|secrets|egress|logs|notify|releases|metrics)/'],
   ['contracts', CONTRACTS],
   ['guest', '^src/guest/'],
   ['docker', '^src/docker/'],
@@ -32,7 +32,8 @@ const LAYERS = [
   ['drains', '^src/drains/'],
   ['pipeline', '^src/pipeline/'],
   ['commands', '^src/(projects|commands)/'],
-  ['api', '^src/api/'],
+  // The dashboard is the API's other face: same context, same checks, registered by api/server.ts.
+  ['api', '^src/(api|dashboard)/'],
   ['daemon', '^src/daemon/'],
   ['cli', '^src/cli/'],
 ];
@@ -92,6 +93,18 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/pipeline/' },
       to: { path: '^src/(docker/|runtime/(process|docker|pty)/|runtime/(select|multiplexer)\\.ts$)' },
+    },
+    {
+      name: 'cli-starts-light',
+      comment:
+        "every slipway command starts in cli/index.ts and, with the daemon up, only passes argv to its socket: the daemon, the command program and the engines are about a second of start-up, so they are imported where a path needs them (`await import(...)`), never at the CLI's top",
+      severity: 'error',
+      from: { path: '^src/cli/(index|client|remote|transport|login-file|cert-files|secret-prompt)\\.ts$' },
+      to: {
+        path: '^src/(commands|projects|daemon|api|pipeline|runtime|router|builder|docker|hosts|tls|git)/',
+        dynamic: false,
+        dependencyTypesNot: ['type-only'],
+      },
     },
     {
       name: 'every-module-in-a-layer',

@@ -4,6 +4,7 @@
 // a process? Prints one JSON document on stdout; progress goes to stderr.
 //
 //   npx tsx bench/push.ts [--runs 5]
+//   npx tsx bench/push.ts --big [--big-mb 50] [--runs 5]   (a large push: transport only)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { appRepo, git, setMessage, sshKey, TestServer, tmpdir } from '../test/e2
 import { STACK_IMAGE, connectEngine, requireEngine } from '../src/docker/engine.js';
 import { homeId } from '../src/docker/labels.js';
 import { removeFromEngine } from '../test/support/engine-cleanup.js';
+import { measureBigPush } from './lib/big-push.js';
 import { pushUntilServed, timedPush } from './lib/measure.js';
 import { ThrowawaySshd } from './lib/sshd.js';
 import { ratio, summarize, type Summary } from './lib/stats.js';
@@ -41,11 +43,25 @@ interface Rig {
 
 const progress = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
 
-function parseRuns(): number {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+interface Args {
+  runs: number;
+  /** `--big`: megabytes of the large-push series instead of the deploy series (`--big-mb`, default 50). */
+  bigMb?: number;
+}
+
+function parseCli(): Args {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '5' },
+      big: { type: 'boolean', default: false },
+      'big-mb': { type: 'string', default: '50' },
+    },
+  });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got "${values.runs}"`);
-  return runs;
+  const bigMb = Number(values['big-mb']);
+  if (!Number.isInteger(bigMb) || bigMb < 1) throw new Error(`--big-mb must be a positive integer, got "${values['big-mb']}"`);
+  return { runs, bigMb: values.big ? bigMb : undefined };
 }
 
 /** Temp paths to delete at the end, whatever happens. */
@@ -168,7 +184,7 @@ function report(runs: number, samples: Samples): object {
 }
 
 /** Fills `rig` step by step, so that tearDown can undo whatever part got started. */
-async function startRig(rig: Partial<Rig>, scratch: Scratch): Promise<Rig> {
+async function startRig(rig: Partial<Rig>, scratch: Scratch, opts: { baseline: boolean }): Promise<Rig> {
   const key = (rig.key = sshKey(scratch.add(tmpdir('bench-key'))));
   rig.source = scratch.add(appRepo(EXAMPLE));
   progress('starting throw-away sshd');
@@ -178,6 +194,7 @@ async function startRig(rig: Partial<Rig>, scratch: Scratch): Promise<Rig> {
   scratch.add(server.home);
   mustCli(server, ['keys:add', key.pub]);
   rig.token = mustCli(server, ['tokens:create']);
+  if (!opts.baseline) return rig as Rig;
   progress('starting a second slipway server without guests (the baseline)');
   const bare = (rig.bare = await TestServer.start({ env: { SLIPWAY_GUESTS: 'off' } }));
   scratch.add(bare.home);
@@ -207,11 +224,11 @@ async function assertDocker(): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  let runs: number;
+  let args: Args;
   try {
-    runs = parseRuns();
+    args = parseCli();
     ThrowawaySshd.assertInstalled();
-    await assertDocker();
+    if (args.bigMb === undefined) await assertDocker();
   } catch (err) {
     // Usage and setup errors are the user's to fix: a message, not a stack trace.
     process.stderr.write(`bench: ${(err as Error).message}\n`);
@@ -224,8 +241,12 @@ async function main(): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const samples = await measure(await startRig(rig, scratch), scratch, runs);
-    process.stdout.write(JSON.stringify(report(runs, samples), null, 2) + '\n');
+    const ready = await startRig(rig, scratch, { baseline: args.bigMb === undefined });
+    const result =
+      args.bigMb !== undefined
+        ? await measureBigPush({ ...ready, mustCli: (a) => mustCli(ready.server, a), progress }, args.runs, args.bigMb)
+        : report(args.runs, await measure(ready, scratch, args.runs));
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     return 0;
   } catch (err) {
     process.stderr.write(`bench: failed: ${(err as Error).stack ?? err}\n`);

@@ -13,6 +13,8 @@ import path from 'node:path';
 import { requiredNeeds, skipLines } from '../test/support/requires.ts';
 
 const root = path.resolve(new URL('..', import.meta.url).pathname);
+/** Each file's duration at its last run in this checkout: the next run starts the longest first. */
+const TIMES = path.join(root, 'test-results', 'times.json');
 const only = [];
 let grep;
 let jobs;
@@ -65,24 +67,41 @@ if (jobs === 1) {
  * alone at the tail; each file's report is printed whole when it ends.
  */
 async function lanes(list, n) {
+  // Longest first, so that no long file starts last: by the last run's times when this checkout has them
+  // (test-results/times.json), else engine files, then e2e, then by size.
+  const last = readTimes();
   const weight = (f) => (f.includes('/test/docker/') ? 0 : f.includes('/test/e2e/') ? 1 : 2);
-  const queue = [...list].sort((a, b) => weight(a) - weight(b) || fs.statSync(b).size - fs.statSync(a).size);
+  const known = (f) => last[path.relative(root, f)];
+  const queue = [...list].sort((a, b) =>
+    known(a) !== undefined && known(b) !== undefined
+      ? known(b) - known(a)
+      : weight(a) - weight(b) || fs.statSync(b).size - fs.statSync(a).size,
+  );
   // Files on the shared Docker engine run one at a time: they find (and clean up)
   // what they made by app labels, and two servers may both have an app "nodebox".
-  // The Swarm test clusters (three engines each, one sweep of the host's namespaces) join them.
-  const usesEngine = new Set(list.filter((f) => /(requires\(|needs:)[^)\]]*'(docker|stack|swarm)'/.test(fs.readFileSync(f, 'utf8'))));
-  let engineBusy = false;
+  // The Swarm test clusters run one at a time too (one bridge, one sweep of the host's
+  // namespaces by prefix), but beside an engine file: their engines are their own.
+  const locksOf = new Map(
+    list.map((f) => {
+      const needs = [...fs.readFileSync(f, 'utf8').matchAll(/(?:requires\(|needs:)[^)\]]*/g)].map((m) => m[0]).join(' ');
+      const locks = [];
+      if (/'(docker|stack)'/.test(needs)) locks.push('engine');
+      if (/'swarm'/.test(needs)) locks.push('swarm');
+      return [f, locks];
+    }),
+  );
+  const held = new Set();
   const take = () => {
-    const i = queue.findIndex((f) => !(engineBusy && usesEngine.has(f)));
+    const i = queue.findIndex((f) => !locksOf.get(f).some((l) => held.has(l)));
     if (i < 0) return undefined;
     const [f] = queue.splice(i, 1);
-    if (usesEngine.has(f)) engineBusy = true;
+    for (const l of locksOf.get(f)) held.add(l);
     return f;
   };
   const waiting = [];
   const release = (f) => {
-    if (!usesEngine.has(f)) return;
-    engineBusy = false;
+    if (!locksOf.get(f).length) return;
+    for (const l of locksOf.get(f)) held.delete(l);
     for (const wake of waiting.splice(0)) wake();
   };
   const total = { passes: 0, failures: 0, pending: 0 };
@@ -138,7 +157,22 @@ async function lanes(list, n) {
     });
   await Promise.all(Array.from({ length: n }, lane));
   times.sort((a, b) => b[0] - a[0]);
+  writeTimes(last, times);
   console.log(`\nSlowest files (${n} lanes):`);
   for (const [ms, f] of times.slice(0, 12)) console.log(`  ${(ms / 1000).toFixed(1).padStart(6)} s  ${f}`);
   finish(total, skips);
+}
+
+/** Each file's duration in ms at its last run here; {} when there was none. */
+function readTimes() {
+  try {
+    return JSON.parse(fs.readFileSync(TIMES, 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+function writeTimes(last, times) {
+  fs.mkdirSync(path.dirname(TIMES), { recursive: true });
+  fs.writeFileSync(TIMES, JSON.stringify({ ...last, ...Object.fromEntries(times.map(([ms, f]) => [f, ms])) }, null, 1) + '\n');
 }

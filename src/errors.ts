@@ -30,6 +30,8 @@ export type ErrorCode =
   | 'command_syntax'
   // Users, logins, keys, tokens, ownership.
   | 'login_failed'
+  // The dashboard: a form sent without its session's CSRF token.
+  | 'csrf_failed'
   | 'too_many_attempts'
   | 'user_exists'
   | 'user_owns_apps'

@@ -9,6 +9,8 @@ export interface PushTarget {
   repo: string;
   remote: string;
   sshCommand?: string;
+  /** The branch to push; main unless said. */
+  ref?: string;
 }
 
 function pushFailed(what: string, code: number, stderr: string): Error {
@@ -18,7 +20,7 @@ function pushFailed(what: string, code: number, stderr: string): Error {
 /** Wall time of one `git push`, from spawn to exit; throws if the push fails. */
 export async function timedPush(target: PushTarget, what: string): Promise<number> {
   const t0 = performance.now();
-  const r = await push(target.repo, target.remote, { sshCommand: target.sshCommand });
+  const r = await push(target.repo, target.remote, { sshCommand: target.sshCommand, ref: target.ref });
   const ms = performance.now() - t0;
   if (r.code !== 0) throw pushFailed(what, r.code, r.stderr);
   return ms;

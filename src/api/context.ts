@@ -5,6 +5,7 @@ import type { Store } from '../store/index.js';
 import type { Layout } from '../store/layout.js';
 import type { LoginThrottle } from '../auth/throttle.js';
 import type { LiveSessions } from '../auth/sessions.js';
+import type { PlatformMetrics } from '../metrics/platform-metrics.js';
 
 export interface ApiOptions {
   store: Store;
@@ -26,6 +27,10 @@ export interface ApiOptions {
   sessions?: LiveSessions;
   /** The key the router proves itself with on the server's own route (`--api-domain`); see client-address.ts. */
   routerKey?: string;
+  /** The server's metrics: `GET /metrics` and the dashboard's traffic figures; absent, /metrics answers 404. */
+  metrics?: PlatformMetrics;
+  /** A token that may scrape /metrics and nothing else (`--metrics-token-file`). */
+  metricsToken?: string;
 }
 
 /** What every route module gets: the options, with defaults filled in. */

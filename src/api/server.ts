@@ -23,6 +23,8 @@ import { registerQueue } from './routes/queue.js';
 import { registerJobs } from './routes/jobs.js';
 import { registerProjects } from './routes/projects.js';
 import { registerLogin } from './routes/login.js';
+import { registerMetrics } from './routes/metrics.js';
+import { registerDashboard } from '../dashboard/index.js';
 import { registerPromotions } from './routes/promotions.js';
 import { registerReleases } from './routes/releases.js';
 import { UPLOAD_ROUTE, registerUploads } from './routes/uploads.js';
@@ -136,7 +138,9 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     { schema: { ...PUBLIC, summary: 'this API as an OpenAPI 3.0 document', response: { 200: { type: 'object' } } } },
     async () => openApiDocument(routes, opts.version),
   );
-  registerLogin(app, ctx, opts.loginThrottle ?? new LoginThrottle());
+  const throttle = opts.loginThrottle ?? new LoginThrottle();
+  registerLogin(app, ctx, throttle);
+  registerMetrics(app, ctx);
 
   await app.register(async (api) => {
     api.addHook('onRequest', async (req) => {
@@ -176,6 +180,8 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     registerHosts(api, ctx);
     registerQueue(api, ctx);
   });
+  // The dashboard at / sits beside the API, in its own scope (cookies, forms); src/dashboard/.
+  await registerDashboard(app, ctx, throttle);
   return app;
 }
 

@@ -4,13 +4,17 @@ export interface ReleaseInfo {
   configVars: Record<string, string>;
 }
 
+/** `''`, `---`, `{}`, `--- {}`: a release that declares nothing. */
+const EMPTY_DOCUMENT = /^(---)?\s*(\{\s*\})?$/;
+
 /**
  * Parses `bin/release` output. Throws a plain Error with a readable reason;
  * the caller wraps it with the buildpack's name.
  */
 export async function parseReleaseYaml(text: string): Promise<ReleaseInfo> {
-  // Loaded when a buildpack declares something: a build in a guest starts a fresh node, and most builds never need it.
-  const doc: unknown = text.trim() === '' ? {} : (await import('yaml')).parse(text);
+  // Loaded when a buildpack declares something: a build in a guest starts a fresh node, and most builds never
+  // need it (an empty document, as the Procfile buildpack's `--- {}`, is answered without it).
+  const doc: unknown = EMPTY_DOCUMENT.test(text.trim()) ? {} : (await import('yaml')).parse(text);
   if (doc === null || doc === undefined) return { defaultProcessTypes: {}, configVars: {} };
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error('bin/release must print a YAML mapping');
   const record = doc as Record<string, unknown>;

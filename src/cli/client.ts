@@ -2,12 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import readline from 'node:readline';
 import { Readable } from 'node:stream';
-import { runCommand } from '../commands/program.js';
 import type { ServerSettings } from '../commands/context.js';
-import { SERVER_DEFAULTS } from '../daemon/defaults.js';
-import { BUILTIN_BUILDPACKS } from '../paths.js';
-import { DRIVERS, type DriverKind } from '../runtime/select.js';
-import { Store } from '../store/index.js';
 import { Layout } from '../store/layout.js';
 import { promptsForPassword, readSecret } from './secret-prompt.js';
 import { certFilesInput } from './cert-files.js';
@@ -32,6 +27,16 @@ export async function runHostCommand(argv: string[]): Promise<number> {
         : undefined;
   const viaSocket = await tryControlSocket(layout.controlSocket, keyFile ? argv.map((a) => (a === keyFile ? '-' : a)) : argv, input);
   if (viaSocket !== undefined) return viaSocket;
+  return runOffline(layout, argv, input);
+}
+
+/** The daemon is down: the command program runs here, on the store (loaded only now: it is most of the CLI's start-up). */
+async function runOffline(layout: Layout, argv: string[], input: string | undefined): Promise<number> {
+  const [{ runCommand }, { Store }, settings] = await Promise.all([
+    import('../commands/program.js'),
+    import('../store/index.js'),
+    offlineSettings(),
+  ]);
   const io = {
     stdin: input !== undefined ? Readable.from([input]) : process.stdin,
     stdout: process.stdout,
@@ -43,7 +48,7 @@ export async function runHostCommand(argv: string[]): Promise<number> {
     const store = Store.open(':memory:');
     try {
       const user = store.users.add('admin', 'admin');
-      return await runCommand({ store, layout, settings: offlineSettings(), user, io, local: true }, argv);
+      return await runCommand({ store, layout, settings, user, io, local: true }, argv);
     } finally {
       store.close();
     }
@@ -56,14 +61,19 @@ export async function runHostCommand(argv: string[]): Promise<number> {
   try {
     const admin = store.users.list().find((u) => u.role === 'admin');
     if (!admin) throw new Error('no admin user in the store');
-    return await runCommand({ store, layout, settings: offlineSettings(), user: admin, io, local: true }, argv);
+    return await runCommand({ store, layout, settings, user: admin, io, local: true }, argv);
   } finally {
     store.close();
   }
 }
 
 /** What host commands assume while the daemon is down: the server's defaults, and the same environment variables `slipway server` reads. */
-function offlineSettings(): ServerSettings {
+async function offlineSettings(): Promise<ServerSettings> {
+  const [{ SERVER_DEFAULTS }, { BUILTIN_BUILDPACKS }, { DRIVERS }] = await Promise.all([
+    import('../daemon/defaults.js'),
+    import('../paths.js'),
+    import('../runtime/select.js'),
+  ]);
   const e = process.env;
   const D = SERVER_DEFAULTS;
   return {
@@ -79,7 +89,9 @@ function offlineSettings(): ServerSettings {
     keepBackups: D.keepBackups,
     healthTimeoutMs: D.healthTimeoutMs,
     stopGraceMs: D.stopGraceMs,
-    defaultDriver: (DRIVERS as readonly string[]).includes(e.SLIPWAY_DRIVER ?? '') ? (e.SLIPWAY_DRIVER as DriverKind) : D.driver,
+    defaultDriver: (DRIVERS as readonly string[]).includes(e.SLIPWAY_DRIVER ?? '')
+      ? (e.SLIPWAY_DRIVER as ServerSettings['defaultDriver'])
+      : D.driver,
   };
 }
 

@@ -1,10 +1,5 @@
-import { CommanderError } from 'commander';
 import { describe } from '../errors.js';
-import { runHostCommand } from './client.js';
-import { loginCommands } from './login.js';
 import { remoteTarget, runRemote, type TransportFlags } from './remote.js';
-import { serverCommand } from './server.js';
-import { stackCommand } from './stack.js';
 
 /** Commands of the client itself: they never go to a server's command program. */
 const CLIENT_COMMANDS = new Set(['login', 'logout', 'whoami']);
@@ -15,13 +10,19 @@ const CLIENT_COMMANDS = new Set(['login', 'logout', 'whoami']);
  * admin through the control socket, or — after `slipway login` — as the
  * logged-in user through the remote server's API. `--local` first forces the
  * control socket on a host that has a login.
+ *
+ * Each path imports only what it needs, when it runs: the daemon and the
+ * command program weigh about a second of start-up, and a command sent to a
+ * running daemon needs neither.
  */
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'server') {
+    const { serverCommand } = await import('./server.js');
     await serverCommand().parseAsync(argv.slice(1), { from: 'user' });
     return -1; // keeps running until a signal
   }
   if (argv[0] === 'stack:build') {
+    const { stackCommand } = await import('./stack.js');
     await stackCommand().parseAsync(argv.slice(1), { from: 'user' });
     return 0;
   }
@@ -30,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (CLIENT_COMMANDS.has(argv[0] ?? '')) {
+    const [{ loginCommands }, { CommanderError }] = await Promise.all([import('./login.js'), import('commander')]);
     try {
       await loginCommands().parseAsync(argv, { from: 'user' });
       return 0;
@@ -51,7 +53,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (argv[0] === '--help' || argv[0] === '-h') argv = ['help'];
   const target = local ? undefined : remoteTarget(flags);
-  return target ? runRemote(target, argv) : runHostCommand(argv);
+  if (target) return runRemote(target, argv);
+  const { runHostCommand } = await import('./client.js');
+  return runHostCommand(argv);
 }
 
 main(process.argv.slice(2)).then(

@@ -180,6 +180,12 @@ export function serverCommand(): Command {
         .env('SLIPWAY_GUEST_UIDS')
         .default(D.guestUids.join('-')),
     )
+    .addOption(
+      new Option(
+        '--metrics-token-file <file>',
+        'a file holding the token Prometheus scrapes GET /metrics with (admins may scrape with their own token)',
+      ).env('SLIPWAY_METRICS_TOKEN_FILE'),
+    )
     .action(async (o) => {
       if (o.extraCaBundle && !fs.existsSync(o.extraCaBundle)) throw new Error(`--extra-ca-bundle ${o.extraCaBundle} does not exist`);
       if (!/^https:\/\/[^\s]+$/.test(o.acmeDirectory)) throw new Error(`--acme-directory ${o.acmeDirectory} is not an https:// URL`);
@@ -209,6 +215,7 @@ export function serverCommand(): Command {
         stopGraceMs: o.stopGrace * 1000,
         maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
         webhookRetryMs: o.webhookRetryMs,
+        metricsToken: o.metricsTokenFile ? metricsToken(o.metricsTokenFile) : undefined,
         guestUids: uidRange(o.guestUids),
         guests: o.guests === 'on',
         egress: {
@@ -234,4 +241,12 @@ export function serverCommand(): Command {
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
     });
+}
+
+/** The scrape token: the file's one line, long enough not to be guessed. */
+function metricsToken(file: string): string {
+  const token = fs.readFileSync(file, 'utf8').trim();
+  if (token.length < 16 || /\s/.test(token))
+    throw new Error(`--metrics-token-file ${file} must hold one token of 16 or more characters, no spaces`);
+  return token;
 }

@@ -46,6 +46,7 @@ import { startControlSocket } from './control.js';
 import { DaemonGateway } from './gateway.js';
 import { API_CERT_ACME, apiUrlOf, loopbackFor, platformCertificate, PlatformRouter } from './platform-route.js';
 import { PlatformAcme } from '../tls/acme/platform.js';
+import { PlatformMetrics } from '../metrics/platform-metrics.js';
 import { handleHook } from './push.js';
 
 export interface ServerOptions {
@@ -88,6 +89,8 @@ export interface ServerOptions {
   guestUids?: [number, number];
   /** Egress ranges and timeouts (`--egress-*`); the size limit is maxUploadBytes. */
   egress?: Partial<Omit<EgressSettings, 'maxBytes'>>;
+  /** The token Prometheus scrapes `GET /metrics` with (`--metrics-token-file`); admins' tokens work too. */
+  metricsToken?: string;
   /** Where operator messages go; default stdout. */
   log?: (msg: string) => void;
 }
@@ -112,12 +115,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const apiAcme = opts.apiCert === API_CERT_ACME;
   // The router proves with it that a request to the API came through it (api/client-address.ts); new at every start.
   const routerKey = randomBytes(32).toString('base64url');
+  const metrics = new PlatformMetrics();
   // First, so a missing nginx fails before anything is opened.
-  const router = new PlatformRouter(createRouter({ kind: opts.router ?? SERVER_DEFAULTS.router, home: layout.home, log }), {
-    domain: apiDomain,
-    routerKey,
-    certificate: apiCert,
-  });
+  const router = new PlatformRouter(
+    createRouter({ kind: opts.router ?? SERVER_DEFAULTS.router, home: layout.home, log, requests: metrics }),
+    {
+      domain: apiDomain,
+      routerKey,
+      certificate: apiCert,
+    },
+  );
   fs.mkdirSync(layout.home, { recursive: true, mode: 0o700 });
   for (const d of [layout.reposDir, layout.appsDir]) fs.mkdirSync(d, { recursive: true });
   // Before the store: a key file others can read stops the start with one clear line.
@@ -185,6 +192,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     egress: settings.egress,
     retry: { baseDelayMs: opts.webhookRetryMs ?? SERVER_DEFAULTS.webhookRetryMs },
     log: (m) => log(`webhooks: ${m}`),
+    onAttempt: (app, outcome) => metrics.webhookAttempt(app, outcome),
   });
   // The built-in router asks the runtime before each request whether a backend's port is still its instance's.
   router.serves = (id) => driver.serves(id) ?? true;
@@ -197,8 +205,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     extraCaBundle: opts.extraCaBundle,
     log,
   });
-  const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost, orphans, drains };
+  drains.onEvent((e) => metrics.drainMessage(e.app, e.kind, e.lines));
+  const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost, orphans, metrics, drains };
   router.onAccess = (entry) => drains.routerAccess(entry);
+  metrics.setSources({
+    instances: () => driver.instances().filter((i) => i.state === 'up'),
+    certificates: () => store.certs.list().flatMap((c) => (c.notAfter == null ? [] : [{ app: c.appName, notAfter: c.notAfter }])),
+  });
   if (router.setChallenges) {
     services.acme = new AcmeService({
       store,
@@ -275,6 +288,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       version: VERSION,
       log,
       routerKey,
+      metrics,
+      metricsToken: opts.metricsToken,
     });
     const api = await listenAll({
       what: 'HTTP (git and the API)',

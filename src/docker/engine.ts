@@ -1,5 +1,18 @@
-import Docker from 'dockerode';
+import { createRequire } from 'node:module';
+import type Docker from 'dockerode';
 import { SlipwayError } from '../errors.js';
+
+let DockerClient: typeof Docker | undefined;
+
+/**
+ * A dockerode client. dockerode (with gRPC and protobuf beneath it) is about
+ * half a second of start-up, and a server on the process driver may never
+ * talk to an engine: it is loaded the first time one is needed.
+ */
+export function newDocker(opts: Docker.DockerOptions): Docker {
+  DockerClient ??= createRequire(import.meta.url)('dockerode') as typeof Docker;
+  return new DockerClient(opts);
+}
 
 /** The image every container (instances, one-offs) starts from. */
 export const STACK_IMAGE = 'slipway/stack:bookworm';
@@ -12,10 +25,10 @@ export function engineAddress(env: NodeJS.ProcessEnv = process.env): string {
 /** A dockerode client for DOCKER_HOST (unix:// or tcp://) or /var/run/docker.sock. */
 export function connectEngine(env: NodeJS.ProcessEnv = process.env): Docker {
   const host = env.DOCKER_HOST;
-  if (!host) return new Docker({ socketPath: '/var/run/docker.sock' });
-  if (host.startsWith('unix://')) return new Docker({ socketPath: host.slice('unix://'.length) });
+  if (!host) return newDocker({ socketPath: '/var/run/docker.sock' });
+  if (host.startsWith('unix://')) return newDocker({ socketPath: host.slice('unix://'.length) });
   const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' });
+  return newDocker({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' });
 }
 
 /**

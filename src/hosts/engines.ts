@@ -1,6 +1,7 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { SlipwayError, invalid } from '../errors.js';
 import { KNOWN_HOSTS_FILES, knownHostKeys } from './known-hosts.js';
+import { newDocker } from '../docker/engine.js';
 
 /** What reaching a host's engine takes beyond its address: TLS files (tcp://) or an SSH key (ssh://), PEM texts. */
 export interface EngineCredentials {
@@ -47,7 +48,7 @@ export function engineClient(spec: EngineSpec, opts: { timeoutMs?: number; known
     const socketPath = address.slice('unix://'.length);
     if (!socketPath.startsWith('/')) throw bad('names no absolute socket path');
     if (c.ca || c.cert || c.key) throw bad('is a unix socket, which takes no --ca, --cert or --key');
-    return new Docker({ socketPath, timeout });
+    return newDocker({ socketPath, timeout });
   }
   let url: URL;
   try {
@@ -60,7 +61,7 @@ export function engineClient(spec: EngineSpec, opts: { timeoutMs?: number; known
     if (tls && !(c.ca && c.cert && c.key)) throw bad('needs all three of --ca, --cert and --key for TLS, or none of them');
     if (!url.hostname) throw bad('names no host');
     if (url.username || url.password) throw bad('has a user or password, which tcp:// does not use; give the TLS files instead');
-    return new Docker({
+    return newDocker({
       timeout,
       host: url.hostname,
       port: Number(url.port || (tls ? 2376 : 2375)),
@@ -87,7 +88,7 @@ export function engineClient(spec: EngineSpec, opts: { timeoutMs?: number; known
           hint: `on the server host, check its fingerprint and add it: ssh-keyscan ${port === 22 ? '' : `-p ${port} `}${host} >> ~/.ssh/known_hosts`,
         },
       );
-    return new Docker({
+    return newDocker({
       protocol: 'ssh',
       host,
       port,

@@ -18,6 +18,8 @@ export interface WebhookNotifierOptions {
   egress?: EgressSettings;
   /** Operator messages. They name webhooks by id, never by URL (it may hold credentials) or secret. */
   log?: (msg: string) => void;
+  /** Told of each attempt's outcome, by app (metrics). */
+  onAttempt?: (app: string, outcome: 'delivered' | 'retried' | 'dropped') => void;
 }
 
 /**
@@ -33,6 +35,7 @@ export class WebhookNotifier implements DeployNotifier, CertNotifier {
   private readonly maxResponseBytes: number;
   private readonly egress: EgressSettings;
   private readonly log: (msg: string) => void;
+  private readonly onAttempt?: WebhookNotifierOptions['onAttempt'];
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private readonly inFlight = new Map<number, Promise<void>>();
   private readonly aborter = new AbortController();
@@ -45,6 +48,7 @@ export class WebhookNotifier implements DeployNotifier, CertNotifier {
     this.maxResponseBytes = opts.maxResponseBytes ?? 64 * 1024;
     this.egress = opts.egress ?? DEFAULT_EGRESS;
     this.log = opts.log ?? (() => undefined);
+    this.onAttempt = opts.onAttempt;
   }
 
   /** Sends what a previous run left due, then whatever deploys report. */
@@ -154,6 +158,7 @@ export class WebhookNotifier implements DeployNotifier, CertNotifier {
       delivered,
       nextAttemptAt: delay === undefined ? null : Date.now() + delay,
     });
+    this.onAttempt?.(hook.appName, delivered ? 'delivered' : delay === undefined ? 'dropped' : 'retried');
     if (delivered) return undefined;
     const what = `${d.event} delivery ${d.uuid} to webhook ${hook.id} of ${hook.appName}`;
     if (delay === undefined) this.log(`${what} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}, giving up: ${result.error}`);

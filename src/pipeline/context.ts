@@ -62,6 +62,13 @@ export interface Services {
   orphans?: Orphans;
   /** ACME certificates for apps (certs:auto, tls=auto) and their renewal; absent without a router that answers challenges. */
   acme?: AcmeService;
+  /** Counts each deploy that ends, its result and durations (`GET /metrics`); absent in unit tests. */
+  metrics?: DeployMetrics;
+}
+
+/** The pipeline's side of the metrics: one call per deploy job that ended. */
+export interface DeployMetrics {
+  deployEnded(app: string, result: 'succeeded' | 'failed', seconds: number | undefined, buildSeconds?: number): void;
 }
 
 /** Where a deploy's code comes from. */

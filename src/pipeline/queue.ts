@@ -76,8 +76,23 @@ export class DeployQueue {
       done.catch(() => undefined),
     );
     this.live.set(job.id, { log, done, abort });
+    done.then((j) => this.counted(j)).catch(() => undefined);
     done.finally(() => setTimeout(() => this.live.delete(job.id), 60_000).unref()).catch(() => undefined);
     return job;
+  }
+
+  /** A deploy that ended, for the metrics: its result, how long it took and its build stage. */
+  private counted(job: Job): void {
+    const metrics = this.services.metrics;
+    if (!metrics || (job.status !== 'succeeded' && job.status !== 'failed')) return;
+    const seconds = (from: number | null, to: number | null) => (from != null && to != null ? (to - from) / 1000 : undefined);
+    const build = this.services.store.jobs.stages(job.id).find((s) => s.stage === 'build' && s.status === 'ok');
+    metrics.deployEnded(
+      job.appName,
+      job.status,
+      seconds(job.startedAt, job.finishedAt),
+      build && seconds(build.startedAt, build.finishedAt),
+    );
   }
 
   enqueueTask(req: TaskRequest): Job {

@@ -13,6 +13,7 @@ import { ChallengeTable } from './acme-challenges.js';
 import { createTlsServer } from './tls-server.js';
 import { relayResponse } from './proxy-response.js';
 import { VerifyingAgent } from './verifying-agent.js';
+import type { RequestRecorder } from '../metrics/platform-metrics.js';
 
 export interface BuiltinRouterOptions {
   /** Operator-facing messages (proxy errors, drain timeouts); default: discarded. */
@@ -28,6 +29,8 @@ export interface BuiltinRouterOptions {
   tlsIdleTimeoutMs?: number;
   /** How long a kept-alive HTTP/1.1 connection waits for its next request, on both ports. Default 5 s (Node's). */
   keepAliveTimeoutMs?: number;
+  /** Told of every answered request of a routed app (metrics); default: nobody. */
+  requests?: RequestRecorder;
 }
 
 /**
@@ -273,6 +276,7 @@ export class BuiltinRouter implements RouterEngine {
     } else if (tlsHost?.hstsMaxAge) res.setHeader('strict-transport-security', `max-age=${tlsHost.hstsMaxAge}`);
     const hit = this.table.lookup(hostOf(req), this.serves);
     if (!hit) return reply(res, 404, `No app is served at ${displayHost(req)}`);
+    this.count(hit.app, req, res);
     if (!hit.backend) return reply(res, 502, `${hit.app} has no running web process`);
     const backend = hit.backend;
     this.setForwardedHeaders(req, hit.headers);
@@ -333,6 +337,14 @@ export class BuiltinRouter implements RouterEngine {
     const id = h['x-request-id'];
     if (typeof id !== 'string' || !/^[\w\-.:+=/]{1,200}$/.test(id)) h['x-request-id'] = randomUUID();
     for (const [name, value] of Object.entries(own)) h[name.toLowerCase()] = value;
+  }
+
+  /** Counts the request once its answer is over (sent, or cut off: then as the status it had). */
+  private count(app: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const requests = this.opts.requests;
+    if (!requests) return;
+    const start = performance.now();
+    res.once('close', () => requests.request(app, req.method, res.statusCode, (performance.now() - start) / 1000));
   }
 
   private track(socket: Socket): void {

@@ -3,6 +3,7 @@ import { SlipwayError } from '../errors.js';
 import { BuiltinRouter } from './builtin.js';
 import type { RouterEngine } from './engine.js';
 import { NginxRouter } from './nginx.js';
+import type { RequestRecorder } from '../metrics/platform-metrics.js';
 
 export const ROUTER_ENGINES = ['builtin', 'nginx'] as const;
 export type RouterKind = (typeof ROUTER_ENGINES)[number];
@@ -14,6 +15,8 @@ export interface RouterChoice {
   log: (msg: string) => void;
   /** The nginx executable, when not the one on PATH. */
   nginxBin?: string;
+  /** Told of each answered request (builtin engine; nginx keeps no access log yet). */
+  requests?: RequestRecorder;
 }
 
 /**
@@ -23,7 +26,7 @@ export interface RouterChoice {
 export function createRouter(choice: RouterChoice): RouterEngine {
   switch (choice.kind) {
     case 'builtin':
-      return new BuiltinRouter({ log: choice.log });
+      return new BuiltinRouter({ log: choice.log, requests: choice.requests });
     case 'nginx':
       return new NginxRouter({ stateDir: path.join(choice.home, 'nginx'), nginxBin: choice.nginxBin, log: choice.log });
     default:

@@ -18,6 +18,10 @@ const FIXTURE: Record<string, string> = {
   'src/runtime/driver.ts': "import { E } from '../errors.js';\nexport const contract = E;\n",
   'src/router/nginx.ts': "import { compile } from '../builder/buildpacks.js';\nexport const n = compile;\n",
   'src/builder/buildpacks.ts': "import { contract } from '../runtime/driver.js';\nexport const compile = contract;\n",
+  // The CLI's start path loading the daemon at its top: every command would pay for it.
+  'src/cli/index.ts':
+    "import { run } from '../pipeline/runner.js';\nexport const main = async () => [run, await import('../daemon/server.js')];\n",
+  'src/daemon/server.ts': 'export const start = 1;\n',
   'src/git/a.ts': "import { b } from './b.js';\nexport const a = () => b;\n",
   'src/git/b.ts': "import { a } from './a.js';\nexport const b = () => a;\n",
   // A cycle of type-only imports, as pipeline/context.ts ↔ workspaces.ts once was: it loads, but the two are one module.
@@ -86,6 +90,10 @@ describe('dependency rules (.dependency-cruiser.cjs)', function () {
 
   it('refuses one driver importing another, not a driver importing its own modules', () => {
     expect(found('no-driver-to-other-driver')).to.deep.equal(['src/runtime/docker/driver.ts -> src/runtime/process/driver.ts']);
+  });
+
+  it("refuses a static import of the heavy parts on the CLI's start path, not a dynamic one", () => {
+    expect(found('cli-starts-light')).to.deep.equal(['src/cli/index.ts -> src/pipeline/runner.ts']);
   });
 
   it('refuses a cycle, type-only imports included', () => {

@@ -11,9 +11,9 @@ import { clusterMissing } from './swarm-cluster.js';
  * (`.ci/run` names them all) turn the skip into a failure, so nothing is skipped
  * there unnoticed.
  */
-export type Need = 'docker' | 'stack' | 'nginx' | 'guests' | 'pebble' | 'swarm';
+export type Need = 'docker' | 'stack' | 'nginx' | 'guests' | 'pebble' | 'swarm' | 'chromium';
 
-export const NEEDS: readonly Need[] = ['docker', 'stack', 'nginx', 'guests', 'pebble', 'swarm'];
+export const NEEDS: readonly Need[] = ['docker', 'stack', 'nginx', 'guests', 'pebble', 'swarm', 'chromium'];
 
 const STACK_IMAGE = 'slipway/stack:bookworm';
 
@@ -64,6 +64,8 @@ const CHECKS: Record<Need, () => string | undefined> = {
     const missing = ['pebble', 'pebble-challtestsrv', 'openssl'].filter((b) => !onPath(b));
     return missing.length ? `the ACME tests need ${missing.join(', ')}: apt-get install pebble openssl` : undefined;
   },
+  // The dashboard's browser tests drive Debian's chromium through playwright-core.
+  chromium: () => (onPath('chromium') ? undefined : 'the dashboard tests need a browser: apt-get install chromium'),
   // A multi-node Swarm on this machine (test/support/swarm-cluster.ts): root, namespaces, extra dockerds, a registry.
   swarm: () => clusterMissing(),
   guests: () => {

@@ -48,7 +48,7 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
     },
     async (req) => {
       const app = appFor(ctx.store, requestUser(req), req.params.app);
-      return view(ctx, app, ['1', 'true', 'yes'].includes(String(req.query.reveal ?? '').toLowerCase()));
+      return maskedConfig(ctx, app, ['1', 'true', 'yes'].includes(String(req.query.reveal ?? '').toLowerCase()));
     },
   );
 
@@ -89,7 +89,7 @@ export function registerConfig(api: FastifyInstance, ctx: ApiContext): void {
       checkConfigChange(ctx.store, app, change, { admin: user.role === 'admin', settings: ctx.settings.egress ?? DEFAULT_EGRESS });
       const job = startConfigRelease({ store: ctx.store, queue: ctx.platform.queue, app, userName: user.name, changes });
       if (job) return accepted(reply, job);
-      return view(ctx, ctx.store.apps.byId(app.id)!, false);
+      return maskedConfig(ctx, ctx.store.apps.byId(app.id)!, false);
     },
   );
 }
@@ -103,7 +103,8 @@ function changeFrom(body: { vars?: Record<string, string | null>; secret?: strin
   return { set, unset, secret: body.secret ?? [] };
 }
 
-function view(ctx: ApiContext, app: App, reveal: boolean) {
+/** An app's config as every listing shows it: secrets masked unless revealed (the API and the dashboard). */
+export function maskedConfig(ctx: ApiContext, app: App, reveal = false) {
   const config = ctx.store.apps.config(app.id);
   const secret = Object.keys(config).filter((k) => isSealed(config[k]!));
   const box = ctx.platform.services.secrets;

@@ -60,40 +60,60 @@ export function registerLogin(app: FastifyInstance, ctx: ApiContext, throttle: L
         throw invalid('send "user" and "password" as strings', '{"user": "alice", "password": "…"}');
       }
       if (tokenName !== undefined && typeof tokenName !== 'string') throw invalid('"token_name" must be a string', 'e.g. "laptop"');
-      const address = ctx.clientAddress(req.raw);
-      const source = `http ${address}`;
-      const claimed = name.slice(0, 64);
-      const audit = (outcome: 'ok' | 'denied', reason?: string, userName: string | null = null) =>
-        ctx.store.audit.record({
-          userName,
-          action: 'login',
-          appName: null,
-          detail: reason ? { user: claimed, reason } : { user: claimed },
-          source,
-          outcome,
-        });
-
-      const wait = throttle.waitMs(address, claimed);
-      if (wait > 0) {
-        audit('denied', 'too many failed logins');
-        const seconds = Math.ceil(wait / 1000);
-        reply.header('retry-after', String(seconds));
-        throw new SlipwayError('too_many_attempts', `too many failed logins for "${claimed}" from your address`, {
-          status: 429,
-          hint: `try again in ${seconds} s`,
-        });
-      }
-      const user = USER_NAME.test(name) ? ctx.store.users.byName(name) : undefined;
-      const ok = await verifyPassword(password, user ? ctx.store.users.passwordHash(user.id) : null);
-      if (!ok || !user) {
-        throttle.failed(address, claimed);
-        audit('denied', user ? 'wrong password' : 'unknown user');
-        throw failed();
-      }
-      throttle.succeeded(address, claimed);
-      const { token, row } = issueToken(ctx.store, user, { name: tokenName, base: 'login' });
-      audit('ok', undefined, user.name);
+      const { token, row, user } = await passwordLogin(ctx, throttle, {
+        name,
+        password,
+        tokenName,
+        base: 'login',
+        address: ctx.clientAddress(req.raw),
+        retryAfter: (seconds) => reply.header('retry-after', String(seconds)),
+      });
       return reply.code(201).send({ token, token_name: row.name, user: { name: user.name, role: user.role } });
     },
   );
+}
+
+/**
+ * A user name and password exchanged for a new API token, throttled and
+ * audited: the API's login and the dashboard's both go through here.
+ */
+export async function passwordLogin(
+  ctx: ApiContext,
+  throttle: LoginThrottle,
+  opts: { name: string; password: string; tokenName?: string; base: string; address: string; retryAfter(seconds: number): void },
+) {
+  const { name, password, tokenName, address } = opts;
+  const source = `http ${address}`;
+  const claimed = name.slice(0, 64);
+  const audit = (outcome: 'ok' | 'denied', reason?: string, userName: string | null = null) =>
+    ctx.store.audit.record({
+      userName,
+      action: 'login',
+      appName: null,
+      detail: reason ? { user: claimed, reason } : { user: claimed },
+      source,
+      outcome,
+    });
+
+  const wait = throttle.waitMs(address, claimed);
+  if (wait > 0) {
+    audit('denied', 'too many failed logins');
+    const seconds = Math.ceil(wait / 1000);
+    opts.retryAfter(seconds);
+    throw new SlipwayError('too_many_attempts', `too many failed logins for "${claimed}" from your address`, {
+      status: 429,
+      hint: `try again in ${seconds} s`,
+    });
+  }
+  const user = USER_NAME.test(name) ? ctx.store.users.byName(name) : undefined;
+  const ok = await verifyPassword(password, user ? ctx.store.users.passwordHash(user.id) : null);
+  if (!ok || !user) {
+    throttle.failed(address, claimed);
+    audit('denied', user ? 'wrong password' : 'unknown user');
+    throw failed();
+  }
+  throttle.succeeded(address, claimed);
+  const { token, row } = issueToken(ctx.store, user, { name: tokenName, base: opts.base });
+  audit('ok', undefined, user.name);
+  return { token, row, user };
 }

@@ -1,4 +1,4 @@
-import acme from 'acme-client';
+import { acmeLib } from './client-lib.js';
 import type { SecretBox } from '../../secrets/box.js';
 import { SEALED_PREFIX } from '../../store/sealed.js';
 import type { Store } from '../../store/index.js';
@@ -29,7 +29,7 @@ export async function accountFor(deps: { store: Store; secrets: SecretBox }, set
   const name = keyName(email);
   let row = deps.store.acmeAccounts.get(settings.directory, email);
   if (!row) {
-    const key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
+    const key = (await acmeLib().crypto.createPrivateEcdsaKey('P-256')).toString();
     row = deps.store.acmeAccounts.add(
       settings.directory,
       email,

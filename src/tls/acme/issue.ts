@@ -1,6 +1,7 @@
 import https from 'node:https';
 import tls from 'node:tls';
-import acme from 'acme-client';
+import type acme from 'acme-client';
+import { acmeLib } from './client-lib.js';
 import { AcmeError, problemOf, type AcmeProblem } from './problem.js';
 import type { ChallengeBoard } from './challenges.js';
 
@@ -49,9 +50,9 @@ export async function issue(opts: IssueOptions): Promise<Issued> {
   const progress = opts.progress ?? (() => undefined);
   // acme-client retries 429s and 5xx itself, sleeping up to 75 s per request: the renewal
   // back-off decides when to ask again instead, so every attempt that reaches the CA is counted.
-  const defaults = acme.axios.defaults as unknown as { acmeSettings: Record<string, number> };
+  const defaults = acmeLib().axios.defaults as unknown as { acmeSettings: Record<string, number> };
   defaults.acmeSettings = { ...defaults.acmeSettings, retryMaxAttempts: 0 };
-  const client = new acme.Client({
+  const client = new (acmeLib().Client)({
     directoryUrl: opts.directory,
     accountKey: opts.account.key,
     externalAccountBinding: opts.account.eab,
@@ -99,9 +100,9 @@ export async function issue(opts: IssueOptions): Promise<Issued> {
     }
     host = '';
     step = 'finalize';
-    const [key, csr] = await acme.crypto.createCsr(
+    const [key, csr] = await acmeLib().crypto.createCsr(
       { commonName: opts.domains[0], altNames: opts.domains },
-      await acme.crypto.createPrivateEcdsaKey('P-256'),
+      await acmeLib().crypto.createPrivateEcdsaKey('P-256'),
     );
     progress('Finalizing the order');
     const finalized = await client.finalizeOrder(order, csr);
