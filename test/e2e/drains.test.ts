@@ -5,7 +5,7 @@ import path from 'node:path';
 import { makeLeaf, makePki } from '../tls/pki.js';
 import { logplexReceiver, syslogReceiver, type LogplexReceiver, type SyslogReceiver } from '../drains/receivers.js';
 import { query } from './db.js';
-import { appRepo, commitAll, eventually, push, sshKey, TestServer } from './harness.js';
+import { appRepo, commitAll, eventually, httpGet, push, sshKey, TestServer } from './harness.js';
 
 const APP = 'drainy';
 const UTF8 = 'héllo wörld ✓ 🚀 日本語';
@@ -163,6 +163,17 @@ describe('e2e: log drains', function () {
     expect(row, row).to.match(/HTTP 400/);
     expect(Number(row.split(/\s{2,}/)[4])).to.be.at.least(1);
     https.decide = undefined;
+    // Metrics read the same counts: the refused lines as dropped, the rest as delivered.
+    const metrics = await httpGet({
+      port: server.ports.http,
+      host: '127.0.0.1',
+      path: '/metrics',
+      headers: { authorization: `Bearer ${server.adminToken}` },
+    });
+    const count = (outcome: string) =>
+      Number(new RegExp(`^slipway_drain_messages_total\\{app="${APP}",outcome="${outcome}"\\} (\\d+)$`, 'm').exec(metrics.body)?.[1] ?? 0);
+    expect(count('dropped'), metrics.body.slice(0, 300)).to.be.at.least(1);
+    expect(count('delivered')).to.be.greaterThan(10);
   });
 
   it("a member can add no drain to another user's app, nor to an internal address the egress policy does not allow", async () => {
