@@ -28,6 +28,8 @@ const LAYERS = [
   ['apps', '^src/apps/'],
   // Certificates: checks, the store's sealed keys, what the router engines serve, ACME and its renewal sweep.
   ['tls', '^src/tls/'],
+  // Log drains: fed by the log writer (a tap in logs/) and the deploys' logs; ship under the egress rules.
+  ['drains', '^src/drains/'],
   ['pipeline', '^src/pipeline/'],
   ['commands', '^src/(projects|commands)/'],
   // The dashboard is the API's other face: same context, same checks, registered by api/server.ts.

@@ -145,7 +145,10 @@ export type ErrorCode =
   | 'swarm_unavailable'
   // Secrets.
   | 'secret_key'
-  | 'secret_unreadable';
+  | 'secret_unreadable'
+  // Log drains (drains/).
+  | 'drain_exists'
+  | 'too_many_drains';
 
 /**
  * Errors that reach a user carry a stable `code`, one line saying what is

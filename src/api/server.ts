@@ -16,6 +16,7 @@ import { registerCerts } from './routes/certs.js';
 import { registerCli } from './routes/cli.js';
 import { registerConfig } from './routes/config.js';
 import { registerContainers } from './routes/containers.js';
+import { registerDrains } from './routes/drains.js';
 import { registerHosts } from './routes/hosts.js';
 import { registerImages } from './routes/images.js';
 import { registerQueue } from './routes/queue.js';
@@ -174,6 +175,7 @@ export async function buildHttpServer(opts: ApiOptions): Promise<FastifyInstance
     registerJobs(api, ctx);
     registerPromotions(api, ctx);
     registerConfig(api, ctx);
+    registerDrains(api, ctx);
     registerCli(api, ctx);
     registerProjects(api, ctx);
     await registerUploads(api, ctx);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { maskUrl } from '../drains/url.js';
 import { SlipwayError } from '../errors.js';
 import type { AuditOutcome, NewAuditEntry } from '../store/index.js';
 
@@ -24,6 +25,7 @@ export const READ_ONLY = new Set([
   'jobs:wait',
   'webhooks',
   'webhooks:deliveries',
+  'drains',
   'users:list',
   'keys:list',
   'tokens',
@@ -56,6 +58,8 @@ export function describeCommand(cmd: Command): Pick<NewAuditEntry, 'action' | 'a
     if (value === undefined) return;
     if ((APP_ARGS.has(a.name()) || (i === 0 && CREATES_APP.has(action))) && appName === null && typeof value === 'string')
       appName = value.slice(0, 100);
+    // A URL argument (a drain's, a webhook's) may carry a token in its userinfo or query.
+    else if (a.name() === 'url' && typeof value === 'string') args.push(maskedUrl(value));
     else args.push(...(Array.isArray(value) ? value : [value]));
   });
   const detail: Record<string, unknown> = {};
@@ -69,6 +73,14 @@ export function describeCommand(cmd: Command): Pick<NewAuditEntry, 'action' | 'a
       options.map(([k, v]) => [k, SENSITIVE.test(k) ? '[redacted]' : typeof v === 'string' ? v.slice(0, 200) : v]),
     );
   return { action, appName, detail };
+}
+
+function maskedUrl(raw: string): string {
+  try {
+    return maskUrl(raw).slice(0, 200);
+  } catch {
+    return '[redacted]';
+  }
 }
 
 function redactPair(action: string, arg: string): string {

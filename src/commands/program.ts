@@ -21,6 +21,7 @@ import { registerSettings } from './settings.js';
 import { registerUsers } from './users.js';
 import { registerWebhooks } from './webhooks.js';
 import { registerVendors } from './vendors.js';
+import { registerDrains } from './drains.js';
 
 /**
  * Every Slipway command, bound to one caller. The same program serves the
@@ -49,6 +50,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerLogs(program, ctx);
   registerRun(program, ctx);
   registerWebhooks(program, ctx);
+  registerDrains(program, ctx);
   registerProjects(program, ctx);
   registerTokens(program, ctx);
   registerAccess(program, ctx);

@@ -53,6 +53,12 @@ export class PlatformRouter implements RouterEngine {
   set owns(fn: RouterEngine['owns']) {
     this.inner.owns = fn;
   }
+  get onAccess(): RouterEngine['onAccess'] {
+    return this.inner.onAccess;
+  }
+  set onAccess(fn: RouterEngine['onAccess']) {
+    this.inner.onAccess = fn;
+  }
 
   /** Routes the API domain to the API listener; call once it listens. */
   async routeApi(api: ApiBackend): Promise<void> {

@@ -9,7 +9,8 @@ import { apiDomainHolders, isReservedAppName } from '../auth/hosts.js';
 import { checkHostname } from '../commands/domains.js';
 import { describe, invalid } from '../errors.js';
 import { LiveSessions } from '../auth/sessions.js';
-import type { EgressSettings } from '../egress/index.js';
+import { DEFAULT_EGRESS, type EgressSettings } from '../egress/index.js';
+import { DrainManager } from '../drains/manager.js';
 import { newToken } from '../auth/tokens.js';
 import type { Platform, ServerSettings } from '../commands/context.js';
 import { runCommand } from '../commands/program.js';
@@ -197,7 +198,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // The built-in router asks the runtime before each request whether a backend's port is still its instance's.
   router.serves = (id) => driver.serves(id) ?? true;
   router.owns = (port, clientPort) => driver.ownsConnection(port, clientPort) ?? true;
-  const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost, orphans, metrics };
+  const drains = new DrainManager({
+    store,
+    layout,
+    secrets,
+    egress: settings.egress ?? DEFAULT_EGRESS,
+    extraCaBundle: opts.extraCaBundle,
+    log,
+  });
+  drains.onEvent((e) => metrics.drainMessage(e.app, e.kind, e.lines));
+  const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost, orphans, metrics, drains };
+  router.onAccess = (entry) => drains.routerAccess(entry);
   metrics.setSources({
     instances: () => driver.instances().filter((i) => i.state === 'up'),
     certificates: () => store.certs.list().flatMap((c) => (c.notAfter == null ? [] : [{ app: c.appName, notAfter: c.notAfter }])),
@@ -317,6 +328,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     store.close();
     throw err;
   }
+  // Before the apps start, so their first lines reach their drains.
+  drains.start();
   await restoreApps(services, log);
   await driver.sweep();
   notifier.start();
@@ -375,6 +388,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         for (const close of closers.reverse()) await close().catch(() => undefined);
         await oneOffs.shutdown();
         await driver.shutdown({ graceMs: Math.min(settings.stopGraceMs, 10_000) });
+        await drains.stop();
         store.close();
       })()),
   };

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import type tls from 'node:tls';
 import { SlipwayError } from '../errors.js';
 import { checkAddress, checkedLookup, egressError, type EgressSettings, type Target } from './policy.js';
 
@@ -13,6 +14,8 @@ export interface RequestOptions {
   body?: string;
   /** Fails the request at once when it fires (a stopping server, a cancelled deploy, the total timeout). */
   signal?: AbortSignal;
+  /** The CAs an https server's chain may end at, made once by the caller (parsing a CA list per request is costly); default Node's. */
+  secureContext?: tls.SecureContext;
 }
 
 /**
@@ -43,6 +46,7 @@ export function egressRequest(opts: RequestOptions): Promise<http.IncomingMessag
       agent: false,
       headers: { ...opts.headers, ...(opts.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(opts.body)) } : {}) },
       lookup: checkedLookup(settings, target) as never,
+      ...(opts.secureContext && url.protocol === 'https:' ? { secureContext: opts.secureContext } : {}),
     });
     let response: http.IncomingMessage | undefined;
     const fail = (err: Error) => {

@@ -37,6 +37,8 @@ export interface SharedLogFileOptions {
  */
 export class SharedLogFile {
   private static readonly open = new Map<string, SharedLogFile>();
+  /** Who else gets each file's lines as they are appended (log drains), by path. */
+  private static readonly taps = new Map<string, Set<(data: Buffer) => void>>();
 
   private refs = 0;
   private queue: Pending[] = [];
@@ -67,7 +69,33 @@ export class SharedLogFile {
     return shared;
   }
 
+  /**
+   * Calls `fn` with every chunk of whole, stamped lines appended to `file`
+   * from now on, before it is written. `fn` runs in the writer's turn and must
+   * neither wait nor keep the buffer (it is used again once written). Returns
+   * the function that removes the tap.
+   */
+  static tap(file: string, fn: (data: Buffer) => void): () => void {
+    const key = path.resolve(file);
+    let set = SharedLogFile.taps.get(key);
+    if (!set) SharedLogFile.taps.set(key, (set = new Set()));
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+      if (!set.size && SharedLogFile.taps.get(key) === set) SharedLogFile.taps.delete(key);
+    };
+  }
+
   append(data: Buffer, onError: (err: Error) => void, recycle?: () => void): void {
+    const taps = SharedLogFile.taps.get(this.file);
+    if (taps)
+      for (const fn of taps) {
+        try {
+          fn(data);
+        } catch {
+          /* a tap's failure is its own: the line is still written */
+        }
+      }
     this.refill();
     this.credit -= data.length;
     this.pending += data.length;

@@ -1,3 +1,4 @@
+import type { SecureContext } from 'node:tls';
 import { egressRequest, type EgressSettings } from '../egress/index.js';
 import { SlipwayError } from '../errors.js';
 
@@ -14,6 +15,10 @@ export interface PostOptions {
   /** Names the receiver in refusals (`webhook 3`). */
   setting: string;
   signal?: AbortSignal;
+  /** The CAs an https receiver's chain may end at; default Node's. */
+  secureContext?: SecureContext;
+  /** The URL as messages may show it, when the URL itself holds a token; default the URL. */
+  shownUrl?: string;
 }
 
 export interface PostResult {
@@ -43,9 +48,18 @@ export async function post(opts: PostOptions): Promise<PostResult> {
   }
   const total = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, total]) : total;
-  const target = { setting: opts.setting, url: opts.url };
+  const target = { setting: opts.setting, url: opts.shownUrl ?? opts.url };
   try {
-    const res = await egressRequest({ url, target, settings: opts.egress, method: 'POST', headers: opts.headers, body: opts.body, signal });
+    const res = await egressRequest({
+      url,
+      target,
+      settings: opts.egress,
+      method: 'POST',
+      headers: opts.headers,
+      body: opts.body,
+      signal,
+      secureContext: opts.secureContext,
+    });
     const status = res.statusCode ?? 0;
     await drain(res, opts.maxResponseBytes);
     if (status >= 200 && status < 300) return result({ status });

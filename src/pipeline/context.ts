@@ -9,6 +9,7 @@ import type { JobLog } from './job-log.js';
 import type { DeployError } from '../errors.js';
 import type { DeployNotifier } from '../notify/events.js';
 import type { SecretBox } from '../secrets/box.js';
+import type { DrainManager } from '../drains/manager.js';
 import type { Builder, BuilderKind, ImageBuilder } from '../builder/builder.js';
 import type { GuestUsers } from '../guest/users.js';
 import type { GuestHost } from '../guest/host.js';
@@ -47,6 +48,8 @@ export interface Services {
   notifier?: DeployNotifier;
   /** Opens secret config vars for process environments; absent only where no app has secrets (unit tests). */
   secrets?: SecretBox;
+  /** Ships each app's log lines to its drains (deploy lines are teed from the job log); absent in unit tests. */
+  drains?: DrainManager;
   /** Container and Dockerfile builds; default the Docker engine, connected on first use (see imageBuilder in builders.ts). */
   imageBuilder?: ImageBuilder;
   /** One builder of each kind (builder/builders.ts); made on first use from the guest host and the image builder (see builders.ts). */

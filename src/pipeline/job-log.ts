@@ -32,6 +32,8 @@ export class JobLog extends EventEmitter {
   private size = 0;
   private dropped = 0;
   private masker?: { mask(text: string): string };
+  /** Gets every line written (masked), as it is written: a deploy's lines for the app's log drains. */
+  tee?: (line: string) => void;
 
   constructor(readonly file: string) {
     super();
@@ -73,6 +75,7 @@ export class JobLog extends EventEmitter {
     if (this.dropped) this.noteDropped();
     const masked = this.masker ? this.masker.mask(text) : text;
     const data = masked.endsWith('\n') ? masked : `${masked}\n`;
+    this.tee?.(masked);
     this.buffered.push(data);
     this.bufferedChars += data.length;
     this.size += data.length;

@@ -61,6 +61,8 @@ export class DeployQueue {
       logPath: (id) => layout.jobLog(req.app.name, id),
     });
     const log = new JobLog(job.logPath);
+    const drains = this.services.drains;
+    if (drains) log.tee = (line) => drains.deployLine(req.app.name, line);
     const ahead = store.jobs.aheadOf(req.app.id, job.id);
     if (ahead)
       log.line(

@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
-import type { AcmeChallenge, AppCertificate, Backend, Route, RouterEngine } from './engine.js';
+import type { AccessEntry, AcmeChallenge, AppCertificate, Backend, Route, RouterEngine } from './engine.js';
 import { listenAll, WILDCARD_HOSTS, type ExtraListeners } from '../listen.js';
 import { InFlight } from './in-flight.js';
 import { RouteTable, normalizeHost } from './table.js';
@@ -41,6 +41,7 @@ export class BuiltinRouter implements RouterEngine {
   readonly name = 'builtin';
   serves?: (backendId: string) => boolean;
   owns?: (port: number, clientPort: number) => boolean;
+  onAccess?: (entry: AccessEntry) => void;
   private readonly table = new RouteTable();
   private readonly inFlight = new InFlight();
   private readonly sockets = new Set<Socket | Duplex>();
@@ -223,7 +224,7 @@ export class BuiltinRouter implements RouterEngine {
   private relay(proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
     const app = this.appOf.get(req) ?? displayHost(req);
     try {
-      if (relayResponse(req, res, proxyRes)) return;
+      if (relayResponse(req, res, proxyRes)) return this.access(app, req, proxyRes);
       proxyRes.resume();
       this.log(`router: ${app} answered with status ${proxyRes.statusCode}; sent 502`);
       reply(res, 502, `${app} answered with status ${proxyRes.statusCode}, which is not a valid HTTP status`);
@@ -232,6 +233,26 @@ export class BuiltinRouter implements RouterEngine {
       proxyRes.destroy();
       if (res.headersSent) res.destroy();
       else reply(res, 502, `${app} sent an answer the router could not relay`);
+    }
+  }
+
+  /** Tells `onAccess` of a relayed answer; whatever it does, the request is done. */
+  private access(app: string, req: http.IncomingMessage, proxyRes: http.IncomingMessage): void {
+    if (!this.onAccess) return;
+    const length = Number(proxyRes.headers['content-length']);
+    try {
+      this.onAccess({
+        app,
+        method: req.method ?? '',
+        path: req.url ?? '',
+        host: normalizeHost(hostOf(req) ?? ''),
+        fwd: req.socket.remoteAddress ?? '',
+        status: proxyRes.statusCode ?? 0,
+        bytes: Number.isSafeInteger(length) ? length : undefined,
+        protocol: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+      });
+    } catch (err) {
+      this.log(`router: access line for ${app}: ${describeError(err)}`);
     }
   }
 

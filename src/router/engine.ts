@@ -90,4 +90,20 @@ export interface RouterEngine {
    * seen as down, another app could have taken the port.
    */
   owns?: (port: number, clientPort: number) => boolean;
+  /** Told of each answer relayed from an app (engines that can; nginx keeps no access log): its log drains get a router line. */
+  onAccess?: (entry: AccessEntry) => void;
+}
+
+/** One request an app answered, as the router saw it: what a router line in the app's log drains says. */
+export interface AccessEntry {
+  app: string;
+  method: string;
+  path: string;
+  host: string;
+  /** The client's address. */
+  fwd: string;
+  status: number;
+  /** The answer's Content-Length, when it had one. */
+  bytes?: number;
+  protocol: 'http' | 'https';
 }

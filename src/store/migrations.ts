@@ -315,4 +315,18 @@ export const migrations: string[] = [
     UNIQUE (parent_id, branch)
   );
   `,
+  // Log drains (issue 15): where an app's log lines are shipped. `url` is as listings show it (a token in
+  // the userinfo or the query masked); `sealed_url`, the whole URL sealed by the secrets box, only when it
+  // carries such a token. `token` is the drain's public name, sent as `Logplex-Drain-Token: d.<token>`.
+  `
+  CREATE TABLE drains (
+    id INTEGER PRIMARY KEY,
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    token TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL,
+    sealed_url TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX drains_app ON drains (app_id);
+  `,
 ];

@@ -83,6 +83,9 @@ const COMMAND_PROBES: Record<string, { args: string[]; ok: RegExp; manage?: bool
   'webhooks:add': { args: [APP, 'notaurl'], ok: /notaurl|URL/ },
   'webhooks:remove': { args: [APP, '999999'], ok: /999999/ },
   'webhooks:deliveries': { args: [APP], ok: /deliver|webhook/i },
+  drains: { args: [APP], ok: /permapp has no log drains/ },
+  'drains:add': { args: [APP, 'notaurl'], ok: /drain: notaurl is not a URL/ },
+  'drains:remove': { args: [APP, '999999'], ok: /drain "999999" of permapp not found/ },
   access: { args: [APP], ok: /owner\s+owner[\s\S]*collaborator\s+collaborator/ },
   'access:add': { args: [APP, 'nosuchuser'], ok: /user "nosuchuser" not found/, manage: true },
   'access:remove': { args: [APP, 'nosuchuser'], ok: /user "nosuchuser" not found/, manage: true },
@@ -103,6 +106,13 @@ const ROUTE_PROBES: Record<string, { body?: string; contentType?: string; ok: Re
     ok: /malformed PEM: no PEM block/,
   },
   'DELETE /api/v1/apps/:app/certs': { ok: /permapp has no certificate/ },
+  'POST /api/v1/apps/:app/drains': {
+    body: JSON.stringify({ url: 'notaurl' }),
+    contentType: 'application/json',
+    ok: /drain: notaurl is not a URL/,
+  },
+  'DELETE /api/v1/apps/:app/drains': { ok: /no drain URL given/ },
+  'DELETE /api/v1/apps/:app/drains/:id': { ok: /drain \\"\d+\\" of permapp not found/ },
 };
 
 /** Reads that must succeed for anyone who may use the app (with v1 and job 1 in place). */
@@ -114,6 +124,7 @@ const ANSWERS_OK = new Set([
   'GET /api/v1/apps/:app/jobs',
   'GET /api/v1/apps/:app/collaborators',
   'GET /api/v1/apps/:app/audit',
+  'GET /api/v1/apps/:app/drains',
 ]);
 
 /** The commands of the real program, built against a throwaway store. */

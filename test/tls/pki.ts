@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -108,14 +109,14 @@ export function makePki(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-pki
 let serial = 0;
 
 /**
- * A leaf for `names` (subjectAltName DNS names), signed by the intermediate.
+ * A leaf for `names` (subjectAltName DNS names, or IP entries for addresses), signed by the intermediate.
  * Valid for `days` (default 20) from now; `expired` dates it in 2020 instead.
  */
 export function makeLeaf(pki: Pki, names: string[], opts: { expired?: boolean; key?: string; days?: number } = {}): Leaf {
   const base = path.join(pki.dir, `leaf-${++serial}`);
   fs.writeFileSync(
     `${base}.cnf`,
-    `[leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`,
+    `[leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\n`,
   );
   const key = opts.key ?? `${base}.key`;
   if (opts.key) openssl(['req', '-new', '-key', key, '-out', `${base}.csr`, '-subj', `/CN=${names[0]}`], pki.dir);
