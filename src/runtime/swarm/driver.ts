@@ -1,0 +1,390 @@
+import type Docker from 'dockerode';
+import type { Driver, ExecRequest, Instance, InstanceSpec } from '../driver.js';
+import { SlipwayError } from '../../errors.js';
+import { ExitListeners, type ExitListener } from '../exit-listeners.js';
+import { instanceId } from '../command.js';
+import { LABEL, homeId } from '../../docker/labels.js';
+import { guestUser } from '../../docker/guest.js';
+import { requireEngine } from '../../docker/engine.js';
+import { execInContainer } from '../docker/exec.js';
+import { DockerDriver } from '../docker/driver.js';
+import { releaseImage } from './release-image.js';
+import { TASK_LABEL, serviceName, serviceSpec } from './service-spec.js';
+import { runningTasks, type TaskView } from './tasks.js';
+
+export interface SwarmDriverOptions {
+  /** The Swarm manager's engine (the server's own). */
+  docker: Docker;
+  home: string;
+  /** `HOST:PORT` of the registry the nodes pull release images from; without it no app runs here. */
+  registry?: string;
+  extraCaBundle?: string;
+  log?: (msg: string) => void;
+  /** A node's own engine by Swarm node ID (the hosts registry's credentials): `enter` and logs go there. */
+  nodeEngine?: (nodeId: string) => Docker | undefined;
+  /** An instance's task moved (another node or port, or gone): the daemon routes the app again. */
+  onMoved?: (app: string) => void;
+  /** How often tasks are read to follow them (default 1000 ms). */
+  pollMs?: number;
+  /** How long a new task may take to run, image pull included (default 180 s). */
+  startTimeoutMs?: number;
+}
+
+interface Tracked {
+  instance: Instance;
+  service: string;
+  slot: number;
+  taskId?: string;
+  nodeId?: string;
+  stopping?: boolean;
+}
+
+const DEFAULT_GRACE_MS = 30_000;
+
+/**
+ * Runs each app's processes as Swarm services over the hosts (see
+ * service-spec.ts for the shape). Instance web.N is the task in slot N of the
+ * release's web service; it is reached at its node's address and the port
+ * Swarm published for it there. Tasks are read every `pollMs`, so when Swarm
+ * moves one (a drained host, a lost node) the instance follows it and the
+ * daemon re-routes. One-offs (`run`, the release phase) are containers on the
+ * manager's engine, as under the docker driver; `enter APP web.1` execs in that
+ * task's container through its node's engine.
+ */
+export class SwarmDriver implements Driver {
+  readonly name = 'swarm';
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly listeners: ExitListeners;
+  private readonly images = new Map<string, Promise<string>>();
+  /** Service updates one at a time per service: scale-ups of web.1, web.2 … must not race. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly log: (msg: string) => void;
+  private readonly home: string;
+  private timer?: NodeJS.Timeout;
+  private polling = false;
+
+  private constructor(
+    private readonly opts: SwarmDriverOptions,
+    private readonly local: DockerDriver,
+  ) {
+    this.log = opts.log ?? (() => undefined);
+    this.home = homeId(opts.home);
+    this.listeners = new ExitListeners(this.log);
+  }
+
+  static async create(opts: SwarmDriverOptions): Promise<SwarmDriver> {
+    await requireEngine(opts.docker);
+    const info = (await opts.docker.info()) as { Swarm?: { ControlAvailable?: boolean } };
+    if (!info.Swarm?.ControlAvailable)
+      throw new SlipwayError('swarm_missing', "the server's Docker engine is not a Swarm manager", {
+        status: 503,
+        hint: 'run `slipway swarm:init` (or `slipway hosts:add`) first',
+      });
+    // One-offs run as the docker driver runs them, under a home of their own so neither driver sweeps the other's.
+    const local = await DockerDriver.create({
+      docker: opts.docker,
+      home: `${opts.home}/swarm`,
+      extraCaBundle: opts.extraCaBundle,
+      log: opts.log,
+    });
+    const driver = new SwarmDriver(opts, local);
+    driver.timer = setInterval(() => void driver.poll(), opts.pollMs ?? 1000);
+    driver.timer.unref();
+    return driver;
+  }
+
+  async start(spec: InstanceSpec): Promise<Instance> {
+    const id = instanceId(spec);
+    if (this.tracked.has(id))
+      throw new SlipwayError('instance_exists', `${id} is already running`, { status: 409, hint: `stop ${id} first` });
+    const registry = this.opts.registry;
+    if (!registry)
+      throw new SlipwayError('registry_missing', `${spec.app} runs on the swarm driver, but this server has no registry for its images`, {
+        status: 422,
+        hint: 'start the server with --registry HOST:PORT (a registry every host can pull from)',
+      });
+    const user = guestUser(this.opts.home, spec.app, spec.user);
+    const image = await this.imageOf(spec, registry, user);
+    const service = serviceName(spec.app, spec.release, spec.type);
+    const entry: Tracked = {
+      service,
+      slot: spec.index,
+      instance: {
+        id,
+        app: spec.app,
+        release: spec.release,
+        type: spec.type,
+        index: spec.index,
+        state: 'starting',
+        restarts: 0,
+        startedAt: Date.now(),
+      },
+    };
+    this.tracked.set(id, entry);
+    try {
+      await this.serialized(service, async () => {
+        const existing = await this.inspectService(service);
+        if (!existing) {
+          const constraints = await this.constraintsOf(spec);
+          await this.opts.docker.createService(
+            serviceSpec({ spec, image, user, replicas: spec.index, constraints, home: this.home, graceMs: DEFAULT_GRACE_MS }),
+          );
+          this.log(`${service}: service created (${image}${constraints.length ? `, ${constraints.join(', ')}` : ''})`);
+        } else if ((existing.Spec?.Mode?.Replicated?.Replicas ?? 0) < spec.index) {
+          await this.setReplicas(service, spec.index);
+        }
+      });
+      const task = await this.awaitTask(entry, spec.type === 'web');
+      this.follow(entry, task);
+      entry.instance.state = 'up';
+      this.log(`${id} runs on ${task.node} (${task.address}${task.port ? `:${task.port}` : ''})`);
+      return { ...entry.instance };
+    } catch (err) {
+      this.tracked.delete(id);
+      if (err instanceof SlipwayError) throw err;
+      throw new SlipwayError('container_start_failed', `cannot start ${id} on the Swarm: ${(err as Error).message}`, {
+        status: 500,
+        hint: 'check the hosts with `slipway hosts` and the registry the hosts pull from',
+        cause: err,
+      });
+    }
+  }
+
+  async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
+    const entry = this.tracked.get(id);
+    if (!entry || entry.stopping) return;
+    entry.stopping = true;
+    entry.instance.state = 'stopping';
+    const left = [...this.tracked.values()].filter((t) => t.service === entry.service && !t.stopping).length;
+    await this.serialized(entry.service, async () => {
+      if (left === 0) {
+        await this.opts.docker
+          .getService(entry.service)
+          .remove()
+          .catch((err: { statusCode?: number }) => {
+            if (err.statusCode !== 404) throw err;
+          });
+        await this.awaitGone(entry.service, opts.graceMs ?? DEFAULT_GRACE_MS);
+        this.log(`${entry.service}: service removed`);
+      } else {
+        await this.setReplicas(entry.service, left);
+      }
+    });
+    this.tracked.delete(id);
+    this.listeners.clear(id);
+  }
+
+  instances(app?: string): Instance[] {
+    const all = [...this.tracked.values()].map((t) => ({ ...t.instance }));
+    return app === undefined ? all : all.filter((i) => i.app === app);
+  }
+
+  onExit(id: string, listener: ExitListener): () => void {
+    return this.listeners.on(id, listener);
+  }
+
+  /** `enter APP web.1`: an exec in that task's container, through its node's engine; one-offs: a container on the manager. */
+  async exec(req: ExecRequest): Promise<number> {
+    const entry = req.instanceId ? this.tracked.get(req.instanceId) : undefined;
+    if (!entry) return this.local.exec(req);
+    const engine = this.engineOf(entry.nodeId);
+    if (!engine)
+      throw new SlipwayError(
+        'host_unreachable',
+        `${req.instanceId} runs on ${entry.instance.node ?? 'a node'}, whose engine is not a recorded host`,
+        {
+          status: 409,
+          hint: 'add that engine with `slipway hosts:add NAME --engine …`',
+        },
+      );
+    const [found] = await engine.listContainers({ filters: { label: [`${TASK_LABEL}=${entry.taskId}`] } });
+    if (!found) throw new SlipwayError('instance_not_found', `${req.instanceId} has no running container right now`, { status: 409 });
+    return execInContainer(engine, engine.getContainer(found.Id), req, `${entry.instance.type}.${entry.instance.index}`);
+  }
+
+  serves(id: string): boolean | undefined {
+    const entry = this.tracked.get(id);
+    return entry ? entry.instance.state === 'up' : undefined;
+  }
+
+  async removeRelease(app: string, release: number, opts: { keepImages?: string[] } = {}): Promise<void> {
+    await this.local.removeRelease(app, release, opts);
+    const label = [`${LABEL.home}=${this.home}`, `${LABEL.app}=${app}`, `${LABEL.release}=${release}`];
+    for (const image of await this.opts.docker.listImages({ filters: { label } })) {
+      if (opts.keepImages?.includes(image.Id)) continue;
+      await this.opts.docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
+    }
+  }
+
+  async removeApp(app: string): Promise<void> {
+    for (const i of this.instances(app)) await this.stop(i.id, { graceMs: 1000 });
+    const services = await this.opts.docker.listServices({ filters: { label: [`${LABEL.home}=${this.home}`, `${LABEL.app}=${app}`] } });
+    for (const s of services)
+      await this.opts.docker
+        .getService(s.ID)
+        .remove()
+        .catch(() => undefined);
+    await this.local.removeApp(app);
+  }
+
+  /** Services outlive the daemon: it stops following them, and its next start takes their tasks back. */
+  async shutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.tracked.clear();
+    await this.local.shutdown();
+  }
+
+  private engineOf(nodeId: string | undefined): Docker | undefined {
+    return nodeId ? this.opts.nodeEngine?.(nodeId) : undefined;
+  }
+
+  private imageOf(spec: InstanceSpec, registry: string, user: { uid: number; gid: number }): Promise<string> {
+    const key = `${spec.app}|${spec.release}`;
+    let image = this.images.get(key);
+    if (!image) {
+      image = releaseImage({
+        docker: this.opts.docker,
+        registry,
+        app: spec.app,
+        release: spec.release,
+        releaseDir: spec.releaseDir,
+        image: spec.image,
+        user,
+        home: this.home,
+        log: (l) => this.log(`${spec.app} v${spec.release}: ${l}`),
+      });
+      this.images.set(key, image);
+      image.catch(() => this.images.delete(key));
+    }
+    return image;
+  }
+
+  /** The app's placement; a prod app without one goes to the `env=prod` nodes when there are any. */
+  private async constraintsOf(spec: InstanceSpec): Promise<string[]> {
+    if (spec.placement?.length) return spec.placement;
+    if (!spec.preferProd) return [];
+    const nodes = (await this.opts.docker.listNodes()) as Array<{ Spec?: { Labels?: Record<string, string> } }>;
+    return nodes.some((n) => n.Spec?.Labels?.env === 'prod') ? ['node.labels.env==prod'] : [];
+  }
+
+  private async inspectService(name: string): Promise<Docker.Service | undefined> {
+    return (await this.opts.docker
+      .getService(name)
+      .inspect()
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return undefined;
+        throw err;
+      })) as Docker.Service | undefined;
+  }
+
+  private async setReplicas(service: string, replicas: number): Promise<void> {
+    const current = await this.inspectService(service);
+    if (!current) return;
+    const spec = current.Spec as Docker.ServiceSpec & { Mode: { Replicated: { Replicas: number } } };
+    await this.opts.docker
+      .getService(service)
+      .update({ ...spec, version: current.Version!.Index, Mode: { Replicated: { Replicas: replicas } } });
+  }
+
+  private serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(key) ?? Promise.resolve()).then(fn, fn);
+    this.queues.set(
+      key,
+      run.catch(() => undefined),
+    );
+    return run;
+  }
+
+  /** Waits until the instance's slot has a running task (and, for web, its published port), failing on a task Swarm rejects. */
+  private async awaitTask(entry: Tracked, web: boolean): Promise<TaskView> {
+    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 180_000);
+    let failures = 0;
+    let lastError = '';
+    const seenFailed = new Set<string>();
+    while (Date.now() < deadline) {
+      const { running, failed } = await runningTasks(this.opts.docker, entry.service);
+      const task = running.find((t) => t.slot === entry.slot && (!web || t.port));
+      if (task) return task;
+      for (const f of failed.filter((f) => f.slot === entry.slot && !seenFailed.has(f.id))) {
+        seenFailed.add(f.id);
+        failures++;
+        lastError = f.error;
+      }
+      if (failures >= 3)
+        throw new SlipwayError(
+          'container_start_failed',
+          `${entry.instance.id} failed to start on the Swarm ${failures} times: ${lastError}`,
+          {
+            status: 500,
+            hint: "check the app and the hosts (`slipway hosts`); the image comes from the server's --registry",
+          },
+        );
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new SlipwayError(
+      'container_start_failed',
+      `${entry.instance.id} did not start on the Swarm in time${lastError ? `: ${lastError}` : ''}`,
+      {
+        status: 504,
+        hint: 'check that the hosts can pull from the registry and have room (`slipway hosts`)',
+      },
+    );
+  }
+
+  private async awaitGone(service: string, graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs + 10_000;
+    while (Date.now() < deadline) {
+      const containers = await this.opts.docker.listTasks({ filters: { service: [service] } }).catch(() => []);
+      if (!containers.length) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  private follow(entry: Tracked, task: TaskView): void {
+    entry.taskId = task.id;
+    entry.nodeId = task.nodeId;
+    entry.instance.host = task.address;
+    entry.instance.node = task.node;
+    entry.instance.port = task.port;
+  }
+
+  /** Follows every instance to its slot's running task; a moved or lost one is re-routed. */
+  private async poll(): Promise<void> {
+    if (this.polling || !this.tracked.size) return;
+    this.polling = true;
+    const moved = new Set<string>();
+    try {
+      const services = new Set([...this.tracked.values()].filter((t) => t.taskId && !t.stopping).map((t) => t.service));
+      for (const service of services) {
+        const { running } = await runningTasks(this.opts.docker, service);
+        for (const entry of this.tracked.values()) {
+          if (entry.service !== service || entry.stopping || !entry.taskId) continue;
+          const task = running.find((t) => t.slot === entry.slot && (entry.instance.type !== 'web' || t.port));
+          if (task && task.id === entry.taskId) continue;
+          if (!task) {
+            if (entry.instance.state === 'up') {
+              entry.instance.state = 'crashed';
+              this.listeners.emit(entry.instance.id, null, null);
+              moved.add(entry.instance.app);
+            }
+            continue;
+          }
+          this.log(`${entry.instance.id} moved to ${task.node} (${task.address}:${task.port ?? '-'})`);
+          this.follow(entry, task);
+          entry.instance.restarts++;
+          entry.instance.startedAt = Date.now();
+          entry.instance.state = 'up';
+          moved.add(entry.instance.app);
+        }
+      }
+    } catch (err) {
+      this.log(`reading the Swarm's tasks failed: ${(err as Error).message}`);
+    } finally {
+      this.polling = false;
+    }
+    for (const app of moved) this.opts.onMoved?.(app);
+  }
+}
