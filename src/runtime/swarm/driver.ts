@@ -8,7 +8,7 @@ import { guestUser } from '../../docker/guest.js';
 import { requireEngine } from '../../docker/engine.js';
 import { execInContainer } from '../docker/exec.js';
 import { DockerDriver } from '../docker/driver.js';
-import { releaseImage } from './release-image.js';
+import { releaseImage, releaseImageRef } from './release-image.js';
 import { TASK_LABEL, serviceName, serviceSpec } from './service-spec.js';
 import { runningTasks, type TaskView } from './tasks.js';
 
@@ -24,7 +24,7 @@ export interface SwarmDriverOptions {
   nodeEngine?: (nodeId: string) => Docker | undefined;
   /** An instance's task moved (another node or port, or gone): the daemon routes the app again. */
   onMoved?: (app: string) => void;
-  /** How often tasks are read to follow them (default 1000 ms). */
+  /** How often tasks are read to follow them (default 500 ms: well inside service-spec.ts's DRAIN_S). */
   pollMs?: number;
   /** How long a new task may take to run, image pull included (default 180 s). */
   startTimeoutMs?: number;
@@ -88,7 +88,7 @@ export class SwarmDriver implements Driver {
       log: opts.log,
     });
     const driver = new SwarmDriver(opts, local);
-    driver.timer = setInterval(() => void driver.poll(), opts.pollMs ?? 1000);
+    driver.timer = setInterval(() => void driver.poll(), opts.pollMs ?? 500);
     driver.timer.unref();
     return driver;
   }
@@ -209,14 +209,12 @@ export class SwarmDriver implements Driver {
 
   async removeRelease(app: string, release: number, opts: { keepImages?: string[] } = {}): Promise<void> {
     await this.local.removeRelease(app, release, opts);
-    const label = [`${LABEL.home}=${this.home}`, `${LABEL.app}=${app}`, `${LABEL.release}=${release}`];
-    for (const image of await this.opts.docker.listImages({ filters: { label } })) {
-      if (opts.keepImages?.includes(image.Id)) continue;
+    // The tag only: a later release (a rollback) may run from the same image under its own tag.
+    if (this.opts.registry)
       await this.opts.docker
-        .getImage(image.Id)
-        .remove({ force: true })
+        .getImage(releaseImageRef(this.opts.registry, app, release))
+        .remove()
         .catch(() => undefined);
-    }
   }
 
   async removeApp(app: string): Promise<void> {
@@ -226,6 +224,11 @@ export class SwarmDriver implements Driver {
       await this.opts.docker
         .getService(s.ID)
         .remove()
+        .catch(() => undefined);
+    for (const image of await this.opts.docker.listImages({ filters: { label: [`${LABEL.home}=${this.home}`, `${LABEL.app}=${app}`] } }))
+      await this.opts.docker
+        .getImage(image.Id)
+        .remove({ force: true })
         .catch(() => undefined);
     await this.local.removeApp(app);
   }

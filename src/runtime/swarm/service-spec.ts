@@ -9,6 +9,22 @@ import type { GuestUser } from '../driver.js';
 /** Swarm's own label on a task's container: how a node's engine finds the container of a task. */
 export const TASK_LABEL = 'com.docker.swarm.task.id';
 
+/** Seconds a task keeps serving after Swarm asks it to stop: the driver sees it go and re-routes first. */
+export const DRAIN_S = 3;
+
+/**
+ * Swarm stops a task (a drained host, a scale-down) without asking the router
+ * first. So the app runs as a child of this wrapper, which on SIGTERM waits
+ * `$1` seconds — the driver reads the tasks every half second and takes the
+ * stopping one out of the route — before passing the signal on. `$2` is the
+ * launcher, `$3` the Procfile command, as for the docker driver.
+ */
+const DRAINING = [
+  'bash -c "$2" "$0" "$3" & child=$!',
+  'trap \'sleep "$1"; kill -TERM "$child" 2>/dev/null; wait "$child"; exit $?\' TERM',
+  'wait "$child"',
+].join('\n');
+
 /**
  * One service per app, release and process type (`shop-v3-web`): a release's
  * tasks come up beside the previous release's, are health-checked and routed
@@ -40,9 +56,14 @@ export function serviceSpec(input: ServiceInput): Docker.CreateServiceOptions {
   const { spec, image, user, replicas, constraints, home, graceMs } = input;
   const limits = spec.limits ?? DEFAULT_LIMITS;
   const web = spec.type === 'web';
-  const launcher = spec.image && !spec.command ? undefined : ['bash', '-c', LAUNCHER, `slipway-${spec.app}-${spec.type}`, spec.command];
-  // DYNO is web.1 … by Swarm's slot: the instance index.
-  const env = guestEnv(spec, { DYNO: `${spec.type}.{{.Task.Slot}}`, ...(web ? { PORT: String(CONTAINER_PORT) } : {}) }, { image, home });
+  const name = `slipway-${spec.app}-${spec.type}`;
+  const launcher = spec.image && !spec.command ? undefined : ['bash', '-c', DRAINING, name, String(DRAIN_S), LAUNCHER, spec.command];
+  // Swarm fills the templates per task: DYNO is web.1 … by slot (the instance index), SLIPWAY_HOST the node it runs on.
+  const env = guestEnv(
+    spec,
+    { DYNO: `${spec.type}.{{.Task.Slot}}`, SLIPWAY_HOST: '{{.Node.Hostname}}', ...(web ? { PORT: String(CONTAINER_PORT) } : {}) },
+    { image, home },
+  );
   const labels = {
     [LABEL.app]: spec.app,
     [LABEL.release]: String(spec.release),
