@@ -3,6 +3,7 @@ import type { Driver, ExecRequest, Instance, InstanceSpec } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { instanceId } from '../command.js';
+import { isPortOpen } from '../ports.js';
 import { LABEL, homeId } from '../../docker/labels.js';
 import { guestUser } from '../../docker/guest.js';
 import { requireEngine } from '../../docker/engine.js';
@@ -37,6 +38,8 @@ interface Tracked {
   taskId?: string;
   nodeId?: string;
   stopping?: boolean;
+  /** The replacing task being waited for (see admit). */
+  checking?: string;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -346,6 +349,29 @@ export class SwarmDriver implements Driver {
     }
   }
 
+  /**
+   * A task that replaced an instance's (a move, a restart) is routed to only
+   * once something listens on its port: a running container is not yet an
+   * app that answers.
+   */
+  private async admit(entry: Tracked, task: TaskView): Promise<void> {
+    entry.checking = task.id;
+    const deadline = Date.now() + 120_000;
+    const web = entry.instance.type === 'web' && task.port;
+    while (web && !(await isPortOpen(task.port!, task.address, 1000))) {
+      if (Date.now() > deadline || entry.stopping || entry.checking !== task.id || !this.tracked.has(entry.instance.id)) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (entry.checking !== task.id || entry.stopping) return;
+    entry.checking = undefined;
+    this.log(`${entry.instance.id} moved to ${task.node} (${task.address}:${task.port ?? '-'})`);
+    this.follow(entry, task);
+    entry.instance.restarts++;
+    entry.instance.startedAt = Date.now();
+    entry.instance.state = 'up';
+    this.opts.onMoved?.(entry.instance.app);
+  }
+
   private follow(entry: Tracked, task: TaskView): void {
     entry.taskId = task.id;
     entry.nodeId = task.nodeId;
@@ -369,18 +395,19 @@ export class SwarmDriver implements Driver {
           if (task && task.id === entry.taskId) continue;
           if (!task) {
             if (entry.instance.state === 'up') {
+              this.log(`${entry.instance.id} is not running on ${entry.instance.node} any more: out of the route until Swarm replaces it`);
               entry.instance.state = 'crashed';
               this.listeners.emit(entry.instance.id, null, null);
               moved.add(entry.instance.app);
             }
             continue;
           }
-          this.log(`${entry.instance.id} moved to ${task.node} (${task.address}:${task.port ?? '-'})`);
-          this.follow(entry, task);
-          entry.instance.restarts++;
-          entry.instance.startedAt = Date.now();
-          entry.instance.state = 'up';
-          moved.add(entry.instance.app);
+          if (entry.instance.state === 'up') {
+            // Swarm replaced the task before we saw the old one go: out of the route until the new one answers.
+            entry.instance.state = 'crashed';
+            moved.add(entry.instance.app);
+          }
+          if (entry.checking !== task.id) void this.admit(entry, task);
         }
       }
     } catch (err) {
