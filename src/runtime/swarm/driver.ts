@@ -1,4 +1,6 @@
 import type Docker from 'dockerode';
+import { PassThrough, type Readable } from 'node:stream';
+import { LogWriter } from '../../logs/log-writer.js';
 import type { Driver, ExecRequest, Instance, InstanceSpec } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
@@ -40,6 +42,8 @@ interface Tracked {
   stopping?: boolean;
   /** The replacing task being waited for (see admit). */
   checking?: string;
+  logs: LogWriter;
+  logStream?: Readable;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -62,6 +66,8 @@ export class SwarmDriver implements Driver {
   /** Service updates one at a time per service: scale-ups of web.1, web.2 … must not race. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly log: (msg: string) => void;
+  /** Tasks of instances stopped one by one: their slot's next task is another instance. */
+  private readonly retired = new Set<string>();
   private readonly home: string;
   private timer?: NodeJS.Timeout;
   private polling = false;
@@ -109,8 +115,15 @@ export class SwarmDriver implements Driver {
     const user = guestUser(this.opts.home, spec.app, spec.user);
     const image = await this.imageOf(spec, registry, user);
     const service = serviceName(spec.app, spec.release, spec.type);
+    const logs = new LogWriter({
+      file: spec.logFile,
+      name: `${spec.type}.${spec.index}`,
+      mask: spec.mask,
+      onError: (e) => this.log(`${id}: log: ${e.message}`),
+    });
     const entry: Tracked = {
       service,
+      logs,
       slot: spec.index,
       instance: {
         id,
@@ -144,6 +157,7 @@ export class SwarmDriver implements Driver {
       return { ...entry.instance };
     } catch (err) {
       this.tracked.delete(id);
+      void logs.close();
       if (err instanceof SlipwayError) throw err;
       throw new SlipwayError('container_start_failed', `cannot start ${id} on the Swarm: ${(err as Error).message}`, {
         status: 500,
@@ -158,7 +172,10 @@ export class SwarmDriver implements Driver {
     if (!entry || entry.stopping) return;
     entry.stopping = true;
     entry.instance.state = 'stopping';
-    const left = [...this.tracked.values()].filter((t) => t.service === entry.service && !t.stopping).length;
+    // Stops of a whole release come together (Promise.all): let the others mark themselves first.
+    await new Promise((r) => setImmediate(r));
+    const others = [...this.tracked.values()].filter((t) => t.service === entry.service && !t.stopping);
+    const left = others.length;
     await this.serialized(entry.service, async () => {
       if (left === 0) {
         await this.opts.docker
@@ -169,12 +186,18 @@ export class SwarmDriver implements Driver {
           });
         await this.awaitGone(entry.service, opts.graceMs ?? DEFAULT_GRACE_MS);
         this.log(`${entry.service}: service removed`);
+      } else if (others.some((t) => t.slot > entry.slot) && (await this.stopTask(entry, opts.graceMs ?? DEFAULT_GRACE_MS))) {
+        // Not the highest slot: scaling down would take another instance's task, so this one's
+        // container stops and Swarm starts a fresh task in its slot (a restart's replacement).
       } else {
         await this.setReplicas(entry.service, left);
       }
     });
     this.tracked.delete(id);
     this.listeners.clear(id);
+    entry.logStream?.destroy();
+    entry.logs.note('State changed to stopped');
+    void entry.logs.close();
   }
 
   instances(app?: string): Instance[] {
@@ -239,6 +262,10 @@ export class SwarmDriver implements Driver {
   /** Services outlive the daemon: it stops following them, and its next start takes their tasks back. */
   async shutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    for (const entry of this.tracked.values()) {
+      entry.logStream?.destroy();
+      void entry.logs.close();
+    }
     this.tracked.clear();
     await this.local.shutdown();
   }
@@ -312,7 +339,7 @@ export class SwarmDriver implements Driver {
     const seenFailed = new Set<string>();
     while (Date.now() < deadline) {
       const { running, failed } = await runningTasks(this.opts.docker, entry.service);
-      const task = running.find((t) => t.slot === entry.slot && (!web || t.port));
+      const task = running.find((t) => t.slot === entry.slot && (!web || t.port) && !this.retired.has(t.id));
       if (task) return task;
       for (const f of failed.filter((f) => f.slot === entry.slot && !seenFailed.has(f.id))) {
         seenFailed.add(f.id);
@@ -349,6 +376,36 @@ export class SwarmDriver implements Driver {
     }
   }
 
+  /** Stops the container of the instance's task through its node's engine; false when that engine is not a recorded host. */
+  private async stopTask(entry: Tracked, graceMs: number): Promise<boolean> {
+    const engine = this.engineOf(entry.nodeId);
+    if (!engine || !entry.taskId) return false;
+    this.retired.add(entry.taskId);
+    const [found] = await engine.listContainers({ filters: { label: [`${TASK_LABEL}=${entry.taskId}`] } });
+    if (found)
+      await engine
+        .getContainer(found.Id)
+        .stop({ t: Math.ceil(graceMs / 1000) })
+        .catch(() => undefined);
+    return true;
+  }
+
+  /** The task's output, through the manager (Swarm gathers it from the task's node), into the app's log. */
+  private async attachLogs(entry: Tracked, taskId: string): Promise<void> {
+    entry.logStream?.destroy();
+    const task = this.opts.docker.getTask(taskId) as unknown as { logs(opts: object): Promise<Readable> };
+    // Since a little before now: an adopted task (a daemon restart) has older output in the log already.
+    const stream = await task.logs({ follow: true, stdout: true, stderr: true, since: Math.floor(Date.now() / 1000) - 10 });
+    const out = new PassThrough();
+    const err = new PassThrough();
+    this.opts.docker.modem.demuxStream(stream, out, err);
+    stream.on('end', () => (out.end(), err.end()));
+    stream.on('error', () => undefined);
+    entry.logs.attach(out);
+    entry.logs.attach(err);
+    entry.logStream = stream;
+  }
+
   /**
    * A task that replaced an instance's (a move, a restart) is routed to only
    * once something listens on its port: a running container is not yet an
@@ -373,6 +430,10 @@ export class SwarmDriver implements Driver {
   }
 
   private follow(entry: Tracked, task: TaskView): void {
+    if (entry.taskId !== task.id) {
+      entry.logs.note(`Task ${task.id.slice(0, 12)} on ${task.node}${task.port ? ` (port ${task.port})` : ''}`);
+      void this.attachLogs(entry, task.id).catch((err: Error) => this.log(`${entry.instance.id}: logs: ${err.message}`));
+    }
     entry.taskId = task.id;
     entry.nodeId = task.nodeId;
     entry.instance.host = task.address;
