@@ -65,7 +65,7 @@ export async function releaseImage(req: ReleaseImageRequest): Promise<string> {
         status: 503,
         hint: 'build it there once with `slipway stack:build` (DOCKER_HOST set to the manager)',
       });
-    req.log(`Building image ${ref}`);
+    req.log(`Building image ${ref} (files ${content})`);
     await buildImage({
       docker: req.docker,
       context: await contextOf(req.releaseDir, req.user),
