@@ -182,6 +182,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     guests: guestHost,
     swarm: {
       registry: opts.registry,
+      stopGraceMs: settings.stopGraceMs,
       // A task's node is reached through the hosts registry's engine address and sealed credentials.
       nodeEngine: (nodeId) => {
         const host = store.hosts.byNodeId(nodeId);

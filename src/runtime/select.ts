@@ -23,7 +23,7 @@ export interface DriverSelection {
   /** The process driver's guests (see src/guest/); absent when the server cannot make them. */
   guests?: GuestHost;
   /** The swarm driver: the registry, the nodes' engines, re-routing as tasks move. */
-  swarm?: Pick<SwarmDriverOptions, 'registry' | 'nodeEngine' | 'onMoved'>;
+  swarm?: Pick<SwarmDriverOptions, 'registry' | 'nodeEngine' | 'onMoved' | 'stopGraceMs'>;
 }
 
 /** One driver of one kind; a missing engine fails here with its one clear line. */

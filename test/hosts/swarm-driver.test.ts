@@ -191,7 +191,9 @@ describe('swarm driver: apps spread over three hosts', function () {
     expect(r.stdout).to.not.match(/-----> Build/);
     // The daemon made no image: it tagged v1's for the new release.
     const images = server.output.split('\n').filter((l) => /: (Reusing|Building) image/.test(l));
-    expect(images.join('\n')).to.match(new RegExp(`${APP} v4: Reusing image \\S+/slipway/${APP}:v1 \\(the same release archive\\)`));
+    expect(images.join('\n'), images.join('\n')).to.match(
+      new RegExp(`${APP} v4: Reusing image \\S+/slipway/${APP}:v1 \\(the same release archive\\)`),
+    );
     expect(images.join('\n')).to.not.match(new RegExp(`${APP} v4: Building image`));
     return bodies(APP).then((b) => expect(b).to.deep.equal(['one @node1', 'one @node2', 'one @node3']));
   });

@@ -29,6 +29,8 @@ export interface SwarmDriverOptions {
   onMoved?: (app: string) => void;
   /** How often tasks are read to follow them (default 500 ms: well inside service-spec.ts's DRAIN_S). */
   pollMs?: number;
+  /** How long a task's app has after SIGTERM (the server's --stop-grace; default 30 s). */
+  stopGraceMs?: number;
   /** How long a new task may take to run, image pull included (default 180 s). */
   startTimeoutMs?: number;
 }
@@ -143,7 +145,15 @@ export class SwarmDriver implements Driver {
         if (!existing) {
           const constraints = await this.constraintsOf(spec);
           await this.opts.docker.createService(
-            serviceSpec({ spec, image, user, replicas: spec.index, constraints, home: this.home, graceMs: DEFAULT_GRACE_MS }),
+            serviceSpec({
+              spec,
+              image,
+              user,
+              replicas: spec.index,
+              constraints,
+              home: this.home,
+              graceMs: this.opts.stopGraceMs ?? DEFAULT_GRACE_MS,
+            }),
           );
           this.log(`${service}: service created (${image}${constraints.length ? `, ${constraints.join(', ')}` : ''})`);
         } else if ((existing.Spec?.Mode?.Replicated?.Replicas ?? 0) < spec.index) {
@@ -334,6 +344,8 @@ export class SwarmDriver implements Driver {
   /** Waits until the instance's slot has a running task (and, for web, its published port), failing on a task Swarm rejects. */
   private async awaitTask(entry: Tracked, web: boolean): Promise<TaskView> {
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 180_000);
+    // Only tasks made for this start count as its failures: the slot's history holds earlier ones.
+    const since = Date.now() - 2000;
     let failures = 0;
     let lastError = '';
     const seenFailed = new Set<string>();
@@ -341,7 +353,7 @@ export class SwarmDriver implements Driver {
       const { running, failed } = await runningTasks(this.opts.docker, entry.service);
       const task = running.find((t) => t.slot === entry.slot && (!web || t.port) && !this.retired.has(t.id));
       if (task) return task;
-      for (const f of failed.filter((f) => f.slot === entry.slot && !seenFailed.has(f.id))) {
+      for (const f of failed.filter((f) => f.slot === entry.slot && f.createdAt >= since && !seenFailed.has(f.id))) {
         seenFailed.add(f.id);
         failures++;
         lastError = f.error;
@@ -449,7 +461,7 @@ export class SwarmDriver implements Driver {
     try {
       const services = new Set([...this.tracked.values()].filter((t) => t.taskId && !t.stopping).map((t) => t.service));
       for (const service of services) {
-        const { running } = await runningTasks(this.opts.docker, service);
+        const { running, failed } = await runningTasks(this.opts.docker, service);
         for (const entry of this.tracked.values()) {
           if (entry.service !== service || entry.stopping || !entry.taskId) continue;
           const task = running.find((t) => t.slot === entry.slot && (entry.instance.type !== 'web' || t.port));
@@ -458,7 +470,8 @@ export class SwarmDriver implements Driver {
             if (entry.instance.state === 'up') {
               this.log(`${entry.instance.id} is not running on ${entry.instance.node} any more: out of the route until Swarm replaces it`);
               entry.instance.state = 'crashed';
-              this.listeners.emit(entry.instance.id, null, null);
+              const code = failed.find((f) => f.id === entry.taskId)?.exitCode;
+              this.listeners.emit(entry.instance.id, code ?? null, null);
               moved.add(entry.instance.app);
             }
             continue;

@@ -17,17 +17,23 @@ export interface FailedTask {
   id: string;
   slot: number;
   error: string;
+  /** The app's exit status, when it ran and exited. */
+  exitCode?: number;
+  /** When Swarm made the task (ms). */
+  createdAt: number;
 }
 
 interface RawTask {
   ID: string;
   Slot?: number;
+  CreatedAt?: string;
   NodeID?: string;
   DesiredState?: string;
   Status?: {
     State?: string;
     Err?: string;
     Message?: string;
+    ContainerStatus?: { ExitCode?: number };
     PortStatus?: { Ports?: Array<{ TargetPort?: number; PublishedPort?: number }> };
   };
 }
@@ -54,8 +60,14 @@ export async function runningTasks(docker: Docker, service: string): Promise<{ r
   for (const t of tasks) {
     const node = byId.get(t.NodeID ?? '');
     const state = t.Status?.State;
-    if (state === 'failed' || state === 'rejected')
-      failed.push({ id: t.ID, slot: t.Slot ?? 0, error: (t.Status?.Err ?? t.Status?.Message ?? state).trim() });
+    if (state === 'failed' || state === 'rejected' || state === 'complete')
+      failed.push({
+        id: t.ID,
+        slot: t.Slot ?? 0,
+        error: (t.Status?.Err ?? t.Status?.Message ?? state).trim(),
+        exitCode: t.Status?.ContainerStatus?.ExitCode,
+        createdAt: Date.parse(t.CreatedAt ?? '') || 0,
+      });
     if (state !== 'running' || t.DesiredState !== 'running' || !node || node.Status?.State !== 'ready') continue;
     const port = t.Status?.PortStatus?.Ports?.find((p) => p.TargetPort === CONTAINER_PORT)?.PublishedPort;
     running.push({
