@@ -185,17 +185,22 @@ describe('swarm driver: apps spread over three hosts', function () {
     commitAll(repo, 'no checks');
   });
 
-  it('rollback serves the old body from the image of that archive, without a build', () => {
-    const r = server.cli(['rollback', APP, 'v1']);
+  it('rollback serves the old body from the image of that archive, without a build', async () => {
+    const r = await server.cliAsync(['rollback', APP, 'v1']);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.not.match(/-----> Build/);
     // The daemon made no image: it tagged v1's for the new release.
+    await until(
+      'the daemon to say which image v4 runs',
+      () => new RegExp(`${APP} v4: (Reusing|Building) image`).test(server.output),
+      10_000,
+    );
     const images = server.output.split('\n').filter((l) => /: (Reusing|Building) image/.test(l));
     expect(images.join('\n'), images.join('\n')).to.match(
       new RegExp(`${APP} v4: Reusing image \\S+/slipway/${APP}:v1 \\(the same release archive\\)`),
     );
     expect(images.join('\n')).to.not.match(new RegExp(`${APP} v4: Building image`));
-    return bodies(APP).then((b) => expect(b).to.deep.equal(['one @node1', 'one @node2', 'one @node3']));
+    expect(await bodies(APP)).to.deep.equal(['one @node1', 'one @node2', 'one @node3']);
   });
 
   it('hosts:label node3 env=prod: a prod app lands only on node3', async () => {

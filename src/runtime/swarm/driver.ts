@@ -12,8 +12,8 @@ import { requireEngine } from '../../docker/engine.js';
 import { execInContainer } from '../docker/exec.js';
 import { DockerDriver } from '../docker/driver.js';
 import { releaseImage, releaseImageRef } from './release-image.js';
-import { TASK_LABEL, serviceName, serviceSpec } from './service-spec.js';
-import { runningTasks, type TaskView } from './tasks.js';
+import { TASK_LABEL, constraintsFor, serviceName, serviceSpec } from './service-spec.js';
+import { awaitGone, awaitSlot, runningTasks, type TaskView } from './tasks.js';
 
 export interface SwarmDriverOptions {
   /** The Swarm manager's engine (the server's own). */
@@ -143,7 +143,7 @@ export class SwarmDriver implements Driver {
       await this.serialized(service, async () => {
         const existing = await this.inspectService(service);
         if (!existing) {
-          const constraints = await this.constraintsOf(spec);
+          const constraints = await constraintsFor(this.opts.docker, spec);
           await this.opts.docker.createService(
             serviceSpec({
               spec,
@@ -160,7 +160,14 @@ export class SwarmDriver implements Driver {
           await this.setReplicas(service, spec.index);
         }
       });
-      const task = await this.awaitTask(entry, spec.type === 'web');
+      const task = await awaitSlot(this.opts.docker, {
+        service,
+        slot: spec.index,
+        id,
+        web: spec.type === 'web',
+        skip: this.retired,
+        timeoutMs: this.opts.startTimeoutMs ?? 180_000,
+      });
       this.follow(entry, task);
       entry.instance.state = 'up';
       this.log(`${id} runs on ${task.node} (${task.address}${task.port ? `:${task.port}` : ''})`);
@@ -194,7 +201,7 @@ export class SwarmDriver implements Driver {
           .catch((err: { statusCode?: number }) => {
             if (err.statusCode !== 404) throw err;
           });
-        await this.awaitGone(entry.service, opts.graceMs ?? DEFAULT_GRACE_MS);
+        await awaitGone(this.opts.docker, entry.service, (opts.graceMs ?? DEFAULT_GRACE_MS) + 10_000);
         this.log(`${entry.service}: service removed`);
       } else if (others.some((t) => t.slot > entry.slot) && (await this.stopTask(entry, opts.graceMs ?? DEFAULT_GRACE_MS))) {
         // Not the highest slot: scaling down would take another instance's task, so this one's
@@ -305,14 +312,6 @@ export class SwarmDriver implements Driver {
     return image;
   }
 
-  /** The app's placement; a prod app without one goes to the `env=prod` nodes when there are any. */
-  private async constraintsOf(spec: InstanceSpec): Promise<string[]> {
-    if (spec.placement?.length) return spec.placement;
-    if (!spec.preferProd) return [];
-    const nodes = (await this.opts.docker.listNodes()) as Array<{ Spec?: { Labels?: Record<string, string> } }>;
-    return nodes.some((n) => n.Spec?.Labels?.env === 'prod') ? ['node.labels.env==prod'] : [];
-  }
-
   private async inspectService(name: string): Promise<Docker.Service | undefined> {
     return (await this.opts.docker
       .getService(name)
@@ -339,53 +338,6 @@ export class SwarmDriver implements Driver {
       run.catch(() => undefined),
     );
     return run;
-  }
-
-  /** Waits until the instance's slot has a running task (and, for web, its published port), failing on a task Swarm rejects. */
-  private async awaitTask(entry: Tracked, web: boolean): Promise<TaskView> {
-    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 180_000);
-    // Only tasks made for this start count as its failures: the slot's history holds earlier ones.
-    const since = Date.now() - 2000;
-    let failures = 0;
-    let lastError = '';
-    const seenFailed = new Set<string>();
-    while (Date.now() < deadline) {
-      const { running, failed } = await runningTasks(this.opts.docker, entry.service);
-      const task = running.find((t) => t.slot === entry.slot && (!web || t.port) && !this.retired.has(t.id));
-      if (task) return task;
-      for (const f of failed.filter((f) => f.slot === entry.slot && f.createdAt >= since && !seenFailed.has(f.id))) {
-        seenFailed.add(f.id);
-        failures++;
-        lastError = f.error;
-      }
-      if (failures >= 3)
-        throw new SlipwayError(
-          'container_start_failed',
-          `${entry.instance.id} failed to start on the Swarm ${failures} times: ${lastError}`,
-          {
-            status: 500,
-            hint: "check the app and the hosts (`slipway hosts`); the image comes from the server's --registry",
-          },
-        );
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new SlipwayError(
-      'container_start_failed',
-      `${entry.instance.id} did not start on the Swarm in time${lastError ? `: ${lastError}` : ''}`,
-      {
-        status: 504,
-        hint: 'check that the hosts can pull from the registry and have room (`slipway hosts`)',
-      },
-    );
-  }
-
-  private async awaitGone(service: string, graceMs: number): Promise<void> {
-    const deadline = Date.now() + graceMs + 10_000;
-    while (Date.now() < deadline) {
-      const containers = await this.opts.docker.listTasks({ filters: { service: [service] } }).catch(() => []);
-      if (!containers.length) return;
-      await new Promise((r) => setTimeout(r, 250));
-    }
   }
 
   /** Stops the container of the instance's task through its node's engine; false when that engine is not a recorded host. */

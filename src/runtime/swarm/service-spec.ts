@@ -99,3 +99,11 @@ export function serviceSpec(input: ServiceInput): Docker.CreateServiceOptions {
     },
   } as Docker.CreateServiceOptions;
 }
+
+/** The app's placement; a prod app without one goes to the `env=prod` nodes when there are any. */
+export async function constraintsFor(docker: Docker, spec: InstanceSpec): Promise<string[]> {
+  if (spec.placement?.length) return spec.placement;
+  if (!spec.preferProd) return [];
+  const nodes = (await docker.listNodes()) as Array<{ Spec?: { Labels?: Record<string, string> } }>;
+  return nodes.some((n) => n.Spec?.Labels?.env === 'prod') ? ['node.labels.env==prod'] : [];
+}

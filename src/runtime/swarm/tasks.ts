@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { SlipwayError } from '../../errors.js';
 import { CONTAINER_PORT } from '../docker/container-spec.js';
 
 /** A task as the driver follows it: where it runs and the port Swarm published for it there. */
@@ -80,4 +81,45 @@ export async function runningTasks(docker: Docker, service: string): Promise<{ r
     });
   }
   return { running, failed };
+}
+
+/** Waits until a slot has a running task (for web, with its published port), failing after three tasks Swarm rejects or that exit. */
+export async function awaitSlot(
+  docker: Docker,
+  o: { service: string; slot: number; id: string; web: boolean; skip: Set<string>; timeoutMs: number },
+): Promise<TaskView> {
+  const deadline = Date.now() + o.timeoutMs;
+  // Only tasks made for this start count as its failures: the slot's history holds earlier ones.
+  const since = Date.now() - 2000;
+  const seen = new Set<string>();
+  let lastError = '';
+  while (Date.now() < deadline) {
+    const { running, failed } = await runningTasks(docker, o.service);
+    const task = running.find((t) => t.slot === o.slot && (!o.web || t.port) && !o.skip.has(t.id));
+    if (task) return task;
+    for (const f of failed.filter((f) => f.slot === o.slot && f.createdAt >= since)) {
+      seen.add(f.id);
+      lastError = f.error;
+    }
+    if (seen.size >= 3)
+      throw new SlipwayError('container_start_failed', `${o.id} failed to start on the Swarm ${seen.size} times: ${lastError}`, {
+        status: 500,
+        hint: "check the app and the hosts (`slipway hosts`); the image comes from the server's --registry",
+      });
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new SlipwayError('container_start_failed', `${o.id} did not start on the Swarm in time${lastError ? `: ${lastError}` : ''}`, {
+    status: 504,
+    hint: 'check that the hosts can pull from the registry and have room (`slipway hosts`)',
+  });
+}
+
+/** Waits (at most `ms`) until a removed service has no task left: its containers are gone. */
+export async function awaitGone(docker: Docker, service: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const tasks = await docker.listTasks({ filters: { service: [service] } }).catch(() => []);
+    if (!tasks.length) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
