@@ -174,7 +174,8 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
     who: 'app',
     read: parseDriver,
     check: (v) => {
-      if (!(DRIVERS as readonly string[]).includes(v)) throw invalid(`unknown driver "${v}"`, `use ${DRIVERS.join(' or ')}`);
+      if (!(DRIVERS as readonly string[]).includes(v))
+        throw invalid(`unknown driver "${v}"`, `use ${DRIVERS.slice(0, -1).join(', ')} or ${DRIVERS.at(-1)}`);
       return v;
     },
   },
