@@ -39,7 +39,8 @@ const LAYERS = [
 ];
 
 /** Who may hold a dockerode client: the docker driver, the shared docker library, the hosts (Swarm membership), container and Dockerfile builds. */
-const DOCKER_USERS = '^src/(docker|hosts|runtime/docker)/|^src/builder/(container-build|dockerfile|dockerfile-from|docker-builder)\\.ts$';
+const DOCKER_USERS =
+  '^src/(docker|hosts|runtime/(docker|swarm))/|^src/builder/(container-build|dockerfile|dockerfile-from|docker-builder)\\.ts$';
 
 const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({
   name: `no-upward-from-${name}`,
@@ -92,7 +93,7 @@ module.exports = {
       comment: 'the pipeline knows the Driver and Builder interfaces, never a driver implementation or the engine',
       severity: 'error',
       from: { path: '^src/pipeline/' },
-      to: { path: '^src/(docker/|runtime/(process|docker|pty)/|runtime/(select|multiplexer)\\.ts$)' },
+      to: { path: '^src/(docker/|runtime/(process|docker|swarm|pty)/|runtime/(select|multiplexer)\\.ts$)' },
     },
     {
       name: 'cli-starts-light',

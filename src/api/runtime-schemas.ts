@@ -52,6 +52,8 @@ export const containerSchema = {
     kind: { type: 'string', enum: ['formation', 'one-off'] },
     state: { type: 'string', enum: ['starting', 'up', 'crashed', 'stopping', 'stopped'] },
     port: nullable('integer'),
+    host: { ...nullable('string'), description: 'the host (Swarm node) it runs on, swarm driver; null: this machine' },
+    address: { ...nullable('string'), description: "where `port` answers: the host's address (swarm driver); null: 127.0.0.1" },
     driver: str,
     started_at: nullable('string'),
     restarts: int,

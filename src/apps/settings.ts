@@ -32,6 +32,8 @@ export interface SettingValues {
   artifact_urls: string[];
   /** Unset: the server's `--driver`. */
   driver: DriverKind | undefined;
+  /** Swarm placement constraints; empty: anywhere (a prod app: `env=prod` hosts when any exist). */
+  placement: string[];
   /** Unset: the server's default (5). */
   'backups.keep': number | undefined;
   /** Unset: the server's `--keep-releases`. */
@@ -76,6 +78,9 @@ interface Setting<T> {
   /** Set-time check: the normalised text, or a SlipwayError saying in one line what is allowed (to this setter). Only `app` settings have one. */
   check?(text: string, who: Setter): string;
 }
+
+/** Swarm's constraint forms Slipway passes on: a node attribute or label, == or !=, a plain value. */
+const PLACEMENT = /^node\.(labels\.[A-Za-z0-9_.-]+|hostname|role|id|platform\.(os|arch))\s*(==|!=)\s*[A-Za-z0-9_.-]+$/;
 
 const optionalText = (text: string | undefined) => text;
 
@@ -174,12 +179,32 @@ export const SETTINGS: { readonly [K in SettingKey]: Setting<SettingValues[K]> }
     },
   },
   driver: {
-    describe: "process or docker: where this app runs and builds (default: the server's --driver); applies from the next deploy",
+    describe: "process, docker or swarm: where this app runs and builds (default: the server's --driver); applies from the next deploy",
     who: 'app',
     read: parseDriver,
     check: (v) => {
-      if (!(DRIVERS as readonly string[]).includes(v)) throw invalid(`unknown driver "${v}"`, `use ${DRIVERS.join(' or ')}`);
+      if (!(DRIVERS as readonly string[]).includes(v))
+        throw invalid(`unknown driver "${v}"`, `use ${DRIVERS.slice(0, -1).join(', ')} or ${DRIVERS.at(-1)}`);
       return v;
+    },
+  },
+  placement: {
+    describe:
+      'swarm driver: Swarm placement constraints, comma-separated (node.labels.env==prod); default anywhere, a prod app on env=prod hosts when any exist',
+    who: 'app',
+    read: (text) =>
+      (text ?? '')
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean),
+    check: (v) => {
+      const parts = v
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean);
+      for (const c of parts)
+        if (!PLACEMENT.test(c)) throw invalid(`"${c}" is not a placement constraint`, 'e.g. node.labels.env==prod or node.hostname!=node2');
+      return parts.join(',');
     },
   },
   tls: {

@@ -9,8 +9,8 @@ import { HostBuilder } from './host-builder.js';
  * with. A Dockerfile app cannot be built for host processes (undefined).
  */
 export const BUILDER_FOR: Record<'buildpacks' | 'dockerfile', Record<DriverKind, BuilderKind | undefined>> = {
-  buildpacks: { process: 'host', docker: 'container' },
-  dockerfile: { process: undefined, docker: 'dockerfile' },
+  buildpacks: { process: 'host', docker: 'container', swarm: 'container' },
+  dockerfile: { process: undefined, docker: 'dockerfile', swarm: 'dockerfile' },
 };
 
 export interface BuildersOptions {

@@ -60,10 +60,18 @@ export function serverCommand(): Command {
         .default(D.router),
     )
     .addOption(
-      new Option('--driver <driver>', 'runtime driver: process (embedded) or docker (needs dockerd and `slipway stack:build`)')
+      new Option(
+        '--driver <driver>',
+        'runtime driver: process (embedded), docker (needs dockerd and `slipway stack:build`) or swarm (needs a Swarm and --registry)',
+      )
         .env('SLIPWAY_DRIVER')
         .choices(DRIVERS)
         .default(D.driver),
+    )
+    .addOption(
+      new Option('--registry <host:port>', 'registry the swarm driver pushes release images to and every host pulls from').env(
+        'SLIPWAY_REGISTRY',
+      ),
     )
     .addOption(new Option('--domain <domain>', 'apps are served at APP.DOMAIN').env('SLIPWAY_DOMAIN').default(D.domain))
     .addOption(new Option('--public-host <host>', 'host name printed in git remotes').env('SLIPWAY_PUBLIC_HOST'))
@@ -198,6 +206,7 @@ export function serverCommand(): Command {
         routerTlsPort: o.routerTlsPort,
         router: o.router,
         driver: o.driver,
+        registry: o.registry,
         domain: o.domain,
         publicHost: o.publicHost,
         apiDomain: o.apiDomain || undefined,

@@ -33,14 +33,17 @@ export function registerPs(program: Command, ctx: CommandContext): void {
       };
       // A run the platform ended says why (`memory`: Heroku's R15), also once it is back up.
       const state = (i: (typeof all)[number]) => (i.reason ? `${i.state} (${i.reason})` : i.state);
+      // Swarm apps: which host each task runs on, and the port there.
+      const onHosts = all.some((i) => i.node);
       out(
         ctx,
         table(
-          ['INSTANCE', 'STATE', 'RELEASE', 'PORT', 'PID', 'RESTARTS', 'UPTIME', 'MEMORY'],
+          ['INSTANCE', 'STATE', 'RELEASE', ...(onHosts ? ['HOST'] : []), 'PORT', 'PID', 'RESTARTS', 'UPTIME', 'MEMORY'],
           all.map((i) => [
             `${i.type}.${i.index}`,
             state(i),
             `v${i.release}`,
+            ...(onHosts ? [i.node ?? ''] : []),
             i.port ?? '',
             i.pid ?? '',
             i.restarts,

@@ -38,6 +38,8 @@ import { Layout } from '../store/layout.js';
 import { GuestHost } from '../guest/host.js';
 import { GuestUsers, SHARED_USER_WARNING } from '../guest/users.js';
 import { recoverJobs, restoreApps } from './boot.js';
+import { hostEngine } from '../hosts/membership.js';
+import { routeTo } from '../pipeline/formation.js';
 import { managerState, serverManager } from '../hosts/swarm.js';
 import { SERVER_DEFAULTS } from './defaults.js';
 import { settingsOf } from '../apps/settings.js';
@@ -80,6 +82,8 @@ export interface ServerOptions {
   router?: RouterKind;
   /** Runtime driver of apps without their own `driver` setting: embedded processes (default) or Docker containers. */
   driver?: DriverKind;
+  /** `--registry HOST:PORT`: where swarm apps' release images are pushed and every host pulls them from. */
+  registry?: string;
   /** Wait before a failed webhook delivery's first retry (doubles each time); default 1 s. */
   webhookRetryMs?: number;
   /** Largest API upload (artifact or source tarball) accepted, in bytes; default 1 GiB. It is also the size limit of fetches. */
@@ -175,6 +179,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     store.close();
     throw err;
   }
+  let reroute: (app: string) => void = () => undefined;
   const driver = await createRuntime({
     store,
     appDriver: (app) => settingsOf(app).get('driver'),
@@ -184,6 +189,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     stateDir: `${layout.runDir}/process`,
     extraCaBundle: opts.extraCaBundle,
     guests: guestHost,
+    swarm: {
+      registry: opts.registry,
+      stopGraceMs: settings.stopGraceMs,
+      // A task's node is reached through the hosts registry's engine address and sealed credentials.
+      nodeEngine: (nodeId) => {
+        const host = store.hosts.byNodeId(nodeId);
+        return host && secrets ? hostEngine({ store, secrets, manager: serverManager() }, host) : undefined;
+      },
+      onMoved: (name) => reroute(name),
+    },
   }).catch((err) => {
     store.close();
     throw err;
@@ -213,6 +228,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     instances: () => driver.instances().filter((i) => i.state === 'up'),
     certificates: () => store.certs.list().flatMap((c) => (c.notAfter == null ? [] : [{ app: c.appName, notAfter: c.notAfter }])),
   });
+  // Swarm moved a task (a drained or lost host): the live release's running instances are routed again.
+  reroute = (name) => {
+    const app = store.apps.byName(name);
+    if (!app || app.currentRelease == null) return;
+    const live = driver.instances(name).filter((i) => i.release === app.currentRelease && i.state === 'up');
+    routeTo(services, app, live).catch((err: Error) => log(`${name}: re-routing failed: ${err.message}`));
+  };
   if (router.setChallenges) {
     services.acme = new AcmeService({
       store,

@@ -5,9 +5,11 @@ import { SlipwayError } from '../errors.js';
 export interface ImageBuildOptions {
   docker: Docker;
   /** A tar stream of the build context (`git archive`, an uploaded tarball) with a Dockerfile at its root. */
-  context: Readable;
+  context: Readable | NodeJS.ReadableStream;
   /** Tag for the result, e.g. `slipway/myapp:v3`. */
   tag: string;
+  /** The Dockerfile's path in the context, when it is not `Dockerfile`. */
+  dockerfile?: string;
   /** Labels set on the image (slipway.app, slipway.release, …) so clean-up can find it. */
   labels?: Record<string, string>;
   /** Build args (`--build-arg`), e.g. an app's config. */
@@ -34,6 +36,7 @@ interface BuildEvent {
 export async function buildImage(opts: ImageBuildOptions): Promise<string> {
   const stream = (await opts.docker.buildImage(opts.context, {
     t: opts.tag,
+    ...(opts.dockerfile ? { dockerfile: opts.dockerfile } : {}),
     labels: opts.labels,
     buildargs: opts.buildArgs,
     rm: true,

@@ -48,7 +48,9 @@ export async function bringUp(services: Services, app: App, release: RunnableRel
       const instance = await startInstance(services, app, release, type, index);
       mine.push(instance);
       started.push(instance);
-      opts.log?.info(`Started ${type}.${index}${instance.port ? ` on port ${instance.port}` : ''}`);
+      opts.log?.info(
+        `Started ${type}.${index}${instance.node ? ` on ${instance.node}` : ''}${instance.port ? `${instance.node ? ',' : ''} on port ${instance.port}` : ''}`,
+      );
     }
     const checks = readAppJson(release.dir).healthchecks.web;
     if (opts.announceChecks) {

@@ -3,6 +3,7 @@ import { revealConfig } from '../secrets/box.js';
 import type { App } from '../store/index.js';
 import type { Services } from './context.js';
 import { guestOf } from './guests.js';
+import { settingsOf } from '../apps/settings.js';
 
 /**
  * The environment every process and hook of an app sees, before the driver adds
@@ -49,6 +50,13 @@ export interface RunnableRelease {
   image?: string;
 }
 
+/** Where a swarm app's tasks may run: its `placement`, else (a prod app) the `env=prod` hosts, when the Swarm has any. */
+function placementOf(app: App): { placement?: string[]; preferProd?: boolean } {
+  const placement = settingsOf(app).get('placement');
+  if (placement.length) return { placement };
+  return app.env === 'prod' ? { preferProd: true } : {};
+}
+
 /** Starts one instance (`type.index`) of a release; pipeline/bring-up.ts is the only caller that may leave it running. */
 export function startInstance(services: Services, app: App, release: RunnableRelease, type: string, index: number): Promise<Instance> {
   return services.driver.start({
@@ -64,6 +72,7 @@ export function startInstance(services: Services, app: App, release: RunnableRel
     mask: services.secrets?.masker(app.name),
     image: release.image,
     ...guestOf(services, app, type),
+    ...placementOf(app),
   });
 }
 
@@ -75,7 +84,9 @@ export function startInstance(services: Services, app: App, release: RunnableRel
  * handing the route to the router, so concurrent callers cannot interleave.
  */
 export async function routeTo(services: Services, app: App, instances: Instance[]): Promise<void> {
-  const backends = instances.filter((i) => i.type === 'web' && i.port).map((i) => ({ id: i.id, host: '127.0.0.1', port: i.port! }));
+  const backends = instances
+    .filter((i) => i.type === 'web' && i.port)
+    .map((i) => ({ id: i.id, host: i.host ?? '127.0.0.1', port: i.port! }));
   const hosts = [`${app.name}.${services.settings.domain}`, ...services.store.domains.forApp(app.id).map((d) => d.hostname)];
   await services.router.setRoute({ app: app.name, hosts, backends });
 }

@@ -39,9 +39,10 @@ export async function awaitHealthy(services: Services, app: string, instances: I
   });
   died.catch(() => {});
   const check = async (i: Instance) => {
-    if (!opts.checks?.length) return waitForHttp({ port: i.port!, timeoutMs: opts.timeoutMs, signal: opts.signal, intervalMs: 50 });
+    if (!opts.checks?.length)
+      return waitForHttp({ host: i.host, port: i.port!, timeoutMs: opts.timeoutMs, signal: opts.signal, intervalMs: 50 });
     // app.json's attempts count answers, not the seconds a process takes to start listening (a guest, a slow boot).
-    await waitForListener(i.port!, opts.timeoutMs, opts.signal);
+    await waitForListener(i.host ?? '127.0.0.1', i.port!, opts.timeoutMs, opts.signal);
     return runChecks(app, i, opts.checks, opts.signal);
   };
   try {
@@ -57,7 +58,11 @@ async function runChecks(app: string, instance: Instance, checks: HealthCheck[],
     let last = '';
     let passed = false;
     for (let attempt = 1; attempt <= c.attempts && !passed; attempt++) {
-      const r = await get(instance.port!, c.path, c.timeout * 1000).catch((err: Error) => ({ status: 0, body: '', error: err.message }));
+      const r = await get(instance.host ?? '127.0.0.1', instance.port!, c.path, c.timeout * 1000).catch((err: Error) => ({
+        status: 0,
+        body: '',
+        error: err.message,
+      }));
       if (r.status >= 200 && r.status < 400 && (c.content === undefined || r.body.includes(c.content))) passed = true;
       else {
         last = r.status
@@ -79,9 +84,9 @@ async function runChecks(app: string, instance: Instance, checks: HealthCheck[],
   }
 }
 
-function get(port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+function get(host: string, port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, timeout: timeoutMs, headers: { 'user-agent': 'slipway-healthcheck' } }, (res) => {
+    const req = http.get({ host, port, path, timeout: timeoutMs, headers: { 'user-agent': 'slipway-healthcheck' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
@@ -104,10 +109,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Resolves once something accepts connections on the port, or at the deadline (the checks then say why). */
-async function waitForListener(port: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+async function waitForListener(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !signal.aborted) {
-    if (await isPortOpen(port, '127.0.0.1', 1000)) return;
+    if (await isPortOpen(port, host, 1000)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -55,6 +55,10 @@ export interface InstanceSpec {
   user?: GuestUser;
   /** Limits of this process type. */
   limits?: Limits;
+  /** Swarm placement constraints (`node.labels.env==prod`); other drivers run on this machine. */
+  placement?: string[];
+  /** Without `placement`: a prod app, which runs on the `env=prod` nodes when the Swarm has any. */
+  preferProd?: boolean;
 }
 
 export interface Instance {
@@ -64,8 +68,12 @@ export interface Instance {
   release: number;
   type: string;
   index: number;
-  /** Port on 127.0.0.1 the instance listens on (web only). */
+  /** Port the instance listens on (web only), at `host`. */
   port?: number;
+  /** Where `port` answers; absent: 127.0.0.1 (the swarm driver: the address of the node its task runs on). */
+  host?: string;
+  /** The Swarm node (host name) its task runs on; swarm driver only. */
+  node?: string;
   pid?: number;
   state: InstanceState;
   restarts: number;

@@ -1,4 +1,4 @@
-export const DRIVERS = ['process', 'docker'] as const;
+export const DRIVERS = ['process', 'docker', 'swarm'] as const;
 export type DriverKind = (typeof DRIVERS)[number];
 
 /**

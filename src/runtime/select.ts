@@ -1,6 +1,7 @@
 import type { Driver } from './driver.js';
 import { ProcessDriver } from './process/index.js';
 import { DockerDriver } from './docker/driver.js';
+import { SwarmDriver, type SwarmDriverOptions } from './swarm/driver.js';
 import { connectEngine } from '../docker/engine.js';
 import { DriverMultiplexer } from './multiplexer.js';
 import type { App, Store } from '../store/index.js';
@@ -21,10 +22,14 @@ export interface DriverSelection {
   extraCaBundle?: string;
   /** The process driver's guests (see src/guest/); absent when the server cannot make them. */
   guests?: GuestHost;
+  /** The swarm driver: the registry, the nodes' engines, re-routing as tasks move. */
+  swarm?: Pick<SwarmDriverOptions, 'registry' | 'nodeEngine' | 'onMoved' | 'stopGraceMs'>;
 }
 
 /** One driver of one kind; a missing engine fails here with its one clear line. */
 export async function createDriver(sel: DriverSelection): Promise<Driver> {
+  if (sel.kind === 'swarm')
+    return SwarmDriver.create({ docker: connectEngine(), home: sel.home, extraCaBundle: sel.extraCaBundle, log: sel.log, ...sel.swarm });
   if (sel.kind === 'docker')
     return DockerDriver.create({ docker: connectEngine(), home: sel.home, extraCaBundle: sel.extraCaBundle, log: sel.log });
   return new ProcessDriver({ log: sel.log, stateDir: sel.stateDir, guests: sel.guests });

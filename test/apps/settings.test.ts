@@ -133,7 +133,12 @@ describe('apps/settings', () => {
       message: 'unknown mode "prod"',
       hint: 'use editable, cooking or final',
     });
-    expect(refusal('driver', 'k8s')).to.deep.equal({ code: 'invalid', message: 'unknown driver "k8s"', hint: 'use process or docker' });
+    expect(refusal('driver', 'k8s')).to.deep.equal({
+      code: 'invalid',
+      message: 'unknown driver "k8s"',
+      hint: 'use process, docker or swarm',
+    });
+    expect(refusal('placement', 'node.labels.env==prod,$(reboot)').message).to.equal('"$(reboot)" is not a placement constraint');
     expect(refusal('deploy_branch', 'a..b').message).to.equal('"a..b" is not a valid branch name');
     expect(refusal('deploy_branch', '-x').message).to.equal('"-x" is not a valid branch name');
     expect(refusal('upstream', 'Not_An_App').message).to.equal('invalid app name "Not_An_App"');
@@ -196,6 +201,7 @@ describe('apps/settings', () => {
       'push.atomic',
       'artifact_urls',
       'driver',
+      'placement',
       'tls',
       'tls.redirect',
       'tls.hsts',

@@ -38,3 +38,15 @@ export async function pushTinyImage(cluster: SwarmCluster): Promise<string> {
   );
   return `${repo}:${tag}`;
 }
+
+/**
+ * Copies this machine's stack image (slipway/stack:bookworm) into a node's
+ * engine (`docker save | load`, ~30 s): the swarm driver builds release
+ * images from it on the manager, and a test cluster starts with empty engines.
+ */
+export async function loadStackImage(node: ClusterNode, image = 'slipway/stack:bookworm'): Promise<void> {
+  const save = spawn('docker', ['save', image], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DOCKER_HOST: '' } });
+  const docker = new Docker({ socketPath: node.socket });
+  const stream = await docker.loadImage(save.stdout);
+  await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))));
+}

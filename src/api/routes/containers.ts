@@ -29,6 +29,8 @@ function containerView(c: Container, driver: string) {
     kind: c.kind,
     state: c.state,
     port: c.port ?? null,
+    host: c.node ?? null,
+    address: c.host ?? null,
     driver,
     started_at: iso(c.startedAt),
     restarts: c.restarts,
