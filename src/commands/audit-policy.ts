@@ -39,6 +39,9 @@ export const READ_ONLY = new Set([
   'hooks:info',
 ]);
 
+/** Reads that change something with one option: then they are recorded like any change. */
+const CHANGES_WITH: Record<string, string> = { 'hooks:info': 'rotate' };
+
 /** Commands whose `KEY=VALUE` arguments carry secrets: only the keys are kept. */
 const VALUES_SECRET = /^(config|secrets|env):/;
 /** Setting or option names whose values are never kept, whatever the command. */
@@ -50,7 +53,7 @@ const CREATES_APP = new Set(['apps:create']);
 /** The audit entry for one parsed command, before its outcome is known. */
 export function describeCommand(cmd: Command): Pick<NewAuditEntry, 'action' | 'appName' | 'detail'> | undefined {
   const action = cmd.name();
-  if (READ_ONLY.has(action)) return undefined;
+  if (READ_ONLY.has(action) && !(CHANGES_WITH[action] && cmd.opts()[CHANGES_WITH[action]!])) return undefined;
   let appName: string | null = null;
   const args: string[] = [];
   cmd.registeredArguments.forEach((a, i) => {

@@ -27,6 +27,8 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
       });
       // The upstream must be an app this user may use: checked before anything is stored.
       for (const c of changes) if (c.key === 'upstream' && c.value) appFor(ctx.store, ctx.user, c.value);
+      // The source is fetched with the owner's vendor token: only the owner (or an admin) names what it reads.
+      if (changes.some((c) => c.key === 'source')) appFor(ctx.store, ctx.user, name, 'manage');
       for (const c of changes) writeSetting(ctx.store, app, c.key, c.value, who);
       for (const c of changes) out(ctx, `-----> ${app.name}: ${c.key} ${c.value === undefined ? 'reset to its default' : `= ${c.value}`}`);
       // The router answers redirects and HSTS itself: it takes the new policy now, not at the next deploy.

@@ -6,7 +6,7 @@ import type { LoginThrottle } from '../auth/throttle.js';
 import { SlipwayError } from '../errors.js';
 import { flash, page, requireSession } from './frame.js';
 import { LOGIN_CSRF_COOKIE } from './pages.js';
-import { checkCsrf, endSession, issuedTokenName, startSession } from './session.js';
+import { checkCsrf, cookieName, endSession, issuedTokenName, startSession } from './session.js';
 import { runAs } from './command.js';
 
 type Form = Record<string, unknown>;
@@ -27,7 +27,7 @@ const field = (body: unknown, name: string): string => {
  */
 export function registerActions(web: FastifyInstance, ctx: ApiContext, throttle: LoginThrottle): void {
   web.post<{ Body: Form }>('/login', async (req, reply) => {
-    const expected = req.cookies[LOGIN_CSRF_COOKIE];
+    const expected = req.cookies[cookieName(ctx, req, LOGIN_CSRF_COOKIE)];
     if (!expected || field(req.body, '_csrf') !== expected)
       throw new SlipwayError('csrf_failed', 'this login form has expired or was not sent from this site', {
         status: 403,
@@ -65,7 +65,7 @@ export function registerActions(web: FastifyInstance, ctx: ApiContext, throttle:
       if (!(err instanceof SlipwayError) || err.status >= 500) throw err;
       return page(reply.code(err.status), 'login', { title: 'Log in', loginCsrf: expected, error: err.message });
     }
-    reply.clearCookie(LOGIN_CSRF_COOKIE, { path: '/login' });
+    reply.clearCookie(cookieName(ctx, req, LOGIN_CSRF_COOKIE), { path: '/' });
     return reply.redirect('/', 303);
   });
 
@@ -73,7 +73,7 @@ export function registerActions(web: FastifyInstance, ctx: ApiContext, throttle:
     const session = requireSession(ctx, req);
     checkCsrf(session, field(req.body, '_csrf'));
     // A token the dashboard made at a password login dies with the session; a pasted one is only forgotten here.
-    const name = issuedTokenName(req);
+    const name = issuedTokenName(ctx, req);
     if (name && ctx.store.users.tokens(session.user.id).some((t) => t.name === name && t.revokedAt == null))
       await runAs(ctx, req, session.user, ['tokens:revoke', '--', name]);
     endSession(ctx, req, reply);

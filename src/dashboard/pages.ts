@@ -4,7 +4,7 @@ import type { ApiContext } from '../api/context.js';
 import { jobFor } from '../api/routes/jobs.js';
 import { appFor, visibleApps } from '../auth/access.js';
 import { newLoginCsrf, page, requireSession, takeFlash } from './frame.js';
-import { sessionOf } from './session.js';
+import { cookieName, overHttps, sessionOf } from './session.js';
 import { runAs } from './command.js';
 import { appDetail, appSummary, deploysOf, took, when } from './views.js';
 import { jobView } from '../api/present.js';
@@ -20,7 +20,14 @@ export function registerPages(web: FastifyInstance, ctx: ApiContext): void {
   web.get('/login', async (req, reply) => {
     if (sessionOf(ctx, req)) return reply.redirect('/', 303);
     const loginCsrf = newLoginCsrf();
-    reply.setCookie(LOGIN_CSRF_COOKIE, loginCsrf, { path: '/login', httpOnly: true, sameSite: 'strict', maxAge: 3600 });
+    // Path=/ and Secure under HTTPS: what a `__Host-` cookie needs (session.ts cookieName).
+    reply.setCookie(cookieName(ctx, req, LOGIN_CSRF_COOKIE), loginCsrf, {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: overHttps(ctx, req),
+      maxAge: 3600,
+    });
     return page(reply, 'login', { title: 'Log in', loginCsrf, flash: takeFlash(req, reply) });
   });
 

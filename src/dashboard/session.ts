@@ -24,7 +24,7 @@ export interface DashboardSession {
 
 /** The session of a request, or undefined: no cookie, or a token that is revoked or whose user is gone. */
 export function sessionOf(ctx: ApiContext, req: FastifyRequest): DashboardSession | undefined {
-  const token = req.cookies[SESSION_COOKIE];
+  const token = req.cookies[cookieName(ctx, req, SESSION_COOKIE)];
   if (!token) return undefined;
   const user = ctx.gateway.userForToken(token);
   if (!user) return undefined;
@@ -66,19 +66,28 @@ export function startSession(
   issuedName: string | undefined,
 ): void {
   const opts = cookieOptions(ctx, req);
-  reply.setCookie(SESSION_COOKIE, token, { ...opts, maxAge: MAX_AGE_S });
-  if (issuedName) reply.setCookie(ISSUED_COOKIE, issuedName, { ...opts, maxAge: MAX_AGE_S });
-  else reply.clearCookie(ISSUED_COOKIE, opts);
+  reply.setCookie(cookieName(ctx, req, SESSION_COOKIE), token, { ...opts, maxAge: MAX_AGE_S });
+  if (issuedName) reply.setCookie(cookieName(ctx, req, ISSUED_COOKIE), issuedName, { ...opts, maxAge: MAX_AGE_S });
+  else reply.clearCookie(cookieName(ctx, req, ISSUED_COOKIE), opts);
 }
 
-export function issuedTokenName(req: FastifyRequest): string | undefined {
-  return req.cookies[ISSUED_COOKIE] || undefined;
+export function issuedTokenName(ctx: ApiContext, req: FastifyRequest): string | undefined {
+  return req.cookies[cookieName(ctx, req, ISSUED_COOKIE)] || undefined;
 }
 
 export function endSession(ctx: ApiContext, req: FastifyRequest, reply: FastifyReply): void {
   const opts = cookieOptions(ctx, req);
-  reply.clearCookie(SESSION_COOKIE, opts);
-  reply.clearCookie(ISSUED_COOKIE, opts);
+  reply.clearCookie(cookieName(ctx, req, SESSION_COOKIE), opts);
+  reply.clearCookie(cookieName(ctx, req, ISSUED_COOKIE), opts);
+}
+
+/**
+ * Over HTTPS a `__Host-` cookie: apps live at sibling host names and any of
+ * them may set a cookie for the whole domain (a session of its own, a token
+ * name for logout to revoke); the browser lets no other host set these.
+ */
+export function cookieName(ctx: ApiContext, req: FastifyRequest, base: string): string {
+  return overHttps(ctx, req) ? `__Host-${base}` : base;
 }
 
 function cookieOptions(ctx: ApiContext, req: FastifyRequest) {

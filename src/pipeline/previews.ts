@@ -109,8 +109,15 @@ export async function deployProviderPreview(
 ): Promise<{ app: App; job: Job; created: boolean }> {
   const source = settingsOf(parent).get('source');
   if (!source) throw invalid(`${parent.name} has no source to fetch ${branch} from`, `set it: slipway apps:set ${parent.name} source=...`);
+  // Checked before any app is made: a branch the source cannot name would leave a preview that never deploys.
+  const previewSource = withBranch(parseSource(source), branch);
+  if (parseSource(previewSource).branch !== branch)
+    throw invalid(
+      `"${branch.slice(0, 200)}" is not a valid branch name for a preview`,
+      'branch names of letters, digits, . _ / - get previews',
+    );
   const { app, created } = await ensurePreview(d, parent, branch);
-  writeSetting(d.services.store, app, 'source', withBranch(parseSource(source), branch));
+  writeSetting(d.services.store, app, 'source', previewSource);
   const job = fetchAndDeploy(d, d.services.store.apps.byId(app.id)!, { userName }, commit);
   return { app, job, created };
 }

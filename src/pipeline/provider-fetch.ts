@@ -11,7 +11,7 @@ type GitSource = Extract<ResolvedSource, { kind: 'git' }>;
 /**
  * Fetches the app's `source` branch from its provider into the app's own
  * repo, on the deploy branch, so the rest of the deploy is exactly a push's.
- * The vendor account is the owner's, else a collaborator's; its token goes
+ * The vendor account is the owner's only (a collaborator's token is theirs); its token goes
  * to git as an extra header in git's environment (never in the URL, the
  * argument list or the log), and only to that provider's base URL. The host
  * is resolved and checked by the egress rule first.
@@ -23,12 +23,12 @@ export async function fetchProvider(ctx: DeployContext, src: ProviderSource): Pr
   const vendor = sourceVendor(parsed);
   const fail = (why: string, hint: string, cause?: unknown) =>
     new DeployError(`${vendor}: ${why}`, { app: app.name, command: 'git fetch', hint, cause });
-  const accounts = [app.ownerId, ...app.collaboratorIds].flatMap((id) => store.vendors.list(id));
+  const accounts = store.vendors.list(app.ownerId);
   const found = resolveSource(parsed, accounts);
   if (!found)
     throw fail(
-      `neither ${app.ownerName} nor a collaborator of ${app.name} has a vendor account for ${src.source}`,
-      `add one: slipway vendors:add ${'vendor' in parsed ? parsed.vendor : 'github --host URL'} --token TOKEN`,
+      `${app.ownerName}, the owner of ${app.name}, has no vendor account for ${src.source}`,
+      `${app.ownerName} adds one: slipway vendors:add ${'vendor' in parsed ? parsed.vendor : 'github --host URL'} --token TOKEN`,
     );
   if (!secrets) throw new SlipwayError('secret_key', 'no secret key was loaded to open vendor tokens', { status: 500 });
   const token = openVendorToken(secrets, found.account);

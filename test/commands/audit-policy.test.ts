@@ -75,4 +75,13 @@ describe('commands/audit-policy', () => {
       detail: { args: ['v3'], options: { to: 'prod' } },
     });
   });
+
+  it('records a hook secret rotation (hooks:info --rotate), while hooks:info alone is a read', async () => {
+    expect(await recorded(['hooks:info', 'web'])).to.equal(undefined);
+    expect(await recorded(['hooks:info', 'web', '--rotate'])).to.deep.equal({
+      action: 'hooks:info',
+      appName: 'web',
+      detail: { options: { rotate: true } },
+    });
+  });
 });

@@ -3,10 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Services } from '../../src/pipeline/context.js';
-import { expirePreviews } from '../../src/pipeline/previews.js';
+import { deployProviderPreview, expirePreviews } from '../../src/pipeline/previews.js';
 import { DeployQueue } from '../../src/pipeline/queue.js';
 import { Store } from '../../src/store/index.js';
 import { Layout } from '../../src/store/layout.js';
+import { previewName } from '../../src/vendors/preview-name.js';
 
 const DAY = 86_400_000;
 
@@ -42,6 +43,37 @@ describe('pipeline/previews', () => {
     expect(store.apps.byName('shop-pr-fresh')).to.not.equal(undefined);
     expect(fs.existsSync(layout.repo('shop-pr-fresh'))).to.equal(true);
     expect(store.apps.byName('shop')).to.not.equal(undefined);
+    store.close();
+  });
+
+  it('makes no preview app for a pull request whose branch the source cannot name (it could never deploy, only linger)', async () => {
+    const store = Store.open(':memory:');
+    const layout = new Layout(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-previews-')));
+    const services = { store, layout } as unknown as Services;
+    const owner = store.users.add('alice', 'member');
+    const parent = store.apps.create({ name: 'shop', ownerId: owner.id, env: 'staging', mode: 'cooking' });
+    store.apps.setSetting(parent.id, 'source', 'github:acme/shop#main');
+    store.apps.setSetting(parent.id, 'previews', 'true');
+    let error: unknown;
+    await deployProviderPreview(
+      { services, queue: new DeployQueue(services) },
+      store.apps.byId(parent.id)!,
+      'fix#1',
+      'github-webhook',
+    ).catch((e) => (error = e));
+    expect(String((error as Error)?.message)).to.match(/not a (valid branch name|repository path)/);
+    // A URL source would read `…#fix#1` as the branch `1`: a preview of another branch than the request's.
+    store.apps.setSetting(parent.id, 'source', 'https://git.example.com/acme/shop.git#main');
+    error = undefined;
+    await deployProviderPreview(
+      { services, queue: new DeployQueue(services) },
+      store.apps.byId(parent.id)!,
+      'fix#1',
+      'github-webhook',
+    ).catch((e) => (error = e));
+    expect(String((error as Error)?.message)).to.match(/not a valid branch name/);
+    expect(store.apps.list().map((a) => a.name)).to.deep.equal(['shop']);
+    expect(fs.existsSync(layout.repo(previewName('shop', 'fix#1')))).to.equal(false);
     store.close();
   });
 });
