@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Command } from 'commander';
 import { appFor } from '../auth/access.js';
+import { settingsOf } from '../apps/settings.js';
 import { SlipwayError } from '../errors.js';
 import type { App } from '../store/index.js';
 import { addVendorAccount } from '../vendors/accounts.js';
@@ -66,7 +67,7 @@ export function registerVendors(program: Command, ctx: CommandContext): void {
       out(ctx, `${'Secret:'.padEnd(11)}${secret}`);
       out(
         ctx,
-        `${'Source:'.padEnd(11)}${app.settings.source ?? `none; set it with \`slipway apps:set ${app.name} source=github:OWNER/REPO#BRANCH\``}`,
+        `${'Source:'.padEnd(11)}${settingsOf(app).get('source') ?? `none; set it with \`slipway apps:set ${app.name} source=github:OWNER/REPO#BRANCH\``}`,
       );
     });
 }

@@ -79,7 +79,7 @@ export async function registerHooks(app: FastifyInstance, ctx: ApiContext): Prom
           return ignore(reply, `delivery ${delivery.slice(0, 100)} was already received`);
         const event = provider.event(req.headers, parseBody(req.headers['content-type'], raw));
         if (event.kind === 'ignored') return ignore(reply, event.reason);
-        const source = app.settings.source;
+        const source = settingsOf(app).get('source');
         if (!source)
           throw new SlipwayError('hook_not_set_up', `${app.name} has no source to fetch the push from`, {
             status: 409,
