@@ -146,7 +146,8 @@ export class NginxAccessListener {
 
 function handle(data: Buffer, opts: AccessListenerOptions): void {
   const line = parseAccessLine(data, opts.token);
-  if (!line || !opts.isRouted(line.app)) return;
+  // Websockets: nginx logs one when it closes (101); the built-in engine counts none.
+  if (!line || line.status === 101 || !opts.isRouted(line.app)) return;
   try {
     opts.requests?.request(line.app, line.method, line.status, line.seconds);
     if (line.relayed) opts.onAccess()?.(line.entry);
