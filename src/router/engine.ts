@@ -90,7 +90,7 @@ export interface RouterEngine {
    * seen as down, another app could have taken the port.
    */
   owns?: (port: number, clientPort: number) => boolean;
-  /** Told of each answer relayed from an app (engines that can; nginx keeps no access log): its log drains get a router line. */
+  /** Told of each answer relayed from an app (both engines; nginx through its access log): its log drains get a router line. */
   onAccess?: (entry: AccessEntry) => void;
 }
 

@@ -3,6 +3,7 @@ import { SlipwayError } from '../errors.js';
 import { PLATFORM_ROUTE, type AcmeChallenge, type Backend, type Route } from './engine.js';
 import { CHALLENGE_PREFIX, checkChallenge } from './acme-challenges.js';
 import { normalizeHost } from './table.js';
+import { accessLogFormat, appAccessLines } from './nginx-access.js';
 
 /**
  * Renders the nginx engine's configuration: one main file and one file per
@@ -42,6 +43,8 @@ export interface MainConfig {
   tlsListen?: string[];
   /** ACME challenges for hosts no app route has (yet): answered by a server of their own. */
   unroutedChallenges?: AcmeChallenge[];
+  /** Define the app servers' access log format (nginx-access.ts); off: nothing is logged. */
+  accessLog?: boolean;
 }
 
 export interface AppConfig {
@@ -54,6 +57,8 @@ export interface AppConfig {
   tls?: AppTls;
   /** ACME challenges for the app's hosts, answered before the app. */
   challenges?: AcmeChallenge[];
+  /** The daemon's UDP port for access lines (nginx-access.ts); absent: the app's requests are not logged. */
+  accessPort?: number;
 }
 
 export interface AppTls {
@@ -167,7 +172,7 @@ events {
 http {
     access_log off;
     server_tokens off;
-
+${c.accessLog ? renderAccessFormat(c.token) : ''}
     # Workers run as an unprivileged user when the master is root and cannot
     # reach the state dir, so nothing may spill to temp files: request bodies
     # stream to the app (as the built-in router does) and responses larger than
@@ -213,7 +218,7 @@ http {
     server {
         ${listenLines(c.listen, ' default_server', 8)}
         server_name _;
-        ${TEXT}
+        ${TEXT}${c.accessLog ? DECLARE_ACCESS_VARIABLES : ''}
         location / {
             return 404 "No app is served at $slipway_shown_host\\n";
         }
@@ -235,6 +240,22 @@ http {
 ${c.tlsListen ? renderTlsDefault(c.tlsListen) : ''}${c.unroutedChallenges?.length ? renderChallengeServer(c.listen, c.unroutedChallenges) : ''}
     include apps/*.conf;
 }
+`;
+}
+
+/** The access log format names the variables app servers `set`: with no app yet, `set` here declares them (unknown hosts log nothing). */
+const DECLARE_ACCESS_VARIABLES = `
+        set $slipway_app "";
+        set $slipway_relayed 0;`;
+
+/** Only app servers log (nginx-access.ts); misdirected requests on the TLS port are not counted. */
+function renderAccessFormat(token: string): string {
+  return `
+    ${accessLogFormat(token)}
+    map $slipway_misdirected $slipway_tls_logged {
+        0       1;
+        default 0;
+    }
 `;
 }
 
@@ -271,6 +292,7 @@ function challengeLocations(challenges: AcmeChallenge[], indentBy: number): stri
     .map(
       (c) => `
 ${pad}location = ${CHALLENGE_PREFIX}${c.token} {
+${pad}    access_log off;
 ${pad}    if ($host != "${c.host}") {
 ${pad}        return 404;
 ${pad}    }
@@ -327,18 +349,24 @@ ${challengesOf(redirected)}
 }
 `
     : '';
+  const logLines = (tls: boolean) =>
+    c.accessPort
+      ? `${appAccessLines(route.app, c.accessPort, { tls })
+          .map((l) => `    ${l}\n`)
+          .join('')}`
+      : '';
   const serverHead = plainHosts.length
     ? `server {
     ${listenLines(c.listen, '', 4)}
     server_name ${plainHosts.join(' ')};
-${snippet}${challengesOf(plainHosts)}`
+${logLines(false)}${snippet}${challengesOf(plainHosts)}`
     : undefined;
   // The same server again on the TLS port, for the hosts the certificate covers; a request for another host on it is misdirected.
   const tlsHead = tls
     ? `server {
     ${listenLines(tls.listen, ' ssl http2', 4)}
     server_name ${tls.hosts.join(' ')};
-    ssl_certificate ${tls.file};
+${logLines(true)}    ssl_certificate ${tls.file};
     ssl_certificate_key ${tls.file};${tls.hstsMaxAge ? `\n    add_header Strict-Transport-Security "max-age=${tls.hstsMaxAge}" always;` : ''}
     if ($slipway_misdirected) {
         return 421 "This connection is for $ssl_server_name, not $host\\n";
@@ -360,7 +388,7 @@ ${snippet}`
   const proxy = `
     error_page 502 504 @slipway_down;
 
-    location / {
+    location / {${c.accessPort ? '\n        set $slipway_relayed 1;' : ''}
         proxy_pass http://${upstream};
         proxy_http_version 1.1;
         proxy_redirect off;
@@ -375,7 +403,7 @@ ${snippet}`
           .join('')}
     }
 
-    location @slipway_down {
+    location @slipway_down {${c.accessPort ? '\n        set $slipway_relayed 0;' : ''}
         ${TEXT}
         return 502 "${route.app} did not answer\\n";
     }

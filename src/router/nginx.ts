@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SlipwayError } from '../errors.js';
 import { bindError, probeBind, WILDCARD_HOSTS } from '../listen.js';
-import type { AcmeChallenge, AppCertificate, Backend, Route, RouterEngine } from './engine.js';
+import type { AccessEntry, AcmeChallenge, AppCertificate, Backend, Route, RouterEngine } from './engine.js';
+import type { RequestRecorder } from '../metrics/platform-metrics.js';
+import { NginxAccessListener } from './nginx-access.js';
 import { checkChallenge } from './acme-challenges.js';
 import { appFileName, checkRoute, connectionLimits, listenAddress, PROBE_HOST, renderApp, renderMain } from './nginx-config.js';
 import { findNginx, NginxMaster, stopStaleMaster, testConfig } from './nginx-process.js';
@@ -35,6 +37,8 @@ export interface NginxRouterOptions {
   reloadTimeoutMs?: number;
   /** `close()`: how long nginx may finish requests after `quit` before it is killed. Default 5s. */
   stopGraceMs?: number;
+  /** Told of each request an app server answers (nginx's access log, nginx-access.ts), as the built-in engine does. */
+  requests?: RequestRecorder;
 }
 
 interface Listening {
@@ -75,6 +79,10 @@ export class NginxRouter implements RouterEngine {
   private closing = false;
   /** Changes run one at a time: each one is a test, an install and a reload. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Where nginx sends its access lines, from `listen` to `close`. */
+  private access?: NginxAccessListener;
+  /** Told of each answer an app gave, from nginx's access log: its log drains get a router line. */
+  onAccess?: (entry: AccessEntry) => void;
 
   /** Throws `nginx_missing` at once when nginx is not installed, so a server fails before it starts anything. */
   constructor(private readonly opts: NginxRouterOptions) {
@@ -119,6 +127,13 @@ export class NginxRouter implements RouterEngine {
         const err = await probeBind(h, actualPort);
         if (err) throw bindError('the router', h, actualPort, err);
       }
+      this.access ??= await NginxAccessListener.start({
+        token: this.token,
+        isRouted: (app) => this.table.has(app),
+        requests: this.opts.requests,
+        onAccess: () => this.onAccess,
+        log: this.log,
+      });
       // Routes are not persisted here: the daemon sets every app's route again after boot.
       const gen = ++this.generation;
       this.writeConfig(this.configDir, this.table, gen, at);
@@ -275,6 +290,8 @@ export class NginxRouter implements RouterEngine {
     await this.queue.catch(() => undefined);
     await this.master?.stop(this.opts.stopGraceMs ?? 5000);
     this.at = undefined;
+    await this.access?.close();
+    this.access = undefined;
     fs.rmSync(path.join(this.opts.stateDir, 'candidate'), { recursive: true, force: true });
   }
 
@@ -431,6 +448,7 @@ export class NginxRouter implements RouterEngine {
         snippet: this.opts.appSnippet?.(route),
         tls,
         challenges: own,
+        accessPort: this.access?.port,
       });
       writeAtomic(path.join(apps, appFileName(route.app)), text);
     }
@@ -447,6 +465,7 @@ export class NginxRouter implements RouterEngine {
         proxyTimeoutS: this.proxyTimeoutS,
         tlsListen: at.tls?.directives,
         unroutedChallenges: challenges.filter((c) => !routed.has(c.host)),
+        accessLog: this.access !== undefined,
       }),
     );
   }

@@ -15,7 +15,7 @@ export interface RouterChoice {
   log: (msg: string) => void;
   /** The nginx executable, when not the one on PATH. */
   nginxBin?: string;
-  /** Told of each answered request (builtin engine; nginx keeps no access log yet). */
+  /** Told of each answered request of a routed app (both engines). */
   requests?: RequestRecorder;
 }
 
@@ -28,7 +28,12 @@ export function createRouter(choice: RouterChoice): RouterEngine {
     case 'builtin':
       return new BuiltinRouter({ log: choice.log, requests: choice.requests });
     case 'nginx':
-      return new NginxRouter({ stateDir: path.join(choice.home, 'nginx'), nginxBin: choice.nginxBin, log: choice.log });
+      return new NginxRouter({
+        stateDir: path.join(choice.home, 'nginx'),
+        nginxBin: choice.nginxBin,
+        log: choice.log,
+        requests: choice.requests,
+      });
     default:
       throw new SlipwayError('invalid', `unknown router engine ${JSON.stringify(choice.kind)}`, {
         status: 422,

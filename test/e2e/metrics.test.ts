@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
+import { requires } from '../support/requires.js';
 import { addBuildpack, appRepo, commitAll, httpGet, push, setMessage, tmpdir, useServer } from './harness.js';
 
 const SCRAPE_TOKEN = 'scrape-token-for-the-metrics-test';
@@ -78,5 +79,45 @@ describe('e2e: GET /metrics', function () {
     expect((await scrape('not-the-scrape-token')).status).to.equal(401);
     expect((await scrape(SCRAPE_TOKEN)).status).to.equal(200);
     expect((await scrape(env.server.adminToken)).status).to.equal(200);
+  });
+});
+
+// nginx reports each request over its access log once the request is over: a scrape may come before the last lines.
+describe('e2e: GET /metrics with the nginx router', function () {
+  this.timeout(300_000);
+  requires('nginx');
+  const env = useServer({ env: { SLIPWAY_METRICS_TOKEN_FILE: tokenFile, SLIPWAY_ROUTER: 'nginx' } });
+  const counted = async (labels: Record<string, string>) =>
+    value(
+      (
+        await httpGet({
+          port: env.server.ports.http,
+          host: '127.0.0.1',
+          path: '/metrics',
+          headers: { authorization: `Bearer ${SCRAPE_TOKEN}` },
+        })
+      ).body,
+      'slipway_router_requests_total',
+      labels,
+    );
+
+  it('counts every request nginx answered for an app', async () => {
+    const create = env.server.cli(['apps:create', 'counted']);
+    expect(create.code, create.stderr).to.equal(0);
+    const repo = appRepo('procfile-hello');
+    setMessage(repo, 'counted');
+    const ok = await push(repo, env.server.httpRemote('counted', env.server.adminToken));
+    expect(ok.code, ok.stderr).to.equal(0);
+
+    const SENT = 40;
+    for (let i = 0; i < SENT; i++) expect((await env.server.get('counted', `/n/${i}`)).status).to.equal(200);
+    expect((await httpGet({ port: env.server.ports.router, host: 'nobody.localhost', path: '/' })).status).to.equal(404);
+    const labels = { app: 'counted', method: 'GET', status_class: '2xx' };
+    let got = await counted(labels);
+    for (let i = 0; got < SENT && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      got = await counted(labels);
+    }
+    expect(got).to.equal(SENT);
   });
 });

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { SlipwayError } from '../../src/errors.js';
-import type { Route } from '../../src/router/engine.js';
+import type { AccessEntry, Route } from '../../src/router/engine.js';
 import { NginxRouter } from '../../src/router/nginx.js';
 import { readTitle } from '../../src/router/nginx-procs.js';
 import { createRouter } from '../../src/router/select.js';
@@ -32,6 +33,9 @@ describe('NginxRouter', function () {
   /** The snippet the `broken` hook puts into myapp's server block; undefined = none. */
   let snippet: string | undefined;
   const logged: string[] = [];
+  /** What nginx's access log reported: `requests.request(...)` calls and `onAccess` entries. */
+  const counted: Array<{ app: string; method?: string; status: number }> = [];
+  const accessed: AccessEntry[] = [];
   const myapp = (...backends: TestBackend[]): Route => ({
     app: 'myapp',
     hosts: ['myapp.localhost'],
@@ -47,7 +51,9 @@ describe('NginxRouter', function () {
       workerProcesses: 2,
       log: (m) => logged.push(m),
       appSnippet: (r) => (r.app === 'myapp' ? snippet : undefined),
+      requests: { request: (app, method, status) => counted.push({ app, method, status }) },
     });
+    router.onAccess = (entry) => accessed.push(entry);
     await router.listen(0, '127.0.0.1');
     port = router.address()!.port;
     await router.setRoute(myapp(a));
@@ -239,6 +245,63 @@ describe('NginxRouter', function () {
       expect((err as SlipwayError).code).to.equal('nginx_missing');
       expect((err as SlipwayError).message).to.include('apt-get install nginx');
     }
+  });
+
+  /** Polls until `n` requests were counted (nginx logs once a request is over). */
+  async function countedAtLeast(n: number): Promise<void> {
+    for (let i = 0; counted.length < n; i++) {
+      if (i > 500) throw new Error(`only ${counted.length} of ${n} requests counted: ${JSON.stringify(counted)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  it('counts app requests from nginx’s access log and reports the answers apps gave', async () => {
+    await router.setRoute({ app: 'down', hosts: ['down.localhost'], backends: [] });
+    counted.length = 0;
+    accessed.length = 0;
+    expect((await request(port, 'myapp.localhost', { path: '/hello?x=1' })).status).to.equal(200);
+    expect((await request(port, 'nobody.localhost')).status).to.equal(404);
+    expect((await request(port, 'down.localhost')).status).to.equal(502);
+    // A websocket is not a request here, as with the built-in engine (nginx logs it as 101 when it closes).
+    const socket = await openWebsocket(port, 'myapp.localhost');
+    expect(await echoOver(socket, 'ws')).to.equal('a:ws');
+    socket.destroy();
+    expect((await request(port, 'myapp.localhost', { path: '/after' })).status).to.equal(200);
+    await countedAtLeast(3);
+    await router.removeRoute('down');
+    expect(counted).to.have.deep.members([
+      { app: 'myapp', method: 'GET', status: 200 },
+      { app: 'down', method: 'GET', status: 502 },
+      { app: 'myapp', method: 'GET', status: 200 },
+    ]);
+    // Only the answers the app gave go to the drains, as with the built-in engine.
+    expect(accessed).to.have.length(2);
+    expect(accessed[0]).to.include({ app: 'myapp', method: 'GET', path: '/hello?x=1', host: 'myapp.localhost', status: 200 });
+    expect(accessed[0]).to.include({ fwd: '127.0.0.1', protocol: 'http' });
+    expect(logged.join('\n')).not.to.include('uninitialized');
+  });
+
+  it('ignores datagrams that are not our nginx’s lines', async () => {
+    const accessPort = Number(/syslog:server=127\.0\.0\.1:(\d+),/.exec(fs.readFileSync(liveFile('myapp'), 'utf8'))?.[1]);
+    expect(accessPort).to.be.greaterThan(0);
+    counted.length = 0;
+    accessed.length = 0;
+    const forged = JSON.stringify({ k: 'guess', app: 'myapp', relayed: '1', method: 'GET', status: '200', seconds: '0.1' });
+    const garbage = [
+      Buffer.from([0xff, 0x00, 0x7b, 0x22]),
+      Buffer.from('<190>Nov 30 03:40:00 slipway: {"app":'),
+      Buffer.from(`<190>Nov 30 03:40:00 slipway: ${forged}`),
+      Buffer.from('<190>Nov 30 03:40:00 slipway: null'),
+      Buffer.alloc(60_000, '{'),
+    ];
+    const sender = dgram.createSocket('udp4');
+    for (const g of garbage) await new Promise((r) => sender.send(g, accessPort, '127.0.0.1', r));
+    sender.close();
+    // A real request after the garbage: counted, and alone.
+    expect((await request(port, 'myapp.localhost')).status).to.equal(200);
+    await countedAtLeast(1);
+    expect(counted).to.deep.equal([{ app: 'myapp', method: 'GET', status: 200 }]);
+    expect(accessed).to.have.length(1);
   });
 
   it('picks the engine by name', () => {
