@@ -246,6 +246,10 @@ describe('e2e: git providers, push webhooks and preview apps', function () {
     const replay = await deliver('github', headers(id, hmac(raw)), raw);
     expect(replay.status).to.equal(202);
     expect(JSON.parse(replay.body).ignored).to.match(/already received/);
+    // The same signed body under a new delivery id (the signature does not cover the id): the commit is live, nothing redeploys.
+    const resent = await deliver('github', headers(crypto.randomUUID(), hmac(raw)), raw);
+    expect(resent.status, resent.body).to.equal(202);
+    expect(JSON.parse(resent.body).ignored).to.match(/is already live on prov/);
     // v1 from `deploy`, v2 from this delivery: the wrong token's attempt failed before making a release.
     expect(releases('prov')).to.deep.equal([
       { version: 1, status: 'succeeded' },

@@ -92,6 +92,8 @@ export async function registerHooks(app: FastifyInstance, ctx: ApiContext): Prom
         const { branch } = parseSource(source);
         if (event.branch !== branch) return ignore(reply, `a push to ${event.branch.slice(0, 200)}; ${app.name} deploys ${branch}`);
         if (event.deleted) return ignore(reply, `${branch} was deleted; the live release keeps serving`);
+        const underway = alreadyDeploying(app, event.commit);
+        if (underway) return ignore(reply, underway);
         const userName = `${vendor}-webhook`;
         const job = fetchAndDeploy(ctx.platform, app, { userName }, event.commit);
         ctx.store.audit.record({
@@ -106,6 +108,19 @@ export async function registerHooks(app: FastifyInstance, ctx: ApiContext): Prom
       },
     );
   });
+
+  /**
+   * Providers sign the body, not the delivery id: a captured delivery resent
+   * with a new id passes the replay check. It must not redeploy a commit that
+   * is live or already on its way (a new commit needs a new signed body).
+   */
+  function alreadyDeploying(app: App, commit: string | undefined): string | undefined {
+    if (!commit) return undefined;
+    const live = app.currentRelease == null ? undefined : ctx.store.releases.get(app.id, app.currentRelease);
+    if (live?.commit === commit) return `${commit.slice(0, 12)} is already live on ${app.name}`;
+    const pending = ctx.store.jobs.list(app.id, 20).some((j) => (j.status === 'queued' || j.status === 'running') && j.commit === commit);
+    return pending ? `${commit.slice(0, 12)} is already being deployed to ${app.name}` : undefined;
+  }
 
   /** A pull request's preview: made or updated from the provider, or removed when the request is closed. */
   async function pullRequest(
