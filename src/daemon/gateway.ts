@@ -1,11 +1,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
+import { settingsOf } from '../apps/settings.js';
 import { appFor } from '../auth/access.js';
 import type { LiveSession, LiveSessions, Principal } from '../auth/sessions.js';
 import { hashToken } from '../auth/tokens.js';
 import { runCommand } from '../commands/program.js';
 import type { Platform, ServerSettings } from '../commands/context.js';
 import { SlipwayError } from '../errors.js';
+import { HOOKS_DIR } from '../paths.js';
 import type { AuthFailure, CommandIO, GitGateway } from '../git/gateway.js';
 import type { Store, User } from '../store/index.js';
 import type { Layout } from '../store/layout.js';
@@ -89,9 +92,28 @@ export class DaemonGateway implements GitGateway {
         SLIPWAY_APP: app,
         // Hooks are node scripts: make sure the node running us is first on their PATH.
         PATH: `${process.execPath.replace(/\/node$/, '')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+        ...this.hooksFor(app),
       },
       close: () => this.pushes.delete(id),
     };
+  }
+
+  /**
+   * pre-receive has work only for final apps and `push.atomic` pushes; for
+   * any other app it answers 0, and each hook is a node start (about 0.1 s).
+   * Their pushes run with a hooks dir holding post-receive alone.
+   */
+  private hooksFor(name: string): Record<string, string> {
+    const app = this.opts.store.apps.byName(name);
+    if (!app || app.mode === 'final' || (settingsOf(app).get('push.atomic') && app.mode !== 'editable')) return {};
+    const dir = path.join(this.opts.layout.home, 'hooks-post-receive-only');
+    const link = path.join(dir, 'post-receive');
+    if (!fs.existsSync(link)) {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.rmSync(link, { force: true });
+      fs.symlinkSync(path.join(HOOKS_DIR, 'post-receive'), link);
+    }
+    return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'core.hooksPath', GIT_CONFIG_VALUE_0: dir };
   }
 
   runCommand(user: User, argv: string[], io: CommandIO, source?: string): Promise<number> {
