@@ -8,10 +8,9 @@
 //   npm run build && npx tsx bench/idle.ts [--apps 10] [--flood 20]
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { appRepo, commitAll, git, push, setMessage, sshKey, TestServer, tmpdir } from '../test/e2e/harness.js';
+import { appRepo, floodRepo, push, setMessage, sshKey, TestServer } from '../test/e2e/harness.js';
 
 const progress = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
 
@@ -33,32 +32,6 @@ async function settledRss(pid: number): Promise<number> {
   }
   readings.sort((a, b) => a - b);
   return Math.round(readings[2]! * 10) / 10;
-}
-
-/** An app that serves its message and, on /flood/start, runs `yes` on its stdout until /flood/stop. */
-function floodRepo(): string {
-  const dir = tmpdir('idle-flood');
-  fs.writeFileSync(path.join(dir, 'Procfile'), 'web: node server.js\n');
-  fs.writeFileSync(
-    path.join(dir, 'server.js'),
-    `const http = require('http');
-const { spawn } = require('child_process');
-let yes;
-const stop = () => { if (yes) yes.kill(); yes = undefined; };
-http.createServer((req, res) => {
-  if (req.url === '/flood/start' && !yes) {
-    yes = spawn('yes', ['flood'], { stdio: ['ignore', 'inherit', 'ignore'] });
-    setTimeout(stop, 120000).unref();
-    return res.end('flooding');
-  }
-  if (req.url === '/flood/stop') { stop(); return res.end('stopped'); }
-  res.end('flood app');
-}).listen(Number(process.env.PORT));
-`,
-  );
-  git(dir, ['init', '-q', '-b', 'main']);
-  commitAll(dir, 'flood');
-  return dir;
 }
 
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { RequestStats } from './request-stats.js';
-import { treeUsage } from './process-usage.js';
+import { treeUsage, type ProcessUsage } from './process-usage.js';
 
 /** An instance as the scrape sees it: app and process type are its only labels. */
 export interface InstanceSample {
@@ -117,32 +117,37 @@ export class PlatformMetrics implements RequestRecorder {
         for (const i of self.sources?.instances() ?? []) this.inc({ app: i.app, process_type: i.type }, i.restarts);
       },
     });
-    new Gauge({
-      name: 'slipway_instance_memory_bytes',
-      help: 'Resident memory of each process type, its instances summed (process driver)',
-      labelNames: ['app', 'process_type'],
-      registers,
-      collect() {
-        this.reset();
-        for (const i of self.sources?.instances() ?? []) {
-          const u = i.pid ? treeUsage(i.pid) : undefined;
-          if (u) this.inc({ app: i.app, process_type: i.type }, u.rssBytes);
-        }
-      },
-    });
-    new Gauge({
-      name: 'slipway_instance_cpu_seconds',
-      help: "CPU time of each process type's current instances, summed (process driver)",
-      labelNames: ['app', 'process_type'],
-      registers,
-      collect() {
-        this.reset();
-        for (const i of self.sources?.instances() ?? []) {
-          const u = i.pid ? treeUsage(i.pid) : undefined;
-          if (u) this.inc({ app: i.app, process_type: i.type }, u.cpuSeconds);
-        }
-      },
-    });
+    // Both gauges are read in one scrape: each instance's /proc tree is walked once for the two.
+    let usage: { at: number; byPid: Map<number, ProcessUsage | undefined> } = { at: 0, byPid: new Map() };
+    const usageOf = (pid: number): ProcessUsage | undefined => {
+      if (Date.now() - usage.at > 1000) usage = { at: Date.now(), byPid: new Map() };
+      if (!usage.byPid.has(pid)) usage.byPid.set(pid, treeUsage(pid));
+      return usage.byPid.get(pid);
+    };
+    const usageGauge = (name: string, help: string, value: (u: ProcessUsage) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['app', 'process_type'],
+        registers,
+        collect() {
+          this.reset();
+          for (const i of self.sources?.instances() ?? []) {
+            const u = i.pid ? usageOf(i.pid) : undefined;
+            if (u) this.inc({ app: i.app, process_type: i.type }, value(u));
+          }
+        },
+      });
+    usageGauge(
+      'slipway_instance_memory_bytes',
+      'Resident memory of each process type, its instances summed (process driver)',
+      (u) => u.rssBytes,
+    );
+    usageGauge(
+      'slipway_instance_cpu_seconds',
+      "CPU time of each process type's current instances, summed (process driver)",
+      (u) => u.cpuSeconds,
+    );
     new Gauge({
       name: 'slipway_certificate_expiry_timestamp_seconds',
       help: "When each app's certificate expires (the soonest, if it has several)",

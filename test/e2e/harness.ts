@@ -347,3 +347,33 @@ export function useServer(opts: { env?: Record<string, string> } = {}): { server
   after(async () => ctx.server?.stop());
   return ctx;
 }
+
+/**
+ * Serves HTTP and, on /flood/start, runs `yes` on its own stdout: the fastest
+ * flood a process can make. The app stops it on /flood/stop (and on its own
+ * after a minute, should a test die halfway).
+ */
+export function floodRepo(): string {
+  const dir = tmpdir('flood');
+  fs.writeFileSync(path.join(dir, 'Procfile'), 'web: node server.js\n');
+  fs.writeFileSync(
+    path.join(dir, 'server.js'),
+    `const http = require('http');
+const { spawn } = require('child_process');
+let yes;
+const stop = () => { if (yes) yes.kill(); yes = undefined; };
+http.createServer((req, res) => {
+  if (req.url === '/flood/start' && !yes) {
+    yes = spawn('yes', ['flood'], { stdio: ['ignore', 'inherit', 'ignore'] });
+    setTimeout(stop, 60000).unref();
+    return res.end('flooding');
+  }
+  if (req.url === '/flood/stop') { stop(); return res.end('stopped'); }
+  res.end('flood app');
+}).listen(Number(process.env.PORT));
+`,
+  );
+  git(dir, ['init', '-q', '-b', 'main']);
+  commitAll(dir, 'flood');
+  return dir;
+}

@@ -3,41 +3,11 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, commitAll, eventually, git, push, setMessage, tmpdir, useServer } from './harness.js';
+import { BIN, commitAll, eventually, floodRepo, git, push, setMessage, tmpdir, useServer } from './harness.js';
 
 const FLOOD_MS = 20_000;
 /** How much the daemon may grow while an app floods its log (the issue's bound). */
 const MAX_GROWTH_MB = 50;
-
-/**
- * Serves HTTP and, on /flood/start, runs `yes` on its own stdout: the fastest
- * flood a process can make. The app stops it on /flood/stop (and on its own
- * after a minute, should a test die halfway).
- */
-function floodRepo(): string {
-  const dir = tmpdir('flood');
-  fs.writeFileSync(path.join(dir, 'Procfile'), 'web: node server.js\n');
-  fs.writeFileSync(
-    path.join(dir, 'server.js'),
-    `const http = require('http');
-const { spawn } = require('child_process');
-let yes;
-const stop = () => { if (yes) yes.kill(); yes = undefined; };
-http.createServer((req, res) => {
-  if (req.url === '/flood/start' && !yes) {
-    yes = spawn('yes', ['flood'], { stdio: ['ignore', 'inherit', 'ignore'] });
-    setTimeout(stop, 60000).unref();
-    return res.end('flooding');
-  }
-  if (req.url === '/flood/stop') { stop(); return res.end('stopped'); }
-  res.end('flood app');
-}).listen(Number(process.env.PORT));
-`,
-  );
-  git(dir, ['init', '-q', '-b', 'main']);
-  commitAll(dir, 'flood');
-  return dir;
-}
 
 /** Logs every request, so the test can make a line appear in its log on demand. */
 function echoRepo(): string {
