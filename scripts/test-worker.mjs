@@ -28,13 +28,34 @@ process.on('message', async (msg) => {
     await mocha.loadFilesAsync();
   } catch (err) {
     process.send({ type: 'output', text: `cannot load ${msg.file}: ${err?.stack ?? err}\n` });
-    await send({ type: 'done', file: msg.file, passes: 0, failures: 1, pending: 0, skips: skipLines() });
+    await send({
+      type: 'done',
+      file: msg.file,
+      passes: 0,
+      failures: 1,
+      pending: 0,
+      skips: skipLines(),
+      failed: [`cannot load: ${String(err?.message ?? err).split('\n')[0]}`],
+    });
     return;
   }
+  // The failed tests' titles and first error lines, for the recap at the end of the run:
+  // CI shows its tail, and a failure scrolled away in 20 minutes of output is lost otherwise.
+  const failed = [];
   const runner = mocha.run(async () => {
     const s = runner.stats ?? { passes: 0, failures: 0, pending: 0 };
     mocha.dispose();
-    await send({ type: 'done', file: msg.file, passes: s.passes, failures: s.failures, pending: s.pending, skips: skipLines() });
+    await send({ type: 'done', file: msg.file, passes: s.passes, failures: s.failures, pending: s.pending, skips: skipLines(), failed });
   });
+  runner.on('fail', (test, err) => failed.push(recapOf(test, err)));
 });
 process.send({ type: 'ready' });
+
+function recapOf(test, err) {
+  const first = String(err?.message ?? err)
+    .split('\n')
+    .filter(Boolean)
+    .slice(0, 3)
+    .join(' | ');
+  return `${test.fullTitle()}: ${first.slice(0, 400)}`;
+}

@@ -44,7 +44,8 @@ files.sort();
 const chosen = files.filter((f) => !only.length || only.some((o) => f.includes(o)));
 jobs = Math.min(jobs ?? (only.length ? 1 : Math.min(2, os.availableParallelism())), Math.max(chosen.length, 1));
 
-const finish = (s, skips) => {
+const finish = (s, skips, failed = []) => {
+  if (failed.length) console.log(`\nFailed:\n${failed.map((f) => `  ✗ ${f}`).join('\n')}`);
   if (skips.length) console.log(`\n${[...new Set(skips)].join('\n')}`);
   console.log(`\n${s.passes} passed, ${s.failures} failed, ${s.pending} skipped`);
   // A run that found no test at all is a mistake (a wrong path or pattern), not a success.
@@ -56,7 +57,18 @@ if (jobs === 1) {
   for (const f of chosen) mocha.addFile(f);
   await mocha.loadFilesAsync();
   const runner = mocha.run();
-  runner.on('end', () => finish(runner.stats ?? { passes: 0, failures: 0, pending: 0 }, skipLines()));
+  const failed = [];
+  runner.on('fail', (test, err) =>
+    failed.push(
+      `${test.fullTitle()}: ${String(err?.message ?? err)
+        .split('\n')
+        .filter(Boolean)
+        .slice(0, 3)
+        .join(' | ')
+        .slice(0, 400)}`,
+    ),
+  );
+  runner.on('end', () => finish(runner.stats ?? { passes: 0, failures: 0, pending: 0 }, skipLines(), failed));
 } else {
   await lanes(chosen, jobs);
 }
@@ -106,6 +118,7 @@ async function lanes(list, n) {
   };
   const total = { passes: 0, failures: 0, pending: 0 };
   const skips = [];
+  const failed = [];
   const times = [];
   const lane = () =>
     new Promise((resolve) => {
@@ -142,13 +155,16 @@ async function lanes(list, n) {
           total.failures += msg.failures;
           total.pending += msg.pending;
           skips.push(...msg.skips);
+          failed.push(...msg.failed.map((f) => `${path.relative(root, msg.file)}: ${f}`));
           next();
         }
       });
       worker.on('exit', (code, signal) => {
         if (!current) return;
         // A test that killed its own process: what it printed, then the file counts as failed.
-        process.stdout.write(`${output}\n  ✗ ${path.relative(root, current)}: the test process ended (${signal ?? `exit ${code}`})\n`);
+        const ended = `${path.relative(root, current)}: the test process ended (${signal ?? `exit ${code}`})`;
+        process.stdout.write(`${output}\n  ✗ ${ended}\n`);
+        failed.push(ended);
         total.failures += 1;
         release(current);
         current = undefined;
@@ -160,7 +176,7 @@ async function lanes(list, n) {
   writeTimes(last, times);
   console.log(`\nSlowest files (${n} lanes):`);
   for (const [ms, f] of times.slice(0, 12)) console.log(`  ${(ms / 1000).toFixed(1).padStart(6)} s  ${f}`);
-  finish(total, skips);
+  finish(total, skips, failed);
 }
 
 /** Each file's duration in ms at its last run here; {} when there was none. */
