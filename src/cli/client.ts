@@ -107,18 +107,37 @@ function tryControlSocket(file: string, argv: string[], input?: string): Promise
     if (!fs.existsSync(file)) return resolve(undefined);
     const socket = net.connect(file);
     let connected = false;
-    let code = 1;
-    socket.on('error', () => resolve(connected ? 1 : undefined));
+    /** The daemon's answer: once it came, nothing that happens to the socket after changes it. */
+    let code: number | undefined;
+    // The daemon ends the connection as soon as the command is done; stdin may still be
+    // ending (a write then fails): what is left to send after that has nobody to read it.
+    const send = (msg: object) => {
+      if (socket.writable) socket.write(JSON.stringify(msg) + '\n');
+    };
+    let broke = false;
+    const unanswered = (why: string) => {
+      if (broke) return;
+      broke = true;
+      process.stderr.write(
+        ` !     The Slipway server ${why} before the command ended; its outcome is unknown (check with \`slipway audit\`).\n`,
+      );
+    };
+    socket.on('error', (err) => {
+      if (!connected) return resolve(undefined);
+      if (code !== undefined) return resolve(code);
+      unanswered(`connection broke (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+      resolve(1);
+    });
     socket.on('connect', () => {
       connected = true;
-      socket.write(JSON.stringify({ type: 'command', argv }) + '\n');
+      send({ type: 'command', argv });
       if (input !== undefined) {
-        socket.write(JSON.stringify({ type: 'stdin', data: input }) + '\n');
-        socket.write(JSON.stringify({ type: 'stdin-end' }) + '\n');
-      } else if (process.stdin.isTTY) socket.write(JSON.stringify({ type: 'stdin-end' }) + '\n');
+        send({ type: 'stdin', data: input });
+        send({ type: 'stdin-end' });
+      } else if (process.stdin.isTTY) send({ type: 'stdin-end' });
       else {
-        process.stdin.on('data', (d) => socket.write(JSON.stringify({ type: 'stdin', data: d.toString() }) + '\n'));
-        process.stdin.on('end', () => socket.write(JSON.stringify({ type: 'stdin-end' }) + '\n'));
+        process.stdin.on('data', (d) => send({ type: 'stdin', data: d.toString() }));
+        process.stdin.on('end', () => send({ type: 'stdin-end' }));
       }
     });
     readline.createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {
@@ -129,7 +148,9 @@ function tryControlSocket(file: string, argv: string[], input?: string): Promise
     });
     socket.on('close', () => {
       process.stdin.pause();
-      if (connected) resolve(code);
+      if (!connected) return;
+      if (code === undefined) unanswered('closed the connection');
+      resolve(code ?? 1);
     });
   });
 }

@@ -198,7 +198,8 @@ describe('the docker guest: /app and limits (real dockerd)', function () {
     void loop.then(() => (done = true));
     while (!done) {
       expect((await server.get('other')).body).to.equal('other app');
-      expect((await server.cliAsync(['apps:info', 'guest'])).code).to.equal(0);
+      const info = await server.cliAsync(['apps:info', 'guest']);
+      expect(info.code, `apps:info during the fork loop: ${info.stderr}${info.stdout}`).to.equal(0);
       answers++;
     }
     const r = await loop;
