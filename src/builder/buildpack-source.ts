@@ -1,9 +1,10 @@
-import { cp, readFile, rm, mkdir, stat } from 'node:fs/promises';
+import { cp, rm, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 // The modules themselves, not the egress index: a build in a guest starts a fresh node, and the index loads http, https and crypto.
 import { gitTransport } from '../egress/git.js';
 import { DEFAULT_EGRESS, shownUrl, type EgressSettings } from '../egress/policy.js';
 import { invalid } from '../errors.js';
+import { readAppFile } from '../guest/app-files.js';
 import { BuildError } from './build-error.js';
 import { runStreaming } from './run-streaming.js';
 
@@ -68,13 +69,8 @@ export function classifySpec(spec: string, opts: { builtinDir: string; buildDir:
 
 /** The specs listed in the source's `.buildpacks` file, or undefined when there is none. */
 export async function readBuildpacksFile(buildDir: string): Promise<string[] | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path.join(buildDir, '.buildpacks'), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+  const text = readAppFile(buildDir, '.buildpacks');
+  if (text === undefined) return undefined;
   const specs = text
     .split(/\r?\n/)
     .map((l) => l.trim())

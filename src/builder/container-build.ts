@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { CONTAINER_CA, LABEL } from '../docker/labels.js';
 import { STACK_IMAGE, imageExists } from '../docker/engine.js';
 import { BUILD_LIMITS } from '../guest/users.js';
+import { APP_FILE_MAX_BYTES, readAppFile } from '../guest/app-files.js';
 import { SERVER_OWNED, confinement, guestUser, handOver, isDir } from '../docker/guest.js';
 import type { GuestUser } from '../runtime/driver.js';
 import { BuildError, type BuildResult } from './buildpacks.js';
@@ -191,7 +192,13 @@ async function follow(docker: Docker, container: Docker.Container, log: (line: s
 }
 
 export async function readOutcome(file: string, exitCode: number): Promise<BuildResult> {
-  const text = await fsp.readFile(file, 'utf8').catch(() => undefined);
+  // Written by the runner as the app's user, in a dir the build could write: read as any file of the app.
+  let text: string | undefined;
+  try {
+    text = readAppFile(path.dirname(file), path.basename(file), 16 * APP_FILE_MAX_BYTES);
+  } catch {
+    text = undefined;
+  }
   if (text === undefined) {
     throw new BuildError(`the build container exited with status ${exitCode} before the buildpacks finished`, {
       exitCode,

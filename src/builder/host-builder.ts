@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { GuestHost } from '../guest/host.js';
+import { readAppFile } from '../guest/app-files.js';
 import { ownTree } from '../guest/ownership.js';
 import { BUILD_LIMITS } from '../guest/users.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -171,12 +172,5 @@ function namesHostPaths(opts: BuildOptions): boolean {
   const local = (spec: string) => spec.startsWith('/') || spec.startsWith('file:');
   const explicit = opts.buildpackUrl || opts.env.BUILDPACK_URL;
   if (explicit) return local(explicit);
-  const file = path.join(opts.buildDir, '.buildpacks');
-  return (
-    fs.existsSync(file) &&
-    fs
-      .readFileSync(file, 'utf8')
-      .split('\n')
-      .some((l) => local(l.trim()))
-  );
+  return (readAppFile(opts.buildDir, '.buildpacks') ?? '').split('\n').some((l) => local(l.trim()));
 }

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { invalid } from '../errors.js';
+import { readAppFile } from '../guest/app-files.js';
 
 /** Process type names as Heroku accepts them; they become instance ids like `web.1`. */
 const TYPE = /^[A-Za-z0-9_-]+$/;
@@ -35,12 +34,6 @@ export function parseProcfile(text: string): Record<string, string> {
 
 /** Reads and parses `dir/Procfile`; an app without one has no process types of its own. */
 export async function readProcfile(dir: string): Promise<Record<string, string>> {
-  let text: string;
-  try {
-    text = await readFile(path.join(dir, 'Procfile'), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw err;
-  }
-  return parseProcfile(text);
+  const text = readAppFile(dir, 'Procfile');
+  return text === undefined ? {} : parseProcfile(text);
 }

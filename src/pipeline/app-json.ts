@@ -1,6 +1,5 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { invalid } from '../errors.js';
+import { readAppFile } from '../guest/app-files.js';
 
 /** One web health check, in Dokku's app.json format (times in seconds). */
 export interface HealthCheck {
@@ -34,12 +33,12 @@ const num = (v: unknown, dflt: number, max: number, field: string): number => {
  * the deploy with the reason rather than being silently ignored.
  */
 export function readAppJson(dir: string): AppJson {
-  const file = path.join(dir, 'app.json');
   const empty: AppJson = { healthchecks: { web: [] }, scripts: {} };
-  if (!fs.existsSync(file)) return empty;
+  const text = readAppFile(dir, 'app.json');
+  if (text === undefined) return empty;
   let raw: any;
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
     throw invalid(`app.json is not valid JSON (${(err as Error).message})`, 'fix app.json and push again');
   }
