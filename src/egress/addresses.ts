@@ -94,7 +94,10 @@ const V6: Array<[string, number, AddressClass]> = [
   ['fe80::', 10, 'link-local'],
   ['ff00::', 8, 'multicast'],
 ];
-const RULES = [...V4, ...V6].map(([ip, bits, kind]) => ({ prefix: parseIp(ip)!, bits, kind }));
+// Parsed on first use: node's IPv6 check compiles a large regex (~25 ms) that the
+// CLI and a build's runner, which import this module and never classify, need not pay.
+let rules: Array<{ prefix: Uint8Array; bits: number; kind: AddressClass }> | undefined;
+const RULES = () => (rules ??= [...V4, ...V6].map(([ip, bits, kind]) => ({ prefix: parseIp(ip)!, bits, kind })));
 
 /** What kind of non-public address this is, or undefined for a public one (or not an address at all). */
 export function classify(ip: string | Uint8Array): AddressClass | undefined {
@@ -102,7 +105,7 @@ export function classify(ip: string | Uint8Array): AddressClass | undefined {
   if (!b) return undefined;
   const v4 = embeddedIpv4(b);
   if (v4) return classify(v4);
-  return RULES.find((r) => matchesPrefix(b, r.prefix, r.bits))?.kind;
+  return RULES().find((r) => matchesPrefix(b, r.prefix, r.bits))?.kind;
 }
 
 /** The same address in one spelling (an IPv4-mapped IPv6 address as its IPv4 form), for comparing. */
