@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { invalid } from '../errors.js';
 import { runStreaming, type Sandbox } from './run-streaming.js';
@@ -64,8 +64,7 @@ export async function writeEnvDir(envDir: string, vars: Record<string, string>):
         'use letters, digits and underscores, not starting with a digit',
       );
   }
-  await rm(envDir, { recursive: true, force: true });
-  await mkdir(envDir, { recursive: true, mode: 0o700 });
+  await emptyDir(envDir, 0o700);
   for (const [name, value] of Object.entries(vars)) {
     await writeFile(path.join(envDir, name), value, { mode: 0o600 });
   }
@@ -105,4 +104,15 @@ export async function sourceExportFile(
     if (!SHELL_NOISE.has(name)) next[name] = entry.slice(eq + 1);
   }
   return next;
+}
+
+/**
+ * Makes `dir` an empty directory, emptying it in place rather than replacing
+ * it: a warm build's guest (host-builder.ts) has it mounted already, and a
+ * mount follows the directory, not its name.
+ */
+export async function emptyDir(dir: string, mode = 0o755): Promise<void> {
+  await mkdir(dir, { recursive: true, mode });
+  await chmod(dir, mode);
+  for (const entry of await readdir(dir)) await rm(path.join(dir, entry), { recursive: true, force: true });
 }

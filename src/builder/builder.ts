@@ -59,6 +59,10 @@ export interface Builder {
   /** True for buildpack builds: the pipeline checks where their buildpacks come from (egress) before it asks. */
   readonly runsBuildpacks: boolean;
   build(req: BuildRequest): Promise<BuildOutcome>;
+  /** Starts what the build will run in ahead of it, as the deploy begins (see HostBuilder). */
+  warmUp?(w: WarmUp): void;
+  /** Ends what `warmUp` started for a job whose build did not use it. */
+  discard?(jobId: number): Promise<void>;
 }
 
 /** What a container build is asked: everything but the engine and this server's home, which the builder owns. */
@@ -84,4 +88,21 @@ export interface ImageBuilder {
    * else `found` says whether it exists at all (for the log line).
    */
   reusableImage(recorded: string, mayUse: (app: string) => boolean): Promise<{ id?: string; found: boolean }>;
+}
+
+/**
+ * What a build's guest is opened with, known as its deploy starts (before the
+ * source is checked out): the app, its user, the build's dirs, where its output goes.
+ */
+export interface WarmUp {
+  app: string;
+  jobId: number;
+  user: GuestUser;
+  buildDir: string;
+  cacheDir: string;
+  envDir: string;
+  workDir: string;
+  builtinDir: string;
+  log: (line: string) => void;
+  signal?: AbortSignal;
 }

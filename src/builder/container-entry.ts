@@ -11,7 +11,8 @@ import path from 'node:path';
 import { runBuildpacks, type BuildError } from './buildpacks.js';
 import { IN_CONTAINER as P, type ContainerBuildOutcome, type ContainerBuildRequest } from './container-paths.js';
 
-const request = JSON.parse(process.argv[2] ?? '{}') as ContainerBuildRequest;
+// `-`: a warm build (host-builder.ts) started this runner before the request was known; it comes on stdin.
+const request = JSON.parse(process.argv[2] === '-' ? await readStdin() : (process.argv[2] ?? '{}')) as ContainerBuildRequest;
 const abort = new AbortController();
 // The daemon stops the container when the deploy is cancelled; the runner then kills the buildpack's process group.
 process.on('SIGTERM', () => abort.abort());
@@ -39,3 +40,9 @@ try {
   process.exitCode = 1;
 }
 writeFileSync(P.outcome, JSON.stringify(outcome));
+
+async function readStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += chunk;
+  return text;
+}

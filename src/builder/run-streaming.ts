@@ -41,6 +41,11 @@ export interface StreamingOptions {
   sandbox?: Sandbox;
   /** Marks the child and records its group, so nothing of it outlives its job or a crash of the daemon. */
   owner?: ChildOwner;
+  /**
+   * What the child reads on stdin, once known: a child started ahead of its
+   * work (a warm build) waits there. A rejection means it is not needed: it is killed.
+   */
+  input?: Promise<string>;
 }
 
 export interface StreamingResult {
@@ -69,7 +74,7 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     const child = spawn(run.command, run.args, {
       cwd: run.cwd,
       env: { ...run.env, ...opts.owner?.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       detached: true,
     });
     const disown = child.pid === undefined ? undefined : opts.owner?.adopt(child.pid);
@@ -94,14 +99,26 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
       killTimer.unref();
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.input && child.stdin) {
+      const stdin = child.stdin;
+      // A child that died before it read its input: the write fails, its exit says why.
+      stdin.on('error', () => undefined);
+      opts.input.then(
+        (text) => stdin.end(text),
+        () => {
+          stdin.destroy();
+          killGroup('SIGKILL');
+        },
+      );
+    }
 
     // detect prints a name and release a little YAML; past a MiB it is not that, and is not kept.
     if (opts.captureStdout)
-      child.stdout.on('data', (chunk: Buffer) => {
+      child.stdout!.on('data', (chunk: Buffer) => {
         if (stdout.length < MAX_CAPTURE) stdout += chunk.toString('utf8');
       });
-    else splitLines(child.stdout, opts.onLine);
-    splitLines(child.stderr, opts.onLine);
+    else splitLines(child.stdout!, opts.onLine);
+    splitLines(child.stderr!, opts.onLine);
 
     child.on('error', (err) => {
       disown?.();

@@ -11,6 +11,7 @@ import type { DeployContext, Services } from './context.js';
 import { checkBuildpacks } from './buildpack-egress.js';
 import { revealConfig } from '../secrets/box.js';
 import { settingsOf } from '../apps/settings.js';
+import { BUILD_DIR } from './workspaces.js';
 
 /**
  * Builds the deploy's release with the builder its source and driver call
@@ -23,6 +24,52 @@ export async function runBuild(ctx: DeployContext): Promise<BuildOutcome> {
   const req = buildRequest(ctx);
   if (builder.runsBuildpacks) await checkBuildpacks(ctx, req.env);
   return builder.build(req);
+}
+
+/**
+ * Starts the build's guest as the deploy begins, when a build will run on this
+ * host (a buildpack build for the process driver, in a fresh build dir): its
+ * runner boots while the archive is taken and the source checked out. A
+ * build that turns out not to use it (a Dockerfile, a failure before) ends it.
+ */
+export function warmBuild(ctx: DeployContext): void {
+  if (ctx.stages.build !== 'run' || ctx.workspace !== BUILD_DIR) return;
+  const driver = driverFor(settingsOf(ctx.app).get('driver'), ctx.services.settings.defaultDriver);
+  const kind = BUILDER_FOR.buildpacks[driver];
+  const builder = kind && builders(ctx.services)[kind];
+  if (!builder?.warmUp) return;
+  try {
+    const user = ctx.services.guests?.userOf(ctx.app);
+    if (user)
+      builder.warmUp({
+        ...buildDirs(ctx),
+        app: ctx.app.name,
+        jobId: ctx.job.id,
+        user,
+        log: (line) => ctx.log.line(line),
+        signal: ctx.signal,
+      });
+  } catch {
+    // Only a head start: whatever stopped it, the build meets again and reports.
+  }
+}
+
+/** Ends what warmBuild started if the build did not use it. */
+export async function endWarmBuild(ctx: DeployContext): Promise<void> {
+  const all = ctx.services.builders;
+  if (all) await Promise.all(Object.values(all).map((b) => b.discard?.(ctx.job.id)));
+}
+
+/** Where a build works: the same for the build and the guest warmed for it. */
+function buildDirs(ctx: DeployContext) {
+  const { layout, settings } = ctx.services;
+  return {
+    buildDir: ctx.workDir,
+    envDir: layout.env(ctx.app.name),
+    cacheDir: layout.cache(ctx.app.name),
+    workDir: path.join(layout.app(ctx.app.name), 'tmp'),
+    builtinDir: settings.buildpacksDir,
+  };
 }
 
 /** The engine-backed builder of this server; the Docker one unless the services name another. */
@@ -86,10 +133,10 @@ function buildRequest(ctx: DeployContext): BuildRequest {
   const config = once(() => revealConfig(ctx.services.secrets, app.name, ctx.config));
   const user = once(() => ctx.services.guests?.userOf(app));
   return {
+    ...buildDirs(ctx),
     app,
     release: ctx.release!.version,
     jobId: ctx.job.id,
-    buildDir: ctx.workDir,
     context:
       source.kind === 'git'
         ? { kind: 'git', repo: layout.repo(app.name), commit: source.commit, env: source.gitEnv }
@@ -97,10 +144,6 @@ function buildRequest(ctx: DeployContext): BuildRequest {
     get env() {
       return { ...config(), ...(source.kind === 'git' ? { SOURCE_VERSION: source.commit } : {}) };
     },
-    envDir: layout.env(app.name),
-    cacheDir: layout.cache(app.name),
-    workDir: path.join(layout.app(app.name), 'tmp'),
-    builtinDir: settings.buildpacksDir,
     get buildpackUrl() {
       return settingsOf(app).get('buildpack_url') || config().BUILDPACK_URL || undefined;
     },

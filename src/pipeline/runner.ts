@@ -19,6 +19,7 @@ import { bundle } from './stages/bundle.js';
 import { postInstall } from './stages/post-install.js';
 import { rollback } from './stages/rollback.js';
 import { notify } from './stages/notify.js';
+import { endWarmBuild, warmBuild } from './builders.js';
 
 const STAGE_FNS: Record<Stage, StageFn> = {
   trigger,
@@ -66,6 +67,7 @@ export async function runDeployJob(services: Services, job: DeployJob): Promise<
   let error: string | undefined;
   try {
     ctx = setUp(services, app, job);
+    warmBuild(ctx);
     const outcome = await runDeploy(ctx, job.stageFns);
     if (outcome.error) error = describe(outcome.error);
   } catch (err) {
@@ -123,6 +125,7 @@ async function cleanUp(services: Services, ctx: DeployContext, requested: Deploy
   const app = ctx.app.name;
   // What its builds and hooks left running (`setsid` or not) ends with the job, as a build dyno does.
   services.orphans?.reapOwner('deploy', ctx.job.id);
+  await endWarmBuild(ctx);
   await ctx.workspace.cleanUp(ctx);
   await fsp.rm(layout.scratch(app), { recursive: true, force: true }).catch(() => undefined);
   // ENV_DIR holds secrets in plain text for the buildpacks; it is not needed once the build is over.

@@ -1,15 +1,15 @@
-import fsp from 'node:fs/promises';
-import path from 'node:path';
+import { writeEnvDir } from '../../builder/build-env.js';
 import { revealConfig } from '../../secrets/box.js';
 import type { StageFn } from '../context.js';
 
-/** Writes the app's config as an ENV_DIR (one file per var), as buildpacks expect. */
+/**
+ * Writes the app's config as an ENV_DIR (one file per var), as buildpacks
+ * expect. In place (writeEnvDir empties the dir, it does not replace it): a
+ * warm build's guest has it mounted already.
+ */
 export const configure: StageFn = async (ctx) => {
   const envDir = ctx.services.layout.env(ctx.app.name);
-  await fsp.rm(envDir, { recursive: true, force: true });
-  await fsp.mkdir(envDir, { recursive: true, mode: 0o700 });
-  const config = revealConfig(ctx.services.secrets, ctx.app.name, ctx.config);
-  for (const [k, v] of Object.entries(config)) await fsp.writeFile(path.join(envDir, k), v, { mode: 0o600 });
+  await writeEnvDir(envDir, revealConfig(ctx.services.secrets, ctx.app.name, ctx.config));
   const n = Object.keys(ctx.config).length;
   ctx.log.info(`${n} config var${n === 1 ? '' : 's'}`);
 };

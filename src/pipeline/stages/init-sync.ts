@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import * as tar from 'tar';
 import { DEFAULT_EGRESS, gitEgress, shownUrl } from '../../egress/index.js';
 import { DeployError } from '../../errors.js';
+import { emptyDir } from '../../builder/build-env.js';
 import { unpackArchive } from '../../releases/archive.js';
 import type { DeployContext, StageFn } from '../context.js';
 import { describeSource, sourceCommit } from '../source.js';
@@ -53,9 +54,9 @@ export const initSync: StageFn = async (ctx) => {
   }
 };
 
+/** An empty build dir, emptied in place: the build's guest may have it mounted already (a warm build). */
 export async function freshDir(ctx: DeployContext): Promise<void> {
-  await fsp.rm(ctx.workDir, { recursive: true, force: true });
-  await fsp.mkdir(ctx.workDir, { recursive: true });
+  await emptyDir(ctx.workDir);
 }
 
 /** `git archive <commit>` straight into the build dir: no work tree, no .git. */
