@@ -7,13 +7,13 @@ import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { instanceId } from '../command.js';
 import { isPortOpen } from '../ports.js';
 import { LABEL, homeId } from '../../docker/labels.js';
-import { guestUser } from '../../docker/guest.js';
+import { DEFAULT_LIMITS, guestUser } from '../../docker/guest.js';
 import { requireEngine } from '../../docker/engine.js';
 import { execInContainer } from '../docker/exec.js';
 import { DockerDriver } from '../docker/driver.js';
 import { releaseImage, releaseImageRef } from './release-image.js';
 import { TASK_LABEL, constraintsFor, serviceName, serviceSpec } from './service-spec.js';
-import { awaitGone, awaitSlot, runningTasks, type TaskView } from './tasks.js';
+import { awaitGone, awaitSlot, oomKilled, runningTasks, type FailedTask, type TaskView } from './tasks.js';
 
 export interface SwarmDriverOptions {
   /** The Swarm manager's engine (the server's own). */
@@ -39,6 +39,8 @@ interface Tracked {
   instance: Instance;
   service: string;
   slot: number;
+  /** Its memory limit, for the R15 line when the kernel kills it there. */
+  memoryMb: number;
   taskId?: string;
   nodeId?: string;
   stopping?: boolean;
@@ -127,6 +129,7 @@ export class SwarmDriver implements Driver {
       service,
       logs,
       slot: spec.index,
+      memoryMb: (spec.limits ?? DEFAULT_LIMITS).memoryMb,
       instance: {
         id,
         app: spec.app,
@@ -389,6 +392,7 @@ export class SwarmDriver implements Driver {
     this.follow(entry, task);
     entry.instance.restarts++;
     entry.instance.startedAt = Date.now();
+    entry.instance.reason = undefined;
     entry.instance.state = 'up';
     this.opts.onMoved?.(entry.instance.app);
   }
@@ -405,6 +409,22 @@ export class SwarmDriver implements Driver {
     entry.instance.port = task.port;
   }
 
+  /**
+   * An instance's task ended: its exit is reported, and why when its node's
+   * engine knows — Swarm's task status says only "non-zero exit (137)", the
+   * task's container on its node says whether the kernel killed it at its
+   * memory limit (State.OOMKilled), as the docker driver's `oom` event does.
+   */
+  private async ended(entry: Tracked, failed: FailedTask | undefined): Promise<void> {
+    const engine = this.engineOf(entry.nodeId);
+    const oom = engine && entry.taskId ? await oomKilled(engine, entry.taskId) : false;
+    entry.instance.reason = oom ? 'memory' : undefined;
+    // Heroku's words, as under the docker driver, so people and log alerts that know them recognise it.
+    if (oom) entry.logs.note(`Error R15 (Memory quota vastly exceeded): killed at its ${entry.memoryMb} MB memory limit`);
+    if (failed?.exitCode !== undefined) entry.logs.note(`Task exited with status ${failed.exitCode}`);
+    this.listeners.emit(entry.instance.id, failed?.exitCode ?? null, null);
+  }
+
   /** Follows every instance to its slot's running task; a moved or lost one is re-routed. */
   private async poll(): Promise<void> {
     if (this.polling || !this.tracked.size) return;
@@ -418,22 +438,18 @@ export class SwarmDriver implements Driver {
           if (entry.service !== service || entry.stopping || !entry.taskId) continue;
           const task = running.find((t) => t.slot === entry.slot && (entry.instance.type !== 'web' || t.port));
           if (task && task.id === entry.taskId) continue;
-          if (!task) {
-            if (entry.instance.state === 'up') {
-              this.log(`${entry.instance.id} is not running on ${entry.instance.node} any more: out of the route until Swarm replaces it`);
-              entry.instance.state = 'crashed';
-              const code = failed.find((f) => f.id === entry.taskId)?.exitCode;
-              this.listeners.emit(entry.instance.id, code ?? null, null);
-              moved.add(entry.instance.app);
-            }
-            continue;
-          }
           if (entry.instance.state === 'up') {
-            // Swarm replaced the task before we saw the old one go: out of the route until the new one answers.
+            // Gone, or already replaced by Swarm before we saw it go: out of the route until a new task answers.
+            if (!task)
+              this.log(`${entry.instance.id} is not running on ${entry.instance.node} any more: out of the route until Swarm replaces it`);
             entry.instance.state = 'crashed';
             moved.add(entry.instance.app);
+            await this.ended(
+              entry,
+              failed.find((f) => f.id === entry.taskId),
+            );
           }
-          if (entry.checking !== task.id) void this.admit(entry, task);
+          if (task && entry.checking !== task.id) void this.admit(entry, task);
         }
       }
     } catch (err) {

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { SlipwayError } from '../../errors.js';
 import { CONTAINER_PORT } from '../docker/container-spec.js';
+import { TASK_LABEL } from './service-spec.js';
 
 /** A task as the driver follows it: where it runs and the port Swarm published for it there. */
 export interface TaskView {
@@ -112,6 +113,25 @@ export async function awaitSlot(
     status: 504,
     hint: 'check that the hosts can pull from the registry and have room (`slipway hosts`)',
   });
+}
+
+/**
+ * Whether the kernel killed the task's container at its memory limit, as its
+ * node's engine recorded it; false when it cannot tell within `ms` (a node
+ * that stopped answering must not hold up following the other tasks).
+ */
+export async function oomKilled(engine: Docker, taskId: string, ms = 2000): Promise<boolean> {
+  const ask = async () => {
+    const [found] = await engine.listContainers({ all: true, filters: { label: [`${TASK_LABEL}=${taskId}`] } });
+    return found ? (await engine.getContainer(found.Id).inspect()).State?.OOMKilled === true : false;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([ask().catch(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Waits (at most `ms`) until a removed service has no task left: its containers are gone. */
