@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { LogWriter } from '../../logs/log-writer.js';
 import type { Driver, ExecRequest, Instance, InstanceSpec } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
@@ -13,6 +13,7 @@ import { execInContainer } from '../docker/exec.js';
 import { DockerDriver } from '../docker/driver.js';
 import { releaseImage, releaseImageRef } from './release-image.js';
 import { TASK_LABEL, constraintsFor, serviceName, serviceSpec } from './service-spec.js';
+import { followTaskLogs } from './task-logs.js';
 import { awaitGone, awaitSlot, oomKilled, runningTasks, type FailedTask, type TaskView } from './tasks.js';
 
 export interface SwarmDriverOptions {
@@ -357,20 +358,9 @@ export class SwarmDriver implements Driver {
     return true;
   }
 
-  /** The task's output, through the manager (Swarm gathers it from the task's node), into the app's log. */
   private async attachLogs(entry: Tracked, taskId: string): Promise<void> {
     entry.logStream?.destroy();
-    const task = this.opts.docker.getTask(taskId) as unknown as { logs(opts: object): Promise<Readable> };
-    // Since a little before now: an adopted task (a daemon restart) has older output in the log already.
-    const stream = await task.logs({ follow: true, stdout: true, stderr: true, since: Math.floor(Date.now() / 1000) - 10 });
-    const out = new PassThrough();
-    const err = new PassThrough();
-    this.opts.docker.modem.demuxStream(stream, out, err);
-    stream.on('end', () => (out.end(), err.end()));
-    stream.on('error', () => undefined);
-    entry.logs.attach(out);
-    entry.logs.attach(err);
-    entry.logStream = stream;
+    entry.logStream = await followTaskLogs(this.opts.docker, taskId, entry.logs);
   }
 
   /**
