@@ -14,7 +14,7 @@ import { DockerDriver } from '../docker/driver.js';
 import { releaseImage, releaseImageRef } from './release-image.js';
 import { TASK_LABEL, constraintsFor, serviceName, serviceSpec } from './service-spec.js';
 import { followTaskLogs } from './task-logs.js';
-import { awaitGone, awaitSlot, oomKilled, runningTasks, type FailedTask, type TaskView } from './tasks.js';
+import { awaitEnded, awaitSlot, oomKilled, runningTasks, type FailedTask, type TaskView } from './tasks.js';
 
 export interface SwarmDriverOptions {
   /** The Swarm manager's engine (the server's own). */
@@ -197,22 +197,28 @@ export class SwarmDriver implements Driver {
     await new Promise((r) => setImmediate(r));
     const others = [...this.tracked.values()].filter((t) => t.service === entry.service && !t.stopping);
     const left = others.length;
+    // Swarm stops a task with the service's grace (and the drain wrapper's DRAIN_S first), whatever this stop asked.
+    const waitMs = Math.max(opts.graceMs ?? DEFAULT_GRACE_MS, this.opts.stopGraceMs ?? DEFAULT_GRACE_MS) + 10_000;
     await this.serialized(entry.service, async () => {
       if (left === 0) {
+        const serviceId = (await this.inspectService(entry.service))?.ID;
         await this.opts.docker
           .getService(entry.service)
           .remove()
           .catch((err: { statusCode?: number }) => {
             if (err.statusCode !== 404) throw err;
           });
-        await awaitGone(this.opts.docker, entry.service, (opts.graceMs ?? DEFAULT_GRACE_MS) + 10_000);
+        if (serviceId) await awaitEnded(this.opts.docker, { serviceId }, waitMs);
         this.log(`${entry.service}: service removed`);
-      } else if (others.some((t) => t.slot > entry.slot) && (await this.stopTask(entry, opts.graceMs ?? DEFAULT_GRACE_MS))) {
+        return;
+      }
+      if (others.some((t) => t.slot > entry.slot) && (await this.stopTask(entry, opts.graceMs ?? DEFAULT_GRACE_MS))) {
         // Not the highest slot: scaling down would take another instance's task, so this one's
         // container stops and Swarm starts a fresh task in its slot (a restart's replacement).
       } else {
         await this.setReplicas(entry.service, left);
       }
+      if (entry.taskId) await awaitEnded(this.opts.docker, { taskId: entry.taskId }, waitMs);
     });
     this.tracked.delete(id);
     this.listeners.clear(id);

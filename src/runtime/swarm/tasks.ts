@@ -134,12 +134,21 @@ export async function oomKilled(engine: Docker, taskId: string, ms = 2000): Prom
   }
 }
 
-/** Waits (at most `ms`) until a removed service has no task left: its containers are gone. */
-export async function awaitGone(docker: Docker, service: string, ms: number): Promise<void> {
+/** Task states after which its container has stopped (and its published port is free). */
+const ENDED = new Set(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
+
+/**
+ * Waits (at most `ms`) until tasks ended: every task of a service (by ID: a
+ * removed service's name no longer finds its tasks, which linger until they
+ * stopped), or one task. Ended means its container stopped, or it is gone.
+ */
+export async function awaitEnded(docker: Docker, which: { serviceId: string } | { taskId: string }, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    const tasks = await docker.listTasks({ filters: { service: [service] } }).catch(() => []);
-    if (!tasks.length) return;
+    const tasks = (await docker.listTasks('taskId' in which ? { filters: { id: [which.taskId] } } : {}).catch(() => undefined)) as
+      Array<RawTask & { ServiceID?: string }> | undefined;
+    const mine = tasks?.filter((t) => ('taskId' in which ? t.ID === which.taskId : t.ServiceID === which.serviceId));
+    if (mine?.every((t) => ENDED.has(t.Status?.State ?? ''))) return;
     await new Promise((r) => setTimeout(r, 250));
   }
 }
