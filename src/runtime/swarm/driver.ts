@@ -407,7 +407,7 @@ export class SwarmDriver implements Driver {
 
   /**
    * An instance's task ended: its exit is reported, and why when its node's
-   * engine knows — Swarm's task status says only "non-zero exit (137)", the
+   * engine knows — Swarm's task status carries the exit code (137), not why; the
    * task's container on its node says whether the kernel killed it at its
    * memory limit (State.OOMKilled), as the docker driver's `oom` event does.
    */
