@@ -20,8 +20,11 @@ export interface SwarmDriverOptions {
   /** The Swarm manager's engine (the server's own). */
   docker: Docker;
   home: string;
-  /** `HOST:PORT` of the registry the nodes pull release images from; without it no app runs here. */
-  registry?: string;
+  /**
+   * `HOST:PORT` of the registry the nodes pull release images from (or where
+   * to find it when asked: the one `registry:start` runs); without one no app runs here.
+   */
+  registry?: string | (() => string | undefined);
   extraCaBundle?: string;
   log?: (msg: string) => void;
   /** A node's own engine by Swarm node ID (the hosts registry's credentials): `enter` and logs go there. */
@@ -111,11 +114,11 @@ export class SwarmDriver implements Driver {
     const id = instanceId(spec);
     if (this.tracked.has(id))
       throw new SlipwayError('instance_exists', `${id} is already running`, { status: 409, hint: `stop ${id} first` });
-    const registry = this.opts.registry;
+    const registry = this.registry();
     if (!registry)
       throw new SlipwayError('registry_missing', `${spec.app} runs on the swarm driver, but this server has no registry for its images`, {
         status: 422,
-        hint: 'start the server with --registry HOST:PORT (a registry every host can pull from)',
+        hint: 'start the server with --registry HOST:PORT (a registry every host can pull from), or run `slipway registry:start`',
       });
     const user = guestUser(this.opts.home, spec.app, spec.user);
     const image = await this.imageOf(spec, registry, user);
@@ -263,9 +266,10 @@ export class SwarmDriver implements Driver {
   async removeRelease(app: string, release: number, opts: { keepImages?: string[] } = {}): Promise<void> {
     await this.local.removeRelease(app, release, opts);
     // The tag only: a later release (a rollback) may run from the same image under its own tag.
-    if (this.opts.registry)
+    const registry = this.registry();
+    if (registry)
       await this.opts.docker
-        .getImage(releaseImageRef(this.opts.registry, app, release))
+        .getImage(releaseImageRef(registry, app, release))
         .remove()
         .catch(() => undefined);
   }
@@ -295,6 +299,11 @@ export class SwarmDriver implements Driver {
     }
     this.tracked.clear();
     await this.local.shutdown();
+  }
+
+  private registry(): string | undefined {
+    const r = this.opts.registry;
+    return typeof r === 'function' ? r() : r;
   }
 
   private engineOf(nodeId: string | undefined): Docker | undefined {
