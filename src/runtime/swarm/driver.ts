@@ -6,14 +6,15 @@ import { SlipwayError } from '../../errors.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { instanceId } from '../command.js';
 import { isPortOpen } from '../ports.js';
-import { LABEL, homeId } from '../../docker/labels.js';
+import { homeId } from '../../docker/labels.js';
 import { DEFAULT_LIMITS, guestUser } from '../../docker/guest.js';
 import { requireEngine } from '../../docker/engine.js';
 import { execInContainer } from '../docker/exec.js';
 import { DockerDriver } from '../docker/driver.js';
-import { releaseImage, releaseImageRef } from './release-image.js';
+import { ReleaseImages, releaseImageRef } from './release-image.js';
 import { TASK_LABEL, constraintsFor, serviceName, serviceSpec } from './service-spec.js';
 import { followTaskLogs } from './task-logs.js';
+import { inspectService, removeAppServices, removeService, setReplicas } from './services.js';
 import { awaitEnded, awaitSlot, oomKilled, runningTasks, type FailedTask, type TaskView } from './tasks.js';
 
 export interface SwarmDriverOptions {
@@ -70,7 +71,7 @@ export class SwarmDriver implements Driver {
   readonly name = 'swarm';
   private readonly tracked = new Map<string, Tracked>();
   private readonly listeners: ExitListeners;
-  private readonly images = new Map<string, Promise<string>>();
+  private readonly images = new ReleaseImages();
   /** Service updates one at a time per service: scale-ups of web.1, web.2 … must not race. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly log: (msg: string) => void;
@@ -148,7 +149,7 @@ export class SwarmDriver implements Driver {
     this.tracked.set(id, entry);
     try {
       await this.serialized(service, async () => {
-        const existing = await this.inspectService(service);
+        const existing = await inspectService(this.opts.docker, service);
         if (!existing) {
           const constraints = await constraintsFor(this.opts.docker, spec);
           await this.opts.docker.createService(
@@ -164,7 +165,7 @@ export class SwarmDriver implements Driver {
           );
           this.log(`${service}: service created (${image}${constraints.length ? `, ${constraints.join(', ')}` : ''})`);
         } else if ((existing.Spec?.Mode?.Replicated?.Replicas ?? 0) < spec.index) {
-          await this.setReplicas(service, spec.index);
+          await setReplicas(this.opts.docker, service, spec.index);
         }
       });
       const task = await awaitSlot(this.opts.docker, {
@@ -204,14 +205,7 @@ export class SwarmDriver implements Driver {
     const waitMs = Math.max(opts.graceMs ?? DEFAULT_GRACE_MS, this.opts.stopGraceMs ?? DEFAULT_GRACE_MS) + 10_000;
     await this.serialized(entry.service, async () => {
       if (left === 0) {
-        const serviceId = (await this.inspectService(entry.service))?.ID;
-        await this.opts.docker
-          .getService(entry.service)
-          .remove()
-          .catch((err: { statusCode?: number }) => {
-            if (err.statusCode !== 404) throw err;
-          });
-        if (serviceId) await awaitEnded(this.opts.docker, { serviceId }, waitMs);
+        await removeService(this.opts.docker, entry.service, waitMs);
         this.log(`${entry.service}: service removed`);
         return;
       }
@@ -219,7 +213,7 @@ export class SwarmDriver implements Driver {
         // Not the highest slot: scaling down would take another instance's task, so this one's
         // container stops and Swarm starts a fresh task in its slot (a restart's replacement).
       } else {
-        await this.setReplicas(entry.service, left);
+        await setReplicas(this.opts.docker, entry.service, left);
       }
       if (entry.taskId) await awaitEnded(this.opts.docker, { taskId: entry.taskId }, waitMs);
     });
@@ -276,17 +270,7 @@ export class SwarmDriver implements Driver {
 
   async removeApp(app: string): Promise<void> {
     for (const i of this.instances(app)) await this.stop(i.id, { graceMs: 1000 });
-    const services = await this.opts.docker.listServices({ filters: { label: [`${LABEL.home}=${this.home}`, `${LABEL.app}=${app}`] } });
-    for (const s of services)
-      await this.opts.docker
-        .getService(s.ID)
-        .remove()
-        .catch(() => undefined);
-    for (const image of await this.opts.docker.listImages({ filters: { label: [`${LABEL.home}=${this.home}`, `${LABEL.app}=${app}`] } }))
-      await this.opts.docker
-        .getImage(image.Id)
-        .remove({ force: true })
-        .catch(() => undefined);
+    await removeAppServices(this.opts.docker, this.home, app);
     await this.local.removeApp(app);
   }
 
@@ -311,43 +295,9 @@ export class SwarmDriver implements Driver {
   }
 
   private imageOf(spec: InstanceSpec, registry: string, user: { uid: number; gid: number }): Promise<string> {
-    const key = `${spec.app}|${spec.release}`;
-    let image = this.images.get(key);
-    if (!image) {
-      image = releaseImage({
-        docker: this.opts.docker,
-        registry,
-        app: spec.app,
-        release: spec.release,
-        releaseDir: spec.releaseDir,
-        image: spec.image,
-        user,
-        home: this.home,
-        log: (l) => this.log(`${spec.app} v${spec.release}: ${l}`),
-      });
-      this.images.set(key, image);
-      image.catch(() => this.images.delete(key));
-    }
-    return image;
-  }
-
-  private async inspectService(name: string): Promise<Docker.Service | undefined> {
-    return (await this.opts.docker
-      .getService(name)
-      .inspect()
-      .catch((err: { statusCode?: number }) => {
-        if (err.statusCode === 404) return undefined;
-        throw err;
-      })) as Docker.Service | undefined;
-  }
-
-  private async setReplicas(service: string, replicas: number): Promise<void> {
-    const current = await this.inspectService(service);
-    if (!current) return;
-    const spec = current.Spec as Docker.ServiceSpec & { Mode: { Replicated: { Replicas: number } } };
-    await this.opts.docker
-      .getService(service)
-      .update({ ...spec, version: current.Version!.Index, Mode: { Replicated: { Replicas: replicas } } });
+    const { app, release, releaseDir, image } = spec;
+    const log = (l: string) => this.log(`${app} v${release}: ${l}`);
+    return this.images.of({ docker: this.opts.docker, registry, app, release, releaseDir, image, user, home: this.home, log });
   }
 
   private serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
