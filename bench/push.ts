@@ -5,6 +5,7 @@
 //
 //   npx tsx bench/push.ts [--runs 5]
 //   npx tsx bench/push.ts --big [--big-mb 50] [--runs 5]   (a large push: transport only)
+//   npx tsx bench/push.ts --swarm [--runs 3]   (web=3 on a 3-node test Swarm vs. the docker driver)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,8 @@ import { STACK_IMAGE, connectEngine, requireEngine } from '../src/docker/engine.
 import { homeId } from '../src/docker/labels.js';
 import { removeFromEngine } from '../test/support/engine-cleanup.js';
 import { measureBigPush } from './lib/big-push.js';
+import { measureSwarmPush } from './lib/swarm-push.js';
+import { clusterMissing } from '../test/support/swarm-cluster.js';
 import { pushUntilServed, timedPush } from './lib/measure.js';
 import { ThrowawaySshd } from './lib/sshd.js';
 import { ratio, summarize, type Summary } from './lib/stats.js';
@@ -47,6 +50,8 @@ interface Args {
   runs: number;
   /** `--big`: megabytes of the large-push series instead of the deploy series (`--big-mb`, default 50). */
   bigMb?: number;
+  /** `--swarm`: the swarm series (lib/swarm-push.ts) instead of the deploy series. */
+  swarm: boolean;
 }
 
 function parseCli(): Args {
@@ -55,13 +60,15 @@ function parseCli(): Args {
       runs: { type: 'string', default: '5' },
       big: { type: 'boolean', default: false },
       'big-mb': { type: 'string', default: '50' },
+      swarm: { type: 'boolean', default: false },
     },
   });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got "${values.runs}"`);
   const bigMb = Number(values['big-mb']);
   if (!Number.isInteger(bigMb) || bigMb < 1) throw new Error(`--big-mb must be a positive integer, got "${values['big-mb']}"`);
-  return { runs, bigMb: values.big ? bigMb : undefined };
+  if (values.big && values.swarm) throw new Error('--big and --swarm are two separate runs: pick one');
+  return { runs, bigMb: values.big ? bigMb : undefined, swarm: values.swarm === true };
 }
 
 /** Temp paths to delete at the end, whatever happens. */
@@ -223,10 +230,29 @@ async function assertDocker(): Promise<void> {
     });
 }
 
+/** `--swarm`: its own rig (a test Swarm and two servers), torn down by measureSwarmPush whatever happens. */
+async function swarmMain(runs: number): Promise<number> {
+  try {
+    const results = await measureSwarmPush({ mustCli, progress }, runs);
+    const out = { bench: 'push', series: 'swarm', runs, machine: { cpus: os.cpus().length, node: process.version }, results };
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    return 0;
+  } catch (err) {
+    process.stderr.write(`bench: failed: ${(err as Error).stack ?? err}\n`);
+    return 1;
+  }
+}
+
 async function main(): Promise<number> {
   let args: Args;
   try {
     args = parseCli();
+    if (args.swarm) {
+      const why = clusterMissing();
+      if (why) throw new Error(why);
+      await assertDocker();
+      return await swarmMain(args.runs);
+    }
     ThrowawaySshd.assertInstalled();
     if (args.bigMb === undefined) await assertDocker();
   } catch (err) {

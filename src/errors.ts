@@ -101,6 +101,7 @@ export type ErrorCode =
   | 'not_taggable'
   | 'stack_missing'
   | 'registry_missing'
+  | 'registry_unavailable'
   | 'registry_push_failed'
   | 'swarm_missing'
   | 'stack_build_failed'

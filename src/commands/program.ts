@@ -12,6 +12,7 @@ import { registerConfig } from './config.js';
 import { registerDeploys } from './deploys.js';
 import { registerDomains } from './domains.js';
 import { registerHosts } from './hosts.js';
+import { registerRegistry } from './registry.js';
 import { registerLogs } from './logs.js';
 import { registerProjects } from './projects.js';
 import { registerPs } from './ps.js';
@@ -56,6 +57,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerAccess(program, ctx);
   registerAudit(program, ctx);
   registerHosts(program, ctx);
+  registerRegistry(program, ctx);
   registerVendors(program, ctx);
   for (const c of program.commands)
     c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });

@@ -41,6 +41,7 @@ import { recoverJobs, restoreApps } from './boot.js';
 import { hostEngine } from '../hosts/membership.js';
 import { routeTo } from '../pipeline/formation.js';
 import { managerState, serverManager } from '../hosts/swarm.js';
+import { runningRegistry } from '../hosts/registry.js';
 import { SERVER_DEFAULTS } from './defaults.js';
 import { settingsOf } from '../apps/settings.js';
 import { removeLeftovers } from './leftovers.js';
@@ -190,7 +191,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     extraCaBundle: opts.extraCaBundle,
     guests: guestHost,
     swarm: {
-      registry: opts.registry,
+      // Without --registry: the one `registry:start` runs on this machine, while it runs.
+      registry: opts.registry ?? (() => runningRegistry(layout.home)?.address),
       stopGraceMs: settings.stopGraceMs,
       // A task's node is reached through the hosts registry's engine address and sealed credentials.
       nodeEngine: (nodeId) => {

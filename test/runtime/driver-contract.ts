@@ -4,7 +4,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import type { Driver, ExecRequest, GuestUser, InstanceSpec, Limits } from '../../src/runtime/driver.js';
+import type { Driver, ExecRequest, GuestUser, Instance, InstanceSpec, Limits } from '../../src/runtime/driver.js';
 import { isPortOpen } from '../../src/runtime/ports.js';
 import { waitForHttp } from '../../src/router/health.js';
 import { requires, type Need } from '../support/requires.js';
@@ -25,6 +25,18 @@ export interface DriverUnderTest {
   needs: Need[];
   /** Drops what the suite may have left in the runtime (containers), after `shutdown`. */
   cleanup?(home: string): Promise<void>;
+  /**
+   * Readies what the driver's first start of the release needs and makes once
+   * per release (the swarm driver: its image, pushed and pulled by every node),
+   * under the suite's setup time, so each test's time is the driver's own.
+   */
+  prepare?(release: { home: string; app: string; release: number; releaseDir: string; user: GuestUser }): Promise<void>;
+  /**
+   * A crashed instance comes back as a new process wherever the runtime puts
+   * it (a Swarm task on any node, at the port Swarm gave it there), so after a
+   * restart it answers at its new address; otherwise it keeps its port.
+   */
+  movesOnRestart?: boolean;
 }
 
 /** The app: answers with what it sees of its guest, logs each request, crashes or leaves on request. */
@@ -46,17 +58,23 @@ process.on('SIGTERM', () => {
 });
 `;
 
-/** Grows by 16 MiB every 50 ms until its memory limit stops it. */
-const HOG = `node -e "const a = []; setInterval(() => a.push(Buffer.alloc(16 << 20, 1)), 50)"`;
+/**
+ * Runs for 3 s (long enough for any driver to see it running), then grows by
+ * 16 MiB every 50 ms until its memory limit stops it.
+ */
+const HOG = `node -e "const a = []; setTimeout(() => setInterval(() => a.push(Buffer.alloc(16 << 20, 1)), 50), 3000)"`;
 
 /** An unallocated uid (the allocator hands out 70000…), so the guest's user is provably the one asked for. */
 const USER: GuestUser = { uid: 64123, gid: 64123 };
 const LIMITS: Limits = { memoryMb: 96, cpuShares: 512, pids: 128 };
 
-function getJson(port: number, urlPath = '/'): Promise<Record<string, unknown>> {
+/** Where an instance answers, as the router and health checks reach it (src/pipeline/formation.ts): its host, else this machine. */
+const at = (i: Instance) => ({ host: i.host ?? '127.0.0.1', port: i.port! });
+
+function getJson(i: Instance, urlPath = '/'): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+      .get({ ...at(i), path: urlPath, agent: false }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
@@ -102,7 +120,9 @@ export function driverContract(name: string, under: DriverUnderTest): void {
     const running = (id: string) => driver.instances(APP).find((i) => i.id === id);
     const logText = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
 
-    before(async () => {
+    before(async function () {
+      // A release prepared per driver (an image pushed to a registry and pulled by each node) takes longer than a test.
+      if (under.prepare) this.timeout(600_000);
       home = fs.mkdtempSync(path.join(os.tmpdir(), `slipway-contract-${name}-`));
       fs.chmodSync(home, 0o755);
       releaseDir = path.join(home, 'apps', APP, 'releases', 'v1');
@@ -112,6 +132,7 @@ export function driverContract(name: string, under: DriverUnderTest): void {
       fs.mkdirSync(dataDir, { recursive: true });
       fs.writeFileSync(path.join(releaseDir, 'server.js'), SERVER);
       driver = await under.create(home);
+      await under.prepare?.({ home, app: APP, release: 1, releaseDir, user: USER });
     });
 
     after(async () => {
@@ -125,8 +146,8 @@ export function driverContract(name: string, under: DriverUnderTest): void {
       const inst = await driver.start(spec());
       expect(inst).to.include({ id: `${APP}.v1.web.1`, app: APP, release: 1, type: 'web', index: 1 });
       expect(inst.port).to.be.a('number');
-      await waitForHttp({ port: inst.port!, timeoutMs: 30_000 });
-      const seen = await getJson(inst.port!);
+      await waitForHttp({ ...at(inst), timeoutMs: 30_000 });
+      const seen = await getJson(inst);
       expect(seen).to.include({ cwd: '/app', home: '/app', dyno: 'web.1', custom: 'from-config', uid: USER.uid, gid: USER.gid });
       expect(seen.port).to.match(/^\d+$/);
       await until('state up', () => running(inst.id)?.state === 'up', 30_000);
@@ -134,8 +155,7 @@ export function driverContract(name: string, under: DriverUnderTest): void {
     });
 
     it("writes the app's output to its log, each line timestamped and tagged with its dyno", async () => {
-      const port = running(`${APP}.v1.web.1`)!.port!;
-      await getJson(port, '/');
+      await getJson(running(`${APP}.v1.web.1`)!, '/');
       const log = await until('log lines', () => /web\.1: request \/$/m.test(logText()) && logText(), 20_000);
       expect(log).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z web\.1: listening on \d+$/m);
     });
@@ -165,14 +185,14 @@ export function driverContract(name: string, under: DriverUnderTest): void {
       const before = running(`${APP}.v1.web.1`)!;
       const exits: Array<[number | null, string | undefined]> = [];
       const off = driver.onExit(before.id, (code) => exits.push([code, running(before.id)?.state]));
-      await getJson(before.port!, '/crash');
+      await getJson(before, '/crash');
       await until('exit reported', () => exits.length > 0, 30_000);
       off();
       expect(exits[0]).to.deep.equal([3, 'crashed']);
       const after = await until('restarted', () => running(before.id)?.restarts === before.restarts + 1 && running(before.id), 30_000);
-      expect(after.port).to.equal(before.port);
-      await waitForHttp({ port: after.port!, timeoutMs: 30_000 });
-      expect((await getJson(after.port!)).custom).to.equal('from-config');
+      if (!under.movesOnRestart) expect(after.port).to.equal(before.port);
+      await waitForHttp({ ...at(after), timeoutMs: 30_000 });
+      expect((await getJson(after)).custom).to.equal('from-config');
     });
 
     it('holds a process to its memory limit and says so (reason: memory)', async () => {
@@ -189,7 +209,7 @@ export function driverContract(name: string, under: DriverUnderTest): void {
       const inst = running(`${APP}.v1.web.1`)!;
       await driver.stop(inst.id, { graceMs: 10_000 });
       expect(running(inst.id)).to.equal(undefined);
-      expect(await isPortOpen(inst.port!, '127.0.0.1', 1000)).to.equal(false);
+      expect(await isPortOpen(at(inst).port, at(inst).host, 1000)).to.equal(false);
       expect(logText()).to.match(/web\.1: got SIGTERM$/m);
       await driver.stop(inst.id); // gone already: resolves
     });
@@ -197,10 +217,10 @@ export function driverContract(name: string, under: DriverUnderTest): void {
     if (under.removesApps) {
       it('removeApp drops everything of the app: its instances stop and leave the list', async () => {
         const inst = await driver.start(spec({ index: 2 }));
-        await waitForHttp({ port: inst.port!, timeoutMs: 30_000 });
+        await waitForHttp({ ...at(inst), timeoutMs: 30_000 });
         await driver.removeApp!(APP);
         expect(driver.instances(APP)).to.deep.equal([]);
-        expect(await isPortOpen(inst.port!, '127.0.0.1', 1000)).to.equal(false);
+        expect(await isPortOpen(at(inst).port, at(inst).host, 1000)).to.equal(false);
       });
     }
   });

@@ -1,26 +1,31 @@
 import type Docker from 'dockerode';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { LogWriter } from '../../logs/log-writer.js';
 import type { Driver, ExecRequest, Instance, InstanceSpec } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { instanceId } from '../command.js';
 import { isPortOpen } from '../ports.js';
-import { LABEL, homeId } from '../../docker/labels.js';
-import { guestUser } from '../../docker/guest.js';
+import { homeId } from '../../docker/labels.js';
+import { DEFAULT_LIMITS, guestUser } from '../../docker/guest.js';
 import { requireEngine } from '../../docker/engine.js';
 import { execInContainer } from '../docker/exec.js';
 import { DockerDriver } from '../docker/driver.js';
-import { releaseImage, releaseImageRef } from './release-image.js';
+import { ReleaseImages, releaseImageRef } from './release-image.js';
 import { TASK_LABEL, constraintsFor, serviceName, serviceSpec } from './service-spec.js';
-import { awaitGone, awaitSlot, runningTasks, type TaskView } from './tasks.js';
+import { followTaskLogs } from './task-logs.js';
+import { inspectService, removeAppServices, removeService, setReplicas } from './services.js';
+import { awaitEnded, awaitSlot, oomKilled, runningTasks, type FailedTask, type TaskView } from './tasks.js';
 
 export interface SwarmDriverOptions {
   /** The Swarm manager's engine (the server's own). */
   docker: Docker;
   home: string;
-  /** `HOST:PORT` of the registry the nodes pull release images from; without it no app runs here. */
-  registry?: string;
+  /**
+   * `HOST:PORT` of the registry the nodes pull release images from (or where
+   * to find it when asked: the one `registry:start` runs); without one no app runs here.
+   */
+  registry?: string | (() => string | undefined);
   extraCaBundle?: string;
   log?: (msg: string) => void;
   /** A node's own engine by Swarm node ID (the hosts registry's credentials): `enter` and logs go there. */
@@ -39,6 +44,8 @@ interface Tracked {
   instance: Instance;
   service: string;
   slot: number;
+  /** Its memory limit, for the R15 line when the kernel kills it there. */
+  memoryMb: number;
   taskId?: string;
   nodeId?: string;
   stopping?: boolean;
@@ -64,7 +71,7 @@ export class SwarmDriver implements Driver {
   readonly name = 'swarm';
   private readonly tracked = new Map<string, Tracked>();
   private readonly listeners: ExitListeners;
-  private readonly images = new Map<string, Promise<string>>();
+  private readonly images = new ReleaseImages();
   /** Service updates one at a time per service: scale-ups of web.1, web.2 … must not race. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly log: (msg: string) => void;
@@ -108,11 +115,11 @@ export class SwarmDriver implements Driver {
     const id = instanceId(spec);
     if (this.tracked.has(id))
       throw new SlipwayError('instance_exists', `${id} is already running`, { status: 409, hint: `stop ${id} first` });
-    const registry = this.opts.registry;
+    const registry = this.registry();
     if (!registry)
       throw new SlipwayError('registry_missing', `${spec.app} runs on the swarm driver, but this server has no registry for its images`, {
         status: 422,
-        hint: 'start the server with --registry HOST:PORT (a registry every host can pull from)',
+        hint: 'start the server with --registry HOST:PORT (a registry every host can pull from), or run `slipway registry:start`',
       });
     const user = guestUser(this.opts.home, spec.app, spec.user);
     const image = await this.imageOf(spec, registry, user);
@@ -127,6 +134,7 @@ export class SwarmDriver implements Driver {
       service,
       logs,
       slot: spec.index,
+      memoryMb: (spec.limits ?? DEFAULT_LIMITS).memoryMb,
       instance: {
         id,
         app: spec.app,
@@ -141,7 +149,7 @@ export class SwarmDriver implements Driver {
     this.tracked.set(id, entry);
     try {
       await this.serialized(service, async () => {
-        const existing = await this.inspectService(service);
+        const existing = await inspectService(this.opts.docker, service);
         if (!existing) {
           const constraints = await constraintsFor(this.opts.docker, spec);
           await this.opts.docker.createService(
@@ -157,7 +165,7 @@ export class SwarmDriver implements Driver {
           );
           this.log(`${service}: service created (${image}${constraints.length ? `, ${constraints.join(', ')}` : ''})`);
         } else if ((existing.Spec?.Mode?.Replicated?.Replicas ?? 0) < spec.index) {
-          await this.setReplicas(service, spec.index);
+          await setReplicas(this.opts.docker, service, spec.index);
         }
       });
       const task = await awaitSlot(this.opts.docker, {
@@ -193,22 +201,21 @@ export class SwarmDriver implements Driver {
     await new Promise((r) => setImmediate(r));
     const others = [...this.tracked.values()].filter((t) => t.service === entry.service && !t.stopping);
     const left = others.length;
+    // Swarm stops a task with the service's grace (and the drain wrapper's DRAIN_S first), whatever this stop asked.
+    const waitMs = Math.max(opts.graceMs ?? DEFAULT_GRACE_MS, this.opts.stopGraceMs ?? DEFAULT_GRACE_MS) + 10_000;
     await this.serialized(entry.service, async () => {
       if (left === 0) {
-        await this.opts.docker
-          .getService(entry.service)
-          .remove()
-          .catch((err: { statusCode?: number }) => {
-            if (err.statusCode !== 404) throw err;
-          });
-        await awaitGone(this.opts.docker, entry.service, (opts.graceMs ?? DEFAULT_GRACE_MS) + 10_000);
+        await removeService(this.opts.docker, entry.service, waitMs);
         this.log(`${entry.service}: service removed`);
-      } else if (others.some((t) => t.slot > entry.slot) && (await this.stopTask(entry, opts.graceMs ?? DEFAULT_GRACE_MS))) {
+        return;
+      }
+      if (others.some((t) => t.slot > entry.slot) && (await this.stopTask(entry, opts.graceMs ?? DEFAULT_GRACE_MS))) {
         // Not the highest slot: scaling down would take another instance's task, so this one's
         // container stops and Swarm starts a fresh task in its slot (a restart's replacement).
       } else {
-        await this.setReplicas(entry.service, left);
+        await setReplicas(this.opts.docker, entry.service, left);
       }
+      if (entry.taskId) await awaitEnded(this.opts.docker, { taskId: entry.taskId }, waitMs);
     });
     this.tracked.delete(id);
     this.listeners.clear(id);
@@ -253,26 +260,17 @@ export class SwarmDriver implements Driver {
   async removeRelease(app: string, release: number, opts: { keepImages?: string[] } = {}): Promise<void> {
     await this.local.removeRelease(app, release, opts);
     // The tag only: a later release (a rollback) may run from the same image under its own tag.
-    if (this.opts.registry)
+    const registry = this.registry();
+    if (registry)
       await this.opts.docker
-        .getImage(releaseImageRef(this.opts.registry, app, release))
+        .getImage(releaseImageRef(registry, app, release))
         .remove()
         .catch(() => undefined);
   }
 
   async removeApp(app: string): Promise<void> {
     for (const i of this.instances(app)) await this.stop(i.id, { graceMs: 1000 });
-    const services = await this.opts.docker.listServices({ filters: { label: [`${LABEL.home}=${this.home}`, `${LABEL.app}=${app}`] } });
-    for (const s of services)
-      await this.opts.docker
-        .getService(s.ID)
-        .remove()
-        .catch(() => undefined);
-    for (const image of await this.opts.docker.listImages({ filters: { label: [`${LABEL.home}=${this.home}`, `${LABEL.app}=${app}`] } }))
-      await this.opts.docker
-        .getImage(image.Id)
-        .remove({ force: true })
-        .catch(() => undefined);
+    await removeAppServices(this.opts.docker, this.home, app);
     await this.local.removeApp(app);
   }
 
@@ -287,48 +285,19 @@ export class SwarmDriver implements Driver {
     await this.local.shutdown();
   }
 
+  private registry(): string | undefined {
+    const r = this.opts.registry;
+    return typeof r === 'function' ? r() : r;
+  }
+
   private engineOf(nodeId: string | undefined): Docker | undefined {
     return nodeId ? this.opts.nodeEngine?.(nodeId) : undefined;
   }
 
   private imageOf(spec: InstanceSpec, registry: string, user: { uid: number; gid: number }): Promise<string> {
-    const key = `${spec.app}|${spec.release}`;
-    let image = this.images.get(key);
-    if (!image) {
-      image = releaseImage({
-        docker: this.opts.docker,
-        registry,
-        app: spec.app,
-        release: spec.release,
-        releaseDir: spec.releaseDir,
-        image: spec.image,
-        user,
-        home: this.home,
-        log: (l) => this.log(`${spec.app} v${spec.release}: ${l}`),
-      });
-      this.images.set(key, image);
-      image.catch(() => this.images.delete(key));
-    }
-    return image;
-  }
-
-  private async inspectService(name: string): Promise<Docker.Service | undefined> {
-    return (await this.opts.docker
-      .getService(name)
-      .inspect()
-      .catch((err: { statusCode?: number }) => {
-        if (err.statusCode === 404) return undefined;
-        throw err;
-      })) as Docker.Service | undefined;
-  }
-
-  private async setReplicas(service: string, replicas: number): Promise<void> {
-    const current = await this.inspectService(service);
-    if (!current) return;
-    const spec = current.Spec as Docker.ServiceSpec & { Mode: { Replicated: { Replicas: number } } };
-    await this.opts.docker
-      .getService(service)
-      .update({ ...spec, version: current.Version!.Index, Mode: { Replicated: { Replicas: replicas } } });
+    const { app, release, releaseDir, image } = spec;
+    const log = (l: string) => this.log(`${app} v${release}: ${l}`);
+    return this.images.of({ docker: this.opts.docker, registry, app, release, releaseDir, image, user, home: this.home, log });
   }
 
   private serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -354,20 +323,9 @@ export class SwarmDriver implements Driver {
     return true;
   }
 
-  /** The task's output, through the manager (Swarm gathers it from the task's node), into the app's log. */
   private async attachLogs(entry: Tracked, taskId: string): Promise<void> {
     entry.logStream?.destroy();
-    const task = this.opts.docker.getTask(taskId) as unknown as { logs(opts: object): Promise<Readable> };
-    // Since a little before now: an adopted task (a daemon restart) has older output in the log already.
-    const stream = await task.logs({ follow: true, stdout: true, stderr: true, since: Math.floor(Date.now() / 1000) - 10 });
-    const out = new PassThrough();
-    const err = new PassThrough();
-    this.opts.docker.modem.demuxStream(stream, out, err);
-    stream.on('end', () => (out.end(), err.end()));
-    stream.on('error', () => undefined);
-    entry.logs.attach(out);
-    entry.logs.attach(err);
-    entry.logStream = stream;
+    entry.logStream = await followTaskLogs(this.opts.docker, taskId, entry.logs);
   }
 
   /**
@@ -389,6 +347,7 @@ export class SwarmDriver implements Driver {
     this.follow(entry, task);
     entry.instance.restarts++;
     entry.instance.startedAt = Date.now();
+    entry.instance.reason = undefined;
     entry.instance.state = 'up';
     this.opts.onMoved?.(entry.instance.app);
   }
@@ -405,6 +364,22 @@ export class SwarmDriver implements Driver {
     entry.instance.port = task.port;
   }
 
+  /**
+   * An instance's task ended: its exit is reported, and why when its node's
+   * engine knows — Swarm's task status carries the exit code (137), not why; the
+   * task's container on its node says whether the kernel killed it at its
+   * memory limit (State.OOMKilled), as the docker driver's `oom` event does.
+   */
+  private async ended(entry: Tracked, failed: FailedTask | undefined): Promise<void> {
+    const engine = this.engineOf(entry.nodeId);
+    const oom = engine && entry.taskId ? await oomKilled(engine, entry.taskId) : false;
+    entry.instance.reason = oom ? 'memory' : undefined;
+    // Heroku's words, as under the docker driver, so people and log alerts that know them recognise it.
+    if (oom) entry.logs.note(`Error R15 (Memory quota vastly exceeded): killed at its ${entry.memoryMb} MB memory limit`);
+    if (failed?.exitCode !== undefined) entry.logs.note(`Task exited with status ${failed.exitCode}`);
+    this.listeners.emit(entry.instance.id, failed?.exitCode ?? null, null);
+  }
+
   /** Follows every instance to its slot's running task; a moved or lost one is re-routed. */
   private async poll(): Promise<void> {
     if (this.polling || !this.tracked.size) return;
@@ -418,22 +393,18 @@ export class SwarmDriver implements Driver {
           if (entry.service !== service || entry.stopping || !entry.taskId) continue;
           const task = running.find((t) => t.slot === entry.slot && (entry.instance.type !== 'web' || t.port));
           if (task && task.id === entry.taskId) continue;
-          if (!task) {
-            if (entry.instance.state === 'up') {
-              this.log(`${entry.instance.id} is not running on ${entry.instance.node} any more: out of the route until Swarm replaces it`);
-              entry.instance.state = 'crashed';
-              const code = failed.find((f) => f.id === entry.taskId)?.exitCode;
-              this.listeners.emit(entry.instance.id, code ?? null, null);
-              moved.add(entry.instance.app);
-            }
-            continue;
-          }
           if (entry.instance.state === 'up') {
-            // Swarm replaced the task before we saw the old one go: out of the route until the new one answers.
+            // Gone, or already replaced by Swarm before we saw it go: out of the route until a new task answers.
+            if (!task)
+              this.log(`${entry.instance.id} is not running on ${entry.instance.node} any more: out of the route until Swarm replaces it`);
             entry.instance.state = 'crashed';
             moved.add(entry.instance.app);
+            await this.ended(
+              entry,
+              failed.find((f) => f.id === entry.taskId),
+            );
           }
-          if (entry.checking !== task.id) void this.admit(entry, task);
+          if (task && entry.checking !== task.id) void this.admit(entry, task);
         }
       }
     } catch (err) {

@@ -78,6 +78,22 @@ export async function releaseImage(req: ReleaseImageRequest): Promise<string> {
   return ref;
 }
 
+/** Each release's image made once, however many of its instances start at the same time; a failed one is tried again. */
+export class ReleaseImages {
+  private readonly made = new Map<string, Promise<string>>();
+
+  of(req: ReleaseImageRequest): Promise<string> {
+    const key = `${req.app}|${req.release}`;
+    let image = this.made.get(key);
+    if (!image) {
+      image = releaseImage(req);
+      this.made.set(key, image);
+      image.catch(() => this.made.delete(key));
+    }
+    return image;
+  }
+}
+
 /** The release's files (paths, modes, contents, link targets), without `.git` and the per-release metadata file. */
 export async function contentHash(dir: string): Promise<string> {
   const hash = createHash('sha256');

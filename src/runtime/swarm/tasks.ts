@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { SlipwayError } from '../../errors.js';
 import { CONTAINER_PORT } from '../docker/container-spec.js';
+import { TASK_LABEL } from './service-spec.js';
 
 /** A task as the driver follows it: where it runs and the port Swarm published for it there. */
 export interface TaskView {
@@ -114,12 +115,40 @@ export async function awaitSlot(
   });
 }
 
-/** Waits (at most `ms`) until a removed service has no task left: its containers are gone. */
-export async function awaitGone(docker: Docker, service: string, ms: number): Promise<void> {
+/**
+ * Whether the kernel killed the task's container at its memory limit, as its
+ * node's engine recorded it; false when it cannot tell within `ms` (a node
+ * that stopped answering must not hold up following the other tasks).
+ */
+export async function oomKilled(engine: Docker, taskId: string, ms = 2000): Promise<boolean> {
+  const ask = async () => {
+    const [found] = await engine.listContainers({ all: true, filters: { label: [`${TASK_LABEL}=${taskId}`] } });
+    return found ? (await engine.getContainer(found.Id).inspect()).State?.OOMKilled === true : false;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([ask().catch(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Task states after which its container has stopped (and its published port is free). */
+const ENDED = new Set(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
+
+/**
+ * Waits (at most `ms`) until tasks ended: every task of a service (by ID: a
+ * removed service's name no longer finds its tasks, which linger until they
+ * stopped), or one task. Ended means its container stopped, or it is gone.
+ */
+export async function awaitEnded(docker: Docker, which: { serviceId: string } | { taskId: string }, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    const tasks = await docker.listTasks({ filters: { service: [service] } }).catch(() => []);
-    if (!tasks.length) return;
+    const tasks = (await docker.listTasks('taskId' in which ? { filters: { id: [which.taskId] } } : {}).catch(() => undefined)) as
+      Array<RawTask & { ServiceID?: string }> | undefined;
+    const mine = tasks?.filter((t) => ('taskId' in which ? t.ID === which.taskId : t.ServiceID === which.serviceId));
+    if (mine?.every((t) => ENDED.has(t.Status?.State ?? ''))) return;
     await new Promise((r) => setTimeout(r, 250));
   }
 }
