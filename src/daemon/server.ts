@@ -224,6 +224,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   drains.onEvent((e) => metrics.drainMessage(e.app, e.kind, e.lines));
   const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost, orphans, metrics, drains };
   router.onAccess = (entry) => drains.routerAccess(entry);
+  router.accessWanted = (app) => drains.hasDrains(app);
   metrics.setSources({
     instances: () => driver.instances().filter((i) => i.state === 'up'),
     certificates: () => store.certs.list().flatMap((c) => (c.notAfter == null ? [] : [{ app: c.appName, notAfter: c.notAfter }])),

@@ -120,6 +120,8 @@ export interface AccessSinkOptions {
   requests?: RequestRecorder;
   /** Read per line: the daemon sets the router's `onAccess` after the engine is created. */
   onAccess: () => ((entry: AccessEntry) => void) | undefined;
+  /** Read per line too: false when the app's router lines go nowhere (no entry is built). */
+  accessWanted: () => ((app: string) => boolean) | undefined;
   log: (msg: string) => void;
 }
 
@@ -131,7 +133,7 @@ export function handleAccessLine(text: string, opts: AccessSinkOptions): void {
   try {
     opts.requests?.request(line.app, line.method, line.status, line.seconds);
     const onAccess = line.relayed ? opts.onAccess() : undefined;
-    if (onAccess) onAccess(entryOf(line));
+    if (onAccess && opts.accessWanted()?.(line.app) !== false) onAccess(entryOf(line));
   } catch (err) {
     opts.log(`router: access line for ${line.app}: ${(err as Error).message}`);
   }

@@ -92,6 +92,7 @@ export class NginxRouter implements RouterEngine {
   private retireTimer?: NodeJS.Timeout;
   /** Told of each answer an app gave, from nginx's access log: its log drains get a router line. */
   onAccess?: (entry: AccessEntry) => void;
+  accessWanted?: (app: string) => boolean;
 
   /** Throws `nginx_missing` at once when nginx is not installed, so a server fails before it starts anything. */
   constructor(private readonly opts: NginxRouterOptions) {
@@ -489,6 +490,7 @@ export class NginxRouter implements RouterEngine {
       isRouted: (app: string) => this.table.has(app),
       requests: this.opts.requests,
       onAccess: () => this.onAccess,
+      accessWanted: () => this.accessWanted,
       log: this.log,
     };
     const follower = new AccessFileFollower(path.join(dir, ACCESS_FILE), (line) => handleAccessLine(line, sink), this.log, {
