@@ -6,7 +6,7 @@ import { SlipwayError } from '../../src/errors.js';
 import type { AccessEntry, Route } from '../../src/router/engine.js';
 import { NginxRouter } from '../../src/router/nginx.js';
 import { readTitle } from '../../src/router/nginx-procs.js';
-import { createRouter } from '../../src/router/select.js';
+import { createRouter, describeRouter } from '../../src/router/select.js';
 import {
   backendOf,
   echoOf,
@@ -342,6 +342,12 @@ describe('NginxRouter', function () {
   it('picks the engine by name', () => {
     expect(createRouter({ kind: 'builtin', home: stateDir, log: () => undefined }).name).to.equal('builtin');
     expect(createRouter({ kind: 'nginx', home: stateDir, log: () => undefined }).name).to.equal('nginx');
+    // auto: nginx when it is installed (it is, for this suite), the built-in router when it cannot be found.
+    expect(createRouter({ kind: 'auto', home: stateDir, log: () => undefined }).name).to.equal('nginx');
+    const missing = path.join(stateDir, 'no-nginx-here');
+    expect(createRouter({ kind: 'auto', home: stateDir, nginxBin: missing, log: () => undefined }).name).to.equal('builtin');
+    expect(describeRouter('builtin', 'auto')).to.equal('built-in (Node)   (--router auto: no nginx installed)');
+    expect(describeRouter('nginx', 'nginx')).to.equal('nginx');
     expect(() => createRouter({ kind: 'traefik' as never, home: stateDir, log: () => undefined })).to.throw(
       /unknown router engine "traefik"/,
     );
