@@ -8,8 +8,7 @@ import { SlipwayError } from '../errors.js';
 import { bindError, probeBind, WILDCARD_HOSTS } from '../listen.js';
 import type { AccessEntry, AcmeChallenge, AppCertificate, Backend, Route, RouterEngine } from './engine.js';
 import type { RequestRecorder } from '../metrics/platform-metrics.js';
-import { handleAccessLine } from './nginx-access.js';
-import { AccessFileFollower } from './nginx-access-file.js';
+import { ACCESS_FILE, NginxAccessLog } from './nginx-access-log.js';
 import { checkChallenge } from './acme-challenges.js';
 import { appFileName, checkRoute, connectionLimits, listenAddress, PROBE_HOST, renderApp, renderMain } from './nginx-config.js';
 import { findNginx, NginxMaster, stopStaleMaster, testConfig } from './nginx-process.js';
@@ -43,9 +42,6 @@ export interface NginxRouterOptions {
   /** The access file is rotated (renamed away, nginx reloaded) once it holds this much. Default 64 MB. */
   accessRotateBytes?: number;
 }
-
-/** nginx's access file, relative to its prefix (the state dir); rotated copies get a suffix. */
-const ACCESS_FILE = 'access.log';
 
 interface Listening {
   /** The first address; `address()` reports it. */
@@ -86,10 +82,7 @@ export class NginxRouter implements RouterEngine {
   /** Changes run one at a time: each one is a test, an install and a reload. */
   private queue: Promise<unknown> = Promise.resolve();
   /** Reads nginx's access lines, from `listen` to `close`. */
-  private access?: AccessFileFollower;
-  /** Set while a rotation of the access file waits for the workers that still write the old one. */
-  private rotating = false;
-  private retireTimer?: NodeJS.Timeout;
+  private access?: NginxAccessLog;
   /** Told of each answer an app gave, from nginx's access log: its log drains get a router line. */
   onAccess?: (entry: AccessEntry) => void;
   accessWanted?: (app: string) => boolean;
@@ -137,7 +130,23 @@ export class NginxRouter implements RouterEngine {
         const err = await probeBind(h, actualPort);
         if (err) throw bindError('the router', h, actualPort, err);
       }
-      this.access ??= this.followAccessFile();
+      this.access ??= new NginxAccessLog({
+        stateDir: dir,
+        sink: {
+          token: this.token,
+          isRouted: (app) => this.table.has(app),
+          requests: this.opts.requests,
+          onAccess: () => this.onAccess,
+          accessWanted: () => this.accessWanted,
+          log: this.log,
+        },
+        rotateAtBytes: this.opts.accessRotateBytes ?? 64 * 1024 * 1024,
+        serial: (fn) => this.serial(fn),
+        reload: () => this.apply(this.table, []),
+        workerPids: () => (this.master?.running && this.at ? workers(this.master.pid).map((w) => w.pid) : undefined),
+        maxDrainMs: this.proxyTimeoutS * 1000,
+        log: this.log,
+      });
       // Routes are not persisted here: the daemon sets every app's route again after boot.
       const gen = ++this.generation;
       this.writeConfig(this.configDir, this.table, gen, at);
@@ -295,10 +304,8 @@ export class NginxRouter implements RouterEngine {
     await this.master?.stop(this.opts.stopGraceMs ?? 5000);
     this.at = undefined;
     // nginx wrote its buffers as it quit: the last lines are read before the follower goes.
-    clearTimeout(this.retireTimer);
     this.access?.stop();
     this.access = undefined;
-    this.rotating = false;
     fs.rmSync(path.join(this.opts.stateDir, 'candidate'), { recursive: true, force: true });
   }
 
@@ -475,66 +482,6 @@ export class NginxRouter implements RouterEngine {
         accessLog: this.access !== undefined,
       }),
     );
-  }
-
-  /**
-   * Starts reading nginx's access file. Lines a previous daemon (or nginx)
-   * left in it were counted then or belong to counters that are gone: the
-   * file starts empty, as the metrics do.
-   */
-  private followAccessFile(): AccessFileFollower {
-    const dir = this.opts.stateDir;
-    for (const name of fs.readdirSync(dir)) if (name.startsWith(ACCESS_FILE)) fs.rmSync(path.join(dir, name), { force: true });
-    const sink = {
-      token: this.token,
-      isRouted: (app: string) => this.table.has(app),
-      requests: this.opts.requests,
-      onAccess: () => this.onAccess,
-      accessWanted: () => this.accessWanted,
-      log: this.log,
-    };
-    const follower = new AccessFileFollower(path.join(dir, ACCESS_FILE), (line) => handleAccessLine(line, sink), this.log, {
-      atBytes: this.opts.accessRotateBytes ?? 64 * 1024 * 1024,
-      run: () => void this.rotateAccessFile(),
-    });
-    follower.start();
-    return follower;
-  }
-
-  /**
-   * Keeps the access file from growing without bound: rename it away and
-   * reload, so the new workers open a new one (a reload is what every deploy
-   * does; USR1 would have the workers reopen the path themselves, which they
-   * cannot reach when they run unprivileged). The old workers may still log
-   * requests they finish: the old file is read until they are gone.
-   */
-  private async rotateAccessFile(): Promise<void> {
-    const master = this.master;
-    if (this.rotating || !master?.running || !this.at) return;
-    this.rotating = true;
-    const file = path.join(this.opts.stateDir, ACCESS_FILE);
-    const to = `${file}.${Date.now()}`;
-    const before = workers(master.pid).map((w) => w.pid);
-    const renamed = await this.serial(async () => {
-      fs.renameSync(file, to);
-      try {
-        await this.apply(this.table, []);
-        return true;
-      } catch (err) {
-        fs.renameSync(to, file);
-        this.log(`router: could not rotate nginx's access log: ${(err as Error).message}`);
-        return false;
-      }
-    }).catch(() => false);
-    if (!renamed) return void (this.rotating = false);
-    const deadline = Date.now() + (procAvailable() ? this.proxyTimeoutS * 1000 : 60_000);
-    const check = () => {
-      const writing = procAvailable() && before.some((pid) => fs.existsSync(`/proc/${pid}`));
-      if (writing && Date.now() < deadline) return void (this.retireTimer = setTimeout(check, 1000).unref());
-      this.access?.retire(to);
-      this.rotating = false;
-    };
-    check();
   }
 
   /** Backends nobody drained stay known for a while, not forever. */

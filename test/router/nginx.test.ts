@@ -325,6 +325,8 @@ describe('NginxRouter', function () {
       await until(() => accessFiles().join() === 'access.log', 'old access files deleted');
       expect(seen.length).to.equal(sent);
       expect(inode()).not.to.equal(first);
+      // Clients' addresses and query strings: for root only, the rotated file too.
+      expect(fs.statSync(path.join(dir, 'access.log')).mode & 0o777).to.equal(0o600);
       // A new daemon (a new engine on the same state dir) starts a fresh file and counts only its own requests.
       await small.close();
       seen.length = 0;
