@@ -10,6 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BuiltinRouter } from '../src/router/builtin.js';
 import { NginxRouter } from '../src/router/nginx.js';
+import { PlatformMetrics } from '../src/metrics/platform-metrics.js';
 import { findNginx } from '../src/router/nginx-process.js';
 import { startPlainNginx, startTinyApp, waitForBody } from './lib/proxy-targets.js';
 import { median } from './lib/stats.js';
@@ -118,8 +119,17 @@ async function main(): Promise<number> {
     const cert = selfSignedCertificate(stateDir, TLS_HOST);
     const certificates = [{ app: 'bench', chain: cert.chain, key: cert.key }];
 
+    // Both engines account for requests as in the daemon: metrics for every request, and
+    // drain lines asked for (the bench's app has no drain, the common case).
+    const metrics = new PlatformMetrics();
+    const account = (engine: BuiltinRouter | NginxRouter) => {
+      engine.onAccess = () => undefined;
+      engine.accessWanted = () => false;
+    };
+
     progress('starting the built-in router');
-    const builtin = new BuiltinRouter();
+    const builtin = new BuiltinRouter({ requests: metrics });
+    account(builtin);
     await builtin.listen(0, '127.0.0.1');
     stops.push(() => builtin.close());
     await builtin.listenTls(0, '127.0.0.1');
@@ -127,7 +137,8 @@ async function main(): Promise<number> {
     await builtin.setCertificates(certificates);
 
     progress('starting the nginx engine');
-    const engine = new NginxRouter({ stateDir, workerProcesses, log: (m) => progress(m) });
+    const engine = new NginxRouter({ stateDir, workerProcesses, log: (m) => progress(m), requests: metrics });
+    account(engine);
     await engine.listen(0, '127.0.0.1');
     stops.push(() => engine.close());
     await engine.listenTls(0, '127.0.0.1');
@@ -188,6 +199,7 @@ async function main(): Promise<number> {
       rounds: opts.rounds,
       load_average_1m: Math.round(os.loadavg()[0]! * 100) / 100,
       app: "node:http server answering 'ok', in its own process",
+      accounting: "both engines report every request to the daemon's metrics (PlatformMetrics), as in a server; the app has no drain",
       tls: `*_tls rows: HTTPS to ${TLS_HOST} (SNI) with one self-signed P-256 certificate, HTTP/1.1 keep-alive; ratios against plain_nginx_tls`,
       machine: {
         cpus: os.availableParallelism(),

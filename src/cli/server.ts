@@ -54,7 +54,7 @@ export function serverCommand(): Command {
         .argParser(int),
     )
     .addOption(
-      new Option('--router <engine>', 'router engine: builtin (Node) or nginx (needs nginx installed)')
+      new Option('--router <engine>', 'router engine: auto (nginx when installed, else builtin), builtin (Node) or nginx')
         .env('SLIPWAY_ROUTER')
         .choices(ROUTER_ENGINES)
         .default(D.router),

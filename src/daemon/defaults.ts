@@ -2,7 +2,7 @@ import { DEFAULT_MAX_UPLOAD_BYTES } from '../api/context.js';
 import { DEFAULT_EGRESS } from '../egress/index.js';
 import { DEFAULT_GUEST_UIDS } from '../guest/users.js';
 import { DEFAULT_RETRY } from '../notify/retry.js';
-import type { RouterKind } from '../router/select.js';
+import type { RouterSetting } from '../router/select.js';
 import type { DriverKind } from '../runtime/select.js';
 
 /**
@@ -22,7 +22,8 @@ export const SERVER_DEFAULTS = {
   domain: 'localhost',
   /** `--api-domain`: none, the API and git over HTTP answer on the HTTP port only. */
   apiDomain: undefined as string | undefined,
-  router: 'builtin' as RouterKind,
+  /** `auto`: nginx when it is installed, the built-in router otherwise. */
+  router: 'auto' as RouterSetting,
   driver: 'process' as DriverKind,
   /** Succeeded releases kept per app (`--keep-releases`); an app's `releases.keep` overrides it. */
   keepReleases: 5,

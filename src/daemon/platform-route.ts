@@ -59,6 +59,12 @@ export class PlatformRouter implements RouterEngine {
   set onAccess(fn: RouterEngine['onAccess']) {
     this.inner.onAccess = fn;
   }
+  get accessWanted(): RouterEngine['accessWanted'] {
+    return this.inner.accessWanted;
+  }
+  set accessWanted(fn: RouterEngine['accessWanted']) {
+    this.inner.accessWanted = fn;
+  }
 
   /** Routes the API domain to the API listener; call once it listens. */
   async routeApi(api: ApiBackend): Promise<void> {

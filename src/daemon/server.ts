@@ -24,7 +24,7 @@ import type { Services } from '../pipeline/context.js';
 import { stopInstances } from '../pipeline/formation.js';
 import { DeployQueue } from '../pipeline/queue.js';
 import { OneOffs } from '../pipeline/one-offs.js';
-import { createRouter, type RouterKind } from '../router/select.js';
+import { createRouter, describeRouter, type RouterSetting } from '../router/select.js';
 import { Orphans } from '../runtime/orphans.js';
 import { createRuntime, type DriverKind } from '../runtime/select.js';
 import { SecretBox } from '../secrets/box.js';
@@ -80,7 +80,7 @@ export interface ServerOptions {
   healthTimeoutMs?: number;
   stopGraceMs?: number;
   /** Router engine: the built-in Node proxy (default) or Slipway's own nginx. */
-  router?: RouterKind;
+  router?: RouterSetting;
   /** Runtime driver of apps without their own `driver` setting: embedded processes (default) or Docker containers. */
   driver?: DriverKind;
   /** `--registry HOST:PORT`: where swarm apps' release images are pushed and every host pulls them from. */
@@ -226,6 +226,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   drains.onEvent((e) => metrics.drainMessage(e.app, e.kind, e.lines));
   const services: Services = { store, layout, driver, router, settings, notifier, secrets, guests, guestHost, orphans, metrics, drains };
   router.onAccess = (entry) => drains.routerAccess(entry);
+  router.accessWanted = (app) => drains.hasDrains(app);
   metrics.setSources({
     instances: () => driver.instances().filter((i) => i.state === 'up'),
     certificates: () => store.certs.list().flatMap((c) => (c.notAfter == null ? [] : [{ app: c.appName, notAfter: c.notAfter }])),
@@ -372,6 +373,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   log(`       git over SSH   ssh://slipway@${settings.publicHost}:${opts.sshPort}/APP.git`);
   log(`       git over HTTP  http://${settings.publicHost}:${opts.httpPort}/git/APP.git   (API: /api/v1)`);
   log(`       apps           ${appUrl('APP', settings)}`);
+  log(`       router         ${describeRouter(router.name, opts.router ?? SERVER_DEFAULTS.router)}`);
   if (opts.routerTlsPort !== undefined && router.listenTls)
     log(`       apps over TLS  https://DOMAIN:${opts.routerTlsPort}/   (domains with a certificate: slipway certs:add)`);
   if (settings.apiUrl)

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { RequestStats } from './request-stats.js';
+import { RequestCounts } from './request-counts.js';
 import { treeUsage, type ProcessUsage } from './process-usage.js';
 
 /** An instance as the scrape sees it: app and process type are its only labels. */
@@ -23,9 +24,6 @@ export interface RequestRecorder {
   request(app: string, method: string | undefined, status: number, seconds: number): void;
 }
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-const statusClass = (s: number) => (s >= 100 && s < 600 ? `${Math.floor(s / 100)}xx` : 'other');
-
 /**
  * Every Prometheus series Slipway exports (`GET /metrics`), in one registry of
  * its own (no process-global state). Labels are app and process type names,
@@ -36,8 +34,7 @@ export class PlatformMetrics implements RequestRecorder {
   readonly registry = new Registry();
   /** The dashboard's last minutes of traffic per app. */
   readonly recent = new RequestStats();
-  private readonly requests: Counter<'app' | 'method' | 'status_class'>;
-  private readonly requestSeconds: Histogram<'app'>;
+  private readonly requests: RequestCounts;
   private readonly deploys: Counter<'app' | 'result'>;
   private readonly deploySeconds: Histogram<'app' | 'result'>;
   private readonly buildSeconds: Histogram<'app'>;
@@ -51,19 +48,7 @@ export class PlatformMetrics implements RequestRecorder {
 
   constructor() {
     const registers = [this.registry];
-    this.requests = new Counter({
-      name: 'slipway_router_requests_total',
-      help: 'Requests the router answered for each app, by method and status class',
-      labelNames: ['app', 'method', 'status_class'],
-      registers,
-    });
-    this.requestSeconds = new Histogram({
-      name: 'slipway_router_request_duration_seconds',
-      help: 'Time from the request reaching the router to its answer ending',
-      labelNames: ['app'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
+    this.requests = new RequestCounts(this.registry);
     this.deploys = new Counter({
       name: 'slipway_deploys_total',
       help: 'Deploy jobs (pushes, rollbacks, promotions, config releases) that ended, by result',
@@ -168,9 +153,7 @@ export class PlatformMetrics implements RequestRecorder {
   }
 
   request(app: string, method: string | undefined, status: number, seconds: number): void {
-    const m = method && METHODS.has(method) ? method : 'OTHER';
-    this.requests.inc({ app, method: m, status_class: statusClass(status) });
-    this.requestSeconds.observe({ app }, seconds);
+    this.requests.record(app, method, status, seconds);
     this.recent.record(app, status, seconds * 1000);
   }
 

@@ -12,6 +12,7 @@ import { SniTable } from './sni.js';
 import { ChallengeTable } from './acme-challenges.js';
 import { createTlsServer } from './tls-server.js';
 import { relayResponse } from './proxy-response.js';
+import { forward } from './forward.js';
 import { VerifyingAgent } from './verifying-agent.js';
 import type { RequestRecorder } from '../metrics/platform-metrics.js';
 
@@ -42,6 +43,7 @@ export class BuiltinRouter implements RouterEngine {
   serves?: (backendId: string) => boolean;
   owns?: (port: number, clientPort: number) => boolean;
   onAccess?: (entry: AccessEntry) => void;
+  accessWanted?: (app: string) => boolean;
   private readonly table = new RouteTable();
   private readonly inFlight = new InFlight();
   private readonly sockets = new Set<Socket | Duplex>();
@@ -59,18 +61,14 @@ export class BuiltinRouter implements RouterEngine {
   private tlsServer?: http2.Http2SecureServer;
   private tlsExtra?: ExtraListeners;
   private readonly challenges = new ChallengeTable();
-  /** The app each proxied request is for, so an answer the router refuses can name it. */
-  private readonly appOf = new WeakMap<http.IncomingMessage, string>();
 
   constructor(private readonly opts: BuiltinRouterOptions = {}) {
     this.log = opts.log ?? (() => undefined);
     this.sni = new SniTable(this.log);
     this.agent = new VerifyingAgent({ keepAlive: true }, this);
     this.oneShot = new VerifyingAgent({ keepAlive: false }, this);
-    // The router relays answers itself: http-proxy-3's passes throw (and kill the daemon) on
-    // answers an HTTP/2 client cannot be sent, such as an Upgrade header or status 600.
-    this.proxy = createProxyServer({ ws: true, proxyTimeout: opts.proxyTimeoutMs, selfHandleResponse: true });
-    this.proxy.on('proxyRes', (proxyRes, req, res) => this.relay(proxyRes, req, res as http.ServerResponse));
+    // Websockets only: plain requests go through forward() (forward.ts).
+    this.proxy = createProxyServer({ ws: true, proxyTimeout: opts.proxyTimeoutMs });
     // Every call passes its own error callback; this is the net for anything
     // emitted outside one, since an unhandled 'error' would kill the daemon.
     this.proxy.on('error', (err) => this.log(`router: proxy error: ${err.message}`));
@@ -221,8 +219,7 @@ export class BuiltinRouter implements RouterEngine {
     }
   }
 
-  private relay(proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
-    const app = this.appOf.get(req) ?? displayHost(req);
+  private relay(app: string, proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
     try {
       if (relayResponse(req, res, proxyRes)) return this.access(app, req, proxyRes);
       proxyRes.resume();
@@ -238,7 +235,7 @@ export class BuiltinRouter implements RouterEngine {
 
   /** Tells `onAccess` of a relayed answer; whatever it does, the request is done. */
   private access(app: string, req: http.IncomingMessage, proxyRes: http.IncomingMessage): void {
-    if (!this.onAccess) return;
+    if (!this.onAccess || this.accessWanted?.(app) === false) return;
     const length = Number(proxyRes.headers['content-length']);
     try {
       this.onAccess({
@@ -276,19 +273,32 @@ export class BuiltinRouter implements RouterEngine {
     } else if (tlsHost?.hstsMaxAge) res.setHeader('strict-transport-security', `max-age=${tlsHost.hstsMaxAge}`);
     const hit = this.table.lookup(hostOf(req), this.serves);
     if (!hit) return reply(res, 404, `No app is served at ${displayHost(req)}`);
-    this.count(hit.app, req, res);
-    if (!hit.backend) return reply(res, 502, `${hit.app} has no running web process`);
+    const app = hit.app;
+    const requests = this.opts.requests;
+    const start = requests ? performance.now() : 0;
     const backend = hit.backend;
+    let proxyReq: http.ClientRequest | undefined;
+    let inFlight = false;
+    // One listener for all the request's ends: 'close' fires once, whether the answer finished or the client went away.
+    res.on('close', () => {
+      if (proxyReq && !res.writableFinished) proxyReq.destroy();
+      if (inFlight) this.inFlight.end(backend!.id);
+      // Counted once its answer is over (sent, or cut off: then as the status it had).
+      requests?.request(app, req.method, res.statusCode, (performance.now() - start) / 1000);
+    });
+    if (!backend) return reply(res, 502, `${app} has no running web process`);
     this.setForwardedHeaders(req, hit.headers);
-    this.appOf.set(req, hit.app);
-    const end = this.inFlight.begin(backend.id);
-    // 'close' fires once whether the response finished or the client went away.
-    res.once('close', end);
-    this.proxy.web(req, res, { target: target(backend), agent: this.agent }, (err) => {
-      this.log(`router: ${hit.app} → ${backend.id}: ${describeError(err)}`);
-      if (!res.headersSent) reply(res, 502, `${hit.app} did not answer (${backend.id}: ${describeError(err)})`);
-      else res.destroy();
-      end();
+    this.inFlight.begin(backend.id);
+    inFlight = true;
+    proxyReq = forward(req, backend, this.agent, this.opts.proxyTimeoutMs, {
+      response: (proxyRes) => this.relay(app, proxyRes, req, res),
+      error: (err) => {
+        this.log(`router: ${app} → ${backend.id}: ${describeError(err)}`);
+        if (!res.headersSent) reply(res, 502, `${app} did not answer (${backend.id}: ${describeError(err)})`);
+        else res.destroy();
+        if (inFlight) this.inFlight.end(backend.id);
+        inFlight = false;
+      },
     });
   }
 
@@ -337,14 +347,6 @@ export class BuiltinRouter implements RouterEngine {
     const id = h['x-request-id'];
     if (typeof id !== 'string' || !/^[\w\-.:+=/]{1,200}$/.test(id)) h['x-request-id'] = randomUUID();
     for (const [name, value] of Object.entries(own)) h[name.toLowerCase()] = value;
-  }
-
-  /** Counts the request once its answer is over (sent, or cut off: then as the status it had). */
-  private count(app: string, req: http.IncomingMessage, res: http.ServerResponse): void {
-    const requests = this.opts.requests;
-    if (!requests) return;
-    const start = performance.now();
-    res.once('close', () => requests.request(app, req.method, res.statusCode, (performance.now() - start) / 1000));
   }
 
   private track(socket: Socket): void {

@@ -92,6 +92,8 @@ export interface RouterEngine {
   owns?: (port: number, clientPort: number) => boolean;
   /** Told of each answer relayed from an app (both engines; nginx through its access log): its log drains get a router line. */
   onAccess?: (entry: AccessEntry) => void;
+  /** Asked before an access entry is built: false when nobody wants the app's router lines (it has no drain). */
+  accessWanted?: (app: string) => boolean;
 }
 
 /** One request an app answered, as the router saw it: what a router line in the app's log drains says. */

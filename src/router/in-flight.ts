@@ -7,18 +7,16 @@ export class InFlight {
   private readonly counts = new Map<string, number>();
   private readonly waiters = new Set<() => void>();
 
-  /** Marks one request to `backendId` as started; call the returned function (once or more) when it ends. */
-  begin(backendId: string): () => void {
+  /** Marks one request to `backendId` as started; `end` it exactly once. */
+  begin(backendId: string): void {
     this.counts.set(backendId, (this.counts.get(backendId) ?? 0) + 1);
-    let ended = false;
-    return () => {
-      if (ended) return;
-      ended = true;
-      const left = (this.counts.get(backendId) ?? 1) - 1;
-      if (left > 0) this.counts.set(backendId, left);
-      else this.counts.delete(backendId);
-      for (const wake of [...this.waiters]) wake();
-    };
+  }
+
+  end(backendId: string): void {
+    const left = (this.counts.get(backendId) ?? 1) - 1;
+    if (left > 0) this.counts.set(backendId, left);
+    else this.counts.delete(backendId);
+    if (this.waiters.size) for (const wake of [...this.waiters]) wake();
   }
 
   count(backendId: string): number {

@@ -57,8 +57,8 @@ export interface AppConfig {
   tls?: AppTls;
   /** ACME challenges for the app's hosts, answered before the app. */
   challenges?: AcmeChallenge[];
-  /** The daemon's UDP port for access lines (nginx-access.ts); absent: the app's requests are not logged. */
-  accessPort?: number;
+  /** The access file, relative to nginx's prefix (nginx-access.ts); absent: the app's requests are not logged. */
+  accessFile?: string;
 }
 
 export interface AppTls {
@@ -350,8 +350,8 @@ ${challengesOf(redirected)}
 `
     : '';
   const logLines = (tls: boolean) =>
-    c.accessPort
-      ? `${appAccessLines(route.app, c.accessPort, { tls })
+    c.accessFile
+      ? `${appAccessLines(route.app, c.accessFile, { tls })
           .map((l) => `    ${l}\n`)
           .join('')}`
       : '';
@@ -388,7 +388,7 @@ ${snippet}`
   const proxy = `
     error_page 502 504 @slipway_down;
 
-    location / {${c.accessPort ? '\n        set $slipway_relayed 1;' : ''}
+    location / {${c.accessFile ? '\n        set $slipway_relayed 1;' : ''}
         proxy_pass http://${upstream};
         proxy_http_version 1.1;
         proxy_redirect off;
@@ -403,7 +403,7 @@ ${snippet}`
           .join('')}
     }
 
-    location @slipway_down {${c.accessPort ? '\n        set $slipway_relayed 0;' : ''}
+    location @slipway_down {${c.accessFile ? '\n        set $slipway_relayed 0;' : ''}
         ${TEXT}
         return 502 "${route.app} did not answer\\n";
     }

@@ -8,7 +8,7 @@ import { SlipwayError } from '../errors.js';
 import { bindError, probeBind, WILDCARD_HOSTS } from '../listen.js';
 import type { AccessEntry, AcmeChallenge, AppCertificate, Backend, Route, RouterEngine } from './engine.js';
 import type { RequestRecorder } from '../metrics/platform-metrics.js';
-import { NginxAccessListener } from './nginx-access.js';
+import { ACCESS_FILE, NginxAccessLog } from './nginx-access-log.js';
 import { checkChallenge } from './acme-challenges.js';
 import { appFileName, checkRoute, connectionLimits, listenAddress, PROBE_HOST, renderApp, renderMain } from './nginx-config.js';
 import { findNginx, NginxMaster, stopStaleMaster, testConfig } from './nginx-process.js';
@@ -39,6 +39,8 @@ export interface NginxRouterOptions {
   stopGraceMs?: number;
   /** Told of each request an app server answers (nginx's access log, nginx-access.ts), as the built-in engine does. */
   requests?: RequestRecorder;
+  /** The access file is rotated (renamed away, nginx reloaded) once it holds this much. Default 64 MB. */
+  accessRotateBytes?: number;
 }
 
 interface Listening {
@@ -79,10 +81,11 @@ export class NginxRouter implements RouterEngine {
   private closing = false;
   /** Changes run one at a time: each one is a test, an install and a reload. */
   private queue: Promise<unknown> = Promise.resolve();
-  /** Where nginx sends its access lines, from `listen` to `close`. */
-  private access?: NginxAccessListener;
+  /** Reads nginx's access lines, from `listen` to `close`. */
+  private access?: NginxAccessLog;
   /** Told of each answer an app gave, from nginx's access log: its log drains get a router line. */
   onAccess?: (entry: AccessEntry) => void;
+  accessWanted?: (app: string) => boolean;
 
   /** Throws `nginx_missing` at once when nginx is not installed, so a server fails before it starts anything. */
   constructor(private readonly opts: NginxRouterOptions) {
@@ -127,11 +130,21 @@ export class NginxRouter implements RouterEngine {
         const err = await probeBind(h, actualPort);
         if (err) throw bindError('the router', h, actualPort, err);
       }
-      this.access ??= await NginxAccessListener.start({
-        token: this.token,
-        isRouted: (app) => this.table.has(app),
-        requests: this.opts.requests,
-        onAccess: () => this.onAccess,
+      this.access ??= new NginxAccessLog({
+        stateDir: dir,
+        sink: {
+          token: this.token,
+          isRouted: (app) => this.table.has(app),
+          requests: this.opts.requests,
+          onAccess: () => this.onAccess,
+          accessWanted: () => this.accessWanted,
+          log: this.log,
+        },
+        rotateAtBytes: this.opts.accessRotateBytes ?? 64 * 1024 * 1024,
+        serial: (fn) => this.serial(fn),
+        reload: () => this.apply(this.table, []),
+        workerPids: () => (this.master?.running && this.at ? workers(this.master.pid).map((w) => w.pid) : undefined),
+        maxDrainMs: this.proxyTimeoutS * 1000,
         log: this.log,
       });
       // Routes are not persisted here: the daemon sets every app's route again after boot.
@@ -290,7 +303,8 @@ export class NginxRouter implements RouterEngine {
     await this.queue.catch(() => undefined);
     await this.master?.stop(this.opts.stopGraceMs ?? 5000);
     this.at = undefined;
-    await this.access?.close();
+    // nginx wrote its buffers as it quit: the last lines are read before the follower goes.
+    this.access?.stop();
     this.access = undefined;
     fs.rmSync(path.join(this.opts.stateDir, 'candidate'), { recursive: true, force: true });
   }
@@ -448,7 +462,7 @@ export class NginxRouter implements RouterEngine {
         snippet: this.opts.appSnippet?.(route),
         tls,
         challenges: own,
-        accessPort: this.access?.port,
+        accessFile: this.access ? ACCESS_FILE : undefined,
       });
       writeAtomic(path.join(apps, appFileName(route.app)), text);
     }

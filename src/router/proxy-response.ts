@@ -38,6 +38,25 @@ export function relayResponse(req: http.IncomingMessage, res: http.ServerRespons
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
   res.statusCode = status;
   if (!http2 && proxyRes.statusMessage) res.statusMessage = proxyRes.statusMessage;
-  proxyRes.pipe(res);
+  const length = Number(headers['content-length']);
+  if (length >= 0 && length <= SMALL_BODY) sendWhole(proxyRes, res);
+  else proxyRes.pipe(res);
   return true;
+}
+
+/** Answers up to this size are read whole and sent in one write with their headers (as nginx's proxy_buffering does). */
+const SMALL_BODY = 64 * 1024;
+
+/**
+ * A small answer of known length: headers and body leave in one write, not
+ * one for the headers and body, then another as the stream ends. An answer
+ * cut short by the backend cuts the client's too.
+ */
+function sendWhole(proxyRes: http.IncomingMessage, res: http.ServerResponse): void {
+  const chunks: Buffer[] = [];
+  proxyRes.on('data', (chunk: Buffer) => chunks.push(chunk));
+  proxyRes.on('end', () => res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+  proxyRes.on('close', () => {
+    if (!proxyRes.complete) res.destroy();
+  });
 }

@@ -32,7 +32,7 @@ describe('daemon/defaults', () => {
       httpPort: 7000,
       routerPort: 8000,
       domain: 'localhost',
-      router: 'builtin',
+      router: 'auto',
       driver: 'process',
       keepReleases: 5,
       keepBackups: 5,

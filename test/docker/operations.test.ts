@@ -344,7 +344,7 @@ describe('docker operations (real dockerd)', function () {
       await engine.close();
       const home = tmpdir('home');
       const r = spawnSync(BIN, ['server', '--driver', 'docker', '--ssh-port', '0', '--http-port', '0', '--router-port', '0'], {
-        env: { ...process.env, SLIPWAY_HOME: home, DOCKER_HOST: engine.dockerHost },
+        env: { ...process.env, SLIPWAY_HOME: home, DOCKER_HOST: engine.dockerHost, SLIPWAY_ROUTER: 'builtin' },
         encoding: 'utf8',
         timeout: 60_000,
       });

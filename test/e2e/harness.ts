@@ -98,6 +98,8 @@ export class TestServer {
       SLIPWAY_BIND: '127.0.0.1',
       SLIPWAY_HEALTH_TIMEOUT: '15',
       SLIPWAY_STOP_GRACE: '5',
+      // The default (auto) would pick nginx wherever it is installed: suites ask for it by name.
+      SLIPWAY_ROUTER: 'builtin',
       ...(fs.existsSync(CA) ? { SLIPWAY_EXTRA_CA_BUNDLE: CA } : {}),
       ...this.extraEnv,
     };

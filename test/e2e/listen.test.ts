@@ -103,6 +103,7 @@ describe('e2e: listening on IPv4 and IPv6', function () {
             SLIPWAY_ROUTER_TLS_PORT: String(await freePort()),
             SLIPWAY_PUBLIC_HOST: '127.0.0.1',
             SLIPWAY_BIND: '',
+            SLIPWAY_ROUTER: 'builtin',
           },
         });
         expect(r.status, which).to.equal(1);

@@ -82,7 +82,7 @@ describe('e2e: GET /metrics', function () {
   });
 });
 
-// nginx reports each request over its access log once the request is over: a scrape may come before the last lines.
+// nginx reports each request through its buffered access file, up to about a second after the request is over: the scrape polls.
 describe('e2e: GET /metrics with the nginx router', function () {
   this.timeout(300_000);
   requires('nginx');

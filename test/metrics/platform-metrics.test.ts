@@ -28,6 +28,13 @@ describe('metrics: the Prometheus registry', () => {
     has('slipway_router_requests_total{app="web-app",method="GET",status_class="2xx"} 1');
     has('slipway_router_requests_total{app="web-app",method="OTHER",status_class="5xx"} 1');
     has('slipway_router_request_duration_seconds_count{app="web-app"} 2');
+    // Buckets are cumulative, as Prometheus reads them: 0.01 s is in le=0.01, 0.2 s from le=0.25 on.
+    has('slipway_router_request_duration_seconds_bucket{le="0.005",app="web-app"} 0');
+    has('slipway_router_request_duration_seconds_bucket{le="0.01",app="web-app"} 1');
+    has('slipway_router_request_duration_seconds_bucket{le="0.1",app="web-app"} 1');
+    has('slipway_router_request_duration_seconds_bucket{le="0.25",app="web-app"} 2');
+    has('slipway_router_request_duration_seconds_bucket{le="+Inf",app="web-app"} 2');
+    has('slipway_router_request_duration_seconds_sum{app="web-app"} 0.21000000000000002');
     has('slipway_deploys_total{app="web-app",result="failed"} 1');
     has('slipway_deploys_total{app="web-app",result="succeeded"} 1');
     has('slipway_build_duration_seconds_count{app="web-app"} 1');
