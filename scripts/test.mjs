@@ -79,16 +79,6 @@ if (jobs === 1) {
  * alone at the tail; each file's report is printed whole when it ends.
  */
 async function lanes(list, n) {
-  // Longest first, so that no long file starts last: by the last run's times when this checkout has them
-  // (test-results/times.json), else engine files, then e2e, then by size.
-  const last = readTimes();
-  const weight = (f) => (f.includes('/test/docker/') ? 0 : f.includes('/test/e2e/') ? 1 : 2);
-  const known = (f) => last[path.relative(root, f)];
-  const queue = [...list].sort((a, b) =>
-    known(a) !== undefined && known(b) !== undefined
-      ? known(b) - known(a)
-      : weight(a) - weight(b) || fs.statSync(b).size - fs.statSync(a).size,
-  );
   // Files on the shared Docker engine run one at a time: they find (and clean up)
   // what they made by app labels, and two servers may both have an app "nodebox".
   // The Swarm test clusters run one at a time too (one bridge, one sweep of the host's
@@ -101,6 +91,17 @@ async function lanes(list, n) {
       if (/'swarm'/.test(needs)) locks.push('swarm');
       return [f, locks];
     }),
+  );
+  // Longest first, so that no long file starts last: by the last run's times when this checkout has them
+  // (test-results/times.json), else Swarm files, engine files, then e2e, then by size.
+  const last = readTimes();
+  // The Swarm files first: they are the longest, run one at a time, and beside anything else.
+  const weight = (f) => (locksOf.get(f).includes('swarm') ? -1 : f.includes('/test/docker/') ? 0 : f.includes('/test/e2e/') ? 1 : 2);
+  const known = (f) => last[path.relative(root, f)];
+  const queue = [...list].sort((a, b) =>
+    known(a) !== undefined && known(b) !== undefined
+      ? known(b) - known(a)
+      : weight(a) - weight(b) || fs.statSync(b).size - fs.statSync(a).size,
   );
   const held = new Set();
   const take = () => {
