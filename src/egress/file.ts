@@ -58,7 +58,8 @@ function openFailure(code: string | undefined): string {
   }
 }
 
-function kindOf(st: fs.Stats): string {
+/** What a file that is not a regular file is, for a refusal: "is a FIFO". */
+export function kindOf(st: fs.Stats): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isFIFO()) return 'a FIFO';
   if (st.isSocket()) return 'a socket';

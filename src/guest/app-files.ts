@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { kindOf } from '../egress/file.js';
 import { invalid } from '../errors.js';
 
 const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW } = fs.constants;
@@ -60,12 +61,4 @@ export function readAppFile(dir: string, name: string, maxBytes = APP_FILE_MAX_B
   } finally {
     fs.closeSync(fd);
   }
-}
-
-function kindOf(st: fs.Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
-  return 'not a regular file';
 }
