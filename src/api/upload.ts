@@ -158,6 +158,9 @@ function writeBody(
     function onClose() {
       if (!ended) stop(new SlipwayError('upload_interrupted', 'the upload ended before the whole body arrived', { hint: 'send it again' }));
     }
+    // A client that went away while the request waited (for the mkdir above, or a check
+    // before it) has already emitted 'close': without this the upload would wait forever.
+    if (body.destroyed && !body.readableEnded) return onClose();
     body.on('data', onData);
     body.once('end', onEnd);
     body.once('error', stop);

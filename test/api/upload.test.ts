@@ -117,6 +117,17 @@ describe('api/upload', () => {
     expect(fs.readdirSync(dir)).to.deep.equal([]);
   });
 
+  it('refuses, rather than waits forever for, an upload whose client went away before it was read', async () => {
+    const dir = tmp('uploads');
+    const body = new Readable({ read() {} });
+    body.push(Buffer.from([0x1f, 0x8b, 1, 2]));
+    body.destroy();
+    await new Promise((r) => setImmediate(r)); // its 'close' has been emitted, as when auth took a while
+    const err = await refusal(receiveUpload(body, { dir, prefix: 'x', maxBytes: 1000 }));
+    expect(err.message).to.match(/ended before the whole body arrived/);
+    expect(fs.readdirSync(dir)).to.deep.equal([]);
+  });
+
   it('accepts only tarball media types, saying what to send', () => {
     for (const t of ['application/gzip', 'application/octet-stream', 'application/x-gzip; charset=binary'])
       expect(() => checkMediaType(t)).to.not.throw();

@@ -97,10 +97,13 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
         });
       // The client went away (Ctrl-C on `logs -f`), or its access did: commands that run until interrupted stop.
       const gone = new AbortController();
-      reply.raw.on('close', () => {
+      const onGone = () => {
         gone.abort();
         if (!body.writableEnded) body.destroy();
-      });
+      };
+      // Closed while its token was checked: 'close' has already been emitted.
+      if (reply.raw.destroyed) onGone();
+      else reply.raw.on('close', onGone);
       let ended: string | undefined;
       const exit = (code: number) => {
         if (!body.writable) return;
