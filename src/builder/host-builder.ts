@@ -66,8 +66,7 @@ export class HostBuilder implements Builder {
     const w = this.warm.get(jobId);
     if (!w) return;
     this.warm.delete(jobId);
-    w.request.reject(new Error('the build did not run'));
-    await w.result.catch(() => undefined);
+    await endWarm(w, 'the build did not run');
   }
 
   async build(req: BuildRequest): Promise<BuildOutcome> {
@@ -92,14 +91,17 @@ export class HostBuilder implements Builder {
     await writeEnvDir(opts.envDir, opts.env);
     const ready = { ...opts, envDirReady: true };
     const fits = warm && req.user && warm.dirs === dirsOf({ ...opts, user: req.user });
-    if (warm && !fits) {
-      warm.request.reject(new Error('the build needs another guest'));
-      await warm.result.catch(() => undefined);
-    }
+    if (warm && !fits) await endWarm(warm, 'the build needs another guest');
     if (!this.guestHost || !req.user) return runBuildpacks(ready);
     const build = { app: req.app.name, jobId: req.jobId, user: req.user, guestHost: this.guestHost, opts: ready };
     return (await buildInGuest(build, fits ? warm : undefined)) ?? runBuildpacks({ ...ready, sandbox: await buildSandbox(build) });
   }
+}
+
+/** A warm runner told there is no request exits; its guest is gone once this resolves. */
+async function endWarm(w: WarmBuild, why: string): Promise<void> {
+  w.request.reject(new Error(why));
+  await w.result.catch(() => undefined);
 }
 
 const nodeInGuests = () => process.execPath.startsWith('/usr/');
@@ -122,8 +124,7 @@ function dirsOf(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' |
 async function buildInGuest(b: HostBuild, warm?: WarmBuild): Promise<BuildResult | undefined> {
   const { opts, user } = b;
   if (!nodeInGuests() || namesHostPaths(opts)) {
-    warm?.request.reject(new Error('the build cannot use one guest'));
-    await warm?.result.catch(() => undefined);
+    if (warm) await endWarm(warm, 'the build cannot use one guest');
     return undefined;
   }
   fs.mkdirSync(opts.workDir, { recursive: true });

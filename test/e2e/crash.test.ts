@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addBuildpack, appRepo, push, setMessage, ssh, sshKey, TestServer } from './harness.js';
 import { query } from './db.js';
-import { alive } from '../support/proc.js';
+import { alive, processesRunning } from '../support/proc.js';
 import { until } from '../support/wait.js';
 
 /**
@@ -30,12 +30,6 @@ const PHASES: Array<{ at: string; live: 'old' | 'new' }> = [
 ];
 
 const APP = 'crashy';
-
-/** Pids of live processes whose command line is exactly `argv`. */
-function processesRunning(argv: string[]): number[] {
-  const want = argv.join('\0') + '\0';
-  return procPids().filter((pid) => read(`/proc/${pid}/cmdline`) === want && alive(pid));
-}
 
 const procPids = () =>
   fs

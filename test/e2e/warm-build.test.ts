@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { appRepo, commitAll, eventually, push, setMessage, useServer } from './harness.js';
+import { appRepo, eventually, push, setMessage, useServer } from './harness.js';
 import { processesRunning } from '../support/proc.js';
 import { requires } from '../support/requires.js';
 
@@ -28,13 +28,18 @@ describe('e2e: the build guest starts with the deploy', function () {
     return dir ? fs.readdirSync(dir).filter((n) => n.includes('.build.')) : [];
   };
 
-  it('is up and waiting while an earlier stage runs, and the build then uses it', async () => {
-    expect(env.server.cli(['apps:create', 'warm']).code).to.equal(0);
+  /** A new app whose push runs `configure` (a `.slipway/configure` hook) before its build. */
+  function pushWithConfigure(app: string, configure: string) {
+    expect(env.server.cli(['apps:create', app]).code).to.equal(0);
     const repo = appRepo('procfile-hello');
     fs.mkdirSync(path.join(repo, '.slipway'));
-    fs.writeFileSync(path.join(repo, '.slipway', 'configure'), '#!/bin/sh\necho "configure hook: slow"\nsleep 4\n', { mode: 0o755 });
-    setMessage(repo, 'warm v1');
-    const pushing = push(repo, env.server.sshRemote('warm'), { sshCommand: env.key.sshCommand });
+    fs.writeFileSync(path.join(repo, '.slipway', 'configure'), `#!/bin/sh\n${configure}\n`, { mode: 0o755 });
+    setMessage(repo, `${app} v1`);
+    return { repo, pushing: push(repo, env.server.sshRemote(app), { sshCommand: env.key.sshCommand }) };
+  }
+
+  it('is up and waiting while an earlier stage runs, and the build then uses it', async () => {
+    const { pushing } = pushWithConfigure('warm', 'echo "configure hook: slow"\nsleep 4');
     await eventually(
       () => processesRunning(WARM_RUNNER).length === 1 && buildCgroups().length === 1,
       'the warm runner to wait for its request during configure, in a build guest of its own',
@@ -47,15 +52,25 @@ describe('e2e: the build guest starts with the deploy', function () {
     expect(buildCgroups()).to.deep.equal([]);
   });
 
+  it('ends with its daemon: after a kill -9 while it waits, no runner is left and the next push builds', async () => {
+    const { repo, pushing } = pushWithConfigure('killed', 'sleep 60');
+    await eventually(() => processesRunning(WARM_RUNNER).length === 1, 'the warm runner to wait for its request during configure');
+    await env.server.kill9();
+    expect((await pushing).code).to.not.equal(0);
+    await eventually(() => processesRunning(WARM_RUNNER).length === 0, 'the warm runner to end with its daemon');
+
+    await env.server.boot();
+    fs.rmSync(path.join(repo, '.slipway'), { recursive: true });
+    setMessage(repo, 'killed v2');
+    const again = await push(repo, env.server.sshRemote('killed'), { sshCommand: env.key.sshCommand });
+    expect(again.code, again.stderr).to.equal(0);
+    expect((await env.server.get('killed')).body.trim()).to.equal('killed v2');
+    expect(processesRunning(WARM_RUNNER)).to.deep.equal([]);
+    expect(buildCgroups()).to.deep.equal([]);
+  });
+
   it('is ended with nothing left when the deploy fails before its build', async () => {
-    expect(env.server.cli(['apps:create', 'cold']).code).to.equal(0);
-    const repo = appRepo('procfile-hello');
-    fs.mkdirSync(path.join(repo, '.slipway'));
-    fs.writeFileSync(path.join(repo, '.slipway', 'configure'), '#!/bin/sh\necho "configure hook: refusing"\nexit 3\n', {
-      mode: 0o755,
-    });
-    commitAll(repo, 'a configure hook that fails');
-    const r = await push(repo, env.server.sshRemote('cold'), { sshCommand: env.key.sshCommand });
+    const r = await pushWithConfigure('cold', 'echo "configure hook: refusing"\nexit 3').pushing;
     expect(r.stderr, r.stderr).to.include('configure hook: refusing');
     expect(r.stderr).to.match(/failed at configure/);
     expect(r.stderr).to.not.match(/app detected/);
