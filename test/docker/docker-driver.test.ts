@@ -6,6 +6,7 @@ import { BIN, appRepo, push, setMessage, sshArgs, TestServer, useServer, type Re
 import { underLoad as loadOnRouter } from '../support/load.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { homeId } from '../../src/docker/labels.js';
+import { STACK_IMAGE } from '../../src/docker/engine.js';
 import { requires } from '../support/requires.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
@@ -47,6 +48,15 @@ describe('docker driver (real dockerd)', function () {
     setMessage(repo, 'from a container');
     const pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
     expect(pushed.code, pushed.stderr).to.equal(0);
+  });
+
+  it('the stack image holds no setuid or setgid program (su, passwd, mount…) a guest could gain root through', () => {
+    const r = spawnSync('docker', ['run', '--rm', '--network', 'none', STACK_IMAGE, 'find', '/', '-xdev', '-type', 'f', '-perm', '/6000'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout.trim().split('\n').filter(Boolean)).to.deep.equal([]);
   });
 
   it('serves a pushed app from a labelled container bound to 127.0.0.1', async () => {
