@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import readline from 'node:readline';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
 import { describe } from '../errors.js';
+import { relayTo } from '../logs/relay.js';
 
 /** One message of the control protocol: newline-delimited JSON in both directions. */
 export type ControlRequest =
@@ -79,19 +80,7 @@ function serve(socket: net.Socket, handlers: ControlHandlers, serverClosing: Abo
   // A write completes once the socket took it: `logs -f` to a client that
   // reads slowly then waits (its follow has backpressure) instead of piling
   // the log up in the socket's buffer.
-  const stream = (type: 'stdout' | 'stderr') =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        if (socket.destroyed || socket.write(JSON.stringify({ type, data: chunk.toString() }) + '\n')) return cb();
-        const done = () => {
-          socket.off('drain', done);
-          socket.off('close', done);
-          cb();
-        };
-        socket.once('drain', done);
-        socket.once('close', done);
-      },
-    });
+  const stream = (type: 'stdout' | 'stderr') => relayTo(socket, (chunk) => JSON.stringify({ type, data: chunk.toString() }) + '\n');
   const gone = new AbortController();
   const abort = () => gone.abort();
   serverClosing.addEventListener('abort', abort, { once: true });

@@ -11,6 +11,8 @@ import { SlipwayError } from '../errors.js';
 import { HOOKS_DIR } from '../paths.js';
 import type { AuthFailure, CommandIO, GitGateway } from '../git/gateway.js';
 import type { Store, User } from '../store/index.js';
+import type { ControlIO, ControlRequest } from './control.js';
+import { openHookPipes, type HookPipes } from './hook-pipes.js';
 import type { Layout } from '../store/layout.js';
 
 export interface PushSession {
@@ -29,7 +31,11 @@ export interface GatewayOptions {
   platform: Platform;
   /** Open SSH connections and channels, ended when their access is revoked. */
   sessions: LiveSessions;
+  /** What a push's post-receive asks of the daemon (push.ts's handleHook); without it every hook is the node client. */
+  hook?: (req: HookRequest, io: ControlIO) => Promise<number>;
 }
+
+type HookRequest = Extract<ControlRequest, { type: 'hook' }>;
 
 /**
  * The daemon's side of the receivers: identity, the permission check, push
@@ -82,38 +88,47 @@ export class DaemonGateway implements GitGateway {
     return { app: app.name, repoPath };
   }
 
-  openPush(user: User, app: string, source = 'unknown'): { env: Record<string, string>; close(): void } {
+  async openPush(user: User, app: string, source = 'unknown'): Promise<{ env: Record<string, string>; close(): void }> {
     const id = crypto.randomBytes(16).toString('hex');
-    this.pushes.set(id, { id, user, app, openedAt: Date.now(), source });
+    const session: PushSession = { id, user, app, openedAt: Date.now(), source };
+    this.pushes.set(id, session);
+    const env: Record<string, string> = {
+      SLIPWAY_CONTROL_SOCKET: this.opts.layout.controlSocket,
+      SLIPWAY_PUSH_ID: id,
+      SLIPWAY_APP: app,
+      // Hooks are node scripts: make sure the node running us is first on their PATH.
+      PATH: `${process.execPath.replace(/\/node$/, '')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    };
+    let pipes: HookPipes | undefined;
+    try {
+      if (this.opts.hook && this.deploysAfterRefsMove(app)) {
+        pipes = await openHookPipes(path.join(this.opts.layout.pushPipes, id), (refs, io) =>
+          this.opts.hook!({ type: 'hook', hook: 'post-receive', pushId: id, refs }, io),
+        );
+        Object.assign(env, { SLIPWAY_PUSH_PIPES: pipes.dir, ...hooksPath(this.opts.layout.home) });
+      }
+    } catch (err) {
+      this.pushes.delete(id);
+      throw err;
+    }
     return {
-      env: {
-        SLIPWAY_CONTROL_SOCKET: this.opts.layout.controlSocket,
-        SLIPWAY_PUSH_ID: id,
-        SLIPWAY_APP: app,
-        // Hooks are node scripts: make sure the node running us is first on their PATH.
-        PATH: `${process.execPath.replace(/\/node$/, '')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-        ...this.hooksFor(app),
+      env,
+      close: () => {
+        pipes?.close();
+        this.pushes.delete(id);
       },
-      close: () => this.pushes.delete(id),
     };
   }
 
   /**
    * pre-receive has work only for final apps and `push.atomic` pushes; for
-   * any other app it answers 0, and each hook is a node start (about 0.1 s).
-   * Their pushes run with a hooks dir holding post-receive alone.
+   * any other app it answers 0, and each node hook is a node start (about
+   * 0.1 s). Their pushes run with a hooks dir holding post-receive alone, a
+   * shell script that talks to the daemon through FIFOs (hook-pipes.ts).
    */
-  private hooksFor(name: string): Record<string, string> {
+  private deploysAfterRefsMove(name: string): boolean {
     const app = this.opts.store.apps.byName(name);
-    if (!app || app.mode === 'final' || (settingsOf(app).get('push.atomic') && app.mode !== 'editable')) return {};
-    const dir = path.join(this.opts.layout.home, 'hooks-post-receive-only');
-    const link = path.join(dir, 'post-receive');
-    if (!fs.existsSync(link)) {
-      fs.mkdirSync(dir, { recursive: true });
-      fs.rmSync(link, { force: true });
-      fs.symlinkSync(path.join(HOOKS_DIR, 'post-receive'), link);
-    }
-    return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'core.hooksPath', GIT_CONFIG_VALUE_0: dir };
+    return !!app && app.mode !== 'final' && !(settingsOf(app).get('push.atomic') && app.mode !== 'editable');
   }
 
   runCommand(user: User, argv: string[], io: CommandIO, source?: string): Promise<number> {
@@ -135,4 +150,16 @@ export class DaemonGateway implements GitGateway {
       outcome: 'denied',
     });
   }
+}
+
+/** `core.hooksPath` for the push: a dir holding only the piped post-receive. */
+function hooksPath(home: string): Record<string, string> {
+  const dir = path.join(home, 'hooks-piped');
+  const link = path.join(dir, 'post-receive');
+  if (!fs.existsSync(link)) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync(path.join(HOOKS_DIR, 'post-receive-piped'), link);
+  }
+  return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'core.hooksPath', GIT_CONFIG_VALUE_0: dir };
 }

@@ -45,7 +45,8 @@ import { runningRegistry } from '../hosts/registry.js';
 import { SERVER_DEFAULTS } from './defaults.js';
 import { settingsOf } from '../apps/settings.js';
 import { removeLeftovers } from './leftovers.js';
-import { startControlSocket } from './control.js';
+import { startControlSocket, type ControlIO } from './control.js';
+import { hangUpLeftoverPipes } from './hook-pipes.js';
 import { DaemonGateway } from './gateway.js';
 import { API_CERT_ACME, apiUrlOf, loopbackFor, platformCertificate, PlatformRouter } from './platform-route.js';
 import { PlatformAcme } from '../tls/acme/platform.js';
@@ -284,11 +285,27 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
   // Streams and SSH sessions end when the access they were opened with is revoked.
   const sessions = new LiveSessions(store, log);
-  const gateway = new DaemonGateway({ store, layout, settings, platform, sessions });
+  // What a push's hooks ask, through control.sock (node hooks) or a push's FIFOs (the piped post-receive).
+  const hook = (req: Parameters<typeof handleHook>[1], io: ControlIO): Promise<number> =>
+    handleHook(
+      {
+        store,
+        queue,
+        deps: { services, queue },
+        sessions: gateway.pushes,
+        stopApp: platform.stopApp,
+        reservedName: (name) => isReservedAppName(name, settings),
+      },
+      req,
+      io,
+    );
+  const gateway = new DaemonGateway({ store, layout, settings, platform, sessions, hook });
   const admin = () => store.users.list().find((u) => u.role === 'admin')!;
 
   await recoverJobs(services, log);
   removeLeftovers(layout, log);
+  const hungUp = hangUpLeftoverPipes(layout.pushPipes);
+  if (hungUp) log(`ended the hooks of ${hungUp} push${hungUp === 1 ? '' : 'es'} the previous run left waiting`);
   for (const app of store.apps.list()) if (fs.existsSync(layout.repo(app.name))) await linkHooks(layout.repo(app.name), HOOKS_DIR);
 
   const closers: Array<() => Promise<unknown>> = [];
@@ -299,19 +316,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await listenTls({ router, store, secrets, log }, opts.routerTlsPort, hosts);
     const control: net.Server = await startControlSocket(layout.controlSocket, {
       command: (argv, io) => runCommand({ store, layout, settings, user: admin(), io: { ...io, tty: false }, local: true, platform }, argv),
-      hook: (req, io) =>
-        handleHook(
-          {
-            store,
-            queue,
-            deps: { services, queue },
-            sessions: gateway.pushes,
-            stopApp: platform.stopApp,
-            reservedName: (name) => isReservedAppName(name, settings),
-          },
-          req,
-          io,
-        ),
+      hook,
     });
     closers.push(() => new Promise((r) => control.close(() => r(undefined))));
     const http = await buildHttpServer({

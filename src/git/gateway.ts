@@ -23,7 +23,7 @@ export interface GitGateway {
    * git-receive-pack so its hooks can find the daemon and this session.
    * Call `close` when git-receive-pack has exited.
    */
-  openPush(user: User, app: string, source?: string): { env: Record<string, string>; close(): void };
+  openPush(user: User, app: string, source?: string): Promise<{ env: Record<string, string>; close(): void }>;
   /**
    * Runs a Slipway command (`apps:list`, `releases myapp` …) as `user`; argv is
    * already split — never joined into a shell line. Resolves with the exit code.

@@ -95,7 +95,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, opts: GitHttpOpt
     target = gateway.authorizeRepo(user, route.repo, push ? 'push' : 'fetch', source);
     // Only the POST runs receive-pack for real (and its hooks); the
     // advertisement is read-only and needs no push session.
-    if (push && !route.advertise) session = gateway.openPush(user, target.app, source);
+    if (push && !route.advertise) session = await gateway.openPush(user, target.app, source);
   } catch (err) {
     if (err instanceof SlipwayError) return text(res, err.status, describe(err));
     throw err;

@@ -40,7 +40,7 @@ export async function runGitService(opts: GitServiceOptions): Promise<number> {
     target = gateway.authorizeRepo(user, opts.repo, service === 'receive-pack' ? 'push' : 'fetch', opts.source);
     opts.session?.useApp(target.app);
     if (opts.signal?.aborted) return 1;
-    if (service === 'receive-pack') push = gateway.openPush(user, target.app, opts.source);
+    if (service === 'receive-pack') push = await gateway.openPush(user, target.app, opts.source);
   } catch (err) {
     if (!(err instanceof SlipwayError)) log(`ssh: ${service} ${opts.repo} for ${user.name}: ${describe(err)}`);
     io.errorLine(`slipway: ${err instanceof SlipwayError ? describe(err) : 'internal error (see the server log)'}`);

@@ -30,6 +30,10 @@ export class Layout {
   get runDir() {
     return path.join(this.home, 'run');
   }
+  /** The FIFOs of pushes in progress, one dir per push (daemon/hook-pipes.ts). */
+  get pushPipes() {
+    return path.join(this.runDir, 'pushes');
+  }
 
   repo(app: string) {
     return path.join(this.reposDir, `${app}.git`);

@@ -149,7 +149,7 @@ export class TestGateway implements GitGateway {
     return { app, repoPath };
   }
 
-  openPush(user: User, app: string): { env: Record<string, string>; close(): void } {
+  async openPush(user: User, app: string): Promise<{ env: Record<string, string>; close(): void }> {
     const push = { user: user.name, app, closed: false };
     this.pushes.push(push);
     return { env: { SLIPWAY_PUSH_ID: `push-${this.pushes.length}` }, close: () => void (push.closed = true) };

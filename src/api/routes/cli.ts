@@ -1,6 +1,7 @@
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { errors } from '../schemas.js';
+import { relayTo } from '../../logs/relay.js';
 import { runCommand } from '../../commands/program.js';
 import { endedLine } from '../../auth/sessions.js';
 import { describe, invalid } from '../../errors.js';
@@ -82,19 +83,7 @@ export function registerCli(api: FastifyInstance, ctx: ApiContext): void {
       const body = new PassThrough();
       const send = (msg: object) => void (body.writable && body.write(`${JSON.stringify(msg)}\n`));
       // Done once the response took it, so a slow client holds back `logs -f` instead of filling memory.
-      const stream = (key: 'out' | 'err') =>
-        new Writable({
-          write(chunk, _enc, cb) {
-            if (!body.writable || body.write(`${JSON.stringify({ [key]: chunk.toString() })}\n`)) return cb();
-            const done = () => {
-              body.off('drain', done);
-              body.off('close', done);
-              cb();
-            };
-            body.once('drain', done);
-            body.once('close', done);
-          },
-        });
+      const stream = (key: 'out' | 'err') => relayTo(body, (chunk) => `${JSON.stringify({ [key]: chunk.toString() })}\n`);
       // The client went away (Ctrl-C on `logs -f`), or its access did: commands that run until interrupted stop.
       const gone = new AbortController();
       const onGone = () => {

@@ -1,0 +1,105 @@
+import { expect } from 'chai';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { RefUpdate } from '../../src/daemon/control.js';
+import { hangUpLeftoverPipes, openHookPipes } from '../../src/daemon/hook-pipes.js';
+import { HOOKS_DIR } from '../../src/paths.js';
+
+const HOOK = path.join(HOOKS_DIR, 'post-receive-piped');
+const A = 'a'.repeat(40);
+const B = 'b'.repeat(40);
+
+/** Runs the real hook as git would: ref lines on stdin, `$SLIPWAY_PUSH_PIPES` from the push's env. */
+function runHook(pipes: string | undefined, input: string): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(HOOK, [], { env: { PATH: process.env.PATH, ...(pipes ? { SLIPWAY_PUSH_PIPES: pipes } : {}) } });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdin.on('error', () => undefined); // a hook that refuses reads none of it
+  child.stdin.end(input);
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+}
+
+describe('daemon/hook-pipes: the piped post-receive', function () {
+  this.timeout(20_000);
+  let parent: string;
+  beforeEach(() => (parent = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-pipes-'))));
+  afterEach(() => fs.rmSync(parent, { recursive: true, force: true }));
+
+  it("hands git's ref lines to the daemon and relays its output until the deploy ends", async () => {
+    let got: RefUpdate[] = [];
+    let release!: () => void;
+    const deployed = new Promise<void>((r) => (release = r));
+    const pipes = await openHookPipes(path.join(parent, 'p1'), async (refs, io) => {
+      got = refs;
+      io.stdout.write('-----> Building\n');
+      await deployed;
+      io.stderr.write('-----> Done\n');
+      return 0;
+    });
+    expect((fs.statSync(pipes.dir).mode & 0o777).toString(8)).to.equal('700');
+    const hook = runHook(pipes.dir, `${A} ${B} refs/heads/main\n${'0'.repeat(40)} ${B} refs/heads/feature\n`);
+    // The hook is still relaying: it ends only with the deploy.
+    const early = await Promise.race([hook.then(() => 'ended'), new Promise((r) => setTimeout(() => r('running'), 300))]);
+    expect(early).to.equal('running');
+    release();
+    const { code, stderr } = await hook;
+    expect(code).to.equal(0);
+    expect(stderr).to.equal('-----> Building\n-----> Done\n');
+    expect(got).to.deep.equal([
+      { oldrev: A, newrev: B, ref: 'refs/heads/main' },
+      { oldrev: '0'.repeat(40), newrev: B, ref: 'refs/heads/feature' },
+    ]);
+    pipes.close();
+    expect(fs.existsSync(pipes.dir)).to.equal(false);
+  });
+
+  it('a pusher that went away ends the relay only: the deploy runs on and writes without failing', async () => {
+    let io!: Parameters<Parameters<typeof openHookPipes>[1]>[1];
+    let finish!: (code: number) => void;
+    let started!: () => void;
+    const served = new Promise<void>((r) => (started = r));
+    const pipes = await openHookPipes(path.join(parent, 'p2'), (_refs, given) => {
+      io = given;
+      started();
+      return new Promise<number>((r) => (finish = r));
+    });
+    const child = spawn(HOOK, [], { env: { PATH: process.env.PATH, SLIPWAY_PUSH_PIPES: pipes.dir } });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(`${A} ${B} refs/heads/main\n`);
+    await served;
+    child.kill('SIGKILL'); // the hook is `cat` by now (exec), as git's client going away kills it
+    await new Promise((r) => child.once('close', r));
+    // More than a FIFO holds, with nobody reading: the writes wait, nothing throws.
+    for (let i = 0; i < 200; i++) io.stdout.write(`${'x'.repeat(1000)}\n`);
+    expect(io.signal.aborted).to.equal(false);
+    pipes.close(); // receive-pack exited
+    expect(io.signal.aborted).to.equal(true);
+    finish(0);
+    expect(fs.existsSync(path.join(parent, 'p2'))).to.equal(false);
+  });
+
+  it('refuses to run outside a Slipway push, saying how to push', async () => {
+    const { code, stderr } = await runHook(undefined, `${A} ${B} refs/heads/main\n`);
+    expect(code).to.equal(1);
+    expect(stderr).to.match(/Push through Slipway/);
+    const other = await runHook(parent, `${A} ${B} refs/heads/main\n`);
+    expect(other.code).to.equal(1);
+  });
+
+  it('a hook a crashed daemon left waiting is ended at the next start, and its FIFOs removed', async () => {
+    // What a daemon killed between openHookPipes and the hook's start leaves: the FIFOs, nobody holding them.
+    const dir = path.join(parent, 'left');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    expect(spawnSync('mkfifo', ['-m', '600', path.join(dir, 'refs'), path.join(dir, 'log')]).status).to.equal(0);
+    const hook = runHook(dir, `${A} ${B} refs/heads/main\n`);
+    // Its ref lines went in without a reader; now it waits on `log`.
+    const waiting = await Promise.race([hook.then(() => 'ended'), new Promise((r) => setTimeout(() => r('waiting'), 300))]);
+    expect(waiting).to.equal('waiting');
+    expect(hangUpLeftoverPipes(parent)).to.equal(1);
+    expect((await hook).code).to.equal(0);
+    expect(fs.readdirSync(parent)).to.deep.equal([]);
+    expect(hangUpLeftoverPipes(path.join(parent, 'missing'))).to.equal(0);
+  });
+});
