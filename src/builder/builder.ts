@@ -78,8 +78,12 @@ export type DockerfileRequest = Omit<DockerfileBuildOptions, 'docker' | 'home'>;
 export interface ImageBuilder {
   /** Fails with the engine's one-line error (what to start) before a build says it begins. */
   ready(): Promise<void>;
-  /** Buildpacks inside a container from the stack image (see container-build.ts). */
+  /** Buildpacks inside a container from the stack image (see container-build.ts); with the container warmUp started for its job, if any. */
   buildpacks(req: BuildpacksRequest): Promise<BuildResult>;
+  /** Starts a job's build container ahead of its build (see Builder.warmUp). */
+  warmUp?(w: WarmUp): void;
+  /** Ends what `warmUp` started for a job whose build did not use it. */
+  discard?(jobId: number): Promise<void>;
   /** A Dockerfile app's image; resolves with its id. */
   dockerfile(req: DockerfileRequest): Promise<string>;
   /**
@@ -103,6 +107,8 @@ export interface WarmUp {
   envDir: string;
   workDir: string;
   builtinDir: string;
+  /** The server's extra CA bundle, which a build container mounts. */
+  extraCaBundle?: string;
   log: (line: string) => void;
   signal?: AbortSignal;
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { SlipwayError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -20,8 +20,10 @@ import { splitLines } from './run-streaming.js';
 export interface ContainerBuildOptions {
   docker: Docker;
   app: string;
-  /** The release being built; names the container (`slipway-<home>-<app>-build-v<N>`). */
+  /** The release being built. */
   release: number;
+  /** The deploy's job: names the container (`slipway-<home>-<app>-build-<job>`), and a warm one with it. */
+  jobId: number;
   /** This server's `homeId`: in the build container's and cache volume's names and labels, so servers sharing an engine never touch each other's. */
   home: string;
   /** The app's source on the host, compiled in place (mounted at /tmp/build). */
@@ -63,15 +65,15 @@ export const cacheVolume = (home: string, app: string) => `slipway-${home}-cache
  * runner as a host build (container-entry.ts) does the work. The release dir
  * it leaves is the one a host build leaves, so the archive stage packs the
  * same kind of release and releases stay interchangeable between drivers.
+ *
+ * `warm`: the container startWarmContainer started as the deploy began, its
+ * runner waiting for the request on stdin; used when it mounts what this
+ * build needs, else ended.
  */
-export async function buildInContainer(opts: ContainerBuildOptions): Promise<BuildResult> {
-  const { docker } = opts;
-  const image = opts.image ?? STACK_IMAGE;
-  if (!(await imageExists(docker, image))) {
-    throw new SlipwayError('stack_missing', `the Docker stack image ${image} does not exist: build it once with \`slipway stack:build\``, {
-      status: 503,
-    });
-  }
+export async function buildInContainer(opts: ContainerBuildOptions, warm?: WarmContainer): Promise<BuildResult> {
+  const ready = warm && warm.mounts === mountsOf(opts) ? await warm.started.catch(() => undefined) : undefined;
+  if (warm && !ready) await warm.discard();
+  if (!ready) await checkImage(opts);
   const user = guestUser(opts.home, opts.app, opts.user);
   await writeEnvDir(opts.envDir, opts.env);
   await fsp.mkdir(opts.workDir, { recursive: true });
@@ -80,43 +82,139 @@ export async function buildInContainer(opts: ContainerBuildOptions): Promise<Bui
   // What the build writes is the app user's: its source, its scratch space (a host build may have left
   // buildpack copies there); ENV_DIR it reads (mode 0600).
   for (const dir of [opts.buildDir, opts.workDir, opts.envDir]) await handOver(dir, user, { recursive: true, skip: SERVER_OWNED });
-  await docker.createVolume({
-    Name: cacheVolume(opts.home, opts.app),
-    Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache', [LABEL.home]: opts.home },
-  });
+  const request = JSON.stringify(requestOf(opts));
+  const container = ready ?? (await startContainer(opts, request));
+  if (ready) ready.send(request);
+  const code = await container.exited;
+  if (opts.signal?.aborted) throw new BuildError('the build was aborted', { step: 'compile' });
+  return await readOutcome(outcomeFile, code);
+}
 
-  const name = `slipway-${opts.home}-${opts.app}-build-v${opts.release}`;
-  // Only a dead leftover can have this name: an app's deploys never overlap, and other servers' names carry their own home.
-  await docker
-    .getContainer(name)
-    .remove({ force: true })
-    .catch(() => undefined);
-  const container = await docker.createContainer(createOptions(opts, image, name, user));
-  const onAbort = () => void container.stop({ t: 5 }).catch(() => undefined);
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    const output = await follow(docker, container, opts.log);
-    // 'next-exit': the default answers at once for a container not yet started.
-    const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode?: number }>;
-    await container.start();
-    const { StatusCode: code } = await exited;
-    await output.ended;
-    if (opts.signal?.aborted) throw new BuildError('the build was aborted', { step: 'compile' });
-    return await readOutcome(outcomeFile, code ?? 1);
-  } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
-    await container.remove({ force: true }).catch(() => undefined);
+/** What a build container is started with, all known as the deploy begins (before the source is checked out). */
+export type ContainerMounts = Omit<ContainerBuildOptions, 'env' | 'buildpackUrl' | 'release'>;
+
+/** A build container started ahead of its build (see HostBuilder, which does the same on the host). */
+export interface WarmContainer {
+  /** The mounts it was started with: it fits a build only with the same ones. */
+  mounts: string;
+  /** Undefined when it could not start (no engine, no stack image): the build then starts its own and reports. */
+  started: Promise<BuildContainer | undefined>;
+  /** Ends it unused; nothing of it stays in the engine. */
+  discard(): Promise<void>;
+}
+
+/** Starts a build's container with its runner waiting on stdin for the request. */
+export function startWarmContainer(opts: ContainerMounts): WarmContainer {
+  const started = checkImage(opts).then(() => startContainer(opts, '-'));
+  const quiet = started.catch(() => undefined);
+  return {
+    mounts: mountsOf(opts),
+    started: quiet,
+    discard: async () => {
+      const c = await quiet;
+      await c?.stop();
+    },
+  };
+}
+
+function mountsOf(o: ContainerMounts): string {
+  return JSON.stringify([
+    o.app,
+    o.home,
+    o.jobId,
+    o.buildDir,
+    o.envDir,
+    o.workDir,
+    o.builtinDir,
+    o.extraCaBundle ?? '',
+    o.image ?? STACK_IMAGE,
+    o.user?.uid,
+  ]);
+}
+
+async function checkImage(opts: Pick<ContainerBuildOptions, 'docker' | 'image'>): Promise<void> {
+  const image = opts.image ?? STACK_IMAGE;
+  if (!(await imageExists(opts.docker, image))) {
+    throw new SlipwayError('stack_missing', `the Docker stack image ${image} does not exist: build it once with \`slipway stack:build\``, {
+      status: 503,
+    });
   }
 }
 
-function createOptions(opts: ContainerBuildOptions, image: string, name: string, user: GuestUser): Docker.ContainerCreateOptions {
-  const request: ContainerBuildRequest = {
+function requestOf(opts: ContainerBuildOptions): ContainerBuildRequest {
+  return {
     app: opts.app,
     buildpackUrl: opts.buildpackUrl || opts.env.BUILDPACK_URL || undefined,
     sourceVersion: opts.env.SOURCE_VERSION,
     extraCaBundle: opts.extraCaBundle ? CONTAINER_CA : undefined,
   };
-  const node = ['node', path.join(P.root, 'dist', 'builder', 'container-entry.js'), JSON.stringify(request)];
+}
+
+/** A started build container; its runner has its request (the JSON) or waits for it on stdin (`-`). */
+interface BuildContainer {
+  /** Gives a waiting runner its request and ends its stdin. */
+  send(request: string): void;
+  /** The runner's exit code, once its output is over and the container is gone. */
+  exited: Promise<number>;
+  /** Kills and removes it; its output is no longer shown. */
+  stop(): Promise<void>;
+}
+
+async function startContainer(opts: ContainerMounts, request: string): Promise<BuildContainer> {
+  const { docker } = opts;
+  const user = guestUser(opts.home, opts.app, opts.user);
+  await fsp.mkdir(opts.workDir, { recursive: true });
+  await docker.createVolume({
+    Name: cacheVolume(opts.home, opts.app),
+    Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache', [LABEL.home]: opts.home },
+  });
+  const name = `slipway-${opts.home}-${opts.app}-build-${opts.jobId}`;
+  // Only a dead leftover can have this name: an app's deploys never overlap, and other servers' names carry their own home.
+  await docker
+    .getContainer(name)
+    .remove({ force: true })
+    .catch(() => undefined);
+  const waits = request === '-';
+  const container = await docker.createContainer(createOptions(opts, name, user, request));
+  let muted = false;
+  const onAbort = () => void container.stop({ t: 5 }).catch(() => undefined);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const remove = () => container.remove({ force: true }).catch(() => undefined);
+  try {
+    const io = await attach(docker, container, (line) => muted || opts.log(line), waits);
+    // 'next-exit': the default answers at once for a container not yet started.
+    const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode?: number }>;
+    await container.start();
+    const done = (async () => {
+      try {
+        const { StatusCode: code } = await exited;
+        await io.ended;
+        return code ?? 1;
+      } finally {
+        opts.signal?.removeEventListener('abort', onAbort);
+      }
+    })();
+    // Removed after the build goes on, not before: a removal takes the engine a few hundred ms
+    // here. A daemon killed before it is done leaves it to the docker driver's start to remove.
+    const removed = done.then(remove, remove);
+    return {
+      send: (text) => io.stdin?.end(text),
+      exited: done,
+      stop: async () => {
+        muted = true;
+        await remove();
+        await removed;
+      },
+    };
+  } catch (err) {
+    opts.signal?.removeEventListener('abort', onAbort);
+    await remove();
+    throw err;
+  }
+}
+
+function createOptions(opts: ContainerMounts, name: string, user: GuestUser, request: string): Docker.ContainerCreateOptions {
+  const node = ['node', path.join(P.root, 'dist', 'builder', 'container-entry.js'), request];
   const binds = [
     `${opts.buildDir}:${P.build}`,
     `${cacheVolume(opts.home, opts.app)}:${P.cache}`,
@@ -129,13 +227,15 @@ function createOptions(opts: ContainerBuildOptions, image: string, name: string,
   ];
   if (opts.extraCaBundle && fs.existsSync(opts.extraCaBundle)) binds.push(`${opts.extraCaBundle}:${CONTAINER_CA}:ro`);
   const { HostConfig } = confinement(user, BUILD_LIMITS);
+  const waits = request === '-';
   return {
     name,
-    Image: image,
+    Image: opts.image ?? STACK_IMAGE,
     Cmd: asGuestUser(node, user),
     WorkingDir: P.build,
     Env: PASS_THROUGH.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`),
-    Labels: { [LABEL.app]: opts.app, [LABEL.release]: String(opts.release), [LABEL.role]: 'build', [LABEL.home]: opts.home },
+    Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build', [LABEL.home]: opts.home },
+    ...(waits ? { OpenStdin: true, StdinOnce: true, AttachStdin: true } : {}),
     // Root needs three capabilities for the first line of asGuestUser's script; setpriv leaves none after it.
     HostConfig: { ...HostConfig, CapAdd: ['CHOWN', 'SETUID', 'SETGID'], Init: true, Binds: binds, Tmpfs: hidden(opts.buildDir) },
   };
@@ -169,9 +269,20 @@ export function nodeModulesDir(): string {
   return fs.realpathSync(entry.slice(0, entry.lastIndexOf(marker) + marker.length - 1));
 }
 
-/** Streams the container's output lines as they come; `ended` settles once its output is over. */
-async function follow(docker: Docker, container: Docker.Container, log: (line: string) => void): Promise<{ ended: Promise<void> }> {
-  const stream = (await container.attach({ stream: true, stdout: true, stderr: true, hijack: true })) as unknown as Readable;
+/** Streams the container's output lines as they come; `ended` settles once its output is over. `stdin` when asked for. */
+async function attach(
+  docker: Docker,
+  container: Docker.Container,
+  log: (line: string) => void,
+  withStdin: boolean,
+): Promise<{ ended: Promise<void>; stdin?: Writable }> {
+  const stream = (await container.attach({
+    stream: true,
+    stdout: true,
+    stderr: true,
+    stdin: withStdin,
+    hijack: true,
+  })) as unknown as Duplex;
   const out = new PassThrough();
   const err = new PassThrough();
   docker.modem.demuxStream(stream, out, err);
@@ -188,7 +299,7 @@ async function follow(docker: Docker, container: Docker.Container, log: (line: s
     stream.on('close', done);
     stream.on('error', done);
   });
-  return { ended };
+  return { ended, stdin: withStdin ? stream : undefined };
 }
 
 export async function readOutcome(file: string, exitCode: number): Promise<BuildResult> {

@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
 import { connectEngine, requireEngine } from '../docker/engine.js';
 import { LABEL, homeId } from '../docker/labels.js';
-import type { ImageBuilder } from './builder.js';
-import { buildInContainer } from './container-build.js';
+import type { ImageBuilder, WarmUp } from './builder.js';
+import { buildInContainer, startWarmContainer, type WarmContainer } from './container-build.js';
 import { buildFromDockerfile } from './dockerfile.js';
 
 /**
@@ -14,6 +14,7 @@ import { buildFromDockerfile } from './dockerfile.js';
 export class DockerImageBuilder implements ImageBuilder {
   private docker?: Docker;
   private readonly home: string;
+  private readonly warm = new Map<number, WarmContainer>();
 
   /** `home`: the data directory; its `homeId` names and labels what the builds leave in a shared engine. */
   constructor(home: string) {
@@ -25,7 +26,27 @@ export class DockerImageBuilder implements ImageBuilder {
   }
 
   async buildpacks(req: Parameters<ImageBuilder['buildpacks']>[0]) {
-    return buildInContainer({ ...req, docker: await this.engine(), home: this.home });
+    const warm = this.warm.get(req.jobId);
+    this.warm.delete(req.jobId);
+    return buildInContainer({ ...req, docker: await this.engine(), home: this.home }, warm);
+  }
+
+  /**
+   * The build's container starts as the deploy begins, so that its start (the
+   * slowest part of a container build of a small app) overlaps the checkout.
+   */
+  warmUp(w: WarmUp): void {
+    if (this.warm.has(w.jobId)) return;
+    const docker = connectEngine();
+    this.docker ??= docker;
+    const { cacheDir: _hostCache, ...mounts } = w;
+    this.warm.set(w.jobId, startWarmContainer({ ...mounts, docker: this.docker, home: this.home }));
+  }
+
+  async discard(jobId: number): Promise<void> {
+    const w = this.warm.get(jobId);
+    this.warm.delete(jobId);
+    await w?.discard();
   }
 
   async dockerfile(req: Parameters<ImageBuilder['dockerfile']>[0]) {

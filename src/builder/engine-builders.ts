@@ -1,4 +1,4 @@
-import type { BuildOutcome, BuildRequest, Builder, ImageBuilder } from './builder.js';
+import type { BuildOutcome, BuildRequest, Builder, ImageBuilder, WarmUp } from './builder.js';
 import { readDockerfile } from './dockerfile-from.js';
 import { readProcfile } from './procfile.js';
 
@@ -8,6 +8,14 @@ export class ContainerBuilder implements Builder {
 
   constructor(private readonly images: () => ImageBuilder) {}
 
+  warmUp(w: WarmUp): void {
+    this.images().warmUp?.(w);
+  }
+
+  async discard(jobId: number): Promise<void> {
+    await this.images().discard?.(jobId);
+  }
+
   async build(req: BuildRequest): Promise<BuildOutcome> {
     const images = this.images();
     await images.ready();
@@ -15,6 +23,7 @@ export class ContainerBuilder implements Builder {
     return images.buildpacks({
       app: req.app.name,
       release: req.release,
+      jobId: req.jobId,
       buildDir: req.buildDir,
       envDir: req.envDir,
       env: req.env,

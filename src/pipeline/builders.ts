@@ -46,6 +46,7 @@ export function warmBuild(ctx: DeployContext): void {
         app: ctx.app.name,
         jobId: ctx.job.id,
         user,
+        extraCaBundle: ctx.services.settings.extraCaBundle,
         log: (line) => ctx.log.line(line),
         signal: ctx.signal,
       });

@@ -333,6 +333,22 @@ export async function eventually(fn: () => Promise<boolean> | boolean, what: str
  * Mocha hooks for a suite that shares one server and one admin SSH key:
  * `const env = useServer();` then `env.server`, `env.key` inside tests.
  */
+/** Creates `app` and pushes `examples/procfile-hello` to it with a `.slipway/<stage>` hook running `script` (sh). */
+export function pushWithHook(
+  env: { server: TestServer; key: ReturnType<typeof sshKey> },
+  app: string,
+  stage: string,
+  script: string,
+): { repo: string; pushing: Promise<Result> } {
+  const created = env.server.cli(['apps:create', app]);
+  if (created.code !== 0) throw new Error(`apps:create ${app} failed: ${created.stderr}`);
+  const repo = appRepo('procfile-hello');
+  fs.mkdirSync(path.join(repo, '.slipway'), { recursive: true });
+  fs.writeFileSync(path.join(repo, '.slipway', stage), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  setMessage(repo, `${app} v1`);
+  return { repo, pushing: push(repo, env.server.sshRemote(app), { sshCommand: env.key.sshCommand }) };
+}
+
 export function useServer(opts: { env?: Record<string, string> } = {}): { server: TestServer; key: ReturnType<typeof sshKey> } {
   const ctx = {} as { server: TestServer; key: ReturnType<typeof sshKey> };
   before(async function () {

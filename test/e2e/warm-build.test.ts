@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { appRepo, eventually, push, setMessage, useServer } from './harness.js';
+import { eventually, push, pushWithHook, setMessage, useServer } from './harness.js';
 import { processesRunning } from '../support/proc.js';
 import { requires } from '../support/requires.js';
 
@@ -28,18 +28,8 @@ describe('e2e: the build guest starts with the deploy', function () {
     return dir ? fs.readdirSync(dir).filter((n) => n.includes('.build.')) : [];
   };
 
-  /** A new app whose push runs `configure` (a `.slipway/configure` hook) before its build. */
-  function pushWithConfigure(app: string, configure: string) {
-    expect(env.server.cli(['apps:create', app]).code).to.equal(0);
-    const repo = appRepo('procfile-hello');
-    fs.mkdirSync(path.join(repo, '.slipway'));
-    fs.writeFileSync(path.join(repo, '.slipway', 'configure'), `#!/bin/sh\n${configure}\n`, { mode: 0o755 });
-    setMessage(repo, `${app} v1`);
-    return { repo, pushing: push(repo, env.server.sshRemote(app), { sshCommand: env.key.sshCommand }) };
-  }
-
   it('is up and waiting while an earlier stage runs, and the build then uses it', async () => {
-    const { pushing } = pushWithConfigure('warm', 'echo "configure hook: slow"\nsleep 4');
+    const { pushing } = pushWithHook(env, 'warm', 'configure', 'echo "configure hook: slow"\nsleep 4');
     await eventually(
       () => processesRunning(WARM_RUNNER).length === 1 && buildCgroups().length === 1,
       'the warm runner to wait for its request during configure, in a build guest of its own',
@@ -53,7 +43,7 @@ describe('e2e: the build guest starts with the deploy', function () {
   });
 
   it('ends with its daemon: after a kill -9 while it waits, no runner is left and the next push builds', async () => {
-    const { repo, pushing } = pushWithConfigure('killed', 'sleep 60');
+    const { repo, pushing } = pushWithHook(env, 'killed', 'configure', 'sleep 60');
     await eventually(() => processesRunning(WARM_RUNNER).length === 1, 'the warm runner to wait for its request during configure');
     await env.server.kill9();
     expect((await pushing).code).to.not.equal(0);
@@ -70,7 +60,7 @@ describe('e2e: the build guest starts with the deploy', function () {
   });
 
   it('is ended with nothing left when the deploy fails before its build', async () => {
-    const r = await pushWithConfigure('cold', 'echo "configure hook: refusing"\nexit 3').pushing;
+    const r = await pushWithHook(env, 'cold', 'configure', 'echo "configure hook: refusing"\nexit 3').pushing;
     expect(r.stderr, r.stderr).to.include('configure hook: refusing');
     expect(r.stderr).to.match(/failed at configure/);
     expect(r.stderr).to.not.match(/app detected/);
