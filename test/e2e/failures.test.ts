@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { addBuildpack, appRepo, commitAll, eventually, push, setMessage, ssh, sshKey, TestServer, useServer } from './harness.js';
+import { addBuildpack, appRepo, commitAll, eventually, git, push, setMessage, ssh, sshKey, TestServer, useServer } from './harness.js';
 import { query } from './db.js';
 import { processesRunning } from '../support/proc.js';
 
@@ -62,6 +62,21 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
     expect(r.stderr).to.include('v1 is still serving');
     expect((await server.get('crashy')).body.trim()).to.equal('crashy v1');
     expect(releases(server.home, 'crashy').map((x) => x.status)).to.deep.equal(['succeeded', 'failed']);
+  });
+
+  it("a commit with a file name too long for the server's file system fails in one line, without the server's paths", async () => {
+    const repo = await deployV1('longname', 'procfile-hello');
+    // git keeps a 300-byte name (made with plumbing: no file system here can hold it either).
+    const blob = git(repo, ['hash-object', '-w', '--stdin'], {}, 'x\n').stdout.trim();
+    expect(git(repo, ['update-index', '--add', '--cacheinfo', `100644,${blob},${'n'.repeat(300)}`]).code).to.equal(0);
+    expect(git(repo, ['commit', '-q', '-m', 'a very long name']).code).to.equal(0);
+    const r = await push(repo, server.sshRemote('longname'), { sshCommand: key.sshCommand });
+    expect(r.stderr).to.match(
+      /could not check out [0-9a-f]{12}: a file name is longer than this server's file system allows \(n{60}…, 300 characters\)/,
+    );
+    expect(r.stderr).to.include('rename or remove that file');
+    expect(r.stderr).to.not.include(server.home);
+    expect((await server.get('longname')).body.trim()).to.equal('longname v1');
   });
 
   it('a web process that never answers HTTP fails the health check, and v1 keeps serving', async () => {

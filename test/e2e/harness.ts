@@ -270,9 +270,10 @@ export function appRepo(example: string): string {
   return dir;
 }
 
-export function git(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Result {
+export function git(dir: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Result {
   const r = spawnSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', ...args], {
     cwd: dir,
+    input,
     encoding: 'utf8',
     env: { ...process.env, ...env },
     timeout: 180_000,

@@ -70,7 +70,12 @@ export async function exportCommit(ctx: DeployContext, commit: string, gitEnv?: 
     buffer: { stdout: false },
     reject: false,
   });
-  await pipeline(git.stdout, tar.extract({ cwd: ctx.workDir, strict: true, preserveOwner: false }));
+  try {
+    await pipeline(git.stdout, tar.extract({ cwd: ctx.workDir, strict: true, preserveOwner: false }));
+  } catch (err) {
+    git.kill();
+    throw unwritable(ctx, commit, err);
+  }
   const run = await git;
   if (run.failed) throw gitFailed(ctx, commit, 'git archive', run.exitCode ?? 1, run.stderr);
   const entries = await fsp.readdir(ctx.workDir);
@@ -169,6 +174,30 @@ async function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, t
   const stderr = run.timedOut ? `${subcommand} took longer than ${timeoutMs! / 1000}s (egress total timeout)` : run.stderr;
   throw gitFailed(ctx, args.at(-1)!, subcommand, run.exitCode ?? 1, stderr);
 }
+
+/**
+ * A file of the commit this server cannot write (a name too long for its file
+ * system, a full disk): said of the commit's file, never with the server's own
+ * paths, which node-tar's and fs's messages carry.
+ */
+function unwritable(ctx: DeployContext, commit: string, err: unknown): DeployError {
+  const e = err as NodeJS.ErrnoException;
+  const file = e.path ? path.relative(ctx.workDir, e.path) : undefined;
+  const shown = file && !file.startsWith('..') ? ` (${file.length > 60 ? `${file.slice(0, 60)}…, ${file.length} characters` : file})` : '';
+  const why = UNWRITABLE[e.code ?? ''] ?? `a file of it cannot be written here (${e.code ?? e.message.split(ctx.workDir).join('.')})`;
+  return new DeployError(`could not check out ${commit.slice(0, 12)}: ${why}${shown}`, {
+    app: ctx.app.name,
+    command: 'git archive',
+    hint: e.code === 'ENOSPC' ? 'ask an admin to free space on the server' : 'rename or remove that file in a new commit and push again',
+    cause: err,
+  });
+}
+
+const UNWRITABLE: Record<string, string> = {
+  ENAMETOOLONG: "a file name is longer than this server's file system allows",
+  ENOSPC: "the server's disk is full",
+  EILSEQ: "a file name is not valid on this server's file system",
+};
 
 function gitFailed(ctx: DeployContext, what: string, command: string, exitCode: number, stderr: string): DeployError {
   return new DeployError(`could not check out ${what.slice(0, 12)}: ${stderr.trim() || `${command} exited ${exitCode}`}`, {
