@@ -55,6 +55,29 @@ describe('daemon/hook-pipes: the piped post-receive', function () {
     expect(fs.existsSync(pipes.dir)).to.equal(false);
   });
 
+  it("shows an answer the daemon gave and closed before the hook's relay started", async () => {
+    // Under load the hook's last `cat` can start after the daemon answered (a push that deploys
+    // nothing) and closed its end of `log`: this `cat` takes a while to start, every time.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-slow-cat-'));
+    fs.writeFileSync(path.join(bin, 'cat'), '#!/bin/sh\nsleep 0.3\nexec /bin/cat "$@"\n', { mode: 0o755 });
+    try {
+      const pipes = await openHookPipes(path.join(parent, 'p3'), async (_refs, io) => {
+        io.stdout.write('-----> Stored feature; only pushes to main deploy\n');
+        return 0;
+      });
+      const child = spawn(HOOK, [], { env: { PATH: `${bin}:${process.env.PATH}`, SLIPWAY_PUSH_PIPES: pipes.dir } });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.stdin.end(`${A} ${B} refs/heads/feature\n`);
+      const code = await new Promise((r) => child.on('close', r));
+      expect(code).to.equal(0);
+      expect(stderr).to.equal('-----> Stored feature; only pushes to main deploy\n');
+      pipes.close();
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
   it('a pusher that went away ends the relay only: the deploy runs on and writes without failing', async () => {
     let io!: Parameters<Parameters<typeof openHookPipes>[1]>[1];
     let finish!: (code: number) => void;
