@@ -79,6 +79,16 @@ describe('e2e: failures roll back, queues, rollback, restart, bad input', functi
     expect((await server.get('longname')).body.trim()).to.equal('longname v1');
   });
 
+  it('a commit with a link out of the app is refused in one line naming the link', async () => {
+    const repo = await deployV1('uplink', 'procfile-hello');
+    fs.symlinkSync('../../../etc', path.join(repo, 'up'));
+    commitAll(repo, 'a link out of the app');
+    const r = await push(repo, server.sshRemote('uplink'), { sshCommand: key.sshCommand });
+    expect(r.stderr).to.match(/could not check out [0-9a-f]{12}: a link points outside the app \(up -> \.\.\/\.\.\/\.\.\/etc\)/);
+    expect(r.stderr).to.not.match(/TAR_ENTRY_ERROR/);
+    expect((await server.get('uplink')).body.trim()).to.equal('uplink v1');
+  });
+
   it('a web process that never answers HTTP fails the health check, and v1 keeps serving', async () => {
     const repo = await deployV1('silent', 'procfile-hello');
     fs.writeFileSync(path.join(repo, 'Procfile'), 'web: sleep 600\n');

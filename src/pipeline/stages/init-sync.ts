@@ -176,16 +176,26 @@ async function git(ctx: DeployContext, args: string[], env: NodeJS.ProcessEnv, t
 }
 
 /**
- * A file of the commit this server cannot write (a name too long for its file
- * system, a full disk): said of the commit's file, never with the server's own
- * paths, which node-tar's and fs's messages carry.
+ * A file of the commit this server cannot or will not write (a name too long
+ * for its file system, a link out of the app, a full disk): said of the
+ * commit's file, never with the server's own paths, which node-tar's and
+ * fs's messages carry.
  */
 function unwritable(ctx: DeployContext, commit: string, err: unknown): DeployError {
-  const e = err as NodeJS.ErrnoException;
-  const file = e.path ? path.relative(ctx.workDir, e.path) : undefined;
+  const e = err as NodeJS.ErrnoException & { entry?: { path?: string }; linkpath?: string };
+  const file = e.entry?.path ?? (e.path ? path.relative(ctx.workDir, e.path) : undefined);
   const shown = file && !file.startsWith('..') ? ` (${file.length > 60 ? `${file.slice(0, 60)}…, ${file.length} characters` : file})` : '';
-  const why = UNWRITABLE[e.code ?? ''] ?? `a file of it cannot be written here (${e.code ?? e.message.split(ctx.workDir).join('.')})`;
-  return new DeployError(`could not check out ${commit.slice(0, 12)}: ${why}${shown}`, {
+  const why =
+    e.code === 'TAR_ENTRY_ERROR' && /linkpath escapes/.test(e.message)
+      ? `a link points outside the app${file ? ` (${file} -> ${e.linkpath})` : ''}`
+      : `${
+          UNWRITABLE[e.code ?? ''] ??
+          `a file of it cannot be written here (${e.message
+            .replace(/^TAR_ENTRY_ERROR: /, '')
+            .split(ctx.workDir)
+            .join('.')})`
+        }${shown}`;
+  return new DeployError(`could not check out ${commit.slice(0, 12)}: ${why}`, {
     app: ctx.app.name,
     command: 'git archive',
     hint: e.code === 'ENOSPC' ? 'ask an admin to free space on the server' : 'rename or remove that file in a new commit and push again',
