@@ -219,6 +219,7 @@ export function httpGet(opts: {
       },
     );
     req.on('error', reject);
+    req.setTimeout(60_000, () => req.destroy(new Error(`GET ${opts.host}${opts.path ?? '/'}: no answer in 60 s`)));
     req.end(opts.body);
   });
 }
@@ -314,9 +315,24 @@ export function push(dir: string, remote: string, opts: { sshCommand?: string; r
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // A push that hangs fails its test here, with what it printed, rather than at the test's timeout with nothing.
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      child.kill('SIGKILL');
+    }, PUSH_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({
+        code: code ?? -1,
+        stdout,
+        stderr: hung ? `${stderr}\n[harness: git push did not end in ${PUSH_TIMEOUT_MS / 1000} s]` : stderr,
+      });
+    });
   });
 }
+
+const PUSH_TIMEOUT_MS = 300_000;
 
 /** Polls until `fn` returns true; errors (a server not up yet) count as "not yet". Never used to assert durations. */
 export async function eventually(fn: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
