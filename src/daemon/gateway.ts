@@ -102,10 +102,11 @@ export class DaemonGateway implements GitGateway {
     let pipes: HookPipes | undefined;
     try {
       if (this.opts.hook && this.deploysAfterRefsMove(app)) {
+        const hooks = hooksPath(this.opts.layout.home);
         pipes = await openHookPipes(path.join(this.opts.layout.pushPipes, id), (refs, io) =>
           this.opts.hook!({ type: 'hook', hook: 'post-receive', pushId: id, refs }, io),
         );
-        Object.assign(env, { SLIPWAY_PUSH_PIPES: pipes.dir, ...hooksPath(this.opts.layout.home) });
+        Object.assign(env, { SLIPWAY_PUSH_PIPES: pipes.dir, ...hooks });
       }
     } catch (err) {
       this.pushes.delete(id);
@@ -114,8 +115,8 @@ export class DaemonGateway implements GitGateway {
     return {
       env,
       close: () => {
-        pipes?.close();
         this.pushes.delete(id);
+        pipes?.close();
       },
     };
   }

@@ -14,10 +14,12 @@ import type { ControlIO, RefUpdate } from './control.js';
  * writes git's ref lines into `refs` and relays `log` to the pusher until the
  * daemon closes it.
  *
- * Neither side ever blocks on the other's absence: the hook opens `refs`
- * read-write (the open cannot wait, and its writes cannot break a pipe), and
- * the daemon holds `log` open from the start, so the hook's read of it opens
- * at once and ends when the daemon closes it, or dies.
+ * Neither side waits on the other's absence for long: the daemon holds `log`
+ * open from the start, so the hook's read of it opens at once and ends when
+ * the daemon closes it or dies; the hook opens `log` before it writes `refs`
+ * (read-write: the open cannot wait, its writes cannot break a pipe) and ends
+ * the list with `.`; the daemon reads `refs` to its end whatever it holds. A
+ * daemon killed in between leaves hooks that the next start ends.
  */
 export interface HookPipes {
   /** For the hook: `$SLIPWAY_PUSH_PIPES`. */
@@ -39,35 +41,42 @@ export async function openHookPipes(dir: string, serve: (refs: RefUpdate[], io: 
     throw err;
   }
   // Non-blocking opens: a reader of a FIFO without a writer would wait in the thread pool.
-  const refsIn = new net.Socket({
-    fd: fs.openSync(refsFile, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK),
-    readable: true,
-    writable: false,
-  });
-  const logOut = new net.Socket({
-    fd: fs.openSync(logFile, fs.constants.O_RDWR | fs.constants.O_NONBLOCK),
-    readable: false,
-    writable: true,
-  });
+  const fds: number[] = [];
+  try {
+    fds.push(fs.openSync(refsFile, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
+    fds.push(fs.openSync(logFile, fs.constants.O_RDWR | fs.constants.O_NONBLOCK));
+  } catch (err) {
+    for (const fd of fds) fs.closeSync(fd);
+    await fsp.rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const refsIn = new net.Socket({ fd: fds[0], readable: true, writable: false });
+  const logOut = new net.Socket({ fd: fds[1], readable: false, writable: true });
   const gone = new AbortController();
-  refsIn.on('error', () => undefined);
+  refsIn.on('error', () => logOut.end(" !     The push's refs could not be read; nothing was deployed.\n"));
   logOut.on('error', () => gone.abort());
   logOut.on('close', () => gone.abort());
 
   let input = '';
+  let tooMany = false;
   refsIn.setEncoding('utf8');
   refsIn.on('data', (chunk: string) => {
-    input += chunk;
-    // A line per ref pushed: even a push of every tag of a big project is far below this.
-    if (input.length > 64 * 1024 * 1024) {
-      refsIn.destroy();
-      logOut.end(' !     The push updates more refs than Slipway reads in one push; push fewer at a time.\n');
-    }
+    // A line per ref pushed: even a push of every tag of a big project is far below this. Past it
+    // the rest is read and dropped, never left unread: the hook would wait on a full FIFO for ever.
+    if (tooMany || input.length + chunk.length > MAX_REFS_BYTES) tooMany = true;
+    else input += chunk;
   });
   refsIn.on('end', () => {
     const io: ControlIO = { stdin: new PassThrough(), stdout: relayTo(logOut), stderr: relayTo(logOut), signal: gone.signal };
     io.stdin.end();
-    void serve(parseRefs(input), io)
+    const refs = tooMany ? undefined : parseRefs(input);
+    if (!refs) {
+      const why = tooMany
+        ? 'The push updates more refs than Slipway reads in one push; push fewer at a time'
+        : 'The hook ended before it sent every ref';
+      return void logOut.end(` !     ${why}; nothing was deployed.\n`);
+    }
+    void serve(refs, io)
       .catch((err) => {
         io.stderr.write(` !     ${(err as Error).message}\n`);
         return 1;
@@ -89,9 +98,16 @@ export async function openHookPipes(dir: string, serve: (refs: RefUpdate[], io: 
   };
 }
 
-/** git's `OLD NEW REF` lines. */
-function parseRefs(input: string): RefUpdate[] {
+const MAX_REFS_BYTES = 64 * 1024 * 1024;
+
+/**
+ * git's `OLD NEW REF` lines, then the hook's `.` line: without it the hook was
+ * stopped mid-way, and a list cut short could name another ref than was pushed.
+ */
+function parseRefs(input: string): RefUpdate[] | undefined {
+  if (!(input === '.\n' || input.endsWith('\n.\n'))) return undefined;
   return input
+    .slice(0, -2)
     .split('\n')
     .filter(Boolean)
     .map((l) => {
@@ -101,9 +117,10 @@ function parseRefs(input: string): RefUpdate[] {
 }
 
 /**
- * Hooks of pushes a crashed daemon left waiting on their `log`: opening it
- * for writing and closing it again ends their read, so they and their
- * receive-pack exit. Then the FIFOs go.
+ * Hooks of pushes a crashed daemon left waiting: on `log` (opening it for
+ * writing and closing it again ends their wait and their read), or on a full
+ * `refs` (read to its end). They and their receive-pack then exit, and the
+ * FIFOs go. Call once this server owns the home (control.sock is its own).
  */
 export function hangUpLeftoverPipes(parent: string): number {
   let n = 0;
@@ -114,14 +131,48 @@ export function hangUpLeftoverPipes(parent: string): number {
     return 0;
   }
   for (const name of dirs) {
-    const log = path.join(parent, name.name, 'log');
+    const dir = path.join(parent, name.name);
+    let waited = false;
     try {
-      fs.closeSync(fs.openSync(log, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
-      n++;
+      fs.closeSync(fs.openSync(path.join(dir, 'log'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+      waited = true;
     } catch {
       // ENXIO: nobody reads it any more.
     }
-    fs.rmSync(path.join(parent, name.name), { recursive: true, force: true });
+    if (drain(path.join(dir, 'refs'))) waited = true;
+    if (waited) n++;
+    fs.rmSync(dir, { recursive: true, force: true });
   }
   return n;
+}
+
+/**
+ * Reads a FIFO to its end and drops what it holds; true when a writer was
+ * there. What a writer still sends is read as it comes, until it closes.
+ */
+function drain(fifo: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  const buf = Buffer.alloc(64 * 1024);
+  let read = false;
+  try {
+    while (fs.readSync(fd, buf) > 0) read = true;
+    // End of file: no writer holds it (any more).
+    fs.closeSync(fd);
+    return read;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+      fs.closeSync(fd);
+      return read;
+    }
+  }
+  const rest = new net.Socket({ fd, readable: true, writable: false });
+  rest.on('error', () => rest.destroy());
+  rest.on('end', () => rest.destroy());
+  rest.resume();
+  return true;
 }

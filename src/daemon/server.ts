@@ -304,8 +304,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   await recoverJobs(services, log);
   removeLeftovers(layout, log);
-  const hungUp = hangUpLeftoverPipes(layout.pushPipes);
-  if (hungUp) log(`ended the hooks of ${hungUp} push${hungUp === 1 ? '' : 'es'} the previous run left waiting`);
   for (const app of store.apps.list()) if (fs.existsSync(layout.repo(app.name))) await linkHooks(layout.repo(app.name), HOOKS_DIR);
 
   const closers: Array<() => Promise<unknown>> = [];
@@ -318,6 +316,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       command: (argv, io) => runCommand({ store, layout, settings, user: admin(), io: { ...io, tty: false }, local: true, platform }, argv),
       hook,
     });
+    // Only now is the home this server's (control.sock answered no one): another server's pushes are not touched.
+    const hungUp = hangUpLeftoverPipes(layout.pushPipes);
+    if (hungUp) log(`ended the hooks of ${hungUp} push${hungUp === 1 ? '' : 'es'} the previous run left waiting`);
     closers.push(() => new Promise((r) => control.close(() => r(undefined))));
     const http = await buildHttpServer({
       store,

@@ -41,6 +41,11 @@ export async function runGitService(opts: GitServiceOptions): Promise<number> {
     opts.session?.useApp(target.app);
     if (opts.signal?.aborted) return 1;
     if (service === 'receive-pack') push = await gateway.openPush(user, target.app, opts.source);
+    // Revoked while the push's pipes were made: its abort listener below would never hear of it.
+    if (opts.signal?.aborted) {
+      push?.close();
+      return 1;
+    }
   } catch (err) {
     if (!(err instanceof SlipwayError)) log(`ssh: ${service} ${opts.repo} for ${user.name}: ${describe(err)}`);
     io.errorLine(`slipway: ${err instanceof SlipwayError ? describe(err) : 'internal error (see the server log)'}`);

@@ -37,7 +37,7 @@ export function warmBuild(ctx: DeployContext): void {
   const driver = driverFor(settingsOf(ctx.app).get('driver'), ctx.services.settings.defaultDriver);
   const kind = BUILDER_FOR.buildpacks[driver];
   const builder = kind && builders(ctx.services)[kind];
-  if (!builder?.warmUp) return;
+  if (!builder?.warmUp || liveFromDockerfile(ctx)) return;
   try {
     const user = ctx.services.guests?.userOf(ctx.app);
     if (user)
@@ -53,6 +53,16 @@ export function warmBuild(ctx: DeployContext): void {
   } catch {
     // Only a head start: whatever stopped it, the build meets again and reports.
   }
+}
+
+/**
+ * A Dockerfile app's next build is most likely one again: a buildpack
+ * container warmed for it would only be started and removed, beside the
+ * image build it competes with for the engine.
+ */
+function liveFromDockerfile(ctx: DeployContext): boolean {
+  const live = ctx.app.currentRelease == null ? undefined : ctx.services.store.releases.get(ctx.app.id, ctx.app.currentRelease);
+  return !!live?.image;
 }
 
 /** Ends what warmBuild started if the build did not use it. */
