@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { RefUpdate } from '../../src/daemon/control.js';
@@ -109,12 +110,15 @@ describe('daemon/hook-pipes: the piped post-receive', function () {
       served = true;
       return 0;
     });
-    // What a hook killed in the middle of its list leaves: lines, the last one cut short, and no `.`.
-    const reader = spawn('cat', [path.join(pipes.dir, 'log')]);
+    // `log` held open first, as the hook does, so the answer cannot be dropped before it is read.
+    const reader = new net.Socket({ fd: fs.openSync(path.join(pipes.dir, 'log'), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK) });
     let said = '';
-    reader.stdout.on('data', (d) => (said += d));
+    reader.on('data', (d) => (said += d));
+    const ended = new Promise((r) => reader.on('end', r));
+    // What a hook killed in the middle of its list leaves: lines, the last one cut short, and no `.`.
     fs.writeFileSync(path.join(pipes.dir, 'refs'), `${A} ${B} refs/heads/main-x\n${A} ${B} refs/heads/ma`);
-    await new Promise((r) => reader.on('close', r));
+    await ended;
+    reader.destroy();
     expect(served).to.equal(false);
     expect(said).to.equal(' !     The hook ended before it sent every ref; nothing was deployed.\n');
     pipes.close();
