@@ -40,9 +40,10 @@ export async function pushUntilServed(
   timeoutMs = 120_000,
 ): Promise<number> {
   const t0 = performance.now();
-  const state = { pushDone: false, failure: undefined as Error | undefined };
+  const state = { pushDone: false, failure: undefined as Error | undefined, stderr: '' };
   const pushing = push(target.repo, target.remote, { sshCommand: target.sshCommand }).then((r) => {
     state.pushDone = true;
+    state.stderr = r.stderr;
     if (r.code !== 0) state.failure = pushFailed(what, r.code, r.stderr);
   });
   const deadline = t0 + timeoutMs;
@@ -60,7 +61,10 @@ export async function pushUntilServed(
   await pushing;
   throw (
     state.failure ??
-    new Error(`${what}: router did not serve "${expected}" within ${timeoutMs}ms (push ${state.pushDone ? 'finished' : 'still running'})`)
+    // git push succeeds whatever its post-receive says: what the deploy printed tells why.
+    new Error(
+      `${what}: router did not serve "${expected}" within ${timeoutMs}ms (push ${state.pushDone ? 'finished' : 'still running'})\n${state.stderr.slice(-4000)}\n${app}'s logs:\n${server.cli(['logs', app, '-n', '30']).stdout}`,
+    )
   );
 }
 

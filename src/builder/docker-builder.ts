@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
 import { connectEngine, requireEngine } from '../docker/engine.js';
 import { LABEL, homeId } from '../docker/labels.js';
-import type { ImageBuilder, WarmUp } from './builder.js';
-import { buildInContainer, startWarmContainer, type WarmContainer } from './container-build.js';
+import type { EarlyWarmUp, ImageBuilder, WarmUp } from './builder.js';
+import { buildInContainer, mountsOf, startWarmContainer, type WarmContainer } from './container-build.js';
 import { buildFromDockerfile } from './dockerfile.js';
 
 /**
@@ -15,6 +15,9 @@ export class DockerImageBuilder implements ImageBuilder {
   private docker?: Docker;
   private readonly home: string;
   private readonly warm = new Map<number, WarmContainer>();
+  /** Started as a push began, by app, until its deploy takes it or the push ends. */
+  private readonly early = new Map<string, WarmContainer>();
+  private pushes = 0;
 
   /** `home`: the data directory; its `homeId` names and labels what the builds leave in a shared engine. */
   constructor(home: string) {
@@ -33,14 +36,40 @@ export class DockerImageBuilder implements ImageBuilder {
 
   /**
    * The build's container starts as the deploy begins, so that its start (the
-   * slowest part of a container build of a small app) overlaps the checkout.
+   * slowest part of a container build of a small app) overlaps the checkout;
+   * or as the push began (warmEarly), when its deploy takes that one.
    */
   warmUp(w: WarmUp): void {
     if (this.warm.has(w.jobId)) return;
-    const docker = connectEngine();
-    this.docker ??= docker;
+    const early = this.early.get(w.app);
+    this.early.delete(w.app);
     const { cacheDir: _hostCache, ...mounts } = w;
-    this.warm.set(w.jobId, startWarmContainer({ ...mounts, docker: this.docker, home: this.home }));
+    if (early && early.mounts === mountsOf({ ...mounts, home: this.home })) {
+      early.holder.takenBy(w);
+      this.warm.set(w.jobId, early);
+      return;
+    }
+    if (early) void early.discard();
+    this.warm.set(w.jobId, startWarmContainer({ ...mounts, docker: this.engineNow(), home: this.home }));
+  }
+
+  warmEarly(w: EarlyWarmUp): () => void {
+    if (this.early.has(w.app)) return () => undefined;
+    const { cacheDir: _hostCache, ...mounts } = w;
+    const started = startWarmContainer({
+      ...mounts,
+      jobId: 0,
+      warmName: `push${++this.pushes}`,
+      log: () => undefined,
+      docker: this.engineNow(),
+      home: this.home,
+    });
+    this.early.set(w.app, started);
+    return () => {
+      if (this.early.get(w.app) !== started) return;
+      this.early.delete(w.app);
+      void started.discard();
+    };
   }
 
   async discard(jobId: number): Promise<void> {
@@ -63,6 +92,11 @@ export class DockerImageBuilder implements ImageBuilder {
     // By id: a name in the metadata could point elsewhere by the time it starts.
     if (found && labels[LABEL.home] === this.home && mayUse(labels[LABEL.app] ?? '')) return { id: found.Id, found: true };
     return { found: !!found };
+  }
+
+  private engineNow(): Docker {
+    this.docker ??= connectEngine();
+    return this.docker;
   }
 
   private async engine(): Promise<Docker> {

@@ -33,6 +33,8 @@ export interface GatewayOptions {
   sessions: LiveSessions;
   /** What a push's post-receive asks of the daemon (push.ts's handleHook); without it every hook is the node client. */
   hook?: (req: HookRequest, io: ControlIO) => Promise<number>;
+  /** A push to the app began: starts what its deploy will need (its build's guest); returns what ends it, called as the push ends. */
+  warm?: (app: string) => () => void;
 }
 
 type HookRequest = Extract<ControlRequest, { type: 'hook' }>;
@@ -112,11 +114,13 @@ export class DaemonGateway implements GitGateway {
       this.pushes.delete(id);
       throw err;
     }
+    const cool = this.opts.warm?.(app);
     return {
       env,
       close: () => {
         this.pushes.delete(id);
         pipes?.close();
+        cool?.();
       },
     };
   }

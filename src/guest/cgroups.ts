@@ -112,7 +112,8 @@ abstract class Group implements Cgroup {
   async killAll(timeoutMs = 5000): Promise<boolean> {
     this.liftCpu();
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    // Killed processes leave the group within a few ms: look again soon, then less often.
+    for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
       const pids = this.pids();
       if (!pids.length) return true;
       for (const pid of pids) {
@@ -123,7 +124,7 @@ abstract class Group implements Cgroup {
         }
       }
       if (Date.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
 

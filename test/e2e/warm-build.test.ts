@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { eventually, push, pushWithHook, setMessage, useServer } from './harness.js';
+import { appRepo, eventually, git, push, pushWithHook, setMessage, sshArgs, useServer } from './harness.js';
 import { processesRunning } from '../support/proc.js';
 import { requires } from '../support/requires.js';
 
@@ -11,8 +12,8 @@ const WARM_RUNNER = [process.execPath, '/opt/slipway/dist/builder/container-entr
 
 /**
  * A push to an app on the process driver starts its build's guest as the
- * deploy begins, so the runner's node boots while the source is checked out
- * (the guest's main cost per deploy). What a user would check: the build
+ * push arrives, and its deploy takes that guest, so the runner's node boots
+ * while git transfers the pack (the guest's main cost per deploy). What a user would check: the build
  * still does what it did, and a deploy that never gets to its build leaves
  * no guest behind — no process, no cgroup.
  */
@@ -21,9 +22,20 @@ describe('e2e: the build guest starts with the deploy', function () {
   this.timeout(120_000);
   const env = useServer();
 
-  /** The build guests' cgroups this server still has (its guests live under slipway-<home hash>). */
+  /** This server's guests live under the cgroup slipway-<home hash>; the other lane's servers have their own. */
+  const parentCgroup = () => `slipway-${createHash('sha256').update(path.resolve(env.server.home)).digest('hex').slice(0, 10)}`;
+  /** The warm runners of this server's build guests. */
+  const runners = () =>
+    processesRunning(WARM_RUNNER).filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/${parentCgroup()}/`);
+      } catch {
+        return false;
+      }
+    });
+  /** The build guests' cgroups this server still has. */
   const buildCgroups = () => {
-    const parent = `slipway-${createHash('sha256').update(path.resolve(env.server.home)).digest('hex').slice(0, 10)}`;
+    const parent = parentCgroup();
     const dir = ['/sys/fs/cgroup/pids', '/sys/fs/cgroup'].map((d) => path.join(d, parent)).find((d) => fs.existsSync(d));
     return dir ? fs.readdirSync(dir).filter((n) => n.includes('.build.')) : [];
   };
@@ -31,23 +43,86 @@ describe('e2e: the build guest starts with the deploy', function () {
   it('is up and waiting while an earlier stage runs, and the build then uses it', async () => {
     const { pushing } = pushWithHook(env, 'warm', 'configure', 'echo "configure hook: slow"\nsleep 4');
     await eventually(
-      () => processesRunning(WARM_RUNNER).length === 1 && buildCgroups().length === 1,
+      () => runners().length === 1 && buildCgroups().length === 1,
       'the warm runner to wait for its request during configure, in a build guest of its own',
     );
     const r = await pushing;
     expect(r.stderr, r.stderr).to.include('configure hook: slow');
     expect(r.stderr).to.match(/Procfile app detected/);
     expect((await env.server.get('warm')).body.trim()).to.equal('warm v1');
-    expect(processesRunning(WARM_RUNNER)).to.deep.equal([]);
+    expect(runners()).to.deep.equal([]);
     expect(buildCgroups()).to.deep.equal([]);
+  });
+
+  it('starts as the push arrives: the deploy takes the guest its push started instead of starting one', async () => {
+    const { pushing } = pushWithHook(env, 'early', 'configure', 'sleep 3');
+    await eventually(
+      () => runners().length === 1 && buildCgroups().length === 1,
+      'the warm runner to wait for its request during configure',
+    );
+    // Named for the push that started it (`.build.pushN`), not for the job (`.build.<job id>`).
+    expect(buildCgroups()).to.have.length(1);
+    expect(buildCgroups()[0]).to.match(/^early\.build\.push\d+$/);
+    const r = await pushing;
+    expect(r.code, r.stderr).to.equal(0);
+    expect((await env.server.get('early')).body.trim()).to.equal('early v1');
+    expect(runners()).to.deep.equal([]);
+    expect(buildCgroups()).to.deep.equal([]);
+  });
+
+  it('a push that deploys nothing leaves no guest; a push during a deploy of the same app builds in a fresh one', async () => {
+    // The node buildpack writes into the build dir (.profile.d/nodejs.sh): a build in the wrong dir shows.
+    expect(env.server.cli(['apps:create', 'twice']).code).to.equal(0);
+    const repo = appRepo('node-hello');
+    fs.mkdirSync(path.join(repo, '.slipway'));
+    fs.writeFileSync(path.join(repo, '.slipway', 'configure'), '#!/bin/sh\nsleep 3\n', { mode: 0o755 });
+    setMessage(repo, 'twice v1');
+    const pushing = push(repo, env.server.sshRemote('twice'), { sshCommand: env.key.sshCommand });
+    await eventually(() => runners().length === 1, 'the first deploy to reach configure');
+    // The second push's guest mounts the build dir the first deploy is about to move into its release:
+    // its deploy must not build in it.
+    fs.rmSync(path.join(repo, '.slipway'), { recursive: true });
+    setMessage(repo, 'twice v2');
+    const second = await push(repo, env.server.sshRemote('twice'), { sshCommand: env.key.sshCommand });
+    const first = await pushing;
+    expect(first.code, first.stderr).to.equal(0);
+    expect(second.code, second.stderr).to.equal(0);
+    expect((await env.server.get('twice')).body.trim()).to.equal('twice v2');
+    expect(fs.existsSync(path.join(env.server.home, 'apps', 'twice', 'releases', 'v2', '.profile.d', 'nodejs.sh'))).to.equal(true);
+    await eventually(() => buildCgroups().length === 0, 'no build guest to be left');
+
+    // A tag deploys nothing: its push's guest ends with the push.
+    git(repo, ['tag', 'v2']);
+    const tag = await push(repo, env.server.sshRemote('twice'), { sshCommand: env.key.sshCommand, ref: 'refs/tags/v2' });
+    expect(tag.code, tag.stderr).to.equal(0);
+    expect(tag.stderr).to.match(/Stored refs\/tags\/v2; only pushes to main deploy/);
+    await eventually(() => buildCgroups().length === 0 && runners().length === 0, 'the push guest to end with the push');
+  });
+
+  it('a member holding many pushes open to her app gets one build guest, gone when they end', async () => {
+    expect(env.server.cli(['apps:create', 'held']).code).to.equal(0);
+    const held = Array.from({ length: 4 }, () =>
+      spawn('ssh', [...sshArgs(env.key.key, env.server.ports.ssh), "git-receive-pack 'held.git'"], {
+        stdio: ['pipe', 'ignore', 'ignore'],
+      }),
+    );
+    try {
+      await eventually(() => buildCgroups().length === 1 && runners().length === 1, 'one guest for the held pushes');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(buildCgroups()).to.have.length(1);
+    } finally {
+      for (const p of held) p.kill();
+    }
+    await eventually(() => buildCgroups().length === 0 && runners().length === 0, 'the guest to end with the pushes');
+    env.server.assertAlive();
   });
 
   it('ends with its daemon: after a kill -9 while it waits, no runner is left and the next push builds', async () => {
     const { repo, pushing } = pushWithHook(env, 'killed', 'configure', 'sleep 60');
-    await eventually(() => processesRunning(WARM_RUNNER).length === 1, 'the warm runner to wait for its request during configure');
+    await eventually(() => runners().length === 1, 'the warm runner to wait for its request during configure');
     await env.server.kill9();
     expect((await pushing).code).to.not.equal(0);
-    await eventually(() => processesRunning(WARM_RUNNER).length === 0, 'the warm runner to end with its daemon');
+    await eventually(() => runners().length === 0, 'the warm runner to end with its daemon');
 
     await env.server.boot();
     fs.rmSync(path.join(repo, '.slipway'), { recursive: true });
@@ -55,7 +130,7 @@ describe('e2e: the build guest starts with the deploy', function () {
     const again = await push(repo, env.server.sshRemote('killed'), { sshCommand: env.key.sshCommand });
     expect(again.code, again.stderr).to.equal(0);
     expect((await env.server.get('killed')).body.trim()).to.equal('killed v2');
-    expect(processesRunning(WARM_RUNNER)).to.deep.equal([]);
+    expect(runners()).to.deep.equal([]);
     expect(buildCgroups()).to.deep.equal([]);
   });
 
@@ -64,7 +139,7 @@ describe('e2e: the build guest starts with the deploy', function () {
     expect(r.stderr, r.stderr).to.include('configure hook: refusing');
     expect(r.stderr).to.match(/failed at configure/);
     expect(r.stderr).to.not.match(/app detected/);
-    expect(processesRunning(WARM_RUNNER)).to.deep.equal([]);
+    expect(runners()).to.deep.equal([]);
     expect(buildCgroups()).to.deep.equal([]);
   });
 });
