@@ -5,7 +5,7 @@ import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import type { GuestUser, Limits } from '../runtime/driver.js';
 import { cgroupVersion, CgroupTree, type Cgroup } from './cgroups.js';
-import { checkPath, joinCommand, prepareLaunch, type GuestMount, type Launch } from './launch.js';
+import { builtLauncher, checkPath, joinCommand, prepareLaunch, type GuestMount, type Launch } from './launch.js';
 
 /** PATH inside a guest: buildpack runtimes in the release first, then the host's system dirs. */
 export const GUEST_PATH =
@@ -56,6 +56,8 @@ export interface GuestHostOptions {
   /** A CA bundle outside /usr and /etc is bound into every guest at its own path. */
   extraCaBundle?: string;
   log?: (msg: string) => void;
+  /** `chain`: launch through unshare, bash, mount and setpriv even where the compiled launcher is built (the default uses it). */
+  launcher?: 'compiled' | 'chain';
 }
 
 /**
@@ -67,6 +69,7 @@ export interface GuestHostOptions {
 export class GuestHost {
   private readonly scratch: string;
   private readonly stage: string;
+  private readonly launcher: string | undefined;
   /** Numbers staging dirs, so a guest reopened under the same name never shares one with its predecessor. */
   private opened = 0;
   /** Guests open now, by name, so `enter` can join a running instance's. */
@@ -77,6 +80,7 @@ export class GuestHost {
     serverId: string,
   ) {
     this.scratch = path.join(opts.home, 'guests');
+    this.launcher = opts.launcher === 'chain' ? undefined : builtLauncher();
     this.stage = path.join(STAGE, serverId);
   }
 
@@ -143,6 +147,7 @@ export class GuestHost {
     const launch = prepareLaunch(
       { user: run.user, mounts, cwd: run.cwd ?? GUEST_APP, env: guestEnv(run), argv: run.argv, hostname: name.slice(0, 63), tty: run.tty },
       { stage, scratch, cgroupProcs: cgroup.procsFiles },
+      this.launcher,
     );
     let destroyed: Promise<void> | undefined;
     const entry = { run, cgroup };

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { PACKAGE_ROOT } from '../paths.js';
 import type { GuestUser } from '../runtime/driver.js';
 
 /**
@@ -142,13 +143,13 @@ const SYSTEM = ['/usr', '/etc'];
  * spawns it (detached, so a signal to its group reaches the launcher), and
  * removes `paths.scratch` after the guest is gone.
  */
-export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
+export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths, launcher: string | undefined): Launch {
   checkPath(paths.stage, 'staging');
   checkPath(paths.scratch, 'scratch');
   fs.mkdirSync(paths.scratch, { recursive: true, mode: 0o700 });
   fs.rmSync(paths.stage, { recursive: true, force: true });
   fs.mkdirSync(paths.stage, { recursive: true, mode: 0o755 });
-  const table: string[] = [];
+  const ops: MountOp[] = [];
   // prettier-ignore
   const bwrap: string[] = [
     '--unshare-user',
@@ -183,14 +184,12 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
       // The upper layer's root is /app's root: the app's user owns it, so it can create files at the top.
       fs.chownSync(upper, spec.user.uid, spec.user.gid);
       fs.chmodSync(upper, 0o755);
-      table.push(
-        `slipway-app ${point} overlay lowerdir=${checkPath(m.lower, 'release')},upperdir=${upper},workdir=${work},nosuid,nodev 0 0`,
-      );
+      ops.push({ kind: 'overlay', lower: checkPath(m.lower, 'release'), upper, work, point });
       bwrap.push('--bind', point, m.target);
     } else {
       if (fs.statSync(m.source).isFile()) fs.writeFileSync(point, '');
       else fs.mkdirSync(point);
-      table.push(`${checkPath(m.source, 'host')} ${point} none bind 0 0`);
+      ops.push({ kind: 'bind', source: checkPath(m.source, 'host'), point });
       bwrap.push(m.writable ? '--bind' : '--ro-bind', point, m.target);
     }
   });
@@ -200,8 +199,28 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
   }
   const argsFile = path.join(paths.scratch, 'bwrap.args');
   fs.writeFileSync(argsFile, bwrap.map((a) => `${a}\0`).join(''), { mode: 0o600 });
+  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+  const guest = ['bwrap', '--args', '3', '--', ...spec.argv];
+  if (launcher) {
+    return {
+      command: launcher,
+      // prettier-ignore
+      args: [
+        '--uid', String(spec.user.uid), '--gid', String(spec.user.gid), '--args', argsFile,
+        ...paths.cgroupProcs.flatMap((f) => ['--cgroup', checkPath(f, 'cgroup')]),
+        ...ops.flatMap((o) => (o.kind === 'overlay' ? ['--overlay', o.lower, o.upper, o.work, o.point] : ['--bind', o.source, o.point])),
+        '--', ...guest,
+      ],
+      env,
+    };
+  }
   // Paths are checked above: no blanks or escapes, so each is one fstab field.
   const mountTable = path.join(paths.scratch, 'mounts');
+  const table = ops.map((o) =>
+    o.kind === 'overlay'
+      ? `slipway-app ${o.point} overlay lowerdir=${o.lower},upperdir=${o.upper},workdir=${o.work},nosuid,nodev 0 0`
+      : `${o.source} ${o.point} none bind 0 0`,
+  );
   fs.writeFileSync(mountTable, table.map((l) => `${l}\n`).join(''), { mode: 0o600 });
 
   return {
@@ -212,10 +231,34 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths): Launch {
       '--mount', '--propagation', 'private', '--',
       'bash', '--norc', '--noprofile', '-c', PRELUDE, 'slipway-guest', argsFile, mountTable,
       ...dropTo(spec.user),
-      'bwrap', '--args', '3', '--', ...spec.argv,
+      ...guest,
     ],
-    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SLIPWAY_GUEST_CGROUPS: paths.cgroupProcs.map((f) => checkPath(f, 'cgroup')).join(' ') },
+    env: { ...env, SLIPWAY_GUEST_CGROUPS: paths.cgroupProcs.map((f) => checkPath(f, 'cgroup')).join(' ') },
   };
+}
+
+/** A mount the launcher makes as root onto a staging point. */
+type MountOp =
+  { kind: 'overlay'; lower: string; upper: string; work: string; point: string } | { kind: 'bind'; source: string; point: string };
+
+/**
+ * The compiled launcher (guest-launch.c, built with the package when a C
+ * compiler is there): the steps of unshare → bash → mount → setpriv in one
+ * program. Undefined when it was not built: the chain is used.
+ */
+export const GUEST_LAUNCHER = path.join(PACKAGE_ROOT, 'dist', 'guest', 'slipway-guest-launch');
+
+export function builtLauncher(): string | undefined {
+  return isExecutable(GUEST_LAUNCHER) ? GUEST_LAUNCHER : undefined;
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function readLink(p: string): string | undefined {
