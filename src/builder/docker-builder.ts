@@ -3,6 +3,7 @@ import { connectEngine, requireEngine } from '../docker/engine.js';
 import { LABEL, homeId } from '../docker/labels.js';
 import type { EarlyWarmUp, ImageBuilder, WarmUp } from './builder.js';
 import { buildInContainer, mountsOf, startWarmContainer, type WarmContainer } from './container-build.js';
+import { EarlyWarms } from './warm.js';
 import { buildFromDockerfile } from './dockerfile.js';
 
 /**
@@ -15,8 +16,8 @@ export class DockerImageBuilder implements ImageBuilder {
   private docker?: Docker;
   private readonly home: string;
   private readonly warm = new Map<number, WarmContainer>();
-  /** Started as a push began, by app, until its deploy takes it or the push ends. */
-  private readonly early = new Map<string, WarmContainer>();
+  /** Started as pushes began, until a push's deploy takes its app's or the push ends (see EarlyWarms). */
+  private readonly early = new EarlyWarms<WarmContainer>((w) => w.discard());
   private pushes = 0;
 
   /** `home`: the data directory; its `homeId` names and labels what the builds leave in a shared engine. */
@@ -41,35 +42,29 @@ export class DockerImageBuilder implements ImageBuilder {
    */
   warmUp(w: WarmUp): void {
     if (this.warm.has(w.jobId)) return;
-    const early = this.early.get(w.app);
-    this.early.delete(w.app);
+    const early = this.early.take(w.app);
     const { cacheDir: _hostCache, ...mounts } = w;
     if (early && early.mounts === mountsOf({ ...mounts, home: this.home })) {
       early.holder.takenBy(w);
       this.warm.set(w.jobId, early);
       return;
     }
-    if (early) void early.discard();
+    if (early) this.early.drop(early);
     this.warm.set(w.jobId, startWarmContainer({ ...mounts, docker: this.engineNow(), home: this.home }));
   }
 
   warmEarly(w: EarlyWarmUp): () => void {
-    if (this.early.has(w.app)) return () => undefined;
     const { cacheDir: _hostCache, ...mounts } = w;
-    const started = startWarmContainer({
-      ...mounts,
-      jobId: 0,
-      warmName: `push${++this.pushes}`,
-      log: () => undefined,
-      docker: this.engineNow(),
-      home: this.home,
-    });
-    this.early.set(w.app, started);
-    return () => {
-      if (this.early.get(w.app) !== started) return;
-      this.early.delete(w.app);
-      void started.discard();
-    };
+    return this.early.start(w.app, () =>
+      startWarmContainer({
+        ...mounts,
+        jobId: 0,
+        warmName: `push${++this.pushes}`,
+        log: () => undefined,
+        docker: this.engineNow(),
+        home: this.home,
+      }),
+    );
   }
 
   async discard(jobId: number): Promise<void> {

@@ -13,7 +13,7 @@ import { runBuildpacks, type BuildOptions, type BuildResult } from './buildpacks
 import { nodeModulesDir, readOutcome } from './container-build.js';
 import { IN_CONTAINER as P, type ContainerBuildRequest } from './container-paths.js';
 import { runStreaming, type Sandbox, type StreamingResult } from './run-streaming.js';
-import { WarmHolder, mountedDirs } from './warm.js';
+import { EarlyWarms, WarmHolder, mountedDirs } from './warm.js';
 
 /** A build on this host, as the app's own user in one guest when it can be. */
 interface HostBuild {
@@ -31,6 +31,8 @@ interface WarmBuild {
   result: Promise<StreamingResult>;
   /** Where its output goes and what cancels it: its deploy's, once a deploy holds it. */
   holder: WarmHolder;
+  /** Its runner already exited (killed, out of memory): no build can use it. */
+  ended: boolean;
 }
 
 /**
@@ -47,8 +49,8 @@ interface WarmBuild {
 export class HostBuilder implements Builder {
   readonly runsBuildpacks = true;
   private readonly warm = new Map<number, WarmBuild>();
-  /** Started as a push began, by app, until that push's deploy takes it or the push ends. */
-  private readonly early = new Map<string, WarmBuild>();
+  /** Started as pushes began, until a push's deploy takes its app's or the push ends (see EarlyWarms). */
+  private readonly early = new EarlyWarms<WarmBuild>((w) => endWarm(w, 'no deploy took it'));
   private pushes = 0;
 
   /** `guestHost`: this host's sandboxes; absent when the server is not root. */
@@ -62,27 +64,20 @@ export class HostBuilder implements Builder {
    * otherwise (a push that deployed nothing, or another app's preview).
    */
   warmEarly(w: EarlyWarmUp): () => void {
-    if (!this.guestHost || !nodeInGuests() || this.early.has(w.app)) return () => undefined;
-    const build = this.start({ ...w, jobId: 0, log: () => undefined }, `${w.app}.build.push${++this.pushes}`);
-    this.early.set(w.app, build);
-    return () => {
-      if (this.early.get(w.app) !== build) return;
-      this.early.delete(w.app);
-      void endWarm(build, 'the push deployed nothing');
-    };
+    if (!this.guestHost || !nodeInGuests()) return () => undefined;
+    return this.early.start(w.app, () => this.start({ ...w, jobId: 0, log: () => undefined }, `${w.app}.build.push${++this.pushes}`));
   }
 
   warmUp(w: WarmUp): void {
     if (!this.guestHost || !nodeInGuests() || this.warm.has(w.jobId)) return;
-    const early = this.early.get(w.app);
-    this.early.delete(w.app);
-    if (early && early.dirs === dirsOf(w)) {
+    const early = this.early.take(w.app);
+    if (early && !early.ended && early.dirs === dirsOf(w)) {
       early.holder.takenBy(w);
       this.warm.set(w.jobId, early);
       return;
     }
-    // Its dirs were replaced since (a deploy of the app before this one moved its build dir into a release).
-    if (early) void endWarm(early, 'the build dirs changed');
+    // Its dirs were replaced since (a deploy of the app before this one moved its build dir into a release), or it died.
+    if (early) this.early.drop(early);
     this.warm.set(w.jobId, this.start(w, `${w.app}.build.${w.jobId}`));
   }
 
@@ -96,8 +91,12 @@ export class HostBuilder implements Builder {
     const holder = new WarmHolder();
     if (w.jobId) holder.takenBy(w);
     const result = startRunner(this.guestHost!, { ...w, log: holder.line, signal: holder.abort.signal }, name, '-', input);
-    result.catch(() => undefined);
-    return { dirs: dirsOf(w), request, result, holder };
+    const build: WarmBuild = { dirs: dirsOf(w), request, result, holder, ended: false };
+    result.then(
+      () => (build.ended = true),
+      () => (build.ended = true),
+    );
+    return build;
   }
 
   /** Ends a warm build its deploy did not use (it failed before its build, or found a Dockerfile). */
@@ -129,7 +128,7 @@ export class HostBuilder implements Builder {
     // Written before the guest reads it (a warm one has the dir mounted), so the guest can hand ENV_DIR to the app's user.
     await writeEnvDir(opts.envDir, opts.env);
     const ready = { ...opts, envDirReady: true };
-    const fits = warm && req.user && warm.dirs === dirsOf({ ...opts, user: req.user });
+    const fits = warm && req.user && !warm.ended && warm.dirs === dirsOf({ ...opts, user: req.user });
     if (warm && !fits) await endWarm(warm, 'the build needs another guest');
     if (!this.guestHost || !req.user) return runBuildpacks(ready);
     const build = { app: req.app.name, jobId: req.jobId, user: req.user, guestHost: this.guestHost, opts: ready };

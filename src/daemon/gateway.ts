@@ -114,13 +114,18 @@ export class DaemonGateway implements GitGateway {
       this.pushes.delete(id);
       throw err;
     }
-    const cool = this.opts.warm?.(app);
+    let cool: (() => void) | undefined;
+    try {
+      cool = this.opts.warm?.(app);
+    } catch {
+      // Only a head start for the deploy: the push goes on without it.
+    }
     return {
       env,
       close: () => {
+        cool?.();
         this.pushes.delete(id);
         pipes?.close();
-        cool?.();
       },
     };
   }

@@ -70,7 +70,9 @@ static unsigned long number(const char *s) {
 }
 
 static void close_others(void) {
+#ifdef SYS_close_range
   if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+#endif
   long max = sysconf(_SC_OPEN_MAX);
   for (long fd = 3; fd < (max > 0 ? max : 65536); fd++) close((int)fd);
 }

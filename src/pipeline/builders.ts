@@ -51,9 +51,9 @@ export function warmBuild(ctx: DeployContext): void {
  * for the push's end, if no deploy took it.
  */
 export function warmBuildForPush(services: Services, appName: string): () => void {
-  const app = services.store.apps.byName(appName);
-  if (!app || MODES[app.mode].build !== 'run') return () => undefined;
   try {
+    const app = services.store.apps.byName(appName);
+    if (!app || MODES[app.mode].build !== 'run') return () => undefined;
     const warm = warmable(services, app, WORKSPACES[app.mode]);
     return warm?.builder.warmEarly?.(warm.spec) ?? (() => undefined);
   } catch {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import Docker from 'dockerode';
 import { eventually, git, push, pushWithHook, useServer } from '../e2e/harness.js';
+import { query } from '../e2e/db.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { requires } from '../support/requires.js';
 
@@ -31,6 +32,15 @@ describe('docker driver: the build container starts with the deploy (real docker
 
   it('is running while an earlier stage runs, and the build then uses it', async () => {
     const { repo, pushing } = pushWithHook(env, 'dwarm', 'configure', 'echo "configure hook: slow"\nsleep 5');
+    // The deploy is at configure: past its start, where it took the push's container or started its own.
+    await eventually(
+      () =>
+        query(
+          env.server.home,
+          "SELECT 1 FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'dwarm' AND j.current_stage = 'configure'",
+        ).length === 1,
+      'the deploy to reach configure',
+    );
     let seen: Docker.ContainerInfo[] = [];
     await eventually(async () => {
       seen = await buildContainers('dwarm');

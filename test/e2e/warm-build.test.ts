@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { appRepo, eventually, git, push, pushWithHook, setMessage, sshArgs, useServer } from './harness.js';
 import { processesRunning } from '../support/proc.js';
+import { query } from './db.js';
+import { EARLY_MAX } from '../../src/builder/warm.js';
 import { requires } from '../support/requires.js';
 
 /** The build runner as a warm build starts it in its guest: waiting for its request on stdin. */
@@ -56,10 +58,16 @@ describe('e2e: the build guest starts with the deploy', function () {
 
   it('starts as the push arrives: the deploy takes the guest its push started instead of starting one', async () => {
     const { pushing } = pushWithHook(env, 'early', 'configure', 'sleep 3');
+    // The deploy is at configure: past its start, where it took the push's guest or started its own.
     await eventually(
-      () => runners().length === 1 && buildCgroups().length === 1,
-      'the warm runner to wait for its request during configure',
+      () =>
+        query(
+          env.server.home,
+          "SELECT 1 FROM jobs j JOIN apps a ON a.id = j.app_id WHERE a.name = 'early' AND j.current_stage = 'configure'",
+        ).length === 1,
+      'the deploy to reach configure',
     );
+    expect(runners()).to.have.length(1);
     // Named for the push that started it (`.build.pushN`), not for the job (`.build.<job id>`).
     expect(buildCgroups()).to.have.length(1);
     expect(buildCgroups()[0]).to.match(/^early\.build\.push\d+$/);
@@ -99,21 +107,29 @@ describe('e2e: the build guest starts with the deploy', function () {
     await eventually(() => buildCgroups().length === 0 && runners().length === 0, 'the push guest to end with the push');
   });
 
-  it('a member holding many pushes open to her app gets one build guest, gone when they end', async () => {
-    expect(env.server.cli(['apps:create', 'held']).code).to.equal(0);
-    const held = Array.from({ length: 4 }, () =>
-      spawn('ssh', [...sshArgs(env.key.key, env.server.ports.ssh), "git-receive-pack 'held.git'"], {
-        stdio: ['pipe', 'ignore', 'ignore'],
-      }),
+  it('a member holding many pushes open gets one build guest per app and at most EARLY_MAX in all, gone when they end', async () => {
+    const apps = ['held-1', 'held-2', 'held-3', 'held-4', 'held-5', 'held-6'];
+    for (const app of apps) expect(env.server.cli(['apps:create', app]).code).to.equal(0);
+    const held = apps.flatMap((app) =>
+      [1, 2].map(() =>
+        spawn('ssh', [...sshArgs(env.key.key, env.server.ports.ssh), `git-receive-pack '${app}.git'`], {
+          stdio: ['pipe', 'ignore', 'ignore'],
+        }),
+      ),
     );
     try {
-      await eventually(() => buildCgroups().length === 1 && runners().length === 1, 'one guest for the held pushes');
-      await new Promise((r) => setTimeout(r, 500));
-      expect(buildCgroups()).to.have.length(1);
+      await eventually(
+        () => buildCgroups().length === EARLY_MAX && runners().length === EARLY_MAX,
+        `${EARLY_MAX} guests for the held pushes`,
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(buildCgroups()).to.have.length(EARLY_MAX);
+      // One per app: no app's name twice.
+      expect(new Set(buildCgroups().map((n) => n.split('.')[0])).size).to.equal(EARLY_MAX);
     } finally {
       for (const p of held) p.kill();
     }
-    await eventually(() => buildCgroups().length === 0 && runners().length === 0, 'the guest to end with the pushes');
+    await eventually(() => buildCgroups().length === 0 && runners().length === 0, 'the guests to end with the pushes');
     env.server.assertAlive();
   });
 
