@@ -63,12 +63,6 @@ export interface Builder {
   warmUp?(w: WarmUp): void;
   /** Ends what `warmUp` started for a job whose build did not use it. */
   discard?(jobId: number): Promise<void>;
-  /**
-   * Starts it earlier still, as a push to the app begins, for the deploy the
-   * push will start (its `warmUp` takes it); returns what ends it if none did
-   * by the push's end.
-   */
-  warmEarly?(w: EarlyWarmUp): () => void;
 }
 
 /** What a container build is asked: everything but the engine and this server's home, which the builder owns. */
@@ -90,8 +84,6 @@ export interface ImageBuilder {
   warmUp?(w: WarmUp): void;
   /** Ends what `warmUp` started for a job whose build did not use it. */
   discard?(jobId: number): Promise<void>;
-  /** Starts it as a push to the app begins (see Builder.warmEarly). */
-  warmEarly?(w: EarlyWarmUp): () => void;
   /** A Dockerfile app's image; resolves with its id. */
   dockerfile(req: DockerfileRequest): Promise<string>;
   /**
@@ -120,6 +112,3 @@ export interface WarmUp {
   log: (line: string) => void;
   signal?: AbortSignal;
 }
-
-/** A warm-up as a push begins: no job yet, so nothing to log to or cancel by. */
-export type EarlyWarmUp = Omit<WarmUp, 'jobId' | 'log' | 'signal'>;

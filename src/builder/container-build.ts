@@ -16,7 +16,6 @@ import { BuildError, type BuildResult } from './buildpacks.js';
 import { writeEnvDir } from './build-env.js';
 import { IN_CONTAINER as P, type ContainerBuildOutcome, type ContainerBuildRequest } from './container-paths.js';
 import { splitLines } from './run-streaming.js';
-import { WarmHolder, mountedDirs } from './warm.js';
 
 export interface ContainerBuildOptions {
   docker: Docker;
@@ -25,8 +24,6 @@ export interface ContainerBuildOptions {
   release: number;
   /** The deploy's job: names the container (`slipway-<home>-<app>-build-<job>`), and a warm one with it. */
   jobId: number;
-  /** Names a warm container instead of the job: one a push started has no job yet (`pushN`). */
-  warmName?: string;
   /** This server's `homeId`: in the build container's and cache volume's names and labels, so servers sharing an engine never touch each other's. */
   home: string;
   /** The app's source on the host, compiled in place (mounted at /tmp/build). */
@@ -104,23 +101,14 @@ export interface WarmContainer {
   started: Promise<BuildContainer | undefined>;
   /** Ends it unused; nothing of it stays in the engine. */
   discard(): Promise<void>;
-  /** Whose output and cancel it follows (see WarmHolder). */
-  holder: WarmHolder;
 }
 
 /** Starts a build's container with its runner waiting on stdin for the request. */
 export function startWarmContainer(opts: ContainerMounts): WarmContainer {
-  const holder = new WarmHolder();
-  if (!opts.warmName) holder.takenBy(opts);
-  // Mounted as they are now (an engine would make a missing one itself): the deploy fills them in place.
-  for (const d of [opts.buildDir, opts.workDir]) fs.mkdirSync(d, { recursive: true });
-  fs.mkdirSync(opts.envDir, { recursive: true, mode: 0o700 });
-  const mounts = mountsOf(opts);
-  const started = checkImage(opts).then(() => startContainer({ ...opts, log: holder.line, signal: holder.abort.signal }, '-'));
+  const started = checkImage(opts).then(() => startContainer(opts, '-'));
   const quiet = started.catch(() => undefined);
   return {
-    holder,
-    mounts,
+    mounts: mountsOf(opts),
     started: quiet,
     discard: async () => {
       const c = await quiet;
@@ -129,12 +117,15 @@ export function startWarmContainer(opts: ContainerMounts): WarmContainer {
   };
 }
 
-/** What a warm container fits: the same app, user, image and mounts, of the same directories (see mountedDirs). */
-export function mountsOf(o: Omit<ContainerMounts, 'jobId' | 'log' | 'docker'>): string {
+function mountsOf(o: ContainerMounts): string {
   return JSON.stringify([
     o.app,
     o.home,
-    ...mountedDirs([o.buildDir, o.envDir, o.workDir, o.builtinDir]),
+    o.jobId,
+    o.buildDir,
+    o.envDir,
+    o.workDir,
+    o.builtinDir,
     o.extraCaBundle ?? '',
     o.image ?? STACK_IMAGE,
     o.user?.uid,
@@ -177,7 +168,7 @@ async function startContainer(opts: ContainerMounts, request: string): Promise<B
     Name: cacheVolume(opts.home, opts.app),
     Labels: { [LABEL.app]: opts.app, [LABEL.role]: 'build-cache', [LABEL.home]: opts.home },
   });
-  const name = `slipway-${opts.home}-${opts.app}-build-${opts.warmName ?? opts.jobId}`;
+  const name = `slipway-${opts.home}-${opts.app}-build-${opts.jobId}`;
   // Only a dead leftover can have this name: an app's deploys never overlap, and other servers' names carry their own home.
   await docker
     .getContainer(name)

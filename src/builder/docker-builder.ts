@@ -1,9 +1,8 @@
 import type Docker from 'dockerode';
 import { connectEngine, requireEngine } from '../docker/engine.js';
 import { LABEL, homeId } from '../docker/labels.js';
-import type { EarlyWarmUp, ImageBuilder, WarmUp } from './builder.js';
-import { buildInContainer, mountsOf, startWarmContainer, type WarmContainer } from './container-build.js';
-import { EarlyWarms } from './warm.js';
+import type { ImageBuilder, WarmUp } from './builder.js';
+import { buildInContainer, startWarmContainer, type WarmContainer } from './container-build.js';
 import { buildFromDockerfile } from './dockerfile.js';
 
 /**
@@ -16,9 +15,6 @@ export class DockerImageBuilder implements ImageBuilder {
   private docker?: Docker;
   private readonly home: string;
   private readonly warm = new Map<number, WarmContainer>();
-  /** Started as pushes began, until a push's deploy takes its app's or the push ends (see EarlyWarms). */
-  private readonly early = new EarlyWarms<WarmContainer>((w) => w.discard());
-  private pushes = 0;
 
   /** `home`: the data directory; its `homeId` names and labels what the builds leave in a shared engine. */
   constructor(home: string) {
@@ -37,34 +33,14 @@ export class DockerImageBuilder implements ImageBuilder {
 
   /**
    * The build's container starts as the deploy begins, so that its start (the
-   * slowest part of a container build of a small app) overlaps the checkout;
-   * or as the push began (warmEarly), when its deploy takes that one.
+   * slowest part of a container build of a small app) overlaps the checkout.
    */
   warmUp(w: WarmUp): void {
     if (this.warm.has(w.jobId)) return;
-    const early = this.early.take(w.app);
+    const docker = connectEngine();
+    this.docker ??= docker;
     const { cacheDir: _hostCache, ...mounts } = w;
-    if (early && early.mounts === mountsOf({ ...mounts, home: this.home })) {
-      early.holder.takenBy(w);
-      this.warm.set(w.jobId, early);
-      return;
-    }
-    if (early) this.early.drop(early);
-    this.warm.set(w.jobId, startWarmContainer({ ...mounts, docker: this.engineNow(), home: this.home }));
-  }
-
-  warmEarly(w: EarlyWarmUp): () => void {
-    const { cacheDir: _hostCache, ...mounts } = w;
-    return this.early.start(w.app, () =>
-      startWarmContainer({
-        ...mounts,
-        jobId: 0,
-        warmName: `push${++this.pushes}`,
-        log: () => undefined,
-        docker: this.engineNow(),
-        home: this.home,
-      }),
-    );
+    this.warm.set(w.jobId, startWarmContainer({ ...mounts, docker: this.docker, home: this.home }));
   }
 
   async discard(jobId: number): Promise<void> {
@@ -87,11 +63,6 @@ export class DockerImageBuilder implements ImageBuilder {
     // By id: a name in the metadata could point elsewhere by the time it starts.
     if (found && labels[LABEL.home] === this.home && mayUse(labels[LABEL.app] ?? '')) return { id: found.Id, found: true };
     return { found: !!found };
-  }
-
-  private engineNow(): Docker {
-    this.docker ??= connectEngine();
-    return this.docker;
   }
 
   private async engine(): Promise<Docker> {

@@ -1,4 +1,4 @@
-import type { BuildOutcome, BuildRequest, Builder, EarlyWarmUp, ImageBuilder, WarmUp } from './builder.js';
+import type { BuildOutcome, BuildRequest, Builder, ImageBuilder, WarmUp } from './builder.js';
 import { readDockerfile } from './dockerfile-from.js';
 import { readProcfile } from './procfile.js';
 
@@ -14,10 +14,6 @@ export class ContainerBuilder implements Builder {
 
   async discard(jobId: number): Promise<void> {
     await this.images().discard?.(jobId);
-  }
-
-  warmEarly(w: EarlyWarmUp): () => void {
-    return this.images().warmEarly?.(w) ?? (() => undefined);
   }
 
   async build(req: BuildRequest): Promise<BuildOutcome> {

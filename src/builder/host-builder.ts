@@ -7,13 +7,12 @@ import { ownTree } from '../guest/ownership.js';
 import { BUILD_LIMITS } from '../guest/users.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { GuestUser } from '../runtime/driver.js';
-import type { BuildRequest, Builder, BuildOutcome, EarlyWarmUp, WarmUp } from './builder.js';
+import type { BuildRequest, Builder, BuildOutcome, WarmUp } from './builder.js';
 import { writeEnvDir } from './build-env.js';
 import { runBuildpacks, type BuildOptions, type BuildResult } from './buildpacks.js';
 import { nodeModulesDir, readOutcome } from './container-build.js';
 import { IN_CONTAINER as P, type ContainerBuildRequest } from './container-paths.js';
 import { runStreaming, type Sandbox, type StreamingResult } from './run-streaming.js';
-import { EarlyWarms, WarmHolder, mountedDirs } from './warm.js';
 
 /** A build on this host, as the app's own user in one guest when it can be. */
 interface HostBuild {
@@ -29,10 +28,6 @@ interface WarmBuild {
   dirs: string;
   request: { resolve(text: string): void; reject(err: Error): void };
   result: Promise<StreamingResult>;
-  /** Where its output goes and what cancels it: its deploy's, once a deploy holds it. */
-  holder: WarmHolder;
-  /** Its runner already exited (killed, out of memory): no build can use it. */
-  ended: boolean;
 }
 
 /**
@@ -49,54 +44,21 @@ interface WarmBuild {
 export class HostBuilder implements Builder {
   readonly runsBuildpacks = true;
   private readonly warm = new Map<number, WarmBuild>();
-  /** Started as pushes began, until a push's deploy takes its app's or the push ends (see EarlyWarms). */
-  private readonly early = new EarlyWarms<WarmBuild>((w) => endWarm(w, 'no deploy took it'));
-  private pushes = 0;
 
   /** `guestHost`: this host's sandboxes; absent when the server is not root. */
   constructor(private readonly guestHost?: GuestHost) {}
 
-  /**
-   * A push to the app began: its deploy's guest starts now, while git still
-   * transfers the pack, rather than when the deploy begins. Its node then
-   * boots beside the transfer instead of in front of the build. The deploy
-   * takes it if it mounts the same dirs (see warmUp); the push's end ends it
-   * otherwise (a push that deployed nothing, or another app's preview).
-   */
-  warmEarly(w: EarlyWarmUp): () => void {
-    if (!this.guestHost || !nodeInGuests()) return () => undefined;
-    return this.early.start(w.app, () => this.start({ ...w, jobId: 0, log: () => undefined }, `${w.app}.build.push${++this.pushes}`));
-  }
-
   warmUp(w: WarmUp): void {
     if (!this.guestHost || !nodeInGuests() || this.warm.has(w.jobId)) return;
-    const early = this.early.take(w.app);
-    if (early && !early.ended && early.dirs === dirsOf(w)) {
-      early.holder.takenBy(w);
-      this.warm.set(w.jobId, early);
-      return;
-    }
-    // Its dirs were replaced since (a deploy of the app before this one moved its build dir into a release), or it died.
-    if (early) this.early.drop(early);
-    this.warm.set(w.jobId, this.start(w, `${w.app}.build.${w.jobId}`));
-  }
-
-  private start(w: WarmUp, name: string): WarmBuild {
     // Mounted by the guest as they are now: the deploy fills them in place (emptyDir) before the build.
     for (const d of [w.buildDir, w.cacheDir, w.workDir]) fs.mkdirSync(d, { recursive: true });
     fs.mkdirSync(w.envDir, { recursive: true, mode: 0o700 });
     let request!: WarmBuild['request'];
     const input = new Promise<string>((resolve, reject) => (request = { resolve, reject }));
     input.catch(() => undefined);
-    const holder = new WarmHolder();
-    if (w.jobId) holder.takenBy(w);
-    const result = startRunner(this.guestHost!, { ...w, log: holder.line, signal: holder.abort.signal }, name, '-', input);
-    const build: WarmBuild = { dirs: dirsOf(w), request, result, holder, ended: false };
-    result.then(
-      () => (build.ended = true),
-      () => (build.ended = true),
-    );
-    return build;
+    const result = startRunner(this.guestHost, w, '-', input);
+    result.catch(() => undefined);
+    this.warm.set(w.jobId, { dirs: dirsOf(w), request, result });
   }
 
   /** Ends a warm build its deploy did not use (it failed before its build, or found a Dockerfile). */
@@ -128,7 +90,7 @@ export class HostBuilder implements Builder {
     // Written before the guest reads it (a warm one has the dir mounted), so the guest can hand ENV_DIR to the app's user.
     await writeEnvDir(opts.envDir, opts.env);
     const ready = { ...opts, envDirReady: true };
-    const fits = warm && req.user && !warm.ended && warm.dirs === dirsOf({ ...opts, user: req.user });
+    const fits = warm && req.user && warm.dirs === dirsOf({ ...opts, user: req.user });
     if (warm && !fits) await endWarm(warm, 'the build needs another guest');
     if (!this.guestHost || !req.user) return runBuildpacks(ready);
     const build = { app: req.app.name, jobId: req.jobId, user: req.user, guestHost: this.guestHost, opts: ready };
@@ -146,8 +108,7 @@ const nodeInGuests = () => process.execPath.startsWith('/usr/');
 
 /** The guest a build was warmed with fits the build only if it mounts the same dirs for the same user. */
 function dirsOf(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' | 'builtinDir' | 'user'>): string {
-  const dirs = mountedDirs([d.buildDir, d.cacheDir, d.envDir, d.workDir, path.resolve(d.builtinDir)]);
-  return JSON.stringify([...dirs, d.user.uid, d.user.gid]);
+  return JSON.stringify([d.buildDir, d.cacheDir, d.envDir, d.workDir, path.resolve(d.builtinDir), d.user.uid, d.user.gid]);
 }
 
 /**
@@ -180,20 +141,14 @@ async function buildInGuest(b: HostBuild, warm?: WarmBuild): Promise<BuildResult
   if (warm) {
     warm.request.resolve(JSON.stringify(request));
     res = await warm.result;
-  } else
-    res = await startRunner(
-      b.guestHost,
-      { ...opts, app: b.app, jobId: b.jobId, user },
-      `${b.app}.build.${b.jobId}`,
-      JSON.stringify(request),
-    );
+  } else res = await startRunner(b.guestHost, { ...opts, app: b.app, jobId: b.jobId, user }, JSON.stringify(request));
   return readOutcome(outcome, res.exitCode ?? 1);
 }
 
 /** Opens a build's guest and runs the runner in it; `request` is its JSON, or `-` for one that comes as `input`. */
-function startRunner(guestHost: GuestHost, w: WarmUp, name: string, request: string, input?: Promise<string>): Promise<StreamingResult> {
+function startRunner(guestHost: GuestHost, w: WarmUp, request: string, input?: Promise<string>): Promise<StreamingResult> {
   const guest = guestHost.open({
-    name,
+    name: `${w.app}.build.${w.jobId}`,
     user: w.user,
     limits: BUILD_LIMITS,
     binds: [

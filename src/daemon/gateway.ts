@@ -33,8 +33,6 @@ export interface GatewayOptions {
   sessions: LiveSessions;
   /** What a push's post-receive asks of the daemon (push.ts's handleHook); without it every hook is the node client. */
   hook?: (req: HookRequest, io: ControlIO) => Promise<number>;
-  /** A push to the app began: starts what its deploy will need (its build's guest); returns what ends it, called as the push ends. */
-  warm?: (app: string) => () => void;
 }
 
 type HookRequest = Extract<ControlRequest, { type: 'hook' }>;
@@ -114,16 +112,9 @@ export class DaemonGateway implements GitGateway {
       this.pushes.delete(id);
       throw err;
     }
-    let cool: (() => void) | undefined;
-    try {
-      cool = this.opts.warm?.(app);
-    } catch {
-      // Only a head start for the deploy: the push goes on without it.
-    }
     return {
       env,
       close: () => {
-        cool?.();
         this.pushes.delete(id);
         pipes?.close();
       },

@@ -53,7 +53,6 @@ import { PlatformAcme } from '../tls/acme/platform.js';
 import { PlatformMetrics } from '../metrics/platform-metrics.js';
 import { handleHook } from './push.js';
 import { expirePreviews } from '../pipeline/previews.js';
-import { warmBuildForPush } from '../pipeline/builders.js';
 
 export interface ServerOptions {
   home: string;
@@ -300,8 +299,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       req,
       io,
     );
-  const warm = (app: string) => warmBuildForPush(services, app);
-  const gateway = new DaemonGateway({ store, layout, settings, platform, sessions, hook, warm });
+  const gateway = new DaemonGateway({ store, layout, settings, platform, sessions, hook });
   const admin = () => store.users.list().find((u) => u.role === 'admin')!;
 
   await recoverJobs(services, log);

@@ -1,15 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BuildOutcome, BuildRequest, Builder, EarlyWarmUp, ImageBuilder } from '../builder/builder.js';
+import type { BuildOutcome, BuildRequest, Builder, ImageBuilder } from '../builder/builder.js';
 import { BUILDER_FOR, createBuilders } from '../builder/builders.js';
 import { DockerImageBuilder } from '../builder/docker-builder.js';
 import { hasDockerfile } from '../builder/dockerfile.js';
 import { mayUse } from '../auth/access.js';
 import { DeployError } from '../errors.js';
 import { driverFor } from '../runtime/kinds.js';
-import type { DeployContext, Services, Workspace } from './context.js';
-import type { App } from '../store/index.js';
-import { MODES, WORKSPACES } from './modes.js';
+import type { DeployContext, Services } from './context.js';
 import { checkBuildpacks } from './buildpack-egress.js';
 import { revealConfig } from '../secrets/box.js';
 import { settingsOf } from '../apps/settings.js';
@@ -33,47 +31,28 @@ export async function runBuild(ctx: DeployContext): Promise<BuildOutcome> {
  * host (a buildpack build for the process driver, in a fresh build dir): its
  * runner boots while the archive is taken and the source checked out. A
  * build that turns out not to use it (a Dockerfile, a failure before) ends it.
- * The guest its push started (warmBuildForPush) is taken when it fits.
  */
 export function warmBuild(ctx: DeployContext): void {
-  if (ctx.stages.build !== 'run') return;
+  if (ctx.stages.build !== 'run' || ctx.workspace !== BUILD_DIR) return;
+  const driver = driverFor(settingsOf(ctx.app).get('driver'), ctx.services.settings.defaultDriver);
+  const kind = BUILDER_FOR.buildpacks[driver];
+  const builder = kind && builders(ctx.services)[kind];
+  if (!builder?.warmUp || liveFromDockerfile(ctx)) return;
   try {
-    const warm = warmable(ctx.services, ctx.app, ctx.workspace);
-    warm?.builder.warmUp?.({ ...warm.spec, jobId: ctx.job.id, log: (line) => ctx.log.line(line), signal: ctx.signal });
+    const user = ctx.services.guests?.userOf(ctx.app);
+    if (user)
+      builder.warmUp({
+        ...buildDirs(ctx),
+        app: ctx.app.name,
+        jobId: ctx.job.id,
+        user,
+        extraCaBundle: ctx.services.settings.extraCaBundle,
+        log: (line) => ctx.log.line(line),
+        signal: ctx.signal,
+      });
   } catch {
     // Only a head start: whatever stopped it, the build meets again and reports.
   }
-}
-
-/**
- * A push to `app` began (git is still transferring it): the build guest of
- * the deploy it will most likely start is started now. Returns what ends it,
- * for the push's end, if no deploy took it.
- */
-export function warmBuildForPush(services: Services, appName: string): () => void {
-  try {
-    const app = services.store.apps.byName(appName);
-    if (!app || MODES[app.mode].build !== 'run') return () => undefined;
-    const warm = warmable(services, app, WORKSPACES[app.mode]);
-    return warm?.builder.warmEarly?.(warm.spec) ?? (() => undefined);
-  } catch {
-    return () => undefined;
-  }
-}
-
-/** The builder that would build `app` here, and what its guest is opened with; undefined when no warm-up applies. */
-function warmable(services: Services, app: App, workspace: Workspace): { builder: Builder; spec: EarlyWarmUp } | undefined {
-  if (workspace !== BUILD_DIR) return undefined;
-  const driver = driverFor(settingsOf(app).get('driver'), services.settings.defaultDriver);
-  const kind = BUILDER_FOR.buildpacks[driver];
-  const builder = kind && builders(services)[kind];
-  if (!builder || liveFromDockerfile(services, app)) return undefined;
-  const user = services.guests?.userOf(app);
-  if (!user) return undefined;
-  return {
-    builder,
-    spec: { ...buildDirs(services, app.name, workspace), app: app.name, user, extraCaBundle: services.settings.extraCaBundle },
-  };
 }
 
 /**
@@ -81,8 +60,8 @@ function warmable(services: Services, app: App, workspace: Workspace): { builder
  * container warmed for it would only be started and removed, beside the
  * image build it competes with for the engine.
  */
-function liveFromDockerfile(services: Services, app: App): boolean {
-  const live = app.currentRelease == null ? undefined : services.store.releases.get(app.id, app.currentRelease);
+function liveFromDockerfile(ctx: DeployContext): boolean {
+  const live = ctx.app.currentRelease == null ? undefined : ctx.services.store.releases.get(ctx.app.id, ctx.app.currentRelease);
   return !!live?.image;
 }
 
@@ -93,13 +72,13 @@ export async function endWarmBuild(ctx: DeployContext): Promise<void> {
 }
 
 /** Where a build works: the same for the build and the guest warmed for it. */
-function buildDirs(services: Services, app: string, workspace: Workspace) {
-  const { layout, settings } = services;
+function buildDirs(ctx: DeployContext) {
+  const { layout, settings } = ctx.services;
   return {
-    buildDir: workspace.workDir(layout, app),
-    envDir: layout.env(app),
-    cacheDir: layout.cache(app),
-    workDir: path.join(layout.app(app), 'tmp'),
+    buildDir: ctx.workDir,
+    envDir: layout.env(ctx.app.name),
+    cacheDir: layout.cache(ctx.app.name),
+    workDir: path.join(layout.app(ctx.app.name), 'tmp'),
     builtinDir: settings.buildpacksDir,
   };
 }
@@ -165,8 +144,7 @@ function buildRequest(ctx: DeployContext): BuildRequest {
   const config = once(() => revealConfig(ctx.services.secrets, app.name, ctx.config));
   const user = once(() => ctx.services.guests?.userOf(app));
   return {
-    ...buildDirs(ctx.services, ctx.app.name, ctx.workspace),
-    buildDir: ctx.workDir,
+    ...buildDirs(ctx),
     app,
     release: ctx.release!.version,
     jobId: ctx.job.id,

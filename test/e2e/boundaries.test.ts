@@ -64,7 +64,8 @@ function watch(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
   let finished = false;
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => ((finished = true), resolve(code))));
+  // 'close', not 'exit': the client can exit with its last words still in the pipe, unread.
+  const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => ((finished = true), resolve(code))));
   return { proc, out: () => out, exited, done: () => finished };
 }
 
