@@ -134,7 +134,8 @@ static int last_cap(void) {
 
 static void drop_to(uid_t uid, gid_t gid) {
   /* The bounding set needs CAP_SETPCAP, so it goes while still root. */
-  for (int cap = 0; cap <= last_cap(); cap++)
+  int last = last_cap();
+  for (int cap = 0; cap <= last; cap++)
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) die("cannot drop a capability from the bounding set", NULL);
   if (setgroups(0, NULL) != 0) die("cannot clear the supplementary groups", NULL);
   if (setresgid(gid, gid, gid) != 0) die("cannot set the gid", NULL);

@@ -34,6 +34,8 @@ import type { GuestUser } from '../runtime/driver.js';
  * must not see the app's variables (LD_PRELOAD, BASH_ENV).
  *
  * The prelude is a fixed script: paths arrive as arguments, never spliced in.
+ * Where guest-launch.c was built (GUEST_LAUNCHER), that one program does steps
+ * 1 and 2 instead of unshare, bash, mount and setpriv, with the same options.
  */
 export const PRELUDE = `set -eu
 args=$1; mounts=$2; shift 2
