@@ -274,7 +274,9 @@ describe('e2e: kill -9 of the daemon at every stage boundary of a deploy', funct
     const pids = processesRunning(['sleep', seconds]);
     await server.kill9();
     await running;
-    // A guest dies with its daemon (its pid namespace goes along); whatever a guest-less server left, the next start ends.
+    // A guest dies with its daemon (its pid namespace goes along), but not at once: give it a moment, so that
+    // `left` counts only what a guest-less server leaves behind, which the next start must end and report.
+    await until('a guest to go with its daemon', () => !pids.some(alive), 2_000).catch(() => undefined);
     const left = pids.filter(alive).length;
     await server.boot();
     try {
