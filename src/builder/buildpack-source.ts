@@ -6,7 +6,7 @@ import { DEFAULT_EGRESS, shownUrl, type EgressSettings } from '../egress/policy.
 import { invalid } from '../errors.js';
 import { readAppFile } from '../guest/app-files.js';
 import { BuildError } from './build-error.js';
-import { runStreaming } from './run-streaming.js';
+import { runStreaming, type Sandbox } from './run-streaming.js';
 
 /** The built-ins tried, in this order, when an app names no buildpack. */
 export const BUILTIN_ORDER = ['nodejs', 'python', 'static', 'procfile'] as const;
@@ -91,6 +91,12 @@ export interface MaterializeOptions {
   signal?: AbortSignal;
   /** Timeouts for git clones; default the egress defaults. */
   egress?: Pick<EgressSettings, 'connectTimeoutMs' | 'idleTimeoutMs' | 'totalTimeoutMs'>;
+  /**
+   * The build's guest: copies and clones are made there, as the app's user.
+   * The work dir is the app's, and a step of its build may have put a link
+   * where the daemon would write.
+   */
+  sandbox?: Sandbox;
 }
 
 /**
@@ -101,6 +107,7 @@ export interface MaterializeOptions {
 export async function materialize(spec: string, opts: MaterializeOptions): Promise<Buildpack> {
   const source = classifySpec(spec, opts);
   const dest = path.join(opts.workDir, 'buildpacks', `${opts.index}-${source.name}`);
+  if (opts.sandbox) return materializeIn(opts.sandbox, spec, source, dest, opts);
   await rm(dest, { recursive: true, force: true });
   await mkdir(path.dirname(dest), { recursive: true });
   if (source.kind === 'git') {
@@ -115,6 +122,51 @@ export async function materialize(spec: string, opts: MaterializeOptions): Promi
     await cp(source.dir, dest, { recursive: true, filter: (src) => path.basename(src) !== '.git' });
   }
   await rm(path.join(dest, 'export'), { force: true });
+  return { spec, name: source.name, dir: dest };
+}
+
+/**
+ * The copy made in the build's guest. The script is fixed, its paths come as
+ * arguments: `prepare` empties the destination, `copy` copies a directory
+ * (following a link given as the source, as a user would expect of a path),
+ * `tidy` drops what must not come along.
+ */
+const SCRIPTS = {
+  prepare: 'rm -rf -- "$1" && mkdir -p -- "$(dirname -- "$1")"',
+  copy: '[ -d "$1" ] || exit 3; rm -rf -- "$2" && mkdir -p -- "$(dirname -- "$2")" && cp -RH --preserve=mode -- "$1" "$2"',
+  tidy: 'rm -rf -- "$1/.git" "$1/export"',
+};
+
+async function materializeIn(
+  sandbox: Sandbox,
+  spec: string,
+  source: BuildpackSource,
+  dest: string,
+  opts: MaterializeOptions,
+): Promise<Buildpack> {
+  const sh = async (script: keyof typeof SCRIPTS, args: string[]) => {
+    const res = await runStreaming({
+      command: 'sh',
+      args: ['-c', SCRIPTS[script], `slipway-${script}`, ...args],
+      cwd: opts.workDir,
+      env: opts.env,
+      onLine: (l) => opts.log(`       ${l}`),
+      signal: opts.signal,
+      sandbox,
+    });
+    if (res.aborted) throw new BuildError(`${source.name} buildpack: fetch aborted`, { buildpack: source.name, step: 'fetch' });
+    return res.exitCode;
+  };
+  const failed = (what: string) => new BuildError(`${source.name} buildpack: ${what}`, { buildpack: source.name, step: 'fetch' });
+  if (source.kind === 'git') {
+    if ((await sh('prepare', [dest])) !== 0) throw failed('its directory could not be made');
+    await gitClone(source, dest, { ...opts, sandbox });
+  } else {
+    const code = await sh('copy', [source.dir, dest]);
+    if (code === 3) throw failed(`${source.dir} is not a directory`);
+    if (code !== 0) throw failed(`${source.dir} could not be copied`);
+  }
+  if ((await sh('tidy', [dest])) !== 0) throw failed('its copy could not be tidied');
   return { spec, name: source.name, dir: dest };
 }
 
@@ -142,6 +194,7 @@ async function gitClone(source: { name: string; url: string; ref?: string }, des
     env: { ...opts.env, ...transport.env },
     onLine: (l) => opts.log(`       ${l}`),
     signal: opts.signal ? AbortSignal.any([opts.signal, total]) : total,
+    sandbox: opts.sandbox,
   }).catch((cause: unknown) => {
     throw new BuildError(`${source.name} buildpack: could not run git`, {
       buildpack: source.name,

@@ -123,6 +123,7 @@ async function chooseBuildpacks(opts: BuildOptions, ctx: StepContext): Promise<B
     log: opts.log,
     signal: opts.signal,
     egress: opts.egress,
+    sandbox: opts.sandbox,
   };
   if (specs) {
     const chosen: Buildpack[] = [];

@@ -8,11 +8,12 @@ import { BUILD_LIMITS } from '../guest/users.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { GuestUser } from '../runtime/driver.js';
 import type { BuildRequest, Builder, BuildOutcome, WarmUp } from './builder.js';
+import { BuildAgent, builtAgent } from './build-agent.js';
 import { writeEnvDir } from './build-env.js';
 import { runBuildpacks, type BuildOptions, type BuildResult } from './buildpacks.js';
 import { nodeModulesDir, readOutcome } from './container-build.js';
 import { IN_CONTAINER as P, type ContainerBuildRequest } from './container-paths.js';
-import { runStreaming, type Sandbox, type StreamingResult } from './run-streaming.js';
+import { runStreaming, type Sandbox } from './run-streaming.js';
 
 /** A build on this host, as the app's own user in one guest when it can be. */
 interface HostBuild {
@@ -23,23 +24,23 @@ interface HostBuild {
   opts: BuildOptions;
 }
 
-/** A build's guest started ahead of its build, its runner waiting on stdin for the request. */
+/** A build's guest started ahead of its build, with the dirs it mounts. */
 interface WarmBuild {
   dirs: string;
-  request: { resolve(text: string): void; reject(err: Error): void };
-  result: Promise<StreamingResult>;
+  agent: BuildAgent;
 }
 
 /**
- * Buildpacks on this host (apps on the process driver). With guests, the
- * whole build runs in one guest as the app's own user (buildInGuest); where
- * that cannot be used, each buildpack step runs in a guest of its own
- * (buildSandbox); a server that makes no guests (not root) builds as its own
- * user, as it said at start.
+ * Buildpacks on this host (apps on the process driver). With guests, every
+ * step of the build runs in one guest as the app's own user: the daemon
+ * drives the build and the build agent (src/guest/build-agent.c) runs each
+ * step in the guest (buildWithAgent). Where the agent was not built, a node
+ * runs the whole build in the guest (buildInGuest), or else each step gets a
+ * guest of its own (buildSandbox). A server that makes no guests (not root)
+ * builds as its own user, as it said at start.
  *
- * The guest's runner is a fresh node, whose start is most of what a guest
- * adds to a deploy: `warmUp` starts it as the deploy begins, so that it
- * boots while the source is checked out, and the build hands it the request.
+ * `warmUp` starts the agent's guest as the deploy begins, so that it is up
+ * when the build needs it.
  */
 export class HostBuilder implements Builder {
   readonly runsBuildpacks = true;
@@ -49,24 +50,19 @@ export class HostBuilder implements Builder {
   constructor(private readonly guestHost?: GuestHost) {}
 
   warmUp(w: WarmUp): void {
-    if (!this.guestHost || !nodeInGuests() || this.warm.has(w.jobId)) return;
+    if (!this.guestHost || !builtAgent() || this.warm.has(w.jobId)) return;
     // Mounted by the guest as they are now: the deploy fills them in place (emptyDir) before the build.
     for (const d of [w.buildDir, w.cacheDir, w.workDir]) fs.mkdirSync(d, { recursive: true });
     fs.mkdirSync(w.envDir, { recursive: true, mode: 0o700 });
-    let request!: WarmBuild['request'];
-    const input = new Promise<string>((resolve, reject) => (request = { resolve, reject }));
-    input.catch(() => undefined);
-    const result = startRunner(this.guestHost, w, '-', input);
-    result.catch(() => undefined);
-    this.warm.set(w.jobId, { dirs: dirsOf(w), request, result });
+    const agent = startAgent(this.guestHost, { ...w, buildpackUrl: undefined, env: {} });
+    this.warm.set(w.jobId, { dirs: dirsOf(w), agent });
   }
 
   /** Ends a warm build its deploy did not use (it failed before its build, or found a Dockerfile). */
   async discard(jobId: number): Promise<void> {
     const w = this.warm.get(jobId);
-    if (!w) return;
     this.warm.delete(jobId);
-    await endWarm(w, 'the build did not run');
+    await w?.agent.close();
   }
 
   async build(req: BuildRequest): Promise<BuildOutcome> {
@@ -90,18 +86,60 @@ export class HostBuilder implements Builder {
     // Written before the guest reads it (a warm one has the dir mounted), so the guest can hand ENV_DIR to the app's user.
     await writeEnvDir(opts.envDir, opts.env);
     const ready = { ...opts, envDirReady: true };
-    const fits = warm && req.user && warm.dirs === dirsOf({ ...opts, user: req.user });
-    if (warm && !fits) await endWarm(warm, 'the build needs another guest');
+    // An admin's buildpack on a host path is mounted into the guest, which a warm one has not.
+    const fits = warm && req.user && warm.dirs === dirsOf({ ...opts, user: req.user }) && !hostPaths(opts).length;
+    if (warm && !fits) await warm.agent.close();
     if (!this.guestHost || !req.user) return runBuildpacks(ready);
     const build = { app: req.app.name, jobId: req.jobId, user: req.user, guestHost: this.guestHost, opts: ready };
-    return (await buildInGuest(build, fits ? warm : undefined)) ?? runBuildpacks({ ...ready, sandbox: await buildSandbox(build) });
+    if (builtAgent()) return buildWithAgent(build, fits ? warm.agent : undefined);
+    return (await buildInGuest(build)) ?? runBuildpacks({ ...ready, sandbox: await buildSandbox(build) });
   }
 }
 
-/** A warm runner told there is no request exits; its guest is gone once this resolves. */
-async function endWarm(w: WarmBuild, why: string): Promise<void> {
-  w.request.reject(new Error(why));
-  await w.result.catch(() => undefined);
+/**
+ * The build in one guest with the agent in it: the daemon runs the
+ * buildpacks (buildpacks.ts), and every step that is the app's code — its
+ * buildpacks' detect, compile and release, their export files, the copies
+ * and clones of buildpacks into the build's dirs — runs in the guest as the
+ * app's user. The daemon itself only reads the app's files as app-files.ts
+ * does, and writes nothing where the build could have put a link.
+ */
+async function buildWithAgent(b: HostBuild, warm?: BuildAgent): Promise<BuildResult> {
+  await ownBuildDirs(b.opts, b.user);
+  const agent = warm ?? startAgent(b.guestHost, { ...b.opts, jobId: b.jobId, user: b.user });
+  try {
+    return await runBuildpacks({ ...b.opts, sandbox: agent });
+  } finally {
+    await agent.close();
+  }
+}
+
+function startAgent(
+  guestHost: GuestHost,
+  w: Pick<WarmUp, 'app' | 'jobId' | 'user' | 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' | 'builtinDir' | 'log'> &
+    Pick<BuildOptions, 'buildpackUrl' | 'env'>,
+): BuildAgent {
+  return BuildAgent.start(guestHost, {
+    guest: {
+      name: `${w.app}.build.${w.jobId}`,
+      user: w.user,
+      limits: BUILD_LIMITS,
+      binds: [...buildBinds(w), ...hostPaths(w).map((p) => ({ path: p, writable: false }))],
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' },
+    },
+    log: w.log,
+  });
+}
+
+/** A build's dirs, at the same paths inside its guest as on the host. */
+function buildBinds(d: Pick<BuildOptions, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' | 'builtinDir'>) {
+  return [
+    { path: d.buildDir, writable: true },
+    { path: d.cacheDir, writable: true },
+    { path: d.workDir, writable: true },
+    { path: d.envDir, writable: false },
+    { path: path.resolve(d.builtinDir), writable: false },
+  ];
 }
 
 const nodeInGuests = () => process.execPath.startsWith('/usr/');
@@ -112,21 +150,16 @@ function dirsOf(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' |
 }
 
 /**
- * A host build in one guest, as the app's own user: the same runner as a
- * container build (builder/container-entry.ts), with the same paths inside
- * (the source at /tmp/build, Slipway's runner read-only at /opt/slipway), on
- * the host's own node. One guest for the whole build rather than one per
- * buildpack step: a guest costs a few milliseconds to start, and a build has
- * a dozen steps. Undefined when it cannot be used (a node outside /usr that
- * a guest would not see, or an admin's buildpack on a host path); a warm
- * runner is then ended.
+ * Where the agent was not built: the build in one guest, as the app's own
+ * user, by the same runner as a container build (builder/container-entry.ts),
+ * with the same paths inside (the source at /tmp/build, Slipway's runner
+ * read-only at /opt/slipway), on the host's own node. Undefined when it
+ * cannot be used (a node outside /usr that a guest would not see, or an
+ * admin's buildpack on a host path, which its runner would not find).
  */
-async function buildInGuest(b: HostBuild, warm?: WarmBuild): Promise<BuildResult | undefined> {
+async function buildInGuest(b: HostBuild): Promise<BuildResult | undefined> {
   const { opts, user } = b;
-  if (!nodeInGuests() || namesHostPaths(opts)) {
-    if (warm) await endWarm(warm, 'the build cannot use one guest');
-    return undefined;
-  }
+  if (!nodeInGuests() || hostPaths(opts).length) return undefined;
   fs.mkdirSync(opts.workDir, { recursive: true });
   const outcome = path.join(opts.workDir, path.basename(P.outcome));
   await fsp.rm(outcome, { force: true });
@@ -137,61 +170,45 @@ async function buildInGuest(b: HostBuild, warm?: WarmBuild): Promise<BuildResult
     sourceVersion: opts.env.SOURCE_VERSION,
     extraCaBundle: opts.extraCaBundle,
   };
-  let res: StreamingResult;
-  if (warm) {
-    warm.request.resolve(JSON.stringify(request));
-    res = await warm.result;
-  } else res = await startRunner(b.guestHost, { ...opts, app: b.app, jobId: b.jobId, user }, JSON.stringify(request));
-  return readOutcome(outcome, res.exitCode ?? 1);
-}
-
-/** Opens a build's guest and runs the runner in it; `request` is its JSON, or `-` for one that comes as `input`. */
-function startRunner(guestHost: GuestHost, w: WarmUp, request: string, input?: Promise<string>): Promise<StreamingResult> {
-  const guest = guestHost.open({
-    name: `${w.app}.build.${w.jobId}`,
-    user: w.user,
+  const guest = b.guestHost.open({
+    name: `${b.app}.build.${b.jobId}`,
+    user,
     limits: BUILD_LIMITS,
     binds: [
-      { path: w.buildDir, target: P.build, writable: true },
-      { path: w.cacheDir, target: P.cache, writable: true },
-      { path: w.envDir, target: P.env, writable: false },
-      { path: w.workDir, target: P.scratch, writable: true },
+      { path: opts.buildDir, target: P.build, writable: true },
+      { path: opts.cacheDir, target: P.cache, writable: true },
+      { path: opts.envDir, target: P.env, writable: false },
+      { path: opts.workDir, target: P.scratch, writable: true },
       { path: path.join(PACKAGE_ROOT, 'dist'), target: `${P.root}/dist`, writable: false },
       { path: path.join(PACKAGE_ROOT, 'package.json'), target: `${P.root}/package.json`, writable: false },
       { path: nodeModulesDir(), target: `${P.root}/node_modules`, writable: false },
-      { path: path.resolve(w.builtinDir), target: `${P.root}/buildpacks`, writable: false },
+      { path: path.resolve(opts.builtinDir), target: `${P.root}/buildpacks`, writable: false },
     ],
     cwd: P.build,
     env: { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', ...passThrough() },
-    argv: [process.execPath, `${P.root}/dist/builder/container-entry.js`, request],
+    argv: [process.execPath, `${P.root}/dist/builder/container-entry.js`, JSON.stringify(request)],
   });
-  return runStreaming({
+  const res = await runStreaming({
     command: guest.launch.command,
     args: guest.launch.args,
     cwd: '/',
     env: guest.launch.env,
-    onLine: w.log,
-    signal: w.signal,
-    input,
+    onLine: opts.log,
+    signal: opts.signal,
     sandbox: { wrap: (cmd) => ({ ...cmd, kill: () => void guest.cgroup.killAll(), done: () => guest.destroy() }) },
   }).finally(() => guest.destroy());
+  return readOutcome(outcome, res.exitCode ?? 1);
 }
 
 /**
  * Every buildpack step in a guest of its own, as the app's own user: it sees
- * the host's /usr and /etc, the build's own dirs and the built-in buildpacks
- * (read-only), nothing else of the server.
+ * the host's /usr and /etc, the build's own dirs, the built-in buildpacks and
+ * an admin's buildpack paths (read-only), nothing else of the server.
  */
 async function buildSandbox(b: HostBuild): Promise<Sandbox> {
   const { opts, user } = b;
   await ownBuildDirs(opts, user);
-  const binds = [
-    { path: opts.buildDir, writable: true },
-    { path: opts.cacheDir, writable: true },
-    { path: opts.workDir, writable: true },
-    { path: opts.envDir, writable: false },
-    { path: path.resolve(opts.builtinDir), writable: false },
-  ];
+  const binds = [...buildBinds(opts), ...hostPaths(opts).map((p) => ({ path: p, writable: false }))];
   let step = 0;
   return {
     wrap(cmd) {
@@ -214,9 +231,9 @@ async function buildSandbox(b: HostBuild): Promise<Sandbox> {
   };
 }
 
-/** The build writes its dirs; ENV_DIR it only reads, and nobody else may. */
+/** The build writes its dirs (and its HOME, made here so that it is theirs); ENV_DIR it only reads, and nobody else may. */
 async function ownBuildDirs(opts: BuildOptions, user: GuestUser): Promise<void> {
-  for (const d of [opts.cacheDir, opts.workDir]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [opts.cacheDir, path.join(opts.workDir, 'home')]) fs.mkdirSync(d, { recursive: true });
   await Promise.all([
     ownTree(opts.buildDir, user),
     ownTree(opts.cacheDir, user, { ifNeeded: true }),
@@ -231,10 +248,25 @@ function passThrough(): Record<string, string> {
   return Object.fromEntries(names.filter((k) => process.env[k]).map((k) => [k, process.env[k]!]));
 }
 
-/** An admin's buildpack on a host path (or file: URL) is copied in from the host, which one guest for the build cannot see. */
-function namesHostPaths(opts: BuildOptions): boolean {
-  const local = (spec: string) => spec.startsWith('/') || spec.startsWith('file:');
+/**
+ * The host paths (or file: URLs) of buildpacks an admin named, which the
+ * build's guest is given read-only to copy or clone them from (the pipeline's
+ * checkBuildpacks let them through only as an admin set them). A `.buildpacks`
+ * the build cannot read is left for the build to report.
+ */
+function hostPaths(opts: Pick<BuildOptions, 'buildpackUrl' | 'env' | 'buildDir'>): string[] {
   const explicit = opts.buildpackUrl || opts.env.BUILDPACK_URL;
-  if (explicit) return local(explicit);
-  return (readAppFile(opts.buildDir, '.buildpacks') ?? '').split('\n').some((l) => local(l.trim()));
+  let specs: string[];
+  try {
+    specs = explicit ? [explicit] : (readAppFile(opts.buildDir, '.buildpacks') ?? '').split('\n').map((l) => l.trim());
+  } catch {
+    return [];
+  }
+  const dirs = specs.map((spec) => {
+    if (spec.startsWith('/')) return path.resolve(spec);
+    if (!spec.startsWith('file:')) return undefined;
+    const url = URL.canParse(spec) ? new URL(spec.split('#')[0]!) : undefined;
+    return url && decodeURIComponent(url.pathname);
+  });
+  return [...new Set(dirs.filter((d): d is string => !!d && fs.existsSync(d)))];
 }

@@ -1,5 +1,5 @@
 // Not execa: build steps stream every line to the job log as it comes, in their own process group that the orphan marker and abort must reach.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { ChildOwner } from '../runtime/orphans.js';
 
@@ -20,7 +20,19 @@ export interface SandboxedCommand {
   kill(): void;
   /** After the step's process exited: ends what is left and frees the sandbox. */
   done(): Promise<void>;
+  /** Runs the step in something already up (the build agent) instead of spawning `command`. */
+  start?(): StepProcess;
 }
+
+/**
+ * What runStreaming needs of a child: its output, then `close` (code,
+ * signal) once it ended and its output was all read, or `error` when it
+ * could not start (with `code`, as spawn's ENOENT).
+ */
+export type StepProcess = Pick<ChildProcess, 'pid' | 'stdin' | 'stdout' | 'stderr'> & {
+  on(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+};
 
 export interface StreamingOptions {
   /** Executable to run; never a shell line. */
@@ -71,12 +83,14 @@ export function runStreaming(opts: StreamingOptions): Promise<StreamingResult> {
     // what it started (npm runs scripts through sh, which runs node, …).
     const boxed = opts.sandbox?.wrap({ command: opts.command, args: opts.args, cwd: opts.cwd, env: opts.env });
     const run = boxed ?? { command: opts.command, args: opts.args, cwd: opts.cwd, env: opts.env };
-    const child = spawn(run.command, run.args, {
-      cwd: run.cwd,
-      env: { ...run.env, ...opts.owner?.env },
-      stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
+    const child: StepProcess = boxed?.start
+      ? boxed.start()
+      : spawn(run.command, run.args, {
+          cwd: run.cwd,
+          env: { ...run.env, ...opts.owner?.env },
+          stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+          detached: true,
+        });
     const disown = child.pid === undefined ? undefined : opts.owner?.adopt(child.pid);
     let stdout = '';
     let aborted = false;

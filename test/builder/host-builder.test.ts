@@ -90,5 +90,21 @@ describe('builder/host-builder: buildpacks on this host', function () {
       // ENV_DIR is the app user's to read, and nobody else's.
       expect(fs.statSync(req.envDir).uid).to.equal(USER.uid);
     });
+
+    it("never writes where a step of the build put a link: the next buildpack's copy is the app user's, and the host is untouched", async () => {
+      const home = await tempDir('slipway-home-');
+      const victim = await tempDir('slipway-victim-');
+      const { req } = await request(USER);
+      // Its detect runs as the app's user and swaps the build's buildpacks folder for a link to a host dir.
+      await makeBuildpack(path.join(req.buildDir, 'evil'), {
+        detect: `rm -rf "$HOME/../buildpacks"; ln -s ${victim} "$HOME/../buildpacks"; echo Evil`,
+        compile: 'true',
+        release: 'echo "--- {}"',
+      });
+      fs.writeFileSync(path.join(req.buildDir, '.buildpacks'), './evil\n./probe\n');
+      const err = await new HostBuilder(await GuestHost.create({ home })).build(req).catch((e: Error) => e);
+      expect(String(err)).to.match(/probe buildpack: .* could not be copied/);
+      expect(fs.readdirSync(victim)).to.deep.equal([]);
+    });
   });
 });

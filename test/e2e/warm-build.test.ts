@@ -6,15 +6,14 @@ import { eventually, push, pushWithHook, setMessage, useServer } from './harness
 import { processesRunning } from '../support/proc.js';
 import { requires } from '../support/requires.js';
 
-/** The build runner as a warm build starts it in its guest: waiting for its request on stdin. */
-const WARM_RUNNER = [process.execPath, '/opt/slipway/dist/builder/container-entry.js', '-'];
+/** The build agent as a warm build starts it in its guest: waiting for the build's first step on stdin. */
+const WARM_RUNNER = ['/opt/slipway/build-agent'];
 
 /**
- * A push to an app on the process driver starts its build's guest as the
- * deploy begins, so the runner's node boots while the source is checked out
- * (the guest's main cost per deploy). What a user would check: the build
- * still does what it did, and a deploy that never gets to its build leaves
- * no guest behind — no process, no cgroup.
+ * A push to an app on the process driver starts its build's guest, with the
+ * build agent in it, as the deploy begins, so that it is up by the build.
+ * What a user would check: the build still does what it did, and a deploy
+ * that never gets to its build leaves no guest behind — no process, no cgroup.
  */
 describe('e2e: the build guest starts with the deploy', function () {
   requires('guests');
@@ -43,7 +42,7 @@ describe('e2e: the build guest starts with the deploy', function () {
     const { pushing } = pushWithHook(env, 'warm', 'configure', 'echo "configure hook: slow"\nsleep 4');
     await eventually(
       () => runners().length === 1 && buildCgroups().length === 1,
-      'the warm runner to wait for its request during configure, in a build guest of its own',
+      'the warm agent to wait for its request during configure, in a build guest of its own',
     );
     const r = await pushing;
     expect(r.stderr, r.stderr).to.include('configure hook: slow');
@@ -53,12 +52,12 @@ describe('e2e: the build guest starts with the deploy', function () {
     expect(buildCgroups()).to.deep.equal([]);
   });
 
-  it('ends with its daemon: after a kill -9 while it waits, no runner is left and the next push builds', async () => {
+  it('ends with its daemon: after a kill -9 while it waits, no agent is left and the next push builds', async () => {
     const { repo, pushing } = pushWithHook(env, 'killed', 'configure', 'sleep 60');
-    await eventually(() => runners().length === 1, 'the warm runner to wait for its request during configure');
+    await eventually(() => runners().length === 1, 'the warm agent to wait for its request during configure');
     await env.server.kill9();
     expect((await pushing).code).to.not.equal(0);
-    await eventually(() => runners().length === 0, 'the warm runner to end with its daemon');
+    await eventually(() => runners().length === 0, 'the warm agent to end with its daemon');
 
     await env.server.boot();
     fs.rmSync(path.join(repo, '.slipway'), { recursive: true });
