@@ -2,6 +2,14 @@ import { randomInt } from 'node:crypto';
 import net from 'node:net';
 import { SlipwayError } from '../errors.js';
 
+/**
+ * Instances' ports by driver, below Linux's ephemeral range (32768–60999 by
+ * default): a port in it can be taken by any outgoing connection (the
+ * router's to an upstream, a git fetch) between the check that it is free
+ * and the app's listen, and the app then fails with EADDRINUSE.
+ */
+export const DEFAULT_PORTS = { process: [20000, 24999], docker: [25000, 29999] } satisfies Record<string, [number, number]>;
+
 export interface PortAllocatorOptions {
   /** Inclusive range ports are handed out from. */
   range: [number, number];
@@ -74,14 +82,28 @@ export class PortAllocator {
   }
 }
 
-/** True when we can bind host:port right now (then let go of it at once). */
-export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+/**
+ * True when we can bind host:port right now (then let go of it at once). An
+ * app told $PORT usually listens on every address (node's default is `::`,
+ * v4 and v6), so the port must be free on all of them: a listener on [::1]
+ * alone would make its listen fail.
+ */
+export async function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  const onHost = await bindOnce(port, host);
+  if (onHost !== 'free' || host === '::') return onHost === 'free';
+  // A host without IPv6 cannot bind `::`; its apps cannot either, so the probe on `host` is the answer.
+  return (await bindOnce(port, '::')) !== 'taken';
+}
+
+function bindOnce(port: number, host: string): Promise<'free' | 'taken' | 'unsupported'> {
   return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.once('error', () => resolve(false));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      resolve(err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL' ? 'unsupported' : 'taken'),
+    );
     server.listen({ port, host, exclusive: true }, () => {
-      server.close(() => resolve(true));
+      server.close(() => resolve('free'));
     });
   });
 }

@@ -15,13 +15,13 @@ import { driverContract } from './driver-contract.js';
 driverContract('process', {
   needs: ['guests'],
   create: async (home) =>
-    new ProcessDriver({ guests: await GuestHost.create({ home }), portRange: [47300, 47399], restart: { initialMs: 100, maxMs: 1000 } }),
+    new ProcessDriver({ guests: await GuestHost.create({ home }), portRange: [30300, 30399], restart: { initialMs: 100, maxMs: 1000 } }),
 });
 
 driverContract('docker', {
   needs: ['docker', 'stack'],
   removesApps: true,
-  create: (home) => DockerDriver.create({ docker: connectEngine(), home, portRange: [47400, 47499] }),
+  create: (home) => DockerDriver.create({ docker: connectEngine(), home, portRange: [30400, 30499] }),
   // shutdown detaches (containers are adopted by the next daemon): what is left goes here.
   cleanup: (home) => removeFromEngine(connectEngine() as Docker, [`slipway.home=${homeId(home)}`]),
 });
@@ -37,7 +37,7 @@ driverContract('multiplexer', {
       create: async () =>
         new ProcessDriver({
           guests: await GuestHost.create({ home }),
-          portRange: [47500, 47599],
+          portRange: [30500, 30599],
           restart: { initialMs: 100, maxMs: 1000 },
         }),
     }),

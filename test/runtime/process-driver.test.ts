@@ -65,7 +65,7 @@ describe('ProcessDriver', function () {
     fs.writeFileSync(path.join(releaseDir, 'server.cjs'), SERVER);
     fs.writeFileSync(path.join(releaseDir, '.profile.d', 'greet.sh'), 'export GREETING="hello from profile.d"\nPLAIN=plain-assignment\n');
     process.env.SLIPWAY_TEST_DAEMON_SECRET = 'must-not-leak';
-    driver = new ProcessDriver({ portRange: [47100, 47199], restart: { initialMs: 100, maxMs: 1000 }, path: NODE_PATH });
+    driver = new ProcessDriver({ portRange: [30100, 30199], restart: { initialMs: 100, maxMs: 1000 }, path: NODE_PATH });
   });
 
   after(async () => {
@@ -77,7 +77,7 @@ describe('ProcessDriver', function () {
   it('runs a web process on its own port with a clean env and .profile.d sourced', async () => {
     const inst = await driver.start(spec());
     expect(inst.id).to.equal('demo.v3.web.1');
-    expect(inst.port).to.be.within(47100, 47199);
+    expect(inst.port).to.be.within(30100, 30199);
     await waitForHttp({ port: inst.port!, timeoutMs: 10_000 });
     const seen = await getJson(inst.port!);
     expect(seen).to.include({
@@ -153,7 +153,7 @@ describe('ProcessDriver', function () {
   });
 
   it('stop cancels a pending restart', async () => {
-    const slow = new ProcessDriver({ portRange: [47200, 47299], restart: { initialMs: 60_000, maxMs: 60_000 }, path: NODE_PATH });
+    const slow = new ProcessDriver({ portRange: [30200, 30299], restart: { initialMs: 60_000, maxMs: 60_000 }, path: NODE_PATH });
     const inst = await slow.start(spec({ type: 'worker', command: 'exit 3' }));
     const crashed = await until('crash', () => slow.instances()[0]?.state === 'crashed');
     expect(crashed).to.equal(true);

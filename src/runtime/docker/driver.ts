@@ -9,7 +9,7 @@ import { SlipwayError } from '../../errors.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { instanceId } from '../command.js';
 import { LogWriter } from '../../logs/log-writer.js';
-import { PortAllocator } from '../ports.js';
+import { DEFAULT_PORTS, PortAllocator } from '../ports.js';
 import { CONTAINER_PORT, containerName, instanceCreateOptions, type Confined, type GuestOptions } from './container-spec.js';
 import { LABEL, homeId } from '../../docker/labels.js';
 import { STACK_IMAGE, imageExists, requireEngine } from '../../docker/engine.js';
@@ -72,7 +72,7 @@ export class DockerDriver implements Driver {
   private constructor(opts: DockerDriverOptions) {
     this.docker = opts.docker;
     this.guest = { image: opts.image ?? STACK_IMAGE, home: homeId(opts.home), extraCaBundle: opts.extraCaBundle };
-    this.ports = new PortAllocator({ range: opts.portRange ?? [45000, 49999] });
+    this.ports = new PortAllocator({ range: opts.portRange ?? DEFAULT_PORTS.docker });
     this.log = opts.log ?? (() => undefined);
     this.listeners = new ExitListeners(this.log);
     this.scratchRoot = path.join(opts.home, 'run', 'docker');

@@ -9,11 +9,11 @@ import { instanceId } from '../command.js';
 import { runExec } from './exec.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { PidFiles } from './pidfiles.js';
-import { PortAllocator } from '../ports.js';
+import { DEFAULT_PORTS, PortAllocator } from '../ports.js';
 import { Supervisor, type RestartPolicy } from './supervisor.js';
 
 export interface ProcessDriverOptions {
-  /** Inclusive range web instances get their loopback port from. Default 40000–44999. */
+  /** Inclusive range web instances get their loopback port from. Default 20000–24999 (see DEFAULT_PORTS). */
   portRange?: [number, number];
   /** Backoff between restarts of a crashed instance. Defaults: 1s doubling to 30s, reset after 60s up. */
   restart?: Partial<RestartPolicy>;
@@ -70,7 +70,7 @@ export class ProcessDriver implements Driver {
   private readonly execs = new Map<Promise<number>, AbortController>();
 
   constructor(opts: ProcessDriverOptions = {}) {
-    this.ports = new PortAllocator({ range: opts.portRange ?? [40000, 44999] });
+    this.ports = new PortAllocator({ range: opts.portRange ?? DEFAULT_PORTS.process });
     this.restart = { ...DEFAULT_RESTART, ...opts.restart };
     this.log = opts.log ?? (() => undefined);
     this.listeners = new ExitListeners(this.log);
