@@ -70,6 +70,7 @@ export class BuildAgent implements Sandbox {
       binds: [...(opts.guest.binds ?? []), { path: BUILD_AGENT, target: IN_GUEST, writable: false }],
       cwd: '/',
       argv: [IN_GUEST],
+      asInit: true,
     });
     return new BuildAgent(guest, opts.log);
   }

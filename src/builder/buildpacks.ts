@@ -69,6 +69,8 @@ interface StepContext {
   signal?: AbortSignal;
   sandbox?: Sandbox;
   owner?: ChildOwner;
+  /** Whether a buildpack's file is there (see presence). */
+  exists: (file: string) => Promise<boolean>;
 }
 
 /**
@@ -89,6 +91,7 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
     signal: opts.signal,
     sandbox: opts.sandbox,
     owner: opts.owner,
+    exists: presence(opts),
   });
   const buildpacks = await chooseBuildpacks(opts, ctx());
 
@@ -97,7 +100,7 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
   for (const bp of buildpacks) {
     await compile(bp, opts, ctx());
     const exportFile = path.join(bp.dir, 'export');
-    if (await exists(exportFile)) {
+    if (await ctx().exists(exportFile)) {
       env = await sourceExportFile(exportFile, env, opts.buildDir, opts.sandbox).catch((cause: unknown) => {
         throw new BuildError(`${bp.name} buildpack: its export file could not be sourced`, { buildpack: bp.name, step: 'compile', cause });
       });
@@ -156,7 +159,7 @@ async function chooseBuildpacks(opts: BuildOptions, ctx: StepContext): Promise<B
 /** Runs `bin/detect`; on success logs "-----> <Name> app detected". A buildpack without one always applies. */
 async function detect(bp: Buildpack, ctx: StepContext): Promise<boolean> {
   const script = path.join(bp.dir, 'bin', 'detect');
-  if (!(await exists(script))) {
+  if (!(await ctx.exists(script))) {
     ctx.log(`-----> Using buildpack ${bp.name}`);
     return true;
   }
@@ -168,7 +171,7 @@ async function detect(bp: Buildpack, ctx: StepContext): Promise<boolean> {
 }
 
 async function compile(bp: Buildpack, opts: BuildOptions, ctx: StepContext): Promise<void> {
-  if (!(await exists(path.join(bp.dir, 'bin', 'compile')))) {
+  if (!(await ctx.exists(path.join(bp.dir, 'bin', 'compile')))) {
     throw new BuildError(`${bp.name} buildpack: has no bin/compile`, {
       buildpack: bp.name,
       step: 'compile',
@@ -189,7 +192,7 @@ async function compile(bp: Buildpack, opts: BuildOptions, ctx: StepContext): Pro
 
 async function releaseInfo(bp: Buildpack, ctx: StepContext) {
   // bin/release is required by the API, but missing it only means "nothing to declare".
-  if (!(await exists(path.join(bp.dir, 'bin', 'release')))) return { defaultProcessTypes: {}, configVars: {} };
+  if (!(await ctx.exists(path.join(bp.dir, 'bin', 'release')))) return { defaultProcessTypes: {}, configVars: {} };
   const res = await runStep(bp, 'release', [ctx.buildDir], ctx, true);
   const fail = (what: string, cause?: unknown) =>
     new BuildError(`${bp.name} buildpack: release ${what}`, {
@@ -238,6 +241,30 @@ async function runStep(bp: Buildpack, step: BuildStep, args: string[], ctx: Step
 
 function exitText(res: StreamingResult): string {
   return res.exitCode !== null ? `exit ${res.exitCode}` : `killed by ${res.exitSignal}`;
+}
+
+/**
+ * Looks for a buildpack's file where its steps run. In a sandbox, a copy the
+ * build made is the app's: it may be a link to anywhere, and the daemon
+ * (root) following it would tell the app whether a host path exists. The
+ * shared built-ins are the server's, and are looked at directly.
+ */
+function presence(opts: Pick<BuildOptions, 'sandbox' | 'builtinDir' | 'buildDir'>): (file: string) => Promise<boolean> {
+  const { sandbox } = opts;
+  if (!sandbox) return exists;
+  const builtins = path.resolve(opts.builtinDir) + path.sep;
+  return async (file) => {
+    if (path.resolve(file).startsWith(builtins)) return exists(file);
+    const res = await runStreaming({
+      command: 'test',
+      args: ['-e', file],
+      cwd: opts.buildDir,
+      env: { PATH: '/usr/bin:/bin' },
+      onLine: () => undefined,
+      sandbox,
+    });
+    return res.exitCode === 0;
+  };
 }
 
 async function exists(file: string): Promise<boolean> {

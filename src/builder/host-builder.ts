@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import type { GuestUser } from '../runtime/driver.js';
 import type { BuildRequest, Builder, BuildOutcome, WarmUp } from './builder.js';
 import { BuildAgent, builtAgent } from './build-agent.js';
+import { classifySpec, type BuildpackSource } from './buildpack-source.js';
 import { writeEnvDir } from './build-env.js';
 import { runBuildpacks, type BuildOptions, type BuildResult } from './buildpacks.js';
 import { nodeModulesDir, readOutcome } from './container-build.js';
@@ -54,7 +55,8 @@ export class HostBuilder implements Builder {
     // Mounted by the guest as they are now: the deploy fills them in place (emptyDir) before the build.
     for (const d of [w.buildDir, w.cacheDir, w.workDir]) fs.mkdirSync(d, { recursive: true });
     fs.mkdirSync(w.envDir, { recursive: true, mode: 0o700 });
-    const agent = startAgent(this.guestHost, { ...w, buildpackUrl: undefined, env: {} });
+    // No admin's host paths: the source naming them is not there yet; a build that names one does not take this guest.
+    const agent = startAgent(this.guestHost, w, []);
     this.warm.set(w.jobId, { dirs: dirsOf(w), agent });
   }
 
@@ -106,7 +108,7 @@ export class HostBuilder implements Builder {
  */
 async function buildWithAgent(b: HostBuild, warm?: BuildAgent): Promise<BuildResult> {
   await ownBuildDirs(b.opts, b.user);
-  const agent = warm ?? startAgent(b.guestHost, { ...b.opts, jobId: b.jobId, user: b.user });
+  const agent = warm ?? startAgent(b.guestHost, { ...b.opts, jobId: b.jobId, user: b.user }, hostPaths(b.opts));
   try {
     return await runBuildpacks({ ...b.opts, sandbox: agent });
   } finally {
@@ -116,15 +118,15 @@ async function buildWithAgent(b: HostBuild, warm?: BuildAgent): Promise<BuildRes
 
 function startAgent(
   guestHost: GuestHost,
-  w: Pick<WarmUp, 'app' | 'jobId' | 'user' | 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' | 'builtinDir' | 'log'> &
-    Pick<BuildOptions, 'buildpackUrl' | 'env'>,
+  w: Pick<WarmUp, 'app' | 'jobId' | 'user' | 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' | 'builtinDir' | 'log'>,
+  adminPaths: string[],
 ): BuildAgent {
   return BuildAgent.start(guestHost, {
     guest: {
       name: `${w.app}.build.${w.jobId}`,
       user: w.user,
       limits: BUILD_LIMITS,
-      binds: [...buildBinds(w), ...hostPaths(w).map((p) => ({ path: p, writable: false }))],
+      binds: [...buildBinds(w), ...adminPaths.map((p) => ({ path: p, writable: false }))],
       env: { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' },
     },
     log: w.log,
@@ -249,12 +251,14 @@ function passThrough(): Record<string, string> {
 }
 
 /**
- * The host paths (or file: URLs) of buildpacks an admin named, which the
- * build's guest is given read-only to copy or clone them from (the pipeline's
- * checkBuildpacks let them through only as an admin set them). A `.buildpacks`
- * the build cannot read is left for the build to report.
+ * The host paths (absolute, or file:// URLs) of buildpacks an admin named,
+ * which the build's guest is given read-only to copy or clone them from. Read
+ * as the build reads them (classifySpec), so that these are the very specs the
+ * pipeline's checkBuildpacks let through only as an admin set them; a spec it
+ * does not know binds nothing. A `.buildpacks` the build cannot read is left
+ * for the build to report.
  */
-function hostPaths(opts: Pick<BuildOptions, 'buildpackUrl' | 'env' | 'buildDir'>): string[] {
+function hostPaths(opts: Pick<BuildOptions, 'buildpackUrl' | 'env' | 'buildDir' | 'builtinDir'>): string[] {
   const explicit = opts.buildpackUrl || opts.env.BUILDPACK_URL;
   let specs: string[];
   try {
@@ -263,10 +267,16 @@ function hostPaths(opts: Pick<BuildOptions, 'buildpackUrl' | 'env' | 'buildDir'>
     return [];
   }
   const dirs = specs.map((spec) => {
-    if (spec.startsWith('/')) return path.resolve(spec);
-    if (!spec.startsWith('file:')) return undefined;
-    const url = URL.canParse(spec) ? new URL(spec.split('#')[0]!) : undefined;
-    return url && decodeURIComponent(url.pathname);
+    let source: BuildpackSource;
+    try {
+      source = classifySpec(spec, opts);
+    } catch {
+      return undefined;
+    }
+    if (source.kind === 'path' && path.isAbsolute(spec)) return source.dir;
+    if (source.kind === 'git' && source.url.startsWith('file://') && URL.canParse(source.url))
+      return decodeURIComponent(new URL(source.url).pathname);
+    return undefined;
   });
   return [...new Set(dirs.filter((d): d is string => !!d && fs.existsSync(d)))];
 }

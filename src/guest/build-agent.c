@@ -6,9 +6,13 @@
  * its own, whose start was most of what a guest added to a deploy.
  *
  * It runs as the app's user, in the guest: it can do nothing the build's own
- * code could not. What it guards is the daemon's side: it is not dumpable, so
+ * code could not. What it guards is the daemon's side. It is the guest's pid 1
+ * (bwrap --as-pid-1: no init of bwrap's holds its pipes) and not dumpable, so
  * the steps it starts (the same uid) cannot open its pipes through /proc and
- * speak for it; the daemon still reads what comes as a stranger's.
+ * speak for it, nor signal it; the daemon still reads what comes as a
+ * stranger's. And when a step exits, everything else in the guest is killed
+ * (kill -1 from pid 1), setsid'd leftovers too: between steps nothing of the
+ * app runs, so nothing can race the daemon as it reads the app's files.
  *
  * stdin, from the daemon: requests, one at a time, each a 4-byte
  * little-endian length and that many bytes of NUL-terminated strings: the
@@ -21,7 +25,8 @@
  * start (the errno of its chdir or exec, in decimal).
  *
  * Each step leads its own session; what is left of it when it exits is
- * killed, as on a build dyno. stdin of a step is /dev/null.
+ * killed, as on a build dyno. stdin of a step is /dev/null. (Run as anything
+ * but a pid namespace's init, it ends only the step's own process group.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -108,6 +113,26 @@ static int parse(char *buf, uint32_t len, char **cwd, char ***argv, char ***envp
   return 1;
 }
 
+/*
+ * Reaps whatever has exited: as pid 1 the agent is every orphan's parent, and
+ * zombies would hold the guest's pids limit. 1 when `step` was among them.
+ */
+static int reap(pid_t step, int *status) {
+  int found = 0, st;
+  for (pid_t w; (w = waitpid(-1, &st, WNOHANG)) > 0;)
+    if (w == step) {
+      *status = st;
+      found = 1;
+    }
+  return found;
+}
+
+/* What a step left: everything in the guest but this agent, when it is the guest's init; else the step's group. */
+static void end_leftovers(pid_t step) {
+  if (getpid() == 1) kill(-1, SIGKILL);
+  else kill(-step, SIGKILL);
+}
+
 static void run(char *cwd, char **argv, char **envp) {
   int out[2], err[2], fail[2];
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(fail, O_CLOEXEC)) die("pipe");
@@ -116,7 +141,7 @@ static void run(char *cwd, char **argv, char **envp) {
   if (pid == 0) {
     setsid();
     signal(SIGPIPE, SIG_DFL);
-    int nul = open("/dev/null", O_RDONLY);
+    int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (nul < 0 || dup2(nul, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(127);
     int e = 0;
     if (chdir(cwd) != 0) e = errno;
@@ -152,7 +177,7 @@ static void run(char *cwd, char **argv, char **envp) {
   struct pollfd p[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
   int open_ = 2, reaped = 0, status = 0;
   while (open_ > 0) {
-    /* Until it is reaped, look every so often: a step that exited is ended along with its session, which closes the pipes it left open. */
+    /* Until it is reaped, look every so often: a step that exited is ended with all it left, which closes the pipes they held. */
     int n = poll(p, 2, reaped ? -1 : 100);
     if (n < 0 && errno != EINTR) die("poll");
     for (int i = 0; n > 0 && i < 2; i++) {
@@ -165,16 +190,22 @@ static void run(char *cwd, char **argv, char **envp) {
         open_--;
       }
     }
-    if (!reaped && waitpid(pid, &status, WNOHANG) == pid) {
+    if (reap(pid, &status) && !reaped) {
       reaped = 1;
-      kill(-pid, SIGKILL);
+      end_leftovers(pid);
     }
   }
-  if (!reaped) {
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (!reaped) {
+    int st;
+    pid_t w = waitpid(-1, &st, 0);
+    if (w < 0 && errno != EINTR) die("waitpid");
+    if (w == pid) {
+      reaped = 1;
+      status = st;
+      end_leftovers(pid);
     }
-    kill(-pid, SIGKILL);
   }
+  reap(pid, &status);
   char text[32];
   if (WIFSIGNALED(status)) snprintf(text, sizeof text, "signal %d", WTERMSIG(status));
   else snprintf(text, sizeof text, "exit %d", WEXITSTATUS(status));

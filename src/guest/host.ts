@@ -36,6 +36,8 @@ export interface GuestRun {
   env: Record<string, string>;
   argv: string[];
   tty?: boolean;
+  /** `argv` is the guest's pid 1 (see LaunchSpec.asInit). */
+  asInit?: boolean;
 }
 
 /** One launched-to-be guest: the command to spawn, and what tears it down. */
@@ -145,7 +147,16 @@ export class GuestHost {
     if (ca && !/^\/(usr|etc)\//.test(ca) && fs.existsSync(ca)) mounts.push({ kind: 'bind', source: ca, target: ca, writable: false });
 
     const launch = prepareLaunch(
-      { user: run.user, mounts, cwd: run.cwd ?? GUEST_APP, env: guestEnv(run), argv: run.argv, hostname: name.slice(0, 63), tty: run.tty },
+      {
+        user: run.user,
+        mounts,
+        cwd: run.cwd ?? GUEST_APP,
+        env: guestEnv(run),
+        argv: run.argv,
+        hostname: name.slice(0, 63),
+        tty: run.tty,
+        asInit: run.asInit,
+      },
       { stage, scratch, cgroupProcs: cgroup.procsFiles },
       this.launcher,
     );

@@ -106,6 +106,12 @@ export interface LaunchSpec {
   hostname: string;
   /** A terminal is attached (`enter`, `run` with ssh -t): the guest must keep it as its controlling tty. */
   tty?: boolean;
+  /**
+   * The command is the guest's pid 1 (the build agent, which reaps and ends
+   * what each step leaves): bwrap puts no init of its own there, which
+   * would hold the command's stdio where the guest's processes can open it.
+   */
+  asInit?: boolean;
 }
 
 export interface LaunchPaths {
@@ -165,6 +171,7 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths, launcher: st
     spec.hostname,
     // Without a terminal, a new session keeps the guest from pushing keys into the caller's (TIOCSTI).
     ...(spec.tty ? [] : ['--new-session']),
+    ...(spec.asInit ? ['--as-pid-1'] : []),
   ];
   for (const dir of SYSTEM) bwrap.push('--ro-bind', dir, dir);
   for (const link of ['bin', 'sbin', 'lib', 'lib64', 'lib32', 'libx32']) {

@@ -106,5 +106,40 @@ describe('builder/host-builder: buildpacks on this host', function () {
       expect(String(err)).to.match(/probe buildpack: .* could not be copied/);
       expect(fs.readdirSync(victim)).to.deep.equal([]);
     });
+
+    it("does not tell the build whether a host path exists: a buildpack's bin/release linked there is looked for in the guest", async () => {
+      const home = await tempDir('slipway-home-');
+      const host = await tempDir('slipway-host-');
+      fs.writeFileSync(path.join(host, 'present'), '#!/bin/sh\necho "--- {}"\n', { mode: 0o755 });
+      const outcomes: string[] = [];
+      for (const target of ['present', 'absent']) {
+        const { req } = await request(USER);
+        fs.rmSync(path.join(req.buildDir, 'probe', 'bin', 'release'));
+        fs.symlinkSync(path.join(host, target), path.join(req.buildDir, 'probe', 'bin', 'release'));
+        const built = await new HostBuilder(await GuestHost.create({ home })).build(req).then(
+          (r) => `built ${JSON.stringify(r.processTypes)}`,
+          (e: Error) => e.message,
+        );
+        outcomes.push(built);
+      }
+      expect(outcomes[0]).to.equal(outcomes[1]);
+    });
+
+    it('binds no host path into the guest for a spec the build does not know (only an admin path or file:// URL is bound)', async () => {
+      const home = await tempDir('slipway-home-');
+      const secret = await tempDir('slipway-secret-');
+      fs.writeFileSync(path.join(secret, 'secret.txt'), 'the server keeps this\n', { mode: 0o644 });
+      fs.chmodSync(secret, 0o755);
+      const { req } = await request(USER);
+      await makeBuildpack(path.join(req.buildDir, 'peek'), {
+        detect: `cat ${secret}/secret.txt > "$1/leak.txt" 2>&1 || true; echo Peek`,
+        compile: 'true',
+        release: 'echo "--- {}"',
+      });
+      fs.writeFileSync(path.join(req.buildDir, '.buildpacks'), `./peek\nfile:${secret}\n`);
+      const err = await new HostBuilder(await GuestHost.create({ home })).build(req).catch((e: Error) => e);
+      expect(String(err)).to.match(/unknown buildpack/);
+      expect(fs.readFileSync(path.join(req.buildDir, 'leak.txt'), 'utf8')).to.not.include('the server keeps this');
+    });
   });
 });

@@ -99,9 +99,11 @@ describe('build agent: the steps of a host build, run in its one guest', functio
   });
 
   it("ends what a step left running when it exits, and sees nothing of the host's processes", async () => {
-    await step('sh', ['-c', 'sleep 987654 >/dev/null 2>&1 & echo started']);
+    // One holds the step's output open in a session of its own: the step still ends when its process does.
+    const first = await step('sh', ['-c', 'setsid sleep 987654 & sleep 987653 >/dev/null 2>&1 & echo started']);
+    expect(first.lines).to.deep.equal(['started']);
     const left = await step('sh', ['-c', 'cat /proc/[0-9]*/cmdline | tr "\\0" " "'], { capture: true });
-    expect(left.stdout).to.not.include('sleep 987654');
+    expect(left.stdout).to.not.match(/sleep 98765[34]/);
     expect(left.stdout).to.include('/opt/slipway/build-agent');
     expect(left.stdout).to.not.include('node');
   });
@@ -113,13 +115,18 @@ describe('build agent: the steps of a host build, run in its one guest', functio
       'ls /proc/$agent/fd 2>&1 | head -1',
       'printf "x\\004\\000\\000\\000exit 0" > /proc/$agent/fd/1 2>&1 || echo "write refused"',
       'printf "garbage" > /proc/$agent/fd/0 2>&1 || echo "inject refused"',
+      // An init of bwrap's at pid 1 would hold the same descriptors (sockets from node, which /proc does not open; pipes it would).
+      'printf "x\\004\\000\\000\\000exit 0" > /proc/1/fd/1 2>&1 || echo "init write refused"',
       'exit 5',
     ].join('\n');
     const r = await step('sh', ['-c', script]);
     expect(r.lines.join('\n')).to.match(/agent=\d+/);
     expect(r.lines.join('\n')).to.match(/Permission denied/);
-    expect(r.lines).to.include.members(['write refused', 'inject refused']);
+    expect(r.lines).to.include.members(['write refused', 'inject refused', 'init write refused']);
     expect(r.exitCode, 'the step ended as it did, not as a forged frame said').to.equal(5);
+    // Nor can a step stop or kill it: it is the guest's init.
+    const signals = await step('sh', ['-c', 'kill -STOP 1; kill -KILL 1; echo sent']);
+    expect(signals.lines).to.include('sent');
     expect((await step('echo', ['still here'])).lines).to.deep.equal(['still here']);
   });
 
