@@ -6,7 +6,7 @@
  */
 
 /** Interfaces and small shared parts of runtime/ and router/ that sit below their implementations. */
-const CONTRACT_FILES = '(runtime/(driver|kinds|exit-listeners|orphans|ports|command)|router/engine)\\.ts$';
+const CONTRACT_FILES = '(runtime/(driver|kinds|exit-listeners|orphans|ports|command|ca-trust)|router/engine)\\.ts$';
 const CONTRACTS = `^src/${CONTRACT_FILES}`;
 /** The implementations: drivers, router engines, builders, git; peers that never import each other. */
 const ENGINES = ['runtime', 'router', 'builder', 'git'];

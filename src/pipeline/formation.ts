@@ -4,6 +4,7 @@ import type { App } from '../store/index.js';
 import type { Services } from './context.js';
 import { guestOf } from './guests.js';
 import { settingsOf } from '../apps/settings.js';
+import { trustEnv } from '../runtime/ca-trust.js';
 
 /**
  * The environment every process and hook of an app sees, before the driver adds
@@ -24,7 +25,7 @@ export function processEnv(
     SLIPWAY_APP: app,
     SLIPWAY_RELEASE: `v${version}`,
     SLIPWAY_DATA_DIR: services.layout.data(app),
-    ...(ca ? { NODE_EXTRA_CA_CERTS: ca, SSL_CERT_FILE: ca } : {}),
+    ...(ca ? trustEnv(ca, Object.hasOwn(vars, 'NODE_OPTIONS')) : {}),
     ...revealConfig(services.secrets, app, vars),
   };
 }

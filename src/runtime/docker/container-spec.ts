@@ -4,6 +4,7 @@ import type { GuestUser, InstanceSpec, Limits } from '../driver.js';
 import { confinement } from '../../docker/guest.js';
 import { CONTAINER_CA, LABEL } from '../../docker/labels.js';
 import { EXEC_LAUNCHER, LAUNCHER } from '../command.js';
+import { OPENSSL_CA, trustEnv } from '../ca-trust.js';
 
 /** Port every web container listens on inside; the host side is a free loopback port. */
 export const CONTAINER_PORT = 5000;
@@ -37,8 +38,10 @@ export function guestEnv(spec: Guest, extra: Record<string, string>, opts: Guest
     if (spec.image) delete env.PATH;
     else env.PATH = STACK_PATH;
   }
-  for (const k of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'npm_config_cafile']) delete env[k];
-  if (opts.extraCaBundle) Object.assign(env, { NODE_EXTRA_CA_CERTS: CONTAINER_CA, npm_config_cafile: CONTAINER_CA });
+  // The pipeline's trust settings name the host's file: made again for the mounted one.
+  const appNodeOptions = env.NODE_OPTIONS !== undefined && env.NODE_OPTIONS !== OPENSSL_CA;
+  for (const k of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'npm_config_cafile', ...(appNodeOptions ? [] : ['NODE_OPTIONS'])]) delete env[k];
+  if (opts.extraCaBundle) Object.assign(env, trustEnv(CONTAINER_CA, appNodeOptions), { npm_config_cafile: CONTAINER_CA });
   Object.assign(env, { HOME: '/app', SLIPWAY_APP: spec.app, SLIPWAY_RELEASE: `v${spec.release}`, SLIPWAY_DATA_DIR: '/data' }, extra);
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
