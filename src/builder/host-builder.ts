@@ -47,11 +47,21 @@ export class HostBuilder implements Builder {
   readonly runsBuildpacks = true;
   private readonly warm = new Map<number, WarmBuild>();
 
-  /** `guestHost`: this host's sandboxes; absent when the server is not root. */
-  constructor(private readonly guestHost?: GuestHost) {}
+  /**
+   * `guestHost`: this host's sandboxes; absent when the server is not root.
+   * `agent: false` builds as where the agent was not built (a test's way to the node runner).
+   */
+  constructor(
+    private readonly guestHost?: GuestHost,
+    private readonly opts: { agent?: boolean } = {},
+  ) {}
+
+  private agent(): boolean {
+    return this.opts.agent !== false && builtAgent() !== undefined;
+  }
 
   warmUp(w: WarmUp): void {
-    if (!this.guestHost || !builtAgent() || this.warm.has(w.jobId)) return;
+    if (!this.guestHost || !this.agent() || this.warm.has(w.jobId)) return;
     // Mounted by the guest as they are now: the deploy fills them in place (emptyDir) before the build.
     for (const d of [w.buildDir, w.cacheDir, w.workDir]) fs.mkdirSync(d, { recursive: true });
     fs.mkdirSync(w.envDir, { recursive: true, mode: 0o700 });
@@ -93,7 +103,7 @@ export class HostBuilder implements Builder {
     if (warm && !fits) await warm.agent.close();
     if (!this.guestHost || !req.user) return runBuildpacks(ready);
     const build = { app: req.app.name, jobId: req.jobId, user: req.user, guestHost: this.guestHost, opts: ready };
-    if (builtAgent()) return buildWithAgent(build, fits ? warm.agent : undefined);
+    if (this.agent()) return buildWithAgent(build, fits ? warm.agent : undefined);
     return (await buildInGuest(build)) ?? runBuildpacks({ ...ready, sandbox: await buildSandbox(build) });
   }
 }

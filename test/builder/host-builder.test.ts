@@ -91,6 +91,15 @@ describe('builder/host-builder: buildpacks on this host', function () {
       expect(fs.statSync(req.envDir).uid).to.equal(USER.uid);
     });
 
+    it('without the build agent (no C compiler), builds in one guest through the node runner, as the same user', async () => {
+      const home = await tempDir('slipway-home-');
+      const { req, lines } = await request(USER);
+      const result = await new HostBuilder(await GuestHost.create({ home }), { agent: false }).build(req);
+      expect(fs.readFileSync(path.join(req.buildDir, 'built.txt'), 'utf8')).to.equal(`uid=${USER.uid} greeting=hello\n`);
+      expect(result.processTypes).to.deep.equal({ web: './serve' });
+      expect(lines).to.include('-----> probed');
+    });
+
     it("never writes where a step of the build put a link: the next buildpack's copy is the app user's, and the host is untouched", async () => {
       const home = await tempDir('slipway-home-');
       const victim = await tempDir('slipway-victim-');
