@@ -20,6 +20,9 @@ export interface WaitForHttpOptions {
 /** A single attempt never waits longer than this, so a hung app cannot eat the whole budget in one go. */
 const ATTEMPT_MS = 2000;
 const MIN_ATTEMPT_MS = 200;
+/** How often, and for how long from the start, an app that does not answer yet is asked again before `intervalMs` applies. */
+const EAGER_MS = 10;
+const EAGER_FOR_MS = 1000;
 /** Bodies are read only this far when looking for `expectContent`. */
 const MAX_BODY = 1024 * 1024;
 
@@ -34,7 +37,8 @@ export async function waitForHttp(opts: WaitForHttpOptions): Promise<void> {
   const path = opts.path ?? '/';
   const interval = opts.intervalMs ?? 250;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${opts.port}${path}`;
-  const deadline = Date.now() + opts.timeoutMs;
+  const started = Date.now();
+  const deadline = started + opts.timeoutMs;
   let attempts = 0;
   let last = 'no attempt made';
 
@@ -64,7 +68,10 @@ export async function waitForHttp(opts: WaitForHttpOptions): Promise<void> {
     }
     const remaining = deadline - Date.now();
     if (remaining <= 0) break;
-    await sleep(Math.min(interval, remaining), opts.signal);
+    // Most apps listen within their first second: a check every `interval` then finds one up to a whole
+    // interval late, and every deploy's switch waits for it. A refused connect on loopback costs next to nothing.
+    const pause = Date.now() - started < EAGER_FOR_MS ? Math.min(interval, EAGER_MS) : interval;
+    await sleep(Math.min(pause, remaining), opts.signal);
   }
 
   throw new SlipwayError(
