@@ -48,6 +48,10 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
 
   const server = new Server({ hostKeys: [opts.hostKey], ident: 'Slipway' }, (client, info) => {
     clients.add(client);
+    // As sshd does: SSH is a conversation of small packets, and with Nagle's algorithm each
+    // reply the client waits for (key exchange, auth, channel, exit status) sat out its delayed ACK: ~40 ms each.
+    // ssh2's server-side connection has it (lib/server.js); its types list it for the client side only.
+    (client as Connection & { setNoDelay(on: boolean): void }).setNoDelay(true);
     let user: User | undefined;
     let keyFingerprint: string | undefined;
     let live: LiveSession | undefined;
