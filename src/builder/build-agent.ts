@@ -7,7 +7,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { Guest, GuestHost, GuestRun } from '../guest/host.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { splitLines, type Sandbox, type SandboxedCommand, type StepProcess } from './run-streaming.js';
+import { splitLines, type Sandbox, type SandboxedCommand, type StepCommand, type StepProcess } from './run-streaming.js';
 
 /** The compiled agent (src/guest/build-agent.c), built by `npm run build` where a C compiler is. */
 export const BUILD_AGENT = path.join(PACKAGE_ROOT, 'dist', 'guest', 'slipway-build-agent');
@@ -75,7 +75,7 @@ export class BuildAgent implements Sandbox {
     return new BuildAgent(guest, opts.log);
   }
 
-  wrap(cmd: { command: string; args: string[]; cwd: string; env: Record<string, string> }): SandboxedCommand {
+  wrap(cmd: StepCommand): SandboxedCommand {
     return {
       ...cmd,
       // A step's leftovers are ended by the agent when it exits; an abort ends the whole guest, as the build is over.
@@ -94,7 +94,7 @@ export class BuildAgent implements Sandbox {
     await this.guest.destroy();
   }
 
-  private run(cmd: { command: string; args: string[]; cwd: string; env: Record<string, string> }): StepProcess {
+  private run(cmd: StepCommand): StepProcess {
     const step = new AgentStep();
     if (this.gone || this.step) {
       process.nextTick(() => step.fail('ESRCH', this.gone ? "the build's guest has ended" : 'a step is still running'));

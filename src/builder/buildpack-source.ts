@@ -126,15 +126,18 @@ export async function materialize(spec: string, opts: MaterializeOptions): Promi
 }
 
 /**
- * The copy made in the build's guest. The script is fixed, its paths come as
- * arguments: `prepare` empties the destination, `copy` copies a directory
- * (following a link given as the source, as a user would expect of a path),
- * `tidy` drops what must not come along.
+ * The copy made in the build's guest. The scripts are fixed, their paths come
+ * as arguments (the destination first): `prepare` empties the destination for
+ * a clone, `tidy` drops what must not come along, and `copy` does both around
+ * copying a directory (following a link given as the source, as a user would
+ * expect of a path).
  */
+const PREPARE = 'rm -rf -- "$1" && mkdir -p -- "$(dirname -- "$1")"';
+const TIDY = 'rm -rf -- "$1/.git" "$1/export"';
 const SCRIPTS = {
-  prepare: 'rm -rf -- "$1" && mkdir -p -- "$(dirname -- "$1")"',
-  copy: '[ -d "$1" ] || exit 3; rm -rf -- "$2" && mkdir -p -- "$(dirname -- "$2")" && cp -RH --preserve=mode -- "$1" "$2"',
-  tidy: 'rm -rf -- "$1/.git" "$1/export"',
+  prepare: PREPARE,
+  tidy: TIDY,
+  copy: `[ -d "$2" ] || exit 3; ${PREPARE} && cp -RH --preserve=mode -- "$2" "$1" && ${TIDY}`,
 };
 
 async function materializeIn(
@@ -161,12 +164,12 @@ async function materializeIn(
   if (source.kind === 'git') {
     if ((await sh('prepare', [dest])) !== 0) throw failed('its directory could not be made');
     await gitClone(source, dest, { ...opts, sandbox });
+    if ((await sh('tidy', [dest])) !== 0) throw failed('its clone could not be tidied');
   } else {
-    const code = await sh('copy', [source.dir, dest]);
+    const code = await sh('copy', [dest, source.dir]);
     if (code === 3) throw failed(`${source.dir} is not a directory`);
     if (code !== 0) throw failed(`${source.dir} could not be copied`);
   }
-  if ((await sh('tidy', [dest])) !== 0) throw failed('its copy could not be tidied');
   return { spec, name: source.name, dir: dest };
 }
 

@@ -84,6 +84,7 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
   if (!opts.envDirReady) await writeEnvDir(opts.envDir, opts.env);
 
   let env = baseEnv({ home, extraCaBundle: opts.extraCaBundle, sourceVersion: opts.env.SOURCE_VERSION });
+  const exists = presence(opts);
   const ctx = (): StepContext => ({
     buildDir: opts.buildDir,
     env,
@@ -91,7 +92,7 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
     signal: opts.signal,
     sandbox: opts.sandbox,
     owner: opts.owner,
-    exists: presence(opts),
+    exists,
   });
   const buildpacks = await chooseBuildpacks(opts, ctx());
 

@@ -23,6 +23,8 @@ interface HostBuild {
   user: GuestUser;
   guestHost: GuestHost;
   opts: BuildOptions;
+  /** An admin's buildpack paths the build names (hostPaths), read once. */
+  adminPaths: string[];
 }
 
 /** A build's guest started ahead of its build, with the dirs it mounts. */
@@ -98,11 +100,12 @@ export class HostBuilder implements Builder {
     // Written before the guest reads it (a warm one has the dir mounted), so the guest can hand ENV_DIR to the app's user.
     await writeEnvDir(opts.envDir, opts.env);
     const ready = { ...opts, envDirReady: true };
+    const adminPaths = this.guestHost && req.user ? hostPaths(opts) : [];
     // An admin's buildpack on a host path is mounted into the guest, which a warm one has not.
-    const fits = warm && req.user && warm.dirs === dirsOf({ ...opts, user: req.user }) && !hostPaths(opts).length;
+    const fits = warm && req.user && warm.dirs === dirsOf({ ...opts, user: req.user }) && !adminPaths.length;
     if (warm && !fits) await warm.agent.close();
     if (!this.guestHost || !req.user) return runBuildpacks(ready);
-    const build = { app: req.app.name, jobId: req.jobId, user: req.user, guestHost: this.guestHost, opts: ready };
+    const build = { app: req.app.name, jobId: req.jobId, user: req.user, guestHost: this.guestHost, opts: ready, adminPaths };
     if (this.agent()) return buildWithAgent(build, fits ? warm.agent : undefined);
     return (await buildInGuest(build)) ?? runBuildpacks({ ...ready, sandbox: await buildSandbox(build) });
   }
@@ -118,7 +121,7 @@ export class HostBuilder implements Builder {
  */
 async function buildWithAgent(b: HostBuild, warm?: BuildAgent): Promise<BuildResult> {
   await ownBuildDirs(b.opts, b.user);
-  const agent = warm ?? startAgent(b.guestHost, { ...b.opts, jobId: b.jobId, user: b.user }, hostPaths(b.opts));
+  const agent = warm ?? startAgent(b.guestHost, { ...b.opts, jobId: b.jobId, user: b.user }, b.adminPaths);
   try {
     return await runBuildpacks({ ...b.opts, sandbox: agent });
   } finally {
@@ -158,7 +161,7 @@ const nodeInGuests = () => process.execPath.startsWith('/usr/');
 
 /** The guest a build was warmed with fits the build only if it mounts the same dirs for the same user. */
 function dirsOf(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' | 'builtinDir' | 'user'>): string {
-  return JSON.stringify([d.buildDir, d.cacheDir, d.envDir, d.workDir, path.resolve(d.builtinDir), d.user.uid, d.user.gid]);
+  return JSON.stringify([buildBinds(d), d.user.uid, d.user.gid]);
 }
 
 /**
@@ -171,7 +174,7 @@ function dirsOf(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' |
  */
 async function buildInGuest(b: HostBuild): Promise<BuildResult | undefined> {
   const { opts, user } = b;
-  if (!nodeInGuests() || hostPaths(opts).length) return undefined;
+  if (!nodeInGuests() || b.adminPaths.length) return undefined;
   fs.mkdirSync(opts.workDir, { recursive: true });
   const outcome = path.join(opts.workDir, path.basename(P.outcome));
   await fsp.rm(outcome, { force: true });
@@ -220,7 +223,7 @@ async function buildInGuest(b: HostBuild): Promise<BuildResult | undefined> {
 async function buildSandbox(b: HostBuild): Promise<Sandbox> {
   const { opts, user } = b;
   await ownBuildDirs(opts, user);
-  const binds = [...buildBinds(opts), ...hostPaths(opts).map((p) => ({ path: p, writable: false }))];
+  const binds = [...buildBinds(opts), ...b.adminPaths.map((p) => ({ path: p, writable: false }))];
   let step = 0;
   return {
     wrap(cmd) {

@@ -8,14 +8,18 @@ import type { ChildOwner } from '../runtime/orphans.js';
  * driver's guests, as the app's own user with only the build's dirs visible.
  */
 export interface Sandbox {
-  wrap(cmd: { command: string; args: string[]; cwd: string; env: Record<string, string> }): SandboxedCommand;
+  wrap(cmd: StepCommand): SandboxedCommand;
 }
 
-export interface SandboxedCommand {
+/** A step as a Sandbox is given it: what to run, where, with which environment. */
+export interface StepCommand {
   command: string;
   args: string[];
   cwd: string;
   env: Record<string, string>;
+}
+
+export interface SandboxedCommand extends StepCommand {
   /** Ends everything the step started, `setsid` children included. */
   kill(): void;
   /** After the step's process exited: ends what is left and frees the sandbox. */
