@@ -11,6 +11,28 @@ import http from 'node:http';
 /** HTTP/2 pseudo-headers and connection headers have no place in an HTTP/1.1 request. */
 const HTTP2_ONLY = [':method', ':path', ':scheme', ':authority', 'connection', 'keep-alive'];
 
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) are about the client's connection to
+ * the router, not the router's to the backend. Forwarded, a client's
+ * `Connection: close` (any client without keep-alive: health checkers, the
+ * harness, HTTP/1.0) made the backend close the pooled connection after
+ * each answer: every such request paid a new connection and, for an app in
+ * a guest, its ownership check (2.5 vs 13.5 ms a request here).
+ */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade'];
+
+/**
+ * The headers without the hop-by-hop ones; the same object when there are
+ * none. Headers a client's `Connection` names are kept: that would let a
+ * client take the router's own X-Forwarded-For or X-Request-Id off.
+ */
+function endToEnd(headers: http.IncomingHttpHeaders): http.IncomingHttpHeaders {
+  if (!HOP_BY_HOP.some((h) => headers[h] !== undefined)) return headers;
+  const out = { ...headers };
+  for (const h of HOP_BY_HOP) delete out[h];
+  return out;
+}
+
 export interface ForwardTarget {
   host: string;
   port: number;
@@ -35,7 +57,7 @@ export function forward(
   timeoutMs: number | undefined,
   cb: ForwardCallbacks,
 ): http.ClientRequest {
-  let headers = req.headers;
+  let headers = endToEnd(req.headers);
   if (req.httpVersionMajor > 1) {
     headers = { ...headers };
     if (typeof headers[':authority'] === 'string') headers.host = headers[':authority'];

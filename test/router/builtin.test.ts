@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { BuiltinRouter } from '../../src/router/builtin.js';
-import { backendOf, request, startBackend, stopBackend, type TestBackend } from './support.js';
+import { backendOf, echoOf, request, startBackend, stopBackend, type TestBackend } from './support.js';
 
 // What every engine does is in engines.test.ts; this is what only the built-in one has.
 describe('BuiltinRouter', function () {
@@ -33,6 +33,30 @@ describe('BuiltinRouter', function () {
     expect((await pending).status).to.equal(200);
     await router.drain(['slowapp.v1.web.1'], 5000);
     expect(router.inFlightCount('slowapp.v1.web.1')).to.equal(0);
+  });
+
+  it("a client's Connection: close and other hop-by-hop headers stay with its connection: the backend's is kept for the next request", async () => {
+    await router.setRoute({ app: 'hop', hosts: ['hop.localhost'], backends: [backendOf('hop', 1, 1, a)] });
+    const accepted: number[] = [];
+    const count = () => accepted.push(1);
+    a.server.on('connection', count);
+    try {
+      for (let i = 0; i < 5; i++) {
+        // Each request on a connection of its own that the client closes (agent: false sends Connection: close).
+        const res = await request(port, 'hop.localhost', {
+          headers: { 'keep-alive': 'timeout=1', te: 'trailers', 'proxy-connection': 'close' },
+        });
+        expect(res.status).to.equal(200);
+        const got = echoOf(res).headers;
+        expect(got.connection).to.not.equal('close');
+        for (const h of ['keep-alive', 'te', 'proxy-connection']) expect(got[h], h).to.equal(undefined);
+        expect(got['x-forwarded-for']).to.equal('127.0.0.1');
+      }
+      // Five clients' connections, one backend connection: a new one each time would be five.
+      expect(accepted.length).to.be.at.most(1);
+    } finally {
+      a.server.off('connection', count);
+    }
   });
 
   it('drain gives up after its timeout', async () => {
