@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { appRepo, git, setMessage, sshKey, TestServer, tmpdir } from '../test/e2e/harness.js';
 import { STACK_IMAGE, connectEngine, requireEngine } from '../src/docker/engine.js';
@@ -26,6 +27,13 @@ type Transport = 'ssh' | 'http';
 /** A series: how the push arrives, and which driver runs the app (`docker` and `noguests` are pushed over SSH). */
 type Series = Transport | 'docker' | 'noguests';
 const SERIES: readonly Series[] = ['ssh', 'noguests', 'http', 'docker'];
+/**
+ * A pause before each timed push, outside the timings: a push starts on a
+ * server at rest, as a developer's next push does, not while the engine and
+ * the daemon still finish the last deploy (old instances stopping, guests and
+ * containers being removed, the docker driver's next build container starting).
+ */
+const SETTLE_MS = 2000;
 
 interface Samples {
   floor: number[];
@@ -125,9 +133,11 @@ async function slipwayRun(rig: Rig, scratch: Scratch, series: Series, run: numbe
     // Unique bodies per step, so a stale release can never satisfy the poll.
     const firstBody = `${app} first`;
     setMessage(repo, firstBody);
+    await sleep(SETTLE_MS);
     const first = await pushUntilServed(server, app, target, firstBody, `${app} first deploy`);
     const secondBody = `${app} redeploy`;
     setMessage(repo, secondBody);
+    await sleep(SETTLE_MS);
     const redeploy = await pushUntilServed(server, app, target, secondBody, `${app} redeploy`);
     return { first, redeploy };
   } finally {
@@ -143,12 +153,16 @@ async function measure(rig: Rig, scratch: Scratch, runs: number): Promise<Sample
     first: { ssh: [], noguests: [], http: [], docker: [] },
     redeploy: { ssh: [], noguests: [], http: [], docker: [] },
   };
-  // Interleave the series within each run so drift (thermal, caches, other load) hits all of them alike.
+  // Interleave the series within each run so drift (thermal, caches, other load) hits all of them alike,
+  // in an order turned by one each run, so that no series always follows the same one (a docker run's
+  // removal still going on in the engine would otherwise always slow the series after it).
   for (let run = 1; run <= runs; run++) {
+    await sleep(SETTLE_MS);
     const floor = await floorRun(rig, run);
     samples.floor.push(floor);
     progress(`run ${run}/${runs}: floor ${floor.toFixed(0)}ms`);
-    for (const series of SERIES) {
+    const turn = (run - 1) % SERIES.length;
+    for (const series of [...SERIES.slice(turn), ...SERIES.slice(0, turn)]) {
       const { first, redeploy } = await slipwayRun(rig, scratch, series, run);
       samples.first[series].push(first);
       samples.redeploy[series].push(redeploy);

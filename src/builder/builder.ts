@@ -63,6 +63,8 @@ export interface Builder {
   warmUp?(w: WarmUp): void;
   /** Ends what `warmUp` started for a job whose build did not use it. */
   discard?(jobId: number): Promise<void>;
+  /** After a deploy: starts what the app's next build will run in, for the next push to find it up. */
+  prepareNext?(next: NextBuild): void;
 }
 
 /** What a container build is asked: everything but the engine and this server's home, which the builder owns. */
@@ -84,6 +86,10 @@ export interface ImageBuilder {
   warmUp?(w: WarmUp): void;
   /** Ends what `warmUp` started for a job whose build did not use it. */
   discard?(jobId: number): Promise<void>;
+  /** See Builder.prepareNext. */
+  prepareNext?(next: NextBuild): void;
+  /** Ends what `prepareNext` started for `app` (destroyed), or for every app (the server stops). */
+  forget?(app?: string): Promise<void>;
   /** A Dockerfile app's image; resolves with its id. */
   dockerfile(req: DockerfileRequest): Promise<string>;
   /**
@@ -112,3 +118,6 @@ export interface WarmUp {
   log: (line: string) => void;
   signal?: AbortSignal;
 }
+
+/** What an app's next build will be opened with, known once a deploy is over: a WarmUp without its job. */
+export type NextBuild = Omit<WarmUp, 'jobId' | 'log' | 'signal'>;

@@ -71,9 +71,12 @@ export const cacheVolume = (home: string, app: string) => `slipway-${home}-cache
  * build needs, else ended.
  */
 export async function buildInContainer(opts: ContainerBuildOptions, warm?: WarmContainer): Promise<BuildResult> {
-  const ready = warm && warm.mounts === mountsOf(opts) ? await warm.started.catch(() => undefined) : undefined;
+  const started = warm && warm.mounts === mountsOf(opts) ? await warm.started.catch(() => undefined) : undefined;
+  // One started long before (for the next build) may have been ended since: by an engine restart, by hand.
+  const ready = started?.running() ? started : undefined;
   if (warm && !ready) await warm.discard();
   if (!ready) await checkImage(opts);
+  ready?.bind(opts);
   const user = guestUser(opts.home, opts.app, opts.user);
   await writeEnvDir(opts.envDir, opts.env);
   await fsp.mkdir(opts.workDir, { recursive: true });
@@ -90,8 +93,12 @@ export async function buildInContainer(opts: ContainerBuildOptions, warm?: WarmC
   return await readOutcome(outcomeFile, code);
 }
 
-/** What a build container is started with, all known as the deploy begins (before the source is checked out). */
-export type ContainerMounts = Omit<ContainerBuildOptions, 'env' | 'buildpackUrl' | 'release'>;
+/**
+ * What a build container is started with, all known as the deploy begins
+ * (before the source is checked out). `jobId` names it; `next` for one
+ * started ahead of a deploy nobody has pushed yet (see DockerImageBuilder).
+ */
+export type ContainerMounts = Omit<ContainerBuildOptions, 'env' | 'buildpackUrl' | 'release' | 'jobId'> & { jobId: number | 'next' };
 
 /** A build container started ahead of its build (see HostBuilder, which does the same on the host). */
 export interface WarmContainer {
@@ -101,6 +108,30 @@ export interface WarmContainer {
   started: Promise<BuildContainer | undefined>;
   /** Ends it unused; nothing of it stays in the engine. */
   discard(): Promise<void>;
+}
+
+/** Where a build container's output goes and what aborts it: the job using it, which may come after its start. */
+class JobBinding {
+  private signal?: AbortSignal;
+  constructor(
+    public log: (line: string) => void,
+    signal: AbortSignal | undefined,
+    private readonly onAbort: () => void,
+  ) {
+    this.bind({ log, signal });
+  }
+
+  bind(job: { log: (line: string) => void; signal?: AbortSignal }): void {
+    this.release();
+    this.log = job.log;
+    this.signal = job.signal;
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  release(): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.signal = undefined;
+  }
 }
 
 /** Starts a build's container with its runner waiting on stdin for the request. */
@@ -117,11 +148,11 @@ export function startWarmContainer(opts: ContainerMounts): WarmContainer {
   };
 }
 
-function mountsOf(o: ContainerMounts): string {
+/** What a started container fits: the job it was started for is the caller's to match. */
+function mountsOf(o: Omit<ContainerMounts, 'jobId'>): string {
   return JSON.stringify([
     o.app,
     o.home,
-    o.jobId,
     o.buildDir,
     o.envDir,
     o.workDir,
@@ -154,6 +185,10 @@ function requestOf(opts: ContainerBuildOptions): ContainerBuildRequest {
 interface BuildContainer {
   /** Gives a waiting runner its request and ends its stdin. */
   send(request: string): void;
+  /** False once it exited. */
+  running(): boolean;
+  /** Its output goes to this job's log from now on, and the job's abort stops it. */
+  bind(job: { log: (line: string) => void; signal?: AbortSignal }): void;
   /** The runner's exit code, once its output is over and the container is gone. */
   exited: Promise<number>;
   /** Kills and removes it; its output is no longer shown. */
@@ -177,11 +212,10 @@ async function startContainer(opts: ContainerMounts, request: string): Promise<B
   const waits = request === '-';
   const container = await docker.createContainer(createOptions(opts, name, user, request));
   let muted = false;
-  const onAbort = () => void container.stop({ t: 5 }).catch(() => undefined);
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const job = new JobBinding(opts.log, opts.signal, () => void container.stop({ t: 5 }).catch(() => undefined));
   const remove = () => container.remove({ force: true }).catch(() => undefined);
   try {
-    const io = await attach(docker, container, (line) => muted || opts.log(line), waits);
+    const io = await attach(docker, container, (line) => muted || job.log(line), waits);
     // 'next-exit': the default answers at once for a container not yet started.
     const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode?: number }>;
     await container.start();
@@ -191,14 +225,18 @@ async function startContainer(opts: ContainerMounts, request: string): Promise<B
         await io.ended;
         return code ?? 1;
       } finally {
-        opts.signal?.removeEventListener('abort', onAbort);
+        job.release();
       }
     })();
     // Removed after the build goes on, not before: a removal takes the engine a few hundred ms
     // here. A daemon killed before it is done leaves it to the docker driver's start to remove.
     const removed = done.then(remove, remove);
+    let over = false;
+    void done.finally(() => (over = true)).catch(() => undefined);
     return {
       send: (text) => io.stdin?.end(text),
+      running: () => !over,
+      bind: (j) => job.bind(j),
       exited: done,
       stop: async () => {
         muted = true;
@@ -207,7 +245,7 @@ async function startContainer(opts: ContainerMounts, request: string): Promise<B
       },
     };
   } catch (err) {
-    opts.signal?.removeEventListener('abort', onAbort);
+    job.release();
     await remove();
     throw err;
   }

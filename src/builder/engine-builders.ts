@@ -1,4 +1,4 @@
-import type { BuildOutcome, BuildRequest, Builder, ImageBuilder, WarmUp } from './builder.js';
+import type { BuildOutcome, BuildRequest, Builder, ImageBuilder, NextBuild, WarmUp } from './builder.js';
 import { readDockerfile } from './dockerfile-from.js';
 import { readProcfile } from './procfile.js';
 
@@ -14,6 +14,10 @@ export class ContainerBuilder implements Builder {
 
   async discard(jobId: number): Promise<void> {
     await this.images().discard?.(jobId);
+  }
+
+  prepareNext(next: NextBuild): void {
+    this.images().prepareNext?.(next);
   }
 
   async build(req: BuildRequest): Promise<BuildOutcome> {

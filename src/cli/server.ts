@@ -136,6 +136,12 @@ export function serverCommand(): Command {
         .argParser(Number),
     )
     .addOption(
+      new Option('--build-keep-warm <seconds>', "how long a docker app's next build container waits for a push (0: none)")
+        .env('SLIPWAY_BUILD_KEEP_WARM')
+        .default(D.buildKeepWarmMs / 1000)
+        .argParser(Number),
+    )
+    .addOption(
       new Option('--webhook-retry-ms <ms>', 'wait before a failed webhook delivery is retried; doubles each retry')
         .env('SLIPWAY_WEBHOOK_RETRY_MS')
         .default(D.webhookRetryMs)
@@ -222,6 +228,7 @@ export function serverCommand(): Command {
         keepReleases: o.keepReleases,
         healthTimeoutMs: o.healthTimeout * 1000,
         stopGraceMs: o.stopGrace * 1000,
+        buildKeepWarmMs: o.buildKeepWarm * 1000,
         maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
         webhookRetryMs: o.webhookRetryMs,
         metricsToken: o.metricsTokenFile ? metricsToken(o.metricsTokenFile) : undefined,

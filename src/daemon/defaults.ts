@@ -31,6 +31,8 @@ export const SERVER_DEFAULTS = {
   keepBackups: 5,
   healthTimeoutMs: 60_000,
   stopGraceMs: 30_000,
+  /** How long a docker app's next build container, started after its deploy, waits for the next push (`--build-keep-warm`). */
+  buildKeepWarmMs: 600_000,
   /** Wait before a failed webhook delivery's first retry; doubles each time. */
   webhookRetryMs: DEFAULT_RETRY.baseDelayMs,
   /** Largest API upload (artifact or source tarball); also the size limit of fetches for users. */

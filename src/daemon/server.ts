@@ -80,6 +80,8 @@ export interface ServerOptions {
   keepReleases?: number;
   healthTimeoutMs?: number;
   stopGraceMs?: number;
+  /** See SERVER_DEFAULTS.buildKeepWarmMs. */
+  buildKeepWarmMs?: number;
   /** Router engine: the built-in Node proxy (default) or Slipway's own nginx. */
   router?: RouterSetting;
   /** Runtime driver of apps without their own `driver` setting: embedded processes (default) or Docker containers. */
@@ -153,6 +155,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     keepBackups: SERVER_DEFAULTS.keepBackups,
     healthTimeoutMs: opts.healthTimeoutMs ?? SERVER_DEFAULTS.healthTimeoutMs,
     stopGraceMs: opts.stopGraceMs ?? SERVER_DEFAULTS.stopGraceMs,
+    buildKeepWarmMs: opts.buildKeepWarmMs ?? SERVER_DEFAULTS.buildKeepWarmMs,
     defaultDriver: opts.driver ?? SERVER_DEFAULTS.driver,
     egress: { ...SERVER_DEFAULTS.egress, ...opts.egress, maxBytes: opts.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes },
   };
@@ -414,6 +417,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         sessions.endAll('the Slipway server is stopping');
         clearInterval(previewSweep);
         await queue.shutdown();
+        // After the queue: no job is left to start another next build's container.
+        await services.imageBuilder?.forget?.();
         await renewals?.stop();
         await platformAcme?.stop();
         await notifier.stop();

@@ -65,6 +65,27 @@ function liveFromDockerfile(ctx: DeployContext): boolean {
   return !!live?.image;
 }
 
+/**
+ * After a job that built the app, starts what its next build will run in
+ * (the docker driver's container, see DockerImageBuilder.prepareNext), so
+ * that the next push does not wait for it. The app must still exist.
+ */
+export function prepareNextBuild(ctx: DeployContext): void {
+  if (ctx.stages.build !== 'run' || ctx.workspace !== BUILD_DIR) return;
+  const app = ctx.services.store.apps.byId(ctx.app.id);
+  if (!app) return;
+  const driver = driverFor(settingsOf(app).get('driver'), ctx.services.settings.defaultDriver);
+  const kind = BUILDER_FOR.buildpacks[driver];
+  const builder = kind && builders(ctx.services)[kind];
+  const user = ctx.services.guests?.userOf(app);
+  if (!builder?.prepareNext || !user || liveFromDockerfile({ ...ctx, app })) return;
+  try {
+    builder.prepareNext({ ...buildDirs(ctx), app: app.name, user, extraCaBundle: ctx.services.settings.extraCaBundle });
+  } catch {
+    // Only a head start, as warmBuild's.
+  }
+}
+
 /** Ends what warmBuild started if the build did not use it. */
 export async function endWarmBuild(ctx: DeployContext): Promise<void> {
   const all = ctx.services.builders;
@@ -85,7 +106,7 @@ function buildDirs(ctx: DeployContext) {
 
 /** The engine-backed builder of this server; the Docker one unless the services name another. */
 export function imageBuilder(services: Services): ImageBuilder {
-  services.imageBuilder ??= new DockerImageBuilder(services.layout.home);
+  services.imageBuilder ??= new DockerImageBuilder(services.layout.home, services.settings.buildKeepWarmMs);
   return services.imageBuilder;
 }
 

@@ -32,6 +32,8 @@ export interface PlatformSettings {
   healthTimeoutMs: number;
   /** SIGTERM → SIGKILL grace when old instances stop. */
   stopGraceMs: number;
+  /** How long a docker app's next build container waits for a push; 0 or absent: none is started. */
+  buildKeepWarmMs?: number;
   /** The server's `--driver`: apps without their own `driver` setting run and build with it. */
   defaultDriver: DriverKind;
   /** What requests made for users may reach, and their timeouts and size limit (`--egress-*`); default: no internal address, 1 GiB. */

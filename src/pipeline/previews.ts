@@ -30,6 +30,7 @@ export async function destroyApp(d: AppDeps, app: App): Promise<void> {
   }
   await d.queue.exclusive(app.id, async () => {
     await d.stopApp?.(app.name);
+    await d.services.imageBuilder?.forget?.(app.name);
     // Its containers, images and build cache: a new app of the same name must inherit nothing.
     await driver.removeApp?.(app.name);
     await removeRepo(layout.repo(app.name));

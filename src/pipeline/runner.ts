@@ -19,7 +19,7 @@ import { bundle } from './stages/bundle.js';
 import { postInstall } from './stages/post-install.js';
 import { rollback } from './stages/rollback.js';
 import { notify } from './stages/notify.js';
-import { endWarmBuild, warmBuild } from './builders.js';
+import { endWarmBuild, prepareNextBuild, warmBuild } from './builders.js';
 
 const STAGE_FNS: Record<Stage, StageFn> = {
   trigger,
@@ -76,6 +76,7 @@ export async function runDeployJob(services: Services, job: DeployJob): Promise<
     log.error(ctx ? `internal error: ${error}` : error);
   } finally {
     if (ctx) await cleanUp(services, ctx, plan.source);
+    if (ctx) prepareNextBuild(ctx);
     if (ctx?.release) store.releases.finish(ctx.release.id, error ? 'failed' : 'succeeded', error);
     store.jobs.finish(jobId, error ? 'failed' : 'succeeded', error);
     log.close();
