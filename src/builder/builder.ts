@@ -84,7 +84,7 @@ export interface ImageBuilder {
   buildpacks(req: BuildpacksRequest): Promise<BuildResult>;
   /** Starts a job's build container ahead of its build (see Builder.warmUp). */
   warmUp?(w: WarmUp): void;
-  /** Ends what `warmUp` started for a job whose build did not use it. */
+  /** Ends what `warmUp` started for a job whose build did not use it; waits until the container a build used is gone. */
   discard?(jobId: number): Promise<void>;
   /** See Builder.prepareNext. */
   prepareNext?(next: NextBuild): void;

@@ -4,7 +4,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PassThrough, type Duplex, type Writable } from 'node:stream';
 import type Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
 import { SlipwayError } from '../errors.js';
+import { cgroupProcsOfContainer, emptied } from '../docker/container-end.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { CONTAINER_CA, LABEL } from '../docker/labels.js';
 import { STACK_IMAGE, imageExists } from '../docker/engine.js';
@@ -68,9 +70,15 @@ export const cacheVolume = (home: string, app: string) => `slipway-${home}-cache
  *
  * `warm`: the container startWarmContainer started as the deploy began, its
  * runner waiting for the request on stdin; used when it mounts what this
- * build needs, else ended.
+ * build needs, else ended. `removing` is told when the container the build
+ * ran in will be gone from the engine: after the build's result, in the
+ * background, so the deploy goes on meanwhile.
  */
-export async function buildInContainer(opts: ContainerBuildOptions, warm?: WarmContainer): Promise<BuildResult> {
+export async function buildInContainer(
+  opts: ContainerBuildOptions,
+  warm?: WarmContainer,
+  removing?: (removed: Promise<void>) => void,
+): Promise<BuildResult> {
   const started = warm && warm.mounts === mountsOf(opts) ? await warm.started.catch(() => undefined) : undefined;
   // One started long before (for the next build) may have been ended since: by an engine restart, by hand.
   const ready = started?.running() ? started : undefined;
@@ -85,9 +93,11 @@ export async function buildInContainer(opts: ContainerBuildOptions, warm?: WarmC
   // What the build writes is the app user's: its source, its scratch space (a host build may have left
   // buildpack copies there); ENV_DIR it reads (mode 0600).
   for (const dir of [opts.buildDir, opts.workDir, opts.envDir]) await handOver(dir, user, { recursive: true, skip: SERVER_OWNED });
-  const request = JSON.stringify(requestOf(opts));
-  const container = ready ?? (await startContainer(opts, request));
-  if (ready) ready.send(request);
+  const doneMark = `slipway-build-done-${randomBytes(16).toString('hex')}`;
+  const request = JSON.stringify(requestOf(opts, doneMark));
+  const container = ready ?? (await startContainer(opts, request, doneMark));
+  if (ready) ready.send(request, doneMark);
+  removing?.(container.removed);
   const code = await container.exited;
   if (opts.signal?.aborted) throw new BuildError('the build was aborted', { step: 'compile' });
   return await readOutcome(outcomeFile, code);
@@ -172,9 +182,10 @@ async function checkImage(opts: Pick<ContainerBuildOptions, 'docker' | 'image'>)
   }
 }
 
-function requestOf(opts: ContainerBuildOptions): ContainerBuildRequest {
+function requestOf(opts: ContainerBuildOptions, doneMark: string): ContainerBuildRequest {
   return {
     app: opts.app,
+    doneMark,
     buildpackUrl: opts.buildpackUrl || opts.env.BUILDPACK_URL || undefined,
     sourceVersion: opts.env.SOURCE_VERSION,
     extraCaBundle: opts.extraCaBundle ? CONTAINER_CA : undefined,
@@ -183,19 +194,25 @@ function requestOf(opts: ContainerBuildOptions): ContainerBuildRequest {
 
 /** A started build container; its runner has its request (the JSON) or waits for it on stdin (`-`). */
 interface BuildContainer {
-  /** Gives a waiting runner its request and ends its stdin. */
-  send(request: string): void;
+  /** Gives a waiting runner its request (with `doneMark` in it) and ends its stdin. */
+  send(request: string, doneMark: string): void;
   /** False once it exited. */
   running(): boolean;
   /** Its output goes to this job's log from now on, and the job's abort stops it. */
   bind(job: { log: (line: string) => void; signal?: AbortSignal }): void;
-  /** The runner's exit code, once its output is over and the container is gone. */
+  /**
+   * The runner's exit code, once its output is over and the container is
+   * gone; or 0 once the runner printed its done mark (its outcome is
+   * written) and nothing is left running in the container.
+   */
   exited: Promise<number>;
+  /** Settles once it is removed, which starts when `exited` settles. */
+  removed: Promise<void>;
   /** Kills and removes it; its output is no longer shown. */
   stop(): Promise<void>;
 }
 
-async function startContainer(opts: ContainerMounts, request: string): Promise<BuildContainer> {
+async function startContainer(opts: ContainerMounts, request: string, doneMark?: string): Promise<BuildContainer> {
   const { docker } = opts;
   const user = guestUser(opts.home, opts.app, opts.user);
   await fsp.mkdir(opts.workDir, { recursive: true });
@@ -212,32 +229,58 @@ async function startContainer(opts: ContainerMounts, request: string): Promise<B
   const waits = request === '-';
   const container = await docker.createContainer(createOptions(opts, name, user, request));
   let muted = false;
+  let mark = doneMark;
+  let marked!: () => void;
+  const finished = new Promise<void>((resolve) => (marked = resolve));
   const job = new JobBinding(opts.log, opts.signal, () => void container.stop({ t: 5 }).catch(() => undefined));
   const remove = () => container.remove({ force: true }).catch(() => undefined);
+  const onLine = (line: string) => {
+    if (mark !== undefined && line === mark) {
+      muted = true;
+      return marked();
+    }
+    if (!muted) job.log(line);
+  };
   try {
-    const io = await attach(docker, container, (line) => muted || job.log(line), waits);
+    const io = await attach(docker, container, onLine, waits);
     // 'next-exit': the default answers at once for a container not yet started.
     const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode?: number }>;
     await container.start();
+    const procs = cgroupProcsOfContainer(container);
+    const byEngine = exited.then(async ({ StatusCode: code }) => {
+      await io.ended;
+      return code ?? 1;
+    });
+    // The engine says a container exited only after taking its network and mounts down. The
+    // runner's mark (its outcome is written, it exits next) and then an empty cgroup say it
+    // sooner: once the runner is gone its init ends, and the kernel ends whatever is left with
+    // it. A mark printed by the build itself finds the runner still there: the engine's word then.
+    const byMark = finished.then(async () => {
+      const file = await procs;
+      return file && (await emptied(file, 2000)) ? 0 : byEngine;
+    });
     const done = (async () => {
       try {
-        const { StatusCode: code } = await exited;
-        await io.ended;
-        return code ?? 1;
+        return await Promise.race([byEngine, byMark]);
       } finally {
         job.release();
       }
     })();
+    byEngine.catch(() => undefined);
     // Removed after the build goes on, not before: a removal takes the engine a few hundred ms
     // here. A daemon killed before it is done leaves it to the docker driver's start to remove.
     const removed = done.then(remove, remove);
     let over = false;
     void done.finally(() => (over = true)).catch(() => undefined);
     return {
-      send: (text) => io.stdin?.end(text),
+      send: (text, m) => {
+        mark = m;
+        io.stdin?.end(text);
+      },
       running: () => !over,
       bind: (j) => job.bind(j),
       exited: done,
+      removed: removed.then(() => undefined),
       stop: async () => {
         muted = true;
         await remove();

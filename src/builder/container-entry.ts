@@ -40,6 +40,8 @@ try {
   process.exitCode = 1;
 }
 writeFileSync(P.outcome, JSON.stringify(outcome));
+// Last: what comes after it is not read. Pipes are written synchronously here, so every line above is out first.
+if (request.doneMark) process.stdout.write(`${request.doneMark}\n`);
 
 async function readStdin(): Promise<string> {
   let text = '';

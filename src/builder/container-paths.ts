@@ -21,6 +21,8 @@ export const IN_CONTAINER = {
 /** What the daemon asks of the entry point (argv[2], JSON): no config values, those are in ENV_DIR. */
 export interface ContainerBuildRequest {
   app: string;
+  /** Printed alone on a line once the outcome is written: the daemon then ends the container without waiting for its exit. */
+  doneMark?: string;
   buildpackUrl?: string;
   sourceVersion?: string;
   /** The CA bundle's path inside the container. */

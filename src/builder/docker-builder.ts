@@ -25,6 +25,8 @@ export class DockerImageBuilder implements ImageBuilder {
   private readonly home: string;
   private readonly warm = new Map<number, WarmContainer>();
   private readonly next = new Map<string, NextContainer>();
+  /** The removal of each job's build container, which the job's end waits for. */
+  private readonly removals = new Map<number, Promise<void>>();
 
   /**
    * `home`: the data directory; its `homeId` names and labels what the builds leave in a shared engine.
@@ -44,7 +46,9 @@ export class DockerImageBuilder implements ImageBuilder {
   async buildpacks(req: Parameters<ImageBuilder['buildpacks']>[0]) {
     const warm = this.warm.get(req.jobId);
     this.warm.delete(req.jobId);
-    return buildInContainer({ ...req, docker: await this.engine(), home: this.home }, warm);
+    return buildInContainer({ ...req, docker: await this.engine(), home: this.home }, warm, (removed) =>
+      this.removals.set(req.jobId, removed),
+    );
   }
 
   /**
@@ -60,10 +64,13 @@ export class DockerImageBuilder implements ImageBuilder {
     this.warm.set(w.jobId, startWarmContainer({ ...mounts, docker: this.client(), home: this.home }));
   }
 
+  /** Ends the job's container if its build did not use it, and waits until the one it used is gone. */
   async discard(jobId: number): Promise<void> {
     const w = this.warm.get(jobId);
+    const removed = this.removals.get(jobId);
     this.warm.delete(jobId);
-    await w?.discard();
+    this.removals.delete(jobId);
+    await Promise.all([w?.discard(), removed]);
   }
 
   /**

@@ -72,15 +72,16 @@ function liveFromDockerfile(ctx: DeployContext): boolean {
  */
 export function prepareNextBuild(ctx: DeployContext): void {
   if (ctx.stages.build !== 'run' || ctx.workspace !== BUILD_DIR) return;
-  const app = ctx.services.store.apps.byId(ctx.app.id);
-  if (!app) return;
-  const driver = driverFor(settingsOf(app).get('driver'), ctx.services.settings.defaultDriver);
-  const kind = BUILDER_FOR.buildpacks[driver];
-  const builder = kind && builders(ctx.services)[kind];
-  const user = ctx.services.guests?.userOf(app);
-  if (!builder?.prepareNext || !user || liveFromDockerfile({ ...ctx, app })) return;
   try {
-    builder.prepareNext({ ...buildDirs(ctx), app: app.name, user, extraCaBundle: ctx.services.settings.extraCaBundle });
+    const app = ctx.services.store.apps.byId(ctx.app.id);
+    if (!app) return;
+    const driver = driverFor(settingsOf(app).get('driver'), ctx.services.settings.defaultDriver);
+    const kind = BUILDER_FOR.buildpacks[driver];
+    const builder = kind && builders(ctx.services)[kind];
+    if (!builder?.prepareNext || liveFromDockerfile({ ...ctx, app })) return;
+    // Throws when the app has no uid and none is left (the job just said so).
+    const user = ctx.services.guests?.userOf(app);
+    if (user) builder.prepareNext({ ...buildDirs(ctx), app: app.name, user, extraCaBundle: ctx.services.settings.extraCaBundle });
   } catch {
     // Only a head start, as warmBuild's.
   }

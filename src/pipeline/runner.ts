@@ -76,11 +76,12 @@ export async function runDeployJob(services: Services, job: DeployJob): Promise<
     log.error(ctx ? `internal error: ${error}` : error);
   } finally {
     if (ctx) await cleanUp(services, ctx, plan.source);
-    if (ctx) prepareNextBuild(ctx);
     if (ctx?.release) store.releases.finish(ctx.release.id, error ? 'failed' : 'succeeded', error);
     store.jobs.finish(jobId, error ? 'failed' : 'succeeded', error);
     log.close();
   }
+  // After the job's end, which it must never hold up or fail.
+  if (ctx) prepareNextBuild(ctx);
   return store.jobs.get(jobId)!;
 }
 

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import Docker from 'dockerode';
-import { appRepo, eventually, push, pushWithHook, setMessage, useServer } from '../e2e/harness.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { addBuildpack, appRepo, commitAll, eventually, push, pushWithHook, setMessage, useServer } from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { requires } from '../support/requires.js';
 
@@ -70,7 +73,7 @@ describe("docker driver: the next build's container waits after a deploy (real d
   this.timeout(300_000);
   requires('docker', 'stack', 'guests');
   const env = useServer({ env: { SLIPWAY_DRIVER: 'docker', SLIPWAY_BUILD_KEEP_WARM: '30' } });
-  const APPS = ['dnext', 'dexpire'];
+  const APPS = ['dnext', 'dlate'];
   after(
     async () =>
       env.server &&
@@ -136,6 +139,34 @@ describe("docker driver: the next build's container waits after a deploy (real d
     expect(pushed.code, pushed.stderr).to.equal(0);
     expect(pushed.stderr).to.match(/Procfile app detected/);
     expect((await server.get('dnext')).body.trim()).to.equal('dnext v3');
+  });
+
+  it('the build ends once its runner says so: all its output is shown, and nothing it left running writes into the release', async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:create', 'dlate']).code).to.equal(0);
+    const late = appRepo('procfile-hello');
+    setMessage(late, 'dlate v1');
+    addBuildpack(
+      late,
+      'late',
+      [
+        'i=1; while [ $i -le 3000 ]; do echo "line $i"; i=$((i+1)); done',
+        // Outlives its buildpack, out of its process group and session.
+        `setsid sh -c 'sleep 1.5; echo late > "$1/late.txt"' late "$1" </dev/null >/dev/null 2>&1 &`,
+        'echo "compile over"',
+      ].join('\n'),
+    );
+    commitAll(late, 'a buildpack that leaves a writer behind');
+    const pushed = await push(late, server.sshRemote('dlate'), { sshCommand: key.sshCommand });
+    expect(pushed.code, pushed.stderr).to.equal(0);
+    const shown = pushed.stderr.split('\n').flatMap((l) => /remote: +line (\d+)/.exec(l)?.[1] ?? []);
+    expect(shown.map(Number)).to.deep.equal(Array.from({ length: 3000 }, (_, i) => i + 1));
+    expect(pushed.stderr).to.include('compile over');
+    expect(pushed.stderr).to.not.include('slipway-build-done');
+    expect((await server.get('dlate')).body.trim()).to.equal('dlate v1');
+    await sleep(2500);
+    expect(fs.existsSync(path.join(server.home, 'apps', 'dlate', 'releases', 'v1', 'late.txt'))).to.equal(false);
+    expect(server.cli(['apps:destroy', 'dlate', '--confirm', 'dlate']).code).to.equal(0);
   });
 
   it('goes with its app', async () => {
