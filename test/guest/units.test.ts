@@ -26,21 +26,23 @@ describe('guest: the small parts', () => {
     }
   });
 
-  it('names the uid that owns a loopback listener and the connections it accepted', async () => {
-    const server = net.createServer((s) => s.on('error', () => undefined));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as net.AddressInfo).port;
-    try {
-      expect(loopbackListenerUid(port)).to.equal(process.getuid!());
-      const client = net.connect(port, '127.0.0.1');
-      await new Promise((r) => client.once('connect', r));
-      expect(acceptedByUid(port, client.localPort!)).to.equal(process.getuid!());
-      // A connection between other ports is not this one.
-      expect(acceptedByUid(port, client.localPort! === 1 ? 2 : 1)).to.equal(undefined);
-      client.destroy();
-    } finally {
-      server.close();
-    }
-    expect(loopbackListenerUid(port)).to.equal(undefined);
-  });
+  // Node's default listener is dual-stack (`::`): its accepted sockets are in tcp6, a 127.0.0.1 one's in tcp.
+  for (const host of ['127.0.0.1', '::'])
+    it(`names the uid that owns a loopback listener and the connections it accepted (listening on ${host})`, async () => {
+      const server = net.createServer((s) => s.on('error', () => undefined));
+      await new Promise<void>((r) => server.listen(0, host, r));
+      const port = (server.address() as net.AddressInfo).port;
+      try {
+        expect(loopbackListenerUid(port)).to.equal(process.getuid!());
+        const client = net.connect(port, '127.0.0.1');
+        await new Promise((r) => client.once('connect', r));
+        expect(acceptedByUid(port, client.localPort!)).to.equal(process.getuid!());
+        // A connection between other ports is not this one.
+        expect(acceptedByUid(port, client.localPort! === 1 ? 2 : 1)).to.equal(undefined);
+        client.destroy();
+      } finally {
+        server.close();
+      }
+      expect(loopbackListenerUid(port)).to.equal(undefined);
+    });
 });
