@@ -68,7 +68,9 @@ function liveFromDockerfile(ctx: DeployContext): boolean {
 /**
  * After a job that built the app, starts what its next build will run in
  * (the docker driver's container, see DockerImageBuilder.prepareNext), so
- * that the next push does not wait for it. The app must still exist.
+ * that the next push does not wait for it. The app must still exist. Not for
+ * swarm apps: their deploys wait for an image push and a service update that
+ * dwarf a container's start, and the engine has enough to do meanwhile.
  */
 export function prepareNextBuild(ctx: DeployContext): void {
   if (ctx.stages.build !== 'run' || ctx.workspace !== BUILD_DIR) return;
@@ -76,9 +78,9 @@ export function prepareNextBuild(ctx: DeployContext): void {
     const app = ctx.services.store.apps.byId(ctx.app.id);
     if (!app) return;
     const driver = driverFor(settingsOf(app).get('driver'), ctx.services.settings.defaultDriver);
-    const kind = BUILDER_FOR.buildpacks[driver];
-    const builder = kind && builders(ctx.services)[kind];
-    if (!builder?.prepareNext || liveFromDockerfile({ ...ctx, app })) return;
+    if (driver !== 'docker') return;
+    const builder = builders(ctx.services)[BUILDER_FOR.buildpacks.docker!];
+    if (!builder.prepareNext || liveFromDockerfile({ ...ctx, app })) return;
     // Throws when the app has no uid and none is left (the job just said so).
     const user = ctx.services.guests?.userOf(app);
     if (user) builder.prepareNext({ ...buildDirs(ctx), app: app.name, user, extraCaBundle: ctx.services.settings.extraCaBundle });
