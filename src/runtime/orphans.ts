@@ -53,8 +53,10 @@ export class Orphans {
 
   /** Remembers a process group a dead daemon's successor must end; the leader's start time guards against pid reuse. */
   recordGroup(kind: OwnerKind, id: string | number, pgid: number): void {
-    const start = startTime(pgid);
-    if (start === undefined) return; // already gone
+    // A leader that exited already is still a zombie here (its spawner reaps it
+    // later, in its event loop), and its group may live on: record it all the same.
+    const start = readStat(pgid)?.start;
+    if (start === undefined) return; // reaped: nobody can tell its group apart any more
     fs.writeFileSync(this.file(kind, id, pgid), `${pgid} ${start}\n`, { mode: 0o600 });
   }
 

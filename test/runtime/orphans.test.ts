@@ -92,6 +92,27 @@ describe('Orphans: builds and one-offs do not outlive their daemon', function ()
     await until('the sleep to end', () => !alive(pid!));
   });
 
+  it('a group is recorded even when its leader exited before it was adopted', async () => {
+    const s = unique();
+    // The leader (a setsid'd bash) leaves a cleared-environment member and exits;
+    // its parent execs a sleep that never reaps it, so it stays a zombie: what a
+    // spawner sees when the child ends before its own adopt() call runs.
+    const holder = spawn('bash', ['-c', `setsid bash -c 'env -i sleep ${s} & sleep 0.2' & exec sleep ${s + 1}`], {
+      stdio: 'ignore',
+    });
+    children.push(holder);
+    await until('the sleep', () => sleepers(s).length === 1);
+    const [pid] = sleepers(s);
+    strays.push(pid!);
+    const leader = pgrpOf(pid!);
+    expect(leader).to.not.equal(pid);
+    await until('the leader to be a zombie', () => !alive(leader));
+    expect(fs.existsSync(`/proc/${leader}`)).to.equal(true);
+    new Orphans(dir).owner('deploy', 9).adopt(leader);
+    new Orphans(dir).reapAll(() => undefined);
+    await until('the sleep to end', () => !alive(pid!));
+  });
+
   it("ending one owner's processes spares other owners and other homes", async () => {
     const here = new Orphans(dir);
     const otherHome = new Orphans(path.join(dir, 'other'));
