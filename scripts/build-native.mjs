@@ -1,5 +1,6 @@
-// Builds Slipway's two small C programs into dist/guest when a C compiler is
-// here: the guest launcher (src/guest/guest-launch.c) and the build agent
+// Builds Slipway's small C programs into dist/guest when a C compiler is
+// here: the guest launcher (src/guest/guest-launch.c), the socket owners
+// helper (src/guest/socket-owners.c) and the build agent
 // (src/guest/build-agent.c). Without them, or when one does not compile,
 // guests launch through unshare, bash, mount and setpriv, and host builds
 // run a node in their guest (both slower to start, the same isolation); this
@@ -17,6 +18,12 @@ const programs = [
     target: 'dist/guest/slipway-guest-launch',
     what: 'the guest launcher',
     without: 'guests will launch through unshare/bash/mount/setpriv (slower to start, the same isolation)',
+  },
+  {
+    source: 'src/guest/socket-owners.c',
+    target: 'dist/guest/slipway-socket-owners',
+    what: 'the socket owners helper',
+    without: "guests' ports will be checked by reading /proc/net/tcp (~5 ms a read, on the event loop)",
   },
   {
     source: 'src/guest/build-agent.c',

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import type { GuestUser, Limits } from '../runtime/driver.js';
 import { cgroupVersion, CgroupTree, type Cgroup } from './cgroups.js';
+import { SocketOwners } from './socket-owners.js';
 import { builtLauncher, checkPath, joinCommand, prepareLaunch, type GuestMount, type Launch } from './launch.js';
 
 /** PATH inside a guest: buildpack runtimes in the release first, then the host's system dirs. */
@@ -76,6 +77,8 @@ export class GuestHost {
   private opened = 0;
   /** Guests open now, by name, so `enter` can join a running instance's. */
   private readonly open_ = new Map<string, { run: GuestRun; cgroup: Cgroup }>();
+  /** Whose sockets a guest's port and connections are: the router and the supervisors ask before they send it traffic. */
+  readonly sockets: SocketOwners;
   private constructor(
     private readonly opts: GuestHostOptions,
     private readonly cgroups: CgroupTree,
@@ -84,6 +87,7 @@ export class GuestHost {
     this.scratch = path.join(opts.home, 'guests');
     this.launcher = opts.launcher === 'chain' ? undefined : builtLauncher();
     this.stage = path.join(STAGE, serverId);
+    this.sockets = new SocketOwners({ log: opts.log });
   }
 
   static async create(opts: GuestHostOptions): Promise<GuestHost> {

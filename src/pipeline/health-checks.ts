@@ -39,17 +39,34 @@ export async function awaitHealthy(services: Services, app: string, instances: I
   });
   died.catch(() => {});
   const check = async (i: Instance) => {
-    if (!opts.checks?.length)
-      return waitForHttp({ host: i.host, port: i.port!, timeoutMs: opts.timeoutMs, signal: opts.signal, intervalMs: 50 });
-    // app.json's attempts count answers, not the seconds a process takes to start listening (a guest, a slow boot).
-    await waitForListener(i.host ?? '127.0.0.1', i.port!, opts.timeoutMs, opts.signal);
-    return runChecks(app, i, opts.checks, opts.signal);
+    if (!opts.checks?.length) {
+      await waitForHttp({ host: i.host, port: i.port!, timeoutMs: opts.timeoutMs, signal: opts.signal, intervalMs: 50 });
+    } else {
+      // app.json's attempts count answers, not the seconds a process takes to start listening (a guest, a slow boot).
+      await waitForListener(i.host ?? '127.0.0.1', i.port!, opts.timeoutMs, opts.signal);
+      await runChecks(app, i, opts.checks, opts.signal);
+    }
+    await confirmOwnListener(services, app, i);
   };
   try {
     await Promise.race([died, Promise.all(web.map(check))]);
   } finally {
     for (const u of unsubscribes) u();
   }
+}
+
+/**
+ * What answered the checks must be the instance itself: in a guest another
+ * app could hold its port. Once confirmed the instance is up, and the router's
+ * first request to it need not look again.
+ */
+async function confirmOwnListener(services: Services, app: string, i: Instance): Promise<void> {
+  if ((await services.driver.confirmUp?.(i.id)) !== false) return;
+  throw new DeployError(`${i.type}.${i.index} did not pass its health check: the process listening on port ${i.port} is not its own`, {
+    app,
+    release: i.release,
+    hint: `another process holds the port; \`slipway ps ${app}\` shows whether ${i.type}.${i.index} is still running`,
+  });
 }
 
 async function runChecks(app: string, instance: Instance, checks: HealthCheck[], signal: AbortSignal): Promise<void> {

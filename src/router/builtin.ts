@@ -41,7 +41,7 @@ export interface BuiltinRouterOptions {
 export class BuiltinRouter implements RouterEngine {
   readonly name = 'builtin';
   serves?: (backendId: string) => boolean;
-  owns?: (port: number, clientPort: number) => boolean;
+  owns?: (port: number, clientPort: number) => boolean | Promise<boolean>;
   onAccess?: (entry: AccessEntry) => void;
   accessWanted?: (app: string) => boolean;
   private readonly table = new RouteTable();

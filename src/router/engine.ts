@@ -89,7 +89,7 @@ export interface RouterEngine {
    * instance's own. Between an app's listener dying and its instance being
    * seen as down, another app could have taken the port.
    */
-  owns?: (port: number, clientPort: number) => boolean;
+  owns?: (port: number, clientPort: number) => boolean | Promise<boolean>;
   /** Told of each answer relayed from an app (both engines; nginx through its access log): its log drains get a router line. */
   onAccess?: (entry: AccessEntry) => void;
   /** Asked before an access entry is built: false when nobody wants the app's router lines (it has no drain). */

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 export class VerifyingAgent extends http.Agent {
   constructor(
     opts: http.AgentOptions,
-    private readonly router: { owns?: (port: number, clientPort: number) => boolean },
+    private readonly router: { owns?: (port: number, clientPort: number) => boolean | Promise<boolean> },
   ) {
     super(opts);
   }
@@ -32,14 +32,18 @@ export class VerifyingAgent extends http.Agent {
     socket.once('connect', () => {
       const owns = this.router.owns;
       // The kernel may list the accepted side a moment after our side connected: a "no" is asked again.
-      const check = (tries: number) => {
+      const check = async (tries: number) => {
         if (settled) return;
-        if (!owns || socket.localPort === undefined || owns(port, socket.localPort)) return settle(null);
-        if (tries > 0) return void setTimeout(() => check(tries - 1), 5);
+        if (!owns || socket.localPort === undefined || (await owns(port, socket.localPort))) return settle(null);
+        if (tries > 0) return void setTimeout(() => void check(tries - 1), 5);
         socket.destroy();
         settle(new Error(`the listener on port ${port} is not the instance's own`));
       };
-      check(3);
+      // A failed question is a "no": the connection is dropped, never handed over unchecked.
+      check(3).catch((err: Error) => {
+        socket.destroy();
+        settle(err);
+      });
     });
     return undefined;
   }

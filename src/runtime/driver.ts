@@ -153,7 +153,13 @@ export interface Driver {
    */
   serves?(id: string): boolean | undefined;
   /** Whether the connection from `clientPort` to an instance's `port` was accepted by that instance (undefined: not this driver's port). */
-  ownsConnection?(port: number, clientPort: number): boolean | undefined;
+  ownsConnection?(port: number, clientPort: number): Promise<boolean> | undefined;
+  /**
+   * Once instance `id` passed its health check, before the router is pointed
+   * at it: whether what answered is the instance itself (false: another
+   * process holds its port; undefined: not this driver's instance).
+   */
+  confirmUp?(id: string): Promise<boolean | undefined>;
   /** Once every live app is back after a start: drop what no live release adopted. */
   sweep?(): Promise<void>;
   /** `apps:destroy`: drop everything the runtime keeps for the app (containers, images, build cache). */

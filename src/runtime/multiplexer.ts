@@ -124,9 +124,17 @@ export class DriverMultiplexer implements Driver {
     return undefined;
   }
 
-  ownsConnection(port: number, clientPort: number): boolean | undefined {
+  ownsConnection(port: number, clientPort: number): Promise<boolean> | undefined {
     for (const d of this.ready.values()) {
       const answer = d.ownsConnection?.(port, clientPort);
+      if (answer !== undefined) return answer;
+    }
+    return undefined;
+  }
+
+  async confirmUp(id: string): Promise<boolean | undefined> {
+    for (const d of this.ready.values()) {
+      const answer = await d.confirmUp?.(id);
       if (answer !== undefined) return answer;
     }
     return undefined;

@@ -152,7 +152,11 @@ export class ProcessDriver implements Driver {
     return this.supervisors.get(id)?.serves();
   }
 
-  ownsConnection(port: number, clientPort: number): boolean | undefined {
+  async confirmUp(id: string): Promise<boolean | undefined> {
+    return this.supervisors.get(id)?.confirmUp();
+  }
+
+  ownsConnection(port: number, clientPort: number): Promise<boolean> | undefined {
     for (const s of this.supervisors.values()) if (s.port === port) return s.ownsConnection(clientPort);
     return undefined;
   }

@@ -1,7 +1,7 @@
 // Not execa: a supervised instance lives until stopped and is respawned with backoff; its exit is an event, not a result.
 import type { ChildProcess } from 'node:child_process';
 import type { GuestHost } from '../../guest/host.js';
-import { acceptedByUid, loopbackListenerUid } from '../../guest/listeners.js';
+import { loopbackListenerUid } from '../../guest/listeners.js';
 import type { Instance, InstanceSpec, InstanceState } from '../driver.js';
 import { instanceEnv, launcherArgs } from '../command.js';
 import { launch, type Launched } from './launcher.js';
@@ -165,7 +165,7 @@ export class Supervisor {
     const probe = async () => {
       this.probeTimer = undefined;
       if (this.child !== child || this.state !== 'starting') return;
-      if ((await isPortOpen(this.port!, '127.0.0.1', UP_PROBE_MS * 5)) && this.ownsPort()) return markUp();
+      if ((await isPortOpen(this.port!, '127.0.0.1', UP_PROBE_MS * 5)) && (await this.ownsPort())) return markUp();
       if (this.child === child && this.state === 'starting') this.probeTimer = setTimeout(probe, UP_PROBE_MS);
     };
     this.probeTimer = setTimeout(probe, UP_PROBE_MS);
@@ -182,11 +182,27 @@ export class Supervisor {
   /** Up (or finishing requests while stopping): its own; starting: only once its own uid listens; crashed: never. */
   serves(): boolean {
     if (this.state === 'up' || this.state === 'stopping') return true;
-    if (this.state !== 'starting' || this.child === undefined || !this.ownsPort()) return false;
-    // In a guest that looked at the listener itself, as the up-probe does: it is up, and the
-    // next request need not read the kernel's socket tables again (~5 ms a table here).
+    // The router asks between two requests and cannot wait: the kernel's socket tables, read now
+    // (~5 ms a table). Rare: a web instance is confirmed up before the router is pointed at it.
+    if (this.state !== 'starting' || this.child === undefined) return false;
+    if (this.checksListener && loopbackListenerUid(this.port!) !== this.spec.user!.uid) return false;
     if (this.checksListener) this.markUp(this.child);
     return true;
+  }
+
+  /**
+   * After its health check passed: whether the listener that answered is the
+   * instance's own (in a guest, its uid's), and if so it is up from now on, so
+   * the router's first request need not look. False means another process
+   * holds its port.
+   */
+  async confirmUp(): Promise<boolean> {
+    if (this.state === 'up') return true;
+    const child = this.child;
+    if (this.state !== 'starting' || child === undefined || !(await this.ownsPort())) return false;
+    this.markUp(child);
+    // It may have exited while we looked.
+    return (this.state as InstanceState) === 'up';
   }
 
   /** In a guest, whether a port's listener is the app's own is read from the kernel's socket tables. */
@@ -195,9 +211,9 @@ export class Supervisor {
   }
 
   /** In a guest: the connection from `clientPort` was accepted by a socket of the app's own uid. */
-  ownsConnection(clientPort: number): boolean {
+  async ownsConnection(clientPort: number): Promise<boolean> {
     if (!this.checksListener) return true;
-    return acceptedByUid(this.port!, clientPort) === this.spec.user!.uid;
+    return (await this.opts.guests!.sockets.acceptedByUid(this.port!, clientPort)) === this.spec.user!.uid;
   }
 
   /**
@@ -205,9 +221,9 @@ export class Supervisor {
    * reaches is the app's own uid: another app that bound it while this one
    * was down is never sent this app's traffic.
    */
-  ownsPort(): boolean {
+  async ownsPort(): Promise<boolean> {
     if (!this.checksListener) return true;
-    return loopbackListenerUid(this.port!) === this.spec.user!.uid;
+    return (await this.opts.guests!.sockets.listenerUid(this.port!)) === this.spec.user!.uid;
   }
 
   private async handleExit(child: ChildProcess, launched: Launched, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
