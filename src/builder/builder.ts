@@ -65,6 +65,8 @@ export interface Builder {
   discard?(jobId: number): Promise<void>;
   /** After a deploy: starts what the app's next build will run in, for the next push to find it up. */
   prepareNext?(next: NextBuild): void;
+  /** Ends what `prepareNext` started for `app` (destroyed), or for every app (the server stops). */
+  forget?(app?: string): Promise<void>;
 }
 
 /** What a container build is asked: everything but the engine and this server's home, which the builder owns. */

@@ -18,12 +18,14 @@ export interface BuildersOptions {
   guestHost?: GuestHost;
   /** The engine-backed builder, asked for on first use: a process-only server never connects to an engine. */
   images: () => ImageBuilder;
+  /** How long an app's next build's guest waits after a deploy (0: none); see HostBuilder.prepareNext. */
+  keepWarmMs?: number;
 }
 
 /** One builder of each kind, as a server holds them. */
 export function createBuilders(opts: BuildersOptions): Record<BuilderKind, Builder> {
   return {
-    host: new HostBuilder(opts.guestHost),
+    host: new HostBuilder(opts.guestHost, { keepWarmMs: opts.keepWarmMs }),
     container: new ContainerBuilder(opts.images),
     dockerfile: new DockerfileBuilder(opts.images),
   };

@@ -7,7 +7,7 @@ import { ownTree } from '../guest/ownership.js';
 import { BUILD_LIMITS } from '../guest/users.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { GuestUser } from '../runtime/driver.js';
-import type { BuildRequest, Builder, BuildOutcome, WarmUp } from './builder.js';
+import type { BuildRequest, Builder, BuildOutcome, NextBuild, WarmUp } from './builder.js';
 import { BuildAgent, builtAgent } from './build-agent.js';
 import { classifySpec, type BuildpackSource } from './buildpack-source.js';
 import { writeEnvDir } from './build-env.js';
@@ -33,6 +33,16 @@ interface WarmBuild {
   agent: BuildAgent;
 }
 
+/** An app's next build's guest, started after its last deploy (see HostBuilder.prepareNext). */
+interface NextGuest {
+  warm: WarmBuild;
+  /** Its dirs by device and inode: one removed and made again since is not the one it mounts. */
+  ids: string;
+  expires: NodeJS.Timeout;
+  /** Where the agent's own messages go: nowhere until a job takes it. */
+  sink: { log: (line: string) => void };
+}
+
 /**
  * Buildpacks on this host (apps on the process driver). With guests, every
  * step of the build runs in one guest as the app's own user: the daemon
@@ -48,14 +58,18 @@ interface WarmBuild {
 export class HostBuilder implements Builder {
   readonly runsBuildpacks = true;
   private readonly warm = new Map<number, WarmBuild>();
+  private readonly next = new Map<string, NextGuest>();
+  /** Names next builds' guests apart: one still ending never shares a cgroup with its successor. */
+  private nexts = 0;
 
   /**
    * `guestHost`: this host's sandboxes; absent when the server is not root.
    * `agent: false` builds as where the agent was not built (a test's way to the node runner).
+   * `keepWarmMs`: how long an app's next build's guest waits (0 or absent: none).
    */
   constructor(
     private readonly guestHost?: GuestHost,
-    private readonly opts: { agent?: boolean } = {},
+    private readonly opts: { agent?: boolean; keepWarmMs?: number } = {},
   ) {}
 
   private agent(): boolean {
@@ -65,11 +79,53 @@ export class HostBuilder implements Builder {
   warmUp(w: WarmUp): void {
     if (!this.guestHost || !this.agent() || this.warm.has(w.jobId)) return;
     // Mounted by the guest as they are now: the deploy fills them in place (emptyDir) before the build.
-    for (const d of [w.buildDir, w.cacheDir, w.workDir]) fs.mkdirSync(d, { recursive: true });
-    fs.mkdirSync(w.envDir, { recursive: true, mode: 0o700 });
+    makeDirs(w);
+    const next = this.takeNext(w.app);
+    if (next && next.ids === dirIds(w) && next.warm.dirs === dirsOf(w)) {
+      next.sink.log = w.log;
+      return void this.warm.set(w.jobId, next.warm);
+    }
+    void next?.warm.agent.close();
     // No admin's host paths: the source naming them is not there yet; a build that names one does not take this guest.
     const agent = startAgent(this.guestHost, w, []);
     this.warm.set(w.jobId, { dirs: dirsOf(w), agent });
+  }
+
+  /**
+   * After a deploy, the app's next build gets its guest at once, its agent
+   * waiting for steps with the dirs that build will use: the next push finds
+   * it up instead of starting one as it begins (its launch is ~30 ms of CPU
+   * that competes with the checkout on a small machine). Unused for
+   * `keepWarmMs`, it goes. It runs nothing of the app's until a build hands
+   * it a step, and a build whose dirs changed meanwhile starts its own.
+   */
+  prepareNext(n: NextBuild): void {
+    const keepWarmMs = this.opts.keepWarmMs ?? 0;
+    if (!this.guestHost || !this.agent() || keepWarmMs <= 0) return;
+    void this.takeNext(n.app)?.warm.agent.close();
+    makeDirs(n);
+    const sink = { log: (_line: string) => undefined as void };
+    const agent = startAgent(this.guestHost, { ...n, jobId: `next-${++this.nexts}`, log: (line) => sink.log(line) }, []);
+    const warm = { dirs: dirsOf(n), agent };
+    const expires = setTimeout(() => {
+      if (this.next.get(n.app)?.warm === warm) this.next.delete(n.app);
+      void agent.close();
+    }, keepWarmMs);
+    expires.unref();
+    this.next.set(n.app, { warm, ids: dirIds(n), expires, sink });
+  }
+
+  /** Ends the app's next build's guest (the app is destroyed), or every app's (the server stops). */
+  async forget(app?: string): Promise<void> {
+    const apps = app === undefined ? [...this.next.keys()] : [app];
+    await Promise.all(apps.map((a) => this.takeNext(a)?.warm.agent.close()));
+  }
+
+  private takeNext(app: string): NextGuest | undefined {
+    const next = this.next.get(app);
+    this.next.delete(app);
+    if (next) clearTimeout(next.expires);
+    return next;
   }
 
   /** Ends a warm build its deploy did not use (it failed before its build, or found a Dockerfile). */
@@ -131,7 +187,7 @@ async function buildWithAgent(b: HostBuild, warm?: BuildAgent): Promise<BuildRes
 
 function startAgent(
   guestHost: GuestHost,
-  w: Pick<WarmUp, 'app' | 'jobId' | 'user' | 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' | 'builtinDir' | 'log'>,
+  w: Pick<WarmUp, 'app' | 'user' | 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' | 'builtinDir' | 'log'> & { jobId: number | string },
   adminPaths: string[],
 ): BuildAgent {
   return BuildAgent.start(guestHost, {
@@ -158,6 +214,22 @@ function buildBinds(d: Pick<BuildOptions, 'buildDir' | 'cacheDir' | 'envDir' | '
 }
 
 const nodeInGuests = () => process.execPath.startsWith('/usr/');
+
+/** A build's dirs, made if missing (the env dir private). */
+function makeDirs(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir'>): void {
+  for (const dir of [d.buildDir, d.cacheDir, d.workDir]) fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(d.envDir, { recursive: true, mode: 0o700 });
+}
+
+/** Which dirs, by device and inode, a build's guest mounts. */
+function dirIds(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir'>): string {
+  return [d.buildDir, d.cacheDir, d.envDir, d.workDir]
+    .map((p) => {
+      const st = fs.statSync(p, { throwIfNoEntry: false });
+      return st ? `${st.dev}:${st.ino}` : '-';
+    })
+    .join(' ');
+}
 
 /** The guest a build was warmed with fits the build only if it mounts the same dirs for the same user. */
 function dirsOf(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir' | 'builtinDir' | 'user'>): string {

@@ -53,6 +53,7 @@ import { PlatformAcme } from '../tls/acme/platform.js';
 import { PlatformMetrics } from '../metrics/platform-metrics.js';
 import { handleHook } from './push.js';
 import { expirePreviews } from '../pipeline/previews.js';
+import { forgetNextBuilds } from '../pipeline/builders.js';
 
 export interface ServerOptions {
   home: string;
@@ -418,7 +419,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         clearInterval(previewSweep);
         await queue.shutdown();
         // After the queue: no job is left to start another next build's container.
-        await services.imageBuilder?.forget?.();
+        await forgetNextBuilds(services);
         await renewals?.stop();
         await platformAcme?.stop();
         await notifier.stop();

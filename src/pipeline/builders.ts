@@ -67,10 +67,11 @@ function liveFromDockerfile(ctx: DeployContext): boolean {
 
 /**
  * After a job that built the app, starts what its next build will run in
- * (the docker driver's container, see DockerImageBuilder.prepareNext), so
- * that the next push does not wait for it. The app must still exist. Not for
- * swarm apps: their deploys wait for an image push and a service update that
- * dwarf a container's start, and the engine has enough to do meanwhile.
+ * (the docker driver's container, see DockerImageBuilder.prepareNext; the
+ * process driver's guest, see HostBuilder.prepareNext), so that the next push
+ * does not wait for it. The app must still exist. Not for swarm apps: their
+ * deploys wait for an image push and a service update that dwarf a
+ * container's start, and the engine has enough to do meanwhile.
  */
 export function prepareNextBuild(ctx: DeployContext): void {
   if (ctx.stages.build !== 'run' || ctx.workspace !== BUILD_DIR) return;
@@ -78,15 +79,21 @@ export function prepareNextBuild(ctx: DeployContext): void {
     const app = ctx.services.store.apps.byId(ctx.app.id);
     if (!app) return;
     const driver = driverFor(settingsOf(app).get('driver'), ctx.services.settings.defaultDriver);
-    if (driver !== 'docker') return;
-    const builder = builders(ctx.services)[BUILDER_FOR.buildpacks.docker!];
-    if (!builder.prepareNext || liveFromDockerfile({ ...ctx, app })) return;
+    if (driver === 'swarm') return;
+    const kind = BUILDER_FOR.buildpacks[driver];
+    const builder = kind && builders(ctx.services)[kind];
+    if (!builder?.prepareNext || liveFromDockerfile({ ...ctx, app })) return;
     // Throws when the app has no uid and none is left (the job just said so).
     const user = ctx.services.guests?.userOf(app);
     if (user) builder.prepareNext({ ...buildDirs(ctx), app: app.name, user, extraCaBundle: ctx.services.settings.extraCaBundle });
   } catch {
     // Only a head start, as warmBuild's.
   }
+}
+
+/** Ends the next builds' guests and containers of `app` (destroyed), or of every app (the server stops). */
+export async function forgetNextBuilds(services: Services, app?: string): Promise<void> {
+  await Promise.all([services.imageBuilder?.forget?.(app), ...Object.values(services.builders ?? {}).map((b) => b.forget?.(app))]);
 }
 
 /** Ends what warmBuild started if the build did not use it. */
@@ -115,7 +122,11 @@ export function imageBuilder(services: Services): ImageBuilder {
 
 /** This server's builders, one of each kind, made on first use. */
 function builders(services: Services) {
-  services.builders ??= createBuilders({ guestHost: services.guestHost, images: () => imageBuilder(services) });
+  services.builders ??= createBuilders({
+    guestHost: services.guestHost,
+    images: () => imageBuilder(services),
+    keepWarmMs: services.settings.buildKeepWarmMs,
+  });
   return services.builders;
 }
 

@@ -9,6 +9,7 @@ import type { App, Job, Store } from '../store/index.js';
 import { previewName } from '../vendors/preview-name.js';
 import { parseSource, withBranch } from '../vendors/kinds.js';
 import { fetchAndDeploy, startDeploy, type DeployDeps } from './deploys.js';
+import { forgetNextBuilds } from './builders.js';
 
 /** What making and removing apps needs beyond the deploy queue: stopping an app's processes and route (the daemon's). */
 export interface AppDeps extends DeployDeps {
@@ -30,7 +31,7 @@ export async function destroyApp(d: AppDeps, app: App): Promise<void> {
   }
   await d.queue.exclusive(app.id, async () => {
     await d.stopApp?.(app.name);
-    await d.services.imageBuilder?.forget?.(app.name);
+    await forgetNextBuilds(d.services, app.name);
     // Its containers, images and build cache: a new app of the same name must inherit nothing.
     await driver.removeApp?.(app.name);
     await removeRepo(layout.repo(app.name));

@@ -64,10 +64,14 @@ export async function runDeployJob(services: Services, job: DeployJob): Promise<
   }
   store.jobs.start(jobId);
   let ctx: DeployContext | undefined;
+  let warming: Promise<void> | undefined;
   let error: string | undefined;
   try {
     ctx = setUp(services, app, job);
-    warmBuild(ctx);
+    // Starting the build's guest is synchronous work (its cgroups, the fork of its launcher):
+    // once the first stage waits on its I/O, so that the two overlap instead of the job waiting.
+    const started = ctx;
+    warming = new Promise((resolve) => setImmediate(() => resolve(warmBuild(started))));
     const outcome = await runDeploy(ctx, job.stageFns);
     if (outcome.error) error = describe(outcome.error);
   } catch (err) {
@@ -75,6 +79,8 @@ export async function runDeployJob(services: Services, job: DeployJob): Promise<
     // A set-up failure (no live archive to resolve) is the user's to fix; anything later is ours.
     log.error(ctx ? `internal error: ${error}` : error);
   } finally {
+    // Its clean-up ends the warm build: it must have been started by then.
+    await warming;
     if (ctx) await cleanUp(services, ctx, plan.source);
     if (ctx?.release) store.releases.finish(ctx.release.id, error ? 'failed' : 'succeeded', error);
     store.jobs.finish(jobId, error ? 'failed' : 'succeeded', error);

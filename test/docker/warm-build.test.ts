@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addBuildpack, appRepo, commitAll, eventually, push, pushWithHook, setMessage, useServer } from '../e2e/harness.js';
+import { homeId } from '../../src/docker/labels.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { requires } from '../support/requires.js';
 
@@ -16,17 +17,11 @@ const isNext = (c: Docker.ContainerInfo) => c.Names.some((n) => n.endsWith('-bui
 const jobBuilds = async (app: string) => (await buildContainers(app)).filter((c) => !isNext(c));
 const nextBuild = async (app: string) => (await buildContainers(app)).filter(isNext);
 
-/** A docker-driver server with its next build's container kept `keepWarm` seconds; what `apps` leave in the engine goes after. */
-function dockerServer(keepWarm: number, apps: string[]) {
+/** A docker-driver server with its next build's container kept `keepWarm` seconds; what it left in the engine goes after. */
+function dockerServer(keepWarm: number) {
   const env = useServer({ env: { SLIPWAY_DRIVER: 'docker', SLIPWAY_BUILD_KEEP_WARM: String(keepWarm) } });
-  after(
-    async () =>
-      env.server &&
-      removeFromEngine(
-        docker,
-        apps.map((a) => `slipway.app=${a}`),
-      ),
-  );
+  // By the server's home: one filter with several app labels would match only what carries them all (nothing).
+  after(async () => env.server && removeFromEngine(docker, [`slipway.home=${homeId(env.server.home)}`]));
   return env;
 }
 
@@ -40,7 +35,7 @@ describe('docker driver: the build container starts with the deploy (real docker
   this.timeout(300_000);
   requires('docker', 'stack', 'guests');
   // No container for the next build here: each deploy starts its own.
-  const env = dockerServer(0, ['dwarm', 'dcold']);
+  const env = dockerServer(0);
 
   it('is running while an earlier stage runs, and the build then uses it', async () => {
     const { pushing } = pushWithHook(env, 'dwarm', 'configure', 'echo "configure hook: slow"\nsleep 5');
@@ -77,7 +72,7 @@ describe('docker driver: the build container starts with the deploy (real docker
 describe("docker driver: the next build's container waits after a deploy (real dockerd)", function () {
   this.timeout(300_000);
   requires('docker', 'stack', 'guests');
-  const env = dockerServer(30, ['dnext', 'dlate']);
+  const env = dockerServer(30);
   let repo = '';
 
   /** The engine's container events for the app's builds since `since` (seconds), by container name. */
@@ -179,7 +174,7 @@ describe("docker driver: the next build's container waits after a deploy (real d
 describe("docker driver: the next build's container goes when no push comes (real dockerd)", function () {
   this.timeout(300_000);
   requires('docker', 'stack', 'guests');
-  const env = dockerServer(3, ['dexpire']);
+  const env = dockerServer(3);
 
   it('is removed after --build-keep-warm seconds', async () => {
     const { server, key } = env;

@@ -2,24 +2,16 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { eventually, push, pushWithHook, setMessage, useServer } from './harness.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually, push, pushWithHook, setMessage, useServer, type TestServer } from './harness.js';
 import { processesRunning } from '../support/proc.js';
 import { requires } from '../support/requires.js';
 
 /** The build agent as a warm build starts it in its guest: waiting for the build's first step on stdin. */
 const WARM_RUNNER = ['/opt/slipway/build-agent'];
 
-/**
- * A push to an app on the process driver starts its build's guest, with the
- * build agent in it, as the deploy begins, so that it is up by the build.
- * What a user would check: the build still does what it did, and a deploy
- * that never gets to its build leaves no guest behind — no process, no cgroup.
- */
-describe('e2e: the build guest starts with the deploy', function () {
-  requires('guests');
-  this.timeout(120_000);
-  const env = useServer();
-
+/** The build guests of one test server: their waiting agents and their cgroups. */
+function guestsOf(env: { server: TestServer }) {
   /** This server's guests live under the cgroup slipway-<home hash>; the other lane's servers have their own. */
   const parentCgroup = () => `slipway-${createHash('sha256').update(path.resolve(env.server.home)).digest('hex').slice(0, 10)}`;
   /** The warm runners of this server's build guests (another lane's deploys have theirs). */
@@ -37,6 +29,22 @@ describe('e2e: the build guest starts with the deploy', function () {
     const dir = ['/sys/fs/cgroup/pids', '/sys/fs/cgroup'].map((d) => path.join(d, parent)).find((d) => fs.existsSync(d));
     return dir ? fs.readdirSync(dir).filter((n) => n.includes('.build.')) : [];
   };
+  return { runners, buildCgroups };
+}
+
+/**
+ * A push to an app on the process driver starts its build's guest, with the
+ * build agent in it, as the deploy begins, so that it is up by the build.
+ * What a user would check: the build still does what it did, and a deploy
+ * that never gets to its build leaves no guest behind — no process, no cgroup.
+ */
+describe('e2e: the build guest starts with the deploy', function () {
+  requires('guests');
+  this.timeout(120_000);
+  // Without the next build's guest that a deploy leaves waiting (see below): each deploy starts its own.
+  const env = useServer({ env: { SLIPWAY_BUILD_KEEP_WARM: '0' } });
+
+  const { runners, buildCgroups } = guestsOf(env);
 
   it('is up and waiting while an earlier stage runs, and the build then uses it', async () => {
     const { pushing } = pushWithHook(env, 'warm', 'configure', 'echo "configure hook: slow"\nsleep 4');
@@ -76,5 +84,69 @@ describe('e2e: the build guest starts with the deploy', function () {
     expect(r.stderr).to.not.match(/app detected/);
     expect(runners()).to.deep.equal([]);
     expect(buildCgroups()).to.deep.equal([]);
+  });
+});
+
+/**
+ * After a deploy, the app's next build's guest starts and waits (for
+ * `--build-keep-warm` seconds): the next push's build runs in it instead of
+ * starting one. What a user would check: the builds do what they did, a guest
+ * whose dirs a job in between replaced is not used, and nothing is left once
+ * the app is destroyed or the wait is over.
+ */
+describe("e2e: the next build's guest waits after a deploy", function () {
+  requires('guests');
+  this.timeout(180_000);
+  const env = useServer({ env: { SLIPWAY_BUILD_KEEP_WARM: '4' } });
+  const { runners, buildCgroups } = guestsOf(env);
+  const nextGuests = () => buildCgroups().filter((n) => /^nxt\.build\.next-\d+$/.test(n));
+
+  /** Pushes `repo` again with a new configure hook; resolves with the push and every build guest seen while it ran. */
+  async function pushAgain(repo: string, app: string, script: string, message: string) {
+    fs.writeFileSync(path.join(repo, '.slipway', 'configure'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+    setMessage(repo, message);
+    let done = false;
+    const pushing = push(repo, env.server.sshRemote(app), { sshCommand: env.key.sshCommand }).finally(() => (done = true));
+    const seen = new Set<string>();
+    while (!done) {
+      for (const n of buildCgroups()) seen.add(n);
+      await sleep(20);
+    }
+    return { result: await pushing, seen: [...seen] };
+  }
+
+  it('is used by the next push, not used once a job in between replaced its dirs, and ends with the app', async () => {
+    const first = pushWithHook(env, 'nxt', 'configure', 'echo "configure hook: one"');
+    expect((await first.pushing).code).to.equal(0);
+    await eventually(() => nextGuests().length === 1 && runners().length === 1, "the next build's guest to wait");
+    const [waiting] = nextGuests();
+
+    // The next push builds in the guest that waited: no build guest of its own job appears.
+    const second = await pushAgain(first.repo, 'nxt', 'echo "configure hook: two"\nsleep 1', 'nxt v2');
+    expect(second.result.code, second.result.stderr).to.equal(0);
+    expect(second.result.stderr).to.match(/Procfile app detected/);
+    expect(second.seen.filter((n) => /\.build\.\d+$/.test(n))).to.deep.equal([]);
+    expect(second.seen).to.include(waiting);
+    expect((await env.server.get('nxt')).body.trim()).to.equal('nxt v2');
+    // It was used and ended; the deploy left a new one.
+    await eventually(() => nextGuests().length === 1 && nextGuests()[0] !== waiting, 'a new next guest');
+
+    // A config change is a job without a build, whose clean-up replaces the build's env dir:
+    // the guest that mounts the old one is not used, the build starts its own.
+    expect(env.server.cli(['config:set', 'nxt', 'COLOUR=blue']).code).to.equal(0);
+    const third = await pushAgain(first.repo, 'nxt', 'echo "configure hook: three"\nsleep 1', 'nxt v3');
+    expect(third.result.code, third.result.stderr).to.equal(0);
+    expect(third.seen.filter((n) => /\.build\.\d+$/.test(n))).to.have.length(1);
+    expect((await env.server.get('nxt')).body.trim()).to.equal('nxt v3');
+
+    expect(env.server.cli(['apps:destroy', 'nxt', '--confirm', 'nxt']).code).to.equal(0);
+    await eventually(() => runners().length === 0 && buildCgroups().length === 0, 'nothing left of its build guests');
+  });
+
+  it('ends once unused for --build-keep-warm seconds', async () => {
+    const r = await pushWithHook(env, 'nxtexp', 'configure', 'echo "configure hook"').pushing;
+    expect(r.code, r.stderr).to.equal(0);
+    await eventually(() => runners().length === 1, "the next build's guest to wait");
+    await eventually(() => runners().length === 0 && buildCgroups().length === 0, 'it to end after 4 s', 20_000);
   });
 });

@@ -2,7 +2,8 @@ import type Docker from 'dockerode';
 
 /**
  * Removes what a test or benchmark left in the shared engine, found by its
- * labels (`slipway.app=…` or `slipway.home=…`): containers in any state (with
+ * labels (`slipway.app=…` or `slipway.home=…`; an object must carry every
+ * label given, as in the engine's filters): containers in any state (with
  * their /app overlay volumes), the images built for releases and the
  * build-cache volumes. Never anything else:
  * other servers (and other suites) share this engine.

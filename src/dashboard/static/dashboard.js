@@ -6,9 +6,14 @@
   function follow(pre) {
     var source = new EventSource(pre.dataset.stream);
     var fresh = true;
-    source.addEventListener('open', function () { fresh = true; });
+    source.addEventListener('open', function () {
+      fresh = true;
+    });
     source.addEventListener('line', function (e) {
-      if (fresh) { pre.textContent = ''; fresh = false; }
+      if (fresh) {
+        pre.textContent = '';
+        fresh = false;
+      }
       var atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
       pre.textContent += e.data + '\n';
       if (atBottom) pre.scrollTop = pre.scrollHeight;
@@ -21,9 +26,15 @@
     source.addEventListener('end', function (e) {
       source.close();
       var status = pre.dataset.status && document.getElementById(pre.dataset.status);
-      if (status && e.data) { status.textContent = e.data; status.className = 'result ' + e.data; }
+      if (status && e.data) {
+        status.textContent = e.data;
+        status.className = 'result ' + e.data;
+      }
     });
   }
-  function start() { document.querySelectorAll('pre[data-stream]').forEach(follow); }
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
+  function start() {
+    document.querySelectorAll('pre[data-stream]').forEach(follow);
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
 })();
