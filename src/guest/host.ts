@@ -143,9 +143,8 @@ export class GuestHost {
       );
     if (run.dataDir) {
       mounts.push({ kind: 'bind', source: run.dataDir, target: GUEST_DATA, writable: true });
-      // Releases link `data` to the host path; the link then resolves inside too. A link, not
-      // a second bind: each mount costs bwrap a millisecond or two in the guest's user namespace.
-      mounts.push({ kind: 'link', to: GUEST_DATA, target: run.dataDir });
+      // Releases link `data` to the host path; the link then resolves inside too.
+      mounts.push({ kind: 'bind', source: run.dataDir, target: run.dataDir, writable: true });
     }
     for (const b of run.binds ?? []) mounts.push({ kind: 'bind', source: b.path, target: b.target ?? b.path, writable: b.writable });
     const ca = this.opts.extraCaBundle;

@@ -93,9 +93,7 @@ export type GuestMount =
   /** The release, writable but ephemeral: an overlay whose upper layer is scratch. */
   | { kind: 'overlay'; lower: string; target: string }
   /** A host directory or file at `target`; `writable` as the app's user permits. */
-  | { kind: 'bind'; source: string; target: string; writable: boolean }
-  /** A symbolic link at `target` to `to`, a path inside the guest (made in the guest's own root, not on the host). */
-  | { kind: 'link'; to: string; target: string };
+  | { kind: 'bind'; source: string; target: string; writable: boolean };
 
 export interface LaunchSpec {
   user: GuestUser;
@@ -188,9 +186,7 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths, launcher: st
   spec.mounts.forEach((m, i) => {
     const point = path.join(paths.stage, `m${i}`);
     checkPath(m.target, 'guest');
-    if (m.kind === 'link') {
-      bwrap.push('--symlink', m.to, m.target);
-    } else if (m.kind === 'overlay') {
+    if (m.kind === 'overlay') {
       const upper = path.join(paths.scratch, `m${i}.upper`);
       const work = path.join(paths.scratch, `m${i}.work`);
       for (const d of [upper, work, point]) fs.mkdirSync(d, { recursive: true });
