@@ -85,6 +85,11 @@ export class BuildAgent implements Sandbox {
     };
   }
 
+  /** False once the agent exited (its guest was killed, it crashed): it takes no more steps. */
+  get alive(): boolean {
+    return !this.gone;
+  }
+
   /** No more steps: the agent exits at the end of its input, and its guest is removed. */
   async close(): Promise<void> {
     this.child.stdin!.end();

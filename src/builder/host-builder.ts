@@ -81,7 +81,8 @@ export class HostBuilder implements Builder {
     // Mounted by the guest as they are now: the deploy fills them in place (emptyDir) before the build.
     makeDirs(w);
     const next = this.takeNext(w.app);
-    if (next && next.ids === dirIds(w) && next.warm.dirs === dirsOf(w)) {
+    // One that ended while it waited (killed, out of memory) is not taken: the build starts its own.
+    if (next && next.warm.agent.alive && next.ids === dirIds(w) && next.warm.dirs === dirsOf(w)) {
       next.sink.log = w.log;
       return void this.warm.set(w.jobId, next.warm);
     }

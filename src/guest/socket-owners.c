@@ -61,6 +61,7 @@ static long ask(struct inet_diag_req_v2 *req, int dump, long (*each)(const struc
   if (sendto(nl, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return fail("sendto");
 
   long found = NONE;
+  int answered = 0;
   for (;;) {
     ssize_t n = recv(nl, buf, sizeof buf, 0);
     if (n < 0) {
@@ -78,11 +79,13 @@ static long ask(struct inet_diag_req_v2 *req, int dump, long (*each)(const struc
         return fail("sock_diag");
       }
       if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+      answered = 1;
       long uid = each(NLMSG_DATA(h), arg);
       if (uid != NONE && found == NONE) found = uid;
       /* Also a late answer may rank higher: `each` keeps the best it saw in `arg`. */
     }
-    if (!dump) return found;
+    /* A lookup is answered by one message of its own sequence number; a datagram of an earlier one is skipped. */
+    if (!dump && answered) return found;
   }
 }
 
@@ -172,13 +175,19 @@ int main(void) {
   while (fgets(line, sizeof line, stdin)) {
     char kind = 0;
     long a = 0, b = 0;
-    int n = sscanf(line, "%c %ld %ld", &kind, &a, &b);
+    int end1 = -1, end2 = -1;
+    /* One answer per whole line: a longer one is read to its end and refused as one. */
+    int whole = strchr(line, '\n') != NULL;
+    if (!whole)
+      for (int c = getchar(); c != EOF && c != '\n'; c = getchar()) {
+      }
+    int n = sscanf(line, "%c %ld%n %ld%n", &kind, &a, &end1, &b, &end2);
     long uid;
     if (nl < 0)
       uid = FAILED;
-    else if (kind == 'L' && n == 2 && valid_port(a))
+    else if (whole && kind == 'L' && n == 2 && line[end1] == '\n' && valid_port(a))
       uid = listener_uid((int)a);
-    else if (kind == 'A' && n == 3 && valid_port(a) && valid_port(b))
+    else if (whole && kind == 'A' && n == 3 && line[end2] == '\n' && valid_port(a) && valid_port(b))
       uid = accepted_uid((int)a, (int)b);
     else {
       snprintf(failure, sizeof failure, "bad request");

@@ -8,6 +8,9 @@ import { acceptedByUid, loopbackListenerUid } from './listeners.js';
 /** The compiled helper (src/guest/socket-owners.c), built by `npm run build` where a C compiler is. */
 export const SOCKET_OWNERS = path.join(PACKAGE_ROOT, 'dist', 'guest', 'slipway-socket-owners');
 
+/** A question unanswered this long means the helper is stuck: /proc from then on. */
+const ANSWER_MS = 1000;
+
 export interface SocketOwnersOptions {
   /** The helper; default the built one. Without it every answer reads /proc/net/tcp{,6}. */
   helper?: string;
@@ -61,7 +64,13 @@ export class SocketOwners {
     const line = await new Promise<string | undefined>((resolve) => {
       const child = this.helper();
       if (!child) return resolve(undefined);
-      this.pending.push(resolve);
+      // A helper that stopped answering (stopped, stuck) must not hold the router's connections.
+      const late = setTimeout(() => this.giveUp(`no answer within ${ANSWER_MS} ms`), ANSWER_MS);
+      late.unref();
+      this.pending.push((answer) => {
+        clearTimeout(late);
+        resolve(answer);
+      });
       child.stdin!.write(`${request}\n`);
     });
     if (line === undefined || line.startsWith('E')) {
@@ -109,7 +118,9 @@ export class SocketOwners {
     for (const resolve of this.pending.splice(0)) resolve(undefined);
     if (this.fallback) return;
     this.fallback = true;
+    const child = this.child;
     this.close();
+    child?.kill('SIGKILL'); // one that is stuck would not read the end of its input
     this.opts.log?.(`socket owners: the sock_diag helper failed (${why}); reading /proc/net/tcp from now on (slower)`);
   }
 }

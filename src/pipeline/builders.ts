@@ -74,7 +74,8 @@ function liveFromDockerfile(ctx: DeployContext): boolean {
  * container's start, and the engine has enough to do meanwhile.
  */
 export function prepareNextBuild(ctx: DeployContext): void {
-  if (ctx.stages.build !== 'run' || ctx.workspace !== BUILD_DIR) return;
+  // An aborted job's server may be stopping, after it ended every next build.
+  if (ctx.stages.build !== 'run' || ctx.workspace !== BUILD_DIR || ctx.signal.aborted) return;
   try {
     const app = ctx.services.store.apps.byId(ctx.app.id);
     if (!app) return;

@@ -71,7 +71,17 @@ export async function runDeployJob(services: Services, job: DeployJob): Promise<
     // Starting the build's guest is synchronous work (its cgroups, the fork of its launcher):
     // once the first stage waits on its I/O, so that the two overlap instead of the job waiting.
     const started = ctx;
-    warming = new Promise((resolve) => setImmediate(() => resolve(warmBuild(started))));
+    warming = new Promise((resolve) =>
+      setImmediate(() => {
+        try {
+          warmBuild(started);
+        } catch {
+          // Only a head start: the build meets whatever stopped it, and reports it.
+        } finally {
+          resolve();
+        }
+      }),
+    );
     const outcome = await runDeploy(ctx, job.stageFns);
     if (outcome.error) error = describe(outcome.error);
   } catch (err) {

@@ -35,15 +35,17 @@ export class VerifyingAgent extends http.Agent {
       const check = async (tries: number) => {
         if (settled) return;
         if (!owns || socket.localPort === undefined || (await owns(port, socket.localPort))) return settle(null);
-        if (tries > 0) return void setTimeout(() => void check(tries - 1), 5);
+        if (tries > 0) return void setTimeout(() => ask(tries - 1), 5);
         socket.destroy();
         settle(new Error(`the listener on port ${port} is not the instance's own`));
       };
       // A failed question is a "no": the connection is dropped, never handed over unchecked.
-      check(3).catch((err: Error) => {
-        socket.destroy();
-        settle(err);
-      });
+      const ask = (tries: number) =>
+        void check(tries).catch((err: Error) => {
+          socket.destroy();
+          settle(err);
+        });
+      ask(3);
     });
     return undefined;
   }

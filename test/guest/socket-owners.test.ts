@@ -128,6 +128,14 @@ describe('guest/socket-owners: whose loopback sockets are', function () {
     const r = make({ helper: refusing, log: (m) => logs2.push(m) });
     expect(await r.listenerUid(port)).to.equal(NOBODY);
     expect(logs2.join('\n')).to.include('it said: socket(NETLINK_SOCK_DIAG): Protocol not supported');
+    // One that reads and never answers: the router must not wait on it.
+    const stuck = path.join(dir, 'stuck');
+    fs.writeFileSync(stuck, '#!/bin/sh\nread line\nexec sleep 30\n', { mode: 0o755 });
+    const logs3: string[] = [];
+    const s = make({ helper: stuck, log: (m) => logs3.push(m) });
+    expect(await Promise.all([s.listenerUid(port), s.listenerUid(port)])).to.deep.equal([NOBODY, NOBODY]);
+    expect(s.fast).to.equal(false);
+    expect(logs3.join('\n')).to.include('no answer within 1000 ms');
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
