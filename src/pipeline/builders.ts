@@ -12,6 +12,8 @@ import { checkBuildpacks } from './buildpack-egress.js';
 import { revealConfig } from '../secrets/box.js';
 import { settingsOf } from '../apps/settings.js';
 import { BUILD_DIR } from './workspaces.js';
+import { MODES, WORKSPACES } from './modes.js';
+import type { App } from '../store/index.js';
 
 /**
  * Builds the deploy's release with the builder its source and driver call
@@ -60,7 +62,7 @@ export function warmBuild(ctx: DeployContext): void {
  * container warmed for it would only be started and removed, beside the
  * image build it competes with for the engine.
  */
-function liveFromDockerfile(ctx: DeployContext): boolean {
+function liveFromDockerfile(ctx: Pick<DeployContext, 'app' | 'services'>): boolean {
   const live = ctx.app.currentRelease == null ? undefined : ctx.services.store.releases.get(ctx.app.id, ctx.app.currentRelease);
   return !!live?.image;
 }
@@ -76,17 +78,37 @@ function liveFromDockerfile(ctx: DeployContext): boolean {
 export function prepareNextBuild(ctx: DeployContext): void {
   // An aborted job's server may be stopping, after it ended every next build.
   if (ctx.stages.build !== 'run' || ctx.workspace !== BUILD_DIR || ctx.signal.aborted) return;
+  const app = ctx.services.store.apps.byId(ctx.app.id);
+  if (app) prepareBuild(ctx.services, app, ctx.workDir);
+}
+
+/**
+ * A new app's first build gets the same head start, from `apps:create`: on
+ * the process driver (a guest is cheap to keep; a container is not made for an
+ * app that may never be pushed), in a mode that builds (not final).
+ */
+export function prepareFirstBuild(services: Services, app: App): void {
+  if (MODES[app.mode].build !== 'run' || WORKSPACES[app.mode] !== BUILD_DIR) return;
+  if (driverFor(settingsOf(app).get('driver'), services.settings.defaultDriver) !== 'process') return;
+  prepareBuild(services, app, BUILD_DIR.workDir(services.layout, app.name));
+}
+
+function prepareBuild(services: Services, app: App, workDir: string): void {
   try {
-    const app = ctx.services.store.apps.byId(ctx.app.id);
-    if (!app) return;
-    const driver = driverFor(settingsOf(app).get('driver'), ctx.services.settings.defaultDriver);
+    const driver = driverFor(settingsOf(app).get('driver'), services.settings.defaultDriver);
     if (driver === 'swarm') return;
     const kind = BUILDER_FOR.buildpacks[driver];
-    const builder = kind && builders(ctx.services)[kind];
-    if (!builder?.prepareNext || liveFromDockerfile({ ...ctx, app })) return;
-    // Throws when the app has no uid and none is left (the job just said so).
-    const user = ctx.services.guests?.userOf(app);
-    if (user) builder.prepareNext({ ...buildDirs(ctx), app: app.name, user, extraCaBundle: ctx.services.settings.extraCaBundle });
+    const builder = kind && builders(services)[kind];
+    if (!builder?.prepareNext || liveFromDockerfile({ services, app })) return;
+    // Throws when the app has no uid and none is left (its deploy says so).
+    const user = services.guests?.userOf(app);
+    if (user)
+      builder.prepareNext({
+        ...buildDirsOf(services, app.name, workDir),
+        app: app.name,
+        user,
+        extraCaBundle: services.settings.extraCaBundle,
+      });
   } catch {
     // Only a head start, as warmBuild's.
   }
@@ -105,12 +127,16 @@ export async function endWarmBuild(ctx: DeployContext): Promise<void> {
 
 /** Where a build works: the same for the build and the guest warmed for it. */
 function buildDirs(ctx: DeployContext) {
-  const { layout, settings } = ctx.services;
+  return buildDirsOf(ctx.services, ctx.app.name, ctx.workDir);
+}
+
+function buildDirsOf(services: Services, app: string, buildDir: string) {
+  const { layout, settings } = services;
   return {
-    buildDir: ctx.workDir,
-    envDir: layout.env(ctx.app.name),
-    cacheDir: layout.cache(ctx.app.name),
-    workDir: path.join(layout.app(ctx.app.name), 'tmp'),
+    buildDir,
+    envDir: layout.env(app),
+    cacheDir: layout.cache(app),
+    workDir: path.join(layout.app(app), 'tmp'),
     builtinDir: settings.buildpacksDir,
   };
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { eventually, push, pushWithHook, setMessage, useServer, type TestServer } from './harness.js';
+import { appRepo, eventually, push, pushWithHook, setMessage, useServer, type TestServer } from './harness.js';
 import { processesRunning } from '../support/proc.js';
 import { requires } from '../support/requires.js';
 
@@ -148,5 +148,21 @@ describe("e2e: the next build's guest waits after a deploy", function () {
     expect(r.code, r.stderr).to.equal(0);
     await eventually(() => runners().length === 1, "the next build's guest to wait");
     await eventually(() => runners().length === 0 && buildCgroups().length === 0, 'it to end after 4 s', 20_000);
+  });
+
+  it("a new app's first push builds in the guest apps:create started", async () => {
+    expect(env.server.cli(['apps:create', 'nxtnew']).code).to.equal(0);
+    const mine = () => buildCgroups().filter((n) => n.startsWith('nxtnew.'));
+    await eventually(() => mine().length === 1 && /^nxtnew\.build\.next-\d+$/.test(mine()[0]!), "the first build's guest to wait");
+    const [waiting] = mine();
+    const repo = appRepo('procfile-hello');
+    fs.mkdirSync(path.join(repo, '.slipway'));
+    const first = await pushAgain(repo, 'nxtnew', 'echo "configure hook: first"', 'nxtnew v1');
+    expect(first.result.code, first.result.stderr).to.equal(0);
+    expect(first.seen.filter((n) => /^nxtnew\.build\.\d+$/.test(n))).to.deep.equal([]);
+    expect(first.seen).to.include(waiting);
+    expect((await env.server.get('nxtnew')).body.trim()).to.equal('nxtnew v1');
+    expect(env.server.cli(['apps:destroy', 'nxtnew', '--confirm', 'nxtnew']).code).to.equal(0);
+    await eventually(() => mine().length === 0, 'nothing left of its build guests');
   });
 });
