@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { connectEngine, requireEngine } from '../docker/engine.js';
 import { LABEL, homeId } from '../docker/labels.js';
 import type { ImageBuilder, NextBuild, WarmUp } from './builder.js';
+import { dirIds } from './dir-ids.js';
 import { buildInContainer, startWarmContainer, type WarmContainer } from './container-build.js';
 import { buildFromDockerfile } from './dockerfile.js';
 
@@ -58,7 +59,7 @@ export class DockerImageBuilder implements ImageBuilder {
   warmUp(w: WarmUp): void {
     if (this.warm.has(w.jobId)) return;
     const next = this.takeNext(w.app);
-    if (next && next.dirs === dirIds(w)) return void this.warm.set(w.jobId, next.warm);
+    if (next && next.dirs === containerDirIds(w)) return void this.warm.set(w.jobId, next.warm);
     void next?.warm.discard();
     const { cacheDir: _hostCache, ...mounts } = w;
     this.warm.set(w.jobId, startWarmContainer({ ...mounts, docker: this.client(), home: this.home }));
@@ -99,7 +100,7 @@ export class DockerImageBuilder implements ImageBuilder {
       void warm.discard();
     }, this.keepWarmMs);
     expires.unref();
-    this.next.set(n.app, { warm, dirs: dirIds(n), expires });
+    this.next.set(n.app, { warm, dirs: containerDirIds(n), expires });
   }
 
   /** Ends the app's next build's container (the app is destroyed, the server stops). */
@@ -143,12 +144,7 @@ export class DockerImageBuilder implements ImageBuilder {
   }
 }
 
-/** Which dirs, by device and inode, a build's container would hold; `-` for one missing. */
-function dirIds(d: Pick<NextBuild, 'buildDir' | 'envDir' | 'workDir'>): string {
-  return [d.buildDir, d.envDir, d.workDir]
-    .map((p) => {
-      const st = fs.statSync(p, { throwIfNoEntry: false });
-      return st ? `${st.dev}:${st.ino}` : '-';
-    })
-    .join(' ');
+/** The dirs a build's container would hold, by device and inode. */
+function containerDirIds(d: Pick<NextBuild, 'buildDir' | 'envDir' | 'workDir'>): string {
+  return dirIds([d.buildDir, d.envDir, d.workDir]);
 }

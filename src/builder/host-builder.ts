@@ -11,6 +11,7 @@ import type { BuildRequest, Builder, BuildOutcome, NextBuild, WarmUp } from './b
 import { BuildAgent, builtAgent } from './build-agent.js';
 import { classifySpec, type BuildpackSource } from './buildpack-source.js';
 import { writeEnvDir } from './build-env.js';
+import { dirIds } from './dir-ids.js';
 import { runBuildpacks, type BuildOptions, type BuildResult } from './buildpacks.js';
 import { nodeModulesDir, readOutcome } from './container-build.js';
 import { IN_CONTAINER as P, type ContainerBuildRequest } from './container-paths.js';
@@ -82,7 +83,7 @@ export class HostBuilder implements Builder {
     makeDirs(w);
     const next = this.takeNext(w.app);
     // One that ended while it waited (killed, out of memory) is not taken: the build starts its own.
-    if (next && next.warm.agent.alive && next.ids === dirIds(w) && next.warm.dirs === dirsOf(w)) {
+    if (next && next.warm.agent.alive && next.ids === guestDirIds(w) && next.warm.dirs === dirsOf(w)) {
       next.sink.log = w.log;
       return void this.warm.set(w.jobId, next.warm);
     }
@@ -113,7 +114,7 @@ export class HostBuilder implements Builder {
       void agent.close();
     }, keepWarmMs);
     expires.unref();
-    this.next.set(n.app, { warm, ids: dirIds(n), expires, sink });
+    this.next.set(n.app, { warm, ids: guestDirIds(n), expires, sink });
   }
 
   /** Ends the app's next build's guest (the app is destroyed), or every app's (the server stops). */
@@ -222,14 +223,9 @@ function makeDirs(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir'
   fs.mkdirSync(d.envDir, { recursive: true, mode: 0o700 });
 }
 
-/** Which dirs, by device and inode, a build's guest mounts. */
-function dirIds(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir'>): string {
-  return [d.buildDir, d.cacheDir, d.envDir, d.workDir]
-    .map((p) => {
-      const st = fs.statSync(p, { throwIfNoEntry: false });
-      return st ? `${st.dev}:${st.ino}` : '-';
-    })
-    .join(' ');
+/** The dirs a build's guest mounts, by device and inode. */
+function guestDirIds(d: Pick<WarmUp, 'buildDir' | 'cacheDir' | 'envDir' | 'workDir'>): string {
+  return dirIds([d.buildDir, d.cacheDir, d.envDir, d.workDir]);
 }
 
 /** The guest a build was warmed with fits the build only if it mounts the same dirs for the same user. */

@@ -261,7 +261,8 @@ export function builtLauncher(): string | undefined {
   return isExecutable(GUEST_LAUNCHER) ? GUEST_LAUNCHER : undefined;
 }
 
-function isExecutable(p: string): boolean {
+/** A regular file this process may execute. */
+export function isExecutable(p: string): boolean {
   try {
     fs.accessSync(p, fs.constants.X_OK);
     return fs.statSync(p).isFile();

@@ -1,8 +1,8 @@
 // Not execa: one long-lived child, asked a line at a time on its stdin.
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
+import { isExecutable } from './launch.js';
 import { acceptedByUid, loopbackListenerUid } from './listeners.js';
 
 /** The compiled helper (src/guest/socket-owners.c), built by `npm run build` where a C compiler is. */
@@ -122,14 +122,5 @@ export class SocketOwners {
     this.close();
     child?.kill('SIGKILL'); // one that is stuck would not read the end of its input
     this.opts.log?.(`socket owners: the sock_diag helper failed (${why}); reading /proc/net/tcp from now on (slower)`);
-  }
-}
-
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
   }
 }

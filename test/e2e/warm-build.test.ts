@@ -143,6 +143,19 @@ describe("e2e: the next build's guest waits after a deploy", function () {
     await eventually(() => runners().length === 0 && buildCgroups().length === 0, 'nothing left of its build guests');
   });
 
+  it('dies with its daemon: after a kill -9 while it waits, no agent is left and the next push builds', async () => {
+    const first = pushWithHook(env, 'nxtkill', 'configure', 'echo "configure hook"');
+    expect((await first.pushing).code).to.equal(0);
+    await eventually(() => runners().length === 1, "the next build's guest to wait");
+    await env.server.kill9();
+    await eventually(() => runners().length === 0, 'the waiting agent to end with its daemon');
+    await env.server.boot();
+    expect(buildCgroups()).to.deep.equal([]);
+    const again = await pushAgain(first.repo, 'nxtkill', 'echo "configure hook: again"', 'nxtkill v2');
+    expect(again.result.code, again.result.stderr).to.equal(0);
+    expect((await env.server.get('nxtkill')).body.trim()).to.equal('nxtkill v2');
+  });
+
   it('ends once unused for --build-keep-warm seconds', async () => {
     const r = await pushWithHook(env, 'nxtexp', 'configure', 'echo "configure hook"').pushing;
     expect(r.code, r.stderr).to.equal(0);
