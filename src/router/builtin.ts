@@ -61,6 +61,8 @@ export class BuiltinRouter implements RouterEngine {
   private tlsServer?: http2.Http2SecureServer;
   private tlsExtra?: ExtraListeners;
   private readonly challenges = new ChallengeTable();
+  /** Backends taken out of their route, by id, until drained: their idle pooled connections are closed then. */
+  private readonly retired = new Map<string, { host: string; port: number }>();
 
   constructor(private readonly opts: BuiltinRouterOptions = {}) {
     this.log = opts.log ?? (() => undefined);
@@ -158,13 +160,21 @@ export class BuiltinRouter implements RouterEngine {
   }
 
   async setRoute(route: Route): Promise<void> {
+    this.retire(route.app, route.backends);
     this.table.set(route);
     this.sni.rebuild(this.table.routes());
   }
 
   async removeRoute(app: string): Promise<void> {
+    this.retire(app, []);
     this.table.remove(app);
     this.sni.rebuild(this.table.routes());
+  }
+
+  private retire(app: string, kept: Route['backends']): void {
+    const old = this.table.routes().find((r) => r.app === app);
+    for (const b of old?.backends ?? []) if (!kept.some((k) => k.id === b.id)) this.retired.set(b.id, { host: b.host, port: b.port });
+    for (const k of kept) this.retired.delete(k.id);
   }
 
   routes(): Route[] {
@@ -182,6 +192,16 @@ export class BuiltinRouter implements RouterEngine {
     if (!drained) {
       const left = backendIds.map((id) => `${id}=${this.inFlight.count(id)}`).join(', ');
       this.log(`router: drain gave up after ${timeoutMs}ms with requests still in flight (${left})`);
+    }
+    // An app that stops gracefully waits for its open connections, idle ones too on
+    // older runtimes (Node before 19, many servers' "graceful" modes): ours would hold
+    // its stop until its keep-alive timeout, or the stop's grace, ran out.
+    for (const id of backendIds) {
+      const b = this.retired.get(id);
+      if (!b) continue;
+      this.retired.delete(id);
+      const name = this.agent.getName({ host: b.host, port: b.port });
+      for (const socket of this.agent.freeSockets[name] ?? []) socket.destroy();
     }
   }
 

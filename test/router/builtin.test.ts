@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { BuiltinRouter } from '../../src/router/builtin.js';
+import type { Socket } from 'node:net';
 import { backendOf, echoOf, request, startBackend, stopBackend, type TestBackend } from './support.js';
+import { eventually } from '../e2e/harness.js';
 
 // What every engine does is in engines.test.ts; this is what only the built-in one has.
 describe('BuiltinRouter', function () {
@@ -56,6 +58,29 @@ describe('BuiltinRouter', function () {
       expect(accepted.length).to.be.at.most(1);
     } finally {
       a.server.off('connection', count);
+    }
+  });
+
+  it('a drained backend loses its idle pooled connections, so an app waiting for its connections before it exits can stop', async () => {
+    // Fresh backends: the suite's own already have pooled connections from the tests before.
+    const [old, next] = await Promise.all([startBackend('old'), startBackend('next')]);
+    const closed = new Map<string, boolean>();
+    for (const backend of [old, next])
+      backend.server.on('connection', (socket: Socket) => {
+        closed.set(backend.name, false);
+        socket.on('close', () => closed.set(backend.name, true));
+      });
+    try {
+      await router.setRoute({ app: 'idle', hosts: ['idle.localhost'], backends: [backendOf('idle', 1, 1, old)] });
+      expect((await request(port, 'idle.localhost')).status).to.equal(200);
+      await router.setRoute({ app: 'idle', hosts: ['idle.localhost'], backends: [backendOf('idle', 2, 1, next)] });
+      expect(echoOf(await request(port, 'idle.localhost')).name).to.equal('next');
+      expect(closed.get('old'), 'the old backend keeps its pooled connection until the drain').to.equal(false);
+      await router.drain(['idle.v1.web.1'], 5000);
+      await eventually(() => closed.get('old') === true, "the old backend's connection closed");
+      expect(closed.get('next'), 'the live backend keeps its pool').to.equal(false);
+    } finally {
+      await Promise.all([stopBackend(old), stopBackend(next)]);
     }
   });
 
