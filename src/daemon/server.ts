@@ -195,6 +195,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     stateDir: `${layout.runDir}/process`,
     extraCaBundle: opts.extraCaBundle,
     guests: guestHost,
+    standbyKeepMs: settings.buildKeepWarmMs,
     swarm: {
       // Without --registry: the one `registry:start` runs on this machine, while it runs.
       registry: opts.registry ?? (() => runningRegistry(layout.home)?.address),

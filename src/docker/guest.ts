@@ -5,6 +5,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { SlipwayError } from '../errors.js';
 import type { GuestUser, Limits } from '../runtime/driver.js';
+import { removeSlot } from './slots.js';
 
 /** What a container may use when the pipeline names no limits: the same defaults as every guest. */
 export { DEFAULT_LIMITS } from '../guest/users.js';
@@ -136,24 +137,28 @@ export async function appLayer(
 
 /**
  * Removes a container with its anonymous /app volume, then its scratch dir
- * (named by its `slipway.scratch` label; only ever one under `scratchRoot`).
+ * (named by its `slipway.scratch` label; only ever one under `scratchRoot`)
+ * and, for a standby, its /app mount point on the host (`slipway.slot`).
  */
 export async function removeGuest(docker: Docker, id: string, scratchRoot: string, labels?: Record<string, string>): Promise<void> {
-  const scratch =
-    labels?.['slipway.scratch'] ??
+  const own =
+    labels ??
     (await docker
       .getContainer(id)
       .inspect()
       .then(
-        (i) => i.Config.Labels?.['slipway.scratch'],
-        () => undefined,
+        (i) => i.Config.Labels ?? {},
+        () => ({}) as Record<string, string>,
       ));
+  const scratch = own['slipway.scratch'];
   await docker
     .getContainer(id)
     .remove({ force: true, v: true })
     .catch((err: { statusCode?: number }) => {
       if (err.statusCode !== 404) throw err;
     });
+  // Unmounted before the scratch dir goes: removing it through the overlay would only whiteout the release's files.
+  if (own['slipway.slot']) await removeSlot(own['slipway.slot']);
   if (scratch && path.dirname(path.resolve(scratch)) === path.resolve(scratchRoot)) await fsp.rm(scratch, { recursive: true, force: true });
 }
 

@@ -13,6 +13,8 @@ export const LABEL = {
   home: 'slipway.home',
   /** The host dir holding a container's /app upper layer, removed with it. */
   scratch: 'slipway.scratch',
+  /** A standby's /app mount point on the host (see runtime/docker/standby.ts), unmounted with it. */
+  slot: 'slipway.slot',
 } as const;
 
 /**

@@ -98,6 +98,8 @@ export async function runDeployJob(services: Services, job: DeployJob): Promise<
   }
   // After the job's end, which it must never hold up or fail.
   if (ctx) prepareNextBuild(ctx);
+  // An aborted job's server may be stopping, after it ended every standby.
+  if (ctx && !ctx.signal.aborted) services.driver.prepareNext?.(ctx.app.name);
   return store.jobs.get(jobId)!;
 }
 

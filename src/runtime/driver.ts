@@ -162,6 +162,12 @@ export interface Driver {
   confirmUp?(id: string): Promise<boolean | undefined>;
   /** Once every live app is back after a start: drop what no live release adopted. */
   sweep?(): Promise<void>;
+  /**
+   * After a deploy of `app` ended: get ready for its next release's start
+   * ahead of time (the docker driver's standby container). Never throws and
+   * never holds the caller up.
+   */
+  prepareNext?(app: string): void;
   /** `apps:destroy`: drop everything the runtime keeps for the app (containers, images, build cache). */
   removeApp?(app: string): Promise<void>;
 }

@@ -155,6 +155,13 @@ export class DriverMultiplexer implements Driver {
     for (const d of this.ready.values()) await d.removeApp?.(app);
   }
 
+  /** To the driver the app's next release will start on, if it runs already. */
+  prepareNext(app: string): void {
+    const found = this.opts.store.apps.byName(app);
+    if (!found) return;
+    this.ready.get(driverFor(this.opts.appDriver(found), this.opts.serverDefault))?.prepareNext?.(app);
+  }
+
   async sweep(): Promise<void> {
     for (const d of this.ready.values()) await d.sweep?.();
   }

@@ -22,6 +22,8 @@ export interface DriverSelection {
   extraCaBundle?: string;
   /** The process driver's guests (see src/guest/); absent when the server cannot make them. */
   guests?: GuestHost;
+  /** How long the docker driver's standby containers wait for an app's next release (0: none). */
+  standbyKeepMs?: number;
   /** The swarm driver: the registry, the nodes' engines, re-routing as tasks move. */
   swarm?: Pick<SwarmDriverOptions, 'registry' | 'nodeEngine' | 'onMoved' | 'stopGraceMs'>;
 }
@@ -31,7 +33,13 @@ export async function createDriver(sel: DriverSelection): Promise<Driver> {
   if (sel.kind === 'swarm')
     return SwarmDriver.create({ docker: connectEngine(), home: sel.home, extraCaBundle: sel.extraCaBundle, log: sel.log, ...sel.swarm });
   if (sel.kind === 'docker')
-    return DockerDriver.create({ docker: connectEngine(), home: sel.home, extraCaBundle: sel.extraCaBundle, log: sel.log });
+    return DockerDriver.create({
+      docker: connectEngine(),
+      home: sel.home,
+      extraCaBundle: sel.extraCaBundle,
+      log: sel.log,
+      standbyKeepMs: sel.standbyKeepMs,
+    });
   return new ProcessDriver({ log: sel.log, stateDir: sel.stateDir, guests: sel.guests });
 }
 

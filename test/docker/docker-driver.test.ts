@@ -8,12 +8,13 @@ import { removeFromEngine } from '../support/engine-cleanup.js';
 import { homeId } from '../../src/docker/labels.js';
 import { STACK_IMAGE } from '../../src/docker/engine.js';
 import { requires } from '../support/requires.js';
+import { instanceContainers } from '../support/instance-containers.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
 /** Running instance containers of one app, from the engine itself. */
 async function containersOf(app: string): Promise<Docker.ContainerInfo[]> {
-  return docker.listContainers({ filters: { label: [`slipway.app=${app}`, 'slipway.role=instance'] } });
+  return instanceContainers(docker, { app });
 }
 
 const underLoad = (server: TestServer, app: string, work: () => Promise<void>) =>

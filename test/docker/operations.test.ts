@@ -10,6 +10,7 @@ import { BIN, appRepo, push, setMessage, ssh, tmpdir, useServer, type Result } f
 import { EngineProxy } from '../support/engine-proxy.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { requires } from '../support/requires.js';
+import { instanceContainers, releaseOf } from '../support/instance-containers.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const STACK = 'slipway/stack:bookworm';
@@ -151,8 +152,8 @@ describe('docker operations (real dockerd)', function () {
       const now = live();
       expect(now).to.include({ status: 'succeeded', driver: 'docker' });
       expect(now.version).to.be.greaterThan(before.version);
-      const running = await containersOf(server.home, APP, ['slipway.role=instance']);
-      expect(running.map((c) => [c.Labels['slipway.release'], c.State])).to.deep.equal([[String(now.version), 'running']]);
+      const running = await instanceContainers(docker, { app: APP, home: homeId(server.home) }, { all: true });
+      expect(running.map((c) => [releaseOf(c), c.State])).to.deep.equal([[String(now.version), 'running']]);
       const ps = server.cli(['ps', APP]).stdout;
       expect(ps).to.match(new RegExp(`web\\.1\\s+up\\s+v${now.version}\\b`));
       expect(ps).to.not.match(new RegExp(`\\bv${before.version}\\b`));
@@ -161,7 +162,7 @@ describe('docker operations (real dockerd)', function () {
     it('run and enter go to the container, not the host', async () => {
       const { server, key } = env;
       await containerLive();
-      const [c] = await containersOf(server.home, APP, ['slipway.role=instance']);
+      const [c] = await instanceContainers(docker, { app: APP, home: homeId(server.home) }, { all: true });
       const hostname = (await docker.getContainer(c!.Id).inspect()).Config.Hostname;
       const entered = ssh(key.key, server.ports.ssh, ['enter', APP, 'web.1'], 'hostname\n');
       expect(entered.stdout.trim(), entered.stderr).to.equal(hostname);
@@ -180,12 +181,12 @@ describe('docker operations (real dockerd)', function () {
       const { server } = env;
       await containerLive();
       const body = (await server.get(APP)).body;
-      const [before] = await containersOf(server.home, APP, ['slipway.role=instance']);
+      const [before] = await instanceContainers(docker, { app: APP, home: homeId(server.home) }, { all: true });
       expect(server.cli(['apps:set', APP, 'driver=process']).code).to.equal(0);
       await server.stop();
       await server.boot();
       expect((await server.get(APP)).body).to.equal(body);
-      const after = await containersOf(server.home, APP, ['slipway.role=instance']);
+      const after = await instanceContainers(docker, { app: APP, home: homeId(server.home) }, { all: true });
       expect(after.map((c) => [c.Id, c.State])).to.deep.equal([[before!.Id, 'running']]);
     });
 
@@ -273,8 +274,8 @@ describe('docker operations (real dockerd)', function () {
       expect(await exists(docker.getImage(olderImage))).to.equal(false);
       expect(await exists(docker.getImage(newerImage))).to.equal(true);
       expect(await exists(docker.getImage(foreignImage))).to.equal(true);
-      const running = await containersOf(server.home, APP, ['slipway.role=instance']);
-      expect(running.map((c) => [c.Labels['slipway.release'], c.State])).to.deep.equal([[String(made), 'running']]);
+      const running = await instanceContainers(docker, { app: APP, home: homeId(server.home) }, { all: true });
+      expect(running.map((c) => [releaseOf(c), c.State])).to.deep.equal([[String(made), 'running']]);
       expect(releaseRows().filter((x) => [older, newer, made].includes(x.version))).to.deep.equal([
         { version: older, status: 'pruned' },
         { version: newer, status: 'succeeded' },
@@ -288,7 +289,7 @@ describe('docker operations (real dockerd)', function () {
       const home = homeId(server.home);
       const live = liveVersion();
       const body = (await server.get(APP)).body;
-      const [serving] = await containersOf(server.home, APP, ['slipway.role=instance']);
+      const [serving] = await instanceContainers(docker, { app: APP, home: homeId(server.home) }, { all: true });
       await server.stop();
       // v1 is never live here (two releases are deployed before any test).
       const labels = {
@@ -304,7 +305,7 @@ describe('docker operations (real dockerd)', function () {
       expect(server.output).to.include(`${APP}.v${live}.web.1 adopted`);
       expect(server.output).to.include(`${APP}.v1.web.1: removing container`);
       expect((await server.get(APP)).body).to.equal(body);
-      const instances = await containersOf(server.home, APP, ['slipway.role=instance']);
+      const instances = await instanceContainers(docker, { app: APP, home: homeId(server.home) }, { all: true });
       expect(instances.map((c) => c.Id)).to.deep.equal([serving!.Id]);
       expect(await exists(stray)).to.equal(false);
       expect((await foreign.inspect()).State.Running).to.equal(true);

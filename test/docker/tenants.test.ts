@@ -20,6 +20,7 @@ import {
 } from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { requires } from '../support/requires.js';
+import { instanceContainers } from '../support/instance-containers.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 
@@ -76,7 +77,7 @@ function sshAsync(key: string, port: number, command: string[]): Promise<Result>
 }
 
 async function victimContainer(): Promise<Docker.ContainerInspectInfo> {
-  const [c] = await docker.listContainers({ filters: { label: ['slipway.app=victim', 'slipway.role=instance'] } });
+  const [c] = await instanceContainers(docker, { app: 'victim' });
   return docker.getContainer(c!.Id).inspect();
 }
 
@@ -278,6 +279,31 @@ describe('hostile tenants under --driver docker (real dockerd)', function () {
       const accepted = await upload(ownTag);
       expect(accepted.status, await accepted.text()).to.equal(202);
       buildJob = accepted.headers.get('location')!;
+    });
+
+    it("an image whose LABELs name the victim's scratch dir and standby mount point: removing its container leaves both", async () => {
+      const { server } = env;
+      const [victim] = await instanceContainers(docker, { app: 'victim' });
+      const scratch = victim!.Labels['slipway.scratch']!;
+      let standby: Docker.ContainerInfo | undefined;
+      await eventually(
+        async () => !!(standby = (await docker.listContainers({ filters: { label: ['slipway.app=victim', 'slipway.role=standby'] } }))[0]),
+        "the victim's standby",
+      );
+      const slot = standby!.Labels['slipway.slot']!;
+      expect(fs.existsSync(scratch), scratch).to.equal(true);
+      expect(fs.existsSync(slot), slot).to.equal(true);
+      expect((await asMallory('apps:create', 'labeller')).code).to.equal(0);
+      const repo = dockerfileRepo('slipway/stack:bookworm');
+      fs.appendFileSync(path.join(repo, 'Dockerfile'), `LABEL slipway.scratch="${scratch}" slipway.slot="${slot}"\n`);
+      commitAll(repo, 'labels naming the victim');
+      const pushed = await push(repo, server.sshRemote('labeller'), { sshCommand: mallory.sshCommand });
+      expect(pushed.code, pushed.stderr).to.equal(0);
+      const destroyed = await asMallory('apps:destroy', 'labeller', '--confirm', 'labeller');
+      expect(destroyed.code, destroyed.stderr).to.equal(0);
+      expect(fs.existsSync(scratch), scratch).to.equal(true);
+      expect(fs.existsSync(slot), slot).to.equal(true);
+      expect((await server.get('victim')).body).to.equal('victim body');
     });
 
     it('apps:destroy leaves no container, image or volume of the app, and a new app of that name inherits nothing', async () => {

@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { releaseSlots, removeSlot } from '../../src/docker/slots.js';
 
 /**
  * Removes what a test or benchmark left in the shared engine, found by its
@@ -9,11 +10,17 @@ import type Docker from 'dockerode';
  * other servers (and other suites) share this engine.
  */
 export async function removeFromEngine(docker: Docker, label: string[]): Promise<void> {
-  for (const c of await docker.listContainers({ all: true, filters: { label } }))
+  const homes = new Set<string>();
+  for (const c of await docker.listContainers({ all: true, filters: { label } })) {
     await docker
       .getContainer(c.Id)
       .remove({ force: true, v: true })
       .catch(() => undefined);
+    // A standby's /app mount point on the host, and then its server's tmpfs of them (see src/docker/slots.ts).
+    if (c.Labels['slipway.slot']) await removeSlot(c.Labels['slipway.slot']).catch(() => undefined);
+    if (c.Labels['slipway.home']) homes.add(c.Labels['slipway.home']);
+  }
+  for (const home of homes) await releaseSlots(home).catch(() => undefined);
   for (const i of await docker.listImages({ filters: { label } }))
     await docker
       .getImage(i.Id)

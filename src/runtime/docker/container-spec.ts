@@ -102,7 +102,9 @@ function guestProgram(
     ...(confined.app ? { Mounts: [confined.app] } : {}),
     ...(confined.hide?.length ? { Tmpfs: Object.fromEntries(confined.hide.map((p) => [p, 'ro,size=4k'])) } : {}),
   };
-  const labels: Record<string, string> = confined.scratch ? { [LABEL.scratch]: confined.scratch } : {};
+  // Always set, if only to "": an image's own LABELs show through where ours are absent, and these
+  // two name host paths the daemon removes with the container (another tenant's, if an image chose).
+  const labels: Record<string, string> = { [LABEL.scratch]: confined.scratch ?? '', [LABEL.slot]: '' };
   if (!spec.image) return { Image: opts.image, User, Cmd: launcher, WorkingDir: '/app', HostConfig: host, Labels: labels };
   return {
     Image: spec.image,
@@ -113,6 +115,22 @@ function guestProgram(
   };
 }
 
+/** What an instance runs and with which environment: at its creation, or handed to a standby when it takes the instance's place. */
+export function instanceProgram(spec: InstanceSpec, port: number | undefined, opts: GuestOptions): { argv: string[]; env: string[] } {
+  return {
+    argv: spec.image && !spec.command ? [] : ['bash', '-c', LAUNCHER, `slipway-${spec.app}-${spec.type}.${spec.index}`, spec.command],
+    env: guestEnv(spec, { DYNO: `${spec.type}.${spec.index}`, ...(port === undefined ? {} : { PORT: String(CONTAINER_PORT) }) }, opts),
+  };
+}
+
+/** Where a web container's port is published: loopback only, the router's side. */
+function published(port: number | undefined): Pick<Docker.ContainerCreateOptions, 'ExposedPorts'> & { PortBindings: Docker.PortMap } {
+  return {
+    ExposedPorts: port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: {} },
+    PortBindings: port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: String(port) }] },
+  };
+}
+
 export function instanceCreateOptions(
   spec: InstanceSpec,
   id: string,
@@ -120,14 +138,13 @@ export function instanceCreateOptions(
   confined: Confined,
   opts: GuestOptions,
 ): Docker.ContainerCreateOptions {
-  const exposed: Record<string, object> = port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: {} };
-  const launcher =
-    spec.image && !spec.command ? [] : ['bash', '-c', LAUNCHER, `slipway-${spec.app}-${spec.type}.${spec.index}`, spec.command];
-  const program = guestProgram(spec, launcher, confined, guestBinds(spec, confined, opts), opts);
+  const { argv, env } = instanceProgram(spec, port, opts);
+  const program = guestProgram(spec, argv, confined, guestBinds(spec, confined, opts), opts);
+  const { ExposedPorts, PortBindings } = published(port);
   return {
     name: containerName(spec, opts.home),
     ...program,
-    Env: guestEnv(spec, { DYNO: `${spec.type}.${spec.index}`, ...(port === undefined ? {} : { PORT: String(CONTAINER_PORT) }) }, opts),
+    Env: env,
     Labels: {
       ...program.Labels,
       [LABEL.app]: spec.app,
@@ -137,14 +154,47 @@ export function instanceCreateOptions(
       [LABEL.role]: 'instance',
       [LABEL.home]: opts.home,
     },
-    ExposedPorts: exposed,
+    ExposedPorts,
     HostConfig: {
       ...program.HostConfig,
-      PortBindings: port === undefined ? {} : { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: String(port) }] },
+      PortBindings,
       // Heroku restarts a dyno on any exit; the engine does it, so crashes are
       // also restarted while the daemon itself is down.
       RestartPolicy: { Name: 'unless-stopped' },
     },
+  };
+}
+
+/**
+ * A standby: the container of an app's next web instance, started before
+ * the release exists (see standby.ts). Its user, limits, data and port are
+ * the app's; its /app is an empty mount point that the release's overlay is
+ * mounted on from the host, and it runs STANDBY_AGENT until then.
+ */
+export function standbyCreateOptions(
+  spec: Pick<InstanceSpec, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'env' | 'image'>,
+  standby: { name: string; port: number; slot: string; ctl: string; agent: string },
+  confined: Confined,
+  opts: GuestOptions,
+): Docker.ContainerCreateOptions {
+  const app: Docker.MountSettings = { Type: 'bind', Source: standby.slot, Target: '/app', BindOptions: { Propagation: 'rslave' } };
+  const binds = [...guestBinds(spec, confined, opts), `${standby.ctl}:/.slipway:ro`];
+  const program = guestProgram({ ...spec, image: undefined }, ['bash', '-c', standby.agent], { ...confined, app }, binds, opts);
+  const { ExposedPorts, PortBindings } = published(standby.port);
+  return {
+    name: standby.name,
+    ...program,
+    Env: [`PATH=${STACK_PATH}`],
+    Labels: {
+      ...program.Labels,
+      [LABEL.app]: spec.app,
+      [LABEL.process]: 'web',
+      [LABEL.role]: 'standby',
+      [LABEL.slot]: standby.slot,
+      [LABEL.home]: opts.home,
+    },
+    ExposedPorts,
+    HostConfig: { ...program.HostConfig, PortBindings, RestartPolicy: { Name: 'unless-stopped' } },
   };
 }
 

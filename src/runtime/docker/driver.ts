@@ -1,5 +1,4 @@
 import type Docker from 'dockerode';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { PassThrough } from 'node:stream';
@@ -10,11 +9,21 @@ import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { instanceId } from '../command.js';
 import { LogWriter } from '../../logs/log-writer.js';
 import { DEFAULT_PORTS, PortAllocator } from '../ports.js';
-import { CONTAINER_PORT, containerName, instanceCreateOptions, type Confined, type GuestOptions } from './container-spec.js';
+import {
+  CONTAINER_PORT,
+  containerName,
+  instanceCreateOptions,
+  instanceProgram,
+  type Confined,
+  type GuestOptions,
+} from './container-spec.js';
+import { Standbys, type Standby, type StandbyFit } from './standby.js';
+import { releaseSlots } from '../../docker/slots.js';
 import { LABEL, homeId } from '../../docker/labels.js';
 import { STACK_IMAGE, imageExists, requireEngine } from '../../docker/engine.js';
 import { execInContainer, runOneOff } from './exec.js';
-import { DEFAULT_LIMITS, SERVER_OWNED, appLayer, guestUser, handOver, isDir, removeGuest } from '../../docker/guest.js';
+import { DEFAULT_LIMITS, guestUser, removeGuest } from '../../docker/guest.js';
+import { Confiner } from './confine.js';
 
 export interface DockerDriverOptions {
   docker: Docker;
@@ -25,6 +34,8 @@ export interface DockerDriverOptions {
   extraCaBundle?: string;
   portRange?: [number, number];
   log?: (msg: string) => void;
+  /** How long an app's standby container waits for its next release (0 or absent: none; see standby.ts). */
+  standbyKeepMs?: number;
 }
 
 interface Tracked {
@@ -37,6 +48,8 @@ interface Tracked {
   memoryMb: number;
   /** The engine reported an OOM kill since it last started. */
   oom?: boolean;
+  /** A container that began as a standby: its environment is this file's, not the engine's record (see standby.ts). */
+  envFile?: string;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -59,15 +72,21 @@ export class DockerDriver implements Driver {
   private readonly tracked = new Map<string, Tracked>();
   private readonly byContainer = new Map<string, string>();
   private readonly listeners: ExitListeners;
-  /** Running containers found at start, by instance id, waiting for `start()` of their live release to adopt them. */
+  /**
+   * Running containers found at start, waiting for `start()` of their live
+   * release to adopt them: by instance id, or by name for a standby that had
+   * taken its instance's place (its labels are a standby's).
+   */
   private readonly orphans = new Map<string, Docker.ContainerInfo>();
+  private readonly standbys: Standbys;
+  /** The last web instance started per app: what its standby is made for. */
+  private readonly lastWeb = new Map<string, InstanceSpec>();
   private events?: Readable;
   private closed = false;
   private runs = 0;
   /** Where containers' /app upper layers live (`$SLIPWAY_HOME/run/docker/<container>`). */
   private readonly scratchRoot: string;
-  /** Release dirs already handed to their app's user on this run of the daemon (`dir|version|uid`). */
-  private readonly handed = new Set<string>();
+  private readonly confiner: Confiner;
 
   private constructor(opts: DockerDriverOptions) {
     this.docker = opts.docker;
@@ -76,6 +95,15 @@ export class DockerDriver implements Driver {
     this.log = opts.log ?? (() => undefined);
     this.listeners = new ExitListeners(this.log);
     this.scratchRoot = path.join(opts.home, 'run', 'docker');
+    this.confiner = new Confiner(this.guest.home, this.scratchRoot);
+    this.standbys = new Standbys({
+      docker: this.docker,
+      guest: this.guest,
+      scratchRoot: this.scratchRoot,
+      ports: this.ports,
+      keepMs: opts.standbyKeepMs ?? 0,
+      log: this.log,
+    });
   }
 
   /** Checks the engine and the stack image, follows events, and lists containers left by a previous daemon. */
@@ -93,8 +121,11 @@ export class DockerDriver implements Driver {
     const found = await opts.docker.listContainers({ all: true, filters: { label: [driver.ownLabel] } });
     for (const c of found) {
       const id = c.Labels[LABEL.instance];
-      if (c.Labels[LABEL.role] === 'instance' && id && c.State === 'running') driver.orphans.set(id, c);
-      // Stopped instances and one-offs a killed daemon never removed.
+      const running = c.State === 'running';
+      if (c.Labels[LABEL.role] === 'instance' && id && running) driver.orphans.set(id, c);
+      else if (c.Labels[LABEL.role] === 'standby' && running && Standbys.handedOver(c.Labels[LABEL.scratch]))
+        driver.orphans.set(c.Names[0]?.slice(1) ?? c.Id, c);
+      // Stopped instances, one-offs and standbys that still waited, which a killed daemon never removed.
       else await removeGuest(opts.docker, c.Id, driver.scratchRoot, c.Labels).catch(() => undefined);
     }
     return driver;
@@ -123,12 +154,18 @@ export class DockerDriver implements Driver {
         status: 409,
         hint: `stop ${id} first, or start another index`,
       });
-    const adopted = this.orphans.get(id);
+    const name = containerName(spec, this.guest.home);
+    const adopted = this.orphans.get(id) ?? this.orphans.get(name);
     if (adopted) {
       this.orphans.delete(id);
+      this.orphans.delete(name);
       return this.adopt(spec, id, adopted);
     }
-    const port = spec.type === 'web' ? await this.ports.allocate() : undefined;
+    const limits = spec.limits ?? DEFAULT_LIMITS;
+    const stack = spec.type === 'web' && !spec.image;
+    if (stack) this.lastWeb.set(spec.app, spec);
+    let standby = stack ? this.standbys.take(spec.app, this.fitOf(spec)) : undefined;
+    const port = standby?.port ?? (spec.type === 'web' ? await this.ports.allocate() : undefined);
     const logs = new LogWriter({
       file: spec.logFile,
       name: `${spec.type}.${spec.index}`,
@@ -146,30 +183,35 @@ export class DockerDriver implements Driver {
       restarts: 0,
       startedAt: Date.now(),
     };
-    const limits = spec.limits ?? DEFAULT_LIMITS;
     const entry: Tracked = { instance, containerId: '', logs, memoryMb: limits.memoryMb };
     this.tracked.set(id, entry);
-    const name = containerName(spec, this.guest.home);
     let confined: Confined | undefined;
     try {
       // A container of that name can only be a dead leftover (a live one would be tracked or adopted).
       await removeGuest(this.docker, name, this.scratchRoot).catch(() => undefined);
-      confined = await this.confine({ ...spec, limits }, name);
-      logs.note(`Starting container ${name} with command \`${spec.command}\``);
-      const container = await this.docker.createContainer(instanceCreateOptions(spec, id, port, confined, this.guest));
-      entry.containerId = container.id;
-      this.byContainer.set(container.id, id);
-      await container.start();
+      if (standby && !(await this.takeOver(standby, spec, entry, name))) standby = undefined;
+      if (!standby) {
+        confined = await this.confiner.confine({ ...spec, limits }, name);
+        logs.note(`Starting container ${name} with command \`${spec.command}\``);
+        const container = await this.docker.createContainer(instanceCreateOptions(spec, id, port, confined, this.guest));
+        entry.containerId = container.id;
+        this.byContainer.set(container.id, id);
+        await container.start();
+      }
       await this.attachLogs(entry, Math.floor(Date.now() / 1000) - 1);
       entry.instance.state = 'up';
-      this.log(`${id} started (container ${container.id.slice(0, 12)}${port === undefined ? '' : `, port ${port}`})`);
+      this.log(`${id} started (container ${entry.containerId.slice(0, 12)}${port === undefined ? '' : `, port ${port}`})`);
       return { ...entry.instance };
     } catch (err) {
       this.tracked.delete(id);
+      this.byContainer.delete(entry.containerId);
       void logs.close();
-      await removeGuest(this.docker, entry.containerId || name, this.scratchRoot, { [LABEL.scratch]: confined?.scratch ?? '' }).catch(
-        () => undefined,
-      );
+      await removeGuest(
+        this.docker,
+        entry.containerId || name,
+        this.scratchRoot,
+        confined && { [LABEL.scratch]: confined.scratch ?? '' },
+      ).catch(() => undefined);
       if (port !== undefined) this.ports.release(port);
       const down = await this.engineDown();
       if (down) throw down;
@@ -179,6 +221,52 @@ export class DockerDriver implements Driver {
         hint: 'check `docker info` and that the stack image exists (`slipway stack:build`)',
         cause: err,
       });
+    }
+  }
+
+  /**
+   * The instance takes the app's standby container (see standby.ts), renamed
+   * as its own. False, with the standby removed, when that fails before the
+   * standby was handed anything that runs: the caller starts a container.
+   */
+  private async takeOver(standby: Standby, spec: InstanceSpec, entry: Tracked, name: string): Promise<boolean> {
+    try {
+      await this.confiner.base({ ...spec, limits: spec.limits ?? DEFAULT_LIMITS });
+      entry.logs.note(`Starting container ${name} (standby ${standby.name}) with command \`${spec.command}\``);
+      await this.standbys.activate(standby, spec.releaseDir, instanceProgram(spec, standby.port, this.guest));
+    } catch (err) {
+      this.log(`${entry.instance.id}: standby ${standby.name} not used: ${(err as Error).message}`);
+      // Its port stays with the instance, which starts cold on it.
+      await removeGuest(this.docker, standby.containerId, this.scratchRoot).catch(() => undefined);
+      return false;
+    }
+    entry.containerId = standby.containerId;
+    entry.envFile = Standbys.envFile(standby.scratch);
+    this.byContainer.set(standby.containerId, entry.instance.id);
+    await this.docker.getContainer(standby.containerId).rename({ name });
+    return true;
+  }
+
+  private fitOf(spec: InstanceSpec): StandbyFit {
+    return {
+      user: guestUser(this.guest.home, spec.app, spec.user),
+      limits: spec.limits ?? DEFAULT_LIMITS,
+      dataDir: spec.dataDir,
+    };
+  }
+
+  /**
+   * After a deploy of `app`: a standby container for its next release's
+   * first web instance, made for the last one started here (stack releases
+   * only, and only with `standbyKeepMs`).
+   */
+  prepareNext(app: string): void {
+    const spec = this.lastWeb.get(app);
+    if (!spec || this.closed) return;
+    try {
+      this.standbys.prepare(spec, this.fitOf(spec));
+    } catch {
+      // Only a head start: the next deploy starts its container as before.
     }
   }
 
@@ -223,10 +311,11 @@ export class DockerDriver implements Driver {
           this.docker.getContainer(entry.containerId),
           req,
           `${entry.instance.type}.${entry.instance.index}`,
+          entry.envFile ? await Standbys.readEnv(entry.envFile) : undefined,
         );
       const dyno = req.dyno ?? `run.${++this.runs}`;
       const name = `slipway-${this.guest.home}-${req.app}-${dyno.replace(/[^A-Za-z0-9_.-]/g, '-')}-${randomUUID().slice(0, 8)}`;
-      const confined = await this.confine({ ...req, limits: req.limits ?? DEFAULT_LIMITS }, name);
+      const confined = await this.confiner.confine({ ...req, limits: req.limits ?? DEFAULT_LIMITS }, name);
       return await runOneOff(this.docker, req, { name, dyno, confined, scratchRoot: this.scratchRoot }, this.guest);
     } catch (err) {
       throw (await this.engineDown()) ?? err;
@@ -268,6 +357,8 @@ export class DockerDriver implements Driver {
    * server made for the app. A new app of the same name starts from nothing.
    */
   async removeApp(app: string): Promise<void> {
+    this.lastWeb.delete(app);
+    await this.standbys.forget(app);
     for (const i of this.instances(app)) await this.stop(i.id, { graceMs: 1000 });
     const label = [this.ownLabel, `${LABEL.app}=${app}`];
     for (const c of await this.docker.listContainers({ all: true, filters: { label } }))
@@ -286,48 +377,13 @@ export class DockerDriver implements Driver {
     this.log(`${app}: removed its containers, images and build cache`);
   }
 
-  /**
-   * The guest's user and limits, and its /app: the release handed to that
-   * user once, then an overlay of it (writable, ephemeral) — or the release
-   * itself for `keepWrites`. Images hold their app, so they get neither.
-   */
-  private async confine(
-    g: Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'image' | 'user' | 'keepWrites' | 'mounts'> & {
-      limits: Confined['limits'];
-    },
-    name: string,
-  ): Promise<Confined> {
-    const user = guestUser(this.guest.home, g.app, g.user);
-    await fsp.mkdir(g.dataDir, { recursive: true });
-    // A data dir the app's user does not own yet (new, or written before guests had users) is handed over whole, once.
-    const data = await fsp.stat(g.dataDir);
-    if (data.uid !== user.uid || data.gid !== user.gid) await handOver(g.dataDir, user, { recursive: true });
-    for (const m of g.mounts ?? []) if (!m.readOnly) await handOver(m.path, user, { recursive: false });
-    const confined: Confined = { user, limits: g.limits, mounts: g.mounts };
-    if (g.image) return confined;
-    const key = `${path.resolve(g.releaseDir)}|${g.release}|${user.uid}`;
-    if (!this.handed.has(key)) {
-      await handOver(g.releaseDir, user, { recursive: true, skip: SERVER_OWNED });
-      this.handed.add(key);
-    }
-    if (g.keepWrites) {
-      confined.hide = SERVER_OWNED.filter((e) => isDir(path.join(g.releaseDir, e))).map((e) => `/app/${e}`);
-      return confined;
-    }
-    await fsp.mkdir(this.scratchRoot, { recursive: true, mode: 0o700 });
-    confined.scratch = path.join(this.scratchRoot, name);
-    confined.app = await appLayer(path.resolve(g.releaseDir), confined.scratch, user, {
-      [LABEL.app]: g.app,
-      [LABEL.home]: this.guest.home,
-      [LABEL.role]: 'app-layer',
-    });
-    return confined;
-  }
-
   /** Detaches: containers keep serving while the daemon restarts, and are adopted on its next start. */
   async shutdown(): Promise<void> {
     this.closed = true;
     this.events?.destroy();
+    // Standbys serve nothing yet: a restarted daemon would only remove them.
+    await this.standbys.forget();
+    await releaseSlots(this.guest.home).catch(() => undefined);
     for (const entry of this.tracked.values()) {
       entry.logStream?.destroy();
       void entry.logs.close();
@@ -358,6 +414,7 @@ export class DockerDriver implements Driver {
         startedAt: Date.parse(info.State.StartedAt),
       },
       containerId: c.Id,
+      envFile: c.Labels[LABEL.role] === 'standby' && c.Labels[LABEL.scratch] ? Standbys.envFile(c.Labels[LABEL.scratch]) : undefined,
       logs,
       memoryMb: Math.round((info.HostConfig.Memory ?? 0) / 1024 / 1024) || (spec.limits ?? DEFAULT_LIMITS).memoryMb,
     };
@@ -389,8 +446,10 @@ export class DockerDriver implements Driver {
   }
 
   private async followEvents(): Promise<void> {
+    // Not by role: an instance's container may have begun as a standby (labels are fixed at creation).
+    // Containers that are no instance's are not in byContainer, and onEvent passes over them.
     const stream = (await this.docker.getEvents({
-      filters: { type: ['container'], event: ['die', 'start', 'oom'], label: [`${LABEL.role}=instance`, this.ownLabel] },
+      filters: { type: ['container'], event: ['die', 'start', 'oom'], label: [this.ownLabel] },
     })) as unknown as Readable;
     this.events = stream;
     let partial = '';

@@ -39,7 +39,14 @@ function wire(docker: Docker, stream: Duplex, req: ExecRequest): Promise<void> {
 }
 
 /** `enter APP web.1`: a `docker exec` in the instance's container, with a TTY that follows resizes when asked. */
-export async function execInContainer(docker: Docker, container: Docker.Container, req: ExecRequest, dyno: string): Promise<number> {
+export async function execInContainer(
+  docker: Docker,
+  container: Docker.Container,
+  req: ExecRequest,
+  dyno: string,
+  /** The instance's environment when the engine's record of the container does not hold it (a standby's). */
+  env: string[] = [],
+): Promise<number> {
   const exec = await container.exec({
     Cmd: ['bash', '-c', EXEC_LAUNCHER, `slipway-${req.app}-${dyno}`, ...req.argv],
     WorkingDir: '/app',
@@ -47,7 +54,7 @@ export async function execInContainer(docker: Docker, container: Docker.Containe
     AttachStdout: true,
     AttachStderr: true,
     Tty: !!req.tty,
-    Env: [`DYNO=${dyno}`],
+    Env: [...env, `DYNO=${dyno}`],
   });
   const stream = (await exec.start({ hijack: true, stdin: true, Tty: !!req.tty })) as Duplex;
   req.onStart?.();
