@@ -188,9 +188,10 @@ export class DockerDriver implements Driver {
     let confined: Confined | undefined;
     try {
       // A container of that name can only be a dead leftover (a live one would be tracked or adopted).
-      await removeGuest(this.docker, name, this.scratchRoot).catch(() => undefined);
-      if (standby && !(await this.takeOver(standby, spec, entry, name))) standby = undefined;
+      const leftover = removeGuest(this.docker, name, this.scratchRoot).catch(() => undefined);
+      if (standby && !(await this.takeOver(standby, spec, entry, name, leftover))) standby = undefined;
       if (!standby) {
+        await leftover;
         confined = await this.confiner.confine({ ...spec, limits }, name);
         logs.note(`Starting container ${name} with command \`${spec.command}\``);
         const container = await this.docker.createContainer(instanceCreateOptions(spec, id, port, confined, this.guest));
@@ -229,7 +230,7 @@ export class DockerDriver implements Driver {
    * as its own. False, with the standby removed, when that fails before the
    * standby was handed anything that runs: the caller starts a container.
    */
-  private async takeOver(standby: Standby, spec: InstanceSpec, entry: Tracked, name: string): Promise<boolean> {
+  private async takeOver(standby: Standby, spec: InstanceSpec, entry: Tracked, name: string, leftover: Promise<void>): Promise<boolean> {
     try {
       await this.confiner.base({ ...spec, limits: spec.limits ?? DEFAULT_LIMITS });
       entry.logs.note(`Starting container ${name} (standby ${standby.name}) with command \`${spec.command}\``);
@@ -243,7 +244,11 @@ export class DockerDriver implements Driver {
     entry.containerId = standby.containerId;
     entry.envFile = Standbys.envFile(standby.scratch);
     this.byContainer.set(standby.containerId, entry.instance.id);
-    await this.docker.getContainer(standby.containerId).rename({ name });
+    // Off the deploy's path: the name is for people and for adoption after a daemon restart
+    // (one killed before it is renamed does not adopt it, and starts the instance anew).
+    void leftover
+      .then(() => this.docker.getContainer(standby.containerId).rename({ name }))
+      .catch((err: Error) => this.log(`${entry.instance.id}: cannot rename ${standby.name}: ${err.message}`));
     return true;
   }
 
