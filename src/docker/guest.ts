@@ -135,31 +135,76 @@ export async function appLayer(
   };
 }
 
+/** What of the host goes with a container: its scratch dir, and a standby's /app mount point. */
+export interface GuestDirs {
+  scratch?: string;
+  slot?: string;
+}
+
+/** The file in a scratch dir naming the container it belongs to (see removeGuest). */
+const OWNER = 'owner';
+
+/**
+ * Records `containerId` as the owner of its scratch dir, right after the
+ * container is created: only then will a removal that found the dir through
+ * the container's labels remove it.
+ */
+export async function ownScratch(scratch: string, containerId: string): Promise<void> {
+  await fsp.writeFile(path.join(scratch, OWNER), containerId, { mode: 0o600 });
+}
+
 /**
  * Removes a container with its anonymous /app volume, then its scratch dir
- * (named by its `slipway.scratch` label; only ever one under `scratchRoot`)
- * and, for a standby, its /app mount point on the host (`slipway.slot`).
+ * and, for a standby, its /app mount point on the host. `known`: the dirs
+ * from the daemon's own state. Without it they are read from the container's
+ * labels, which an image's own LABELs can set (on a Dockerfile build's
+ * intermediate containers, say): they count only when the scratch dir, under
+ * `scratchRoot`, names this very container as its owner.
  */
-export async function removeGuest(docker: Docker, id: string, scratchRoot: string, labels?: Record<string, string>): Promise<void> {
-  const own =
-    labels ??
+export async function removeGuest(docker: Docker, id: string, scratchRoot: string, known?: GuestDirs): Promise<void> {
+  const dirs: GuestDirs =
+    known ??
     (await docker
       .getContainer(id)
       .inspect()
       .then(
-        (i) => i.Config.Labels ?? {},
-        () => ({}) as Record<string, string>,
+        (i) => ownedDirs(i.Id, i.Config.Labels ?? {}, scratchRoot, i.Name.replace(/^\//, '')),
+        (): GuestDirs => ({}),
       ));
-  const scratch = own['slipway.scratch'];
-  await docker
-    .getContainer(id)
-    .remove({ force: true, v: true })
-    .catch((err: { statusCode?: number }) => {
-      if (err.statusCode !== 404) throw err;
-    });
-  // Unmounted before the scratch dir goes: removing it through the overlay would only whiteout the release's files.
-  if (own['slipway.slot']) await removeSlot(own['slipway.slot']);
-  if (scratch && path.dirname(path.resolve(scratch)) === path.resolve(scratchRoot)) await fsp.rm(scratch, { recursive: true, force: true });
+  try {
+    await docker
+      .getContainer(id)
+      .remove({ force: true, v: true })
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404) throw err;
+      });
+  } finally {
+    // Unmounted before the scratch dir goes: removing it through the overlay would only whiteout the release's files.
+    if (dirs.slot) await removeSlot(dirs.slot);
+    const scratch = dirs.scratch;
+    if (scratch && path.dirname(path.resolve(scratch)) === path.resolve(scratchRoot))
+      await fsp.rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The scratch dir and slot a container's labels name, if the scratch dir is
+ * that container's own (see removeGuest): its owner file names the
+ * container, or (a container made before owner files, whose scratch dir is
+ * named after it) its name is the dir's. Nobody but the daemon names
+ * containers, so a stranger's never passes.
+ */
+export async function ownedDirs(
+  containerId: string,
+  labels: Record<string, string>,
+  scratchRoot: string,
+  name?: string,
+): Promise<GuestDirs> {
+  const scratch = labels['slipway.scratch'];
+  if (!scratch || path.dirname(path.resolve(scratch)) !== path.resolve(scratchRoot)) return {};
+  const owner = await fsp.readFile(path.join(scratch, OWNER), 'utf8').catch(() => '');
+  if (owner === containerId) return { scratch, slot: labels['slipway.slot'] || undefined };
+  return owner === '' && name === path.basename(scratch) ? { scratch } : {};
 }
 
 /** A tmpfs can only cover a directory: a work tree's `.git` file (its repository lives apart) needs no cover. */

@@ -27,10 +27,9 @@ export function isSlot(p: string): boolean {
 export async function ensureSlots(home: string): Promise<string> {
   const root = path.join(SLOTS_BASE, home);
   await fsp.mkdir(root, { recursive: true, mode: 0o700 });
-  if (!mountedAt(root)) {
-    await run('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=1m,nosuid,nodev,noexec', 'slipway-slots', root]);
-    await run('mount', ['--make-shared', root]);
-  }
+  if (!mountedAt(root)) await run('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=1m,nosuid,nodev,noexec', 'slipway-slots', root]);
+  // Every time: a start that died between the two would otherwise leave it private for good.
+  await run('mount', ['--make-shared', root]);
   return root;
 }
 

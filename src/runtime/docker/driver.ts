@@ -22,7 +22,7 @@ import { releaseSlots } from '../../docker/slots.js';
 import { LABEL, homeId } from '../../docker/labels.js';
 import { STACK_IMAGE, imageExists, requireEngine } from '../../docker/engine.js';
 import { execInContainer, runOneOff } from './exec.js';
-import { DEFAULT_LIMITS, guestUser, removeGuest } from '../../docker/guest.js';
+import { DEFAULT_LIMITS, guestUser, ownScratch, removeGuest } from '../../docker/guest.js';
 import { Confiner } from './confine.js';
 
 export interface DockerDriverOptions {
@@ -81,6 +81,8 @@ export class DockerDriver implements Driver {
   private readonly standbys: Standbys;
   /** The last web instance started per app: what its standby is made for. */
   private readonly lastWeb = new Map<string, InstanceSpec>();
+  /** Taken-over standbys being renamed as their instance. */
+  private readonly renaming = new Set<Promise<void>>();
   private events?: Readable;
   private closed = false;
   private runs = 0;
@@ -120,13 +122,14 @@ export class DockerDriver implements Driver {
     await driver.followEvents();
     const found = await opts.docker.listContainers({ all: true, filters: { label: [driver.ownLabel] } });
     for (const c of found) {
-      const id = c.Labels[LABEL.instance];
       const running = c.State === 'running';
-      if (c.Labels[LABEL.role] === 'instance' && id && running) driver.orphans.set(id, c);
-      else if (c.Labels[LABEL.role] === 'standby' && running && Standbys.handedOver(c.Labels[LABEL.scratch]))
-        driver.orphans.set(c.Names[0]?.slice(1) ?? c.Id, c);
+      const id =
+        c.Labels[LABEL.role] === 'standby'
+          ? running && (await Standbys.takenBy(c.Id, c.Labels, driver.scratchRoot))
+          : c.Labels[LABEL.role] === 'instance' && running && c.Labels[LABEL.instance];
+      if (id) driver.orphans.set(id, c);
       // Stopped instances, one-offs and standbys that still waited, which a killed daemon never removed.
-      else await removeGuest(opts.docker, c.Id, driver.scratchRoot, c.Labels).catch(() => undefined);
+      else await removeGuest(opts.docker, c.Id, driver.scratchRoot).catch(() => undefined);
     }
     return driver;
   }
@@ -155,10 +158,9 @@ export class DockerDriver implements Driver {
         hint: `stop ${id} first, or start another index`,
       });
     const name = containerName(spec, this.guest.home);
-    const adopted = this.orphans.get(id) ?? this.orphans.get(name);
+    const adopted = this.orphans.get(id);
     if (adopted) {
       this.orphans.delete(id);
-      this.orphans.delete(name);
       return this.adopt(spec, id, adopted);
     }
     const limits = spec.limits ?? DEFAULT_LIMITS;
@@ -196,6 +198,7 @@ export class DockerDriver implements Driver {
         logs.note(`Starting container ${name} with command \`${spec.command}\``);
         const container = await this.docker.createContainer(instanceCreateOptions(spec, id, port, confined, this.guest));
         entry.containerId = container.id;
+        if (confined.scratch) await ownScratch(confined.scratch, container.id);
         this.byContainer.set(container.id, id);
         await container.start();
       }
@@ -207,12 +210,9 @@ export class DockerDriver implements Driver {
       this.tracked.delete(id);
       this.byContainer.delete(entry.containerId);
       void logs.close();
-      await removeGuest(
-        this.docker,
-        entry.containerId || name,
-        this.scratchRoot,
-        confined && { [LABEL.scratch]: confined.scratch ?? '' },
-      ).catch(() => undefined);
+      await removeGuest(this.docker, entry.containerId || name, this.scratchRoot, confined && { scratch: confined.scratch }).catch(
+        () => undefined,
+      );
       if (port !== undefined) this.ports.release(port);
       const down = await this.engineDown();
       if (down) throw down;
@@ -234,21 +234,23 @@ export class DockerDriver implements Driver {
     try {
       await this.confiner.base({ ...spec, limits: spec.limits ?? DEFAULT_LIMITS });
       entry.logs.note(`Starting container ${name} (standby ${standby.name}) with command \`${spec.command}\``);
-      await this.standbys.activate(standby, spec.releaseDir, instanceProgram(spec, standby.port, this.guest));
+      await this.standbys.activate(standby, entry.instance.id, spec.releaseDir, instanceProgram(spec, standby.port, this.guest));
     } catch (err) {
       this.log(`${entry.instance.id}: standby ${standby.name} not used: ${(err as Error).message}`);
       // Its port stays with the instance, which starts cold on it.
-      await removeGuest(this.docker, standby.containerId, this.scratchRoot).catch(() => undefined);
+      await removeGuest(this.docker, standby.containerId, this.scratchRoot, standby).catch(() => undefined);
       return false;
     }
     entry.containerId = standby.containerId;
     entry.envFile = Standbys.envFile(standby.scratch);
     this.byContainer.set(standby.containerId, entry.instance.id);
-    // Off the deploy's path: the name is for people and for adoption after a daemon restart
-    // (one killed before it is renamed does not adopt it, and starts the instance anew).
-    void leftover
+    // Off the deploy's path: the name is for people (a restarted daemon adopts it by the instance id
+    // it was handed, see Standbys.takenBy); shutdown waits for it.
+    const renamed = leftover
       .then(() => this.docker.getContainer(standby.containerId).rename({ name }))
-      .catch((err: Error) => this.log(`${entry.instance.id}: cannot rename ${standby.name}: ${err.message}`));
+      .catch((err: Error) => this.log(`${entry.instance.id}: cannot rename ${standby.name}: ${err.message}`))
+      .finally(() => this.renaming.delete(renamed));
+    this.renaming.add(renamed);
     return true;
   }
 
@@ -337,7 +339,7 @@ export class DockerDriver implements Driver {
     const label = [this.ownLabel, `${LABEL.app}=${app}`, `${LABEL.release}=${release}`];
     for (const c of await this.docker.listContainers({ all: true, filters: { label } })) {
       if (this.byContainer.has(c.Id)) continue;
-      await removeGuest(this.docker, c.Id, this.scratchRoot, c.Labels);
+      await removeGuest(this.docker, c.Id, this.scratchRoot);
       this.log(`${app} v${release}: removed container ${c.Names[0]?.slice(1) ?? c.Id.slice(0, 12)} (release pruned)`);
     }
     for (const image of await this.docker.listImages({ filters: { label: [...label, `${LABEL.role}=image`] } })) {
@@ -352,7 +354,7 @@ export class DockerDriver implements Driver {
   async sweep(): Promise<void> {
     for (const [id, c] of this.orphans) {
       this.log(`${id}: removing container ${c.Names[0]?.slice(1)} (no live release)`);
-      await removeGuest(this.docker, c.Id, this.scratchRoot, c.Labels).catch(() => undefined);
+      await removeGuest(this.docker, c.Id, this.scratchRoot).catch(() => undefined);
     }
     this.orphans.clear();
   }
@@ -367,7 +369,7 @@ export class DockerDriver implements Driver {
     for (const i of this.instances(app)) await this.stop(i.id, { graceMs: 1000 });
     const label = [this.ownLabel, `${LABEL.app}=${app}`];
     for (const c of await this.docker.listContainers({ all: true, filters: { label } }))
-      await removeGuest(this.docker, c.Id, this.scratchRoot, c.Labels);
+      await removeGuest(this.docker, c.Id, this.scratchRoot);
     for (const image of await this.docker.listImages({ filters: { label } })) {
       // Another app may run from it (a promotion of a Dockerfile app): the engine keeps it then.
       await this.docker
@@ -387,7 +389,7 @@ export class DockerDriver implements Driver {
     this.closed = true;
     this.events?.destroy();
     // Standbys serve nothing yet: a restarted daemon would only remove them.
-    await this.standbys.forget();
+    await Promise.all([this.standbys.forget(), ...this.renaming]);
     await releaseSlots(this.guest.home).catch(() => undefined);
     for (const entry of this.tracked.values()) {
       entry.logStream?.destroy();

@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import type { ExecRequest } from '../driver.js';
 import { EXEC_LAUNCHER } from '../command.js';
 import { oneOffCreateOptions, type Confined, type GuestOptions } from './container-spec.js';
-import { removeGuest } from '../../docker/guest.js';
+import { ownScratch, removeGuest } from '../../docker/guest.js';
 
 /**
  * Wires a hijacked engine stream to the request's streams: stdin in (its end
@@ -88,9 +88,10 @@ export async function runOneOff(docker: Docker, req: ExecRequest, guest: OneOffG
   const container = await docker
     .createContainer(oneOffCreateOptions({ ...req, tty: !!req.tty }, name, dyno, confined, opts))
     .catch(async (err: unknown) => {
-      await removeGuest(docker, name, scratchRoot, confined.scratch ? { 'slipway.scratch': confined.scratch } : {}).catch(() => undefined);
+      await removeGuest(docker, name, scratchRoot, { scratch: confined.scratch }).catch(() => undefined);
       throw err;
     });
+  if (confined.scratch) await ownScratch(confined.scratch, container.id);
   const onAbort = () => void container.kill().catch(() => undefined);
   req.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -109,8 +110,6 @@ export async function runOneOff(docker: Docker, req: ExecRequest, guest: OneOffG
     return result.StatusCode ?? 1;
   } finally {
     req.signal?.removeEventListener('abort', onAbort);
-    await removeGuest(docker, container.id, scratchRoot, confined.scratch ? { 'slipway.scratch': confined.scratch } : {}).catch(
-      () => undefined,
-    );
+    await removeGuest(docker, container.id, scratchRoot, { scratch: confined.scratch }).catch(() => undefined);
   }
 }

@@ -7,8 +7,8 @@ import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import type { GuestUser, InstanceSpec, Limits } from '../driver.js';
 import type { PortAllocator } from '../ports.js';
-import { handOver, removeGuest } from '../../docker/guest.js';
-import { ensureSlots, mountOverlay } from '../../docker/slots.js';
+import { handOver, ownScratch, ownedDirs, removeGuest } from '../../docker/guest.js';
+import { ensureSlots, mountOverlay, mountedAt } from '../../docker/slots.js';
 import { standbyCreateOptions, type GuestOptions } from './container-spec.js';
 
 const run = promisify(execFile);
@@ -26,7 +26,8 @@ export const STANDBY_AGENT = [
   'cd /app || exit 70',
   "mapfile -d '' -t e < /.slipway/env",
   "mapfile -d '' -t a < /.slipway/argv",
-  'exec env -i -- "${e[@]}" "${a[@]}"',
+  // HOSTNAME: the one variable of the engine's a container started for the instance would also have.
+  'exec /usr/bin/env -i -- HOSTNAME="$HOSTNAME" "${e[@]}" "${a[@]}"',
 ].join('\n');
 
 /** What a standby was made for: an instance that differs in any of these starts cold. */
@@ -92,7 +93,8 @@ export class Standbys {
       if (waiting) await this.discard(spec.app);
       const standby = await this.make(spec, fit, key);
       if (!standby) return;
-      const timer = setTimeout(() => void this.discard(spec.app), this.opts.keepMs);
+      // setTimeout takes at most 2^31-1 ms (~24.8 days); a longer wait would fire at once.
+      const timer = setTimeout(() => void this.discard(spec.app), Math.min(this.opts.keepMs, 2 ** 31 - 1));
       timer.unref();
       this.byApp.set(spec.app, { ...standby, timer });
     })()
@@ -117,9 +119,11 @@ export class Standbys {
    * instance's environment and argv, then the word on its fifo. Throws when
    * the agent is not waiting (the container died): the caller removes it.
    */
-  async activate(standby: Standby, release: string, program: { argv: string[]; env: string[] }): Promise<void> {
+  async activate(standby: Standby, instanceId: string, release: string, program: { argv: string[]; env: string[] }): Promise<void> {
     await mountOverlay(standby.slot, path.resolve(release), standby.scratch);
     const ctl = path.join(standby.scratch, 'ctl');
+    // Root's, beside (not in) what the container sees: whose instance it now is, for a restarted daemon.
+    await fsp.writeFile(path.join(standby.scratch, 'instance'), instanceId, { mode: 0o600 });
     // argv last: its presence is what tells a restarted agent (and a restarted daemon) that it was handed over.
     await this.writeOwn(Standbys.envFile(standby.scratch), program.env, standby.user);
     await this.writeOwn(path.join(ctl, 'argv'), program.argv, standby.user);
@@ -141,9 +145,15 @@ export class Standbys {
     return (await fsp.readFile(file, 'utf8')).split('\0').filter((e) => e !== '');
   }
 
-  /** Whether a container left by an earlier daemon was a standby handed its release (else it only waited). */
-  static handedOver(scratch: string | undefined): boolean {
-    return !!scratch && fs.existsSync(path.join(scratch, 'ctl', 'argv'));
+  /**
+   * For a standby container left by an earlier daemon: the instance it took
+   * over, if it did and still runs it (its scratch dir its own, its release
+   * still mounted: not after a reboot); else undefined, and it only waited.
+   */
+  static async takenBy(containerId: string, labels: Record<string, string>, scratchRoot: string): Promise<string | undefined> {
+    const { scratch, slot } = await ownedDirs(containerId, labels, scratchRoot);
+    if (!scratch || !slot || !fs.existsSync(path.join(scratch, 'ctl', 'argv')) || !mountedAt(slot)) return undefined;
+    return (await fsp.readFile(path.join(scratch, 'instance'), 'utf8').catch(() => '')) || undefined;
   }
 
   /** Removes the standby of `app`, or every one (the server stops). */
@@ -154,9 +164,10 @@ export class Standbys {
 
   /** Removes a standby the caller took and could not use. */
   async remove(standby: Standby): Promise<void> {
-    this.opts.ports.release(standby.port);
-    await removeGuest(this.opts.docker, standby.containerId || standby.name, this.opts.scratchRoot).catch((err: Error) =>
-      this.opts.log(`${standby.app}: standby ${standby.name}: ${err.message}`),
+    await removeGuest(this.opts.docker, standby.containerId || standby.name, this.opts.scratchRoot, standby).then(
+      // Only once the engine let go of it (its proxy may still hold it otherwise).
+      () => standby.port && this.opts.ports.release(standby.port),
+      (err: Error) => this.opts.log(`${standby.app}: standby ${standby.name}: ${err.message}`),
     );
   }
 
@@ -185,24 +196,25 @@ export class Standbys {
     const slot = path.join(slots, name);
     const ctl = path.join(scratch, 'ctl');
     await fsp.mkdir(this.opts.scratchRoot, { recursive: true, mode: 0o700 });
-    await fsp.mkdir(scratch, { mode: 0o700 });
-    await fsp.mkdir(path.join(scratch, 'upper'), { mode: 0o700 });
-    await fsp.mkdir(path.join(scratch, 'work'), { mode: 0o700 });
-    // The overlay's root takes the upper dir's owner: /app itself must be the app's to create files in.
-    await handOver(path.join(scratch, 'upper'), fit.user, { recursive: false });
-    // The daemon's dir (the app may not swap its files), mounted read-only; what is in it is the app's to read.
-    await fsp.mkdir(ctl, { mode: 0o755 });
-    await run('mkfifo', ['-m', '0600', path.join(ctl, 'go')]);
-    await fsp.chown(path.join(ctl, 'go'), fit.user.uid, fit.user.gid);
-    await fsp.mkdir(slot, { mode: 0o755 });
-    const port = await this.opts.ports.allocate();
-    const standby: Standby = { app: spec.app, fit: key, name, containerId: '', port, scratch, slot, user: fit.user };
+    const standby: Standby = { app: spec.app, fit: key, name, containerId: '', port: 0, scratch, slot, user: fit.user };
     try {
+      await fsp.mkdir(scratch, { mode: 0o700 });
+      await fsp.mkdir(path.join(scratch, 'upper'), { mode: 0o700 });
+      await fsp.mkdir(path.join(scratch, 'work'), { mode: 0o700 });
+      // The overlay's root takes the upper dir's owner: /app itself must be the app's to create files in.
+      await handOver(path.join(scratch, 'upper'), fit.user, { recursive: false });
+      // The daemon's dir (the app may not swap its files), mounted read-only; what is in it is the app's to read.
+      await fsp.mkdir(ctl, { mode: 0o755 });
+      await run('mkfifo', ['-m', '0600', path.join(ctl, 'go')]);
+      await fsp.chown(path.join(ctl, 'go'), fit.user.uid, fit.user.gid);
+      await fsp.mkdir(slot, { mode: 0o755 });
+      standby.port = await this.opts.ports.allocate();
       const confined = { user: fit.user, limits: fit.limits, mounts: fit.mounts, scratch };
       const container = await this.opts.docker.createContainer(
-        standbyCreateOptions(spec, { name, port, slot, ctl, agent: STANDBY_AGENT }, confined, this.opts.guest),
+        standbyCreateOptions(spec, { name, port: standby.port, slot, ctl, agent: STANDBY_AGENT }, confined, this.opts.guest),
       );
       standby.containerId = container.id;
+      await ownScratch(scratch, container.id);
       await container.start();
       return standby;
     } catch (err) {
