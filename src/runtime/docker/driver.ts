@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import type { Driver, ExecRequest, Instance, InstanceSpec, InstanceState } from '../driver.js';
+import type { Driver, ExecRequest, Instance, InstanceSpec } from '../driver.js';
 import { SlipwayError } from '../../errors.js';
 import { ExitListeners, type ExitListener } from '../exit-listeners.js';
 import { instanceId } from '../command.js';
@@ -24,6 +24,7 @@ import { STACK_IMAGE, imageExists, requireEngine } from '../../docker/engine.js'
 import { execInContainer, runOneOff } from './exec.js';
 import { DEFAULT_LIMITS, guestUser, ownScratch, removeGuest } from '../../docker/guest.js';
 import { Confiner } from './confine.js';
+import { applyEngineEvent, followEngineEvents, type EngineEvent, type Tracked } from './engine-events.js';
 
 export interface DockerDriverOptions {
   docker: Docker;
@@ -36,20 +37,6 @@ export interface DockerDriverOptions {
   log?: (msg: string) => void;
   /** How long an app's standby container waits for its next release (0 or absent: none; see standby.ts). */
   standbyKeepMs?: number;
-}
-
-interface Tracked {
-  instance: Instance;
-  containerId: string;
-  logs: LogWriter;
-  logStream?: Readable;
-  stopping?: Promise<void>;
-  /** Its memory limit, for the R15 line. */
-  memoryMb: number;
-  /** The engine reported an OOM kill since it last started. */
-  oom?: boolean;
-  /** A container that began as a standby: its environment is this file's, not the engine's record (see standby.ts). */
-  envFile?: string;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -455,24 +442,11 @@ export class DockerDriver implements Driver {
   private async followEvents(): Promise<void> {
     // Not by role: an instance's container may have begun as a standby (labels are fixed at creation).
     // Containers that are no instance's are not in byContainer, and onEvent passes over them.
-    const stream = (await this.docker.getEvents({
-      filters: { type: ['container'], event: ['die', 'start', 'oom'], label: [this.ownLabel] },
-    })) as unknown as Readable;
-    this.events = stream;
-    let partial = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) if (line.trim()) this.onEvent(JSON.parse(line) as EngineEvent);
-    });
-    stream.on('error', () => undefined);
-    stream.on('close', () => {
-      if (this.closed) return;
-      // The engine went away (restart); follow again once it answers.
-      this.log('lost the Docker event stream; reconnecting');
-      const retry = () => this.followEvents().catch(() => !this.closed && setTimeout(retry, 2000));
-      setTimeout(retry, 1000);
+    this.events = await followEngineEvents(this.docker, [this.ownLabel], {
+      onEvent: (ev) => this.onEvent(ev),
+      closed: () => this.closed,
+      log: this.log,
+      follow: () => this.followEvents(),
     });
   }
 
@@ -480,40 +454,9 @@ export class DockerDriver implements Driver {
     const id = this.byContainer.get(ev.id ?? ev.Actor?.ID ?? '');
     const entry = id ? this.tracked.get(id) : undefined;
     if (!id || !entry) return;
-    if (ev.Action === 'oom') {
-      // The engine sends it before `die`: the kernel killed a process of the container at its memory limit.
-      entry.oom = true;
-    } else if (ev.Action === 'die') {
-      const code = Number(ev.Actor?.Attributes?.exitCode ?? NaN);
-      if (entry.oom) {
-        // Heroku's words, so people and log alerts that know them recognise it.
-        entry.logs.note(`Error R15 (Memory quota vastly exceeded): killed at its ${entry.memoryMb} MB memory limit`);
-        entry.instance.reason = 'memory';
-      } else {
-        entry.instance.reason = undefined;
-      }
-      entry.logs.note(`Container exited with status ${Number.isNaN(code) ? 'unknown' : code}`);
-      if (!entry.stopping) setState(entry, 'crashed');
-      this.listeners.emit(id, Number.isNaN(code) ? null : code, null);
-    } else if (ev.Action === 'start' && !entry.stopping && entry.instance.state === 'crashed') {
-      entry.instance.restarts++;
-      entry.instance.startedAt = Date.now();
-      entry.oom = false;
-      entry.instance.reason = undefined;
-      setState(entry, 'up');
-      entry.logs.note('Restarted by the engine');
-      void this.attachLogs(entry, Math.floor(Date.now() / 1000) - 1).catch(() => undefined);
-    }
+    applyEngineEvent(entry, ev, {
+      exited: (code) => this.listeners.emit(id, code, null),
+      restarted: () => void this.attachLogs(entry, Math.floor(Date.now() / 1000) - 1).catch(() => undefined),
+    });
   }
-}
-
-interface EngineEvent {
-  id?: string;
-  Action?: string;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
-}
-
-function setState(entry: Tracked, state: InstanceState): void {
-  entry.instance.state = state;
-  entry.logs.note(`State changed to ${state}`);
 }
