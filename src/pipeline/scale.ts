@@ -74,6 +74,8 @@ export async function scale(
     },
   });
   await stopInstances(services, toStop);
+  // A start may have taken what the driver had ready for the next one (the docker driver's standby).
+  if (started.length) services.driver.prepareNext?.(app.name);
   return { started, stopped: toStop };
 }
 
@@ -104,6 +106,7 @@ export async function restart(services: Services, app: App, type?: string): Prom
     await startHealthy(services, app, rt, [[old.type, old.index]], { keep: () => others().filter((i) => !surgeIds.has(i.id)) });
     await stopInstances(services, surge);
   }
+  if (targets.length) services.driver.prepareNext?.(app.name);
   return targets.length;
 }
 

@@ -125,6 +125,17 @@ describe('standby containers: the docker driver starts the next release ahead (r
     expect(env.server.cli(['logs', APP, '--ps', 'web.1', '-n', '50']).stdout).to.include('Container exited with status 3');
   });
 
+  it('ps:restart uses the standby and leaves one waiting for the next deploy', async () => {
+    const { server } = env;
+    const before = await waitingStandby();
+    expect(server.cli(['ps:restart', APP]).code).to.equal(0);
+    expect((await answer()).message).to.equal('two');
+    // Taken (by the restart's surge instance, or the restarted one), then made again.
+    await eventually(async () => !(await standbysOf(APP, true)).some((c) => c.Id === before.Id), 'the standby taken');
+    const after = await waitingStandby();
+    expect(after.Id).to.not.equal(before.Id);
+  });
+
   it('another app never gets this app’s standby', async () => {
     const { server, key } = env;
     const mine = await waitingStandby();
