@@ -5,7 +5,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { SlipwayError } from '../errors.js';
 import type { GuestUser, Limits } from '../runtime/driver.js';
-import { removeSlot } from './slots.js';
+import { overlayOptions, removeSlot } from './slots.js';
 
 /** What a container may use when the pipeline names no limits: the same defaults as every guest. */
 export { DEFAULT_LIMITS } from '../guest/users.js';
@@ -92,9 +92,6 @@ async function hand(target: string, user: GuestUser, recursive: boolean, skip: s
  */
 export const SERVER_OWNED = ['.git'];
 
-/** Overlay options are comma- and colon-separated: a path holding either cannot be named in them. */
-const OVERLAY_SAFE = /^[^,:=\\]+$/;
-
 /**
  * The release as a writable, ephemeral /app: an overlay volume whose lower
  * layer is the release dir (never written) and whose upper layer is a scratch
@@ -108,13 +105,7 @@ export async function appLayer(
   user: GuestUser,
   labels: Record<string, string>,
 ): Promise<Docker.MountSettings> {
-  for (const p of [release, scratch]) {
-    if (!OVERLAY_SAFE.test(p))
-      throw new SlipwayError('guest_path', `${p} cannot be mounted as an overlay (it holds "," ":" "=" or "\\")`, {
-        status: 500,
-        hint: 'move SLIPWAY_HOME to a path without those characters',
-      });
-  }
+  const o = overlayOptions(release, scratch);
   await fsp.rm(scratch, { recursive: true, force: true });
   await fsp.mkdir(path.join(scratch, 'upper'), { recursive: true, mode: 0o700 });
   await fsp.mkdir(path.join(scratch, 'work'), { mode: 0o700 });
@@ -129,7 +120,7 @@ export async function appLayer(
       Labels: labels,
       DriverConfig: {
         Name: 'local',
-        Options: { type: 'overlay', device: 'overlay', o: `lowerdir=${release},upperdir=${scratch}/upper,workdir=${scratch}/work` },
+        Options: { type: 'overlay', device: 'overlay', o },
       },
     },
   };

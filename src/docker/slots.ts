@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { SlipwayError } from '../errors.js';
 
 const run = promisify(execFile);
 
@@ -44,13 +45,29 @@ export async function releaseSlots(home: string): Promise<void> {
   );
 }
 
+/** Overlay options are comma- and colon-separated: a path holding either cannot be named in them. */
+const OVERLAY_SAFE = /^[^,:=\\]+$/;
+
+/**
+ * The options of the overlay that is a guest's /app: `lower` (the release,
+ * never written) under `scratch`'s upper and work dirs. The engine's volume
+ * (appLayer) and a standby's host mount use the same.
+ */
+export function overlayOptions(lower: string, scratch: string): string {
+  for (const p of [lower, scratch]) {
+    if (!OVERLAY_SAFE.test(p))
+      throw new SlipwayError('guest_path', `${p} cannot be mounted as an overlay (it holds "," ":" "=" or "\\")`, {
+        status: 500,
+        hint: 'move SLIPWAY_HOME to a path without those characters',
+      });
+  }
+  return `lowerdir=${lower},upperdir=${scratch}/upper,workdir=${scratch}/work`;
+}
+
 /** Mounts the release as the writable, ephemeral /app of a standby: the same overlay as appLayer's, made on the host. */
 export async function mountOverlay(slot: string, lower: string, scratch: string): Promise<void> {
   if (!isSlot(slot)) throw new Error(`${slot} is not a standby slot`);
-  // Overlay options are comma- and colon-separated: a path holding either cannot be named in them.
-  for (const p of [lower, scratch])
-    if (!/^[^,:=\\]+$/.test(p)) throw new Error(`${p} cannot be mounted as an overlay (it holds "," ":" "=" or "\\")`);
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${scratch}/upper,workdir=${scratch}/work`, slot]);
+  await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(lower, scratch), slot]);
 }
 
 /** Unmounts a slot (lazily if something still holds it) and removes its mount point. */

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { appRepo, commitAll, eventually, push, setMessage, sshArgs, useServer } from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
-import { instanceContainers } from '../support/instance-containers.js';
+import { instanceContainers, isWaiting } from '../support/instance-containers.js';
 import { requires } from '../support/requires.js';
 import { homeId } from '../../src/docker/labels.js';
 
@@ -43,9 +43,7 @@ describe('standby containers: the docker driver starts the next release ahead (r
   };
   const answer = async () => JSON.parse((await env.server.get(APP)).body) as Record<string, unknown>;
   const standbysOf = async (app: string, all = false) =>
-    (await docker.listContainers({ all, filters: { label: [`slipway.app=${app}`, 'slipway.role=standby'] } })).filter((c) =>
-      c.Names.some((n) => n.includes('-standby-')),
-    );
+    (await docker.listContainers({ all, filters: { label: [`slipway.app=${app}`, 'slipway.role=standby'] } })).filter(isWaiting);
   const waitingStandby = async (app = APP) => {
     let found: Docker.ContainerInfo | undefined;
     await eventually(async () => !!(found = (await standbysOf(app)).find((c) => c.State === 'running')), `a standby of ${app}`);

@@ -35,7 +35,6 @@ export interface StandbyFit {
   user: GuestUser;
   limits: Limits;
   dataDir: string;
-  mounts?: Array<{ path: string; readOnly?: boolean }>;
 }
 
 export interface Standby {
@@ -80,7 +79,7 @@ export class Standbys {
   constructor(private readonly opts: StandbysOptions) {}
 
   static fitOf(f: StandbyFit): string {
-    return JSON.stringify([f.user.uid, f.user.gid, f.limits, path.resolve(f.dataDir), f.mounts ?? []]);
+    return JSON.stringify([f.user.uid, f.user.gid, f.limits, path.resolve(f.dataDir)]);
   }
 
   /** Starts a standby for `spec`'s app unless one that fits is waiting or being made. */
@@ -209,7 +208,7 @@ export class Standbys {
       await fsp.chown(path.join(ctl, 'go'), fit.user.uid, fit.user.gid);
       await fsp.mkdir(slot, { mode: 0o755 });
       standby.port = await this.opts.ports.allocate();
-      const confined = { user: fit.user, limits: fit.limits, mounts: fit.mounts, scratch };
+      const confined = { user: fit.user, limits: fit.limits, scratch };
       const container = await this.opts.docker.createContainer(
         standbyCreateOptions(spec, { name, port: standby.port, slot, ctl, agent: STANDBY_AGENT }, confined, this.opts.guest),
       );
