@@ -6,6 +6,7 @@ import type Docker from 'dockerode';
 import { execa, type Result } from 'execa';
 import { SlipwayError } from '../errors.js';
 import { STACK_IMAGE, imageExists } from './engine.js';
+import { addHostNode, hostNode, type StackNode } from './stack-node.js';
 
 /** What the built-in buildpacks and Heroku-style Procfiles need at run time. */
 export const STACK_PACKAGES = ['bash', 'ca-certificates', 'git', 'nodejs', 'npm', 'python3', 'python3-venv', 'curl', 'procps'];
@@ -18,6 +19,8 @@ export interface StackBuildOptions {
   mirror?: string;
   suite?: string;
   tag?: string;
+  /** Whose node the image runs: the host's (default) or Debian's. */
+  node?: StackNode;
   /** Progress lines (`-----> …`, `       …`). */
   say: (line: string) => void;
   /** Raw debootstrap/import output, for `--verbose`; default dropped. */
@@ -60,6 +63,15 @@ export async function buildStack(opts: StackBuildOptions): Promise<boolean> {
       ],
       opts,
     );
+    if ((opts.node ?? 'host') === 'host') {
+      const host = hostNode();
+      const added = await addHostNode(rootfs, host);
+      opts.say(
+        added.added
+          ? `-----> Added the host's node ${added.version}${added.npm ? ` and npm ${added.npm}` : ''} at /usr/local/bin (the process driver's runtime)`
+          : `-----> Kept Debian's node: the host's (${host.binary}) does not run in the stack: ${added.why}`,
+      );
+    }
     opts.say('-----> Trimming the root filesystem');
     await trim(rootfs);
     opts.say(`-----> Importing it as ${tag}`);

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
+import { STACK_IMAGE } from '../../src/docker/engine.js';
 import { homeId } from '../../src/docker/labels.js';
 import Docker from 'dockerode';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { addBuildpack, appRepo, commitAll, git, push, setMessage, useServer, type Result, type TestServer } from '../e2e/harness.js';
@@ -15,6 +17,14 @@ const releases = (home: string, app: string) =>
     home,
     'SELECT version, status, image FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = ? ORDER BY version',
     app,
+  );
+
+/** What a command prints in a throwaway container of the stack image. */
+const runInStack = (argv: string[]) =>
+  new Promise<string>((resolve, reject) =>
+    execFile('docker', ['run', '--rm', STACK_IMAGE, ...argv], { encoding: 'utf8' }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout.trim()),
+    ),
   );
 
 /** Containers of one app in a role (instance, build), from the engine itself. */
@@ -296,6 +306,10 @@ describe('builds in containers (real dockerd, process-driver server)', function 
     expect(server.cli(['apps:create', APP]).code).to.equal(0);
     expect(server.cli(['apps:set', APP, 'driver=docker']).code).to.equal(0);
     repo = appRepo('node-hello');
+    // The build script writes where it ran: /tmp/build is the source's mount point inside a build container.
+    const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
+    pkg.scripts.build = `node -e "require('fs').writeFileSync('built-at.txt', process.cwd())"`;
+    fs.writeFileSync(path.join(repo, 'package.json'), JSON.stringify(pkg, null, 2));
     base = setMessage(repo, 'built in a container');
     pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
     expect(pushed.code, pushed.stderr).to.equal(0);
@@ -309,10 +323,12 @@ describe('builds in containers (real dockerd, process-driver server)', function 
   it('a buildpack app with driver=docker is built inside a stack container', async () => {
     const { server } = env;
     expect(pushed.stderr).to.include('Building inside a container from the stack image');
-    // The stack's node answered, not the host's: only a build inside the container sees it.
+    // The build ran in the container, on the stack's node; `stack:build` gives the stack the host's node, so a release moves between drivers.
+    expect(fs.readFileSync(path.join(server.home, 'apps', APP, 'releases', 'v1', 'built-at.txt'), 'utf8')).to.equal('/tmp/build');
     const stackNode = /Using host node (v\d+\.\d+\.\d+)/.exec(pushed.stderr)?.[1];
-    expect(stackNode).to.match(/^v18\./);
-    expect(stackNode).to.not.equal(process.version);
+    const imageNode = await runInStack(['node', '--version']);
+    expect(stackNode).to.equal(imageNode);
+    expect(imageNode, "the stack image runs Debian's node: rebuild it with `bin/slipway stack:build --force`").to.equal(process.version);
     expect(served).to.equal('built in a container');
     expect(await jobBuildsOf(APP)).to.have.length(0);
     const volume = await docker.getVolume(`slipway-${homeId(server.home)}-cache-${APP}`).inspect();
