@@ -58,7 +58,10 @@ export async function addHostNode(
   const failed = version.failed ? version : npm?.failed ? npm : undefined;
   if (failed) {
     for (const t of targets) await fsp.rm(t, { recursive: true, force: true });
-    const why = String(failed.stderr || failed.shortMessage).split('\n').find((l) => l.trim()) ?? `exit ${failed.exitCode}`;
+    const why =
+      String(failed.stderr || failed.shortMessage)
+        .split('\n')
+        .find((l) => l.trim()) ?? `exit ${failed.exitCode}`;
     return { added: false, why };
   }
   return { added: true, version: version.stdout.trim(), npm: npm?.stdout.trim() };
