@@ -31,6 +31,26 @@ describe('build/built-in buildpacks', function () {
     expect(await exists(path.join(sb.cacheDir, 'npm'))).to.equal(true);
   });
 
+  it("nodejs: the profile turns off npm's registry check at start, unless the app sets it", async () => {
+    const sb = await sandbox('node-hello');
+    await runBuildpacks(sb.opts());
+    // What npm itself reads after the profile, as a process's launcher sources it (`set -a`).
+    const npmSays = async (env: Record<string, string>) => {
+      const child = spawn('bash', ['-c', 'set -a; . .profile.d/nodejs.sh; set +a; exec npm config get update-notifier'], {
+        cwd: sb.buildDir,
+        env: { PATH: process.env.PATH!, HOME: sb.buildDir, ...env },
+      });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const [code] = await once(child, 'close');
+      expect(code).to.equal(0);
+      return out.trim();
+    };
+    expect(await npmSays({})).to.equal('false');
+    expect(await npmSays({ NPM_CONFIG_UPDATE_NOTIFIER: 'true' })).to.equal('true');
+    expect(await npmSays({ npm_config_update_notifier: 'true' })).to.equal('true');
+  });
+
   it('nodejs: runs the build script with dev dependencies, then prunes them', async () => {
     const sb = await sandbox('node-hello');
     // A local `file:` devDependency keeps this offline while exercising install → build → prune.
