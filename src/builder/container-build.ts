@@ -9,7 +9,7 @@ import { SlipwayError } from '../errors.js';
 import { cgroupProcsOfContainer, emptied } from '../docker/container-end.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { CONTAINER_CA, LABEL } from '../docker/labels.js';
-import { STACK_IMAGE, imageExists } from '../docker/engine.js';
+import { STACK_IMAGE, imageIdOf } from '../docker/engine.js';
 import { BUILD_LIMITS } from '../guest/users.js';
 import { APP_FILE_MAX_BYTES, readAppFile } from '../guest/app-files.js';
 import { SERVER_OWNED, confinement, guestUser, handOver, isDir } from '../docker/guest.js';
@@ -80,10 +80,12 @@ export async function buildInContainer(
   removing?: (removed: Promise<void>) => void,
 ): Promise<BuildResult> {
   const started = warm && warm.mounts === mountsOf(opts) ? await warm.started.catch(() => undefined) : undefined;
-  // One started long before (for the next build) may have been ended since: by an engine restart, by hand.
-  const ready = started?.running() ? started : undefined;
+  // One started long before (for the next build) may have been ended since: by an engine restart, by hand;
+  // or run a stack image the tag no longer names (`stack:build --force` since).
+  const current = started?.running() ? await imageIdOf(opts.docker, opts.image ?? STACK_IMAGE).catch(() => undefined) : undefined;
+  const ready = current !== undefined && current === started?.imageId ? started : undefined;
   if (warm && !ready) await warm.discard();
-  if (!ready) await checkImage(opts);
+  const imageId = ready ? ready.imageId : await checkImage(opts);
   ready?.bind(opts);
   const user = guestUser(opts.home, opts.app, opts.user);
   await writeEnvDir(opts.envDir, opts.env);
@@ -95,7 +97,7 @@ export async function buildInContainer(
   for (const dir of [opts.buildDir, opts.workDir, opts.envDir]) await handOver(dir, user, { recursive: true, skip: SERVER_OWNED });
   const doneMark = `slipway-build-done-${randomBytes(16).toString('hex')}`;
   const request = JSON.stringify(requestOf(opts, doneMark));
-  const container = ready ?? (await startContainer(opts, request, doneMark));
+  const container = ready ?? (await startContainer(opts, request, doneMark, imageId));
   if (ready) ready.send(request, doneMark);
   removing?.(container.removed);
   const code = await container.exited;
@@ -146,7 +148,7 @@ class JobBinding {
 
 /** Starts a build's container with its runner waiting on stdin for the request. */
 export function startWarmContainer(opts: ContainerMounts): WarmContainer {
-  const started = checkImage(opts).then(() => startContainer(opts, '-'));
+  const started = checkImage(opts).then((id) => startContainer(opts, '-', undefined, id));
   const quiet = started.catch(() => undefined);
   return {
     mounts: mountsOf(opts),
@@ -173,13 +175,16 @@ function mountsOf(o: Omit<ContainerMounts, 'jobId'>): string {
   ]);
 }
 
-async function checkImage(opts: Pick<ContainerBuildOptions, 'docker' | 'image'>): Promise<void> {
+/** The id of the image builds run in; a clear error when there is none. */
+async function checkImage(opts: Pick<ContainerBuildOptions, 'docker' | 'image'>): Promise<string> {
   const image = opts.image ?? STACK_IMAGE;
-  if (!(await imageExists(opts.docker, image))) {
+  const id = await imageIdOf(opts.docker, image);
+  if (id === undefined) {
     throw new SlipwayError('stack_missing', `the Docker stack image ${image} does not exist: build it once with \`slipway stack:build\``, {
       status: 503,
     });
   }
+  return id;
 }
 
 function requestOf(opts: ContainerBuildOptions, doneMark: string): ContainerBuildRequest {
@@ -194,6 +199,8 @@ function requestOf(opts: ContainerBuildOptions, doneMark: string): ContainerBuil
 
 /** A started build container; its runner has its request (the JSON) or waits for it on stdin (`-`). */
 interface BuildContainer {
+  /** The image it runs, by id. */
+  imageId: string;
   /** Gives a waiting runner its request (with `doneMark` in it) and ends its stdin. */
   send(request: string, doneMark: string): void;
   /** False once it exited. */
@@ -212,7 +219,13 @@ interface BuildContainer {
   stop(): Promise<void>;
 }
 
-async function startContainer(opts: ContainerMounts, request: string, doneMark?: string): Promise<BuildContainer> {
+/** `imageId`: what the tag named just before (checkImage); the container is made from the tag. */
+async function startContainer(
+  opts: ContainerMounts,
+  request: string,
+  doneMark: string | undefined,
+  imageId: string,
+): Promise<BuildContainer> {
   const { docker } = opts;
   const user = guestUser(opts.home, opts.app, opts.user);
   await fsp.mkdir(opts.workDir, { recursive: true });
@@ -273,6 +286,7 @@ async function startContainer(opts: ContainerMounts, request: string, doneMark?:
     let over = false;
     void done.finally(() => (over = true)).catch(() => undefined);
     return {
+      imageId,
       send: (text, m) => {
         mark = m;
         io.stdin?.end(text);

@@ -61,11 +61,15 @@ export async function requireEngine(docker: Docker, env: NodeJS.ProcessEnv = pro
 }
 
 export async function imageExists(docker: Docker, tag: string): Promise<boolean> {
+  return (await imageIdOf(docker, tag)) !== undefined;
+}
+
+/** The id of the image `tag` names now; undefined when there is none. */
+export async function imageIdOf(docker: Docker, tag: string): Promise<string | undefined> {
   try {
-    await docker.getImage(tag).inspect();
-    return true;
+    return (await docker.getImage(tag).inspect()).Id;
   } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return false;
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
     throw err;
   }
 }

@@ -3,10 +3,11 @@ import Docker from 'dockerode';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { appRepo, commitAll, eventually, push, setMessage, sshArgs, useServer } from '../e2e/harness.js';
+import { addBuildpack, appRepo, commitAll, eventually, push, setMessage, sshArgs, useServer } from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
 import { instanceContainers, isWaiting } from '../support/instance-containers.js';
 import { requires } from '../support/requires.js';
+import { STACK_IMAGE } from '../../src/docker/engine.js';
 import { homeId } from '../../src/docker/labels.js';
 
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
@@ -34,7 +35,15 @@ describe('standby containers: the docker driver starts the next release ahead (r
   const OTHER = 'standby-other';
   let repo: string;
 
-  after(async () => env.server && removeFromEngine(docker, [`slipway.home=${homeId(env.server.home)}`]));
+  let rebuilt: string | undefined;
+  after(async () => {
+    if (env.server) await removeFromEngine(docker, [`slipway.home=${homeId(env.server.home)}`]);
+    if (rebuilt)
+      await docker
+        .getImage(rebuilt)
+        .remove({ force: true })
+        .catch(() => undefined);
+  });
 
   const deploy = async (message: string) => {
     setMessage(repo, message);
@@ -163,6 +172,41 @@ describe('standby containers: the docker driver starts the next release ahead (r
     await deploy('three');
     expect((await answer()).message).to.equal('three');
     await waitingStandby();
+  });
+
+  it('a stack image rebuilt since (`stack:build --force`): the next deploy builds and runs on the new one', async () => {
+    const { server } = env;
+    const standby = await waitingStandby();
+    const builds = () =>
+      docker.listContainers({ filters: { label: [`slipway.app=${APP}`, 'slipway.role=build', `slipway.home=${homeId(server.home)}`] } });
+    await eventually(async () => (await builds()).length > 0, 'a build container waiting for the next push');
+    const warm = (await builds()).map((c) => c.Id);
+    // What a rebuild is to a running server: the tag names another image. This one has a file more.
+    const old = (await docker.getImage(STACK_IMAGE).inspect()).Id;
+    const made = spawnSync('docker', ['run', '--name', `${APP}-restack`, old, 'sh', '-c', 'echo rebuilt > /etc/stack-mark'], {
+      encoding: 'utf8',
+    });
+    expect(made.status, made.stderr).to.equal(0);
+    const committed = spawnSync('docker', ['commit', '--change', 'CMD ["bash"]', `${APP}-restack`, STACK_IMAGE], { encoding: 'utf8' });
+    spawnSync('docker', ['rm', '-f', `${APP}-restack`]);
+    expect(committed.status, committed.stderr).to.equal(0);
+    rebuilt = committed.stdout.trim();
+    try {
+      addBuildpack(repo, 'mark', 'cat /etc/stack-mark > "$1/stack-mark.txt" 2>/dev/null || echo none > "$1/stack-mark.txt"');
+      commitAll(repo, 'a buildpack that tells which stack it ran on');
+      await deploy('on the rebuilt stack');
+      const live = server.cli(['releases', APP]).stdout.match(/^v(\d+)\*/m)![1];
+      expect(fs.readFileSync(path.join(server.home, 'apps', APP, 'releases', `v${live}`, 'stack-mark.txt'), 'utf8')).to.equal('rebuilt\n');
+      const [web] = await instanceContainers(docker, { app: APP });
+      expect(web!.Id).to.not.equal(standby.Id);
+      expect(web!.ImageID).to.equal(rebuilt);
+      expect((await answer()).message).to.equal('on the rebuilt stack');
+      // Both made from the old image are gone, not kept for later.
+      await eventually(async () => !(await standbysOf(APP, true)).some((c) => c.Id === standby.Id), 'the old standby removed');
+      await eventually(async () => !(await builds()).some((c) => warm.includes(c.Id)), 'the old build container removed');
+    } finally {
+      await docker.getImage(old).tag({ repo: STACK_IMAGE.split(':')[0], tag: STACK_IMAGE.split(':')[1] });
+    }
   });
 
   it('apps:destroy leaves no standby, no mount and no scratch dir of the app', async () => {

@@ -153,7 +153,7 @@ export class DockerDriver implements Driver {
     const limits = spec.limits ?? DEFAULT_LIMITS;
     const stack = spec.type === 'web' && !spec.image;
     if (stack) this.lastWeb.set(spec.app, spec);
-    let standby = stack ? this.standbys.take(spec.app, this.fitOf(spec)) : undefined;
+    let standby = stack ? await this.standbys.take(spec.app, this.fitOf(spec)) : undefined;
     const port = standby?.port ?? (spec.type === 'web' ? await this.ports.allocate() : undefined);
     const logs = new LogWriter({
       file: spec.logFile,

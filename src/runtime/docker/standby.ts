@@ -9,6 +9,7 @@ import type { GuestUser, InstanceSpec, Limits } from '../driver.js';
 import type { PortAllocator } from '../ports.js';
 import { handOver, ownScratch, ownedDirs, removeGuest } from '../../docker/guest.js';
 import { ensureSlots, mountOverlay, mountedAt } from '../../docker/slots.js';
+import { imageIdOf } from '../../docker/engine.js';
 import { standbyCreateOptions, type GuestOptions } from './container-spec.js';
 
 const run = promisify(execFile);
@@ -48,6 +49,8 @@ export interface Standby {
   /** The host mount point bound at /app (see slots.ts). */
   slot: string;
   user: GuestUser;
+  /** The stack image it runs, by id: the tag may name another by the time it is taken. */
+  imageId?: string;
 }
 
 export interface StandbysOptions {
@@ -102,13 +105,18 @@ export class Standbys {
     this.making.set(spec.app, made);
   }
 
-  /** The app's standby if it fits (it is then the caller's); one that does not fit is removed. */
-  take(app: string, fit: StandbyFit): Standby | undefined {
+  /**
+   * The app's standby if it fits (it is then the caller's); one that does not
+   * fit is removed. That includes one made from a stack image the tag no
+   * longer names (`stack:build --force` since): a cold container gets the new one.
+   */
+  async take(app: string, fit: StandbyFit): Promise<Standby | undefined> {
     const standby = this.byApp.get(app);
     if (!standby) return undefined;
     this.byApp.delete(app);
     clearTimeout(standby.timer);
-    if (standby.fit === Standbys.fitOf(fit)) return standby;
+    const image = await imageIdOf(this.opts.docker, this.opts.guest.image).catch(() => undefined);
+    if (standby.fit === Standbys.fitOf(fit) && image !== undefined && image === standby.imageId) return standby;
     void this.remove(standby);
     return undefined;
   }
@@ -214,6 +222,7 @@ export class Standbys {
       );
       standby.containerId = container.id;
       await ownScratch(scratch, container.id);
+      standby.imageId = (await container.inspect()).Image;
       await container.start();
       return standby;
     } catch (err) {
