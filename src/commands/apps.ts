@@ -11,7 +11,7 @@ import { out, type CommandContext } from './context.js';
 import { ago, appUrl, remotes, table } from './format.js';
 import { DEFAULT_MODE, writeSetting } from '../apps/settings.js';
 import { destroyApp } from '../pipeline/previews.js';
-import { prepareFirstBuild } from '../pipeline/builders.js';
+import { prepareFirstDeploy } from '../pipeline/head-start.js';
 import type { App } from '../store/index.js';
 
 const ENVS = ['dev', 'staging', 'prod'];
@@ -38,8 +38,8 @@ export function registerApps(program: Command, ctx: CommandContext): void {
       await createBareRepo(ctx.layout.repo(name), HOOKS_DIR);
       const created = ctx.store.apps.create({ name, ownerId: ctx.user.id, env, mode });
       if (upstream) writeSetting(ctx.store, created, 'upstream', upstream.name);
-      // Its first push finds its build's guest up, as later pushes do (see prepareNextBuild).
-      if (ctx.platform) prepareFirstBuild(ctx.platform.services, created);
+      // Its first push finds its build's guest or container (and standby) up, as later pushes do.
+      if (ctx.platform) prepareFirstDeploy(ctx.platform.services, created);
       const r = remotes(name, ctx.settings);
       out(ctx, `-----> Created ${name} (${env}, ${mode} mode${upstream ? `, deploys builds of ${upstream.name}` : ''})`);
       out(ctx, `       git remote add paas ${r.ssh}`);

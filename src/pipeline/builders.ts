@@ -83,13 +83,20 @@ export function prepareNextBuild(ctx: DeployContext): void {
 }
 
 /**
- * A new app's first build gets the same head start, from `apps:create`: on
- * the process driver (a guest is cheap to keep; a container is not made for an
- * app that may never be pushed), in a mode that builds (not final).
+ * A new app's first build gets the same head start, from `apps:create` (and
+ * from `apps:set driver=…`), in a mode that builds (not final): a guest on the
+ * process driver, a container on the docker driver. Heroku's flow is create,
+ * then push: a container's start is most of a small app's first docker
+ * deploy, and one nobody pushes to goes after --build-keep-warm, as after a deploy.
  */
 export function prepareFirstBuild(services: Services, app: App): void {
   if (MODES[app.mode].build !== 'run' || WORKSPACES[app.mode] !== BUILD_DIR) return;
-  if (driverFor(settingsOf(app).get('driver'), services.settings.defaultDriver) !== 'process') return;
+  // A new app's own dir, which its deploy's init-sync would make: the builders make only the dirs inside it.
+  try {
+    fs.mkdirSync(services.layout.app(app.name), { recursive: true });
+  } catch {
+    return; // Only a head start: the deploy makes it, or says why it cannot.
+  }
   prepareBuild(services, app, BUILD_DIR.workDir(services.layout, app.name));
 }
 

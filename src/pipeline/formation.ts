@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Instance } from '../runtime/driver.js';
 import { revealConfig } from '../secrets/box.js';
 import type { App } from '../store/index.js';
@@ -49,6 +50,35 @@ export interface RunnableRelease {
   processTypes: Record<string, string>;
   /** Dockerfile apps: the release's image (Release.image). */
   image?: string;
+}
+
+/**
+ * A new app's first release gets the head start later ones get after each
+ * deploy (the docker driver's standby container), from `apps:create`: the
+ * spec its first web instance will have, but for the release. Only a head
+ * start: anything that stops it (no uid left) is met again by the deploy.
+ */
+export function prepareFirstStart(services: Services, app: App): void {
+  if (!services.driver.prepareNext) return;
+  try {
+    const dataDir = services.layout.data(app.name);
+    // A bind source the engine does not find it makes itself, as root: made here as init-sync makes it.
+    fs.mkdirSync(dataDir, { recursive: true });
+    services.driver.prepareNext(app.name, {
+      app: app.name,
+      release: 0,
+      type: 'web',
+      index: 1,
+      command: '',
+      releaseDir: '',
+      dataDir,
+      env: {},
+      logFile: `${services.layout.logs(app.name)}/app.log`,
+      ...guestOf(services, app, 'web'),
+    });
+  } catch {
+    // The deploy starts its instance as it would have.
+  }
 }
 
 /** Where a swarm app's tasks may run: its `placement`, else (a prod app) the `env=prod` hosts, when the Swarm has any. */

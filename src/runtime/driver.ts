@@ -164,10 +164,12 @@ export interface Driver {
   sweep?(): Promise<void>;
   /**
    * After a deploy of `app` ended: get ready for its next release's start
-   * ahead of time (the docker driver's standby container). Never throws and
-   * never holds the caller up.
+   * ahead of time (the docker driver's standby container). `first`: what its
+   * first web instance will be started with, but for the release, when no
+   * release of it started here yet (`apps:create`). Never throws and never
+   * holds the caller up.
    */
-  prepareNext?(app: string): void;
+  prepareNext?(app: string, first?: InstanceSpec): void;
   /** `apps:destroy`: drop everything the runtime keeps for the app (containers, images, build cache). */
   removeApp?(app: string): Promise<void>;
 }

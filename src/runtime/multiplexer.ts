@@ -155,11 +155,23 @@ export class DriverMultiplexer implements Driver {
     for (const d of this.ready.values()) await d.removeApp?.(app);
   }
 
-  /** To the driver the app's next release will start on, if it runs already. */
-  prepareNext(app: string): void {
+  /**
+   * To the driver the app's next release will start on, if it runs already;
+   * for a first release (`first`: an app just created or switched to it), the
+   * docker driver is started as its deploy would start it (an engine that
+   * does not answer is the deploy's to report).
+   */
+  prepareNext(app: string, first?: InstanceSpec): void {
     const found = this.opts.store.apps.byName(app);
     if (!found) return;
-    this.ready.get(driverFor(this.opts.appDriver(found), this.opts.serverDefault))?.prepareNext?.(app);
+    const kind = driverFor(this.opts.appDriver(found), this.opts.serverDefault);
+    const ready = this.ready.get(kind);
+    // Only the docker driver gets anything ready ahead (a standby): no other is started early for nothing.
+    if (ready || !first || kind !== 'docker') return ready?.prepareNext?.(app, first);
+    this.driver(kind).then(
+      (d) => d.prepareNext?.(app, first),
+      () => undefined,
+    );
   }
 
   async sweep(): Promise<void> {

@@ -34,7 +34,9 @@ describe('docker driver (real dockerd)', function () {
     const r = spawnSync(BIN, ['stack:build'], { encoding: 'utf8', timeout: 30 * 60_000 });
     if (r.status !== 0) throw new Error(`stack:build failed: ${r.stdout}${r.stderr}`);
   });
-  const env = useServer({ env: { SLIPWAY_DRIVER: 'docker' } });
+  // Every container here is started for its instance, as web.2, workers and Dockerfile apps always are: no standby
+  // (whose engine record differs: test/docker/standby.test.ts) and no build container kept for the next push.
+  const env = useServer({ env: { SLIPWAY_DRIVER: 'docker', SLIPWAY_BUILD_KEEP_WARM: '0' } });
   const APP = 'dockhello';
   let repo: string;
 

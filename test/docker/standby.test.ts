@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addBuildpack, appRepo, commitAll, eventually, push, setMessage, sshArgs, useServer } from '../e2e/harness.js';
 import { removeFromEngine } from '../support/engine-cleanup.js';
+import { underLoad } from '../support/load.js';
 import { instanceContainers, isWaiting } from '../support/instance-containers.js';
 import { requires } from '../support/requires.js';
 import { STACK_IMAGE } from '../../src/docker/engine.js';
@@ -88,10 +89,12 @@ describe('standby containers: the docker driver starts the next release ahead (r
     expect(exec(standby.Id, own, ['ls', '-A', '/.slipway']).stdout.trim()).to.equal('go');
   });
 
-  it("the next release's web instance takes it over: the instance's name, environment and overlay, the release untouched", async () => {
+  it("the next release's web instance takes it over, with no failed request: the instance's name, environment and overlay, the release untouched", async () => {
     const { server, key } = env;
     const standby = await waitingStandby();
-    await deploy('two');
+    const load = await underLoad(server.ports.router, `${APP}.localhost`, () => deploy('two'));
+    expect(load.during).to.be.greaterThan(20);
+    expect(load.failures).to.equal(0);
     expect(await answer()).to.deep.include({
       message: 'two',
       greeting: 'hello from config',
@@ -155,6 +158,21 @@ describe('standby containers: the docker driver starts the next release ahead (r
     expect(theirs!.Id).to.not.equal(mine.Id);
     expect((await standbysOf(APP)).map((c) => c.Id)).to.include(mine.Id);
     expect(server.cli(['apps:destroy', OTHER, '--confirm', OTHER]).code).to.equal(0);
+  });
+
+  it("apps:create starts one: a new app's first deploy takes it over", async () => {
+    const { server, key } = env;
+    const FIRST = 'standby-first';
+    expect(server.cli(['apps:create', FIRST]).code).to.equal(0);
+    const standby = await waitingStandby(FIRST);
+    const first = appRepo('procfile-hello');
+    setMessage(first, 'first deploy');
+    const r = await push(first, server.sshRemote(FIRST), { sshCommand: key.sshCommand });
+    expect(r.code, r.stderr).to.equal(0);
+    expect((await server.get(FIRST)).body.trim()).to.equal('first deploy');
+    const [web] = await instanceContainers(docker, { app: FIRST });
+    expect(web!.Id).to.equal(standby.Id);
+    expect(server.cli(['apps:destroy', FIRST, '--confirm', FIRST]).code).to.equal(0);
   });
 
   it('after kill -9, the restarted daemon adopts the taken-over container and removes the standby that only waited', async () => {

@@ -163,6 +163,31 @@ describe("docker driver: the next build's container waits after a deploy (real d
     expect(server.cli(['apps:destroy', 'dlate', '--confirm', 'dlate']).code).to.equal(0);
   });
 
+  it("apps:create starts the first build's container, and the first push builds in it", async () => {
+    const { server, key } = env;
+    expect(server.cli(['apps:create', 'dfirst']).code).to.equal(0);
+    let waiting: Docker.ContainerInfo[] = [];
+    await eventually(async () => {
+      waiting = await nextBuild('dfirst');
+      return waiting.length === 1 && waiting[0]!.State === 'running';
+    }, "the first build's container, running");
+    const since = Math.floor(Date.now() / 1000);
+    const first = appRepo('procfile-hello');
+    setMessage(first, 'dfirst v1');
+    const pushed = await push(first, server.sshRemote('dfirst'), { sshCommand: key.sshCommand });
+    expect(pushed.code, pushed.stderr).to.equal(0);
+    expect(pushed.stderr).to.match(/Procfile app detected/);
+    expect((await server.get('dfirst')).body.trim()).to.equal('dfirst v1');
+    await eventually(async () => (await nextBuild('dfirst')).every((c) => c.Id !== waiting[0]!.Id), 'the used container to go');
+    const made = await buildCreations('dfirst', since);
+    expect(
+      made.every((n) => n.endsWith('-dfirst-build-next')),
+      made.join(', '),
+    ).to.equal(true);
+    expect(server.cli(['apps:destroy', 'dfirst', '--confirm', 'dfirst']).code).to.equal(0);
+    expect(await buildContainers('dfirst')).to.deep.equal([]);
+  });
+
   it('goes with its app', async () => {
     const { server } = env;
     await eventually(async () => (await nextBuild('dnext')).length === 1, "the next build's container");

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { appRepo, eventually, push, pushWithHook, setMessage, useServer, type TestServer } from './harness.js';
+import { appRepo, eventually, push, pushWithHook, setMessage, ssh, sshKey, useServer, type TestServer } from './harness.js';
 import { processesRunning } from '../support/proc.js';
 import { requires } from '../support/requires.js';
 
@@ -177,5 +177,24 @@ describe("e2e: the next build's guest waits after a deploy", function () {
     expect((await env.server.get('nxtnew')).body.trim()).to.equal('nxtnew v1');
     expect(env.server.cli(['apps:destroy', 'nxtnew', '--confirm', 'nxtnew']).code).to.equal(0);
     await eventually(() => mine().length === 0, 'nothing left of its build guests');
+  });
+
+  it("a member's burst of apps:create starts one first build's guest, not one per app", async () => {
+    const { server } = env;
+    expect(server.cli(['users:add', 'burst']).code).to.equal(0);
+    const key = sshKey();
+    expect(server.cli(['keys:add', '--user', 'burst', key.pub]).code).to.equal(0);
+    const apps = ['burst1', 'burst2', 'burst3'];
+    for (const app of apps) {
+      const r = ssh(key.key, server.ports.ssh, ['apps:create', app]);
+      expect(r.code, r.stderr).to.equal(0);
+    }
+    const of = (app: string) => buildCgroups().filter((n) => n.startsWith(`${app}.`));
+    await eventually(() => of('burst1').length === 1, "the first app's build guest");
+    // The others' would have started as soon as the first's: a second more, and none did.
+    await sleep(1000);
+    expect(of('burst2')).to.deep.equal([]);
+    expect(of('burst3')).to.deep.equal([]);
+    for (const app of apps) expect(server.cli(['apps:destroy', app, '--confirm', app]).code).to.equal(0);
   });
 });

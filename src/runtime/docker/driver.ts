@@ -251,11 +251,11 @@ export class DockerDriver implements Driver {
 
   /**
    * After a deploy of `app`: a standby container for its next release's
-   * first web instance, made for the last one started here (stack releases
-   * only, and only with `standbyKeepMs`).
+   * first web instance, made for the last one started here, else for `first`
+   * (a new app) (stack releases only, and only with `standbyKeepMs`).
    */
-  prepareNext(app: string): void {
-    const spec = this.lastWeb.get(app);
+  prepareNext(app: string, first?: InstanceSpec): void {
+    const spec = this.lastWeb.get(app) ?? first;
     if (!spec || this.closed) return;
     try {
       this.standbys.prepare(spec, this.fitOf(spec));
