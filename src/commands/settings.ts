@@ -3,7 +3,7 @@ import { USER_SETTINGS, checkSetting, isUserSetting, settingText, writeSetting }
 import { appFor } from '../auth/access.js';
 import { DEFAULT_EGRESS, type Setter } from '../egress/index.js';
 import { invalid } from '../errors.js';
-import { prepareFirstDeploy } from '../pipeline/head-start.js';
+import { movedDriver, prepareFirstDeploy } from '../pipeline/head-start.js';
 import { applyTlsSettings } from './certs.js';
 import { out, type CommandContext } from './context.js';
 
@@ -36,14 +36,7 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
       if (changes.some((c) => c.key === 'tls' || c.key.startsWith('tls.'))) await applyTlsSettings(ctx, app, before);
       // The next deploy builds and starts where the new driver does: its head starts begin now, as at apps:create.
       const after = ctx.store.apps.byId(app.id);
-      if (
-        ctx.platform &&
-        after &&
-        changes.some((c) => c.key === 'driver') &&
-        settingText(after, 'driver') !== settingText(before, 'driver')
-      ) {
-        prepareFirstDeploy(ctx.platform.services, after);
-      }
+      if (ctx.platform && after && movedDriver(ctx.platform.services, before, after)) prepareFirstDeploy(ctx.platform.services, after);
     });
 
   program

@@ -41,28 +41,42 @@ export async function addHostNode(
     path.join(local, 'bin', 'npx'),
     path.join(local, 'lib', 'node_modules', 'npm'),
   ];
-  await fsp.mkdir(path.join(local, 'bin'), { recursive: true });
-  await fsp.copyFile(node.binary, targets[0]!);
-  await fsp.chmod(targets[0]!, 0o755);
-  if (node.npm) {
-    await fsp.cp(node.npm, targets[3]!, { recursive: true, dereference: false, verbatimSymlinks: true });
-    await fsp.symlink('../lib/node_modules/npm/bin/npm-cli.js', targets[1]!);
-    await fsp.symlink('../lib/node_modules/npm/bin/npx-cli.js', targets[2]!);
+  const takeOut = async (why: string) => {
+    for (const t of targets) await fsp.rm(t, { recursive: true, force: true });
+    return { added: false as const, why };
+  };
+  try {
+    await fsp.mkdir(path.join(local, 'bin'), { recursive: true });
+    await fsp.copyFile(node.binary, targets[0]!);
+    await fsp.chmod(targets[0]!, 0o755);
+    if (node.npm) {
+      // Not npm's own npmrc: its built-in config may hold the host's registry token or proxy credentials.
+      await fsp.cp(node.npm, targets[3]!, {
+        recursive: true,
+        dereference: false,
+        verbatimSymlinks: true,
+        filter: (src) => src !== path.join(node.npm!, 'npmrc'),
+      });
+      // Every app's user runs it: an npm installed with umask 077 (under /root, say) would not run for them.
+      await execa('chmod', ['-R', 'a+rX', targets[3]!]);
+      await fsp.symlink('../lib/node_modules/npm/bin/npm-cli.js', targets[1]!);
+      await fsp.symlink('../lib/node_modules/npm/bin/npx-cli.js', targets[2]!);
+    }
+  } catch (err) {
+    return takeOut(`copying it failed: ${(err as Error).message}`);
   }
-  // The image's PATH; it also finds chroot itself, in /usr/sbin.
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8' };
-  const version = await execa('chroot', [rootfs, '/usr/local/bin/node', '-p', 'process.version'], { env, extendEnv: false, reject: false });
-  const npm = node.npm
-    ? await execa('chroot', [rootfs, '/usr/local/bin/npm', '--version'], { env, extendEnv: false, reject: false })
-    : undefined;
+  // The image's PATH, which also finds chroot itself (/usr/sbin). Readable by all by now (above), so root's run tells.
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/tmp', LANG: 'C.UTF-8' };
+  const inRootfs = (argv: string[]) => execa('chroot', [rootfs, ...argv], { env, extendEnv: false, reject: false, timeout: 60_000 });
+  const version = await inRootfs(['/usr/local/bin/node', '-p', 'process.version']);
+  const npm = node.npm ? await inRootfs(['/usr/local/bin/npm', '--version']) : undefined;
   const failed = version.failed ? version : npm?.failed ? npm : undefined;
   if (failed) {
-    for (const t of targets) await fsp.rm(t, { recursive: true, force: true });
-    const why =
+    return takeOut(
       String(failed.stderr || failed.shortMessage)
         .split('\n')
-        .find((l) => l.trim()) ?? `exit ${failed.exitCode}`;
-    return { added: false, why };
+        .find((l) => l.trim()) ?? `exit ${failed.exitCode}`,
+    );
   }
   return { added: true, version: version.stdout.trim(), npm: npm?.stdout.trim() };
 }

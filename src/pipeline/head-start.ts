@@ -1,3 +1,5 @@
+import { settingsOf } from '../apps/settings.js';
+import { driverFor } from '../runtime/kinds.js';
 import type { App } from '../store/index.js';
 import { prepareFirstBuild } from './builders.js';
 import type { Services } from './context.js';
@@ -8,23 +10,44 @@ import { prepareFirstStart } from './formation.js';
  * deploy gets from the one before: its build's guest or container, and the
  * docker driver's standby. From `apps:create` and `apps:set APP driver=…`.
  *
- * Those hold a container each for `--build-keep-warm`, with no push to pay
- * for them: a member's burst of `apps:create` gets them for one app at a
- * time (none while another app of the same owner, not yet deployed, was
- * created within that time; admins are not bounded). An app already deployed has one of each at
- * most, as after each of its deploys.
+ * Those hold a guest or container (and a uid) for `--build-keep-warm` with
+ * no push to pay for them, so a member gets them for one app at a time: the
+ * app that last got them holds the member's turn until that time is over or
+ * it is deployed (a burst of creates, or of driver changes, starts them once;
+ * destroying the app does not give the turn back). Admins are not bounded.
  */
 export function prepareFirstDeploy(services: Services, app: App): void {
-  if (app.currentRelease == null && othersWaiting(services, app)) return;
+  if (!takeTurn(services, app)) return;
   prepareFirstBuild(services, app);
   prepareFirstStart(services, app);
 }
 
-function othersWaiting(services: Services, app: App): boolean {
-  // An admin owns the host already: nothing to bound.
-  if (services.store.users.byId(app.ownerId)?.role === 'admin') return false;
-  const since = Date.now() - (services.settings.buildKeepWarmMs ?? 0);
-  return services.store.apps
-    .list()
-    .some((a) => a.id !== app.id && a.ownerId === app.ownerId && a.currentRelease == null && a.createdAt >= since);
+/** Whether `apps:set` moved the app to another driver (naming the one it already ran on does not). */
+export function movedDriver(services: Services, before: App, after: App): boolean {
+  const of = (a: App) => driverFor(settingsOf(a).get('driver'), services.settings.defaultDriver);
+  return of(before) !== of(after);
+}
+
+interface Turn {
+  appId: number;
+  /** Its live release when it got the head starts: a deploy since used them. */
+  release: number | null;
+  until: number;
+}
+
+// Per server (tests run several in one process); gone with the daemon, as the head starts are.
+const turns = new WeakMap<object, Map<number, Turn>>();
+
+/** Whether `app` may have the head starts now; if so, it holds its owner's turn from now on. */
+export function takeTurn(services: Pick<Services, 'store' | 'settings'>, app: App): boolean {
+  if (services.store.users.byId(app.ownerId)?.role === 'admin') return true;
+  let byOwner = turns.get(services);
+  if (!byOwner) turns.set(services, (byOwner = new Map()));
+  const held = byOwner.get(app.ownerId);
+  if (held && held.appId !== app.id && held.until > Date.now()) {
+    const holder = services.store.apps.byId(held.appId);
+    if (!holder || holder.currentRelease === held.release) return false;
+  }
+  byOwner.set(app.ownerId, { appId: app.id, release: app.currentRelease, until: Date.now() + (services.settings.buildKeepWarmMs ?? 0) });
+  return true;
 }

@@ -168,10 +168,12 @@ export class DriverMultiplexer implements Driver {
     const ready = this.ready.get(kind);
     // Only the docker driver gets anything ready ahead (a standby): no other is started early for nothing.
     if (ready || !first || kind !== 'docker') return ready?.prepareNext?.(app, first);
-    this.driver(kind).then(
-      (d) => d.prepareNext?.(app, first),
-      () => undefined,
-    );
+    this.driver(kind)
+      .then((d) => {
+        // Destroyed (or made again) while the driver started: nothing is made for it.
+        if (this.opts.store.apps.byName(app)?.id === found.id) d.prepareNext?.(app, first);
+      })
+      .catch(() => undefined);
   }
 
   async sweep(): Promise<void> {

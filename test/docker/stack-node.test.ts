@@ -39,6 +39,25 @@ describe("stack:build's node: the host's, checked inside the rootfs", function (
     expect(fs.readlinkSync(path.join(dir, 'usr/local/bin/npm'))).to.equal('../lib/node_modules/npm/bin/npm-cli.js');
   });
 
+  it("leaves the host npm's own npmrc out (a registry token there would be every app's), and makes the rest readable by all", async () => {
+    tinyRootfs(dir);
+    // The host's npm as an operator may have it: credentials in its built-in config, installed with umask 077.
+    const npm = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-host-npm-')), 'npm');
+    try {
+      fs.cpSync(hostNode().npm!, npm, { recursive: true, verbatimSymlinks: true });
+      fs.writeFileSync(path.join(npm, 'npmrc'), '//registry.example/:_authToken=secret-token\n');
+      fs.chmodSync(path.join(npm, 'lib'), 0o700);
+      const added = await addHostNode(dir, { binary: fs.realpathSync(process.execPath), npm });
+      expect(added.added).to.equal(true);
+      const copy = path.join(dir, 'usr/local/lib/node_modules/npm');
+      expect(fs.existsSync(path.join(copy, 'npmrc'))).to.equal(false);
+      expect(fs.existsSync(path.join(copy, 'package.json'))).to.equal(true);
+      expect(fs.statSync(path.join(copy, 'lib')).mode & 0o755).to.equal(0o755);
+    } finally {
+      fs.rmSync(path.dirname(npm), { recursive: true, force: true });
+    }
+  });
+
   it("takes them out again when the host's node cannot run in the rootfs", async () => {
     // No libc, no loader: what a host node linked against another libc than the stack's looks like.
     const added = await addHostNode(dir, hostNode());
