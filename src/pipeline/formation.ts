@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { Instance } from '../runtime/driver.js';
 import { revealConfig } from '../secrets/box.js';
 import type { App } from '../store/index.js';
@@ -61,9 +60,8 @@ export interface RunnableRelease {
 export function prepareFirstStart(services: Services, app: App): void {
   if (!services.driver.prepareNext) return;
   try {
-    const dataDir = services.layout.data(app.name);
-    // A bind source the engine does not find it makes itself, as root: made here as init-sync makes it.
-    fs.mkdirSync(dataDir, { recursive: true });
+    // Its data dir need not exist yet: the engine makes a missing bind source (root's, as init-sync would),
+    // and the instance that takes the standby is handed it (Confiner.base).
     services.driver.prepareNext(app.name, {
       app: app.name,
       release: 0,
@@ -71,7 +69,7 @@ export function prepareFirstStart(services: Services, app: App): void {
       index: 1,
       command: '',
       releaseDir: '',
-      dataDir,
+      dataDir: services.layout.data(app.name),
       env: {},
       logFile: `${services.layout.logs(app.name)}/app.log`,
       ...guestOf(services, app, 'web'),

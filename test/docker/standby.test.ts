@@ -172,6 +172,10 @@ describe('standby containers: the docker driver starts the next release ahead (r
     expect((await server.get(FIRST)).body.trim()).to.equal('first deploy');
     const [web] = await instanceContainers(docker, { app: FIRST });
     expect(web!.Id).to.equal(standby.Id);
+    // Its data dir, which did not exist when the standby was made, is the app's to write.
+    const user = (await docker.getContainer(web!.Id).inspect()).Config.User!;
+    const wrote = exec(web!.Id, user, ['sh', '-c', 'echo kept > /data/first.txt && cat /data/first.txt']);
+    expect(wrote.stdout, wrote.stderr).to.equal('kept\n');
     expect(server.cli(['apps:destroy', FIRST, '--confirm', FIRST]).code).to.equal(0);
   });
 
