@@ -1,5 +1,5 @@
 import { describe } from '../errors.js';
-import { remoteTarget, runRemote, type TransportFlags } from './remote.js';
+import { remoteTarget, type TransportFlags } from './target.js';
 
 /** Commands of the client itself: they never go to a server's command program. */
 const CLIENT_COMMANDS = new Set(['login', 'logout', 'whoami']);
@@ -53,7 +53,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (argv[0] === '--help' || argv[0] === '-h') argv = ['help'];
   const target = local ? undefined : remoteTarget(flags);
-  if (target) return runRemote(target, argv);
+  if (target) {
+    const { runRemote } = await import('./remote.js');
+    return runRemote(target, argv);
+  }
   const { runHostCommand } = await import('./client.js');
   return runHostCommand(argv);
 }

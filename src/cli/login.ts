@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { loginFile, readLogin, removeLogin, writeLogin } from './login-file.js';
-import { apiError, apiFetch, baseUrl, remoteTarget } from './remote.js';
-import { checkTransport, readCa, send, type Transport } from './transport.js';
+import { apiError, apiFetch } from './remote.js';
+import { baseUrl, readCa, remoteTarget } from './target.js';
+import { checkTransport, send, type Transport } from './transport.js';
 
 /**
  * `slipway login URL --token T | --user NAME`, `logout`, `whoami`: the

@@ -1,60 +1,9 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { Readable } from 'node:stream';
-import { readLogin, type Login } from './login-file.js';
 import { certFilesInput } from './cert-files.js';
-import { readCa, send, type Transport } from './transport.js';
-
-/** Where a remote command goes, and as whom. */
-export interface RemoteTarget {
-  url: string;
-  token: string;
-  /** Where the target came from, for `whoami`. */
-  from: string;
-  transport: Transport;
-}
-
-/** `slipway --ca FILE --insecure COMMAND`: for this command, over what the login or the environment say. */
-export interface TransportFlags {
-  ca?: string;
-  insecure?: boolean;
-}
-
-/**
- * Precedence: SLIPWAY_REMOTE=0 (or `--local`) forces the control socket;
- * otherwise SLIPWAY_URL + SLIPWAY_TOKEN (with SLIPWAY_CA, SLIPWAY_INSECURE=1),
- * then the stored login; with neither, commands go to the local server as before.
- */
-export function remoteTarget(flags: TransportFlags = {}): RemoteTarget | undefined {
-  if (process.env.SLIPWAY_REMOTE === '0') return undefined;
-  const { SLIPWAY_URL: url, SLIPWAY_TOKEN: token, SLIPWAY_CA: caFile, SLIPWAY_INSECURE: insecure } = process.env;
-  const given = (t: Transport): Transport => ({
-    ca: flags.ca ? readCa(flags.ca) : t.ca,
-    insecure: flags.insecure || t.insecure,
-  });
-  if (url && token)
-    return {
-      url: baseUrl(url),
-      token,
-      from: 'SLIPWAY_URL and SLIPWAY_TOKEN',
-      transport: given({ ca: caFile ? readCa(caFile) : undefined, insecure: insecure === '1' }),
-    };
-  const login: Login | undefined = readLogin();
-  return login
-    ? { url: baseUrl(login.url), token: login.token, from: 'slipway login', transport: given({ ca: login.ca, insecure: login.insecure }) }
-    : undefined;
-}
-
-export function baseUrl(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new Error(`"${url}" is not a URL; give the server's API address, e.g. http://slipway.example.com:7000`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`"${url}" is not an http(s) URL`);
-  return `${u.origin}${u.pathname.replace(/\/+$/, '').replace(/\/api\/v1$/, '')}`;
-}
+import type { RemoteTarget } from './target.js';
+import { send } from './transport.js';
 
 /** An API answer that is not a success, as one line: the server's message and hint. */
 export async function apiError(res: Response, url: string): Promise<Error> {

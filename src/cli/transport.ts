@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -36,18 +35,6 @@ export function checkTransport(url: string, transport: Transport, what = 'a toke
   throw new Error(
     `refusing to send ${what} to ${u.origin} over plain http://, where anyone on the way can read it; use the server's https:// address (its --api-domain), or add --insecure if you trust every network in between`,
   );
-}
-
-/** `--ca FILE`: its PEM text, checked to hold at least one certificate. */
-export function readCa(file: string): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read --ca ${file} (${(err as NodeJS.ErrnoException).code}); give the PEM file of your CA`);
-  }
-  if (!/-----BEGIN CERTIFICATE-----/.test(text)) throw new Error(`--ca ${file} holds no PEM certificate; give the PEM file of your CA`);
-  return text;
 }
 
 export interface SendInit {
