@@ -39,7 +39,7 @@ export function registerApps(program: Command, ctx: CommandContext): void {
       const created = ctx.store.apps.create({ name, ownerId: ctx.user.id, env, mode });
       if (upstream) writeSetting(ctx.store, created, 'upstream', upstream.name);
       // Its first push finds its build's guest or container (and standby) up, as later pushes do.
-      if (ctx.platform) prepareFirstDeploy(ctx.platform.services, created);
+      if (ctx.platform) void prepareFirstDeploy(ctx.platform, created);
       const r = remotes(name, ctx.settings);
       out(ctx, `-----> Created ${name} (${env}, ${mode} mode${upstream ? `, deploys builds of ${upstream.name}` : ''})`);
       out(ctx, `       git remote add paas ${r.ssh}`);

@@ -36,7 +36,7 @@ export function registerSettings(program: Command, ctx: CommandContext): void {
       if (changes.some((c) => c.key === 'tls' || c.key.startsWith('tls.'))) await applyTlsSettings(ctx, app, before);
       // The next deploy builds and starts where the new driver does: its head starts begin now, as at apps:create.
       const after = ctx.store.apps.byId(app.id);
-      if (ctx.platform && after && movedDriver(ctx.platform.services, before, after)) prepareFirstDeploy(ctx.platform.services, after);
+      if (ctx.platform && after && movedDriver(ctx.platform.services, before, after)) void prepareFirstDeploy(ctx.platform, after);
     });
 
   program

@@ -3,6 +3,7 @@ import { driverFor } from '../runtime/kinds.js';
 import type { App } from '../store/index.js';
 import { prepareFirstBuild } from './builders.js';
 import type { Services } from './context.js';
+import type { DeployDeps } from './deploys.js';
 import { prepareFirstStart } from './formation.js';
 
 /**
@@ -15,11 +16,24 @@ import { prepareFirstStart } from './formation.js';
  * app that last got them holds the member's turn until that time is over or
  * it is deployed (a burst of creates, or of driver changes, starts them once;
  * destroying the app does not give the turn back). Admins are not bounded.
+ *
+ * They begin under the app's deploy lock, once what holds it is over: an
+ * `apps:destroy` in progress (it holds the lock) would otherwise pass them
+ * by, and leave a guest, a container and the app's dir made again behind it.
+ * Returns when they have begun (or were not due).
  */
-export function prepareFirstDeploy(services: Services, app: App): void {
-  if (!takeTurn(services, app)) return;
-  prepareFirstBuild(services, app);
-  prepareFirstStart(services, app);
+export function prepareFirstDeploy(d: DeployDeps, app: App): Promise<void> {
+  const { services } = d;
+  return d.queue.exclusive(app.id, async () => {
+    try {
+      const now = services.store.apps.byId(app.id);
+      if (!now || now.name !== app.name || !takeTurn(services, now)) return;
+      prepareFirstBuild(services, now);
+      prepareFirstStart(services, now);
+    } catch {
+      // Only head starts (the store closed as the server stops): the deploy starts what it needs.
+    }
+  });
 }
 
 /** Whether `apps:set` moved the app to another driver (naming the one it already ran on does not). */

@@ -3,8 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { takeTurn } from '../../src/pipeline/head-start.js';
+import { prepareFirstDeploy, takeTurn } from '../../src/pipeline/head-start.js';
 import type { Services } from '../../src/pipeline/context.js';
+import { DeployQueue } from '../../src/pipeline/queue.js';
+import { Layout } from '../../src/store/layout.js';
 import { Store, type App } from '../../src/store/index.js';
 
 /** A member's head starts without a push (apps:create, apps:set driver=…): one app at a time. */
@@ -52,5 +54,29 @@ describe('pipeline/head-start: one app of a member at a time', () => {
     expect(takeTurn(services, appOf(bob))).to.equal(true);
     const [x, y] = [appOf(root), appOf(root)];
     expect([takeTurn(services, x), takeTurn(services, y)]).to.deep.equal([true, true]);
+  });
+
+  it("waits for the app's lock: an app destroyed meanwhile (apps:destroy holds it) gets nothing, not even its dir again", async () => {
+    const eve = store.users.add('eve', 'member').id;
+    const layout = new Layout(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-head-start-home-')));
+    const platform = {
+      services: { ...services, layout, driver: {}, settings: { ...services.settings, defaultDriver: 'process' } } as unknown as Services,
+    };
+    const queue = new DeployQueue(platform.services);
+    const [a, b] = [appOf(eve), appOf(eve)];
+    let release!: () => void;
+    const destroying = queue.exclusive(a.id, () => new Promise<void>((r) => (release = r)));
+    const started = prepareFirstDeploy({ ...platform, queue }, a);
+    await sleep(20);
+    expect(fs.existsSync(layout.app(a.name)), 'nothing begins while the lock is held').to.equal(false);
+    // What apps:destroy does last, under the lock.
+    store.apps.destroy(a.id);
+    release();
+    await Promise.all([destroying, started]);
+    expect(fs.existsSync(layout.app(a.name)), "the destroyed app's dir is not made again").to.equal(false);
+    // The destroyed app took no turn: the member's next app gets its head starts.
+    await prepareFirstDeploy({ ...platform, queue }, b);
+    expect(fs.existsSync(layout.app(b.name)), "the next app's first build dir").to.equal(true);
+    expect(takeTurn(platform.services, appOf(eve)), 'b holds the turn now').to.equal(false);
   });
 });
