@@ -143,7 +143,8 @@ export class NginxRouter implements RouterEngine {
         rotateAtBytes: this.opts.accessRotateBytes ?? 64 * 1024 * 1024,
         serial: (fn) => this.serial(fn),
         reload: () => this.apply(this.table, []),
-        workerPids: () => (this.master?.running && this.at ? workers(this.master.pid).map((w) => w.pid) : undefined),
+        // None while closing: a rotation then would reload an nginx that is stopping.
+        workerPids: () => (!this.closing && this.master?.running && this.at ? workers(this.master.pid).map((w) => w.pid) : undefined),
         maxDrainMs: this.proxyTimeoutS * 1000,
         log: this.log,
       });
