@@ -12,7 +12,8 @@ import { SniTable } from './sni.js';
 import { ChallengeTable } from './acme-challenges.js';
 import { createTlsServer } from './tls-server.js';
 import { relayResponse } from './proxy-response.js';
-import { forward } from './forward.js';
+import { forward, type Answer, type BodySink, type Forwarded } from './forward.js';
+import { Upstreams } from './upstreams.js';
 import { VerifyingAgent } from './verifying-agent.js';
 import type { RequestRecorder } from '../metrics/platform-metrics.js';
 
@@ -47,8 +48,8 @@ export class BuiltinRouter implements RouterEngine {
   private readonly table = new RouteTable();
   private readonly inFlight = new InFlight();
   private readonly sockets = new Set<Socket | Duplex>();
-  /** Reuses connections to backends; a new TCP handshake per request costs more than the proxying. */
-  private readonly agent: http.Agent;
+  /** Pooled, verified connections to the backends (upstreams.ts). */
+  private readonly upstreams: Upstreams;
   /** For upgraded connections (websockets): verified like the pool's, never kept. */
   private readonly oneShot: http.Agent;
   private readonly proxy: ProxyServer;
@@ -67,7 +68,7 @@ export class BuiltinRouter implements RouterEngine {
   constructor(private readonly opts: BuiltinRouterOptions = {}) {
     this.log = opts.log ?? (() => undefined);
     this.sni = new SniTable(this.log);
-    this.agent = new VerifyingAgent({ keepAlive: true }, this);
+    this.upstreams = new Upstreams({ owns: () => this.owns, timeoutMs: opts.proxyTimeoutMs });
     this.oneShot = new VerifyingAgent({ keepAlive: false }, this);
     // Websockets only: plain requests go through forward() (forward.ts).
     this.proxy = createProxyServer({ ws: true, proxyTimeout: opts.proxyTimeoutMs });
@@ -173,7 +174,12 @@ export class BuiltinRouter implements RouterEngine {
 
   private retire(app: string, kept: Route['backends']): void {
     const old = this.table.routes().find((r) => r.app === app);
-    for (const b of old?.backends ?? []) if (!kept.some((k) => k.id === b.id)) this.retired.set(b.id, { host: b.host, port: b.port });
+    for (const b of old?.backends ?? []) {
+      if (kept.some((k) => k.id === b.id)) continue;
+      this.retired.set(b.id, { host: b.host, port: b.port });
+      // Its pool ends once its requests in flight are over (no new one can reach it now): one pool per live backend.
+      this.upstreams.retire(b);
+    }
     for (const k of kept) this.retired.delete(k.id);
   }
 
@@ -200,8 +206,7 @@ export class BuiltinRouter implements RouterEngine {
       const b = this.retired.get(id);
       if (!b) continue;
       this.retired.delete(id);
-      const name = this.agent.getName({ host: b.host, port: b.port });
-      for (const socket of this.agent.freeSockets[name] ?? []) socket.destroy();
+      this.upstreams.retire(b);
     }
   }
 
@@ -221,7 +226,7 @@ export class BuiltinRouter implements RouterEngine {
     if (this.server.listening) await closed;
     await tlsClosed;
     await Promise.all(extra);
-    this.agent.destroy();
+    await this.upstreams.destroy();
     this.inFlight.clear();
   }
 
@@ -239,24 +244,27 @@ export class BuiltinRouter implements RouterEngine {
     }
   }
 
-  private relay(app: string, proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
+  private relay(app: string, answer: Answer, req: http.IncomingMessage, res: http.ServerResponse): BodySink | undefined {
     try {
-      if (relayResponse(req, res, proxyRes)) return this.access(app, req, proxyRes);
-      proxyRes.resume();
-      this.log(`router: ${app} answered with status ${proxyRes.statusCode}; sent 502`);
-      reply(res, 502, `${app} answered with status ${proxyRes.statusCode}, which is not a valid HTTP status`);
+      const sink = relayResponse(req, res, answer);
+      if (sink) {
+        this.access(app, req, answer);
+        return sink;
+      }
+      this.log(`router: ${app} answered with status ${answer.statusCode}; sent 502`);
+      reply(res, 502, `${app} answered with status ${answer.statusCode}, which is not a valid HTTP status`);
     } catch (err) {
       this.log(`router: ${app}: could not relay the answer: ${describeError(err)}`);
-      proxyRes.destroy();
       if (res.headersSent) res.destroy();
       else reply(res, 502, `${app} sent an answer the router could not relay`);
     }
+    return undefined;
   }
 
   /** Tells `onAccess` of a relayed answer; whatever it does, the request is done. */
-  private access(app: string, req: http.IncomingMessage, proxyRes: http.IncomingMessage): void {
+  private access(app: string, req: http.IncomingMessage, answer: Answer): void {
     if (!this.onAccess || this.accessWanted?.(app) === false) return;
-    const length = Number(proxyRes.headers['content-length']);
+    const length = Number(answer.headers['content-length']);
     try {
       this.onAccess({
         app,
@@ -264,7 +272,7 @@ export class BuiltinRouter implements RouterEngine {
         path: req.url ?? '',
         host: normalizeHost(hostOf(req) ?? ''),
         fwd: req.socket.remoteAddress ?? '',
-        status: proxyRes.statusCode ?? 0,
+        status: answer.statusCode,
         bytes: Number.isSafeInteger(length) ? length : undefined,
         protocol: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
       });
@@ -297,11 +305,11 @@ export class BuiltinRouter implements RouterEngine {
     const requests = this.opts.requests;
     const start = requests ? performance.now() : 0;
     const backend = hit.backend;
-    let proxyReq: http.ClientRequest | undefined;
+    let forwarded: Forwarded | undefined;
     let inFlight = false;
     // One listener for all the request's ends: 'close' fires once, whether the answer finished or the client went away.
     res.on('close', () => {
-      if (proxyReq && !res.writableFinished) proxyReq.destroy();
+      if (forwarded && !res.writableFinished) forwarded.abort();
       if (inFlight) this.inFlight.end(backend!.id);
       // Counted once its answer is over (sent, or cut off: then as the status it had).
       requests?.request(app, req.method, res.statusCode, (performance.now() - start) / 1000);
@@ -310,8 +318,8 @@ export class BuiltinRouter implements RouterEngine {
     this.setForwardedHeaders(req, hit.headers);
     this.inFlight.begin(backend.id);
     inFlight = true;
-    proxyReq = forward(req, backend, this.agent, this.opts.proxyTimeoutMs, {
-      response: (proxyRes) => this.relay(app, proxyRes, req, res),
+    forwarded = forward(req, backend, this.upstreams, {
+      response: (answer) => this.relay(app, answer, req, res),
       error: (err) => {
         this.log(`router: ${app} → ${backend.id}: ${describeError(err)}`);
         if (!res.headersSent) reply(res, 502, `${app} did not answer (${backend.id}: ${describeError(err)})`);

@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type { Answer, BodySink } from './forward.js';
 
 /**
  * Headers that only mean something on one HTTP/1.1 connection. HTTP/2 forbids
@@ -14,14 +15,14 @@ const validStatus = (status: number, http2: boolean) => (http2 ? status >= 200 &
  * What http-proxy-3's own response passes do, for the options the router uses,
  * made safe for any answer a backend can send: connection-specific headers are
  * never relayed to an HTTP/2 client, and a status the client's protocol cannot
- * carry becomes `invalid(status)` (the router's 502). Returns false when it did
- * not relay the answer (the caller answers instead).
+ * carry becomes the router's 502. Returns where the body goes, or undefined
+ * when it did not relay the answer (the caller answers instead).
  */
-export function relayResponse(req: http.IncomingMessage, res: http.ServerResponse, proxyRes: http.IncomingMessage): boolean {
+export function relayResponse(req: http.IncomingMessage, res: http.ServerResponse, answer: Answer): BodySink | undefined {
   const http2 = req.httpVersionMajor >= 2;
-  const status = proxyRes.statusCode ?? 0;
-  if (!validStatus(status, http2)) return false;
-  const headers = { ...proxyRes.headers };
+  const status = answer.statusCode;
+  if (!validStatus(status, http2)) return undefined;
+  const headers = answer.headers;
   if (http2) {
     // Every name Connection lists is hop-by-hop too (RFC 9110 §7.6.1).
     const named = String(headers.connection ?? '')
@@ -37,11 +38,9 @@ export function relayResponse(req: http.IncomingMessage, res: http.ServerRespons
   } else if (!headers.connection) headers.connection = req.headers.connection ?? 'keep-alive';
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
   res.statusCode = status;
-  if (!http2 && proxyRes.statusMessage) res.statusMessage = proxyRes.statusMessage;
+  if (!http2 && answer.statusMessage) res.statusMessage = answer.statusMessage;
   const length = Number(headers['content-length']);
-  if (length >= 0 && length <= SMALL_BODY) sendWhole(proxyRes, res);
-  else proxyRes.pipe(res);
-  return true;
+  return length >= 0 && length <= SMALL_BODY ? wholeSink(res) : streamSink(res);
 }
 
 /** Answers up to this size are read whole and sent in one write with their headers (as nginx's proxy_buffering does). */
@@ -52,11 +51,22 @@ const SMALL_BODY = 64 * 1024;
  * one for the headers and body, then another as the stream ends. An answer
  * cut short by the backend cuts the client's too.
  */
-function sendWhole(proxyRes: http.IncomingMessage, res: http.ServerResponse): void {
+function wholeSink(res: http.ServerResponse): BodySink {
   const chunks: Buffer[] = [];
-  proxyRes.on('data', (chunk: Buffer) => chunks.push(chunk));
-  proxyRes.on('end', () => res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-  proxyRes.on('close', () => {
-    if (!proxyRes.complete) res.destroy();
-  });
+  return {
+    data: (chunk) => (chunks.push(chunk), true),
+    onDrain: () => undefined,
+    end: () => void res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)),
+    fail: () => void res.destroy(),
+  };
+}
+
+/** Any other answer, written as it comes, at the client's pace. */
+function streamSink(res: http.ServerResponse): BodySink {
+  return {
+    data: (chunk) => res.write(chunk),
+    onDrain: (resume) => void res.once('drain', resume),
+    end: () => void res.end(),
+    fail: () => void res.destroy(),
+  };
 }

@@ -191,6 +191,99 @@ for (const engine of ENGINES) {
       socket.destroy();
     });
 
+    it('relays bodies both ways: a chunked upload sent after 100-continue, a large answer read slowly, one cut short', async () => {
+      // A backend of its own: it echoes what it was sent, streams 3 MB, or dies half-way through its answer.
+      const big = Buffer.alloc(3 * 1024 * 1024, 'x');
+      const backend = http.createServer((req, res) => {
+        if (req.url === '/big') return void res.end(big);
+        if (req.url === '/cut') {
+          res.writeHead(200, { 'content-length': '1000' });
+          res.write('only half');
+          return void setTimeout(() => res.socket?.destroy(), 50);
+        }
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          res.setHeader('set-cookie', ['a=1', 'b=2']);
+          res.end(
+            JSON.stringify({
+              te: req.headers['transfer-encoding'] ?? null,
+              expect: req.headers.expect ?? null,
+              body: Buffer.concat(chunks).toString(),
+            }),
+          );
+        });
+      });
+      await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+      const bport = (backend.address() as net.AddressInfo).port;
+      await router.setRoute({
+        app: 'bodies',
+        hosts: ['bodies.localhost'],
+        backends: [{ id: 'bodies.v1.web.1', host: '127.0.0.1', port: bport }],
+      });
+      try {
+        const upload = await new Promise<{ status: number; body: string; cookies: string[] }>((resolve, reject) => {
+          const req = http.request({
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/echo',
+            agent: false,
+            headers: { host: 'bodies.localhost', expect: '100-continue' },
+          });
+          req.on('continue', () => {
+            req.write('first,');
+            req.end('second');
+          });
+          req.on('response', (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body, cookies: res.headers['set-cookie'] ?? [] }));
+          });
+          req.on('error', reject);
+        });
+        expect(upload.status).to.equal(200);
+        expect(JSON.parse(upload.body)).to.include({ body: 'first,second', expect: null });
+        expect(upload.cookies).to.deep.equal(['a=1', 'b=2']);
+
+        // Read at a crawl: the router must hold the rest back, not drop or cut it.
+        const got = await new Promise<number>((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port, path: '/big', agent: false, headers: { host: 'bodies.localhost' } }, (res) => {
+              let n = 0;
+              res.on('data', (c: Buffer) => {
+                n += c.length;
+                res.pause();
+                setTimeout(() => res.resume(), 1);
+              });
+              res.on('end', () => resolve(n));
+              res.on('error', reject);
+            })
+            .on('error', reject);
+        });
+        expect(got).to.equal(big.length);
+
+        // An answer the backend cuts short reaches the client cut short, never as a complete one.
+        const cut = await new Promise<string>((resolve) => {
+          http
+            .get({ host: '127.0.0.1', port, path: '/cut', agent: false, headers: { host: 'bodies.localhost' } }, (res) => {
+              res.on('data', () => undefined);
+              res.on('end', () => resolve(res.complete ? 'complete' : 'cut'));
+              res.on('error', () => resolve('cut'));
+              res.on('aborted', () => resolve('cut'));
+            })
+            .on('error', () => resolve('cut'));
+        });
+        expect(cut).to.equal('cut');
+        // And the router still serves.
+        expect((await request(port, 'myapp.localhost')).status).to.equal(200);
+      } finally {
+        await router.removeRoute('bodies');
+        backend.closeAllConnections();
+        await new Promise((r) => backend.close(r));
+      }
+    });
+
     it('proxies a request that takes 3 seconds', async () => {
       const res = await request(port, 'myapp.localhost', { path: '/sleep?ms=3000' });
       expect(res.status).to.equal(200);
