@@ -68,7 +68,7 @@ export class BuiltinRouter implements RouterEngine {
   constructor(private readonly opts: BuiltinRouterOptions = {}) {
     this.log = opts.log ?? (() => undefined);
     this.sni = new SniTable(this.log);
-    this.upstreams = new Upstreams({ owns: () => this.owns, timeoutMs: opts.proxyTimeoutMs });
+    this.upstreams = new Upstreams({ owns: () => this.owns, timeoutMs: opts.proxyTimeoutMs, log: this.log });
     this.oneShot = new VerifyingAgent({ keepAlive: false }, this);
     // Websockets only: plain requests go through forward() (forward.ts).
     this.proxy = createProxyServer({ ws: true, proxyTimeout: opts.proxyTimeoutMs });
@@ -256,7 +256,11 @@ export class BuiltinRouter implements RouterEngine {
     } catch (err) {
       this.log(`router: ${app}: could not relay the answer: ${describeError(err)}`);
       if (res.headersSent) res.destroy();
-      else reply(res, 502, `${app} sent an answer the router could not relay`);
+      else {
+        // What was set of the answer's head may be what could not be sent.
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        reply(res, 502, `${app} sent an answer the router could not relay`);
+      }
     }
     return undefined;
   }
@@ -315,6 +319,9 @@ export class BuiltinRouter implements RouterEngine {
       requests?.request(app, req.method, res.statusCode, (performance.now() - start) / 1000);
     });
     if (!backend) return reply(res, 502, `${app} has no running web process`);
+    // `OPTIONS *` and the like name no path of the app's: nothing to forward.
+    if (!req.url?.startsWith('/') && !/^https?:\/\//i.test(req.url ?? ''))
+      return reply(res, 400, 'The router forwards requests for a path (/...) or an http(s) URL');
     this.setForwardedHeaders(req, hit.headers);
     this.inFlight.begin(backend.id);
     inFlight = true;

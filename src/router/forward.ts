@@ -1,5 +1,4 @@
 import type http from 'node:http';
-import { util } from 'undici';
 import type { UpstreamTarget, Upstreams } from './upstreams.js';
 
 /**
@@ -79,60 +78,77 @@ export function forward(req: http.IncomingMessage, target: UpstreamTarget, upstr
   }
   // A trailer announcement for a body the router re-frames would be a lie.
   if (headers.trailer !== undefined) delete headers.trailer;
-  // Some backends wait for a body of a DELETE or OPTIONS that says nothing about its length.
-  if ((req.method === 'DELETE' || req.method === 'OPTIONS') && !headers['content-length'] && !hasBody(req)) headers['content-length'] = '0';
   let abortFn: ((err?: Error) => void) | undefined;
   let aborted = false;
   let sink: BodySink | undefined;
   let done = false;
+  const pool = upstreams.pool(target);
+  const client = pool.acquire();
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    pool.release(client);
+  };
+  // Called by undici too, which must never see it throw (it would emit 'error' on the client).
   const fail = (err: Error) => {
+    release();
     if (done) return;
     done = true;
-    if (sink) return sink.fail();
-    // The client hung up: there is nobody to answer.
-    if (aborted || req.socket.destroyed) return;
-    cb.error(err);
+    try {
+      if (sink) return sink.fail();
+      // The client hung up: there is nobody to answer.
+      if (aborted || req.socket.destroyed) return;
+      cb.error(err);
+    } catch {
+      req.socket.destroy();
+    }
   };
   req.on('error', fail);
   let resume: () => void = () => undefined;
-  try {
-    upstreams.pool(target).dispatch(
-      { method: req.method as 'GET', path: req.url ?? '/', headers: headers as Record<string, string>, body: hasBody(req) ? req : null },
-      {
-        onConnect(abort) {
-          abortFn = abort;
-          if (aborted) abort(new Error('the client went away'));
-        },
-        onHeaders(statusCode, raw, resumeFn, statusText) {
-          // 1xx: informational, the final answer follows.
-          if (statusCode < 200) return true;
-          resume = resumeFn;
-          sink = cb.response({ statusCode, statusMessage: statusText, headers: util.parseHeaders(raw) as http.IncomingHttpHeaders });
-          if (!sink) {
-            done = true;
-            abortFn?.(new Error('answered by the router'));
-            return false;
-          }
-          return true;
-        },
-        onData(chunk) {
-          if (!sink || done) return true;
+  client.dispatch(
+    { method: req.method as 'GET', path: req.url ?? '/', headers: headers as Record<string, string>, body: hasBody(req) ? req : null },
+    {
+      onConnect(abort) {
+        abortFn = abort;
+        if (aborted) abort(new Error('the client went away'));
+      },
+      onHeaders(statusCode, raw, resumeFn, statusText) {
+        // 1xx: informational, the final answer follows.
+        if (statusCode < 200 || done) return true;
+        resume = resumeFn;
+        sink = cb.response({ statusCode, statusMessage: reasonOf(statusText), headers: headersOf(raw) });
+        if (!sink) {
+          done = true;
+          abortFn?.(new Error('answered by the router'));
+          return false;
+        }
+        return true;
+      },
+      onData(chunk) {
+        if (!sink || done) return true;
+        try {
           const more = sink.data(chunk);
           if (!more) sink.onDrain(resume);
           return more;
-        },
-        onComplete() {
-          if (done) return;
-          done = true;
-          sink?.end();
-        },
-        onError: fail,
+        } catch (err) {
+          fail(err as Error);
+          return true;
+        }
       },
-    );
-  } catch (err) {
-    // undici refused the request itself (a header it does not send): the 502 says why.
-    fail(err as Error);
-  }
+      onComplete() {
+        release();
+        if (done) return;
+        done = true;
+        try {
+          sink?.end();
+        } catch {
+          sink?.fail();
+        }
+      },
+      onError: fail,
+    },
+  );
   return {
     abort() {
       if (aborted) return;
@@ -140,6 +156,57 @@ export function forward(req: http.IncomingMessage, target: UpstreamTarget, upstr
       abortFn?.(new Error('the client went away'));
     },
   };
+}
+
+/**
+ * An answer's headers as node:http's client read them: names lower-cased,
+ * values as latin1 (the bytes as sent), duplicates joined or dropped by
+ * Node's rules — a second Content-Type or Location is dropped, which an
+ * HTTP/2 client's answer could not carry anyway.
+ */
+export function headersOf(raw: Buffer[]): http.IncomingHttpHeaders {
+  const out: Record<string, string | string[]> = Object.create(null);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    const value = raw[i + 1]!.toString('latin1');
+    const had = out[name];
+    if (name === 'set-cookie') out[name] = had === undefined ? [value] : [...(had as string[]), value];
+    else if (had === undefined) out[name] = value;
+    else if (SINGLE.has(name)) continue;
+    else out[name] = `${had as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
+  return out as http.IncomingHttpHeaders;
+}
+
+/** Headers node:http keeps the first of (lib/_http_incoming.js). */
+const SINGLE = new Set([
+  'content-type',
+  'content-length',
+  'user-agent',
+  'referer',
+  'host',
+  'authorization',
+  'proxy-authorization',
+  'if-modified-since',
+  'if-unmodified-since',
+  'from',
+  'location',
+  'max-forwards',
+  'retry-after',
+  'etag',
+  'last-modified',
+  'server',
+  'age',
+  'expires',
+]);
+
+/**
+ * The reason phrase as its bytes were sent (undici decodes it as UTF-8; Node's
+ * server writes latin1), or none when it holds what no status line may.
+ */
+function reasonOf(text: string): string {
+  const bytes = Buffer.from(text, 'utf8').toString('latin1');
+  return /[^\t\x20-\x7e\x80-\xff]/.test(bytes) ? '' : bytes;
 }
 
 /**

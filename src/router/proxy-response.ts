@@ -39,6 +39,8 @@ export function relayResponse(req: http.IncomingMessage, res: http.ServerRespons
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
   res.statusCode = status;
   if (!http2 && answer.statusMessage) res.statusMessage = answer.statusMessage;
+  // The head is checked now, where a throw is the caller's 502, not when the body ends.
+  if (!http2) res.writeHead(status);
   const length = Number(headers['content-length']);
   return length >= 0 && length <= SMALL_BODY ? wholeSink(res) : streamSink(res);
 }

@@ -31,6 +31,8 @@ export function connectVerified(
     // The kernel may list the accepted side a moment after our side connected: a "no" is asked again.
     const check = async (tries: number) => {
       if (settled) return;
+      // Closed while we asked (the backend went): never handed over as if checked.
+      if (socket.destroyed) return settle(new Error(`the connection to port ${port} closed during its check`));
       if (!owns || socket.localPort === undefined || (await owns(port, socket.localPort))) return settle(null);
       if (tries > 0) return void setTimeout(() => ask(tries - 1), 5);
       socket.destroy();

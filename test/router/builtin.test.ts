@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { BuiltinRouter } from '../../src/router/builtin.js';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
+import http from 'node:http';
 import { backendOf, echoOf, request, startBackend, stopBackend, type TestBackend } from './support.js';
 import { eventually } from '../e2e/harness.js';
 
@@ -92,5 +93,83 @@ describe('BuiltinRouter', function () {
     expect(logged.join('\n')).to.include('drain gave up after 50ms');
     quiet['inFlight'].end('stuck.v1.web.1');
     await quiet.close();
+  });
+
+  describe('answers as a backend sent them, and requests that name no path', () => {
+    // A backend writing raw bytes: what node:http itself would never send.
+    let raw: net.Server;
+    let rawPort: number;
+    before(async () => {
+      raw = net.createServer((socket) => {
+        socket.on('error', () => undefined);
+        let seen = '';
+        socket.on('data', (d) => {
+          seen += d.toString('latin1');
+          while (seen.includes('\r\n\r\n')) {
+            seen = seen.slice(seen.indexOf('\r\n\r\n') + 4);
+            const body = 'hi';
+            socket.write(
+              Buffer.concat([
+                Buffer.from('HTTP/1.1 200 Ok \u2713\r\n', 'utf8'),
+                Buffer.from(
+                  'content-type: text/plain\r\ncontent-type: text/html\r\nconstructor: x\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n',
+                  'latin1',
+                ),
+                Buffer.concat([
+                  Buffer.from('content-disposition: attachment; filename="', 'latin1'),
+                  Buffer.from('résumé', 'utf8'),
+                  Buffer.from('"\r\n', 'latin1'),
+                ]),
+                Buffer.from(`content-length: ${body.length}\r\n\r\n${body}`, 'latin1'),
+              ]),
+            );
+          }
+        });
+      });
+      await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+      rawPort = (raw.address() as net.AddressInfo).port;
+      await router.setRoute({ app: 'raw', hosts: ['raw.localhost'], backends: [{ id: 'raw.v1.web.1', host: '127.0.0.1', port: rawPort }] });
+    });
+    after(async () => {
+      await router.removeRoute('raw');
+      await new Promise((r) => raw.close(r));
+    });
+
+    it('relays header bytes as sent, drops a second Content-Type as node:http does, and survives a bad reason phrase', async () => {
+      const res = await new Promise<http.IncomingMessage & { body: string }>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path: '/', agent: false, headers: { host: 'raw.localhost' } }, (r) => {
+            let body = '';
+            r.on('data', (c) => (body += c));
+            r.on('end', () => resolve(Object.assign(r, { body })));
+          })
+          .on('error', reject);
+      });
+      expect(res.statusCode).to.equal(200);
+      expect(res.body).to.equal('hi');
+      expect(res.headers['content-type']).to.equal('text/plain');
+      expect(res.headers.constructor).to.equal('x');
+      expect(res.headers['set-cookie']).to.deep.equal(['a=1', 'b=2']);
+      // The UTF-8 bytes of the file name arrive unchanged (node:http reads header bytes as latin1).
+      const disposition = res.rawHeaders[res.rawHeaders.findIndex((h) => h.toLowerCase() === 'content-disposition') + 1]!;
+      expect(Buffer.from(disposition, 'latin1').toString('utf8')).to.equal('attachment; filename="résumé"');
+    });
+
+    it('answers 400 to a request for no path (OPTIONS *), however many, and keeps no connection per request', async () => {
+      for (let i = 0; i < 50; i++) {
+        const answer = await new Promise<string>((resolve, reject) => {
+          const s = net.connect(port, '127.0.0.1', () => s.end('OPTIONS * HTTP/1.1\r\nHost: raw.localhost\r\nConnection: close\r\n\r\n'));
+          let text = '';
+          s.on('data', (d) => (text += d));
+          s.on('end', () => resolve(text));
+          s.on('error', reject);
+        });
+        expect(answer).to.match(/^HTTP\/1\.1 400 /);
+      }
+      // A burst of concurrent requests leaves at most the pool's idle connections behind.
+      await Promise.all(Array.from({ length: 100 }, () => request(port, 'raw.localhost')));
+      const pools = (router as unknown as { upstreams: { pools: Map<string, { size: number }> } }).upstreams.pools;
+      expect(pools.get(`127.0.0.1:${rawPort}`)!.size).to.be.at.most(32);
+    });
   });
 });
