@@ -12,7 +12,7 @@ import { SniTable } from './sni.js';
 import { ChallengeTable } from './acme-challenges.js';
 import { createTlsServer } from './tls-server.js';
 import { relayResponse } from './proxy-response.js';
-import { forward, type Answer, type BodySink, type Forwarded } from './forward.js';
+import { forward, originForm, type Answer, type BodySink, type Forwarded } from './forward.js';
 import { Upstreams } from './upstreams.js';
 import { VerifyingAgent } from './verifying-agent.js';
 import type { RequestRecorder } from '../metrics/platform-metrics.js';
@@ -320,12 +320,12 @@ export class BuiltinRouter implements RouterEngine {
     });
     if (!backend) return reply(res, 502, `${app} has no running web process`);
     // `OPTIONS *` and the like name no path of the app's: nothing to forward.
-    if (!req.url?.startsWith('/') && !/^https?:\/\//i.test(req.url ?? ''))
-      return reply(res, 400, 'The router forwards requests for a path (/...) or an http(s) URL');
+    const path = originForm(req.url);
+    if (path === undefined) return reply(res, 400, 'The router forwards requests for a path (/...) or an http(s) URL');
     this.setForwardedHeaders(req, hit.headers);
     this.inFlight.begin(backend.id);
     inFlight = true;
-    forwarded = forward(req, backend, this.upstreams, {
+    forwarded = forward(req, path, backend, this.upstreams, {
       response: (answer) => this.relay(app, answer, req, res),
       error: (err) => {
         this.log(`router: ${app} → ${backend.id}: ${describeError(err)}`);

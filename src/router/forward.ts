@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import { PassThrough } from 'node:stream';
 import type { UpstreamTarget, Upstreams } from './upstreams.js';
 
 /**
@@ -69,7 +70,13 @@ export interface Forwarded {
  * hands the answer or the failure to `cb`, the body streamed with the
  * client's back-pressure.
  */
-export function forward(req: http.IncomingMessage, target: UpstreamTarget, upstreams: Upstreams, cb: ForwardCallbacks): Forwarded {
+export function forward(
+  req: http.IncomingMessage,
+  path: string,
+  target: UpstreamTarget,
+  upstreams: Upstreams,
+  cb: ForwardCallbacks,
+): Forwarded {
   let headers = endToEnd(req.headers);
   if (req.httpVersionMajor > 1) {
     headers = { ...headers };
@@ -78,36 +85,55 @@ export function forward(req: http.IncomingMessage, target: UpstreamTarget, upstr
   }
   // A trailer announcement for a body the router re-frames would be a lie.
   if (headers.trailer !== undefined) delete headers.trailer;
+  // Held here: undici would take the socket off a request it was handed as a body.
+  const clientSocket = req.socket;
   let abortFn: ((err?: Error) => void) | undefined;
   let aborted = false;
   let sink: BodySink | undefined;
   let done = false;
   const pool = upstreams.pool(target);
   const client = pool.acquire();
+  // Back to the pool only when undici says the request is over (onComplete, onError).
   let released = false;
   const release = () => {
     if (released) return;
     released = true;
     pool.release(client);
   };
+  /** Ends the request in undici: before it is on a connection there is no abort yet, so its client goes. */
+  const cancel = (err: Error) => {
+    if (abortFn) abortFn(err);
+    else pool.discard(client, err);
+  };
   // Called by undici too, which must never see it throw (it would emit 'error' on the client).
   const fail = (err: Error) => {
-    release();
     if (done) return;
     done = true;
     try {
       if (sink) return sink.fail();
       // The client hung up: there is nobody to answer.
-      if (aborted || req.socket.destroyed) return;
+      if (aborted || clientSocket.destroyed) return;
       cb.error(err);
     } catch {
-      req.socket.destroy();
+      // No answer could be sent: the client is cut off (an HTTP/2 client's stream only).
+      req.destroy();
     }
   };
-  req.on('error', fail);
+  let body: PassThrough | null = null;
+  if (hasBody(req)) {
+    // Through a stream of our own: undici destroys the body it was given once sent, and
+    // on a request that would take its socket away from everything after (the access line).
+    body = new PassThrough();
+    req.pipe(body);
+  }
+  req.on('error', (err) => {
+    body?.destroy(err);
+    cancel(err);
+    fail(err);
+  });
   let resume: () => void = () => undefined;
   client.dispatch(
-    { method: req.method as 'GET', path: req.url ?? '/', headers: headers as Record<string, string>, body: hasBody(req) ? req : null },
+    { method: req.method as 'GET', path, headers: headers as Record<string, string>, body },
     {
       onConnect(abort) {
         abortFn = abort;
@@ -146,16 +172,35 @@ export function forward(req: http.IncomingMessage, target: UpstreamTarget, upstr
           sink?.fail();
         }
       },
-      onError: fail,
+      onError(err) {
+        release();
+        fail(err);
+      },
     },
   );
   return {
     abort() {
       if (aborted) return;
       aborted = true;
-      abortFn?.(new Error('the client went away'));
+      cancel(new Error('the client went away'));
     },
   };
+}
+
+/**
+ * The path to ask the backend for: an origin-form target as it is; an
+ * absolute-form one (`GET http://host/a`) as its path, since the route was
+ * picked by the Host header; undefined for anything else (`OPTIONS *`).
+ */
+export function originForm(url: string | undefined): string | undefined {
+  if (url?.startsWith('/')) return url;
+  if (!url || !/^https?:\/\//i.test(url)) return undefined;
+  try {
+    const u = new URL(url);
+    return `${u.pathname}${u.search}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -30,12 +30,18 @@ export function relayResponse(req: http.IncomingMessage, res: http.ServerRespons
       .map((t) => t.trim().toLowerCase())
       .filter(Boolean);
     for (const name of [...CONNECTION_SPECIFIC, ...named]) delete headers[name];
-    if (headers.te !== undefined && String(headers.te).trim().toLowerCase() !== 'trailers') delete headers.te;
+    // A request header; in an answer Node's HTTP/2 takes only the exact value "trailers", and resets the stream else.
+    delete headers.te;
   } else if (req.httpVersion === '1.0') {
     // An HTTP/1.0 client cannot read chunks, and closes unless it asked otherwise.
     delete headers['transfer-encoding'];
     headers.connection = req.headers.connection ?? 'close';
-  } else if (!headers.connection) headers.connection = req.headers.connection ?? 'keep-alive';
+  } else {
+    // The backend's connection is the router's: whether the client's stays open is Node's to say
+    // from the client's own request (a client's Connection: close is honoured).
+    delete headers.connection;
+    delete headers['keep-alive'];
+  }
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
   res.statusCode = status;
   if (!http2 && answer.statusMessage) res.statusMessage = answer.statusMessage;

@@ -46,6 +46,14 @@ export class BackendPool {
     this.idle.push(c);
   }
 
+  /** A client with a request that cannot be aborted yet (not on a connection): it goes, and its request fails. */
+  discard(c: Client, err: Error): void {
+    this.all.delete(c);
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    c.destroy(err).catch(() => undefined);
+  }
+
   /** Out of its route: idle connections end now, the others once their request is over. */
   close(): void {
     this.closed = true;

@@ -27,13 +27,16 @@ export function connectVerified(
   };
   // Never without a listener: a backend that dies while we check would otherwise kill the daemon.
   socket.on('error', (err) => settle(err));
+  let closed = false;
+  socket.once('close', () => (closed = true));
   socket.once('connect', () => {
     // The kernel may list the accepted side a moment after our side connected: a "no" is asked again.
     const check = async (tries: number) => {
       if (settled) return;
+      const ok = !owns || socket.localPort === undefined || (await owns(port, socket.localPort));
       // Closed while we asked (the backend went): never handed over as if checked.
-      if (socket.destroyed) return settle(new Error(`the connection to port ${port} closed during its check`));
-      if (!owns || socket.localPort === undefined || (await owns(port, socket.localPort))) return settle(null);
+      if (socket.destroyed || closed) return settle(new Error(`the connection to port ${port} closed during its check`));
+      if (ok) return settle(null);
       if (tries > 0) return void setTimeout(() => ask(tries - 1), 5);
       socket.destroy();
       settle(new Error(`the listener on port ${port} is not the instance's own`));

@@ -172,4 +172,82 @@ describe('BuiltinRouter', function () {
       expect(pools.get(`127.0.0.1:${rawPort}`)!.size).to.be.at.most(32);
     });
   });
+
+  describe('backends that fail around a request with a body, or as it is checked', () => {
+    it("a POST whose backend drops it after reading its body gets a 502; the request's access line and in-flight count are right", async () => {
+      const entries: Array<{ fwd: string; status: number }> = [];
+      const logged: string[] = [];
+      const r = new BuiltinRouter({ log: (m) => logged.push(m) });
+      r.onAccess = (e) => entries.push({ fwd: e.fwd, status: e.status });
+      await r.listen(0, '127.0.0.1');
+      let drop = true;
+      const backend = http.createServer((req, res) => {
+        req.resume();
+        req.on('end', () => (drop ? req.socket.destroy() : res.end('ok')));
+      });
+      await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
+      const bport = (backend.address() as net.AddressInfo).port;
+      await r.setRoute({ app: 'post', hosts: ['post.localhost'], backends: [{ id: 'post.v1.web.1', host: '127.0.0.1', port: bport }] });
+      const post = () =>
+        new Promise<number>((resolve, reject) => {
+          const req = http.request(
+            { host: '127.0.0.1', port: r.address()!.port, method: 'POST', path: '/', agent: false, headers: { host: 'post.localhost' } },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
+          req.on('error', reject);
+          req.end('a body');
+        });
+      try {
+        expect(await post()).to.equal(502);
+        await eventually(() => r.inFlightCount('post.v1.web.1') === 0, 'no request left in flight');
+        drop = false;
+        expect(await post()).to.equal(200);
+        await eventually(() => entries.length === 1, 'the access line of the relayed answer');
+        expect(entries[0]).to.deep.equal({ fwd: '127.0.0.1', status: 200 });
+        expect(logged.join('\n')).to.not.match(/access line for/);
+      } finally {
+        await r.close();
+        backend.closeAllConnections();
+        await new Promise((ok) => backend.close(ok));
+      }
+    });
+
+    it('a backend that closes each connection while it is being checked gets 502s, never a request hanging, and serves again once it stops', async () => {
+      const r = new BuiltinRouter();
+      // The ownership check takes a while, as asking the kernel can.
+      r.owns = async () => {
+        await new Promise((ok) => setTimeout(ok, 50));
+        return true;
+      };
+      await r.listen(0, '127.0.0.1');
+      let hangUp = true;
+      const backend = http.createServer((_req, res) => res.end('ok'));
+      backend.on('connection', (socket: Socket) => {
+        if (hangUp) socket.destroy();
+      });
+      await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
+      const bport = (backend.address() as net.AddressInfo).port;
+      await r.setRoute({ app: 'flaky', hosts: ['flaky.localhost'], backends: [{ id: 'flaky.v1.web.1', host: '127.0.0.1', port: bport }] });
+      const port = r.address()!.port;
+      try {
+        for (let i = 0; i < 3; i++) expect((await request(port, 'flaky.localhost')).status).to.equal(502);
+        hangUp = false;
+        for (let i = 0; i < 4; i++) expect((await request(port, 'flaky.localhost')).status).to.equal(200);
+      } finally {
+        await r.close();
+        backend.closeAllConnections();
+        await new Promise((ok) => backend.close(ok));
+      }
+    });
+
+    it("honours a client's Connection: close, whatever the backend's own connection says", async () => {
+      await router.setRoute({ app: 'closer', hosts: ['closer.localhost'], backends: [backendOf('closer', 1, 1, a)] });
+      const res = await request(port, 'closer.localhost', { headers: { connection: 'close' } });
+      expect(res.status).to.equal(200);
+      expect(res.headers.connection).to.equal('close');
+    });
+  });
 });
