@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type http2 from 'node:http2';
+import http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
@@ -12,7 +12,7 @@ import { SniTable } from './sni.js';
 import { ChallengeTable } from './acme-challenges.js';
 import { createTlsServer } from './tls-server.js';
 import { relayResponse } from './proxy-response.js';
-import { forward, originForm, type Answer, type BodySink, type Forwarded } from './forward.js';
+import { forward, hasBody, originForm, type Answer, type BodySink, type Forwarded } from './forward.js';
 import { Upstreams } from './upstreams.js';
 import { VerifyingAgent } from './verifying-agent.js';
 import type { RequestRecorder } from '../metrics/platform-metrics.js';
@@ -323,6 +323,18 @@ export class BuiltinRouter implements RouterEngine {
     const path = originForm(req.url);
     if (path === undefined) return reply(res, 400, 'The router forwards requests for a path (/...) or an http(s) URL');
     this.setForwardedHeaders(req, hit.headers);
+    // Answered before its upload ended (a 401, a 413, a 502): the rest is not wanted. Left paused,
+    // it would hold an HTTP/1 connection, or an HTTP/2 stream and so this request's 'close'.
+    const stream = (req as unknown as { stream?: http2.ServerHttp2Stream }).stream;
+    // An HTTP/2 answer's 'finish' comes only with its stream's close: the stream's own end of writing is the moment.
+    (stream ?? res).once('finish', () => {
+      if (req.complete || !hasBody(req)) return;
+      req.unpipe();
+      req.resume();
+      // RFC 9113 §8.1: an answer before the request ended, then RST_STREAM with NO_ERROR.
+      if (!stream) req.socket?.end();
+      else if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    });
     this.inFlight.begin(backend.id);
     inFlight = true;
     forwarded = forward(req, path, backend, this.upstreams, {

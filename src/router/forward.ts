@@ -102,6 +102,8 @@ export function forward(
   };
   /** Ends the request in undici: before it is on a connection there is no abort yet, so its client goes. */
   const cancel = (err: Error) => {
+    // Over already: the client may be another request's by now.
+    if (released) return;
     if (abortFn) abortFn(err);
     else pool.discard(client, err);
   };
@@ -133,7 +135,8 @@ export function forward(
   });
   let resume: () => void = () => undefined;
   client.dispatch(
-    { method: req.method as 'GET', path, headers: headers as Record<string, string>, body },
+    // reset: false keeps the connection after a HEAD, as node:http did (undici would close it each time).
+    { method: req.method as 'GET', path, headers: headers as Record<string, string>, body, reset: false },
     {
       onConnect(abort) {
         abortFn = abort;
@@ -147,6 +150,17 @@ export function forward(
         if (!sink) {
           done = true;
           abortFn?.(new Error('answered by the router'));
+          return false;
+        }
+        // No body, whatever length it names (RFC 9110 §6.4.1): answered now, not when the backend hangs up.
+        if (statusCode === 204 || statusCode === 304) {
+          done = true;
+          try {
+            sink.end();
+          } catch {
+            sink.fail();
+          }
+          abortFn?.(new Error('a bodiless answer, relayed'));
           return false;
         }
         return true;
@@ -258,7 +272,7 @@ function reasonOf(text: string): string {
  * Whether a request carries a body: HTTP/1 says so in its headers; an HTTP/2
  * request without one ended its stream with its headers.
  */
-function hasBody(req: http.IncomingMessage): boolean {
+export function hasBody(req: http.IncomingMessage): boolean {
   if (req.httpVersionMajor > 1) return !(req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders;
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;

@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import type { Answer, BodySink } from './forward.js';
+import { hasBody, type Answer, type BodySink } from './forward.js';
 
 /**
  * Headers that only mean something on one HTTP/1.1 connection. HTTP/2 forbids
@@ -45,6 +45,8 @@ export function relayResponse(req: http.IncomingMessage, res: http.ServerRespons
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
   res.statusCode = status;
   if (!http2 && answer.statusMessage) res.statusMessage = answer.statusMessage;
+  // An answer before the upload ended: the connection closes after it (the rest is not read).
+  if (!http2 && hasBody(req) && !req.complete) res.shouldKeepAlive = false;
   // The head is checked now, where a throw is the caller's 502, not when the body ends.
   if (!http2) res.writeHead(status);
   const length = Number(headers['content-length']);

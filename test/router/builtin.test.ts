@@ -2,6 +2,9 @@ import { expect } from 'chai';
 import { BuiltinRouter } from '../../src/router/builtin.js';
 import net, { type Socket } from 'node:net';
 import http from 'node:http';
+import http2 from 'node:http2';
+import fs from 'node:fs';
+import { makeLeaf, makePki } from '../tls/pki.js';
 import { backendOf, echoOf, request, startBackend, stopBackend, type TestBackend } from './support.js';
 import { eventually } from '../e2e/harness.js';
 
@@ -248,6 +251,115 @@ describe('BuiltinRouter', function () {
       const res = await request(port, 'closer.localhost', { headers: { connection: 'close' } });
       expect(res.status).to.equal(200);
       expect(res.headers.connection).to.equal('close');
+    });
+  });
+
+  describe('answers before the upload ended, bodiless answers of a stated length, HEAD', () => {
+    let r: BuiltinRouter;
+    let backend: http.Server;
+    let connections = 0;
+    let ca: string;
+    before(async () => {
+      // 413 at once for /refuse without reading; a 304 naming a length it does not send; a counter of connections.
+      backend = http.createServer((req, res) => {
+        if (req.url === '/refuse') return void res.writeHead(413, { 'content-length': '8' }).end('too big\n');
+        if (req.url === '/cached') return void res.writeHead(304, { 'content-length': '1234', etag: '"x"' }).end();
+        req.resume();
+        req.on('end', () => res.end('ok'));
+      });
+      backend.on('connection', () => connections++);
+      await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
+      const bport = (backend.address() as net.AddressInfo).port;
+      r = new BuiltinRouter();
+      await r.listen(0, '127.0.0.1');
+      await r.listenTls(0, '127.0.0.1');
+      const pki = makePki();
+      ca = fs.readFileSync(pki.root, 'utf8');
+      const leaf = makeLeaf(pki, ['up.test']);
+      await r.setRoute({
+        app: 'up',
+        hosts: ['up.localhost', 'up.test'],
+        backends: [{ id: 'up.v1.web.1', host: '127.0.0.1', port: bport }],
+      });
+      await r.setCertificates([{ app: 'up', chain: leaf.fullchainPem, key: leaf.keyPem }]);
+    });
+    after(async () => {
+      await r.close();
+      backend.closeAllConnections();
+      await new Promise((ok) => backend.close(ok));
+    });
+
+    it('an HTTP/1.1 upload answered early gets its answer and a closed connection; nothing stays in flight', async () => {
+      const status = await new Promise<{ status: number; connection?: string }>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: r.address()!.port,
+            method: 'POST',
+            path: '/refuse',
+            headers: { host: 'up.localhost', 'content-length': String(8 * 1024 * 1024) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+          },
+        );
+        req.on('error', () => undefined); // the upload is cut once the answer is in
+        req.on('close', () => undefined);
+        req.write(Buffer.alloc(64 * 1024));
+        setTimeout(() => req.write(Buffer.alloc(64 * 1024)), 20);
+        setTimeout(() => reject(new Error('no answer')), 5000).unref();
+      });
+      expect(status).to.deep.equal({ status: 413, connection: 'close' });
+      await eventually(() => r.inFlightCount('up.v1.web.1') === 0, 'no request left in flight');
+    });
+
+    it('an HTTP/2 upload answered early gets its answer and its stream ends; nothing stays in flight', async () => {
+      const session = http2.connect(`https://up.test:${r.tlsAddress()!.port}`, { ca, host: '127.0.0.1', servername: 'up.test' });
+      session.on('error', () => undefined);
+      try {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = session.request({ ':method': 'POST', ':path': '/refuse', 'content-length': String(8 * 1024 * 1024) });
+          let got = 0;
+          req.on('response', (h) => (got = Number(h[':status'])));
+          req.on('error', () => undefined);
+          req.resume();
+          req.on('close', () => resolve(got));
+          req.write(Buffer.alloc(64 * 1024));
+          setTimeout(() => reject(new Error('the stream never ended')), 5000).unref();
+        });
+        expect(status).to.equal(413);
+        await eventually(() => r.inFlightCount('up.v1.web.1') === 0, 'no request left in flight');
+      } finally {
+        session.destroy();
+      }
+    });
+
+    it('relays a 304 that names a length it never sends', async () => {
+      const res = await request(r.address()!.port, 'up.localhost', { path: '/cached' });
+      expect(res.status).to.equal(304);
+      expect(res.headers.etag).to.equal('"x"');
+    });
+
+    it('keeps the backend connection across HEAD requests', async () => {
+      await request(r.address()!.port, 'up.localhost');
+      const before = connections;
+      for (let i = 0; i < 5; i++) {
+        const res = await new Promise<number>((resolve, reject) => {
+          http
+            .request(
+              { host: '127.0.0.1', port: r.address()!.port, method: 'HEAD', path: '/', agent: false, headers: { host: 'up.localhost' } },
+              (res) => {
+                res.resume();
+                res.on('end', () => resolve(res.statusCode ?? 0));
+              },
+            )
+            .on('error', reject)
+            .end();
+        });
+        expect(res).to.equal(200);
+      }
+      expect(connections - before, 'new backend connections for five HEADs').to.be.at.most(1);
     });
   });
 });
