@@ -332,8 +332,8 @@ export class BuiltinRouter implements RouterEngine {
       req.unpipe();
       req.resume();
       // RFC 9113 §8.1: an answer before the request ended, then RST_STREAM with NO_ERROR.
-      if (!stream) req.socket?.end();
-      else if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      // HTTP/1: the answer said Connection: close (reply, relayResponse), and Node closes after it.
+      if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
     });
     this.inFlight.begin(backend.id);
     inFlight = true;
@@ -453,6 +453,9 @@ function redirect(res: http.ServerResponse, host: string, port: number, url: str
 
 function reply(res: http.ServerResponse, status: number, text: string): void {
   if (res.headersSent) return void res.destroy();
+  // Answered before the client's upload ended: its connection closes after this (the rest is not read).
+  const req = (res as { req?: http.IncomingMessage }).req;
+  if (req && req.httpVersionMajor < 2 && hasBody(req) && !req.complete) res.shouldKeepAlive = false;
   const body = `${text}\n`;
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',

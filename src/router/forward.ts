@@ -135,8 +135,9 @@ export function forward(
   });
   let resume: () => void = () => undefined;
   client.dispatch(
-    // reset: false keeps the connection after a HEAD, as node:http did (undici would close it each time).
-    { method: req.method as 'GET', path, headers: headers as Record<string, string>, body, reset: false },
+    // undici's own reset stays: it closes the connection after a HEAD, or a GET with a body, whose
+    // answer a backend could follow with bytes the next request (another client's) would take as its own.
+    { method: req.method as 'GET', path, headers: headers as Record<string, string>, body },
     {
       onConnect(abort) {
         abortFn = abort;
@@ -152,8 +153,14 @@ export function forward(
           abortFn?.(new Error('answered by the router'));
           return false;
         }
-        // No body, whatever length it names (RFC 9110 §6.4.1): answered now, not when the backend hangs up.
-        if (statusCode === 204 || statusCode === 304) {
+        // No body, whatever length it names (RFC 9110 §6.4.1): answered now, not when the backend hangs up
+        // (undici waits for the length it names); the connection goes, it may still hold those bytes.
+        const named = raw.some((h, i) => {
+          if (i % 2) return false;
+          const name = h.toString('latin1').toLowerCase();
+          return name === 'transfer-encoding' || (name === 'content-length' && raw[i + 1]!.toString('latin1').trim() !== '0');
+        });
+        if ((statusCode === 204 || statusCode === 304) && named) {
           done = true;
           try {
             sink.end();

@@ -5,6 +5,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import fs from 'node:fs';
 import { makeLeaf, makePki } from '../tls/pki.js';
+import { freePort as freePortOf } from '../e2e/harness.js';
 import { backendOf, echoOf, request, startBackend, stopBackend, type TestBackend } from './support.js';
 import { eventually } from '../e2e/harness.js';
 
@@ -254,7 +255,7 @@ describe('BuiltinRouter', function () {
     });
   });
 
-  describe('answers before the upload ended, bodiless answers of a stated length, HEAD', () => {
+  describe('answers before the upload ended, bodiless answers, a GET with a body', () => {
     let r: BuiltinRouter;
     let backend: http.Server;
     let connections = 0;
@@ -263,6 +264,7 @@ describe('BuiltinRouter', function () {
       // 413 at once for /refuse without reading; a 304 naming a length it does not send; a counter of connections.
       backend = http.createServer((req, res) => {
         if (req.url === '/refuse') return void res.writeHead(413, { 'content-length': '8' }).end('too big\n');
+        if (req.url === '/nocontent') return void res.writeHead(204).end();
         if (req.url === '/cached') return void res.writeHead(304, { 'content-length': '1234', etag: '"x"' }).end();
         req.resume();
         req.on('end', () => res.end('ok'));
@@ -341,25 +343,93 @@ describe('BuiltinRouter', function () {
       expect(res.headers.etag).to.equal('"x"');
     });
 
-    it('keeps the backend connection across HEAD requests', async () => {
+    it('keeps the backend connection across 204 answers', async () => {
       await request(r.address()!.port, 'up.localhost');
       const before = connections;
-      for (let i = 0; i < 5; i++) {
-        const res = await new Promise<number>((resolve, reject) => {
-          http
-            .request(
-              { host: '127.0.0.1', port: r.address()!.port, method: 'HEAD', path: '/', agent: false, headers: { host: 'up.localhost' } },
-              (res) => {
-                res.resume();
-                res.on('end', () => resolve(res.statusCode ?? 0));
-              },
-            )
-            .on('error', reject)
-            .end();
+      for (let i = 0; i < 5; i++) expect((await request(r.address()!.port, 'up.localhost', { path: '/nocontent' })).status).to.equal(204);
+      expect(connections - before, 'new backend connections for five 204s').to.be.at.most(1);
+    });
+
+    it("the router's own 502 to an upload it did not read closes the connection; nothing stays in flight", async () => {
+      await r.setRoute({
+        app: 'gone',
+        hosts: ['gone.localhost'],
+        backends: [{ id: 'gone.v1.web.1', host: '127.0.0.1', port: await freePortOf() }],
+      });
+      const answer = await new Promise<{ status: number; connection?: string }>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: r.address()!.port,
+            method: 'POST',
+            path: '/',
+            headers: { host: 'gone.localhost', 'content-length': String(8 * 1024 * 1024) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+          },
+        );
+        req.on('error', () => undefined);
+        req.write(Buffer.alloc(64 * 1024));
+        setTimeout(() => reject(new Error('no answer')), 5000).unref();
+      });
+      expect(answer).to.deep.equal({ status: 502, connection: 'close' });
+      await eventually(() => r.inFlightCount('gone.v1.web.1') === 0, 'no request left in flight');
+    });
+
+    it("a backend that ignores a GET's body never hands what the body says to another client's request", async () => {
+      // Answers every request head it sees, and takes a body for the next request, as a naive server would.
+      const naive = net.createServer((socket) => {
+        socket.on('error', () => undefined);
+        let seen = '';
+        let queued: Promise<unknown> = Promise.resolve();
+        socket.on('data', (d) => {
+          seen += d.toString('latin1');
+          for (let end = seen.indexOf('\r\n\r\n'); end >= 0; end = seen.indexOf('\r\n\r\n')) {
+            const target = /^\w+ (\S+)/.exec(seen)?.[1] ?? '?';
+            seen = seen.slice(end + 4);
+            const body = `answer to ${target}`;
+            // One answer at a time, a moment apart: a second one comes after the first was read.
+            queued = queued.then(() => {
+              socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+              return new Promise((ok) => setTimeout(ok, 30));
+            });
+          }
         });
-        expect(res).to.equal(200);
+      });
+      await new Promise<void>((ok) => naive.listen(0, '127.0.0.1', ok));
+      const nport = (naive.address() as net.AddressInfo).port;
+      await r.setRoute({ app: 'naive', hosts: ['naive.localhost'], backends: [{ id: 'naive.v1.web.1', host: '127.0.0.1', port: nport }] });
+      try {
+        const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: naive.localhost\r\n\r\n';
+        const attacker = await new Promise<string>((resolve, reject) => {
+          const req = http.request(
+            {
+              host: '127.0.0.1',
+              port: r.address()!.port,
+              method: 'GET',
+              path: '/a',
+              agent: false,
+              headers: { host: 'naive.localhost', 'content-length': String(smuggled.length) },
+            },
+            (res) => {
+              let body = '';
+              res.on('data', (c) => (body += c));
+              res.on('end', () => resolve(body));
+            },
+          );
+          req.on('error', reject);
+          req.end(smuggled);
+        });
+        expect(attacker).to.equal('answer to /a');
+        // At once: the smuggled request's answer is still on its way on that connection.
+        const victim = await request(r.address()!.port, 'naive.localhost', { path: '/victim' });
+        expect(victim.body).to.equal('answer to /victim');
+      } finally {
+        await r.removeRoute('naive');
+        await new Promise((ok) => naive.close(ok));
       }
-      expect(connections - before, 'new backend connections for five HEADs').to.be.at.most(1);
     });
   });
 });
