@@ -133,6 +133,16 @@ export function forward(
     cancel(err);
     fail(err);
   });
+  /** The answer is whole: the client's ends too (cut off if that throws). */
+  const endSink = () => {
+    if (done) return;
+    done = true;
+    try {
+      sink?.end();
+    } catch {
+      sink?.fail();
+    }
+  };
   let resume: () => void = () => undefined;
   client.dispatch(
     // undici's own reset stays: it closes the connection after a HEAD, or a GET with a body, whose
@@ -147,26 +157,18 @@ export function forward(
         // 1xx: informational, the final answer follows.
         if (statusCode < 200 || done) return true;
         resume = resumeFn;
-        sink = cb.response({ statusCode, statusMessage: reasonOf(statusText), headers: headersOf(raw) });
+        const headers = headersOf(raw);
+        // No body, whatever length it names (RFC 9110 §6.4.1): answered now, not when the backend hangs up
+        // (undici waits for the length it names); the connection goes, it may still hold those bytes.
+        const bodiless = (statusCode === 204 || statusCode === 304) && namesABody(headers);
+        sink = cb.response({ statusCode, statusMessage: reasonOf(statusText), headers });
         if (!sink) {
           done = true;
           abortFn?.(new Error('answered by the router'));
           return false;
         }
-        // No body, whatever length it names (RFC 9110 §6.4.1): answered now, not when the backend hangs up
-        // (undici waits for the length it names); the connection goes, it may still hold those bytes.
-        const named = raw.some((h, i) => {
-          if (i % 2) return false;
-          const name = h.toString('latin1').toLowerCase();
-          return name === 'transfer-encoding' || (name === 'content-length' && raw[i + 1]!.toString('latin1').trim() !== '0');
-        });
-        if ((statusCode === 204 || statusCode === 304) && named) {
-          done = true;
-          try {
-            sink.end();
-          } catch {
-            sink.fail();
-          }
+        if (bodiless) {
+          endSink();
           abortFn?.(new Error('a bodiless answer, relayed'));
           return false;
         }
@@ -185,13 +187,7 @@ export function forward(
       },
       onComplete() {
         release();
-        if (done) return;
-        done = true;
-        try {
-          sink?.end();
-        } catch {
-          sink?.fail();
-        }
+        endSink();
       },
       onError(err) {
         release();
@@ -242,6 +238,12 @@ export function headersOf(raw: Buffer[]): http.IncomingHttpHeaders {
     else out[name] = `${had as string}${name === 'cookie' ? '; ' : ', '}${value}`;
   }
   return out as http.IncomingHttpHeaders;
+}
+
+/** Whether an answer's head announces a body (a Content-Length other than 0, or Transfer-Encoding). */
+function namesABody(headers: http.IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length.trim() !== '0');
 }
 
 /** Headers node:http keeps the first of (lib/_http_incoming.js). */

@@ -260,6 +260,26 @@ describe('BuiltinRouter', function () {
     let backend: http.Server;
     let connections = 0;
     let ca: string;
+    /** Announces 8 MB, sends 64 KB and stops: the answer's status and its Connection header. */
+    const uploadUnfinished = (host: string, path: string) =>
+      new Promise<{ status: number; connection?: string }>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: r.address()!.port,
+            method: 'POST',
+            path,
+            headers: { host, 'content-length': String(8 * 1024 * 1024) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+          },
+        );
+        req.on('error', () => undefined); // the upload is cut once the answer is in
+        req.write(Buffer.alloc(64 * 1024));
+        setTimeout(() => reject(new Error('no answer')), 5000).unref();
+      });
     before(async () => {
       // 413 at once for /refuse without reading; a 304 naming a length it does not send; a counter of connections.
       backend = http.createServer((req, res) => {
@@ -292,26 +312,7 @@ describe('BuiltinRouter', function () {
     });
 
     it('an HTTP/1.1 upload answered early gets its answer and a closed connection; nothing stays in flight', async () => {
-      const status = await new Promise<{ status: number; connection?: string }>((resolve, reject) => {
-        const req = http.request(
-          {
-            host: '127.0.0.1',
-            port: r.address()!.port,
-            method: 'POST',
-            path: '/refuse',
-            headers: { host: 'up.localhost', 'content-length': String(8 * 1024 * 1024) },
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
-          },
-        );
-        req.on('error', () => undefined); // the upload is cut once the answer is in
-        req.on('close', () => undefined);
-        req.write(Buffer.alloc(64 * 1024));
-        setTimeout(() => req.write(Buffer.alloc(64 * 1024)), 20);
-        setTimeout(() => reject(new Error('no answer')), 5000).unref();
-      });
+      const status = await uploadUnfinished('up.localhost', '/refuse');
       expect(status).to.deep.equal({ status: 413, connection: 'close' });
       await eventually(() => r.inFlightCount('up.v1.web.1') === 0, 'no request left in flight');
     });
@@ -356,24 +357,7 @@ describe('BuiltinRouter', function () {
         hosts: ['gone.localhost'],
         backends: [{ id: 'gone.v1.web.1', host: '127.0.0.1', port: await freePortOf() }],
       });
-      const answer = await new Promise<{ status: number; connection?: string }>((resolve, reject) => {
-        const req = http.request(
-          {
-            host: '127.0.0.1',
-            port: r.address()!.port,
-            method: 'POST',
-            path: '/',
-            headers: { host: 'gone.localhost', 'content-length': String(8 * 1024 * 1024) },
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
-          },
-        );
-        req.on('error', () => undefined);
-        req.write(Buffer.alloc(64 * 1024));
-        setTimeout(() => reject(new Error('no answer')), 5000).unref();
-      });
+      const answer = await uploadUnfinished('gone.localhost', '/');
       expect(answer).to.deep.equal({ status: 502, connection: 'close' });
       await eventually(() => r.inFlightCount('gone.v1.web.1') === 0, 'no request left in flight');
     });
