@@ -19,7 +19,7 @@ export const BUILTIN_LOOKS_FOR: Record<string, string> = {
   procfile: 'a Procfile',
 };
 
-/** A buildpack ready to run: a private copy under the build's work dir. */
+/** A buildpack ready to run: a private copy under the build's work dir, or (in a guest) a built-in where it is. */
 export interface Buildpack {
   /** As the user wrote it: builtin name, path or URL. */
   spec: string;
@@ -100,12 +100,17 @@ export interface MaterializeOptions {
 }
 
 /**
- * Gives the build its own copy of the buildpack. Copying even built-ins
- * matters: buildpacks write an `export` file into their own directory, and two
- * apps building at once must not read each other's.
+ * Gives the build its own copy of the buildpack. Outside a guest, copying even
+ * built-ins matters: buildpacks write an `export` file into their own
+ * directory, and two apps building at once must not read each other's.
  */
 export async function materialize(spec: string, opts: MaterializeOptions): Promise<Buildpack> {
   const source = classifySpec(spec, opts);
+  // Every guest mounts the built-ins read-only, so there a built-in's own dir cannot take
+  // an export file (none of them writes one): it runs where it is. The copy it spares is
+  // six processes in the guest, and each later look for its files (bin/release, export)
+  // one more, on the way of every deploy.
+  if (opts.sandbox && source.kind === 'builtin') return { spec, name: source.name, dir: source.dir };
   const dest = path.join(opts.workDir, 'buildpacks', `${opts.index}-${source.name}`);
   if (opts.sandbox) return materializeIn(opts.sandbox, spec, source, dest, opts);
   await rm(dest, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 // Not execa: git http-backend is a CGI streamed both ways between the request and the response, with backpressure.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { access, constants } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { describe, SlipwayError } from '../errors.js';
 import type { User } from '../store/index.js';
 import { relayCgiResponse } from './cgi-response.js';
@@ -118,6 +119,24 @@ interface BackendRun {
   log: (m: string) => void;
 }
 
+let backend: Promise<[command: string, args: string[]]> | undefined;
+
+/**
+ * git's own CGI program, found once in `git --exec-path`: `git http-backend`
+ * only execs it, and that exec cost a few ms on each of a push's two
+ * requests. Where it is not found, `git http-backend` as before.
+ */
+function httpBackend(): Promise<[command: string, args: string[]]> {
+  backend ??= new Promise((resolve) => {
+    execFile('git', ['--exec-path'], { env: gitEnv() }, (err, stdout) => {
+      const file = join(stdout.trim(), 'git-http-backend');
+      if (err || !isAbsolute(file)) return resolve(['git', ['http-backend']]);
+      access(file, constants.X_OK, (missing) => resolve(missing ? ['git', ['http-backend']] : [file, []]));
+    });
+  });
+  return backend;
+}
+
 async function runBackend(run: BackendRun): Promise<void> {
   const { req, res, route, log } = run;
   const header = (name: string) => {
@@ -141,7 +160,8 @@ async function runBackend(run: BackendRun): Promise<void> {
     REMOTE_ADDR: run.address,
   });
 
-  const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const [command, args] = await httpBackend();
+  const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.on('error', () => {});
   req.pipe(child.stdin);
   let stderr = '';

@@ -134,6 +134,28 @@ describe('builder/host-builder: buildpacks on this host', function () {
       expect(outcomes[0]).to.equal(outcomes[1]);
     });
 
+    it('runs a built-in where it is, read-only: a step of the build cannot change it for the next app', async () => {
+      const home = await tempDir('slipway-home-');
+      const { req, lines } = await request(USER);
+      const compileFile = path.join(BUILTIN_DIR, 'procfile', 'bin', 'compile');
+      const before = fs.readFileSync(compileFile, 'utf8');
+      // The app's own buildpack runs first and tries to rewrite the built-in that runs after it.
+      await makeBuildpack(path.join(req.buildDir, 'evil'), {
+        detect: 'echo Evil',
+        compile: `(printf 'echo pwned' > ${compileFile}) 2>/dev/null || true; touch ${path.join(BUILTIN_DIR, 'procfile', 'export')} 2>/dev/null || true`,
+        release: 'echo "--- {}"',
+      });
+      fs.writeFileSync(path.join(req.buildDir, '.buildpacks'), './evil\nprocfile\n');
+      const result = await new HostBuilder(await GuestHost.create({ home })).build(req);
+      expect(result.buildpacks).to.deep.equal(['./evil', 'procfile']);
+      expect(lines).to.include('-----> Nothing to build: running the app as its Procfile says');
+      expect(lines).to.not.include('pwned');
+      expect(fs.readFileSync(compileFile, 'utf8')).to.equal(before);
+      expect(fs.existsSync(path.join(BUILTIN_DIR, 'procfile', 'export'))).to.equal(false);
+      // No copy of it was made: the app's own buildpack was copied, the built-in was not.
+      expect(fs.readdirSync(path.join(req.workDir, 'buildpacks'))).to.deep.equal(['0-evil']);
+    });
+
     it('binds no host path into the guest for a spec the build does not know (only an admin path or file:// URL is bound)', async () => {
       const home = await tempDir('slipway-home-');
       const secret = await tempDir('slipway-secret-');

@@ -22,11 +22,22 @@ function runHook(pipes: string | undefined, input: string): Promise<{ code: numb
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
 }
 
+/** The spare pair made behind a push, once both its FIFOs are there. */
+async function spareMade(parent: string): Promise<string> {
+  for (let i = 0; i < 250; i++) {
+    const name = fs.readdirSync(parent).find((n) => n.startsWith('spare-'));
+    if (name && fs.existsSync(path.join(parent, name, 'log'))) return path.join(parent, name);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no spare FIFOs were made in ${parent}`);
+}
+
 describe('daemon/hook-pipes: the piped post-receive', function () {
   this.timeout(20_000);
   let parent: string;
   beforeEach(() => (parent = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-pipes-'))));
-  afterEach(() => fs.rmSync(parent, { recursive: true, force: true }));
+  // maxRetries: the next push's FIFOs may still be being made in it.
+  afterEach(() => fs.rmSync(parent, { recursive: true, force: true, maxRetries: 5 }));
 
   it("hands git's ref lines to the daemon and relays its output until the deploy ends", async () => {
     let got: RefUpdate[] = [];
@@ -54,6 +65,38 @@ describe('daemon/hook-pipes: the piped post-receive', function () {
     ]);
     pipes.close();
     expect(fs.existsSync(pipes.dir)).to.equal(false);
+  });
+
+  it("makes the next push's FIFOs ahead: a later push takes them, as private and as working as its own", async () => {
+    (await openHookPipes(path.join(parent, 'first'), async () => 0)).close();
+    const made = fs.statSync(path.join(await spareMade(parent), 'refs'));
+    let got: RefUpdate[] = [];
+    const pipes = await openHookPipes(path.join(parent, 'second'), async (refs, io) => {
+      got = refs;
+      io.stdout.write('-----> Deployed\n');
+      return 0;
+    });
+    // The same FIFO, moved: not made on this push's way.
+    expect(fs.statSync(path.join(pipes.dir, 'refs')).ino).to.equal(made.ino);
+    expect((fs.statSync(pipes.dir).mode & 0o777).toString(8)).to.equal('700');
+    for (const f of ['refs', 'log']) {
+      const st = fs.statSync(path.join(pipes.dir, f));
+      expect(st.isFIFO()).to.equal(true);
+      expect((st.mode & 0o777).toString(8)).to.equal('600');
+    }
+    const { code, stderr } = await runHook(pipes.dir, `${A} ${B} refs/heads/main\n`);
+    expect(code).to.equal(0);
+    expect(stderr).to.equal('-----> Deployed\n');
+    expect(got).to.deep.equal([{ oldrev: A, newrev: B, ref: 'refs/heads/main' }]);
+    pipes.close();
+  });
+
+  it('a spare pair a killed daemon left is removed at the next start', async () => {
+    (await openHookPipes(path.join(parent, 'first'), async () => 0)).close();
+    await spareMade(parent);
+    expect(fs.readdirSync(parent)).to.have.length(1);
+    expect(hangUpLeftoverPipes(parent)).to.equal(0);
+    expect(fs.readdirSync(parent)).to.deep.equal([]);
   });
 
   it("shows an answer the daemon gave and closed before the hook's relay started", async () => {
