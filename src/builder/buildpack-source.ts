@@ -26,6 +26,8 @@ export interface Buildpack {
   /** Short name for messages: `nodejs`, or the repository/folder name. */
   name: string;
   dir: string;
+  /** A built-in run where it is (read-only in the guest): not the build's own, so no export file of it counts. */
+  shared?: true;
 }
 
 export type BuildpackSource =
@@ -110,7 +112,7 @@ export async function materialize(spec: string, opts: MaterializeOptions): Promi
   // an export file (none of them writes one): it runs where it is. The copy it spares is
   // six processes in the guest, and each later look for its files (bin/release, export)
   // one more, on the way of every deploy.
-  if (opts.sandbox && source.kind === 'builtin') return { spec, name: source.name, dir: source.dir };
+  if (opts.sandbox && source.kind === 'builtin') return { spec, name: source.name, dir: source.dir, shared: true };
   const dest = path.join(opts.workDir, 'buildpacks', `${opts.index}-${source.name}`);
   if (opts.sandbox) return materializeIn(opts.sandbox, spec, source, dest, opts);
   await rm(dest, { recursive: true, force: true });

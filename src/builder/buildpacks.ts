@@ -101,7 +101,7 @@ export async function runBuildpacks(opts: BuildOptions): Promise<BuildResult> {
   for (const bp of buildpacks) {
     await compile(bp, opts, ctx());
     const exportFile = path.join(bp.dir, 'export');
-    if (await ctx().exists(exportFile)) {
+    if (!bp.shared && (await ctx().exists(exportFile))) {
       env = await sourceExportFile(exportFile, env, opts.buildDir, opts.sandbox).catch((cause: unknown) => {
         throw new BuildError(`${bp.name} buildpack: its export file could not be sourced`, { buildpack: bp.name, step: 'compile', cause });
       });

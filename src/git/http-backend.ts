@@ -119,19 +119,30 @@ interface BackendRun {
   log: (m: string) => void;
 }
 
-let backend: Promise<[command: string, args: string[]]> | undefined;
+interface Backend {
+  command: string;
+  args: string[];
+  /** git's exec-path, which `git` puts first on PATH: the backend's own `git receive-pack` is then of its install. */
+  execPath?: string;
+}
+
+let backend: Promise<Backend> | undefined;
 
 /**
  * git's own CGI program, found once in `git --exec-path`: `git http-backend`
  * only execs it, and that exec cost a few ms on each of a push's two
- * requests. Where it is not found, `git http-backend` as before.
+ * requests. Where it is not found, `git http-backend` as before; where it
+ * has gone since (git upgraded under a versioned exec-path), it is looked
+ * up again for the next request.
  */
-function httpBackend(): Promise<[command: string, args: string[]]> {
+function httpBackend(): Promise<Backend> {
   backend ??= new Promise((resolve) => {
     execFile('git', ['--exec-path'], { env: gitEnv() }, (err, stdout) => {
-      const file = join(stdout.trim(), 'git-http-backend');
-      if (err || !isAbsolute(file)) return resolve(['git', ['http-backend']]);
-      access(file, constants.X_OK, (missing) => resolve(missing ? ['git', ['http-backend']] : [file, []]));
+      const execPath = stdout.trim();
+      const file = join(execPath, 'git-http-backend');
+      const viaGit = { command: 'git', args: ['http-backend'] };
+      if (err || !isAbsolute(file)) return resolve(viaGit);
+      access(file, constants.X_OK, (missing) => resolve(missing ? viaGit : { command: file, args: [], execPath }));
     });
   });
   return backend;
@@ -160,7 +171,9 @@ async function runBackend(run: BackendRun): Promise<void> {
     REMOTE_ADDR: run.address,
   });
 
-  const [command, args] = await httpBackend();
+  const { command, args, execPath } = await httpBackend();
+  // As through `git http-backend`: with two gits installed, not the other one's receive-pack.
+  if (execPath) env.PATH = env.PATH ? `${execPath}:${env.PATH}` : execPath;
   const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.on('error', () => {});
   req.pipe(child.stdin);
@@ -176,6 +189,7 @@ async function runBackend(run: BackendRun): Promise<void> {
   const exited = new Promise<number | null>((resolve) => {
     child.once('error', (err) => {
       log(`http git: cannot run git http-backend: ${err.message}`);
+      backend = undefined;
       resolve(null);
     });
     child.once('close', (code) => resolve(code));
