@@ -28,6 +28,10 @@ describe('build/built-in buildpacks', function () {
     const npmVersion = spawnSync('npm', ['--version'], { encoding: 'utf8' }).stdout.trim();
     expect(sb.lines).to.include(`       Using host node ${process.version} and npm ${npmVersion}`);
     expect(sb.lines).to.include('       Running npm install (no package-lock.json)');
+    // No build script and no devDependencies: neither a build nor a start of npm to prune nothing.
+    expect(sb.lines).to.not.include('-----> Running build');
+    const pruning = sb.lines.indexOf('-----> Pruning devDependencies');
+    expect(sb.lines[pruning + 1]).to.equal('       None in package.json');
     const profile = await readFile(path.join(sb.buildDir, '.profile.d', 'nodejs.sh'), 'utf8');
     expect(profile).to.contain('$HOME/node_modules/.bin');
     expect(await exists(path.join(sb.cacheDir, 'npm'))).to.equal(true);
