@@ -155,6 +155,17 @@ export class TestGateway implements GitGateway {
     return { env: { SLIPWAY_PUSH_ID: `push-${this.pushes.length}` }, close: () => void (push.closed = true) };
   }
 
+  /**
+   * The last push, once the server has closed it. It closes a push when git's
+   * process there ends, which can be a moment after the client has had its
+   * answer and exited; a push never closed fails the test.
+   */
+  async lastPush(timeoutMs = 5000): Promise<{ user: string; app: string; closed: boolean } | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.pushes.at(-1)?.closed === false && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return this.pushes.at(-1);
+  }
+
   async runCommand(user: User, argv: string[], io: CommandIO): Promise<number> {
     const call: TestCall = { user: user.name, argv, tty: io.tty, sizes: [] };
     this.commands.push(call);

@@ -88,7 +88,7 @@ describe('git/http-backend', () => {
       const url = `http://git:tok-alice@${base}/git/web.git`;
       const push = await run('git', ['push', url, 'main'], { cwd: work, env });
       expect(push.code, push.stderr).to.equal(0);
-      expect(gateway.pushes.at(-1)).to.deep.equal({ user: 'alice', app: 'web', closed: true });
+      expect(await gateway.lastPush()).to.deep.equal({ user: 'alice', app: 'web', closed: true });
       const clone = await run('git', ['clone', '-q', url, join(dir, 'clone')], { env });
       expect(clone.code, clone.stderr).to.equal(0);
       expect(readFileSync(join(dir, 'clone', 'Procfile'), 'utf8')).to.contain('web:');
@@ -154,7 +154,7 @@ describe('git/http-backend', () => {
       expect(r.stderr).to.match(/remote: hook: first line push=push-\d+/);
       expect(r.stderr).to.contain('remote: hook: second line');
       expect(r.matchedAt, 'first hook line seen').to.be.a('number');
-      expect(gateway.pushes.at(-1)).to.deep.equal({ user: 'alice', app: 'slow', closed: true });
+      expect(await gateway.lastPush()).to.deep.equal({ user: 'alice', app: 'slow', closed: true });
     });
 
     it('accepts a large chunked push', async () => {

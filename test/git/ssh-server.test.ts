@@ -54,7 +54,7 @@ describe('git/ssh-server (real ssh and git)', function () {
     const url = `ssh://slipway@127.0.0.1:${server.port}/web.git`;
     const push = await run('git', ['push', url, 'main'], { cwd: work, env });
     expect(push.code, push.stderr).to.equal(0);
-    expect(gateway.pushes.at(-1)).to.deep.equal({ user: 'alice', app: 'web', closed: true });
+    expect(await gateway.lastPush()).to.deep.equal({ user: 'alice', app: 'web', closed: true });
 
     const clone = await run('git', ['clone', '-q', url, join(dir, 'clone1')], { env });
     expect(clone.code, clone.stderr).to.equal(0);

@@ -18,10 +18,8 @@ export const archive: StageFn = async (ctx) => {
   const dir = layout.backups(app);
   await fsp.mkdir(dir, { recursive: true });
   await fsp.mkdir(layout.data(app), { recursive: true });
-  const stamp = new Date()
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
+  // Rotation goes by name: down to the millisecond, or two deploys in one second sort by their UUIDs.
+  const stamp = new Date().toISOString().replace(/[-:]/g, '');
   const name = `${stamp}-${crypto.randomUUID()}.tar.gz`;
   const staging = await fsp.mkdtemp(path.join(dir, '.snap-'));
   // The live release's own scripts: it knows how to dump its data (the new code is not checked out yet).
