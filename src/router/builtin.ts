@@ -325,16 +325,19 @@ export class BuiltinRouter implements RouterEngine {
     this.setForwardedHeaders(req, hit.headers);
     // Answered before its upload ended (a 401, a 413, a 502): the rest is not wanted. Left paused,
     // it would hold an HTTP/1 connection, or an HTTP/2 stream and so this request's 'close'.
-    const stream = (req as unknown as { stream?: http2.ServerHttp2Stream }).stream;
-    // An HTTP/2 answer's 'finish' comes only with its stream's close: the stream's own end of writing is the moment.
-    (stream ?? res).once('finish', () => {
-      if (req.complete || !hasBody(req)) return;
-      req.unpipe();
-      req.resume();
-      // RFC 9113 §8.1: an answer before the request ended, then RST_STREAM with NO_ERROR.
-      // HTTP/1: the answer said Connection: close (reply, relayResponse), and Node closes after it.
-      if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-    });
+    // Only for a request with a body: a listener on every GET was a cost of the router's hottest path.
+    if (hasBody(req)) {
+      const stream = (req as unknown as { stream?: http2.ServerHttp2Stream }).stream;
+      // An HTTP/2 answer's 'finish' comes only with its stream's close: the stream's own end of writing is the moment.
+      (stream ?? res).once('finish', () => {
+        if (req.complete) return;
+        req.unpipe();
+        req.resume();
+        // RFC 9113 §8.1: an answer before the request ended, then RST_STREAM with NO_ERROR.
+        // HTTP/1: the answer said Connection: close (reply, relayResponse), and Node closes after it.
+        if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+    }
     this.inFlight.begin(backend.id);
     inFlight = true;
     forwarded = forward(req, path, backend, this.upstreams, {
