@@ -192,14 +192,28 @@ describe('ProcessDriver.exec', function () {
     });
 
     it("types ^D when the client's input ends, so a shell fed a script exits", async () => {
-      const { req, stdout } = request(
-        { argv: ['bash', '--norc', '--noprofile', '-i'], tty: { cols: 80, rows: 24 } },
-        'echo one; echo two\n',
-      );
-      expect(await driver.exec(req)).to.equal(0);
-      expect(stdout.text).to.match(/^two\r$/m);
+      // Ten times: a ^D typed the moment readline has read the line lands after
+      // bash left non-canonical mode, and one run in three hung that way.
+      for (let i = 0; i < 10; i++) {
+        const { req, stdout } = request(
+          { argv: ['bash', '--norc', '--noprofile', '-i'], tty: { cols: 80, rows: 24 } },
+          'echo one; echo two\n',
+        );
+        expect(await driver.exec(req), stdout.text).to.equal(0);
+        expect(stdout.text).to.match(/^two\r$/m);
+      }
       const cat = request({ argv: ['cat'], tty: { cols: 80, rows: 24 } }, 'line\n');
       expect(await driver.exec(cat.req)).to.equal(0);
+    });
+
+    it('types ^D again while the line editor still waits, as a user would', async () => {
+      // IGNOREEOF=1: bash takes the first ^D as a slip of the finger and says so.
+      const { req, stdout } = request(
+        { argv: ['bash', '--norc', '--noprofile', '-i'], tty: { cols: 80, rows: 24 } },
+        'IGNOREEOF=1; echo set\n',
+      );
+      expect(await driver.exec(req), stdout.text).to.equal(0);
+      expect(stdout.text).to.include('Use "exit" to leave the shell.');
     });
 
     it('hangs the terminal up on abort', async () => {

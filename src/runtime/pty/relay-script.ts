@@ -10,13 +10,17 @@
  *   the pty as its controlling terminal (so job control, ^C and `tty` work);
  *   ARGS are handed to execvp as they are, never to a shell;
  * - copies its stdin to the pty and the pty's output to its stdout;
- * - on stdin EOF types the terminal's EOF character (^D) once, as a user
- *   would, so `ssh -tt host enter app < script` ends. Only once everything
- *   typed before was read, and either a line editor waits for keys
- *   (non-canonical mode: bash's readline) or the program itself (not a job
- *   it started) has waited half a second in line mode (`cat`): a ^D that
- *   arrives while bash runs a command is later read by readline as a NUL
- *   byte, not as EOF. Anything else waits for the client, as with sshd;
+ * - on stdin EOF types the terminal's EOF character (^D), as a user would,
+ *   so `ssh -tt host enter app < script` ends. Only once everything typed
+ *   before was read, and either a line editor waits for keys (non-canonical
+ *   mode: bash's readline) or the program itself (not a job it started)
+ *   waits in line mode (`cat`), and the terminal has been quiet a moment:
+ *   a ^D that arrives while bash runs a command is later read by readline as
+ *   a NUL byte, not as EOF, and readline leaves non-canonical mode only
+ *   after echoing the line it read. The mode can still change between our
+ *   look and the kernel's taking of the byte, so while the program stays,
+ *   waits and is quiet for a second more, ^D is typed again, as a user
+ *   would. Anything else waits for the client, as with sshd;
  * - reads `COLS ROWS\n` lines on fd 3 and applies them with TIOCSWINSZ, which
  *   makes the kernel send SIGWINCH to the terminal's foreground job;
  * - on SIGTERM/SIGHUP/SIGINT hangs the terminal up (SIGHUP to the session),
@@ -118,7 +122,9 @@ def main():
     resize_buf = b''
     status = None
     eof_wanted = False
-    line_reader_idle = None
+    eofs_typed = 0
+    waiting_since = None
+    last_output = time.monotonic()
 
     while status is None:
         rlist = [wake_r]
@@ -147,6 +153,7 @@ def main():
             if data == b'':
                 master_open = False
             elif data:
+                last_output = time.monotonic()
                 try:
                     write_all(1, data)
                 except BrokenPipeError:
@@ -180,21 +187,21 @@ def main():
                     pass
         if eof_wanted and not pending:
             try:
-                if input_queued(slave):
-                    line_reader_idle = None
-                else:
-                    attrs = termios.tcgetattr(slave)
-                    editor = not attrs[3] & termios.ICANON
-                    now = time.monotonic()
-                    if editor or os.tcgetpgrp(master) != pid:
-                        line_reader_idle = None
-                    else:
-                        line_reader_idle = line_reader_idle or now
-                    if editor or (line_reader_idle and now - line_reader_idle >= 0.5):
-                        pending += attrs[6][termios.VEOF]
-                        eof_wanted = False
+                attrs = termios.tcgetattr(slave)
+                editor = not attrs[3] & termios.ICANON
+                waiting = not input_queued(slave) and (editor or os.tcgetpgrp(master) == pid)
             except (OSError, termios.error):
-                eof_wanted = False
+                eof_wanted = waiting = False
+            now = time.monotonic()
+            waiting_since = (waiting_since or now) if waiting else None
+            if eofs_typed:
+                settle = 1.0
+            else:
+                settle = 0.1 if editor else 0.5
+            if waiting and now - max(waiting_since, last_output) >= settle:
+                pending += attrs[6][termios.VEOF]
+                eofs_typed += 1
+                waiting_since = None
         done, st = os.waitpid(pid, os.WNOHANG)
         if done:
             status = st
