@@ -111,6 +111,12 @@ describe('docker driver (real dockerd)', function () {
     const oneOff = sshTty(key.key, server.ports.ssh, `enter ${APP}`, 'echo "host=$(hostname) home=$HOME"; exit\n');
     expect(oneOff.stdout, oneOff.stderr).to.match(/host=\w+ home=\/app/);
     expect(oneOff.stdout).to.not.include(`host=${os.hostname()} `);
+    // A script without `exit` ends too, in the running container and in a one-off: the end of input is typed as ^D.
+    for (const target of [`${APP} web.1`, APP]) {
+      const script = sshTty(key.key, server.ports.ssh, `enter ${target}`, 'echo done-$((6*7))\n');
+      expect(script.code, script.stdout + script.stderr).to.equal(0);
+      expect(script.stdout).to.match(/^done-42\r?$/m);
+    }
   });
 
   it('a restarted daemon adopts the same containers, without duplicates', async () => {

@@ -6,11 +6,45 @@ import { oneOffCreateOptions, type Confined, type GuestOptions } from './contain
 import { ownScratch, removeGuest } from '../../docker/guest.js';
 
 /**
+ * Types the end of input as ^D, as a user would: with a TTY the engine ends the
+ * whole session (output too) on a half-close. The terminal lives in the
+ * container, so the output is all there is to go by: ^D waits until it has been
+ * quiet a moment (bash echoes the line it read before it leaves the line
+ * editor, and a ^D that lands while a command runs is later read by readline
+ * as a NUL), and is typed again each further second it stays quiet.
+ */
+class EofTypist {
+  private lastOutput = Date.now();
+  private typed = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onOutput = () => void (this.lastOutput = Date.now());
+
+  constructor(private readonly stream: Duplex) {
+    stream.on('data', this.onOutput);
+  }
+
+  inputEnded(): void {
+    this.timer ??= setInterval(() => {
+      if (Date.now() - this.lastOutput < (this.typed ? 1000 : 300) || !this.stream.writable) return;
+      this.stream.write('\x04');
+      this.typed++;
+      this.lastOutput = Date.now();
+    }, 100);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.stream.off('data', this.onOutput);
+  }
+}
+
+/**
  * Wires a hijacked engine stream to the request's streams: stdin in (its end
- * half-closes the socket, so `bash` sees EOF), output out — raw with a TTY,
- * demultiplexed into stdout/stderr without one.
+ * half-closes the socket, so `bash` sees EOF, or is typed as ^D with a TTY),
+ * output out — raw with a TTY, demultiplexed into stdout/stderr without one.
  */
 function wire(docker: Docker, stream: Duplex, req: ExecRequest): Promise<void> {
+  const typist = req.tty ? new EofTypist(stream) : undefined;
   if (req.tty) {
     stream.pipe(req.stdout, { end: false });
   } else {
@@ -21,15 +55,14 @@ function wire(docker: Docker, stream: Duplex, req: ExecRequest): Promise<void> {
     docker.modem.demuxStream(stream, out, err);
   }
   const onData = (d: Buffer) => stream.write(d);
-  // With a TTY the engine ends the whole session (output too) on a half-close, so
-  // EOF is sent as a terminal would: Ctrl-D.
-  const onEnd = () => (req.tty ? stream.write('\x04') : stream.end());
+  const onEnd = () => (typist ? typist.inputEnded() : stream.end());
   req.stdin.on('data', onData);
   req.stdin.on('end', onEnd);
   return new Promise<void>((resolve) => {
     const done = () => {
       req.stdin.off('data', onData);
       req.stdin.off('end', onEnd);
+      typist?.stop();
       resolve();
     };
     stream.on('end', done);
