@@ -7,6 +7,7 @@ import type { GuestUser, Limits } from '../runtime/driver.js';
 import { cgroupVersion, CgroupTree, type Cgroup } from './cgroups.js';
 import { SocketOwners } from './socket-owners.js';
 import { builtLauncher, checkPath, joinCommand, prepareLaunch, type GuestMount, type Launch } from './launch.js';
+import { guestIdentity, type Identity } from './identity.js';
 
 /** PATH inside a guest: buildpack runtimes in the release first, then the host's system dirs. */
 export const GUEST_PATH =
@@ -75,6 +76,8 @@ export class GuestHost {
   private readonly launcher: string | undefined;
   /** Numbers staging dirs, so a guest reopened under the same name never shares one with its predecessor. */
   private opened = 0;
+  /** The host's own accounts, read once: the system part of every guest's /etc/passwd and /etc/group. */
+  private systemIdentity?: Identity;
   /** Guests open now, by name, so `enter` can join a running instance's. */
   private readonly open_ = new Map<string, { run: GuestRun; cgroup: Cgroup }>();
   /** Whose sockets a guest's port and connections are: the router and the supervisors ask before they send it traffic. */
@@ -149,6 +152,7 @@ export class GuestHost {
     for (const b of run.binds ?? []) mounts.push({ kind: 'bind', source: b.path, target: b.target ?? b.path, writable: b.writable });
     const ca = this.opts.extraCaBundle;
     if (ca && !/^\/(usr|etc)\//.test(ca) && fs.existsSync(ca)) mounts.push({ kind: 'bind', source: ca, target: ca, writable: false });
+    mounts.push(...this.identityMounts(scratch, run.user));
 
     const launch = prepareLaunch(
       {
@@ -180,6 +184,21 @@ export class GuestHost {
           await Promise.all([scratch, stage].map((d) => fs.promises.rm(d, { recursive: true, force: true })));
         })()),
     };
+  }
+
+  /** The guest's /etc/passwd and /etc/group, naming its user `app` (see identity.ts), written to its scratch dir. */
+  private identityMounts(scratch: string, user: GuestUser): GuestMount[] {
+    this.systemIdentity ??= {
+      passwd: fs.readFileSync('/etc/passwd', 'utf8'),
+      group: fs.readFileSync('/etc/group', 'utf8'),
+    };
+    const files = guestIdentity(this.systemIdentity, user);
+    fs.mkdirSync(scratch, { recursive: true, mode: 0o700 });
+    return (['passwd', 'group'] as const).map((name) => {
+      const source = path.join(scratch, name);
+      fs.writeFileSync(source, files[name], { mode: 0o644 });
+      return { kind: 'bind', source, target: `/etc/${name}`, writable: false };
+    });
   }
 
   /**

@@ -106,10 +106,12 @@ describe('docker driver (real dockerd)', function () {
     const { server, key } = env;
     const [c] = await containersOf(APP);
     const hostname = (await docker.getContainer(c!.Id).inspect()).Config.Hostname;
-    const inWeb = sshTty(key.key, server.ports.ssh, `enter ${APP} web.1`, 'hostname; exit\n');
+    const inWeb = sshTty(key.key, server.ports.ssh, `enter ${APP} web.1`, 'hostname; echo "user=$(whoami)"; exit\n');
     expect(inWeb.stdout, inWeb.stderr).to.include(hostname);
-    const oneOff = sshTty(key.key, server.ports.ssh, `enter ${APP}`, 'echo "host=$(hostname) home=$HOME"; exit\n');
-    expect(oneOff.stdout, oneOff.stderr).to.match(/host=\w+ home=\/app/);
+    // The app's user has a name in its container, as in a process guest (guest/identity.ts).
+    expect(inWeb.stdout).to.match(/^user=app\r?$/m);
+    const oneOff = sshTty(key.key, server.ports.ssh, `enter ${APP}`, 'echo "host=$(hostname) home=$HOME user=$(whoami)"; exit\n');
+    expect(oneOff.stdout, oneOff.stderr).to.match(/host=\w+ home=\/app user=app/);
     expect(oneOff.stdout).to.not.include(`host=${os.hostname()} `);
     // A script without `exit` ends too, in the running container and in a one-off: the end of input is typed as ^D.
     for (const target of [`${APP} web.1`, APP]) {

@@ -122,8 +122,12 @@ describe('e2e: run and enter over SSH', function () {
   });
 
   it('enter opens an interactive shell on a terminal in the release directory', () => {
-    const r = sshTty(key.key, server.ports.ssh, `enter ${APP}`, 'pwd; echo $GREETING; tty; exit 7\n');
+    const r = sshTty(key.key, server.ports.ssh, `enter ${APP}`, 'pwd; echo $GREETING; tty; echo "user=$(whoami)"; exit 7\n');
     expect(r.code, r.stdout + r.stderr).to.equal(7);
+    // A user with a name, as on a dyno: not bash's "I have no name!".
+    expect(r.stdout)
+      .to.match(/^user=app\r?$/m)
+      .and.not.include('I have no name');
     expect(r.stdout).to.match(new RegExp(`^${releaseDir}\\r?$`, 'm'));
     expect(r.stdout).to.match(/^hi\r?$/m);
     expect(r.stdout).to.match(/^\/dev\/pts\/\d+\r?$/m);

@@ -75,6 +75,36 @@ describe('guest launchers: the compiled one and the chain leave the same guest',
     });
   }
 
+  for (const launcher of ['compiled', 'chain'] as const) {
+    it(`${launcher}: the app's user has a name, app, at home in /app; the host's people are not listed`, async () => {
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-launcher-'));
+      const release = path.join(home, 'release');
+      fs.mkdirSync(release);
+      const host = await GuestHost.create({ home, launcher });
+      const guest = host.open({
+        name: `names-${launcher}`,
+        user: { uid: 64123, gid: 64124 },
+        limits: { memoryMb: 128, cpuShares: 1024, pids: 32 },
+        app: { dir: release, ephemeral: true },
+        env: {},
+        argv: ['sh', '-c', 'whoami; id -gn; getent passwd app; getent passwd root | cut -d: -f1,3; cat /etc/passwd'],
+      });
+      try {
+        const run = await execa(guest.launch.command, guest.launch.args, { env: guest.launch.env, extendEnv: false, reject: false });
+        expect(run.exitCode, run.stderr).to.equal(0);
+        const [who, group, entry, root, ...passwd] = run.stdout.split('\n');
+        expect([who, group, entry, root]).to.deep.equal(['app', 'app', 'app:x:64123:64124:app:/app:/bin/bash', 'root:0']);
+        const people = passwd.filter((l) => Number(l.split(':')[2]) >= 1000 && Number(l.split(':')[2]) < 65534);
+        expect(people).to.deep.equal(['app:x:64123:64124:app:/app:/bin/bash']);
+        // The host's own files are untouched.
+        expect(fs.readFileSync('/etc/passwd', 'utf8')).to.not.include(':64123:');
+      } finally {
+        await guest.destroy();
+        fs.rmSync(home, { recursive: true, force: true });
+      }
+    });
+  }
+
   it('the compiled launcher refuses to make a guest of root, and an incomplete command, in one line', async () => {
     for (const args of [
       ['--uid', '0', '--gid', '0', '--args', '/dev/null', '--', 'true'],

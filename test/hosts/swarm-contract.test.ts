@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import Docker from 'dockerode';
 import { homeId } from '../../src/docker/labels.js';
-import { releaseImage } from '../../src/runtime/swarm/release-image.js';
+import { ReleaseImages } from '../../src/runtime/swarm/release-image.js';
 import { SwarmDriver } from '../../src/runtime/swarm/driver.js';
 import { driverContract } from '../runtime/driver-contract.js';
 import { requires } from '../support/requires.js';
@@ -71,7 +71,7 @@ describe('swarm driver: the driver contract on a 3-node Swarm', function () {
       }),
     // The release's image, built and pushed as the driver's first start would, then pulled by every node.
     prepare: async ({ home, app, release, releaseDir, user }) => {
-      const ref = await releaseImage({
+      const ref = await new ReleaseImages().of({
         docker: engineOf(cluster.nodes[0]!.socket),
         registry: cluster.registry,
         app,

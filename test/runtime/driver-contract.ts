@@ -49,7 +49,13 @@ const server = http.createServer((req, res) => {
     return;
   }
   res.setHeader('content-type', 'application/json');
-  res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), cwd: process.cwd(), home: process.env.HOME, port: process.env.PORT, dyno: process.env.DYNO, custom: process.env.CUSTOM }));
+  let user;
+  try {
+    user = require('os').userInfo().username;
+  } catch (err) {
+    user = 'os.userInfo() failed: ' + err.message;
+  }
+  res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), user, cwd: process.cwd(), home: process.env.HOME, port: process.env.PORT, dyno: process.env.DYNO, custom: process.env.CUSTOM }));
 });
 server.listen(Number(process.env.PORT), () => console.log('listening on ' + process.env.PORT));
 process.on('SIGTERM', () => {
@@ -149,6 +155,8 @@ export function driverContract(name: string, under: DriverUnderTest): void {
       await waitForHttp({ ...at(inst), timeoutMs: 30_000 });
       const seen = await getJson(inst);
       expect(seen).to.include({ cwd: '/app', home: '/app', dyno: 'web.1', custom: 'from-config', uid: USER.uid, gid: USER.gid });
+      // The user has a name, as on a dyno (guest/identity.ts): Node's os.userInfo() throws for a uid without one.
+      expect(seen.user).to.equal('app');
       expect(seen.port).to.match(/^\d+$/);
       await until('state up', () => running(inst.id)?.state === 'up', 30_000);
       expect(driver.instances('someone-else')).to.deep.equal([]);
@@ -169,7 +177,7 @@ export function driverContract(name: string, under: DriverUnderTest): void {
         releaseDir,
         dataDir,
         env: { CUSTOM: 'from-config' },
-        argv: ['sh', '-c', 'id -u; pwd; echo "$CUSTOM"; echo "$1"; echo oops >&2; exit 7', 'sh', 'two words; $(not run)'],
+        argv: ['sh', '-c', 'id -u; whoami; pwd; echo "$CUSTOM"; echo "$1"; echo oops >&2; exit 7', 'sh', 'two words; $(not run)'],
         stdin: Readable.from([]),
         stdout,
         stderr,
@@ -177,7 +185,7 @@ export function driverContract(name: string, under: DriverUnderTest): void {
         limits: LIMITS,
       };
       expect(await driver.exec(req)).to.equal(7);
-      expect(stdout.text().trim().split('\n')).to.deep.equal([String(USER.uid), '/app', 'from-config', 'two words; $(not run)']);
+      expect(stdout.text().trim().split('\n')).to.deep.equal([String(USER.uid), 'app', '/app', 'from-config', 'two words; $(not run)']);
       expect(stderr.text()).to.include('oops');
     });
 

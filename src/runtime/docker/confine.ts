@@ -4,6 +4,7 @@ import type { ExecRequest } from '../driver.js';
 import { LABEL } from '../../docker/labels.js';
 import { SERVER_OWNED, appLayer, guestUser, handOver, isDir } from '../../docker/guest.js';
 import type { Confined } from './container-spec.js';
+import type { IdentityFiles } from './identity.js';
 
 type Guest = Pick<ExecRequest, 'app' | 'release' | 'releaseDir' | 'dataDir' | 'image' | 'user' | 'mounts'> & { limits: Confined['limits'] };
 
@@ -17,6 +18,8 @@ export class Confiner {
     private readonly home: string,
     /** Where containers' /app upper layers live. */
     private readonly scratchRoot: string,
+    /** The passwd and group files of stack guests. */
+    private readonly identity?: IdentityFiles,
   ) {}
 
   /**
@@ -51,6 +54,7 @@ export class Confiner {
     for (const m of g.mounts ?? []) if (!m.readOnly) await handOver(m.path, user, { recursive: false });
     const confined: Confined = { user, limits: g.limits, mounts: g.mounts };
     if (g.image) return confined;
+    confined.identity = await this.identity?.filesFor(user);
     const key = `${path.resolve(g.releaseDir)}|${g.release}|${user.uid}`;
     if (!this.handed.has(key)) {
       await handOver(g.releaseDir, user, { recursive: true, skip: SERVER_OWNED });

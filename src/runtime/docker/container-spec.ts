@@ -61,6 +61,8 @@ export interface Confined {
   mounts?: Array<{ path: string; readOnly?: boolean }>;
   /** Paths under a writable /app covered by an empty read-only tmpfs (see guest.ts SERVER_OWNED). */
   hide?: string[];
+  /** Stack guests: host files bound read-only as /etc/passwd and /etc/group, naming the user `app` (identity.ts). */
+  identity?: { passwd: string; group: string };
 }
 
 /**
@@ -77,6 +79,7 @@ export function guestBinds(spec: Guest & { keepWrites?: boolean }, confined: Con
   ];
   for (const m of confined.mounts ?? []) binds.push(`${m.path}:${m.path}${m.readOnly ? ':ro' : ''}`);
   if (opts.extraCaBundle && fs.existsSync(opts.extraCaBundle)) binds.push(`${opts.extraCaBundle}:${CONTAINER_CA}:ro`);
+  if (confined.identity) binds.push(`${confined.identity.passwd}:/etc/passwd:ro`, `${confined.identity.group}:/etc/group:ro`);
   return binds;
 }
 

@@ -24,6 +24,7 @@ import { STACK_IMAGE, imageExists, requireEngine } from '../../docker/engine.js'
 import { execInContainer, runOneOff } from './exec.js';
 import { DEFAULT_LIMITS, guestUser, ownScratch, removeGuest } from '../../docker/guest.js';
 import { Confiner } from './confine.js';
+import { IdentityFiles } from './identity.js';
 import { applyEngineEvent, followEngineEvents, type EngineEvent, type Tracked } from './engine-events.js';
 
 export interface DockerDriverOptions {
@@ -84,7 +85,8 @@ export class DockerDriver implements Driver {
     this.log = opts.log ?? (() => undefined);
     this.listeners = new ExitListeners(this.log);
     this.scratchRoot = path.join(opts.home, 'run', 'docker');
-    this.confiner = new Confiner(this.guest.home, this.scratchRoot);
+    const identity = new IdentityFiles(this.docker, this.guest.image, this.guest.home, path.join(opts.home, 'run', 'identity'));
+    this.confiner = new Confiner(this.guest.home, this.scratchRoot, identity);
     this.standbys = new Standbys({
       docker: this.docker,
       guest: this.guest,
@@ -92,6 +94,7 @@ export class DockerDriver implements Driver {
       ports: this.ports,
       keepMs: opts.standbyKeepMs ?? 0,
       log: this.log,
+      identity,
     });
   }
 

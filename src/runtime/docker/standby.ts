@@ -11,6 +11,7 @@ import { handOver, ownScratch, ownedDirs, removeGuest } from '../../docker/guest
 import { ensureSlots, mountOverlay, mountedAt } from '../../docker/slots.js';
 import { imageIdOf } from '../../docker/engine.js';
 import { standbyCreateOptions, type GuestOptions } from './container-spec.js';
+import type { IdentityFiles } from './identity.js';
 
 const run = promisify(execFile);
 
@@ -61,6 +62,8 @@ export interface StandbysOptions {
   /** How long a standby waits for its release before it is removed. */
   keepMs: number;
   log: (msg: string) => void;
+  /** The passwd and group files its user sees, as every stack guest's. */
+  identity?: IdentityFiles;
 }
 
 /**
@@ -216,7 +219,7 @@ export class Standbys {
       await fsp.chown(path.join(ctl, 'go'), fit.user.uid, fit.user.gid);
       await fsp.mkdir(slot, { mode: 0o755 });
       standby.port = await this.opts.ports.allocate();
-      const confined = { user: fit.user, limits: fit.limits, scratch };
+      const confined = { user: fit.user, limits: fit.limits, scratch, identity: await this.opts.identity?.filesFor(fit.user) };
       const container = await this.opts.docker.createContainer(
         standbyCreateOptions(spec, { name, port: standby.port, slot, ctl, agent: STANDBY_AGENT }, confined, this.opts.guest),
       );

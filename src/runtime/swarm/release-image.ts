@@ -10,6 +10,8 @@ import { STACK_IMAGE, imageExists } from '../../docker/engine.js';
 import { releaseImageLabels } from '../../docker/labels.js';
 import type { GuestUser } from '../driver.js';
 import { METADATA_FILE } from '../../releases/archive.js';
+import { guestIdentity, type Identity } from '../../guest/identity.js';
+import { imageIdentity } from '../docker/identity.js';
 
 export interface ReleaseImageRequest {
   docker: Docker;
@@ -23,6 +25,8 @@ export interface ReleaseImageRequest {
   user: GuestUser;
   home: string;
   log: (line: string) => void;
+  /** The stack image's own accounts on that engine, the base of the image's /etc/passwd and /etc/group. */
+  identity: (docker: Docker) => Promise<Identity>;
 }
 
 /** Where a release's image lives in the registry: `REGISTRY/slipway/APP:vN`. */
@@ -37,6 +41,8 @@ const CONTENT_LABEL = 'slipway.content';
 
 /** Its own name, so a release that holds a `Dockerfile` of its own never has it taken for ours. */
 const DOCKERFILE = '.slipway-release.Dockerfile';
+/** In the build context: the image's /etc files; the release itself is under `app/`, so neither name can clash with it. */
+const IDENTITY_DIR = '.slipway-identity';
 
 /**
  * The image a swarm app's release runs from on every node. Made once per
@@ -49,7 +55,9 @@ const DOCKERFILE = '.slipway-release.Dockerfile';
 export async function releaseImage(req: ReleaseImageRequest): Promise<string> {
   const ref = releaseImageRef(req.registry, req.app, req.release);
   const [repo, tag] = [ref.slice(0, ref.lastIndexOf(':')), ref.slice(ref.lastIndexOf(':') + 1)];
-  const content = req.image ? undefined : await contentHash(req.releaseDir);
+  // The user is part of what an image holds (its /app's owner, its /etc/passwd): a promotion to an app of
+  // another user gets an image of its own.
+  const content = req.image ? undefined : `${await contentHash(req.releaseDir)}.${req.user.uid}.${req.user.gid}`;
   const same = content ? await imageOfContent(req.docker, req.home, content) : undefined;
   if (await imageExists(req.docker, ref)) {
     req.log(`Reusing image ${ref}`);
@@ -68,7 +76,7 @@ export async function releaseImage(req: ReleaseImageRequest): Promise<string> {
     req.log(`Building image ${ref} (files ${content})`);
     await buildImage({
       docker: req.docker,
-      context: await contextOf(req.releaseDir, req.user),
+      context: await contextOf(req.releaseDir, req.user, await req.identity(req.docker)),
       dockerfile: DOCKERFILE,
       tag: ref,
       labels: { ...releaseImageLabels(req.app, req.release, req.home), [CONTENT_LABEL]: content! },
@@ -81,16 +89,24 @@ export async function releaseImage(req: ReleaseImageRequest): Promise<string> {
 /** Each release's image made once, however many of its instances start at the same time; a failed one is tried again. */
 export class ReleaseImages {
   private readonly made = new Map<string, Promise<string>>();
+  /** The stack image's accounts, read once (again after a failure). */
+  private base?: Promise<Identity>;
 
-  of(req: ReleaseImageRequest): Promise<string> {
+  of(req: Omit<ReleaseImageRequest, 'identity'>): Promise<string> {
     const key = `${req.app}|${req.release}`;
     let image = this.made.get(key);
     if (!image) {
-      image = releaseImage(req);
+      image = releaseImage({ ...req, identity: (docker) => this.identity(docker, req.home) });
       this.made.set(key, image);
       image.catch(() => this.made.delete(key));
     }
     return image;
+  }
+
+  private identity(docker: Docker, home: string): Promise<Identity> {
+    const base = (this.base ??= imageIdentity(docker, STACK_IMAGE, home));
+    base.catch(() => this.base === base && (this.base = undefined));
+    return base;
   }
 }
 
@@ -123,10 +139,20 @@ async function imageOfContent(docker: Docker, home: string, content: string): Pr
   return found ? { id: found.Id, tag: found.RepoTags?.[0] } : undefined;
 }
 
-/** A tar of the release (without `.git`) and the Dockerfile that puts it at /app. */
-async function contextOf(releaseDir: string, user: GuestUser): Promise<NodeJS.ReadableStream> {
+/**
+ * A tar of the release (without `.git`) under `app/`, the guest's passwd and
+ * group files (guest/identity.ts), and the Dockerfile that puts them at /app
+ * and in /etc. Links in the release keep their targets.
+ */
+async function contextOf(releaseDir: string, user: GuestUser, base: Identity): Promise<NodeJS.ReadableStream> {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'slipway-image-'));
-  await fsp.writeFile(path.join(tmp, DOCKERFILE), `FROM ${STACK_IMAGE}\nCOPY --chown=${user.uid}:${user.gid} . /app\nWORKDIR /app\n`);
+  const identity = guestIdentity(base, user);
+  await fsp.mkdir(path.join(tmp, IDENTITY_DIR));
+  for (const name of ['passwd', 'group'] as const) await fsp.writeFile(path.join(tmp, IDENTITY_DIR, name), identity[name], { mode: 0o644 });
+  await fsp.writeFile(
+    path.join(tmp, DOCKERFILE),
+    `FROM ${STACK_IMAGE}\nCOPY ${IDENTITY_DIR}/ /etc/\nCOPY --chown=${user.uid}:${user.gid} app/ /app/\nWORKDIR /app\n`,
+  );
   const tar = spawn(
     'tar',
     [
@@ -134,10 +160,12 @@ async function contextOf(releaseDir: string, user: GuestUser): Promise<NodeJS.Re
       '-C',
       tmp,
       DOCKERFILE,
+      IDENTITY_DIR,
       '-C',
       path.resolve(releaseDir),
       ...EXCLUDED.map((e) => `--exclude=./${e}`),
-      `--exclude=./${DOCKERFILE}`,
+      // Release members only (named ./…), and hard links (member names), not symlink targets.
+      '--transform=s,^\\./,app/,rSh',
       '.',
     ],
     {
