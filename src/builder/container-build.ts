@@ -14,6 +14,7 @@ import { BUILD_LIMITS } from '../guest/users.js';
 import { APP_FILE_MAX_BYTES, readAppFile } from '../guest/app-files.js';
 import { SERVER_OWNED, confinement, guestUser, handOver, isDir } from '../docker/guest.js';
 import type { GuestUser } from '../runtime/driver.js';
+import { GUEST_USER_NAME } from '../guest/identity.js';
 import { BuildError, type BuildResult } from './buildpacks.js';
 import { writeEnvDir } from './build-env.js';
 import { IN_CONTAINER as P, type ContainerBuildOutcome, type ContainerBuildRequest } from './container-paths.js';
@@ -345,12 +346,16 @@ function hidden(buildDir: string): Record<string, string> {
  * The buildpacks (and the app's own build scripts they run) run as the app's
  * user, as its processes do. The container starts as root only to hand that
  * user the cache volume (the engine creates volumes root-owned; handed over
- * whole once), then `setpriv` drops to it, which leaves no capability; with
+ * whole once) and to name it `app` in the container's own /etc (as every
+ * guest does, guest/identity.ts: the stack image holds system accounts only),
+ * then `setpriv` drops to it, which leaves no capability; with
  * `no-new-privileges` none comes back.
  */
 function asGuestUser(argv: string[], user: GuestUser): string[] {
   const drop = [
     '[ "$(stat -c %u:%g /tmp/cache)" = "$1:$2" ] || chown -R "$1:$2" /tmp/cache || exit 1',
+    `printf '${GUEST_USER_NAME}:x:%s:%s:${GUEST_USER_NAME}:/app:/bin/bash\\n' "$1" "$2" >> /etc/passwd || exit 1`,
+    `printf '${GUEST_USER_NAME}:x:%s:\\n' "$2" >> /etc/group || exit 1`,
     'u=$1 g=$2 && shift 2',
     'exec setpriv --reuid="$u" --regid="$g" --clear-groups --inh-caps=-all -- "$@"',
   ].join('\n');

@@ -308,7 +308,8 @@ describe('builds in containers (real dockerd, process-driver server)', function 
     repo = appRepo('node-hello');
     // The build script writes where it ran: /tmp/build is the source's mount point inside a build container.
     const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
-    pkg.scripts.build = `node -e "require('fs').writeFileSync('built-at.txt', process.cwd())"`;
+    // And as whom: the app's user has a name in a build container too (os.userInfo() throws for a uid without one).
+    pkg.scripts.build = `node -e "require('fs').writeFileSync('built-at.txt', process.cwd() + ' by ' + require('os').userInfo().username)"`;
     fs.writeFileSync(path.join(repo, 'package.json'), JSON.stringify(pkg, null, 2));
     base = setMessage(repo, 'built in a container');
     pushed = await push(repo, server.sshRemote(APP), { sshCommand: key.sshCommand });
@@ -324,7 +325,7 @@ describe('builds in containers (real dockerd, process-driver server)', function 
     const { server } = env;
     expect(pushed.stderr).to.include('Building inside a container from the stack image');
     // The build ran in the container, on the stack's node; `stack:build` gives the stack the host's node, so a release moves between drivers.
-    expect(fs.readFileSync(path.join(server.home, 'apps', APP, 'releases', 'v1', 'built-at.txt'), 'utf8')).to.equal('/tmp/build');
+    expect(fs.readFileSync(path.join(server.home, 'apps', APP, 'releases', 'v1', 'built-at.txt'), 'utf8')).to.equal('/tmp/build by app');
     const stackNode = /Using host node (v\d+\.\d+\.\d+)/.exec(pushed.stderr)?.[1];
     const imageNode = await runInStack(['node', '--version']);
     expect(stackNode).to.equal(imageNode);
