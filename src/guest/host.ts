@@ -108,6 +108,8 @@ export class GuestHost {
     const home = createHash('sha256').update(path.resolve(opts.home)).digest('hex').slice(0, 10);
     const host = new GuestHost(opts, new CgroupTree(version, `slipway-${home}`), home);
     fs.mkdirSync(host.stage, { recursive: true, mode: 0o755 });
+    // Guests' users pass through both, whatever the daemon's umask.
+    for (const dir of [STAGE, host.stage]) fs.chmodSync(dir, 0o755);
     fs.mkdirSync(host.scratch, { recursive: true, mode: 0o700 });
     await host.reapLeftovers();
     await host.smokeTest();
@@ -196,7 +198,9 @@ export class GuestHost {
     fs.mkdirSync(scratch, { recursive: true, mode: 0o700 });
     return (['passwd', 'group'] as const).map((name) => {
       const source = path.join(scratch, name);
-      fs.writeFileSync(source, files[name], { mode: 0o644 });
+      fs.writeFileSync(source, files[name]);
+      // Whatever the daemon's umask: the app's user must read them.
+      fs.chmodSync(source, 0o644);
       return { kind: 'bind', source, target: `/etc/${name}`, writable: false };
     });
   }

@@ -157,6 +157,8 @@ export function prepareLaunch(spec: LaunchSpec, paths: LaunchPaths, launcher: st
   fs.mkdirSync(paths.scratch, { recursive: true, mode: 0o700 });
   fs.rmSync(paths.stage, { recursive: true, force: true });
   fs.mkdirSync(paths.stage, { recursive: true, mode: 0o755 });
+  // The guest's user passes through it, whatever the daemon's umask.
+  fs.chmodSync(paths.stage, 0o755);
   const ops: MountOp[] = [];
   // prettier-ignore
   const bwrap: string[] = [

@@ -81,14 +81,22 @@ describe('guest launchers: the compiled one and the chain leave the same guest',
       const release = path.join(home, 'release');
       fs.mkdirSync(release);
       const host = await GuestHost.create({ home, launcher });
-      const guest = host.open({
-        name: `names-${launcher}`,
-        user: { uid: 64123, gid: 64124 },
-        limits: { memoryMb: 128, cpuShares: 1024, pids: 32 },
-        app: { dir: release, ephemeral: true },
-        env: {},
-        argv: ['sh', '-c', 'whoami; id -gn; getent passwd app; getent passwd root | cut -d: -f1,3; cat /etc/passwd'],
-      });
+      // A daemon run under a strict umask (systemd's UMask=0077) still gives the app files it can read.
+      const umask = process.umask(0o077);
+      const guest = (() => {
+        try {
+          return host.open({
+            name: `names-${launcher}`,
+            user: { uid: 64123, gid: 64124 },
+            limits: { memoryMb: 128, cpuShares: 1024, pids: 32 },
+            app: { dir: release, ephemeral: true },
+            env: {},
+            argv: ['sh', '-c', 'whoami; id -gn; getent passwd app; getent passwd root | cut -d: -f1,3; cat /etc/passwd'],
+          });
+        } finally {
+          process.umask(umask);
+        }
+      })();
       try {
         const run = await execa(guest.launch.command, guest.launch.args, { env: guest.launch.env, extendEnv: false, reject: false });
         expect(run.exitCode, run.stderr).to.equal(0);

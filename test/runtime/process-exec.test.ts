@@ -216,6 +216,18 @@ describe('ProcessDriver.exec', function () {
       expect(stdout.text).to.include('Use "exit" to leave the shell.');
     });
 
+    it('types ^D also while a job in the background never lets the output rest', async () => {
+      const { req, stdout } = request(
+        { argv: ['bash', '--norc', '--noprofile', '-i'], tty: { cols: 80, rows: 24 } },
+        // Five seconds of ticks: a job that outlives the shell must not outlive the test.
+        '(for i in $(seq 100); do echo tick; sleep 0.05; done) &\necho started\n',
+      );
+      expect(await driver.exec(req), stdout.text).to.equal(0);
+      expect(stdout.text)
+        .to.match(/^started\r$/m)
+        .and.match(/^tick\r$/m);
+    });
+
     it('hangs the terminal up on abort', async () => {
       const abort = new AbortController();
       const { req, stdout } = request(

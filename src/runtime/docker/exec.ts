@@ -11,24 +11,29 @@ import { ownScratch, removeGuest } from '../../docker/guest.js';
  * container, so the output is all there is to go by: ^D waits until it has been
  * quiet a moment (bash echoes the line it read before it leaves the line
  * editor, and a ^D that lands while a command runs is later read by readline
- * as a NUL), and is typed again each further second it stays quiet.
+ * as a NUL), and is typed again each further second it stays quiet — or every
+ * two seconds, when a job in the background never lets the output rest.
  */
-class EofTypist {
-  private lastOutput = Date.now();
+export class EofTypist {
+  private lastOutput = performance.now();
+  private lastTyped = 0;
   private typed = 0;
   private timer: NodeJS.Timeout | undefined;
-  private readonly onOutput = () => void (this.lastOutput = Date.now());
+  private readonly onOutput = () => void (this.lastOutput = performance.now());
 
   constructor(private readonly stream: Duplex) {
     stream.on('data', this.onOutput);
   }
 
   inputEnded(): void {
+    this.lastTyped = performance.now();
     this.timer ??= setInterval(() => {
-      if (Date.now() - this.lastOutput < (this.typed ? 1000 : 300) || !this.stream.writable) return;
+      const now = performance.now();
+      const quiet = now - this.lastOutput >= (this.typed ? 1000 : 300);
+      if ((!quiet && now - this.lastTyped < 2000) || !this.stream.writable) return;
       this.stream.write('\x04');
       this.typed++;
-      this.lastOutput = Date.now();
+      this.lastOutput = this.lastTyped = now;
     }, 100);
   }
 

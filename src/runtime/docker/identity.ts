@@ -80,7 +80,9 @@ export class IdentityFiles {
     const paths = { passwd: path.join(this.dir, `${key}.passwd`), group: path.join(this.dir, `${key}.group`) };
     for (const name of ['passwd', 'group'] as const) {
       const tmp = `${paths[name]}.${process.pid}.tmp`;
-      await fsp.writeFile(tmp, identity[name], { mode: 0o644 });
+      await fsp.writeFile(tmp, identity[name]);
+      // Whatever the daemon's umask: the app's user must read them.
+      await fsp.chmod(tmp, 0o644);
       await fsp.rename(tmp, paths[name]);
     }
     return paths;

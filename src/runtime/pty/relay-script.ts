@@ -186,19 +186,21 @@ def main():
                 except (ValueError, OSError):
                     pass
         if eof_wanted and not pending:
+            editor = waiting = False
             try:
                 attrs = termios.tcgetattr(slave)
                 editor = not attrs[3] & termios.ICANON
                 waiting = not input_queued(slave) and (editor or os.tcgetpgrp(master) == pid)
             except (OSError, termios.error):
-                eof_wanted = waiting = False
+                eof_wanted = False
             now = time.monotonic()
             waiting_since = (waiting_since or now) if waiting else None
             if eofs_typed:
                 settle = 1.0
             else:
                 settle = 0.1 if editor else 0.5
-            if waiting and now - max(waiting_since, last_output) >= settle:
+            # A job in the background may never let the output rest (tail -f &): waiting this long is enough.
+            if waiting and (now - max(waiting_since, last_output) >= settle or now - waiting_since >= 2.0):
                 pending += attrs[6][termios.VEOF]
                 eofs_typed += 1
                 waiting_since = None
@@ -207,8 +209,10 @@ def main():
             status = st
 
     # The program is gone; pass on what it wrote last. Output still arriving
-    # after a short quiet spell belongs to leftovers that outlived it.
-    while master_open:
+    # after a short quiet spell, or after a second, belongs to leftovers that
+    # outlived it (a job in the background that keeps writing).
+    drain_until = time.monotonic() + 1.0
+    while master_open and time.monotonic() < drain_until:
         r, _, _ = select.select([master], [], [], 0.1)
         if not r:
             break

@@ -71,7 +71,7 @@ export class SwarmDriver implements Driver {
   readonly name = 'swarm';
   private readonly tracked = new Map<string, Tracked>();
   private readonly listeners: ExitListeners;
-  private readonly images = new ReleaseImages();
+  private readonly images: ReleaseImages;
   /** Service updates one at a time per service: scale-ups of web.1, web.2 … must not race. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly log: (msg: string) => void;
@@ -87,6 +87,8 @@ export class SwarmDriver implements Driver {
   ) {
     this.log = opts.log ?? (() => undefined);
     this.home = homeId(opts.home);
+    // The local docker driver's home (see create): it removes a probe left by a killed daemon.
+    this.images = new ReleaseImages(homeId(`${opts.home}/swarm`));
     this.listeners = new ExitListeners(this.log);
   }
 

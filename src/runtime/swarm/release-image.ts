@@ -92,6 +92,9 @@ export class ReleaseImages {
   /** The stack image's accounts, read once (again after a failure). */
   private base?: Promise<Identity>;
 
+  /** `probeHome`: the home label of the probe container, one whose leftovers a docker driver removes at its start. */
+  constructor(private readonly probeHome?: string) {}
+
   of(req: Omit<ReleaseImageRequest, 'identity'>): Promise<string> {
     const key = `${req.app}|${req.release}`;
     let image = this.made.get(key);
@@ -104,7 +107,7 @@ export class ReleaseImages {
   }
 
   private identity(docker: Docker, home: string): Promise<Identity> {
-    const base = (this.base ??= imageIdentity(docker, STACK_IMAGE, home));
+    const base = (this.base ??= imageIdentity(docker, STACK_IMAGE, this.probeHome ?? home));
     base.catch(() => this.base === base && (this.base = undefined));
     return base;
   }
@@ -148,7 +151,12 @@ async function contextOf(releaseDir: string, user: GuestUser, base: Identity): P
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'slipway-image-'));
   const identity = guestIdentity(base, user);
   await fsp.mkdir(path.join(tmp, IDENTITY_DIR));
-  for (const name of ['passwd', 'group'] as const) await fsp.writeFile(path.join(tmp, IDENTITY_DIR, name), identity[name], { mode: 0o644 });
+  for (const name of ['passwd', 'group'] as const) {
+    const file = path.join(tmp, IDENTITY_DIR, name);
+    await fsp.writeFile(file, identity[name]);
+    // COPY keeps the mode: whatever the daemon's umask, the app's user must read them.
+    await fsp.chmod(file, 0o644);
+  }
   await fsp.writeFile(
     path.join(tmp, DOCKERFILE),
     `FROM ${STACK_IMAGE}\nCOPY ${IDENTITY_DIR}/ /etc/\nCOPY --chown=${user.uid}:${user.gid} app/ /app/\nWORKDIR /app\n`,
