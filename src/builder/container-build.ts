@@ -14,7 +14,7 @@ import { BUILD_LIMITS } from '../guest/users.js';
 import { APP_FILE_MAX_BYTES, readAppFile } from '../guest/app-files.js';
 import { SERVER_OWNED, confinement, guestUser, handOver, isDir } from '../docker/guest.js';
 import type { GuestUser } from '../runtime/driver.js';
-import { GUEST_USER_NAME } from '../guest/identity.js';
+import { appAccount } from '../guest/identity.js';
 import { BuildError, type BuildResult } from './buildpacks.js';
 import { writeEnvDir } from './build-env.js';
 import { IN_CONTAINER as P, type ContainerBuildOutcome, type ContainerBuildRequest } from './container-paths.js';
@@ -354,12 +354,12 @@ function hidden(buildDir: string): Record<string, string> {
 function asGuestUser(argv: string[], user: GuestUser): string[] {
   const drop = [
     '[ "$(stat -c %u:%g /tmp/cache)" = "$1:$2" ] || chown -R "$1:$2" /tmp/cache || exit 1',
-    `printf '${GUEST_USER_NAME}:x:%s:%s:${GUEST_USER_NAME}:/app:/bin/bash\\n' "$1" "$2" >> /etc/passwd || exit 1`,
-    `printf '${GUEST_USER_NAME}:x:%s:\\n' "$2" >> /etc/group || exit 1`,
-    'u=$1 g=$2 && shift 2',
+    `printf '%s\\n' "$3" >> /etc/passwd && printf '%s\\n' "$4" >> /etc/group || exit 1`,
+    'u=$1 g=$2 && shift 4',
     'exec setpriv --reuid="$u" --regid="$g" --clear-groups --inh-caps=-all -- "$@"',
   ].join('\n');
-  return ['sh', '-c', drop, 'slipway-build', String(user.uid), String(user.gid), ...argv];
+  const own = appAccount(user);
+  return ['sh', '-c', drop, 'slipway-build', String(user.uid), String(user.gid), own.passwd, own.group, ...argv];
 }
 
 /** Where Slipway's dependencies are (the runner needs `yaml`), with symlinks resolved so the mount holds real files. */

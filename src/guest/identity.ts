@@ -20,6 +20,14 @@ function keep(text: string, ownId: number): string[] {
   });
 }
 
+/** The app's own lines of /etc/passwd and /etc/group. */
+export function appAccount(user: GuestUser): Identity {
+  return {
+    passwd: `${GUEST_USER_NAME}:x:${user.uid}:${user.gid}:${GUEST_USER_NAME}:/app:/bin/bash`,
+    group: `${GUEST_USER_NAME}:x:${user.gid}:`,
+  };
+}
+
 /**
  * The /etc/passwd and /etc/group a guest sees: the system's accounts from
  * `base` (the host's files, or the stack image's) and the app's user as
@@ -31,7 +39,8 @@ export function guestIdentity(base: Identity, user: GuestUser): Identity {
   const passwd = keep(base.passwd, user.uid);
   // Members are the host's people by name: the guest sees the groups only.
   const group = keep(base.group, user.gid).map((line) => line.split(':').slice(0, 3).join(':') + ':');
-  passwd.push(`${GUEST_USER_NAME}:x:${user.uid}:${user.gid}:${GUEST_USER_NAME}:/app:/bin/bash`);
-  group.push(`${GUEST_USER_NAME}:x:${user.gid}:`);
+  const own = appAccount(user);
+  passwd.push(own.passwd);
+  group.push(own.group);
   return { passwd: `${passwd.join('\n')}\n`, group: `${group.join('\n')}\n` };
 }

@@ -91,7 +91,12 @@ describe('guest launchers: the compiled one and the chain leave the same guest',
             limits: { memoryMb: 128, cpuShares: 1024, pids: 32 },
             app: { dir: release, ephemeral: true },
             env: {},
-            argv: ['sh', '-c', 'whoami; id -gn; getent passwd app; getent passwd root | cut -d: -f1,3; cat /etc/passwd'],
+            // The app tries to make itself root by name, too.
+            argv: [
+              'sh',
+              '-c',
+              'echo "evil:x:0:0::/:/bin/sh" >> /etc/passwd 2>/dev/null || echo refused; whoami; id -gn; getent passwd app; getent passwd root | cut -d: -f1,3; cat /etc/passwd',
+            ],
           });
         } finally {
           process.umask(umask);
@@ -100,8 +105,9 @@ describe('guest launchers: the compiled one and the chain leave the same guest',
       try {
         const run = await execa(guest.launch.command, guest.launch.args, { env: guest.launch.env, extendEnv: false, reject: false });
         expect(run.exitCode, run.stderr).to.equal(0);
-        const [who, group, entry, root, ...passwd] = run.stdout.split('\n');
-        expect([who, group, entry, root]).to.deep.equal(['app', 'app', 'app:x:64123:64124:app:/app:/bin/bash', 'root:0']);
+        const [write, who, group, entry, root, ...passwd] = run.stdout.split('\n');
+        expect([write, who, group, entry, root]).to.deep.equal(['refused', 'app', 'app', 'app:x:64123:64124:app:/app:/bin/bash', 'root:0']);
+        expect(passwd.join('\n')).to.not.include('evil');
         const people = passwd.filter((l) => Number(l.split(':')[2]) >= 1000 && Number(l.split(':')[2]) < 65534);
         expect(people).to.deep.equal(['app:x:64123:64124:app:/app:/bin/bash']);
         // The host's own files are untouched.
